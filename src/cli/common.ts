@@ -1,0 +1,132 @@
+/** Helpers shared by the `privml` subcommands: model and data resolution, progress, output. */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Model } from '../onnx/ir.js';
+import { loadModel } from '../onnx/proto.js';
+import { buildZoo, zooNames } from '../onnx/zoo/index.js';
+import {
+  defaultDataSearchDirs,
+  loadCifar10,
+  loadFashionMnist,
+  loadFashionMnistSample,
+  packageRoot,
+  type Dataset,
+} from '../nn/data/index.js';
+
+/** A user-facing error: printed as one line, exit code 1 (2 for usage errors). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Data sets the CLI knows. */
+export const DATASETS = ['fashion-mnist', 'fashion-mnist-sample', 'cifar10'] as const;
+
+/** Path of the committed pretrained default model. */
+export function defaultModelPath(): string {
+  return join(packageRoot(), 'models', 'fmnist-cnn.onnx');
+}
+
+/** Parse repeated `key=value` zoo options. */
+export function parseKeyValues(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new CliError(`option '${kv}' must look like key=value`, 2);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Load a model from an .onnx path, or build it when `ref` names a zoo model. */
+export function resolveModel(ref: string, zooOpts: Record<string, string> = {}): { model: Model; source: string } {
+  if (existsSync(ref)) return { model: loadModel(ref), source: ref };
+  if (zooNames.includes(ref)) return { model: buildZoo(ref, zooOpts), source: `zoo:${ref}` };
+  throw new CliError(`${ref}: no such model file (nor a zoo model; known: ${zooNames.join(', ')})`);
+}
+
+/** Options that pick a data set. */
+export interface DataOptions {
+  dataset: string;
+  dataDir?: string;
+  limit?: number;
+}
+
+/** Load a split of a named data set; the search path comes from PRIVML_DATA, Debian's package and the user cache. */
+export function loadDataset(opts: DataOptions, split: 'train' | 'test'): Dataset {
+  const limit = opts.limit;
+  switch (opts.dataset) {
+    case 'fashion-mnist':
+      return loadFashionMnist({
+        split,
+        dir: opts.dataDir,
+        searchDirs: defaultDataSearchDirs(process.env, homedir(), 'fashion-mnist'),
+        limit,
+      });
+    case 'fashion-mnist-sample':
+      if (split === 'train') throw new CliError('fashion-mnist-sample holds only 1,000 test images; train on fashion-mnist');
+      return loadFashionMnistSample({ limit });
+    case 'cifar10':
+      return loadCifar10({ split, dir: opts.dataDir, searchDirs: defaultDataSearchDirs(process.env, homedir(), 'cifar10'), limit });
+    default:
+      throw new CliError(`unknown dataset '${opts.dataset}' (known: ${DATASETS.join(', ')})`, 2);
+  }
+}
+
+/** Parse a positive integer flag. */
+export function posInt(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new CliError(`${name} must be a positive integer, got '${v}'`, 2);
+    return n;
+  };
+}
+
+/** Parse a positive number flag. */
+export function posNum(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new CliError(`${name} must be a positive number, got '${v}'`, 2);
+    return n;
+  };
+}
+
+/** A progress bar on stderr when it is a terminal (and not in --json mode); silent otherwise. */
+export class Progress {
+  private bar?: SingleBar;
+  constructor(enabled: boolean) {
+    if (enabled && process.stderr.isTTY) {
+      this.bar = new SingleBar(
+        { format: '{label} [{bar}] {percentage}% {value}/{total} {extra}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+        Presets.shades_classic,
+      );
+    }
+  }
+  /** Start a new phase of `total` steps. */
+  start(label: string, total: number): void {
+    this.bar?.start(total, 0, { label, extra: '' });
+  }
+  /** Advance to `value`, with a short status text. */
+  update(value: number, extra = ''): void {
+    this.bar?.update(value, { extra });
+  }
+  /** Finish the current phase. */
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+/** Print `value` as pretty JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Percent with one decimal. */
+export const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;

@@ -1,0 +1,83 @@
+/** `privml demo`: the main job on the embedded default (pretrained fmnist-cnn + 1,000-image sample), offline. */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadFashionMnistSample } from '../nn/data/index.js';
+import { FloatModel } from '../nn/runtime.js';
+import { evaluate } from '../nn/train.js';
+import { modelInfo } from '../onnx/info.js';
+import { loadModel } from '../onnx/proto.js';
+import { ortSession, runOrt } from '../onnx/ort.js';
+import { CliError, defaultModelPath, pct, printJson, Progress } from './common.js';
+
+/** Pillars still to come, shown so a user knows what the demo will grow into. */
+const NEXT = [
+  'mpc + hummingbird: two-party secret-shared inference with reduced-ring ReLU (not built yet)',
+  'fhe + smartpaf: CKKS inference with polynomial activations (not built yet)',
+  'proteus: architecture-hiding graph optimization (not built yet)',
+];
+
+/** Register `demo`. */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample')
+    .option('--model <file>', 'model to use instead of the committed default')
+    .option('--limit <n>', 'use only the first N sample images', (v) => Number(v))
+    .option('--json', 'machine-readable output')
+    .action(async (o: { model?: string; limit?: number; json?: boolean }) => {
+      const path = o.model ?? defaultModelPath();
+      if (!existsSync(path)) throw new CliError(`${path}: model not found`);
+      const model = loadModel(path);
+      const info = modelInfo(model);
+      const ds = loadFashionMnistSample({ limit: o.limit });
+      const log = (s: string) => !o.json && process.stdout.write(s + '\n');
+      log(`privml demo — model ${path}`);
+      log(`  ${info.nodes} nodes, ${info.parameters.toLocaleString('en-US')} parameters, ${(info.macs / 1e6).toFixed(2)} M MACs per image`);
+      const trained = model.metadata['privml.trained'];
+      if (trained) log(`  trained: ${trained}`);
+
+      const progress = new Progress(!o.json);
+      const fm = await FloatModel.create(model, { source: path });
+      progress.start('float runtime', ds.n);
+      const t0 = performance.now();
+      const r = evaluate(fm, ds, { onBatch: (n) => progress.update(n) });
+      const floatSeconds = (performance.now() - t0) / 1000;
+      progress.stop();
+      fm.dispose();
+      log(`  float runtime (tfjs-wasm): top-1 accuracy ${pct(r.accuracy)} on ${ds.n} test images (${(ds.n / floatSeconds).toFixed(0)} images/s)`);
+
+      // Ground truth: onnxruntime on the same images must agree with the float runtime.
+      const session = await ortSession(model);
+      const input = model.graph.inputs[0]!.name;
+      const output = model.graph.outputs[0]!.name;
+      const t1 = performance.now();
+      const ref = await runOrt(model, { [input]: { dtype: 'float32', dims: [ds.n, ...ds.shape], data: ds.images } }, session);
+      const ortSeconds = (performance.now() - t1) / 1000;
+      await session.release();
+      const logits = ref[output]!.data as Float32Array;
+      const k = ds.classes.length;
+      let agree = 0;
+      let ortCorrect = 0;
+      for (let i = 0; i < ds.n; i++) {
+        let best = 0;
+        for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
+        if (best === r.predictions[i]) agree++;
+        if (best === ds.labels[i]) ortCorrect++;
+      }
+      log(`  onnxruntime-node:          top-1 accuracy ${pct(ortCorrect / ds.n)}; predictions agree with the float runtime on ${agree}/${ds.n}`);
+      log('  coming next:');
+      for (const n of NEXT) log(`    - ${n}`);
+      if (o.json) {
+        printJson({
+          model: path,
+          parameters: info.parameters,
+          macs: info.macs,
+          images: ds.n,
+          floatRuntime: { accuracy: r.accuracy, imagesPerSecond: ds.n / floatSeconds, confusion: r.confusion },
+          onnxruntime: { accuracy: ortCorrect / ds.n, imagesPerSecond: ds.n / ortSeconds, agreement: agree / ds.n },
+          next: NEXT,
+        });
+      }
+      if (agree !== ds.n) throw new CliError(`float runtime and onnxruntime disagree on ${ds.n - agree} of ${ds.n} images`);
+    });
+}

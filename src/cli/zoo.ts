@@ -1,0 +1,36 @@
+/** `privml zoo list|export`: the built-in model zoo. */
+import type { Command } from 'commander';
+import { saveModel } from '../onnx/proto.js';
+import { buildZoo, listZoo, paramCount } from '../onnx/zoo/index.js';
+import { parseKeyValues, printJson } from './common.js';
+
+/** Register `zoo`. */
+export function registerZoo(program: Command): void {
+  const zoo = program.command('zoo').description('list or export the built-in model zoo');
+  zoo
+    .command('list')
+    .description('list zoo models with their build options')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => {
+      const entries = listZoo().map((e) => ({ name: e.name, description: e.description, options: e.options }));
+      if (o.json) return printJson(entries);
+      for (const e of entries) {
+        const opts = e.options.map((s) => `${s.name}=${s.default}`).join(' ');
+        process.stdout.write(`${e.name.padEnd(13)} ${e.description}\n${''.padEnd(14)}options: ${opts || '(none)'}\n`);
+      }
+    });
+  zoo
+    .command('export')
+    .description('write a zoo model as an .onnx file')
+    .argument('<name>', 'zoo model name')
+    .requiredOption('-o, --output <file>', 'output .onnx path')
+    .option('--opt <key=value...>', 'build options, e.g. --opt pool=max input=3x32x32')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: { output: string; opt?: string[]; json?: boolean }) => {
+      const model = buildZoo(name, parseKeyValues(o.opt));
+      saveModel(model, o.output);
+      const summary = { name, output: o.output, parameters: paramCount(model) };
+      if (o.json) printJson(summary);
+      else process.stdout.write(`wrote ${o.output} (${summary.parameters.toLocaleString('en-US')} parameters)\n`);
+    });
+}

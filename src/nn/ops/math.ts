@@ -1,0 +1,174 @@
+/** Elementwise, matrix, softmax and normalisation kernels. */
+import { attrFloat, attrInt, attrInts, attrString } from '../../onnx/ir.js';
+import { tf } from '../tf.js';
+import { broadcastPartnerNhwc, logical, logicalShape, plain } from './layout.js';
+import { opError, registerOp, type OpContext, type OpKernel, type RtValue } from './registry.js';
+import { intsOf, need, normAxis, scalarOf } from './util.js';
+
+type Bin = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** Binary op with numpy broadcasting; stays in NHWC when a rank-4 operand already is. */
+function binary(f: Bin): OpKernel {
+  return (ctx) => {
+    const a = need(ctx, 0);
+    const b = need(ctx, 1);
+    if (a.layout === 'nhwc' || b.layout === 'nhwc') {
+      const an = a.layout === 'nhwc' ? a.t : logicalShape(a).length <= 4 ? broadcastPartnerNhwc(a) : undefined;
+      const bn = b.layout === 'nhwc' ? b.t : logicalShape(b).length <= 4 ? broadcastPartnerNhwc(b) : undefined;
+      if (an && bn) return [{ t: f(an, bn), layout: 'nhwc' }];
+    }
+    return [plain(f(logical(a), logical(b)))];
+  };
+}
+
+/** Unary op that keeps the layout. */
+function unary(f: (x: tf.Tensor) => tf.Tensor): OpKernel {
+  return (ctx) => {
+    const x = need(ctx, 0);
+    return [{ t: f(x.t), layout: x.layout }];
+  };
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+const gelu = (x: tf.Tensor): tf.Tensor => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
+const geluTanh = (x: tf.Tensor): tf.Tensor =>
+  tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+
+function gemm(ctx: OpContext): RtValue[] {
+  const a = logical(need(ctx, 0));
+  const b = logical(need(ctx, 1));
+  const transA = attrInt(ctx.node, 'transA', 0) === 1;
+  const transB = attrInt(ctx.node, 'transB', 0) === 1;
+  if (a.rank !== 2 || b.rank !== 2) throw opError(ctx, `Gemm needs 2-D inputs, got [${a.shape}] and [${b.shape}]`);
+  const k1 = transA ? a.shape[0] : a.shape[1];
+  const k2 = transB ? b.shape[1] : b.shape[0];
+  if (k1 !== k2) throw opError(ctx, `inner dimensions differ: A [${a.shape}]${transA ? 'ᵀ' : ''} × B [${b.shape}]${transB ? 'ᵀ' : ''}`);
+  const alpha = attrFloat(ctx.node, 'alpha', 1);
+  const beta = attrFloat(ctx.node, 'beta', 1);
+  let y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);
+  if (alpha !== 1) y = tf.mul(y, alpha);
+  const c = ctx.inputs[2];
+  if (c && beta !== 0) y = tf.add(y, beta === 1 ? logical(c) : tf.mul(logical(c), beta));
+  return [plain(y)];
+}
+
+function matmul(ctx: OpContext): RtValue[] {
+  let a = logical(need(ctx, 0));
+  let b = logical(need(ctx, 1));
+  const aVec = a.rank === 1;
+  const bVec = b.rank === 1;
+  if (aVec) a = tf.reshape(a, [1, a.shape[0]!]);
+  if (bVec) b = tf.reshape(b, [b.shape[0]!, 1]);
+  const k = a.shape[a.rank - 1];
+  if (k !== b.shape[b.rank - 2]) throw opError(ctx, `inner dimensions differ: [${a.shape}] × [${b.shape}]`);
+  let y: tf.Tensor;
+  if (b.rank === 2 && a.rank > 2) {
+    // [.., M, K] × [K, N]: one large GEMM is much faster than a broadcast batched matmul.
+    const lead = a.shape.slice(0, -1);
+    y = tf.reshape(tf.matMul(tf.reshape(a, [-1, k!]) as tf.Tensor2D, b as tf.Tensor2D), [...lead, b.shape[1]!]);
+  } else {
+    y = tf.matMul(a, b);
+  }
+  if (aVec) y = tf.squeeze(y, [y.rank - 2]);
+  if (bVec) y = tf.squeeze(y, [y.rank - 1]);
+  return [plain(y)];
+}
+
+/** Apply `f` along `axis` by moving it last (tfjs softmax works on the last axis only). */
+function alongAxis(ctx: OpContext, f: (x: tf.Tensor) => tf.Tensor): RtValue[] {
+  const x = logical(need(ctx, 0));
+  const axis = normAxis(ctx, attrInt(ctx.node, 'axis', -1), x.rank);
+  if (axis === x.rank - 1) return [plain(f(x))];
+  const perm = [...Array(x.rank).keys()];
+  perm[axis] = x.rank - 1;
+  perm[x.rank - 1] = axis;
+  return [plain(tf.transpose(f(tf.transpose(x, perm)), perm))];
+}
+
+function layerNorm(ctx: OpContext): RtValue[] {
+  const x = logical(need(ctx, 0));
+  const axis = normAxis(ctx, attrInt(ctx.node, 'axis', -1), x.rank);
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  if (ctx.node.outputs.length > 1 && ctx.node.outputs.slice(1).some((o) => o)) {
+    throw opError(ctx, 'the Mean/InvStdDev outputs of LayerNormalization are not supported');
+  }
+  const axes = [...Array(x.rank - axis).keys()].map((i) => i + axis);
+  const { mean, variance } = tf.moments(x, axes, true);
+  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  y = tf.mul(y, logical(need(ctx, 1)));
+  const b = ctx.inputs[2];
+  if (b) y = tf.add(y, logical(b));
+  return [plain(y)];
+}
+
+function clip(ctx: OpContext): RtValue[] {
+  const x = need(ctx, 0);
+  // Opset ≥ 11 passes min/max as inputs; older opsets as attributes.
+  const lo = scalarOf(ctx, 1) ?? (ctx.node.attrs['min'] ? attrFloat(ctx.node, 'min') : -Infinity);
+  const hi = scalarOf(ctx, 2) ?? (ctx.node.attrs['max'] ? attrFloat(ctx.node, 'max') : Infinity);
+  // tf.clipByValue's gradient is fine; minimum/maximum keep infinities cheap.
+  let y = x.t;
+  if (lo !== -Infinity) y = tf.maximum(y, lo);
+  if (hi !== Infinity) y = tf.minimum(y, hi);
+  return [{ t: y, layout: x.layout }];
+}
+
+function reduce(kind: 'mean' | 'sum'): OpKernel {
+  return (ctx) => {
+    const x = logical(need(ctx, 0));
+    const keep = attrInt(ctx.node, 'keepdims', 1) === 1;
+    let axes = ctx.node.attrs['axes'] ? attrInts(ctx.node, 'axes') : intsOf(ctx, 1);
+    if (!axes || axes.length === 0) {
+      if (attrInt(ctx.node, 'noop_with_empty_axes', 0) === 1) return [plain(x)];
+      axes = [...Array(x.rank).keys()];
+    }
+    const ax = axes.map((a) => normAxis(ctx, a, x.rank));
+    return [plain(kind === 'mean' ? tf.mean(x, ax, keep) : tf.sum(x, ax, keep))];
+  };
+}
+
+function cast(ctx: OpContext): RtValue[] {
+  const x = need(ctx, 0);
+  const to = attrInt(ctx.node, 'to');
+  const map: Record<number, 'float32' | 'int32' | 'bool'> = { 1: 'float32', 11: 'float32', 6: 'int32', 7: 'int32', 9: 'bool' };
+  const dt = map[to];
+  if (!dt) throw opError(ctx, `Cast to ONNX dtype ${to} is not supported`);
+  return [{ t: tf.cast(x.t, dt), layout: x.layout }];
+}
+
+/** Register the elementwise / matrix / normalisation kernels. */
+export function registerMathOps(): void {
+  registerOp('Add', binary(tf.add));
+  registerOp('Sub', binary(tf.sub));
+  registerOp('Mul', binary(tf.mul));
+  registerOp('Div', binary(tf.div));
+  registerOp('Pow', binary(tf.pow));
+  registerOp('Max', binary(tf.maximum));
+  registerOp('Min', binary(tf.minimum));
+  registerOp('Relu', unary(tf.relu));
+  registerOp('Sigmoid', unary(tf.sigmoid));
+  registerOp('Tanh', unary(tf.tanh));
+  registerOp('Erf', unary(tf.erf));
+  registerOp('Sqrt', unary(tf.sqrt));
+  registerOp('Exp', unary(tf.exp));
+  registerOp('Log', unary(tf.log));
+  registerOp('Neg', unary(tf.neg));
+  registerOp('Abs', unary(tf.abs));
+  registerOp('Identity', unary((x) => x));
+  registerOp('LeakyRelu', (ctx) => unary((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(ctx));
+  registerOp('Gelu', (ctx) => unary(attrString(ctx.node, 'approximate', 'none') === 'tanh' ? geluTanh : gelu)(ctx));
+  registerOp('Clip', clip);
+  registerOp('Dropout', (ctx) => {
+    // Inference semantics (ratio ignored); privml trains without dropout.
+    if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) throw opError(ctx, 'the mask output of Dropout is not supported');
+    return [need(ctx, 0)];
+  });
+  registerOp('Gemm', gemm);
+  registerOp('MatMul', matmul);
+  registerOp('Softmax', (ctx) => alongAxis(ctx, (x) => tf.softmax(x)));
+  registerOp('LogSoftmax', (ctx) => alongAxis(ctx, (x) => tf.logSoftmax(x)));
+  registerOp('LayerNormalization', layerNorm);
+  registerOp('ReduceMean', reduce('mean'));
+  registerOp('ReduceSum', reduce('sum'));
+  registerOp('Cast', cast);
+}
