@@ -32,10 +32,13 @@ export interface ForwardOptions {
 // Initializer slots that hold statistics or bounds, never learned weights.
 const FROZEN_SLOTS: Record<string, number[]> = { BatchNormalization: [3, 4], Clip: [1, 2], Pad: [1, 2, 3] };
 
-/** Default trainability: float32 initializers with more than one element that are not BN statistics or bounds. */
+/**
+ * Default trainability: float32 initializers with more than one element that are not BN statistics,
+ * bounds, or named `const.*` (privml's convention for fixed tensors such as attention masks).
+ */
 export function defaultTrainable(name: string, model: Model): boolean {
   const t = model.graph.initializers.get(name);
-  if (!t || t.dtype !== 'float32' || sizeOf(t.dims) <= 1) return false;
+  if (!t || t.dtype !== 'float32' || sizeOf(t.dims) <= 1 || name.startsWith('const.')) return false;
   for (const n of model.graph.nodes) {
     const slots = FROZEN_SLOTS[n.opType];
     if (slots && n.inputs.some((i, k) => i === name && slots.includes(k))) return false;

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerFastKernels } from './kernels/index.js';
 
 export { tf };
 
@@ -31,6 +32,8 @@ export function initTf(backend: TfBackendName = 'wasm'): Promise<void> {
       // The wasm backend's Emscripten glue installs process handlers that rethrow every uncaught
       // error and print its whole minified source; privml handles its own errors, so drop them.
       const before = new Set<unknown>([...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')]);
+      // Conv/pool gradients tfjs-wasm lacks or runs slowly (see src/nn/kernels).
+      registerFastKernels();
       const ok = await tf.setBackend(backend);
       if (!ok) throw new Error(`tfjs backend '${backend}' failed to initialise`);
       await tf.ready();

@@ -111,13 +111,16 @@ export async function train(fm: FloatModel, ds: Dataset, opts: TrainOptions): Pr
           const y = tf.oneHot(tf.tensor1d(b.y, 'int32'), classes);
           let logits: tf.Tensor | undefined;
           const { value, grads } = tf.variableGrads(() => {
-            logits = fm.forward({ [input]: x }, { training: true })[output]!;
+            // keep(): the gradient scope frees intermediates, but the accuracy count needs the logits.
+            logits = tf.keep(fm.forward({ [input]: x }, { training: true })[output]!);
             return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
           }, vars);
           optimizer.applyGradients(grads as tf.NamedTensorMap as never);
           if (opts.weightDecay) for (const v of vars) v.assign(tf.mul(v, 1 - lr * opts.weightDecay));
           const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(y, 1)), 'int32'));
-          return [value.dataSync()[0]!, hits.dataSync()[0]!];
+          const res = [value.dataSync()[0]!, hits.dataSync()[0]!];
+          logits!.dispose();
+          return res;
         });
         fm.updateBatchNormStats();
         if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch} step ${step + 1} (loss ${loss}); lower the learning rate`);

@@ -1,0 +1,7 @@
+/** Public API of privml's ONNX layer: IR, builder, protobuf I/O, shape inference, model info, model zoo. */
+export * from './ir.js';
+export * from './builder.js';
+export * from './proto.js';
+export * from './shape.js';
+export * from './info.js';
+export * from './zoo/index.js';
