@@ -118,7 +118,7 @@ export async function train(fm: FloatModel, ds: Dataset, opts: TrainOptions): Pr
           optimizer.applyGradients(grads as tf.NamedTensorMap as never);
           if (opts.weightDecay) for (const v of vars) v.assign(tf.mul(v, 1 - lr * opts.weightDecay));
           const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(y, 1)), 'int32'));
-          const res = [value.dataSync()[0]!, hits.dataSync()[0]!];
+          const res: [number, number] = [value.dataSync()[0]!, hits.dataSync()[0]!];
           logits!.dispose();
           return res;
         });

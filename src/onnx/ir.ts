@@ -217,50 +217,37 @@ export function consumers(graph: Graph): Map<string, Node[]> {
   return m;
 }
 
-/** Attribute accessors with defaults; throw a clear error when the kind is wrong. */
-export function attrInt(node: Node, name: string, dflt?: number): number {
+/** Look up attribute `name` of an allowed kind, or return `dflt`; a clear error when missing or mistyped. */
+function attrValue<T>(node: Node, name: string, kinds: Attribute['kind'][], dflt: T | undefined): T {
   const a = node.attrs[name];
   if (a === undefined) {
     if (dflt === undefined) throw new Error(`node '${node.name}' (${node.opType}) lacks required attribute '${name}'`);
     return dflt;
   }
-  if (a.kind !== 'int') throw new Error(`node '${node.name}' (${node.opType}) attribute '${name}' must be int, is ${a.kind}`);
-  return a.value;
+  if (!kinds.includes(a.kind)) {
+    throw new Error(`node '${node.name}' (${node.opType}) attribute '${name}' must be ${kinds[0]}, is ${a.kind}`);
+  }
+  return a.value as T;
 }
 
-/** Float attribute with default. */
+/** Int attribute with default. */
+export function attrInt(node: Node, name: string, dflt?: number): number {
+  return attrValue(node, name, ['int'], dflt);
+}
+
+/** Float attribute with default (an int attribute is accepted). */
 export function attrFloat(node: Node, name: string, dflt?: number): number {
-  const a = node.attrs[name];
-  if (a === undefined) {
-    if (dflt === undefined) throw new Error(`node '${node.name}' (${node.opType}) lacks required attribute '${name}'`);
-    return dflt;
-  }
-  if (a.kind !== 'float' && a.kind !== 'int') {
-    throw new Error(`node '${node.name}' (${node.opType}) attribute '${name}' must be float, is ${a.kind}`);
-  }
-  return a.value;
+  return attrValue(node, name, ['float', 'int'], dflt);
 }
 
 /** Int-list attribute with default. */
 export function attrInts(node: Node, name: string, dflt?: number[]): number[] {
-  const a = node.attrs[name];
-  if (a === undefined) {
-    if (dflt === undefined) throw new Error(`node '${node.name}' (${node.opType}) lacks required attribute '${name}'`);
-    return dflt;
-  }
-  if (a.kind !== 'ints') throw new Error(`node '${node.name}' (${node.opType}) attribute '${name}' must be ints, is ${a.kind}`);
-  return a.value;
+  return attrValue(node, name, ['ints'], dflt);
 }
 
 /** String attribute with default. */
 export function attrString(node: Node, name: string, dflt?: string): string {
-  const a = node.attrs[name];
-  if (a === undefined) {
-    if (dflt === undefined) throw new Error(`node '${node.name}' (${node.opType}) lacks required attribute '${name}'`);
-    return dflt;
-  }
-  if (a.kind !== 'string') throw new Error(`node '${node.name}' (${node.opType}) attribute '${name}' must be string, is ${a.kind}`);
-  return a.value;
+  return attrValue(node, name, ['string'], dflt);
 }
 
 /** Deep-enough copy of a model: graph structure copied, tensor data shared unless `copyData`. */
