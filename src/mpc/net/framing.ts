@@ -1,0 +1,107 @@
+/**
+ * Length-prefixed framing over a byte stream: every frame is a 4-byte big-endian payload length
+ * followed by the payload. The decoder checks the announced length against a limit before
+ * allocating anything, and copies partial reads straight into the frame's final buffer (linear
+ * in the frame size, no repeated concatenation).
+ */
+
+/** Default largest accepted frame payload: 256 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
+
+/** Bytes of the length header in front of every frame. */
+export const FRAME_HEADER_BYTES = 4;
+
+/** The one-line error for a frame longer than the limit. */
+export function oversizedFrameError(bytes: number, limit: number): Error {
+  return new Error(`frame of ${bytes} bytes exceeds the limit of ${limit} bytes`);
+}
+
+/** Check a frame limit option (1 byte .. 4 GiB − 1, the largest length a header can carry). */
+export function checkFrameLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 0xffffffff) {
+    throw new Error(`invalid max frame size ${limit} (expected an integer from 1 to ${0xffffffff} bytes)`);
+  }
+  return limit;
+}
+
+/** Header + payload in one fresh buffer (a copy, so the caller may reuse `payload` at once). */
+export function encodeFrame(payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
+  if (payload.length > maxFrameBytes) throw oversizedFrameError(payload.length, maxFrameBytes);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.set(payload, FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** A frame buffer with byteOffset 0 (so typed-array views over it are aligned), unzeroed when large. */
+function allocFrame(n: number): Uint8Array {
+  if (n < 4096) return new Uint8Array(n);
+  // allocUnsafeSlow skips zero-filling and the shared pool; re-view it as a plain Uint8Array so
+  // consumers never meet Buffer's view-returning `slice`.
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** Incremental frame decoder: feed it stream chunks, it calls `onFrame` once per complete frame. */
+export class FrameDecoder {
+  private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private body: Uint8Array | null = null;
+  private bodyFill = 0;
+  private broken: Error | null = null;
+
+  constructor(
+    private readonly onFrame: (frame: Uint8Array) => void,
+    readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+  ) {
+    checkFrameLimit(maxFrameBytes);
+  }
+
+  /** True when no partial frame is buffered (a clean stream end is possible here). */
+  get idle(): boolean {
+    return this.headerFill === 0 && this.body === null;
+  }
+
+  /** Consume one chunk; throws (and stays broken) on an oversized length header. */
+  push(chunk: Uint8Array): void {
+    if (this.broken) throw this.broken;
+    let off = 0;
+    const n = chunk.length;
+    while (off < n) {
+      if (this.body === null) {
+        // Fast path: the whole header is inside this chunk.
+        let len: number;
+        if (this.headerFill === 0 && n - off >= FRAME_HEADER_BYTES) {
+          len = ((chunk[off]! << 24) >>> 0) + (chunk[off + 1]! << 16) + (chunk[off + 2]! << 8) + chunk[off + 3]!;
+          off += FRAME_HEADER_BYTES;
+        } else {
+          while (this.headerFill < FRAME_HEADER_BYTES && off < n) this.header[this.headerFill++] = chunk[off++]!;
+          if (this.headerFill < FRAME_HEADER_BYTES) return;
+          const h = this.header;
+          len = ((h[0]! << 24) >>> 0) + (h[1]! << 16) + (h[2]! << 8) + h[3]!;
+          this.headerFill = 0;
+        }
+        if (len > this.maxFrameBytes) {
+          this.broken = oversizedFrameError(len, this.maxFrameBytes);
+          throw this.broken;
+        }
+        if (len === 0) {
+          this.onFrame(new Uint8Array(0));
+          continue;
+        }
+        this.body = allocFrame(len);
+        this.bodyFill = 0;
+      }
+      const body = this.body;
+      const take = Math.min(body.length - this.bodyFill, n - off);
+      body.set(chunk.subarray(off, off + take), this.bodyFill);
+      this.bodyFill += take;
+      off += take;
+      if (this.bodyFill === body.length) {
+        this.body = null;
+        this.bodyFill = 0;
+        this.onFrame(body);
+      }
+    }
+  }
+}

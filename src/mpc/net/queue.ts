@@ -1,0 +1,100 @@
+/**
+ * The receive side shared by every FrameChannel: a FIFO of arrived frames matched against a FIFO
+ * of waiting `recv` calls. Once the link fails, frames that already arrived are still delivered
+ * (the peer sent them before closing) and every later `recv` rejects with the failure — it never
+ * hangs.
+ */
+
+interface Waiter {
+  resolve(frame: Uint8Array): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Format a duration in ms as seconds for messages ("10 s", "0.25 s"). */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** Received frames and pending receivers of one channel end. */
+export class FrameQueue {
+  private frames: Uint8Array[] = [];
+  private head = 0;
+  private waiters: Waiter[] = [];
+  private error: Error | null = null;
+
+  /**
+   * @param idleTimeoutMs reject a `recv` that waits longer than this (undefined: wait forever)
+   * @param onIdle called with the timeout error; the owner fails the whole link with it
+   */
+  constructor(
+    private readonly idleTimeoutMs: number | undefined,
+    private readonly onIdle: (err: Error) => void,
+    private readonly peerLabel: string,
+  ) {
+    if (idleTimeoutMs !== undefined && !(idleTimeoutMs > 0)) {
+      throw new Error(`invalid idle timeout ${idleTimeoutMs} ms (expected a positive number)`);
+    }
+  }
+
+  /** The failure that ended the link, if any. */
+  get failure(): Error | null {
+    return this.error;
+  }
+
+  /** Deliver one arrived frame. */
+  push(frame: Uint8Array): void {
+    if (this.error) return;
+    const w = this.waiters.shift();
+    if (w) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(frame);
+      return;
+    }
+    this.frames.push(frame);
+  }
+
+  /** End the link: waiters reject now; with `discard`, already-arrived frames are dropped too. */
+  fail(err: Error, discard = false): void {
+    if (this.error) return;
+    this.error = err;
+    if (discard) {
+      this.frames = [];
+      this.head = 0;
+    }
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  /** The next frame, or a rejection once the link has failed and nothing is left. */
+  recv(): Promise<Uint8Array> {
+    if (this.head < this.frames.length) {
+      const f = this.frames[this.head]!;
+      this.frames[this.head++] = undefined as unknown as Uint8Array;
+      if (this.head === this.frames.length) {
+        this.frames = [];
+        this.head = 0;
+      } else if (this.head > 1024 && this.head * 2 > this.frames.length) {
+        this.frames = this.frames.slice(this.head);
+        this.head = 0;
+      }
+      return Promise.resolve(f);
+    }
+    if (this.error) return Promise.reject(this.error);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const w: Waiter = { resolve, reject, timer: undefined };
+      const ms = this.idleTimeoutMs;
+      if (ms !== undefined) {
+        w.timer = setTimeout(() => {
+          w.timer = undefined;
+          this.onIdle(new Error(`no message from peer ${this.peerLabel} within ${formatSeconds(ms)} (idle timeout)`));
+        }, ms);
+      }
+      this.waiters.push(w);
+    });
+  }
+}

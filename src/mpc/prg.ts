@@ -1,0 +1,80 @@
+/**
+ * A cryptographic pseudo-random generator: the AES-128-CTR keystream of a 16-byte seed (key = seed,
+ * initial counter block = zero), from `node:crypto`. Parties and the dealer expand shared seeds with
+ * it, so the same seed always yields the same stream; the stream continues across calls.
+ */
+
+import { createCipheriv, randomBytes, type Cipher } from 'node:crypto';
+
+/** Seed length in bytes (an AES-128 key). */
+export const SEED_BYTES = 16;
+
+// Keystream = AES-CTR encryption of zeros; one shared zero buffer avoids allocating per call.
+const ZERO_CHUNK = 1 << 20;
+let zeros = new Uint8Array(0);
+function zeroBytes(n: number): Uint8Array {
+  if (zeros.length < n) zeros = new Uint8Array(Math.max(n, Math.min(ZERO_CHUNK, 2 * zeros.length)));
+  return zeros.subarray(0, n);
+}
+
+/** Keystream read ahead for small draws. */
+const BUF_BYTES = 4096;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A stateful AES-128-CTR keystream; `iv` defaults to the all-zero counter block. */
+export class Prg {
+  private readonly cipher: Cipher;
+  private buf: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+
+  /** Start the keystream of `seed` (16 bytes) at counter block `iv` (16 bytes, default zero). */
+  constructor(seed: Uint8Array, iv: Uint8Array = new Uint8Array(16)) {
+    if (seed.length !== SEED_BYTES) throw new Error(`prg: seed must be ${SEED_BYTES} bytes, got ${seed.length}`);
+    if (iv.length !== 16) throw new Error(`prg: iv must be 16 bytes, got ${iv.length}`);
+    this.cipher = createCipheriv('aes-128-ctr', seed, iv);
+  }
+
+  /** The next `n` keystream bytes. */
+  bytes(n: number): Uint8Array {
+    if (!Number.isInteger(n) || n < 0) throw new Error(`prg: bad byte count ${n}`);
+    const out = new Uint8Array(n);
+    // Small draws come from a buffered block of keystream (a cipher call costs ~2 µs); the
+    // buffer is just keystream read ahead, so the byte sequence is the same either way.
+    let off = Math.min(n, this.buf.length - this.pos);
+    out.set(this.buf.subarray(this.pos, this.pos + off));
+    this.pos += off;
+    const rest = n - off;
+    if (rest >= BUF_BYTES) {
+      for (; off < n; off += ZERO_CHUNK) {
+        const len = Math.min(ZERO_CHUNK, n - off);
+        out.set(this.cipher.update(zeroBytes(len)), off);
+      }
+    } else if (rest > 0) {
+      this.buf = this.cipher.update(zeroBytes(BUF_BYTES));
+      out.set(this.buf.subarray(0, rest), off);
+      this.pos = rest;
+    }
+    return out;
+  }
+
+  /** The next `n` uniformly random ring elements (8 keystream bytes each, little-endian). */
+  ring(n: number): BigInt64Array {
+    if (!LITTLE_ENDIAN) throw new Error('prg: big-endian hosts are not supported');
+    const out = new BigInt64Array(n);
+    if (n > 0) new Uint8Array(out.buffer).set(this.bytes(8 * n));
+    return out;
+  }
+
+  /** The next `n` random bits, packed little-endian (ceil(n/8) bytes, unused high bits zero). */
+  bits(n: number): Uint8Array {
+    const out = this.bytes((n + 7) >> 3);
+    if (n & 7) out[out.length - 1]! &= (1 << (n & 7)) - 1;
+    return out;
+  }
+}
+
+/** A fresh 16-byte seed from the operating system's CSPRNG. */
+export function randomSeed(): Uint8Array {
+  return new Uint8Array(randomBytes(SEED_BYTES));
+}

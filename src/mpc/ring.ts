@@ -1,0 +1,469 @@
+/**
+ * Z_2^64 ring kernels for the MPC engine: elementwise arithmetic, matrix products, convolution,
+ * pooling, fixed-point encoding and bit slicing on `BigInt64Array` (two's-complement view), all
+ * mod 2^64. The work runs in WebAssembly (assembly/ring.ts, built to build/ring.wasm by
+ * `npm run build:wasm`); this module copies operands into one reusable wasm arena per call, so
+ * calls are synchronous, never modify their inputs (unless an `out` is given) and never leak memory.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** A vector of Z_2^64 elements (signed two's-complement view). */
+export type Ring = BigInt64Array;
+
+/** Geometry of a 2-D convolution: NCHW input, OIHW weights (I = c / group), NCHW output. */
+export interface ConvGeom {
+  n: number; c: number; h: number; w: number;
+  co: number; kh: number; kw: number;
+  strideH: number; strideW: number;
+  padT: number; padL: number; padB: number; padR: number;
+  group: number;
+}
+
+/** Geometry of a 2-D sum pooling over NCHW input (zero padding). */
+export interface PoolGeom {
+  n: number; c: number; h: number; w: number;
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  padT: number; padL: number; padB: number; padR: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// wasm instance and arena
+// ---------------------------------------------------------------------------------------------
+
+interface Kernels {
+  memory: WebAssembly.Memory;
+  add(a: number, b: number, out: number, n: number): void;
+  sub(a: number, b: number, out: number, n: number): void;
+  neg(a: number, out: number, n: number): void;
+  mul(a: number, b: number, out: number, n: number): void;
+  mulScalar(a: number, s: bigint, out: number, n: number): void;
+  addScalar(a: number, s: bigint, out: number, n: number): void;
+  mulBroadcast(a: number, b: number, out: number, outer: number, c: number, inner: number): void;
+  addBroadcast(a: number, b: number, out: number, outer: number, c: number, inner: number): void;
+  shr(a: number, bits: number, out: number, n: number): void;
+  shrLogical(a: number, bits: number, out: number, n: number): void;
+  lowBits(a: number, lsb: number, mask: bigint, out: number, n: number): void;
+  sum(a: number, n: number): bigint;
+  sumRows(x: number, out: number, rows: number, hw: number): void;
+  transpose(a: number, out: number, rows: number, cols: number): void;
+  encodeF64(x: number, scale: number, out: number, n: number): void;
+  encodeF32(x: number, scale: number, out: number, n: number): void;
+  decodeF32(a: number, invScale: number, out: number, n: number): void;
+  bitPlanesScratch(): number;
+  toBitPlanes(a: number, n: number, lsb: number, nbits: number, out: number, stride: number, scratch: number): void;
+  fromBitPlanes(bits: number, n: number, nbits: number, stride: number, out: number): void;
+  bitsToRing(bits: number, n: number, out: number): void;
+  packedSize(k: number, n: number): number;
+  matmul(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
+  matmulTransB(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
+  setConvGeom(n: number, c: number, h: number, w: number, co: number, kh: number, kw: number,
+    sh: number, sw: number, padT: number, padL: number, oh: number, ow: number, group: number): void;
+  im2col(x: number, col: number, r0: number, r1: number): void;
+  convScratch(): number;
+  conv(x: number, wt: number, out: number, scratch: number): void;
+  convDirect(x: number, wt: number, out: number, n: number, c: number, h: number, w: number, co: number,
+    kh: number, kw: number, sh: number, sw: number, padT: number, padL: number, oh: number, ow: number, group: number): void;
+  sumPool(x: number, out: number, planes: number, h: number, w: number, kh: number, kw: number,
+    sh: number, sw: number, padT: number, padL: number, oh: number, ow: number): void;
+}
+
+const WASM_URL = new URL('../../build/ring.wasm', import.meta.url);
+/** First arena byte: above anything the AssemblyScript module might place in low memory. */
+const ARENA_BASE = 65536;
+const PAGE = 65536;
+
+let kernels: Kernels | null = null;
+let top = ARENA_BASE;
+
+/** The instantiated kernels (compiled synchronously on first use). */
+function k(): Kernels {
+  if (kernels) return kernels;
+  const path = fileURLToPath(WASM_URL);
+  if (!existsSync(path)) throw new Error(`ring: ${path} is missing (run npm run build:wasm)`);
+  const mod = new WebAssembly.Module(readFileSync(path));
+  kernels = new WebAssembly.Instance(mod, {}).exports as unknown as Kernels;
+  return kernels;
+}
+
+/** Start a new call: the arena is reused from its base. */
+function reset(): Kernels {
+  const kk = k();
+  top = ARENA_BASE;
+  return kk;
+}
+
+/** Reserve `bytes` (16-byte aligned) in the arena, growing wasm memory if needed. */
+function alloc(bytes: number): number {
+  const p = top;
+  top = p + ((bytes + 15) & ~15);
+  const mem = kernels!.memory;
+  const have = mem.buffer.byteLength;
+  if (top > have) {
+    if (top > 0xffff0000) throw new Error(`ring: operands need ${top} bytes, above the 4 GiB wasm limit`);
+    mem.grow(Math.ceil((top - have) / PAGE));
+  }
+  return p;
+}
+
+/** Copy `a` into the arena; returns its offset. */
+function put(a: Ring): number {
+  const p = alloc(a.length * 8);
+  new BigInt64Array(kernels!.memory.buffer, p, a.length).set(a);
+  return p;
+}
+
+/**
+ * A fresh buffer with unspecified contents (the caller overwrites all of it): skips the zeroing
+ * that new/slice pay (~0.3 ms per 6 MB). Large results still page-fault whenever glibc has
+ * returned freed memory to the OS; hot loops should pass an `out` array instead.
+ */
+function uninit(bytes: number): ArrayBuffer {
+  const b = Buffer.allocUnsafeSlow(bytes);
+  return b.buffer as ArrayBuffer;
+}
+
+/** Copy `n` elements at arena offset `p` out into `out` (or a new array). */
+function take(p: number, n: number, out?: Ring): Ring {
+  const view = new BigInt64Array(kernels!.memory.buffer, p, n);
+  if (out) {
+    if (out.length !== n) throw new Error(`ring: out has length ${out.length}, expected ${n}`);
+    out.set(view);
+    return out;
+  }
+  const fresh = new BigInt64Array(uninit(n * 8), 0, n);
+  fresh.set(view);
+  return fresh;
+}
+
+function checkInt(name: string, v: number, min: number, max = 0x7fffffff): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`ring.${name}: expected an integer in [${min}, ${max}], got ${v}`);
+}
+
+function checkLen(name: string, what: string, got: number, want: number): void {
+  if (got !== want) throw new Error(`ring.${name}: ${what} has ${got} elements, expected ${want}`);
+}
+
+/** Reduce a bigint to the signed 64-bit value the wasm i64 parameter expects. */
+function i64(s: bigint): bigint {
+  return BigInt.asIntN(64, s);
+}
+
+function binary(name: string, op: 'add' | 'sub' | 'mul', a: Ring, b: Ring, out?: Ring): Ring {
+  checkLen(name, 'b', b.length, a.length);
+  const kk = reset();
+  const pa = put(a), pb = put(b), po = alloc(a.length * 8);
+  kk[op](pa, pb, po, a.length);
+  return take(po, a.length, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+// ---------------------------------------------------------------------------------------------
+
+/** a + b elementwise (into `out` if given; `out` may alias an input). */
+export function ringAdd(a: Ring, b: Ring, out?: Ring): Ring {
+  return binary('ringAdd', 'add', a, b, out);
+}
+
+/** a − b elementwise (into `out` if given; `out` may alias an input). */
+export function ringSub(a: Ring, b: Ring, out?: Ring): Ring {
+  return binary('ringSub', 'sub', a, b, out);
+}
+
+/** a · b elementwise (into `out` if given). */
+export function ringMul(a: Ring, b: Ring, out?: Ring): Ring {
+  return binary('ringMul', 'mul', a, b, out);
+}
+
+/** −a elementwise. */
+export function ringNeg(a: Ring, out?: Ring): Ring {
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.neg(pa, po, a.length);
+  return take(po, a.length, out);
+}
+
+/** a · s for a scalar s (taken mod 2^64). */
+export function ringMulScalar(a: Ring, s: bigint, out?: Ring): Ring {
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.mulScalar(pa, i64(s), po, a.length);
+  return take(po, a.length, out);
+}
+
+/** a + s for a scalar s (taken mod 2^64). */
+export function ringAddScalar(a: Ring, s: bigint, out?: Ring): Ring {
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.addScalar(pa, i64(s), po, a.length);
+  return take(po, a.length, out);
+}
+
+function broadcast(name: string, op: 'mulBroadcast' | 'addBroadcast', a: Ring, b: Ring, outer: number, inner: number): Ring {
+  checkInt(name, outer, 0);
+  checkInt(name, inner, 0);
+  checkLen(name, 'a', a.length, outer * b.length * inner);
+  const kk = reset();
+  const pa = put(a), pb = put(b), po = alloc(a.length * 8);
+  kk[op](pa, pb, po, outer, b.length, inner);
+  return take(po, a.length);
+}
+
+/** a has shape [outer, C, inner] and b shape [C]: out[o,c,i] = a[o,c,i] · b[c] (e.g. per-channel scale). */
+export function ringMulBroadcast(a: Ring, b: Ring, outer: number, inner: number): Ring {
+  return broadcast('ringMulBroadcast', 'mulBroadcast', a, b, outer, inner);
+}
+
+/** a has shape [outer, C, inner] and b shape [C]: out[o,c,i] = a[o,c,i] + b[c] (e.g. bias add). */
+export function ringAddBroadcast(a: Ring, b: Ring, outer: number, inner: number): Ring {
+  return broadcast('ringAddBroadcast', 'addBroadcast', a, b, outer, inner);
+}
+
+/** Arithmetic (sign-extending) right shift of every element by `bits` ≥ 0 (≥ 64 acts as 63). */
+export function ringShr(a: Ring, bits: number, out?: Ring): Ring {
+  checkInt('ringShr', bits, 0);
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.shr(pa, Math.min(bits, 63), po, a.length);
+  return take(po, a.length, out);
+}
+
+/** Logical (zero-filling) right shift of every element by `bits` ≥ 0 (≥ 64 gives 0). */
+export function ringShrLogical(a: Ring, bits: number, out?: Ring): Ring {
+  checkInt('ringShrLogical', bits, 0);
+  if (bits >= 64) return out ? (out.fill(0n), out) : new BigInt64Array(a.length);
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.shrLogical(pa, bits, po, a.length);
+  return take(po, a.length, out);
+}
+
+/** (a >>> lsb) mod 2^nbits elementwise (logical shift), 0 ≤ lsb ≤ 63, 1 ≤ nbits ≤ 64. */
+export function ringLowBits(a: Ring, lsb: number, nbits: number, out?: Ring): Ring {
+  checkInt('ringLowBits', lsb, 0, 63);
+  checkInt('ringLowBits', nbits, 1, 64);
+  const mask = nbits === 64 ? -1n : (1n << BigInt(nbits)) - 1n;
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.lowBits(pa, lsb, mask, po, a.length);
+  return take(po, a.length, out);
+}
+
+/** Sum of all elements mod 2^64 (signed). */
+export function ringSum(a: Ring): bigint {
+  const kk = reset();
+  return BigInt.asIntN(64, kk.sum(put(a), a.length));
+}
+
+/** Global sum pooling: x of shape [n, c, hw] -> [n*c] with out[i] = Σ_j x[i, j]. */
+export function ringSumSpatial(x: Ring, n: number, c: number, hw: number): Ring {
+  checkInt('ringSumSpatial', n, 0);
+  checkInt('ringSumSpatial', c, 0);
+  checkInt('ringSumSpatial', hw, 0);
+  checkLen('ringSumSpatial', 'x', x.length, n * c * hw);
+  const kk = reset();
+  const px = put(x), po = alloc(n * c * 8);
+  kk.sumRows(px, po, n * c, hw);
+  return take(po, n * c);
+}
+
+/** Transpose a row-major rows×cols matrix into cols×rows. */
+export function ringTranspose(a: Ring, rows: number, cols: number): Ring {
+  checkInt('ringTranspose', rows, 0);
+  checkInt('ringTranspose', cols, 0);
+  checkLen('ringTranspose', 'a', a.length, rows * cols);
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 8);
+  kk.transpose(pa, po, rows, cols);
+  return take(po, a.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products, convolution, pooling
+// ---------------------------------------------------------------------------------------------
+
+function checkMatmul(name: string, a: Ring, b: Ring, m: number, k: number, n: number): void {
+  checkInt(name, m, 0);
+  checkInt(name, k, 0);
+  checkInt(name, n, 0);
+  checkLen(name, 'a', a.length, m * k);
+  checkLen(name, 'b', b.length, k * n);
+}
+
+/** Row-major product of a (m×k) and b (k×n) -> m×n. */
+export function ringMatmul(a: Ring, b: Ring, m: number, k: number, n: number): Ring {
+  checkMatmul('ringMatmul', a, b, m, k, n);
+  const kk = reset();
+  const pa = put(a), pb = put(b), pc = alloc(m * n * 8);
+  kk.matmul(pa, pb, pc, m, k, n, k, n, n, alloc(kk.packedSize(k, n)));
+  return take(pc, m * n);
+}
+
+/** Row-major a (m×k) times the transpose of b (n×k) -> m×n. */
+export function ringMatmulTransB(a: Ring, b: Ring, m: number, k: number, n: number): Ring {
+  checkMatmul('ringMatmulTransB', a, b, m, k, n);
+  const kk = reset();
+  const pa = put(a), pb = put(b), pc = alloc(m * n * 8);
+  kk.matmulTransB(pa, pb, pc, m, k, n, k, k, n, alloc(kk.packedSize(k, n)));
+  return take(pc, m * n);
+}
+
+/** Output spatial size of a convolution/pooling geometry; throws on an empty or invalid output. */
+export function convOutSize(g: ConvGeom | PoolGeom): { oh: number; ow: number } {
+  for (const key of ['n', 'c', 'h', 'w', 'kh', 'kw', 'strideH', 'strideW', 'padT', 'padL', 'padB', 'padR'] as const) {
+    checkInt('conv', g[key], key.startsWith('stride') || key === 'kh' || key === 'kw' ? 1 : 0);
+  }
+  const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1;
+  const ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
+  if (oh < 1 || ow < 1) throw new Error(`ring.conv: kernel ${g.kh}x${g.kw} larger than padded input ${g.h}x${g.w}`);
+  return { oh, ow };
+}
+
+/**
+ * im2col of an NCHW input: returns [N*OH*OW, C*KH*KW], row (n, oy, ox) holding the zero-padded
+ * window in (c, ky, kx) order, so conv = im2col(x) · wᵀ with w reshaped to [CO, C*KH*KW].
+ * (`g.co` and `g.group` are ignored; for grouped convs slice the columns per group.)
+ */
+export function ringIm2col(x: Ring, g: ConvGeom): Ring {
+  const { oh, ow } = convOutSize(g);
+  checkLen('ringIm2col', 'x', x.length, g.n * g.c * g.h * g.w);
+  const rows = g.n * oh * ow, cols = g.c * g.kh * g.kw;
+  const kk = reset();
+  const px = put(x), pc = alloc(rows * cols * 8);
+  kk.setConvGeom(g.n, g.c, g.h, g.w, 1, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow, 1);
+  kk.im2col(px, pc, 0, rows);
+  return take(pc, rows * cols);
+}
+
+/** Exact convolution mod 2^64: x NCHW, w OIHW (I = c/group), no bias; returns NCHW [n, co, oh, ow]. */
+export function ringConv2d(x: Ring, w: Ring, g: ConvGeom): Ring {
+  const { oh, ow } = convOutSize(g);
+  checkInt('ringConv2d', g.co, 1);
+  checkInt('ringConv2d', g.group, 1);
+  if (g.c % g.group !== 0 || g.co % g.group !== 0) {
+    throw new Error(`ring.ringConv2d: group ${g.group} does not divide channels ${g.c} -> ${g.co}`);
+  }
+  const cg = g.c / g.group, cog = g.co / g.group, P = oh * ow;
+  const kg = cg * g.kh * g.kw;
+  checkLen('ringConv2d', 'x', x.length, g.n * g.c * g.h * g.w);
+  checkLen('ringConv2d', 'w', w.length, g.co * kg);
+  const kk = reset();
+  const px = put(x), pw = put(w), po = alloc(g.n * g.co * P * 8);
+  if (g.group > 1 && cg === 1) {
+    // depthwise-like: one input channel per group makes the im2col products tiny (8-wide panels wasted)
+    kk.convDirect(px, pw, po, g.n, g.c, g.h, g.w, g.co, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow, g.group);
+    return take(po, g.n * g.co * P);
+  }
+  kk.setConvGeom(g.n, g.c, g.h, g.w, g.co, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow, g.group);
+  kk.conv(px, pw, po, alloc(kk.convScratch()));
+  return take(po, g.n * g.co * P);
+}
+
+/** Sum over each pooling window (zero padding): x NCHW -> [n, c, oh, ow]. */
+export function ringSumPool2d(x: Ring, g: PoolGeom): Ring {
+  const { oh, ow } = convOutSize(g);
+  checkLen('ringSumPool2d', 'x', x.length, g.n * g.c * g.h * g.w);
+  const planes = g.n * g.c;
+  const kk = reset();
+  const px = put(x), po = alloc(planes * oh * ow * 8);
+  kk.sumPool(px, po, planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow);
+  return take(po, planes * oh * ow);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed point
+// ---------------------------------------------------------------------------------------------
+
+/** round(x · 2^fracBits) as two's complement (half rounds up, saturates at ±2^63, NaN -> 0). */
+export function encodeFixed(x: Float32Array | Float64Array, fracBits: number): Ring {
+  checkInt('encodeFixed', fracBits, 0, 62);
+  const kk = reset();
+  const n = x.length, scale = 2 ** fracBits;
+  const px = alloc(n * x.BYTES_PER_ELEMENT), po = alloc(n * 8);
+  if (x instanceof Float64Array) {
+    new Float64Array(kk.memory.buffer, px, n).set(x);
+    kk.encodeF64(px, scale, po, n);
+  } else {
+    new Float32Array(kk.memory.buffer, px, n).set(x);
+    kk.encodeF32(px, scale, po, n);
+  }
+  return take(po, n);
+}
+
+/** Signed fixed-point ring elements back to floats: a / 2^fracBits. */
+export function decodeFixed(a: Ring, fracBits: number): Float32Array {
+  checkInt('decodeFixed', fracBits, 0, 62);
+  const kk = reset();
+  const pa = put(a), po = alloc(a.length * 4);
+  kk.decodeF32(pa, 2 ** -fracBits, po, a.length);
+  const out = new Float32Array(uninit(a.length * 4), 0, a.length);
+  out.set(new Float32Array(kk.memory.buffer, po, a.length));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes and bits
+// ---------------------------------------------------------------------------------------------
+
+/** The first `n` little-endian 8-byte words of `bytes` as ring elements (copy; e.g. PRG output). */
+export function ringFromBytes(bytes: Uint8Array, n: number): Ring {
+  checkInt('ringFromBytes', n, 0);
+  if (bytes.length < n * 8) throw new Error(`ring.ringFromBytes: ${bytes.length} bytes, need ${n * 8}`);
+  const out = new BigInt64Array(uninit(n * 8), 0, n);
+  new Uint8Array(out.buffer).set(bytes.subarray(0, n * 8));
+  return out;
+}
+
+/** Little-endian bytes of `a` (a view sharing `a`'s memory, no copy). */
+export function ringToBytes(a: Ring): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Inverse of ringToBytes: a copy, any alignment; length must be a multiple of 8. */
+export function ringFromBytesLE(bytes: Uint8Array): Ring {
+  if (bytes.length % 8 !== 0) throw new Error(`ring.ringFromBytesLE: ${bytes.length} bytes is not a multiple of 8`);
+  return ringFromBytes(bytes, bytes.length / 8);
+}
+
+/**
+ * Bit-sliced planes: plane j (0 ≤ j < nbits) holds bit (lsb + j) of every element, packed
+ * little-endian (element i -> byte i>>3, bit i&7); planes are concatenated, each ceil(n/8) bytes.
+ */
+export function toBitPlanes(a: Ring, lsb: number, nbits: number): Uint8Array {
+  checkInt('toBitPlanes', lsb, 0, 63);
+  checkInt('toBitPlanes', nbits, 0, 64 - lsb);
+  const n = a.length, stride = (n + 7) >> 3;
+  const kk = reset();
+  const pa = put(a), po = alloc(stride * nbits);
+  kk.toBitPlanes(pa, n, lsb, nbits, po, stride, alloc(kk.bitPlanesScratch()));
+  const out = new Uint8Array(uninit(stride * nbits), 0, stride * nbits);
+  out.set(new Uint8Array(kk.memory.buffer, po, stride * nbits));
+  return out;
+}
+
+/** Inverse of toBitPlanes with lsb 0: element i = Σ_j (bit i of plane j) << j, nbits ≤ 64 planes. */
+export function fromBitPlanes(planes: Uint8Array, n: number, nbits: number): Ring {
+  checkInt('fromBitPlanes', n, 0);
+  checkInt('fromBitPlanes', nbits, 0, 64);
+  const stride = (n + 7) >> 3;
+  if (planes.length < stride * nbits) throw new Error(`ring.fromBitPlanes: ${planes.length} bytes, need ${stride * nbits}`);
+  const kk = reset();
+  const pb = alloc(stride * nbits), po = alloc(n * 8);
+  new Uint8Array(kk.memory.buffer, pb, stride * nbits).set(planes.subarray(0, stride * nbits));
+  kk.fromBitPlanes(pb, n, nbits, stride, po);
+  return take(po, n);
+}
+
+/** Packed bits (element i -> byte i>>3, bit i&7) -> ring elements 0/1. */
+export function bitsToRing(bits: Uint8Array, n: number): Ring {
+  checkInt('bitsToRing', n, 0);
+  const nb = (n + 7) >> 3;
+  if (bits.length < nb) throw new Error(`ring.bitsToRing: ${bits.length} bytes, need ${nb}`);
+  const kk = reset();
+  const pb = alloc(nb), po = alloc(n * 8);
+  new Uint8Array(kk.memory.buffer, pb, nb).set(bits.subarray(0, nb));
+  kk.bitsToRing(pb, n, po);
+  return take(po, n);
+}
