@@ -5,6 +5,7 @@ import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerInfo } from './info.js';
+import { registerMpc } from './mpc.js';
 import { registerTrain } from './train.js';
 import { registerZoo } from './zoo.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerData(program);
+  registerMpc(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -71,12 +71,14 @@ function parseHello(frame: Uint8Array): Hello | null {
 }
 
 /** The first difference between the peer's hello and what this end expects, or null. */
-function mismatch(mine: Hello, theirs: Hello, expectRole: string): string | null {
+function mismatch(mine: Hello, theirs: Hello, expectRole: string | readonly string[], checkSettings: boolean): string | null {
+  const roles = typeof expectRole === 'string' ? [expectRole] : expectRole;
   if (theirs.version !== mine.version) {
     return `protocol version mismatch: peer speaks ${safe(theirs.version)}, this end ${safe(mine.version)}`;
   }
-  if (theirs.role !== expectRole) return `peer is ${describeRole(safe(theirs.role))}, expected ${describeRole(expectRole)}`;
+  if (!roles.includes(theirs.role)) return `peer is ${describeRole(safe(theirs.role))}, expected ${roles.map(describeRole).join(' or ')}`;
   const who = safe(theirs.role);
+  if (!checkSettings) return null;
   if (mine.modelHash !== undefined && theirs.modelHash !== mine.modelHash) {
     if (theirs.modelHash === undefined) return `${who} did not say which model it loaded`;
     return `${who} loaded a different model (sha256 ${shortHash(safe(theirs.modelHash))} vs ${shortHash(mine.modelHash)} here)`;
@@ -95,9 +97,11 @@ function mismatch(mine: Hello, theirs: Hello, expectRole: string): string | null
 
 /**
  * Send this end's hello and check the peer's within `timeoutMs`; resolves with the peer's hello.
- * On failure the channel is left open: the caller closes it.
+ * `checkSettings: false` checks only version and role (a party talking to the dealer, which knows
+ * no model: the dealer compares the two parties' hellos instead). On failure the channel is left
+ * open: the caller closes it.
  */
-export async function handshake(ch: FrameChannel, mine: Hello, expectRole: string, timeoutMs: number): Promise<Hello> {
+export async function handshake(ch: FrameChannel, mine: Hello, expectRole: string | readonly string[], timeoutMs: number, checkSettings = true): Promise<Hello> {
   const hello = { magic: MAGIC, ...mine };
   ch.send(new TextEncoder().encode(JSON.stringify(hello)));
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -105,7 +109,7 @@ export async function handshake(ch: FrameChannel, mine: Hello, expectRole: strin
   // If the timeout wins, the recv still settles later (e.g. on close): keep that from being unhandled.
   frame.catch(() => {});
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ${describeRole(expectRole)})`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ${typeof expectRole === 'string' ? describeRole(expectRole) : expectRole.map(describeRole).join(' or ')})`)), timeoutMs);
   });
   let got: Uint8Array;
   try {
@@ -119,7 +123,7 @@ export async function handshake(ch: FrameChannel, mine: Hello, expectRole: strin
   if (!theirs) {
     throw new Error(`handshake failed: the peer sent ${got.length} bytes that are not a privml hello (wrong program or port?)`);
   }
-  const why = mismatch(mine, theirs, expectRole);
+  const why = mismatch(mine, theirs, expectRole, checkSettings);
   if (why) throw new Error(`handshake failed: ${why}`);
   return theirs;
 }

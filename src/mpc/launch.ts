@@ -1,0 +1,112 @@
+/**
+ * Start the dealer and both parties as separate OS processes on loopback (`privml mpc infer` and
+ * the benches), wire their ports together, and collect their reports. If any process fails, the
+ * others are stopped and the first failure is reported.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../nn/data/paths.js';
+import type { DealerServerStats } from './dealer.js';
+import type { PartyReport } from './roles.js';
+
+/** Messages a role process sends its launcher over IPC. */
+export type RoleMessage = { type: 'listening'; port: number } | { type: 'report'; report: PartyReport } | { type: 'dealer'; stats: DealerServerStats };
+
+/** Arguments of the three processes (after `privml mpc dealer|party`). */
+export interface LaunchArgs {
+  dealer: string[];
+  party0: string[];
+  party1: string[];
+  /** Extra environment for every role (e.g. allocator tuning). */
+  env?: Record<string, string>;
+}
+
+/** What the three processes reported. */
+export interface LaunchResult {
+  party0: PartyReport;
+  party1: PartyReport;
+  dealer: DealerServerStats;
+}
+
+interface Role {
+  name: string;
+  child: ChildProcess;
+  stderr: string[];
+  exited: Promise<number>;
+  messages: RoleMessage[];
+  waiters: ((m: RoleMessage) => void)[];
+}
+
+const BIN = (): string => join(packageRoot(), 'bin', 'privml.js');
+/** After one role fails, how long the others get to notice and exit on their own before being killed. */
+const GRACE_MS = 10_000;
+
+function start(name: string, args: string[], env: Record<string, string>): Role {
+  const child = fork(BIN(), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env: { ...process.env, ...env } });
+  const role: Role = { name, child, stderr: [], messages: [], waiters: [], exited: new Promise((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : 1)))) };
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    role.stderr.push(...d.split('\n').filter((l) => l.trim()));
+    if (role.stderr.length > 50) role.stderr.splice(0, role.stderr.length - 50);
+  });
+  child.on('message', (m: RoleMessage) => {
+    role.messages.push(m);
+    for (const w of role.waiters.splice(0)) w(m);
+  });
+  return role;
+}
+
+function lastError(r: Role, code: number): string {
+  const line = [...r.stderr].reverse().find((l) => l.startsWith('privml: error:')) ?? r.stderr[r.stderr.length - 1];
+  return `${r.name} failed (exit ${code})${line ? `: ${line.replace(/^privml: error: /, '')}` : ''}`;
+}
+
+/** Wait for a message of `type` from `r`, or fail if `r` (or any of `all`) exits first. */
+function waitFor<T extends RoleMessage['type']>(r: Role, type: T, all: Role[]): Promise<Extract<RoleMessage, { type: T }>> {
+  const have = r.messages.find((m) => m.type === type);
+  if (have) return Promise.resolve(have as Extract<RoleMessage, { type: T }>);
+  return new Promise((resolve, reject) => {
+    r.waiters.push(function onMsg(m) {
+      if (m.type === type) resolve(m as Extract<RoleMessage, { type: T }>);
+      else r.waiters.push(onMsg);
+    });
+    for (const o of all) {
+      o.exited.then((code) => {
+        if (code !== 0 || o === r) reject(new Error(code !== 0 ? lastError(o, code) : `${o.name} exited without reporting`));
+      });
+    }
+  });
+}
+
+/** Run dealer, party 1 and party 0 (in that order, wiring ports) and gather their reports. */
+export async function launchSession(args: LaunchArgs): Promise<LaunchResult> {
+  const env = args.env ?? {};
+  const roles: Role[] = [];
+  const stopAll = async () => {
+    const deadline = Date.now() + GRACE_MS;
+    for (const r of roles) {
+      const left = Math.max(0, deadline - Date.now());
+      const code = await Promise.race([r.exited, new Promise<null>((res) => setTimeout(() => res(null), left).unref())]);
+      if (code === null) r.child.kill('SIGKILL');
+    }
+  };
+  try {
+    const dealer = start('dealer', ['mpc', 'dealer', '--listen', '127.0.0.1:0', '--ipc', ...args.dealer], env);
+    roles.push(dealer);
+    const dport = (await waitFor(dealer, 'listening', roles)).port;
+    const p1 = start('party 1', ['mpc', 'party', '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${dport}`, '--ipc', ...args.party1], env);
+    roles.push(p1);
+    const pport = (await waitFor(p1, 'listening', roles)).port;
+    const p0 = start('party 0', ['mpc', 'party', '--id', '0', '--peer', `127.0.0.1:${pport}`, '--dealer', `127.0.0.1:${dport}`, '--ipc', ...args.party0], env);
+    roles.push(p0);
+    const [r0, r1, d] = await Promise.all([waitFor(p0, 'report', roles), waitFor(p1, 'report', roles), waitFor(dealer, 'dealer', roles)]);
+    const codes = await Promise.all(roles.map((r) => r.exited));
+    codes.forEach((c, i) => {
+      if (c !== 0) throw new Error(lastError(roles[i]!, c));
+    });
+    return { party0: r0.report, party1: r1.report, dealer: d.stats };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
