@@ -29,7 +29,7 @@ function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp
 test('privml --help lists the commands', () => {
   const r = privml('--help');
   assert.equal(r.code, 0);
-  for (const c of ['demo', 'info', 'zoo', 'train', 'eval', 'data']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
+  for (const c of ['demo', 'info', 'zoo', 'train', 'eval', 'data', 'mpc']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
 });
 
 test('zoo list --json lists every zoo model', () => {
@@ -107,6 +107,8 @@ test('demo runs offline on the committed model and sample; float runtime agrees 
   const d = JSON.parse(r.stdout);
   assert.equal(d.images, 1000);
   assert.equal(d.onnxruntime.agreement, 1);
+  assert.equal(d.privateInference.images, 20);
+  assert.equal(d.privateInference.agreement, 1);
   assert.ok(d.floatRuntime.accuracy > 0.85, `accuracy ${d.floatRuntime.accuracy}`);
   assert.ok(readFileSync(join(import.meta.dirname, '..', 'models', 'fmnist-cnn.onnx')).length > 80_000);
 });

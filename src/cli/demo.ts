@@ -8,10 +8,11 @@ import { modelInfo } from '../onnx/info.js';
 import { loadModel } from '../onnx/proto.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
 import { CliError, defaultModelPath, pct, printJson, Progress } from './common.js';
+import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
 
 /** Pillars still to come, shown so a user knows what the demo will grow into. */
 const NEXT = [
-  'mpc + hummingbird: two-party secret-shared inference with reduced-ring ReLU (not built yet)',
+  'hummingbird: per-layer reduced-ring ReLU bit ranges chosen by a search engine (not built yet)',
   'fhe + smartpaf: CKKS inference with polynomial activations (not built yet)',
   'proteus: architecture-hiding graph optimization (not built yet)',
 ];
@@ -23,8 +24,9 @@ export function registerDemo(program: Command): void {
     .description('run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample')
     .option('--model <file>', 'model to use instead of the committed default')
     .option('--limit <n>', 'use only the first N sample images', (v) => Number(v))
+    .option('--private <n>', 'images to classify with two-party private inference (0 skips it)', (v) => Number(v), 20)
     .option('--json', 'machine-readable output')
-    .action(async (o: { model?: string; limit?: number; json?: boolean }) => {
+    .action(async (o: { model?: string; limit?: number; private: number; json?: boolean }) => {
       const path = o.model ?? defaultModelPath();
       if (!existsSync(path)) throw new CliError(`${path}: model not found`);
       const model = loadModel(path);
@@ -65,6 +67,16 @@ export function registerDemo(program: Command): void {
         if (best === ds.labels[i]) ortCorrect++;
       }
       log(`  onnxruntime-node:          top-1 accuracy ${pct(ortCorrect / ds.n)}; predictions agree with the float runtime on ${agree}/${ds.n}`);
+      let priv: InferResult | undefined;
+      if (o.private > 0) {
+        // The main job: the same images, classified without party 1 ever seeing them.
+        const n = Math.min(o.private, ds.n);
+        priv = await privateInference(path, defaultJobFlags({ dataset: 'fashion-mnist-sample', limit: n, batch: Math.min(10, n) }));
+        log(
+          `  private inference (dealer + 2 parties over TCP, sign-only ReLU): ${n} images, agreement with plaintext ${pct(priv.agreement)}, ` +
+            `${priv.msPerBatch.toFixed(1)} ms per batch of ${priv.batch}, ${(priv.bytesSentPerBatch[0]! / 1e6).toFixed(2)} MB sent per party per batch, ${priv.roundsPerBatch} rounds`,
+        );
+      }
       log('  coming next:');
       for (const n of NEXT) log(`    - ${n}`);
       if (o.json) {
@@ -75,9 +87,11 @@ export function registerDemo(program: Command): void {
           images: ds.n,
           floatRuntime: { accuracy: r.accuracy, imagesPerSecond: ds.n / floatSeconds, confusion: r.confusion },
           onnxruntime: { accuracy: ortCorrect / ds.n, imagesPerSecond: ds.n / ortSeconds, agreement: agree / ds.n },
+          privateInference: priv && { images: priv.count, batch: priv.batch, agreement: priv.agreement, msPerBatch: priv.msPerBatch, bytesSentPerBatch: priv.bytesSentPerBatch, roundsPerBatch: priv.roundsPerBatch },
           next: NEXT,
         });
       }
       if (agree !== ds.n) throw new CliError(`float runtime and onnxruntime disagree on ${ds.n - agree} of ${ds.n} images`);
+      if (priv && priv.agreement < 1) throw new CliError(`private inference disagrees with the plaintext model on ${Math.round((1 - priv.agreement) * priv.count)} images`);
     });
 }

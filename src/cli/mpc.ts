@@ -19,7 +19,7 @@ interface NetFlags {
 }
 
 /** Flags of a model job. */
-interface JobFlags extends NetFlags {
+export interface JobFlags extends NetFlags {
   weights: string;
   reluProtocol: string;
   reluConfig?: string;
@@ -324,47 +324,13 @@ export function registerMpc(program: Command): void {
       .argument('<model>', '.onnx model (or zoo name)')
       .option('--json', 'machine-readable output (includes agreement with the plaintext float runtime)'),
   ).action(async (ref: string, o: JobFlags & { json?: boolean }) => {
-    const { model, source } = resolveModel(ref);
-    parseWeights(o.weights);
-    parseProtocol(o.reluProtocol);
-    if (o.reluConfig) readReluConfig(o.reluConfig, model);
-    const net = parseNet(o);
-    const inp = loadInputs(o, model);
-    const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
-    if (o.limit) dataArgs.push('--limit', String(o.limit));
-    const log = (s: string) => !o.json && process.stderr.write(s + '\n');
-    log(`private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`);
-    const res = await launchSession({
-      dealer: netArgs(o),
-      party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-      party0: [ref, ...dataArgs, ...jobArgs(o)],
-      env: ALLOC_ENV,
-    });
-    const preds = predictions(res.party0)!;
-    // Plaintext reference on the same inputs, in this run.
-    const fm = await FloatModel.create(model, { source });
-    const inName = fm.inputNames[0]!;
-    const inShape = model.graph.inputs.find((v) => v.name === inName)!.shape!.slice(1) as number[];
-    const plain = fm.run({ [inName]: { dtype: 'float32', dims: [inp.count, ...inShape], data: inp.images } })[fm.outputNames[0]!]!.data as Float32Array;
-    fm.dispose();
-    const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
-    let agree = 0;
-    let maxDiff = 0;
-    for (let i = 0; i < inp.count; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (plain[i * k + j]! > plain[i * k + best]!) best = j;
-      if (best === preds[i]) agree++;
-      for (let j = 0; j < k; j++) maxDiff = Math.max(maxDiff, Math.abs(plain[i * k + j]! - res.party0.outputs![i * k + j]!));
-    }
-    const acc = inp.labels ? preds.filter((p, i) => p === inp.labels![i]).length / inp.count : undefined;
-    const a = accounting(res);
-    if (o.json) {
-      return printJson({ model: source, inputs: inp.name, count: inp.count, batch: o.batch, weights: o.weights, reluProtocol: o.reluProtocol, net: describeNet(net), predictions: preds, accuracy: acc, agreement: agree / inp.count, maxLogitDiff: maxDiff, ...a });
-    }
-    process.stdout.write(`predictions: ${preds.slice(0, 40).join(' ')}${preds.length > 40 ? ' …' : ''}\n`);
-    if (acc !== undefined) process.stdout.write(`accuracy ${pct(acc)}; `);
-    process.stdout.write(`agreement with the plaintext float runtime ${pct(agree / inp.count)} (${agree}/${inp.count}), max |logit difference| ${maxDiff.toExponential(2)}\n`);
-    process.stdout.write(formatAccounting(a) + '\n');
+    const log = (line: string) => !o.json && process.stderr.write(line + '\n');
+    const r = await privateInference(ref, o, log);
+    if (o.json) return printJson(r);
+    process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
+    if (r.accuracy !== undefined) process.stdout.write(`accuracy ${pct(r.accuracy)}; `);
+    process.stdout.write(`agreement with the plaintext float runtime ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
+    process.stdout.write(formatAccounting(r) + '\n');
   });
 
   const bench = mpc.command('bench').description('MPC micro-benchmarks over real processes (JSON)');
@@ -444,6 +410,79 @@ export function registerMpc(program: Command): void {
       rmSync(tmp, { force: true });
     }
   });
+}
+
+/** Result of {@link privateInference}. */
+export type InferResult = ReturnType<typeof accounting> & {
+  model: string;
+  inputs: string;
+  count: number;
+  batch: number;
+  weights: string;
+  reluProtocol: string;
+  net: string;
+  predictions: number[];
+  accuracy?: number;
+  agreement: number;
+  maxLogitDiff: number;
+};
+
+/**
+ * Private inference of `ref` on party 0's inputs with the dealer and both parties as separate
+ * processes on loopback, compared in the same run with the plaintext float runtime.
+ */
+export async function privateInference(ref: string, o: JobFlags, log: (line: string) => void = () => {}): Promise<InferResult> {
+  const { model, source } = resolveModel(ref);
+  parseWeights(o.weights);
+  parseProtocol(o.reluProtocol);
+  if (o.reluConfig) readReluConfig(o.reluConfig, model);
+  const net = parseNet(o);
+  const inp = loadInputs(o, model);
+  const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
+  if (o.limit) dataArgs.push('--limit', String(o.limit));
+  log(`private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`);
+  const res = await launchSession({
+    dealer: netArgs(o),
+    party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
+    party0: [ref, ...dataArgs, ...jobArgs(o)],
+    env: ALLOC_ENV,
+  });
+  const preds = predictions(res.party0)!;
+  // Plaintext reference on the same inputs, in this run.
+  const fm = await FloatModel.create(model, { source });
+  const inName = fm.inputNames[0]!;
+  const inShape = model.graph.inputs.find((v) => v.name === inName)!.shape!.slice(1) as number[];
+  const plain = fm.run({ [inName]: { dtype: 'float32', dims: [inp.count, ...inShape], data: inp.images } })[fm.outputNames[0]!]!.data as Float32Array;
+  fm.dispose();
+  const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
+  let agree = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < inp.count; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (plain[i * k + j]! > plain[i * k + best]!) best = j;
+    if (best === preds[i]) agree++;
+    for (let j = 0; j < k; j++) maxDiff = Math.max(maxDiff, Math.abs(plain[i * k + j]! - res.party0.outputs![i * k + j]!));
+  }
+  const accuracy = inp.labels ? preds.filter((p, i) => p === inp.labels![i]).length / inp.count : undefined;
+  return {
+    model: source,
+    inputs: inp.name,
+    count: inp.count,
+    batch: o.batch,
+    weights: o.weights,
+    reluProtocol: o.reluProtocol,
+    net: describeNet(net),
+    predictions: preds,
+    accuracy,
+    agreement: agree / inp.count,
+    maxLogitDiff: maxDiff,
+    ...accounting(res),
+  };
+}
+
+/** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */
+export function defaultJobFlags(over: Partial<JobFlags> = {}): JobFlags {
+  return { weights: 'public', reluProtocol: 'signonly', batch: 1, fracBits: 16, net: 'none', ...over };
 }
 
 /** glibc allocator settings for the role processes: keep freed wasm-sized blocks instead of unmapping them. */
