@@ -108,9 +108,12 @@ function sameRequest(a: CorrelationRequest, b: CorrelationRequest): boolean {
   return (a as { n: number }).n === (b as { n: number }).n;
 }
 
-function checkCount(what: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > MAX_ELEMS) throw new Error(`dealer: ${what} must be an integer in [0, ${MAX_ELEMS}], got ${v}`);
+function checkCount(what: string, v: number, max = MAX_ELEMS): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`dealer: ${what} must be an integer in [0, ${max}], got ${v}`);
 }
+
+/** Bit-level requests are capped at the same byte budget as ring-element requests. */
+const MAX_BITS = MAX_ELEMS * 64;
 
 /** Validate a request and compute its sizes (throws a one-line Error on bad sizes). */
 function sizesOf(r: CorrelationRequest): Sizes {
@@ -138,7 +141,7 @@ function sizesOf(r: CorrelationRequest): Sizes {
       return { la, lb, lc, correction: 8 * lc };
     }
     case 'and':
-      checkCount('and n', r.n);
+      checkCount('and n', r.n, MAX_BITS);
       return { la: r.n, lb: r.n, lc: r.n, correction: (r.n + 7) >> 3 };
     case 'bits':
       checkCount('bits n', r.n);

@@ -31,6 +31,7 @@ export interface LaunchResult {
 interface Role {
   name: string;
   child: ChildProcess;
+  exitCode?: number;
   stderr: string[];
   exited: Promise<number>;
   messages: RoleMessage[];
@@ -43,7 +44,19 @@ const GRACE_MS = 10_000;
 
 function start(name: string, args: string[], env: Record<string, string>): Role {
   const child = fork(BIN(), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env: { ...process.env, ...env } });
-  const role: Role = { name, child, stderr: [], messages: [], waiters: [], exited: new Promise((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : 1)))) };
+  const role: Role = {
+    name,
+    child,
+    stderr: [],
+    messages: [],
+    waiters: [],
+    exited: new Promise((r) =>
+      child.on('exit', (code, sig) => {
+        role.exitCode = code ?? (sig ? 128 : 1);
+        r(role.exitCode);
+      }),
+    ),
+  };
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => {
     role.stderr.push(...d.split('\n').filter((l) => l.trim()));
@@ -61,6 +74,14 @@ function lastError(r: Role, code: number): string {
   return `${r.name} failed (exit ${code})${line ? `: ${line.replace(/^privml: error: /, '')}` : ''}`;
 }
 
+/** One line naming every role that has exited non-zero so far, the root cause first when recognisable. */
+function failures(all: Role[]): string {
+  const failed = all.filter((r) => r.exitCode !== undefined && r.exitCode !== 0).map((r) => lastError(r, r.exitCode!));
+  const consequence = (m: string) => /closed the connection|failed before the session ended|ECONNRESET/.test(m);
+  failed.sort((a, b) => Number(consequence(a)) - Number(consequence(b)));
+  return failed.join('; ');
+}
+
 /** Wait for a message of `type` from `r`, or fail if `r` (or any of `all`) exits first. */
 function waitFor<T extends RoleMessage['type']>(r: Role, type: T, all: Role[]): Promise<Extract<RoleMessage, { type: T }>> {
   const have = r.messages.find((m) => m.type === type);
@@ -71,8 +92,12 @@ function waitFor<T extends RoleMessage['type']>(r: Role, type: T, all: Role[]): 
       else r.waiters.push(onMsg);
     });
     for (const o of all) {
-      o.exited.then((code) => {
-        if (code !== 0 || o === r) reject(new Error(code !== 0 ? lastError(o, code) : `${o.name} exited without reporting`));
+      o.exited.then(async (code) => {
+        if (code === 0 && o !== r) return;
+        if (code === 0) return reject(new Error(`${o.name} exited without reporting`));
+        // Others usually fail as a consequence ("peer closed"); give them a moment and report every failure.
+        await new Promise((res) => setTimeout(res, 300));
+        reject(new Error(failures(all) || lastError(o, code)));
       });
     }
   });

@@ -165,7 +165,12 @@ export async function runDealer(opts: { listen: Endpoint; net: NetProfile; tls?:
   if (hellos[0]!.configHash !== hellos[1]!.configHash) {
     links[0]!.close();
     links[1]!.close();
-    throw new Error('dealer: party 0 and party 1 announced different session configurations');
+    const [e0, e1] = [hellos[0]!.extra ?? {}, hellos[1]!.extra ?? {}];
+    const key = [...new Set([...Object.keys(e0), ...Object.keys(e1)])].find((k) => e0[k] !== e1[k]);
+    // Settings come from the network: keep the message on one short line.
+    const show = (v: string | undefined) => (v === undefined ? 'unset' : v.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 40));
+    const what = key === undefined ? '' : `: ${show(key)} is ${show(e0[key])} for party 0, ${show(e1[key])} for party 1`;
+    throw new Error(`dealer: party 0 and party 1 announced different session configurations${what}`);
   }
   const server = new DealerServer(links[0]!, links[1]!);
   try {
@@ -177,13 +182,13 @@ export async function runDealer(opts: { listen: Endpoint; net: NetProfile; tls?:
   return server.stats;
 }
 
-/** What a party tells the dealer: role, version and the session hash only (no model hash). */
+/** What a party tells the dealer: role, version and the session configuration (no model hash). */
 function dealerHello(h: Hello): Hello {
-  return { role: h.role, version: h.version, configHash: h.configHash };
+  return { role: h.role, version: h.version, configHash: h.configHash, extra: h.extra };
 }
 
 /** Connect this party to its peer and the dealer, with handshakes; returns the live context. */
-async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: PartyContext; client: DealerClient; close: () => void }> {
+async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: PartyContext; client: DealerClient; close: (ok: boolean) => void }> {
   const other = opts.id === 0 ? 'party 1' : 'party 0';
   const opened: FrameChannel[] = [];
   try {
@@ -208,7 +213,8 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
       peerRaw = await connect({ ...opts.peer, tls: opts.tlsClient, timeoutMs: CONNECT_TIMEOUT_MS, label: 'party 1' });
       opened.push(peerRaw);
     }
-    await handshake(peerRaw, hello, other, HANDSHAKE_TIMEOUT_MS);
+    // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
+    await handshake(peerRaw, { ...hello, configHash: undefined }, other, HANDSHAKE_TIMEOUT_MS);
     const peerLink = emulateLink(peerRaw, opts.net);
     const dealerLink = emulateLink(dealerRaw, opts.net);
     const client = await DealerClient.connect(opts.id, dealerLink);
@@ -216,7 +222,9 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     return {
       ctx,
       client,
-      close: () => {
+      close: (ok: boolean) => {
+        // After a failure, drop the dealer link first so party 1 cannot send the dealer a normal end.
+        if (!ok) dealerLink.close();
         client.close();
         peerLink.close();
         dealerLink.close();
@@ -239,10 +247,13 @@ export async function runParty(opts: PartyOptions): Promise<PartyReport> {
     extra: jobConfig(job, opts.fracBits),
   };
   const session = await openSession(opts, hello);
+  let ok = false;
   try {
-    return job.kind === 'model' ? await runModelJob(opts, session.ctx, session.client, job) : await runReluJob(opts, session.ctx, session.client, job);
+    const report = job.kind === 'model' ? await runModelJob(opts, session.ctx, session.client, job) : await runReluJob(opts, session.ctx, session.client, job);
+    ok = true;
+    return report;
   } finally {
-    session.close();
+    session.close(ok);
   }
 }
 
@@ -256,6 +267,8 @@ async function timed<T>(
   body: () => Promise<T>,
 ): Promise<{ value: T; stat: BatchStat; requests: CorrelationRequest[] }> {
   if (prefetch) await client.prefetch(prefetch);
+  // Barrier: neither party starts its clock before both are ready (e.g. done prefetching).
+  await ctx.peer.exchange(new Uint8Array(1));
   const before = snapshotStats(ctx.peer.stats);
   const wait0 = client.stats.waitMs;
   const hist0 = client.history.length;
