@@ -88,7 +88,7 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
     const msb = Number(v?.msb);
     const lsb = Number(v?.lsb ?? 0);
     if (!Number.isInteger(msb) || !Number.isInteger(lsb) || lsb < 0 || msb > 64 || lsb > msb) {
-      throw new CliError(`${path}: node '${name}' needs integers 0 ≤ lsb ≤ msb ≤ 64, got msb=${v?.msb} lsb=${v?.lsb}`);
+      throw new CliError(`${path}: node '${name}' needs integers 0 ≤ lsb ≤ msb ≤ 64, got msb=${v?.msb} lsb=${v?.lsb ?? 0}`);
     }
     out[name] = { msb, lsb };
   }

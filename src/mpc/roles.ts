@@ -263,16 +263,20 @@ async function timed<T>(
   client: DealerClient,
   net: NetProfile,
   size: number,
-  prefetch: CorrelationRequest[] | undefined,
+  dealerPlan: { requests: CorrelationRequest[]; ahead: boolean } | undefined,
   body: () => Promise<T>,
 ): Promise<{ value: T; stat: BatchStat; requests: CorrelationRequest[] }> {
-  if (prefetch) await client.prefetch(prefetch);
+  // Offline phase: all of this batch's dealer material is ready before the clock starts.
+  if (dealerPlan?.ahead) await client.prefetch(dealerPlan.requests);
   // Barrier: neither party starts its clock before both are ready (e.g. done prefetching).
   await ctx.peer.exchange(new Uint8Array(1));
   const before = snapshotStats(ctx.peer.stats);
   const wait0 = client.stats.waitMs;
   const hist0 = client.history.length;
   const t0 = performance.now();
+  // Dealer online, pipelined: ask for the whole batch's material in one round trip at the start;
+  // the protocol consumes each item as it arrives (failures surface at the consumer).
+  if (dealerPlan && !dealerPlan.ahead) client.prefetch(dealerPlan.requests).catch(() => {});
   const value = await body();
   const ms = performance.now() - t0;
   const d = diffStats(ctx.peer.stats, before);
@@ -328,7 +332,9 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const plan = planFor(size);
     const x = opts.id === 0 ? job.inputs!.subarray(start * inSize, (start + size) * inSize) : undefined;
     const layerStats: LayerStat[] = [];
-    const { value, stat } = await timed(ctx, client, opts.net, size, job.preprocess ? recorded.get(size) : undefined, () => runBatch(plan, x, layerStats));
+    const known = recorded.get(size);
+    const { value, stat, requests } = await timed(ctx, client, opts.net, size, known && { requests: known, ahead: job.preprocess }, () => runBatch(plan, x, layerStats));
+    if (!known) recorded.set(size, requests);
     if (outputs && value) outputs.set(value, start * outSize);
     batches.push(stat);
     layerStats.forEach((l, i) => {
@@ -355,7 +361,7 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   const plan = client.history.slice(h0);
   const batches: BatchStat[] = [];
   for (let r = 0; r < job.reps; r++) {
-    const { stat } = await timed(ctx, client, opts.net, job.n, job.preprocess ? plan : undefined, () => relu(ctx, x, copts));
+    const { stat } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => relu(ctx, x, copts));
     batches.push(stat);
   }
   return { party: opts.id, job: 'relu', batches, layers: [], dealer: { ...client.stats } };
