@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { FloatModel } from '../nn/runtime.js';
 import { readIdx } from '../nn/data/idx.js';
 import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
-import { parseNetOptions, describeNet } from '../mpc/net/emulate.js';
+import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
@@ -188,7 +188,7 @@ function totals(r: PartyReport) {
 }
 
 /** The accounting both `infer` and `bench model` print. */
-function accounting(res: LaunchResult) {
+function accounting(res: LaunchResult, net: NetProfile) {
   const t0 = totals(res.party0);
   const t1 = totals(res.party1);
   const nb = res.party0.batches.length;
@@ -206,16 +206,18 @@ function accounting(res: LaunchResult) {
       rounds: l.rounds / nb,
       bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
       ms: l.ms / nb,
+      modeledMs:
+        (Math.max(l.bytesSent, res.party1.layers[i]?.bytesSent ?? 0) * 8 * 1000) / nb / net.bandwidthBitsPerSec + ((l.rounds / nb) * 2 * net.latencyMs),
     })),
   };
 }
 
 function formatAccounting(a: ReturnType<typeof accounting>): string {
   const kb = (b: number) => (b / 1024).toFixed(1).padStart(10);
-  const rows = a.layers.map((l) => `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)}`);
+  const rows = a.layers.map((l) => `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`);
   return [
     `per batch: ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ${a.roundsPerBatch} rounds, sent ${(a.bytesSentPerBatch[0]! / 1e6).toFixed(3)} MB by party 0 and ${(a.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB by party 1, modeled network time ${a.modeledMsPerBatch.toFixed(1)} ms`,
-    `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ${'p1 KB'.padStart(10)} ${'ms'.padStart(9)}`,
+    `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ${'p1 KB'.padStart(10)} ${'ms'.padStart(9)} ${'modeled ms'.padStart(11)}`,
     ...rows,
   ].join('\n');
 }
@@ -386,7 +388,7 @@ export function registerMpc(program: Command): void {
     try {
       const run = async (preprocess: boolean) => {
         const f: JobFlags = { ...o, preprocess, warmup: true };
-        return accounting(await launchSession({ dealer: netArgs(o), party1: [ref, '--count', String(count), ...jobArgs(f)], party0: [ref, '--input', tmp, ...jobArgs(f)], env: ALLOC_ENV }));
+        return accounting(await launchSession({ dealer: netArgs(o), party1: [ref, '--count', String(count), ...jobArgs(f)], party0: [ref, '--input', tmp, ...jobArgs(f)], env: ALLOC_ENV }), parseNet(o));
       };
       const online = await run(false);
       const pre = await run(true);
@@ -476,7 +478,7 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
     accuracy,
     agreement: agree / inp.count,
     maxLogitDiff: maxDiff,
-    ...accounting(res),
+    ...accounting(res, net),
   };
 }
 

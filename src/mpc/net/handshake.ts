@@ -115,7 +115,10 @@ export async function handshake(ch: FrameChannel, mine: Hello, expectRole: strin
   try {
     got = await Promise.race([frame, timeout]);
   } catch (err) {
-    throw new Error(`handshake failed: ${(err as Error).message}`);
+    const msg = (err as Error).message;
+    // A peer that hangs up before saying hello is usually a TLS/plain-TCP mismatch.
+    const hint = /closed the connection/.test(msg) ? ' before saying hello (is TLS enabled on one side only?)' : '';
+    throw new Error(`handshake failed: ${msg}${hint}`);
   } finally {
     clearTimeout(timer);
   }
