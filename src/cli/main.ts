@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerInfo } from './info.js';
 import { registerMpc } from './mpc.js';
+import { registerSmartpaf } from './smartpaf.js';
 import { registerTrain } from './train.js';
 import { registerZoo } from './zoo.js';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerData(program);
   registerMpc(program);
+  registerSmartpaf(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
