@@ -1,0 +1,70 @@
+/**
+ * Seeded PRNG for Proteus's structural choices (which cut, which merge). Not used for keys: it only
+ * has to make the owner's choices unpredictable to the optimizer party, so the default seed comes
+ * from node:crypto, and tests pass an explicit seed to be reproducible.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** xoshiro128** generator over a 128-bit state. */
+export class Prng {
+  private s: Uint32Array;
+
+  /** `seed` makes the stream reproducible; omitted, 128 bits come from node:crypto. */
+  constructor(seed?: number) {
+    this.s = new Uint32Array(4);
+    if (seed === undefined) {
+      this.s.set(new Uint32Array(randomBytes(16).buffer.slice(0)));
+    } else {
+      if (!Number.isSafeInteger(seed)) throw new Error(`PRNG seed ${seed} is not a safe integer`);
+      // splitmix32 expands the seed so nearby seeds give unrelated streams.
+      let x = (seed ^ Math.floor(seed / 2 ** 32)) >>> 0;
+      for (let i = 0; i < 4; i++) {
+        x = (x + 0x9e3779b9) >>> 0;
+        let z = x;
+        z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+        z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+        this.s[i] = (z ^ (z >>> 16)) >>> 0;
+      }
+    }
+    if (this.s.every((v) => v === 0)) this.s[0] = 1; // the all-zero state is a fixed point
+  }
+
+  /** Next 32 random bits. */
+  nextU32(): number {
+    const s = this.s;
+    let a = s[0]!, b = s[1]!, c = s[2]!, d = s[3]!;
+    const r = Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0;
+    const t = (b << 9) >>> 0;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    s[0] = a;
+    s[1] = b;
+    s[2] = c;
+    s[3] = d;
+    return r;
+  }
+
+  /** Uniform float in [0, 1). */
+  next(): number {
+    return this.nextU32() / 2 ** 32;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** Standard normal draw (Box–Muller). */
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
