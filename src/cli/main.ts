@@ -7,6 +7,7 @@ import { registerEval } from './eval.js';
 import { registerInfo } from './info.js';
 import { registerMpc } from './mpc.js';
 import { registerSmartpaf } from './smartpaf.js';
+import { registerFhe } from './fhe.js';
 import { registerTrain } from './train.js';
 import { registerZoo } from './zoo.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerMpc(program);
   registerSmartpaf(program);
+  registerFhe(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

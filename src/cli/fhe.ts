@@ -1,0 +1,275 @@
+/**
+ * `privml fhe`: CKKS encrypted inference of PAF models.
+ *   plan MODEL            depth, ring degree, modulus chain, rotations (explained)
+ *   keygen --model M -o keys/         client: secret key in keys/, server keys in keys/public/
+ *   encrypt --keys keys/ (--dataset D --index I | --image x.json) -o x.ct
+ *   infer MODEL x.ct --public-keys keys/public -o y.ct     server: refuses any secret key
+ *   decrypt y.ct --keys keys/
+ *   run MODEL --dataset D --limit N   all of it in one process, per-layer timing/level/precision
+ * MODEL is a PAF model: PafRelu nodes or the expanded form with `privml.paf.layers` metadata;
+ * `--paf NAME` makes a development PAF model from a plain ReLU model (scales profiled on 16 images).
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { Model } from '../onnx/ir.js';
+import { compileModel, simulateProgram } from '../fhe/compile.js';
+import {
+  decodeCiphertext,
+  encodeCiphertext,
+  FheContext,
+  generateKeys,
+  hasSecretKey,
+  KEY_FILES,
+  loadClientKeys,
+  loadServerKeys,
+  peekHeader,
+  readKeyParams,
+  saveKeys,
+} from '../fhe/context.js';
+import { decryptOutput, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
+import { inputLayout, lowerProgram } from '../fhe/lower.js';
+import { makePafModel } from '../fhe/pafmodel.js';
+import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
+import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
+
+interface PlanFlags {
+  refresh?: boolean;
+  minScaleBits?: number;
+  maxScaleBits?: number;
+  paf?: string;
+  json?: boolean;
+}
+
+async function pafModel(ref: string, flags: PlanFlags, dataset = 'fashion-mnist-sample'): Promise<{ model: Model; source: string }> {
+  const { model, source } = resolveModel(ref);
+  if (!flags.paf) return { model, source };
+  const ds = loadDataset({ dataset, limit: 16 }, 'test');
+  const r = await makePafModel(model, flags.paf, ds.images, ds.n, ds.shape);
+  return { model: r.model, source: `${source} (+${flags.paf})` };
+}
+
+function planOpts(f: PlanFlags): PlanOptions {
+  return { refresh: !!f.refresh, minScaleBits: f.minScaleBits, maxScaleBits: f.maxScaleBits };
+}
+
+const argmax = (v: ArrayLike<number>) => {
+  let b = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[b]!) b = i;
+  return b;
+};
+
+function printSteps(steps: StepReport[]): void {
+  for (const s of steps) {
+    const prec = s.maxAbsError !== undefined ? `  err ${s.maxAbsError.toExponential(2)} (|ref| ≤ ${s.maxAbsRef!.toPrecision(3)})` : '';
+    process.stdout.write(`  ${s.name.padEnd(22)} ${s.kind.padEnd(14)} ${s.seconds.toFixed(2).padStart(7)} s  level ${String(s.level).padStart(2)}  rot ${s.rotations}  mul ${s.mults}  pmul ${s.plainMults}${prec}\n`);
+  }
+}
+
+/** Register `privml fhe …`. */
+export function registerFhe(program: Command): void {
+  const fhe = program.command('fhe').description('CKKS encrypted inference of SmartPAF models (node-seal)');
+  const common = (c: Command) =>
+    c
+      .option('--refresh', 'allow client-aided refresh points when the depth does not fit')
+      .option('--min-scale-bits <n>', 'smallest CKKS scale the planner may choose', posInt('--min-scale-bits'))
+      .option('--max-scale-bits <n>', 'largest CKKS scale', posInt('--max-scale-bits'))
+      .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')
+      .option('--json', 'machine-readable output');
+
+  common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model')).action(async (ref: string, f: PlanFlags) => {
+    const { model, source } = await pafModel(ref, f);
+    const prog = compileModel(model, source);
+    const plan = planFhe(prog, planOpts(f));
+    const s = planSummary(plan, prog);
+    if (f.json) return printJson(s);
+    process.stdout.write(`${source} (${prog.form}): N=${plan.params.polyModulusDegree}, scale 2^${plan.params.scaleBits}, ${plan.params.primeBits.length} primes (${plan.totalBits}/${plan.maxBits} bits), depth ${plan.depth}, ${plan.refreshes} refresh round trips, ${plan.lowered.rotations} rotations, ${plan.lowered.rotationSteps.length} Galois keys\n`);
+    for (const st of plan.steps) process.stdout.write(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}\n`);
+    for (const r of plan.rejected) process.stdout.write(`  rejected ${r}\n`);
+  });
+
+  common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
+    .requiredOption('--model <model>', 'PAF model the keys are for (decides parameters and rotation steps)')
+    .requiredOption('-o, --out <dir>', 'key directory')
+    .action(async (f: PlanFlags & { model: string; out: string }) => {
+      const { model, source } = await pafModel(f.model, f);
+      const plan = planFhe(compileModel(model, source), planOpts(f));
+      const ctx = await FheContext.create(plan.params);
+      const t = performance.now();
+      const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
+      try {
+        const r = saveKeys(ctx, keys, f.out);
+        const out = { dir: f.out, keyId: keys.keyId, params: plan.params, galoisSteps: keys.galois.steps, files: r.files.length, bytes: r.bytes, seconds: (performance.now() - t) / 1000 };
+        if (f.json) printJson(out);
+        else process.stdout.write(`keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, ${(r.bytes / 1e6).toFixed(1)} MB, ${out.seconds.toFixed(1)} s\n`);
+      } finally {
+        keys.dispose();
+        ctx.dispose();
+      }
+    });
+
+  fhe
+    .command('encrypt [image]')
+    .description('client: encrypt one image (JSON array of floats, or --dataset/--index)')
+    .requiredOption('--keys <dir>', 'key directory (public key used)')
+    .option('--dataset <name>', 'data set to take the image from')
+    .option('--index <i>', 'image index', (v) => Number(v), 0)
+    .option('--dims <c,h,w>', 'image shape for a JSON image', '1,28,28')
+    .requiredOption('-o, --out <file>', 'ciphertext file')
+    .option('--json', 'machine-readable output')
+    .action(async (image: string | undefined, f: { keys: string; dataset?: string; index: number; dims: string; out: string; json?: boolean }) => {
+      let x: Float32Array;
+      let dims: number[];
+      let label: number | undefined;
+      if (image) {
+        x = Float32Array.from(JSON.parse(readFileSync(image, 'utf8')) as number[]);
+        dims = f.dims.split(',').map(Number);
+      } else if (f.dataset) {
+        const ds = loadDataset({ dataset: f.dataset, limit: f.index + 1 }, 'test');
+        if (f.index >= ds.n) throw new CliError(`--index ${f.index} out of range (${ds.n} images)`);
+        const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
+        x = ds.images.slice(f.index * sz, (f.index + 1) * sz);
+        dims = ds.shape;
+        label = ds.labels[f.index];
+      } else throw new CliError('give an image file or --dataset', 2);
+      const { params } = readKeyParams(f.keys);
+      const ctx = await FheContext.create(params);
+      const keys = loadClientKeys(ctx, f.keys);
+      try {
+        const { ct, meta } = encryptInput(ctx, keys.publicKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
+        const bytes = encodeCiphertext(ctx, keys.keyId, ct, { ...meta, label });
+        ct.delete();
+        writeFileSync(f.out, bytes);
+        if (f.json) printJson({ out: f.out, bytes: bytes.length, dims, label });
+        else process.stdout.write(`${f.out}: ${(bytes.length / 1e6).toFixed(2)} MB${label !== undefined ? ` (label ${label})` : ''}\n`);
+      } finally {
+        keys.dispose();
+        ctx.dispose();
+      }
+    });
+
+  common(fhe.command('infer <model> <ct>').description('server: run a PAF model on an encrypted image (no secret key here)'))
+    .requiredOption('--public-keys <dir>', 'server keys (the public subdirectory of keygen output)')
+    .requiredOption('-o, --out <file>', 'output ciphertext file')
+    .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string }) => {
+      if (hasSecretKey(f.publicKeys)) throw new CliError(`${f.publicKeys}: holds a secret key; the server must only get the public keys (pass ${join(f.publicKeys, KEY_FILES.publicDir)})`);
+      const { model, source } = await pafModel(ref, f);
+      const { params, keyId } = readKeyParams(f.publicKeys);
+      const prog = compileModel(model, source);
+      const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
+      const levels = params.primeBits.length - 2;
+      if (lowered.depth > levels) throw new CliError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`);
+      const head = peekHeader(ctPath);
+      if (head.keyId !== keyId) throw new CliError(`${ctPath}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
+      const ctx = await FheContext.create(params);
+      const keys = loadServerKeys(ctx, f.publicKeys, 4);
+      try {
+        const { ct, meta } = decodeCiphertext(ctx, keyId, readFileSync(ctPath), ctPath);
+        const dims = meta['dims'] as number[] | undefined;
+        if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
+          ct.delete();
+          throw new CliError(`${ctPath}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
+        }
+        const res = await inferEncrypted(ctx, keys, lowered, ct);
+        ct.delete();
+        writeFileSync(f.out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
+        res.ct.delete();
+        const out = { out: f.out, seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, steps: res.steps };
+        if (f.json) printJson(out);
+        else {
+          process.stdout.write(`${f.out}: ${res.seconds.toFixed(1)} s (${res.keySeconds.toFixed(1)} s loading Galois keys)\n`);
+          printSteps(res.steps);
+        }
+      } finally {
+        keys.dispose();
+        ctx.dispose();
+      }
+    });
+
+  fhe
+    .command('decrypt <ct>')
+    .description('client: decrypt an output ciphertext')
+    .requiredOption('--keys <dir>', 'key directory with the secret key')
+    .option('--json', 'machine-readable output')
+    .action(async (ctPath: string, f: { keys: string; json?: boolean }) => {
+      if (!existsSync(join(f.keys, KEY_FILES.secret))) throw new CliError(`${f.keys}: no secret key (${KEY_FILES.secret}) here`);
+      const { params } = readKeyParams(f.keys);
+      const ctx = await FheContext.create(params);
+      const keys = loadClientKeys(ctx, f.keys);
+      try {
+        const { ct, meta } = decodeCiphertext(ctx, keys.keyId, readFileSync(ctPath), ctPath);
+        if (meta['role'] !== 'output') {
+          ct.delete();
+          throw new CliError(`${ctPath}: not a model output ciphertext`);
+        }
+        try {
+          const y = decryptOutput(ctx, keys.secretKey, ct, meta as OutputMeta);
+          const out = { output: Array.from(y), argmax: argmax(y) };
+          if (f.json) printJson(out);
+          else process.stdout.write(`class ${out.argmax}  [${out.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
+        } finally {
+          ct.delete();
+        }
+      } finally {
+        keys.dispose();
+        ctx.dispose();
+      }
+    });
+
+  common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
+    .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
+    .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number }) => {
+      const { model, source } = await pafModel(ref, f, f.dataset);
+      const prog = compileModel(model, source);
+      const plan = planFhe(prog, planOpts(f));
+      const ds = loadDataset({ dataset: f.dataset, limit: f.limit }, 'test');
+      if (ds.shape.join(',') !== prog.inputDims.join(',')) throw new CliError(`${source}: expects images [${prog.inputDims}], ${f.dataset} has [${ds.shape}]`);
+      const ctx = await FheContext.create(plan.params);
+      const keys = generateKeys(ctx, plan.lowered.rotationSteps, 24);
+      const { secretKey, ...server } = keys;
+      const bar = new Progress(!f.json);
+      const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
+      const results: { index: number; label: number; plainClass: number; fheClass: number; maxRelErr: number; seconds: number; computeSeconds: number; refreshes: number; steps: StepReport[] }[] = [];
+      try {
+        bar.start('fhe run', ds.n);
+        for (let i = 0; i < ds.n; i++) {
+          const x = ds.images.subarray(i * sz, (i + 1) * sz);
+          const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+          const res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey) });
+          ct.delete();
+          const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, source));
+          res.ct.delete();
+          const ref = simulateProgram(prog, x).at(-1)!;
+          let rel = 0;
+          const scale = Math.max(...Array.from(ref, Math.abs));
+          for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - ref[j]!) / scale);
+          results.push({ index: i, label: ds.labels[i]!, plainClass: argmax(ref), fheClass: argmax(y), maxRelErr: rel, seconds: res.seconds, computeSeconds: res.computeSeconds, refreshes: res.refreshes, steps: res.steps });
+          bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
+        }
+      } finally {
+        bar.stop();
+        keys.dispose();
+        ctx.dispose();
+      }
+      const agree = results.filter((r) => r.plainClass === r.fheClass).length / results.length;
+      const acc = results.filter((r) => r.label === r.fheClass).length / results.length;
+      const summary = {
+        model: source,
+        form: prog.form,
+        params: plan.params,
+        depth: plan.depth,
+        refreshRoundTripsPerImage: plan.refreshes,
+        images: results.length,
+        agreementWithPlaintextPaf: agree,
+        accuracy: acc,
+        maxRelErr: Math.max(...results.map((r) => r.maxRelErr)),
+        meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / results.length,
+        meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / results.length,
+        results,
+      };
+      if (f.json) return printJson(summary);
+      process.stdout.write(`${source}: N=${plan.params.polyModulusDegree}, depth ${plan.depth}, ${plan.refreshes} refreshes/image; ${results.length} images, agreement with plaintext PAF ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc).toFixed(1)}%, max rel err ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(1)} s/image (${summary.meanComputeSecondsPerImage.toFixed(1)} s without key generation)\n`);
+      printSteps(results[0]!.steps);
+    });
+}

@@ -1,0 +1,450 @@
+/**
+ * CKKS context, keys and files on node-seal 6.0.3.
+ * - `FheParams` (N, prime bit sizes, scale) fully determine a context; their hash ties every key and
+ *   ciphertext file to the parameters (and a key id ties ciphertexts to one key pair).
+ * - `Arena` collects SEAL objects so every one is `.delete()`d: WASM memory is not garbage collected.
+ * - Files start with a header (magic, version, kind, parameter hash, key id, SHA-256 of the payload)
+ *   checked before SEAL sees the bytes: SEAL aborts the whole WASM module on malformed input.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import sealModule from 'node-seal';
+import type { SEALLibrary } from 'node-seal/implementation/seal.js';
+
+/** The node-seal library object. */
+export type Seal = SEALLibrary;
+// node-seal is a UMD/CJS module whose typings declare an ES default export: cast once here.
+const SEALFactory = sealModule as unknown as () => Promise<SEALLibrary>;
+/** SEAL object types used here. */
+export type Ciphertext = ReturnType<Seal['CipherText']>;
+export type Plaintext = ReturnType<Seal['PlainText']>;
+export type SealContext = ReturnType<Seal['Context']>;
+export type GaloisKeys = ReturnType<Seal['GaloisKeys']>;
+export type RelinKeys = ReturnType<Seal['RelinKeys']>;
+export type PublicKey = ReturnType<Seal['PublicKey']>;
+export type SecretKey = ReturnType<Seal['SecretKey']>;
+
+let sealPromise: Promise<Seal> | undefined;
+/** Load node-seal once per process. */
+export function loadSeal(): Promise<Seal> {
+  sealPromise ??= SEALFactory();
+  return sealPromise;
+}
+
+/** CKKS parameters: ring degree, prime sizes (first = top data prime … last = special prime), scale. */
+export interface FheParams {
+  polyModulusDegree: number;
+  /** Bit sizes of the coefficient-modulus primes, SEAL order (the last one is the special prime). */
+  primeBits: number[];
+  /** log2 of the encoding scale Δ. */
+  scaleBits: number;
+}
+
+/** Max total coefficient-modulus bits at 128-bit classical security (SEAL's tc128 table). */
+export const TC128_MAX_BITS: Record<number, number> = { 1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881 };
+
+/** Number of rescalings (levels) a parameter set allows. */
+export function levelsOf(p: FheParams): number {
+  return p.primeBits.length - 2;
+}
+
+/** Check a parameter set is valid and 128-bit secure; throws a one-line Error otherwise. */
+export function validateParams(p: FheParams): void {
+  const max = TC128_MAX_BITS[p.polyModulusDegree];
+  if (max === undefined) throw new Error(`CKKS: poly modulus degree ${p.polyModulusDegree} not supported (use ${Object.keys(TC128_MAX_BITS).join(', ')})`);
+  const total = p.primeBits.reduce((a, b) => a + b, 0);
+  if (total > max) throw new Error(`CKKS: ${total} modulus bits exceed the 128-bit security bound ${max} for N=${p.polyModulusDegree}`);
+  if (p.primeBits.length < 2) throw new Error('CKKS: need at least two primes');
+  if (p.primeBits.some((b) => b < 20 || b > 60)) throw new Error('CKKS: prime sizes must be 20..60 bits');
+}
+
+/** Stable hash of a parameter set (hex, 16 chars), written into every file header. */
+export function paramsHash(p: FheParams): string {
+  const s = JSON.stringify({ n: p.polyModulusDegree, q: p.primeBits, d: p.scaleBits });
+  return createHash('sha256').update(s).digest('hex').slice(0, 16);
+}
+
+/** Collects SEAL objects and deletes them together; `keep` removes one from the arena. */
+export class Arena {
+  private readonly objs: { delete(): void }[] = [];
+  /** Register an object for deletion; returns it. */
+  add<T extends { delete(): void }>(o: T): T {
+    this.objs.push(o);
+    return o;
+  }
+  /** Stop tracking `o` (the caller now owns it). */
+  keep<T extends { delete(): void }>(o: T): T {
+    const i = this.objs.indexOf(o);
+    if (i >= 0) this.objs.splice(i, 1);
+    return o;
+  }
+  /** Delete every tracked object. */
+  dispose(): void {
+    for (const o of this.objs.splice(0)) o.delete();
+  }
+}
+
+/** Run `f` with a fresh arena that is disposed afterwards (also on error). */
+export function withArena<T>(f: (a: Arena) => T): T {
+  const a = new Arena();
+  try {
+    return f(a);
+  } finally {
+    a.dispose();
+  }
+}
+
+/** A SEAL context plus encoder and evaluator; no keys. Call `dispose()`. */
+export class FheContext {
+  readonly seal: Seal;
+  readonly params: FheParams;
+  readonly hash: string;
+  readonly context: SealContext;
+  readonly encoder: ReturnType<Seal['CKKSEncoder']>;
+  readonly evaluator: ReturnType<Seal['Evaluator']>;
+  readonly slots: number;
+  readonly scale: number;
+  /** Primes in SEAL order (data primes then special), as numbers. */
+  readonly primes: number[];
+
+  private constructor(seal: Seal, params: FheParams) {
+    validateParams(params);
+    this.seal = seal;
+    this.params = params;
+    this.hash = paramsHash(params);
+    const parms = seal.EncryptionParameters(seal.SchemeType.ckks);
+    parms.setPolyModulusDegree(params.polyModulusDegree);
+    const cm = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.primeBits));
+    parms.setCoeffModulus(cm);
+    this.primes = Array.from(parms.coeffModulus, (q) => Number(q));
+    this.context = seal.Context(parms, true, seal.SecurityLevel.tc128);
+    cm.delete();
+    parms.delete();
+    if (!this.context.parametersSet()) throw new Error(`CKKS: SEAL rejected parameters N=${params.polyModulusDegree} primes [${params.primeBits}]`);
+    this.encoder = seal.CKKSEncoder(this.context);
+    this.evaluator = seal.Evaluator(this.context);
+    this.slots = this.encoder.slotCount;
+    this.scale = 2 ** params.scaleBits;
+  }
+
+  /** Create a context for `params`. */
+  static async create(params: FheParams): Promise<FheContext> {
+    return new FheContext(await loadSeal(), params);
+  }
+
+  /** Levels left in a ciphertext (0 = no rescale possible any more). */
+  level(ct: Ciphertext): number {
+    const cd = this.context.getContextData(ct.parmsId);
+    const l = cd.chainIndex;
+    cd.delete();
+    return l;
+  }
+
+  /** Prime that the next rescale of a ciphertext at `level` divides by. */
+  primeAt(level: number): number {
+    return this.primes[level]!;
+  }
+
+  /** Remaining modulus bits at a ciphertext's level. */
+  modulusBits(ct: Ciphertext): number {
+    const cd = this.context.getContextData(ct.parmsId);
+    const b = cd.totalCoeffModulusBitCount;
+    cd.delete();
+    return b;
+  }
+
+  /** Encode values (padded with zeros) at `scale`, at the level of `like` (default: top). */
+  encode(values: ArrayLike<number>, scale: number, like?: Ciphertext): Plaintext {
+    const v = new Float64Array(this.slots);
+    v.set(values.length > this.slots ? Array.prototype.slice.call(values, 0, this.slots) : (values as ArrayLike<number>));
+    const pt = this.encoder.encode(v, scale) as Plaintext;
+    if (like) this.evaluator.plainModSwitchTo(pt, like.parmsId, pt);
+    return pt;
+  }
+
+  /** Delete the SEAL objects of this context. */
+  dispose(): void {
+    this.encoder.delete();
+    this.evaluator.delete();
+    this.context.delete();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------
+
+const MAGIC = 'PRIVMLHE';
+/** File format version. */
+export const FILE_VERSION = 1;
+/** Kinds of FHE files. */
+export type FheFileKind = 'params' | 'secret' | 'public' | 'relin' | 'galois' | 'ciphertext';
+
+/** Header of every privml FHE file. */
+export interface FheFileHeader {
+  version: number;
+  kind: FheFileKind;
+  paramsHash: string;
+  /** Random id of the key pair (ciphertexts name the key that encrypted them). */
+  keyId: string;
+  /** Free-form metadata (tensor layout of a ciphertext, rotation step of a Galois key, …). */
+  meta: Record<string, unknown>;
+}
+
+/** Serialize header + payload: MAGIC, u32 header length, header JSON, 32-byte SHA-256, payload. */
+export function encodeFheFile(h: FheFileHeader, payload: Uint8Array): Uint8Array {
+  const json = Buffer.from(JSON.stringify({ ...h, payloadBytes: payload.length }), 'utf8');
+  const digest = createHash('sha256').update(json).update(payload).digest();
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(json.length);
+  return Buffer.concat([Buffer.from(MAGIC, 'ascii'), len, json, digest, payload]);
+}
+
+/** Parse and verify a privml FHE file; clear errors for wrong magic, truncation and tampering. */
+export function decodeFheFile(bytes: Uint8Array, path: string, expectKind?: FheFileKind): { header: FheFileHeader; payload: Uint8Array } {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 12 || b.toString('ascii', 0, 8) !== MAGIC) throw new Error(`${path}: not a privml FHE file (bad magic)`);
+  const n = b.readUInt32LE(8);
+  if (b.length < 12 + n + 32) throw new Error(`${path}: truncated file (header incomplete)`);
+  let h: FheFileHeader & { payloadBytes: number };
+  try {
+    h = JSON.parse(b.toString('utf8', 12, 12 + n));
+  } catch {
+    throw new Error(`${path}: corrupt header`);
+  }
+  if (h.version !== FILE_VERSION) throw new Error(`${path}: file version ${h.version}, this privml reads version ${FILE_VERSION}`);
+  const payload = b.subarray(12 + n + 32);
+  if (payload.length !== h.payloadBytes) throw new Error(`${path}: truncated file (${payload.length} of ${h.payloadBytes} payload bytes)`);
+  const digest = createHash('sha256').update(b.subarray(12, 12 + n)).update(payload).digest();
+  if (!digest.equals(b.subarray(12 + n, 12 + n + 32))) throw new Error(`${path}: checksum mismatch (file tampered or corrupted)`);
+  if (expectKind && h.kind !== expectKind) throw new Error(`${path}: expected a ${expectKind} file, found ${h.kind}`);
+  const { payloadBytes: _pb, ...header } = h;
+  return { header, payload: new Uint8Array(payload) };
+}
+
+/** Read and verify an FHE file. */
+export function readFheFile(path: string, expectKind?: FheFileKind): { header: FheFileHeader; payload: Uint8Array } {
+  if (!existsSync(path)) throw new Error(`${path}: no such file`);
+  return decodeFheFile(readFileSync(path), path, expectKind);
+}
+
+/** Check a file header belongs to these parameters (and this key pair when `keyId` is given). */
+export function checkHeader(h: FheFileHeader, path: string, ctx: FheContext, keyId?: string): void {
+  if (h.paramsHash !== ctx.hash) throw new Error(`${path}: made under other CKKS parameters (hash ${h.paramsHash}, keys have ${ctx.hash})`);
+  if (keyId !== undefined && h.keyId !== keyId) throw new Error(`${path}: made under another key pair (key id ${h.keyId}, keys have ${keyId})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------
+
+/** Where a Galois key for each rotation step comes from (generated in memory or loaded from files). */
+export interface GaloisSource {
+  /** A GaloisKeys object holding the key for `step` (owned by the source: do not delete). */
+  get(step: number): GaloisKeys;
+  /** Steps this source can provide. */
+  readonly steps: number[];
+  /** Seconds spent generating or loading keys so far. */
+  readonly seconds: number;
+  /** Delete every cached key. */
+  dispose(): void;
+}
+
+/** Normalise a rotation step to (0, slots). */
+export function normStep(step: number, slots: number): number {
+  return ((step % slots) + slots) % slots;
+}
+
+/**
+ * Galois keys one step per object, cached (LRU, `maxCached` objects) so a model with many steps
+ * never holds all keys at once: at N=32768 one key is ~200 MB and WASM has 4 GB.
+ */
+export class CachedGalois implements GaloisSource {
+  private readonly cache = new Map<number, GaloisKeys>();
+  private secs = 0;
+  constructor(
+    readonly steps: number[],
+    private readonly make: (step: number) => GaloisKeys,
+    private readonly maxCached = 8,
+  ) {}
+  get seconds(): number {
+    return this.secs;
+  }
+  get(step: number): GaloisKeys {
+    const hit = this.cache.get(step);
+    if (hit) {
+      this.cache.delete(step);
+      this.cache.set(step, hit);
+      return hit;
+    }
+    if (!this.steps.includes(step)) throw new Error(`no Galois key for rotation step ${step} (keys hold steps ${this.steps.join(', ') || 'none'})`);
+    const t = performance.now();
+    const k = this.make(step);
+    this.secs += (performance.now() - t) / 1000;
+    this.cache.set(step, k);
+    while (this.cache.size > this.maxCached) {
+      const [old, key] = this.cache.entries().next().value as [number, GaloisKeys];
+      key.delete();
+      this.cache.delete(old);
+    }
+    return k;
+  }
+  dispose(): void {
+    for (const k of this.cache.values()) k.delete();
+    this.cache.clear();
+  }
+}
+
+/** Server-side key material: public, relinearisation and Galois keys. No secret key. */
+export interface ServerKeys {
+  keyId: string;
+  publicKey: PublicKey;
+  relinKeys: RelinKeys;
+  galois: GaloisSource;
+}
+
+/** Client-side keys: everything, including the secret key. */
+export interface ClientKeys extends ServerKeys {
+  secretKey: SecretKey;
+}
+
+/** Generate a key pair for `ctx`; Galois keys for `steps` are generated lazily (or eagerly by `saveKeys`). */
+export function generateKeys(ctx: FheContext, steps: number[], maxCachedGalois = 8): ClientKeys & { dispose(): void } {
+  const kg = ctx.seal.KeyGenerator(ctx.context);
+  const secretKey = kg.secretKey();
+  const publicKey = kg.createPublicKey();
+  const relinKeys = kg.createRelinKeys();
+  const norm = [...new Set(steps.map((s) => normStep(s, ctx.slots)))].filter((s) => s !== 0).sort((a, b) => a - b);
+  const galois = new CachedGalois(norm, (s) => kg.createGaloisKeys(Int32Array.from([s])), maxCachedGalois);
+  const keyId = randomBytes(8).toString('hex');
+  return {
+    keyId,
+    secretKey,
+    publicKey,
+    relinKeys,
+    galois,
+    dispose() {
+      galois.dispose();
+      relinKeys.delete();
+      publicKey.delete();
+      secretKey.delete();
+      kg.delete();
+    },
+  };
+}
+
+/** Layout of a key directory: `params.fhe`, `secret.key`, `public/{params.fhe,public.key,relin.key,galois-<step>.key}`. */
+export const KEY_FILES = { params: 'params.fhe', secret: 'secret.key', publicDir: 'public', public: 'public.key', relin: 'relin.key' } as const;
+
+function paramsFile(ctx: FheContext, keyId: string, steps: number[]): Uint8Array {
+  return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta: { params: ctx.params, steps } }, new Uint8Array(0));
+}
+
+/** Write client keys to `dir` (secret key at top level, server keys under `dir/public`). */
+export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { files: string[]; bytes: number } {
+  const pub = join(dir, KEY_FILES.publicDir);
+  mkdirSync(pub, { recursive: true });
+  const files: string[] = [];
+  let bytes = 0;
+  const put = (path: string, data: Uint8Array) => {
+    writeFileSync(path, data);
+    files.push(path);
+    bytes += data.length;
+  };
+  const head = (kind: FheFileKind, meta: Record<string, unknown> = {}): FheFileHeader => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
+  const cmp = ctx.seal.ComprModeType.zstd;
+  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
+  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
+  put(join(dir, KEY_FILES.secret), encodeFheFile(head('secret'), keys.secretKey.saveArray(cmp)));
+  put(join(pub, KEY_FILES.public), encodeFheFile(head('public'), keys.publicKey.saveArray(cmp)));
+  put(join(pub, KEY_FILES.relin), encodeFheFile(head('relin'), keys.relinKeys.saveArray(cmp)));
+  for (const s of keys.galois.steps) put(join(pub, `galois-${s}.key`), encodeFheFile(head('galois', { step: s }), keys.galois.get(s).saveArray(cmp)));
+  return { files, bytes };
+}
+
+/** Read the parameters (and key id, Galois steps) of a key directory or its `public` part. */
+export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[] } {
+  const path = join(dir, KEY_FILES.params);
+  const { header } = readFheFile(path, 'params');
+  const meta = header.meta as { params: FheParams; steps: number[] };
+  return { params: meta.params, keyId: header.keyId, steps: meta.steps };
+}
+
+/** True when `dir` holds a secret key (server processes must refuse it). */
+export function hasSecretKey(dir: string): boolean {
+  return existsSync(join(dir, KEY_FILES.secret)) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('secret.key')));
+}
+
+function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; delete(): void }>(obj: T, ctx: FheContext, path: string, kind: FheFileKind, keyId: string): T {
+  const { header, payload } = readFheFile(path, kind);
+  checkHeader(header, path, ctx, keyId);
+  try {
+    obj.loadArray(ctx.context, payload);
+  } catch (e) {
+    obj.delete();
+    throw new Error(`${path}: SEAL could not load the ${kind} key (${String(e).slice(0, 80)})`);
+  }
+  return obj;
+}
+
+/** Load server keys from `publicDir` (Galois keys loaded per step on demand). Refuses a directory with a secret key. */
+export function loadServerKeys(ctx: FheContext, publicDir: string, maxCachedGalois = 8): ServerKeys & { dispose(): void } {
+  if (hasSecretKey(publicDir)) throw new Error(`${publicDir}: holds a secret key; the server must only get the public keys (pass the 'public' subdirectory)`);
+  const { keyId, steps, params } = readKeyParams(publicDir);
+  if (paramsHash(params) !== ctx.hash) throw new Error(`${publicDir}: keys are for other CKKS parameters`);
+  const publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(publicDir, KEY_FILES.public), 'public', keyId);
+  const relinKeys = loadInto(ctx.seal.RelinKeys(), ctx, join(publicDir, KEY_FILES.relin), 'relin', keyId);
+  const galois = new CachedGalois(steps, (s) => loadInto(ctx.seal.GaloisKeys(), ctx, join(publicDir, `galois-${s}.key`), 'galois', keyId), maxCachedGalois);
+  return {
+    keyId,
+    publicKey,
+    relinKeys,
+    galois,
+    dispose() {
+      galois.dispose();
+      relinKeys.delete();
+      publicKey.delete();
+    },
+  };
+}
+
+/** Load the client's secret and public key from a key directory (no relin/Galois keys needed to en/decrypt). */
+export function loadClientKeys(ctx: FheContext, dir: string): { keyId: string; secretKey: SecretKey; publicKey: PublicKey; dispose(): void } {
+  const { keyId } = readKeyParams(dir);
+  const secretKey = loadInto(ctx.seal.SecretKey(), ctx, join(dir, KEY_FILES.secret), 'secret', keyId);
+  const publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(dir, KEY_FILES.publicDir, KEY_FILES.public), 'public', keyId);
+  return {
+    keyId,
+    secretKey,
+    publicKey,
+    dispose() {
+      secretKey.delete();
+      publicKey.delete();
+    },
+  };
+}
+
+/** Serialize a ciphertext with its header (`meta` carries the tensor layout). */
+export function encodeCiphertext(ctx: FheContext, keyId: string, ct: Ciphertext, meta: Record<string, unknown>): Uint8Array {
+  return encodeFheFile({ version: FILE_VERSION, kind: 'ciphertext', paramsHash: ctx.hash, keyId, meta }, ct.saveArray(ctx.seal.ComprModeType.zstd));
+}
+
+/** Load a ciphertext file made under these parameters and key pair. */
+export function decodeCiphertext(ctx: FheContext, keyId: string, bytes: Uint8Array, path: string): { ct: Ciphertext; meta: Record<string, unknown> } {
+  const { header, payload } = decodeFheFile(bytes, path, 'ciphertext');
+  checkHeader(header, path, ctx, keyId);
+  const ct = ctx.seal.CipherText();
+  try {
+    ct.loadArray(ctx.context, payload);
+  } catch (e) {
+    ct.delete();
+    throw new Error(`${path}: SEAL could not load the ciphertext (${String(e).slice(0, 80)})`);
+  }
+  return { ct, meta: header.meta };
+}
+
+/** Read only the header of an FHE file (to find its parameters before building a context). */
+export function peekHeader(path: string): FheFileHeader {
+  return readFheFile(path).header;
+}

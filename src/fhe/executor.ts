@@ -1,0 +1,235 @@
+/**
+ * Running a lowered program: the server side (`inferEncrypted`: public, relinearisation and
+ * Galois keys only) and the client side (`encryptInput`, `decryptOutput`, the refresh helper).
+ * Per-step timing, level and — when the caller can decrypt (`fhe run`) — precision against the
+ * float64 reference of the same program.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FheProgram } from './compile.js';
+import { simulateProgram } from './compile.js';
+import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from './context.js';
+import type { Layout, Lowered } from './lower.js';
+import { packValues, unpackValues } from './lower.js';
+import { HeEval, type HeStats } from './ops.js';
+
+/** Per-step report. */
+export interface StepReport {
+  name: string;
+  kind: string;
+  seconds: number;
+  /** Level left after the step. */
+  level: number;
+  rotations: number;
+  mults: number;
+  plainMults: number;
+  /** Max |decrypted − reference| over the step's elements (true units), when measured. */
+  maxAbsError?: number;
+  /** Max |reference| of the step (for relative reading). */
+  maxAbsRef?: number;
+}
+
+/** Client-aided refresh: the client decrypts the masked ciphertext and returns a fresh top-level encryption. */
+export type RefreshClient = (masked: Ciphertext) => Ciphertext | Promise<Ciphertext>;
+
+/** Options of `inferEncrypted`. */
+export interface InferOptions {
+  /** Needed when the plan has refresh steps. */
+  refresh?: RefreshClient;
+  /** Called after every step (progress, precision probes). */
+  onStep?: (index: number, report: StepReport, ct: Ciphertext) => void;
+}
+
+/** Result of an encrypted inference. */
+export interface InferResult {
+  ct: Ciphertext;
+  steps: StepReport[];
+  seconds: number;
+  /** Seconds spent generating/loading Galois keys inside the run (excluded from `computeSeconds`). */
+  keySeconds: number;
+  computeSeconds: number;
+  refreshes: number;
+  stats: HeStats;
+}
+
+/** Header metadata of an input ciphertext. */
+export interface InputMeta extends Record<string, unknown> {
+  role: 'input';
+  packing: 'grid-v1';
+  dims: number[];
+  slots: number;
+}
+
+/** Header metadata of an output ciphertext. */
+export interface OutputMeta extends Record<string, unknown> {
+  role: 'output';
+  dims: number[];
+  slotOf: number[];
+  gain: number;
+  model: string;
+}
+
+/** Encrypt one image (per-image tensor, flat) with the program's input packing. */
+export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: ArrayLike<number>): { ct: Ciphertext; meta: InputMeta } {
+  const enc = ctx.seal.Encryptor(ctx.context, pk);
+  const pt = ctx.encode(packValues(layout, x, ctx.slots), ctx.scale);
+  try {
+    const ct = enc.encrypt(pt) as Ciphertext;
+    return { ct, meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
+/** Decrypt all slots; refuses a ciphertext whose remaining modulus cannot hold its scale (levels ran out). */
+export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Float64Array {
+  const bits = ctx.modulusBits(ct);
+  const scaleBits = Math.log2(ct.scale);
+  // Values need headroom above the scale; without it decoding returns garbage, never numbers to trust.
+  if (!(scaleBits + 4 <= bits) || ct.size !== 2) {
+    throw new Error(`refusing to decode: ciphertext has ${bits} modulus bits left for a ${scaleBits.toFixed(1)}-bit scale${ct.size !== 2 ? ` and size ${ct.size}` : ''} (levels ran out)`);
+  }
+  const dec = ctx.seal.Decryptor(ctx.context, sk);
+  const pt = dec.decrypt(ct)!;
+  try {
+    const v = ctx.encoder.decode(pt) as Float64Array;
+    const out = Float64Array.from(v);
+    if (out.some((x) => !Number.isFinite(x))) throw new Error('refusing to decode: non-finite values (levels ran out or wrong key)');
+    return out;
+  } finally {
+    pt.delete();
+    dec.delete();
+  }
+}
+
+/** Decrypt an output ciphertext into the model output. */
+export function decryptOutput(ctx: FheContext, sk: SecretKey, ct: Ciphertext, meta: Pick<OutputMeta, 'slotOf' | 'gain'>): Float64Array {
+  const v = decryptSlots(ctx, sk, ct);
+  return Float64Array.from(meta.slotOf, (s) => v[s]! / meta.gain);
+}
+
+/** A client refresh function: decrypt (the server's mask hides the value) and encrypt afresh at the top level. */
+export function localRefresh(ctx: FheContext, sk: SecretKey, pk: PublicKey): RefreshClient {
+  return (masked) => {
+    const v = decryptSlots(ctx, sk, masked);
+    const enc = ctx.seal.Encryptor(ctx.context, pk);
+    const pt = ctx.encode(v, ctx.scale);
+    try {
+      return enc.encrypt(pt) as Ciphertext;
+    } finally {
+      pt.delete();
+      enc.delete();
+    }
+  };
+}
+
+/** Mask amplitude for refreshes (values travel as x + m, m uniform in [−MASK, MASK]). */
+export const REFRESH_MASK = 1024;
+
+function randomMask(n: number): Float64Array {
+  const bytes = randomBytes(n * 4);
+  const m = new Float64Array(n);
+  for (let i = 0; i < n; i++) m[i] = (bytes.readUInt32LE(i * 4) / 2 ** 32 - 0.5) * 2 * REFRESH_MASK;
+  return m;
+}
+
+/** Server side: run the lowered program on an input ciphertext (not consumed). */
+export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
+  if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
+  const he = new HeEval(ctx, keys.relinKeys, keys.galois);
+  const t0 = performance.now();
+  const k0 = keys.galois.seconds;
+  let cur = input.clone();
+  const reports: StepReport[] = [];
+  let refreshes = 0;
+  try {
+    for (let i = 0; i < lowered.steps.length; i++) {
+      const s = lowered.steps[i]!;
+      const before = { ...he.stats };
+      const ts = performance.now();
+      let next: Ciphertext;
+      switch (s.kind) {
+        case 'linear':
+          next = he.linear(cur, s.plan, s.name);
+          break;
+        case 'sumpool': {
+          const kw = s.src.kind === 'sumpool' ? s.src.kernel[1] : 1;
+          next = he.sumPool(cur, s.shifts.slice(0, kw - 1), s.shifts.slice(kw - 1));
+          break;
+        }
+        case 'paf':
+          next = he.pafRelu(cur, s.src.stages, s.name);
+          break;
+        case 'scale':
+          next = he.mulScalar(cur, s.factor, s.name);
+          break;
+        case 'refresh': {
+          if (!opts.refresh) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
+          const mask = randomMask(ctx.slots);
+          const mp = ctx.encode(mask, cur.scale, cur);
+          const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
+          mp.delete();
+          let fresh: Ciphertext;
+          try {
+            fresh = await opts.refresh(masked);
+          } finally {
+            masked.delete();
+          }
+          const mt = ctx.encode(mask, fresh.scale, fresh);
+          ctx.evaluator.subPlain(fresh, mt, fresh);
+          mt.delete();
+          next = fresh;
+          refreshes++;
+          break;
+        }
+      }
+      cur.delete();
+      cur = next;
+      const r: StepReport = {
+        name: s.name,
+        kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind,
+        seconds: (performance.now() - ts) / 1000,
+        level: he.level(cur),
+        rotations: he.stats.rotations - before.rotations,
+        mults: he.stats.mults - before.mults,
+        plainMults: he.stats.plainMults - before.plainMults,
+      };
+      reports.push(r);
+      opts.onStep?.(i, r, cur);
+    }
+  } catch (e) {
+    cur.delete();
+    throw e;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const keySeconds = keys.galois.seconds - k0;
+  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, refreshes, stats: { ...he.stats } };
+}
+
+/** Output metadata for a lowered program. */
+export function outputMeta(lowered: Lowered, model: string): OutputMeta {
+  return { role: 'output', dims: lowered.output.dims, slotOf: Array.from(lowered.output.slotOf), gain: lowered.outputGain, model };
+}
+
+/**
+ * A precision probe for `fhe run`: after each step, decrypt and compare with the float64 reference
+ * of the same program on the same image (only possible where the secret key is, i.e. the client).
+ */
+export function precisionProbe(ctx: FheContext, sk: SecretKey, program: FheProgram, lowered: Lowered, x: ArrayLike<number>): (i: number, r: StepReport, ct: Ciphertext) => void {
+  const ref = simulateProgram(program, x);
+  return (i, r, ct) => {
+    const s = lowered.steps[i]!;
+    if (s.kind === 'refresh' || s.kind === 'scale') return;
+    const k = program.steps.indexOf(s.src);
+    const want = ref[k]!;
+    const got = unpackValues(s.out, decryptSlots(ctx, sk, ct), s.gain);
+    let err = 0;
+    let mx = 0;
+    for (let j = 0; j < want.length; j++) {
+      err = Math.max(err, Math.abs(got[j]! - want[j]!));
+      mx = Math.max(mx, Math.abs(want[j]!));
+    }
+    r.maxAbsError = err;
+    r.maxAbsRef = mx;
+  };
+}

@@ -1,0 +1,331 @@
+/**
+ * Lowering an FHE program to slots: where every tensor element lives in the ciphertext (layout),
+ * which diagonals each linear map needs, the baby-step/giant-step split that minimises rotations,
+ * the rotation steps (hence Galois keys) the model uses, and the gain bookkeeping that folds
+ * constant factors (1/s of a PAF, ½ of ReLU, 1/k² of average pooling) into plaintext weights.
+ *
+ * Packing: one image per ciphertext. A [C,H,W] tensor puts channel c in block c mod nb (block size
+ * B = next power of two ≥ H·W of the input image, nb = slots / B) at lattice positions
+ * (h·t)·W0 + w·t; pooling multiplies the lattice stride t, and channels beyond nb share a block at
+ * the free sub-positions of the lattice. The client replicates the input image into every block,
+ * so the first convolution needs only spatial rotations.
+ */
+import { ModelError } from '../onnx/ir.js';
+import type { AffineMap, FheProgram, FheStep } from './compile.js';
+import { stepDepth } from './compile.js';
+
+/** Where each element (flat index) of a per-image tensor lives; element e is also at slotOf[e] + r·period for r < copies. */
+export interface Layout {
+  dims: number[];
+  slotOf: Int32Array;
+  period: number;
+  copies: number;
+  /** Spatial lattice (for [C,H,W] tensors). */
+  grid?: { B: number; W0: number; t: number; nb: number };
+}
+
+/** How a linear step is evaluated: diagonals, their BSGS split, and an optional final rotate-and-sum. */
+export interface LinearPlan {
+  /** Diagonal k (rotation amount) → slot weights. */
+  diags: Map<number, Float64Array>;
+  bias: Float64Array;
+  n1: number;
+  /** Baby steps: computed as rot(babies[from], via). */
+  babies: { step: number; from: number; via: number }[];
+  /** Distinct giant steps (multiples of n1), 0 included when used. */
+  giants: number[];
+  /** When set, giants are evaluated by Horner with this single step. */
+  horner?: number;
+  /** Rotate-and-sum steps after the diagonals (reduce mode), else empty. */
+  reduce: number[];
+}
+
+/** A slot-level step. */
+export type HeStep =
+  | { kind: 'linear'; name: string; src: FheStep; plan: LinearPlan; out: Layout; gain: number; rotations: number; plainMults: number }
+  | { kind: 'sumpool'; name: string; src: FheStep; shifts: number[]; out: Layout; gain: number; rotations: number }
+  | { kind: 'paf'; name: string; src: FheStep & { kind: 'paf' }; out: Layout; gain: number }
+  | { kind: 'scale'; name: string; factor: number; out: Layout; gain: number }
+  | { kind: 'refresh'; name: string; out: Layout; gain: number };
+
+/** A lowered program for a slot count. */
+export interface Lowered {
+  slots: number;
+  input: Layout;
+  steps: HeStep[];
+  /** Output layout; the decrypted value divided by `outputGain` is the model output. */
+  output: Layout;
+  outputGain: number;
+  /** Every rotation step used (normalised to (0, slots)), i.e. the Galois keys needed. */
+  rotationSteps: number[];
+  rotations: number;
+  depth: number;
+  /** Depth per step (same order as `steps`). */
+  depths: number[];
+}
+
+const mod = (a: number, n: number) => ((a % n) + n) % n;
+const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+/** Layout of the program input (replicated as often as the slots allow). */
+export function inputLayout(dims: number[], slots: number, where: string): Layout {
+  if (dims.length === 3) {
+    const [C, H, W] = dims as [number, number, number];
+    const B = nextPow2(H * W);
+    const nb = Math.floor(slots / B);
+    if (nb < C) throw new ModelError(`${where}: input [${dims}] needs ${C} blocks of ${B} slots, only ${slots} slots`);
+    const slotOf = new Int32Array(C * H * W);
+    for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) slotOf[(c * H + h) * W + w] = c * B + h * W + w;
+    const period = B * nextPow2(C);
+    return { dims, slotOf, period, copies: Math.max(1, Math.floor(slots / period)), grid: { B, W0: W, t: 1, nb } };
+  }
+  const F = dims.reduce((a, b) => a * b, 1);
+  if (F > slots) throw new ModelError(`${where}: input of ${F} values exceeds ${slots} slots`);
+  const period = nextPow2(F);
+  return { dims, slotOf: Int32Array.from({ length: F }, (_, i) => i), period, copies: Math.floor(slots / period) };
+}
+
+/** Output layout of a linear map onto a spatial lattice (conv-like) or a vector. */
+function gridOutLayout(inL: Layout, outDims: number[], slots: number, where: string): Layout | undefined {
+  if (!inL.grid || outDims.length !== 3 || inL.dims.length !== 3) return undefined;
+  const { B, W0, nb } = inL.grid;
+  const [M, OH, OW] = outDims as [number, number, number];
+  const H = inL.dims[1]!;
+  const ratio = H % OH === 0 ? H / OH : 1;
+  const t = inL.grid.t * ratio;
+  const cap = nb * t * t;
+  if (M > cap) throw new ModelError(`${where}: ${M} output channels do not fit one ciphertext (${nb} blocks × ${t * t} lattice sub-positions at ${slots} slots)`);
+  const slotOf = new Int32Array(M * OH * OW);
+  for (let m = 0; m < M; m++) {
+    const j = Math.floor(m / nb);
+    const sub = Math.floor(j / t) * W0 + (j % t);
+    for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) slotOf[(m * OH + h) * OW + w] = (m % nb) * B + sub + h * t * W0 + w * t;
+  }
+  return { dims: outDims, slotOf, period: slots, copies: 1, grid: { B, W0, t, nb } };
+}
+
+/** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n). */
+export function bsgs(ks: number[], n: number): { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } {
+  let best: { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } | undefined;
+  const cands = new Set<number>();
+  for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
+  for (let c = 1; c <= n; c *= 2) cands.add(c);
+  for (const n1 of cands) {
+    const bs = new Set<number>();
+    const gs = new Set<number>();
+    for (const k of ks) {
+      const b = k % n1;
+      bs.add(b);
+      gs.add(k - b);
+    }
+    const giants = [...gs].sort((a, b) => a - b);
+    const nzG = giants.filter((g) => g !== 0).length;
+    let cost = bs.size - (bs.has(0) ? 1 : 0) + nzG;
+    let horner: number | undefined;
+    const G = giants.find((g) => g !== 0);
+    if (G !== undefined && nzG > 2 && giants.every((g) => g % G === 0)) {
+      const m = giants[giants.length - 1]! / G;
+      // Horner uses one key for all giants at the price of m rotations.
+      if (m <= 1.25 * nzG) {
+        horner = G;
+        cost = bs.size - (bs.has(0) ? 1 : 0) + m;
+      }
+    }
+    if (!best || cost < best.cost || (cost === best.cost && n1 < best.n1)) best = { n1, babies: [...bs].sort((a, b) => a - b), giants, horner, cost };
+  }
+  return best!;
+}
+
+/** Baby steps computed from few keys: each baby is rot(previous baby, key). */
+function babyChain(babies: number[], n: number): { step: number; from: number; via: number }[] {
+  const centered = (k: number) => (k > n / 2 ? k - n : k);
+  const done = new Set<number>([0]);
+  const keys: number[] = [];
+  const out: { step: number; from: number; via: number }[] = [];
+  for (const b of [...babies].filter((b) => b !== 0).sort((a, b) => Math.abs(centered(a)) - Math.abs(centered(b)))) {
+    let found: { from: number; via: number } | undefined;
+    for (const c of done) for (const k of keys) if (!found && mod(c + k, n) === b) found = { from: c, via: k };
+    if (!found) {
+      let bestC = 0;
+      for (const c of done) if (Math.abs(centered(mod(b - c, n))) < Math.abs(centered(mod(b - bestC, n)))) bestC = c;
+      const via = mod(b - bestC, n);
+      keys.push(via);
+      found = { from: bestC, via };
+    }
+    done.add(b);
+    out.push({ step: b, ...found });
+  }
+  return out;
+}
+
+/** Diagonals of map `m` from layout `inL` to `outL` (diag mode), weights scaled by `wScale`. */
+function diagonals(m: AffineMap, inL: Layout, outSlot: (o: number) => number, inSlotFor: (e: number, o: number) => number, n: number, wScale: number): Map<number, Float64Array> {
+  const diags = new Map<number, Float64Array>();
+  m.rows.forEach((r, o) => {
+    const so = outSlot(o);
+    for (let j = 0; j < r.idx.length; j++) {
+      const si = inSlotFor(r.idx[j]!, so);
+      const k = mod(si - so, n);
+      let d = diags.get(k);
+      if (!d) diags.set(k, (d = new Float64Array(n)));
+      d[so]! += r.w[j]! * wScale;
+    }
+  });
+  void inL;
+  return diags;
+}
+
+/** Pick the replica of element e closest to output slot so (fewest distinct diagonals). */
+function nearestReplica(inL: Layout, n: number): (e: number, so: number) => number {
+  return (e, so) => {
+    const base = inL.slotOf[e]!;
+    if (inL.copies <= 1) return base;
+    const r = Math.floor(mod(so - base + inL.period / 2, n) / inL.period);
+    return mod(base + Math.min(r, inL.copies - 1) * inL.period, n);
+  };
+}
+
+function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: number, outGain: number, n: number, where: string): { plan: LinearPlan; out: Layout; rotations: number } {
+  const wScale = outGain / inGain;
+  const m = step.map;
+  const pick = nearestReplica(inL, n);
+  const finish = (diags: Map<number, Float64Array>, bias: Float64Array, reduce: number[], out: Layout) => {
+    const ks = [...diags.keys()].sort((a, b) => a - b);
+    const b = bsgs(ks, n);
+    const babies = babyChain(b.babies, n);
+    const rotations = babies.length + (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) + reduce.length;
+    return { plan: { diags, bias, n1: b.n1, babies, giants: b.giants, horner: b.horner, reduce }, out, rotations };
+  };
+  const grid = gridOutLayout(inL, step.outDims, n, where);
+  const vecOut = (): Layout => {
+    const N = m.outSize;
+    const period = nextPow2(N);
+    return { dims: step.outDims, slotOf: Int32Array.from({ length: N }, (_, i) => i), period, copies: 1 };
+  };
+  const out = grid ?? vecOut();
+  const bias = new Float64Array(n);
+  m.bias.forEach((v, o) => (bias[out.slotOf[o]!] = v * outGain));
+  const direct = diagonals(m, inL, (o) => out.slotOf[o]!, pick, n, wScale);
+  const directPlan = finish(direct, bias, [], out);
+  if (grid || m.outSize > n / 2) return directPlan;
+  // Reduce mode (few outputs, many inputs): T diagonals, then rotate-and-sum by T, 2T, …
+  const T = nextPow2(m.outSize);
+  const rdiags = new Map<number, Float64Array>();
+  m.rows.forEach((r, j) => {
+    for (let q = 0; q < r.idx.length; q++) {
+      const s = pick(r.idx[q]!, j);
+      const k = mod(s - j, T);
+      const i = mod(s - k, n);
+      let d = rdiags.get(k);
+      if (!d) rdiags.set(k, (d = new Float64Array(n)));
+      d[i]! += r.w[q]! * wScale;
+    }
+  });
+  const reduce: number[] = [];
+  for (let st = T; st < n; st *= 2) reduce.push(st);
+  const rbias = new Float64Array(n);
+  for (let r = 0; r < n / T; r++) m.bias.forEach((v, j) => (rbias[r * T + j] = v * outGain));
+  const rout: Layout = { dims: step.outDims, slotOf: Int32Array.from({ length: m.outSize }, (_, i) => i), period: T, copies: n / T };
+  const reducePlan = finish(rdiags, rbias, reduce, rout);
+  return reducePlan.rotations < directPlan.rotations ? reducePlan : directPlan;
+}
+
+/** Options of `lowerProgram`. */
+export interface LowerOptions {
+  /** Indices (into program.steps) before which a client-aided refresh is inserted. */
+  refreshBefore?: number[];
+}
+
+/** Lower a program to `slots` slots. */
+export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = {}): Lowered {
+  const n = slots;
+  const input = inputLayout(p.inputDims, n, p.source);
+  let L = input;
+  let gain = 1;
+  const steps: HeStep[] = [];
+  const depths: number[] = [];
+  const refresh = new Set(opts.refreshBefore ?? []);
+  p.steps.forEach((s, i) => {
+    const where = `${p.source}: step '${s.name}'`;
+    if (refresh.has(i)) {
+      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: L, gain });
+      depths.push(0);
+    }
+    const next = p.steps[i + 1];
+    if (s.kind === 'linear') {
+      const outGain = next?.kind === 'paf' ? 1 / next.scale : 1;
+      const r = planLinear(s, L, gain, outGain, n, where);
+      let pm = 0;
+      pm = r.plan.diags.size;
+      steps.push({ kind: 'linear', name: s.name, src: s, plan: r.plan, out: r.out, gain: outGain, rotations: r.rotations, plainMults: pm });
+      depths.push(1);
+      L = r.out;
+      gain = outGain;
+    } else if (s.kind === 'sumpool') {
+      if (!L.grid) throw new ModelError(`${where}: pooling needs a spatial layout`);
+      const { W0, t } = L.grid;
+      const [kh, kw] = s.kernel;
+      const shifts: number[] = [];
+      for (let a = 1; a < kw; a++) shifts.push(t * a);
+      for (let a = 1; a < kh; a++) shifts.push(t * W0 * a);
+      const [C, OH, OW] = s.outDims as [number, number, number];
+      const slotOf = new Int32Array(C * OH * OW);
+      for (let c = 0; c < C; c++)
+        for (let h = 0; h < OH; h++)
+          for (let w = 0; w < OW; w++) slotOf[(c * OH + h) * OW + w] = L.slotOf[(c * s.inDims[1]! + h * kh) * s.inDims[2]! + w * kw]!;
+      const out: Layout = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...L.grid, t: t * Math.max(kh, kw) } };
+      if (kh !== kw) throw new ModelError(`${where}: only square pooling windows are supported under FHE`);
+      gain *= kh * kw;
+      // Separable sum: kw−1 + kh−1 rotations (each shift applied to the running sum would double count; see ops).
+      steps.push({ kind: 'sumpool', name: s.name, src: s, shifts, out, gain, rotations: shifts.length });
+      depths.push(0);
+      L = out;
+    } else {
+      const want = 1 / s.scale;
+      if (Math.abs(gain / want - 1) > 1e-12) {
+        steps.push({ kind: 'scale', name: `scale before ${s.name}`, factor: want / gain, out: L, gain: want });
+        depths.push(1);
+      }
+      gain = 2 / s.scale;
+      steps.push({ kind: 'paf', name: s.name, src: s, out: L, gain });
+      depths.push(stepDepth(s));
+    }
+  });
+  const rot = new Set<number>();
+  let rotations = 0;
+  for (const s of steps) {
+    if (s.kind === 'linear') {
+      s.plan.babies.forEach((b) => rot.add(b.via));
+      if (s.plan.horner !== undefined) rot.add(s.plan.horner);
+      else s.plan.giants.forEach((g) => g && rot.add(g));
+      s.plan.reduce.forEach((r) => rot.add(r));
+      rotations += s.rotations;
+    } else if (s.kind === 'sumpool') {
+      s.shifts.forEach((r) => rot.add(mod(r, n)));
+      rotations += s.rotations;
+    }
+  }
+  return {
+    slots: n,
+    input,
+    steps,
+    output: L,
+    outputGain: gain,
+    rotationSteps: [...rot].sort((a, b) => a - b),
+    rotations,
+    depth: depths.reduce((a, b) => a + b, 0),
+    depths,
+  };
+}
+
+/** Place a per-image tensor into slot values according to a layout (replicas included). */
+export function packValues(L: Layout, x: ArrayLike<number>, slots: number, gain = 1): Float64Array {
+  const v = new Float64Array(slots);
+  for (let e = 0; e < L.slotOf.length; e++) for (let r = 0; r < L.copies; r++) v[(L.slotOf[e]! + r * L.period) % slots] = x[e]! * gain;
+  return v;
+}
+
+/** Read a per-image tensor out of slot values (dividing by the gain). */
+export function unpackValues(L: Layout, v: ArrayLike<number>, gain = 1): Float64Array {
+  return Float64Array.from(L.slotOf, (s) => v[s]! / gain);
+}

@@ -1,0 +1,264 @@
+/**
+ * Homomorphic operations on CKKS ciphertexts: rotations (Galois keys fetched per step), plaintext
+ * and ciphertext multiplications with rescaling, diagonal (BSGS) linear maps, rotate-and-sum
+ * pooling and PAF polynomials through src/smartpaf's evaluation plan. Every intermediate SEAL
+ * object is deleted; the caller owns (and deletes) returned ciphertexts and its inputs.
+ */
+import { planOdd, runPlan, type PlanArith } from '../smartpaf/poly.js';
+import { Arena, normStep, type Ciphertext, type FheContext, type GaloisSource, type RelinKeys } from './context.js';
+import type { LinearPlan } from './lower.js';
+
+/** Operation counters. */
+export interface HeStats {
+  rotations: number;
+  mults: number;
+  plainMults: number;
+  rescales: number;
+}
+
+/** Thrown when an operation would need a level that the ciphertext no longer has. */
+export class LevelsExhaustedError extends Error {
+  constructor(what: string) {
+    super(`CKKS levels exhausted: ${what} needs a rescale but the ciphertext is at level 0 (plan more levels or allow --refresh)`);
+    this.name = 'LevelsExhaustedError';
+  }
+}
+
+/** Evaluator bound to a context and server keys. */
+export class HeEval {
+  readonly stats: HeStats = { rotations: 0, mults: 0, plainMults: 0, rescales: 0 };
+  constructor(
+    readonly ctx: FheContext,
+    private readonly relin: RelinKeys,
+    private readonly galois: GaloisSource,
+  ) {}
+
+  private get ev() {
+    return this.ctx.evaluator;
+  }
+
+  /** Level of a ciphertext. */
+  level(ct: Ciphertext): number {
+    return this.ctx.level(ct);
+  }
+
+  /** A copy of `ct`. */
+  clone(ct: Ciphertext): Ciphertext {
+    return ct.clone();
+  }
+
+  /** rot(ct, step)[i] = ct[i + step]. */
+  rotate(ct: Ciphertext, step: number): Ciphertext {
+    const s = normStep(step, this.ctx.slots);
+    if (s === 0) return ct.clone();
+    this.stats.rotations++;
+    return this.ev.rotateVector(ct, s, this.galois.get(s)) as Ciphertext;
+  }
+
+  private rescale(ct: Ciphertext, what: string): void {
+    if (this.level(ct) === 0) throw new LevelsExhaustedError(what);
+    this.ev.rescaleToNext(ct, ct);
+    this.stats.rescales++;
+  }
+
+  /** Bring `a` and `b` to the same level; returns the two operands (new objects only where switched, listed in `temps`). */
+  private align(a: Ciphertext, b: Ciphertext, temps: Arena): [Ciphertext, Ciphertext] {
+    const la = this.level(a);
+    const lb = this.level(b);
+    if (la > lb) return [temps.add(this.ev.cipherModSwitchTo(a, b.parmsId) as Ciphertext), b];
+    if (lb > la) return [a, temps.add(this.ev.cipherModSwitchTo(b, a.parmsId) as Ciphertext)];
+    return [a, b];
+  }
+
+  /** a + b (levels aligned; scales equal by construction). */
+  add(a: Ciphertext, b: Ciphertext): Ciphertext {
+    const temps = new Arena();
+    try {
+      const [x, y] = this.align(a, b, temps);
+      if (x.scale !== y.scale) y.setScale(x.scale);
+      return this.ev.add(x, y) as Ciphertext;
+    } finally {
+      temps.dispose();
+    }
+  }
+
+  /** In-place acc += b. */
+  addInto(acc: Ciphertext, b: Ciphertext): void {
+    const temps = new Arena();
+    try {
+      const [x, y] = this.align(acc, b, temps);
+      if (x !== acc) throw new Error('addInto: accumulator must not be above the addend level');
+      if (x.scale !== y.scale) y.setScale(x.scale);
+      this.ev.add(acc, y, acc);
+    } finally {
+      temps.dispose();
+    }
+  }
+
+  /** a · b, relinearised and rescaled (scale reset to Δ). */
+  mul(a: Ciphertext, b: Ciphertext, what = 'multiplication'): Ciphertext {
+    const temps = new Arena();
+    try {
+      const [x, y] = this.align(a, b, temps);
+      if (this.level(x) === 0) throw new LevelsExhaustedError(what);
+      const r = (x === y ? this.ev.square(x) : this.ev.multiply(x, y)) as Ciphertext;
+      this.ev.relinearize(r, this.relin, r);
+      this.rescale(r, what);
+      r.setScale(this.ctx.scale);
+      this.stats.mults++;
+      return r;
+    } finally {
+      temps.dispose();
+    }
+  }
+
+  /** a · c for a real constant c (one level; the plaintext scale is the prime dropped, so the scale is kept). */
+  mulScalar(a: Ciphertext, c: number, what = 'scalar multiplication'): Ciphertext {
+    const l = this.level(a);
+    if (l === 0) throw new LevelsExhaustedError(what);
+    const pt = this.ctx.encode(new Float64Array(this.ctx.slots).fill(c), this.ctx.primeAt(l), a);
+    try {
+      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
+      this.stats.plainMults++;
+      this.rescale(r, what);
+      r.setScale(a.scale);
+      return r;
+    } finally {
+      pt.delete();
+    }
+  }
+
+  /** A diagonal-method linear map (BSGS), one level. */
+  linear(x: Ciphertext, plan: LinearPlan, name: string): Ciphertext {
+    const n = this.ctx.slots;
+    const arena = new Arena();
+    try {
+      const l = this.level(x);
+      if (l === 0) throw new LevelsExhaustedError(`linear layer '${name}'`);
+      const q = this.ctx.primeAt(l);
+      const baby = new Map<number, Ciphertext>([[0, x]]);
+      for (const b of plan.babies) baby.set(b.step, arena.add(this.rotate(baby.get(b.from)!, b.via)));
+      const inner = new Map<number, Ciphertext>();
+      const buf = new Float64Array(n);
+      for (const g of plan.giants) {
+        let acc: Ciphertext | undefined;
+        for (const [b, ct] of baby) {
+          // Diagonal k = g + b (< n) belongs to exactly this (giant, baby) pair.
+          const d = g + b < n ? plan.diags.get(g + b) : undefined;
+          if (!d) continue;
+          // A_{g,b}[i] = D_{g+b}[i − g]: the giant rotation moves it back into place.
+          let nz = false;
+          for (let i = 0; i < n; i++) {
+            const v = d[(i - g + n) % n]!;
+            buf[i] = v;
+            if (v !== 0) nz = true;
+          }
+          if (!nz) continue;
+          const pt = this.ctx.encode(buf, q, x);
+          const prod = this.ev.multiplyPlain(ct, pt) as Ciphertext;
+          pt.delete();
+          this.stats.plainMults++;
+          if (acc) {
+            this.ev.add(acc, prod, acc);
+            prod.delete();
+          } else acc = arena.add(prod);
+        }
+        if (acc) {
+          this.rescale(acc, `linear layer '${name}'`);
+          acc.setScale(x.scale);
+          inner.set(g, acc);
+        }
+      }
+      if (inner.size === 0) throw new Error(`linear layer '${name}' has no non-zero weights`);
+      let y: Ciphertext;
+      if (plan.horner !== undefined) {
+        const G = plan.horner;
+        const top = Math.max(...inner.keys()) / G;
+        y = inner.get(top * G)!.clone();
+        for (let j = top - 1; j >= 0; j--) {
+          const r = this.rotate(y, G);
+          y.delete();
+          y = r;
+          const p = inner.get(j * G);
+          if (p) this.ev.add(y, p, y);
+        }
+      } else {
+        y = this.ctx.seal.CipherText();
+        let first = true;
+        for (const [g, p] of inner) {
+          const r = this.rotate(p, g);
+          if (first) {
+            y.delete();
+            y = r;
+            first = false;
+          } else {
+            this.ev.add(y, r, y);
+            r.delete();
+          }
+        }
+      }
+      for (const st of plan.reduce) {
+        const r = this.rotate(y, st);
+        this.ev.add(y, r, y);
+        r.delete();
+      }
+      if (plan.bias.some((v) => v !== 0)) {
+        const bp = this.ctx.encode(plan.bias, y.scale, y);
+        this.ev.addPlain(y, bp, y);
+        bp.delete();
+      }
+      return y;
+    } finally {
+      arena.dispose();
+    }
+  }
+
+  /** Non-overlapping sum pooling by rotations (no level): kw−1 column shifts then kh−1 row shifts. */
+  sumPool(x: Ciphertext, colShifts: number[], rowShifts: number[]): Ciphertext {
+    let cur = x.clone();
+    for (const shifts of [colShifts, rowShifts]) {
+      if (shifts.length === 0) continue;
+      const acc = cur.clone();
+      for (const s of shifts) {
+        const r = this.rotate(cur, s);
+        this.ev.add(acc, r, acc);
+        r.delete();
+      }
+      cur.delete();
+      cur = acc;
+    }
+    return cur;
+  }
+
+  /** sign(u) through the stages' plans (PlanArith over ciphertexts); `u` is not consumed. */
+  sign(u: Ciphertext, stages: readonly (readonly number[])[], name: string): Ciphertext {
+    const arena = new Arena();
+    try {
+      const arith: PlanArith<Ciphertext, number> = {
+        mul: (a, b) => arena.add(this.mul(a, b, `PAF '${name}'`)),
+        mulConst: (a, c) => arena.add(this.mulScalar(a, c, `PAF '${name}'`)),
+        add: (a, b) => arena.add(this.add(a, b)),
+      };
+      let v = u;
+      for (const st of stages) v = runPlan(planOdd(st.length), v, (k) => st[k]!, arith);
+      return v === u ? u.clone() : arena.keep(v);
+    } finally {
+      arena.dispose();
+    }
+  }
+
+  /** PAF ReLU on u = x/s: returns u + u·sign(u) (= 2·ReLU(x)/s; the gain is folded downstream). */
+  pafRelu(u: Ciphertext, stages: readonly (readonly number[])[], name: string): Ciphertext {
+    const sg = this.sign(u, stages, name);
+    try {
+      const y = this.mul(u, sg, `PAF '${name}' (x·sign)`);
+      try {
+        return this.add(u, y);
+      } finally {
+        y.delete();
+      }
+    } finally {
+      sg.delete();
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Parameter planner: from a compiled program, the multiplicative depth per step and the smallest
+ * CKKS ring (N) and modulus chain that hold it at 128-bit security (SEAL's tc128 bounds), or —
+ * when allowed — client-aided refresh points that split the depth into chains that fit.
+ */
+import { ModelError } from '../onnx/ir.js';
+import { stagesCost } from '../smartpaf/poly.js';
+import type { FheProgram } from './compile.js';
+import { TC128_MAX_BITS, type FheParams } from './context.js';
+import { lowerProgram, type Lowered } from './lower.js';
+
+/** Options of `planFhe`. */
+export interface PlanOptions {
+  /** Ring degrees to consider, smallest first (default 8192, 16384, 32768). */
+  degrees?: number[];
+  /** Largest / smallest scale (and middle prime) size in bits (default 40 / 30). */
+  maxScaleBits?: number;
+  minScaleBits?: number;
+  /** Allow client-aided refresh points when the depth does not fit. */
+  refresh?: boolean;
+}
+
+/** Explanation of one step's cost. */
+export interface StepPlan {
+  name: string;
+  kind: string;
+  depth: number;
+  rotations: number;
+  plainMults: number;
+  ctMults: number;
+  note: string;
+}
+
+/** A parameter plan. */
+export interface FhePlan {
+  params: FheParams;
+  lowered: Lowered;
+  depth: number;
+  levels: number;
+  refreshes: number;
+  steps: StepPlan[];
+  totalBits: number;
+  maxBits: number;
+  rejected: string[];
+}
+
+/** Modulus chain for `levels` rescalings at `s`-bit scale: [s+20 (≤60), s × levels, special = first]. */
+export function chainFor(levels: number, s: number): number[] {
+  const first = Math.min(60, s + 20);
+  return [first, ...new Array<number>(levels).fill(s), first];
+}
+
+function fitScale(levels: number, N: number, maxS: number, minS: number): number | undefined {
+  for (let s = maxS; s >= minS; s--) if (chainFor(levels, s).reduce((a, b) => a + b, 0) <= TC128_MAX_BITS[N]!) return s;
+  return undefined;
+}
+
+/** Levels a ring holds at the smallest allowed scale. */
+export function maxLevels(N: number, minS: number): number {
+  const first = Math.min(60, minS + 20);
+  return Math.floor((TC128_MAX_BITS[N]! - 2 * first) / minS);
+}
+
+function explain(l: Lowered): StepPlan[] {
+  return l.steps.map((s, i) => {
+    const depth = l.depths[i]!;
+    if (s.kind === 'linear') {
+      const m = s.plan;
+      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: `${m.diags.size} diagonals, n1=${m.n1}, ${m.babies.length} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}` };
+    }
+    if (s.kind === 'sumpool') return { name: s.name, kind: 'avgpool', depth, rotations: s.rotations, plainMults: 0, ctMults: 0, note: 'rotate-and-sum, 1/k² folded into the next linear layer' };
+    if (s.kind === 'paf') {
+      const c = stagesCost(s.src.stages);
+      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer` };
+    }
+    if (s.kind === 'scale') return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
+    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: 'client-aided: masked decrypt + re-encrypt at the top level (1 round trip)' };
+  });
+}
+
+/** Choose N, modulus chain and (optionally) refresh points for a program. */
+export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
+  const degrees = opts.degrees ?? [8192, 16384, 32768];
+  const maxS = opts.maxScaleBits ?? 40;
+  const minS = opts.minScaleBits ?? 30;
+  const rejected: string[] = [];
+  let last: { N: number; lowered: Lowered } | undefined;
+  for (const N of degrees) {
+    if (TC128_MAX_BITS[N] === undefined) throw new ModelError(`unsupported ring degree ${N}`);
+    let lowered: Lowered;
+    try {
+      lowered = lowerProgram(p, N / 2);
+    } catch (e) {
+      rejected.push(`N=${N}: ${(e as Error).message}`);
+      continue;
+    }
+    last = { N, lowered };
+    const s = fitScale(lowered.depth, N, maxS, minS);
+    if (s === undefined) {
+      rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale`);
+      continue;
+    }
+    const primeBits = chainFor(lowered.depth, s);
+    return { params: { polyModulusDegree: N, primeBits, scaleBits: s }, lowered, depth: lowered.depth, levels: lowered.depth, refreshes: 0, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+  }
+  if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
+  const { N } = last;
+  const cap = maxLevels(N, minS);
+  if (!opts.refresh) {
+    throw new ModelError(`${p.source}: needs ${last.lowered.depth} levels, N=${N} holds ${cap} at ${minS}-bit scale: ${last.lowered.depth - cap} levels missing (allow client-aided refresh with --refresh)`);
+  }
+  // Greedy segmentation over program steps: refresh before a step that would not fit.
+  const refreshBefore: number[] = [];
+  let used = 0;
+  const probe = lowerProgram(p, N / 2);
+  // Depth per program step (a 'scale' helper step is attributed to the PAF it precedes).
+  const perStep: number[] = new Array<number>(p.steps.length).fill(0);
+  let k = 0;
+  probe.steps.forEach((s, i) => {
+    perStep[k]! += probe.depths[i]!;
+    if (s.kind !== 'scale') k++;
+  });
+  perStep.forEach((d, i) => {
+    if (d > cap) throw new ModelError(`${p.source}: step '${p.steps[i]!.name}' alone needs ${d} levels, more than N=${N} holds (${cap})`);
+    if (used + d > cap) {
+      refreshBefore.push(i);
+      used = 0;
+    }
+    used += d;
+  });
+  const lowered = lowerProgram(p, N / 2, { refreshBefore });
+  // Chain length = the deepest segment.
+  let seg = 0;
+  let deepest = 0;
+  lowered.steps.forEach((s, i) => {
+    if (s.kind === 'refresh') seg = 0;
+    seg += lowered.depths[i]!;
+    deepest = Math.max(deepest, seg);
+  });
+  const s = fitScale(deepest, N, maxS, minS)!;
+  const primeBits = chainFor(deepest, s);
+  return { params: { polyModulusDegree: N, primeBits, scaleBits: s }, lowered, depth: lowered.depth, levels: deepest, refreshes: refreshBefore.length, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+}
+
+/** JSON-friendly summary of a plan (for `privml fhe plan --json`). */
+export function planSummary(plan: FhePlan, p: FheProgram): Record<string, unknown> {
+  return {
+    model: p.source,
+    form: p.form,
+    polyModulusDegree: plan.params.polyModulusDegree,
+    slots: plan.params.polyModulusDegree / 2,
+    scaleBits: plan.params.scaleBits,
+    primeBits: plan.params.primeBits,
+    totalModulusBits: plan.totalBits,
+    maxModulusBits128: plan.maxBits,
+    depth: plan.depth,
+    levels: plan.levels,
+    refreshRoundTrips: plan.refreshes,
+    rotations: plan.lowered.rotations,
+    galoisSteps: plan.lowered.rotationSteps,
+    steps: plan.steps,
+    rejected: plan.rejected,
+  };
+}

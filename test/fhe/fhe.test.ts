@@ -1,0 +1,234 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { floatTensor, ModelError } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { saveModel } from '../../src/onnx/proto.js';
+import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/compile.js';
+import { decodeCiphertext, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
+import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
+import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
+import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
+import { planFhe } from '../../src/fhe/planner.js';
+import { replaceActivations } from '../../src/smartpaf/graph.js';
+import { makePaf } from '../../src/smartpaf/paf.js';
+import { expandPafs } from '../../src/smartpaf/graph.js';
+import { registerFhe } from '../../src/cli/fhe.js';
+import { rand, tinyCnn, tinyPafModels } from './fixtures.js';
+
+const small = { polyModulusDegree: 8192, primeBits: [50, 30, 30, 30, 50], scaleBits: 30 };
+
+function encryptVec(ctx: FheContext, pk: Parameters<typeof encryptInput>[1], v: Float64Array): Ciphertext {
+  const enc = ctx.seal.Encryptor(ctx.context, pk);
+  const pt = ctx.encode(v, ctx.scale);
+  const ct = enc.encrypt(pt) as Ciphertext;
+  pt.delete();
+  enc.delete();
+  return ct;
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>, n = a.length) => {
+  let m = 0;
+  for (let i = 0; i < n; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+test('HE ops match plaintext (N=8192): round trip, rotation, mult, scalar, BSGS linear map, PAF ReLU; levels enforced', async () => {
+  const ctx = await FheContext.create(small);
+  const n = ctx.slots;
+  // A random sparse map with diagonals spread over the slot range (exercises BSGS wrap-around).
+  const ks = [0, 1, 5, 64, 65, n - 1, n - 3, 1000];
+  const m: AffineMap = { inSize: n, outSize: n, rows: [], bias: new Float64Array(n) };
+  const w = rand(ks.length * n, 11, 0.5);
+  for (let o = 0; o < n; o++) m.rows.push({ idx: ks.map((k) => (o + k) % n), w: ks.map((_, j) => w[j * n + o]!) });
+  const diags = new Map(ks.map((k, j) => [k, Float64Array.from({ length: n }, (_, o) => w[j * n + o]!)]));
+  const b = bsgs(ks, n);
+  const keys = generateKeys(ctx, [1, 3, ...b.babies, ...b.giants, b.horner ?? 0, 64, 65, 1000, n - 1, n - 3]);
+  const { secretKey, ...server } = keys;
+  const he = new HeEval(ctx, server.relinKeys, server.galois);
+  try {
+    const x = Float64Array.from(rand(n, 3, 1));
+    const ct = encryptVec(ctx, keys.publicKey, x);
+    assert.ok(maxDiff(decryptSlots(ctx, secretKey, ct), x) < 1e-4, 'round trip');
+    const r = he.rotate(ct, 3);
+    const rd = maxDiff(decryptSlots(ctx, secretKey, r), Float64Array.from(x, (_, i) => x[(i + 3) % n]!));
+    // 30-bit scale: key switching adds ~1e-4 absolute noise.
+    assert.ok(rd < 2e-3, `rotation ${rd}`);
+    const sq = he.mul(ct, r);
+    assert.ok(maxDiff(decryptSlots(ctx, secretKey, sq), Float64Array.from(x, (v, i) => v * x[(i + 3) % n]!)) < 5e-3, 'mult');
+    const sc = he.mulScalar(ct, -0.7);
+    assert.ok(maxDiff(decryptSlots(ctx, secretKey, sc), x.map((v) => -0.7 * v)) < 5e-4, 'scalar');
+    // Linear map through the same planner the model layers use.
+    const babies = b.babies.filter((v) => v !== 0).map((s) => ({ step: s, from: 0, via: s }));
+    const lin = he.linear(ct, { diags, bias: new Float64Array(n).fill(0.25), n1: b.n1, babies, giants: b.giants, horner: b.horner, reduce: [] }, 'test');
+    const want = Float64Array.from({ length: n }, (_, o) => 0.25 + ks.reduce((s, k, j) => s + w[j * n + o]! * x[(o + k) % n]!, 0));
+    assert.ok(maxDiff(decryptSlots(ctx, secretKey, lin), want) < 1e-2, 'BSGS linear');
+    // PAF ReLU with one f1 stage (depth 3): u + u·f1(u).
+    const relu = he.pafRelu(ct, [[1.5, -0.5]], 'test');
+    assert.ok(maxDiff(decryptSlots(ctx, secretKey, relu), x.map((u) => u + u * (1.5 * u - 0.5 * u ** 3))) < 1e-2, 'PAF');
+    assert.equal(ctx.level(relu), 0);
+    assert.throws(() => he.mul(relu, relu), LevelsExhaustedError);
+    // A level-0 ciphertext whose scale the remaining modulus cannot hold is refused, not decoded.
+    relu.setScale(2 ** 48);
+    assert.throws(() => decryptSlots(ctx, secretKey, relu), /refusing to decode/);
+    for (const c of [ct, r, sq, sc, lin, relu]) c.delete();
+  } finally {
+    keys.dispose();
+    ctx.dispose();
+  }
+});
+
+test('compile: PafRelu and expanded forms give the same program; plain ReLU is refused with a reason', () => {
+  const { nodes, expanded } = tinyPafModels();
+  const a = compileModel(nodes, 'nodes');
+  const b = compileModel(expanded, 'expanded');
+  assert.equal(a.form, 'paf-nodes');
+  assert.equal(b.form, 'expanded-metadata');
+  assert.deepEqual(a.steps.map((s) => s.kind), ['linear', 'paf', 'sumpool', 'linear']);
+  const x = rand(64, 5);
+  assert.ok(maxDiff(simulateProgram(a, x).at(-1)!, simulateProgram(b, x).at(-1)!) < 1e-9);
+  assert.throws(() => compileModel(tinyCnn(), 'plain.onnx'), (e: Error) => e instanceof ModelError && /'relu' \(Relu\).*replace it with a PAF/.test(e.message));
+});
+
+test('planner: levels missing reported, refresh points inserted when allowed', () => {
+  const { expanded } = tinyPafModels();
+  const p = compileModel(expanded, 'tiny');
+  assert.throws(() => planFhe(p, { degrees: [8192] }), /needs 8 levels, N=8192 holds 3 .*5 levels missing/);
+  assert.throws(() => planFhe(p, { degrees: [8192], refresh: true }), /step 'relu' alone needs 6 levels/);
+  const f1 = makePaf('f1', [[1.5, -0.5]]);
+  const p1 = compileModel(expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } })), 'tiny-f1');
+  const plan = planFhe(p1, { degrees: [8192], refresh: true });
+  assert.ok(plan.refreshes === 2 && plan.levels <= 3, JSON.stringify({ r: plan.refreshes, l: plan.levels }));
+  const ok = planFhe(p, { degrees: [8192, 16384] });
+  assert.equal(ok.params.polyModulusDegree, 16384);
+  assert.equal(ok.depth, 8);
+});
+
+test('tiny PAF CNN end to end under CKKS matches onnxruntime on the expanded model (N=16384)', async () => {
+  const { expanded } = tinyPafModels();
+  const prog = compileModel(expanded, 'tiny');
+  const plan = planFhe(prog, { degrees: [16384] });
+  const ctx = await FheContext.create(plan.params);
+  const keys = generateKeys(ctx, plan.lowered.rotationSteps);
+  const { secretKey, ...server } = keys;
+  try {
+    const x = rand(64, 9);
+    const ort = await runOrt(expanded, { input: floatTensor([1, 1, 8, 8], x) });
+    const want = ort['logits']!.data as Float32Array;
+    const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+    const res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x) });
+    const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'tiny'));
+    assert.ok(maxDiff(y, want) < 1e-3, `logits ${Array.from(y)} vs ${Array.from(want)}`);
+    assert.ok(res.steps.every((s) => (s.maxAbsError ?? 0) < 1e-3));
+    assert.ok(res.steps.at(-1)!.level >= 0 && res.stats.rotations === plan.lowered.rotations);
+    ct.delete();
+    res.ct.delete();
+  } finally {
+    keys.dispose();
+    ctx.dispose();
+  }
+});
+
+test('client-aided refresh: masked round trips give the same logits (N=8192)', async () => {
+  const f1 = makePaf('f1', [[1.5, -0.5]]);
+  const model = expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } }));
+  const prog = compileModel(model, 'tiny-f1');
+  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  assert.equal(plan.refreshes, 2);
+  const ctx = await FheContext.create(plan.params);
+  const keys = generateKeys(ctx, plan.lowered.rotationSteps);
+  const { secretKey, ...server } = keys;
+  try {
+    const x = rand(64, 4);
+    const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+    await assert.rejects(inferEncrypted(ctx, server, plan.lowered, ct), /client-aided refresh/);
+    let trips = 0;
+    const client = localRefresh(ctx, secretKey, keys.publicKey);
+    const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: (m) => (trips++, client(m)) });
+    assert.equal(trips, 2);
+    const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'x'));
+    assert.ok(maxDiff(y, simulateProgram(prog, x).at(-1)!) < 1e-2);
+    ct.delete();
+    res.ct.delete();
+  } finally {
+    keys.dispose();
+    ctx.dispose();
+  }
+});
+
+test('files: truncated/tampered/foreign ciphertexts and keys give clear errors; server refuses a secret key; CLI round trip', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'privml-fhe-'));
+  try {
+    const ctx = await FheContext.create(small);
+    const a = generateKeys(ctx, [1]);
+    const b = generateKeys(ctx, [1]);
+    saveKeys(ctx, a, join(dir, 'a'));
+    const ct = encryptVec(ctx, a.publicKey, new Float64Array(4).fill(1));
+    const bytes = encodeCiphertext(ctx, a.keyId, ct, { role: 'input' });
+    assert.throws(() => decodeCiphertext(ctx, a.keyId, bytes.subarray(0, bytes.length - 10), 'x.ct'), /x.ct: truncated/);
+    const t = Uint8Array.from(bytes);
+    t[t.length - 100]! ^= 1;
+    assert.throws(() => decodeCiphertext(ctx, a.keyId, t, 'x.ct'), /checksum mismatch/);
+    assert.throws(() => decodeCiphertext(ctx, b.keyId, bytes, 'x.ct'), /another key pair/);
+    assert.throws(() => decodeCiphertext(ctx, a.keyId, Buffer.from('hello world, not a file'), 'x.ct'), /bad magic/);
+    const other = await FheContext.create({ ...small, primeBits: [50, 30, 30, 50] });
+    assert.throws(() => decodeCiphertext(other, a.keyId, bytes, 'x.ct'), /other CKKS parameters/);
+    other.dispose();
+    // Truncated Galois key file.
+    const gpath = join(dir, 'a', 'public', 'galois-1.key');
+    writeFileSync(gpath, readFileSync(gpath).subarray(0, 1000));
+    const sk = loadServerKeys(ctx, join(dir, 'a', 'public'));
+    assert.throws(() => sk.galois.get(1), /galois-1.key: truncated/);
+    sk.dispose();
+    assert.throws(() => loadServerKeys(ctx, join(dir, 'a')), /holds a secret key/);
+    const { secretKey: _s, ...server } = a;
+    await assert.rejects(inferEncrypted(ctx, a, lowerProgram(compileModel(tinyPafModels().expanded), ctx.slots), ct), /must not hold the secret key/);
+    void server;
+    ct.delete();
+    a.dispose();
+    b.dispose();
+    ctx.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the tiny PAF model', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'privml-fhe-cli-'));
+  const out: string[] = [];
+  const orig = process.stdout.write.bind(process.stdout);
+  const run = async (...args: string[]) => {
+    const p = new Command().exitOverride();
+    registerFhe(p);
+    (process.stdout as { write: unknown }).write = (s: string) => (out.push(s), true);
+    try {
+      await p.parseAsync(['node', 'privml', 'fhe', ...args]);
+    } finally {
+      (process.stdout as { write: unknown }).write = orig;
+    }
+    return out.splice(0).join('');
+  };
+  try {
+    // f1 PAF (depth 3): the model needs 5 levels, so the planner picks N=16384 at a 40-bit scale.
+    const pafModel = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2 } }));
+    const model = join(dir, 'tiny.paf.onnx');
+    saveModel(pafModel, model);
+    const x = Array.from(rand(64, 21));
+    writeFileSync(join(dir, 'x.json'), JSON.stringify(x));
+    const plan = JSON.parse(await run('plan', model, '--json'));
+    assert.equal(plan.polyModulusDegree, 16384);
+    assert.equal(plan.depth, 5);
+    await run('keygen', '--model', model, '-o', join(dir, 'keys'));
+    await run('encrypt', join(dir, 'x.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'x.ct'));
+    await assert.rejects(run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys'), '-o', join(dir, 'y.ct')), /holds a secret key/);
+    await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y.ct'), '--json');
+    const y = JSON.parse(await run('decrypt', join(dir, 'y.ct'), '--keys', join(dir, 'keys'), '--json'));
+    const want = simulateProgram(compileModel(pafModel), x).at(-1)!;
+    assert.ok(maxDiff(y.output, want) < 1e-3, `${y.output} vs ${Array.from(want)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
