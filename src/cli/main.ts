@@ -8,6 +8,7 @@ import { registerInfo } from './info.js';
 import { registerMpc } from './mpc.js';
 import { registerSmartpaf } from './smartpaf.js';
 import { registerFhe } from './fhe.js';
+import { registerProteus } from './proteus.js';
 import { registerTrain } from './train.js';
 import { registerZoo } from './zoo.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerMpc(program);
   registerSmartpaf(program);
   registerFhe(program);
+  registerProteus(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,0 +1,205 @@
+/** `privml proteus obfuscate|optimize|recover|attack|report`: graph optimization without revealing the architecture. */
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { saveModel } from '../onnx/proto.js';
+import type { Model } from '../onnx/ir.js';
+import {
+  attack,
+  buildExamples,
+  compareLatency,
+  CORPUS_CONFIGS,
+  corpusStats,
+  familyOf,
+  log10SearchSpace,
+  obfuscate,
+  optimizeBundle,
+  partitionModel,
+  proteusReportHtml,
+  readKey,
+  recover,
+  writeKey,
+} from '../proteus/index.js';
+import type { AttackReport, OptLevel } from '../proteus/index.js';
+import { CliError, posInt, printJson, Progress, resolveModel } from './common.js';
+
+/** Load --corpus model files (extra statistics for the sentinel generator). */
+function corpusModels(list: string | undefined): Model[] {
+  return (list ?? '')
+    .split(',')
+    .filter((s) => s)
+    .map((p) => resolveModel(p).model);
+}
+
+/** A model reference for attack/report: zoo names use their fast corpus configuration. */
+function namedModel(ref: string): { name: string; family: string; model: Model } {
+  const cfg = CORPUS_CONFIGS[ref];
+  const { model } = cfg ? resolveModel(ref, Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)]))) : resolveModel(ref);
+  const name = cfg ? ref : basename(ref);
+  return { name, family: familyOf(name), model };
+}
+
+/** Register `proteus`. */
+export function registerProteus(program: Command): void {
+  const p = program.command('proteus').description('have a third party optimize a model graph without revealing its architecture (Proteus)');
+
+  p.command('obfuscate')
+    .description('cut MODEL into subgraphs, hide each among K sentinels, write the shuffled bundle and the owner key')
+    .argument('<model>', '.onnx file or zoo model name')
+    .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
+    .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
+    .requiredOption('-o, --output <dir>', 'bundle directory to write')
+    .requiredOption('--key <file>', 'owner key file to write (keep it private)')
+    .option('--corpus <files>', 'comma-separated extra .onnx models to learn sentinel statistics from')
+    .option('--seed <n>', 'seed for partition/sentinel structure (reproducibility; shuffling is always random)', posInt('--seed'))
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, o: { k: number; size: number; output: string; key: string; corpus?: string; seed?: number; json?: boolean }) => {
+      const { model, source } = resolveModel(ref);
+      const t0 = performance.now();
+      const stats = corpusStats(corpusModels(o.corpus));
+      const bar = new Progress(!o.json);
+      let started = false;
+      const res = await obfuscate(model, {
+        k: o.k,
+        size: o.size,
+        seed: o.seed,
+        stats,
+        outDir: o.output,
+        onProgress: (d, t) => {
+          if (!started) bar.start('sentinels', t);
+          started = true;
+          bar.update(d);
+        },
+      });
+      bar.stop();
+      writeKey(res.key, o.key);
+      const n = res.key.groups.length;
+      const summary = {
+        model: source,
+        subgraphs: n,
+        k: o.k,
+        members: res.manifest.members.length,
+        bundle: o.output,
+        key: o.key,
+        sentinelSeconds: Math.round(res.sentinelSeconds * 100) / 100,
+        totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
+        log10SearchSpaceNoAdversary: Math.round(log10SearchSpace(0, o.k, n) * 10) / 10,
+      };
+      if (o.json) return printJson(summary);
+      process.stdout.write(
+        `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s)\n` +
+          `key written to ${o.key} (owner only); search space without an adversary 10^${summary.log10SearchSpaceNoAdversary}\n`,
+      );
+    });
+
+  p.command('optimize')
+    .description('(optimizer party) optimize every member of a bundle with onnxruntime; needs no key')
+    .argument('<bundle>', 'bundle directory')
+    .requiredOption('-o, --output <dir>', 'directory for the optimized members')
+    .option('--level <level>', 'basic | extended | all', 'extended')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string, o: { output: string; level: string; json?: boolean }) => {
+      if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+      const bar = new Progress(!o.json);
+      let started = false;
+      const r = await optimizeBundle(dir, o.output, {
+        level: o.level as OptLevel,
+        onProgress: (d, t) => {
+          if (!started) bar.start('optimizing', t);
+          started = true;
+          bar.update(d);
+        },
+      });
+      bar.stop();
+      const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100 };
+      if (o.json) return printJson(summary);
+      process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s\n`);
+    });
+
+  p.command('recover')
+    .description('(owner) pick the real optimized subgraphs, stitch them back, verify, report latency')
+    .argument('<optimized>', 'optimized bundle directory')
+    .requiredOption('--key <file>', 'owner key file')
+    .requiredOption('-o, --output <file>', 'recovered optimized .onnx')
+    .option('--original <model>', 'original model: verify against it and measure its latency')
+    .option('--bundle <dir>', 'the unoptimized bundle: check every member hash against the key')
+    .option('--runs <n>', 'timed runs per model', posInt('--runs'), 10)
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string, o: { key: string; output: string; original?: string; bundle?: string; runs: number; json?: boolean }) => {
+      const key = readKey(o.key);
+      const original = o.original ? resolveModel(o.original).model : undefined;
+      const r = await recover(dir, key, { original, bundleDir: o.bundle });
+      saveModel(r.model, o.output);
+      const latency = original ? await compareLatency(original, r.model, { runs: o.runs }) : undefined;
+      const round = (x: number): number => Math.round(x * 1000) / 1000;
+      const summary = {
+        output: o.output,
+        subgraphs: key.groups.length,
+        relError: r.relError,
+        hashesChecked: r.hashesChecked,
+        latency: latency && Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, round(v)])),
+      };
+      if (o.json) return printJson(summary);
+      process.stdout.write(`recovered ${key.groups.length} subgraphs into ${o.output}; max relative output error ${r.relError.toExponential(2)}\n`);
+      if (latency) {
+        process.stdout.write(
+          `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ${round(latency.ratioRecoveredToWhole)})\n`,
+        );
+      } else process.stdout.write('pass --original MODEL to compare latencies\n');
+    });
+
+  p.command('attack')
+    .description('train an adversary to tell real subgraphs from sentinels (leave one model family out)')
+    .option('--models <list>', 'comma-separated zoo names or .onnx files', 'fmnist-cnn,lenet5,resnet20,resnet18,resnet50,vgg16,mobilenetv2,bert-base,gpt2-small')
+    .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
+    .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
+    .option('--seed <n>', 'seed', posInt('--seed'), 1)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { models: string; k: number; size: number; seed: number; json?: boolean }) => {
+      const models = o.models.split(',').filter((s) => s).map(namedModel);
+      const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
+      const { examples, parts } = buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
+      const rep = attack(examples, parts, o.k, o.size);
+      if (o.json) return printJson(rep);
+      process.stdout.write(`adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ${rep.bestHeuristic.auc.toFixed(3)}\n`);
+      for (const m of rep.models) {
+        process.stdout.write(`  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`);
+      }
+    });
+
+  p.command('report')
+    .description('HTML report: partition drawing and a table per model')
+    .option('--models <list>', 'comma-separated zoo names or .onnx files', 'resnet18,mobilenetv2,bert-base')
+    .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
+    .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
+    .option('--attack', 'also run the adversary and show its numbers')
+    .option('--seed <n>', 'seed', posInt('--seed'), 1)
+    .requiredOption('-o, --output <file>', 'HTML file to write')
+    .action(async (o: { models: string; k: number; size: number; attack?: boolean; seed: number; output: string }) => {
+      const models = o.models.split(',').filter((s) => s).map(namedModel);
+      let rep: AttackReport | undefined;
+      if (o.attack) {
+        const stats = corpusStats();
+        const { examples, parts } = buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
+        rep = attack(examples, parts, o.k, o.size);
+      }
+      const entries = models.map((m) => {
+        const partition = partitionModel(m.model, { size: o.size, seed: o.seed });
+        const sizes = partition.parts.map((q) => q.length);
+        const a = rep?.models.find((x) => x.model === m.name);
+        const rows: [string, string | number][] = [
+          ['nodes', m.model.graph.nodes.length],
+          ['subgraphs', partition.parts.length],
+          ['subgraph sizes', sizes.join(', ')],
+          ['fusion atoms', partition.atoms.length],
+          ['sentinels per subgraph (K)', o.k],
+          ['search space without adversary', `10^${log10SearchSpace(0, o.k, partition.parts.length).toFixed(1)}`],
+        ];
+        if (a) rows.push(['adversary AUC', a.auc.toFixed(3)], ['specificity at 99% sensitivity', a.specificity.toFixed(3)], ['search space vs adversary', `10^${a.log10SearchSpace.toFixed(1)}`]);
+        return { name: m.name, model: m.model, partition, rows };
+      });
+      const extra = rep ? `<p>Adversary (${rep.classifier}, leave one family out): AUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}.</p>` : '';
+      writeFileSync(o.output, proteusReportHtml('Proteus partition report', entries, extra));
+      process.stdout.write(`wrote ${o.output}\n`);
+    });
+}

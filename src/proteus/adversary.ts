@@ -1,0 +1,296 @@
+/**
+ * The adversary: how well can the optimizer party tell real subgraphs from sentinels? Features are
+ * op-frequency unigrams and dataflow bigrams (hashed), parameter counts, shape regularity, degree
+ * and depth statistics, weight statistics; the learned model is L2 logistic regression (our own
+ * gradient descent, no ML library), evaluated leave-one-model-family-out, next to single-feature
+ * heuristics. Reports AUC, specificity at 99 % sensitivity and the search space (1 + (1 − s)·K)^N.
+ */
+import type { Model } from '../onnx/ir.js';
+import { extractParts } from './extract.js';
+import { nodeGraph } from './graph.js';
+import { partitionModel } from './partition.js';
+import { Prng } from './rng.js';
+import { anonymize } from './anonymize.js';
+import { generateSentinels } from './sentinel.js';
+import type { OpStats } from './stats.js';
+
+const UNI = 48;
+const BI = 96;
+
+function hash(s: string, m: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h % m;
+}
+
+/** Names of the scalar (non-hashed) features, in order. */
+export const SCALAR_FEATURES = [
+  'nodes',
+  'log10 params',
+  'initializers/node',
+  'mean fan-out',
+  'max fan-out',
+  'two-activation-input nodes',
+  'depth/nodes',
+  'distinct weight dims',
+  'pow2 weight dims',
+  'strided convs',
+  '1x1 convs',
+  'reshape+transpose',
+  'mean |weight std|',
+  'inputs',
+  'outputs',
+] as const;
+
+/** Feature vector of one subgraph model. */
+export function features(m: Model): number[] {
+  const g = m.graph;
+  const n = Math.max(1, g.nodes.length);
+  const ng = nodeGraph(g);
+  const uni = new Array<number>(UNI).fill(0);
+  const bi = new Array<number>(BI).fill(0);
+  g.nodes.forEach((node, i) => {
+    uni[hash(node.opType, UNI)]! += 1 / n;
+    for (const s of ng.succ[i]!) bi[hash(`${node.opType}>${g.nodes[s]!.opType}`, BI)]! += 1 / n;
+  });
+  let params = 0;
+  const dims: number[] = [];
+  let stdSum = 0;
+  let stdN = 0;
+  for (const t of g.initializers.values()) {
+    params += t.data.length;
+    dims.push(...t.dims);
+    if (t.dtype === 'float32' && t.data.length > 1) {
+      let s = 0;
+      let s2 = 0;
+      for (let i = 0; i < t.data.length; i++) {
+        const v = t.data[i] as number;
+        s += v;
+        s2 += v * v;
+      }
+      stdSum += Math.sqrt(Math.max(0, s2 / t.data.length - (s / t.data.length) ** 2));
+      stdN++;
+    }
+  }
+  const fan = [...ng.succ].map((s) => s.length);
+  let twoAct = 0;
+  let strided = 0;
+  let oneByOne = 0;
+  let convs = 0;
+  let rt = 0;
+  for (const node of g.nodes) {
+    if (node.inputs.filter((t) => t && !g.initializers.has(t)).length >= 2) twoAct++;
+    if (node.opType === 'Conv') {
+      convs++;
+      const s = node.attrs.strides;
+      if (s?.kind === 'ints' && s.value.some((v) => v > 1)) strided++;
+      const k = node.attrs.kernel_shape;
+      if (k?.kind === 'ints' && k.value.every((v) => v === 1)) oneByOne++;
+    }
+    if (node.opType === 'Reshape' || node.opType === 'Transpose') rt++;
+  }
+  const depth = new Array<number>(ng.n).fill(1);
+  for (const v of ng.order) for (const s of ng.succ[v]!) depth[s] = Math.max(depth[s]!, depth[v]! + 1);
+  const scal = [
+    n,
+    Math.log10(1 + params),
+    g.initializers.size / n,
+    fan.reduce((a, b) => a + b, 0) / n,
+    Math.max(0, ...fan),
+    twoAct / n,
+    Math.max(1, ...depth) / n,
+    new Set(dims).size,
+    dims.length ? dims.filter((d) => d > 0 && (d & (d - 1)) === 0).length / dims.length : 0,
+    convs ? strided / convs : 0,
+    convs ? oneByOne / convs : 0,
+    rt / n,
+    stdN ? stdSum / stdN : 0,
+    g.inputs.length,
+    g.outputs.length,
+  ];
+  return [...scal, ...uni, ...bi];
+}
+
+/** One labelled example. */
+export interface Example {
+  model: string;
+  family: string;
+  real: boolean;
+  x: number[];
+}
+
+/** L2-regularised logistic regression on standardised features. */
+export class Logistic {
+  private mu: number[] = [];
+  private sd: number[] = [];
+  private w: number[] = [];
+  private b = 0;
+
+  /** Fit by full-batch gradient descent; classes are re-weighted to equal total weight. */
+  fit(xs: number[][], ys: boolean[], opts: { iters?: number; lr?: number; l2?: number } = {}): this {
+    const d = xs[0]!.length;
+    this.mu = new Array<number>(d).fill(0);
+    this.sd = new Array<number>(d).fill(0);
+    for (const x of xs) x.forEach((v, j) => (this.mu[j]! += v / xs.length));
+    for (const x of xs) x.forEach((v, j) => (this.sd[j]! += (v - this.mu[j]!) ** 2 / xs.length));
+    this.sd = this.sd.map((v) => Math.sqrt(v) || 1);
+    const z = xs.map((x) => this.norm(x));
+    const pos = ys.filter((y) => y).length;
+    const wt = ys.map((y) => (y ? 0.5 / Math.max(1, pos) : 0.5 / Math.max(1, ys.length - pos)));
+    this.w = new Array<number>(d).fill(0);
+    this.b = 0;
+    const iters = opts.iters ?? 400;
+    const lr = opts.lr ?? 0.5;
+    const l2 = opts.l2 ?? 1e-3;
+    for (let it = 0; it < iters; it++) {
+      const gw = this.w.map((v) => l2 * v);
+      let gb = 0;
+      z.forEach((x, i) => {
+        const p = sigmoid(dot(this.w, x) + this.b);
+        const e = (p - (ys[i] ? 1 : 0)) * wt[i]!;
+        for (let j = 0; j < d; j++) gw[j]! += e * x[j]!;
+        gb += e;
+      });
+      for (let j = 0; j < d; j++) this.w[j]! -= lr * gw[j]!;
+      this.b -= lr * gb;
+    }
+    return this;
+  }
+  /** Probability of "real". */
+  score(x: number[]): number {
+    return sigmoid(dot(this.w, this.norm(x)) + this.b);
+  }
+  private norm(x: number[]): number[] {
+    return x.map((v, j) => (v - this.mu[j]!) / this.sd[j]!);
+  }
+}
+
+const sigmoid = (t: number): number => 1 / (1 + Math.exp(-t));
+const dot = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
+
+/** ROC AUC of scores (higher = more likely real), ties counted half. */
+export function auc(scores: number[], labels: boolean[]): number {
+  const pos = scores.filter((_, i) => labels[i]);
+  const neg = scores.filter((_, i) => !labels[i]);
+  if (!pos.length || !neg.length) return NaN;
+  let s = 0;
+  for (const p of pos) for (const q of neg) s += p > q ? 1 : p === q ? 0.5 : 0;
+  return s / (pos.length * neg.length);
+}
+
+/** Specificity at ≥ `sens` sensitivity: the threshold keeps that share of reals; s = sentinels below it. */
+export function specificityAt(scores: number[], labels: boolean[], sens = 0.99): number {
+  const pos = scores.filter((_, i) => labels[i]).sort((a, b) => a - b);
+  const neg = scores.filter((_, i) => !labels[i]);
+  if (!pos.length || !neg.length) return NaN;
+  const thr = pos[Math.floor((1 - sens) * pos.length)]!;
+  return neg.filter((v) => v < thr).length / neg.length;
+}
+
+/** log10 of the search space (1 + (1 − s)·K)^N. */
+export function log10SearchSpace(s: number, k: number, n: number): number {
+  return n * Math.log10(1 + (1 - s) * k);
+}
+
+/** Options of `buildExamples`. */
+export interface ExampleOptions {
+  k: number;
+  size: number;
+  stats: OpStats;
+  seed?: number;
+}
+
+/** Real subgraphs (anonymised like bundle members) and their sentinels, as labelled examples. */
+export function buildExamples(models: readonly { name: string; family: string; model: Model }[], opts: ExampleOptions): { examples: Example[]; parts: Record<string, number> } {
+  const rng = new Prng(opts.seed);
+  const examples: Example[] = [];
+  const parts: Record<string, number> = {};
+  for (const { name, family, model } of models) {
+    const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed: opts.seed }));
+    parts[name] = subs.length;
+    const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
+    for (const sub of subs) {
+      examples.push({ model: name, family, real: true, x: features(anonymize(sub, header)) });
+      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)) });
+    }
+  }
+  return { examples, parts };
+}
+
+/** Per-model attack outcome. */
+export interface ModelAttack {
+  model: string;
+  family: string;
+  subgraphs: number;
+  auc: number;
+  specificity: number;
+  log10SearchSpace: number;
+}
+
+/** Overall attack outcome. */
+export interface AttackReport {
+  k: number;
+  size: number;
+  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)';
+  /** Pooled over the held-out folds. */
+  auc: number;
+  specificity: number;
+  /** Best single-feature heuristic (direction chosen on training folds), its AUC on held-out data. */
+  bestHeuristic: { feature: string; auc: number };
+  models: ModelAttack[];
+}
+
+/** Leave-one-family-out evaluation of the learned adversary and of single-feature heuristics. */
+export function attack(examples: readonly Example[], parts: Record<string, number>, k: number, size: number): AttackReport {
+  const families = [...new Set(examples.map((e) => e.family))];
+  const score = new Map<Example, number>();
+  const heur = SCALAR_FEATURES.map(() => new Map<Example, number>());
+  for (const fam of families) {
+    const train = examples.filter((e) => e.family !== fam);
+    const test = examples.filter((e) => e.family === fam);
+    if (!train.some((e) => e.real) || !train.some((e) => !e.real)) {
+      for (const e of test) score.set(e, 0.5);
+    } else {
+      const clf = new Logistic().fit(
+        train.map((e) => e.x),
+        train.map((e) => e.real),
+      );
+      for (const e of test) score.set(e, clf.score(e.x));
+    }
+    SCALAR_FEATURES.forEach((_, j) => {
+      const a = auc(
+        train.map((e) => e.x[j]!),
+        train.map((e) => e.real),
+      );
+      const sign = a >= 0.5 || Number.isNaN(a) ? 1 : -1;
+      for (const e of test) heur[j]!.set(e, sign * e.x[j]!);
+    });
+  }
+  const all = [...examples];
+  const labels = all.map((e) => e.real);
+  const scores = all.map((e) => score.get(e)!);
+  let best = { feature: '', auc: 0 };
+  SCALAR_FEATURES.forEach((f, j) => {
+    const a = auc(
+      all.map((e) => heur[j]!.get(e)!),
+      labels,
+    );
+    if (a > best.auc) best = { feature: f, auc: a };
+  });
+  const models: ModelAttack[] = Object.keys(parts).map((name) => {
+    const ex = all.filter((e) => e.model === name);
+    const sc = ex.map((e) => score.get(e)!);
+    const lb = ex.map((e) => e.real);
+    const s = specificityAt(sc, lb);
+    return { model: name, family: ex[0]?.family ?? name, subgraphs: parts[name]!, auc: auc(sc, lb), specificity: s, log10SearchSpace: log10SearchSpace(s, k, parts[name]!) };
+  });
+  return {
+    k,
+    size,
+    classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)',
+    auc: auc(scores, labels),
+    specificity: specificityAt(scores, labels),
+    bestHeuristic: best,
+    models,
+  };
+}

@@ -1,0 +1,567 @@
+/**
+ * Sentinel generator: fake subgraphs with exactly the real subgraph's interface (number, order,
+ * dtypes and shapes of inputs and outputs). A body is grown forward from the inputs by a Markov
+ * chain over operators (bigram statistics of real architectures, restricted to what the real
+ * subgraph uses, with whole motifs such as attention, GELU and Conv→BN→act), using kernel sizes,
+ * strides, channel counts, widths and head counts seen in the real subgraph; adapters (strided Conv,
+ * pooling, Gemm/MatMul, Reshape/Transpose, Tile/Pad) then land exactly on every required output
+ * shape. Weights are drawn to match the real weights' per-op statistics (He-normalised for matrices).
+ */
+import { ModelError, sizeOf } from '../onnx/ir.js';
+import type { Attribute, Dim, DType, Model, Node, Tensor, ValueInfo } from '../onnx/ir.js';
+import { inferShapes } from '../onnx/shape.js';
+import { Prng } from './rng.js';
+import { profileOf } from './stats.js';
+import type { OpStats, Profile, WeightStat } from './stats.js';
+
+/** Options of `generateSentinels`. */
+export interface SentinelOptions {
+  /** Corpus statistics (see `learnStats`). */
+  stats: OpStats;
+  /** PRNG seed (default: fresh randomness). */
+  seed?: number;
+  /** Or a generator to draw from (wins over `seed`). */
+  rng?: Prng;
+  /** Attempts per sentinel before giving up (default 12). */
+  attempts?: number;
+}
+
+/** A value during generation: name, dtype and shape (dim 0 may be symbolic). */
+interface Val {
+  name: string;
+  dtype: DType;
+  shape: Dim[];
+}
+
+const DEFAULT_W: Record<string, WeightStat> = {
+  'Conv:1': { mean: 0, std: Math.SQRT2 },
+  'Conv:2': { mean: 0, std: 0 },
+  'MatMul:1': { mean: 0, std: Math.SQRT2 },
+  'Gemm:1': { mean: 0, std: Math.SQRT2 },
+  'Gemm:2': { mean: 0, std: 0 },
+  'Add:1': { mean: 0, std: 0 },
+  'BatchNormalization:1': { mean: 1, std: 0.05 },
+  'BatchNormalization:2': { mean: 0, std: 0.05 },
+  'BatchNormalization:3': { mean: 0, std: 0.1 },
+  'BatchNormalization:4': { mean: 1, std: 0.06 },
+  'LayerNormalization:1': { mean: 1, std: 0.02 },
+  'LayerNormalization:2': { mean: 0, std: 0.02 },
+  'Gather:0': { mean: 0, std: 0.02 },
+};
+
+const num = (d: Dim): number => (typeof d === 'number' ? d : -1);
+const same = (a: readonly Dim[], b: readonly Dim[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+let TABLE: Float32Array | undefined;
+/** 65,536 standard-normal quantiles at (i + ½)/65,536 (Acklam's inverse-CDF approximation). */
+function normalTable(): Float32Array {
+  if (TABLE) return TABLE;
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const inv = (p: number): number => {
+    if (p < 0.02425) {
+      const q = Math.sqrt(-2 * Math.log(p));
+      return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    }
+    if (p > 1 - 0.02425) return -inv(1 - p);
+    const q = p - 0.5;
+    const r = q * q;
+    return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  };
+  TABLE = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) TABLE[i] = inv((i + 0.5) / 65536);
+  return TABLE;
+}
+
+/** Raised inside one attempt when the random walk cannot be completed; the attempt is retried. */
+class Dead extends Error {}
+
+/** Builds one sentinel. */
+class Gen {
+  readonly nodes: Node[] = [];
+  readonly inits = new Map<string, Tensor>();
+  readonly pool: Val[] = [];
+  readonly usedInputs = new Set<string>();
+  private readonly consts = new Map<string, string>();
+  private ids = 0;
+  lastOp = '<in>';
+  /** Weight elements drawn so far, against a budget near the real subgraph's. */
+  params = 0;
+  readonly budget: number;
+
+  constructor(
+    readonly rng: Prng,
+    readonly prof: Profile,
+    readonly stats: OpStats,
+    readonly inputs: readonly ValueInfo[],
+  ) {
+    this.budget = prof.params * (1 + 0.3 * rng.next()) + 1024;
+  }
+  /** Whether `n` more weights fit the budget. */
+  fits(n: number): boolean {
+    return this.params + n <= this.budget;
+  }
+
+  fresh(p: string): string {
+    return `${p}${this.ids++}`;
+  }
+  pick<T>(xs: readonly T[], dflt: T): T {
+    return xs.length ? xs[this.rng.int(xs.length)]! : dflt;
+  }
+  has(op: string): boolean {
+    return (this.prof.ops[op] ?? 0) > 0;
+  }
+
+  /** Append a node; returns its output value. */
+  node(op: string, inputs: string[], attrs: Record<string, Attribute>, shape: Dim[], dtype: DType = 'float32'): Val {
+    for (const i of inputs) if (this.inputs.some((v) => v.name === i)) this.usedInputs.add(i);
+    const out: Val = { name: this.fresh('t'), dtype, shape };
+    this.nodes.push({ name: this.fresh('n'), opType: op, domain: '', inputs, outputs: [out.name], attrs });
+    this.pool.push(out);
+    this.lastOp = op;
+    return out;
+  }
+
+  /** A weight of `dims` drawn from the real statistics of (op, slot). */
+  weight(op: string, slot: number, dims: number[], fan = 0): string {
+    const st = this.prof.weights[`${op}:${slot}`] ?? DEFAULT_W[`${op}:${slot}`] ?? { mean: 0, std: 0.02 };
+    const std = fan > 0 ? st.std / Math.sqrt(fan) : st.std;
+    const n = sizeOf(dims);
+    this.params += n;
+    const a = new Float32Array(n);
+    if (std > 0) {
+      // Table lookup of normal quantiles: one PRNG call per weight (Box–Muller was the bottleneck).
+      const q = normalTable();
+      for (let i = 0; i < n; i++) a[i] = st.mean + std * q[this.rng.nextU32() >>> 16]!;
+    } else a.fill(st.mean);
+    if (op === 'BatchNormalization' && slot === 4) for (let i = 0; i < n; i++) a[i] = Math.max(1e-3, Math.abs(a[i]!));
+    const name = this.fresh('w');
+    this.inits.set(name, { dtype: 'float32', dims, data: a });
+    return name;
+  }
+  scalar(v: number): string {
+    const key = `f${v}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('c');
+      this.inits.set(name, { dtype: 'float32', dims: [], data: new Float32Array([v]) });
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+  ints(values: number[], dims: number[] = [values.length]): string {
+    const key = `i${dims.join(',')}:${values.join(',')}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('c');
+      this.inits.set(name, { dtype: 'int64', dims, data: BigInt64Array.from(values.map((v) => BigInt(v))) });
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
+  // ---- operators -------------------------------------------------------------------------------
+
+  conv(x: Val, cout: number, k: number, stride: number, pad: number, group = 1): Val {
+    const [b, c, h, w] = x.shape as [Dim, number, number, number];
+    const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
+    const ow = Math.floor((w + 2 * pad - k) / stride) + 1;
+    if (oh < 1 || ow < 1) throw new Dead();
+    const fan = (c / group) * k * k;
+    const ins = [x.name, this.weight('Conv', 1, [cout, c / group, k, k], fan)];
+    if (this.prof.weights['Conv:2']) ins.push(this.weight('Conv', 2, [cout]));
+    return this.node(
+      'Conv',
+      ins,
+      {
+        dilations: { kind: 'ints', value: [1, 1] },
+        group: { kind: 'int', value: group },
+        kernel_shape: { kind: 'ints', value: [k, k] },
+        pads: { kind: 'ints', value: [pad, pad, pad, pad] },
+        strides: { kind: 'ints', value: [stride, stride] },
+      },
+      [b, cout, oh, ow],
+    );
+  }
+  /** Conv, followed by BatchNormalization when the real subgraph uses it. */
+  convBlock(x: Val, cout: number, k: number, stride: number, pad: number): Val {
+    const y = this.conv(x, cout, k, stride, pad);
+    return this.has('BatchNormalization') ? this.bn(y) : y;
+  }
+  bn(x: Val): Val {
+    const c = num(x.shape[1]!);
+    const ins = [1, 2, 3, 4].map((s) => this.weight('BatchNormalization', s, [c]));
+    return this.node('BatchNormalization', [x.name, ...ins], { epsilon: { kind: 'float', value: 1e-5 } }, x.shape);
+  }
+  act(x: Val, op?: string): Val {
+    const o = op ?? (this.has('Clip') && !this.has('Relu') ? 'Clip' : 'Relu');
+    if (o === 'Clip') return this.node('Clip', [x.name, this.scalar(0), this.scalar(6)], {}, x.shape);
+    return this.node(o, [x.name], {}, x.shape);
+  }
+  pool2(x: Val, op: string, k: number, s: number, p: number): Val {
+    const [b, c, h, w] = x.shape as [Dim, number, number, number];
+    const oh = Math.floor((h + 2 * p - k) / s) + 1;
+    const ow = Math.floor((w + 2 * p - k) / s) + 1;
+    if (oh < 1 || ow < 1) throw new Dead();
+    const attrs: Record<string, Attribute> = {
+      kernel_shape: { kind: 'ints', value: [k, k] },
+      pads: { kind: 'ints', value: [p, p, p, p] },
+      strides: { kind: 'ints', value: [s, s] },
+    };
+    return this.node(op, [x.name], attrs, [b, c, oh, ow]);
+  }
+  gapFlatten(x: Val): Val {
+    const g = this.node('GlobalAveragePool', [x.name], {}, [x.shape[0]!, x.shape[1]!, 1, 1]);
+    return this.node('Flatten', [g.name], { axis: { kind: 'int', value: 1 } }, [x.shape[0]!, x.shape[1]!]);
+  }
+  gemm(x: Val, out: number): Val {
+    const inF = num(x.shape[1]!);
+    const w = this.weight('Gemm', 1, [out, inF], inF);
+    return this.node('Gemm', [x.name, w, this.weight('Gemm', 2, [out])], { transB: { kind: 'int', value: 1 } }, [x.shape[0]!, out]);
+  }
+  linear(x: Val, out: number): Val {
+    const d = num(x.shape[x.shape.length - 1]!);
+    const shape = [...x.shape.slice(0, -1), out];
+    const m = this.node('MatMul', [x.name, this.weight('MatMul', 1, [d, out], d)], {}, shape);
+    return this.node('Add', [m.name, this.weight('Add', 1, [out])], {}, shape);
+  }
+  layerNorm(x: Val): Val {
+    const d = num(x.shape[x.shape.length - 1]!);
+    const ins = [this.weight('LayerNormalization', 1, [d]), this.weight('LayerNormalization', 2, [d])];
+    return this.node('LayerNormalization', [x.name, ...ins], { axis: { kind: 'int', value: -1 }, epsilon: { kind: 'float', value: 1e-5 } }, x.shape);
+  }
+  gelu(x: Val): Val {
+    if (this.has('Tanh') && !this.has('Erf')) {
+      const x3 = this.node('Mul', [this.node('Mul', [x.name, x.name], {}, x.shape).name, x.name], {}, x.shape);
+      const inner = this.node('Add', [x.name, this.node('Mul', [x3.name, this.scalar(0.044715)], {}, x.shape).name], {}, x.shape);
+      const t = this.node('Tanh', [this.node('Mul', [inner.name, this.scalar(Math.sqrt(2 / Math.PI))], {}, x.shape).name], {}, x.shape);
+      const h = this.node('Mul', [x.name, this.scalar(0.5)], {}, x.shape);
+      return this.node('Mul', [h.name, this.node('Add', [t.name, this.scalar(1)], {}, x.shape).name], {}, x.shape);
+    }
+    const e = this.node('Erf', [this.node('Div', [x.name, this.scalar(Math.SQRT2)], {}, x.shape).name], {}, x.shape);
+    const h = this.node('Mul', [x.name, this.scalar(0.5)], {}, x.shape);
+    return this.node('Mul', [h.name, this.node('Add', [e.name, this.scalar(1)], {}, x.shape).name], {}, x.shape);
+  }
+  reshape(x: Val, shape: number[]): Val {
+    return this.node('Reshape', [x.name, this.ints([0, ...shape])], {}, [x.shape[0]!, ...shape]);
+  }
+  transpose(x: Val, perm: number[]): Val {
+    return this.node('Transpose', [x.name], { perm: { kind: 'ints', value: perm } }, perm.map((p) => x.shape[p]!));
+  }
+  /** Self-attention on [b, S, D] with h heads, as real transformer blocks compute it. */
+  attention(x: Val): Val {
+    const [, s, d] = x.shape.map(num) as [number, number, number];
+    const hs = this.prof.heads.filter((h) => d % h === 0);
+    const h = this.pick(hs.length ? hs : [1, 2, 4, 8].filter((v) => d % v === 0), 1);
+    const dh = d / h;
+    const head = (perm: number[]): Val => this.transpose(this.reshape(this.linear(x, d), [s, h, dh]), perm);
+    const q = head([0, 2, 1, 3]);
+    const kT = head([0, 2, 3, 1]);
+    const v = head([0, 2, 1, 3]);
+    const sc = [x.shape[0]!, h, s, s];
+    let scores = this.node('Div', [this.node('MatMul', [q.name, kT.name], {}, sc).name, this.scalar(Math.sqrt(dh))], {}, sc);
+    if (this.has('Softmax') && (this.prof.ops.Add ?? 0) > (this.prof.ops.MatMul ?? 0) + 1 && this.rng.next() < 0.5) {
+      const mask = new Float32Array(s * s);
+      for (let i = 0; i < s; i++) for (let j = i + 1; j < s; j++) mask[i * s + j] = -1e4;
+      const mname = this.fresh('w');
+      this.inits.set(mname, { dtype: 'float32', dims: [s, s], data: mask });
+      scores = this.node('Add', [scores.name, mname], {}, sc);
+    }
+    const probs = this.node('Softmax', [scores.name], { axis: { kind: 'int', value: -1 } }, sc);
+    const ctx = this.transpose(this.node('MatMul', [probs.name, v.name], {}, [x.shape[0]!, h, s, dh]), [0, 2, 1, 3]);
+    return this.linear(this.reshape(ctx, [s, d]), d);
+  }
+  /** A same-shape activation other than x (a skip connection), if any. */
+  partner(x: Val): Val | undefined {
+    const c = this.pool.filter((v) => v !== x && v.dtype === x.dtype && same(v.shape, x.shape));
+    return c.length ? c[this.rng.int(c.length)] : undefined;
+  }
+
+  // ---- the random walk ---------------------------------------------------------------------------
+
+  /** Candidate moves from x with their bigram weights; each returns the new current value. */
+  step(x: Val, minSpatial: number): Val | undefined {
+    const r = x.shape.length;
+    const moves: [string, () => Val][] = [];
+    const C = num(x.shape[1]!);
+    if (r === 4 && this.has('Conv') && C > 0) {
+      const k = this.pick(this.prof.kernels, 3);
+      const h = num(x.shape[2]!);
+      const strideOk = this.prof.strides.filter((s) => s > 1 && Math.ceil(h / s) >= minSpatial);
+      const stride = strideOk.length && this.rng.next() < 0.25 ? this.pick(strideOk, 2) : 1;
+      const dw = this.prof.depthwise && k > 1 && this.rng.next() < 0.5;
+      let cout = dw ? C : this.rng.next() < 0.5 ? C : this.pick(this.prof.channels, C);
+      let kk = k;
+      if (!dw && !this.fits(cout * C * kk * kk)) {
+        const cheaper = this.prof.channels.filter((c) => this.fits(c * C));
+        kk = 1;
+        cout = cheaper.length ? this.pick(cheaper, C) : Math.min(C, cout);
+      }
+      if (dw || this.fits(cout * C * kk * kk)) moves.push(['Conv', () => this.conv(x, cout, kk, stride, Math.floor(kk / 2), dw ? C : 1)]);
+    }
+    if (r === 4 && this.has('BatchNormalization')) moves.push(['BatchNormalization', () => this.bn(x)]);
+    for (const a of ['Relu', 'Clip', 'Sigmoid']) if (this.has(a)) moves.push([a, () => this.act(x, a)]);
+    if (r === 4) {
+      for (const p of ['MaxPool', 'AveragePool']) {
+        const h = num(x.shape[2]!);
+        if (this.has(p) && h / 2 >= minSpatial) moves.push([p, () => this.pool2(x, p, this.pick(this.prof.poolKernels, 2), 2, 0)]);
+      }
+      if (this.has('GlobalAveragePool') && minSpatial <= 0) moves.push(['GlobalAveragePool', () => this.gapFlatten(x)]);
+    }
+    if (r === 2 && this.has('Gemm')) moves.push(['Gemm', () => this.gemm(x, this.pick(this.prof.widths, C))]);
+    if (r === 3) {
+      const d = num(x.shape[2]!);
+      if (this.has('MatMul')) moves.push(['MatMul', () => this.linear(x, this.rng.next() < 0.6 ? d : this.pick(this.prof.widths, d))]);
+      if (this.has('LayerNormalization')) moves.push(['LayerNormalization', () => this.layerNorm(x)]);
+      if (this.has('Softmax') && this.has('Transpose')) moves.push(['Softmax', () => this.attention(x)]);
+      if (this.has('Erf') || (this.has('Tanh') && this.has('Mul'))) moves.push([this.has('Erf') ? 'Div' : 'Mul', () => this.gelu(x)]);
+    }
+    if (r === 4 && !this.has('Conv') && this.has('Transpose') && this.has('Reshape')) {
+      const [a, b2, c] = x.shape.slice(1).map(num) as [number, number, number];
+      moves.push(['Transpose', () => this.reshape(this.transpose(x, [0, 2, 1, 3]), [b2, a * c])]);
+    }
+    const p = this.partner(x);
+    if (p && this.has('Add') && this.lastOp !== 'Add' && this.rng.next() < 0.5 + this.stats.skipRate) moves.push(['Add', () => this.node('Add', [x.name, p.name], {}, x.shape)]);
+    if (moves.length === 0) return undefined;
+    const row = this.stats.bigram[this.lastOp] ?? {};
+    const total = Object.values(row).reduce((s, v) => s + v, 0) || 1;
+    const entry = this.lastOp === '<in>' ? this.prof.entry : [];
+    // Transition probability, the real subgraph's own entry ops at the start, a little smoothing.
+    const wts = moves.map(([op]) => (row[op] ?? 0) / total + (entry.includes(op) ? 1 : 0) + 0.01);
+    let u = this.rng.next() * wts.reduce((s, w) => s + w, 0);
+    for (let i = 0; i < moves.length; i++) {
+      u -= wts[i]!;
+      if (u <= 0) return moves[i]![1]();
+    }
+    return moves[moves.length - 1]![1]();
+  }
+
+  // ---- landing on an exact shape ---------------------------------------------------------------
+
+  /** A value of exactly `target` computed from x (x itself if it already fits and may be reused). */
+  land(x: Val, target: Dim[], mustCompute: boolean, depth = 0): Val {
+    if (depth > 6) throw new Dead();
+    const conv = this.has('Conv') || this.has('MaxPool') || this.has('AveragePool');
+    const ts = target.slice(1).map(num);
+    if (ts.some((d) => d < 0)) throw new ModelError('sentinels need static shapes except the batch dimension');
+    const xs = x.shape.slice(1).map(num);
+    const b = x.shape[0]!;
+    const again = (v: Val): Val => this.land(v, target, false, depth + 1);
+    if (same(x.shape, target)) {
+      if (!mustCompute) return x;
+      if (target.length === 4 && conv) return this.act(this.convBlock(x, ts[0]!, 1, 1, 0));
+      if (target.length === 2) return this.gemm(x, ts[0]!);
+      return this.linear(x, ts[ts.length - 1]!);
+    }
+    if (xs.length === 3 && ts.length === 3 && conv) {
+      const [c, h, w] = xs as [number, number, number];
+      const [c2, h2, w2] = ts as [number, number, number];
+      if (h < h2 || w < w2) {
+        if (h2 % h === 0 && w2 % w === 0) return again(this.node('Tile', [x.name, this.ints([1, 1, h2 / h, w2 / w])], {}, [b, c, h2, w2]));
+        const pads = [0, 0, 0, 0, 0, 0, Math.max(0, h2 - h), Math.max(0, w2 - w)];
+        return again(this.node('Pad', [x.name, this.ints(pads)], {}, [b, c, Math.max(h, h2), Math.max(w, w2)]));
+      }
+      if (h === h2 && w === w2) return this.convBlock(x, c2, 1, 1, 0);
+      if (h % h2 === 0 && w % w2 === 0 && h / h2 === w / w2 && h / h2 <= 4) {
+        const k = this.fits(9 * c * c2) && this.prof.kernels.includes(3) ? 3 : 1;
+        return this.convBlock(x, c2, k, h / h2, k === 3 ? 1 : 0);
+      }
+      const sh = Math.floor(h / h2);
+      const sw = Math.floor(w / w2);
+      const k = [h - sh * (h2 - 1), w - sw * (w2 - 1)];
+      const pool = this.node(
+        this.has('AveragePool') ? 'AveragePool' : 'MaxPool',
+        [x.name],
+        { kernel_shape: { kind: 'ints', value: k }, pads: { kind: 'ints', value: [0, 0, 0, 0] }, strides: { kind: 'ints', value: [sh, sw] } },
+        [b, c, h2, w2],
+      );
+      return again(pool);
+    }
+    if (xs.length === 3 && ts.length === 1 && conv) return again(this.gapFlatten(x));
+    if (xs.length === 1 && ts.length === 1) return this.gemm(x, ts[0]!);
+    if (xs.length === 1 && ts.length === 3 && conv) return again(this.reshape(this.gemm(x, ts[0]!), [ts[0]!, 1, 1]));
+    const px = sizeOf(xs);
+    const pt = sizeOf(ts);
+    if (xs.length === ts.length && xs.length > 1 && same(xs.slice(0, -1), ts.slice(0, -1))) return this.linear(x, ts[ts.length - 1]!);
+    if (px === pt && xs.length === ts.length) {
+      const perm = permutationTo(xs, ts);
+      if (perm) return this.transpose(x, [0, ...perm.map((p) => p + 1)]);
+    }
+    if (xs.length === 2 && ts.length === 3) {
+      const [s, d] = xs as [number, number];
+      const j = ts.indexOf(s);
+      if (j >= 0) {
+        const rest = ts.filter((_, i) => i !== j);
+        const e = sizeOf(rest);
+        const y = e === d ? x : this.linear(x, e);
+        const split = this.reshape(y, [s, ...rest]);
+        const order = [s, ...rest];
+        const perm = permutationTo(order, ts, j);
+        return perm && perm.some((p, i) => p !== i) ? this.transpose(split, [0, ...perm.map((p) => p + 1)]) : split;
+      }
+    }
+    if (xs.length === 3 && ts.length === 2) {
+      const [s2, d2] = ts as [number, number];
+      const j = xs.indexOf(s2);
+      if (j >= 0) {
+        const others = [0, 1, 2].filter((i) => i !== j);
+        const t = j === 0 ? x : this.transpose(x, [0, j + 1, ...others.map((i) => i + 1)]);
+        const m = this.reshape(t, [s2, xs[others[0]!]! * xs[others[1]!]!]);
+        return again(m);
+      }
+    }
+    if (xs.length === 2 && ts.length === 1) {
+      const g = this.node('Gather', [x.name, this.ints([0], [])], { axis: { kind: 'int', value: 1 } }, [b, xs[1]!]);
+      return again(g);
+    }
+    if (px === pt) return this.reshape(x, ts);
+    // General fallback: flatten, a fully connected layer, reshape.
+    let flat = xs.length === 1 ? x : this.node('Flatten', [x.name], { axis: { kind: 'int', value: 1 } }, [b, px]);
+    if (xs.length === 3 && conv && px * pt > 1 << 22) flat = this.gapFlatten(x);
+    const fc = this.gemm(flat, pt);
+    return ts.length === 1 ? fc : this.reshape(fc, ts);
+  }
+}
+
+/** Permutation p with xs[p[i]] = ts[i] (each index used once), preferring `pin` at its place; null if none. */
+function permutationTo(xs: readonly number[], ts: readonly number[], pin?: number): number[] | null {
+  if (xs.length !== ts.length) return null;
+  const used = new Array<boolean>(xs.length).fill(false);
+  const p: number[] = new Array(ts.length);
+  if (pin !== undefined) {
+    p[pin] = 0;
+    used[0] = true;
+  }
+  for (let i = 0; i < ts.length; i++) {
+    if (i === pin) continue;
+    let j = xs.findIndex((v, k) => !used[k] && v === ts[i]);
+    if (j < 0) return null;
+    used[j] = true;
+    p[i] = j;
+  }
+  return p;
+}
+
+/** The I/O shapes a sentinel must reproduce: static except dimension 0. */
+function checkInterface(real: Model): void {
+  for (const v of [...real.graph.inputs, ...real.graph.outputs]) {
+    const what = `subgraph '${real.graph.name}' value '${v.name}'`;
+    if (!v.shape || v.shape.length === 0) throw new ModelError(`${what} has no known shape: cannot build sentinels for it`);
+    if (v.shape.slice(1).some((d) => typeof d !== 'number')) throw new ModelError(`${what} has a symbolic dimension past the first: sentinels need static shapes`);
+    if (v.dtype !== 'float32' && !(v.dtype === 'int64' && real.graph.inputs.includes(v))) throw new ModelError(`${what} has dtype ${v.dtype}: sentinels support float32 values and int64 index inputs`);
+  }
+}
+
+/** One attempt at a sentinel with about `target` operators. */
+function attempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target: number): Model {
+  const rg = real.graph;
+  const ins: ValueInfo[] = rg.inputs.map((v, i) => ({ name: `in${i}`, dtype: v.dtype, shape: v.shape!.slice() }));
+  const outs: ValueInfo[] = rg.outputs.map((v, i) => ({ name: `out${i}`, dtype: v.dtype, shape: v.shape!.slice() }));
+  const g = new Gen(rng, prof, stats, ins);
+  const minSpatial = Math.min(...outs.map((o) => (o.shape!.length === 4 ? num(o.shape![2]!) : 0)));
+  // Start from a float input (an index input first goes through an embedding lookup).
+  const vals: Val[] = ins.map((v) => {
+    if (v.dtype !== 'int64') return { name: v.name, dtype: v.dtype, shape: v.shape! };
+    const vocab = g.pick(prof.vocab, 1000);
+    const d = g.pick(prof.widths, 64);
+    const emb = g.node('Gather', [g.weight('Gather', 0, [vocab, d]), v.name], { axis: { kind: 'int', value: 0 } }, [...v.shape!, d]);
+    return v.shape!.length === 2 && (prof.ops.Add ?? 0) > 0 ? g.node('Add', [emb.name, g.weight('Add', 1, [num(v.shape![1]!), d])], {}, emb.shape) : emb;
+  });
+  for (const v of vals) if (ins.some((i) => i.name === v.name)) g.pool.push(v);
+  const isStart = (v: Val): boolean => ins.every((i) => i.name !== v.name) || v.dtype === 'float32';
+  let floatIdx = vals.findIndex((v) => isStart(v) && (prof.ops.Conv !== undefined || v.shape.length === 3));
+  if (floatIdx < 0) floatIdx = vals.findIndex(isStart);
+  let x = vals[floatIdx < 0 ? 0 : floatIdx]!;
+  g.usedInputs.add(ins[floatIdx < 0 ? 0 : floatIdx]!.name);
+  const reserve = outs.length * 2 + vals.length - 1;
+  while (g.nodes.length < target - reserve) {
+    const y = g.step(x, minSpatial);
+    if (!y) break;
+    x = y;
+  }
+  // Every input must be read: a dangling input would give the sentinel away.
+  vals.forEach((v, i) => {
+    if (g.usedInputs.has(ins[i]!.name) && v.name === ins[i]!.name) return;
+    if (v === x) return;
+    if (v.name !== ins[i]!.name && g.nodes.some((n) => n.inputs.includes(v.name))) return;
+    const a = g.land(v, x.shape, v.name === ins[i]!.name && !g.has('Add'));
+    x = g.node(g.has('Add') || !g.has('Mul') ? 'Add' : 'Mul', [x.name, a.name], {}, x.shape);
+  });
+  // Land each required output; earlier ones branch off intermediate values, the last one ends the chain.
+  const taken = new Set<string>(ins.map((v) => v.name));
+  const outNames: string[] = [];
+  outs.forEach((o, j) => {
+    let src = x;
+    if (j < outs.length - 1) {
+      const produced = g.pool.filter((v) => !taken.has(v.name) && g.nodes.some((n) => n.outputs[0] === v.name));
+      const fit = produced.filter((v) => same(v.shape, o.shape!));
+      src = fit.length ? fit[rng.int(fit.length)]! : produced.length ? produced[Math.floor(produced.length * (0.5 + 0.5 * rng.next()))] ?? x : x;
+    }
+    const y = g.land(src, o.shape!, taken.has(src.name));
+    taken.add(y.name);
+    outNames.push(y.name);
+    if (j === outs.length - 1 || src === x) x = y;
+  });
+  // Outputs may still have left the current value dangling (when the last output came from elsewhere).
+  const consumed = new Set(g.nodes.flatMap((n) => n.inputs));
+  for (const n of g.nodes) if (!consumed.has(n.outputs[0]!) && !outNames.includes(n.outputs[0]!)) throw new Dead();
+  for (const v of ins) if (!consumed.has(v.name)) throw new Dead();
+  // Rename the landed values to the declared output names.
+  const rename = new Map(outNames.map((n, j) => [n, outs[j]!.name]));
+  const nodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.map((t) => rename.get(t) ?? t), outputs: n.outputs.map((t) => rename.get(t) ?? t) }));
+  return {
+    irVersion: real.irVersion,
+    opsetImports: real.opsetImports.map((o) => ({ ...o })),
+    producerName: real.producerName,
+    producerVersion: real.producerVersion,
+    domain: '',
+    modelVersion: 1,
+    docString: '',
+    metadata: {},
+    graph: { name: 'sentinel', nodes, inputs: ins, outputs: outs, initializers: g.inits, valueInfo: [] },
+  };
+}
+
+/** Whether `m` computes exactly the declared output types (shape inference over the whole graph). */
+export function interfaceHolds(m: Model): boolean {
+  const info = inferShapes(m);
+  return m.graph.outputs.every((o) => {
+    const v = info.get(o.name);
+    return v !== undefined && v.dtype === o.dtype && v.shape !== undefined && same(v.shape, o.shape ?? []);
+  });
+}
+
+/** Generate `k` sentinels for one real subgraph (same interface, realistic body, matched weights). */
+export function generateSentinels(real: Model, k: number, opts: SentinelOptions): Model[] {
+  checkInterface(real);
+  const rng = opts.rng ?? new Prng(opts.seed);
+  const prof = profileOf(real);
+  const tries = opts.attempts ?? 12;
+  const out: Model[] = [];
+  for (let i = 0; i < k; i++) {
+    const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
+    let best: Model | undefined;
+    let lastErr = '';
+    for (let t = 0; t < tries; t++) {
+      try {
+        const m = attempt(real, prof, opts.stats, rng, target);
+        if (!interfaceHolds(m)) {
+          lastErr = 'output shapes did not check';
+          continue;
+        }
+        if (!best || Math.abs(m.graph.nodes.length - target) < Math.abs(best.graph.nodes.length - target)) best = m;
+        if (Math.abs(m.graph.nodes.length - target) <= Math.max(1, target * 0.1)) break;
+      } catch (e) {
+        if (!(e instanceof Dead)) {
+          if (e instanceof ModelError) throw e;
+          lastErr = (e as Error).message;
+        }
+      }
+    }
+    if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
+    out.push(best);
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
+import { attack, auc, buildExamples, corpusStats, features, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt } from '../../src/proteus/index.js';
+import { Prng } from '../../src/proteus/rng.js';
+import { SMALL } from './configs.js';
+
+test('metrics: AUC, specificity at 99% sensitivity, search space', () => {
+  assert.equal(auc([0.9, 0.8, 0.1, 0.2], [true, true, false, false]), 1);
+  assert.equal(auc([0.1, 0.2, 0.9, 0.8], [true, true, false, false]), 0);
+  assert.equal(auc([0.5, 0.5], [true, false]), 0.5);
+  assert.equal(specificityAt([0.9, 0.8, 0.1, 0.85], [true, true, false, false]), 0.5);
+  assert.ok(Math.abs(log10SearchSpace(0, 20, 25) - 25 * Math.log10(21)) < 1e-12);
+  assert.equal(log10SearchSpace(1, 20, 25), 0);
+});
+
+test('logistic regression separates a separable problem and not a random one', () => {
+  const rng = new Prng(1);
+  const xs = Array.from({ length: 200 }, (_, i) => [rng.normal() + (i % 2 ? 2 : -2), rng.normal()]);
+  const ys = xs.map((_, i) => i % 2 === 1);
+  const clf = new Logistic().fit(xs, ys);
+  assert.ok(auc(xs.map((x) => clf.score(x)), ys) > 0.97);
+  const noise = xs.map(() => [rng.normal(), rng.normal()]);
+  const c2 = new Logistic().fit(noise.slice(0, 100), ys.slice(0, 100));
+  assert.ok(Math.abs(auc(noise.slice(100).map((x) => c2.score(x)), ys.slice(100)) - 0.5) < 0.2);
+});
+
+test('adversary runs leave-one-family-out on a tiny setting and reports per-model numbers', () => {
+  const models = ['lenet5', 'resnet20', 'bert-base'].map((n) => ({ name: n, family: n, model: buildZoo(n, SMALL[n]!) }));
+  const { examples, parts } = buildExamples(models, { k: 3, size: 8, stats: corpusStats(), seed: 3 });
+  assert.equal(examples.length, 4 * Object.values(parts).reduce((s, v) => s + v, 0));
+  assert.equal(new Set(examples.map((e) => e.x.length)).size, 1);
+  const rep = attack(examples, parts, 3, 8);
+  assert.ok(rep.auc >= 0 && rep.auc <= 1);
+  assert.equal(rep.models.length, 3);
+  for (const m of rep.models) {
+    assert.ok(m.specificity >= 0 && m.specificity <= 1);
+    assert.ok(Math.abs(m.log10SearchSpace - log10SearchSpace(m.specificity, 3, m.subgraphs)) < 1e-9);
+  }
+  assert.ok(features(models[0]!.model).every(Number.isFinite));
+});
+
+test('report: HTML with an SVG partition drawing coloured by subgraph and a table', () => {
+  const m = buildZoo('resnet20', {});
+  const p = partitionModel(m, { size: 16, seed: 1 });
+  const html = proteusReportHtml('t', [{ name: 'resnet20', model: m, partition: p, rows: [['subgraphs', p.parts.length]] }]);
+  assert.match(html, /<svg/);
+  assert.equal((html.match(/<circle/g) ?? []).length, m.graph.nodes.length);
+  assert.equal(new Set(html.match(/hsl\([^)]*\)/g)).size, p.parts.length);
+  assert.match(html, /<table>.*subgraphs.*<\/table>/);
+});

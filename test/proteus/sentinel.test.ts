@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Model } from '../../src/onnx/ir.js';
+import { ortSession, runOrt } from '../../src/onnx/ort.js';
+import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf } from '../../src/proteus/index.js';
+import { smallZoo } from './configs.js';
+
+const zoo = smallZoo();
+const stats = corpusStats();
+
+test('sentinels have exactly the real subgraph I/O signature and a shape-checked body, on every zoo model', () => {
+  for (const [name, m] of zoo) {
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 2 }));
+    for (const [i, real] of models.entries()) {
+      const fakes = generateSentinels(real, 4, { stats, seed: i });
+      assert.equal(fakes.length, 4);
+      for (const f of fakes) {
+        assert.deepEqual(signatureOf(f), signatureOf(real), `${name} part ${i}`);
+        assert.ok(interfaceHolds(f), `${name} part ${i}: output shapes`);
+        // No dead code: every value is consumed or an output, every input is read.
+        const read = new Set(f.graph.nodes.flatMap((n) => n.inputs));
+        const outs = new Set(f.graph.outputs.map((v) => v.name));
+        for (const n of f.graph.nodes) assert.ok(read.has(n.outputs[0]!) || outs.has(n.outputs[0]!), `${name} part ${i}: dead node ${n.opType}`);
+        for (const v of f.graph.inputs) assert.ok(read.has(v.name), `${name} part ${i}: unread input`);
+        // Only operators the real subgraph (or its adapters' family) uses.
+        const realOps = new Set(real.graph.nodes.map((n) => n.opType));
+        const shared = f.graph.nodes.filter((n) => realOps.has(n.opType)).length;
+        assert.ok(shared / f.graph.nodes.length >= 0.6, `${name} part ${i}: sentinel ops ${f.graph.nodes.map((n) => n.opType)}`);
+      }
+    }
+  }
+});
+
+test('sentinel size and weights follow the real subgraph (node count, parameter budget, weight statistics)', () => {
+  const [, m] = zoo.find(([n]) => n === 'resnet18')!;
+  const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 2 }));
+  for (const real of models) {
+    const pr = profileOf(real);
+    const fakes = generateSentinels(real, 10, { stats, seed: 5 });
+    const meanNodes = fakes.reduce((s, f) => s + f.graph.nodes.length, 0) / fakes.length;
+    assert.ok(Math.abs(meanNodes - pr.nodes) <= Math.max(3, pr.nodes * 0.3), `nodes ${meanNodes} vs ${pr.nodes}`);
+    const meanParams = fakes.reduce((s, f) => s + profileOf(f).params, 0) / fakes.length;
+    assert.ok(meanParams <= pr.params * 1.5 + 4096 && meanParams >= pr.params * 0.2, `params ${meanParams} vs ${pr.params}`);
+    const convStd = (x: Model): number => profileOf(x).weights['Conv:1']!.std;
+    for (const f of fakes) if (profileOf(f).weights['Conv:1']) assert.ok(Math.abs(convStd(f) - convStd(real)) < 0.25 * convStd(real), 'He-normalised conv std');
+  }
+});
+
+test('sentinels load, run and optimize in onnxruntime (many, all zoo families)', async () => {
+  let n = 0;
+  for (const [name, m] of zoo) {
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 4 }));
+    for (const [i, real] of models.entries()) {
+      for (const f of generateSentinels(real, 2, { stats, seed: 100 + i })) {
+        const s = await ortSession(f, { graphOptimizationLevel: 'disabled' });
+        const out = await runOrt(f, randomFeeds(f, { batch: 2, seed: 1 }), s);
+        await s.release();
+        f.graph.outputs.forEach((o) => assert.equal(out[o.name]!.dims.length, o.shape!.length, `${name} part ${i}`));
+        for (const t of Object.values(out)) for (const v of t.data as Float32Array) assert.ok(Number.isFinite(v), `${name} part ${i}: non-finite output`);
+        const opt = await optimizeModel(f, { level: 'extended' });
+        assert.equal(opt.graph.outputs.length, f.graph.outputs.length);
+        n++;
+      }
+    }
+  }
+  assert.ok(n >= 80, `only ${n} sentinels checked`);
+});
