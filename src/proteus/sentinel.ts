@@ -1,18 +1,21 @@
 /**
  * Sentinel generator: fake subgraphs with exactly the real subgraph's interface (number, order,
- * dtypes and shapes of inputs and outputs). A body is grown forward from the inputs by a Markov
- * chain over operators (bigram statistics of real architectures, restricted to what the real
- * subgraph uses, with whole motifs such as attention, GELU and Conv→BN→act), using kernel sizes,
- * strides, channel counts, widths and head counts seen in the real subgraph; adapters (strided Conv,
- * pooling, Gemm/MatMul, Reshape/Transpose, Tile/Pad) then land exactly on every required output
- * shape. Weights are drawn to match the real weights' per-op statistics (He-normalised for matrices).
+ * dtypes and shapes of inputs and outputs). CNN pieces are assembled like a window of a real
+ * network: inputs joined as a residual block's tail joins them, then block templates learned from
+ * the corpus (basic/bottleneck blocks with identity or projection shortcut, inverted residuals,
+ * conv units, pooling), chained by the corpus's block transitions and restricted to the op pairs,
+ * kernels and strides of the real subgraph; outputs are landed by conv units, strided convs and
+ * heads as real networks change shape, each ending on the op producing the real output. Other
+ * pieces (transformers) are grown by a Markov chain over operators with whole motifs (attention,
+ * GELU), and adapters (Gemm/MatMul, Reshape/Transpose, ...) land the output shapes. Weights are
+ * drawn to match the real weights' per-op statistics (He-normalised for matrices).
  */
 import { ModelError, sizeOf } from '../onnx/ir.js';
 import type { Attribute, Dim, DType, Model, Node, Tensor, ValueInfo } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
 import { Prng } from './rng.js';
 import { profileOf } from './stats.js';
-import type { OpStats, Profile, WeightStat } from './stats.js';
+import type { BlockTemplate, OpStats, Profile, WeightStat } from './stats.js';
 
 /** Options of `generateSentinels`. */
 export interface SentinelOptions {
@@ -75,8 +78,23 @@ function normalTable(): Float32Array {
   return TABLE;
 }
 
+/** Placeholder data of a weight whose values are not drawn yet. */
+const EMPTY = new Float32Array(0);
+/** How to draw the weights of a finished attempt (only the kept attempt pays for it). */
+const FILLS = new WeakMap<Model, () => void>();
+
 /** Raised inside one attempt when the random walk cannot be completed; the attempt is retried. */
 class Dead extends Error {}
+
+/** Generator state to roll back to when a block overshoots the weight budget. */
+interface Mark {
+  nodes: number;
+  pool: number;
+  inits: number;
+  params: number;
+  lastOp: string;
+  used: string[];
+}
 
 /** Builds one sentinel. */
 class Gen {
@@ -84,6 +102,8 @@ class Gen {
   readonly inits = new Map<string, Tensor>();
   readonly pool: Val[] = [];
   readonly usedInputs = new Set<string>();
+  /** Weights whose values are not drawn yet: tensor, mean, std, keep positive. */
+  readonly lazy: [Tensor, number, number, boolean][] = [];
   private readonly consts = new Map<string, string>();
   private ids = 0;
   lastOp = '<in>';
@@ -130,16 +150,26 @@ class Gen {
     const std = fan > 0 ? st.std / Math.sqrt(fan) : st.std;
     const n = sizeOf(dims);
     this.params += n;
-    const a = new Float32Array(n);
-    if (std > 0) {
-      // Table lookup of normal quantiles: one PRNG call per weight (Box–Muller was the bottleneck).
-      const q = normalTable();
-      for (let i = 0; i < n; i++) a[i] = st.mean + std * q[this.rng.nextU32() >>> 16]!;
-    } else a.fill(st.mean);
-    if (op === 'BatchNormalization' && slot === 4) for (let i = 0; i < n; i++) a[i] = Math.max(1e-3, Math.abs(a[i]!));
     const name = this.fresh('w');
-    this.inits.set(name, { dtype: 'float32', dims, data: a });
+    // Values are drawn only for the attempt that is kept (see `fillWeights`): attempts are cheap.
+    const t: Tensor = { dtype: 'float32', dims, data: EMPTY };
+    this.inits.set(name, t);
+    this.lazy.push([t, st.mean, std, op === 'BatchNormalization' && slot === 4]);
     return name;
+  }
+  /** Draw the values of every weight still in the graph. */
+  fillWeights(): void {
+    const q = normalTable();
+    for (const [t, mean, std, positive] of this.lazy) {
+      if (t.data !== EMPTY) continue;
+      const n = sizeOf(t.dims);
+      const a = new Float32Array(n);
+      // Table lookup of normal quantiles: one PRNG call per weight (Box–Muller was the bottleneck).
+      if (std > 0) for (let i = 0; i < n; i++) a[i] = mean + std * q[this.rng.nextU32() >>> 16]!;
+      else a.fill(mean);
+      if (positive) for (let i = 0; i < n; i++) a[i] = Math.max(1e-3, Math.abs(a[i]!));
+      t.data = a;
+    }
   }
   scalar(v: number): string {
     const key = `f${v}`;
@@ -338,6 +368,86 @@ class Gen {
     return moves[moves.length - 1]![1]();
   }
 
+  // ---- convolutional blocks ---------------------------------------------------------------------
+
+  /** Snapshot of the generator state. */
+  mark(): Mark {
+    return { nodes: this.nodes.length, pool: this.pool.length, inits: this.inits.size, params: this.params, lastOp: this.lastOp, used: [...this.usedInputs] };
+  }
+  /** Undo everything built since `m`. */
+  rollback(m: Mark): void {
+    this.nodes.length = m.nodes;
+    this.pool.length = m.pool;
+    for (const k of [...this.inits.keys()].slice(m.inits)) this.inits.delete(k);
+    for (const [k, v] of this.consts) if (!this.inits.has(v)) this.consts.delete(k);
+    this.params = m.params;
+    this.lastOp = m.lastOp;
+    this.usedInputs.clear();
+    for (const u of m.used) this.usedInputs.add(u);
+  }
+  /** Instantiate a learned block template on x; `cout` is the block's output width when it has its own. */
+  block(x: Val, t: BlockTemplate, cout: number): Val {
+    const C = num(x.shape[1]!);
+    const vals: Val[] = [];
+    const at = (i: number): Val => (i < 0 ? x : vals[i]!);
+    for (const tn of t.nodes) {
+      const a = at(tn.ins[0]!);
+      let y: Val;
+      if (tn.op === 'Conv') {
+        const cin = num(a.shape[1]!);
+        const co = tn.dw ? cin : tn.ch === 'in' ? C : tn.ch === 'out' ? cout : Math.max(1, Math.round((tn.ch ?? 1) * C));
+        y = this.conv(a, co, tn.k!, tn.s!, tn.p!, tn.dw ? cin : 1);
+      } else if (tn.op === 'BatchNormalization') y = this.bn(a);
+      else if (tn.op === 'MaxPool' || tn.op === 'AveragePool') y = this.pool2(a, tn.op, tn.k!, tn.s!, tn.p!);
+      else if (tn.op === 'Add') {
+        const b = at(tn.ins[1]!);
+        if (!same(a.shape, b.shape)) throw new Dead();
+        y = this.node('Add', [a.name, b.name], {}, a.shape);
+      } else y = this.act(a, tn.op);
+      vals.push(y);
+    }
+    return vals[vals.length - 1]!;
+  }
+  /** Weight elements a block template would draw on x (so over-budget blocks are never built). */
+  blockCost(x: Val, t: BlockTemplate, cout: number): number {
+    const C = num(x.shape[1]!);
+    const ch: number[] = [];
+    let n = 0;
+    t.nodes.forEach((tn, i) => {
+      const cin = tn.ins[0]! < 0 ? C : ch[tn.ins[0]!]!;
+      let c = cin;
+      if (tn.op === 'Conv') {
+        c = tn.dw ? cin : tn.ch === 'in' ? C : tn.ch === 'out' ? cout : Math.max(1, Math.round((tn.ch ?? 1) * C));
+        n += c * (tn.dw ? 1 : cin) * tn.k! * tn.k!;
+      } else if (tn.op === 'BatchNormalization') n += 4 * cin;
+      ch[i] = c;
+    });
+    return n;
+  }
+  /** A kernel size as often as the real subgraph uses it at this stride (1×1 shortcuts stay rare). */
+  kernelFor(stride: number): number {
+    const ks = this.prof.convKS.filter(([, s]) => (s > 1) === (stride > 1)).map(([k]) => k);
+    return this.pick(ks.length ? ks : this.prof.kernels, 3);
+  }
+  /** One conv unit as the real subgraph builds it (Conv [→ BN] [→ act]), ending at op `end`. */
+  unit(x: Val, cout: number, stride: number, end: string, k = this.kernelFor(stride), group = 1): Val {
+    // A wide 3×3 that would blow the weight budget becomes the 1×1 a real network would use there.
+    if (k > 1 && group === 1 && !this.fits(cout * num(x.shape[1]!) * k * k) && this.prof.kernels.includes(1)) k = 1;
+    let y = this.conv(x, cout, k, stride, Math.floor(k / 2), group);
+    if (end === 'Conv') return y;
+    if (this.convNext.has('BatchNormalization')) y = this.bn(y);
+    if (end === 'BatchNormalization' || end === 'Add') return y;
+    return this.act(y, this.actOp);
+  }
+  /** Ops the real subgraph puts right after a Conv (BN in BN networks, an activation otherwise). */
+  get convNext(): Set<string> {
+    return new Set(this.prof.convNext);
+  }
+  /** The activation the real subgraph uses. */
+  get actOp(): string {
+    return this.has('Clip') && !this.has('Relu') ? 'Clip' : this.has('Relu') ? 'Relu' : this.has('Sigmoid') ? 'Sigmoid' : 'Relu';
+  }
+
   // ---- landing on an exact shape ---------------------------------------------------------------
 
   /** A value of exactly `target` computed from x (x itself if it already fits and may be reused). */
@@ -504,14 +614,20 @@ function attempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target: 
     outNames.push(y.name);
     if (j === outs.length - 1 || src === x) x = y;
   });
-  // Outputs may still have left the current value dangling (when the last output came from elsewhere).
+  // Outputs may still have left the current value dangling (when the last output came from elsewhere): finish() rejects that.
+  return finish(real, g, ins, outs, outNames);
+}
+
+/** Check the body is closed (no dead values, every input read) and wrap it as a model. */
+function finish(real: Model, g: Gen, ins: ValueInfo[], outs: ValueInfo[], outNames: string[]): Model {
   const consumed = new Set(g.nodes.flatMap((n) => n.inputs));
   for (const n of g.nodes) if (!consumed.has(n.outputs[0]!) && !outNames.includes(n.outputs[0]!)) throw new Dead();
   for (const v of ins) if (!consumed.has(v.name)) throw new Dead();
+  if (new Set(outNames).size !== outNames.length || outNames.some((n) => ins.some((v) => v.name === n))) throw new Dead();
   // Rename the landed values to the declared output names.
   const rename = new Map(outNames.map((n, j) => [n, outs[j]!.name]));
   const nodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.map((t) => rename.get(t) ?? t), outputs: n.outputs.map((t) => rename.get(t) ?? t) }));
-  return {
+  const model: Model = {
     irVersion: real.irVersion,
     opsetImports: real.opsetImports.map((o) => ({ ...o })),
     producerName: real.producerName,
@@ -522,6 +638,234 @@ function attempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target: 
     metadata: {},
     graph: { name: 'sentinel', nodes, inputs: ins, outputs: outs, initializers: g.inits, valueInfo: [] },
   };
+  FILLS.set(model, () => g.fillWeights());
+  return model;
+}
+
+/** Whether a subgraph is a feature-map (CNN) piece: float 4-D inputs, 4-D or 2-D outputs, convs or pooling. */
+function isCnn(real: Model, prof: Profile): boolean {
+  const g = real.graph;
+  return (
+    (prof.ops.Conv ?? 0) + (prof.ops.MaxPool ?? 0) + (prof.ops.AveragePool ?? 0) > 0 &&
+    g.inputs.every((v) => v.dtype === 'float32' && v.shape?.length === 4) &&
+    g.outputs.every((v) => v.shape?.length === 4 || v.shape?.length === 2) &&
+    (g.inputs.length === 1 || (prof.ops.Add ?? 0) > 0)
+  );
+}
+
+/** Block templates a sentinel for this profile may use: its ops, conv wiring, kernels and depthwise-ness. */
+function eligibleBlocks(prof: Profile, stats: OpStats): BlockTemplate[] {
+  const ops = new Set(Object.keys(prof.ops));
+  const convNext = new Set(prof.convNext);
+  const base = (stats.blocks ?? []).filter((t) => {
+    if (!t.ops.every((o) => ops.has(o))) return false;
+    return t.nodes.every((n, i) => {
+      if (n.op !== 'Conv') return true;
+      if (n.dw && !prof.depthwise) return false;
+      // What reads this conv inside the template must be what reads convs in the real subgraph.
+      return t.nodes.every((m) => !m.ins.includes(i) || convNext.has(m.op));
+    });
+  });
+  // Kernel sizes where the real subgraph uses them: a 1×1 only strided (a projection) stays so.
+  const ks = new Set(prof.convKS.map(([k, s]) => `${k}:${s > 1}`));
+  const strict = base.filter((t) => t.nodes.every((n) => n.op !== 'Conv' || n.dw || ks.has(`${n.k}:${n.s! > 1}`)));
+  const pool = strict.length ? strict : base;
+  // A block must end on an op the real subgraph continues from or ends on (no BN→Conv where BN always feeds Add/act).
+  const ends = pool.filter((t) => prof.outputOps.includes(lastOp(t)) || continues(prof, lastOp(t)));
+  return ends.length ? ends : pool;
+}
+
+/** The op a template ends on. */
+const lastOp = (t: BlockTemplate): string => t.nodes[t.nodes.length - 1]!.op;
+
+/** Whether the real subgraph feeds another block (conv, pooling, head) from an `op` output. */
+function continues(prof: Profile, op: string): boolean {
+  return prof.pairs.some((q) => q.startsWith(`${op}>`) && /^(Conv|MaxPool|AveragePool|GlobalAveragePool|Flatten)$/.test(q.slice(op.length + 1)));
+}
+
+/** Op pairs along the template's edges, including those from the op `entry` producing its input. */
+function blockPairs(t: BlockTemplate, entry: string): string[] {
+  return t.nodes.flatMap((n) => n.ins.map((i) => `${i < 0 ? entry : t.nodes[i]!.op}>${n.op}`)).filter((q) => !q.startsWith('>'));
+}
+
+/** Integer downsampling factor from spatial size h to t, or 0 if there is none. */
+const factor = (h: number, t: number): number => (t > 0 && h >= t && h % t === 0 ? h / t : 0);
+
+/**
+ * One CNN sentinel with about `target` operators, assembled like a window of a real network: the
+ * inputs are joined as a residual block's tail would join them, learned blocks follow (chosen by the
+ * corpus's block-to-block transitions), and the outputs are landed by the conv units, strided convs
+ * and projection shortcuts real networks use to change shape, each ending on the op that produces
+ * the corresponding real output.
+ */
+function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target: number, blocks: BlockTemplate[]): Model {
+  const rg = real.graph;
+  const ins: ValueInfo[] = rg.inputs.map((v, i) => ({ name: `in${i}`, dtype: v.dtype, shape: v.shape!.slice() }));
+  const outs: ValueInfo[] = rg.outputs.map((v, i) => ({ name: `out${i}`, dtype: v.dtype, shape: v.shape!.slice() }));
+  const g = new Gen(rng, prof, stats, ins);
+  const vals: Val[] = ins.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape! }));
+  for (const v of vals) g.pool.push(v);
+  const H = (v: { shape: Dim[] } | ValueInfo): number => num(v.shape![2]!);
+  const C = (v: { shape: Dim[] } | ValueInfo): number => num(v.shape![1]!);
+  const menu = [...new Set([...prof.channels, ...rg.inputs.map(C), ...rg.outputs.filter((o) => o.shape!.length === 4).map(C)])];
+  const hasBN = g.convNext.has('BatchNormalization');
+  const addAct = prof.addNext.find((o) => o !== 'Conv' && o !== 'Add' && o !== 'BatchNormalization' && g.has(o));
+
+  // ---- entry: join every input into one value, as the tail of a residual block does.
+  // The join lands on the deepest input, preferring one the real subgraph adds as an identity shortcut.
+  const skip = (i: number): number => (prof.skipInputs.includes(i) ? 0 : 1);
+  const order = vals.map((_, i) => i).sort((a, b) => H(vals[a]!) - H(vals[b]!) || skip(a) - skip(b) || C(vals[b]!) - C(vals[a]!) || rng.next() - 0.5);
+  let x = vals[order[0]!]!;
+  for (const i of order.slice(1)) {
+    const v = vals[i]!;
+    const r = factor(H(v), H(x));
+    if (!r || factor(num(v.shape[3]!), num(x.shape[3]!)) !== r) throw new Dead();
+    const tail = (a: Val, stride: number): Val => {
+      const co = C(x);
+      if (rng.next() < 0.5) return g.unit(a, co, stride, 'BatchNormalization');
+      const dw = prof.depthwise && rng.next() < 0.7;
+      const first = dw ? g.unit(a, C(a), stride, g.actOp, 3, C(a)) : g.unit(a, g.pick(menu, co), stride, g.actOp);
+      return g.unit(first, co, 1, 'BatchNormalization', dw ? 1 : undefined);
+    };
+    let main: Val;
+    let skip: Val;
+    if (same(v.shape, x.shape) || rng.next() < 0.5) {
+      [main, skip] = rng.next() < 0.5 || !same(v.shape, x.shape) ? [tail(v, r), x] : [tail(x, 1), v];
+    } else {
+      main = tail(x, 1);
+      const proj = g.conv(v, C(x), 1, r, 0);
+      skip = hasBN ? g.bn(proj) : proj;
+    }
+    const sum = g.node('Add', rng.next() < 0.5 ? [main.name, skip.name] : [skip.name, main.name], {}, x.shape);
+    x = addAct ? g.act(sum, addAct) : sum;
+  }
+
+  // ---- body: learned blocks until the node budget is spent.
+  const outs4 = outs.map((o, j) => j).filter((j) => outs[j]!.shape!.length === 4);
+  const mainOut = outs4.sort((a, b) => H(outs[b]!) - H(outs[a]!) || C(outs[b]!) - C(outs[a]!))[0];
+  // A head that pools before flattening (VGG) keeps the last 2× of spatial size for that pool.
+  const headPool = mainOut === undefined && prof.pairs.includes('MaxPool>Flatten') ? 2 : 1;
+  const ht = mainOut === undefined ? headPool : H(outs[mainOut]!);
+  const wt = mainOut === undefined ? headPool : num(outs[mainOut]!.shape![3]!);
+  const ct = mainOut === undefined ? g.pick(menu, C(x)) : C(outs[mainOut]!);
+  const headNodes = outs.reduce((s, o) => s + (o.shape!.length === 2 ? 2 + 2 * Math.max(1, prof.ops.Gemm ?? 1) - 1 : hasBN ? 3 : 2), 0);
+  const budget = target - headNodes + (mainOut !== undefined ? (hasBN ? 3 : 2) : 0);
+  // Widths step through the real subgraph's channel counts towards the output's, as network stages do.
+  const widths = [...new Set([...prof.channels, ct])].sort((a, b) => a - b);
+  const nextWidth = (c: number): number => {
+    const up = widths.find((w) => w > c && w <= Math.max(ct, c));
+    if (up !== undefined && (!prof.channels.includes(c) || rng.next() < 0.5)) return up;
+    return prof.channels.includes(c) || !widths.length ? c : g.pick(widths, c);
+  };
+  // Widths from ratios snap to a nearby real width, else to a multiple of 8 as real networks use.
+  const snap = (w: number): number => {
+    const near = menu.filter((c) => Math.abs(c - w) <= 0.25 * w).sort((a, b) => Math.abs(a - w) - Math.abs(b - w))[0];
+    return near ?? (w >= 8 ? Math.round(w / 8) * 8 : Math.max(1, Math.round(w)));
+  };
+  // A block of its own width keeps one of the corpus's ratios (expansion, projection) half the time.
+  const ratioPick = new Map<BlockTemplate, number>();
+  const widthOf = (t: BlockTemplate, dflt: number): number => {
+    if (!ratioPick.has(t)) ratioPick.set(t, t.ratios.length && rng.next() < 0.5 ? snap(C(x) * g.pick(t.ratios, 1)) : 0);
+    return ratioPick.get(t) || dflt;
+  };
+  let prev = '';
+  let pool = blocks.slice();
+  const pairs = new Set(prof.pairs);
+  const total = blocks.reduce((s, t) => s + t.count, 0) || 1;
+  while (pool.length) {
+    const left = budget - g.nodes.length;
+    const hx = H(x);
+    const need = mainOut === undefined ? 0 : Math.log2(Math.max(1, hx / ht));
+    const nw = nextWidth(C(x));
+    ratioPick.clear();
+    // A width the real subgraph's convs never produce (an image) is widened first, as real stems do.
+    const raw = (prof.ops.Conv ?? 0) > 0 && !prof.channels.includes(C(x));
+    const ok = pool.filter((t) => {
+      if (t.nodes.length > left + 4 || !g.fits(g.blockCost(x, t, widthOf(t, nw)))) return false;
+      if (raw && (t.out !== 'new' || t.nodes[0]!.op !== 'Conv')) return false;
+      if (t.stride === 1) return true;
+      const f = factor(hx, t.stride * ht);
+      return f > 0 && factor(num(x.shape[3]!), t.stride * wt) > 0;
+    });
+    // Only blocks wired like the real subgraph (no op pair it never has); none left: the exit takes over.
+    const xop = g.nodes.find((n) => n.outputs[0] === x.name)?.opType ?? '';
+    const fit = ok.filter((t) => {
+      if (!blockPairs(t, xop).every((q) => pairs.has(q))) return false;
+      // A block ending where the real subgraph never continues can only be the one landing the main output.
+      if (continues(prof, lastOp(t))) return true;
+      return mainOut !== undefined && hx / t.stride === ht && (t.out === 'in' ? C(x) : widthOf(t, nw)) === ct;
+    });
+    if (!fit.length) break;
+    const row = stats.blockNext?.[prev] ?? {};
+    const rowTotal = Object.values(row).reduce((s, v) => s + v, 0) || 1;
+    // Never a block transition the corpus has not seen (dw after dw): the exit takes over instead.
+    if (prev && rowTotal > 1 && fit.every((t) => !row[t.key])) break;
+    const wts = fit.map((t) => {
+      let w = (row[t.key] ?? 0) / rowTotal + ((prev ? 0.02 : 0.2) * t.count) / total;
+      // Downsample while budget remains for it; real subgraphs spend their strides inside blocks.
+      if (need > 0 && t.stride > 1 && left < 8 * need) w *= 6;
+      return w;
+    });
+    let u = rng.next() * wts.reduce((s, w) => s + w, 0);
+    let pick = fit.length - 1;
+    for (let i = 0; i < fit.length; i++) if ((u -= wts[i]!) <= 0) {
+      pick = i;
+      break;
+    }
+    const t = fit[pick]!;
+    const m = g.mark();
+    try {
+      x = g.block(x, t, widthOf(t, nw));
+      prev = t.key;
+      if (!continues(prof, lastOp(t))) break;
+    } catch (e) {
+      if (!(e instanceof Dead)) throw e;
+      g.rollback(m);
+      pool = pool.filter((p) => p !== t);
+    }
+  }
+
+  // ---- exit: land each output with conv units (strided where the shape shrinks).
+  const outNames = new Array<string>(outs.length);
+  const endOp = (j: number): string => prof.outputOps[j] ?? g.actOp;
+  const landUnits = (src: Val, j: number, mustCompute: boolean): Val => {
+    const o = outs[j]!;
+    if (!mustCompute && same(src.shape, o.shape!)) return src;
+    const f = factor(H(src), H(o));
+    if (!f || factor(num(src.shape[3]!), num(o.shape![3]!)) !== f) return g.land(src, o.shape!, mustCompute);
+    let y = src;
+    let rest = f;
+    do {
+      const s = rest % 2 === 0 ? 2 : rest;
+      rest /= s;
+      const last = rest === 1;
+      y = g.unit(y, last ? C(o) : g.pick(menu, C(o)), s, last ? endOp(j) : g.actOp);
+    } while (rest > 1);
+    return y;
+  };
+  let mainVal = x;
+  if (mainOut !== undefined) {
+    mainVal = landUnits(x, mainOut, ins.some((v) => v.name === x.name));
+    outNames[mainOut] = mainVal.name;
+  }
+  for (const j of outs4) {
+    if (j === mainOut) continue;
+    outNames[j] = landUnits(mainVal, j, true).name;
+  }
+  outs.forEach((o, j) => {
+    if (o.shape!.length !== 2) return;
+    let y = mainVal;
+    const yop = g.nodes.find((n) => n.outputs[0] === y.name)?.opType;
+    if (prof.pairs.includes('MaxPool>Flatten') && yop !== 'MaxPool' && H(y) >= 2) y = g.pool2(y, 'MaxPool', 2, 2, 0);
+    if (g.has('GlobalAveragePool')) y = g.gapFlatten(y);
+    else y = g.node('Flatten', [y.name], { axis: { kind: 'int', value: 1 } }, [y.shape[0]!, sizeOf(y.shape.slice(1).map(num))]);
+    const gemms = Math.max(1, prof.ops.Gemm ?? 1);
+    for (let i = 1; i < gemms; i++) y = g.act(g.gemm(y, g.pick(prof.widths, num(o.shape![1]!))), g.actOp);
+    y = g.gemm(y, num(o.shape![1]!));
+    if (endOp(j) !== 'Gemm' && endOp(j) !== '' && g.has(endOp(j))) y = g.act(y, endOp(j));
+    outNames[j] = y.name;
+  });
+  return finish(real, g, ins, outs, outNames);
 }
 
 /** Whether `m` computes exactly the declared output types (shape inference over the whole graph). */
@@ -539,6 +883,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const rng = opts.rng ?? new Prng(opts.seed);
   const prof = profileOf(real);
   const tries = opts.attempts ?? 12;
+  const blocks = isCnn(real, prof) ? eligibleBlocks(prof, opts.stats) : [];
   const out: Model[] = [];
   for (let i = 0; i < k; i++) {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
@@ -546,13 +891,15 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     let lastErr = '';
     for (let t = 0; t < tries; t++) {
       try {
-        const m = attempt(real, prof, opts.stats, rng, target);
+        // CNN pieces are assembled from learned blocks; the op-level walk is the fallback.
+        const cnn = blocks.length > 0 && (best !== undefined || t < tries - 2);
+        const m = cnn ? cnnAttempt(real, prof, opts.stats, rng, target, blocks) : attempt(real, prof, opts.stats, rng, target);
         if (!interfaceHolds(m)) {
           lastErr = 'output shapes did not check';
           continue;
         }
         if (!best || Math.abs(m.graph.nodes.length - target) < Math.abs(best.graph.nodes.length - target)) best = m;
-        if (Math.abs(m.graph.nodes.length - target) <= Math.max(1, target * 0.1)) break;
+        if (Math.abs(m.graph.nodes.length - target) <= Math.max(2, target * 0.15)) break;
       } catch (e) {
         if (!(e instanceof Dead)) {
           if (e instanceof ModelError) throw e;
@@ -561,6 +908,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       }
     }
     if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
+    FILLS.get(best)?.();
     out.push(best);
   }
   return out;

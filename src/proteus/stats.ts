@@ -1,10 +1,13 @@
 /**
  * Statistics the sentinel generator draws from: operator transition (bigram) counts along dataflow
- * edges and topology rates learned from a corpus of real models, and per-subgraph profiles (the
- * kernel sizes, strides, channel counts and weight statistics actually seen in one real subgraph).
+ * edges, topology rates and CNN block templates (with block-to-block transitions) learned from a
+ * corpus of real models, and per-subgraph profiles (the kernel sizes, strides, channel counts, op
+ * pairs and weight statistics actually seen in one real subgraph).
  */
 import { attrInts } from '../onnx/ir.js';
-import type { Model, Node, Tensor } from '../onnx/ir.js';
+import type { Graph, Model, Node, Tensor } from '../onnx/ir.js';
+import { findAtoms } from './atoms.js';
+import { nodeGraph } from './graph.js';
 
 /** Corpus statistics; JSON-serialisable so they can be cached or shipped. */
 export interface OpStats {
@@ -16,7 +19,44 @@ export interface OpStats {
   skipRate: number;
   /** Mean number of consumers of an activation that has any. */
   meanFanout: number;
+  /** Convolutional block templates (residual, bottleneck, inverted residual, conv units, pooling). */
+  blocks: BlockTemplate[];
+  /** blockNext[a][b]: how often block `b` directly follows block `a` ('<in>' = network input). */
+  blockNext: Record<string, Record<string, number>>;
 }
+
+/** One node of a block template; inputs index earlier template nodes, -1 is the block input. */
+export interface TemplateNode {
+  op: string;
+  ins: number[];
+  /** Conv/pool kernel, stride, padding (square). */
+  k?: number;
+  s?: number;
+  p?: number;
+  /** Depthwise Conv (group = its input channels). */
+  dw?: boolean;
+  /** Conv output channels: the block's input channels, its output channels, or a ratio of its input channels. */
+  ch?: 'in' | 'out' | number;
+}
+
+/** A block between two single-tensor cuts of a real CNN, re-instantiable at other channel counts. */
+export interface BlockTemplate {
+  key: string;
+  nodes: TemplateNode[];
+  /** Output channels equal the input's ('in') or are chosen per instance ('new'). */
+  out: 'in' | 'new';
+  /** Spatial downsampling factor along the block. */
+  stride: number;
+  /** Distinct op types. */
+  ops: string[];
+  /** Occurrences in the corpus. */
+  count: number;
+  /** Output/input channel ratios seen for a 'new' block (an expansion ×6, a projection ÷6, a stage ×2). */
+  ratios: number[];
+}
+
+/** Ops a block template may contain (4-D feature-map ops the generator can instantiate). */
+const BLOCK_OPS = new Set(['Conv', 'BatchNormalization', 'Relu', 'Clip', 'Sigmoid', 'LeakyRelu', 'HardSigmoid', 'Add', 'MaxPool', 'AveragePool']);
 
 const opKey = (n: Node): string => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType);
 
@@ -56,7 +96,127 @@ export function learnStats(models: readonly Model[]): OpStats {
       fanN++;
     }
   }
-  return { unigram, bigram, skipRate: binary ? skip / binary : 0, meanFanout: fanN ? fanSum / fanN : 1 };
+  const blockNext: Record<string, Record<string, number>> = {};
+  const blocks = new Map<string, BlockTemplate>();
+  for (const m of models) {
+    let prev = '<in>';
+    for (const t of cutBlocks(m.graph)) {
+      const key = t ? t.key : '<x>';
+      if (t) {
+        const b = blocks.get(key);
+        if (b) {
+          b.count++;
+          for (const r of t.ratios) if (!b.ratios.includes(r)) b.ratios.push(r);
+        } else blocks.set(key, t);
+      }
+      const row = (blockNext[prev] ??= {});
+      row[key] = (row[key] ?? 0) + 1;
+      prev = key;
+    }
+  }
+  return { unigram, bigram, skipRate: binary ? skip / binary : 0, meanFanout: fanN ? fanSum / fanN : 1, blocks: [...blocks.values()], blockNext };
+}
+
+/**
+ * Cut a graph into blocks at values every later path goes through (single live activation), never
+ * inside a fusion atom, and turn each block into a template (undefined where it is not a pure
+ * feature-map block, e.g. the classifier head or anything with shape arithmetic).
+ */
+function cutBlocks(g: Graph): (BlockTemplate | undefined)[] {
+  let ng;
+  let atoms;
+  try {
+    ng = nodeGraph(g);
+    atoms = findAtoms(g, ng);
+  } catch {
+    return [];
+  }
+  const atomOf = new Array<number>(ng.n);
+  atoms.forEach((a, ai) => a.forEach((v) => (atomOf[v] = ai)));
+  const order = atoms.flat();
+  const left = new Map<string, number>();
+  for (const [t, cs] of ng.consumers) if (!ng.constants.has(t)) left.set(t, cs.length);
+  const live = new Set<string>(g.inputs.map((v) => v.name).filter((t) => left.has(t)));
+  const out: (BlockTemplate | undefined)[] = [];
+  let start = 0;
+  let entry = live.size === 1 ? [...live][0]! : '';
+  order.forEach((v, i) => {
+    const node = g.nodes[v]!;
+    for (const t of node.inputs) {
+      if (!left.has(t)) continue;
+      const r = left.get(t)! - 1;
+      left.set(t, r);
+      if (r === 0) live.delete(t);
+    }
+    for (const o of node.outputs) if ((left.get(o) ?? 0) > 0) live.add(o);
+    const next = order[i + 1];
+    if (live.size !== 1 || (next !== undefined && atomOf[next] === atomOf[v])) return;
+    const exit = [...live][0]!;
+    out.push(entry ? template(g, order.slice(start, i + 1), entry) : undefined);
+    start = i + 1;
+    entry = exit;
+  });
+  return out;
+}
+
+/** Template of the nodes `idx` (topological) reading only `entry` and initializers, or undefined. */
+function template(g: Graph, idx: number[], entry: string): BlockTemplate | undefined {
+  const pos = new Map<string, number>([[entry, -1]]);
+  const chan = new Map<number, number>();
+  const nodes: TemplateNode[] = [];
+  let cin = 0;
+  for (const v of idx) {
+    const n = g.nodes[v]!;
+    if (!BLOCK_OPS.has(n.opType) || (n.domain !== '' && n.domain !== 'ai.onnx')) return undefined;
+    const ins: number[] = [];
+    for (const t of n.inputs) {
+      if (!t || g.initializers.has(t)) continue;
+      const p = pos.get(t);
+      if (p === undefined) return undefined;
+      ins.push(p);
+    }
+    // A bias-like Add (one activation operand) is not a feature-map join.
+    if (n.opType === 'Add' && ins.length !== 2) return undefined;
+    const tn: TemplateNode = { op: n.opType, ins };
+    if (n.opType === 'Conv') {
+      const w = g.initializers.get(n.inputs[1] ?? '');
+      const k = attrInts(n, 'kernel_shape', []);
+      if (!w || w.dims.length !== 4 || k.length !== 2 || k[0] !== k[1]) return undefined;
+      const grp = n.attrs.group?.kind === 'int' ? n.attrs.group.value : 1;
+      if (grp > 1 && grp !== w.dims[0]) return undefined;
+      if (ins[0] === -1 && !cin) cin = w.dims[1]! * grp;
+      chan.set(nodes.length, w.dims[0]!);
+      tn.k = k[0];
+      tn.s = attrInts(n, 'strides', [1, 1])[0];
+      tn.p = attrInts(n, 'pads', [0, 0, 0, 0])[0];
+      if (grp > 1) tn.dw = true;
+    } else if (n.opType === 'MaxPool' || n.opType === 'AveragePool') {
+      const k = attrInts(n, 'kernel_shape', []);
+      if (k.length !== 2 || k[0] !== k[1]) return undefined;
+      tn.k = k[0];
+      tn.s = attrInts(n, 'strides', [1, 1])[0];
+      tn.p = attrInts(n, 'pads', [0, 0, 0, 0])[0];
+    }
+    pos.set(n.outputs[0]!, nodes.length);
+    nodes.push(tn);
+  }
+  if (nodes.length === 0) return undefined;
+  if (chan.size > 0 && !cin) return undefined;
+  // Channels of each node's output, to express every conv width relative to the block's ends.
+  const cOf = (i: number): number => (i < 0 ? cin : chan.get(i) ?? cOf(nodes[i]!.ins[0] ?? -1));
+  const cout = cOf(nodes.length - 1);
+  nodes.forEach((tn, i) => {
+    if (tn.op !== 'Conv' || tn.dw) return;
+    const c = chan.get(i)!;
+    tn.ch = c === cin ? 'in' : c === cout ? 'out' : Math.round((c / cin) * 8) / 8;
+  });
+  // Downsampling along the main path (first inputs back from the output).
+  let stride = 1;
+  for (let i = nodes.length - 1; i >= 0; i = nodes[i]!.ins[0] ?? -1) stride *= nodes[i]!.s ?? 1;
+  const ops = [...new Set(nodes.map((n) => n.op))].sort();
+  const key = nodes.map((n) => `${n.op}${n.k ? `k${n.k}s${n.s}p${n.p}` : ''}${n.dw ? 'dw' : ''}${n.ch !== undefined ? `c${n.ch}` : ''}(${n.ins.join(',')})`).join(';');
+  const out = cout === cin || chan.size === 0 ? 'in' : 'new';
+  return { key, nodes, out, stride, ops, count: 1, ratios: out === 'new' ? [Math.round((cout / cin) * 64) / 64] : [] };
 }
 
 /** Mean and standard deviation of a tensor's values (std normalised by √fanIn for weight matrices). */
@@ -90,6 +250,17 @@ export interface Profile {
   entry: string[];
   /** Total weight elements (sentinels keep to a similar budget). */
   params: number;
+  /** Op types reading a Conv's output, and an Add's output (what follows a residual join). */
+  convNext: string[];
+  addNext: string[];
+  /** Op type producing each graph output ('' for a graph input passed through). */
+  outputOps: string[];
+  /** Distinct dataflow op pairs 'A>B'. */
+  pairs: string[];
+  /** [kernel, stride] of every non-depthwise Conv (with repeats: how often each is used). */
+  convKS: [number, number][];
+  /** Indices of graph inputs an Add reads directly (identity shortcuts entering the subgraph). */
+  skipInputs: number[];
 }
 
 /** Fan-in of a weight used by `op` at `slot` (for He-normalised statistics), or 0 if not a matrix. */
@@ -121,7 +292,7 @@ const uniq = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
 export function profileOf(m: Model): Profile {
   const g = m.graph;
   const ops: Record<string, number> = {};
-  const p: Profile = { nodes: g.nodes.length, ops, kernels: [], strides: [], channels: [], depthwise: false, poolKernels: [], widths: [], heads: [], vocab: [], weights: {}, entry: [], params: 0 };
+  const p: Profile = { nodes: g.nodes.length, ops, kernels: [], strides: [], channels: [], depthwise: false, poolKernels: [], widths: [], heads: [], vocab: [], weights: {}, entry: [], params: 0, convNext: [], addNext: [], outputOps: [], pairs: [], convKS: [], skipInputs: [] };
   for (const t of g.initializers.values()) p.params += t.data.length;
   const inputNames = new Set(g.inputs.map((v) => v.name));
   const acc = new Map<string, { s: number; s2: number; n: number }>();
@@ -135,6 +306,7 @@ export function profileOf(m: Model): Profile {
       if (w) p.channels.push(w.dims[0]!);
       const grp = n.attrs.group;
       if (grp?.kind === 'int' && grp.value > 1) p.depthwise = true;
+      else p.convKS.push([attrInts(n, 'kernel_shape', [1])[0]!, attrInts(n, 'strides', [1])[0]!]);
     } else if (n.opType === 'MaxPool' || n.opType === 'AveragePool') {
       p.poolKernels.push(...attrInts(n, 'kernel_shape', []));
     } else if (n.opType === 'MatMul' && w && w.dims.length === 2) {
@@ -166,6 +338,22 @@ export function profileOf(m: Model): Profile {
     });
   }
   for (const [k, a] of acc) p.weights[k] = { mean: a.s / a.n, std: a.s2 / a.n };
+  const prod = new Map<string, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) prod.set(o, n);
+  const next = { Conv: new Set<string>(), Add: new Set<string>() };
+  const pairs = new Set<string>();
+  for (const n of g.nodes) {
+    for (const t of n.inputs) {
+      const q = prod.get(t);
+      if (q) pairs.add(`${q.opType}>${n.opType}`);
+      if (q && (q.opType === 'Conv' || q.opType === 'Add')) next[q.opType].add(n.opType);
+    }
+  }
+  p.pairs = [...pairs].sort();
+  p.convNext = [...next.Conv].sort();
+  p.addNext = [...next.Add].sort();
+  p.outputOps = g.outputs.map((o) => prod.get(o.name)?.opType ?? '');
+  p.skipInputs = g.inputs.map((v, i) => (g.nodes.some((n) => n.opType === 'Add' && n.inputs.includes(v.name)) ? i : -1)).filter((i) => i >= 0);
   p.kernels = uniq(p.kernels);
   p.strides = uniq(p.strides);
   p.channels = uniq(p.channels);

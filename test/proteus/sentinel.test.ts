@@ -65,3 +65,42 @@ test('sentinels load, run and optimize in onnxruntime (many, all zoo families)',
   }
   assert.ok(n >= 80, `only ${n} sentinels checked`);
 });
+
+test('learned block templates: residual (identity and projection), bottleneck and inverted residual blocks', () => {
+  const keys = stats.blocks.map((b) => b.key);
+  const has = (re: RegExp): boolean => keys.some((k) => re.test(k));
+  assert.ok(has(/^Convk3s1p1cin\(-1\);BatchNormalization\(0\);Relu\(1\);Convk3s1p1cin\(2\);BatchNormalization\(3\);Add\(4,-1\);Relu\(5\)$/), 'basic block, identity shortcut');
+  assert.ok(has(/Convk1s2p0cout\(-1\);BatchNormalization\(\d\).*Add\(\d+,\d+\);Relu/), 'projection shortcut');
+  assert.ok(has(/^Convk1s1p0c0\.25\(-1\).*Add\(\d+,-1\);Relu\(\d+\)$/), 'bottleneck');
+  assert.ok(has(/Convk1s1p0c6\(-1\);BatchNormalization\(0\);Clip\(1\);Convk3s1p1dw\(2\).*Add\(-1,\d+\)$/), 'inverted residual');
+  for (const b of stats.blocks) for (const n of b.nodes) for (const i of n.ins) assert.ok(i >= -1 && i < b.nodes.indexOf(n), b.key);
+  // Transitions: a basic block is followed by basic or downsampling blocks, never by a MobileNet unit.
+  const basic = keys.find((k) => k.startsWith('Convk3s1p1cin(-1);BatchNormalization(0);Relu(1)'))!;
+  for (const next of Object.keys(stats.blockNext[basic] ?? {})) assert.ok(!next.includes('Clip'), next);
+});
+
+test('CNN sentinels are made of real-looking blocks: no shape adapters, only op pairs the real subgraph has', () => {
+  for (const [name, m] of zoo.filter(([n]) => /resnet|mobilenet|vgg/.test(n))) {
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 3 }));
+    for (const [i, real] of models.entries()) {
+      const pr = profileOf(real);
+      const realPairs = new Set(pr.pairs);
+      let foreign = 0;
+      let pairsN = 0;
+      let adds = 0;
+      for (const f of generateSentinels(real, 6, { stats, seed: 7 + i })) {
+        const ops = f.graph.nodes.map((n) => n.opType);
+        for (const op of ['Tile', 'Pad', 'Reshape', 'Transpose', 'Gather']) assert.ok(!ops.includes(op), `${name} part ${i}: adapter ${op} in ${ops}`);
+        const fp = profileOf(f);
+        for (const p of fp.pairs) {
+          pairsN++;
+          if (!realPairs.has(p)) foreign++;
+        }
+        adds += fp.ops.Add ?? 0;
+      }
+      // Op pairs the real subgraph never has are rare (the exit may need one to land a shape).
+      assert.ok(foreign <= Math.max(1, 0.1 * pairsN), `${name} part ${i}: ${foreign}/${pairsN} foreign op pairs`);
+      if ((pr.ops.Add ?? 0) > 0) assert.ok(adds > 0, `${name} part ${i}: real has residual Adds, sentinels none`);
+    }
+  }
+});
