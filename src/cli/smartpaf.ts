@@ -1,12 +1,26 @@
-/** `privml smartpaf …`: the PAF library (`list`); the training pipeline extends the same command. */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+/**
+ * `privml smartpaf …`: the PAF library (`list`), the accuracy-recovery pipeline
+ * (`smartpaf MODEL.onnx --paf … --techniques ct,pa,at,ss -o out.onnx`, the default subcommand `run`)
+ * and the Table-3 report (`report`).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
+import { saveModel } from '../onnx/proto.js';
+import { subset, split, type Dataset } from '../nn/data/index.js';
+import { FloatModel } from '../nn/runtime.js';
+import { classifierIo, evaluate } from '../nn/train.js';
+import { runOrt } from '../onnx/ort.js';
+import type { Model } from '../onnx/ir.js';
+import { getPaf, listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
+import { nonlinearLayers } from '../smartpaf/layers.js';
+import { deployModel, evaluatePaf, parseTechniques, rangeSummary, recordScales, runPipeline } from '../smartpaf/pipeline.js';
+import { withStaticScales } from '../smartpaf/graph.js';
+import { mergeTables, runTable, tableHtml, TABLE_ROWS, type TableResult } from '../smartpaf/report.js';
 import { oddCost, oddDegree } from '../smartpaf/poly.js';
 import { measureSign } from '../smartpaf/remez.js';
 import { pafSvg } from '../smartpaf/plot.js';
-import { CliError, printJson } from './common.js';
+import { CliError, loadDataset, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
 
 /** |x| from which sign errors are reported (the approximations are poor closer to 0 by design). */
 const SIGN_ERROR_FROM = 0.1;
@@ -71,5 +85,304 @@ export function registerSmartpaf(program: Command): Command {
       for (const f of files) out.push(`wrote ${f}`);
       process.stdout.write(out.join('\n') + '\n');
     });
+  registerRun(sp);
+  registerReport(sp);
+  sp.command('report-merge <json...>')
+    .description('merge report JSON files of the same model (PAF columns run separately) into one HTML + JSON report')
+    .requiredOption('-o, --output <file>', 'HTML report file (the JSON goes next to it, .json)')
+    .action((files: string[], o: { output: string }) => {
+      let merged: TableResult;
+      try {
+        merged = mergeTables(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as TableResult));
+      } catch (e) {
+        throw new CliError(`report-merge: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
+      mkdirSync(dirname(o.output), { recursive: true });
+      writeFileSync(o.output, tableHtml(merged));
+      writeFileSync(jsonFile, JSON.stringify(merged, null, 2) + '\n');
+      process.stdout.write(`wrote ${o.output} and ${jsonFile} (${merged.columns.map((c) => c.paf).join(', ')})\n`);
+    });
   return sp;
+}
+
+/** Options shared by `run` and `report`. */
+interface DataCliOptions {
+  dataset: string;
+  dataDir?: string;
+  limit?: number;
+  calib?: number;
+  testLimit?: number;
+  valFraction: number;
+  seed: number;
+  epochsPerGroup: number;
+  maxGroups: number;
+  ctEpochs: number;
+  ctSamples: number;
+  pafLr?: number;
+  linearLr?: number;
+  allLr?: number;
+  batchSize: number;
+  json?: boolean;
+}
+
+function dataOptions(c: Command): Command {
+  return c
+    .option('--dataset <name>', 'fashion-mnist | cifar10', 'fashion-mnist')
+    .option('--data-dir <dir>', 'read the data set from this directory')
+    .option('--limit <n>', 'fine-tune on only N training examples (after holding out the validation split)', posInt('--limit'))
+    .option('--calib <n>', 'training examples used for profiling and static-scale recording (default: all training examples used)', posInt('--calib'))
+    .option('--test-limit <n>', 'evaluate on the first N test examples only', posInt('--test-limit'))
+    .option('--val-fraction <x>', 'fraction of the training examples held out for validation', Number, 0.1)
+    .option('--seed <n>', 'shuffle seed', Number, 0)
+    .option('--epochs-per-group <n>', 'epochs per training group (AT alternation unit)', posInt('--epochs-per-group'), 1)
+    .option('--max-groups <n>', 'training groups per replaced layer (budget)', posInt('--max-groups'), 3)
+    .option('--ct-epochs <n>', 'Coefficient Tuning epochs over the profiled activations', posInt('--ct-epochs'), 40)
+    .option('--ct-samples <n>', 'training examples whose activations CT profiles', posInt('--ct-samples'), 256)
+    .option('--paf-lr <x>', 'AT learning rate of PAF coefficients (default 1e-3)', posNum('--paf-lr'))
+    .option('--linear-lr <x>', 'AT learning rate of linear layers (default 1e-4)', posNum('--linear-lr'))
+    .option('--all-lr <x>', 'fine-tune-all learning rate (default 1e-3)', posNum('--all-lr'))
+    .option('--batch-size <n>', 'mini-batch size', posInt('--batch-size'), 64)
+    .option('--json', 'machine-readable output');
+}
+
+interface Data {
+  train: Dataset;
+  validation: Dataset;
+  calib: Dataset;
+  test: Dataset;
+}
+
+/**
+ * Training data: the validation split is taken from the whole training set exactly as `privml train`
+ * takes it (same --val-fraction and --seed), so it is held out from the pretrained model too; then
+ * --limit keeps the first N of the remaining examples for fine-tuning (and the validation set is
+ * cut to max(1000, N·fraction/(1 − fraction)) examples).
+ */
+function loadData(o: DataCliOptions): Data {
+  if (!(o.valFraction > 0 && o.valFraction < 1)) throw new CliError(`--val-fraction must be in (0,1), got '${o.valFraction}'`, 2);
+  const full = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'train');
+  const test = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.testLimit }, 'test');
+  let { a: validation, b: train } = split(full, o.valFraction, o.seed);
+  if (o.limit !== undefined) {
+    train = subset(train, 0, Math.min(o.limit, train.n));
+    const nVal = Math.max(1000, Math.round((o.limit * o.valFraction) / (1 - o.valFraction)));
+    validation = subset(validation, 0, Math.min(nVal, validation.n));
+  }
+  if (validation.n === 0 || train.n === 0) throw new CliError(`too few training examples (${full.n}) to hold out a validation split`, 2);
+  const calib = o.calib ? subset(train, 0, Math.min(o.calib, train.n)) : train;
+  return { train, validation, calib, test };
+}
+
+function rates(o: DataCliOptions) {
+  const r: Record<string, number> = {};
+  if (o.pafLr) r['pafLr'] = o.pafLr;
+  if (o.linearLr) r['linearLr'] = o.linearLr;
+  if (o.allLr) r['allLr'] = o.allLr;
+  return r;
+}
+
+/** The exact model with a one-line error when it has nothing to replace. */
+function loadExact(ref: string): { model: Model; source: string } {
+  const { model, source } = resolveModel(ref);
+  try {
+    const layers = nonlinearLayers(model, { source });
+    if (layers.some((l) => l.replaced)) throw new CliError(`${source}: already has PAF layers; start from the ReLU model`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError((e as Error).message.split('\n')[0]!);
+  }
+  return { model, source };
+}
+
+function pafOrFail(name: string): Paf {
+  try {
+    return getPaf(name);
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+}
+
+async function reluAccuracy(model: Model, test: Dataset, source: string): Promise<number> {
+  const fm = await FloatModel.create(model, { source });
+  try {
+    return evaluate(fm, test).accuracy;
+  } finally {
+    fm.dispose();
+  }
+}
+
+/** Largest |ORT − float runtime| over the logits of the first `n` test examples of the deployed model. */
+async function ortCheck(model: Model, test: Dataset, n = 64): Promise<number> {
+  const ds = subset(test, 0, Math.min(n, test.n));
+  const fm = await FloatModel.create(model);
+  try {
+    const { input, output } = classifierIo(fm, ds);
+    const feed = { [input]: { dtype: 'float32' as const, dims: [ds.n, ...ds.shape], data: ds.images } };
+    const a = fm.run(feed)[output]!.data as Float32Array;
+    const b = (await runOrt(model, feed))[output]!.data as Float32Array;
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    return d;
+  } finally {
+    fm.dispose();
+  }
+}
+
+function makeLog(json: boolean | undefined): (s: string) => void {
+  return (s) => {
+    if (!json) process.stderr.write(s + '\n');
+  };
+}
+
+function stepProgress(progress: Progress) {
+  return (label: string, p: { epoch: number; step: number; steps: number; loss: number }) => {
+    if (p.step === 1) progress.start(label, p.steps);
+    progress.update(p.step, `loss ${p.loss.toFixed(4)}`);
+    if (p.step === p.steps) progress.stop();
+  };
+}
+
+function registerRun(sp: Command): void {
+  const run = sp
+    .command('run <model>', { isDefault: true })
+    .description('replace ReLU/MaxPool by a PAF and recover accuracy (CT, PA, AT, SS); writes a plain-ONNX model (PAFs expanded, static scales baked in)')
+    .requiredOption('--paf <name>', 'f1g2 | f2g2 | f2g3 | a7 | f1sq-g1sq | minimax27')
+    .option('--techniques <list>', 'comma-separated subset of ct,pa,at,ss (or none)', 'ct,pa,at,ss')
+    .option('--fine-tune-epochs <n>', 'without pa/at: fine-tune all weights this many epochs', Number, 0);
+  dataOptions(run)
+    .requiredOption('-o, --output <file>', 'where to write the deployable .onnx model')
+    .action(async (ref: string, o: DataCliOptions & { paf: string; techniques: string; fineTuneEpochs: number; output: string }) => {
+      const paf = pafOrFail(o.paf);
+      let techniques;
+      try {
+        techniques = parseTechniques(o.techniques);
+      } catch (e) {
+        throw new CliError(`--techniques: ${(e as Error).message}`, 2);
+      }
+      const { model, source } = loadExact(ref);
+      const data = loadData(o);
+      const log = makeLog(o.json);
+      const progress = new Progress(!o.json);
+      const t0 = performance.now();
+      const relu = await reluAccuracy(model, data.test, source);
+      log(`${source}: ReLU model ${pct(relu)} on ${data.test.n} test examples; PAF ${paf.name} (${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ${data.validation.n} validation examples`);
+      const res = await runPipeline(model, {
+        paf,
+        techniques,
+        ...data,
+        epochsPerGroup: o.epochsPerGroup,
+        maxGroups: o.maxGroups,
+        fineTuneEpochs: o.fineTuneEpochs,
+        rates: rates(o),
+        batchSize: o.batchSize,
+        seed: o.seed,
+        ct: { epochs: o.ctEpochs, samples: o.ctSamples },
+        source,
+        log,
+        onStep: stepProgress(progress),
+      });
+      const dyn = await evaluatePaf(res.dynamicModel, data.test, source);
+      // Deployment always needs static scales; without 'ss' they are recorded only for the export.
+      const scales = res.scales ?? (await recordScales(res.dynamicModel, data.calib, source));
+      const staticModel = res.staticModel ?? withStaticScales(res.dynamicModel, scales, source);
+      const stat = await evaluatePaf(staticModel, data.test, source);
+      const deployed = deployModel(staticModel, {
+        'privml.paf.techniques': res.techniques.join(','),
+        'privml.paf.accuracy': JSON.stringify({ relu, dynamic: dyn.accuracy, static: stat.accuracy, testN: data.test.n }),
+      }, source);
+      try {
+        mkdirSync(dirname(o.output), { recursive: true });
+        saveModel(deployed, o.output);
+      } catch (e) {
+        throw new CliError(`${o.output}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const ortDiff = await ortCheck(deployed, data.test);
+      const seconds = (performance.now() - t0) / 1000;
+      const summary = {
+        model: source,
+        paf: paf.name,
+        techniques: res.techniques,
+        reluAccuracy: relu,
+        dynamicScaleAccuracy: dyn.accuracy,
+        staticScaleAccuracy: stat.accuracy,
+        testN: data.test.n,
+        scales,
+        range: stat.range,
+        ct: res.ct?.map((r) => ({ node: r.node, kind: r.kind, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stages: r.stages })),
+        fineTune: res.fineTune.map((f) => ({ node: f.node, startValAccuracy: f.startValAccuracy, bestValAccuracy: f.bestValAccuracy, groups: f.groups.map((g) => ({ group: g.group, valAccuracy: g.valAccuracy, improved: g.improved })) })),
+        epochs: res.epochs,
+        output: o.output,
+        ortMaxAbsDiff: ortDiff,
+        seconds,
+      };
+      if (o.json) return printJson(summary);
+      const lines = [
+        `ReLU model        ${pct(relu)}`,
+        `PAF, dynamic scale ${pct(dyn.accuracy)}`,
+        `PAF, static scale  ${pct(stat.accuracy)}  (${rangeSummary(stat.range)})`,
+        `wrote ${o.output} (plain ONNX, ${deployed.graph.nodes.length} nodes; onnxruntime vs float runtime max |Δlogit| ${ortDiff.toExponential(2)}) in ${seconds.toFixed(0)} s`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
+
+function registerReport(sp: Command): void {
+  const rep = sp
+    .command('report <model>')
+    .description("the paper's Table 3 for one model: technique rows × PAF columns, plus the ReLU accuracy (HTML with SVG, and JSON)")
+    .option('--pafs <list>', 'comma-separated PAF names', 'f1sq-g1sq,a7')
+    .option('--save-models <dir>', 'also write each SmartPAF model (deployable ONNX) as DIR/<paf>.paf.onnx');
+  dataOptions(rep)
+    .requiredOption('-o, --output <file>', 'HTML report file (the JSON goes next to it, .json)')
+    .action(async (ref: string, o: DataCliOptions & { pafs: string; output: string; saveModels?: string }) => {
+      const pafs = o.pafs.split(',').map((s) => s.trim()).filter(Boolean);
+      if (pafs.length === 0) throw new CliError('--pafs: no PAF named', 2);
+      for (const p of pafs) pafOrFail(p);
+      const { model, source } = loadExact(ref);
+      const data = loadData(o);
+      const log = makeLog(o.json);
+      const progress = new Progress(!o.json);
+      const relu = await reluAccuracy(model, data.test, source);
+      log(`${source}: ReLU model ${pct(relu)}`);
+      const table = await runTable(model, relu, {
+        pafs,
+        ...data,
+        epochsPerGroup: o.epochsPerGroup,
+        maxGroups: o.maxGroups,
+        ctEpochs: o.ctEpochs,
+        ctSamples: o.ctSamples,
+        rates: rates(o),
+        batchSize: o.batchSize,
+        seed: o.seed,
+        source,
+        log,
+        onStep: stepProgress(progress),
+        onSmartPaf: (name, res) => {
+          if (!o.saveModels) return;
+          const file = join(o.saveModels, `${name}.paf.onnx`);
+          try {
+            mkdirSync(o.saveModels, { recursive: true });
+            saveModel(deployModel(res.staticModel!, { 'privml.paf.techniques': res.techniques.join(',') }, source), file);
+          } catch (e) {
+            throw new CliError(`${file}: ${(e as Error).message.split('\n')[0]}`);
+          }
+          log(`  wrote ${file}`);
+        },
+      });
+      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
+      try {
+        mkdirSync(dirname(o.output), { recursive: true });
+        writeFileSync(o.output, tableHtml(table));
+        writeFileSync(jsonFile, JSON.stringify(table, null, 2) + '\n');
+      } catch (e) {
+        throw new CliError(`${o.output}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      if (o.json) return printJson(table);
+      const w = 34;
+      const out = [`${'technique'.padEnd(w)}${pafs.map((p) => p.padStart(11)).join('')}`, `${'ReLU model'.padEnd(w)}${pafs.map(() => pct(relu).padStart(11)).join('')}`];
+      for (const row of TABLE_ROWS) out.push(`${row.label.padEnd(w)}${table.columns.map((c) => pct(c.cells[row.key].accuracy).padStart(11)).join('')}`);
+      out.push(`wrote ${o.output} and ${jsonFile}`);
+      process.stdout.write(out.join('\n') + '\n');
+    });
 }
