@@ -10,11 +10,11 @@ import { ortSession, runOrt } from '../onnx/ort.js';
 import { CliError, defaultModelPath, pct, printJson, Progress } from './common.js';
 import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
 
-/** Pillars still to come, shown so a user knows what the demo will grow into. */
+/** The other pillars, pointed to so a user knows where to go next (too slow or too large for the demo). */
 const NEXT = [
-  'hummingbird: per-layer reduced-ring ReLU bit ranges chosen by a search engine (not built yet)',
-  'fhe + smartpaf: CKKS inference with polynomial activations (not built yet)',
-  'proteus: architecture-hiding graph optimization (not built yet)',
+  'smartpaf: npx privml smartpaf models/fmnist-cnn-max.onnx --dataset fashion-mnist --paf f1sq-g1sq --techniques ct,pa,at,ss -o m.paf.onnx',
+  'fhe: npx privml fhe run models/fmnist-cnn.onnx --paf f1g2 --dataset fashion-mnist-sample --limit 1 (CKKS, ~40 s per image)',
+  'proteus: npx privml proteus obfuscate models/fmnist-cnn.onnx -k 20 -o bundle/ --key owner.key',
 ];
 
 /** Register `demo`. */
@@ -77,7 +77,7 @@ export function registerDemo(program: Command): void {
             `${priv.msPerBatch.toFixed(1)} ms per batch of ${priv.batch}, ${(priv.bytesSentPerBatch[0]! / 1e6).toFixed(2)} MB sent per party per batch, ${priv.roundsPerBatch} rounds`,
         );
       }
-      log('  coming next:');
+      log('  also try:');
       for (const n of NEXT) log(`    - ${n}`);
       if (o.json) {
         printJson({
