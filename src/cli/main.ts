@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerInfo } from './info.js';
 import { registerMpc } from './mpc.js';
+import { registerHummingbird } from './hummingbird.js';
 import { registerSmartpaf } from './smartpaf.js';
 import { registerFhe } from './fhe.js';
 import { registerProteus } from './proteus.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerData(program);
   registerMpc(program);
+  registerHummingbird(program);
   registerSmartpaf(program);
   registerFhe(program);
   registerProteus(program);
