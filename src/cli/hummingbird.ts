@@ -367,7 +367,7 @@ export function registerHummingbird(program: Command): void {
     .option('--calib <n>', 'calibration images taken from the training split', posInt('--calib'), 1000)
     .option('--seed <n>', 'seed of the calibration split and of the simulated shares', Number, 1)
     .option('--margin <bits>', 'eco: headroom bits above the profiled activation range', Number, 1)
-    .option('--lsb-margin <bits>', 'eco: keep this many bits below the largest lsb that kept every calibration prediction', Number, 1)
+    .option('--lsb-margin <bits>', 'eco: keep this many bits below the largest lsb that kept every calibration prediction', Number, 3)
     .option('--draws <n>', 'eco: random-share draws each candidate must pass (besides adversarial shares)', Number, 2)
     .option('--widths <list>', `aggressive: candidate widths b (default ${DEFAULT_WIDTHS.join(',')})`)
     .option('--window <bits>', 'aggressive: msb candidates below the profiled range', Number, 3)

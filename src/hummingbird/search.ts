@@ -36,7 +36,7 @@ export interface SearchOptions {
   fracBits?: number;
   /** eco: bits of headroom above the profiled range (default 1). */
   margin?: number;
-  /** eco: bits kept below the largest lsb that passed, as a safety margin for unseen inputs (default 1). */
+  /** eco: bits kept below the largest lsb that passed, as a safety margin for unseen inputs (default 3). */
   lsbMargin?: number;
   /** eco: random-share draws each candidate must pass besides the adversarial one (default 2). */
   draws?: number;
@@ -191,7 +191,7 @@ async function eco(ev: SimEvaluator, levels: LevelInfo[], ref: Uint8Array, opts:
       else hi = mid - 1;
     }
     // Back off from the edge: calibration images are only a sample of the inputs to come.
-    chosen.push(level(l, msb, Math.max(0, lo - (opts.lsbMargin ?? 1))));
+    chosen.push(level(l, msb, Math.max(0, lo - (opts.lsbMargin ?? 3))));
   }
   return { levels: chosen, ok: true };
 }
