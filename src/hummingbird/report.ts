@@ -148,7 +148,8 @@ export function paretoSvg(points: { x: number; y: number; label: string; color?:
   points.forEach((p, i) => {
     const c = p.color ?? PALETTE[i % PALETTE.length]!;
     s += `<circle cx="${px(p.x)}" cy="${py(p.y)}" r="5" fill="${c}"><title>${esc(p.label)}: ${f1(p.x)} bits, ${p.y.toFixed(2)}</title></circle>`;
-    s += `<text x="${px(p.x) + 7}" y="${py(p.y) - 6 - (i % 2) * 10}" font-size="10" fill="${c}">${esc(p.label)}</text>`;
+    const right = px(p.x) > f.w - 140; // labels near the right edge grow leftwards
+    s += `<text x="${px(p.x) + (right ? -7 : 7)}" y="${py(p.y) - 6 - (i % 2) * 10}" font-size="10" fill="${c}"${right ? ' text-anchor="end"' : ''}>${esc(p.label)}</text>`;
   });
   return s + '</svg>';
 }
@@ -166,7 +167,7 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
   for (const t of ticks(0, top)) s += `<line x1="${f.left}" y1="${py(t)}" x2="${f.w - f.right}" y2="${py(t)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`;
   s += axes(f, '', 'bit position (bars span [lsb, msb))');
   // The fixed-point binary point (16 fractional bits): bits below it are fractions of one unit.
-  if (top > 16) s += `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" stroke-dasharray="5 4"/><text x="${f.w - f.right - 4}" y="${py(16) - 4}" text-anchor="end" font-size="10" fill="#666">binary point (16 fractional bits)</text>`;
+  if (top > 16) s += `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" stroke-dasharray="5 4"/><text x="${f.left + 4}" y="${py(16) - 4}" font-size="10" fill="#444" stroke="#fff" stroke-width="3" paint-order="stroke">binary point (16 fractional bits)</text>`;
   nodes.forEach((n, i) => {
     const gx = f.left + i * gw + 3;
     configs.forEach((c, j) => {
@@ -188,7 +189,8 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
 export function groupedBarsSvg(groups: { name: string; bars: { label: string; value: number; note?: string }[] }[], yl: string, labels: string[], colors: string[]): string {
   const vals = groups.flatMap((g) => g.bars.map((b) => b.value)).filter((v) => v > 0);
   if (vals.length === 0) return '<p>no measurements</p>';
-  const lo = Math.floor(Math.log10(Math.min(...vals))), hi = Math.ceil(Math.log10(Math.max(...vals)) + 0.05);
+  // Leave at least a third of a decade below the smallest bar so it stays visible.
+  const lo = Math.floor(Math.log10(Math.min(...vals)) - 0.35), hi = Math.ceil(Math.log10(Math.max(...vals)) + 0.05);
   const w0 = Math.max(640, 80 + groups.length * (labels.length * 22 + 20));
   const rows = legendRows(labels, w0 - FRAME.left);
   const f = { ...FRAME, w: w0, h: FRAME.h + 14 * (rows - 1), bottom: 56 + 14 * rows };
