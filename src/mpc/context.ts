@@ -69,6 +69,17 @@ export interface SharedBits {
   arith: BigInt64Array;
 }
 
+/**
+ * `n` random bits r shared in XOR and arithmetic form plus a Beaver pair for multiplying a shared
+ * value by r: A uniform and C = A·r (additively shared). x·r then costs one opening, x − A.
+ */
+export interface BitMulTriples {
+  xor: Uint8Array;
+  arith: BigInt64Array;
+  a: BigInt64Array;
+  c: BigInt64Array;
+}
+
 /** A party's source of correlated randomness (the dealer, as CrypTen's trusted third party). */
 export interface Correlations {
   /** `n` elementwise Beaver triples. */
@@ -79,6 +90,8 @@ export interface Correlations {
   andTriples(n: number): Promise<AndTriples>;
   /** `n` random bits shared in both XOR and arithmetic form (for bit-to-arithmetic conversion). */
   sharedBits(n: number): Promise<SharedBits>;
+  /** `n` shared random bits with a Beaver pair (A, A·r) each (for B2A fused with x·r). */
+  bitMulTriples(n: number): Promise<BitMulTriples>;
   /** One convolution triple for `geom` (secret-weight conv); optional so test doubles may omit it. */
   convTriple?(geom: ConvGeom): Promise<ConvTriple>;
 }

@@ -19,6 +19,7 @@
 import type {
   AndTriples,
   BeaverTriple,
+  BitMulTriples,
   ConvTriple,
   Correlations,
   FrameChannel,
@@ -35,7 +36,8 @@ export type CorrelationRequest =
   | { kind: 'matmul'; m: number; k: number; n: number }
   | { kind: 'conv'; geom: ConvGeom }
   | { kind: 'and'; n: number }
-  | { kind: 'bits'; n: number };
+  | { kind: 'bits'; n: number }
+  | { kind: 'bitmul'; n: number };
 
 /** Dealer-side counters (for reports). */
 export interface DealerServerStats {
@@ -78,7 +80,7 @@ const REQS_PER_FRAME = 8192;
 /** Largest array any single request may produce (elements), to bound memory on both sides. */
 const MAX_ELEMS = 1 << 26;
 
-const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5 } as const;
+const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5, bitmul: 6 } as const;
 const CONV_FIELDS = ['n', 'c', 'h', 'w', 'co', 'kh', 'kw', 'strideH', 'strideW', 'padT', 'padL', 'padB', 'padR', 'group'] as const;
 
 /** Sizes of a request's arrays: A, B, C element counts (bits for 'and'/'bits'), and correction bytes. */
@@ -146,6 +148,10 @@ function sizesOf(r: CorrelationRequest): Sizes {
     case 'bits':
       checkCount('bits n', r.n);
       return { la: r.n, lb: 0, lc: r.n, correction: 8 * r.n };
+    case 'bitmul':
+      // la bits of r, lb ring elements A, lc = 2n ring elements ([r] then C = A·r)
+      checkCount('bitmul n', r.n);
+      return { la: r.n, lb: r.n, lc: 2 * r.n, correction: 16 * r.n };
     default:
       throw new Error(`dealer: unknown correlation kind '${(r as { kind: string }).kind}'`);
   }
@@ -227,6 +233,9 @@ function decodeRequests(frame: Uint8Array): { reqs: CorrelationRequest[]; more: 
       case KIND_CODE.bits:
         r = { kind: 'bits', n: u32() };
         break;
+      case KIND_CODE.bitmul:
+        r = { kind: 'bitmul', n: u32() };
+        break;
       default:
         return bad(`unknown kind code ${code}`);
     }
@@ -279,6 +288,11 @@ function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn 
     const a = prg.bits(s.la);
     return party === 0 ? { a, b: new Uint8Array(0), c: prg.ring(s.lc) } : { a, b: new Uint8Array(0) };
   }
+  if (r.kind === 'bitmul') {
+    // a = XOR share of r, b = share of A; party 0's c = its shares of [r] and C; party 1's come as the correction.
+    const a = prg.bits(s.la), b = prg.ring(s.lb);
+    return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
+  }
   const a = prg.ring(s.la), b = prg.ring(s.lb);
   return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
 }
@@ -291,6 +305,14 @@ function correction(r: CorrelationRequest, p0: Drawn, p1: Drawn): Uint8Array {
   if (r.kind === 'bits') {
     const bits = bitsToRing(xorBytes(p0.a as Uint8Array, p1.a as Uint8Array), r.n);
     return ringToBytes(ringSub(bits, p0.c as BigInt64Array));
+  }
+  if (r.kind === 'bitmul') {
+    const bits = bitsToRing(xorBytes(p0.a as Uint8Array, p1.a as Uint8Array), r.n);
+    const a = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
+    const both = new BigInt64Array(2 * r.n);
+    both.set(bits, 0);
+    both.set(ringMul(a, bits), r.n);
+    return ringToBytes(ringSub(both, p0.c as BigInt64Array));
   }
   const a = ringAdd(p0.a as BigInt64Array, p1.a as BigInt64Array);
   const b = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
@@ -310,6 +332,10 @@ function ringView(bytes: Uint8Array, n: number): BigInt64Array {
 function assemble(r: CorrelationRequest, d: Drawn, corr: Uint8Array | undefined): unknown {
   const c = d.c ?? (r.kind === 'and' ? corr! : ringView(corr!, corr!.length / 8));
   if (r.kind === 'bits') return { xor: d.a as Uint8Array, arith: c as BigInt64Array } satisfies SharedBits;
+  if (r.kind === 'bitmul') {
+    const rc = c as BigInt64Array;
+    return { xor: d.a as Uint8Array, arith: rc.subarray(0, r.n), a: d.b as BigInt64Array, c: rc.subarray(r.n) } satisfies BitMulTriples;
+  }
   return { a: d.a, b: d.b, c };
 }
 
@@ -472,6 +498,11 @@ export class DealerClient implements Correlations {
   /** `n` random bits, XOR-shared and additively shared. */
   sharedBits(n: number): Promise<SharedBits> {
     return this.take({ kind: 'bits', n }) as Promise<SharedBits>;
+  }
+
+  /** `n` shared random bits r with Beaver pairs (A, A·r). */
+  bitMulTriples(n: number): Promise<BitMulTriples> {
+    return this.take({ kind: 'bitmul', n }) as Promise<BitMulTriples>;
   }
 
   /**

@@ -124,8 +124,8 @@ test('exact bits and rounds per element per party from the accounting', async ()
   const n = 1024;
   const x = testValues(n, 9);
   const expected: [CompareOptions, number, number][] = [
-    [{ msb: 64 }, 491, 8], [{ msb: 32 }, 301, 7], [{ msb: 16 }, 207, 6], [{ msb: 8 }, 161, 5], [{ msb: 2 }, 131, 2], [{ msb: 1 }, 129, 1],
-    [{ msb: 40, lsb: 8 }, 301, 7], [{ fold: true }, 551, 7], [{ msb: 32, fold: true }, 329, 6], [{ protocol: 'crypten' }, 1856, 9],
+    [{ msb: 64 }, 427, 8], [{ msb: 32 }, 237, 7], [{ msb: 16 }, 143, 6], [{ msb: 8 }, 97, 5], [{ msb: 2 }, 67, 2], [{ msb: 1 }, 65, 1],
+    [{ msb: 40, lsb: 8 }, 237, 7], [{ fold: true }, 487, 7], [{ msb: 32, fold: true }, 265, 6], [{ protocol: 'crypten' }, 1856, 9],
   ];
   for (const [opts, bits, rounds] of expected) {
     const { stats } = await reluOf(x, opts);
@@ -144,9 +144,9 @@ test('openings are packed across element boundaries when n is not a multiple of 
   const n = 13;
   const { y, stats } = await reluOf(testValues(n, 4), { msb: 16, lsb: 0 });
   assert.equal(y.length, n);
-  // per AND level: ceil(2·gates·13 / 8) bytes; final: ceil(13/8) + 16·13
+  // per AND level: ceil(2·gates·13 / 8) bytes; final: ceil(13/8) + 8·13
   const levels = [15, 13, 7, 3, 1];
-  const expect = levels.reduce((a, g) => a + Math.ceil((2 * g * n) / 8), 0) + 2 + 16 * n;
+  const expect = levels.reduce((a, g) => a + Math.ceil((2 * g * n) / 8), 0) + 2 + 8 * n;
   assert.equal(stats[0].bytesSent, expect);
 });
 

@@ -117,6 +117,19 @@ test('reconstructed Beaver, matrix, conv, AND and shared-bit correlations are co
     assert.equal(ar[i], BigInt(bit));
   }
   assert.ok(ones > 10 && ones < nb - 10, 'shared bits look random');
+
+  // bit-multiplication pairs: [r] in both forms and C = A·r, with A uniform
+  const [m0, m1] = await Promise.all([d0.bitMulTriples(nb), d1.bitMulTriples(nb)]);
+  const mr = rec(m0.arith, m1.arith), ma = rec(m0.a, m1.a), mc = rec(m0.c, m1.c);
+  let mOnes = 0;
+  for (let i = 0; i < nb; i++) {
+    const bit = bitAt(m0.xor, i) ^ bitAt(m1.xor, i);
+    mOnes += bit;
+    assert.equal(mr[i], BigInt(bit));
+    assert.equal(mc[i], bit ? ma[i] : 0n);
+  }
+  assert.ok(mOnes > 10 && mOnes < nb - 10, 'bit-multiplication bits look random');
+  assert.equal(new Set(ma).size, nb, 'A is uniform (no repeats among 77 draws)');
   s.close();
   await s.dealer;
 });

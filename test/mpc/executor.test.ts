@@ -51,9 +51,9 @@ for (const [weights, protocol] of [['public', 'signonly'], ['secret', 'signonly'
     for (let i = 0; i < plain.length; i++) maxDiff = Math.max(maxDiff, Math.abs(priv.y![i]! - plain[i]!));
     assert.ok(maxDiff < 1e-2, `max logit difference ${maxDiff}`);
     for (let i = 0; i < 8; i++) assert.equal(argmax(priv.y!, 10, i), argmax(plain, 10, i));
-    // Every ReLU costs the protocol's exact bits: 491 (signonly) or 1,856 (crypten) per element per party.
+    // Every ReLU costs the protocol's exact bits: 427 (signonly) or 1,856 (crypten) per element per party.
     const relu = priv.layers.find((l) => l.op === 'Relu')!;
-    assert.equal(relu.bytesSent * 8, (protocol === 'signonly' ? 491 : 1856) * 8 * 16 * 28 * 28);
+    assert.equal(relu.bytesSent * 8, (protocol === 'signonly' ? 427 : 1856) * 8 * 16 * 28 * 28);
   });
 }
 

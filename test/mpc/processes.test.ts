@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AndTriples, BeaverTriple, Correlations, PartyContext, PeerChannel, SharedBits } from '../../src/mpc/context.js';
+import type { AndTriples, BeaverTriple, BitMulTriples, Correlations, PartyContext, PeerChannel, SharedBits } from '../../src/mpc/context.js';
 import { runTwoParty } from '../../src/mpc/local.js';
 import { relu, type CompareOptions } from '../../src/mpc/protocols/compare.js';
 import { loadModel } from '../../src/onnx/proto.js';
@@ -239,7 +239,7 @@ function assertReluBytes(j: InferJson, bitsPerElem: number, rounds: number): voi
 
 let plainPredictions: number[] | undefined;
 
-test('mpc infer: agrees with the plaintext runtime, per-layer accounting, 491 bits per ReLU element', { timeout: 60_000 }, async () => {
+test('mpc infer: agrees with the plaintext runtime, per-layer accounting, 427 bits per ReLU element', { timeout: 60_000 }, async () => {
   const j = await infer([]);
   assert.equal(j.agreement, 1);
   assert.ok(j.maxLogitDiff < 1e-2, `maxLogitDiff ${j.maxLogitDiff}`);
@@ -250,7 +250,7 @@ test('mpc infer: agrees with the plaintext runtime, per-layer accounting, 491 bi
     assert.ok(l.ms >= 0 && Number.isFinite(l.ms));
     if (l.op !== 'Relu') assert.deepEqual(l.bytesSent, [0, 0], `${l.name} (public weights) communicates nothing`);
   }
-  assertReluBytes(j, 491, 8);
+  assertReluBytes(j, 427, 8);
   // Totals: the ReLUs plus the input share (party 0) and the output reveal (party 1).
   const reluBytes = j.layers.reduce((s, l) => s + l.bytesSent[0], 0);
   assert.equal(j.bytesSentPerBatch[0], reluBytes + 8 * 8 * 28 * 28);
@@ -275,7 +275,7 @@ test('mpc infer --weights secret: agreement 1, the linear layers now communicate
   const j = await infer(['--weights', 'secret']);
   assert.equal(j.agreement, 1);
   assert.ok(j.maxLogitDiff < 1e-2, `maxLogitDiff ${j.maxLogitDiff}`);
-  assertReluBytes(j, 491, 8);
+  assertReluBytes(j, 427, 8);
   for (const l of j.layers.filter((l) => l.op === 'Conv' || l.op === 'Gemm')) {
     assert.ok(l.bytesSent[0] > 0 && l.bytesSent[1] > 0 && l.rounds > 0, `${l.name} with secret weights must open Beaver masks`);
   }
@@ -291,13 +291,13 @@ test('mpc infer --net lan: works, modeled time = bytes·8/1 Gbit/s + rounds·0.5
   assert.ok(j.msPerBatch >= j.modeledMsPerBatch * 0.9, `${j.msPerBatch} ms per batch < modeled ${j.modeledMsPerBatch} ms`);
 });
 
-test('mpc infer --relu-config: a 16-bit range on one layer costs 207 bits per element there', { timeout: 60_000 }, async () => {
+test('mpc infer --relu-config: a 16-bit range on one layer costs 143 bits per element there', { timeout: 60_000 }, async () => {
   const [first, second] = [...reluElems.keys()];
   const cfg = join(tmp, 'relu16.json');
   writeFileSync(cfg, JSON.stringify({ layers: { [first!]: { msb: 22, lsb: 6 } } }));
   const j = await infer(['--relu-config', cfg], '--relu-config (16 bits on one layer)');
   const l1 = j.layers.find((l) => l.name === first)!, l2 = j.layers.find((l) => l.name === second)!;
-  const b1 = (207 * reluElems.get(first!)! * 8) / 8, b2 = (491 * reluElems.get(second!)! * 8) / 8;
+  const b1 = (143 * reluElems.get(first!)! * 8) / 8, b2 = (427 * reluElems.get(second!)! * 8) / 8;
   assert.deepEqual(l1.bytesSent, [b1, b1]);
   assert.equal(l1.rounds, 6);
   assert.deepEqual(l2.bytesSent, [b2, b2]);
@@ -443,6 +443,7 @@ const zeroDealer: Correlations = {
   matmulTriple: async () => assert.fail('not used'),
   andTriples: async (n): Promise<AndTriples> => ({ a: new Uint8Array((n + 7) >> 3), b: new Uint8Array((n + 7) >> 3), c: new Uint8Array((n + 7) >> 3) }),
   sharedBits: async (n): Promise<SharedBits> => ({ xor: new Uint8Array((n + 7) >> 3), arith: new BigInt64Array(n) }),
+  bitMulTriples: async (n): Promise<BitMulTriples> => ({ xor: new Uint8Array((n + 7) >> 3), arith: new BigInt64Array(n), a: new BigInt64Array(n), c: new BigInt64Array(n) }),
 };
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
@@ -482,6 +483,11 @@ async function reluView(input: (i: number) => bigint, n: number, trials: number,
           andTriples: (k) => d.andTriples(k),
           sharedBits: async (k) => {
             const b = await d.sharedBits(k);
+            r1 = b.xor.slice();
+            return b;
+          },
+          bitMulTriples: async (k) => {
+            const b = await d.bitMulTriples(k);
             r1 = b.xor.slice();
             return b;
           },

@@ -10,18 +10,19 @@
  *      = (G_hi ⊕ P_hi & G_lo, P_hi & P_lo), never computing the P of the lowest segment — every
  *      level is one exchange of m_level AND gates;
  *   3. one final exchange: open c = s ⊕ r (r a dealer bit shared in XOR and arithmetic form, 1 bit)
- *      together with the Beaver openings of x · r (x − a and r − b, 2 × 64 bits). Since
- *      x·s = x·(c ⊕ r) = c ? x − x·r : x·r and x·r does not depend on s, B2A and the multiply share
- *      one round: ReLU(x) = x − x·s = c ? x·r : x − x·r. (Every opened value is masked by fresh
- *      uniform dealer randomness: c by r, x − a by a, r − b by b.)
+ *      together with x − A (64 bits), where the dealer's (A, C = A·r) is a Beaver pair whose second
+ *      operand is r itself — r is already uniform and never opened, so r − B need not be sent and
+ *      [x·r] = (x − A)·[r] + [C]. Since x·s = x·(c ⊕ r) = c ? x − x·r : x·r and x·r does not depend
+ *      on s, B2A and the multiply share one round: ReLU(x) = x − x·s = c ? x·r : x − x·r. (Every
+ *      opened value is masked by fresh uniform dealer randomness: c by r, x − A by A.)
  * Every opening is packed to its exact bit width, so per element and party (AND gate = 2 bits):
- *   ANDs(m) = m + 2(m − 1) − ⌈log2 m⌉,  bits = 2·ANDs(m) + 129,  rounds = 2 + ⌈log2 m⌉   (m ≥ 1)
- *   b = 1 (m = 0): the sign is t0[0] ⊕ t1[0]: 129 bits, 1 round.   b = 0: no comparison, ReLU = x.
- *   b = 64: 181 ANDs → 491 bits, 8 rounds; b = 32: 301/7; 16: 207/6; 8: 161/5; 2: 131/2.
- * (ltz / signBit alone: bits − 128 resp. bits − 129, rounds − 0 resp. − 1.)
+ *   ANDs(m) = m + 2(m − 1) − ⌈log2 m⌉,  bits = 2·ANDs(m) + 65,  rounds = 2 + ⌈log2 m⌉   (m ≥ 1)
+ *   b = 1 (m = 0): the sign is t0[0] ⊕ t1[0]: 65 bits, 1 round.   b = 0: no comparison, ReLU = x.
+ *   b = 64: 181 ANDs → 427 bits, 8 rounds; b = 32: 237/7; 16: 143/6; 8: 97/5; 2: 67/2.
+ * (ltz / signBit alone: bits − 64 resp. bits − 65, rounds − 0 resp. − 1.)
  * Option `fold` merges the generate level into the first tree level: each leaf pair's G and P are
  * computed directly from the one-sided bits (G = A1B1 ⊕ (A1A0)B0 ⊕ A0(B1B0), P = A1A0 ⊕ B1B0 ⊕
- * A1B0 ⊕ A0B1), which saves one round for ⌊m/2⌋ − 1 extra AND gates: b = 64 → 551 bits, 7 rounds.
+ * A1B0 ⊕ A0B1), which saves one round for ⌊m/2⌋ − 1 extra AND gates: b = 64 → 487 bits, 7 rounds.
  * It is off by default (fewer bits); it pays when one round costs more than the extra bits, e.g.
  * a LAN round (0.5 ms) against 60·n bits at 1 Gbit/s for n below ~8,000 elements.
  *
@@ -96,7 +97,7 @@ export function reluCost(opts?: CompareOptions): { bits: number; rounds: number 
   if (r.b === 0) return { bits: 0, rounds: 0 };
   const m = r.b - 1;
   const treeRounds = m === 0 ? 0 : r.fold && m >= 2 ? 1 + ceilLog2(Math.ceil(m / 2)) : 1 + ceilLog2(m);
-  return { bits: 2 * signOnlyAndGates(r.b, r.fold) + 129, rounds: treeRounds + 1 };
+  return { bits: 2 * signOnlyAndGates(r.b, r.fold) + 65, rounds: treeRounds + 1 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,33 +277,31 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
   if (r.protocol === 'signonly' && r.b === 0) return { y: x.slice(), mask: one() };
   const s = await signBit(ctx, x, opts);
-  const rb = await ctx.dealer.sharedBits(n);
   if (r.protocol === 'crypten') {
+    const rb = await ctx.dealer.sharedBits(n);
     const c = await openMaskedBit(ctx, s, rb.xor, n, true);
     const mask = ringSub(one(), b2aLocal(ctx, c, rb.arith));
     return { y: await beaverMul(ctx, x, mask), mask };
   }
-  // One exchange: c = s ⊕ r (packed bits) and the Beaver openings of x · r.
-  const t = await ctx.dealer.beaver(n);
-  const c = xorBits(s, rb.xor.subarray(0, s.length));
-  const d = ringSub(x, t.a), e = ringSub(rb.arith, t.b);
+  // One exchange: c = s ⊕ r (packed bits) and D = x − A, the only Beaver opening x·r needs.
+  const t = await ctx.dealer.bitMulTriples(n);
+  const c = xorBits(s, t.xor.subarray(0, s.length));
+  const d = ringSub(x, t.a);
   const cb = c.length;
-  const msg = new Uint8Array(cb + 16 * n);
+  const msg = new Uint8Array(cb + 8 * n);
   msg.set(c, 0);
   msg.set(ringToBytes(d), cb);
-  msg.set(ringToBytes(e), cb + 8 * n);
   const peer = await ctx.peer.exchange(msg);
   if (peer.length !== msg.length) throw new Error(`compare: ReLU opening has ${peer.length} bytes, expected ${msg.length}`);
   xorInto(c, peer.subarray(0, cb));
-  const D = ringAdd(d, ringFromBytesLE(peer.subarray(cb, cb + 8 * n)));
-  const E = ringAdd(e, ringFromBytesLE(peer.subarray(cb + 8 * n)));
-  // [x·r] = [c] + E·[a] + D·[b] (+ D·E on party 0, folded in as D·([b] + E))
-  const xr = ringAdd(t.c, ringAdd(ringMul(E, t.a), ringMul(D, ctx.party === 0 ? ringAdd(t.b, E) : t.b)));
+  const D = ringAdd(d, ringFromBytesLE(peer.subarray(cb)));
+  // [x·r] = D·[r] + [A·r]
+  const xr = ringAdd(t.c, ringMul(D, t.arith));
   // ReLU = c ? x·r : x − x·r = (x − x·r) + c·(2·x·r − x); mask = 1 − s likewise from [r]
   const cr = bitsToRing(c, n);
   const rest = ringSub(x, xr);
   const y = ringAdd(rest, ringMul(cr, ringSub(ringMulScalar(xr, 2n), x)));
-  const mask = ringSub(one(), b2aLocal(ctx, c, rb.arith));
+  const mask = ringSub(one(), b2aLocal(ctx, c, t.arith));
   return { y, mask };
 }
 
