@@ -1,5 +1,6 @@
 /** `privml hummingbird …`: reduced-ring ReLU search (eco / aggressive), config check, HTML/JSON report. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { split, subset, type Dataset } from '../nn/data/index.js';
 import { saveModel } from '../onnx/proto.js';
@@ -269,6 +270,12 @@ function runOf(label: string, kind: ReportRun['kind'], r: InferResult, netName: 
 }
 
 async function runReport(o: ReportFlags): Promise<void> {
+  // Create the output folder first, so minutes of measurement are never lost to a missing directory.
+  try {
+    mkdirSync(dirname(o.output), { recursive: true });
+  } catch (e) {
+    throw new CliError(`${o.output}: cannot create the output folder (${(e as Error).message.split('\n')[0]})`);
+  }
   if (o.from) {
     // Re-render a previous report's JSON (no private inference).
     let data: HbReport;

@@ -9,6 +9,7 @@ import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, ty
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
+import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
 
 /** Flags shared by every command that sets up a session. */
@@ -91,6 +92,15 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
       throw new CliError(`${path}: node '${name}' needs integers 0 ≤ lsb ≤ msb ≤ 64, got msb=${v?.msb} lsb=${v?.lsb ?? 0}`);
     }
     out[name] = { msb, lsb };
+  }
+  // A `hummingbird search` config carries its model's hash: refuse it on any other model.
+  const meta = (raw as { hummingbird?: HbConfig['hummingbird'] }).hummingbird;
+  if (meta !== undefined) {
+    try {
+      validateConfig({ layers: out, hummingbird: meta }, model, path);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
   }
   return out;
 }

@@ -70,7 +70,13 @@ function start(name: string, args: string[], env: Record<string, string>): Role 
 }
 
 function lastError(r: Role, code: number): string {
-  const line = [...r.stderr].reverse().find((l) => l.startsWith('privml: error:')) ?? r.stderr[r.stderr.length - 1];
+  // Prefer our one-line error; else an uncaught crash's message (not Node's version footer or stack frames).
+  const rev = [...r.stderr].reverse();
+  const line =
+    rev.find((l) => l.startsWith('privml: error:')) ??
+    rev.find((l) => /^(\w*Error\b|FATAL ERROR|RangeError|TypeError)/.test(l.trim())) ??
+    rev.find((l) => !/^\s*at |^Node\.js v/.test(l)) ??
+    r.stderr[r.stderr.length - 1];
   return `${r.name} failed (exit ${code})${line ? `: ${line.replace(/^privml: error: /, '')}` : ''}`;
 }
 

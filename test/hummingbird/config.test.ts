@@ -47,6 +47,7 @@ test('config file round trip: the MPC reader accepts it, metadata survives, hash
     const w = other.graph.initializers.values().next().value!;
     (w.data as Float32Array)[0]! += 1e-3;
     assert.throws(() => validateConfig(back, other, path), /made for another model/);
+    assert.throws(() => readReluConfig(path, other), /made for another model/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
