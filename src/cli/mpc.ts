@@ -183,6 +183,18 @@ const send = (m: RoleMessage): void => {
   process.send?.(m);
 };
 
+/** A role started by a launcher (--ipc) stops when the launcher dies, so no orphan keeps a port or a core. */
+function exitWithLauncher(ipc: boolean): void {
+  if (!ipc || !process.send) return;
+  const stop = (): never => {
+    process.stderr.write('privml: error: the launching process went away; stopping this role\n');
+    process.exit(1);
+  };
+  // It may have died while this process was still loading, before the listener existed.
+  if (!process.connected) stop();
+  process.on('disconnect', stop);
+}
+
 /** Sum of a party's batch stats. */
 function totals(r: PartyReport) {
   const t = { ms: 0, dealerWaitMs: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
@@ -246,6 +258,7 @@ export function registerMpc(program: Command): void {
       .option('--ipc', 'report to a launching process (internal)', false)
       .option('--json', 'machine-readable output'),
   ).action(async (o: NetFlags & { listen: string; tlsCert?: string; tlsKey?: string; ipc: boolean; json?: boolean }) => {
+    exitWithLauncher(o.ipc);
     const stats = await runDealer({
       listen: parseEndpoint(o.listen, '--listen'),
       net: parseNet(o),
@@ -285,6 +298,7 @@ export function registerMpc(program: Command): void {
       ref: string,
       o: JobFlags & { id: string; peer: string; dealer: string; job: string; n: number; msb: number; lsb: number; reps: number; tlsCert?: string; tlsKey?: string; tlsCa?: string; ipc: boolean; json?: boolean },
     ) => {
+      exitWithLauncher(o.ipc);
       if (o.id !== '0' && o.id !== '1') throw new CliError(`--id must be 0 or 1, got '${o.id}'`, 2);
       const id = Number(o.id) as 0 | 1;
       let job: ModelJob | ReluJob;

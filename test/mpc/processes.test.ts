@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AndTriples, BeaverTriple, BitMulTriples, Correlations, PartyContext, PeerChannel, SharedBits } from '../../src/mpc/context.js';
@@ -332,6 +332,53 @@ for (const [victim, expect] of [
     }
   });
 }
+
+/** Pids of the running processes whose parent is `ppid` (from /proc). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // fields after the parenthesised command: state, ppid, …
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[1]) === ppid && rest[0] !== 'Z') out.push(Number(d));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** Running (not ended, not a zombie awaiting a reaper) — an orphan's zombie is not a leak. */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+test('killing the `mpc infer` launcher: its dealer and parties exit within 10 s (no orphans)', { skip: process.platform !== 'linux', timeout: 60_000 }, async () => {
+  const p = start('mpc infer', ['mpc', 'infer', MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '1000', '--batch', '1']);
+  const pid = p.child.pid!;
+  let roles: number[] = [];
+  const t0 = performance.now();
+  while (roles.length < 3 && performance.now() - t0 < 30_000 && p.child.exitCode === null) {
+    await sleep(100);
+    roles = childrenOf(pid);
+  }
+  assert.equal(roles.length, 3, `expected 3 role processes, saw ${roles.length}; stderr: ${p.stderr}`);
+  await sleep(500);
+  p.child.kill('SIGKILL'); // the launcher only, not its process group
+  await exitWithin(p, 5000);
+  const killedAt = performance.now();
+  while (roles.some(alive) && performance.now() - killedAt < 10_000) await sleep(100);
+  const left = roles.filter(alive);
+  for (const r of left) process.kill(r, 'SIGKILL');
+  assert.deepEqual(left, [], 'role processes outlived their launcher');
+});
 
 // ---------------------------------------------------------------------------------------------
 // 3. Handshake refusal
