@@ -2,13 +2,14 @@
  * FHE bench (JSON on stdout): per-PAF-layer latency at N=32768 on one ciphertext of slots (the
  * SmartPAF Table 4 shape: ReLU = u + u·sign(u) with each PAF's stages, same evaluator for all), and
  * end-to-end encrypted inference per image of a PAF fmnist-cnn (f1g2 with profiled static scales).
- *   node --import tsx bench/fhe.ts [--n 32768] [--images 1] [--skip-e2e] [--pafs f1g2,...]
+ *   node --import tsx bench/fhe.ts [--n 32768] [--images 1] [--skip-e2e] [--skip-layers] [--pafs f1g2,...]
+ *       [--model models/fmnist-cnn-max.f1sq-g1sq.paf.onnx]   (a trained PAF model instead; client-aided refresh allowed)
  */
 import { loadModel } from '../src/onnx/proto.js';
 import { loadFashionMnistSample } from '../src/nn/data/index.js';
 import { compileModel, simulateProgram } from '../src/fhe/compile.js';
-import { FheContext, generateKeys, type Ciphertext } from '../src/fhe/context.js';
-import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, outputMeta } from '../src/fhe/executor.js';
+import { FheContext, galoisCacheSize, generateKeys, type Ciphertext } from '../src/fhe/context.js';
+import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta } from '../src/fhe/executor.js';
 import { HeEval } from '../src/fhe/ops.js';
 import { chainFor, planFhe } from '../src/fhe/planner.js';
 import { makePafModel } from '../src/fhe/pafmodel.js';
@@ -54,11 +55,12 @@ async function pafLayers(): Promise<Record<string, unknown>[]> {
 
 async function endToEnd(): Promise<Record<string, unknown>> {
   const ds = loadFashionMnistSample({ limit: Math.max(16, images) });
-  const { model, scales } = await makePafModel(loadModel('models/fmnist-cnn.onnx'), 'f1g2', ds.images, 16, ds.shape);
-  const prog = compileModel(model, 'fmnist-cnn+f1g2');
-  const plan = planFhe(prog, { degrees: [N] });
+  const path = arg('model');
+  const { model, scales } = path ? { model: loadModel(path), scales: undefined } : await makePafModel(loadModel('models/fmnist-cnn.onnx'), 'f1g2', ds.images, 16, ds.shape);
+  const prog = compileModel(model, path ?? 'fmnist-cnn+f1g2');
+  const plan = planFhe(prog, { degrees: [N], refresh: !!path });
   const ctx = await FheContext.create(plan.params);
-  const keys = generateKeys(ctx, plan.lowered.rotationSteps, 10);
+  const keys = generateKeys(ctx, plan.lowered.rotationSteps, galoisCacheSize(plan.params));
   const { secretKey, ...server } = keys;
   const runs: Record<string, unknown>[] = [];
   try {
@@ -66,14 +68,14 @@ async function endToEnd(): Promise<Record<string, unknown>> {
       const sz = 28 * 28;
       const x = ds.images.subarray(i * sz, (i + 1) * sz);
       const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
-      const res = await inferEncrypted(ctx, server, plan.lowered, ct);
+      const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: localRefresh(ctx, secretKey, keys.publicKey) });
       const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'fmnist'));
       const ref = simulateProgram(prog, x).at(-1)!;
       const scale = Math.max(...Array.from(ref, Math.abs));
       let rel = 0;
       for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - ref[j]!) / scale);
       const am = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
-      runs.push({ image: i, seconds: res.seconds, keyGenSeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, agree: am(y) === am(ref), maxRelErr: rel, steps: res.steps.map((s) => ({ name: s.name, seconds: +s.seconds.toFixed(3), level: s.level, rotations: s.rotations })) });
+      runs.push({ image: i, refreshes: res.refreshes, seconds: res.seconds, keyGenSeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, agree: am(y) === am(ref), maxRelErr: rel, steps: res.steps.map((s) => ({ name: s.name, seconds: +s.seconds.toFixed(3), level: s.level, rotations: s.rotations })) });
       log(`image ${i}: ${res.seconds.toFixed(1)} s total, ${res.computeSeconds.toFixed(1)} s compute, rel err ${rel.toExponential(2)}`);
       ct.delete();
       res.ct.delete();
@@ -82,11 +84,11 @@ async function endToEnd(): Promise<Record<string, unknown>> {
     keys.dispose();
     ctx.dispose();
   }
-  return { model: 'fmnist-cnn (avg-pool) + f1g2, static scales profiled on 16 sample images', scales, params: plan.params, depth: plan.depth, rotations: plan.lowered.rotations, galoisKeys: plan.lowered.rotationSteps.length, runs, rssMB: Math.round(process.memoryUsage().rss / 1e6) };
+  return { model: path ?? 'fmnist-cnn (avg-pool) + f1g2, static scales profiled on 16 sample images', scales, params: plan.params, depth: plan.depth, refreshRoundTrips: plan.refreshes, rotations: plan.lowered.rotations, galoisKeys: plan.lowered.rotationSteps.length, runs, rssMB: Math.round(process.memoryUsage().rss / 1e6) };
 }
 
 const t0 = performance.now();
-const layers = await pafLayers();
+const layers = process.argv.includes('--skip-layers') ? [] : await pafLayers();
 const byName: Record<string, number> = Object.fromEntries(layers.map((l) => [l.paf as string, l.seconds as number]));
 const result: Record<string, unknown> = {
   N,

@@ -12,12 +12,14 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { Model } from '../onnx/ir.js';
+import { floatTensor, type Model } from '../onnx/ir.js';
+import { runOrt } from '../onnx/ort.js';
 import { compileModel, simulateProgram } from '../fhe/compile.js';
 import {
   decodeCiphertext,
   encodeCiphertext,
   FheContext,
+  galoisCacheSize,
   generateKeys,
   hasSecretKey,
   KEY_FILES,
@@ -219,57 +221,126 @@ export function registerFhe(program: Command): void {
   common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number }) => {
+    .option('--steps', 'per-step report for every image in --json (default: first image only)')
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; steps?: boolean }) => {
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
       const plan = planFhe(prog, planOpts(f));
       const ds = loadDataset({ dataset: f.dataset, limit: f.limit }, 'test');
       if (ds.shape.join(',') !== prog.inputDims.join(',')) throw new CliError(`${source}: expects images [${prog.inputDims}], ${f.dataset} has [${ds.shape}]`);
+      const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
+      // Plaintext PAF model on onnxruntime (the same ONNX graph): the reference for agreement.
+      const ortOut = await runOrt(model, { [prog.inputName]: floatTensor([ds.n, ...ds.shape], ds.images.subarray(0, ds.n * sz)) });
+      const ortLogits = ortOut[prog.outputName]!.data as Float32Array;
+      const outSize = ortLogits.length / ds.n;
       const ctx = await FheContext.create(plan.params);
-      const keys = generateKeys(ctx, plan.lowered.rotationSteps, 24);
+      const cached = galoisCacheSize(plan.params);
+      const keys = generateKeys(ctx, plan.lowered.rotationSteps, cached);
       const { secretKey, ...server } = keys;
       const bar = new Progress(!f.json);
-      const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
-      const results: { index: number; label: number; plainClass: number; fheClass: number; maxRelErr: number; seconds: number; computeSeconds: number; refreshes: number; steps: StepReport[] }[] = [];
+      const mem = () => {
+        const u = process.memoryUsage();
+        // WebAssembly memory is counted in `external` (not in `arrayBuffers`); it grows and never shrinks.
+        return { rssMB: Math.round(u.rss / 1e6), wasmHeapMB: Math.round((u.external - u.arrayBuffers) / 1e6) };
+      };
+      const mem0 = mem();
+      const results: {
+        index: number;
+        label: number;
+        plainClass: number;
+        ortClass: number;
+        fheClass: number;
+        maxRelErr: number;
+        maxRelErrVsOrt: number;
+        seconds: number;
+        computeSeconds: number;
+        refreshes: number;
+        rssMB: number;
+        wasmHeapMB: number;
+        steps?: StepReport[];
+      }[] = [];
       try {
         bar.start('fhe run', ds.n);
         for (let i = 0; i < ds.n; i++) {
           const x = ds.images.subarray(i * sz, (i + 1) * sz);
           const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
-          const res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey) });
-          ct.delete();
-          const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, source));
-          res.ct.delete();
+          let res;
+          try {
+            res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey) });
+          } finally {
+            ct.delete();
+          }
+          let y: Float64Array;
+          try {
+            y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, source));
+          } finally {
+            res.ct.delete();
+          }
           const ref = simulateProgram(prog, x).at(-1)!;
-          let rel = 0;
-          const scale = Math.max(...Array.from(ref, Math.abs));
-          for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - ref[j]!) / scale);
-          results.push({ index: i, label: ds.labels[i]!, plainClass: argmax(ref), fheClass: argmax(y), maxRelErr: rel, seconds: res.seconds, computeSeconds: res.computeSeconds, refreshes: res.refreshes, steps: res.steps });
+          const ortY = ortLogits.subarray(i * outSize, (i + 1) * outSize);
+          const relErr = (want: ArrayLike<number>) => {
+            const scale = Math.max(...Array.from(want, Math.abs));
+            let rel = 0;
+            for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - want[j]!) / scale);
+            return rel;
+          };
+          results.push({
+            index: i,
+            label: ds.labels[i]!,
+            plainClass: argmax(ref),
+            ortClass: argmax(ortY),
+            fheClass: argmax(y),
+            maxRelErr: relErr(ref),
+            maxRelErrVsOrt: relErr(ortY),
+            seconds: res.seconds,
+            computeSeconds: res.computeSeconds,
+            refreshes: res.refreshes,
+            ...mem(),
+            steps: i === 0 || f.steps ? res.steps : undefined,
+          });
           bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
+          if (f.json) {
+            // One line per image on stderr, so a long run can be read while it is going.
+            const { steps: _s, ...line } = results.at(-1)!;
+            process.stderr.write(JSON.stringify(line) + '\n');
+          }
         }
       } finally {
         bar.stop();
         keys.dispose();
         ctx.dispose();
       }
-      const agree = results.filter((r) => r.plainClass === r.fheClass).length / results.length;
-      const acc = results.filter((r) => r.label === r.fheClass).length / results.length;
+      const n = results.length;
+      const agree = results.filter((r) => r.ortClass === r.fheClass).length / n;
+      const agreeSim = results.filter((r) => r.plainClass === r.fheClass).length / n;
+      const acc = results.filter((r) => r.label === r.fheClass).length / n;
+      const plainAcc = results.filter((r) => r.label === r.ortClass).length / n;
+      // Memory after the second image (keys generated, pools warm) against the last one.
+      const warm = results[Math.min(1, n - 1)]!;
       const summary = {
         model: source,
         form: prog.form,
         params: plan.params,
         depth: plan.depth,
+        levelsPerChain: plan.levels,
         refreshRoundTripsPerImage: plan.refreshes,
-        images: results.length,
+        refreshRoundTripsTotal: results.reduce((a, r) => a + r.refreshes, 0),
+        galoisKeys: plan.lowered.rotationSteps.length,
+        galoisKeysCached: cached,
+        images: n,
         agreementWithPlaintextPaf: agree,
+        agreementWithFloat64Reference: agreeSim,
         accuracy: acc,
-        maxRelErr: Math.max(...results.map((r) => r.maxRelErr)),
-        meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / results.length,
-        meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / results.length,
+        plaintextPafAccuracy: plainAcc,
+        maxRelErr: Math.max(...results.map((r) => r.maxRelErrVsOrt)),
+        maxRelErrVsFloat64: Math.max(...results.map((r) => r.maxRelErr)),
+        meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / n,
+        meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
+        memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },
         results,
       };
       if (f.json) return printJson(summary);
-      process.stdout.write(`${source}: N=${plan.params.polyModulusDegree}, depth ${plan.depth}, ${plan.refreshes} refreshes/image; ${results.length} images, agreement with plaintext PAF ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc).toFixed(1)}%, max rel err ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(1)} s/image (${summary.meanComputeSecondsPerImage.toFixed(1)} s without key generation)\n`);
-      printSteps(results[0]!.steps);
+      process.stdout.write(`${source}: N=${plan.params.polyModulusDegree}, depth ${plan.depth} (${plan.levels} levels per chain), ${plan.refreshes} client-aided refresh round trips/image (${summary.refreshRoundTripsTotal} in total); ${n} images, agreement with the plaintext PAF model (onnxruntime) ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc).toFixed(1)}% (plaintext ${(100 * plainAcc).toFixed(1)}%), max rel err vs onnxruntime ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(1)} s/image (${summary.meanComputeSecondsPerImage.toFixed(1)} s without key generation); RSS ${warm.rssMB} → ${results[n - 1]!.rssMB} MB, WASM heap ${warm.wasmHeapMB} → ${results[n - 1]!.wasmHeapMB} MB (image ${Math.min(2, n)} → ${n})\n`);
+      printSteps(results[0]!.steps!);
     });
 }

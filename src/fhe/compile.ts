@@ -11,6 +11,7 @@ import { inferShapes } from '../onnx/shape.js';
 import { META_PAF_LAYERS, pafLayers } from '../smartpaf/graph.js';
 import { SMARTPAF_DOMAIN } from '../smartpaf/ops.js';
 import { stagesCost } from '../smartpaf/poly.js';
+import { maxTree } from '../smartpaf/pool.js';
 
 /** An affine map y = W·x + b over flat per-image tensors; rows are sparse. */
 export interface AffineMap {
@@ -25,7 +26,9 @@ export interface AffineMap {
 export type FheStep =
   | { kind: 'linear'; name: string; nodes: string[]; map: AffineMap; inDims: number[]; outDims: number[] }
   | { kind: 'sumpool'; name: string; nodes: string[]; kernel: [number, number]; inDims: number[]; outDims: number[] }
-  | { kind: 'paf'; name: string; nodes: string[]; paf: string; stages: number[][]; scale: number; dims: number[] };
+  | { kind: 'paf'; name: string; nodes: string[]; paf: string; stages: number[][]; scale: number; dims: number[] }
+  /** PAF MaxPool, non-overlapping k×k windows (power-of-two sides): a level-wise tree of PAF max(a, b). */
+  | { kind: 'maxpool'; name: string; nodes: string[]; paf: string; stages: number[][]; scale: number; kernel: [number, number]; inDims: number[]; outDims: number[] };
 
 /** A model compiled to FHE steps. */
 export interface FheProgram {
@@ -43,7 +46,42 @@ export interface FheProgram {
 export function stepDepth(s: FheStep): number {
   if (s.kind === 'linear') return 1;
   if (s.kind === 'sumpool') return 0;
+  if (s.kind === 'maxpool') return maxTreeLevels(s.kernel) * (stagesCost(s.stages).depth + 1);
   return stagesCost(s.stages).depth + 1;
+}
+
+/** Levels of the max tree over a kh×kw window (log2 kw column levels, then log2 kh row levels). */
+export function maxTreeLevels(kernel: readonly [number, number]): number {
+  return Math.log2(kernel[0]) + Math.log2(kernel[1]);
+}
+
+const isPow2 = (v: number) => Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0;
+
+/**
+ * Window of a PAF MaxPool under FHE: only non-overlapping windows (stride = kernel, no pads, no
+ * ceil_mode, sides dividing the input) whose sides are powers of two, so that the row-major
+ * pairwise max tree of src/smartpaf is exactly a sequence of slot rotations (one per tree level).
+ */
+function fheMaxWindow(window: Record<string, unknown> | undefined, dims: number[], where: string): { kernel: [number, number]; outDims: number[] } {
+  if (dims.length !== 3) throw new ModelError(`${where}: MaxPool needs a [C,H,W] input, has [${dims}]`);
+  const [C, H, W] = dims as [number, number, number];
+  const w = window ?? {};
+  const k = w['kernel_shape'] as number[] | undefined;
+  if (!Array.isArray(k) || k.length !== 2) throw new ModelError(`${where}: MaxPool kernel_shape must have 2 entries under FHE`);
+  const st = (w['strides'] as number[] | undefined) ?? [1, 1];
+  const pads = (w['pads'] as number[] | undefined) ?? [0, 0, 0, 0];
+  const autoPad = (w['auto_pad'] as string | undefined) ?? 'NOTSET';
+  const dil = (w['dilations'] as number[] | undefined) ?? [1, 1];
+  const ceil = (w['ceil_mode'] as number | undefined) ?? 0;
+  const why: string[] = [];
+  if (st[0] !== k[0] || st[1] !== k[1]) why.push(`strides [${st}] differ from kernel [${k}]`);
+  if (pads.some((v) => v !== 0) || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) why.push('padding');
+  if (dil.some((v) => v !== 1)) why.push('dilations');
+  if (ceil) why.push('ceil_mode');
+  if (!isPow2(k[0]!) || !isPow2(k[1]!)) why.push(`kernel [${k}] sides are not powers of two`);
+  if (H % k[0]! !== 0 || W % k[1]! !== 0) why.push(`kernel [${k}] does not divide the ${H}×${W} input`);
+  if (why.length) throw new ModelError(`${where}: PAF MaxPool not supported under FHE (${why.join(', ')}); only non-overlapping power-of-two windows are`);
+  return { kernel: [k[0]!, k[1]!], outDims: [C, H / k[0]!, W / k[1]!] };
 }
 
 interface ExpandedLayer {
@@ -54,6 +92,7 @@ interface ExpandedLayer {
   input: string;
   output: string;
   stages: number[][];
+  window?: Record<string, unknown>;
 }
 
 const UNSUPPORTED_WHY: Record<string, string> = {
@@ -201,7 +240,7 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
   const inputDims = shape.slice(1) as number[];
 
   // PAF layers, in either form.
-  const pafByNode = new Map<string, { paf: string; stages: number[][]; scale: number; kind: string; input: string; output: string }>();
+  const pafByNode = new Map<string, { paf: string; stages: number[][]; scale: number; kind: string; input: string; output: string; window?: Record<string, unknown> }>();
   const skip = new Set<Node>();
   let form: FheProgram['form'] = 'plain';
   const layersMeta = model.metadata[META_PAF_LAYERS];
@@ -227,7 +266,7 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
   for (const l of pafLayers(model)) {
     form = 'paf-nodes';
     if (l.scale === undefined) throw new ModelError(`${source}: node '${l.node}': dynamic-scale PAF cannot run under FHE; switch to static scales (withStaticScales)`);
-    pafByNode.set(l.node, { paf: l.paf, stages: l.stages, scale: l.scale, kind: l.kind, input: l.input, output: l.output });
+    pafByNode.set(l.node, { paf: l.paf, stages: l.stages, scale: l.scale, kind: l.kind, input: l.input, output: l.output, window: l.window });
   }
 
   const shapes = form === 'paf-nodes' ? undefined : inferShapes(model);
@@ -245,6 +284,16 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
     else pending = { map, nodes: [name], inDims: dims };
     dims = outDims;
   };
+  const pushPaf = (l: { node: string; kind: string; paf: string; stages: number[][]; scale: number; window?: Record<string, unknown> }, where: string) => {
+    if (!(l.scale > 0) || !Number.isFinite(l.scale)) throw new ModelError(`${where}: static scale must be a positive number, is ${l.scale}`);
+    if (l.kind === 'relu') {
+      steps.push({ kind: 'paf', name: l.node, nodes: [l.node], paf: l.paf, stages: l.stages, scale: l.scale, dims });
+    } else if (l.kind === 'maxpool') {
+      const { kernel, outDims } = fheMaxWindow(l.window, dims, where);
+      steps.push({ kind: 'maxpool', name: l.node, nodes: [l.node], paf: l.paf, stages: l.stages, scale: l.scale, kernel, inDims: dims, outDims });
+      dims = outDims;
+    } else throw new ModelError(`${where}: PAF layers of kind '${l.kind}' are not supported under FHE (only relu and maxpool)`);
+  };
   const init = (n: Node, i: number, where: string): Tensor => {
     const t = g.initializers.get(n.inputs[i] ?? '');
     if (!t) throw new ModelError(`${where}: input ${i} must be a constant initializer under FHE (the server holds the model in plaintext)`);
@@ -255,19 +304,17 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
     const meta = groupStart.get(n);
     if (meta) {
       if (meta.input !== cur) throw new ModelError(`${where}: PAF layer input '${meta.input}' is not the running value '${cur}' (only chains are supported)`);
-      if (meta.kind !== 'relu') throw new ModelError(`${where}: PAF ${meta.kind} layers are not supported under FHE yet (only ReLU)`);
       flush();
-      steps.push({ kind: 'paf', name: meta.node, nodes: [meta.node], paf: meta.paf, stages: meta.stages, scale: meta.scale, dims });
+      pushPaf(meta, `${source}: PAF layer '${meta.node}' (${meta.kind})`);
       cur = meta.output;
       continue;
     }
     if (skip.has(n)) continue;
     const paf = pafByNode.get(n.name);
     if (paf) {
-      if (paf.kind !== 'relu') throw new ModelError(`${where}: PafMaxPool is not supported under FHE yet (only PafRelu); use average pooling`);
       if (n.inputs[0] !== cur) throw new ModelError(`${where}: input is not the running value (only chains are supported)`);
       flush();
-      steps.push({ kind: 'paf', name: n.name, nodes: [n.name], paf: paf.paf, stages: paf.stages, scale: paf.scale, dims });
+      pushPaf({ ...paf, node: n.name }, where);
       cur = n.outputs[0]!;
       continue;
     }
@@ -376,6 +423,8 @@ export function simulateProgram(p: FheProgram, x: ArrayLike<number>): Float64Arr
             y[(c * OH + i) * OW + j] = acc / (kh * kw);
           }
       v = y;
+    } else if (s.kind === 'maxpool') {
+      v = simulateMaxPool(s, v);
     } else {
       const st = s.stages;
       v = v.map((xx) => {
@@ -392,4 +441,32 @@ export function simulateProgram(p: FheProgram, x: ArrayLike<number>): Float64Arr
     outs.push(v);
   }
   return outs;
+}
+
+function signOf(stages: readonly (readonly number[])[], u: number): number {
+  for (const c of stages) {
+    const y2 = u * u;
+    let acc = 0;
+    for (let i = c.length - 1; i >= 0; i--) acc = acc * y2 + c[i]!;
+    u = acc * u;
+  }
+  return u;
+}
+
+/** PAF MaxPool in float64: the row-major pairwise tree of src/smartpaf (maxTree over windowOffsets). */
+function simulateMaxPool(s: FheStep & { kind: 'maxpool' }, v: Float64Array): Float64Array {
+  const [C, H, W] = s.inDims as [number, number, number];
+  const [kh, kw] = s.kernel;
+  const OH = H / kh;
+  const OW = W / kw;
+  const y = new Float64Array(C * OH * OW);
+  const pmax = (a: number, b: number) => (a + b + (a - b) * signOf(s.stages, (a - b) / s.scale)) / 2;
+  for (let c = 0; c < C; c++)
+    for (let i = 0; i < OH; i++)
+      for (let j = 0; j < OW; j++) {
+        const win: number[] = [];
+        for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) win.push(v[(c * H + i * kh + a) * W + j * kw + b]!);
+        y[(c * OH + i) * OW + j] = maxTree(win, (pairs) => pairs.map(([a, b]) => pmax(a, b)));
+      }
+  return y;
 }

@@ -296,6 +296,25 @@ export class CachedGalois implements GaloisSource {
   }
 }
 
+/** Bytes of one Galois key (one rotation step): (primes − 1) key-switching ciphertexts of 2 polynomials over all primes. */
+export function galoisKeyBytes(p: FheParams): number {
+  const k = p.primeBits.length;
+  return (k - 1) * 2 * p.polyModulusDegree * k * 8;
+}
+
+/** WASM's linear memory limit (4 GB). */
+export const WASM_MEMORY_BYTES = 4.0e9;
+
+/**
+ * How many Galois keys to keep cached (at least 2). Besides the cached keys, WASM holds the
+ * relinearisation key and SEAL's memory pools (which keep freed ciphertext/plaintext buffers of
+ * every level for reuse, never returning them); measured at N=32768 with 21 primes, that is about
+ * 7 key-sizes, so 10 key-sizes are reserved and the rest of the 4 GB goes to Galois keys.
+ */
+export function galoisCacheSize(p: FheParams, memory = WASM_MEMORY_BYTES): number {
+  return Math.max(2, Math.floor(memory / galoisKeyBytes(p)) - 10);
+}
+
 /** Server-side key material: public, relinearisation and Galois keys. No secret key. */
 export interface ServerKeys {
   keyId: string;

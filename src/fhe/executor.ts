@@ -95,6 +95,13 @@ export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Fl
     const v = ctx.encoder.decode(pt) as Float64Array;
     const out = Float64Array.from(v);
     if (out.some((x) => !Number.isFinite(x))) throw new Error('refusing to decode: non-finite values (levels ran out or wrong key)');
+    // A correctly decrypted CKKS value v needs |v|·scale < q/2 for the remaining modulus q ≥ 2^(bits−1).
+    // Values at or past that bound mean the plaintext wrapped modulo q — the headroom of the
+    // remaining levels ran out (or the key is wrong): whatever decodes is noise, not a result.
+    const bound = 2 ** (bits - 2 - scaleBits);
+    let peak = 0;
+    for (const x of out) peak = Math.max(peak, Math.abs(x));
+    if (peak >= bound) throw new Error(`refusing to decode: a slot holds ${peak.toExponential(2)}, past the ${bound.toExponential(2)} the remaining ${bits} modulus bits can hold at a ${scaleBits.toFixed(1)}-bit scale (headroom of the levels ran out, or wrong key)`);
     return out;
   } finally {
     pt.delete();
@@ -163,6 +170,9 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         case 'scale':
           next = he.mulScalar(cur, s.factor, s.name);
           break;
+        case 'maxlevel':
+          next = he.pafMaxLevel(cur, s.shift, s.stages, s.mask, s.name);
+          break;
         case 'refresh': {
           if (!opts.refresh) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
           const mask = randomMask(ctx.slots);
@@ -187,7 +197,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
       cur = next;
       const r: StepReport = {
         name: s.name,
-        kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind,
+        kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind === 'maxlevel' ? `maxpool:${s.src.paf}` : s.kind,
         seconds: (performance.now() - ts) / 1000,
         level: he.level(cur),
         rotations: he.stats.rotations - before.rotations,
@@ -219,7 +229,7 @@ export function precisionProbe(ctx: FheContext, sk: SecretKey, program: FheProgr
   const ref = simulateProgram(program, x);
   return (i, r, ct) => {
     const s = lowered.steps[i]!;
-    if (s.kind === 'refresh' || s.kind === 'scale') return;
+    if (s.kind === 'refresh' || s.kind === 'scale' || (s.kind === 'maxlevel' && !s.final)) return;
     const k = program.steps.indexOf(s.src);
     const want = ref[k]!;
     const got = unpackValues(s.out, decryptSlots(ctx, sk, ct), s.gain);

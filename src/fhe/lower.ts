@@ -13,6 +13,7 @@
 import { ModelError } from '../onnx/ir.js';
 import type { AffineMap, FheProgram, FheStep } from './compile.js';
 import { stepDepth } from './compile.js';
+import { stagesCost } from '../smartpaf/poly.js';
 
 /** Where each element (flat index) of a per-image tensor lives; element e is also at slotOf[e] + r·period for r < copies. */
 export interface Layout {
@@ -46,6 +47,15 @@ export type HeStep =
   | { kind: 'sumpool'; name: string; src: FheStep; shifts: number[]; out: Layout; gain: number; rotations: number }
   | { kind: 'paf'; name: string; src: FheStep & { kind: 'paf' }; out: Layout; gain: number }
   | { kind: 'scale'; name: string; factor: number; out: Layout; gain: number }
+  /**
+   * One level of a PAF MaxPool tree: y = (x + rot(x, shift)) + d·sign(f·d) with d = x − rot(x, shift),
+   * i.e. 2·gain·max of the pairs `shift` slots apart. `stages` are the PAF's with f (= 1/(gain·s))
+   * folded into the first stage; `mask` is 1 at the slots whose pair is a real window pair (0
+   * elsewhere) and multiplies the first stage's coefficient leaves, so slots that hold no pair
+   * (other windows' members, padding between blocks) evaluate sign to exactly 0 and can never leave
+   * the polynomial's range. No extra level: the leaves are plaintext multiplications anyway.
+   */
+  | { kind: 'maxlevel'; name: string; src: FheStep & { kind: 'maxpool' }; level: number; final: boolean; shift: number; stages: number[][]; mask: Float64Array; out: Layout; gain: number; rotations: number }
   | { kind: 'refresh'; name: string; out: Layout; gain: number };
 
 /** A lowered program for a slot count. */
@@ -253,7 +263,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     }
     const next = p.steps[i + 1];
     if (s.kind === 'linear') {
-      const outGain = next?.kind === 'paf' ? 1 / next.scale : 1;
+      const outGain = next?.kind === 'paf' || next?.kind === 'maxpool' ? 1 / next.scale : 1;
       const r = planLinear(s, L, gain, outGain, n, where);
       let pm = 0;
       pm = r.plan.diags.size;
@@ -280,6 +290,14 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
       steps.push({ kind: 'sumpool', name: s.name, src: s, shifts, out, gain, rotations: shifts.length });
       depths.push(0);
       L = out;
+    } else if (s.kind === 'maxpool') {
+      const r = lowerMaxPool(s, L, gain, n, where);
+      r.steps.forEach((h) => {
+        steps.push(h);
+        depths.push(stagesCost(s.stages).depth + 1);
+      });
+      L = r.out;
+      gain = r.gain;
     } else {
       const want = 1 / s.scale;
       if (Math.abs(gain / want - 1) > 1e-12) {
@@ -303,6 +321,9 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     } else if (s.kind === 'sumpool') {
       s.shifts.forEach((r) => rot.add(mod(r, n)));
       rotations += s.rotations;
+    } else if (s.kind === 'maxlevel') {
+      rot.add(mod(s.shift, n));
+      rotations += s.rotations;
     }
   }
   return {
@@ -316,6 +337,54 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     depth: depths.reduce((a, b) => a + b, 0),
     depths,
   };
+}
+
+/**
+ * Lower a PAF MaxPool: log2(kw) column levels (shifts t, 2t, …) then log2(kh) row levels (shifts
+ * t·W0, 2t·W0, …) — for power-of-two windows exactly the row-major pairwise tree of src/smartpaf.
+ * After a level with shift δ the slot of the window's first member holds the max of its group; the
+ * gain doubles per level (y = 2·gain·max) and is folded downstream like the ReLU's.
+ */
+function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: number, n: number, where: string): { steps: HeStep[]; out: Layout; gain: number } {
+  if (!inL.grid) throw new ModelError(`${where}: MaxPool needs a spatial ([C,H,W]) layout`);
+  const { W0, t } = inL.grid;
+  const [C, H, W] = s.inDims as [number, number, number];
+  const [kh, kw] = s.kernel;
+  const [, OH, OW] = s.outDims as [number, number, number];
+  if (kh !== kw) throw new ModelError(`${where}: only square MaxPool windows are supported under FHE (the lattice stride must stay uniform), got ${kh}×${kw}`);
+  const levels: { shift: number; along: 'w' | 'h'; span: number }[] = [];
+  for (let span = 1; span < kw; span *= 2) levels.push({ shift: t * span, along: 'w', span });
+  for (let span = 1; span < kh; span *= 2) levels.push({ shift: t * W0 * span, along: 'h', span });
+  const el = (c: number, h: number, w: number) => (c * H + h) * W + w;
+  const steps: HeStep[] = [];
+  let g = gain;
+  levels.forEach((lv, li) => {
+    // Slots holding the first member of a pair at this level, and a check that its partner is `shift` slots on.
+    const mask = new Float64Array(n);
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < OH * kh; h++)
+        for (let w = 0; w < OW * kw; w++) {
+          const first = lv.along === 'w' ? w % (2 * lv.span) === 0 : w % kw === 0 && h % (2 * lv.span) === 0;
+          if (!first) continue;
+          const a = inL.slotOf[el(c, h, w)]!;
+          const b = inL.slotOf[lv.along === 'w' ? el(c, h, w + lv.span) : el(c, h + lv.span, w)]!;
+          if (mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
+          mask[a] = 1;
+        }
+    const f = 1 / (g * s.scale);
+    const stages = s.stages.map((st, si) => (si === 0 ? st.map((c, k) => c * f ** (2 * k + 1)) : [...st]));
+    const last = li === levels.length - 1;
+    let out: Layout;
+    if (last) {
+      const slotOf = new Int32Array(C * OH * OW);
+      for (let c = 0; c < C; c++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) slotOf[(c * OH + i) * OW + j] = inL.slotOf[el(c, i * kh, j * kw)]!;
+      out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) } };
+    } else out = { ...inL, copies: 1, period: n };
+    g *= 2;
+    steps.push({ kind: 'maxlevel', name: `${s.name}[${li + 1}/${levels.length}]`, src: s, level: li, final: last, shift: lv.shift, stages, mask, out, gain: g, rotations: 1 });
+  });
+  if (levels.length === 0) throw new ModelError(`${where}: a 1×1 MaxPool is the identity; remove it`);
+  return { steps, out: steps.at(-1)!.out, gain: g };
 }
 
 /** Place a per-image tensor into slot values according to a layout (replicas included). */

@@ -128,6 +128,34 @@ export class HeEval {
     }
   }
 
+  /** a − b (same level and scale, e.g. a ciphertext and its rotation). */
+  sub(a: Ciphertext, b: Ciphertext): Ciphertext {
+    const temps = new Arena();
+    try {
+      const [x, y] = this.align(a, b, temps);
+      if (x.scale !== y.scale) y.setScale(x.scale);
+      return this.ev.sub(x, y) as Ciphertext;
+    } finally {
+      temps.dispose();
+    }
+  }
+
+  /** a ⊙ v for a plaintext vector v (one level, scale kept, like `mulScalar`). */
+  mulVec(a: Ciphertext, v: ArrayLike<number>, what = 'plaintext multiplication'): Ciphertext {
+    const l = this.level(a);
+    if (l === 0) throw new LevelsExhaustedError(what);
+    const pt = this.ctx.encode(v, this.ctx.primeAt(l), a);
+    try {
+      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
+      this.stats.plainMults++;
+      this.rescale(r, what);
+      r.setScale(a.scale);
+      return r;
+    } finally {
+      pt.delete();
+    }
+  }
+
   /** A diagonal-method linear map (BSGS), one level. */
   linear(x: Ciphertext, plan: LinearPlan, name: string): Ciphertext {
     const n = this.ctx.slots;
@@ -230,8 +258,12 @@ export class HeEval {
     return cur;
   }
 
-  /** sign(u) through the stages' plans (PlanArith over ciphertexts); `u` is not consumed. */
-  sign(u: Ciphertext, stages: readonly (readonly number[])[], name: string): Ciphertext {
+  /**
+   * sign(u) through the stages' plans (PlanArith over ciphertexts); `u` is not consumed. With
+   * `firstMask`, the first stage's coefficient leaves c·u become (c·mask) ⊙ u (same level): the
+   * result is exactly 0 wherever the mask is 0.
+   */
+  sign(u: Ciphertext, stages: readonly (readonly number[])[], name: string, firstMask?: Float64Array): Ciphertext {
     const arena = new Arena();
     try {
       const arith: PlanArith<Ciphertext, number> = {
@@ -239,9 +271,29 @@ export class HeEval {
         mulConst: (a, c) => arena.add(this.mulScalar(a, c, `PAF '${name}'`)),
         add: (a, b) => arena.add(this.add(a, b)),
       };
+      const masked: PlanArith<Ciphertext, number> = firstMask ? { ...arith, mulConst: (a, c) => arena.add(this.mulVec(a, firstMask.map((m) => m * c), `PAF '${name}'`)) } : arith;
       let v = u;
-      for (const st of stages) v = runPlan(planOdd(st.length), v, (k) => st[k]!, arith);
+      stages.forEach((st, i) => (v = runPlan(planOdd(st.length), v, (k) => st[k]!, i === 0 ? masked : arith)));
       return v === u ? u.clone() : arena.keep(v);
+    } finally {
+      arena.dispose();
+    }
+  }
+
+  /**
+   * One level of a PAF max tree: with r = rot(x, shift) and d = x − r, returns (x + r) + d·sign(d)
+   * (= 2·max(x, r) where the mask is 1; `stages` already carry the 1/(gain·s) factor). One rotation,
+   * the sign's depth plus one level.
+   */
+  pafMaxLevel(x: Ciphertext, shift: number, stages: readonly (readonly number[])[], mask: Float64Array, name: string): Ciphertext {
+    const arena = new Arena();
+    try {
+      const r = arena.add(this.rotate(x, shift));
+      const d = arena.add(this.sub(x, r));
+      const sum = arena.add(this.add(x, r));
+      const sg = arena.add(this.sign(d, stages, name, mask));
+      const y = arena.add(this.mul(d, sg, `PAF '${name}' ((a−b)·sign)`));
+      return this.add(sum, y);
     } finally {
       arena.dispose();
     }

@@ -74,6 +74,11 @@ function explain(l: Lowered): StepPlan[] {
       return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer` };
     }
     if (s.kind === 'scale') return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
+    if (s.kind === 'maxlevel') {
+      const c = stagesCost(s.stages);
+      const pairs = s.mask.reduce((a, b) => a + b, 0);
+      return { name: s.name, kind: `maxpool ${s.src.paf}`, depth, rotations: 1, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves` };
+    }
     return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: 'client-aided: masked decrypt + re-encrypt at the top level (1 round trip)' };
   });
 }
@@ -104,42 +109,66 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     return { params: { polyModulusDegree: N, primeBits, scaleBits: s }, lowered, depth: lowered.depth, levels: lowered.depth, refreshes: 0, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
   }
   if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
-  const { N } = last;
+  const { N, lowered: flat } = last;
   const cap = maxLevels(N, minS);
   if (!opts.refresh) {
-    throw new ModelError(`${p.source}: needs ${last.lowered.depth} levels, N=${N} holds ${cap} at ${minS}-bit scale: ${last.lowered.depth - cap} levels missing (allow client-aided refresh with --refresh)`);
+    throw new ModelError(`${p.source}: needs ${flat.depth} levels, N=${N} holds ${cap} at ${minS}-bit scale: ${flat.depth - cap} levels missing (allow client-aided refresh with --refresh)`);
   }
-  // Greedy segmentation over program steps: refresh before a step that would not fit.
-  const refreshBefore: number[] = [];
-  let used = 0;
-  const probe = lowerProgram(p, N / 2);
-  // Depth per program step (a 'scale' helper step is attributed to the PAF it precedes).
-  const perStep: number[] = new Array<number>(p.steps.length).fill(0);
-  let k = 0;
-  probe.steps.forEach((s, i) => {
-    perStep[k]! += probe.depths[i]!;
-    if (s.kind !== 'scale') k++;
-  });
-  perStep.forEach((d, i) => {
-    if (d > cap) throw new ModelError(`${p.source}: step '${p.steps[i]!.name}' alone needs ${d} levels, more than N=${N} holds (${cap})`);
-    if (used + d > cap) {
-      refreshBefore.push(i);
-      used = 0;
+  // Refresh points between slot-level steps (a MaxPool tree may be cut between its levels). For
+  // every scale from the largest down: greedy segmentation (optimal for a chain of atomic steps);
+  // keep the fewest round trips, and among those the largest scale (best precision).
+  let best: { s: number; before: number[]; deepest: number } | undefined;
+  let tooDeep: string | undefined;
+  for (let s = maxS; s >= minS; s--) {
+    const capS = levelsAt(N, s);
+    const before: number[] = [];
+    let used = 0;
+    let deepest = 0;
+    let ok = true;
+    flat.steps.forEach((st, i) => {
+      const d = flat.depths[i]!;
+      if (d > capS) {
+        ok = false;
+        if (s === minS) tooDeep = `step '${st.name}' alone needs ${d} levels, more than N=${N} holds (${capS})`;
+        return;
+      }
+      if (used + d > capS) {
+        before.push(i);
+        used = 0;
+      }
+      used += d;
+      deepest = Math.max(deepest, used);
+    });
+    if (!ok) continue;
+    if (!best || before.length < best.before.length) best = { s, before, deepest };
+  }
+  if (!best) throw new ModelError(`${p.source}: ${tooDeep ?? `no refresh plan fits N=${N}`}`);
+  const lowered = insertRefreshes(flat, best.before);
+  const primeBits = chainFor(best.deepest, best.s);
+  return { params: { polyModulusDegree: N, primeBits, scaleBits: best.s }, lowered, depth: lowered.depth, levels: best.deepest, refreshes: best.before.length, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+}
+
+/** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
+function levelsAt(N: number, s: number): number {
+  const first = Math.min(60, s + 20);
+  return Math.floor((TC128_MAX_BITS[N]! - 2 * first) / s);
+}
+
+/** A lowered program with client-aided refresh steps inserted before the given step indices. */
+export function insertRefreshes(l: Lowered, before: readonly number[]): Lowered {
+  const at = new Set(before);
+  const steps: Lowered['steps'] = [];
+  const depths: number[] = [];
+  l.steps.forEach((s, i) => {
+    if (at.has(i)) {
+      const prev = i > 0 ? l.steps[i - 1]! : undefined;
+      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1 });
+      depths.push(0);
     }
-    used += d;
+    steps.push(s);
+    depths.push(l.depths[i]!);
   });
-  const lowered = lowerProgram(p, N / 2, { refreshBefore });
-  // Chain length = the deepest segment.
-  let seg = 0;
-  let deepest = 0;
-  lowered.steps.forEach((s, i) => {
-    if (s.kind === 'refresh') seg = 0;
-    seg += lowered.depths[i]!;
-    deepest = Math.max(deepest, seg);
-  });
-  const s = fitScale(deepest, N, maxS, minS)!;
-  const primeBits = chainFor(deepest, s);
-  return { params: { polyModulusDegree: N, primeBits, scaleBits: s }, lowered, depth: lowered.depth, levels: deepest, refreshes: refreshBefore.length, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+  return { ...l, steps, depths };
 }
 
 /** JSON-friendly summary of a plan (for `privml fhe plan --json`). */
