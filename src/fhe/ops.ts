@@ -72,11 +72,16 @@ export class HeEval {
 
   /** a + b (levels aligned; scales equal by construction). */
   add(a: Ciphertext, b: Ciphertext): Ciphertext {
+    return this.combine(a, b, 'add');
+  }
+
+  /** a ± b after aligning levels (scales equal by construction). */
+  private combine(a: Ciphertext, b: Ciphertext, op: 'add' | 'sub'): Ciphertext {
     const temps = new Arena();
     try {
       const [x, y] = this.align(a, b, temps);
       if (x.scale !== y.scale) y.setScale(x.scale);
-      return this.ev.add(x, y) as Ciphertext;
+      return (op === 'add' ? this.ev.add(x, y) : this.ev.sub(x, y)) as Ciphertext;
     } finally {
       temps.dispose();
     }
@@ -130,14 +135,7 @@ export class HeEval {
 
   /** a − b (same level and scale, e.g. a ciphertext and its rotation). */
   sub(a: Ciphertext, b: Ciphertext): Ciphertext {
-    const temps = new Arena();
-    try {
-      const [x, y] = this.align(a, b, temps);
-      if (x.scale !== y.scale) y.setScale(x.scale);
-      return this.ev.sub(x, y) as Ciphertext;
-    } finally {
-      temps.dispose();
-    }
+    return this.combine(a, b, 'sub');
   }
 
   /** a ⊙ v for a plaintext vector v (one level, scale kept, like `mulScalar`). */
