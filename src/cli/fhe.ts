@@ -221,12 +221,17 @@ export function registerFhe(program: Command): void {
   common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
+    .option('--start <i>', 'index of the first test image (to split a long run across processes)', (v) => Number(v), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; steps?: boolean }) => {
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean }) => {
+      if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
       const plan = planFhe(prog, planOpts(f));
-      const ds = loadDataset({ dataset: f.dataset, limit: f.limit }, 'test');
+      const all = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
+      if (f.start >= all.n) throw new CliError(`--start ${f.start} out of range (${all.n} images)`, 2);
+      const sz0 = all.shape[0] * all.shape[1] * all.shape[2];
+      const ds = { ...all, n: all.n - f.start, images: all.images.subarray(f.start * sz0, all.n * sz0), labels: all.labels.subarray(f.start, all.n) };
       if (ds.shape.join(',') !== prog.inputDims.join(',')) throw new CliError(`${source}: expects images [${prog.inputDims}], ${f.dataset} has [${ds.shape}]`);
       const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
       // Plaintext PAF model on onnxruntime (the same ONNX graph): the reference for agreement.
@@ -285,7 +290,7 @@ export function registerFhe(program: Command): void {
             return rel;
           };
           results.push({
-            index: i,
+            index: f.start + i,
             label: ds.labels[i]!,
             plainClass: argmax(ref),
             ortClass: argmax(ortY),
