@@ -31,12 +31,45 @@ function corpusModels(list: string | undefined): Model[] {
     .map((p) => resolveModel(p).model);
 }
 
-/** A model reference for attack/report: zoo names use their fast corpus configuration. */
-function namedModel(ref: string): { name: string; family: string; model: Model } {
+/** Parse repeated `--opt MODEL:key=value[,key=value]` into build options per zoo model. */
+function modelOpts(specs: readonly string[] | undefined): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const spec of specs ?? []) {
+    const i = spec.indexOf(':');
+    if (i <= 0) throw new CliError(`--opt expects MODEL:key=value[,key=value] (got '${spec}')`, 2);
+    const row = (out[spec.slice(0, i)] ??= {});
+    for (const kv of spec.slice(i + 1).split(',').filter((x) => x)) {
+      const j = kv.indexOf('=');
+      if (j <= 0) throw new CliError(`--opt expects MODEL:key=value[,key=value] (got '${spec}')`, 2);
+      row[kv.slice(0, j)] = kv.slice(j + 1);
+    }
+  }
+  return out;
+}
+
+/** A model reference for attack/report: zoo names use their fast corpus configuration (overridden by `opts`), or their full default size with `full`. */
+function namedModel(ref: string, opts: Record<string, string> = {}, full = false): { name: string; family: string; model: Model } {
   const cfg = CORPUS_CONFIGS[ref];
-  const { model } = cfg ? resolveModel(ref, Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)]))) : resolveModel(ref);
+  const base = cfg && !full ? Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)])) : {};
+  const { model } = cfg ? resolveModel(ref, { ...base, ...opts }) : resolveModel(ref);
   const name = cfg ? ref : basename(ref);
   return { name, family: familyOf(name), model };
+}
+
+/** Search space of one (full-size) model against the measured adversary. */
+export interface SearchSpaceRow {
+  model: string;
+  options: Record<string, string>;
+  nodes: number;
+  size: number;
+  subgraphs: number;
+  /** Specificity used: the attack's for this model (same name), else the pooled one. */
+  specificity: number;
+  specificityFrom: 'model' | 'pooled';
+  pooledSpecificity: number;
+  log10SearchSpace: number;
+  log10SearchSpacePooled: number;
+  log10SearchSpaceNoAdversary: number;
 }
 
 /** Register `proteus`. */
@@ -154,16 +187,56 @@ export function registerProteus(program: Command): void {
     .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
     .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
     .option('--seed <n>', 'seed', posInt('--seed'), 1)
+    .option('--opt <spec...>', 'zoo build options of an attacked or --search-space model, MODEL:key=value[,key=value] (repeatable), e.g. bert-base:layers=12')
+    .option('--group-aware', 'stronger adversary: also give it each member\'s deviation from its group (members of a group share an interface)')
+    .option('--full', 'attack the zoo models at their full default size instead of the fast corpus configuration (slow)')
+    .option(
+      '--search-space <list>',
+      'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size and report (1 + (1 − s)·K)^N with the measured specificity s',
+    )
     .option('--json', 'machine-readable output')
-    .action(async (o: { models: string; k: number; size: number; seed: number; json?: boolean }) => {
-      const models = o.models.split(',').filter((s) => s).map(namedModel);
+    .action(async (o: { models: string; k: number; size: number; seed: number; opt?: string[]; groupAware?: boolean; full?: boolean; searchSpace?: string; json?: boolean }) => {
+      const opts = modelOpts(o.opt);
+      const models = o.models
+        .split(',')
+        .filter((s) => s)
+        .map((r) => namedModel(r, opts[r], o.full));
       const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
       const { examples, parts } = buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
-      const rep = attack(examples, parts, o.k, o.size);
-      if (o.json) return printJson(rep);
+      const rep = attack(examples, parts, o.k, o.size, { groupAware: o.groupAware });
+      const spaces: SearchSpaceRow[] = (o.searchSpace ?? '')
+        .split(',')
+        .filter((s) => s)
+        .map((ref) => {
+          const { name, model } = namedModel(ref, opts[ref], true);
+          const n = partitionModel(model, { size: o.size, seed: o.seed }).parts.length;
+          const own = rep.models.find((m) => m.model === name && Number.isFinite(m.specificity));
+          const s = own ? own.specificity : rep.specificity;
+          const r1 = (x: number): number => Math.round(x * 10) / 10;
+          return {
+            model: name,
+            options: opts[ref] ?? {},
+            nodes: model.graph.nodes.length,
+            size: o.size,
+            subgraphs: n,
+            specificity: s,
+            specificityFrom: own ? 'model' : 'pooled',
+            pooledSpecificity: rep.specificity,
+            log10SearchSpace: r1(log10SearchSpace(s, o.k, n)),
+            log10SearchSpacePooled: r1(log10SearchSpace(rep.specificity, o.k, n)),
+            log10SearchSpaceNoAdversary: r1(log10SearchSpace(0, o.k, n)),
+          };
+        });
+      if (o.json) return printJson(spaces.length ? { ...rep, searchSpace: spaces } : rep);
       process.stdout.write(`adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ${rep.bestHeuristic.auc.toFixed(3)}\n`);
       for (const m of rep.models) {
         process.stdout.write(`  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`);
+      }
+      if (spaces.length) process.stdout.write(`search space (1 + (1 − s)·${o.k})^N at size ${o.size}:\n`);
+      for (const r of spaces) {
+        process.stdout.write(
+          `  ${r.model.padEnd(14)} ${String(r.nodes).padStart(4)} nodes ${String(r.subgraphs).padStart(3)} subgraphs  s ${r.specificity.toFixed(3)} (${r.specificityFrom}) 10^${r.log10SearchSpace.toFixed(1)}; pooled s ${r.pooledSpecificity.toFixed(3)} 10^${r.log10SearchSpacePooled.toFixed(1)}; no adversary 10^${r.log10SearchSpaceNoAdversary.toFixed(1)}\n`,
+        );
       }
     });
 
@@ -176,7 +249,7 @@ export function registerProteus(program: Command): void {
     .option('--seed <n>', 'seed', posInt('--seed'), 1)
     .requiredOption('-o, --output <file>', 'HTML file to write')
     .action(async (o: { models: string; k: number; size: number; attack?: boolean; seed: number; output: string }) => {
-      const models = o.models.split(',').filter((s) => s).map(namedModel);
+      const models = o.models.split(',').filter((s) => s).map((r) => namedModel(r));
       let rep: AttackReport | undefined;
       if (o.attack) {
         const stats = corpusStats();

@@ -117,6 +117,29 @@ export interface Example {
   family: string;
   real: boolean;
   x: number[];
+  /** Group id: the real subgraph and its sentinels share one (the optimizer sees it as a shared I/O signature). */
+  group?: number;
+}
+
+/**
+ * A stronger, group-aware view of the examples: each feature vector is extended by its deviation
+ * from the group mean and the absolute deviation, so the classifier can also learn "the member that
+ * is (a)typical of its group" (members of a group share an interface, so the optimizer can group them).
+ */
+export function groupRelative(examples: readonly Example[]): Example[] {
+  const sum = new Map<number, { s: number[]; n: number }>();
+  for (const e of examples) {
+    if (e.group === undefined) throw new Error('groupRelative: examples carry no group ids');
+    const a = sum.get(e.group) ?? { s: new Array<number>(e.x.length).fill(0), n: 0 };
+    e.x.forEach((v, j) => (a.s[j]! += v));
+    a.n++;
+    sum.set(e.group, a);
+  }
+  return examples.map((e) => {
+    const a = sum.get(e.group!)!;
+    const dev = e.x.map((v, j) => v - a.s[j]! / a.n);
+    return { ...e, x: [...e.x, ...dev, ...dev.map(Math.abs)] };
+  });
 }
 
 /** L2-regularised logistic regression on standardised features. */
@@ -205,13 +228,15 @@ export function buildExamples(models: readonly { name: string; family: string; m
   const rng = new Prng(opts.seed);
   const examples: Example[] = [];
   const parts: Record<string, number> = {};
+  let group = 0;
   for (const { name, family, model } of models) {
     const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed: opts.seed }));
     parts[name] = subs.length;
     const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
     for (const sub of subs) {
-      examples.push({ model: name, family, real: true, x: features(anonymize(sub, header)) });
-      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)) });
+      examples.push({ model: name, family, real: true, x: features(anonymize(sub, header)), group });
+      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)), group });
+      group++;
     }
   }
   return { examples, parts };
@@ -231,7 +256,7 @@ export interface ModelAttack {
 export interface AttackReport {
   k: number;
   size: number;
-  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)';
+  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)' | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
   /** Pooled over the held-out folds. */
   auc: number;
   specificity: number;
@@ -240,8 +265,12 @@ export interface AttackReport {
   models: ModelAttack[];
 }
 
-/** Leave-one-family-out evaluation of the learned adversary and of single-feature heuristics. */
-export function attack(examples: readonly Example[], parts: Record<string, number>, k: number, size: number): AttackReport {
+/**
+ * Leave-one-family-out evaluation of the learned adversary and of single-feature heuristics;
+ * `groupAware` gives the classifier the group-relative features of `groupRelative` as well.
+ */
+export function attack(input: readonly Example[], parts: Record<string, number>, k: number, size: number, opts: { groupAware?: boolean } = {}): AttackReport {
+  const examples = opts.groupAware ? groupRelative(input) : input;
   const families = [...new Set(examples.map((e) => e.family))];
   const score = new Map<Example, number>();
   const heur = SCALAR_FEATURES.map(() => new Map<Example, number>());
@@ -287,7 +316,7 @@ export function attack(examples: readonly Example[], parts: Record<string, numbe
   return {
     k,
     size,
-    classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)',
+    classifier: opts.groupAware ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)' : 'logistic regression (hashed op unigrams+bigrams, 15 structural features)',
     auc: auc(scores, labels),
     specificity: specificityAt(scores, labels),
     bestHeuristic: best,

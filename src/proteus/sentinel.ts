@@ -8,7 +8,10 @@
  * heads as real networks change shape, each ending on the op producing the real output. Other
  * pieces (transformers) are grown by a Markov chain over operators with whole motifs (attention,
  * GELU), and adapters (Gemm/MatMul, Reshape/Transpose, ...) land the output shapes. Weights are
- * drawn to match the real weights' per-op statistics (He-normalised for matrices).
+ * drawn to match the real weights' per-op statistics (He-normalised for matrices). Among cheap
+ * attempts, a CNN sentinel is kept whose skip structure (residual joins, branch points) and width
+ * diversity (distinct weight dimensions) equal the real subgraph's and whose size is near a target
+ * drawn around it: sentinels with fewer skips than real pieces were what gave them away.
  */
 import { ModelError, sizeOf } from '../onnx/ir.js';
 import type { Attribute, Dim, DType, Model, Node, Tensor, ValueInfo } from '../onnx/ir.js';
@@ -408,6 +411,67 @@ class Gen {
     }
     return vals[vals.length - 1]!;
   }
+  /**
+   * The end of a learned residual block's main branch on `a`, from one of its convs on, with total
+   * stride `stride` and `co` output channels (the Add operand); undefined when no branch fits.
+   */
+  branchTail(a: Val, stride: number, co: number, branches: readonly Branch[], snap: (w: number) => number): Val | undefined {
+    const opts: { t: BlockTemplate; sub: number[] }[] = [];
+    for (const { t, chain } of branches) {
+      for (let s = 0; s < chain.length; s++) {
+        const sub = chain.slice(s);
+        if (t.nodes[sub[0]!]!.op !== 'Conv') continue;
+        const st = sub.reduce((p, i) => p * (t.nodes[i]!.s ?? 1), 1);
+        const lastConv = [...sub].reverse().find((i) => t.nodes[i]!.op === 'Conv')!;
+        if (st !== stride || (t.nodes[lastConv]!.dw && num(a.shape[1]!) !== co)) continue;
+        opts.push({ t, sub });
+      }
+    }
+    if (!opts.length) return undefined;
+    const { t, sub } = opts[this.rng.int(opts.length)]!;
+    // Channels of the block's input: the output's for an identity block, else this input's.
+    return this.chainOn(a, t, sub, co, t.out === 'in' || sub[0] !== 0 ? co : num(a.shape[1]!), snap);
+  }
+  /**
+   * The start of a learned residual block's main branch on `a` (up to a node of op `end`), with
+   * total stride `stride`, `co` output channels and at most `room` nodes; undefined when none fits.
+   */
+  branchHead(a: Val, stride: number, co: number, end: string, branches: readonly Branch[], snap: (w: number) => number, room: number): Val | undefined {
+    const opts: { t: BlockTemplate; sub: number[] }[] = [];
+    for (const { t, chain } of branches) {
+      for (let e = 1; e <= chain.length && e <= room; e++) {
+        const sub = chain.slice(0, e);
+        if (t.nodes[sub[e - 1]!]!.op !== end) continue;
+        const st = sub.reduce((p, i) => p * (t.nodes[i]!.s ?? 1), 1);
+        const lastConv = [...sub].reverse().find((i) => t.nodes[i]!.op === 'Conv')!;
+        if (st !== stride || (t.nodes[lastConv]!.dw && num(a.shape[1]!) !== co)) continue;
+        opts.push({ t, sub });
+      }
+    }
+    // Prefer heads that use the room (a longer prefix where the budget allows it).
+    const long = opts.filter((q) => q.sub.length >= room - 2);
+    const pool = long.length ? long : opts;
+    if (!pool.length) return undefined;
+    const { t, sub } = pool[this.rng.int(pool.length)]!;
+    return this.chainOn(a, t, sub, co, num(a.shape[1]!), snap);
+  }
+  /** Instantiate the template nodes `sub` (a chain) on `a`; the last conv gets `co` channels, `cb` is the block input's. */
+  private chainOn(a: Val, t: BlockTemplate, sub: readonly number[], co: number, cb: number, snap: (w: number) => number): Val {
+    const lastConv = [...sub].reverse().find((i) => t.nodes[i]!.op === 'Conv')!;
+    let y = a;
+    for (const i of sub) {
+      const tn = t.nodes[i]!;
+      if (tn.op === 'Conv') {
+        const cin = num(y.shape[1]!);
+        const c = tn.dw ? cin : i === lastConv ? co : tn.ch === 'in' ? cb : tn.ch === 'out' ? co : snap((tn.ch ?? 1) * cb);
+        y = this.conv(y, c, tn.k!, tn.s!, tn.p!, tn.dw ? cin : 1);
+      } else if (tn.op === 'BatchNormalization') y = this.bn(y);
+      else if (tn.op === 'MaxPool' || tn.op === 'AveragePool') y = this.pool2(y, tn.op, tn.k!, tn.s!, tn.p!);
+      else y = this.act(y, tn.op);
+    }
+    if (num(y.shape[1]!) !== co) throw new Dead();
+    return y;
+  }
   /** Weight elements a block template would draw on x (so over-budget blocks are never built). */
   blockCost(x: Val, t: BlockTemplate, cout: number): number {
     const C = num(x.shape[1]!);
@@ -426,7 +490,9 @@ class Gen {
   }
   /** A kernel size as often as the real subgraph uses it at this stride (1×1 shortcuts stay rare). */
   kernelFor(stride: number): number {
-    const ks = this.prof.convKS.filter(([, s]) => (s > 1) === (stride > 1)).map(([k]) => k);
+    let ks = this.prof.convKS.filter(([, s]) => (s > 1) === (stride > 1)).map(([k]) => k);
+    // A strided 1×1 is a projection shortcut, beside a main branch that strides with a wider kernel.
+    if (stride > 1 && ks.some((k) => k > 1)) ks = ks.filter((k) => k > 1);
     return this.pick(ks.length ? ks : this.prof.kernels, 3);
   }
   /** One conv unit as the real subgraph builds it (Conv [→ BN] [→ act]), ending at op `end`. */
@@ -675,6 +741,47 @@ function eligibleBlocks(prof: Profile, stats: OpStats): BlockTemplate[] {
   return ends.length ? ends : pool;
 }
 
+/** A residual template's main branch: the chain of node indices from the block input to an Add operand. */
+interface Branch {
+  t: BlockTemplate;
+  chain: number[];
+}
+
+/** Main branches (the longer Add operand chain, starting at a Conv) of the residual templates. */
+function residualBranches(blocks: readonly BlockTemplate[]): Branch[] {
+  const out: Branch[] = [];
+  for (const t of blocks) {
+    const add = t.nodes.findIndex((n) => n.op === 'Add' && n.ins.length === 2);
+    if (add < 0) continue;
+    const walk = (i: number): number[] | undefined => {
+      const chain: number[] = [];
+      while (i >= 0) {
+        const n = t.nodes[i]!;
+        if (n.ins.length !== 1) return undefined;
+        chain.unshift(i);
+        i = n.ins[0]!;
+      }
+      return chain;
+    };
+    const cs = t.nodes[add]!.ins.map(walk).filter((c): c is number[] => c !== undefined);
+    const main = cs.sort((a, b) => b.length - a.length)[0];
+    if (main && main.length >= 2 && t.nodes[main[0]!]!.op === 'Conv') out.push({ t, chain: main });
+  }
+  return out;
+}
+
+/**
+ * Main branches a sentinel for this profile may use at its ends (also when the real piece holds no
+ * whole block): only its ops, depthwise only if it has depthwise convs, its kernel/stride pairs where possible.
+ */
+function branchesFor(prof: Profile, stats: OpStats): Branch[] {
+  const ops = new Set(Object.keys(prof.ops));
+  const base = residualBranches(stats.blocks ?? []).filter(({ t, chain }) => chain.every((i) => ops.has(t.nodes[i]!.op) && (!t.nodes[i]!.dw || prof.depthwise)));
+  const ks = new Set(prof.convKS.map(([k, s]) => `${k}:${s > 1}`));
+  const strict = base.filter(({ t, chain }) => chain.every((i) => t.nodes[i]!.op !== 'Conv' || t.nodes[i]!.dw || ks.has(`${t.nodes[i]!.k}:${t.nodes[i]!.s! > 1}`)));
+  return strict.length ? strict : base;
+}
+
 /** The op a template ends on. */
 const lastOp = (t: BlockTemplate): string => t.nodes[t.nodes.length - 1]!.op;
 
@@ -710,6 +817,12 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
   const menu = [...new Set([...prof.channels, ...rg.inputs.map(C), ...rg.outputs.filter((o) => o.shape!.length === 4).map(C)])];
   const hasBN = g.convNext.has('BatchNormalization');
   const addAct = prof.addNext.find((o) => o !== 'Conv' && o !== 'Add' && o !== 'BatchNormalization' && g.has(o));
+  // Widths from ratios snap to a nearby real width, else to a multiple of 8 as real networks use.
+  const snap = (w: number): number => {
+    const near = menu.filter((c) => Math.abs(c - w) <= 0.25 * w).sort((a, b) => Math.abs(a - w) - Math.abs(b - w))[0];
+    return near ?? (w >= 8 ? Math.round(w / 8) * 8 : Math.max(1, Math.round(w)));
+  };
+  const branches = branchesFor(prof, stats);
 
   // ---- entry: join every input into one value, as the tail of a residual block does.
   // The join lands on the deepest input, preferring one the real subgraph adds as an identity shortcut.
@@ -722,6 +835,17 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
     if (!r || factor(num(v.shape[3]!), num(x.shape[3]!)) !== r) throw new Dead();
     const tail = (a: Val, stride: number): Val => {
       const co = C(x);
+      // Mostly the (end of the) main branch of a learned residual block, as real cuts fall inside blocks.
+      if (branches.length && rng.next() < 0.75) {
+        const m = g.mark();
+        try {
+          const y = g.branchTail(a, stride, co, branches, snap);
+          if (y && g.params <= g.budget) return y;
+        } catch (e) {
+          if (!(e instanceof Dead)) throw e;
+        }
+        g.rollback(m);
+      }
       if (rng.next() < 0.5) return g.unit(a, co, stride, 'BatchNormalization');
       const dw = prof.depthwise && rng.next() < 0.7;
       const first = dw ? g.unit(a, C(a), stride, g.actOp, 3, C(a)) : g.unit(a, g.pick(menu, co), stride, g.actOp);
@@ -729,7 +853,7 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
     };
     let main: Val;
     let skip: Val;
-    if (same(v.shape, x.shape) || rng.next() < 0.5) {
+    if (same(v.shape, x.shape) || rng.next() < 0.75) {
       [main, skip] = rng.next() < 0.5 || !same(v.shape, x.shape) ? [tail(v, r), x] : [tail(x, 1), v];
     } else {
       main = tail(x, 1);
@@ -747,7 +871,9 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
   const headPool = mainOut === undefined && prof.pairs.includes('MaxPool>Flatten') ? 2 : 1;
   const ht = mainOut === undefined ? headPool : H(outs[mainOut]!);
   const wt = mainOut === undefined ? headPool : num(outs[mainOut]!.shape![3]!);
-  const ct = mainOut === undefined ? g.pick(menu, C(x)) : C(outs[mainOut]!);
+  // A piece ending in the classifier head mostly widens to the real subgraph's widest convs first, as real networks do.
+  const widest = Math.max(0, ...prof.channels);
+  const ct = mainOut === undefined ? (widest > C(x) && rng.next() < 0.7 ? widest : g.pick(menu, C(x))) : C(outs[mainOut]!);
   const headNodes = outs.reduce((s, o) => s + (o.shape!.length === 2 ? 2 + 2 * Math.max(1, prof.ops.Gemm ?? 1) - 1 : hasBN ? 3 : 2), 0);
   const budget = target - headNodes + (mainOut !== undefined ? (hasBN ? 3 : 2) : 0);
   // Widths step through the real subgraph's channel counts towards the output's, as network stages do.
@@ -756,11 +882,6 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
     const up = widths.find((w) => w > c && w <= Math.max(ct, c));
     if (up !== undefined && (!prof.channels.includes(c) || rng.next() < 0.5)) return up;
     return prof.channels.includes(c) || !widths.length ? c : g.pick(widths, c);
-  };
-  // Widths from ratios snap to a nearby real width, else to a multiple of 8 as real networks use.
-  const snap = (w: number): number => {
-    const near = menu.filter((c) => Math.abs(c - w) <= 0.25 * w).sort((a, b) => Math.abs(a - w) - Math.abs(b - w))[0];
-    return near ?? (w >= 8 ? Math.round(w / 8) * 8 : Math.max(1, Math.round(w)));
   };
   // A block of its own width keeps one of the corpus's ratios (expansion, projection) half the time.
   const ratioPick = new Map<BlockTemplate, number>();
@@ -830,9 +951,23 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
   const endOp = (j: number): string => prof.outputOps[j] ?? g.actOp;
   const landUnits = (src: Val, j: number, mustCompute: boolean): Val => {
     const o = outs[j]!;
-    if (!mustCompute && same(src.shape, o.shape!)) return src;
     const f = factor(H(src), H(o));
-    if (!f || factor(num(src.shape[3]!), num(o.shape![3]!)) !== f) return g.land(src, o.shape!, mustCompute);
+    const fits = f > 0 && factor(num(src.shape[3]!), num(o.shape![3]!)) === f;
+    // Node budget left once the outputs still to land get a unit each.
+    const room = target - g.nodes.length - outs.filter((_, i) => i !== j && outNames[i] === undefined).length * (hasBN ? 3 : 2);
+    // With room left, the output is the start of a learned residual block's main branch (cuts fall inside blocks).
+    if (fits && branches.length && room >= 4 && rng.next() < 0.8) {
+      const m = g.mark();
+      try {
+        const y = g.branchHead(src, f, C(o), endOp(j), branches, snap, room);
+        if (y && g.params <= g.budget) return y;
+      } catch (e) {
+        if (!(e instanceof Dead)) throw e;
+      }
+      g.rollback(m);
+    }
+    if (!mustCompute && same(src.shape, o.shape!)) return src;
+    if (!fits) return g.land(src, o.shape!, mustCompute);
     let y = src;
     let rest = f;
     do {
@@ -850,7 +985,10 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
   }
   for (const j of outs4) {
     if (j === mainOut) continue;
-    outNames[j] = landUnits(mainVal, j, true).name;
+    // Either further along the chain (the next block's first units) or forked off the value the main
+    // output was landed from (a projection shortcut next to the main branch), as real cuts leave them.
+    const fork = x !== mainVal && factor(H(x), H(outs[j]!)) > 0 && factor(num(x.shape[3]!), num(outs[j]!.shape![3]!)) > 0 && rng.next() < 0.5;
+    outNames[j] = landUnits(fork ? x : mainVal, j, true).name;
   }
   outs.forEach((o, j) => {
     if (o.shape!.length !== 2) return;
@@ -860,7 +998,14 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
     if (g.has('GlobalAveragePool')) y = g.gapFlatten(y);
     else y = g.node('Flatten', [y.name], { axis: { kind: 'int', value: 1 } }, [y.shape[0]!, sizeOf(y.shape.slice(1).map(num))]);
     const gemms = Math.max(1, prof.ops.Gemm ?? 1);
-    for (let i = 1; i < gemms; i++) y = g.act(g.gemm(y, g.pick(prof.widths, num(o.shape![1]!))), g.actOp);
+    // Hidden widths of a classifier head shrink towards the output (4096, 4096, 1000; 120, 84, 10).
+    let wmax = Infinity;
+    for (let i = 1; i < gemms; i++) {
+      const ws = prof.widths.filter((w) => w > num(o.shape![1]!) && w <= wmax);
+      const w = g.pick(ws.length ? ws : prof.widths, num(o.shape![1]!));
+      wmax = w;
+      y = g.act(g.gemm(y, w), g.actOp);
+    }
     y = g.gemm(y, num(o.shape![1]!));
     if (endOp(j) !== 'Gemm' && endOp(j) !== '' && g.has(endOp(j))) y = g.act(y, endOp(j));
     outNames[j] = y.name;
@@ -877,17 +1022,73 @@ export function interfaceHolds(m: Model): boolean {
   });
 }
 
+/** Dataflow topology of a graph: joins (nodes reading ≥ 2 activations), branches (extra reads of shared values), distinct weight dims. */
+export function topologyOf(m: Model): { joins: number; branches: number; dims: number } {
+  const g = m.graph;
+  const uses = new Map<string, number>();
+  let joins = 0;
+  for (const n of g.nodes) {
+    let acts = 0;
+    for (const t of n.inputs) {
+      if (!t || g.initializers.has(t)) continue;
+      acts++;
+      uses.set(t, (uses.get(t) ?? 0) + 1);
+    }
+    if (acts >= 2) joins++;
+  }
+  let branches = 0;
+  for (const c of uses.values()) branches += c - 1;
+  // Width diversity: distinct weight dimensions (kernel sizes, channel counts, feature widths).
+  const dims = new Set<number>();
+  for (const t of g.initializers.values()) for (const d of t.dims) dims.add(d);
+  return { joins, branches, dims: dims.size };
+}
+
+/** Structure of a graph without widths or weights: op types, kernels, strides, depthwise-ness and wiring. */
+export function structureOf(m: Model): string {
+  const g = m.graph;
+  const prod = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.outputs.forEach((o) => prod.set(o, i)));
+  const inIdx = new Map(g.inputs.map((v, i) => [v.name, i]));
+  return g.nodes
+    .map((n) => {
+      const a = n.attrs;
+      const k = a.kernel_shape?.kind === 'ints' ? a.kernel_shape.value.join('x') : '';
+      const st = a.strides?.kind === 'ints' ? a.strides.value.join('x') : '';
+      const dw = a.group?.kind === 'int' && a.group.value > 1 ? 'dw' : '';
+      const ins = n.inputs.filter((t) => t && !g.initializers.has(t)).map((t) => (prod.has(t) ? String(prod.get(t)) : `i${inIdx.get(t)}`));
+      return `${n.opType}${k}/${st}${dw}(${ins.sort().join(',')})`;
+    })
+    .join(';');
+}
+
 /** Generate `k` sentinels for one real subgraph (same interface, realistic body, matched weights). */
 export function generateSentinels(real: Model, k: number, opts: SentinelOptions): Model[] {
   checkInterface(real);
   const rng = opts.rng ?? new Prng(opts.seed);
   const prof = profileOf(real);
-  const tries = opts.attempts ?? 12;
   const blocks = isCnn(real, prof) ? eligibleBlocks(prof, opts.stats) : [];
+  // CNN pieces also match the real subgraph's skip structure, which takes more (cheap) attempts.
+  const tries = opts.attempts ?? (blocks.length ? 24 : 12);
+  const topo = topologyOf(real);
+  const shape = blocks.length ? structureOf(real) : '';
   const out: Model[] = [];
   for (let i = 0; i < k; i++) {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
+    const tol = Math.max(2, target * 0.15);
+    // Distance of an attempt from the target: node count in tolerance units, then joins and branches
+    // (a sentinel with fewer residual joins or branch points than its real subgraph stands out),
+    // and the same width diversity.
+    const dist = (m: Model): number => {
+      const t = topologyOf(m);
+      const dn = Math.max(0, Math.abs(m.graph.nodes.length - target) - tol) / tol;
+      if (!blocks.length) return Math.abs(m.graph.nodes.length - target) / tol;
+      // A copy of the real structure hides nothing: kept only when no other attempt comes close.
+      const copy = structureOf(m) === shape ? 1 : 0;
+      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy;
+    };
     let best: Model | undefined;
+    let bestD = Infinity;
     let lastErr = '';
     for (let t = 0; t < tries; t++) {
       try {
@@ -898,8 +1099,12 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
           lastErr = 'output shapes did not check';
           continue;
         }
-        if (!best || Math.abs(m.graph.nodes.length - target) < Math.abs(best.graph.nodes.length - target)) best = m;
-        if (Math.abs(m.graph.nodes.length - target) <= Math.max(2, target * 0.15)) break;
+        const d = dist(m);
+        if (d < bestD) {
+          best = m;
+          bestD = d;
+        }
+        if (blocks.length ? d === 0 : d <= 1) break;
       } catch (e) {
         if (!(e instanceof Dead)) {
           if (e instanceof ModelError) throw e;

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { attack, auc, buildExamples, corpusStats, features, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt } from '../../src/proteus/index.js';
+import { attack, auc, buildExamples, corpusStats, features, groupRelative, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt } from '../../src/proteus/index.js';
+import type { Example } from '../../src/proteus/index.js';
 import { Prng } from '../../src/proteus/rng.js';
 import { SMALL } from './configs.js';
 
@@ -48,4 +52,40 @@ test('report: HTML with an SVG partition drawing coloured by subgraph and a tabl
   assert.equal((html.match(/<circle/g) ?? []).length, m.graph.nodes.length);
   assert.equal(new Set(html.match(/hsl\([^)]*\)/g)).size, p.parts.length);
   assert.match(html, /<table>.*subgraphs.*<\/table>/);
+});
+
+test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size models with the measured specificity', async () => {
+  const { stdout } = await promisify(execFile)('node', [
+    join(import.meta.dirname, '..', '..', 'bin', 'privml.js'), 'proteus', 'attack', '--models', 'lenet5,resnet20', '-k', '2', '--size', '8',
+    '--opt', 'resnet20:width=8', '--search-space', 'resnet20,lenet5', '--opt', 'lenet5:pool=avg', '--json',
+  ]);
+  const rep = JSON.parse(stdout) as { specificity: number; models: { model: string; subgraphs: number; specificity: number }[]; searchSpace: { model: string; subgraphs: number; specificity: number; specificityFrom: string; log10SearchSpace: number; log10SearchSpaceNoAdversary: number; options: Record<string, string> }[] };
+  assert.equal(rep.searchSpace.length, 2);
+  for (const r of rep.searchSpace) {
+    const m = rep.models.find((x) => x.model === r.model)!;
+    const zooModel = buildZoo(r.model, r.options);
+    assert.equal(r.subgraphs, partitionModel(zooModel, { size: 8, seed: 1 }).parts.length);
+    assert.equal(r.specificity, Number.isFinite(m.specificity) ? m.specificity : rep.specificity);
+    assert.ok(Math.abs(r.log10SearchSpace - log10SearchSpace(r.specificity, 2, r.subgraphs)) < 0.051);
+    assert.ok(r.log10SearchSpace <= r.log10SearchSpaceNoAdversary);
+  }
+  assert.deepEqual(rep.searchSpace.find((r) => r.model === 'lenet5')!.options, { pool: 'avg' });
+});
+
+test('group-aware adversary finds a real member that only stands out within its group', () => {
+  const rng = new Prng(9);
+  const examples: Example[] = [];
+  let group = 0;
+  for (const family of ['a', 'b', 'c']) {
+    for (let g = 0; g < 12; g++, group++) {
+      const offset = 10 * rng.normal();
+      for (let i = 0; i < 6; i++) examples.push({ model: family, family, real: i === 0, group, x: [offset + (i === 0 ? 1 : 0) + 0.1 * rng.normal(), rng.normal()] });
+    }
+  }
+  const parts = { a: 12, b: 12, c: 12 };
+  const plain = attack(examples, parts, 5, 8);
+  const aware = attack(examples, parts, 5, 8, { groupAware: true });
+  assert.ok(plain.auc < 0.7, `plain ${plain.auc}`);
+  assert.ok(aware.auc > 0.95, `group-aware ${aware.auc}`);
+  assert.throws(() => groupRelative([{ model: 'a', family: 'a', real: true, x: [1] }]), /no group ids/);
 });

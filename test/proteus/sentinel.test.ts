@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Model } from '../../src/onnx/ir.js';
 import { ortSession, runOrt } from '../../src/onnx/ort.js';
-import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf } from '../../src/proteus/index.js';
+import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf, structureOf, topologyOf } from '../../src/proteus/index.js';
 import { smallZoo } from './configs.js';
 
 const zoo = smallZoo();
@@ -103,4 +103,38 @@ test('CNN sentinels are made of real-looking blocks: no shape adapters, only op 
       if ((pr.ops.Add ?? 0) > 0) assert.ok(adds > 0, `${name} part ${i}: real has residual Adds, sentinels none`);
     }
   }
+});
+
+test('CNN sentinels match the real skip structure: residual joins, branch points and width diversity', () => {
+  let pieces = 0;
+  let matched = 0;
+  let total = 0;
+  let joined = 0;
+  let lost = 0;
+  let copies = 0;
+  for (const [name, m] of zoo.filter(([n]) => /resnet20|resnet50|mobilenet/.test(n))) {
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 5 }));
+    for (const [i, real] of models.entries()) {
+      const t = topologyOf(real);
+      const shape = structureOf(real);
+      const fakes = generateSentinels(real, 5, { stats, seed: 11 + i });
+      pieces++;
+      for (const f of fakes) {
+        const u = topologyOf(f);
+        total++;
+        if (structureOf(f) === shape) copies++;
+        if (u.joins === t.joins && u.branches === t.branches && Math.abs(u.dims - t.dims) <= 1) matched++;
+        if (t.joins > 0) {
+          joined++;
+          if (u.joins === 0) lost++;
+        }
+      }
+    }
+  }
+  assert.ok(pieces >= 20, `${pieces} pieces`);
+  assert.ok(matched >= 0.8 * total, `only ${matched}/${total} sentinels match their real subgraph's skip structure`);
+  // A piece with residual joins rarely gets a sentinel without any.
+  assert.ok(lost <= 0.08 * joined, `${lost}/${joined} sentinels of pieces with residual joins have none`);
+  // Matching the skip structure must not mean copying the real structure (that would hide nothing).
+  assert.ok(copies <= 0.4 * total, `${copies}/${total} sentinels copy their real subgraph's structure`);
 });
