@@ -193,6 +193,8 @@ function exitWithLauncher(ipc: boolean): void {
   // It may have died while this process was still loading, before the listener existed.
   if (!process.connected) stop();
   process.on('disconnect', stop);
+  // Listening for 'disconnect' refs the IPC channel; unref it so a finished role still exits by itself.
+  process.channel?.unref();
 }
 
 /** Sum of a party's batch stats. */
