@@ -119,18 +119,7 @@ export class HeEval {
 
   /** a · c for a real constant c (one level; the plaintext scale is the prime dropped, so the scale is kept). */
   mulScalar(a: Ciphertext, c: number, what = 'scalar multiplication'): Ciphertext {
-    const l = this.level(a);
-    if (l === 0) throw new LevelsExhaustedError(what);
-    const pt = this.ctx.encode(new Float64Array(this.ctx.slots).fill(c), this.ctx.primeAt(l), a);
-    try {
-      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
-      this.stats.plainMults++;
-      this.rescale(r, what);
-      r.setScale(a.scale);
-      return r;
-    } finally {
-      pt.delete();
-    }
+    return this.mulVec(a, new Float64Array(this.ctx.slots).fill(c), what);
   }
 
   /** a − b (same level and scale, e.g. a ciphertext and its rotation). */
