@@ -232,10 +232,11 @@ export function buildExamples(models: readonly { name: string; family: string; m
   for (const { name, family, model } of models) {
     const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed: opts.seed }));
     parts[name] = subs.length;
+    const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
     const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
     for (const sub of subs) {
       examples.push({ model: name, family, real: true, x: features(anonymize(sub, header)), group });
-      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)), group });
+      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)), group });
       group++;
     }
   }

@@ -144,12 +144,13 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const header = { irVersion: model.irVersion, opsetImports: model.opsetImports.filter((o) => o.domain === '' || o.domain === 'ai.onnx').map((o) => ({ domain: '', version: o.version })) };
   mkdirSync(opts.outDir, { recursive: true });
   const rng = new Prng(opts.seed);
+  const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
   const groups: ProteusKey['groups'] = [];
   const hashes: Record<string, string> = {};
   let sentinelMs = 0;
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const fakes = generateSentinels(parts[i]!, k, { stats: opts.stats, rng });
+    const fakes = generateSentinels(parts[i]!, k, { stats: opts.stats, rng, modelOps });
     sentinelMs += performance.now() - t0;
     const realAt = randomInt(k + 1);
     const members = [...fakes];

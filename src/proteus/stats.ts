@@ -263,6 +263,11 @@ export interface Profile {
   skipInputs: number[];
 }
 
+/** Key of a weight's statistics: op and input slot; an Add's table (a position embedding) apart from its bias vectors. */
+export function weightKey(op: string, slot: number, rank: number): string {
+  return op === 'Add' && rank >= 2 ? `${op}:${slot}:table` : `${op}:${slot}`;
+}
+
 /** Fan-in of a weight used by `op` at `slot` (for He-normalised statistics), or 0 if not a matrix. */
 export function fanIn(op: string, slot: number, dims: readonly number[]): number {
   if (slot !== 1) return 0;
@@ -328,7 +333,9 @@ export function profileOf(m: Model): Profile {
     n.inputs.forEach((t, slot) => {
       const tt = g.initializers.get(t);
       if (!tt || tt.dtype !== 'float32' || tt.data.length < 2) return;
-      const key = `${n.opType}:${slot}`;
+      // Additive attention masks (−1e4 / −inf entries) are constants, not weights.
+      if (n.opType === 'Add' && (tt.data as Float32Array).some((v) => v <= -1e3)) return;
+      const key = weightKey(n.opType, slot, tt.dims.length);
       const st = stat(tt, fanIn(n.opType, slot, tt.dims));
       const a = acc.get(key) ?? { s: 0, s2: 0, n: 0 };
       a.s += st.mean;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Model } from '../../src/onnx/ir.js';
 import { ortSession, runOrt } from '../../src/onnx/ort.js';
 import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf, structureOf, topologyOf } from '../../src/proteus/index.js';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
 import { smallZoo } from './configs.js';
 
 const zoo = smallZoo();
@@ -137,4 +138,37 @@ test('CNN sentinels match the real skip structure: residual joins, branch points
   assert.ok(lost <= 0.08 * joined, `${lost}/${joined} sentinels of pieces with residual joins have none`);
   // Matching the skip structure must not mean copying the real structure (that would hide nothing).
   assert.ok(copies <= 0.4 * total, `${copies}/${total} sentinels copy their real subgraph's structure`);
+});
+
+test('transformer sentinels are whole attention/MLP layers: no adapters, op pairs of real pieces, matched skips', () => {
+  for (const name of ['bert-base', 'gpt2-small']) {
+    const m = buildZoo(name, { layers: 4, hidden: 64, heads: 4, seq: 8, vocab: 100 });
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed: 4 }));
+    // Op pairs that real pieces of this model have: a sentinel's body should use only those.
+    const realPairs = new Set(models.flatMap((r) => profileOf(r).pairs));
+    let pairs = 0;
+    let foreign = 0;
+    let total = 0;
+    let matched = 0;
+    let copies = 0;
+    for (const [i, real] of models.entries()) {
+      const t = topologyOf(real);
+      const shape = structureOf(real);
+      for (const f of generateSentinels(real, 6, { stats, seed: 3 + i })) {
+        total++;
+        const ops = f.graph.nodes.map((n) => n.opType);
+        for (const op of ['Flatten', 'Tile', 'Pad']) assert.ok(!ops.includes(op), `${name} part ${i}: adapter ${op} in ${ops}`);
+        for (const p of profileOf(f).pairs) {
+          pairs++;
+          if (!realPairs.has(p)) foreign++;
+        }
+        const u = topologyOf(f);
+        if (u.joins === t.joins && u.branches === t.branches) matched++;
+        if (structureOf(f) === shape) copies++;
+      }
+    }
+    assert.ok(foreign <= 0.02 * pairs, `${name}: ${foreign}/${pairs} op pairs no real piece has`);
+    assert.ok(matched >= 0.5 * total, `${name}: only ${matched}/${total} sentinels match the real residual joins and branches`);
+    assert.ok(copies <= 0.5 * total, `${name}: ${copies}/${total} sentinels copy the real structure`);
+  }
 });
