@@ -6,7 +6,7 @@
  * the like-for-like twin of (c). Prints one JSON line per model and batch size, then a summary.
  * Sessions are timed round-robin so machine load drifts hit all variants alike; medians are reported.
  *
- * Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1]
+ * Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1]
  *        [--models resnet50,bert-base] [--full]   (--full: every model at its default, full size)
  */
 import { buildZoo } from '../src/onnx/zoo/index.js';
@@ -15,6 +15,12 @@ import type { Model, Tensor } from '../src/onnx/ir.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../src/proteus/index.js';
 import { runOrt } from '../src/onnx/ort.js';
+
+const USAGE = 'Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1] [--models a,b] [--full]\n';
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

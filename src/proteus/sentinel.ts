@@ -1420,6 +1420,13 @@ export function structureOf(m: Model): string {
     .join(';');
 }
 
+/** Share of a graph's convolutions that are 1×1 (0 without convolutions). */
+function pointwise(m: Model): number {
+  const convs = m.graph.nodes.filter((n) => n.opType === 'Conv');
+  const ones = convs.filter((n) => n.attrs.kernel_shape?.kind === 'ints' && n.attrs.kernel_shape.value.every((v) => v === 1)).length;
+  return convs.length ? ones / convs.length : 0;
+}
+
 /** Generate `k` sentinels for one real subgraph (same interface, realistic body, matched weights). */
 export function generateSentinels(real: Model, k: number, opts: SentinelOptions): Model[] {
   checkInterface(real);
@@ -1434,6 +1441,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const shape = structured ? structureOf(real) : '';
   const softmaxes = (m: Model): number => m.graph.nodes.filter((n) => n.opType === 'Softmax').length;
   const cores = softmaxes(real);
+  const realPointwise = pointwise(real);
   const out: Model[] = [];
   for (let i = 0; i < k; i++) {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
@@ -1450,7 +1458,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       if (tf) dn = Math.abs(m.graph.nodes.length - target) / tol + 3 * Math.abs(softmaxes(m) - cores);
       // A copy of the real structure hides nothing: kept only when no other attempt comes close.
       const copy = structureOf(m) === shape ? 1 : 0;
-      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy;
+      // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
+      // depthwise pieces are left out: their 1×1/3×3 mix is fixed by the inverted-residual blocks).
+      const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
+      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy + kernels;
     };
     let best: Model | undefined;
     let bestD = Infinity;
