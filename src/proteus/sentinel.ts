@@ -291,6 +291,14 @@ class Gen {
   transpose(x: Val, perm: number[]): Val {
     return this.node('Transpose', [x.name], { perm: { kind: 'ints', value: perm } }, perm.map((p) => x.shape[p]!));
   }
+  /** An additive causal mask [s, s] (−1e4 above the diagonal, as the zoo's GPT-2 has it). */
+  causalMask(s: number): string {
+    const mask = new Float32Array(s * s);
+    for (let i = 0; i < s; i++) for (let j = i + 1; j < s; j++) mask[i * s + j] = -1e4;
+    const name = this.fresh('w');
+    this.inits.set(name, { dtype: 'float32', dims: [s, s], data: mask });
+    return name;
+  }
   /** Self-attention on [b, S, D] with h heads, as real transformer blocks compute it. */
   attention(x: Val): Val {
     const [, s, d] = x.shape.map(num) as [number, number, number];
@@ -304,11 +312,7 @@ class Gen {
     const sc = [x.shape[0]!, h, s, s];
     let scores = this.node('Div', [this.node('MatMul', [q.name, kT.name], {}, sc).name, this.scalar(Math.sqrt(dh))], {}, sc);
     if (this.has('Softmax') && (this.prof.ops.Add ?? 0) > (this.prof.ops.MatMul ?? 0) + 1 && this.rng.next() < 0.5) {
-      const mask = new Float32Array(s * s);
-      for (let i = 0; i < s; i++) for (let j = i + 1; j < s; j++) mask[i * s + j] = -1e4;
-      const mname = this.fresh('w');
-      this.inits.set(mname, { dtype: 'float32', dims: [s, s], data: mask });
-      scores = this.node('Add', [scores.name, mname], {}, sc);
+      scores = this.node('Add', [scores.name, this.causalMask(s)], {}, sc);
     }
     const probs = this.node('Softmax', [scores.name], { axis: { kind: 'int', value: -1 } }, sc);
     const ctx = this.transpose(this.node('MatMul', [probs.name, v.name], {}, [x.shape[0]!, h, s, dh]), [0, 2, 1, 3]);
@@ -830,11 +834,7 @@ class TfBody {
     const sc = [b, h, S, S];
     let s = scores ?? g.node('Div', [g.node('MatMul', [q.name, kT.name], {}, sc).name, g.scalar(Math.sqrt(dh))], {}, sc);
     if (this.st.mask) {
-      const mask = new Float32Array(S * S);
-      for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e4;
-      const name = g.fresh('w');
-      g.inits.set(name, { dtype: 'float32', dims: [S, S], data: mask });
-      s = g.node('Add', [s.name, name], {}, sc);
+      s = g.node('Add', [s.name, g.causalMask(S)], {}, sc);
     }
     const p = g.node('Softmax', [s.name], { axis: { kind: 'int', value: -1 } }, sc);
     this.cores++;
