@@ -1243,8 +1243,14 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
   };
   // A block of its own width keeps one of the corpus's ratios (expansion, projection) half the time.
   const ratioPick = new Map<BlockTemplate, number>();
+  // Only ratios that stay within the piece's width range: a stem's 3 → 64 ratio applied to 64
+  // channels gave 1,368-channel convolutions no real window has.
+  const [lo, hi] = [Math.min(...menu), Math.max(...menu)];
   const widthOf = (t: BlockTemplate, dflt: number): number => {
-    if (!ratioPick.has(t)) ratioPick.set(t, t.ratios.length && rng.next() < 0.5 ? snap(C(x) * g.pick(t.ratios, 1)) : 0);
+    if (!ratioPick.has(t)) {
+      const w = t.ratios.length && rng.next() < 0.5 ? snap(C(x) * g.pick(t.ratios, 1)) : 0;
+      ratioPick.set(t, w >= lo / 4 && w <= 2 * hi ? w : 0);
+    }
     return ratioPick.get(t) || dflt;
   };
   let prev = '';
@@ -1359,8 +1365,12 @@ function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, targe
     // Hidden widths of a classifier head shrink towards the output (4096, 4096, 1000; 120, 84, 10).
     let wmax = Infinity;
     for (let i = 1; i < gemms; i++) {
-      const ws = prof.widths.filter((w) => w > num(o.shape![1]!) && w <= wmax);
-      const w = g.pick(ws.length ? ws : prof.widths, num(o.shape![1]!));
+      const out = num(o.shape![1]!);
+      const wider = prof.widths.filter((w) => w > out && w <= wmax);
+      // Heads narrower than their output (a 512-wide head over 1,000 classes) keep their own hidden widths.
+      const hidden = prof.widths.filter((w) => w !== out && w <= wmax);
+      const ws = wider.length ? wider : hidden;
+      const w = g.pick(ws.length ? ws : prof.widths, out);
       wmax = w;
       y = g.act(g.gemm(y, w), g.actOp);
     }
@@ -1420,6 +1430,13 @@ export function structureOf(m: Model): string {
     .join(';');
 }
 
+/** Weight elements of a graph (initializer sizes; drawn lazily, so read off the dims). */
+function paramsOf(m: Model): number {
+  let n = 0;
+  for (const t of m.graph.initializers.values()) n += sizeOf(t.dims);
+  return n;
+}
+
 /** Share of a graph's convolutions that are 1×1 (0 without convolutions). */
 function pointwise(m: Model): number {
   const convs = m.graph.nodes.filter((n) => n.opType === 'Conv');
@@ -1461,7 +1478,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
       // depthwise pieces are left out: their 1×1/3×3 mix is fixed by the inverted-residual blocks).
       const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
-      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy + kernels;
+      // And a weight count near the real one (wider blocks drawn from corpus ratios can overshoot it).
+      const weights = blocks.length ? Math.abs(Math.log2((paramsOf(m) + 1) / (prof.params + 1))) : 0;
+      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy + kernels + weights;
     };
     let best: Model | undefined;
     let bestD = Infinity;
