@@ -767,12 +767,14 @@ function tfGeometry(real: Model, prof: Profile, rng: Prng): TfGeom | undefined {
     if (!head) return undefined;
     D = head[0] === S ? head[1]! * head[2]! : head[1] === S ? head[0]! * head[2]! : head[0]! * head[1]!;
   }
+  // Heads: read off the head tensors of the interface, by the same roles the generator uses.
   let h = 0;
-  for (const s of vals) {
-    if (s.length !== 3) continue;
-    if (s[0] === S && s[1]! * s[2]! === D) h = s[1]!;
-    else if (s[1] === S && s[0]! * s[2]! === D) h = s[0]!;
-    else if (s[2] === S && s[0]! * s[1]! === D) h = s[0]!;
+  const sized: TfGeom = { S, D, h: 0, dh: 0, F: 0 };
+  for (const v of [...real.graph.inputs, ...real.graph.outputs]) {
+    const r = tfRole(v, sized);
+    const s = v.shape!.slice(1).map(num);
+    if (r === 'split') h = s[1]!;
+    else if (r === 'heads' || r === 'headsT') h = s[0]!;
   }
   if (!h) {
     const hs = prof.heads.filter((v) => D! % v === 0);
@@ -846,7 +848,6 @@ class TfBody {
   }
   /** Multi-head self-attention of src, through the output projection. */
   attention(src: Val): Val {
-    const g = this.g;
     const q = this.split(this.lin(src, this.geo.D), [0, 2, 1, 3]);
     const kT = this.split(this.lin(src, this.geo.D), [0, 2, 3, 1]);
     const v = this.split(this.lin(src, this.geo.D), [0, 2, 1, 3]);
@@ -914,17 +915,18 @@ function tfAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target
     bias: !unbiased(real),
   };
   const t = new TfBody(g, geo, st);
-  const by = (r: TfRole): Val[] => ins.filter((v) => tfRole(v, geo) === r).map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape! }));
-  if (ins.some((v) => tfRole(v, geo) === 'other' || tfRole(v, geo) === 'pooled')) throw new Dead();
+  const inRoles = ins.map((v) => tfRole(v, geo));
+  const roles = outs.map((o) => tfRole(o, geo));
+  const by = (r: TfRole): Val[] => ins.filter((_, i) => inRoles[i] === r).map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape! }));
+  if (inRoles.some((r) => r === 'other' || r === 'pooled')) throw new Dead();
   const streams = by('stream');
   for (let i = streams.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [streams[i], streams[j]] = [streams[j]!, streams[i]!];
   }
   const [split, heads, headsT, scores, wide] = [by('split'), by('heads'), by('headsT'), by('scores'), by('wide')] as const;
-  // A stream a projection reads: an unread stream input, else the normalised stream.
-  const roles = outs.map((o) => tfRole(o, geo));
   let lastSrc: Val | undefined;
+  // A stream a projection reads: an unread stream input, else the normalised stream.
   const src = (): Val => {
     const s = streams.shift();
     if (s) return (lastSrc = s);
@@ -1000,7 +1002,7 @@ function tfAttempt(real: Model, prof: Profile, stats: OpStats, rng: Prng, target
   }
   if (!t.x && !openCtx) throw new Dead();
   // Whole blocks while they bring the size nearer the target; extra streams join as residuals.
-  const landCost = outs.reduce((c, o) => c + ({ heads: 5, headsT: 5, split: 3, wide: 3, stream: 1, pooled: 4, ids: 0, scores: 6, other: 3 } as const)[tfRole(o, geo)], 0);
+  const landCost = roles.reduce((c, r) => c + ({ heads: 5, headsT: 5, split: 3, wide: 3, stream: 1, pooled: 4, ids: 0, scores: 6, other: 3 } as const)[r], 0);
   const isInput = (v: Val): boolean => ins.some((i) => i.name === v.name);
   while (t.x && (streams.length || isInput(t.x) || g.nodes.length + landCost + tfBlockSize(next, st) / 2 < target)) {
     t.block(next, undefined, streams.shift());
