@@ -27,7 +27,7 @@ import type {
   PartyId,
   SharedBits,
 } from './context.js';
-import { Prg, randomSeed, SEED_BYTES } from './prg.js';
+import { Prg, randomSeed, SEED_BYTES } from '../crypto/prg.js';
 import { bitsToRing, convOutSize, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes, type ConvGeom } from './ring.js';
 
 /** One correlation request: what a protocol asks the dealer for (kind and sizes only). */

@@ -16,7 +16,7 @@ import { planModel, type MpcPlan } from './plan.js';
 import { reveal, shareInput } from './protocols/arith.js';
 import { relu, type ReluProtocol } from './protocols/compare.js';
 import { decodeFixed, encodeFixed } from './ring.js';
-import { Prg, randomSeed } from './prg.js';
+import { Prg, randomSeed } from '../crypto/prg.js';
 
 /** Wire-protocol version; parties and dealer must agree. */
 export const MPC_PROTOCOL_VERSION = 'privml-mpc/1';

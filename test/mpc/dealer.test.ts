@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FrameChannel } from '../../src/mpc/context.js';
-import { Prg, randomSeed } from '../../src/mpc/prg.js';
+import { Prg, randomSeed } from '../../src/crypto/prg.js';
 import { DealerClient, DealerServer, type CorrelationRequest } from '../../src/mpc/dealer.js';
 import { localSession } from '../../src/mpc/local.js';
 import { memoryFramePair } from '../../src/mpc/net/memory.js';

@@ -16,7 +16,7 @@
  */
 
 import type { PartyContext, PartyId } from '../context.js';
-import { Prg, randomSeed } from '../prg.js';
+import { Prg, randomSeed } from '../../crypto/prg.js';
 import {
   convOutSize,
   ringAdd,
