@@ -410,12 +410,14 @@ test('emulation: close delivers held frames before closing; recv after close rej
   const [x, b] = memoryFramePair();
   const a = emulateLink(x, { bandwidthBitsPerSec: 1e9, latencyMs: 30 });
   const pendingLocal = a.recv();
+  // The clock starts at the send: a loaded machine may stall between the statements below, and
+  // the held frame's 30 ms count from the send, not from whenever the test resumes.
+  const t0 = performance.now();
   a.send(enc('in flight'));
   a.close();
   await assert.rejects(pendingLocal, /closed locally/);
   await assert.rejects(a.recv(), /closed locally/);
   assert.throws(() => a.send(enc('x')), /closed/);
-  const t0 = performance.now();
   assert.equal(dec(await b.recv()), 'in flight');
   assert.ok(performance.now() - t0 >= 25);
   await assert.rejects(b.recv(), /peer A closed the connection/);
