@@ -6,3 +6,4 @@ export * from './shape.js';
 export * from './info.js';
 export * from './zoo/index.js';
 export * from './canonical.js';
+export * from './lower.js';
