@@ -39,7 +39,7 @@ export type NodeCheck = (node: Node, model: Model) => string | string[] | undefi
 export interface CanonicalOptions {
   /** Model origin (file path) for error messages; default the graph name. */
   source?: string;
-  /** Op types (default domain) the caller's runtime supports; any other op is a problem. Omit to skip. */
+  /** Op types the caller's runtime supports ('Conv'; custom domains as 'domain.Op'); any other op is a problem. Omit to skip. */
   ops?: Iterable<string>;
   /** Extra per-node check by the caller's runtime (attributes, dtypes, geometry it cannot handle). */
   check?: NodeCheck;

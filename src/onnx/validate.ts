@@ -111,8 +111,9 @@ export function checkGraph(m: Model, problems: Problem[], opts: CheckOptions): v
   for (const n of g.nodes) for (const i of n.inputs) if (i) users.set(i, [...(users.get(i) ?? []), n]);
   for (const n of g.nodes) {
     const dom = n.domain && n.domain !== 'ai.onnx' ? n.domain : '';
-    if (dom) problems.push({ op: `${dom}.${n.opType}`, node: n.name, reason: `custom-domain op is not supported` });
-    else if (opts.ops && !opts.ops.has(n.opType)) problems.push({ op: n.opType, node: n.name, reason: 'unsupported op' });
+    // Custom-domain ops are listed as 'domain.Op' by runtimes that register them.
+    const key = dom ? `${dom}.${n.opType}` : n.opType;
+    if (opts.ops && !opts.ops.has(key)) problems.push({ op: key, node: n.name, reason: dom ? `unsupported op (domain '${dom}')` : 'unsupported op' });
     checkGeometry(m, n, problems);
     if (opts.check && !dom) {
       const r = opts.check(n, m);
