@@ -24,7 +24,9 @@ export function floatNodeCheck(n: Node, m: Model): string[] | undefined {
     case 'Dropout': {
       const tm = n.inputs[2];
       const c = tm ? m.graph.initializers.get(tm) : undefined;
-      if (tm && (!c || Number(c.data[0]) !== 0)) out.push('training-mode Dropout is random; only inference Dropout (training_mode false) is supported');
+      const ratio = n.inputs[1] ? m.graph.initializers.get(n.inputs[1]) : undefined;
+      const noDrop = ratio !== undefined && Number(ratio.data[0]) === 0; // ratio 0 keeps everything: deterministic
+      if (tm && !noDrop && (!c || Number(c.data[0]) !== 0)) out.push('training-mode Dropout is random; only inference Dropout (training_mode false) is supported');
       break;
     }
     case 'BatchNormalization':

@@ -103,10 +103,6 @@ export function checkGraph(m: Model, problems: Problem[], opts: CheckOptions): v
   const defined = new Set<string>([...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
   for (const n of g.nodes) for (const o of n.outputs) if (o) defined.add(o);
   for (const o of g.outputs) if (!defined.has(o.name)) problems.push({ op: '', node: o.name, reason: 'graph output is never produced' });
-  if (g.inputs.length === 0 && g.nodes.length > 0) {
-    // Legal ONNX, but every runtime here needs a tensor to feed: say so rather than run a constant.
-    problems.push({ op: '', node: '', reason: 'the graph has no inputs (everything is constant)' });
-  }
   const users = new Map<string, Node[]>();
   for (const n of g.nodes) for (const i of n.inputs) if (i) users.set(i, [...(users.get(i) ?? []), n]);
   for (const n of g.nodes) {
