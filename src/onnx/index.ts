@@ -7,3 +7,4 @@ export * from './info.js';
 export * from './zoo/index.js';
 export * from './canonical.js';
 export * from './lower.js';
+export * from './npy.js';
