@@ -235,6 +235,14 @@ export class FloatModel {
 
   /** Release every tensor held by this model. */
   dispose(): void {
+    // Kernel caches (e.g. conv filters in tfjs layout) hold tensors too.
+    for (const st of this.nodeState.values()) {
+      for (const v of st.values()) {
+        const t = (v as { t?: unknown } | undefined)?.t;
+        if (t instanceof tf.Tensor) t.dispose();
+      }
+      st.clear();
+    }
     for (const v of this.params.values()) v.dispose();
     for (const t of this.consts.values()) t.dispose();
     this.params.clear();

@@ -76,11 +76,15 @@ export class ModelProblems extends ModelError {
   }
 }
 
-/** "model.onnx: 2 problems: node 'a' (Foo): unsupported op; node 'b' (Conv): ..." on one line per problem. */
-export function formatProblems(source: string, problems: Problem[]): string {
+/**
+ * "model.onnx: 2 problems: node 'a' (Foo): unsupported op; node 'b' (Conv): ..." — one line (the CLI
+ * prints an error's first line), or one problem per line with `multiline`.
+ */
+export function formatProblems(source: string, problems: Problem[], multiline = false): string {
   const item = (p: Problem): string => (p.op ? `node '${p.node}' (${p.op}): ${p.reason}` : `${p.node ? `'${p.node}': ` : ''}${p.reason}`);
   if (problems.length === 1) return `${source}: ${item(problems[0]!)}`;
-  return `${source}: ${problems.length} problems:\n${problems.map((p) => `  - ${item(p)}`).join('\n')}`;
+  if (multiline) return `${source}: ${problems.length} problems:\n${problems.map((p) => `  - ${item(p)}`).join('\n')}`;
+  return `${source}: ${problems.length} problems: ${problems.map(item).join('; ')}`;
 }
 
 /** Bring `model` into canonical form and validate it (see the module comment). */

@@ -60,6 +60,23 @@ function spatialNhwc(xv: RtValue): tf.Tensor4D {
 /** Result of a 1-D op back to logical [N, C, L]. */
 const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
 
+/**
+ * The weight in tfjs's filter layout, kept across inference runs (transposing ResNet-18's weights
+ * on every call costs as much as a quarter of the run). Keyed by the weight's data id: assigning a
+ * variable (training) gives it a new one, so a stale filter is never used. Not cached while training
+ * (the tape must see the transpose).
+ */
+function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor): tf.Tensor {
+  if (ctx.training) return make();
+  const c = ctx.state.get('filter') as { id: object; t: tf.Tensor } | undefined;
+  const id = (w as unknown as { dataId: object }).dataId;
+  if (c && c.id === id) return c.t;
+  if (c) c.t.dispose();
+  const t = tf.keep(make());
+  ctx.state.set('filter', { id, t });
+  return t;
+}
+
 function conv(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const shape = logicalShape(xv);
@@ -87,11 +104,12 @@ function conv(ctx: OpContext): RtValue[] {
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
   if (group === 1) {
-    y = tf.conv2d(x, tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, strides, explicit(pp), 'NHWC', dil);
+    const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0]));
+    y = tf.conv2d(x, f as tf.Tensor4D, strides, explicit(pp), 'NHWC', dil);
   } else if (cig === 1 && co % group === 0 && group === ci) {
     // Depthwise: weight [C*M, 1, KH, KW] -> [KH, KW, C, M].
     const m = co / group;
-    const f = tf.transpose(tf.reshape(w4, [ci, m, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D;
+    const f = cachedFilter(ctx, w, () => tf.transpose(tf.reshape(w4, [ci, m, kh, kw]), [2, 3, 0, 1])) as tf.Tensor4D;
     y = tf.depthwiseConv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else {
     const xs = tf.split(x, group, 3);
