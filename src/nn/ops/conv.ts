@@ -101,15 +101,22 @@ function conv(ctx: OpContext): RtValue[] {
   const w4 = (shape.length === 3 ? tf.expandDims(w, 2) : w) as tf.Tensor4D; // [CO, CI/g, KH, KW]
   const [, , kh, kw] = w4.shape;
   const x = padOrCrop(spatialNhwc(xv), pads.map((p) => Math.min(p, 0)) as Pad4);
+  const wrap = (t: tf.Tensor4D): RtValue => (shape.length === 3 ? from1d(t) : nhwc(t));
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
   if (group === 1) {
-    const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0]));
-    y = tf.conv2d(x, f as tf.Tensor4D, strides, explicit(pp), 'NHWC', dil);
+    const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0])) as tf.Tensor4D;
+    // Inference: the fused kernel adds the bias in the same pass (tfjs-wasm's broadcast add is slow).
+    if (b && !ctx.training) return [wrap(tf.fused.conv2d({ x, filter: f, strides, pad: explicit(pp), dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
+    y = tf.conv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else if (cig === 1 && co % group === 0 && group === ci) {
     // Depthwise: weight [C*M, 1, KH, KW] -> [KH, KW, C, M].
     const m = co / group;
     const f = cachedFilter(ctx, w, () => tf.transpose(tf.reshape(w4, [ci, m, kh, kw]), [2, 3, 0, 1])) as tf.Tensor4D;
+    if (b && !ctx.training) {
+      const xp = zeroPad(pp) ? x : (tf.pad(x, explicit(pp)) as tf.Tensor4D);
+      return [wrap(tf.fused.depthwiseConv2d({ x: xp, filter: f, strides, pad: 'valid', dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
+    }
     y = tf.depthwiseConv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else {
     const xs = tf.split(x, group, 3);

@@ -106,9 +106,12 @@ function clip(ctx: OpContext): RtValue[] {
   const lo = scalarOf(ctx, 1) ?? (ctx.node.attrs['min'] ? attrFloat(ctx.node, 'min') : -Infinity);
   const hi = scalarOf(ctx, 2) ?? (ctx.node.attrs['max'] ? attrFloat(ctx.node, 'max') : Infinity);
   // tf.clipByValue's gradient is fine; minimum/maximum keep infinities cheap.
+  if (lo > hi) return [{ t: tf.fill(x.t.shape, hi, x.t.dtype as 'float32'), layout: x.layout }]; // ONNX: all max
+  // One clipByValue kernel: tfjs-wasm's broadcasting maximum/minimum with a scalar is very slow.
+  if (x.t.dtype === 'float32') return [{ t: tf.clipByValue(x.t, Math.max(lo, -3.4028234663852886e38), Math.min(hi, 3.4028234663852886e38)), layout: x.layout }];
   let y = x.t;
-  if (lo !== -Infinity) y = tf.maximum(y, lo);
-  if (hi !== Infinity) y = tf.minimum(y, hi);
+  if (lo !== -Infinity) y = tf.maximum(y, tf.scalar(lo, y.dtype));
+  if (hi !== Infinity) y = tf.minimum(y, tf.scalar(hi, y.dtype));
   return [{ t: y, layout: x.layout }];
 }
 
