@@ -77,7 +77,7 @@ test('validation lists every problem at once, with node names', () => {
   assert.match(text, /fancy\|FancyOp\|unsupported op/);
   assert.match(text, /dangling\|Relu\|input 'nowhere' is not/);
   assert.match(text, /never\|\|graph output is never produced/);
-  assert.throws(() => canonicalize(m, { ops: ['Conv', 'Relu'], source: 'bad.onnx' }), (e: Error) => e instanceof ModelProblems && /^bad\.onnx: \d+ problems:/.test(e.message));
+  assert.throws(() => canonicalize(m, { ops: ['Conv', 'Relu'], source: 'bad.onnx' }), (e: Error) => e instanceof ModelProblems && /^bad\.onnx: \d+ problems: /.test(e.message) && !e.message.includes('\n'));
 });
 
 test('a cycle and a graph without outputs are problems', () => {
