@@ -34,3 +34,17 @@ test('aliasing ops never free a weight or a feed: a torchvision-style graph runs
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(got[i]! - ref[i]!) <= 1e-5 + 1e-4 * Math.abs(ref[i]!), `element ${i}`);
   fm.dispose();
 });
+
+test('gradients through an inference-mode forward reach conv weights (no cached or fused kernel on the tape)', async () => {
+  const { tf } = await import('../../src/nn/tf.js');
+  const b = new GraphBuilder('g', 13);
+  const x = b.input('x', 'float32', [1, 2, 5, 5]);
+  b.output(b.op('Conv', [x, b.init('w', w([3, 2, 3, 3])), b.init('bias', w([3]))], { pads: [1, 1, 1, 1] }), 'float32');
+  const fm = await FloatModel.create(b.build(), { backend: 'wasm' });
+  const xin = tf.tensor4d(Array.from({ length: 50 }, (_, i) => Math.sin(i)), [1, 2, 5, 5]);
+  fm.run({ x: floatTensor([1, 2, 5, 5], Array.from({ length: 50 }, (_, i) => Math.sin(i))) }); // fills the filter cache
+  const { grads } = tf.variableGrads(() => tf.sum(fm.forward({ x: xin })[fm.outputNames[0]!]!) as tf.Scalar);
+  const gw = Object.entries(grads).find(([k]) => k.startsWith('w_'))![1];
+  assert.ok(Math.abs(tf.sum(tf.abs(gw)).dataSync()[0]!) > 0, 'weight gradient is zero');
+  fm.dispose();
+});

@@ -60,6 +60,11 @@ function spatialNhwc(xv: RtValue): tf.Tensor4D {
 /** Result of a 1-D op back to logical [N, C, L]. */
 const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
 
+/** Inference with no gradient being recorded (tf.grad may run a non-training forward too). */
+function plainInference(ctx: OpContext): boolean {
+  return !ctx.training && (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth === 0;
+}
+
 /**
  * The weight in tfjs's filter layout, kept across inference runs (transposing ResNet-18's weights
  * on every call costs as much as a quarter of the run). Keyed by the weight's data id: assigning a
@@ -67,7 +72,7 @@ const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]
  * (the tape must see the transpose).
  */
 function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor): tf.Tensor {
-  if (ctx.training) return make();
+  if (!plainInference(ctx)) return make();
   const c = ctx.state.get('filter') as { id: object; t: tf.Tensor } | undefined;
   const id = (w as unknown as { dataId: object }).dataId;
   if (c && c.id === id) return c.t;
@@ -107,13 +112,13 @@ function conv(ctx: OpContext): RtValue[] {
   if (group === 1) {
     const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0])) as tf.Tensor4D;
     // Inference: the fused kernel adds the bias in the same pass (tfjs-wasm's broadcast add is slow).
-    if (b && !ctx.training) return [wrap(tf.fused.conv2d({ x, filter: f, strides, pad: explicit(pp), dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
+    if (b && plainInference(ctx)) return [wrap(tf.fused.conv2d({ x, filter: f, strides, pad: explicit(pp), dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
     y = tf.conv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else if (cig === 1 && co % group === 0 && group === ci) {
     // Depthwise: weight [C*M, 1, KH, KW] -> [KH, KW, C, M].
     const m = co / group;
     const f = cachedFilter(ctx, w, () => tf.transpose(tf.reshape(w4, [ci, m, kh, kw]), [2, 3, 0, 1])) as tf.Tensor4D;
-    if (b && !ctx.training) {
+    if (b && plainInference(ctx)) {
       const xp = zeroPad(pp) ? x : (tf.pad(x, explicit(pp)) as tf.Tensor4D);
       return [wrap(tf.fused.depthwiseConv2d({ x: xp, filter: f, strides, pad: 'valid', dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
     }
