@@ -51,7 +51,7 @@ test('formatInfo renders a readable table', () => {
   const text = formatInfo(modelInfo(smallModel()));
   assert.match(text, /^model\s+small$/m);
   assert.match(text, /^parameters\s+886 \(3\.5 KiB\)$/m);
-  assert.match(text, /^MACs\s+8,754 \(batch 1\)$/m);
+  assert.match(text, /^MACs\s+8,754 \(batch 1; symbolic dims taken as 1: batch\)$/m);
   assert.match(text, /^ {2}x\s+float32\s+\[batch, 3, 8, 8\]$/m);
   assert.match(text, /^Conv\s+2\s+8,064\s+92\.1 %$/m);
   assert.match(text, /^Relu\s+1\s+-$/m);
