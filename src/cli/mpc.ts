@@ -11,6 +11,7 @@ import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
 import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
+import { registerMpcArchitecture } from './mpc-arch.js';
 
 /** Flags shared by every command that sets up a session. */
 interface NetFlags {
@@ -249,6 +250,7 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
 /** Register `mpc`. */
 export function registerMpc(program: Command): void {
   const mpc = program.command('mpc').description('two-party secret-shared inference: dealer, parties, infer, benches');
+  registerMpcArchitecture(mpc);
 
   addNetFlags(
     mpc
