@@ -7,6 +7,10 @@
  */
 import { sha256Hex } from './net/handshake.js';
 import { allocArray, type Model, type Tensor } from '../onnx/ir.js';
+import { canonicalize } from '../onnx/canonical.js';
+
+/** The canonical form the plan runs on (Constant nodes are initializers there, so they are covered too). */
+const canonical = (model: Model): Model => canonicalize(model, { throwOnProblems: false }).model;
 
 /** Per op: input positions whose constants are architecture (public), not weights. */
 export const ARCH_SLOTS: Readonly<Record<string, readonly number[]>> = {
@@ -54,7 +58,8 @@ const tensorValues = (t: Tensor): unknown[] => Array.from(t.data as ArrayLike<nu
  * Hash of the architecture: nodes (ops, wiring, attributes), inputs, outputs, every initializer's
  * name, type and shape, and the values of the architecture constants — not the weights' values.
  */
-export function architectureHash(model: Model): string {
+export function architectureHash(original: Model): string {
+  const model = canonical(original);
   const g = model.graph;
   const arch = architectureConstants(model);
   const attr = (v: Model['graph']['nodes'][number]['attrs'][string]): unknown =>
@@ -68,8 +73,9 @@ export function architectureHash(model: Model): string {
   return sha256Hex(JSON.stringify(desc));
 }
 
-/** `model` with every weight initializer zero-filled (architecture constants kept): what party 0 receives. */
-export function stripWeights(model: Model): Model {
+/** Canonical `model` with every weight initializer zero-filled (architecture constants kept): what party 0 receives. */
+export function stripWeights(original: Model): Model {
+  const model = canonical(original);
   const arch = architectureConstants(model);
   const inits = new Map<string, Tensor>();
   for (const [k, t] of model.graph.initializers) inits.set(k, arch.has(k) ? t : { dtype: t.dtype, dims: [...t.dims], data: allocArray(t.dtype, t.data.length) });

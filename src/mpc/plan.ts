@@ -8,6 +8,8 @@
  */
 import { attrFloat, attrInt, attrInts, attrString, ModelError, sizeOf, tensorToNumbers, type Model, type Node, type Tensor } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
+import { canonicalize, ModelProblems, type Problem } from '../onnx/canonical.js';
+import { avgPoolDivisors, batchNormAffine, linearLayer, windowGeometry } from '../onnx/lower.js';
 import type { ConvGeom, PoolGeom } from './ring.js';
 import { concatIndex, expandToSample, isPerChannel, padIndex, sliceIndex, transposeIndex, type PadMode } from './plan-layout.js';
 
@@ -58,34 +60,42 @@ export const MPC_OPS = [
 /** A node-level refusal, collected so every offending node is named in one error. */
 class Refusal extends Error {}
 
-/** Pooling geometry with ceil_mode folded into extra bottom/right padding (windows past the input excluded). */
-function poolGeom(node: Node, xs: number[], fail: (m: string) => never): PoolGeom {
+/**
+ * Pooling geometry from the shared lowering, ceil_mode folded into extra bottom/right padding (the
+ * MPC max pool excludes padding; extra average-pool cells are refused unless the divisor stays uniform).
+ */
+function poolGeom(node: Node, xs: number[], fail: (m: string) => never): { geom: PoolGeom; divisor: number } {
   if (xs.length !== 4) fail('only 2-D pooling is supported');
-  if (attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') fail('auto_pad is not supported; give explicit pads');
-  if (attrInts(node, 'dilations', [1, 1]).some((d) => d !== 1)) fail('dilated pooling is not supported');
-  const k = attrInts(node, 'kernel_shape');
-  const s = attrInts(node, 'strides', [1, 1]);
-  if (k.length !== 2 || s.length !== 2) fail('only 2-D kernels and strides are supported');
-  const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
-  const g: PoolGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, kh: k[0]!, kw: k[1]!, strideH: s[0]!, strideW: s[1]!, padT: pads[0]!, padL: pads[1]!, padB: pads[2]!, padR: pads[3]! };
-  if (attrInt(node, 'ceil_mode', 0) === 1) {
-    // ONNX/PyTorch: out = ceil((in + pads − k)/s) + 1, minus one if the last window starts past the input and the head pad.
-    const extra = (len: number, kk: number, st: number, head: number, tail: number): number => {
-      let out = Math.ceil((len + head + tail - kk) / st) + 1;
-      if ((out - 1) * st >= len + head) out--;
-      return Math.max(0, (out - 1) * st + kk - (len + head + tail));
-    };
-    const eb = extra(g.h, g.kh, g.strideH, g.padT, g.padB);
-    const er = extra(g.w, g.kw, g.strideW, g.padL, g.padR);
-    if ((eb || er) && node.opType === 'AveragePool') fail('ceil_mode=1 that adds windows is not supported for AveragePool');
-    g.padB += eb;
-    g.padR += er;
+  const wg = lowered(() => windowGeometry(node, xs.slice(2)), fail);
+  if (wg.dilations.some((d) => d !== 1)) fail('dilated pooling is not supported');
+  const [kh, kw] = wg.kernel as [number, number];
+  const padB = Math.max(wg.pads[2]!, wg.effectiveEndPads[0]!), padR = Math.max(wg.pads[3]!, wg.effectiveEndPads[1]!);
+  const geom: PoolGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, kh, kw, strideH: wg.strides[0]!, strideW: wg.strides[1]!, padT: wg.pads[0]!, padL: wg.pads[1]!, padB, padR };
+  let divisor = kh * kw;
+  if (node.opType === 'AveragePool') {
+    const d = avgPoolDivisors(wg, xs.slice(2), attrInt(node, 'count_include_pad', 0) === 1);
+    const all = d[0]!.flatMap((a) => d[1]!.map((b) => a * b));
+    if (all.some((v) => v !== all[0])) fail('average pooling whose divisor varies by position (padding without count_include_pad, or ceil_mode cells) is not supported in MPC');
+    divisor = all[0]!;
+    // The MPC average pool sums zero-padded windows: the uniform divisor is exact then.
   }
-  return g;
+  return { geom, divisor };
+}
+
+/** Run a shared-lowering helper, turning its geometry errors into this node's refusal. */
+function lowered<T>(f: () => T, fail: (m: string) => never): T {
+  try {
+    return f();
+  } catch (e) {
+    return fail((e as Error).message);
+  }
 }
 
 /** Compile `model` for private inference at batch size `batch`. */
-export function planModel(model: Model, batch: number, source = model.graph.name): MpcPlan {
+export function planModel(original: Model, batch: number, source = original.graph.name): MpcPlan {
+  // Every runtime starts from the canonical form (constants folded, one semantics per op).
+  const canon = canonicalize(original, { source, throwOnProblems: false });
+  const model = canon.model;
   const g = model.graph;
   const inits = g.initializers;
   const feeds = g.inputs.filter((v) => !inits.has(v.name));
@@ -102,7 +112,7 @@ export function planModel(model: Model, batch: number, source = model.graph.name
 
   const steps: Step[] = [];
   const nonlinear: string[] = [];
-  const problems: string[] = [];
+  const problems: Problem[] = [...canon.problems];
   /** Values downstream of a refused node: their consumers are only checked for op support. */
   const poisoned = new Set<string>();
   /** Conv/Gemm steps by output name, while a following per-channel affine may still be folded in. */
@@ -155,14 +165,12 @@ export function planModel(model: Model, batch: number, source = model.graph.name
           if (xs.length !== 4) fail('only 2-D convolutions are supported');
           const w = weight(1);
           const [co, ci, kh, kw] = w.dims as [number, number, number, number];
-          const s = attrInts(node, 'strides', [1, 1]);
-          if (s.length !== 2) fail('only 2-D strides are supported');
-          if (attrInts(node, 'dilations', [1, 1]).some((d) => d !== 1)) fail('dilations > 1 are not supported');
-          if (attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') fail('auto_pad is not supported; give explicit pads');
-          const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+          const wg = lowered(() => windowGeometry(node, xs.slice(2), [kh, kw]), fail);
+          if (wg.dilations.some((d) => d !== 1)) fail('dilations > 1 are not supported');
+          const [padT, padL, padB, padR] = wg.pads as [number, number, number, number];
           const group = attrInt(node, 'group', 1);
           if (ci * group !== xs[1]) fail(`weight [${w.dims}] does not match ${xs[1]} input channels in ${group} groups`);
-          const geom: ConvGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, co, kh, kw, strideH: s[0]!, strideW: s[1]!, padT: pads[0]!, padL: pads[1]!, padB: pads[2]!, padR: pads[3]!, group };
+          const geom: ConvGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, co, kh, kw, strideH: wg.strides[0]!, strideW: wg.strides[1]!, padT, padL, padB, padR, group };
           const bias = node.inputs[2] ? Float32Array.from(weight(2).data as Float32Array) : undefined;
           if (bias && bias.length !== co) fail(`bias has ${bias.length} values for ${co} output channels`);
           const st: Step = { kind: 'conv', node, input: node.inputs[0]!, output: out, geom, weight: Float32Array.from(w.data as Float32Array), bias };
@@ -180,23 +188,13 @@ export function planModel(model: Model, batch: number, source = model.graph.name
             if (xs.length !== 2) fail(`the data input must be 2-D, is [${xs}]`);
             if (attrInt(node, 'transA', 0) !== 0) fail('transA=1 is not supported');
           } else if (xs.length < 2) fail(`the data input must be at least 2-D, is [${xs}]`);
-          const alpha = node.opType === 'Gemm' ? attrFloat(node, 'alpha', 1) : 1;
-          const beta = node.opType === 'Gemm' ? attrFloat(node, 'beta', 1) : 1;
-          const transB = node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1;
-          const [k, n] = transB ? [w.dims[1]!, w.dims[0]!] : [w.dims[0]!, w.dims[1]!];
+          const lin = lowered(() => linearLayer(node, w, node.opType === 'Gemm' && node.inputs[2] ? weight(2) : undefined), fail);
+          const { k, n } = lin;
           if (xs[xs.length - 1] !== k) fail(`inner dimensions differ: [${xs}] × weight [${w.dims}]`);
           // Leading dims of a MatMul's data are rows (row-major data does not move). Stored k×n row-major.
           const m = sizeOf(xs.slice(0, -1));
-          const src = w.data as Float32Array;
-          const wk = new Float32Array(k * n);
-          for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) wk[i * n + j] = alpha * (transB ? src[j * k + i]! : src[i * n + j]!);
-          let bias: Float32Array | undefined;
-          if (node.opType === 'Gemm' && node.inputs[2]) {
-            const b = weight(2);
-            const e = isPerChannel(b.dims, [m, n]) ? expandToSample(b.data as Float32Array, b.dims, [m, n]) : null;
-            if (!e) fail(`bias of shape [${b.dims}] does not broadcast as a per-output bias`);
-            bias = Float32Array.from(e!, (v) => beta * v);
-          }
+          const wk = lin.weight;
+          const bias = lin.bias;
           const st: Step = { kind: 'gemm', node, input: node.inputs[0]!, output: out, m, k, n, weight: wk, bias };
           steps.push(st);
           if (xs.length === 2) foldable.set(out, st);
@@ -207,17 +205,15 @@ export function planModel(model: Model, batch: number, source = model.graph.name
           nonlinear.push(node.name);
           break;
         case 'MaxPool': {
-          const geom = poolGeom(node, known(node.inputs[0]!), fail);
+          const { geom } = poolGeom(node, known(node.inputs[0]!), fail);
           if (attrInt(node, 'storage_order', 0) !== 0) fail('storage_order=1 is not supported');
           steps.push({ kind: 'maxpool', node, input: node.inputs[0]!, output: out, geom });
           nonlinear.push(node.name);
           break;
         }
         case 'AveragePool': {
-          const geom = poolGeom(node, known(node.inputs[0]!), fail);
-          const padded = [geom.padT, geom.padL, geom.padB, geom.padR].some((p) => p !== 0);
-          if (padded && attrInt(node, 'count_include_pad', 0) === 0) fail('padded average pooling must use count_include_pad=1 in MPC');
-          steps.push({ kind: 'avgpool', node, input: node.inputs[0]!, output: out, geom, divisor: geom.kh * geom.kw });
+          const { geom, divisor } = poolGeom(node, known(node.inputs[0]!), fail);
+          steps.push({ kind: 'avgpool', node, input: node.inputs[0]!, output: out, geom, divisor });
           break;
         }
         case 'GlobalAveragePool': {
@@ -340,13 +336,11 @@ export function planModel(model: Model, batch: number, source = model.graph.name
       }
     } catch (e) {
       if (!(e instanceof Refusal) && !(e instanceof ModelError)) throw e;
-      problems.push(`node '${node.name}' (${node.opType}): ${e.message.replace(/^.*?: node '[^']*' \([^)]*\): /, '')}`);
+      problems.push({ op: node.opType, node: node.name, reason: e.message.replace(/^.*?: node '[^']*' \([^)]*\): /, '') });
       for (const o of node.outputs) poisoned.add(o);
     }
   }
-  if (problems.length) {
-    throw new ModelError(`${source}: ${problems.length} node${problems.length > 1 ? 's' : ''} cannot run in MPC: ${problems.join('; ')}`);
-  }
+  if (problems.length) throw new ModelProblems(`${source} (MPC)`, problems);
   const shapeOf = (name: string): number[] => {
     const s = shapes.get(name)?.shape;
     if (!s || s.some((d) => typeof d !== 'number')) throw new ModelError(`${source}: shape of '${name}' is not fully known`);
@@ -385,14 +379,13 @@ function affineStep(
       const t = inits.get(node.inputs[i] ?? '');
       if (!t) fail(`parameter #${i} must be an initializer`);
       if (sizeOf(t!.dims) !== xs[1]) fail(`parameter #${i} has ${sizeOf(t!.dims)} values for ${xs[1]} channels`);
-      return tensorToNumbers(t!);
+      return t!;
     });
-    const [gamma, beta, mean, variance] = p as [number[], number[], number[], number[]];
-    const eps = attrFloat(node, 'epsilon', 1e-5);
-    const sc = gamma.map((gm, i) => gm / Math.sqrt(variance[i]! + eps));
+    const ts = p;
+    const aff = lowered(() => batchNormAffine(node, ...(ts as [Tensor, Tensor, Tensor, Tensor])), fail);
     const dims = [xs[1]!, ...xs.slice(2).map(() => 1)];
-    scale = { v: sc, dims };
-    shift = { v: beta.map((b, i) => b - mean[i]! * sc[i]!), dims };
+    scale = { v: aff.scale, dims };
+    shift = { v: aff.shift, dims };
   } else {
     const [a, b] = node.inputs as [string, string];
     if (!inits.has(a) && !inits.has(b)) {
