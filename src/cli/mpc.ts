@@ -9,6 +9,7 @@ import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, ty
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
+import { planModel } from '../mpc/plan.js';
 import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
@@ -467,6 +468,8 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   parseProtocol(o.reluProtocol);
   if (o.reluConfig) readReluConfig(o.reluConfig, model);
   const net = parseNet(o);
+  // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
+  checkPlan(model, o, source);
   const inp = loadInputs(o, model);
   const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
   if (o.limit) dataArgs.push('--limit', String(o.limit));
@@ -508,6 +511,15 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
     maxLogitDiff: maxDiff,
     ...accounting(res, net),
   };
+}
+
+/** Build the MPC plan in this process (and check weights), so a bad model fails before any role starts. */
+function checkPlan(model: Model, o: JobFlags, source: string): void {
+  try {
+    planModel(model, o.batch, source);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
 }
 
 /** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */

@@ -119,6 +119,7 @@ export function planModel(original: Model, batch: number, source = original.grap
   const foldable = new Map<string, Extract<Step, { kind: 'conv' | 'gemm' }>>();
   let post: MpcPlan['post'];
   let revealed = graphOut;
+  let unsupported = false;
 
   for (const node of g.nodes) {
     const out = node.outputs[0]!;
@@ -148,10 +149,14 @@ export function planModel(original: Model, batch: number, source = original.grap
     try {
       if (node.domain && node.domain !== 'ai.onnx') fail(`domain '${node.domain}' is not supported by the MPC runtime`);
       if (!(MPC_OPS as readonly string[]).includes(node.opType) && node.opType !== 'Softmax' && node.opType !== 'LogSoftmax') {
-        fail(`op is not supported by the MPC runtime (supported: ${MPC_OPS.join(', ')})`);
+        unsupported = true;
+        fail('op is not supported by the MPC runtime');
       }
       if (node.inputs.some((i) => poisoned.has(i))) {
+        // Shapes downstream of a refusal are unknown: only the checks that need none.
         for (const o of node.outputs) poisoned.add(o);
+        const why = shapeFreeProblem(node, inits, graphOut, consumers);
+        if (why) fail(why);
         continue;
       }
       if (node.outputs.filter(Boolean).length > 1 && node.outputs.slice(1).some((o) => o && (consumers.get(o) || o === graphOut))) {
@@ -340,6 +345,7 @@ export function planModel(original: Model, batch: number, source = original.grap
       for (const o of node.outputs) poisoned.add(o);
     }
   }
+  if (unsupported) problems.push({ op: '', node: '', reason: `the MPC runtime supports ${MPC_OPS.join(', ')}` });
   if (problems.length) throw new ModelProblems(`${source} (MPC)`, problems);
   const shapeOf = (name: string): number[] => {
     const s = shapes.get(name)?.shape;
@@ -349,6 +355,17 @@ export function planModel(original: Model, batch: number, source = original.grap
   if (revealed === inInfo.name) throw new ModelError(`${source}: the model computes nothing on its input`);
   if (!steps.some((s) => s.output === revealed)) throw new ModelError(`${source}: output '${revealed}' is not computed by any supported node`);
   return { source, batch, input: inInfo.name, inputShape: shapeOf(inInfo.name), output: revealed, outputShape: shapeOf(revealed), steps, nonlinear, post };
+}
+
+/** Refusals that need no shapes (checked on nodes downstream of another refusal too). */
+function shapeFreeProblem(node: Node, inits: Map<string, Tensor>, graphOut: string, consumers: Map<string, number>): string | undefined {
+  const consts = node.inputs.filter((i) => i && inits.has(i)).length;
+  if ((node.opType === 'Mul' || node.opType === 'Sub' || node.opType === 'Div') && consts === 0) return `${node.opType} of two data values is not supported (only Add)`;
+  if ((node.opType === 'Softmax' || node.opType === 'LogSoftmax') && (node.outputs[0] !== graphOut || consumers.get(node.outputs[0]!))) {
+    return 'only an output Softmax/LogSoftmax is supported (party 0 applies it after the reveal)';
+  }
+  if (node.opType === 'Concat' && consts > 0) return 'concatenating a constant is not supported';
+  return undefined;
 }
 
 /**
