@@ -9,7 +9,7 @@ import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, ty
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
-import { planModel } from '../mpc/plan.js';
+import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
 import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
@@ -35,6 +35,8 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
+  /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
+  id?: string;
 }
 
 const addNetFlags = (c: Command): Command =>
@@ -109,8 +111,10 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
 
 /** Party 0's inputs: a data set split or a file, checked against the model's input size. */
 function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?: Uint8Array; count: number; name: string } {
-  const shape = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name))?.shape ?? [];
-  const per = shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+  // Sizes from the compiled plan (batch 1): every other dim is concrete there, or the plan is refused.
+  const plan = checkPlan(model, { ...o, batch: 1 }, model.graph.name);
+  const per = plan.inputShape.slice(1).reduce((a, d) => a * d, 1);
+  const outPer = plan.outputShape.slice(1).reduce((a, d) => a * d, 1);
   if (o.input) {
     let data: Float32Array;
     if (o.input.endsWith('.json')) {
@@ -136,6 +140,8 @@ function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?:
   if (!o.dataset) throw new CliError('give --dataset (with --limit) or --input', 2);
   const ds = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'test');
   if (ds.images.length / ds.n !== per) throw new CliError(`${ds.name} images have ${ds.images.length / ds.n} values, the model expects ${per}`);
+  if (ds.shape.join() !== plan.inputShape.slice(1).join()) throw new CliError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
+  if (ds.classes.length !== outPer) throw new CliError(`${ds.name} has ${ds.classes.length} classes, the model outputs ${outPer} values per image`);
   return { images: ds.images, labels: ds.labels, count: ds.n, name: ds.name };
 }
 
@@ -318,6 +324,7 @@ export function registerMpc(program: Command): void {
           job = modelJob(o, model, inp.images, inp.count);
         } else {
           if (!o.count) throw new CliError('party 1 needs --count (the number of inputs party 0 sends)', 2);
+          checkPlan(model, { ...o, batch: 1 }, ref);
           job = modelJob(o, model, undefined, o.count);
         }
       } else throw new CliError(`--job must be model or relu, got '${o.job}'`, 2);
@@ -514,12 +521,28 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
 }
 
 /** Build the MPC plan in this process (and check weights), so a bad model fails before any role starts. */
-function checkPlan(model: Model, o: JobFlags, source: string): void {
+function checkPlan(model: Model, o: JobFlags, source: string): MpcPlan {
+  let plan: MpcPlan;
   try {
-    planModel(model, o.batch, source);
+    plan = planModel(model, o.batch, source);
   } catch (e) {
     throw new CliError((e as Error).message);
   }
+  const f = o.fracBits;
+  const max = maxFracBits(plan);
+  if (!Number.isInteger(f) || f < MIN_FRAC_BITS || f > max) {
+    throw new CliError(`--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`, 2);
+  }
+  if (o.reluConfig && o.reluProtocol === 'crypten') throw new CliError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten', 2);
+  if (o.weights !== 'secret' || o.id !== '0') {
+    // Whoever holds the real weights checks them (party 0 of --weights secret holds only the architecture).
+    try {
+      checkPlanWeights(plan);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  return plan;
 }
 
 /** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */
