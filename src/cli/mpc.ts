@@ -1,7 +1,7 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { FloatModel } from '../nn/runtime.js';
+import { runOrt } from '../onnx/ort.js';
 import { readIdx } from '../nn/data/idx.js';
 import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
 import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
@@ -35,6 +35,8 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
+  /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
+  architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
   id?: string;
 }
@@ -360,14 +362,15 @@ export function registerMpc(program: Command): void {
       .command('infer')
       .description('private inference: dealer and both parties as separate processes on loopback')
       .argument('<model>', '.onnx model (or zoo name)')
-      .option('--json', 'machine-readable output (includes agreement with the plaintext float runtime)'),
+      .option('--architecture <file>', "with --weights secret: party 0 loads this file (from 'mpc export-architecture') instead of the model")
+      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)'),
   ).action(async (ref: string, o: JobFlags & { json?: boolean }) => {
     const log = (line: string) => !o.json && process.stderr.write(line + '\n');
     const r = await privateInference(ref, o, log);
     if (o.json) return printJson(r);
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
     if (r.accuracy !== undefined) process.stdout.write(`accuracy ${pct(r.accuracy)}; `);
-    process.stdout.write(`agreement with the plaintext float runtime ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
+    process.stdout.write(`agreement with plaintext (onnxruntime) ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
     process.stdout.write(formatAccounting(r) + '\n');
   });
 
@@ -467,7 +470,7 @@ export type InferResult = ReturnType<typeof accounting> & {
 
 /**
  * Private inference of `ref` on party 0's inputs with the dealer and both parties as separate
- * processes on loopback, compared in the same run with the plaintext float runtime.
+ * processes on loopback, compared in the same run with plaintext onnxruntime.
  */
 export async function privateInference(ref: string, o: JobFlags, log: (line: string) => void = () => {}): Promise<InferResult> {
   const { model, source } = resolveModel(ref);
@@ -477,6 +480,7 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const net = parseNet(o);
   // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
   checkPlan(model, o, source);
+  if (o.architecture && o.weights !== 'secret') throw new CliError('--architecture is for --weights secret (with public weights both parties load the model)', 2);
   const inp = loadInputs(o, model);
   const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
   if (o.limit) dataArgs.push('--limit', String(o.limit));
@@ -484,16 +488,13 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const res = await launchSession({
     dealer: netArgs(o),
     party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-    party0: [ref, ...dataArgs, ...jobArgs(o)],
+    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
     env: ALLOC_ENV,
   });
   const preds = predictions(res.party0)!;
-  // Plaintext reference on the same inputs, in this run.
-  const fm = await FloatModel.create(model, { source });
-  const inName = fm.inputNames[0]!;
-  const inShape = model.graph.inputs.find((v) => v.name === inName)!.shape!.slice(1) as number[];
-  const plain = fm.run({ [inName]: { dtype: 'float32', dims: [inp.count, ...inShape], data: inp.images } })[fm.outputNames[0]!]!.data as Float32Array;
-  fm.dispose();
+  // Plaintext reference on the same inputs, in this run: onnxruntime, the ground truth.
+  const plan = planModel(model, 1, source);
+  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[model.graph.outputs[0]!.name]!.data as Float32Array;
   const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
   let agree = 0;
   let maxDiff = 0;
