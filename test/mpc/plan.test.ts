@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder, float } from '../../src/onnx/builder.js';
 import { floatTensor, int64Tensor, type Model } from '../../src/onnx/ir.js';
-import { saveModel } from '../../src/onnx/proto.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { stripWeights } from '../../src/mpc/arch.js';
 import { planModel } from '../../src/mpc/plan.js';
 import { privateInference, defaultJobFlags } from '../../src/cli/mpc.js';
@@ -78,5 +78,21 @@ test('every offending node is named in one error, before any process starts', as
     assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a real PyTorch export (Constant, Pad+AveragePool, Clip, MaxPool ceil_mode, Concat, BN after Add, PRelu, LogSoftmax) matches PyTorch, party 0 zeroed in secret mode', async () => {
+  const dir = join(import.meta.dirname, '..', 'fixtures', 'pytorch-mpc');
+  const model = loadModel(join(dir, 'mixed.onnx'));
+  const ref = JSON.parse(readFileSync(join(dir, 'mixed.json'), 'utf8')) as { dims: number[]; x: number[]; y: number[] };
+  const x = Float32Array.from(ref.x);
+  const want = Float32Array.from(ref.y);
+  assert.ok(maxDiff(await ortOut(model, x, ref.dims), want) < 1e-4, 'onnxruntime agrees with PyTorch');
+  const plan = planModel(model, 2);
+  assert.equal(plan.post, 'LogSoftmax');
+  assert.ok(!plan.steps.some((s) => s.node.opType === 'BatchNormalization' && s.kind !== 'affine'));
+  for (const [m0, mode] of [[model, 'public'], [stripWeights(model), 'secret']] as const) {
+    const got = await twoParty(m0, model, x, 2, mode);
+    assert.ok(maxDiff(got, want) < 5e-3, `${mode}: max diff ${maxDiff(got, want)}`);
   }
 });
