@@ -418,7 +418,7 @@ export function registerMpc(program: Command): void {
       .option('--json', 'machine-readable output'),
   ).action(async (ref: string, o: JobFlags & { reps: number; json?: boolean }) => {
     const { model } = resolveModel(ref);
-    const per = (model.graph.inputs[0]!.shape ?? []).slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
     const count = o.batch * o.reps;
     const tmp = `${process.env.TMPDIR ?? '/tmp'}/privml-bench-${process.pid}.json`;
