@@ -87,10 +87,14 @@ async function mulWeight(ctx: PartyContext, x: Ring, c: Ring, batch: number, sec
 function gatherLocal(ctx: PartyContext, inputs: Ring[], index: Int32Array, fill: number): Ring {
   const src = inputs.length === 1 ? inputs[0]! : concatRings(inputs);
   const out = new BigInt64Array(index.length);
-  const c = ctx.party === 0 ? encodeFixed(Float32Array.of(fill), ctx.fracBits)[0]! : 0n;
+  const e = ctx.party === 0 ? encodeFixed(Float32Array.of(fill), ctx.fracBits) : new BigInt64Array(1);
+  const c = new Uint32Array(e.buffer, e.byteOffset, 2);
+  // Copy through 32-bit views: no BigInt boxing per element.
+  const s32 = new Uint32Array(src.buffer, src.byteOffset, src.length * 2), o32 = new Uint32Array(out.buffer);
   for (let i = 0; i < index.length; i++) {
     const j = index[i]!;
-    out[i] = j < 0 ? c : src[j]!;
+    if (j < 0) (o32[2 * i] = c[0]!), (o32[2 * i + 1] = c[1]!);
+    else (o32[2 * i] = s32[2 * j]!), (o32[2 * i + 1] = s32[2 * j + 1]!);
   }
   return out;
 }

@@ -96,3 +96,16 @@ test('a real PyTorch export (Constant, Pad+AveragePool, Clip, MaxPool ceil_mode,
     assert.ok(maxDiff(got, want) < 5e-3, `${mode}: max diff ${maxDiff(got, want)}`);
   }
 });
+
+test('Pad with a non-zero constant, edge and reflect modes match onnxruntime', async () => {
+  for (const mode of ['constant', 'edge', 'reflect']) {
+    const b = new GraphBuilder('pad', 18);
+    const x = b.input('x', 'float32', ['N', 1, 3, 3]);
+    const p = b.op('Pad', [x, b.init('pads', int64Tensor([8], [0, 0, 1, 2, 0, 0, 2, 1])), b.init('v', floatTensor([], [-2.5]))], { mode });
+    b.output(b.op('Relu', [p]), 'float32', ['N', 1, 6, 6]);
+    const model = b.build();
+    const x0 = Float32Array.from({ length: 9 }, (_, i) => i - 4);
+    const got = await twoParty(model, model, x0, 1, 'public');
+    assert.ok(maxDiff(got, await ortOut(model, x0, [1, 1, 3, 3])) < 1e-3, mode);
+  }
+});
