@@ -1,7 +1,7 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { FloatModel } from '../nn/runtime.js';
+import { runOrt } from '../onnx/ort.js';
 import { readIdx } from '../nn/data/idx.js';
 import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
 import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
@@ -9,8 +9,10 @@ import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, ty
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
+import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
 import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
+import { registerMpcArchitecture } from './mpc-arch.js';
 
 /** Flags shared by every command that sets up a session. */
 interface NetFlags {
@@ -33,6 +35,10 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
+  /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
+  architecture?: string;
+  /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
+  id?: string;
 }
 
 const addNetFlags = (c: Command): Command =>
@@ -107,8 +113,10 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
 
 /** Party 0's inputs: a data set split or a file, checked against the model's input size. */
 function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?: Uint8Array; count: number; name: string } {
-  const shape = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name))?.shape ?? [];
-  const per = shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+  // Sizes from the compiled plan (batch 1): every other dim is concrete there, or the plan is refused.
+  const plan = checkPlan(model, { ...o, batch: 1 }, model.graph.name);
+  const per = plan.inputShape.slice(1).reduce((a, d) => a * d, 1);
+  const outPer = plan.outputShape.slice(1).reduce((a, d) => a * d, 1);
   if (o.input) {
     let data: Float32Array;
     if (o.input.endsWith('.json')) {
@@ -134,6 +142,8 @@ function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?:
   if (!o.dataset) throw new CliError('give --dataset (with --limit) or --input', 2);
   const ds = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'test');
   if (ds.images.length / ds.n !== per) throw new CliError(`${ds.name} images have ${ds.images.length / ds.n} values, the model expects ${per}`);
+  if (ds.shape.join() !== plan.inputShape.slice(1).join()) throw new CliError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
+  if (ds.classes.length !== outPer) throw new CliError(`${ds.name} has ${ds.classes.length} classes, the model outputs ${outPer} values per image`);
   return { images: ds.images, labels: ds.labels, count: ds.n, name: ds.name };
 }
 
@@ -249,6 +259,7 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
 /** Register `mpc`. */
 export function registerMpc(program: Command): void {
   const mpc = program.command('mpc').description('two-party secret-shared inference: dealer, parties, infer, benches');
+  registerMpcArchitecture(mpc);
 
   addNetFlags(
     mpc
@@ -315,6 +326,7 @@ export function registerMpc(program: Command): void {
           job = modelJob(o, model, inp.images, inp.count);
         } else {
           if (!o.count) throw new CliError('party 1 needs --count (the number of inputs party 0 sends)', 2);
+          checkPlan(model, { ...o, batch: 1 }, ref);
           job = modelJob(o, model, undefined, o.count);
         }
       } else throw new CliError(`--job must be model or relu, got '${o.job}'`, 2);
@@ -350,14 +362,15 @@ export function registerMpc(program: Command): void {
       .command('infer')
       .description('private inference: dealer and both parties as separate processes on loopback')
       .argument('<model>', '.onnx model (or zoo name)')
-      .option('--json', 'machine-readable output (includes agreement with the plaintext float runtime)'),
+      .option('--architecture <file>', "with --weights secret: party 0 loads this file (from 'mpc export-architecture') instead of the model")
+      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)'),
   ).action(async (ref: string, o: JobFlags & { json?: boolean }) => {
     const log = (line: string) => !o.json && process.stderr.write(line + '\n');
     const r = await privateInference(ref, o, log);
     if (o.json) return printJson(r);
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
     if (r.accuracy !== undefined) process.stdout.write(`accuracy ${pct(r.accuracy)}; `);
-    process.stdout.write(`agreement with the plaintext float runtime ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
+    process.stdout.write(`agreement with plaintext (onnxruntime) ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
     process.stdout.write(formatAccounting(r) + '\n');
   });
 
@@ -405,7 +418,7 @@ export function registerMpc(program: Command): void {
       .option('--json', 'machine-readable output'),
   ).action(async (ref: string, o: JobFlags & { reps: number; json?: boolean }) => {
     const { model } = resolveModel(ref);
-    const per = (model.graph.inputs[0]!.shape ?? []).slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
     const count = o.batch * o.reps;
     const tmp = `${process.env.TMPDIR ?? '/tmp'}/privml-bench-${process.pid}.json`;
@@ -457,7 +470,7 @@ export type InferResult = ReturnType<typeof accounting> & {
 
 /**
  * Private inference of `ref` on party 0's inputs with the dealer and both parties as separate
- * processes on loopback, compared in the same run with the plaintext float runtime.
+ * processes on loopback, compared in the same run with plaintext onnxruntime.
  */
 export async function privateInference(ref: string, o: JobFlags, log: (line: string) => void = () => {}): Promise<InferResult> {
   const { model, source } = resolveModel(ref);
@@ -465,6 +478,9 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   parseProtocol(o.reluProtocol);
   if (o.reluConfig) readReluConfig(o.reluConfig, model);
   const net = parseNet(o);
+  // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
+  checkPlan(model, o, source);
+  if (o.architecture && o.weights !== 'secret') throw new CliError('--architecture is for --weights secret (with public weights both parties load the model)', 2);
   const inp = loadInputs(o, model);
   const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
   if (o.limit) dataArgs.push('--limit', String(o.limit));
@@ -472,16 +488,13 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const res = await launchSession({
     dealer: netArgs(o),
     party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-    party0: [ref, ...dataArgs, ...jobArgs(o)],
+    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
     env: ALLOC_ENV,
   });
   const preds = predictions(res.party0)!;
-  // Plaintext reference on the same inputs, in this run.
-  const fm = await FloatModel.create(model, { source });
-  const inName = fm.inputNames[0]!;
-  const inShape = model.graph.inputs.find((v) => v.name === inName)!.shape!.slice(1) as number[];
-  const plain = fm.run({ [inName]: { dtype: 'float32', dims: [inp.count, ...inShape], data: inp.images } })[fm.outputNames[0]!]!.data as Float32Array;
-  fm.dispose();
+  // Plaintext reference on the same inputs, in this run: onnxruntime, the ground truth.
+  const plan = planModel(model, 1, source);
+  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[model.graph.outputs[0]!.name]!.data as Float32Array;
   const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
   let agree = 0;
   let maxDiff = 0;
@@ -506,6 +519,31 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
     maxLogitDiff: maxDiff,
     ...accounting(res, net),
   };
+}
+
+/** Build the MPC plan in this process (and check weights), so a bad model fails before any role starts. */
+function checkPlan(model: Model, o: JobFlags, source: string): MpcPlan {
+  let plan: MpcPlan;
+  try {
+    plan = planModel(model, o.batch, source);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const f = o.fracBits;
+  const max = maxFracBits(plan);
+  if (!Number.isInteger(f) || f < MIN_FRAC_BITS || f > max) {
+    throw new CliError(`--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`, 2);
+  }
+  if (o.reluConfig && o.reluProtocol === 'crypten') throw new CliError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten', 2);
+  if (o.weights !== 'secret' || o.id !== '0') {
+    // Whoever holds the real weights checks them (party 0 of --weights secret holds only the architecture).
+    try {
+      checkPlanWeights(plan);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  return plan;
 }
 
 /** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */

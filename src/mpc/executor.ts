@@ -4,9 +4,9 @@
  */
 import type { PartyContext } from './context.js';
 import { snapshotStats, diffStats } from './net/peer.js';
-import { add, affinePublic, avgPool, convPublic, convSecret, gemmPublic, gemmSecret, globalAvgPool, shareInput } from './protocols/arith.js';
+import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
 import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
-import { encodeFixed, type Ring } from './ring.js';
+import { encodeFixed, ringAdd, ringMulBroadcast, ringSub, type Ring } from './ring.js';
 import type { MpcPlan, Step } from './plan.js';
 
 /** Bit range of one nonlinear layer's comparisons (HummingBird); [0, 64) is the exact ReLU. */
@@ -40,35 +40,73 @@ export interface LayerStat {
   ms: number;
 }
 
-/** Weights of the linear steps in fixed point, shared or public, prepared once per model. */
+/** Weights of the plan's steps in fixed point, shared or public, prepared once per model. */
 export interface PreparedWeights {
   mode: WeightMode;
-  /** Per step index: [weight, bias?, scale?, shift?] ring tensors (shares in secret mode). */
-  byStep: Map<number, { w?: Ring; b?: Ring; scale?: Ring; shift?: Ring }>;
+  /** Per step index: its ring tensors (shares in secret mode). */
+  byStep: Map<number, { w?: Ring; b?: Ring; scale?: Ring; shift?: Ring; slope?: Ring }>;
 }
 
 /**
  * Encode (public mode) or share (secret mode: party 1 holds the values, party 0 receives shares of
- * them and never reads the plan's weight values) the weights of every linear step.
+ * them and never reads the plan's weight values) every constant that carries model information:
+ * Conv/Gemm weights and biases (with folded BatchNorm and bias Adds), standalone affine scales and
+ * shifts, PRelu slopes.
  */
 export async function prepareWeights(ctx: PartyContext, plan: MpcPlan, mode: WeightMode): Promise<PreparedWeights> {
   const f = ctx.fracBits;
-  const byStep = new Map<number, { w?: Ring; b?: Ring; scale?: Ring; shift?: Ring }>();
-  const secret = async (v: Float32Array): Promise<Ring> =>
-    shareInput(ctx, 1, ctx.party === 1 ? encodeFixed(v, f) : undefined, v.length);
+  const byStep: PreparedWeights['byStep'] = new Map();
+  const enc = async (v: Float32Array | undefined): Promise<Ring | undefined> => {
+    if (!v) return undefined;
+    if (mode === 'public') return encodeFixed(v, f);
+    return shareInput(ctx, 1, ctx.party === 1 ? encodeFixed(v, f) : undefined, v.length);
+  };
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i]!;
-    if (s.kind === 'conv' || s.kind === 'gemm') {
-      if (mode === 'public') byStep.set(i, { w: encodeFixed(s.weight, f), b: s.bias && encodeFixed(s.bias, f) });
-      else byStep.set(i, { w: await secret(s.weight), b: s.bias && (await secret(s.bias)) });
-    } else if (s.kind === 'affine') {
-      // Per-channel affine maps (standalone BatchNorm, constant Add) stay public: they are folded
-      // statistics, not learned matrices, and the executor needs them as public scalars.
-      byStep.set(i, { scale: encodeFixed(s.scale, f), shift: encodeFixed(s.shift, f) });
-    }
+    if (s.kind === 'conv' || s.kind === 'gemm') byStep.set(i, { w: await enc(s.weight), b: await enc(s.bias) });
+    else if (s.kind === 'affine') byStep.set(i, { scale: await enc(s.scale), shift: await enc(s.shift) });
+    else if (s.kind === 'prelu') byStep.set(i, { slope: await enc(s.slope) });
   }
   return { mode, byStep };
 }
+
+/** A per-sample vector repeated for each of `batch` samples. */
+function tile(v: Ring, batch: number): Ring {
+  const out = new BigInt64Array(v.length * batch);
+  for (let b = 0; b < batch; b++) out.set(v, b * v.length);
+  return out;
+}
+
+/** Fixed-point x ⊙ c for a per-sample weight c: public (local) or shared (one Beaver multiplication). */
+async function mulWeight(ctx: PartyContext, x: Ring, c: Ring, batch: number, secret: boolean): Promise<Ring> {
+  if (!secret) return truncate(ctx, ringMulBroadcast(x, c, batch, 1), ctx.fracBits);
+  return truncate(ctx, await beaverMul(ctx, x, tile(c, batch)), ctx.fracBits);
+}
+
+/** out[i] = concat(inputs)[index[i]] or the public constant (party 0 holds it) where index[i] = −1. */
+function gatherLocal(ctx: PartyContext, inputs: Ring[], index: Int32Array, fill: number): Ring {
+  const src = inputs.length === 1 ? inputs[0]! : concatRings(inputs);
+  const out = new BigInt64Array(index.length);
+  const e = ctx.party === 0 ? encodeFixed(Float32Array.of(fill), ctx.fracBits) : new BigInt64Array(1);
+  const c = new Uint32Array(e.buffer, e.byteOffset, 2);
+  // Copy through 32-bit views: no BigInt boxing per element.
+  const s32 = new Uint32Array(src.buffer, src.byteOffset, src.length * 2), o32 = new Uint32Array(out.buffer);
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i]!;
+    if (j < 0) (o32[2 * i] = c[0]!), (o32[2 * i + 1] = c[1]!);
+    else (o32[2 * i] = s32[2 * j]!), (o32[2 * i + 1] = s32[2 * j + 1]!);
+  }
+  return out;
+}
+
+function concatRings(xs: Ring[]): Ring {
+  const out = new BigInt64Array(xs.reduce((a, x) => a + x.length, 0));
+  let o = 0;
+  for (const x of xs) (out.set(x, o), (o += x.length));
+  return out;
+}
+
+const fixedScalar = (ctx: PartyContext, v: number): bigint => encodeFixed(Float64Array.of(v), ctx.fracBits)[0]!;
 
 /** Run `plan` on this party's share of the input; returns this party's share of the output. */
 export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
@@ -112,12 +150,43 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
       case 'gap':
         y = globalAvgPool(ctx, get(s.input, s), s.n, s.c, s.hw);
         break;
-      case 'affine':
-        y = affinePublic(ctx, get(s.input, s), wts!.scale!, wts!.shift!, s.outer, s.inner);
+      case 'affine': {
+        const secret = weights.mode === 'secret';
+        let x = get(s.input, s);
+        if (s.negate) x = neg(ctx, x);
+        if (wts!.scale) x = await mulWeight(ctx, x, wts!.scale, s.batch, secret);
+        y = wts!.shift ? addBias(ctx, x, wts!.shift, s.batch, 1, secret) : x;
         break;
+      }
       case 'add':
         y = add(ctx, get(s.inputs[0], s), get(s.inputs[1], s));
         break;
+      case 'gather':
+        y = gatherLocal(ctx, s.inputs.map((n) => get(n, s)), s.index, s.fill);
+        break;
+      case 'clip': {
+        const x = get(s.input, s);
+        const cmp = { protocol };
+        if (s.lo !== undefined && s.hi !== undefined) {
+          // min(max(x, lo), hi) = lo + ReLU(x − lo) − ReLU(x − hi): both comparisons in one call.
+          const both = concatRings([addPublic(ctx, x, -fixedScalar(ctx, s.lo)), addPublic(ctx, x, -fixedScalar(ctx, s.hi))]);
+          const r = await relu(ctx, both, cmp);
+          y = addPublic(ctx, ringSub(r.subarray(0, x.length), r.subarray(x.length)), fixedScalar(ctx, s.lo));
+        } else if (s.lo !== undefined) y = addPublic(ctx, await relu(ctx, addPublic(ctx, x, -fixedScalar(ctx, s.lo)), cmp), fixedScalar(ctx, s.lo));
+        else if (s.hi !== undefined) y = addPublic(ctx, neg(ctx, await relu(ctx, addPublic(ctx, neg(ctx, x), fixedScalar(ctx, s.hi)), cmp)), fixedScalar(ctx, s.hi));
+        else y = x;
+        break;
+      }
+      case 'leaky':
+      case 'prelu': {
+        // y = ReLU(x) + slope·(x − ReLU(x)): one comparison and one multiplication by the slope.
+        const x = get(s.input, s);
+        const r = await relu(ctx, x, { protocol });
+        const neg_ = ringSub(x, r);
+        const scaled = s.kind === 'leaky' ? mulPublicFixed(ctx, neg_, fixedScalar(ctx, s.alpha)) : await mulWeight(ctx, neg_, wts!.slope!, s.batch, weights.mode === 'secret');
+        y = ringAdd(r, scaled);
+        break;
+      }
       case 'alias':
         y = get(s.input, s);
         break;

@@ -12,7 +12,8 @@ import { connect, listen, type TlsClientOptions, type TlsServerOptions } from '.
 import { emulateLink, type NetProfile } from './net/emulate.js';
 import { handshake, sha256Hex, type Hello } from './net/handshake.js';
 import { diffStats, modeledSeconds, peerChannel, snapshotStats } from './net/peer.js';
-import { planModel, type MpcPlan } from './plan.js';
+import { applyPost, planModel, type MpcPlan } from './plan.js';
+import { architectureHash } from './arch.js';
 import { reveal, shareInput } from './protocols/arith.js';
 import { relu, type ReluProtocol } from './protocols/compare.js';
 import { decodeFixed, encodeFixed } from './ring.js';
@@ -112,14 +113,7 @@ export interface PartyReport {
 /** Hash that two parties must share: the whole model (public weights) or its architecture (secret weights). */
 export function modelHash(model: Model, weights: WeightMode): string {
   if (weights === 'public') return sha256Hex(encodeModel(model));
-  const g = model.graph;
-  const arch = {
-    nodes: g.nodes.map((n) => ({ op: n.opType, d: n.domain, i: n.inputs, o: n.outputs, a: Object.entries(n.attrs).map(([k, v]) => [k, v.kind, v.kind === 'tensor' || v.kind === 'graph' ? null : v.value]) })),
-    inputs: g.inputs.map((v) => [v.name, v.dtype, v.shape]),
-    outputs: g.outputs.map((v) => [v.name, v.dtype, v.shape]),
-    inits: [...g.initializers].map(([k, t]) => [k, t.dtype, t.dims]),
-  };
-  return sha256Hex(JSON.stringify(arch));
+  return architectureHash(model);
 }
 
 function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, string> {
@@ -313,7 +307,7 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig });
     if (layers) for (const l of ls) layers.push(l);
     const y = await reveal(ctx, output, 0);
-    return y && decodeFixed(y, ctx.fracBits);
+    return y && applyPost(plan, decodeFixed(y, ctx.fracBits));
   };
   // Untimed warm-up batches of zeros: JIT warm-up, and the dealer plan of each batch size.
   const sizes = [...new Set([Math.min(job.batch, job.count), job.count % job.batch || job.batch].filter((s) => s <= job.count))];

@@ -333,49 +333,58 @@ function gather(src: Ring, idx: Int32Array): Ring {
  */
 export async function maxPool2d(ctx: PartyContext, x: BigInt64Array, geom: PoolGeom, opts?: CompareOptions): Promise<BigInt64Array> {
   const { oh, ow } = convOutSize(geom);
-  const { n, c, h, w, kh, kw, strideH, strideW, padT, padL } = geom;
-  if (x.length !== n * c * h * w) throw new Error(`compare.maxPool2d: input has ${x.length} elements, expected ${n * c * h * w}`);
-  // Candidates per window (public structure): indices into the current value array.
-  let cand: number[][] = [];
+  const { n, c, h, w: w_, kh, kw, strideH, strideW, padT, padL } = geom;
+  if (x.length !== n * c * h * w_) throw new Error(`compare.maxPool2d: input has ${x.length} elements, expected ${n * c * h * w_}`);
+  // Candidates per window (public structure), in typed arrays: window w's list is
+  // cand[w·K, w·K + len[w]), indices into the current value array.
+  const K = kh * kw, W = n * c * oh * ow;
+  let cand = new Int32Array(W * K);
+  const len = new Int32Array(W);
+  let w = 0;
   for (let pl = 0; pl < n * c; pl++) {
     for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        const list: number[] = [];
+      for (let ox = 0; ox < ow; ox++, w++) {
+        let l = 0;
         for (let ky = 0; ky < kh; ky++) {
           const iy = oy * strideH - padT + ky;
           if (iy < 0 || iy >= h) continue;
           for (let kx = 0; kx < kw; kx++) {
             const ix = ox * strideW - padL + kx;
-            if (ix >= 0 && ix < w) list.push((pl * h + iy) * w + ix);
+            if (ix >= 0 && ix < w_) cand[w * K + l++] = (pl * h + iy) * w_ + ix;
           }
         }
-        if (list.length === 0) throw new Error(`compare.maxPool2d: a ${kh}x${kw} window lies entirely in the padding`);
-        cand.push(list);
+        if (l === 0) throw new Error(`compare.maxPool2d: a ${kh}x${kw} window lies entirely in the padding`);
+        len[w] = l;
       }
     }
   }
   let vals: Ring = x;
   for (;;) {
-    const ia: number[] = [], ib: number[] = [], pass: number[] = [];
-    for (const list of cand) {
-      for (let k = 0; k + 1 < list.length; k += 2) (ia.push(list[k]!), ib.push(list[k + 1]!));
-      if (list.length & 1) pass.push(list[list.length - 1]!);
+    let pairs = 0, odd = 0;
+    for (let i = 0; i < W; i++) (pairs += len[i]! >>> 1), (odd += len[i]! & 1);
+    if (pairs === 0) break;
+    const ia = new Int32Array(pairs), ib = new Int32Array(pairs), pass = new Int32Array(odd);
+    const next = new Int32Array(W * K);
+    let pi = 0, oi = 0;
+    for (let i = 0; i < W; i++) {
+      const base = i * K, l = len[i]!;
+      let m = 0;
+      for (let k = 0; k + 1 < l; k += 2) {
+        ia[pi] = cand[base + k]!;
+        ib[pi] = cand[base + k + 1]!;
+        next[base + m++] = pi++;
+      }
+      // this level's maxima come first in the next value array, then the odd elements passed through
+      if (l & 1) (pass[oi] = cand[base + l - 1]!), (next[base + m++] = pairs + oi++);
+      len[i] = m;
     }
-    if (ia.length === 0) break;
-    const a = gather(vals, Int32Array.from(ia)), b = gather(vals, Int32Array.from(ib));
+    const a = gather(vals, ia), b = gather(vals, ib);
     const mx = ringAdd(b, await relu(ctx, ringSub(a, b), opts));
-    // Next value array: this level's maxima, then the odd elements passed through.
-    const passVals = gather(vals, Int32Array.from(pass));
+    const passVals = gather(vals, pass);
     vals = new BigInt64Array(mx.length + passVals.length);
     vals.set(mx, 0);
     vals.set(passVals, mx.length);
-    let mi = 0, pi = mx.length;
-    cand = cand.map((list) => {
-      const out: number[] = [];
-      for (let k = 0; k + 1 < list.length; k += 2) out.push(mi++);
-      if (list.length & 1) out.push(pi++);
-      return out;
-    });
+    cand = next;
   }
-  return gather(vals, Int32Array.from(cand, (l) => l[0]!));
+  return gather(vals, Int32Array.from({ length: W }, (_, i) => cand[i * K]!));
 }
