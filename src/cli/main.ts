@@ -10,6 +10,7 @@ import { registerHummingbird } from './hummingbird.js';
 import { registerSmartpaf } from './smartpaf.js';
 import { registerFhe } from './fhe.js';
 import { registerProteus } from './proteus.js';
+import { registerRun } from './run.js';
 import { registerTrain } from './train.js';
 import { registerZoo } from './zoo.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerSmartpaf(program);
   registerFhe(program);
   registerProteus(program);
+  registerRun(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

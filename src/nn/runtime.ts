@@ -2,9 +2,11 @@
  * The float runtime: executes an IR graph with tfjs ops, so any supported ONNX model can be run,
  * differentiated, trained, and written back to ONNX with its new weights.
  */
-import { cloneModel, ModelError, sizeOf, type Model, type Node, type Tensor as IrTensor } from '../onnx/ir.js';
+import { allocArray, cloneModel, ModelError, sizeOf, type DType, type Model, type Node, type Tensor as IrTensor } from '../onnx/ir.js';
+import { canonicalize, ModelProblems, type Problem } from '../onnx/canonical.js';
 import { logical, plain } from './ops/layout.js';
-import { getOp, type OpContext, type RtValue } from './ops/registry.js';
+import { getOp, listOps, type OpContext, type RtValue } from './ops/registry.js';
+import { floatNodeCheck, floatGraphProblems } from './checks.js';
 import { irToTf } from './ops/tensor.js';
 import { registerStandardOps } from './ops/index.js';
 import { initTf, tf, type TfBackendName } from './tf.js';
@@ -58,9 +60,18 @@ export class FloatModel {
   private readonly options: Record<string, unknown>;
   private readonly lastUse = new Map<string, number>();
 
-  private constructor(model: Model, opts: FloatModelOptions) {
+  private readonly outDtypes = new Map<string, DType>();
+
+  private constructor(input: Model, opts: FloatModelOptions) {
+    this.source = opts.source ?? input.graph.name ?? 'model';
+    // Every runtime starts from the canonical form; all problems are reported at once.
+    const ops = listOps().map((o) => (o.domain && o.domain !== 'ai.onnx' ? `${o.domain}.${o.opType}` : o.opType));
+    const c = canonicalize(input, { source: this.source, ops, check: floatNodeCheck, throwOnProblems: false });
+    const problems: Problem[] = [...c.problems, ...floatGraphProblems(c.model)];
+    if (problems.length) throw new ModelProblems(this.source, problems);
+    const model = c.model;
     this.model = model;
-    this.source = opts.source ?? model.graph.name ?? 'model';
+    for (const o of model.graph.outputs) this.outDtypes.set(o.name, o.dtype);
     this.options = opts.options ?? {};
     validate(model, this.source);
     const trainable = opts.trainable ?? defaultTrainable;
@@ -110,9 +121,14 @@ export class FloatModel {
       const t = feeds[name];
       if (!t) throw new ModelError(`${this.source}: missing input '${name}'`);
       checkFeed(this.source, this.model, name, t);
-      env.set(name, plain(t.dtype === 'float32' || t.dtype === 'int32' ? t : tf.cast(t, 'float32')));
+      env.set(name, plain(t));
     }
-    const owned = new Set<string>();
+    // Tensors the runtime must never free: weights, constants and the caller's feeds. Aliasing ops
+    // (Identity, views) may hand one of them on under another name; freeing is by tensor, counted.
+    const pinned = new Set<tf.Tensor>();
+    for (const v of env.values()) pinned.add(v.t);
+    for (const t of Object.values(feeds)) pinned.add(t);
+    const refs = new Map<tf.Tensor, number>();
     const nodes = this.model.graph.nodes;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
@@ -133,7 +149,7 @@ export class FloatModel {
         outs = getOp(node.opType, node.domain)!.kernel(ctx);
       } catch (e) {
         const msg = (e as Error).message;
-        if (msg.startsWith(this.source)) throw e;
+        if (e instanceof ModelError && msg.startsWith(this.source)) throw e;
         throw new ModelError(`${this.source}: node '${node.name}' (${node.opType}): ${msg.split('\n')[0]}`);
       }
       node.outputs.forEach((o, k) => {
@@ -141,16 +157,20 @@ export class FloatModel {
         const v = outs[k];
         if (!v) throw new ModelError(`${this.source}: node '${node.name}' (${node.opType}) produced no output #${k}`);
         env.set(o, v);
-        owned.add(o);
+        refs.set(v.t, (refs.get(v.t) ?? 0) + 1);
       });
       if (!training) {
         // Free activations after their last use so large models fit (the tape needs them when training).
-        for (const n of node.inputs) {
-          if (n && owned.has(n) && this.lastUse.get(n) === i && !keepSet.has(n)) {
-            const v = env.get(n)!;
-            if (!outs.some((o) => o.t === v.t)) v.t.dispose();
-            env.delete(n);
-            owned.delete(n);
+        for (const n of new Set(node.inputs)) {
+          if (!n || this.lastUse.get(n) !== i || keepSet.has(n)) continue;
+          const v = env.get(n);
+          if (!v || pinned.has(v.t) || !refs.has(v.t)) continue;
+          env.delete(n);
+          const left = refs.get(v.t)! - 1;
+          if (left > 0) refs.set(v.t, left);
+          else {
+            refs.delete(v.t);
+            v.t.dispose();
           }
         }
       }
@@ -169,11 +189,9 @@ export class FloatModel {
     const res: Record<string, IrTensor> = {};
     tf.tidy(() => {
       const tfFeeds: Record<string, tf.Tensor> = {};
-      for (const [k, v] of Object.entries(feeds)) tfFeeds[k] = irToTf(v);
+      for (const [k, v] of Object.entries(feeds)) tfFeeds[k] = feedToTf(this.source, this.model, k, v);
       const out = this.forward(tfFeeds);
-      for (const [k, t] of Object.entries(out)) {
-        res[k] = { dtype: 'float32', dims: [...t.shape], data: Float32Array.from(t.dataSync() as ArrayLike<number>) };
-      }
+      for (const [k, t] of Object.entries(out)) res[k] = tfToIr(t, this.outDtypes.get(k) ?? (t.dtype === 'int32' ? 'int64' : t.dtype === 'bool' ? 'bool' : 'float32'));
     });
     return res;
   }
@@ -217,6 +235,14 @@ export class FloatModel {
 
   /** Release every tensor held by this model. */
   dispose(): void {
+    // Kernel caches (e.g. conv filters in tfjs layout) hold tensors too.
+    for (const st of this.nodeState.values()) {
+      for (const v of st.values()) {
+        const t = (v as { t?: unknown } | undefined)?.t;
+        if (t instanceof tf.Tensor) t.dispose();
+      }
+      st.clear();
+    }
     for (const v of this.params.values()) v.dispose();
     for (const t of this.consts.values()) t.dispose();
     this.params.clear();
@@ -254,4 +280,26 @@ function checkFeed(source: string, model: Model, name: string, t: tf.Tensor): vo
     const want = info.shape.map((d) => (d === null ? '?' : d)).join(',');
     throw new ModelError(`${source}: input '${name}' expects shape [${want}], got [${t.shape}]`);
   }
+}
+
+/** A feed as a tfjs tensor, refusing values tfjs cannot hold exactly (float64, int64 past int32). */
+function feedToTf(source: string, model: Model, name: string, v: IrTensor): tf.Tensor {
+  const want = model.graph.inputs.find((i) => i.name === name)?.dtype;
+  if (want && want !== v.dtype) throw new ModelError(`${source}: input '${name}' must be ${want}, got ${v.dtype}`);
+  if (v.dtype === 'float64') throw new ModelError(`${source}: input '${name}' is float64; the float runtime computes in float32 (refusing rather than rounding)`);
+  if (v.dtype === 'int64') {
+    for (const x of v.data as BigInt64Array) {
+      if (x > 2147483647n || x < -2147483648n) throw new ModelError(`${source}: input '${name}' holds ${x}, beyond the int32 range the float runtime computes in`);
+    }
+  }
+  return irToTf(v);
+}
+
+/** A tfjs result as an IR tensor of the graph output's declared ONNX dtype. */
+function tfToIr(t: tf.Tensor, dtype: DType): IrTensor {
+  const src = t.dataSync() as ArrayLike<number>;
+  const data = allocArray(dtype, src.length);
+  if (data instanceof BigInt64Array) for (let i = 0; i < src.length; i++) data[i] = BigInt(Math.trunc(src[i]!));
+  else (data as Float32Array).set(src);
+  return { dtype, dims: [...t.shape], data };
 }

@@ -5,3 +5,6 @@ export * from './proto.js';
 export * from './shape.js';
 export * from './info.js';
 export * from './zoo/index.js';
+export * from './canonical.js';
+export * from './lower.js';
+export * from './npy.js';

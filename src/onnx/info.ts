@@ -5,6 +5,7 @@
 import type { Dim, DType, Model, ValueInfo } from './ir.js';
 import { sizeOf } from './ir.js';
 import { formatShape, inferShapes } from './shape.js';
+import { canonicalize, formatProblems, type Problem } from './canonical.js';
 
 /** Name, dtype and shape of a graph input or output. */
 export interface IOInfo {
@@ -34,6 +35,10 @@ export interface ModelInfo {
   /** Multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul at batch 1 (symbolic dims taken as 1). */
   macs: number;
   macsByOp: Record<string, number>;
+  /** Symbolic dims of the graph inputs (taken as 1 for the MAC count), e.g. ['batch']. */
+  symbolicDims: string[];
+  /** Structural problems found by the canonical pass (empty for a valid model). */
+  problems: Problem[];
 }
 
 /** Size of a dim for MAC counting: a symbolic or unknown dim counts as 1 (batch 1). */
@@ -59,16 +64,29 @@ function nodeMacs(op: string, inputs: (ValueInfo | undefined)[], output: ValueIn
   }
 }
 
-/** Summarise a model (runs shape inference for the MAC count; unknown ops are tolerated). */
+/**
+ * Summarise a model. Parameters and MACs are counted on the canonical form, so weights held in
+ * Constant nodes count and folded shape subgraphs resolve; the op histogram is the file's own.
+ */
 export function modelInfo(model: Model): ModelInfo {
   const g = model.graph;
-  const shapes = inferShapes(model);
+  const c = canonicalize(model, { throwOnProblems: false, checkWeights: true });
+  const cg = c.model.graph;
+  let shapes: Map<string, ValueInfo>;
+  try {
+    shapes = inferShapes(c.model);
+  } catch {
+    shapes = new Map(); // an inconsistent graph still gets a summary; `problems` says what is wrong
+  }
   const opsHistogram: Record<string, number> = {};
-  const macsByOp: Record<string, number> = {};
-  let macs = 0;
   for (const n of g.nodes) {
     const op = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
     opsHistogram[op] = (opsHistogram[op] ?? 0) + 1;
+  }
+  const macsByOp: Record<string, number> = {};
+  let macs = 0;
+  for (const n of cg.nodes) {
+    const op = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
     const m = nodeMacs(op, n.inputs.map((i) => shapes.get(i)), shapes.get(n.outputs[0] ?? ''));
     if (m > 0) {
       macsByOp[op] = (macsByOp[op] ?? 0) + m;
@@ -77,7 +95,7 @@ export function modelInfo(model: Model): ModelInfo {
   }
   let parameters = 0;
   let parameterBytes = 0;
-  for (const t of g.initializers.values()) {
+  for (const t of cg.initializers.values()) {
     if (t.dtype === 'bool') continue;
     parameters += sizeOf(t.dims);
     parameterBytes += t.data.byteLength;
@@ -96,7 +114,14 @@ export function modelInfo(model: Model): ModelInfo {
     outputs: g.outputs.map((v) => io(v.shape ? v : { ...v, shape: shapes.get(v.name)?.shape })),
     macs,
     macsByOp,
+    symbolicDims: c.symbolicDims,
+    problems: c.problems,
   };
+}
+
+/** The problems of a summarised model as one multi-line message (empty string when none). */
+export function formatInfoProblems(source: string, info: ModelInfo): string {
+  return info.problems.length ? formatProblems(source, info.problems, true) : '';
 }
 
 /** 1234567 → "1,234,567". */
@@ -128,7 +153,7 @@ export function formatInfo(info: ModelInfo): string {
       ['ir / opset', `${info.irVersion} / ${info.opset}`],
       ['nodes', num(info.nodes)],
       ['parameters', `${num(info.parameters)} (${bytes(info.parameterBytes)})`],
-      ['MACs', `${num(info.macs)} (batch 1)`],
+      ['MACs', `${num(info.macs)} (batch 1${info.symbolicDims.length ? `; symbolic dims taken as 1: ${info.symbolicDims.join(', ')}` : ''})`],
     ],
     '',
   );

@@ -283,3 +283,13 @@ export function loadModel(path: string): Model {
 export function saveModel(model: Model, path: string): void {
   writeFileSync(path, encodeModel(model));
 }
+
+/** Decode a serialized TensorProto (ONNX test data `input_0.pb`) into a tensor; errors name `source`. */
+export function decodeTensorProto(bytes: Uint8Array, source: string): Tensor & { name: string } {
+  try {
+    const t = onnx.TensorProto.decode(bytes);
+    return { name: t.name ?? '', ...decodeTensor(t, 'tensor') };
+  } catch (e) {
+    throw new ModelError(`${source}: ${(e as Error).message}`);
+  }
+}

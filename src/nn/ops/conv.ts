@@ -1,9 +1,10 @@
 /** Convolution, pooling and batch normalisation kernels (NHWC inside, ONNX semantics outside). */
-import { attrFloat, attrInt, attrInts } from '../../onnx/ir.js';
+import { attrFloat, attrInt } from '../../onnx/ir.js';
+import { avgPoolDivisors, windowGeometry, type WindowGeometry } from '../../onnx/lower.js';
 import { tf } from '../tf.js';
-import { asNhwc, logical, logicalShape, nhwc } from './layout.js';
+import { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
 import { opError, registerOp, type OpContext, type RtValue } from './registry.js';
-import { need, pair, spatialPads } from './util.js';
+import { need } from './util.js';
 
 type Pad4 = [number, number, number, number];
 const explicit = (p: Pad4): [[number, number], [number, number], [number, number], [number, number]] => [
@@ -14,100 +15,201 @@ const explicit = (p: Pad4): [[number, number], [number, number], [number, number
 ];
 const zeroPad = (p: Pad4): boolean => p.every((v) => v === 0);
 
+/** Shared window geometry (lower.ts), with its errors naming the node. */
+function geometry(ctx: OpContext, spatial: number[], kernel?: number[]): WindowGeometry {
+  try {
+    return windowGeometry(ctx.node, spatial, kernel);
+  } catch (e) {
+    throw opError(ctx, (e as Error).message);
+  }
+}
+
+/** Lift 1-D geometry to 2-D (a leading spatial dim of size 1) so tfjs's 2-D kernels run it. */
+function lift(g: WindowGeometry): { kernel: [number, number]; strides: [number, number]; dil: [number, number]; pads: Pad4 } {
+  if (g.kernel.length === 1) {
+    return { kernel: [1, g.kernel[0]!], strides: [1, g.strides[0]!], dil: [1, g.dilations[0]!], pads: [0, 0, g.pads[0]!, g.effectiveEndPads[0]!] };
+  }
+  return {
+    kernel: [g.kernel[0]!, g.kernel[1]!],
+    strides: [g.strides[0]!, g.strides[1]!],
+    dil: [g.dilations[0]!, g.dilations[1]!],
+    pads: [g.pads[0]!, g.effectiveEndPads[0]!, g.pads[1]!, g.effectiveEndPads[1]!],
+  };
+}
+
+/** Pad (or crop, for negative amounts) the spatial dims of an NHWC tensor. */
+function padOrCrop(x: tf.Tensor4D, p: Pad4, value = 0): tf.Tensor4D {
+  const pos = p.map((v) => Math.max(v, 0)) as Pad4;
+  let y = zeroPad(pos) ? x : (tf.pad(x, explicit(pos), value) as tf.Tensor4D);
+  if (p.some((v) => v < 0)) {
+    const [, h, w] = y.shape;
+    const t = Math.max(-p[0], 0);
+    const l = Math.max(-p[2], 0);
+    y = tf.slice(y, [0, t, l, 0], [-1, h - t - Math.max(-p[1], 0), w - l - Math.max(-p[3], 0), -1]);
+  }
+  return y;
+}
+
+/** Input as NHWC, rank-3 (1-D) inputs with a unit height. */
+function spatialNhwc(xv: RtValue): tf.Tensor4D {
+  const shape = logicalShape(xv);
+  if (shape.length === 3) return tf.expandDims(tf.transpose(xv.t, [0, 2, 1]), 1) as tf.Tensor4D;
+  return asNhwc(xv);
+}
+
+/** Result of a 1-D op back to logical [N, C, L]. */
+const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
+
+/**
+ * The weight in tfjs's filter layout, kept across inference runs (transposing ResNet-18's weights
+ * on every call costs as much as a quarter of the run). Keyed by the weight's data id: assigning a
+ * variable (training) gives it a new one, so a stale filter is never used. Not cached while training
+ * (the tape must see the transpose).
+ */
+function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor): tf.Tensor {
+  if (ctx.training) return make();
+  const c = ctx.state.get('filter') as { id: object; t: tf.Tensor } | undefined;
+  const id = (w as unknown as { dataId: object }).dataId;
+  if (c && c.id === id) return c.t;
+  if (c) c.t.dispose();
+  const t = tf.keep(make());
+  ctx.state.set('filter', { id, t });
+  return t;
+}
+
 function conv(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const shape = logicalShape(xv);
-  if (shape.length !== 4) throw opError(ctx, `only 2-D convolution (rank-4 input) is supported, input has shape [${shape}]`);
-  const w = logical(need(ctx, 1)) as tf.Tensor4D; // [CO, CI/g, KH, KW]
-  const [co, cig, kh, kw] = w.shape;
+  const w = logical(need(ctx, 1));
   const group = attrInt(ctx.node, 'group', 1);
   const ci = shape[1]!;
+  if (w.rank !== shape.length) throw opError(ctx, `weight [${w.shape}] and input [${shape}] ranks differ`);
+  const cig = w.shape[1]!;
+  const co = w.shape[0]!;
   if (ci !== cig * group) throw opError(ctx, `input has ${ci} channels but weight [${w.shape}] with group ${group} expects ${cig * group}`);
-  const strides = pair(ctx, 'strides', 1);
-  const dil = pair(ctx, 'dilations', 1);
-  const pads = spatialPads(ctx, [shape[2]!, shape[3]!], [kh, kw], strides, dil);
-  const x = asNhwc(xv);
+  const g = geometry(ctx, shape.slice(2), w.shape.slice(2));
+  const b = ctx.inputs[2];
+  if (shape.length === 5) {
+    if (group !== 1) throw opError(ctx, '3-D convolution with groups is not supported');
+    const x = padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g);
+    let y: tf.Tensor = tf.conv3d(x as tf.Tensor5D, tf.transpose(w, [2, 3, 4, 1, 0]) as tf.Tensor5D, g.strides as [number, number, number], 'valid', 'NDHWC', g.dilations as [number, number, number]);
+    if (b) y = tf.add(y, logical(b));
+    return [plain(tf.transpose(y, [0, 4, 1, 2, 3]))];
+  }
+  if (shape.length !== 4 && shape.length !== 3) throw opError(ctx, `only 1-D, 2-D and 3-D convolution are supported, input has shape [${shape}]`);
+  const { strides, dil, pads } = lift(g);
+  const w4 = (shape.length === 3 ? tf.expandDims(w, 2) : w) as tf.Tensor4D; // [CO, CI/g, KH, KW]
+  const [, , kh, kw] = w4.shape;
+  const x = padOrCrop(spatialNhwc(xv), pads.map((p) => Math.min(p, 0)) as Pad4);
+  const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
   if (group === 1) {
-    y = tf.conv2d(x, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, strides, explicit(pads), 'NHWC', dil);
+    const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0]));
+    y = tf.conv2d(x, f as tf.Tensor4D, strides, explicit(pp), 'NHWC', dil);
   } else if (cig === 1 && co % group === 0 && group === ci) {
     // Depthwise: weight [C*M, 1, KH, KW] -> [KH, KW, C, M].
     const m = co / group;
-    const f = tf.transpose(tf.reshape(w, [ci, m, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D;
-    y = tf.depthwiseConv2d(x, f, strides, explicit(pads), 'NHWC', dil);
+    const f = cachedFilter(ctx, w, () => tf.transpose(tf.reshape(w4, [ci, m, kh, kw]), [2, 3, 0, 1])) as tf.Tensor4D;
+    y = tf.depthwiseConv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else {
     const xs = tf.split(x, group, 3);
-    const ws = tf.split(w, group, 0);
+    const ws = tf.split(w4, group, 0);
     y = tf.concat(
-      xs.map((xi, g) => tf.conv2d(xi as tf.Tensor4D, tf.transpose(ws[g]!, [2, 3, 1, 0]) as tf.Tensor4D, strides, explicit(pads), 'NHWC', dil)),
+      xs.map((xi, k) => tf.conv2d(xi as tf.Tensor4D, tf.transpose(ws[k]!, [2, 3, 1, 0]) as tf.Tensor4D, strides, explicit(pp), 'NHWC', dil)),
       3,
     ) as tf.Tensor4D;
   }
-  const b = ctx.inputs[2];
   if (b) y = tf.add(y, logical(b));
-  return [nhwc(y)];
+  return [shape.length === 3 ? from1d(y) : nhwc(y)];
 }
 
-function poolGeometry(ctx: OpContext, shape: number[]) {
-  if (shape.length !== 4) throw opError(ctx, `only 2-D pooling (rank-4 input) is supported, input has shape [${shape}]`);
-  const k = attrInts(ctx.node, 'kernel_shape');
-  if (k.length !== 2) throw opError(ctx, `kernel_shape must have 2 entries, has ${k.length}`);
-  const kernel: [number, number] = [k[0]!, k[1]!];
-  const strides = pair(ctx, 'strides', 1);
-  const dil = pair(ctx, 'dilations', 1);
-  if (dil[0] !== 1 || dil[1] !== 1) throw opError(ctx, 'pooling with dilations > 1 is not supported');
-  const pads = spatialPads(ctx, [shape[2]!, shape[3]!], kernel, strides, dil);
-  if (attrInt(ctx.node, 'ceil_mode', 0) === 1) {
-    // Extend bottom/right padding so the last partial window exists (it must start inside the input or top/left pad).
-    for (let d = 0; d < 2; d++) {
-      const inP = shape[2 + d]! + pads[2 * d]! + pads[2 * d + 1]!;
-      const floorOut = Math.floor((inP - kernel[d]!) / strides[d]!) + 1;
-      let ceilOut = Math.ceil((inP - kernel[d]!) / strides[d]!) + 1;
-      if ((ceilOut - 1) * strides[d]! >= shape[2 + d]! + pads[2 * d]!) ceilOut--;
-      pads[2 * d + 1]! += (ceilOut - floorOut) * strides[d]!;
+/** Explicitly pad an NDHWC tensor by the geometry's begin / effective end pads (3-D ops). */
+function padNd(x: tf.Tensor, g: WindowGeometry, value = 0): tf.Tensor {
+  const n = g.kernel.length;
+  if (g.effectiveEndPads.some((p) => p < 0)) throw new Error('negative effective pads in 3-D are not supported');
+  const pairs: [number, number][] = [[0, 0], ...Array.from({ length: n }, (_, i) => [g.pads[i]!, g.effectiveEndPads[i]!] as [number, number]), [0, 0]];
+  return pairs.every(([p, q]) => p === 0 && q === 0) ? x : tf.pad(x, pairs, value);
+}
+
+/** Max over a dilated window as a max of strided slices (tfjs pools have no dilations). */
+function dilatedMax(x: tf.Tensor4D, kernel: [number, number], strides: [number, number], dil: [number, number], out: [number, number]): tf.Tensor4D {
+  let acc: tf.Tensor4D | undefined;
+  for (let i = 0; i < kernel[0]; i++) {
+    for (let j = 0; j < kernel[1]; j++) {
+      const s = tf.stridedSlice(x, [0, i * dil[0], j * dil[1], 0], [x.shape[0], i * dil[0] + (out[0] - 1) * strides[0] + 1, j * dil[1] + (out[1] - 1) * strides[1] + 1, x.shape[3]], [1, strides[0], strides[1], 1]) as tf.Tensor4D;
+      acc = acc ? (tf.maximum(acc, s) as tf.Tensor4D) : s;
     }
   }
-  return { kernel, strides, pads };
+  return acc!;
 }
 
 function maxPool(ctx: OpContext): RtValue[] {
-  if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) throw opError(ctx, 'the Indices output of MaxPool is not supported');
   const xv = need(ctx, 0);
-  const { kernel, strides, pads } = poolGeometry(ctx, logicalShape(xv));
-  let x = asNhwc(xv);
-  if (!zeroPad(pads)) x = tf.pad(x, explicit(pads), -3.4e38) as tf.Tensor4D;
-  return [nhwc(tf.maxPool(x, kernel, strides, 'valid'))];
+  const shape = logicalShape(xv);
+  const g = geometry(ctx, shape.slice(2));
+  if (shape.length === 5) {
+    if (g.dilations.some((d) => d !== 1)) throw opError(ctx, '3-D pooling with dilations is not supported');
+    // tfjs-wasm's maxPool3d starts its max at FLT_MIN (wrong for negative inputs): max of strided slices.
+    if (g.effectiveEndPads.some((p) => p < 0)) throw opError(ctx, 'negative effective pads in 3-D are not supported');
+    const x = tf.pad(logical(xv), [[0, 0], [0, 0], ...[0, 1, 2].map((d) => [g.pads[d]!, g.effectiveEndPads[d]!] as [number, number])], -Infinity);
+    let acc: tf.Tensor | undefined;
+    const [k0, k1, k2] = g.kernel as [number, number, number];
+    for (let i = 0; i < k0; i++) for (let j = 0; j < k1; j++) for (let l = 0; l < k2; l++) {
+      const off = [i, j, l];
+      const s = tf.stridedSlice(x, [0, 0, ...off], [x.shape[0]!, x.shape[1]!, ...off.map((o, d) => o + (g.outShape[d]! - 1) * g.strides[d]! + 1)], [1, 1, ...g.strides]);
+      acc = acc ? tf.maximum(acc, s) : s;
+    }
+    return [plain(acc!)];
+  }
+  if (shape.length !== 4 && shape.length !== 3) throw opError(ctx, `only 1-D, 2-D and 3-D pooling are supported, input has shape [${shape}]`);
+  const { kernel, strides, dil, pads } = lift(g);
+  const xin = spatialNhwc(xv);
+  const x = padOrCrop(xin.dtype === 'float32' ? xin : (tf.cast(xin, 'float32') as tf.Tensor4D), pads, -Infinity);
+  const out: [number, number] = shape.length === 3 ? [1, g.outShape[0]!] : [g.outShape[0]!, g.outShape[1]!];
+  let y = dil[0] === 1 && dil[1] === 1 ? tf.maxPool(x, kernel, strides, 'valid') : dilatedMax(x, kernel, strides, dil, out);
+  if (xin.dtype !== 'float32') y = tf.cast(y, xin.dtype) as tf.Tensor4D;
+  return [shape.length === 3 ? from1d(y) : nhwc(y)];
 }
 
 function avgPool(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const shape = logicalShape(xv);
-  const { kernel, strides, pads } = poolGeometry(ctx, shape);
-  const x = asNhwc(xv);
-  if (zeroPad(pads)) return [nhwc(tf.avgPool(x, kernel, strides, 'valid'))];
-  const sum = tf.avgPool(tf.pad(x, explicit(pads)) as tf.Tensor4D, kernel, strides, 'valid');
+  const g = geometry(ctx, shape.slice(2));
+  if (g.dilations.some((d) => d !== 1)) throw opError(ctx, 'AveragePool with dilations is not supported');
   const includePad = attrInt(ctx.node, 'count_include_pad', 0) === 1;
-  // Divisor per output position: the window's cells inside the input (or inside input+pads when counting pads).
-  const ones = tf.ones([1, shape[2]!, shape[3]!, 1]);
-  const declared = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
-  const inner = includePad ? tf.pad(ones, explicit([declared[0]!, declared[2]!, declared[1]!, declared[3]!]), 1) : ones;
-  const rest: Pad4 = includePad
-    ? [pads[0] - declared[0]!, pads[1] - declared[2]!, pads[2] - declared[1]!, pads[3] - declared[3]!]
-    : pads;
-  const frac = tf.avgPool(tf.pad(inner, explicit(rest)) as tf.Tensor4D, kernel, strides, 'valid');
-  return [nhwc(tf.div(sum, frac))];
+  // Sum over the window (zero padding), divided by the count of cells ONNX counts at each position.
+  const div = avgPoolDivisors(g, shape.slice(2), includePad);
+  const cells = g.kernel.reduce((p, k) => p * k, 1);
+  // Outer product of the per-dim divisors: shape [out_0, out_1, ...].
+  const outer = (dims: number[][]): tf.Tensor =>
+    dims.reduce<tf.Tensor>((acc, d, i) => tf.mul(acc, tf.reshape(tf.tensor1d(d), dims.map((e, j) => (j === i ? e.length : 1)))), tf.scalar(1));
+  const uniform = div.every((d) => d.every((v) => v === div[0]![0]));
+  if (shape.length === 5) {
+    const x = padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g) as tf.Tensor5D;
+    let y: tf.Tensor = tf.mul(tf.avgPool3d(x, g.kernel as [number, number, number], g.strides as [number, number, number], 'valid'), cells);
+    y = tf.div(y, tf.expandDims(tf.expandDims(outer(div), 0), -1));
+    return [plain(tf.transpose(y, [0, 4, 1, 2, 3]))];
+  }
+  if (shape.length !== 4 && shape.length !== 3) throw opError(ctx, `only 1-D, 2-D and 3-D pooling are supported, input has shape [${shape}]`);
+  const { kernel, strides, pads } = lift(g);
+  const x = padOrCrop(spatialNhwc(xv), pads);
+  let y = tf.avgPool(x, kernel, strides, 'valid') as tf.Tensor4D;
+  if (!(uniform && div[0]![0] === cells)) {
+    const d2 = shape.length === 3 ? [[1], div[0]!] : div;
+    y = tf.div(tf.mul(y, cells), tf.reshape(outer(d2), [1, d2[0]!.length, d2[1]!.length, 1])) as tf.Tensor4D;
+  }
+  return [shape.length === 3 ? from1d(y) : nhwc(y)];
 }
 
-function globalAvgPool(ctx: OpContext): RtValue[] {
-  const xv = need(ctx, 0);
-  if (logicalShape(xv).length !== 4) throw opError(ctx, 'only rank-4 input is supported');
-  return [nhwc(tf.mean(asNhwc(xv), [1, 2], true))];
-}
-
-function globalMaxPool(ctx: OpContext): RtValue[] {
-  const xv = need(ctx, 0);
-  if (logicalShape(xv).length !== 4) throw opError(ctx, 'only rank-4 input is supported');
-  return [nhwc(tf.max(asNhwc(xv), [1, 2], true))];
+function globalPool(kind: 'mean' | 'max'): (ctx: OpContext) => RtValue[] {
+  return (ctx) => {
+    const xv = need(ctx, 0);
+    const r = logicalShape(xv).length;
+    if (r < 3) throw opError(ctx, `input must have rank >= 3, has rank ${r}`);
+    if (r === 4) return [nhwc(kind === 'mean' ? tf.mean(asNhwc(xv), [1, 2], true) : tf.max(asNhwc(xv), [1, 2], true))];
+    const axes = [...Array(r - 2).keys()].map((i) => i + 2);
+    return [plain(kind === 'mean' ? tf.mean(logical(xv), axes, true) : tf.max(logical(xv), axes, true))];
+  };
 }
 
 /** BatchNormalization: inference form unless training with batch statistics enabled. */
@@ -143,7 +245,7 @@ export function registerConvOps(): void {
   registerOp('Conv', conv);
   registerOp('MaxPool', maxPool);
   registerOp('AveragePool', avgPool);
-  registerOp('GlobalAveragePool', globalAvgPool);
-  registerOp('GlobalMaxPool', globalMaxPool);
+  registerOp('GlobalAveragePool', globalPool('mean'));
+  registerOp('GlobalMaxPool', globalPool('max'));
   registerOp('BatchNormalization', batchNorm);
 }

@@ -1,6 +1,8 @@
 /** The standard ONNX kernels of the float runtime, registered on first use. */
 import { registerConvOps } from './conv.js';
 import { registerMathOps } from './math.js';
+import { registerExtraOps } from './extra.js';
+import { registerResizeOps } from './resize.js';
 import { registerTensorOps } from './tensor.js';
 
 export { registerOp, getOp, listOps, opError } from './registry.js';
@@ -16,4 +18,6 @@ export function registerStandardOps(): void {
   registerConvOps();
   registerMathOps();
   registerTensorOps();
+  registerExtraOps();
+  registerResizeOps();
 }

@@ -8,7 +8,7 @@ import { intsOf, need, normAxis, scalarOf } from './util.js';
 type Bin = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 /** Binary op with numpy broadcasting; stays in NHWC when a rank-4 operand already is. */
-function binary(f: Bin): OpKernel {
+export function binary(f: Bin): OpKernel {
   return (ctx) => {
     const a = need(ctx, 0);
     const b = need(ctx, 1);
@@ -22,7 +22,7 @@ function binary(f: Bin): OpKernel {
 }
 
 /** Unary op that keeps the layout. */
-function unary(f: (x: tf.Tensor) => tf.Tensor): OpKernel {
+export function unaryOp(f: (x: tf.Tensor) => tf.Tensor): OpKernel {
   return (ctx) => {
     const x = need(ctx, 0);
     return [{ t: f(x.t), layout: x.layout }];
@@ -89,16 +89,15 @@ function layerNorm(ctx: OpContext): RtValue[] {
   const x = logical(need(ctx, 0));
   const axis = normAxis(ctx, attrInt(ctx.node, 'axis', -1), x.rank);
   const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
-  if (ctx.node.outputs.length > 1 && ctx.node.outputs.slice(1).some((o) => o)) {
-    throw opError(ctx, 'the Mean/InvStdDev outputs of LayerNormalization are not supported');
-  }
   const axes = [...Array(x.rank - axis).keys()].map((i) => i + axis);
   const { mean, variance } = tf.moments(x, axes, true);
-  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  const inv = tf.rsqrt(tf.add(variance, eps));
+  let y = tf.mul(tf.sub(x, mean), inv);
   y = tf.mul(y, logical(need(ctx, 1)));
   const b = ctx.inputs[2];
   if (b) y = tf.add(y, logical(b));
-  return [plain(y)];
+  // Optional outputs Mean and InvStdDev keep the normalised axes as size 1.
+  return [plain(y), plain(mean), plain(inv)];
 }
 
 function clip(ctx: OpContext): RtValue[] {
@@ -142,26 +141,27 @@ export function registerMathOps(): void {
   registerOp('Sub', binary(tf.sub));
   registerOp('Mul', binary(tf.mul));
   registerOp('Div', binary(tf.div));
-  registerOp('Pow', binary(tf.pow));
+  registerOp('Pow', binary((a, b) => (a.dtype === 'int32' ? tf.cast(tf.round(tf.pow(tf.cast(a, 'float32'), tf.cast(b, 'float32'))), 'int32') : tf.pow(a, tf.cast(b, 'float32')))));
   registerOp('Max', binary(tf.maximum));
   registerOp('Min', binary(tf.minimum));
-  registerOp('Relu', unary(tf.relu));
-  registerOp('Sigmoid', unary(tf.sigmoid));
-  registerOp('Tanh', unary(tf.tanh));
-  registerOp('Erf', unary(tf.erf));
-  registerOp('Sqrt', unary(tf.sqrt));
-  registerOp('Exp', unary(tf.exp));
-  registerOp('Log', unary(tf.log));
-  registerOp('Neg', unary(tf.neg));
-  registerOp('Abs', unary(tf.abs));
-  registerOp('Identity', unary((x) => x));
-  registerOp('LeakyRelu', (ctx) => unary((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(ctx));
-  registerOp('Gelu', (ctx) => unary(attrString(ctx.node, 'approximate', 'none') === 'tanh' ? geluTanh : gelu)(ctx));
+  registerOp('Relu', unaryOp(tf.relu));
+  registerOp('Sigmoid', unaryOp(tf.sigmoid));
+  registerOp('Tanh', unaryOp(tf.tanh));
+  registerOp('Erf', unaryOp(tf.erf));
+  registerOp('Sqrt', unaryOp(tf.sqrt));
+  registerOp('Exp', unaryOp(tf.exp));
+  registerOp('Log', unaryOp(tf.log));
+  registerOp('Neg', unaryOp(tf.neg));
+  registerOp('Abs', unaryOp(tf.abs));
+  registerOp('Identity', unaryOp((x) => x));
+  registerOp('LeakyRelu', (ctx) => unaryOp((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(ctx));
+  registerOp('Gelu', (ctx) => unaryOp(attrString(ctx.node, 'approximate', 'none') === 'tanh' ? geluTanh : gelu)(ctx));
   registerOp('Clip', clip);
   registerOp('Dropout', (ctx) => {
     // Inference semantics (ratio ignored); privml trains without dropout.
-    if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) throw opError(ctx, 'the mask output of Dropout is not supported');
-    return [need(ctx, 0)];
+    // The mask of inference Dropout is all true.
+    const x = need(ctx, 0);
+    return ctx.node.outputs[1] ? [x, plain(tf.onesLike(logical(x)).cast('bool'))] : [x];
   });
   registerOp('Gemm', gemm);
   registerOp('MatMul', matmul);

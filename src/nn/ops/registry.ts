@@ -3,7 +3,7 @@
  * later pillars register their own ops (a simulated reduced-ring ReLU, a trainable polynomial
  * activation) with `registerOp` without touching this package.
  */
-import type { Node, Tensor as IrTensor } from '../../onnx/ir.js';
+import { ModelError, type Node, type Tensor as IrTensor } from '../../onnx/ir.js';
 import type { tf } from '../tf.js';
 
 /**
@@ -66,5 +66,5 @@ export function listOps(): OpDef[] {
 
 /** Error raised by a kernel, naming the node, op and model file. */
 export function opError(ctx: Pick<OpContext, 'node' | 'source'>, msg: string): Error {
-  return new Error(`${ctx.source}: node '${ctx.node.name}' (${ctx.node.opType}): ${msg}`);
+  return new ModelError(`${ctx.source}: node '${ctx.node.name}' (${ctx.node.opType}): ${msg}`);
 }

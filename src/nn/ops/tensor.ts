@@ -87,12 +87,18 @@ function concat(ctx: OpContext): RtValue[] {
 function pad(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const rank = logicalShape(xv).length;
-  const pads = ctx.node.attrs['pads'] ? attrInts(ctx.node, 'pads') : intsOf(ctx, 1);
-  if (!pads || pads.length !== 2 * rank) throw opError(ctx, `pads must have ${2 * rank} entries`);
-  if (ctx.inputs[3]) throw opError(ctx, 'the axes input of Pad is not supported');
-  if (pads.some((p) => p < 0)) throw opError(ctx, 'negative pads are not supported');
+  const given = intsOf(ctx, 1);
+  if (!given) throw opError(ctx, 'missing pads');
+  // Opset 18: optional axes input; pads then hold begins and ends of those axes only.
+  const axes = ctx.inputs[3] ? intsOf(ctx, 3)!.map((a) => normAxis(ctx, a, rank)) : [...Array(rank).keys()];
+  if (given.length !== 2 * axes.length) throw opError(ctx, `pads must have ${2 * axes.length} entries, has ${given.length}`);
+  const pads = new Array(2 * rank).fill(0);
+  axes.forEach((a, i) => {
+    pads[a] = given[i]!;
+    pads[a + rank] = given[i + axes.length]!;
+  });
   const mode = attrString(ctx.node, 'mode', 'constant');
-  const value = scalarOf(ctx, 2) ?? 0;
+  const value = ctx.inputs[2] ? scalarOf(ctx, 2)! : 0;
   let pairs: [number, number][] = [...Array(rank).keys()].map((i) => [pads[i]!, pads[i + rank]!]);
   let x = logical(xv);
   let layout: RtValue['layout'] = 'nchw';
@@ -101,10 +107,23 @@ function pad(ctx: OpContext): RtValue[] {
     x = xv.t;
     layout = 'nhwc';
   }
+  // Negative pads crop.
+  if (pairs.some(([p, q]) => p < 0 || q < 0)) {
+    x = tf.slice(x, pairs.map(([p]) => Math.max(-p, 0)), x.shape.map((d, i) => d - Math.max(-pairs[i]![0], 0) - Math.max(-pairs[i]![1], 0)));
+    pairs = pairs.map(([p, q]) => [Math.max(p, 0), Math.max(q, 0)]);
+  }
   let y: tf.Tensor;
   if (mode === 'constant') y = tf.pad(x, pairs, value);
   else if (mode === 'reflect') y = tf.mirrorPad(x, pairs, 'reflect');
-  else throw opError(ctx, `Pad mode '${mode}' is not supported`);
+  else if (mode === 'edge') {
+    y = x;
+    pairs.forEach(([p, q], a) => {
+      if (!p && !q) return;
+      const n = y.shape[a]!;
+      const edge = (at: number, times: number): tf.Tensor => tf.tile(tf.slice(y, y.shape.map((_, i) => (i === a ? at : 0)), y.shape.map((d, i) => (i === a ? 1 : d))), y.shape.map((_, i) => (i === a ? times : 1)));
+      y = tf.concat([...(p ? [edge(0, p)] : []), y, ...(q ? [edge(n - 1, q)] : [])], a);
+    });
+  } else throw opError(ctx, `Pad mode '${mode}' is not supported`);
   return [{ t: y, layout }];
 }
 
@@ -150,30 +169,45 @@ function slice(ctx: OpContext): RtValue[] {
   const x = logical(need(ctx, 0));
   const starts = intsOf(ctx, 1);
   const ends = intsOf(ctx, 2);
-  if (!starts || !ends) throw opError(ctx, 'Slice needs constant starts and ends');
+  if (!starts || !ends) throw opError(ctx, 'missing starts or ends');
   const axes = intsOf(ctx, 3) ?? starts.map((_, i) => i);
   const steps = intsOf(ctx, 4) ?? starts.map(() => 1);
   const begin = new Array(x.rank).fill(0);
   const end = [...x.shape];
   const stride = new Array(x.rank).fill(1);
+  let endMask = 0;
   axes.forEach((a0, i) => {
     const a = normAxis(ctx, a0, x.rank);
     const dim = x.shape[a]!;
     const step = steps[i]!;
-    if (step <= 0) throw opError(ctx, 'Slice with non-positive steps is not supported');
-    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
-    begin[a] = clamp(starts[i]!);
-    end[a] = clamp(ends[i]!);
+    if (step === 0) throw opError(ctx, 'Slice step 0 is invalid');
+    const norm = (v: number): number => (v < 0 ? v + dim : v);
+    if (step > 0) {
+      begin[a] = Math.min(Math.max(norm(starts[i]!), 0), dim);
+      end[a] = Math.min(Math.max(norm(ends[i]!), 0), dim);
+    } else {
+      // Backwards: start clamps to [0, dim-1], end to [-1, dim-1]; -1 (before the first) is the end mask.
+      begin[a] = Math.min(Math.max(norm(starts[i]!), 0), dim - 1);
+      const e = Math.min(Math.max(norm(ends[i]!), -1), dim - 1);
+      if (e === -1) endMask |= 1 << a;
+      end[a] = e;
+    }
     stride[a] = step;
   });
-  return [plain(tf.stridedSlice(x, begin, end, stride))];
+  return [plain(tf.stridedSlice(x, begin, end, stride, 0, endMask))];
 }
 
 function split(ctx: OpContext): RtValue[] {
   const x = logical(need(ctx, 0));
   const axis = normAxis(ctx, attrInt(ctx.node, 'axis', 0), x.rank);
-  const sizes = ctx.node.attrs['split'] ? attrInts(ctx.node, 'split') : intsOf(ctx, 1);
-  const parts = sizes ?? ctx.node.outputs.length;
+  let sizes = ctx.node.attrs['split'] ? attrInts(ctx.node, 'split') : intsOf(ctx, 1);
+  if (!sizes) {
+    // Opset 18: num_outputs chunks of ceil(dim / n), the last one smaller.
+    const n = ctx.node.outputs.length;
+    const chunk = Math.ceil(x.shape[axis]! / n);
+    sizes = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(chunk, x.shape[axis]! - i * chunk)));
+  }
+  const parts = sizes;
   return tf.split(x, parts, axis).map(plain);
 }
 
