@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
+import { canonicalize } from '../onnx/canonical.js';
 import {
   attack,
   buildExamples,
@@ -57,6 +58,27 @@ function namedModel(ref: string, opts: Record<string, string> = {}, full = false
   return { name, family: familyOf(name), model };
 }
 
+/** Set `NAME=AxBxC` static shapes on graph inputs; refuse symbolic dims past the batch dimension that remain. */
+function withInputShapes(model: Model, specs: readonly string[], source: string): Model {
+  for (const spec of specs) {
+    const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
+    if (!m) throw new CliError(`--input-shape expects NAME=1x3x224x224 (got '${spec}')`, 2);
+    const v = model.graph.inputs.find((i) => i.name === m[1]);
+    if (!v) throw new CliError(`--input-shape: ${source} has no input '${m[1]}' (inputs: ${model.graph.inputs.map((i) => i.name).join(', ')})`, 2);
+    const dims = m[2]!.split('x').map(Number);
+    if (v.shape && v.shape.length !== dims.length) throw new CliError(`--input-shape: input '${v.name}' of ${source} has rank ${v.shape.length}, got ${dims.length} dims`, 2);
+    v.shape?.forEach((d, i) => {
+      if (typeof d === 'number' && d !== dims[i]) throw new CliError(`--input-shape: input '${v.name}' of ${source} has static dim ${i} = ${d}, got ${dims[i]}`, 2);
+    });
+    v.shape = dims;
+  }
+  for (const v of model.graph.inputs) {
+    const sym = (v.shape ?? []).slice(1).filter((d) => typeof d !== 'number');
+    if (sym.length) throw new CliError(`${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass --input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`, 2);
+  }
+  return model;
+}
+
 /** Search space of one (full-size) model against the measured adversary. */
 export interface SearchSpaceRow {
   model: string;
@@ -86,11 +108,15 @@ export function registerProteus(program: Command): void {
     .requiredOption('--key <file>', 'owner key file to write (keep it private)')
     .option('--corpus <files>', 'comma-separated extra .onnx models to learn sentinel statistics from')
     .option('--force', 'replace an existing key file and the bundle files in a non-empty output folder')
+    .option('--input-shape <spec...>', 'static shape for a graph input with symbolic dims, NAME=1x3x224x224 (repeatable)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, o: { k: number; size: number; output: string; key: string; corpus?: string; force?: boolean; json?: boolean }) => {
+    .action(async (ref: string, o: { k: number; size: number; output: string; key: string; corpus?: string; force?: boolean; inputShape?: string[]; json?: boolean }) => {
       if (o.k > MAX_K) throw new CliError(`-k ${o.k}: at most ${MAX_K} sentinels per subgraph (time, memory and disk grow linearly with K; the search space only by log10(K) per piece)`, 2);
       if (existsSync(o.key) && !o.force) throw new CliError(`${o.key}: key file exists (its bundle could no longer be recovered); pass --force to replace it`, 2);
-      const { model, source } = resolveModel(ref);
+      const resolved = resolveModel(ref);
+      const source = resolved.source;
+      // Third-party graphs: the canonical form (Constant-node weights folded, one opset), static input shapes.
+      const model = withInputShapes(canonicalize(resolved.model, { source }).model, o.inputShape ?? [], source);
       const t0 = performance.now();
       const stats = corpusStats(corpusModels(o.corpus));
       const bar = new Progress(!o.json);
