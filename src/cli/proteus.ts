@@ -59,7 +59,7 @@ function namedModel(ref: string, opts: Record<string, string> = {}, full = false
 }
 
 /** Set `NAME=AxBxC` static shapes on graph inputs; refuse symbolic dims past the batch dimension that remain. */
-function withInputShapes(model: Model, specs: readonly string[], source: string): Model {
+function withInputShapes(model: Model, specs: readonly string[], source: string, check = true): Model {
   for (const spec of specs) {
     const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
     if (!m) throw new CliError(`--input-shape expects NAME=1x3x224x224 (got '${spec}')`, 2);
@@ -72,7 +72,7 @@ function withInputShapes(model: Model, specs: readonly string[], source: string)
     });
     v.shape = dims;
   }
-  for (const v of model.graph.inputs) {
+  for (const v of check ? model.graph.inputs : []) {
     const sym = (v.shape ?? []).slice(1).filter((d) => typeof d !== 'number');
     if (sym.length) throw new CliError(`${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass --input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`, 2);
   }
@@ -116,12 +116,18 @@ export function registerProteus(program: Command): void {
       const resolved = resolveModel(ref);
       const source = resolved.source;
       // Third-party graphs: the canonical form (Constant-node weights folded, one opset), static input shapes.
-      const model = withInputShapes(canonicalize(resolved.model, { source }).model, o.inputShape ?? [], source);
+      // (shapes first, so the canonical pass folds Shape arithmetic on them into constants).
+      const model = withInputShapes(canonicalize(withInputShapes(resolved.model, o.inputShape ?? [], source, false), { source }).model, [], source);
       const t0 = performance.now();
       const stats = corpusStats(corpusModels(o.corpus));
       const bar = new Progress(!o.json);
       let started = false;
       const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const symbolic = resolved.model.graph.inputs.filter((v) => (v.shape ?? []).some((d) => typeof d !== 'number'));
+      const hint = (e: unknown): never => {
+        const msg = (e as Error).message;
+        throw symbolic.length && !o.inputShape ? new CliError(`${msg}; symbolic input dims keep shape arithmetic in the graph: try --input-shape ${symbolic[0]!.name}=${symbolic[0]!.shape!.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`) : e;
+      };
       const res = await obfuscate(model, {
         k: o.k,
         size: o.size,
@@ -136,7 +142,7 @@ export function registerProteus(program: Command): void {
           started = true;
           bar.update(d);
         },
-      });
+      }).catch(hint);
       bar.stop();
       writeKey(res.key, o.key, o.force);
       const n = res.key.groups.length;
