@@ -1,9 +1,10 @@
 /** `privml proteus obfuscate|optimize|recover|attack|report`: graph optimization without revealing the architecture. */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
+import { canonicalize } from '../onnx/canonical.js';
 import {
   attack,
   buildExamples,
@@ -12,6 +13,7 @@ import {
   corpusStats,
   familyOf,
   log10SearchSpace,
+  MAX_K,
   obfuscate,
   optimizeBundle,
   partitionModel,
@@ -56,6 +58,27 @@ function namedModel(ref: string, opts: Record<string, string> = {}, full = false
   return { name, family: familyOf(name), model };
 }
 
+/** Set `NAME=AxBxC` static shapes on graph inputs; refuse symbolic dims past the batch dimension that remain. */
+function withInputShapes(model: Model, specs: readonly string[], source: string, check = true): Model {
+  for (const spec of specs) {
+    const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
+    if (!m) throw new CliError(`--input-shape expects NAME=1x3x224x224 (got '${spec}')`, 2);
+    const v = model.graph.inputs.find((i) => i.name === m[1]);
+    if (!v) throw new CliError(`--input-shape: ${source} has no input '${m[1]}' (inputs: ${model.graph.inputs.map((i) => i.name).join(', ')})`, 2);
+    const dims = m[2]!.split('x').map(Number);
+    if (v.shape && v.shape.length !== dims.length) throw new CliError(`--input-shape: input '${v.name}' of ${source} has rank ${v.shape.length}, got ${dims.length} dims`, 2);
+    v.shape?.forEach((d, i) => {
+      if (typeof d === 'number' && d !== dims[i]) throw new CliError(`--input-shape: input '${v.name}' of ${source} has static dim ${i} = ${d}, got ${dims[i]}`, 2);
+    });
+    v.shape = dims;
+  }
+  for (const v of check ? model.graph.inputs : []) {
+    const sym = (v.shape ?? []).slice(1).filter((d) => typeof d !== 'number');
+    if (sym.length) throw new CliError(`${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass --input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`, 2);
+  }
+  return model;
+}
+
 /** Search space of one (full-size) model against the measured adversary. */
 export interface SearchSpaceRow {
   model: string;
@@ -84,29 +107,46 @@ export function registerProteus(program: Command): void {
     .requiredOption('-o, --output <dir>', 'bundle directory to write')
     .requiredOption('--key <file>', 'owner key file to write (keep it private)')
     .option('--corpus <files>', 'comma-separated extra .onnx models to learn sentinel statistics from')
-    .option('--seed <n>', 'seed for partition/sentinel structure (reproducibility; shuffling is always random)', posInt('--seed'))
+    .option('--force', 'replace an existing key file and the bundle files in a non-empty output folder')
+    .option('--input-shape <spec...>', 'static shape for a graph input with symbolic dims, NAME=1x3x224x224 (repeatable)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, o: { k: number; size: number; output: string; key: string; corpus?: string; seed?: number; json?: boolean }) => {
-      const { model, source } = resolveModel(ref);
+    .action(async (ref: string, o: { k: number; size: number; output: string; key: string; corpus?: string; force?: boolean; inputShape?: string[]; json?: boolean }) => {
+      if (o.k > MAX_K) throw new CliError(`-k ${o.k}: at most ${MAX_K} sentinels per subgraph (time, memory and disk grow linearly with K; the search space only by log10(K) per piece)`, 2);
+      if (existsSync(o.key) && !o.force) throw new CliError(`${o.key}: key file exists (its bundle could no longer be recovered); pass --force to replace it`, 2);
+      const resolved = resolveModel(ref);
+      const source = resolved.source;
+      // Third-party graphs: the canonical form (Constant-node weights folded, one opset), static input shapes.
+      // (shapes first, so the canonical pass folds Shape arithmetic on them into constants).
+      const model = withInputShapes(canonicalize(withInputShapes(resolved.model, o.inputShape ?? [], source, false), { source }).model, [], source);
       const t0 = performance.now();
       const stats = corpusStats(corpusModels(o.corpus));
       const bar = new Progress(!o.json);
       let started = false;
+      const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const symbolic = resolved.model.graph.inputs.filter((v) => (v.shape ?? []).some((d) => typeof d !== 'number'));
+      const hint = (e: unknown): never => {
+        const msg = (e as Error).message;
+        throw symbolic.length && !o.inputShape ? new CliError(`${msg}; symbolic input dims keep shape arithmetic in the graph: try --input-shape ${symbolic[0]!.name}=${symbolic[0]!.shape!.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`) : e;
+      };
       const res = await obfuscate(model, {
         k: o.k,
         size: o.size,
-        seed: o.seed,
         stats,
         outDir: o.output,
+        force: o.force,
+        onEstimate: (bytes, free) => {
+          if (!o.json) process.stderr.write(`bundle estimate ${mib(bytes)} (free ${mib(free)})\n`);
+        },
         onProgress: (d, t) => {
           if (!started) bar.start('sentinels', t);
           started = true;
           bar.update(d);
         },
-      });
+      }).catch(hint);
       bar.stop();
-      writeKey(res.key, o.key);
+      writeKey(res.key, o.key, o.force);
       const n = res.key.groups.length;
+      const log10Space = log10SearchSpace(0, o.k, n);
       const summary = {
         model: source,
         subgraphs: n,
@@ -114,13 +154,24 @@ export function registerProteus(program: Command): void {
         members: res.manifest.members.length,
         bundle: o.output,
         key: o.key,
+        bytes: res.bytes,
+        regeneratedInvalidDecoys: res.regenerated,
+        sizeExtremeGroups: res.sizeExtremes,
         sentinelSeconds: Math.round(res.sentinelSeconds * 100) / 100,
         totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
-        log10SearchSpaceNoAdversary: Math.round(log10SearchSpace(0, o.k, n) * 10) / 10,
+        log10SearchSpaceNoAdversary: Math.round(log10Space * 10) / 10,
       };
-      if (o.json) return printJson(summary);
+      // Few pieces hide little: say so with what was measured on this bundle.
+      const weak = log10Space < 6 || res.sizeExtremes > n / 4;
+      if (weak) {
+        process.stderr.write(
+          `warning: ${source} has only ${n} subgraph(s): a uniform guess finds the real model with probability 10^-${log10Space.toFixed(1)}, ` +
+            `and the real member is the unique largest or smallest file in ${res.sizeExtremes} of ${n} group(s); use a smaller --size or a larger -k\n`,
+        );
+      }
+      if (o.json) return printJson({ ...summary, warning: weak });
       process.stdout.write(
-        `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s)\n` +
+        `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s; ${res.regenerated} invalid decoys regenerated)\n` +
           `key written to ${o.key} (owner only); search space without an adversary 10^${summary.log10SearchSpaceNoAdversary}\n`,
       );
     });
@@ -189,20 +240,21 @@ export function registerProteus(program: Command): void {
     .option('--seed <n>', 'seed', posInt('--seed'), 1)
     .option('--opt <spec...>', 'zoo build options of an attacked or --search-space model, MODEL:key=value[,key=value] (repeatable), e.g. bert-base:layers=12')
     .option('--group-aware', 'stronger adversary: also give it each member\'s deviation from its group (members of a group share an interface)')
+    .option('--no-load', 'skip the onnxruntime load check of every member (faster; the battery then cannot see invalid decoys)')
     .option('--full', 'attack the zoo models at their full default size instead of the fast corpus configuration (slow)')
     .option(
       '--search-space <list>',
       'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size and report (1 + (1 − s)·K)^N with the measured specificity s',
     )
     .option('--json', 'machine-readable output')
-    .action(async (o: { models: string; k: number; size: number; seed: number; opt?: string[]; groupAware?: boolean; full?: boolean; searchSpace?: string; json?: boolean }) => {
+    .action(async (o: { models: string; k: number; size: number; seed: number; opt?: string[]; groupAware?: boolean; full?: boolean; load: boolean; searchSpace?: string; json?: boolean }) => {
       const opts = modelOpts(o.opt);
       const models = o.models
         .split(',')
         .filter((s) => s)
         .map((r) => namedModel(r, opts[r], o.full));
       const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
-      const { examples, parts } = buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
+      const { examples, parts } = await buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed, load: o.load });
       const rep = attack(examples, parts, o.k, o.size, { groupAware: o.groupAware });
       const spaces: SearchSpaceRow[] = (o.searchSpace ?? '')
         .split(',')
@@ -232,6 +284,13 @@ export function registerProteus(program: Command): void {
       for (const m of rep.models) {
         process.stdout.write(`  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`);
       }
+      const pct = (x: number): string => `${(100 * x).toFixed(1)}%`.padStart(6);
+      process.stdout.write(`single statistics: real member ranked first (direction from the other families / best direction); chance ${pct(1 / (o.k + 1))}\n`);
+      process.stdout.write(`  ${'statistic'.padEnd(28)} ${'all'.padStart(13)} ${rep.models.map((m) => m.model.slice(0, 13).padStart(13)).join(' ')}\n`);
+      rep.battery.forEach((b, j) => {
+        const cell = (x: { firstRate: number; oracleFirstRate: number }): string => `${pct(x.firstRate)}/${pct(x.oracleFirstRate)}`;
+        process.stdout.write(`  ${b.statistic.padEnd(28)} ${cell(b)} ${rep.models.map((m) => cell(m.battery[j]!)).join(' ')}\n`);
+      });
       if (spaces.length) process.stdout.write(`search space (1 + (1 − s)·${o.k})^N at size ${o.size}:\n`);
       for (const r of spaces) {
         process.stdout.write(
@@ -253,7 +312,7 @@ export function registerProteus(program: Command): void {
       let rep: AttackReport | undefined;
       if (o.attack) {
         const stats = corpusStats();
-        const { examples, parts } = buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
+        const { examples, parts } = await buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
         rep = attack(examples, parts, o.k, o.size);
       }
       const entries = models.map((m) => {

@@ -9,10 +9,15 @@ import type { Model } from '../onnx/ir.js';
 import { extractParts } from './extract.js';
 import { nodeGraph } from './graph.js';
 import { partitionModel } from './partition.js';
-import { Prng } from './rng.js';
+import { secretRng } from './rng.js';
+import { WeightPool } from './weights.js';
+import { ortLoads } from './validity.js';
 import { anonymize } from './anonymize.js';
 import { generateSentinels } from './sentinel.js';
 import type { OpStats } from './stats.js';
+import { encodeModel } from '../onnx/proto.js';
+import { batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
+import type { StatisticAttack } from './battery.js';
 
 const UNI = 48;
 const BI = 96;
@@ -119,6 +124,8 @@ export interface Example {
   x: number[];
   /** Group id: the real subgraph and its sentinels share one (the optimizer sees it as a shared I/O signature). */
   group?: number;
+  /** Value statistics (VALUE_FEATURES order, NaN where undefined); `x` ends with them (NaN as 0). */
+  v?: number[];
 }
 
 /**
@@ -188,6 +195,9 @@ export class Logistic {
   }
 }
 
+/** Column where the value statistics start in an example's x (after the structural and hashed features). */
+const VALUE_AT = SCALAR_FEATURES.length + UNI + BI;
+
 const sigmoid = (t: number): number => 1 / (1 + Math.exp(-t));
 const dot = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
 
@@ -221,11 +231,20 @@ export interface ExampleOptions {
   size: number;
   stats: OpStats;
   seed?: number;
+  /** Check that every member loads in onnxruntime (a statistic of the battery; default true). */
+  load?: boolean;
+}
+
+/** Structural features followed by the value statistics of an anonymised member. */
+async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[] }> {
+  const bytes = encodeModel(m);
+  const v = valueStats(m, bytes.length, load ? await ortLoads(bytes) : true);
+  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v };
 }
 
 /** Real subgraphs (anonymised like bundle members) and their sentinels, as labelled examples. */
-export function buildExamples(models: readonly { name: string; family: string; model: Model }[], opts: ExampleOptions): { examples: Example[]; parts: Record<string, number> } {
-  const rng = new Prng(opts.seed);
+export async function buildExamples(models: readonly { name: string; family: string; model: Model }[], opts: ExampleOptions): Promise<{ examples: Example[]; parts: Record<string, number> }> {
+  const rng = secretRng(opts.seed);
   const examples: Example[] = [];
   const parts: Record<string, number> = {};
   let group = 0;
@@ -233,10 +252,12 @@ export function buildExamples(models: readonly { name: string; family: string; m
     const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed: opts.seed }));
     parts[name] = subs.length;
     const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
+    const pool = new WeightPool(subs);
     const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
     for (const sub of subs) {
-      examples.push({ model: name, family, real: true, x: features(anonymize(sub, header)), group });
-      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps })) examples.push({ model: name, family, real: false, x: features(anonymize(f, header)), group });
+      const load = opts.load !== false;
+      examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
+      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool })) examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
       group++;
     }
   }
@@ -251,18 +272,22 @@ export interface ModelAttack {
   auc: number;
   specificity: number;
   log10SearchSpace: number;
+  /** Single-statistic rankers on this model's groups. */
+  battery: StatisticAttack[];
 }
 
 /** Overall attack outcome. */
 export interface AttackReport {
   k: number;
   size: number;
-  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features)' | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
+  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)' | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
   /** Pooled over the held-out folds. */
   auc: number;
   specificity: number;
   /** Best single-feature heuristic (direction chosen on training folds), its AUC on held-out data. */
   bestHeuristic: { feature: string; auc: number };
+  /** Single-statistic rankers over all groups (chance = 1/(K+1)). */
+  battery: StatisticAttack[];
   models: ModelAttack[];
 }
 
@@ -274,7 +299,8 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
   const examples = opts.groupAware ? groupRelative(input) : input;
   const families = [...new Set(examples.map((e) => e.family))];
   const score = new Map<Example, number>();
-  const heur = SCALAR_FEATURES.map(() => new Map<Example, number>());
+  const names = [...SCALAR_FEATURES, ...VALUE_FEATURES];
+  const heur = names.map(() => new Map<Example, number>());
   for (const fam of families) {
     const train = examples.filter((e) => e.family !== fam);
     const test = examples.filter((e) => e.family === fam);
@@ -287,20 +313,22 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
       );
       for (const e of test) score.set(e, clf.score(e.x));
     }
-    SCALAR_FEATURES.forEach((_, j) => {
+    names.forEach((_, j) => {
+      const col = j < SCALAR_FEATURES.length ? j : VALUE_AT + j - SCALAR_FEATURES.length;
       const a = auc(
-        train.map((e) => e.x[j]!),
+        train.map((e) => e.x[col]!),
         train.map((e) => e.real),
       );
       const sign = a >= 0.5 || Number.isNaN(a) ? 1 : -1;
-      for (const e of test) heur[j]!.set(e, sign * e.x[j]!);
+      for (const e of test) heur[j]!.set(e, sign * e.x[col]!);
     });
   }
   const all = [...examples];
+  const rows = input.filter((e) => e.v && e.group !== undefined).map((e) => ({ model: e.model, family: e.family, group: e.group!, real: e.real, v: e.v! }));
   const labels = all.map((e) => e.real);
   const scores = all.map((e) => score.get(e)!);
   let best = { feature: '', auc: 0 };
-  SCALAR_FEATURES.forEach((f, j) => {
+  names.forEach((f, j) => {
     const a = auc(
       all.map((e) => heur[j]!.get(e)!),
       labels,
@@ -312,15 +340,16 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
     const sc = ex.map((e) => score.get(e)!);
     const lb = ex.map((e) => e.real);
     const s = specificityAt(sc, lb);
-    return { model: name, family: ex[0]?.family ?? name, subgraphs: parts[name]!, auc: auc(sc, lb), specificity: s, log10SearchSpace: log10SearchSpace(s, k, parts[name]!) };
+    return { model: name, family: ex[0]?.family ?? name, subgraphs: parts[name]!, auc: auc(sc, lb), specificity: s, log10SearchSpace: log10SearchSpace(s, k, parts[name]!), battery: batteryReport(rows, name) };
   });
   return {
     k,
     size,
-    classifier: opts.groupAware ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)' : 'logistic regression (hashed op unigrams+bigrams, 15 structural features)',
+    classifier: opts.groupAware ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)' : 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)',
     auc: auc(scores, labels),
     specificity: specificityAt(scores, labels),
     bestHeuristic: best,
+    battery: batteryReport(rows),
     models,
   };
 }

@@ -6,8 +6,8 @@
  * a SHA-256 of every member file and a reference input/output pair for verification.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ModelError } from '../onnx/ir.js';
 import type { Dim, DType, Model, Tensor, ValueInfo } from '../onnx/ir.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
@@ -17,10 +17,16 @@ import { extractParts } from './extract.js';
 import type { Wiring } from './extract.js';
 import { partitionModel } from './partition.js';
 import type { Partition } from './partition.js';
-import { Prng } from './rng.js';
+import { secretRng } from './rng.js';
+import { WeightPool } from './weights.js';
 import { generateSentinels } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { randomFeeds } from './verify.js';
+import { ortLoadError } from './validity.js';
+import { opsetOf } from './sentinel.js';
+
+/** Largest accepted K: each group costs K sentinels of the piece's size in time, memory and disk. */
+export const MAX_K = 1000;
 
 /** Format tags written into the manifest and key. */
 export const MANIFEST_FORMAT = 'privml-proteus-bundle/1';
@@ -72,8 +78,12 @@ export interface ObfuscateOptions {
   k?: number;
   /** Target operators per subgraph (default 16). */
   size?: number;
-  /** Seed for partition and sentinel structure (tests); shuffling always uses node:crypto. */
+  /** Tests only: a reproducible (guessable) stream for partition and sentinels; never for a real bundle. */
   seed?: number;
+  /** Replace the bundle files of a non-empty `outDir` (default: refuse). */
+  force?: boolean;
+  /** Told the estimated bundle size and the free space before anything is written. */
+  onEstimate?: (bytes: number, free: number) => void;
   /** Operator statistics the sentinels are drawn from. */
   stats: OpStats;
   /** Directory to write `member-XXXX.onnx` and `manifest.json` into (created). */
@@ -90,6 +100,12 @@ export interface ObfuscateResult {
   manifest: Manifest;
   /** Seconds spent generating sentinels. */
   sentinelSeconds: number;
+  /** Decoys that failed to load in onnxruntime and were regenerated (never written). */
+  regenerated: number;
+  /** Bytes written (members and manifest). */
+  bytes: number;
+  /** What file sizes alone give away: groups whose real member is the unique largest or smallest file. */
+  sizeExtremes: number;
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -130,11 +146,28 @@ export function cryptoPermutation(n: number): number[] {
   return p;
 }
 
+/** Bundle files (manifest and members) in `dir`: what a new bundle replaces. */
+function bundleFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f === 'manifest.json' || /^member-\d+\.onnx$/.test(f));
+}
+
+/** Refuse an output folder that holds anything (unless `force`, which replaces an old bundle's files). */
+function checkOutDir(dir: string, force: boolean): void {
+  if (!existsSync(dir)) return;
+  const files = readdirSync(dir);
+  if (files.length === 0) return;
+  if (!force) throw new ModelError(`${dir}: output folder is not empty (${files.length} entries); pass --force to replace the bundle in it`);
+  const other = files.filter((f) => !bundleFiles(dir).includes(f));
+  if (other.length) throw new ModelError(`${dir}: holds files that are not a Proteus bundle (e.g. '${other[0]}'); refusing to write into it even with --force`);
+}
+
 /** Partition, generate sentinels, anonymise, shuffle and write the bundle; returns the owner's key. */
 export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<ObfuscateResult> {
   const k = opts.k ?? 20;
   const size = opts.size ?? 16;
   if (!Number.isInteger(k) || k < 1) throw new ModelError(`sentinel count k must be a positive integer (got ${k})`);
+  if (k > MAX_K) throw new ModelError(`sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`);
+  checkOutDir(opts.outDir, opts.force === true);
   const partition = partitionModel(model, { size, seed: opts.seed });
   const { models: parts, wiring } = extractParts(model, partition);
   const n = parts.length;
@@ -142,47 +175,87 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const digits = Math.max(4, String(total - 1).length);
   const files = cryptoPermutation(total).map((i) => `member-${String(i).padStart(digits, '0')}.onnx`);
   const header = { irVersion: model.irVersion, opsetImports: model.opsetImports.filter((o) => o.domain === '' || o.domain === 'ai.onnx').map((o) => ({ domain: '', version: o.version })) };
-  mkdirSync(opts.outDir, { recursive: true });
-  const rng = new Prng(opts.seed);
-  const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
-  const groups: ProteusKey['groups'] = [];
-  const hashes: Record<string, string> = {};
-  let sentinelMs = 0;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const fakes = generateSentinels(parts[i]!, k, { stats: opts.stats, rng, modelOps });
-    sentinelMs += performance.now() - t0;
-    const realAt = randomInt(k + 1);
-    const members = [...fakes];
-    members.splice(realAt, 0, parts[i]!);
-    const names = files.slice(i * (k + 1), (i + 1) * (k + 1));
-    members.forEach((m, j) => {
-      const bytes = encodeModel(anonymize(m, header));
-      writeFileSync(join(opts.outDir, names[j]!), bytes);
-      hashes[names[j]!] = sha256(bytes);
-    });
-    groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
-    opts.onProgress?.(i + 1, n);
-  }
-  const manifest: Manifest = { format: MANIFEST_FORMAT, bundleId: randomBytes(16).toString('hex'), members: [...files].sort() };
-  writeFileSync(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
-  let reference: ProteusKey['reference'];
-  if (opts.reference !== false) {
-    const feeds = randomFeeds(model, { batch: 1 });
-    const s = await ortSession(model, { graphOptimizationLevel: 'disabled' });
-    try {
-      const outs = await runOrt(model, feeds, s);
-      reference = {
-        feeds: Object.fromEntries(Object.entries(feeds).map(([nm, t]) => [nm, tensorToJson(t)])),
-        outputs: Object.fromEntries(Object.entries(outs).map(([nm, t]) => [nm, tensorToJson(t)])),
-      };
-    } finally {
-      await s.release();
+  const opset = opsetOf(model);
+  // Disk: sentinels keep to about the real piece's weight count (budget up to 1.3×, 1.15× on average).
+  const realBytes = parts.map((p) => encodeModel(anonymize(p, header)).length);
+  const estimate = Math.round(realBytes.reduce((a, b) => a + b, 0) * (1 + 1.3 * k)) + 4096;
+  const parent = resolve(opts.outDir, '..');
+  mkdirSync(parent, { recursive: true });
+  const fs = statfsSync(parent);
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  opts.onEstimate?.(estimate, free);
+  if (estimate > free) throw new ModelError(`${opts.outDir}: the bundle needs about ${(estimate / 2 ** 20).toFixed(1)} MiB, the disk has ${(free / 2 ** 20).toFixed(1)} MiB free`);
+  // Everything goes to a sibling folder first and is moved in when complete: nothing half-written.
+  const tmp = join(dirname(resolve(opts.outDir)), `.proteus-partial-${randomBytes(6).toString('hex')}`);
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const rng = secretRng(opts.seed);
+    const modelOps = new Set(model.graph.nodes.map((nd) => nd.opType));
+    const pool = new WeightPool(parts);
+    const groups: ProteusKey['groups'] = [];
+    const hashes: Record<string, string> = {};
+    let sentinelMs = 0;
+    let regenerated = 0;
+    let bytes = 0;
+    let sizeExtremes = 0;
+    for (let i = 0; i < n; i++) {
+      const real = encodeModel(anonymize(parts[i]!, header));
+      const err = await ortLoadError(real);
+      if (err) throw new ModelError(`subgraph ${i} of the model does not load in onnxruntime at opset ${opset}: ${err}`);
+      // Every decoy must load at the bundle's opset too (an invalid one would point at the real member): regenerate until it does.
+      const fakes: Uint8Array[] = [];
+      let bad = 0;
+      while (fakes.length < k) {
+        const t0 = performance.now();
+        const batch = generateSentinels(parts[i]!, k - fakes.length, { stats: opts.stats, rng, modelOps, pool });
+        sentinelMs += performance.now() - t0;
+        for (const f of batch) {
+          const b = encodeModel(anonymize(f, header));
+          if ((await ortLoadError(b)) === undefined) fakes.push(b);
+          else bad++;
+        }
+        if (bad > 4 * k + 8) throw new ModelError(`subgraph ${i}: ${bad} decoys failed to load in onnxruntime at opset ${opset}; refusing to write a bundle whose decoys give the real member away`);
+      }
+      regenerated += bad;
+      const realAt = rng.int(k + 1);
+      const members = [...fakes];
+      members.splice(realAt, 0, real);
+      const names = files.slice(i * (k + 1), (i + 1) * (k + 1));
+      members.forEach((b, j) => {
+        writeFileSync(join(tmp, names[j]!), b);
+        hashes[names[j]!] = sha256(b);
+        bytes += b.length;
+      });
+      const sizes = members.map((b) => b.length);
+      if (sizes.filter((x) => x >= real.length).length === 1 || sizes.filter((x) => x <= real.length).length === 1) sizeExtremes++;
+      groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
+      opts.onProgress?.(i + 1, n);
     }
+    const manifest: Manifest = { format: MANIFEST_FORMAT, bundleId: randomBytes(16).toString('hex'), members: [...files].sort() };
+    writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    let reference: ProteusKey['reference'];
+    if (opts.reference !== false) {
+      const feeds = randomFeeds(model, { batch: 1 });
+      const sess = await ortSession(model, { graphOptimizationLevel: 'disabled' });
+      try {
+        const outs = await runOrt(model, feeds, sess);
+        reference = {
+          feeds: Object.fromEntries(Object.entries(feeds).map(([nm, t]) => [nm, tensorToJson(t)])),
+          outputs: Object.fromEntries(Object.entries(outs).map(([nm, t]) => [nm, tensorToJson(t)])),
+        };
+      } finally {
+        await sess.release();
+      }
+    }
+    const body = { format: KEY_FORMAT, bundleId: manifest.bundleId, k, size, groups, hashes, wiring, partition, reference };
+    const key: ProteusKey = { ...body, digest: keyDigest(body) };
+    mkdirSync(opts.outDir, { recursive: true });
+    for (const f of bundleFiles(opts.outDir)) rmSync(join(opts.outDir, f));
+    for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(opts.outDir, f));
+    return { key, manifest, sentinelSeconds: sentinelMs / 1000, regenerated, bytes, sizeExtremes };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const body = { format: KEY_FORMAT, bundleId: manifest.bundleId, k, size, groups, hashes, wiring, partition, reference };
-  const key: ProteusKey = { ...body, digest: keyDigest(body) };
-  return { key, manifest, sentinelSeconds: sentinelMs / 1000 };
 }
 
 /** Read and check a manifest (`dir/manifest.json`). */
@@ -200,9 +273,12 @@ export function readManifest(dir: string): Manifest {
   return m;
 }
 
-/** Write a key file (JSON, mode 0600: owner only). */
-export function writeKey(key: ProteusKey, path: string): void {
-  writeFileSync(path, JSON.stringify(key) + '\n', { mode: 0o600 });
+/** Write a key file (JSON, mode 0600: owner only), refusing to replace one unless `force`; written whole or not at all. */
+export function writeKey(key: ProteusKey, path: string, force = false): void {
+  if (existsSync(path) && !force) throw new ModelError(`${path}: key file exists (its bundle could no longer be recovered); pass --force to replace it`);
+  const tmp = `${path}.partial-${randomBytes(6).toString('hex')}`;
+  writeFileSync(tmp, JSON.stringify(key) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 /** Read a key file and check its format and digest (a clear error when edited, truncated or foreign). */

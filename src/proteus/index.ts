@@ -15,4 +15,7 @@ export * from './bundle.js';
 export * from './recover.js';
 export * from './corpus.js';
 export * from './adversary.js';
+export * from './battery.js';
+export * from './weights.js';
+export * from './validity.js';
 export * from './report.js';

@@ -9,7 +9,8 @@ import type { Graph, Model } from '../onnx/ir.js';
 import { findAtoms, orderGroups } from './atoms.js';
 import { nodeGraph, quotientAdjacency } from './graph.js';
 import type { NodeGraph } from './graph.js';
-import { Prng } from './rng.js';
+import { secretRng } from './rng.js';
+import type { Rng } from './rng.js';
 
 /** Options of `partitionGraph`. */
 export interface PartitionOptions {
@@ -17,7 +18,7 @@ export interface PartitionOptions {
   size?: number;
   /** Randomized contractions tried; the most balanced is kept (default 8). */
   tries?: number;
-  /** PRNG seed for reproducible partitions; default: fresh randomness from node:crypto. */
+  /** Test-only reproducible stream (guessable); default: a fresh secret AES-CTR stream. */
   seed?: number;
   /** Keep fusion atoms whole (default true); false only to measure what ignoring fusions costs. */
   fusionAware?: boolean;
@@ -101,7 +102,7 @@ class Clusters {
   }
 
   /** Merge one light cluster into a light neighbour under `cap`; false when none is possible. */
-  step(rng: Prng, cap: number, only: (w: number) => boolean, jitter: number): boolean {
+  step(rng: Rng, cap: number, only: (w: number) => boolean, jitter: number): boolean {
     const live = this.weight.map((w, i) => i).filter((i) => this.alive[i] && only(this.weight[i]!));
     // Lightest first, with random noise so each try (and each owner) contracts differently.
     const order = live.map((i) => [i, this.weight[i]! + rng.next() * jitter] as const).sort((x, y) => x[1] - y[1]);
@@ -120,7 +121,7 @@ class Clusters {
 }
 
 /** One randomized contraction of the atom DAG; returns the atom → cluster map. */
-function contract(weights: readonly number[], adj: readonly (readonly number[])[], size: number, rng: Prng): number[] {
+function contract(weights: readonly number[], adj: readonly (readonly number[])[], size: number, rng: Rng): number[] {
   const c = new Clusters(weights, adj);
   const jitter = Math.max(1, size / 2);
   while (c.step(rng, size, (w) => w < size, jitter));
@@ -140,7 +141,7 @@ export function partitionGraph(graph: Graph, opts: PartitionOptions = {}, ng: No
   atoms.forEach((a, ai) => a.forEach((v) => (atomOf[v] = ai)));
   const adj = quotientAdjacency(ng, atomOf, atoms.length);
   const weights = atoms.map((a) => a.length);
-  const rng = new Prng(opts.seed);
+  const rng = secretRng(opts.seed);
   let best: number[][] | undefined;
   let bestScore = Infinity;
   for (let t = 0; t < tries; t++) {

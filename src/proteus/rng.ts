@@ -1,11 +1,29 @@
 /**
- * Seeded PRNG for Proteus's structural choices (which cut, which merge). Not used for keys: it only
- * has to make the owner's choices unpredictable to the optimizer party, so the default seed comes
- * from node:crypto, and tests pass an explicit seed to be reproducible.
+ * Randomness for Proteus. Every secret choice (partition cuts, sentinel structure and weights,
+ * member order) draws from `secretRng()`: the AES-CTR stream of `src/crypto` under a fresh secret
+ * seed. `secretRng(n)` derives the stream from a small integer so tests are reproducible; such a
+ * stream is guessable and must never protect a real bundle. `Prng` (xoshiro128**, invertible from
+ * its output) is kept only for test inputs and other non-secret draws.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { CryptoRng } from '../crypto/index.js';
 
-/** xoshiro128** generator over a 128-bit state. */
+/** What Proteus draws from: 32-bit words, uniforms, unbiased integers, normals. */
+export interface Rng {
+  nextU32(): number;
+  next(): number;
+  int(n: number): number;
+  normal(): number;
+}
+
+/** The secret stream (fresh seed from node:crypto), or a reproducible one from `testSeed` (tests only: guessable). */
+export function secretRng(testSeed?: number): Rng {
+  if (testSeed === undefined) return new CryptoRng();
+  if (!Number.isSafeInteger(testSeed)) throw new Error(`test seed ${testSeed} is not a safe integer`);
+  return new CryptoRng(new Uint8Array(createHash('sha256').update(`privml-proteus-test-seed:${testSeed}`).digest().subarray(0, 16)));
+}
+
+/** xoshiro128** generator over a 128-bit state (not secret: its output reveals its state). */
 export class Prng {
   private s: Uint32Array;
 

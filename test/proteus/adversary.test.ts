@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { attack, auc, buildExamples, corpusStats, features, groupRelative, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt } from '../../src/proteus/index.js';
+import { attack, auc, buildExamples, corpusStats, features, groupRelative, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt, VALUE_FEATURES } from '../../src/proteus/index.js';
 import type { Example } from '../../src/proteus/index.js';
 import { Prng } from '../../src/proteus/rng.js';
 import { SMALL } from './configs.js';
@@ -29,9 +29,9 @@ test('logistic regression separates a separable problem and not a random one', (
   assert.ok(Math.abs(auc(noise.slice(100).map((x) => c2.score(x)), ys.slice(100)) - 0.5) < 0.2);
 });
 
-test('adversary runs leave-one-family-out on a tiny setting and reports per-model numbers', () => {
+test('adversary runs leave-one-family-out on a tiny setting and reports per-model numbers', async () => {
   const models = ['lenet5', 'resnet20', 'bert-base'].map((n) => ({ name: n, family: n, model: buildZoo(n, SMALL[n]!) }));
-  const { examples, parts } = buildExamples(models, { k: 3, size: 8, stats: corpusStats(), seed: 3 });
+  const { examples, parts } = await buildExamples(models, { k: 3, size: 8, stats: corpusStats(), seed: 3 });
   assert.equal(examples.length, 4 * Object.values(parts).reduce((s, v) => s + v, 0));
   assert.equal(new Set(examples.map((e) => e.x.length)).size, 1);
   const rep = attack(examples, parts, 3, 8);
@@ -40,6 +40,8 @@ test('adversary runs leave-one-family-out on a tiny setting and reports per-mode
   for (const m of rep.models) {
     assert.ok(m.specificity >= 0 && m.specificity <= 1);
     assert.ok(Math.abs(m.log10SearchSpace - log10SearchSpace(m.specificity, 3, m.subgraphs)) < 1e-9);
+    assert.equal(m.battery.length, VALUE_FEATURES.length);
+    for (const b of m.battery) assert.ok(b.oracleFirstRate >= 0 && b.oracleFirstRate <= 1, `${m.model} ${b.statistic}`);
   }
   assert.ok(features(models[0]!.model).every(Number.isFinite));
 });

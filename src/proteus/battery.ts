@@ -1,0 +1,242 @@
+/**
+ * The single-statistic attack battery: value-level statistics an optimizer party can compute on one
+ * bundle member (duplicates, distinct ratio, moments, tails, float bit patterns, BatchNorm running
+ * statistics, per-channel norm spread, file size, whether onnxruntime loads it), each used alone to
+ * pick "the real member" of a group. A statistic leaks when the real member ranks first in more
+ * than chance 1/(K+1) of the groups. The same statistics feed the learned adversary.
+ */
+import type { Model, Tensor } from '../onnx/ir.js';
+
+/** Names of the value statistics, in the order `valueStats` returns them. */
+export const VALUE_FEATURES = [
+  'duplicate fraction',
+  'distinct ratio',
+  'excess kurtosis',
+  'skew',
+  'tail mass |z|>3',
+  'max |z|',
+  'zero fraction',
+  'low mantissa byte zero',
+  'mantissa lsb set',
+  'exponent entropy',
+  'bn running var min (log10)',
+  'bn running var max (log10)',
+  'bn running var log range',
+  'bn running mean max |.|',
+  'channel norm cv',
+  'std·√fan-in',
+  'file size (log2)',
+  'loads in onnxruntime',
+] as const;
+
+/** Whether an initializer is an additive mask (−1e4 / −inf entries), a constant and not a weight. */
+const isMask = (t: Tensor): boolean => (t.data as Float32Array).some((v) => v <= -1e3);
+
+/** Output-channel axis of a weight read by `op` at `slot` (0 for Conv/Gemm, 1 for MatMul), or -1. */
+export function channelAxis(op: string, slot: number, dims: readonly number[]): number {
+  if (slot !== 1 || dims.length < 2) return -1;
+  if (op === 'Conv' || op === 'Gemm') return 0;
+  if (op === 'MatMul' && dims.length === 2) return 1;
+  return -1;
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** Per-tensor sums the member statistics are aggregated from. */
+interface Acc {
+  n: number;
+  dup: number;
+  distinct: number;
+  tensors: number;
+  kurt: number;
+  skew: number;
+  tail: number;
+  maxZ: number;
+  zeros: number;
+  nonzero: number;
+  lowByte: number;
+  lsb: number;
+  expEnt: number;
+  cv: number;
+  cvN: number;
+  he: number;
+  heN: number;
+}
+
+/** Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether ORT accepted it. */
+export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
+  const g = m.graph;
+  const use = new Map<string, { op: string; slot: number }>();
+  for (const n of g.nodes) n.inputs.forEach((t, slot) => t && g.initializers.has(t) && !use.has(t) && use.set(t, { op: n.opType, slot }));
+  const a: Acc = { n: 0, dup: 0, distinct: 0, tensors: 0, kurt: 0, skew: 0, tail: 0, maxZ: 0, zeros: 0, nonzero: 0, lowByte: 0, lsb: 0, expEnt: 0, cv: 0, cvN: 0, he: 0, heN: 0 };
+  let varMin = NaN;
+  let varMax = NaN;
+  let meanMax = NaN;
+  for (const [name, t] of g.initializers) {
+    if (t.dtype !== 'float32' || t.data.length < 2 || isMask(t)) continue;
+    const d = t.data as Float32Array;
+    const n = d.length;
+    const u = use.get(name) ?? { op: '', slot: -1 };
+    if (u.op === 'BatchNormalization' && u.slot === 4) {
+      for (const v of d) {
+        const l = Math.log10(Math.max(v, 1e-30));
+        varMin = Number.isNaN(varMin) ? l : Math.min(varMin, l);
+        varMax = Number.isNaN(varMax) ? l : Math.max(varMax, l);
+      }
+    }
+    if (u.op === 'BatchNormalization' && u.slot === 3) for (const v of d) meanMax = Number.isNaN(meanMax) ? Math.abs(v) : Math.max(meanMax, Math.abs(v));
+    const s = Float32Array.from(d).sort();
+    let dup = 0;
+    for (let i = 1; i < n; i++) if (s[i] === s[i - 1]) dup++;
+    let m1 = 0;
+    for (const v of d) m1 += v;
+    m1 /= n;
+    let m2 = 0;
+    let m3 = 0;
+    let m4 = 0;
+    for (const v of d) {
+      const e = v - m1;
+      m2 += e * e;
+      m3 += e * e * e;
+      m4 += e * e * e * e;
+    }
+    m2 /= n;
+    m3 /= n;
+    m4 /= n;
+    const sd = Math.sqrt(m2);
+    let tail = 0;
+    let maxZ = 0;
+    const exps = new Map<number, number>();
+    for (const v of d) {
+      const z = sd > 0 ? Math.abs(v - m1) / sd : 0;
+      if (z > 3) tail++;
+      if (z > maxZ) maxZ = z;
+      if (v === 0) {
+        a.zeros++;
+        continue;
+      }
+      a.nonzero++;
+      F32[0] = v;
+      const bits = U32[0]!;
+      if ((bits & 0xff) === 0) a.lowByte++;
+      if (bits & 1) a.lsb++;
+      const ex = (bits >>> 23) & 0xff;
+      exps.set(ex, (exps.get(ex) ?? 0) + 1);
+    }
+    let ent = 0;
+    const nz = [...exps.values()].reduce((p, c) => p + c, 0);
+    for (const c of exps.values()) ent -= (c / nz) * Math.log2(c / nz);
+    a.n += n;
+    a.dup += dup;
+    a.distinct += (n - dup) / n;
+    a.tensors++;
+    if (sd > 0) {
+      a.kurt += n * (m4 / (m2 * m2) - 3);
+      a.skew += n * (m3 / (sd * sd * sd));
+    }
+    a.tail += tail;
+    a.maxZ += maxZ;
+    a.expEnt += n * ent;
+    const ax = channelAxis(u.op, u.slot, t.dims);
+    if (ax >= 0) {
+      const norms = channelNorms(d, t.dims, ax);
+      const mu = norms.reduce((p, c) => p + c, 0) / norms.length;
+      const v = norms.reduce((p, c) => p + (c - mu) ** 2, 0) / norms.length;
+      if (mu > 0) {
+        a.cv += Math.sqrt(v) / mu;
+        a.cvN++;
+      }
+      a.he += sd * Math.sqrt(n / norms.length);
+      a.heN++;
+    }
+  }
+  const per = (x: number): number => (a.n ? x / a.n : NaN);
+  return [
+    per(a.dup),
+    a.tensors ? a.distinct / a.tensors : NaN,
+    per(a.kurt),
+    per(a.skew),
+    per(a.tail),
+    a.tensors ? a.maxZ / a.tensors : NaN,
+    per(a.zeros),
+    a.nonzero ? a.lowByte / a.nonzero : NaN,
+    a.nonzero ? a.lsb / a.nonzero : NaN,
+    per(a.expEnt),
+    varMin,
+    varMax,
+    varMax - varMin,
+    meanMax,
+    a.cvN ? a.cv / a.cvN : NaN,
+    a.heN ? a.he / a.heN : NaN,
+    Math.log2(Math.max(1, bytes)),
+    loads ? 1 : 0,
+  ];
+}
+
+/** L2 norms of a weight's slices along `axis` (its output channels). */
+export function channelNorms(d: Float32Array, dims: readonly number[], axis: number): number[] {
+  const c = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
+  const out = new Array<number>(c).fill(0);
+  for (let i = 0; i < d.length; i++) {
+    const ch = Math.floor(i / inner) % c;
+    out[ch]! += d[i]! * d[i]!;
+  }
+  return out.map(Math.sqrt);
+}
+
+/** One member as the battery sees it: its group, whether it is real, its statistics. */
+export interface BatteryRow {
+  model: string;
+  family: string;
+  group: number;
+  real: boolean;
+  v: number[];
+}
+
+/**
+ * Share of groups whose real member ranks first by statistic `j` (direction `sign`: +1 largest,
+ * −1 smallest); ties at the top share the credit, NaN never ranks first unless all are NaN.
+ */
+export function firstRate(rows: readonly BatteryRow[], j: number, sign: number): number {
+  const groups = new Map<number, BatteryRow[]>();
+  for (const r of rows) (groups.get(r.group) ?? groups.set(r.group, []).get(r.group)!).push(r);
+  let hit = 0;
+  for (const ms of groups.values()) {
+    const val = (r: BatteryRow): number => (Number.isNaN(r.v[j]!) ? -Infinity : sign * r.v[j]!);
+    const top = Math.max(...ms.map(val));
+    const at = ms.filter((r) => val(r) === top);
+    if (at.some((r) => r.real)) hit += 1 / at.length;
+  }
+  return groups.size ? hit / groups.size : NaN;
+}
+
+/** Per statistic: the real-first rate with the direction learned on the other families, and the best of both directions (an oracle). */
+export interface StatisticAttack {
+  statistic: string;
+  /** Leave-one-family-out: direction chosen on the other families, evaluated on the held-out one. */
+  firstRate: number;
+  /** max over both directions, in-sample (an upper bound on what the statistic gives away). */
+  oracleFirstRate: number;
+}
+
+/** Run every single-statistic ranker on `rows` (all models); `only` restricts the evaluation to one model. */
+export function batteryReport(rows: readonly BatteryRow[], only?: string): StatisticAttack[] {
+  const families = [...new Set(rows.map((r) => r.family))];
+  return VALUE_FEATURES.map((statistic, j) => {
+    let hits = 0;
+    let groups = 0;
+    for (const fam of families) {
+      const test = rows.filter((r) => r.family === fam && (only === undefined || r.model === only));
+      if (!test.length) continue;
+      const train = rows.filter((r) => r.family !== fam);
+      const sign = train.length && firstRate(train, j, -1) > firstRate(train, j, 1) ? -1 : 1;
+      const n = new Set(test.map((r) => r.group)).size;
+      hits += firstRate(test, j, sign) * n;
+      groups += n;
+    }
+    const mine = rows.filter((r) => only === undefined || r.model === only);
+    return { statistic, firstRate: groups ? hits / groups : NaN, oracleFirstRate: Math.max(firstRate(mine, j, 1), firstRate(mine, j, -1)) };
+  });
+}
