@@ -18,6 +18,7 @@ import { compileModel, simulateProgram } from '../fhe/compile.js';
 import {
   decodeCiphertext,
   encodeCiphertext,
+  encodeCiphertextPayload,
   FheContext,
   galoisCacheSize,
   generateKeys,
@@ -29,7 +30,7 @@ import {
   readKeyParams,
   saveKeys,
 } from '../fhe/context.js';
-import { decryptOutput, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
+import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
 import { inputLayout, lowerProgram } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
 import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
@@ -52,7 +53,40 @@ async function pafModel(ref: string, flags: PlanFlags, dataset = 'fashion-mnist-
 }
 
 function planOpts(f: PlanFlags): PlanOptions {
-  return { refresh: !!f.refresh, minScaleBits: f.minScaleBits, maxScaleBits: f.maxScaleBits };
+  for (const [flag, v] of [['--min-scale-bits', f.minScaleBits], ['--max-scale-bits', f.maxScaleBits]] as const) {
+    if (v !== undefined && (v < 20 || v > 59)) throw new CliError(`${flag} must be between 20 and 59 (SEAL primes are 20..60 bits), got ${v}`, 2);
+  }
+  const lo = f.minScaleBits ?? Math.min(30, f.maxScaleBits ?? 30);
+  const hi = f.maxScaleBits ?? Math.max(40, lo);
+  if (lo > hi) throw new CliError(`--min-scale-bits ${lo} is larger than --max-scale-bits ${hi}`, 2);
+  return { refresh: !!f.refresh, minScaleBits: lo, maxScaleBits: hi };
+}
+
+/** A non-negative integer flag (an index). */
+const indexFlag = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new CliError(`${name} must be an integer ≥ 0, got '${v}'`, 2);
+  return n;
+};
+
+/** Read a JSON image file: an array of finite numbers whose length matches `dims`. */
+function readJsonImage(path: string, dimsFlag: string): { x: Float32Array; dims: number[] } {
+  const dims = dimsFlag.split(',').map((d) => Number(d));
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new CliError(`--dims must be positive integers like 1,28,28, got '${dimsFlag}'`, 2);
+  if (!existsSync(path)) throw new CliError(`${path}: no such file`, 2);
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`${path}: not valid JSON (${(e as Error).message.slice(0, 80)})`, 2);
+  }
+  const flat = Array.isArray(v) ? (v as unknown[]).flat(3) : undefined;
+  if (!flat) throw new CliError(`${path}: expected a JSON array of numbers`, 2);
+  const want = dims.reduce((a, b) => a * b, 1);
+  if (flat.length !== want) throw new CliError(`${path}: ${flat.length} values, but --dims ${dims.join(',')} needs ${want}`, 2);
+  const bad = flat.findIndex((e) => typeof e !== 'number' || !Number.isFinite(e) || Math.abs(e) > 3.4e38);
+  if (bad >= 0) throw new CliError(`${path}: value ${bad} is ${typeof flat[bad] === 'number' ? String(flat[bad]) : JSON.stringify(flat[bad])}, not a finite number`, 2);
+  return { x: Float32Array.from(flat as number[]), dims };
 }
 
 const argmax = (v: ArrayLike<number>) => {
@@ -101,9 +135,9 @@ export function registerFhe(program: Command): void {
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
       try {
         const r = saveKeys(ctx, keys, f.out);
-        const out = { dir: f.out, keyId: keys.keyId, params: plan.params, galoisSteps: keys.galois.steps, files: r.files.length, bytes: r.bytes, seconds: (performance.now() - t) / 1000 };
+        const out = { dir: f.out, keyId: keys.keyId, params: plan.params, galoisSteps: keys.galois.steps, files: r.files.length, bytes: r.bytes, serverBytes: r.serverBytes, seconds: (performance.now() - t) / 1000 };
         if (f.json) printJson(out);
-        else process.stdout.write(`keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, ${(r.bytes / 1e6).toFixed(1)} MB, ${out.seconds.toFixed(1)} s\n`);
+        else process.stdout.write(`keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, server keys ${(r.serverBytes / 1e6).toFixed(1)} MB (all files ${(r.bytes / 1e6).toFixed(1)} MB), ${out.seconds.toFixed(1)} s\n`);
       } finally {
         keys.dispose();
         ctx.dispose();
@@ -115,7 +149,7 @@ export function registerFhe(program: Command): void {
     .description('client: encrypt one image (JSON array of floats, or --dataset/--index)')
     .requiredOption('--keys <dir>', 'key directory (public key used)')
     .option('--dataset <name>', 'data set to take the image from')
-    .option('--index <i>', 'image index', (v) => Number(v), 0)
+    .option('--index <i>', 'image index', indexFlag('--index'), 0)
     .option('--dims <c,h,w>', 'image shape for a JSON image', '1,28,28')
     .requiredOption('-o, --out <file>', 'ciphertext file')
     .option('--json', 'machine-readable output')
@@ -124,8 +158,7 @@ export function registerFhe(program: Command): void {
       let dims: number[];
       let label: number | undefined;
       if (image) {
-        x = Float32Array.from(JSON.parse(readFileSync(image, 'utf8')) as number[]);
-        dims = f.dims.split(',').map(Number);
+        ({ x, dims } = readJsonImage(image, f.dims));
       } else if (f.dataset) {
         const ds = loadDataset({ dataset: f.dataset, limit: f.index + 1 }, 'test');
         if (f.index >= ds.n) throw new CliError(`--index ${f.index} out of range (${ds.n} images)`);
@@ -138,9 +171,8 @@ export function registerFhe(program: Command): void {
       const ctx = await FheContext.create(params);
       const keys = loadClientKeys(ctx, f.keys);
       try {
-        const { ct, meta } = encryptInput(ctx, keys.publicKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
-        const bytes = encodeCiphertext(ctx, keys.keyId, ct, { ...meta, label });
-        ct.delete();
+        const { payload, meta } = encryptInputSeeded(ctx, keys.publicKey, keys.secretKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
+        const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...meta, label });
         writeFileSync(f.out, bytes);
         if (f.json) printJson({ out: f.out, bytes: bytes.length, dims, label });
         else process.stdout.write(`${f.out}: ${(bytes.length / 1e6).toFixed(2)} MB${label !== undefined ? ` (label ${label})` : ''}\n`);
@@ -221,7 +253,7 @@ export function registerFhe(program: Command): void {
   common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
-    .option('--start <i>', 'index of the first test image (to split a long run across processes)', (v) => Number(v), 0)
+    .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
     .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean }) => {
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);

@@ -81,6 +81,26 @@ export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: 
   }
 }
 
+/**
+ * Encrypt one image with the secret key (symmetric), serialized in SEAL's seeded form: the uniform
+ * half of the ciphertext is a seed, so the file is about half the size of a public-key encryption.
+ */
+export function encryptInputSeeded(ctx: FheContext, pk: PublicKey, sk: SecretKey, layout: Layout, x: ArrayLike<number>): { payload: Uint8Array; meta: InputMeta } {
+  const enc = ctx.seal.Encryptor(ctx.context, pk, sk);
+  const pt = ctx.encode(packValues(layout, x, ctx.slots), ctx.scale);
+  try {
+    const ser = enc.encryptSymmetricSerializable(pt);
+    try {
+      return { payload: ser.saveArray(ctx.seal.ComprModeType.zstd), meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
+    } finally {
+      ser.delete();
+    }
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
 /** Decrypt all slots; refuses a ciphertext whose remaining modulus cannot hold its scale (levels ran out). */
 export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Float64Array {
   const bits = ctx.modulusBits(ct);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { statSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -221,7 +221,22 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     const plan = JSON.parse(await run('plan', model, '--json'));
     assert.equal(plan.polyModulusDegree, 16384);
     assert.equal(plan.depth, 5);
-    await run('keygen', '--model', model, '-o', join(dir, 'keys'));
+    const kg = JSON.parse(await run('keygen', '--model', model, '-o', join(dir, 'keys'), '--json'));
+    // Secret key: mode 0600, never overwritten; server keys in SEAL's seeded form (about half size).
+    assert.equal(statSync(join(dir, 'keys', 'secret.key')).mode & 0o777, 0o600);
+    await assert.rejects(run('keygen', '--model', model, '-o', join(dir, 'keys')), /secret key already exists; refusing to overwrite/);
+    const full = (kg.params.primeBits.length - 1) * 2 * kg.params.polyModulusDegree * kg.params.primeBits.length * 8;
+    const g = statSync(join(dir, 'keys', 'public', `galois-${kg.galoisSteps[0]}.key`)).size;
+    assert.ok(g < 0.6 * full, `seeded Galois key ${g} B vs ${full} B unseeded`);
+    assert.ok(kg.serverBytes < kg.bytes);
+    // Bad inputs: one-line errors naming the flag or file.
+    writeFileSync(join(dir, 'short.json'), '[0.1, 0.2, 0.3]');
+    writeFileSync(join(dir, 'inf.json'), JSON.stringify(x).replace(/^\[[^,]*/, '[1e999'));
+    await assert.rejects(run('encrypt', join(dir, 'short.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /short.json: 3 values, but --dims 1,8,8 needs 64/);
+    await assert.rejects(run('encrypt', join(dir, 'inf.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /inf.json: value 0 is .*not a finite number/);
+    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '-1', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '-1'/);
+    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '1.5', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '1.5'/);
+    await assert.rejects(run('plan', model, '--min-scale-bits', '50', '--max-scale-bits', '20'), /--min-scale-bits 50 is larger than --max-scale-bits 20/);
     await run('encrypt', join(dir, 'x.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'x.ct'));
     await assert.rejects(run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys'), '-o', join(dir, 'y.ct')), /holds a secret key/);
     await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y.ct'), '--json');
