@@ -33,11 +33,13 @@ import {
 import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
 import { inputLayout, lowerProgram } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
+import { predictCost } from '../fhe/cost.js';
 import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
 interface PlanFlags {
   refresh?: boolean;
+  network?: string;
   minScaleBits?: number;
   maxScaleBits?: number;
   paf?: string;
@@ -59,7 +61,9 @@ function planOpts(f: PlanFlags): PlanOptions {
   const lo = f.minScaleBits ?? Math.min(30, f.maxScaleBits ?? 30);
   const hi = f.maxScaleBits ?? Math.max(40, lo);
   if (lo > hi) throw new CliError(`--min-scale-bits ${lo} is larger than --max-scale-bits ${hi}`, 2);
-  return { refresh: !!f.refresh, minScaleBits: lo, maxScaleBits: hi };
+  const [rttMs, mbitPerSecond] = (f.network ?? '20,100').split(',').map(Number);
+  if (!(rttMs! >= 0) || !(mbitPerSecond! > 0)) throw new CliError(`--network must be 'rttMs,Mbit/s' like 20,100, got '${f.network}'`, 2);
+  return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! } };
 }
 
 /** A non-negative integer flag (an index). */
@@ -107,7 +111,9 @@ export function registerFhe(program: Command): void {
   const fhe = program.command('fhe').description('CKKS encrypted inference of SmartPAF models (node-seal)');
   const common = (c: Command) =>
     c
-      .option('--refresh', 'allow client-aided refresh points when the depth does not fit')
+      .option('--refresh', 'use client-aided refresh wherever it is predicted faster (by default only when nothing fits without)')
+      .option('--no-refresh', 'never use client-aided refresh (fail when the depth does not fit)')
+      .option('--network <rttMs,mbps>', 'network profile for refresh round trips', '20,100')
       .option('--min-scale-bits <n>', 'smallest CKKS scale the planner may choose', posInt('--min-scale-bits'))
       .option('--max-scale-bits <n>', 'largest CKKS scale', posInt('--max-scale-bits'))
       .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')
@@ -122,6 +128,8 @@ export function registerFhe(program: Command): void {
     process.stdout.write(`${source} (${prog.form}): N=${plan.params.polyModulusDegree}, scale 2^${plan.params.scaleBits}, ${plan.params.primeBits.length} primes (${plan.totalBits}/${plan.maxBits} bits), depth ${plan.depth}, ${plan.refreshes} refresh round trips, ${plan.lowered.rotations} rotations, ${plan.lowered.rotationSteps.length} Galois keys\n`);
     for (const st of plan.steps) process.stdout.write(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}\n`);
     for (const r of plan.rejected) process.stdout.write(`  rejected ${r}\n`);
+    process.stdout.write(`choice: ${plan.choice}; predicted ${plan.chosen.predicted.totalSeconds.toFixed(1)} s (${plan.chosen.predicted.serverSeconds.toFixed(1)} s server CPU), server keys ≈ ${(plan.chosen.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
+    for (const c of plan.candidates) process.stdout.write(`  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ${c.predicted.totalSeconds.toFixed(1)} s, keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
   });
 
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
@@ -281,6 +289,7 @@ export function registerFhe(program: Command): void {
         return { rssMB: Math.round(u.rss / 1e6), wasmHeapMB: Math.round((u.external - u.arrayBuffers) / 1e6) };
       };
       const mem0 = mem();
+      const predicted = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network);
       const results: {
         index: number;
         label: number;
@@ -333,7 +342,7 @@ export function registerFhe(program: Command): void {
             computeSeconds: res.computeSeconds,
             refreshes: res.refreshes,
             ...mem(),
-            steps: i === 0 || f.steps ? res.steps : undefined,
+            steps: i === 0 || f.steps ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +predicted.steps[k]!.toFixed(3) })) : undefined,
           });
           bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
           if (f.json) {
@@ -373,6 +382,8 @@ export function registerFhe(program: Command): void {
         maxRelErrVsFloat64: Math.max(...results.map((r) => r.maxRelErr)),
         meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / n,
         meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
+        predictedSecondsPerImage: predicted.totalSeconds,
+        choice: plan.choice,
         memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },
         results,
       };

@@ -17,6 +17,8 @@ export interface StepReport {
   name: string;
   kind: string;
   seconds: number;
+  /** CPU seconds of this process during the step (robust to other load on a shared machine). */
+  cpuSeconds: number;
   /** Level left after the step. */
   level: number;
   rotations: number;
@@ -174,6 +176,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
       const s = lowered.steps[i]!;
       const before = { ...he.stats };
       const ts = performance.now();
+      const cs = process.cpuUsage();
       let next: Ciphertext;
       switch (s.kind) {
         case 'linear':
@@ -219,6 +222,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         name: s.name,
         kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind === 'maxlevel' ? `maxpool:${s.src.paf}` : s.kind,
         seconds: (performance.now() - ts) / 1000,
+        cpuSeconds: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cs)),
         level: he.level(cur),
         rotations: he.stats.rotations - before.rotations,
         mults: he.stats.mults - before.mults,

@@ -96,12 +96,23 @@ test('compile: PafRelu and expanded forms give the same program; plain ReLU is r
 test('planner: levels missing reported, refresh points inserted when allowed', () => {
   const { expanded } = tinyPafModels();
   const p = compileModel(expanded, 'tiny');
-  assert.throws(() => planFhe(p, { degrees: [8192] }), /needs 8 levels, N=8192 holds 3 .*5 levels missing/);
+  assert.throws(() => planFhe(p, { degrees: [8192], refresh: false }), /needs 8 levels, N=8192 holds 3 .*5 levels missing \(client-aided refresh would split it; it was disabled\)/);
+  assert.throws(() => planFhe(p, { degrees: [8192] }), /step 'relu' alone needs 6 levels/);
   assert.throws(() => planFhe(p, { degrees: [8192], refresh: true }), /step 'relu' alone needs 6 levels/);
   const f1 = makePaf('f1', [[1.5, -0.5]]);
   const p1 = compileModel(expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } })), 'tiny-f1');
   const plan = planFhe(p1, { degrees: [8192], refresh: true });
   assert.ok(plan.refreshes === 2 && plan.levels <= 3, JSON.stringify({ r: plan.refreshes, l: plan.levels }));
+  // Without the flag the planner still chooses refresh when it is the only way, and says so.
+  const auto = planFhe(p1, { degrees: [8192] });
+  assert.equal(auto.refreshes, 2);
+  assert.match(auto.choice, /client-aided refresh is the only way: the model needs 5 levels/);
+  // Alternatives are listed cheapest first with predicted costs; the chosen one is among them.
+  const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true });
+  assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
+  assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
+  assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
+  assert.equal(alt.chosen, alt.candidates[0]);
   const ok = planFhe(p, { degrees: [8192, 16384] });
   assert.equal(ok.params.polyModulusDegree, 16384);
   assert.equal(ok.depth, 8);
