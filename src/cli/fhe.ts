@@ -38,6 +38,7 @@ import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
 interface PlanFlags {
+  maskBits?: number;
   refresh?: boolean;
   network?: string;
   minScaleBits?: number;
@@ -63,7 +64,7 @@ function planOpts(f: PlanFlags): PlanOptions {
   if (lo > hi) throw new CliError(`--min-scale-bits ${lo} is larger than --max-scale-bits ${hi}`, 2);
   const [rttMs, mbitPerSecond] = (f.network ?? '20,100').split(',').map(Number);
   if (!(rttMs! >= 0) || !(mbitPerSecond! > 0)) throw new CliError(`--network must be 'rttMs,Mbit/s' like 20,100, got '${f.network}'`, 2);
-  return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! } };
+  return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! }, maskBits: f.maskBits };
 }
 
 /** A non-negative integer flag (an index). */
@@ -114,6 +115,7 @@ export function registerFhe(program: Command): void {
       .option('--refresh', 'use client-aided refresh wherever it is predicted faster (by default only when nothing fits without)')
       .option('--no-refresh', 'never use client-aided refresh (fail when the depth does not fit)')
       .option('--network <rttMs,mbps>', 'network profile for refresh round trips', '20,100')
+      .option('--mask-bits <n>', 'statistical hiding of a refresh mask in bits (room kept in the modulus)', posInt('--mask-bits'), 40)
       .option('--min-scale-bits <n>', 'smallest CKKS scale the planner may choose', posInt('--min-scale-bits'))
       .option('--max-scale-bits <n>', 'largest CKKS scale', posInt('--max-scale-bits'))
       .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')

@@ -4,7 +4,7 @@
  * Per-step timing, level and — when the caller can decrypt (`fhe run`) — precision against the
  * float64 reference of the same program.
  */
-import { randomBytes } from 'node:crypto';
+import { CryptoRng } from '../crypto/index.js';
 import type { FheProgram } from './compile.js';
 import { simulateProgram } from './compile.js';
 import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from './context.js';
@@ -152,14 +152,17 @@ export function localRefresh(ctx: FheContext, sk: SecretKey, pk: PublicKey): Ref
   };
 }
 
-/** Mask amplitude for refreshes (values travel as x + m, m uniform in [−MASK, MASK]). */
-export const REFRESH_MASK = 1024;
+/** Default mask width (log2 of the amplitude) for refresh steps that do not carry one: 40 bits above |x| ≤ 4. */
+export const REFRESH_MASK_LOG2 = 42;
 
-function randomMask(n: number): Float64Array {
-  const bytes = randomBytes(n * 4);
-  const m = new Float64Array(n);
-  for (let i = 0; i < n; i++) m[i] = (bytes.readUInt32LE(i * 4) / 2 ** 32 - 0.5) * 2 * REFRESH_MASK;
-  return m;
+/**
+ * A refresh mask: uniform in [−2^log2, 2^log2] per slot, 53-bit uniforms from the secret CSPRNG.
+ * x + m for |x| ≤ B is within statistical distance |x|/2^(log2+1) of m alone (per slot).
+ */
+function randomMask(n: number, log2: number): Float64Array {
+  const rng = new CryptoRng();
+  const a = 2 ** log2;
+  return Float64Array.from({ length: n }, () => (2 * rng.next() - 1) * a);
 }
 
 /** Server side: run the lowered program on an input ciphertext (not consumed). */
@@ -198,10 +201,19 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
           break;
         case 'refresh': {
           if (!opts.refresh) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
-          const mask = randomMask(ctx.slots);
+          const mask = randomMask(ctx.slots, s.maskLog2 ?? REFRESH_MASK_LOG2);
           const mp = ctx.encode(mask, cur.scale, cur);
           const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
           mp.delete();
+          // Re-randomise: adding a fresh public-key encryption of zero makes the ciphertext's
+          // random part independent of the server's computation (its noise is not flooded).
+          const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
+          const zero = enc.encryptZero() as Ciphertext;
+          enc.delete();
+          ctx.evaluator.cipherModSwitchTo(zero, masked.parmsId, zero);
+          zero.setScale(masked.scale);
+          ctx.evaluator.add(masked, zero, masked);
+          zero.delete();
           let fresh: Ciphertext;
           try {
             fresh = await opts.refresh(masked);

@@ -21,6 +21,21 @@ export interface PlanOptions {
   refresh?: boolean;
   /** Network profile the refresh round trips are costed at (default `DEFAULT_NETWORK`). */
   network?: NetworkProfile;
+  /** Statistical hiding of a refresh mask in bits above |x| ≤ 4 (default 40); its room is kept in the modulus. */
+  maskBits?: number;
+}
+
+/** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
+export const MASK_VALUE_LOG2 = 2;
+
+/**
+ * Levels a chain that ends in a refresh must keep unused: the masked value x + m (|m| ≤ 2^(b+2))
+ * at scale 2^s must decode, i.e. the remaining modulus needs s + b + 2 bits plus 3 bits of headroom
+ * (sign, decoding margin); level l holds first + l·s bits.
+ */
+export function maskReserve(s: number, maskBits: number): number {
+  const first = Math.min(60, s + 20);
+  return Math.max(0, Math.ceil((s + maskBits + MASK_VALUE_LOG2 + 3 - first) / s));
 }
 
 /** Explanation of one step's cost. */
@@ -88,7 +103,7 @@ function explain(l: Lowered): StepPlan[] {
       const pairs = s.mask.reduce((a, b) => a + b, 0);
       return { name: s.name, kind: `maxpool ${s.src.paf}`, depth, rotations: 1, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves` };
     }
-    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: 'client-aided: masked decrypt + re-encrypt at the top level (1 round trip)' };
+    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) decrypt + re-encrypt at the top level (1 round trip)` };
   });
 }
 
@@ -107,13 +122,16 @@ export interface PlanCandidate {
 }
 
 /** Every (ring degree, scale) the chain fits: greedy refresh segmentation (fewest round trips at that cap). */
-function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net: NetworkProfile): { cands: PlanCandidate[]; tooDeep?: string } {
+function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net: NetworkProfile, maskBits: number): { cands: PlanCandidate[]; tooDeep?: string } {
   const seen = new Map<string, PlanCandidate>();
   let tooDeep: string | undefined;
   for (let s = maxS; s >= minS; s--) {
     // Every cap up to what the ring holds: shorter chains (more refreshes) make each operation cheaper.
+    const reserve = maskReserve(s, maskBits);
     for (let cap = levelsAt(N, s); cap >= 1; cap--) {
       const before: number[] = [];
+      // Depth still to come from step i on (the last chain needs no mask room).
+      const rest = flat.depths.map((_, i) => flat.depths.slice(i).reduce((a, b) => a + b, 0));
       let used = 0;
       let deepest = 0;
       let ok = true;
@@ -121,10 +139,16 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
         const d = flat.depths[i]!;
         if (d > cap) {
           ok = false;
-          if (cap === levelsAt(N, s)) tooDeep ??= `step '${st.name}' alone needs ${d} levels, more than N=${N} holds (${cap} at ${s}-bit scale)`;
+          if (cap === levelsAt(N, s) && s === minS) tooDeep ??= `step '${st.name}' alone needs ${d} levels, more than N=${N} holds (${cap} at ${s}-bit scale)`;
           return;
         }
-        if (used + d > cap) {
+        // Take the step if the chain keeps room for a refresh mask, or if everything left fits.
+        if (used + d > cap - reserve && used + rest[i]! > cap) {
+          if (used === 0 || used > cap - reserve) {
+            if (cap === levelsAt(N, s) && s === minS) tooDeep ??= `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
+            ok = false;
+            return;
+          }
           before.push(i);
           used = 0;
         }
@@ -136,7 +160,7 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
       const key = `${before.join(',')}|${deepest}`;
       if (seen.has(key)) continue;
       const primeBits = chainFor(deepest, s);
-      const lowered = before.length ? insertRefreshes(flat, before) : flat;
+      const lowered = before.length ? insertRefreshes(flat, before, maskBits) : flat;
       const c = predictCost(lowered, N, deepest, net);
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
       seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
@@ -171,7 +195,7 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
       continue;
     }
     last = { N, lowered };
-    const r = candidatesFor(lowered, N, maxS, minS, net);
+    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40);
     tooDeep ??= r.tooDeep;
     for (const c of r.cands) all.push({ c, flat: lowered });
     if (!r.cands.some((c) => c.refreshes === 0)) rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
@@ -196,7 +220,7 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     choice = `client-aided refresh is the only way: the model ${missing}; chose ${pick.c.refreshes} round trip(s) per image (the client must stay online: 'privml fhe run')`;
   }
   const { c, flat } = pick;
-  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore) : flat;
+  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40) : flat;
   const primeBits = chainFor(c.levelsPerChain, c.scaleBits);
   const N = c.polyModulusDegree;
   return {
@@ -223,14 +247,14 @@ function levelsAt(N: number, s: number): number {
 }
 
 /** A lowered program with client-aided refresh steps inserted before the given step indices. */
-export function insertRefreshes(l: Lowered, before: readonly number[]): Lowered {
+export function insertRefreshes(l: Lowered, before: readonly number[], maskBits = 40): Lowered {
   const at = new Set(before);
   const steps: Lowered['steps'] = [];
   const depths: number[] = [];
   l.steps.forEach((s, i) => {
     if (at.has(i)) {
       const prev = i > 0 ? l.steps[i - 1]! : undefined;
-      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1 });
+      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1, maskLog2: maskBits + MASK_VALUE_LOG2 });
       depths.push(0);
     }
     steps.push(s);

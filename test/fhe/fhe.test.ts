@@ -12,7 +12,7 @@ import { decodeCiphertext, encodeCiphertext, FheContext, generateKeys, loadServe
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
-import { planFhe } from '../../src/fhe/planner.js';
+import { maskReserve, planFhe } from '../../src/fhe/planner.js';
 import { replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { expandPafs } from '../../src/smartpaf/graph.js';
@@ -98,21 +98,28 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   const p = compileModel(expanded, 'tiny');
   assert.throws(() => planFhe(p, { degrees: [8192], refresh: false }), /needs 8 levels, N=8192 holds 3 .*5 levels missing \(client-aided refresh would split it; it was disabled\)/);
   assert.throws(() => planFhe(p, { degrees: [8192] }), /step 'relu' alone needs 6 levels/);
-  assert.throws(() => planFhe(p, { degrees: [8192], refresh: true }), /step 'relu' alone needs 6 levels/);
+  assert.throws(() => planFhe(p, { degrees: [8192], refresh: true, maskBits: 10 }), /step 'relu' alone needs 6 levels/);
   const f1 = makePaf('f1', [[1.5, -0.5]]);
   const p1 = compileModel(expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } })), 'tiny-f1');
-  const plan = planFhe(p1, { degrees: [8192], refresh: true });
+  const plan = planFhe(p1, { degrees: [8192], refresh: true, maskBits: 10 });
   assert.ok(plan.refreshes === 2 && plan.levels <= 3, JSON.stringify({ r: plan.refreshes, l: plan.levels }));
   // Without the flag the planner still chooses refresh when it is the only way, and says so.
-  const auto = planFhe(p1, { degrees: [8192] });
+  const auto = planFhe(p1, { degrees: [8192], maskBits: 10 });
   assert.equal(auto.refreshes, 2);
   assert.match(auto.choice, /client-aided refresh is the only way: the model needs 5 levels/);
   // Alternatives are listed cheapest first with predicted costs; the chosen one is among them.
-  const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true });
+  const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10 });
   assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
   assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
   assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
   assert.equal(alt.chosen, alt.candidates[0]);
+  // A 40-bit refresh mask needs room in the modulus: one level kept free before every refresh, so
+  // at N=8192 the 3-level ReLU chain cannot end in a refresh (small masks above are for mechanics only).
+  assert.equal(maskReserve(40, 40), 1);
+  assert.equal(maskReserve(30, 10), 0);
+  assert.throws(() => planFhe(p1, { degrees: [8192] }), /a chain of 3 levels before step 'pool' must end in a refresh, whose 40-bit mask needs 1 level\(s\) left free; N=8192 holds 3/);
+  const wide = planFhe(p1, { degrees: [16384], refresh: true });
+  assert.ok(wide.lowered.steps.every((s) => s.kind !== 'refresh' || s.maskLog2 === 42));
   const ok = planFhe(p, { degrees: [8192, 16384] });
   assert.equal(ok.params.polyModulusDegree, 16384);
   assert.equal(ok.depth, 8);
@@ -147,7 +154,7 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
   const f1 = makePaf('f1', [[1.5, -0.5]]);
   const model = expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } }));
   const prog = compileModel(model, 'tiny-f1');
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   assert.equal(plan.refreshes, 2);
   const ctx = await FheContext.create(plan.params);
   const keys = generateKeys(ctx, plan.lowered.rotationSteps);
@@ -158,8 +165,17 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
     await assert.rejects(inferEncrypted(ctx, server, plan.lowered, ct), /client-aided refresh/);
     let trips = 0;
     const client = localRefresh(ctx, secretKey, keys.publicKey);
-    const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: (m) => (trips++, client(m)) });
+    // What the client sees: the mask spans its stated width (2^(10+2) here), far beyond the values.
+    let seen = 0;
+    const res = await inferEncrypted(ctx, server, plan.lowered, ct, {
+      refresh: (m) => {
+        trips++;
+        seen = Math.max(seen, ...Array.from(decryptSlots(ctx, secretKey, m), Math.abs));
+        return client(m);
+      },
+    });
     assert.equal(trips, 2);
+    assert.ok(seen > 2 ** 11 && seen <= 2 ** 12 + 8, `masked values reach ${seen}`);
     const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'x'));
     assert.ok(maxDiff(y, simulateProgram(prog, x).at(-1)!) < 1e-2);
     ct.delete();

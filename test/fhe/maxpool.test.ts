@@ -75,8 +75,8 @@ test('compile: PAF MaxPool in both forms (tree depth, float64 reference = onnxru
 test('planner: a MaxPool model that does not fit one chain fails with the missing levels, or gets refresh points (also between tree levels)', () => {
   const prog = compileModel(tinyMaxPafModels().expanded, 'tiny-max');
   assert.throws(() => planFhe(prog, { degrees: [8192], refresh: false }), /needs 11 levels, N=8192 holds 3 at 30-bit scale: 8 levels missing \(client-aided refresh would split it/);
-  assert.equal(planFhe(prog, { degrees: [8192] }).refreshes, 4);
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  assert.equal(planFhe(prog, { degrees: [8192], maskBits: 10 }).refreshes, 4);
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   // Units 1 | 3 | 3 | 3 | 1 with at most 3 levels per chain: 4 round trips, one between the two tree levels.
   assert.equal(plan.refreshes, 4);
   assert.equal(plan.levels, 3);
@@ -92,7 +92,7 @@ test('PAF MaxPool CNN under CKKS with client-aided refresh (N=8192) matches onnx
   const { nodes, expanded } = tinyMaxPafModels();
   for (const model of [expanded, nodes]) {
     const prog = compileModel(model, 'tiny-max');
-    const plan = planFhe(prog, { degrees: [8192], refresh: true });
+    const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
     const ctx = await FheContext.create(plan.params);
     const keys = generateKeys(ctx, plan.lowered.rotationSteps);
     const { secretKey, ...server } = keys;
@@ -214,7 +214,7 @@ test('decoding after the levels ran out is refused: no rescale left, scale past 
 
 test('memory stays flat across inferences (every SEAL object deleted): WASM heap and RSS after warm-up (N=8192, MaxPool model with refreshes)', async () => {
   const prog = compileModel(tinyMaxPafModels().expanded, 'tiny-max');
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   const ctx = await FheContext.create(plan.params);
   const keys = generateKeys(ctx, plan.lowered.rotationSteps);
   const { secretKey, ...server } = keys;
