@@ -21,6 +21,8 @@ import {
   encodeCiphertextPayload,
   FheContext,
   galoisCacheSize,
+  galoisKeyBytes,
+  WASM_MEMORY_BYTES,
   generateKeys,
   hasSecretKey,
   KEY_FILES,
@@ -34,6 +36,7 @@ import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localR
 import { inputLayout, lowerProgram } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
 import { predictCost } from '../fhe/cost.js';
+import { PlainCache } from '../fhe/ops.js';
 import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
@@ -265,7 +268,9 @@ export function registerFhe(program: Command): void {
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
     .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean }) => {
+    .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number }) => {
+      if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
@@ -281,7 +286,12 @@ export function registerFhe(program: Command): void {
       const ortLogits = ortOut[prog.outputName]!.data as Float32Array;
       const outSize = ortLogits.length / ds.n;
       const ctx = await FheContext.create(plan.params);
-      const cached = galoisCacheSize(plan.params);
+      // Model plaintexts are encoded once and reused for every image, in the WASM memory that all
+      // Galois keys (+ SEAL's pools) leave free, at most --cache-mb; Galois keys keep priority.
+      const keyBytes = galoisKeyBytes(plan.params);
+      const cacheBytes = Math.max(0, Math.min(f.cacheMb * 1e6, WASM_MEMORY_BYTES - (plan.lowered.rotationSteps.length + 10) * keyBytes));
+      const cache = new PlainCache(cacheBytes);
+      const cached = galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, cached);
       const { secretKey, ...server } = keys;
       const bar = new Progress(!f.json);
@@ -302,6 +312,7 @@ export function registerFhe(program: Command): void {
         maxRelErrVsOrt: number;
         seconds: number;
         computeSeconds: number;
+        cpuSeconds: number;
         refreshes: number;
         rssMB: number;
         wasmHeapMB: number;
@@ -314,7 +325,7 @@ export function registerFhe(program: Command): void {
           const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
           let res;
           try {
-            res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey) });
+            res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey), cache });
           } finally {
             ct.delete();
           }
@@ -342,6 +353,7 @@ export function registerFhe(program: Command): void {
             maxRelErrVsOrt: relErr(ortY),
             seconds: res.seconds,
             computeSeconds: res.computeSeconds,
+            cpuSeconds: res.cpuSeconds,
             refreshes: res.refreshes,
             ...mem(),
             steps: i === 0 || f.steps ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +predicted.steps[k]!.toFixed(3) })) : undefined,
@@ -355,6 +367,7 @@ export function registerFhe(program: Command): void {
         }
       } finally {
         bar.stop();
+        cache.dispose();
         keys.dispose();
         ctx.dispose();
       }
@@ -384,6 +397,9 @@ export function registerFhe(program: Command): void {
         maxRelErrVsFloat64: Math.max(...results.map((r) => r.maxRelErr)),
         meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / n,
         meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
+        cpuSecondsFirstImage: results[0]!.cpuSeconds,
+        meanCpuSecondsAfterFirst: n > 1 ? results.slice(1).reduce((a, r) => a + r.cpuSeconds, 0) / (n - 1) : undefined,
+        plaintextCache: { mb: Math.round(cache.bytes / 1e6), hits: cache.hits, misses: cache.misses },
         predictedSecondsPerImage: predicted.totalSeconds,
         choice: plan.choice,
         memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },

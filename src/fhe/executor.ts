@@ -10,7 +10,7 @@ import { simulateProgram } from './compile.js';
 import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from './context.js';
 import type { Layout, Lowered } from './lower.js';
 import { packValues, unpackValues } from './lower.js';
-import { HeEval, type HeStats } from './ops.js';
+import { HeEval, type HeStats, type PlainCache } from './ops.js';
 
 /** Per-step report. */
 export interface StepReport {
@@ -37,6 +37,8 @@ export type RefreshClient = (masked: Ciphertext) => Ciphertext | Promise<Ciphert
 export interface InferOptions {
   /** Needed when the plan has refresh steps. */
   refresh?: RefreshClient;
+  /** Model plaintexts kept across inferences (owned by the caller). */
+  cache?: PlainCache;
   /** Called after every step (progress, precision probes). */
   onStep?: (index: number, report: StepReport, ct: Ciphertext) => void;
 }
@@ -49,6 +51,8 @@ export interface InferResult {
   /** Seconds spent generating/loading Galois keys inside the run (excluded from `computeSeconds`). */
   keySeconds: number;
   computeSeconds: number;
+  /** CPU seconds of this process (Galois key generation included). */
+  cpuSeconds: number;
   refreshes: number;
   stats: HeStats;
 }
@@ -168,8 +172,9 @@ function randomMask(n: number, log2: number): Float64Array {
 /** Server side: run the lowered program on an input ciphertext (not consumed). */
 export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
   if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
-  const he = new HeEval(ctx, keys.relinKeys, keys.galois);
+  const he = new HeEval(ctx, keys.relinKeys, keys.galois, opts.cache);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const k0 = keys.galois.seconds;
   let cur = input.clone();
   const reports: StepReport[] = [];
@@ -249,7 +254,8 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   }
   const seconds = (performance.now() - t0) / 1000;
   const keySeconds = keys.galois.seconds - k0;
-  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, refreshes, stats: { ...he.stats } };
+  const cu = process.cpuUsage(c0);
+  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds: (cu.user + cu.system) / 1e6, refreshes, stats: { ...he.stats } };
 }
 
 /** Output metadata for a lowered program. */

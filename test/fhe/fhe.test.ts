@@ -11,7 +11,7 @@ import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/com
 import { decodeCiphertext, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
-import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
+import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
 import { maskReserve, planFhe } from '../../src/fhe/planner.js';
 import { replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
@@ -175,6 +175,17 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
       },
     });
     assert.equal(trips, 2);
+    // Model plaintexts cached across two inferences: the second encodes nothing and agrees.
+    const cache = new PlainCache();
+    const r1 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
+    const misses = cache.misses;
+    const r2 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
+    assert.ok(misses > 0 && cache.misses === misses && cache.hits >= misses, JSON.stringify({ misses, now: cache.misses, hits: cache.hits }));
+    const y1 = decryptOutput(ctx, secretKey, r1.ct, outputMeta(plan.lowered, 'x'));
+    const y2 = decryptOutput(ctx, secretKey, r2.ct, outputMeta(plan.lowered, 'x'));
+    assert.ok(maxDiff(y1, y2) < 1e-2 && maxDiff(y2, simulateProgram(prog, x).at(-1)!) < 1e-2);
+    for (const o of [r1.ct, r2.ct]) o.delete();
+    cache.dispose();
     assert.ok(seen > 2 ** 11 && seen <= 2 ** 12 + 8, `masked values reach ${seen}`);
     const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'x'));
     assert.ok(maxDiff(y, simulateProgram(prog, x).at(-1)!) < 1e-2);
