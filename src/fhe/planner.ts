@@ -150,6 +150,8 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
             return;
           }
           before.push(i);
+          // The chain is sized to its deepest segment; one ending in a refresh needs the mask's room on top.
+          deepest = Math.max(deepest, used + reserve);
           used = 0;
         }
         used += d;

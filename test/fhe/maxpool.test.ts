@@ -12,7 +12,7 @@ import { FheContext, generateKeys, galoisCacheSize, galoisKeyBytes, type Ciphert
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
-import { chainFor, planFhe } from '../../src/fhe/planner.js';
+import { chainFor, maskReserve, planFhe } from '../../src/fhe/planner.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { rand, tinyCnnMax, tinyMaxPafModels } from './fixtures.js';
@@ -86,6 +86,19 @@ test('planner: a MaxPool model that does not fit one chain fails with the missin
   assert.ok(plan.lowered.rotationSteps.includes(1) && plan.lowered.rotationSteps.includes(8));
   const none = planFhe(prog, { degrees: [16384] });
   assert.equal(none.refreshes, 0);
+  // With a 40-bit mask every refresh happens with the mask's room left in the chain (this once
+  // failed: segments were checked against the cap, the chain was sized to the deepest segment).
+  for (const [degrees, refresh] of [[[8192, 16384], true], [[16384], undefined]] as const) {
+    const p = planFhe(prog, { degrees: [...degrees], refresh, maxScaleBits: 50 });
+    let level = p.levels;
+    for (const [i, st] of p.lowered.steps.entries()) {
+      if (st.kind === 'refresh') {
+        assert.ok(level >= maskReserve(p.params.scaleBits, 40), `refresh at level ${level} of ${p.levels}`);
+        level = p.levels;
+      } else level -= p.lowered.depths[i]!;
+      assert.ok(level >= 0);
+    }
+  }
 });
 
 test('PAF MaxPool CNN under CKKS with client-aided refresh (N=8192) matches onnxruntime on the same PAF ONNX, both forms', async () => {
