@@ -4,6 +4,10 @@
  * end-to-end encrypted inference per image of a PAF fmnist-cnn (f1g2 with profiled static scales).
  *   node --import tsx bench/fhe.ts [--n 32768] [--images 1] [--skip-e2e] [--skip-layers] [--pafs f1g2,...]
  *       [--model models/fmnist-cnn-max.f1sq-g1sq.paf.onnx]   (a trained PAF model instead; client-aided refresh allowed)
+ *   node --import tsx bench/fhe.ts --n 32768 --pairs 5 [--pafs f1sq-g1sq,minimax27]
+ *       alternating same-process pairs of two PAF layers (each PAF keeps its own context and keys,
+ *       created once); reports every pair's ratio and the median — one run of each is too noisy
+ *       on a shared machine.
  */
 import { loadModel } from '../src/onnx/proto.js';
 import { loadFashionMnistSample } from '../src/nn/data/index.js';
@@ -23,6 +27,57 @@ const N = Number(arg('n', '32768'));
 const images = Number(arg('images', '1'));
 const pafs = (arg('pafs') ?? PAF_NAMES.join(',')).split(',');
 const log = (s: string) => process.stderr.write(s + '\n');
+
+/** A ReLU-layer runner for one PAF (context and keys made once); returns seconds per call. */
+async function layerRunner(name: string): Promise<{ run(): number; dispose(): void; depth: number; primes: number }> {
+  const paf = getPaf(name);
+  const depth = paf.reluCost.depth;
+  const params = { polyModulusDegree: N, primeBits: chainFor(depth, 40), scaleBits: 40 };
+  const ctx = await FheContext.create(params);
+  const keys = generateKeys(ctx, []);
+  const he = new HeEval(ctx, keys.relinKeys, keys.galois);
+  const x = Float64Array.from({ length: ctx.slots }, (_, i) => Math.sin(i) * 0.9);
+  const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
+  const pt = ctx.encode(x, ctx.scale);
+  const ct = enc.encrypt(pt) as Ciphertext;
+  return {
+    depth,
+    primes: params.primeBits.length,
+    run() {
+      const t = performance.now();
+      const y = he.pafRelu(ct, paf.stages, name);
+      const s = (performance.now() - t) / 1000;
+      y.delete();
+      return s;
+    },
+    dispose() {
+      for (const o of [ct, pt, enc]) o.delete();
+      keys.dispose();
+      ctx.dispose();
+    },
+  };
+}
+
+async function pairs(k: number): Promise<Record<string, unknown>> {
+  const [a, b] = pafs as [string, string];
+  const ra = await layerRunner(a);
+  const rb = await layerRunner(b);
+  const runs: { [k: string]: number }[] = [];
+  for (let i = 0; i < k; i++) {
+    // Alternate which goes first, so a load change hits both sides alike.
+    const first = i % 2 === 0;
+    const ta = first ? ra.run() : 0;
+    const tb = rb.run();
+    const ta2 = first ? ta : ra.run();
+    runs.push({ [a]: +ta2.toFixed(3), [b]: +tb.toFixed(3), ratio: +(tb / ta2).toFixed(3) });
+    log(`pair ${i + 1}: ${a} ${ta2.toFixed(2)} s, ${b} ${tb.toFixed(2)} s, ratio ${(tb / ta2).toFixed(2)}`);
+  }
+  ra.dispose();
+  rb.dispose();
+  const ratios = runs.map((r) => r['ratio']!).sort((x, y) => x - y);
+  const med = (v: number[]) => (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2);
+  return { pafs: [a, b], depths: [ra.depth, rb.depth], primes: [ra.primes, rb.primes], runs, medianRatio: med(ratios), median: { [a]: med(runs.map((r) => r[a]!).sort((x, y) => x - y)), [b]: med(runs.map((r) => r[b]!).sort((x, y) => x - y)) } };
+}
 
 async function pafLayers(): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
@@ -88,6 +143,10 @@ async function endToEnd(): Promise<Record<string, unknown>> {
 }
 
 const t0 = performance.now();
+if (arg('pairs')) {
+  process.stdout.write(JSON.stringify({ N, ...(await pairs(Number(arg('pairs')))), totalSeconds: (performance.now() - t0) / 1000 }, null, 2) + '\n');
+  process.exit(0);
+}
 const layers = process.argv.includes('--skip-layers') ? [] : await pafLayers();
 const byName: Record<string, number> = Object.fromEntries(layers.map((l) => [l.paf as string, l.seconds as number]));
 const result: Record<string, unknown> = {

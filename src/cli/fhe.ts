@@ -18,8 +18,11 @@ import { compileModel, simulateProgram } from '../fhe/compile.js';
 import {
   decodeCiphertext,
   encodeCiphertext,
+  encodeCiphertextPayload,
   FheContext,
   galoisCacheSize,
+  galoisKeyBytes,
+  WASM_MEMORY_BYTES,
   generateKeys,
   hasSecretKey,
   KEY_FILES,
@@ -29,14 +32,18 @@ import {
   readKeyParams,
   saveKeys,
 } from '../fhe/context.js';
-import { decryptOutput, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
+import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
 import { inputLayout, lowerProgram } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
+import { predictCost } from '../fhe/cost.js';
+import { PlainCache } from '../fhe/ops.js';
 import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
 interface PlanFlags {
+  maskBits?: number;
   refresh?: boolean;
+  network?: string;
   minScaleBits?: number;
   maxScaleBits?: number;
   paf?: string;
@@ -52,7 +59,42 @@ async function pafModel(ref: string, flags: PlanFlags, dataset = 'fashion-mnist-
 }
 
 function planOpts(f: PlanFlags): PlanOptions {
-  return { refresh: !!f.refresh, minScaleBits: f.minScaleBits, maxScaleBits: f.maxScaleBits };
+  for (const [flag, v] of [['--min-scale-bits', f.minScaleBits], ['--max-scale-bits', f.maxScaleBits]] as const) {
+    if (v !== undefined && (v < 20 || v > 59)) throw new CliError(`${flag} must be between 20 and 59 (SEAL primes are 20..60 bits), got ${v}`, 2);
+  }
+  const lo = f.minScaleBits ?? Math.min(30, f.maxScaleBits ?? 30);
+  const hi = f.maxScaleBits ?? Math.max(40, lo);
+  if (lo > hi) throw new CliError(`--min-scale-bits ${lo} is larger than --max-scale-bits ${hi}`, 2);
+  const [rttMs, mbitPerSecond] = (f.network ?? '20,100').split(',').map(Number);
+  if (!(rttMs! >= 0) || !(mbitPerSecond! > 0)) throw new CliError(`--network must be 'rttMs,Mbit/s' like 20,100, got '${f.network}'`, 2);
+  return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! }, maskBits: f.maskBits };
+}
+
+/** A non-negative integer flag (an index). */
+const indexFlag = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new CliError(`${name} must be an integer ≥ 0, got '${v}'`, 2);
+  return n;
+};
+
+/** Read a JSON image file: an array of finite numbers whose length matches `dims`. */
+function readJsonImage(path: string, dimsFlag: string): { x: Float32Array; dims: number[] } {
+  const dims = dimsFlag.split(',').map((d) => Number(d));
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new CliError(`--dims must be positive integers like 1,28,28, got '${dimsFlag}'`, 2);
+  if (!existsSync(path)) throw new CliError(`${path}: no such file`, 2);
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`${path}: not valid JSON (${(e as Error).message.slice(0, 80)})`, 2);
+  }
+  const flat = Array.isArray(v) ? (v as unknown[]).flat(3) : undefined;
+  if (!flat) throw new CliError(`${path}: expected a JSON array of numbers`, 2);
+  const want = dims.reduce((a, b) => a * b, 1);
+  if (flat.length !== want) throw new CliError(`${path}: ${flat.length} values, but --dims ${dims.join(',')} needs ${want}`, 2);
+  const bad = flat.findIndex((e) => typeof e !== 'number' || !Number.isFinite(e) || Math.abs(e) > 3.4e38);
+  if (bad >= 0) throw new CliError(`${path}: value ${bad} is ${typeof flat[bad] === 'number' ? String(flat[bad]) : JSON.stringify(flat[bad])}, not a finite number`, 2);
+  return { x: Float32Array.from(flat as number[]), dims };
 }
 
 const argmax = (v: ArrayLike<number>) => {
@@ -73,7 +115,10 @@ export function registerFhe(program: Command): void {
   const fhe = program.command('fhe').description('CKKS encrypted inference of SmartPAF models (node-seal)');
   const common = (c: Command) =>
     c
-      .option('--refresh', 'allow client-aided refresh points when the depth does not fit')
+      .option('--refresh', 'use client-aided refresh wherever it is predicted faster (by default only when nothing fits without)')
+      .option('--no-refresh', 'never use client-aided refresh (fail when the depth does not fit)')
+      .option('--network <rttMs,mbps>', 'network profile for refresh round trips', '20,100')
+      .option('--mask-bits <n>', 'statistical hiding of a refresh mask in bits (room kept in the modulus)', posInt('--mask-bits'), 40)
       .option('--min-scale-bits <n>', 'smallest CKKS scale the planner may choose', posInt('--min-scale-bits'))
       .option('--max-scale-bits <n>', 'largest CKKS scale', posInt('--max-scale-bits'))
       .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')
@@ -88,6 +133,8 @@ export function registerFhe(program: Command): void {
     process.stdout.write(`${source} (${prog.form}): N=${plan.params.polyModulusDegree}, scale 2^${plan.params.scaleBits}, ${plan.params.primeBits.length} primes (${plan.totalBits}/${plan.maxBits} bits), depth ${plan.depth}, ${plan.refreshes} refresh round trips, ${plan.lowered.rotations} rotations, ${plan.lowered.rotationSteps.length} Galois keys\n`);
     for (const st of plan.steps) process.stdout.write(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}\n`);
     for (const r of plan.rejected) process.stdout.write(`  rejected ${r}\n`);
+    process.stdout.write(`choice: ${plan.choice}; predicted ${plan.chosen.predicted.totalSeconds.toFixed(1)} s (${plan.chosen.predicted.serverSeconds.toFixed(1)} s server CPU), server keys ≈ ${(plan.chosen.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
+    for (const c of plan.candidates) process.stdout.write(`  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ${c.predicted.totalSeconds.toFixed(1)} s, keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
   });
 
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
@@ -101,9 +148,9 @@ export function registerFhe(program: Command): void {
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
       try {
         const r = saveKeys(ctx, keys, f.out);
-        const out = { dir: f.out, keyId: keys.keyId, params: plan.params, galoisSteps: keys.galois.steps, files: r.files.length, bytes: r.bytes, seconds: (performance.now() - t) / 1000 };
+        const out = { dir: f.out, keyId: keys.keyId, params: plan.params, galoisSteps: keys.galois.steps, files: r.files.length, bytes: r.bytes, serverBytes: r.serverBytes, seconds: (performance.now() - t) / 1000 };
         if (f.json) printJson(out);
-        else process.stdout.write(`keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, ${(r.bytes / 1e6).toFixed(1)} MB, ${out.seconds.toFixed(1)} s\n`);
+        else process.stdout.write(`keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, server keys ${(r.serverBytes / 1e6).toFixed(1)} MB (all files ${(r.bytes / 1e6).toFixed(1)} MB), ${out.seconds.toFixed(1)} s\n`);
       } finally {
         keys.dispose();
         ctx.dispose();
@@ -115,7 +162,7 @@ export function registerFhe(program: Command): void {
     .description('client: encrypt one image (JSON array of floats, or --dataset/--index)')
     .requiredOption('--keys <dir>', 'key directory (public key used)')
     .option('--dataset <name>', 'data set to take the image from')
-    .option('--index <i>', 'image index', (v) => Number(v), 0)
+    .option('--index <i>', 'image index', indexFlag('--index'), 0)
     .option('--dims <c,h,w>', 'image shape for a JSON image', '1,28,28')
     .requiredOption('-o, --out <file>', 'ciphertext file')
     .option('--json', 'machine-readable output')
@@ -124,8 +171,7 @@ export function registerFhe(program: Command): void {
       let dims: number[];
       let label: number | undefined;
       if (image) {
-        x = Float32Array.from(JSON.parse(readFileSync(image, 'utf8')) as number[]);
-        dims = f.dims.split(',').map(Number);
+        ({ x, dims } = readJsonImage(image, f.dims));
       } else if (f.dataset) {
         const ds = loadDataset({ dataset: f.dataset, limit: f.index + 1 }, 'test');
         if (f.index >= ds.n) throw new CliError(`--index ${f.index} out of range (${ds.n} images)`);
@@ -138,9 +184,8 @@ export function registerFhe(program: Command): void {
       const ctx = await FheContext.create(params);
       const keys = loadClientKeys(ctx, f.keys);
       try {
-        const { ct, meta } = encryptInput(ctx, keys.publicKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
-        const bytes = encodeCiphertext(ctx, keys.keyId, ct, { ...meta, label });
-        ct.delete();
+        const { payload, meta } = encryptInputSeeded(ctx, keys.publicKey, keys.secretKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
+        const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...meta, label });
         writeFileSync(f.out, bytes);
         if (f.json) printJson({ out: f.out, bytes: bytes.length, dims, label });
         else process.stdout.write(`${f.out}: ${(bytes.length / 1e6).toFixed(2)} MB${label !== undefined ? ` (label ${label})` : ''}\n`);
@@ -221,9 +266,11 @@ export function registerFhe(program: Command): void {
   common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
-    .option('--start <i>', 'index of the first test image (to split a long run across processes)', (v) => Number(v), 0)
+    .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean }) => {
+    .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number }) => {
+      if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
@@ -239,7 +286,12 @@ export function registerFhe(program: Command): void {
       const ortLogits = ortOut[prog.outputName]!.data as Float32Array;
       const outSize = ortLogits.length / ds.n;
       const ctx = await FheContext.create(plan.params);
-      const cached = galoisCacheSize(plan.params);
+      // Model plaintexts are encoded once and reused for every image, in the WASM memory that all
+      // Galois keys (+ SEAL's pools) leave free, at most --cache-mb; Galois keys keep priority.
+      const keyBytes = galoisKeyBytes(plan.params);
+      const cacheBytes = Math.max(0, Math.min(f.cacheMb * 1e6, WASM_MEMORY_BYTES - (plan.lowered.rotationSteps.length + 10) * keyBytes));
+      const cache = new PlainCache(cacheBytes);
+      const cached = galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, cached);
       const { secretKey, ...server } = keys;
       const bar = new Progress(!f.json);
@@ -249,6 +301,7 @@ export function registerFhe(program: Command): void {
         return { rssMB: Math.round(u.rss / 1e6), wasmHeapMB: Math.round((u.external - u.arrayBuffers) / 1e6) };
       };
       const mem0 = mem();
+      const predicted = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network);
       const results: {
         index: number;
         label: number;
@@ -259,6 +312,7 @@ export function registerFhe(program: Command): void {
         maxRelErrVsOrt: number;
         seconds: number;
         computeSeconds: number;
+        cpuSeconds: number;
         refreshes: number;
         rssMB: number;
         wasmHeapMB: number;
@@ -271,7 +325,7 @@ export function registerFhe(program: Command): void {
           const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
           let res;
           try {
-            res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey) });
+            res = await inferEncrypted(ctx, server, plan.lowered, ct, { onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x), refresh: localRefresh(ctx, secretKey, keys.publicKey), cache });
           } finally {
             ct.delete();
           }
@@ -299,9 +353,10 @@ export function registerFhe(program: Command): void {
             maxRelErrVsOrt: relErr(ortY),
             seconds: res.seconds,
             computeSeconds: res.computeSeconds,
+            cpuSeconds: res.cpuSeconds,
             refreshes: res.refreshes,
             ...mem(),
-            steps: i === 0 || f.steps ? res.steps : undefined,
+            steps: i === 0 || f.steps ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +predicted.steps[k]!.toFixed(3) })) : undefined,
           });
           bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
           if (f.json) {
@@ -312,6 +367,7 @@ export function registerFhe(program: Command): void {
         }
       } finally {
         bar.stop();
+        cache.dispose();
         keys.dispose();
         ctx.dispose();
       }
@@ -341,6 +397,11 @@ export function registerFhe(program: Command): void {
         maxRelErrVsFloat64: Math.max(...results.map((r) => r.maxRelErr)),
         meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / n,
         meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
+        cpuSecondsFirstImage: results[0]!.cpuSeconds,
+        meanCpuSecondsAfterFirst: n > 1 ? results.slice(1).reduce((a, r) => a + r.cpuSeconds, 0) / (n - 1) : undefined,
+        plaintextCache: { mb: Math.round(cache.bytes / 1e6), hits: cache.hits, misses: cache.misses },
+        predictedSecondsPerImage: predicted.totalSeconds,
+        choice: plan.choice,
         memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },
         results,
       };

@@ -4,13 +4,17 @@
  *   ciphertext file to the parameters (and a key id ties ciphertexts to one key pair).
  * - `Arena` collects SEAL objects so every one is `.delete()`d: WASM memory is not garbage collected.
  * - Files start with a header (magic, version, kind, parameter hash, key id, SHA-256 of the payload)
- *   checked before SEAL sees the bytes: SEAL aborts the whole WASM module on malformed input.
+ *   checked before SEAL sees the bytes: SEAL aborts the whole WASM module on malformed input. The
+ *   SHA-256 detects corruption and truncation; it is not authentication (anyone can recompute it).
+ * - Keys written by `saveKeys` are SEAL's seeded serializable form (the uniform half of every
+ *   key-switching ciphertext is replaced by a seed), zstd-compressed: about half the bytes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
+import { randomId } from '../crypto/index.js';
 
 /** The node-seal library object. */
 export type Seal = SEALLibrary;
@@ -217,7 +221,7 @@ export function decodeFheFile(bytes: Uint8Array, path: string, expectKind?: FheF
   const payload = b.subarray(12 + n + 32);
   if (payload.length !== h.payloadBytes) throw new Error(`${path}: truncated file (${payload.length} of ${h.payloadBytes} payload bytes)`);
   const digest = createHash('sha256').update(b.subarray(12, 12 + n)).update(payload).digest();
-  if (!digest.equals(b.subarray(12 + n, 12 + n + 32))) throw new Error(`${path}: checksum mismatch (file tampered or corrupted)`);
+  if (!digest.equals(b.subarray(12 + n, 12 + n + 32))) throw new Error(`${path}: checksum mismatch (file corrupted or modified; the SHA-256 detects corruption, it does not authenticate)`);
   if (expectKind && h.kind !== expectKind) throw new Error(`${path}: expected a ${expectKind} file, found ${h.kind}`);
   const { payloadBytes: _pb, ...header } = h;
   return { header, payload: new Uint8Array(payload) };
@@ -326,6 +330,8 @@ export interface ServerKeys {
 /** Client-side keys: everything, including the secret key. */
 export interface ClientKeys extends ServerKeys {
   secretKey: SecretKey;
+  /** Seeded (half-size) serializations of fresh server keys for the same secret key, when available. */
+  seeded?: { publicKey(): Uint8Array; relinKeys(): Uint8Array; galois(step: number): Uint8Array };
 }
 
 /** Generate a key pair for `ctx`; Galois keys for `steps` are generated lazily (or eagerly by `saveKeys`). */
@@ -336,13 +342,27 @@ export function generateKeys(ctx: FheContext, steps: number[], maxCachedGalois =
   const relinKeys = kg.createRelinKeys();
   const norm = [...new Set(steps.map((s) => normStep(s, ctx.slots)))].filter((s) => s !== 0).sort((a, b) => a - b);
   const galois = new CachedGalois(norm, (s) => kg.createGaloisKeys(Int32Array.from([s])), maxCachedGalois);
-  const keyId = randomBytes(8).toString('hex');
+  const keyId = randomId(8);
+  const cmp = ctx.seal.ComprModeType.zstd;
+  // Serializable objects hold the seed instead of the uniform polynomials; SEAL expands it on load.
+  const save = (o: { saveArray(c: typeof cmp): Uint8Array; delete(): void }): Uint8Array => {
+    try {
+      return o.saveArray(cmp);
+    } finally {
+      o.delete();
+    }
+  };
   return {
     keyId,
     secretKey,
     publicKey,
     relinKeys,
     galois,
+    seeded: {
+      publicKey: () => save(kg.createPublicKeySerializable()),
+      relinKeys: () => save(kg.createRelinKeysSerializable()),
+      galois: (step) => save(kg.createGaloisKeysSerializable(Int32Array.from([step]))),
+    },
     dispose() {
       galois.dispose();
       relinKeys.delete();
@@ -360,26 +380,36 @@ function paramsFile(ctx: FheContext, keyId: string, steps: number[]): Uint8Array
   return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta: { params: ctx.params, steps } }, new Uint8Array(0));
 }
 
-/** Write client keys to `dir` (secret key at top level, server keys under `dir/public`). */
-export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { files: string[]; bytes: number } {
+/**
+ * Write client keys to `dir` (secret key at top level, server keys under `dir/public`). The secret
+ * key file is created exclusively with mode 0600 (an existing key is never overwritten); server keys
+ * are the seeded serializable form when the keys come from `generateKeys`.
+ */
+export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { files: string[]; bytes: number; serverBytes: number } {
   const pub = join(dir, KEY_FILES.publicDir);
-  mkdirSync(pub, { recursive: true });
+  const secretPath = join(dir, KEY_FILES.secret);
+  if (existsSync(secretPath)) throw new Error(`${secretPath}: a secret key already exists; refusing to overwrite it (use a new directory)`);
+  mkdirSync(pub, { recursive: true, mode: 0o700 });
   const files: string[] = [];
   let bytes = 0;
-  const put = (path: string, data: Uint8Array) => {
-    writeFileSync(path, data);
+  let serverBytes = 0;
+  const put = (path: string, data: Uint8Array, secret = false) => {
+    if (secret) writeFileSync(path, data, { mode: 0o600, flag: 'wx' });
+    else writeFileSync(path, data);
     files.push(path);
     bytes += data.length;
+    if (path.startsWith(pub)) serverBytes += data.length;
   };
   const head = (kind: FheFileKind, meta: Record<string, unknown> = {}): FheFileHeader => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
   const cmp = ctx.seal.ComprModeType.zstd;
   put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
   put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
-  put(join(dir, KEY_FILES.secret), encodeFheFile(head('secret'), keys.secretKey.saveArray(cmp)));
-  put(join(pub, KEY_FILES.public), encodeFheFile(head('public'), keys.publicKey.saveArray(cmp)));
-  put(join(pub, KEY_FILES.relin), encodeFheFile(head('relin'), keys.relinKeys.saveArray(cmp)));
-  for (const s of keys.galois.steps) put(join(pub, `galois-${s}.key`), encodeFheFile(head('galois', { step: s }), keys.galois.get(s).saveArray(cmp)));
-  return { files, bytes };
+  put(secretPath, encodeFheFile(head('secret'), keys.secretKey.saveArray(cmp)), true);
+  const sd = keys.seeded;
+  put(join(pub, KEY_FILES.public), encodeFheFile(head('public'), sd ? sd.publicKey() : keys.publicKey.saveArray(cmp)));
+  put(join(pub, KEY_FILES.relin), encodeFheFile(head('relin'), sd ? sd.relinKeys() : keys.relinKeys.saveArray(cmp)));
+  for (const s of keys.galois.steps) put(join(pub, `galois-${s}.key`), encodeFheFile(head('galois', { step: s }), sd ? sd.galois(s) : keys.galois.get(s).saveArray(cmp)));
+  return { files, bytes, serverBytes };
 }
 
 /** Read the parameters (and key id, Galois steps) of a key directory or its `public` part. */
@@ -447,6 +477,11 @@ export function loadClientKeys(ctx: FheContext, dir: string): { keyId: string; s
 /** Serialize a ciphertext with its header (`meta` carries the tensor layout). */
 export function encodeCiphertext(ctx: FheContext, keyId: string, ct: Ciphertext, meta: Record<string, unknown>): Uint8Array {
   return encodeFheFile({ version: FILE_VERSION, kind: 'ciphertext', paramsHash: ctx.hash, keyId, meta }, ct.saveArray(ctx.seal.ComprModeType.zstd));
+}
+
+/** A ciphertext file from an already serialized (e.g. seeded) SEAL ciphertext. */
+export function encodeCiphertextPayload(ctx: FheContext, keyId: string, payload: Uint8Array, meta: Record<string, unknown>): Uint8Array {
+  return encodeFheFile({ version: FILE_VERSION, kind: 'ciphertext', paramsHash: ctx.hash, keyId, meta }, payload);
 }
 
 /** Load a ciphertext file made under these parameters and key pair. */

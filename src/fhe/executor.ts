@@ -4,19 +4,21 @@
  * Per-step timing, level and — when the caller can decrypt (`fhe run`) — precision against the
  * float64 reference of the same program.
  */
-import { randomBytes } from 'node:crypto';
+import { CryptoRng } from '../crypto/index.js';
 import type { FheProgram } from './compile.js';
 import { simulateProgram } from './compile.js';
 import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from './context.js';
 import type { Layout, Lowered } from './lower.js';
 import { packValues, unpackValues } from './lower.js';
-import { HeEval, type HeStats } from './ops.js';
+import { HeEval, type HeStats, type PlainCache } from './ops.js';
 
 /** Per-step report. */
 export interface StepReport {
   name: string;
   kind: string;
   seconds: number;
+  /** CPU seconds of this process during the step (robust to other load on a shared machine). */
+  cpuSeconds: number;
   /** Level left after the step. */
   level: number;
   rotations: number;
@@ -35,6 +37,8 @@ export type RefreshClient = (masked: Ciphertext) => Ciphertext | Promise<Ciphert
 export interface InferOptions {
   /** Needed when the plan has refresh steps. */
   refresh?: RefreshClient;
+  /** Model plaintexts kept across inferences (owned by the caller). */
+  cache?: PlainCache;
   /** Called after every step (progress, precision probes). */
   onStep?: (index: number, report: StepReport, ct: Ciphertext) => void;
 }
@@ -47,6 +51,8 @@ export interface InferResult {
   /** Seconds spent generating/loading Galois keys inside the run (excluded from `computeSeconds`). */
   keySeconds: number;
   computeSeconds: number;
+  /** CPU seconds of this process (Galois key generation included). */
+  cpuSeconds: number;
   refreshes: number;
   stats: HeStats;
 }
@@ -75,6 +81,26 @@ export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: 
   try {
     const ct = enc.encrypt(pt) as Ciphertext;
     return { ct, meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
+/**
+ * Encrypt one image with the secret key (symmetric), serialized in SEAL's seeded form: the uniform
+ * half of the ciphertext is a seed, so the file is about half the size of a public-key encryption.
+ */
+export function encryptInputSeeded(ctx: FheContext, pk: PublicKey, sk: SecretKey, layout: Layout, x: ArrayLike<number>): { payload: Uint8Array; meta: InputMeta } {
+  const enc = ctx.seal.Encryptor(ctx.context, pk, sk);
+  const pt = ctx.encode(packValues(layout, x, ctx.slots), ctx.scale);
+  try {
+    const ser = enc.encryptSymmetricSerializable(pt);
+    try {
+      return { payload: ser.saveArray(ctx.seal.ComprModeType.zstd), meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
+    } finally {
+      ser.delete();
+    }
   } finally {
     pt.delete();
     enc.delete();
@@ -130,21 +156,25 @@ export function localRefresh(ctx: FheContext, sk: SecretKey, pk: PublicKey): Ref
   };
 }
 
-/** Mask amplitude for refreshes (values travel as x + m, m uniform in [−MASK, MASK]). */
-export const REFRESH_MASK = 1024;
+/** Default mask width (log2 of the amplitude) for refresh steps that do not carry one: 40 bits above |x| ≤ 4. */
+export const REFRESH_MASK_LOG2 = 42;
 
-function randomMask(n: number): Float64Array {
-  const bytes = randomBytes(n * 4);
-  const m = new Float64Array(n);
-  for (let i = 0; i < n; i++) m[i] = (bytes.readUInt32LE(i * 4) / 2 ** 32 - 0.5) * 2 * REFRESH_MASK;
-  return m;
+/**
+ * A refresh mask: uniform in [−2^log2, 2^log2] per slot, 53-bit uniforms from the secret CSPRNG.
+ * x + m for |x| ≤ B is within statistical distance |x|/2^(log2+1) of m alone (per slot).
+ */
+function randomMask(n: number, log2: number): Float64Array {
+  const rng = new CryptoRng();
+  const a = 2 ** log2;
+  return Float64Array.from({ length: n }, () => (2 * rng.next() - 1) * a);
 }
 
 /** Server side: run the lowered program on an input ciphertext (not consumed). */
 export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
   if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
-  const he = new HeEval(ctx, keys.relinKeys, keys.galois);
+  const he = new HeEval(ctx, keys.relinKeys, keys.galois, opts.cache);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const k0 = keys.galois.seconds;
   let cur = input.clone();
   const reports: StepReport[] = [];
@@ -154,6 +184,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
       const s = lowered.steps[i]!;
       const before = { ...he.stats };
       const ts = performance.now();
+      const cs = process.cpuUsage();
       let next: Ciphertext;
       switch (s.kind) {
         case 'linear':
@@ -175,10 +206,19 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
           break;
         case 'refresh': {
           if (!opts.refresh) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
-          const mask = randomMask(ctx.slots);
+          const mask = randomMask(ctx.slots, s.maskLog2 ?? REFRESH_MASK_LOG2);
           const mp = ctx.encode(mask, cur.scale, cur);
           const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
           mp.delete();
+          // Re-randomise: adding a fresh public-key encryption of zero makes the ciphertext's
+          // random part independent of the server's computation (its noise is not flooded).
+          const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
+          const zero = enc.encryptZero() as Ciphertext;
+          enc.delete();
+          ctx.evaluator.cipherModSwitchTo(zero, masked.parmsId, zero);
+          zero.setScale(masked.scale);
+          ctx.evaluator.add(masked, zero, masked);
+          zero.delete();
           let fresh: Ciphertext;
           try {
             fresh = await opts.refresh(masked);
@@ -199,6 +239,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         name: s.name,
         kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind === 'maxlevel' ? `maxpool:${s.src.paf}` : s.kind,
         seconds: (performance.now() - ts) / 1000,
+        cpuSeconds: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cs)),
         level: he.level(cur),
         rotations: he.stats.rotations - before.rotations,
         mults: he.stats.mults - before.mults,
@@ -213,7 +254,8 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   }
   const seconds = (performance.now() - t0) / 1000;
   const keySeconds = keys.galois.seconds - k0;
-  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, refreshes, stats: { ...he.stats } };
+  const cu = process.cpuUsage(c0);
+  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds: (cu.user + cu.system) / 1e6, refreshes, stats: { ...he.stats } };
 }
 
 /** Output metadata for a lowered program. */

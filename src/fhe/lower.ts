@@ -56,7 +56,8 @@ export type HeStep =
    * the polynomial's range. No extra level: the leaves are plaintext multiplications anyway.
    */
   | { kind: 'maxlevel'; name: string; src: FheStep & { kind: 'maxpool' }; level: number; final: boolean; shift: number; stages: number[][]; mask: Float64Array; out: Layout; gain: number; rotations: number }
-  | { kind: 'refresh'; name: string; out: Layout; gain: number };
+  /** Client-aided refresh; the server's additive mask is uniform in ±2^maskLog2 per slot. */
+  | { kind: 'refresh'; name: string; out: Layout; gain: number; maskLog2?: number };
 
 /** A lowered program for a slot count. */
 export interface Lowered {

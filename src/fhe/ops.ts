@@ -5,7 +5,7 @@
  * object is deleted; the caller owns (and deletes) returned ciphertexts and its inputs.
  */
 import { planOdd, runPlan, type PlanArith } from '../smartpaf/poly.js';
-import { Arena, normStep, type Ciphertext, type FheContext, type GaloisSource, type RelinKeys } from './context.js';
+import { Arena, normStep, type Ciphertext, type FheContext, type GaloisSource, type Plaintext, type RelinKeys } from './context.js';
 import type { LinearPlan } from './lower.js';
 
 /** Operation counters. */
@@ -24,6 +24,52 @@ export class LevelsExhaustedError extends Error {
   }
 }
 
+/**
+ * Encoded plaintexts (linear-layer diagonals, PAF coefficients) kept across inferences: they depend
+ * only on the model and the level, not on the input, so a server encodes each once and reuses it
+ * for every image (most of a conv layer's cost is encoding). Bounded by `budgetBytes` of WASM
+ * memory; beyond it plaintexts are encoded per use as before. Call `dispose()`.
+ */
+export class PlainCache {
+  private readonly map = new Map<string, Plaintext>();
+  private readonly ids = new WeakMap<object, number>();
+  private bytesUsed = 0;
+  private nextId = 0;
+  hits = 0;
+  misses = 0;
+  constructor(readonly budgetBytes = 1.0e9) {}
+  /** A stable number for an object (a plan) within this cache. */
+  id(o: object): number {
+    let i = this.ids.get(o);
+    if (i === undefined) this.ids.set(o, (i = this.nextId++));
+    return i;
+  }
+  /** The cached plaintext for `key`, or a new one from `make` (`owned`: the caller must delete it). */
+  get(key: string, bytes: number, make: () => Plaintext): { pt: Plaintext; owned: boolean } {
+    const hit = this.map.get(key);
+    if (hit) {
+      this.hits++;
+      return { pt: hit, owned: false };
+    }
+    this.misses++;
+    const pt = make();
+    if (this.bytesUsed + bytes > this.budgetBytes) return { pt, owned: true };
+    this.map.set(key, pt);
+    this.bytesUsed += bytes;
+    return { pt, owned: false };
+  }
+  /** Bytes of WASM memory held. */
+  get bytes(): number {
+    return this.bytesUsed;
+  }
+  /** Delete every cached plaintext. */
+  dispose(): void {
+    for (const p of this.map.values()) p.delete();
+    this.map.clear();
+    this.bytesUsed = 0;
+  }
+}
+
 /** Evaluator bound to a context and server keys. */
 export class HeEval {
   readonly stats: HeStats = { rotations: 0, mults: 0, plainMults: 0, rescales: 0 };
@@ -31,7 +77,19 @@ export class HeEval {
     readonly ctx: FheContext,
     private readonly relin: RelinKeys,
     private readonly galois: GaloisSource,
+    private readonly cache?: PlainCache,
   ) {}
+
+  /** Plaintext bytes at the level of `ct`. */
+  private ptBytes(ct: Ciphertext): number {
+    return (this.level(ct) + 1) * this.ctx.params.polyModulusDegree * 8;
+  }
+
+  /** A model-dependent plaintext through the cache (when there is one). */
+  private plain(key: string, like: Ciphertext, make: () => Plaintext): { pt: Plaintext; owned: boolean } {
+    if (!this.cache) return { pt: make(), owned: true };
+    return this.cache.get(`${key}@${this.level(like)}`, this.ptBytes(like), make);
+  }
 
   private get ev() {
     return this.ctx.evaluator;
@@ -119,7 +177,18 @@ export class HeEval {
 
   /** a · c for a real constant c (one level; the plaintext scale is the prime dropped, so the scale is kept). */
   mulScalar(a: Ciphertext, c: number, what = 'scalar multiplication'): Ciphertext {
-    return this.mulVec(a, new Float64Array(this.ctx.slots).fill(c), what);
+    const l = this.level(a);
+    if (l === 0) throw new LevelsExhaustedError(what);
+    const { pt, owned } = this.plain(`c:${c}:${a.scale}`, a, () => this.ctx.encode(new Float64Array(this.ctx.slots).fill(c), this.ctx.primeAt(l), a));
+    try {
+      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
+      this.stats.plainMults++;
+      this.rescale(r, what);
+      r.setScale(a.scale);
+      return r;
+    } finally {
+      if (owned) pt.delete();
+    }
   }
 
   /** a − b (same level and scale, e.g. a ciphertext and its rotation). */
@@ -162,16 +231,13 @@ export class HeEval {
           const d = g + b < n ? plan.diags.get(g + b) : undefined;
           if (!d) continue;
           // A_{g,b}[i] = D_{g+b}[i − g]: the giant rotation moves it back into place.
-          let nz = false;
-          for (let i = 0; i < n; i++) {
-            const v = d[(i - g + n) % n]!;
-            buf[i] = v;
-            if (v !== 0) nz = true;
-          }
-          if (!nz) continue;
-          const pt = this.ctx.encode(buf, q, x);
+          if (!d.some((v) => v !== 0)) continue;
+          const { pt, owned } = this.plain(`d:${this.cache?.id(plan)}:${g}:${b}:${x.scale}`, x, () => {
+            for (let i = 0; i < n; i++) buf[i] = d[(i - g + n) % n]!;
+            return this.ctx.encode(buf, q, x);
+          });
           const prod = this.ev.multiplyPlain(ct, pt) as Ciphertext;
-          pt.delete();
+          if (owned) pt.delete();
           this.stats.plainMults++;
           if (acc) {
             this.ev.add(acc, prod, acc);

@@ -1,12 +1,13 @@
 /**
- * Parameter planner: from a compiled program, the multiplicative depth per step and the smallest
- * CKKS ring (N) and modulus chain that hold it at 128-bit security (SEAL's tc128 bounds), or —
- * when allowed — client-aided refresh points that split the depth into chains that fit.
+ * Parameter planner: from a compiled program, the multiplicative depth per step and, over ring
+ * degrees, scales and client-aided refresh placements whose chains hold it at 128-bit security
+ * (SEAL's tc128 bounds), the candidate with the least predicted time (src/fhe/cost.ts).
  */
 import { ModelError } from '../onnx/ir.js';
 import { stagesCost } from '../smartpaf/poly.js';
 import type { FheProgram } from './compile.js';
-import { TC128_MAX_BITS, type FheParams } from './context.js';
+import { galoisKeyBytes, TC128_MAX_BITS, type FheParams } from './context.js';
+import { DEFAULT_NETWORK, predictCost, type NetworkProfile } from './cost.js';
 import { lowerProgram, type Lowered } from './lower.js';
 
 /** Options of `planFhe`. */
@@ -16,8 +17,25 @@ export interface PlanOptions {
   /** Largest / smallest scale (and middle prime) size in bits (default 40 / 30). */
   maxScaleBits?: number;
   minScaleBits?: number;
-  /** Allow client-aided refresh points when the depth does not fit. */
+  /** Client-aided refresh: true = wherever cheaper, undefined = only when nothing fits without, false = never. */
   refresh?: boolean;
+  /** Network profile the refresh round trips are costed at (default `DEFAULT_NETWORK`). */
+  network?: NetworkProfile;
+  /** Statistical hiding of a refresh mask in bits above |x| ≤ 4 (default 40); its room is kept in the modulus. */
+  maskBits?: number;
+}
+
+/** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
+export const MASK_VALUE_LOG2 = 2;
+
+/**
+ * Levels a chain that ends in a refresh must keep unused: the masked value x + m (|m| ≤ 2^(b+2))
+ * at scale 2^s must decode, i.e. the remaining modulus needs s + b + 2 bits plus 3 bits of headroom
+ * (sign, decoding margin); level l holds first + l·s bits.
+ */
+export function maskReserve(s: number, maskBits: number): number {
+  const first = Math.min(60, s + 20);
+  return Math.max(0, Math.ceil((s + maskBits + MASK_VALUE_LOG2 + 3 - first) / s));
 }
 
 /** Explanation of one step's cost. */
@@ -42,6 +60,12 @@ export interface FhePlan {
   totalBits: number;
   maxBits: number;
   rejected: string[];
+  /** Every candidate considered, cheapest predicted first. */
+  candidates: PlanCandidate[];
+  chosen: PlanCandidate;
+  /** Why this candidate (and whether refresh was forced). */
+  choice: string;
+  network: NetworkProfile;
 }
 
 /** Modulus chain for `levels` rescalings at `s`-bit scale: [s+20 (≤60), s × levels, special = first]. */
@@ -79,17 +103,90 @@ function explain(l: Lowered): StepPlan[] {
       const pairs = s.mask.reduce((a, b) => a + b, 0);
       return { name: s.name, kind: `maxpool ${s.src.paf}`, depth, rotations: 1, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves` };
     }
-    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: 'client-aided: masked decrypt + re-encrypt at the top level (1 round trip)' };
+    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) decrypt + re-encrypt at the top level (1 round trip)` };
   });
 }
 
-/** Choose N, modulus chain and (optionally) refresh points for a program. */
+/** One parameter choice the planner considered. */
+export interface PlanCandidate {
+  polyModulusDegree: number;
+  scaleBits: number;
+  primes: number;
+  levelsPerChain: number;
+  refreshes: number;
+  /** Step indices (of the refresh-free lowering) before which a refresh is inserted. */
+  refreshBefore: number[];
+  predicted: { serverSeconds: number; refreshSeconds: number; totalSeconds: number };
+  /** Server key material in bytes (seeded serialization: about half of the in-memory size). */
+  predictedServerKeyBytes: number;
+}
+
+/** Every (ring degree, scale) the chain fits: greedy refresh segmentation (fewest round trips at that cap). */
+function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net: NetworkProfile, maskBits: number): { cands: PlanCandidate[]; tooDeep?: string } {
+  const seen = new Map<string, PlanCandidate>();
+  let tooDeep: string | undefined;
+  for (let s = maxS; s >= minS; s--) {
+    // Every cap up to what the ring holds: shorter chains (more refreshes) make each operation cheaper.
+    const reserve = maskReserve(s, maskBits);
+    for (let cap = levelsAt(N, s); cap >= 1; cap--) {
+      const before: number[] = [];
+      // Depth still to come from step i on (the last chain needs no mask room).
+      const rest = flat.depths.map((_, i) => flat.depths.slice(i).reduce((a, b) => a + b, 0));
+      let used = 0;
+      let deepest = 0;
+      let ok = true;
+      flat.steps.forEach((st, i) => {
+        const d = flat.depths[i]!;
+        if (d > cap) {
+          ok = false;
+          if (cap === levelsAt(N, s) && s === minS) tooDeep ??= `step '${st.name}' alone needs ${d} levels, more than N=${N} holds (${cap} at ${s}-bit scale)`;
+          return;
+        }
+        // Take the step if the chain keeps room for a refresh mask, or if everything left fits.
+        if (used + d > cap - reserve && used + rest[i]! > cap) {
+          if (used === 0 || used > cap - reserve) {
+            if (cap === levelsAt(N, s) && s === minS) tooDeep ??= `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
+            ok = false;
+            return;
+          }
+          before.push(i);
+          // The chain is sized to its deepest segment; one ending in a refresh needs the mask's room on top.
+          deepest = Math.max(deepest, used + reserve);
+          used = 0;
+        }
+        used += d;
+        deepest = Math.max(deepest, used);
+      });
+      if (!ok) continue;
+      // Largest scale first: the first scale reaching a segmentation keeps it (best precision).
+      const key = `${before.join(',')}|${deepest}`;
+      if (seen.has(key)) continue;
+      const primeBits = chainFor(deepest, s);
+      const lowered = before.length ? insertRefreshes(flat, before, maskBits) : flat;
+      const c = predictCost(lowered, N, deepest, net);
+      const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
+      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
+    }
+  }
+  return { cands: [...seen.values()], tooDeep };
+}
+
+/**
+ * Choose N, modulus chain and refresh points for a program, minimising predicted time (server
+ * compute + refresh round trips at `opts.network`) over N = 8192/16384/32768 and every scale.
+ * `refresh`: true = refresh wherever it is cheaper; undefined = only when nothing fits without
+ * (the plan's `choice` says so); false = never (a one-line error names the missing levels).
+ */
 export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
   const degrees = opts.degrees ?? [8192, 16384, 32768];
   const maxS = opts.maxScaleBits ?? 40;
   const minS = opts.minScaleBits ?? 30;
+  if (minS > maxS) throw new ModelError(`smallest scale ${minS} bits is larger than the largest ${maxS} bits`);
+  const net = opts.network ?? DEFAULT_NETWORK;
   const rejected: string[] = [];
+  const all: { c: PlanCandidate; flat: Lowered }[] = [];
   let last: { N: number; lowered: Lowered } | undefined;
+  let tooDeep: string | undefined;
   for (const N of degrees) {
     if (TC128_MAX_BITS[N] === undefined) throw new ModelError(`unsupported ring degree ${N}`);
     let lowered: Lowered;
@@ -100,52 +197,49 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
       continue;
     }
     last = { N, lowered };
-    const s = fitScale(lowered.depth, N, maxS, minS);
-    if (s === undefined) {
-      rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale`);
-      continue;
-    }
-    const primeBits = chainFor(lowered.depth, s);
-    return { params: { polyModulusDegree: N, primeBits, scaleBits: s }, lowered, depth: lowered.depth, levels: lowered.depth, refreshes: 0, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40);
+    tooDeep ??= r.tooDeep;
+    for (const c of r.cands) all.push({ c, flat: lowered });
+    if (!r.cands.some((c) => c.refreshes === 0)) rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
   }
   if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
-  const { N, lowered: flat } = last;
-  const cap = maxLevels(N, minS);
-  if (!opts.refresh) {
-    throw new ModelError(`${p.source}: needs ${flat.depth} levels, N=${N} holds ${cap} at ${minS}-bit scale: ${flat.depth - cap} levels missing (allow client-aided refresh with --refresh)`);
+  const cheapest = (xs: typeof all) => xs.reduce((a, b) => (b.c.predicted.totalSeconds < a.c.predicted.totalSeconds ? b : a));
+  const noRefresh = all.filter((x) => x.c.refreshes === 0);
+  let pick: (typeof all)[number];
+  let choice: string;
+  if (opts.refresh === true && all.length) {
+    pick = cheapest(all);
+    choice = `fastest predicted of ${all.length} candidates (client-aided refresh allowed)`;
+  } else if (noRefresh.length) {
+    pick = cheapest(noRefresh);
+    choice = `fastest predicted of ${noRefresh.length} candidates without refresh`;
+  } else {
+    const cap = maxLevels(last.N, minS);
+    const missing = `needs ${last.lowered.depth} levels, N=${last.N} holds ${cap} at ${minS}-bit scale: ${last.lowered.depth - cap} levels missing`;
+    if (opts.refresh === false) throw new ModelError(`${p.source}: ${missing} (client-aided refresh would split it; it was disabled)`);
+    if (!all.length) throw new ModelError(`${p.source}: ${tooDeep ?? `no refresh plan fits N=${last.N}`}`);
+    pick = cheapest(all);
+    choice = `client-aided refresh is the only way: the model ${missing}; chose ${pick.c.refreshes} round trip(s) per image (the client must stay online: 'privml fhe run')`;
   }
-  // Refresh points between slot-level steps (a MaxPool tree may be cut between its levels). For
-  // every scale from the largest down: greedy segmentation (optimal for a chain of atomic steps);
-  // keep the fewest round trips, and among those the largest scale (best precision).
-  let best: { s: number; before: number[]; deepest: number } | undefined;
-  let tooDeep: string | undefined;
-  for (let s = maxS; s >= minS; s--) {
-    const capS = levelsAt(N, s);
-    const before: number[] = [];
-    let used = 0;
-    let deepest = 0;
-    let ok = true;
-    flat.steps.forEach((st, i) => {
-      const d = flat.depths[i]!;
-      if (d > capS) {
-        ok = false;
-        if (s === minS) tooDeep = `step '${st.name}' alone needs ${d} levels, more than N=${N} holds (${capS})`;
-        return;
-      }
-      if (used + d > capS) {
-        before.push(i);
-        used = 0;
-      }
-      used += d;
-      deepest = Math.max(deepest, used);
-    });
-    if (!ok) continue;
-    if (!best || before.length < best.before.length) best = { s, before, deepest };
-  }
-  if (!best) throw new ModelError(`${p.source}: ${tooDeep ?? `no refresh plan fits N=${N}`}`);
-  const lowered = insertRefreshes(flat, best.before);
-  const primeBits = chainFor(best.deepest, best.s);
-  return { params: { polyModulusDegree: N, primeBits, scaleBits: best.s }, lowered, depth: lowered.depth, levels: best.deepest, refreshes: best.before.length, steps: explain(lowered), totalBits: primeBits.reduce((a, b) => a + b, 0), maxBits: TC128_MAX_BITS[N]!, rejected };
+  const { c, flat } = pick;
+  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40) : flat;
+  const primeBits = chainFor(c.levelsPerChain, c.scaleBits);
+  const N = c.polyModulusDegree;
+  return {
+    params: { polyModulusDegree: N, primeBits, scaleBits: c.scaleBits },
+    lowered,
+    depth: lowered.depth,
+    levels: c.levelsPerChain,
+    refreshes: c.refreshes,
+    steps: explain(lowered),
+    totalBits: primeBits.reduce((a, b) => a + b, 0),
+    maxBits: TC128_MAX_BITS[N]!,
+    rejected,
+    candidates: all.map((x) => x.c).sort((a, b) => a.predicted.totalSeconds - b.predicted.totalSeconds),
+    chosen: c,
+    choice,
+    network: net,
+  };
 }
 
 /** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
@@ -155,14 +249,14 @@ function levelsAt(N: number, s: number): number {
 }
 
 /** A lowered program with client-aided refresh steps inserted before the given step indices. */
-export function insertRefreshes(l: Lowered, before: readonly number[]): Lowered {
+export function insertRefreshes(l: Lowered, before: readonly number[], maskBits = 40): Lowered {
   const at = new Set(before);
   const steps: Lowered['steps'] = [];
   const depths: number[] = [];
   l.steps.forEach((s, i) => {
     if (at.has(i)) {
       const prev = i > 0 ? l.steps[i - 1]! : undefined;
-      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1 });
+      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1, maskLog2: maskBits + MASK_VALUE_LOG2 });
       depths.push(0);
     }
     steps.push(s);
@@ -189,5 +283,10 @@ export function planSummary(plan: FhePlan, p: FheProgram): Record<string, unknow
     galoisSteps: plan.lowered.rotationSteps,
     steps: plan.steps,
     rejected: plan.rejected,
+    choice: plan.choice,
+    network: plan.network,
+    predicted: plan.chosen.predicted,
+    predictedServerKeyBytes: plan.chosen.predictedServerKeyBytes,
+    candidates: plan.candidates,
   };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { statSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -11,8 +11,8 @@ import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/com
 import { decodeCiphertext, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
-import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
-import { planFhe } from '../../src/fhe/planner.js';
+import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
+import { maskReserve, planFhe } from '../../src/fhe/planner.js';
 import { replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { expandPafs } from '../../src/smartpaf/graph.js';
@@ -96,12 +96,30 @@ test('compile: PafRelu and expanded forms give the same program; plain ReLU is r
 test('planner: levels missing reported, refresh points inserted when allowed', () => {
   const { expanded } = tinyPafModels();
   const p = compileModel(expanded, 'tiny');
-  assert.throws(() => planFhe(p, { degrees: [8192] }), /needs 8 levels, N=8192 holds 3 .*5 levels missing/);
-  assert.throws(() => planFhe(p, { degrees: [8192], refresh: true }), /step 'relu' alone needs 6 levels/);
+  assert.throws(() => planFhe(p, { degrees: [8192], refresh: false }), /needs 8 levels, N=8192 holds 3 .*5 levels missing \(client-aided refresh would split it; it was disabled\)/);
+  assert.throws(() => planFhe(p, { degrees: [8192] }), /step 'relu' alone needs 6 levels/);
+  assert.throws(() => planFhe(p, { degrees: [8192], refresh: true, maskBits: 10 }), /step 'relu' alone needs 6 levels/);
   const f1 = makePaf('f1', [[1.5, -0.5]]);
   const p1 = compileModel(expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } })), 'tiny-f1');
-  const plan = planFhe(p1, { degrees: [8192], refresh: true });
+  const plan = planFhe(p1, { degrees: [8192], refresh: true, maskBits: 10 });
   assert.ok(plan.refreshes === 2 && plan.levels <= 3, JSON.stringify({ r: plan.refreshes, l: plan.levels }));
+  // Without the flag the planner still chooses refresh when it is the only way, and says so.
+  const auto = planFhe(p1, { degrees: [8192], maskBits: 10 });
+  assert.equal(auto.refreshes, 2);
+  assert.match(auto.choice, /client-aided refresh is the only way: the model needs 5 levels/);
+  // Alternatives are listed cheapest first with predicted costs; the chosen one is among them.
+  const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10 });
+  assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
+  assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
+  assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
+  assert.equal(alt.chosen, alt.candidates[0]);
+  // A 40-bit refresh mask needs room in the modulus: one level kept free before every refresh, so
+  // at N=8192 the 3-level ReLU chain cannot end in a refresh (small masks above are for mechanics only).
+  assert.equal(maskReserve(40, 40), 1);
+  assert.equal(maskReserve(30, 10), 0);
+  assert.throws(() => planFhe(p1, { degrees: [8192] }), /a chain of 3 levels before step 'pool' must end in a refresh, whose 40-bit mask needs 1 level\(s\) left free; N=8192 holds 3/);
+  const wide = planFhe(p1, { degrees: [16384], refresh: true });
+  assert.ok(wide.lowered.steps.every((s) => s.kind !== 'refresh' || s.maskLog2 === 42));
   const ok = planFhe(p, { degrees: [8192, 16384] });
   assert.equal(ok.params.polyModulusDegree, 16384);
   assert.equal(ok.depth, 8);
@@ -136,7 +154,7 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
   const f1 = makePaf('f1', [[1.5, -0.5]]);
   const model = expandPafs(replaceActivations(tinyCnn(), f1, { scaleMode: 'static', scales: { relu: 2 } }));
   const prog = compileModel(model, 'tiny-f1');
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   assert.equal(plan.refreshes, 2);
   const ctx = await FheContext.create(plan.params);
   const keys = generateKeys(ctx, plan.lowered.rotationSteps);
@@ -147,8 +165,28 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
     await assert.rejects(inferEncrypted(ctx, server, plan.lowered, ct), /client-aided refresh/);
     let trips = 0;
     const client = localRefresh(ctx, secretKey, keys.publicKey);
-    const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: (m) => (trips++, client(m)) });
+    // What the client sees: the mask spans its stated width (2^(10+2) here), far beyond the values.
+    let seen = 0;
+    const res = await inferEncrypted(ctx, server, plan.lowered, ct, {
+      refresh: (m) => {
+        trips++;
+        seen = Math.max(seen, ...Array.from(decryptSlots(ctx, secretKey, m), Math.abs));
+        return client(m);
+      },
+    });
     assert.equal(trips, 2);
+    // Model plaintexts cached across two inferences: the second encodes nothing and agrees.
+    const cache = new PlainCache();
+    const r1 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
+    const misses = cache.misses;
+    const r2 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
+    assert.ok(misses > 0 && cache.misses === misses && cache.hits >= misses, JSON.stringify({ misses, now: cache.misses, hits: cache.hits }));
+    const y1 = decryptOutput(ctx, secretKey, r1.ct, outputMeta(plan.lowered, 'x'));
+    const y2 = decryptOutput(ctx, secretKey, r2.ct, outputMeta(plan.lowered, 'x'));
+    assert.ok(maxDiff(y1, y2) < 1e-2 && maxDiff(y2, simulateProgram(prog, x).at(-1)!) < 1e-2);
+    for (const o of [r1.ct, r2.ct]) o.delete();
+    cache.dispose();
+    assert.ok(seen > 2 ** 11 && seen <= 2 ** 12 + 8, `masked values reach ${seen}`);
     const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'x'));
     assert.ok(maxDiff(y, simulateProgram(prog, x).at(-1)!) < 1e-2);
     ct.delete();
@@ -221,7 +259,22 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     const plan = JSON.parse(await run('plan', model, '--json'));
     assert.equal(plan.polyModulusDegree, 16384);
     assert.equal(plan.depth, 5);
-    await run('keygen', '--model', model, '-o', join(dir, 'keys'));
+    const kg = JSON.parse(await run('keygen', '--model', model, '-o', join(dir, 'keys'), '--json'));
+    // Secret key: mode 0600, never overwritten; server keys in SEAL's seeded form (about half size).
+    assert.equal(statSync(join(dir, 'keys', 'secret.key')).mode & 0o777, 0o600);
+    await assert.rejects(run('keygen', '--model', model, '-o', join(dir, 'keys')), /secret key already exists; refusing to overwrite/);
+    const full = (kg.params.primeBits.length - 1) * 2 * kg.params.polyModulusDegree * kg.params.primeBits.length * 8;
+    const g = statSync(join(dir, 'keys', 'public', `galois-${kg.galoisSteps[0]}.key`)).size;
+    assert.ok(g < 0.6 * full, `seeded Galois key ${g} B vs ${full} B unseeded`);
+    assert.ok(kg.serverBytes < kg.bytes);
+    // Bad inputs: one-line errors naming the flag or file.
+    writeFileSync(join(dir, 'short.json'), '[0.1, 0.2, 0.3]');
+    writeFileSync(join(dir, 'inf.json'), JSON.stringify(x).replace(/^\[[^,]*/, '[1e999'));
+    await assert.rejects(run('encrypt', join(dir, 'short.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /short.json: 3 values, but --dims 1,8,8 needs 64/);
+    await assert.rejects(run('encrypt', join(dir, 'inf.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /inf.json: value 0 is .*not a finite number/);
+    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '-1', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '-1'/);
+    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '1.5', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '1.5'/);
+    await assert.rejects(run('plan', model, '--min-scale-bits', '50', '--max-scale-bits', '20'), /--min-scale-bits 50 is larger than --max-scale-bits 20/);
     await run('encrypt', join(dir, 'x.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'x.ct'));
     await assert.rejects(run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys'), '-o', join(dir, 'y.ct')), /holds a secret key/);
     await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y.ct'), '--json');

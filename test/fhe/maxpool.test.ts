@@ -12,7 +12,7 @@ import { FheContext, generateKeys, galoisCacheSize, galoisKeyBytes, type Ciphert
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
-import { chainFor, planFhe } from '../../src/fhe/planner.js';
+import { chainFor, maskReserve, planFhe } from '../../src/fhe/planner.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { rand, tinyCnnMax, tinyMaxPafModels } from './fixtures.js';
@@ -74,8 +74,9 @@ test('compile: PAF MaxPool in both forms (tree depth, float64 reference = onnxru
 
 test('planner: a MaxPool model that does not fit one chain fails with the missing levels, or gets refresh points (also between tree levels)', () => {
   const prog = compileModel(tinyMaxPafModels().expanded, 'tiny-max');
-  assert.throws(() => planFhe(prog, { degrees: [8192] }), /needs 11 levels, N=8192 holds 3 at 30-bit scale: 8 levels missing \(allow client-aided refresh/);
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  assert.throws(() => planFhe(prog, { degrees: [8192], refresh: false }), /needs 11 levels, N=8192 holds 3 at 30-bit scale: 8 levels missing \(client-aided refresh would split it/);
+  assert.equal(planFhe(prog, { degrees: [8192], maskBits: 10 }).refreshes, 4);
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   // Units 1 | 3 | 3 | 3 | 1 with at most 3 levels per chain: 4 round trips, one between the two tree levels.
   assert.equal(plan.refreshes, 4);
   assert.equal(plan.levels, 3);
@@ -85,13 +86,26 @@ test('planner: a MaxPool model that does not fit one chain fails with the missin
   assert.ok(plan.lowered.rotationSteps.includes(1) && plan.lowered.rotationSteps.includes(8));
   const none = planFhe(prog, { degrees: [16384] });
   assert.equal(none.refreshes, 0);
+  // With a 40-bit mask every refresh happens with the mask's room left in the chain (this once
+  // failed: segments were checked against the cap, the chain was sized to the deepest segment).
+  for (const [degrees, refresh] of [[[8192, 16384], true], [[16384], undefined]] as const) {
+    const p = planFhe(prog, { degrees: [...degrees], refresh, maxScaleBits: 50 });
+    let level = p.levels;
+    for (const [i, st] of p.lowered.steps.entries()) {
+      if (st.kind === 'refresh') {
+        assert.ok(level >= maskReserve(p.params.scaleBits, 40), `refresh at level ${level} of ${p.levels}`);
+        level = p.levels;
+      } else level -= p.lowered.depths[i]!;
+      assert.ok(level >= 0);
+    }
+  }
 });
 
 test('PAF MaxPool CNN under CKKS with client-aided refresh (N=8192) matches onnxruntime on the same PAF ONNX, both forms', async () => {
   const { nodes, expanded } = tinyMaxPafModels();
   for (const model of [expanded, nodes]) {
     const prog = compileModel(model, 'tiny-max');
-    const plan = planFhe(prog, { degrees: [8192], refresh: true });
+    const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
     const ctx = await FheContext.create(plan.params);
     const keys = generateKeys(ctx, plan.lowered.rotationSteps);
     const { secretKey, ...server } = keys;
@@ -213,7 +227,7 @@ test('decoding after the levels ran out is refused: no rescale left, scale past 
 
 test('memory stays flat across inferences (every SEAL object deleted): WASM heap and RSS after warm-up (N=8192, MaxPool model with refreshes)', async () => {
   const prog = compileModel(tinyMaxPafModels().expanded, 'tiny-max');
-  const plan = planFhe(prog, { degrees: [8192], refresh: true });
+  const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   const ctx = await FheContext.create(plan.params);
   const keys = generateKeys(ctx, plan.lowered.rotationSteps);
   const { secretKey, ...server } = keys;
