@@ -15,11 +15,11 @@
  * - setup, dealer → party p: 'D', version, p, seed[16];
  * - request batch, party 1 → dealer: type 1, flags (bit 0: more frames of this batch follow),
  *   u32 count, then per request a kind byte and its u32 fields;
- * - end, party 1 → dealer: type 2 (normal close);
+ * - end, party → dealer: type 2 (normal close; from party 0 too, so its death is noticed);
  * - response, dealer → party 1: per request its correction bytes, in ≤ 16 MiB frames, in order.
  */
 
 export type { CorrelationRequest, DealerServerStats, DealerClientStats } from './dealer/wire.js';
 export { describeRequest } from './dealer/wire.js';
-export { DealerServer } from './dealer/server.js';
+export { DealerServer, type DealerHooks } from './dealer/server.js';
 export { DealerClient } from './dealer/client.js';

@@ -114,12 +114,13 @@ export class DealerClient implements Correlations {
     return this.queue.length;
   }
 
-  /** End the session: party 1 tells the dealer it is done; both close their link. */
+  /** End the session: the party tells the dealer it is done, then closes its link. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    // A plan mismatch leaves the link intact, so the dealer still gets a normal end.
-    if (this.party === 1 && !this.linkFailed) {
+    // A plan mismatch leaves the link intact, so the dealer still gets a normal end. Party 0 sends
+    // one too: the dealer tells a finished party 0 from a dead one by it.
+    if (!this.linkFailed) {
       try {
         this.flush();
         this.link.send(new Uint8Array([T_END]));

@@ -4,9 +4,16 @@ import { Prg, randomSeed } from '../../crypto/prg.js';
 import { correction, draw } from './correlations.js';
 import { CHUNK_BYTES, MAGIC, SETUP_BYTES, T_END, T_REQ, VERSION, decodeRequests, errMsg, sizesOf, type DealerServerStats } from './wire.js';
 
+/** Observation points of the dealer loop (fault-injection tests, tracing). */
+export interface DealerHooks {
+  /** Called when request frame number `index` (from 0) arrives, before it is answered. */
+  onBatch?: (index: number) => void;
+}
+
 /**
  * The dealer: sends each party its seed, then answers party 1's request batches with corrections
- * until party 1 ends the session. Party 0's link is used for the setup frame only.
+ * until party 1 ends the session. Party 0's link carries the setup frame and, at its end, party 0's
+ * end frame; the dealer watches it, so a party 0 that dies fails the session at once.
  */
 export class DealerServer {
   /** Counters for reports. */
@@ -17,6 +24,7 @@ export class DealerServer {
   constructor(
     private readonly link0: FrameChannel,
     private readonly link1: FrameChannel,
+    private readonly hooks: DealerHooks = {},
   ) {}
 
   /** Run the dealer; resolves when party 1 ends normally, rejects (and closes both links) on any failure. */
@@ -26,18 +34,43 @@ export class DealerServer {
     try {
       const mirror0 = this.setup(this.link0, 0);
       const mirror1 = this.setup(this.link1, 1);
-      for (;;) {
+      // Party 0 sends nothing until its end frame: anything else on its link means it is gone.
+      let done = false;
+      let gone0: Error | undefined;
+      this.link0.recv().then(
+        (f) => {
+          if (f.length === 1 && f[0] === T_END) return;
+          gone0 = new Error(`dealer: party 0 sent an unexpected frame (${f.length} bytes)`);
+          if (!done) this.link1.close();
+        },
+        (e: unknown) => {
+          gone0 = new Error(`dealer: party 0 left before the session ended: ${errMsg(e)}`);
+          if (!done) this.link1.close();
+        },
+      );
+      let lastYield = performance.now();
+      for (let batch = 0; ; batch++) {
         let frame: Uint8Array;
         try {
           frame = await this.link1.recv();
         } catch (e) {
-          throw new Error(`dealer: link to party 1 failed before the session ended: ${errMsg(e)}`);
+          throw gone0 ?? new Error(`dealer: link to party 1 failed before the session ended: ${errMsg(e)}`);
         }
         this.stats.bytesReceived += frame.length;
-        if (frame.length === 1 && frame[0] === T_END) return;
+        if (frame.length === 1 && frame[0] === T_END) {
+          done = true;
+          return;
+        }
         if (frame[0] !== T_REQ) throw new Error(`dealer: malformed frame from party 1 (type ${frame[0]})`);
+        this.hooks.onBatch?.(batch);
         const { reqs, more } = decodeRequests(frame);
         for (const r of reqs) {
+          // Let heartbeats and a dead party 0 be noticed during a long prefetch.
+          if (performance.now() - lastYield > 50) {
+            await new Promise((res) => setImmediate(res));
+            lastYield = performance.now();
+            if (gone0) throw gone0;
+          }
           const s = sizesOf(r);
           const corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
           for (let o = 0; o < corr.length; o += CHUNK_BYTES) {

@@ -35,7 +35,7 @@ export interface DealerServerStats {
 export interface DealerClientStats {
   /** Payload bytes received from the dealer (setup included; party 0: the setup frame only). */
   bytesReceived: number;
-  /** Payload bytes sent to the dealer (requests; always 0 for party 0). */
+  /** Payload bytes sent to the dealer (requests and the 1-byte end frame; party 0: only the end frame). */
   bytesSent: number;
   /** Round trips to the dealer (request batches; always 0 for party 0). */
   roundTrips: number;
