@@ -56,6 +56,8 @@ export interface RoleHooks {
   log?: (line: string) => void;
   /** Called as the role enters each phase (fault-injection tests). */
   onPhase?: (phase: Phase) => void;
+  /** How long to wait for the other roles to connect and complete their handshakes (default 30 s). */
+  connectTimeoutMs?: number;
 }
 
 /** host:port of a listening role. */
@@ -204,7 +206,7 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
   try {
     await admitPeers(listener, {
       where: formatAddress(opts.listen.host, listener.port),
-      timeoutMs: CONNECT_TIMEOUT_MS,
+      timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
       onDrop,
       admit: async (ch) => {
@@ -283,7 +285,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
   // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
   const peerHello = { ...hello, configHash: undefined };
   const toDealer = async (): Promise<TcpFrameChannel> => {
-    const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: CONNECT_TIMEOUT_MS, label: 'dealer' });
+    const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'dealer' });
     opened.push(ch);
     hooks.onPhase?.('handshake');
     await handshake(ch, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
@@ -302,7 +304,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
       // Admit party 0 while connecting to the dealer, so a stray client never waits in the backlog.
       const admission = admitPeers(l, {
         where: formatAddress(opts.peer.host, l.port),
-        timeoutMs: CONNECT_TIMEOUT_MS,
+        timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
         awaiting: () => 'party 0',
         onDrop,
         admit: async (ch) => {
@@ -330,7 +332,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     } else {
       hooks.onPhase?.('connect');
       dealerRaw = await toDealer();
-      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: CONNECT_TIMEOUT_MS, label: 'party 1' });
+      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
       opened.push(peerRaw);
       await handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS);
       peerRaw.verified({ idleTimeoutMs });

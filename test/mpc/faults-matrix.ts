@@ -2,8 +2,10 @@
  * Fault-injection matrix over real role processes: each role SIGKILLed or SIGSTOPped at a phase
  * (its own `--fault phase:kill|stop`), or one link cut (RST) or stalled (bytes held) by a TCP proxy
  * in this process. Every surviving role must exit non-zero with exactly one `privml: error:` line
- * naming a peer, within 10 s of the fault (a stopped peer or stalled link: idle timeout + 10 s), and
- * no process of the case may be left. `faults.test.ts` runs a quick subset; the full sweep:
+ * naming a peer, within 10 s of the fault (a stopped peer or stalled link: idle timeout + 10 s; a
+ * fault at connect or handshake: the 30 s connect timeout + 10 s, since a role that died before its
+ * handshake cannot be told from one not started yet or from a stray client), and no process of the
+ * case may be left. `faults.test.ts` runs a quick subset; the full sweep:
  *
  *   node --import tsx test/mpc/faults-matrix.ts [--json]
  */
@@ -17,6 +19,8 @@ const BIN = join(ROOT, 'bin', 'privml.js');
 const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
 /** Idle timeout given to every role (seconds). */
 export const TIMEOUT_S = 2;
+/** The roles' connect timeout (seconds), the bound for faults before both handshakes are done. */
+export const CONNECT_TIMEOUT_S = 30;
 
 /** A role of the session. */
 export type RoleName = 'dealer' | 'party 0' | 'party 1';
@@ -204,9 +208,11 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
   let victim: Proc | undefined;
   let leftover = 0;
   const survivors: Survivor[] = [];
-  // A connect-phase death looks like a role not started yet: its peers retry for the 30 s connect timeout.
+  // Before both handshakes are done, a dead role looks like one not started yet or a stray client:
+  // its peers keep waiting for the 30 s connect timeout. After them, the idle timeout applies.
   const stopped = (c.kind === 'role' && c.signal === 'stop') || (c.kind === 'link' && c.how === 'stall');
-  const budgetMs = (c.kind === 'role' && c.phase === 'connect' ? 30_000 : stopped ? TIMEOUT_S * 1000 : 0) + 10_000;
+  const early = c.kind === 'role' && (c.phase === 'connect' || c.phase === 'handshake');
+  const budgetMs = (early ? CONNECT_TIMEOUT_S * 1000 : stopped ? TIMEOUT_S * 1000 : 0) + 10_000;
   try {
     if (c.kind === 'role') {
       victim = procs.find((p) => p.role === c.role)!;
