@@ -83,6 +83,8 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
   } catch (e) {
     throw new CliError(`${path}: cannot read ReLU config (${(e as Error).message.split('\n')[0]})`);
   }
+  // `null` is valid JSON: check the top level before reading fields from it.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CliError(`${path}: expected an object of per-node bit ranges`);
   const obj = (raw as { layers?: unknown }).layers ?? raw;
   if (typeof obj !== 'object' || obj === null) throw new CliError(`${path}: expected an object of per-node bit ranges`);
   const nodes = new Set(model.graph.nodes.filter((n) => n.opType === 'Relu' || n.opType === 'MaxPool').map((n) => n.name));

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -173,6 +173,34 @@ test('impersonation: under --tls-ca, a client with the wrong role certificate or
     assert.deepEqual(codes, [0, 0, 0], procs.map((p) => p.stderr).join('\n---\n'));
   } finally {
     killAll(procs);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The other targets (onnx, fhe, proteus) belong to other pillars; `npm run fuzz` runs them all.
+test('fuzz (a few seconds): frames against a listening dealer and party 1, relu-configs — no crash, hang or memory spike', { timeout: 60_000 }, async () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz.ts'), '--seconds', '5', '--seed', '7', '--targets', 'frames,relu', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { results: Record<string, { inputs: number; crashes: number; hangs: number; spikes: number; cleanErrors: number }> };
+  for (const [t, c] of Object.entries(j.results)) {
+    assert.ok(c.inputs > 20, `${t}: only ${c.inputs} inputs`);
+    assert.deepEqual([c.crashes, c.hangs, c.spikes], [0, 0, 0], `${t}: ${JSON.stringify(c)}`);
+  }
+  assert.ok(j.results.frames!.cleanErrors > 0.8 * j.results.frames!.inputs, 'the listeners dropped the stray frames and kept serving');
+});
+
+test('regression (fuzz): a relu-config of JSON null, a number or an array is refused with one line', async () => {
+  const { readReluConfig } = await import('../../src/cli/mpc.js');
+  const { loadModel } = await import('../../src/onnx/proto.js');
+  const model = loadModel(MODEL);
+  const dir = mkdtempSync(join(tmpdir(), 'privml-relucfg-'));
+  try {
+    for (const text of ['null', '3', '[1,2]', '"x"']) {
+      const p = join(dir, 'c.json');
+      writeFileSync(p, text);
+      assert.throws(() => readReluConfig(p, model), (e: Error) => e.constructor.name === 'CliError' && /expected an object of per-node bit ranges/.test(e.message), text);
+    }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
