@@ -30,8 +30,10 @@ export function makeRoleCertificates(dir: string, days = 30): string[] {
   mkdirSync(dir, { recursive: true });
   const out: string[] = [];
   const key = (name: string) => {
-    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir);
+    // Create the file owner-only first: openssl keeps the mode of an existing file.
+    writeFileSync(join(dir, name), '', { mode: 0o600 });
     chmodSync(join(dir, name), 0o600);
+    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir);
   };
   key('ca-key.pem');
   openssl(['req', '-x509', '-new', '-key', 'ca-key.pem', '-subj', '/CN=privml test CA', '-days', String(days), '-out', 'ca.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
