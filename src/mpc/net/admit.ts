@@ -17,7 +17,7 @@ export interface AdmitOptions {
    * Throw to refuse it (dropped and logged); throw a SessionMismatchError to end the admission.
    */
   admit(ch: TcpFrameChannel): Promise<boolean>;
-  /** Give up when the set is not complete within this time. */
+  /** Give up when no further peer is admitted within this time (restarted by each admitted peer). */
   timeoutMs: number;
   /** Who is awaited, for the timeout message (e.g. "party 0 and party 1"). */
   awaiting(): string;
@@ -43,10 +43,12 @@ export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void
       if (err) reject(err);
       else resolve();
     };
-    const timer = setTimeout(() => {
+    const onTimeout = () => {
       const note = lastDrop ? ` (last dropped connection: ${lastDrop})` : '';
       finish(new Error(`no ${opts.awaiting()} connected to ${opts.where} within ${formatSeconds(opts.timeoutMs)}${note}`));
-    }, opts.timeoutMs);
+    };
+    // The window restarts with every admitted peer (the next one may start only after it).
+    let timer = setTimeout(onTimeout, opts.timeoutMs);
     const drop = (ch: TcpFrameChannel, reason: string) => {
       lastDrop = `${ch.label}: ${reason}`;
       ch.close();
@@ -72,7 +74,10 @@ export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void
         opts.admit(ch).then(
           (done) => {
             pending--;
-            if (done) finish();
+            if (done) return finish();
+            if (finished) return;
+            clearTimeout(timer);
+            timer = setTimeout(onTimeout, opts.timeoutMs);
           },
           (e: unknown) => {
             pending--;
