@@ -13,12 +13,14 @@ import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan }
 import { validateConfig, type HbConfig } from '../hummingbird/config.js';
 import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
+import { addRoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions, type RoleNetFlags } from './mpc-net.js';
 
 /** Flags shared by every command that sets up a session. */
 interface NetFlags {
   net?: string;
   bandwidth?: string;
   latency?: string;
+  timeout?: string;
 }
 
 /** Flags of a model job. */
@@ -45,7 +47,8 @@ const addNetFlags = (c: Command): Command =>
   c
     .option('--net <profile>', 'network emulation: none | lan (1 Gbit/s, 0.25 ms) | wan (100 Mbit/s, 20 ms)', 'none')
     .option('--bandwidth <rate>', 'custom emulated bandwidth, e.g. 1gbit, 100mbit')
-    .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms');
+    .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms')
+    .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)');
 
 const addJobFlags = (c: Command): Command =>
   addNetFlags(c)
@@ -86,6 +89,8 @@ export function readReluConfig(path: string, model: Model): Record<string, BitRa
   } catch (e) {
     throw new CliError(`${path}: cannot read ReLU config (${(e as Error).message.split('\n')[0]})`);
   }
+  // `null` is valid JSON: check the top level before reading fields from it.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CliError(`${path}: expected an object of per-node bit ranges`);
   const obj = (raw as { layers?: unknown }).layers ?? raw;
   if (typeof obj !== 'object' || obj === null) throw new CliError(`${path}: expected an object of per-node bit ranges`);
   const nodes = new Set(model.graph.nodes.filter((n) => n.opType === 'Relu' || n.opType === 'MaxPool').map((n) => n.name));
@@ -176,17 +181,8 @@ function netArgs(o: NetFlags): string[] {
   if (o.net) a.push('--net', o.net);
   if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
   if (o.latency) a.push('--latency', o.latency);
+  if (o.timeout) a.push('--timeout', o.timeout);
   return a;
-}
-
-function tlsServer(o: { tlsCert?: string; tlsKey?: string }) {
-  if (!o.tlsCert && !o.tlsKey) return undefined;
-  if (!o.tlsCert || !o.tlsKey) throw new CliError('TLS needs both --tls-cert and --tls-key', 2);
-  return { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) };
-}
-
-function tlsClient(o: { tlsCa?: string }) {
-  return o.tlsCa ? { ca: readFileSync(o.tlsCa) } : undefined;
 }
 
 const send = (m: RoleMessage): void => {
@@ -261,21 +257,23 @@ export function registerMpc(program: Command): void {
   const mpc = program.command('mpc').description('two-party secret-shared inference: dealer, parties, infer, benches');
   registerMpcArchitecture(mpc);
 
-  addNetFlags(
+  registerCerts(mpc);
+  addRoleNetFlags(addNetFlags(
     mpc
       .command('dealer')
       .description('run the dealer (correlated randomness only; never sees inputs, shares or outputs)')
       .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7600')
-      .option('--tls-cert <file>', 'TLS certificate (PEM)')
+      .option('--tls-cert <file>', 'TLS certificate (PEM; its CN or SAN should name "dealer")')
       .option('--tls-key <file>', 'TLS private key (PEM)')
       .option('--ipc', 'report to a launching process (internal)', false)
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { listen: string; tlsCert?: string; tlsKey?: string; ipc: boolean; json?: boolean }) => {
+  )).action(async (o: NetFlags & RoleNetFlags & { listen: string; ipc: boolean; json?: boolean }) => {
     exitWithLauncher(o.ipc);
     const stats = await runDealer({
       listen: parseEndpoint(o.listen, '--listen'),
       net: parseNet(o),
-      tls: tlsServer(o),
+      tls: tlsServerOptions(o),
+      hooks: roleHooks(o),
       onListening: (port) => {
         send({ type: 'listening', port });
         if (!o.ipc && !o.json) process.stderr.write(`dealer listening on port ${port}\n`);
@@ -286,7 +284,7 @@ export function registerMpc(program: Command): void {
     else if (!o.ipc) process.stdout.write(`dealer done: ${stats.requests} requests in ${stats.roundTrips} round trips, sent ${stats.bytesSent[0]} B to party 0 and ${stats.bytesSent[1]} B to party 1\n`);
   });
 
-  addJobFlags(
+  addRoleNetFlags(addJobFlags(
     mpc
       .command('party')
       .description('run one party (0: data owner with --dataset/--input; 1: model owner)')
@@ -301,15 +299,14 @@ export function registerMpc(program: Command): void {
       .option('--msb <b>', 'relu job: top of the bit range', (v) => Number(v), 64)
       .option('--lsb <b>', 'relu job: bottom of the bit range', (v) => Number(v), 0)
       .option('--reps <n>', 'relu job: timed repetitions', posInt('--reps'), 5)
-      .option('--tls-cert <file>', 'party 1: TLS certificate (PEM)')
-      .option('--tls-key <file>', 'party 1: TLS private key (PEM)')
-      .option('--tls-ca <file>', 'CA certificate (PEM) to trust for the peer/dealer')
+      .option('--tls-cert <file>', "TLS certificate (PEM) naming this party's role: party 1's server certificate, and the client certificate of both parties when --tls-ca is given")
+      .option('--tls-key <file>', 'TLS private key (PEM)')
       .option('--ipc', 'report to a launching process (internal)', false)
       .option('--json', 'machine-readable output'),
-  ).action(
+  )).action(
     async (
       ref: string,
-      o: JobFlags & { id: string; peer: string; dealer: string; job: string; n: number; msb: number; lsb: number; reps: number; tlsCert?: string; tlsKey?: string; tlsCa?: string; ipc: boolean; json?: boolean },
+      o: JobFlags & RoleNetFlags & { id: string; peer: string; dealer: string; job: string; n: number; msb: number; lsb: number; reps: number; ipc: boolean; json?: boolean },
     ) => {
       exitWithLauncher(o.ipc);
       if (o.id !== '0' && o.id !== '1') throw new CliError(`--id must be 0 or 1, got '${o.id}'`, 2);
@@ -337,8 +334,9 @@ export function registerMpc(program: Command): void {
         dealer: parseEndpoint(o.dealer, '--dealer'),
         net: parseNet(o),
         fracBits: o.fracBits,
-        tlsServer: tlsServer(o),
-        tlsClient: tlsClient(o),
+        tlsServer: id === 1 ? tlsServerOptions(o) : undefined,
+        tlsClient: tlsClientOptions(o),
+        hooks: roleHooks(o),
         onListening: (port) => {
           send({ type: 'listening', port });
           if (!o.ipc && !o.json) process.stderr.write(`party 1 listening on port ${port}\n`);

@@ -8,9 +8,11 @@ import type { Model } from '../onnx/ir.js';
 import type { FrameChannel, PartyContext, PartyId } from './context.js';
 import { DealerClient, DealerServer, type CorrelationRequest, type DealerClientStats, type DealerServerStats } from './dealer.js';
 import { prepareWeights, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
-import { connect, listen, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
+import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
 import { emulateLink, type NetProfile } from './net/emulate.js';
 import { handshake, sha256Hex, type Hello } from './net/handshake.js';
+import { admitPeers } from './net/admit.js';
+import type { PeerChannel } from './context.js';
 import { diffStats, modeledSeconds, peerChannel, snapshotStats } from './net/peer.js';
 import { applyPost, planModel, type MpcPlan } from './plan.js';
 import { architectureHash } from './arch.js';
@@ -24,6 +26,40 @@ export const MPC_PROTOCOL_VERSION = 'privml-mpc/1';
 /** How long to wait for the other processes to connect and say hello. */
 const CONNECT_TIMEOUT_MS = 30_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Default idle timeout of every link after its handshake: a peer that sends nothing (not even a
+ * heartbeat, sent every quarter of it) for this long is treated as dead. `--timeout` changes it;
+ * it must exceed the longest synchronous step of any role (a heartbeat cannot be sent during one).
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/** Points of a session at which a fault can be injected (`--fault`, tests). */
+export const PHASES = ['connect', 'handshake', 'setup', 'mid-layer', 'reveal'] as const;
+/** One of PHASES. */
+export type Phase = (typeof PHASES)[number];
+
+/** True when the certificate's subject CN or one of its SANs names `role` ("party 0", "party0", "party-0"). */
+export const certificateNamesRole = namesRole;
+
+/** Why a client's certificate does not entitle it to `role`, or null (null too when client certificates are not required). */
+function certificateRefusal(ch: TcpFrameChannel, role: string, required: boolean): string | null {
+  if (!required || certificateNamesRole(ch.peerIdentity, role)) return null;
+  if (!ch.peerIdentity) return `claims to be ${role} without a client certificate`;
+  const names = [ch.peerIdentity.cn, ...ch.peerIdentity.san].filter((n) => n !== undefined).map((n) => n!.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 40));
+  return `claims to be ${role} but its certificate names ${names.join(', ') || 'nothing'}`;
+}
+
+/** Liveness, logging and fault hooks common to the three roles. */
+export interface RoleHooks {
+  /** Idle timeout of every link after its handshake (default DEFAULT_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number;
+  /** One-line notices (dropped connections); never shares or keys. */
+  log?: (line: string) => void;
+  /** Called as the role enters each phase (fault-injection tests). */
+  onPhase?: (phase: Phase) => void;
+  /** How long to wait for the other roles to connect and complete their handshakes (default 30 s). */
+  connectTimeoutMs?: number;
+}
 
 /** host:port of a listening role. */
 export interface Endpoint {
@@ -77,10 +113,13 @@ export interface PartyOptions {
   dealer: Endpoint;
   net: NetProfile;
   fracBits: number;
+  /** Party 1's listener (`ca` set: party 0 must present a certificate naming "party 0"). */
   tlsServer?: TlsServerOptions;
+  /** TLS towards the dealer and party 1 (the server's certificate must name its role). */
   tlsClient?: TlsClientOptions;
   /** Called once party 1 listens (with the bound port, useful with port 0). */
   onListening?: (port: number) => void;
+  hooks?: RoleHooks;
 }
 
 /** Timing and traffic of one batch on one party. */
@@ -133,26 +172,56 @@ function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, st
   };
 }
 
-/** Run the dealer: accept both parties, check they belong to one session, serve until party 1 ends. */
-export async function runDealer(opts: { listen: Endpoint; net: NetProfile; tls?: TlsServerOptions; onListening?: (port: number) => void }): Promise<DealerServerStats> {
-  const listener = await listen({ host: opts.listen.host, port: opts.listen.port, tls: opts.tls, acceptTimeoutMs: CONNECT_TIMEOUT_MS });
+/** Options of `runDealer`. */
+export interface DealerOptions {
+  listen: Endpoint;
+  net: NetProfile;
+  /** `ca` set: a party must present a certificate naming its role ("party 0" / "party 1"). */
+  tls?: TlsServerOptions;
+  onListening?: (port: number) => void;
+  hooks?: RoleHooks;
+}
+
+/**
+ * Run the dealer: admit both parties (stray or unauthenticated connections are dropped and
+ * logged), check they belong to one session, serve until party 1 ends.
+ */
+export async function runDealer(opts: DealerOptions): Promise<DealerServerStats> {
+  const hooks = opts.hooks ?? {};
+  const idleTimeoutMs = hooks.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const requireCert = opts.tls?.ca !== undefined;
+  const onDrop = (peer: string, why: string) => hooks.log?.(`dealer dropped a connection from ${peer}: ${why}`);
+  const listener = await listen({ host: opts.listen.host, port: opts.listen.port, tls: opts.tls, onDrop });
   opts.onListening?.(listener.port);
-  const links: (FrameChannel | undefined)[] = [undefined, undefined];
+  hooks.onPhase?.('connect');
+  const links: (TcpFrameChannel | undefined)[] = [undefined, undefined];
   const hellos: (Hello | undefined)[] = [undefined, undefined];
-  const accepted: FrameChannel[] = [];
+  let first = true;
   try {
-    for (let i = 0; i < 2; i++) {
-      const ch = await listener.accept();
-      accepted.push(ch);
-      const hello = await handshake(ch, { role: 'dealer', version: MPC_PROTOCOL_VERSION }, ['party 0', 'party 1'], HANDSHAKE_TIMEOUT_MS);
-      const id = hello.role === 'party 0' ? 0 : 1;
-      if (links[id]) throw new Error(`dealer: two connections claim to be party ${id}`);
-      links[id] = emulateLink(ch, opts.net);
-      hellos[id] = hello;
-    }
+    await admitPeers(listener, {
+      where: formatAddress(opts.listen.host, listener.port),
+      timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
+      onDrop,
+      admit: async (ch) => {
+        if (first) hooks.onPhase?.('handshake');
+        first = false;
+        const hello = await handshake(ch, { role: 'dealer', version: MPC_PROTOCOL_VERSION }, ['party 0', 'party 1'], HANDSHAKE_TIMEOUT_MS, true, {
+          replyAfter: true,
+          checkPeer: (h) => certificateRefusal(ch, h.role, requireCert) ?? (links[h.role === 'party 0' ? 0 : 1] ? `${h.role} is already connected` : null),
+        });
+        const id = hello.role === 'party 0' ? 0 : 1;
+        if (links[id]) throw new Error(`${hello.role} is already connected`);
+        ch.setLabel(hello.role);
+        ch.verified({ idleTimeoutMs });
+        links[id] = ch;
+        hellos[id] = hello;
+        return links[0] !== undefined && links[1] !== undefined;
+      },
+    });
   } catch (e) {
-    for (const ch of accepted) ch.close();
-    throw e;
+    for (const ch of links) ch?.close();
+    throw new Error(`dealer: ${(e as Error).message}`);
   } finally {
     listener.close();
   }
@@ -166,12 +235,15 @@ export async function runDealer(opts: { listen: Endpoint; net: NetProfile; tls?:
     const what = key === undefined ? '' : `: ${show(key)} is ${show(e0[key])} for party 0, ${show(e1[key])} for party 1`;
     throw new Error(`dealer: party 0 and party 1 announced different session configurations${what}`);
   }
-  const server = new DealerServer(links[0]!, links[1]!);
+  hooks.onPhase?.('setup');
+  const dl0 = emulateLink(links[0]!, opts.net);
+  const dl1 = emulateLink(links[1]!, opts.net);
+  const server = new DealerServer(dl0, dl1, { onBatch: (i) => i === 1 && hooks.onPhase?.('mid-layer') });
   try {
     await server.serve();
   } finally {
-    links[0]!.close();
-    links[1]!.close();
+    dl0.close();
+    dl1.close();
   }
   return server.stats;
 }
@@ -181,45 +253,96 @@ function dealerHello(h: Hello): Hello {
   return { role: h.role, version: h.version, configHash: h.configHash, extra: h.extra };
 }
 
+/** Fault hook on the peer link: `onPhase('mid-layer')` at the 10th message this party sends. */
+function watchMessages(peer: PeerChannel, hooks: RoleHooks): PeerChannel {
+  const onPhase = hooks.onPhase;
+  if (!onPhase) return peer;
+  let sent = 0;
+  const tick = () => {
+    if (++sent === 10) onPhase('mid-layer');
+  };
+  return {
+    stats: peer.stats,
+    exchange: (m) => (tick(), peer.exchange(m)),
+    send: (m) => (tick(), peer.send(m)),
+    recv: () => peer.recv(),
+  };
+}
+
 /** Connect this party to its peer and the dealer, with handshakes; returns the live context. */
 async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: PartyContext; client: DealerClient; close: (ok: boolean) => void }> {
+  const hooks = opts.hooks ?? {};
+  const idleTimeoutMs = hooks.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const other = opts.id === 0 ? 'party 1' : 'party 0';
-  const opened: FrameChannel[] = [];
+  const opened: TcpFrameChannel[] = [];
+  const client = (expectRole: string): TlsClientOptions | undefined => opts.tlsClient && { ...opts.tlsClient, expectRole };
+  // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
+  const peerHello = { ...hello, configHash: undefined };
+  const toDealer = async (): Promise<TcpFrameChannel> => {
+    const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'dealer' });
+    opened.push(ch);
+    hooks.onPhase?.('handshake');
+    await handshake(ch, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
+    ch.verified({ idleTimeoutMs });
+    return ch;
+  };
   try {
-    let peerRaw: FrameChannel;
-    let dealerRaw: FrameChannel;
+    let peerRaw: TcpFrameChannel;
+    let dealerRaw: TcpFrameChannel;
     if (opts.id === 1) {
-      const l = await listen({ host: opts.peer.host, port: opts.peer.port, tls: opts.tlsServer, acceptTimeoutMs: CONNECT_TIMEOUT_MS, label: 'party 0' });
+      const requireCert = opts.tlsServer?.ca !== undefined;
+      const onDrop = (peer: string, why: string) => hooks.log?.(`party 1 dropped a connection from ${peer}: ${why}`);
+      const l = await listen({ host: opts.peer.host, port: opts.peer.port, tls: opts.tlsServer, onDrop });
       opts.onListening?.(l.port);
+      let admitted: TcpFrameChannel | undefined;
+      // Admit party 0 while connecting to the dealer, so a stray client never waits in the backlog.
+      const admission = admitPeers(l, {
+        where: formatAddress(opts.peer.host, l.port),
+        timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        awaiting: () => 'party 0',
+        onDrop,
+        admit: async (ch) => {
+          await handshake(ch, peerHello, 'party 0', HANDSHAKE_TIMEOUT_MS, true, { replyAfter: true, checkPeer: () => certificateRefusal(ch, 'party 0', requireCert) });
+          if (admitted) throw new Error('party 0 is already connected');
+          admitted = ch;
+          ch.setLabel('party 0');
+          ch.verified({ idleTimeoutMs });
+          return true;
+        },
+      });
+      admission.catch(() => {});
       try {
-        dealerRaw = await connect({ ...opts.dealer, tls: opts.tlsClient, timeoutMs: CONNECT_TIMEOUT_MS, label: 'dealer' });
-        opened.push(dealerRaw);
-        await handshake(dealerRaw, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
-        peerRaw = await l.accept();
+        hooks.onPhase?.('connect');
+        dealerRaw = await toDealer();
+        await admission;
+        peerRaw = admitted!;
         opened.push(peerRaw);
+      } catch (e) {
+        admitted?.close();
+        throw e;
       } finally {
         l.close();
       }
     } else {
-      dealerRaw = await connect({ ...opts.dealer, tls: opts.tlsClient, timeoutMs: CONNECT_TIMEOUT_MS, label: 'dealer' });
-      opened.push(dealerRaw);
-      await handshake(dealerRaw, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
-      peerRaw = await connect({ ...opts.peer, tls: opts.tlsClient, timeoutMs: CONNECT_TIMEOUT_MS, label: 'party 1' });
+      hooks.onPhase?.('connect');
+      dealerRaw = await toDealer();
+      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
       opened.push(peerRaw);
+      await handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+      peerRaw.verified({ idleTimeoutMs });
     }
-    // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
-    await handshake(peerRaw, { ...hello, configHash: undefined }, other, HANDSHAKE_TIMEOUT_MS);
+    hooks.onPhase?.('setup');
     const peerLink = emulateLink(peerRaw, opts.net);
     const dealerLink = emulateLink(dealerRaw, opts.net);
-    const client = await DealerClient.connect(opts.id, dealerLink);
-    const ctx: PartyContext = { party: opts.id, peer: peerChannel(peerLink), dealer: client, fracBits: opts.fracBits };
+    const dealerClient = await DealerClient.connect(opts.id, dealerLink);
+    const ctx: PartyContext = { party: opts.id, peer: watchMessages(peerChannel(peerLink), hooks), dealer: dealerClient, fracBits: opts.fracBits };
     return {
       ctx,
-      client,
+      client: dealerClient,
       close: (ok: boolean) => {
-        // After a failure, drop the dealer link first so party 1 cannot send the dealer a normal end.
+        // After a failure, drop the dealer link first so the party cannot send the dealer a normal end.
         if (!ok) dealerLink.close();
-        client.close();
+        dealerClient.close();
         peerLink.close();
         dealerLink.close();
       },
@@ -301,11 +424,14 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   }
   const weights = await prepareWeights(ctx, first, job.weights);
   const recorded = new Map<number, CorrelationRequest[]>();
+  let revealed = false;
   const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
     const n = plan.batch * inSize;
     const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
     const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig });
     if (layers) for (const l of ls) layers.push(l);
+    if (!revealed) opts.hooks?.onPhase?.('reveal');
+    revealed = true;
     const y = await reveal(ctx, output, 0);
     return y && applyPost(plan, decodeFixed(y, ctx.fracBits));
   };

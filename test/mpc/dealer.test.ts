@@ -303,3 +303,30 @@ test('the dealer fails cleanly when party 1 vanishes or sends garbage; bad sizes
     await assert.rejects(done);
   }
 });
+
+test('the dealer notices a party 0 that dies (no end frame) even while party 1 is quiet; a finished party 0 is fine', async () => {
+  {
+    const [s0, c0] = memoryFramePair({ labels: ['dealer', 'party 0'] });
+    const [s1, c1] = memoryFramePair();
+    const done = new DealerServer(s0, s1).serve();
+    const d1 = await DealerClient.connect(1, c1);
+    await DealerClient.connect(0, c0);
+    await d1.beaver(2);
+    c0.close(); // party 0 dies: its link closes without the end frame
+    await assert.rejects(done, /^Error: dealer: party 0 left before the session ended: peer party 0 closed the connection$/);
+  }
+  {
+    const [s0, c0] = memoryFramePair();
+    const [s1, c1] = memoryFramePair();
+    const server = new DealerServer(s0, s1);
+    const done = server.serve();
+    const d1 = await DealerClient.connect(1, c1);
+    const d0 = await DealerClient.connect(0, c0);
+    await Promise.all([d0.beaver(4), d1.beaver(4)]);
+    d0.close(); // party 0 finishes first: it sends the end frame, then closes
+    await d1.beaver(4);
+    d1.close();
+    await done;
+    assert.equal(d0.stats.bytesSent, 1, 'party 0 sent only its end frame');
+  }
+});

@@ -5,12 +5,13 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES } from '../../src/mpc/net/framing.js';
+import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from '../../src/mpc/net/framing.js';
 import { listen, connect, type TcpFrameChannel } from '../../src/mpc/net/tcp.js';
 import { memoryFramePair } from '../../src/mpc/net/memory.js';
 import { emulateLink, NET_PRESETS, parseBandwidth, parseLatency, parseNetOptions, describeNet } from '../../src/mpc/net/emulate.js';
 import { peerChannel, modeledSeconds, diffStats, snapshotStats } from '../../src/mpc/net/peer.js';
 import { handshake, sha256Hex, type Hello } from '../../src/mpc/net/handshake.js';
+import { admitPeers } from '../../src/mpc/net/admit.js';
 
 const HOST = '127.0.0.1';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'net-peer.ts');
@@ -49,6 +50,9 @@ async function freePort(): Promise<number> {
 async function tcpPair(extra: { idleTimeoutMs?: number } = {}): Promise<[TcpFrameChannel, TcpFrameChannel, () => void]> {
   const l = await listen({ host: HOST, port: 0, ...extra });
   const [a, b] = await Promise.all([l.accept(), connect({ host: HOST, port: l.port, label: 'server' })]);
+  // These tests exercise the transport after a handshake: lift the 64 KiB pre-handshake cap.
+  a.verified();
+  b.verified();
   return [a, b, () => l.close()];
 }
 
@@ -97,8 +101,8 @@ test('framing: random chunking of concatenated frames reassembles every frame ex
 test('framing: an oversized length header is rejected before any allocation', () => {
   const before = process.memoryUsage().arrayBuffers;
   const d = new FrameDecoder(() => assert.fail('no frame expected'));
-  assert.throws(() => d.push(new Uint8Array([0xff, 0xff, 0xff, 0xff])), {
-    message: `frame of 4294967295 bytes exceeds the limit of ${DEFAULT_MAX_FRAME_BYTES} bytes`,
+  assert.throws(() => d.push(new Uint8Array([0xff, 0xff, 0xff, 0xfe])), {
+    message: `frame of 4294967294 bytes exceeds the limit of ${DEFAULT_MAX_FRAME_BYTES} bytes`,
   });
   assert.ok(process.memoryUsage().arrayBuffers - before < 16 << 20, 'no large buffer was allocated');
   // Once broken, the stream stays broken.
@@ -157,6 +161,10 @@ test('tcp: round trip on loopback with an ephemeral port, small and large frames
   assert.ok(l.port > 0);
   const [srv, cli] = await Promise.all([l.accept(), connect({ host: HOST, port: l.port })]);
   assert.equal(cli.label, `${HOST}:${l.port}`);
+  // Before a handshake is verified, frames are capped at 64 KiB both ways.
+  assert.throws(() => cli.send(new Uint8Array(PRE_AUTH_MAX_FRAME_BYTES + 1)), /exceeds the limit of 65536 bytes/);
+  srv.verified();
+  cli.verified();
   const r = rng(7);
   const big = randomBytes(r, 8 << 20);
   const smalls = Array.from({ length: 200 }, (_, i) => randomBytes(r, i % 17));
@@ -258,6 +266,7 @@ test('tcp: an oversized frame header from the peer fails the link without alloca
   const l = await listen({ host: HOST, port: 0, maxFrameBytes: 1 << 20 });
   const raw = net.connect({ host: HOST, port: l.port });
   const ch = await l.accept();
+  ch.verified();
   raw.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]));
   await assert.rejects(ch.recv(), {
     message: /^peer 127\.0\.0\.1:\d+ sent a bad frame: frame of 2147483647 bytes exceeds the limit of 1048576 bytes$/,
@@ -301,6 +310,8 @@ test('tls: round trip with a self-signed certificate, and a client that does not
     const other = makeCert(dir, 'other');
     const l = await listen({ host: HOST, port: 0, tls: server });
     const [srv, cli] = await Promise.all([l.accept(), connect({ host: HOST, port: l.port, tls: { ca: server.cert } })]);
+    srv.verified();
+    cli.verified();
     const payload = randomBytes(rng(3), 300_000);
     cli.send(payload);
     assert.ok(Buffer.from(await srv.recv()).equals(Buffer.from(payload)));
@@ -551,4 +562,74 @@ test('peerChannel: exact byte and round accounting; modeled time', async () => {
   x.close();
   await assert.rejects(p1.recv(), /closed the connection/);
   await assert.rejects(p1.exchange(enc('z')), /closed the connection/);
+});
+
+// ---------------------------------------------------------------- liveness and admission
+
+test('liveness: heartbeats keep a quiet link up past its idle timeout; a silent peer is declared dead within it', async () => {
+  const [srv, cli, stop] = await tcpPair();
+  srv.verified({ idleTimeoutMs: 300 });
+  cli.verified({ idleTimeoutMs: 300 });
+  await new Promise((r) => setTimeout(r, 1000)); // > 3 timeouts without a frame
+  cli.send(enc('still here'));
+  assert.equal(dec(await srv.recv()), 'still here');
+  cli.close();
+  srv.close();
+  stop();
+
+  // A raw TCP peer that says nothing after the "handshake" (a stopped process keeps its socket open).
+  const l = await listen({ host: HOST, port: 0 });
+  const raw = net.connect({ host: HOST, port: l.port });
+  const ch = await l.accept();
+  ch.verified({ idleTimeoutMs: 300 });
+  const { ms, err } = await timeRejection(ch.recv());
+  assert.match(err.message, /^peer 127\.0\.0\.1:\d+ sent nothing for 0\.3 s \(idle timeout; stopped or unreachable\?\)$/);
+  assert.ok(ms >= 250 && ms < 1500, `declared dead after ${ms} ms`);
+  raw.destroy();
+  l.close();
+});
+
+test('admission: HTTP text, an oversized header, a port scan and a silent client are dropped and logged; the real peer is admitted', async () => {
+  const l = await listen({ host: HOST, port: 0 });
+  const drops: string[] = [];
+  let admitted: TcpFrameChannel | undefined;
+  const admission = admitPeers(l, {
+    where: 'test',
+    timeoutMs: 10_000,
+    awaiting: () => 'party 0',
+    onDrop: (peer, why) => drops.push(`${peer}: ${why}`),
+    admit: async (ch) => {
+      await handshake(ch, { role: 'party 1', version: 'v1' }, 'party 0', 400, true, { replyAfter: true });
+      admitted = ch;
+      return true;
+    },
+  });
+  const stray = (bytes: Buffer | null) => {
+    const s = net.connect({ host: HOST, port: l.port });
+    s.on('error', () => {});
+    s.on('connect', () => (bytes === null ? s.destroy() : s.write(bytes)));
+    return s;
+  };
+  const received: Buffer[] = [];
+  const http = stray(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  http.on('data', (d: Buffer) => received.push(d));
+  const huge = stray(Buffer.from([0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]));
+  const silent = stray(Buffer.alloc(0));
+  stray(null); // connect and close at once, as a port scanner does
+  await new Promise((r) => setTimeout(r, 700)); // the silent client's handshake times out
+  const good = await connect({ host: HOST, port: l.port, label: 'party 1' });
+  const hello = handshake(good, { role: 'party 0', version: 'v1' }, 'party 1', 2000);
+  await admission;
+  assert.equal((await hello).role, 'party 1');
+  assert.ok(admitted, 'the real peer was admitted');
+  assert.equal(drops.length, 4, drops.join('\n'));
+  assert.ok(drops.some((d) => /not a privml hello|exceeds the limit/.test(d)), `HTTP text: ${drops.join(' / ')}`);
+  assert.ok(drops.some((d) => /exceeds the limit of 65536 bytes/.test(d)), 'oversized header hits the pre-handshake cap');
+  assert.ok(drops.some((d) => /no handshake from the peer within 0\.4 s/.test(d)), 'silent client');
+  assert.ok(drops.some((d) => /closed the connection/.test(d)), 'port scan');
+  assert.equal(received.length, 0, 'a stray client learns nothing (the listener answers only a valid hello)');
+  for (const s of [http, huge, silent]) s.destroy();
+  good.close();
+  admitted!.close();
+  l.close();
 });

@@ -11,15 +11,27 @@ export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 /** Bytes of the length header in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
 
+/**
+ * Largest frame a connection may send before its handshake is verified: 64 KiB (a hello is JSON
+ * of a few hundred bytes), so an unauthenticated client cannot make a listener allocate more.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
+
+/** A length header with this value is a heartbeat (no payload), never a frame length. */
+export const HEARTBEAT_HEADER = 0xffffffff;
+
+/** The 4 bytes of a heartbeat. */
+export const HEARTBEAT_BYTES: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+
 /** The one-line error for a frame longer than the limit. */
 export function oversizedFrameError(bytes: number, limit: number): Error {
   return new Error(`frame of ${bytes} bytes exceeds the limit of ${limit} bytes`);
 }
 
-/** Check a frame limit option (1 byte .. 4 GiB − 1, the largest length a header can carry). */
+/** Check a frame limit option (1 byte .. 4 GiB − 2; the all-ones header is the heartbeat). */
 export function checkFrameLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 0xffffffff) {
-    throw new Error(`invalid max frame size ${limit} (expected an integer from 1 to ${0xffffffff} bytes)`);
+  if (!Number.isInteger(limit) || limit < 1 || limit >= HEARTBEAT_HEADER) {
+    throw new Error(`invalid max frame size ${limit} (expected an integer from 1 to ${HEARTBEAT_HEADER - 1} bytes)`);
   }
   return limit;
 }
@@ -52,9 +64,21 @@ export class FrameDecoder {
 
   constructor(
     private readonly onFrame: (frame: Uint8Array) => void,
-    readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private limit = DEFAULT_MAX_FRAME_BYTES,
+    /** Called for each heartbeat header (no payload); heartbeats are never passed to `onFrame`. */
+    private readonly onHeartbeat: () => void = () => {},
   ) {
-    checkFrameLimit(maxFrameBytes);
+    checkFrameLimit(limit);
+  }
+
+  /** Largest accepted frame payload now. */
+  get maxFrameBytes(): number {
+    return this.limit;
+  }
+
+  /** Change the limit for the frames that follow (raised once a handshake is verified). */
+  setMaxFrameBytes(limit: number): void {
+    this.limit = checkFrameLimit(limit);
   }
 
   /** True when no partial frame is buffered (a clean stream end is possible here). */
@@ -81,8 +105,12 @@ export class FrameDecoder {
           len = ((h[0]! << 24) >>> 0) + (h[1]! << 16) + (h[2]! << 8) + h[3]!;
           this.headerFill = 0;
         }
-        if (len > this.maxFrameBytes) {
-          this.broken = oversizedFrameError(len, this.maxFrameBytes);
+        if (len === HEARTBEAT_HEADER) {
+          this.onHeartbeat();
+          continue;
+        }
+        if (len > this.limit) {
+          this.broken = oversizedFrameError(len, this.limit);
           throw this.broken;
         }
         if (len === 0) {

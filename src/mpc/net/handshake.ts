@@ -21,6 +21,23 @@ export interface Hello {
   extra?: Record<string, string>;
 }
 
+/**
+ * A handshake failure with a real peer of the expected role whose session settings differ (model,
+ * configuration, version): the session cannot go on, unlike a stray connection, which is dropped.
+ */
+export class SessionMismatchError extends Error {}
+
+/** Options of `handshake`. */
+export interface HandshakeOptions {
+  /**
+   * Listener side: read and check the peer's hello before sending ours, so a stray client learns
+   * nothing (ours is still sent on a settings mismatch, so the peer can name the difference).
+   */
+  replyAfter?: boolean;
+  /** Extra check of a hello with the expected role (e.g. its TLS certificate); returns why it is refused, or null. */
+  checkPeer?: (theirs: Hello) => string | null;
+}
+
 const MAGIC = 'privml-mpc-hello';
 const MAX_HELLO_BYTES = 64 * 1024;
 
@@ -70,13 +87,18 @@ function parseHello(frame: Uint8Array): Hello | null {
   };
 }
 
-/** The first difference between the peer's hello and what this end expects, or null. */
-function mismatch(mine: Hello, theirs: Hello, expectRole: string | readonly string[], checkSettings: boolean): string | null {
+/** Why the peer is not one of the expected roles, or null. */
+function wrongRole(theirs: Hello, expectRole: string | readonly string[]): string | null {
   const roles = typeof expectRole === 'string' ? [expectRole] : expectRole;
+  if (!roles.includes(theirs.role)) return `peer is ${describeRole(safe(theirs.role))}, expected ${roles.map(describeRole).join(' or ')}`;
+  return null;
+}
+
+/** The first settings difference between the peer's hello and this end's (role already checked), or null. */
+function mismatch(mine: Hello, theirs: Hello, checkSettings: boolean): string | null {
   if (theirs.version !== mine.version) {
     return `protocol version mismatch: peer speaks ${safe(theirs.version)}, this end ${safe(mine.version)}`;
   }
-  if (!roles.includes(theirs.role)) return `peer is ${describeRole(safe(theirs.role))}, expected ${roles.map(describeRole).join(' or ')}`;
   const who = safe(theirs.role);
   if (!checkSettings) return null;
   if (mine.modelHash !== undefined && theirs.modelHash !== mine.modelHash) {
@@ -101,9 +123,16 @@ function mismatch(mine: Hello, theirs: Hello, expectRole: string | readonly stri
  * no model: the dealer compares the two parties' hellos instead). On failure the channel is left
  * open: the caller closes it.
  */
-export async function handshake(ch: FrameChannel, mine: Hello, expectRole: string | readonly string[], timeoutMs: number, checkSettings = true): Promise<Hello> {
-  const hello = { magic: MAGIC, ...mine };
-  ch.send(new TextEncoder().encode(JSON.stringify(hello)));
+export async function handshake(
+  ch: FrameChannel,
+  mine: Hello,
+  expectRole: string | readonly string[],
+  timeoutMs: number,
+  checkSettings = true,
+  opts: HandshakeOptions = {},
+): Promise<Hello> {
+  const sendMine = () => ch.send(new TextEncoder().encode(JSON.stringify({ magic: MAGIC, ...mine })));
+  if (!opts.replyAfter) sendMine();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const frame = ch.recv();
   // If the timeout wins, the recv still settles later (e.g. on close): keep that from being unhandled.
@@ -126,7 +155,12 @@ export async function handshake(ch: FrameChannel, mine: Hello, expectRole: strin
   if (!theirs) {
     throw new Error(`handshake failed: the peer sent ${got.length} bytes that are not a privml hello (wrong program or port?)`);
   }
-  const why = mismatch(mine, theirs, expectRole, checkSettings);
-  if (why) throw new Error(`handshake failed: ${why}`);
+  const role = wrongRole(theirs, expectRole);
+  if (role) throw new Error(`handshake failed: ${role}`);
+  const refused = opts.checkPeer?.(theirs);
+  if (refused) throw new Error(`handshake failed: ${refused}`);
+  if (opts.replyAfter) sendMine();
+  const why = mismatch(mine, theirs, checkSettings);
+  if (why) throw new SessionMismatchError(`handshake failed: ${why}`);
   return theirs;
 }

@@ -5,4 +5,5 @@ export * from './memory.js';
 export * from './emulate.js';
 export * from './peer.js';
 export * from './handshake.js';
+export * from './admit.js';
 export { formatSeconds } from './queue.js';

@@ -30,7 +30,8 @@ export class FrameQueue {
   constructor(
     private readonly idleTimeoutMs: number | undefined,
     private readonly onIdle: (err: Error) => void,
-    private readonly peerLabel: string,
+    /** Name of the peer in the idle-timeout message (renamed once its role is verified). */
+    public peerLabel: string,
   ) {
     if (idleTimeoutMs !== undefined && !(idleTimeoutMs > 0)) {
       throw new Error(`invalid idle timeout ${idleTimeoutMs} ms (expected a positive number)`);

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { FrameChannel } from '../context.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, checkFrameLimit, encodeFrame } from './framing.js';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES, checkFrameLimit, encodeFrame } from './framing.js';
 import { FrameQueue, formatSeconds } from './queue.js';
 
 type Pem = string | Buffer;
@@ -25,6 +25,16 @@ export interface TlsClientOptions {
   rejectUnauthorized?: boolean;
   cert?: Pem;
   key?: Pem;
+  /** Check that the server's certificate names this role (CN or SAN) instead of its host name. */
+  expectRole?: string;
+}
+
+/** True when a certificate's CN or a SAN names `role` ("party 0", "party0" or "party-0", any case). */
+export function namesRole(id: PeerIdentity | undefined, role: string): boolean {
+  if (!id) return false;
+  const r = role.toLowerCase();
+  const tokens = [r, r.replace(/\s+/g, ''), r.replace(/\s+/g, '-')];
+  return [id.cn, ...id.san].some((n) => n !== undefined && tokens.includes(n.toLowerCase()));
 }
 
 /** Per-channel options common to both ends. */
@@ -35,6 +45,11 @@ export interface ChannelOptions {
   maxFrameBytes?: number;
   /** Name of the peer in error messages (default: its address). */
   label?: string;
+  /**
+   * Until `verified()` is called, accept frames of at most 64 KiB (PRE_AUTH_MAX_FRAME_BYTES) so an
+   * unauthenticated peer cannot make this end allocate large buffers (default true).
+   */
+  preAuthLimit?: boolean;
 }
 
 /** Options of `listen`. */
@@ -45,6 +60,10 @@ export interface ListenOptions extends ChannelOptions {
   tls?: TlsServerOptions;
   /** `accept` rejects when no peer connects within this time (default: wait forever). */
   acceptTimeoutMs?: number;
+  /** Called with the address and a one-line reason when a client fails the TLS handshake. */
+  onDrop?: (peer: string, reason: string) => void;
+  /** A TLS client must finish its TLS handshake within this time (default 10 s). */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 /** Options of `connect`. */
@@ -58,9 +77,29 @@ export interface ConnectOptions extends ChannelOptions {
   retryMs?: number;
 }
 
+/** What a peer's TLS certificate says about it (undefined on plain TCP or without a client certificate). */
+export interface PeerIdentity {
+  /** Subject common name. */
+  cn?: string;
+  /** subjectAltName values without their type prefix (DNS:, URI:, IP Address:, email:). */
+  san: string[];
+}
+
+/** Liveness settings applied once a link's handshake is verified. */
+export interface LivenessOptions {
+  /** Fail the link when nothing (frame or heartbeat) arrives for this long; heartbeats are sent every quarter of it. */
+  idleTimeoutMs?: number;
+}
+
 /** A FrameChannel over a socket, with the peer's name used in its errors. */
 export interface TcpFrameChannel extends FrameChannel {
   readonly label: string;
+  /** Name the peer by its verified role in later errors (a listener first knows it by address). */
+  setLabel(label: string): void;
+  /** The peer's certificate names (TLS with a client/server certificate), else undefined. */
+  readonly peerIdentity: PeerIdentity | undefined;
+  /** The handshake is verified: lift the 64 KiB pre-handshake frame cap and start heartbeats/idle timeout. */
+  verified(opts?: LivenessOptions): void;
 }
 
 /** A listening socket handing out one channel per incoming connection. */
@@ -102,25 +141,50 @@ function describe(err: unknown): string {
   return `${msg} (${code})`;
 }
 
+/** Names in a certificate's subjectAltName string ("DNS:a, URI:b, IP Address:1.2.3.4"). */
+function sanNames(alt: string | undefined): string[] {
+  if (!alt) return [];
+  return alt.split(/,\s*/).map((e) => e.replace(/^(DNS|URI|IP Address|email):/, '')).filter((e) => e.length > 0);
+}
+
+/** The peer certificate's names on a TLS socket (undefined on plain TCP or when the peer sent none). */
+function identityOf(socket: net.Socket): PeerIdentity | undefined {
+  if (!(socket instanceof tls.TLSSocket)) return undefined;
+  const c = socket.getPeerCertificate();
+  if (!c || Object.keys(c).length === 0) return undefined;
+  const cn = c.subject?.CN;
+  return { cn: Array.isArray(cn) ? cn[0] : cn, san: sanNames(c.subjectaltname) };
+}
+
 class SocketChannel implements TcpFrameChannel {
   private readonly queue: FrameQueue;
   private readonly decoder: FrameDecoder;
   private readonly maxFrameBytes: number;
+  private sendLimit: number;
+  readonly peerIdentity: PeerIdentity | undefined;
+  private lastRx = performance.now();
+  private lastTx = performance.now();
+  private liveness: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly socket: net.Socket,
-    readonly label: string,
+    public label: string,
     opts: ChannelOptions,
   ) {
     this.maxFrameBytes = checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const preAuth = opts.preAuthLimit ?? true;
+    // Our own hello is small too; the send limit only rises with the receive limit.
+    this.sendLimit = preAuth ? Math.min(this.maxFrameBytes, PRE_AUTH_MAX_FRAME_BYTES) : this.maxFrameBytes;
+    this.peerIdentity = identityOf(socket);
     this.queue = new FrameQueue(opts.idleTimeoutMs, (err) => this.abort(err), label);
-    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.maxFrameBytes);
+    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.sendLimit);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      this.lastRx = performance.now();
       try {
         this.decoder.push(chunk);
       } catch (err) {
-        this.abort(new Error(`peer ${label} sent a bad frame: ${(err as Error).message}`));
+        this.abort(new Error(`peer ${this.label} sent a bad frame: ${(err as Error).message}`));
       }
     });
     socket.on('error', (err) => this.peerGone(err));
@@ -128,7 +192,45 @@ class SocketChannel implements TcpFrameChannel {
     socket.on('close', () => this.peerGone(undefined));
   }
 
+  setLabel(label: string): void {
+    this.label = label;
+    this.queue.peerLabel = label;
+  }
+
+  verified(opts: LivenessOptions = {}): void {
+    this.sendLimit = this.maxFrameBytes;
+    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+    const ms = opts.idleTimeoutMs;
+    if (ms === undefined || this.liveness || this.queue.failure) return;
+    if (!(ms > 0) || !Number.isFinite(ms)) throw new Error(`invalid idle timeout ${ms} ms (expected a positive number)`);
+    const tick = Math.max(10, ms / 4);
+    let lastTick = performance.now();
+    this.lastRx = lastTick;
+    this.liveness = setInterval(() => {
+      const now = performance.now();
+      // If this process itself was blocked (a long synchronous step), the peer's bytes may be
+      // waiting unread in the socket: let one I/O phase run before judging the peer.
+      const blocked = now - lastTick > tick * 2;
+      lastTick = now;
+      if (!blocked && now - this.lastRx > ms) {
+        this.abort(new Error(`peer ${this.label} sent nothing for ${formatSeconds(ms)} (idle timeout; stopped or unreachable?)`));
+        return;
+      }
+      if (now - this.lastTx >= tick) {
+        this.socket.write(HEARTBEAT_BYTES);
+        this.lastTx = now;
+      }
+    }, tick);
+    this.liveness.unref();
+  }
+
+  private stopLiveness(): void {
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = undefined;
+  }
+
   private peerGone(err: Error | undefined): void {
+    this.stopLiveness();
     if (this.queue.failure) return;
     const midFrame = this.decoder.idle ? '' : ' in the middle of a frame';
     const why = err ? ` (${describe(err)})` : '';
@@ -138,6 +240,7 @@ class SocketChannel implements TcpFrameChannel {
 
   /** Fail the link with `err` and drop the connection. */
   private abort(err: Error): void {
+    this.stopLiveness();
     this.queue.fail(err, true);
     this.socket.destroy();
   }
@@ -145,7 +248,8 @@ class SocketChannel implements TcpFrameChannel {
   send(frame: Uint8Array): void {
     const err = this.queue.failure;
     if (err) throw err;
-    this.socket.write(encodeFrame(frame, this.maxFrameBytes));
+    this.socket.write(encodeFrame(frame, this.sendLimit));
+    this.lastTx = performance.now();
   }
 
   recv(): Promise<Uint8Array> {
@@ -153,6 +257,7 @@ class SocketChannel implements TcpFrameChannel {
   }
 
   close(): void {
+    this.stopLiveness();
     if (this.queue.failure) return;
     this.queue.fail(new Error(`connection to peer ${this.label} was closed locally`), true);
     // Flush what was sent, then release the handle even if the peer never answers the FIN.
@@ -171,6 +276,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         ca: opts.tls.ca,
         requestCert: opts.tls.ca !== undefined,
         rejectUnauthorized: opts.tls.ca !== undefined,
+        handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
       })
     : net.createServer();
 
@@ -195,6 +301,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   // A client that fails the TLS handshake is dropped; keep waiting for a good one, but remember why.
   server.on('tlsClientError', (err: Error, socket: net.Socket) => {
     lastTlsError = describe(err);
+    opts.onDrop?.(formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0), `TLS handshake failed: ${lastTlsError}`);
     socket.destroy();
   });
 
@@ -249,6 +356,15 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
 
 type Attempt = { socket: net.Socket } | { retry: string };
 
+/** A TLS server-identity check that wants a certificate naming `role` (CN or SAN). */
+function roleCheck(role: string): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const cn = cert.subject?.CN;
+    const id = { cn: Array.isArray(cn) ? cn[0] : cn, san: sanNames(cert.subjectaltname) };
+    return namesRole(id, role) ? undefined : new Error(`the server's certificate does not name ${role}`);
+  };
+}
+
 /** One connection attempt: a connected socket, a retryable error code, or a thrown fatal error. */
 function attempt(opts: ConnectOptions, addr: string, budgetMs: number): Promise<Attempt> {
   return new Promise<Attempt>((resolve, reject) => {
@@ -265,6 +381,8 @@ function attempt(opts: ConnectOptions, addr: string, budgetMs: number): Promise<
           rejectUnauthorized: t.rejectUnauthorized ?? true,
           // RFC 6066 forbids IP literals as SNI; Node then checks the certificate against the IP.
           servername: t.servername ?? (net.isIP(opts.host) ? undefined : opts.host),
+          // Role-bound certificates: the dealer/party 1 is whoever holds a certificate naming its role.
+          ...(t.expectRole ? { checkServerIdentity: roleCheck(t.expectRole) } : {}),
         })
       : net.connect({ host: opts.host, port: opts.port });
     const finish = (r: Attempt | Error) => {

@@ -1,0 +1,103 @@
+/**
+ * Correlation maths: what each party draws from its PRG per request (in a fixed order), the
+ * dealer's correction for party 1 from both parties' draws, and assembling a party's material.
+ */
+import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
+import type { Prg } from '../../crypto/prg.js';
+import { bitsToRing, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
+import type { CorrelationRequest, Sizes } from './wire.js';
+
+/** XOR of two equal-length byte arrays (word-wise where possible). */
+export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length);
+  const words = a.length >> 2;
+  if (words > 0 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const aw = new Uint32Array(a.buffer, a.byteOffset, words), bw = new Uint32Array(b.buffer, b.byteOffset, words);
+    const ow = new Uint32Array(out.buffer, 0, words);
+    for (let i = 0; i < words; i++) ow[i] = aw[i]! ^ bw[i]!;
+    for (let i = words * 4; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
+  } else {
+    for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
+  }
+  return out;
+}
+
+/** (a0⊕a1)&(b0⊕b1)⊕c0, bytewise in 32-bit words. */
+export function andCorrection(a0: Uint8Array, a1: Uint8Array, b0: Uint8Array, b1: Uint8Array, c0: Uint8Array): Uint8Array {
+  const a = xorBytes(a0, a1), b = xorBytes(b0, b1);
+  const words = a.length >> 2;
+  const aw = new Uint32Array(a.buffer, 0, words), bw = new Uint32Array(b.buffer, 0, words);
+  for (let i = 0; i < words; i++) aw[i] = aw[i]! & bw[i]!;
+  for (let i = words * 4; i < a.length; i++) a[i] = a[i]! & b[i]!;
+  return xorBytes(a, c0);
+}
+
+/** The random parts party `p` draws from its PRG for request `r`, in the fixed draw order. */
+export interface Drawn {
+  a: BigInt64Array | Uint8Array;
+  b: BigInt64Array | Uint8Array;
+  /** Party 0's c (its own third share); undefined for party 1 (c comes from the dealer). */
+  c?: BigInt64Array | Uint8Array;
+}
+
+/** Draw party `party`'s random parts of request `r` from its PRG (fixed order). */
+export function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn {
+  if (r.kind === 'and') {
+    const a = prg.bits(s.la), b = prg.bits(s.lb);
+    return party === 0 ? { a, b, c: prg.bits(s.lc) } : { a, b };
+  }
+  if (r.kind === 'bits') {
+    // a = XOR share of r; party 0's c = its arithmetic share; party 1's arithmetic share is the correction.
+    const a = prg.bits(s.la);
+    return party === 0 ? { a, b: new Uint8Array(0), c: prg.ring(s.lc) } : { a, b: new Uint8Array(0) };
+  }
+  if (r.kind === 'bitmul') {
+    // a = XOR share of r, b = share of A; party 0's c = its shares of [r] and C; party 1's come as the correction.
+    const a = prg.bits(s.la), b = prg.ring(s.lb);
+    return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
+  }
+  const a = prg.ring(s.la), b = prg.ring(s.lb);
+  return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
+}
+
+/** The dealer's correction for party 1, from both parties' drawn parts. */
+export function correction(r: CorrelationRequest, p0: Drawn, p1: Drawn): Uint8Array {
+  if (r.kind === 'and') {
+    return andCorrection(p0.a as Uint8Array, p1.a as Uint8Array, p0.b as Uint8Array, p1.b as Uint8Array, p0.c as Uint8Array);
+  }
+  if (r.kind === 'bits') {
+    const bits = bitsToRing(xorBytes(p0.a as Uint8Array, p1.a as Uint8Array), r.n);
+    return ringToBytes(ringSub(bits, p0.c as BigInt64Array));
+  }
+  if (r.kind === 'bitmul') {
+    const bits = bitsToRing(xorBytes(p0.a as Uint8Array, p1.a as Uint8Array), r.n);
+    const a = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
+    const both = new BigInt64Array(2 * r.n);
+    both.set(bits, 0);
+    both.set(ringMul(a, bits), r.n);
+    return ringToBytes(ringSub(both, p0.c as BigInt64Array));
+  }
+  const a = ringAdd(p0.a as BigInt64Array, p1.a as BigInt64Array);
+  const b = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
+  const prod = r.kind === 'beaver' ? ringMul(a, b) : r.kind === 'matmul' ? ringMatmul(a, b, r.m, r.k, r.n) : ringConv2d(a, b, r.geom);
+  return ringToBytes(ringSub(prod, p0.c as BigInt64Array));
+}
+
+/** Ring elements from received bytes: a view when aligned, else a copy. */
+export function ringView(bytes: Uint8Array, n: number): BigInt64Array {
+  if (bytes.byteOffset % 8 === 0) return new BigInt64Array(bytes.buffer, bytes.byteOffset, n);
+  const out = new BigInt64Array(n);
+  new Uint8Array(out.buffer).set(bytes.subarray(0, 8 * n));
+  return out;
+}
+
+/** Assemble party `p`'s material from its drawn parts and (party 1) the dealer's correction. */
+export function assemble(r: CorrelationRequest, d: Drawn, corr: Uint8Array | undefined): unknown {
+  const c = d.c ?? (r.kind === 'and' ? corr! : ringView(corr!, corr!.length / 8));
+  if (r.kind === 'bits') return { xor: d.a as Uint8Array, arith: c as BigInt64Array } satisfies SharedBits;
+  if (r.kind === 'bitmul') {
+    const rc = c as BigInt64Array;
+    return { xor: d.a as Uint8Array, arith: rc.subarray(0, r.n), a: d.b as BigInt64Array, c: rc.subarray(r.n) } satisfies BitMulTriples;
+  }
+  return { a: d.a, b: d.b, c };
+}
