@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { PrivmlError } from '../errors.js';
 import type { Model } from '../onnx/ir.js';
 import { loadModel } from '../onnx/proto.js';
 import { buildZoo, zooNames } from '../onnx/zoo/index.js';
@@ -15,16 +16,8 @@ import {
   type Dataset,
 } from '../nn/data/index.js';
 
-/** A user-facing error: printed as one line, exit code 1 (2 for usage errors). */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+/** A user-facing error of the CLI layer: printed as one line, exit code 1 (2 for usage errors). */
+export class CliError extends PrivmlError {}
 
 /** Data sets the CLI knows. */
 export const DATASETS = ['fashion-mnist', 'fashion-mnist-sample', 'cifar10'] as const;
