@@ -5,9 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { PrivmlError } from '../errors.js';
+import { VERSION } from '../version.js';
 
-/** Version printed by `--version` (kept equal to package.json by test/cli-lazy.test.ts). */
-export const VERSION = '0.1.0';
+export { VERSION };
 
 /** One top-level subcommand: its name, the one-line description shown by `privml --help`, its loader. */
 interface Entry {
