@@ -26,10 +26,11 @@ export function tensor(dims: number[], data?: ArrayLike<number>): Tensor {
 
 /** Re-throw `e` as a typed privml error (errors privml raised keep their class; the model layer's become ModelError). */
 export function typed(e: unknown): never {
-  if (e instanceof PrivmlError) throw e;
   const err = e as Error & { exitCode?: number };
-  if (err?.name === 'ModelError') throw new ModelError(firstLine(err));
+  // The CLI layer's CliError (a PrivmlError too) becomes the API's OptionError for usage errors.
   if (err?.name === 'CliError') throw err.exitCode === 2 ? new OptionError(firstLine(err)) : new PrivmlError(firstLine(err));
+  if (e instanceof PrivmlError) throw e;
+  if (err?.name === 'ModelError') throw new ModelError(firstLine(err));
   throw e;
 }
 
