@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../onnx/ir.js';
+import type { Dataset } from '../nn/data/index.js';
 import type { StepReport, OutputMeta } from '../fhe/executor.js';
 import { DataError, KeyError, ModelError, PrivmlError, ProtocolError, firstLine } from '../errors.js';
 import { ensureWritable, ensureWritableDir } from './files.js';
@@ -40,6 +41,20 @@ function wrap(e: unknown, make: (m: string) => PrivmlError): never {
   throw make(firstLine(e));
 }
 
+/**
+ * A development PAF model from a plain ReLU model: every ReLU replaced by the PAF `paf` with static
+ * scales profiled on `calib` (a few images suffice; `smartpaf.run` recovers the accuracy for real).
+ */
+export async function pafModel(model: Model | string, paf: string, calib: Dataset): Promise<Model> {
+  const m = typeof model === 'string' ? await loadModel(model) : model;
+  const { makePafModel } = await import('../fhe/pafmodel.js');
+  try {
+    return (await makePafModel(m, paf, calib.images, calib.n, calib.shape)).model;
+  } catch (e) {
+    return wrap(e, (msg) => new ModelError(msg));
+  }
+}
+
 /** Depth, ring degree, modulus chain and rotations of a PAF model (what `privml fhe plan --json` prints). */
 export async function plan(model: Model | string, opts: PlanOptions = {}): Promise<Record<string, unknown>> {
   const { prog } = await program(model);
@@ -57,7 +72,12 @@ export async function keygen(model: Model | string, dir: string, opts: PlanOptio
   const { prog } = await program(model);
   const { planFhe } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
-  const p = planFhe(prog, opts);
+  let p;
+  try {
+    p = planFhe(prog, opts);
+  } catch (e) {
+    return wrap(e, (m) => new ModelError(m));
+  }
   const ctx = await FheContext.create(p.params);
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {

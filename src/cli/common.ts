@@ -58,6 +58,15 @@ export function posInt(name: string): (v: string) => number {
   };
 }
 
+/** Parse a non-negative integer flag (0 allowed, e.g. to skip a step). */
+export function nonNegInt(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new CliError(`${name} must be a non-negative integer, got '${v}'`, 2);
+    return n;
+  };
+}
+
 /** Parse a positive number flag. */
 export function posNum(name: string): (v: string) => number {
   return (v: string) => {
