@@ -23,7 +23,7 @@ for (const b of blocks) {
       const code = b.code.replaceAll("from 'privml'", `from '${index}'`).replaceAll("'out/", `'${tmp}/out/`);
       const file = join(tmp, 'example.mjs');
       writeFileSync(file, code);
-      const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8', timeout: 900_000 });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8', timeout: 2_400_000 });
       assert.equal(r.status, 0, `${b.title}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
       assert.ok(r.stdout.trim().length > 0, 'the example prints its result');
     } finally {
