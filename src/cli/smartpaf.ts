@@ -4,18 +4,13 @@
  * and the Table-3 report (`report`).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
-import { subset, split, type Dataset } from '../nn/data/index.js';
-import { FloatModel } from '../nn/runtime.js';
-import { classifierIo, evaluate } from '../nn/train.js';
-import { runOrt } from '../onnx/ort.js';
 import type { Model } from '../onnx/ir.js';
 import { getPaf, listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
 import { nonlinearLayers } from '../smartpaf/layers.js';
-import { deployModel, evaluatePaf, parseTechniques, rangeSummary, recordScales, runPipeline } from '../smartpaf/pipeline.js';
-import { withStaticScales } from '../smartpaf/graph.js';
+import { deployModel, parseTechniques, rangeSummary } from '../smartpaf/pipeline.js';
 import { mergeTables, runTable, tableHtml, TABLE_ROWS, type TableResult } from '../smartpaf/report.js';
 import { oddCost, oddDegree } from '../smartpaf/poly.js';
 import { measureSign } from '../smartpaf/remez.js';
