@@ -1,33 +1,18 @@
 /** Helpers shared by the `privml` subcommands: model and data resolution, progress, output. */
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { PrivmlError } from '../errors.js';
 import type { Model } from '../onnx/ir.js';
 import { loadModel } from '../onnx/proto.js';
 import { buildZoo, zooNames } from '../onnx/zoo/index.js';
-import {
-  defaultDataSearchDirs,
-  loadCifar10,
-  loadFashionMnist,
-  loadFashionMnistSample,
-  packageRoot,
-  type Dataset,
-} from '../nn/data/index.js';
+import { packageRoot, type Dataset } from '../nn/data/index.js';
+import { loadDatasetSync } from '../api/data.js';
 
-/** A user-facing error: printed as one line, exit code 1 (2 for usage errors). */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+/** A user-facing error of the CLI layer: printed as one line, exit code 1 (2 for usage errors). */
+export class CliError extends PrivmlError {}
 
-/** Data sets the CLI knows. */
-export const DATASETS = ['fashion-mnist', 'fashion-mnist-sample', 'cifar10'] as const;
+export { DATASETS } from '../api/data.js';
 
 /** Path of the committed pretrained default model. */
 export function defaultModelPath(): string {
@@ -61,23 +46,7 @@ export interface DataOptions {
 
 /** Load a split of a named data set; the search path comes from PRIVML_DATA, Debian's package and the user cache. */
 export function loadDataset(opts: DataOptions, split: 'train' | 'test'): Dataset {
-  const limit = opts.limit;
-  switch (opts.dataset) {
-    case 'fashion-mnist':
-      return loadFashionMnist({
-        split,
-        dir: opts.dataDir,
-        searchDirs: defaultDataSearchDirs(process.env, homedir(), 'fashion-mnist'),
-        limit,
-      });
-    case 'fashion-mnist-sample':
-      if (split === 'train') throw new CliError('fashion-mnist-sample holds only 1,000 test images; train on fashion-mnist');
-      return loadFashionMnistSample({ limit });
-    case 'cifar10':
-      return loadCifar10({ split, dir: opts.dataDir, searchDirs: defaultDataSearchDirs(process.env, homedir(), 'cifar10'), limit });
-    default:
-      throw new CliError(`unknown dataset '${opts.dataset}' (known: ${DATASETS.join(', ')})`, 2);
-  }
+  return loadDatasetSync(opts.dataset, { split, dataDir: opts.dataDir, limit: opts.limit });
 }
 
 /** Parse a positive integer flag. */
@@ -85,6 +54,15 @@ export function posInt(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new CliError(`${name} must be a positive integer, got '${v}'`, 2);
+    return n;
+  };
+}
+
+/** Parse a non-negative integer flag (0 allowed, e.g. to skip a step). */
+export function nonNegInt(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new CliError(`${name} must be a non-negative integer, got '${v}'`, 2);
     return n;
   };
 }

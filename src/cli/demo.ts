@@ -7,7 +7,7 @@ import { evaluate } from '../nn/train.js';
 import { modelInfo } from '../onnx/info.js';
 import { loadModel } from '../onnx/proto.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
-import { CliError, defaultModelPath, pct, printJson, Progress } from './common.js';
+import { CliError, defaultModelPath, nonNegInt, pct, posInt, printJson, Progress } from './common.js';
 import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
 
 /** The other pillars, pointed to so a user knows where to go next (too slow or too large for the demo). */
@@ -23,8 +23,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample')
     .option('--model <file>', 'model to use instead of the committed default')
-    .option('--limit <n>', 'use only the first N sample images', (v) => Number(v))
-    .option('--private <n>', 'images to classify with two-party private inference (0 skips it)', (v) => Number(v), 20)
+    .option('--limit <n>', 'use only the first N sample images', posInt('--limit'))
+    .option('--private <n>', 'images to classify with two-party private inference (0 skips it)', nonNegInt('--private'), 20)
     .option('--json', 'machine-readable output')
     .action(async (o: { model?: string; limit?: number; private: number; json?: boolean }) => {
       const path = o.model ?? defaultModelPath();

@@ -1,13 +1,11 @@
 /** `privml hummingbird …`: reduced-ring ReLU search (eco / aggressive), config check, HTML/JSON report. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { split, subset, type Dataset } from '../nn/data/index.js';
 import { saveModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
 import {
   bitsKept,
-  layersOf,
   modelHash,
   readConfig,
   validateConfig,
@@ -20,9 +18,11 @@ import {
 import { agreement, SimEvaluator } from '../hummingbird/evaluator.js';
 import { finetune } from '../hummingbird/finetune.js';
 import { computeSpeedups, renderReport, type HbReport, type ReportConfig, type ReportRun } from '../hummingbird/report.js';
-import { searchRanges, DEFAULT_WIDTHS } from '../hummingbird/search.js';
+import { DEFAULT_WIDTHS } from '../hummingbird/search.js';
+import * as api from '../api/hummingbird.js';
 import type { BitRange } from '../hummingbird/simulate.js';
 import { reluCost } from '../mpc/protocols/compare.js';
+import { ensureWritable } from '../api/files.js';
 import { CliError, loadDataset, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
 import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
 
@@ -90,6 +90,9 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   if (!(o.budget > 0)) throw new CliError(`--budget must be > 0 bits per ReLU element, got ${o.budget}`, 2);
   if (o.levels !== 'size' && o.levels !== 'layer') throw new CliError(`--levels must be size or layer, got '${o.levels}'`, 2);
   const widths = parseList(o.widths, '--widths');
+  // Outputs are checked before minutes of search and fine-tuning.
+  ensureWritable(o.output);
+  if (o.finetuneEpochs > 0) ensureWritable(o.finetunedModel ?? o.output.replace(/\.json$/i, '') + '.onnx');
   const { model, source } = resolveModel(ref);
   const log = (s: string) => !o.json && process.stderr.write(s + '\n');
   // Calibration comes from the TRAINING split only; the test split is touched only for verification.
@@ -101,7 +104,7 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   const progress = new Progress(!o.json);
   let phase = '';
   const t0 = performance.now();
-  const res = await searchRanges(model, calib, {
+  const res = await api.search(model, calib, {
     mode,
     budget: o.budget,
     levelsBy: o.levels,
@@ -129,7 +132,7 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
 
   let outModel = model;
   let outModelPath = source;
-  const ranges = layersOf(res.levels);
+  const ranges = res.ranges;
   let finetuneMeta: HbMeta['finetune'];
   if (o.finetuneEpochs > 0) {
     if (mode !== 'aggressive') throw new CliError('--finetune-epochs applies to --mode aggressive (eco keeps the model unchanged)', 2);
@@ -271,11 +274,8 @@ function runOf(label: string, kind: ReportRun['kind'], r: InferResult, netName: 
 
 async function runReport(o: ReportFlags): Promise<void> {
   // Create the output folder first, so minutes of measurement are never lost to a missing directory.
-  try {
-    mkdirSync(dirname(o.output), { recursive: true });
-  } catch (e) {
-    throw new CliError(`${o.output}: cannot create the output folder (${(e as Error).message.split('\n')[0]})`);
-  }
+  ensureWritable(o.output);
+  ensureWritable(o.output.replace(/\.html?$/i, '') + '.json');
   if (o.from) {
     // Re-render a previous report's JSON (no private inference).
     let data: HbReport;

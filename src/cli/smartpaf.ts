@@ -4,22 +4,19 @@
  * and the Table-3 report (`report`).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
-import { subset, split, type Dataset } from '../nn/data/index.js';
-import { FloatModel } from '../nn/runtime.js';
-import { classifierIo, evaluate } from '../nn/train.js';
-import { runOrt } from '../onnx/ort.js';
 import type { Model } from '../onnx/ir.js';
 import { getPaf, listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
 import { nonlinearLayers } from '../smartpaf/layers.js';
-import { deployModel, evaluatePaf, parseTechniques, rangeSummary, recordScales, runPipeline } from '../smartpaf/pipeline.js';
-import { withStaticScales } from '../smartpaf/graph.js';
+import { deployModel, parseTechniques, rangeSummary } from '../smartpaf/pipeline.js';
 import { mergeTables, runTable, tableHtml, TABLE_ROWS, type TableResult } from '../smartpaf/report.js';
 import { oddCost, oddDegree } from '../smartpaf/poly.js';
 import { measureSign } from '../smartpaf/remez.js';
 import { pafSvg } from '../smartpaf/plot.js';
+import * as api from '../api/smartpaf.js';
+import { ensureWritable, ensureWritableDir } from '../api/files.js';
 import { CliError, loadDataset, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
 
 /** |x| from which sign errors are reported (the approximations are poor closer to 0 by design). */
@@ -91,19 +88,33 @@ export function registerSmartpaf(program: Command): Command {
     .description('merge report JSON files of the same model (PAF columns run separately) into one HTML + JSON report')
     .requiredOption('-o, --output <file>', 'HTML report file (the JSON goes next to it, .json)')
     .action((files: string[], o: { output: string }) => {
+      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
+      ensureWritable(o.output);
+      ensureWritable(jsonFile);
       let merged: TableResult;
       try {
-        merged = mergeTables(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as TableResult));
+        merged = mergeTables(files.map(readTable));
       } catch (e) {
         throw new CliError(`report-merge: ${(e as Error).message.split('\n')[0]}`);
       }
-      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
-      mkdirSync(dirname(o.output), { recursive: true });
       writeFileSync(o.output, tableHtml(merged));
       writeFileSync(jsonFile, JSON.stringify(merged, null, 2) + '\n');
       process.stdout.write(`wrote ${o.output} and ${jsonFile} (${merged.columns.map((c) => c.paf).join(', ')})\n`);
     });
   return sp;
+}
+
+/** Read one `smartpaf report` JSON file, checking the fields merging needs (a one-line error otherwise). */
+function readTable(file: string): TableResult {
+  let t: Partial<TableResult>;
+  try {
+    t = JSON.parse(readFileSync(file, 'utf8')) as Partial<TableResult>;
+  } catch (e) {
+    throw new Error(`${file}: cannot read report JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  const ok = t !== null && typeof t === 'object' && typeof t.model === 'string' && typeof t.testN === 'number' && typeof t.reluAccuracy === 'number' && Array.isArray(t.columns);
+  if (!ok) throw new Error(`${file}: not a smartpaf report JSON (needs model, testN, reluAccuracy and columns)`);
+  return t as TableResult;
 }
 
 /** Options shared by `run` and `report`. */
@@ -146,32 +157,16 @@ function dataOptions(c: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
-interface Data {
-  train: Dataset;
-  validation: Dataset;
-  calib: Dataset;
-  test: Dataset;
-}
-
 /**
  * Training data: the validation split is taken from the whole training set exactly as `privml train`
  * takes it (same --val-fraction and --seed), so it is held out from the pretrained model too; then
  * --limit keeps the first N of the remaining examples for fine-tuning (and the validation set is
  * cut to max(1000, N·fraction/(1 − fraction)) examples).
  */
-function loadData(o: DataCliOptions): Data {
-  if (!(o.valFraction > 0 && o.valFraction < 1)) throw new CliError(`--val-fraction must be in (0,1), got '${o.valFraction}'`, 2);
+async function loadData(o: DataCliOptions): Promise<api.PipelineData> {
   const full = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'train');
   const test = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.testLimit }, 'test');
-  let { a: validation, b: train } = split(full, o.valFraction, o.seed);
-  if (o.limit !== undefined) {
-    train = subset(train, 0, Math.min(o.limit, train.n));
-    const nVal = Math.max(1000, Math.round((o.limit * o.valFraction) / (1 - o.valFraction)));
-    validation = subset(validation, 0, Math.min(nVal, validation.n));
-  }
-  if (validation.n === 0 || train.n === 0) throw new CliError(`too few training examples (${full.n}) to hold out a validation split`, 2);
-  const calib = o.calib ? subset(train, 0, Math.min(o.calib, train.n)) : train;
-  return { train, validation, calib, test };
+  return api.splitData(full, test, { valFraction: o.valFraction, seed: o.seed, limit: o.limit, calib: o.calib });
 }
 
 function rates(o: DataCliOptions) {
@@ -203,32 +198,6 @@ function pafOrFail(name: string): Paf {
   }
 }
 
-async function reluAccuracy(model: Model, test: Dataset, source: string): Promise<number> {
-  const fm = await FloatModel.create(model, { source });
-  try {
-    return evaluate(fm, test).accuracy;
-  } finally {
-    fm.dispose();
-  }
-}
-
-/** Largest |ORT − float runtime| over the logits of the first `n` test examples of the deployed model. */
-async function ortCheck(model: Model, test: Dataset, n = 64): Promise<number> {
-  const ds = subset(test, 0, Math.min(n, test.n));
-  const fm = await FloatModel.create(model);
-  try {
-    const { input, output } = classifierIo(fm, ds);
-    const feed = { [input]: { dtype: 'float32' as const, dims: [ds.n, ...ds.shape], data: ds.images } };
-    const a = fm.run(feed)[output]!.data as Float32Array;
-    const b = (await runOrt(model, feed))[output]!.data as Float32Array;
-    let d = 0;
-    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    return d;
-  } finally {
-    fm.dispose();
-  }
-}
-
 function makeLog(json: boolean | undefined): (s: string) => void {
   return (s) => {
     if (!json) process.stderr.write(s + '\n');
@@ -253,24 +222,19 @@ function registerRun(sp: Command): void {
   dataOptions(run)
     .requiredOption('-o, --output <file>', 'where to write the deployable .onnx model')
     .action(async (ref: string, o: DataCliOptions & { paf: string; techniques: string; fineTuneEpochs: number; output: string }) => {
-      const paf = pafOrFail(o.paf);
-      let techniques;
+      pafOrFail(o.paf);
       try {
-        techniques = parseTechniques(o.techniques);
+        parseTechniques(o.techniques);
       } catch (e) {
         throw new CliError(`--techniques: ${(e as Error).message}`, 2);
       }
+      ensureWritable(o.output);
       const { model, source } = loadExact(ref);
-      const data = loadData(o);
-      const log = makeLog(o.json);
+      const data = await loadData(o);
       const progress = new Progress(!o.json);
-      const t0 = performance.now();
-      const relu = await reluAccuracy(model, data.test, source);
-      log(`${source}: ReLU model ${pct(relu)} on ${data.test.n} test examples; PAF ${paf.name} (${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ${data.validation.n} validation examples`);
-      const res = await runPipeline(model, {
-        paf,
-        techniques,
-        ...data,
+      const res = await api.run(model, data, {
+        paf: o.paf,
+        techniques: o.techniques,
         epochsPerGroup: o.epochsPerGroup,
         maxGroups: o.maxGroups,
         fineTuneEpochs: o.fineTuneEpochs,
@@ -279,49 +243,38 @@ function registerRun(sp: Command): void {
         seed: o.seed,
         ct: { epochs: o.ctEpochs, samples: o.ctSamples },
         source,
-        log,
+        log: makeLog(o.json),
         onStep: stepProgress(progress),
       });
-      const dyn = await evaluatePaf(res.dynamicModel, data.test, source);
-      // Deployment always needs static scales; without 'ss' they are recorded only for the export.
-      const scales = res.scales ?? (await recordScales(res.dynamicModel, data.calib, source));
-      const staticModel = res.staticModel ?? withStaticScales(res.dynamicModel, scales, source);
-      const stat = await evaluatePaf(staticModel, data.test, source);
-      const deployed = deployModel(staticModel, {
-        'privml.paf.techniques': res.techniques.join(','),
-        'privml.paf.accuracy': JSON.stringify({ relu, dynamic: dyn.accuracy, static: stat.accuracy, testN: data.test.n }),
-      }, source);
       try {
-        mkdirSync(dirname(o.output), { recursive: true });
-        saveModel(deployed, o.output);
+        saveModel(res.model, o.output);
       } catch (e) {
         throw new CliError(`${o.output}: ${(e as Error).message.split('\n')[0]}`);
       }
-      const ortDiff = await ortCheck(deployed, data.test);
-      const seconds = (performance.now() - t0) / 1000;
+      const p = res.pipeline;
       const summary = {
         model: source,
-        paf: paf.name,
+        paf: res.paf,
         techniques: res.techniques,
-        reluAccuracy: relu,
-        dynamicScaleAccuracy: dyn.accuracy,
-        staticScaleAccuracy: stat.accuracy,
-        testN: data.test.n,
-        scales,
-        range: stat.range,
-        ct: res.ct?.map((r) => ({ node: r.node, kind: r.kind, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stages: r.stages })),
-        fineTune: res.fineTune.map((f) => ({ node: f.node, startValAccuracy: f.startValAccuracy, bestValAccuracy: f.bestValAccuracy, groups: f.groups.map((g) => ({ group: g.group, valAccuracy: g.valAccuracy, improved: g.improved })) })),
-        epochs: res.epochs,
+        reluAccuracy: res.reluAccuracy,
+        dynamicScaleAccuracy: res.dynamicScaleAccuracy,
+        staticScaleAccuracy: res.staticScaleAccuracy,
+        testN: res.testN,
+        scales: res.scales,
+        range: res.range,
+        ct: p.ct?.map((r) => ({ node: r.node, kind: r.kind, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stages: r.stages })),
+        fineTune: p.fineTune.map((f) => ({ node: f.node, startValAccuracy: f.startValAccuracy, bestValAccuracy: f.bestValAccuracy, groups: f.groups.map((g) => ({ group: g.group, valAccuracy: g.valAccuracy, improved: g.improved })) })),
+        epochs: p.epochs,
         output: o.output,
-        ortMaxAbsDiff: ortDiff,
-        seconds,
+        ortMaxAbsDiff: res.ortMaxAbsDiff,
+        seconds: res.seconds,
       };
       if (o.json) return printJson(summary);
       const lines = [
-        `ReLU model        ${pct(relu)}`,
-        `PAF, dynamic scale ${pct(dyn.accuracy)}`,
-        `PAF, static scale  ${pct(stat.accuracy)}  (${rangeSummary(stat.range)})`,
-        `wrote ${o.output} (plain ONNX, ${deployed.graph.nodes.length} nodes; onnxruntime vs float runtime max |Δlogit| ${ortDiff.toExponential(2)}) in ${seconds.toFixed(0)} s`,
+        `ReLU model        ${pct(res.reluAccuracy)}`,
+        `PAF, dynamic scale ${pct(res.dynamicScaleAccuracy)}`,
+        `PAF, static scale  ${pct(res.staticScaleAccuracy)}  (${rangeSummary(res.range)})`,
+        `wrote ${o.output} (plain ONNX, ${res.model.graph.nodes.length} nodes; onnxruntime vs float runtime max |Δlogit| ${res.ortMaxAbsDiff.toExponential(2)}) in ${res.seconds.toFixed(0)} s`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });
@@ -339,11 +292,15 @@ function registerReport(sp: Command): void {
       const pafs = o.pafs.split(',').map((s) => s.trim()).filter(Boolean);
       if (pafs.length === 0) throw new CliError('--pafs: no PAF named', 2);
       for (const p of pafs) pafOrFail(p);
+      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
+      ensureWritable(o.output);
+      ensureWritable(jsonFile);
+      if (o.saveModels) ensureWritableDir(o.saveModels);
       const { model, source } = loadExact(ref);
-      const data = loadData(o);
+      const data = await loadData(o);
       const log = makeLog(o.json);
       const progress = new Progress(!o.json);
-      const relu = await reluAccuracy(model, data.test, source);
+      const relu = await api.accuracy(model, data.test, source);
       log(`${source}: ReLU model ${pct(relu)}`);
       const table = await runTable(model, relu, {
         pafs,
@@ -370,9 +327,7 @@ function registerReport(sp: Command): void {
           log(`  wrote ${file}`);
         },
       });
-      const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
       try {
-        mkdirSync(dirname(o.output), { recursive: true });
         writeFileSync(o.output, tableHtml(table));
         writeFileSync(jsonFile, JSON.stringify(table, null, 2) + '\n');
       } catch (e) {

@@ -1,6 +1,7 @@
 /** `privml train`: train (or fine-tune) a model on a data set and write it back as ONNX. */
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
+import { ensureWritable } from '../api/files.js';
 import { split } from '../nn/data/index.js';
 import { FloatModel } from '../nn/runtime.js';
 import { evaluate, train, type OptimizerName } from '../nn/train.js';
@@ -45,6 +46,7 @@ export function registerTrain(program: Command): void {
     .action(async (o: TrainCliOptions) => {
       if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new CliError(`--optimizer must be adam or sgd, got '${o.optimizer}'`, 2);
       if (!(o.valFraction >= 0 && o.valFraction < 1)) throw new CliError(`--val-fraction must be in [0,1), got '${o.valFraction}'`, 2);
+      ensureWritable(o.output);
       const { model, source } = resolveModel(o.model, parseKeyValues(o.opt));
       const full = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'train');
       const test = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'test');

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { saveModel } from '../onnx/proto.js';
 import { buildZoo, listZoo, paramCount } from '../onnx/zoo/index.js';
+import { modelInfo } from '../onnx/info.js';
+import { ensureWritable } from '../api/files.js';
 import { parseKeyValues, printJson } from './common.js';
 
 /** Register `zoo`. */
@@ -27,10 +29,16 @@ export function registerZoo(program: Command): void {
     .option('--opt <key=value...>', 'build options, e.g. --opt pool=max input=3x32x32')
     .option('--json', 'machine-readable output')
     .action((name: string, o: { output: string; opt?: string[]; json?: boolean }) => {
+      ensureWritable(o.output);
       const model = buildZoo(name, parseKeyValues(o.opt));
       saveModel(model, o.output);
-      const summary = { name, output: o.output, parameters: paramCount(model) };
+      // `parameters` is what `privml info` counts (every initializer element, BN running statistics and
+      // constants included); `learnedParameters` leaves those out (PyTorch's sum of p.numel()).
+      const summary = { name, output: o.output, parameters: modelInfo(model).parameters, learnedParameters: paramCount(model) };
       if (o.json) printJson(summary);
-      else process.stdout.write(`wrote ${o.output} (${summary.parameters.toLocaleString('en-US')} parameters)\n`);
+      else {
+        const learned = summary.learnedParameters === summary.parameters ? '' : `, ${summary.learnedParameters.toLocaleString('en-US')} learned`;
+        process.stdout.write(`wrote ${o.output} (${summary.parameters.toLocaleString('en-US')} parameters${learned})\n`);
+      }
     });
 }
