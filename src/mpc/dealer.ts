@@ -28,6 +28,7 @@ import type {
   SharedBits,
 } from './context.js';
 import { Prg, randomSeed, SEED_BYTES } from '../crypto/prg.js';
+import { assembleFssRelu, checkFssWindow, dealFssRelu, drawFssRelu, fssReluKeyBytes, type FssDrawn, type FssReluKey } from './protocols/fss/keys.js';
 import { bitsToRing, convOutSize, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes, type ConvGeom } from './ring.js';
 
 /** One correlation request: what a protocol asks the dealer for (kind and sizes only). */
@@ -37,7 +38,8 @@ export type CorrelationRequest =
   | { kind: 'conv'; geom: ConvGeom }
   | { kind: 'and'; n: number }
   | { kind: 'bits'; n: number }
-  | { kind: 'bitmul'; n: number };
+  | { kind: 'bitmul'; n: number }
+  | { kind: 'fssrelu'; n: number; lsb: number; msb: number };
 
 /** Dealer-side counters (for reports). */
 export interface DealerServerStats {
@@ -80,7 +82,7 @@ const REQS_PER_FRAME = 8192;
 /** Largest array any single request may produce (elements), to bound memory on both sides. */
 const MAX_ELEMS = 1 << 26;
 
-const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5, bitmul: 6 } as const;
+const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5, bitmul: 6, fssrelu: 7 } as const;
 const CONV_FIELDS = ['n', 'c', 'h', 'w', 'co', 'kh', 'kw', 'strideH', 'strideW', 'padT', 'padL', 'padB', 'padR', 'group'] as const;
 
 /** Sizes of a request's arrays: A, B, C element counts (bits for 'and'/'bits'), and correction bytes. */
@@ -89,6 +91,8 @@ interface Sizes {
   lb: number;
   lc: number;
   correction: number;
+  /** Bytes the dealer sends party 0 for this request (FSS correction words; 0 for the others). */
+  toParty0?: number;
 }
 
 /** One-line description of a request (no material), for errors. */
@@ -98,6 +102,8 @@ export function describeRequest(r: CorrelationRequest): string {
       return `matmul(${r.m}x${r.k} · ${r.k}x${r.n})`;
     case 'conv':
       return `conv(${CONV_FIELDS.map((f) => `${f}=${r.geom[f]}`).join(',')})`;
+    case 'fssrelu':
+      return `fssrelu(${r.n} on [${r.lsb}, ${r.msb}))`;
     default:
       return `${r.kind}(${r.n})`;
   }
@@ -107,6 +113,7 @@ function sameRequest(a: CorrelationRequest, b: CorrelationRequest): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'matmul' && b.kind === 'matmul') return a.m === b.m && a.k === b.k && a.n === b.n;
   if (a.kind === 'conv' && b.kind === 'conv') return CONV_FIELDS.every((f) => a.geom[f] === b.geom[f]);
+  if (a.kind === 'fssrelu' && b.kind === 'fssrelu') return a.n === b.n && a.lsb === b.lsb && a.msb === b.msb;
   return (a as { n: number }).n === (b as { n: number }).n;
 }
 
@@ -152,6 +159,9 @@ function sizesOf(r: CorrelationRequest): Sizes {
       // la bits of r, lb ring elements A, lc = 2n ring elements ([r] then C = A·r)
       checkCount('bitmul n', r.n);
       return { la: r.n, lb: r.n, lc: 2 * r.n, correction: 16 * r.n };
+    case 'fssrelu':
+      checkFssWindow(r.n, r.lsb, r.msb, MAX_ELEMS >> 5);
+      return { la: 0, lb: 0, lc: 0, correction: fssReluKeyBytes(1, r.n, r.lsb, r.msb), toParty0: fssReluKeyBytes(0, r.n, r.lsb, r.msb) };
     default:
       throw new Error(`dealer: unknown correlation kind '${(r as { kind: string }).kind}'`);
   }
@@ -163,6 +173,8 @@ function fieldsOf(r: CorrelationRequest): number[] {
       return [r.m, r.k, r.n];
     case 'conv':
       return CONV_FIELDS.map((f) => r.geom[f]);
+    case 'fssrelu':
+      return [r.n, r.lsb, r.msb];
     default:
       return [r.n];
   }
@@ -236,6 +248,9 @@ function decodeRequests(frame: Uint8Array): { reqs: CorrelationRequest[]; more: 
       case KIND_CODE.bitmul:
         r = { kind: 'bitmul', n: u32() };
         break;
+      case KIND_CODE.fssrelu:
+        r = { kind: 'fssrelu', n: u32(), lsb: u32(), msb: u32() };
+        break;
       default:
         return bad(`unknown kind code ${code}`);
     }
@@ -276,9 +291,12 @@ interface Drawn {
   b: BigInt64Array | Uint8Array;
   /** Party 0's c (its own third share); undefined for party 1 (c comes from the dealer). */
   c?: BigInt64Array | Uint8Array;
+  /** FSS requests: the PRG-expanded part of the key. */
+  fss?: FssDrawn;
 }
 
 function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn {
+  if (r.kind === 'fssrelu') return { a: new Uint8Array(0), b: new Uint8Array(0), fss: drawFssRelu(prg, party, r.n, r.lsb, r.msb) };
   if (r.kind === 'and') {
     const a = prg.bits(s.la), b = prg.bits(s.lb);
     return party === 0 ? { a, b, c: prg.bits(s.lc) } : { a, b };
@@ -314,6 +332,7 @@ function correction(r: CorrelationRequest, p0: Drawn, p1: Drawn): Uint8Array {
     both.set(ringMul(a, bits), r.n);
     return ringToBytes(ringSub(both, p0.c as BigInt64Array));
   }
+  if (r.kind === 'fssrelu') throw new Error('dealer: FSS keys are dealt by dealFssRelu, not as a correction');
   const a = ringAdd(p0.a as BigInt64Array, p1.a as BigInt64Array);
   const b = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
   const prod = r.kind === 'beaver' ? ringMul(a, b) : r.kind === 'matmul' ? ringMatmul(a, b, r.m, r.k, r.n) : ringConv2d(a, b, r.geom);
@@ -330,6 +349,7 @@ function ringView(bytes: Uint8Array, n: number): BigInt64Array {
 
 /** Assemble party `p`'s material from its drawn parts and (party 1) the dealer's correction. */
 function assemble(r: CorrelationRequest, d: Drawn, corr: Uint8Array | undefined): unknown {
+  if (r.kind === 'fssrelu') return assembleFssRelu(1, d.fss!, corr!, r.n, r.lsb, r.msb);
   const c = d.c ?? (r.kind === 'and' ? corr! : ringView(corr!, corr!.length / 8));
   if (r.kind === 'bits') return { xor: d.a as Uint8Array, arith: c as BigInt64Array } satisfies SharedBits;
   if (r.kind === 'bitmul') {
@@ -378,7 +398,17 @@ export class DealerServer {
         const { reqs, more } = decodeRequests(frame);
         for (const r of reqs) {
           const s = sizesOf(r);
-          const corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
+          let corr: Uint8Array;
+          if (r.kind === 'fssrelu') {
+            // FSS correction words are common to both keys: party 0 gets them too, over its own link.
+            const k = dealFssRelu(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb);
+            for (let o = 0; o < k.to0.length; o += CHUNK_BYTES) {
+              const chunk = k.to0.subarray(o, Math.min(k.to0.length, o + CHUNK_BYTES));
+              this.link0.send(chunk);
+              this.stats.bytesSent[0] += chunk.length;
+            }
+            corr = k.to1;
+          } else corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
           for (let o = 0; o < corr.length; o += CHUNK_BYTES) {
             const chunk = corr.subarray(o, Math.min(corr.length, o + CHUNK_BYTES));
             this.link1.send(chunk);
@@ -446,6 +476,8 @@ export class DealerClient implements Correlations {
   private failure: Error | undefined;
   private linkFailed = false;
   private closed = false;
+  /** Party 0: chain of pending FSS key reads (they arrive in request order). */
+  private party0Reads: Promise<void> = Promise.resolve();
 
   private constructor(
     /** Which party this client serves. */
@@ -503,6 +535,11 @@ export class DealerClient implements Correlations {
   /** `n` shared random bits r with Beaver pairs (A, A·r). */
   bitMulTriples(n: number): Promise<BitMulTriples> {
     return this.take({ kind: 'bitmul', n }) as Promise<BitMulTriples>;
+  }
+
+  /** Material for `n` FSS ReLU gates on bits [lsb, msb) (party 0 receives correction words too). */
+  fssRelu(n: number, lsb: number, msb: number): Promise<FssReluKey> {
+    return this.take({ kind: 'fssrelu', n, lsb, msb }) as Promise<FssReluKey>;
   }
 
   /**
@@ -574,6 +611,11 @@ export class DealerClient implements Correlations {
     this.stats.localMs += performance.now() - t0;
     this.stats.requests++;
     this.history.push(req);
+    if (this.party === 0 && req.kind === 'fssrelu') {
+      const value = this.readParty0(s.toParty0!).then((bytes) => assembleFssRelu(0, drawn.fss!, bytes, req.n, req.lsb, req.msb));
+      value.catch(() => {}); // reported to the consumer
+      return { req, value };
+    }
     if (this.party === 0) return { req, value: Promise.resolve(assemble(req, drawn, undefined)) };
     this.batch.push(req);
     const value = new Promise<Uint8Array>((resolve, reject) => {
@@ -587,6 +629,32 @@ export class DealerClient implements Correlations {
     });
     value.catch(() => {}); // a failure is reported to whoever consumes the entry
     return { req, value };
+  }
+
+  /** Party 0: the next `bytes` bytes the dealer sends (FSS correction words), in request order. */
+  private readParty0(bytes: number): Promise<Uint8Array> {
+    const next = this.party0Reads.then(async () => {
+      if (this.failure) throw this.failure;
+      const t0 = performance.now();
+      const buf = new Uint8Array(bytes);
+      try {
+        for (let got = 0; got < bytes; ) {
+          const part = await this.link.recv();
+          this.stats.bytesReceived += part.length;
+          if (got + part.length > bytes) throw new Error('the dealer sent more bytes than the FSS keys need');
+          buf.set(part, got);
+          got += part.length;
+        }
+      } catch (e) {
+        this.linkFailed = true;
+        this.fail(new Error(`dealer client (party 0): link to the dealer failed while receiving FSS keys: ${errMsg(e)}`));
+        throw this.failure!;
+      }
+      this.stats.waitMs += performance.now() - t0;
+      return buf;
+    });
+    this.party0Reads = next.then(() => undefined, () => undefined);
+    return next;
   }
 
   private scheduleFlush(): void {
