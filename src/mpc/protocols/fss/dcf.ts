@@ -18,7 +18,7 @@
  *   then CW^(n+1) (16·N bytes).
  * A party's key is its 16-byte seed per element plus these correction words.
  */
-import { mmoInPlace, TWEAK } from './mmo.js';
+import { aesBlocks, mmoInPlace, TWEAK } from './mmo.js';
 
 /** Bytes of the shared correction words for `count` keys on a `bits`-bit domain. */
 export function dcfCwBytes(count: number, bits: number): number {
@@ -176,59 +176,76 @@ export function dcfEval(party: 0 | 1, bits: number, seeds: Uint8Array, cw: Uint8
   const S = new Uint32Array(4 * N);
   S.set(new Uint32Array(seeds.slice().buffer));
   const T = new Uint8Array(N).fill(party);
-  const out = new BigInt64Array(2 * N), V = new Uint32Array(out.buffer);
+  const dir = new Uint8Array(N);
+  // Value shares accumulate as separate sums of 32-bit halves (exact in doubles for < 2^21 terms),
+  // carried into 64-bit words once at the end: no carry logic in the hot loop.
+  const acc = new Float64Array(4 * N);
   const tb = tBytes(N), levelBytes = 32 * N + tb;
   const buf = new Uint8Array(32 * N), w = new Uint32Array(buf.buffer);
   for (let e = 0; e < N; e++) S[4 * e] = S[4 * e]! & ~1;
   for (let i = 0; i < bits; i++) {
-    const k = bits - 1 - i;
+    const k = bits - 1 - i, hiWord = k >= 32 ? 1 : 0, sh = k & 31;
     for (let e = 0; e < N; e++) {
-      const d = bitOf(xw, e, k), o = 8 * e, s = 4 * e;
-      const w0 = S[s]!, w1 = S[s + 1]!, w2 = S[s + 2]!, w3 = S[s + 3]!;
-      const tw = (2 * d) << 24; // seed tweak sL/sR; the value block's tweak is one more
+      const d = (xw[2 * e + hiWord]! >>> sh) & 1, o = 8 * e, s = 4 * e;
+      dir[e] = d;
+      const w0 = S[s]!, w1 = S[s + 1]!, w2 = S[s + 2]!, w3 = S[s + 3]! ^ ((2 * d) << 24); // seed tweak sL/sR
       w[o] = w0;
       w[o + 1] = w1;
       w[o + 2] = w2;
-      w[o + 3] = w3 ^ tw;
+      w[o + 3] = w3;
       w[o + 4] = w0;
       w[o + 5] = w1;
       w[o + 6] = w2;
-      w[o + 7] = w3 ^ tw ^ (1 << 24);
+      w[o + 7] = w3 ^ (1 << 24); // the value block's tweak is one more
     }
-    mmoInPlace(buf);
+    const h = aesBlocks(buf);
     const base = cwAligned.byteOffset + i * levelBytes;
     const scw = new Uint32Array(cwAligned.buffer, base, 4 * N), vcw = new Uint32Array(cwAligned.buffer, base + 16 * N, 4 * N);
     const tR = cwAligned.subarray(i * levelBytes + 32 * N, i * levelBytes + 32 * N + tb);
     for (let e = 0; e < N; e++) {
-      const d = bitOf(xw, e, k), o = 8 * e, s = 4 * e;
-      const tNew = w[o]! & 1;
+      const o = 8 * e, s = 4 * e;
+      // MMO feed-forward folded in: H(x) = AES(x) ⊕ x with x still in buf
+      let n0 = h[o]! ^ w[o]!, n1 = h[o + 1]! ^ w[o + 1]!, n2 = h[o + 2]! ^ w[o + 2]!, n3 = h[o + 3]! ^ w[o + 3]!;
+      let t = n0 & 1;
+      acc[s] = acc[s]! + ((h[o + 4]! ^ w[o + 4]!) >>> 0);
+      acc[s + 1] = acc[s + 1]! + ((h[o + 5]! ^ w[o + 5]!) >>> 0);
+      acc[s + 2] = acc[s + 2]! + ((h[o + 6]! ^ w[o + 6]!) >>> 0);
+      acc[s + 3] = acc[s + 3]! + ((h[o + 7]! ^ w[o + 7]!) >>> 0);
       if (T[e]) {
         const c0 = scw[s]!;
-        S[s] = (w[o]! ^ c0) & ~1;
-        S[s + 1] = w[o + 1]! ^ scw[s + 1]!;
-        S[s + 2] = w[o + 2]! ^ scw[s + 2]!;
-        S[s + 3] = w[o + 3]! ^ scw[s + 3]!;
-        T[e] = tNew ^ (d ? (tR[e >>> 3]! >>> (e & 7)) & 1 : c0 & 1);
-        add4(V, s, vcw, s);
-      } else {
-        S[s] = w[o]! & ~1;
-        S[s + 1] = w[o + 1]!;
-        S[s + 2] = w[o + 2]!;
-        S[s + 3] = w[o + 3]!;
-        T[e] = tNew;
+        n0 ^= c0;
+        n1 ^= scw[s + 1]!;
+        n2 ^= scw[s + 2]!;
+        n3 ^= scw[s + 3]!;
+        t ^= dir[e] ? (tR[e >>> 3]! >>> (e & 7)) & 1 : c0 & 1;
+        acc[s] = acc[s]! + vcw[s]!;
+        acc[s + 1] = acc[s + 1]! + vcw[s + 1]!;
+        acc[s + 2] = acc[s + 2]! + vcw[s + 2]!;
+        acc[s + 3] = acc[s + 3]! + vcw[s + 3]!;
       }
-      add4(V, s, w, o + 4);
+      S[s] = n0 & ~1;
+      S[s + 1] = n1;
+      S[s + 2] = n2;
+      S[s + 3] = n3;
+      T[e] = t;
     }
   }
   const leaf = new Uint8Array(16 * N), lw = new Uint32Array(leaf.buffer);
   lw.set(S);
-  for (let e = 0; e < N; e++) lw[4 * e + 3] = lw[4 * e + 3]! ^ TWEAK.leaf << 24;
+  for (let e = 0; e < N; e++) lw[4 * e + 3] = lw[4 * e + 3]! ^ (TWEAK.leaf << 24);
   mmoInPlace(leaf);
   const last = new Uint32Array(cwAligned.buffer, cwAligned.byteOffset + bits * levelBytes, 4 * N);
+  const out = new BigInt64Array(2 * N), V = new Uint32Array(out.buffer);
   for (let e = 0; e < N; e++) {
-    add4(V, 4 * e, lw, 4 * e);
-    if (T[e]) add4(V, 4 * e, last, 4 * e);
-    if (party === 1) neg4(V, 4 * e);
+    const s = 4 * e;
+    for (let c = 0; c < 4; c += 2) {
+      let lo = acc[s + c]! + lw[s + c]!, hi = acc[s + c + 1]! + lw[s + c + 1]!;
+      if (T[e]) (lo += last[s + c]!, hi += last[s + c + 1]!);
+      const carry = Math.floor(lo / 4294967296);
+      V[s + c] = lo - carry * 4294967296;
+      V[s + c + 1] = (hi + carry) % 4294967296;
+    }
+    if (party === 1) neg4(V, s);
   }
   S.fill(0);
   buf.fill(0);

@@ -32,6 +32,30 @@ function ecb(): Cipher {
 }
 
 /**
+ * AES_K of every 16-byte block of `buf` (no feed-forward: callers that still hold the input fold
+ * the XOR into their own pass), as 32-bit words.
+ */
+export function aesBlocks(buf: Uint8Array): Uint32Array {
+  if (buf.length % 16 !== 0) throw new Error(`fss.mmo: ${buf.length} bytes is not a whole number of AES blocks`);
+  const c = ecb();
+  aesCounter.blocks += buf.length >>> 4;
+  if (buf.length <= CHUNK * 16) {
+    let enc: Uint8Array = c.update(buf);
+    if (enc.length !== buf.length) throw new Error(`fss.mmo: AES-ECB returned ${enc.length} bytes for ${buf.length}`);
+    if (enc.byteOffset & 3) enc = enc.slice();
+    return new Uint32Array(enc.buffer, enc.byteOffset, buf.length >>> 2);
+  }
+  const out = new Uint32Array(buf.length >>> 2), o8 = new Uint8Array(out.buffer);
+  for (let o = 0; o < buf.length; o += CHUNK * 16) {
+    const part = buf.subarray(o, Math.min(buf.length, o + CHUNK * 16));
+    const enc = c.update(part);
+    if (enc.length !== part.length) throw new Error(`fss.mmo: AES-ECB returned ${enc.length} bytes for ${part.length}`);
+    o8.set(enc, o);
+  }
+  return out;
+}
+
+/**
  * In place: buf[i] ← AES_K(buf[i]) ⊕ buf[i] for every 16-byte block of `buf` (the tweaks are
  * already XORed in by the caller). Returns `buf`.
  */
