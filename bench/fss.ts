@@ -38,7 +38,7 @@ try {
     const p0 = new Prg(randomSeed()), p1 = new Prg(randomSeed());
     const d0 = drawFssRelu(p0, 0, n, lsb, msb), d1 = drawFssRelu(p1, 1, n, lsb, msb);
     const { to0, to1 } = dealFssRelu(d0, d1, n, lsb, msb);
-    const key0 = { party: 0 as const, n, lsb, msb, seeds: d0.seeds, r: d0.r, a: d0.a, offset: d0.offset!, cw: to0 };
+    const key0 = { party: 0 as const, rounds: 1 as const, n, lsb, msb, seeds: d0.seeds, r: d0.r, a: d0.a, offset: d0.offset!, cw: to0 };
     if (to1.length !== to0.length + 16 * n) throw new Error('bench/fss: unexpected party 1 key size');
     return { key0 };
   };
@@ -63,7 +63,7 @@ try {
       const blocks = aesCounter.blocks - b0;
       // the whole gate on both parties, keys prefetched from the dealer first
       const opts = { protocol: 'fss' as const, lsb, msb };
-      const req = [{ kind: 'fssrelu' as const, n, lsb, msb }];
+      const req = [{ kind: 'fssrelu' as const, n, lsb, msb, rounds: 1 as const }];
       await Promise.all([s.clients[0].prefetch(req), s.clients[1].prefetch(req)]);
       const before = { ...s.ctx0.peer.stats };
       c0 = process.cpuUsage();
@@ -86,7 +86,7 @@ try {
   }
   // Key bytes per element as received by each party's dealer client for one more request.
   for (const [lsb, msb] of windows) {
-    const req = [{ kind: 'fssrelu' as const, n, lsb, msb }];
+    const req = [{ kind: 'fssrelu' as const, n, lsb, msb, rounds: 1 as const }];
     const k0 = s.clients[0].stats.bytesReceived, k1 = s.clients[1].stats.bytesReceived;
     await Promise.all([s.clients[0].prefetch(req), s.clients[1].prefetch(req)]);
     const a = acc.get(`${lsb}:${msb}`)!;

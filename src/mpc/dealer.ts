@@ -39,7 +39,7 @@ export type CorrelationRequest =
   | { kind: 'and'; n: number }
   | { kind: 'bits'; n: number }
   | { kind: 'bitmul'; n: number }
-  | { kind: 'fssrelu'; n: number; lsb: number; msb: number };
+  | { kind: 'fssrelu'; n: number; lsb: number; msb: number; rounds: 1 | 2 };
 
 /** Dealer-side counters (for reports). */
 export interface DealerServerStats {
@@ -103,7 +103,7 @@ export function describeRequest(r: CorrelationRequest): string {
     case 'conv':
       return `conv(${CONV_FIELDS.map((f) => `${f}=${r.geom[f]}`).join(',')})`;
     case 'fssrelu':
-      return `fssrelu(${r.n} on [${r.lsb}, ${r.msb}))`;
+      return `fssrelu(${r.n} on [${r.lsb}, ${r.msb}), ${r.rounds} rounds)`;
     default:
       return `${r.kind}(${r.n})`;
   }
@@ -113,7 +113,7 @@ function sameRequest(a: CorrelationRequest, b: CorrelationRequest): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'matmul' && b.kind === 'matmul') return a.m === b.m && a.k === b.k && a.n === b.n;
   if (a.kind === 'conv' && b.kind === 'conv') return CONV_FIELDS.every((f) => a.geom[f] === b.geom[f]);
-  if (a.kind === 'fssrelu' && b.kind === 'fssrelu') return a.n === b.n && a.lsb === b.lsb && a.msb === b.msb;
+  if (a.kind === 'fssrelu' && b.kind === 'fssrelu') return a.n === b.n && a.lsb === b.lsb && a.msb === b.msb && a.rounds === b.rounds;
   return (a as { n: number }).n === (b as { n: number }).n;
 }
 
@@ -161,7 +161,8 @@ function sizesOf(r: CorrelationRequest): Sizes {
       return { la: r.n, lb: r.n, lc: 2 * r.n, correction: 16 * r.n };
     case 'fssrelu':
       checkFssWindow(r.n, r.lsb, r.msb, MAX_ELEMS >> 5);
-      return { la: 0, lb: 0, lc: 0, correction: fssReluKeyBytes(1, r.n, r.lsb, r.msb), toParty0: fssReluKeyBytes(0, r.n, r.lsb, r.msb) };
+      if (r.rounds !== 1 && r.rounds !== 2) throw new Error(`dealer: FSS ReLU rounds must be 1 or 2, got ${r.rounds}`);
+      return { la: 0, lb: 0, lc: 0, correction: fssReluKeyBytes(1, r.n, r.lsb, r.msb, r.rounds), toParty0: fssReluKeyBytes(0, r.n, r.lsb, r.msb, r.rounds) };
     default:
       throw new Error(`dealer: unknown correlation kind '${(r as { kind: string }).kind}'`);
   }
@@ -174,7 +175,7 @@ function fieldsOf(r: CorrelationRequest): number[] {
     case 'conv':
       return CONV_FIELDS.map((f) => r.geom[f]);
     case 'fssrelu':
-      return [r.n, r.lsb, r.msb];
+      return [r.n, r.lsb, r.msb, r.rounds];
     default:
       return [r.n];
   }
@@ -249,7 +250,7 @@ function decodeRequests(frame: Uint8Array): { reqs: CorrelationRequest[]; more: 
         r = { kind: 'bitmul', n: u32() };
         break;
       case KIND_CODE.fssrelu:
-        r = { kind: 'fssrelu', n: u32(), lsb: u32(), msb: u32() };
+        r = { kind: 'fssrelu', n: u32(), lsb: u32(), msb: u32(), rounds: u32() as 1 | 2 };
         break;
       default:
         return bad(`unknown kind code ${code}`);
@@ -296,7 +297,7 @@ interface Drawn {
 }
 
 function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn {
-  if (r.kind === 'fssrelu') return { a: new Uint8Array(0), b: new Uint8Array(0), fss: drawFssRelu(prg, party, r.n, r.lsb, r.msb) };
+  if (r.kind === 'fssrelu') return { a: new Uint8Array(0), b: new Uint8Array(0), fss: drawFssRelu(prg, party, r.n, r.lsb, r.msb, r.rounds) };
   if (r.kind === 'and') {
     const a = prg.bits(s.la), b = prg.bits(s.lb);
     return party === 0 ? { a, b, c: prg.bits(s.lc) } : { a, b };
@@ -349,7 +350,7 @@ function ringView(bytes: Uint8Array, n: number): BigInt64Array {
 
 /** Assemble party `p`'s material from its drawn parts and (party 1) the dealer's correction. */
 function assemble(r: CorrelationRequest, d: Drawn, corr: Uint8Array | undefined): unknown {
-  if (r.kind === 'fssrelu') return assembleFssRelu(1, d.fss!, corr!, r.n, r.lsb, r.msb);
+  if (r.kind === 'fssrelu') return assembleFssRelu(1, d.fss!, corr!, r.n, r.lsb, r.msb, r.rounds);
   const c = d.c ?? (r.kind === 'and' ? corr! : ringView(corr!, corr!.length / 8));
   if (r.kind === 'bits') return { xor: d.a as Uint8Array, arith: c as BigInt64Array } satisfies SharedBits;
   if (r.kind === 'bitmul') {
@@ -401,7 +402,7 @@ export class DealerServer {
           let corr: Uint8Array;
           if (r.kind === 'fssrelu') {
             // FSS correction words are common to both keys: party 0 gets them too, over its own link.
-            const k = dealFssRelu(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb);
+            const k = dealFssRelu(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb, r.rounds);
             for (let o = 0; o < k.to0.length; o += CHUNK_BYTES) {
               const chunk = k.to0.subarray(o, Math.min(k.to0.length, o + CHUNK_BYTES));
               this.link0.send(chunk);
@@ -538,8 +539,8 @@ export class DealerClient implements Correlations {
   }
 
   /** Material for `n` FSS ReLU gates on bits [lsb, msb) (party 0 receives correction words too). */
-  fssRelu(n: number, lsb: number, msb: number): Promise<FssReluKey> {
-    return this.take({ kind: 'fssrelu', n, lsb, msb }) as Promise<FssReluKey>;
+  fssRelu(n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): Promise<FssReluKey> {
+    return this.take({ kind: 'fssrelu', n, lsb, msb, rounds }) as Promise<FssReluKey>;
   }
 
   /**
@@ -612,7 +613,7 @@ export class DealerClient implements Correlations {
     this.stats.requests++;
     this.history.push(req);
     if (this.party === 0 && req.kind === 'fssrelu') {
-      const value = this.readParty0(s.toParty0!).then((bytes) => assembleFssRelu(0, drawn.fss!, bytes, req.n, req.lsb, req.msb));
+      const value = this.readParty0(s.toParty0!).then((bytes) => assembleFssRelu(0, drawn.fss!, bytes, req.n, req.lsb, req.msb, req.rounds));
       value.catch(() => {}); // reported to the consumer
       return { req, value };
     }

@@ -5,6 +5,7 @@ import { localSession, runTwoParty } from '../../src/mpc/local.js';
 import { ringAdd, ringSub, type PoolGeom } from '../../src/mpc/ring.js';
 import { ltz, maxPool2d, relu, reluCost, reluWithMask } from '../../src/mpc/protocols/compare.js';
 import { dcfCwBytes, dcfEval, dcfGen } from '../../src/mpc/protocols/fss/dcf.js';
+import { dcfBitEval, dcfBitGen } from '../../src/mpc/protocols/fss/dcfbit.js';
 import { assembleFssRelu, drawFssRelu, fssReluKeyBytes } from '../../src/mpc/protocols/fss/keys.js';
 import { fssReluCost } from '../../src/mpc/protocols/fss/relu.js';
 import { maskFromShares } from '../../src/hummingbird/simulate.js';
@@ -55,6 +56,28 @@ test('DCF: every input of every domain up to 10 bits, thresholds at the edges an
   }
 });
 
+test('bit-output DCF: every input of every domain up to 10 bits, and random 63-bit thresholds', () => {
+  const prg = testPrg(21), r = rng(22);
+  const cases: { bits: number; alpha: BigInt64Array; x: BigInt64Array }[] = [];
+  for (let bits = 0; bits <= 10; bits++) {
+    const D = 1 << bits;
+    for (const a of [...new Set([0, 1, D - 1, D >> 1, Number(BigInt.asUintN(bits, r()))].map((v) => Math.min(v, D - 1)))]) {
+      cases.push({ bits, alpha: new BigInt64Array(D).fill(BigInt(a)), x: BigInt64Array.from({ length: D }, (_, i) => BigInt(i)) });
+    }
+  }
+  const n = 3000, m63 = (1n << 63n) - 1n;
+  const alpha = BigInt64Array.from({ length: n }, () => r() & m63);
+  cases.push({ bits: 63, alpha, x: BigInt64Array.from(alpha, (a, e) => (e % 4 === 0 ? a : e % 4 === 1 ? (a - 1n) & m63 : e % 4 === 2 ? (a + 1n) & m63 : r() & m63)) });
+  for (const { bits, alpha: al, x } of cases) {
+    const s0 = prg.bytes(16 * al.length), s1 = prg.bytes(16 * al.length);
+    const cw = dcfBitGen(bits, al, s0, s1);
+    const y0 = dcfBitEval(0, bits, s0, cw, x), y1 = dcfBitEval(1, bits, s1, cw, x);
+    for (let e = 0; e < x.length; e++) {
+      assert.equal(((y0[e >> 3]! ^ y1[e >> 3]!) >> (e & 7)) & 1, x[e]! < al[e]! ? 1 : 0, `bits ${bits} alpha ${al[e]} x ${x[e]}`);
+    }
+  }
+});
+
 test('DCF: random 63-bit thresholds, inputs at and around them', () => {
   const r = rng(5), prg = testPrg(2);
   const n = 3000, bits = 63, mask = (1n << 63n) - 1n;
@@ -80,7 +103,7 @@ test('DCF: random 63-bit thresholds, inputs at and around them', () => {
  * difference between keys whose α has bit j = 0 and = 1 (every key bit × every α bit): the simplest
  * statistics an attacker holding one party's keys would try.
  */
-function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean): number {
+function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean, bitOutput = false): number {
   const prg = testPrg(3 + party + (broken ? 10 : 0)), r = rng(9 + party);
   const alpha = BigInt64Array.from({ length: K }, () => BigInt.asUintN(bits, r()));
   const beta = new BigInt64Array(2 * K).fill(1n);
@@ -88,11 +111,12 @@ function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean): numbe
   const s0 = prg.bytes(16 * K);
   // the broken control: a dealer that gives both parties the same root seed
   const s1 = broken ? s0.slice() : prg.bytes(16 * K);
-  const cw = dcfGen(bits, alpha, beta, s0, s1);
+  const cw = bitOutput ? dcfBitGen(bits, alpha, s0, s1) : dcfGen(bits, alpha, beta, s0, s1);
   const mine = party === 0 ? s0 : s1;
-  // One party's key per element: its seed, then per level s_CW, V_CW, t_CW^R, then CW^(n+1).
-  const tb = 4 * ((K + 31) >>> 5), level = 32 * K + tb;
-  const keyBits = 128 + bits * (256 + 1) + 128;
+  // One party's key per element: its seed, then per level s_CW, V_CW, t_CW^R, then CW^(n+1)
+  // (bit output: s_CW with t_CW^L and V_CW in bits 0 and 1, t_CW^R; then one bit).
+  const tb = 4 * ((K + 31) >>> 5), level = (bitOutput ? 16 : 32) * K + tb;
+  const keyBits = bitOutput ? 128 + bits * 129 + 1 : 128 + bits * (256 + 1) + 128;
   const ones = new Float64Array(keyBits), onesBy = new Float64Array(keyBits * bits * 2), count = new Float64Array(bits * 2);
   const bit = (buf: Uint8Array, byte: number, k: number): number => (buf[byte + (k >> 3)]! >> (k & 7)) & 1;
   for (let e = 0; e < K; e++) {
@@ -100,10 +124,11 @@ function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean): numbe
     for (let k = 0; k < 128; k++) kb.push(bit(mine, 16 * e, k));
     for (let i = 0; i < bits; i++) {
       for (let k = 0; k < 128; k++) kb.push(bit(cw, i * level + 16 * e, k)); // s_CW (bit 0: t_CW^L)
-      for (let k = 0; k < 128; k++) kb.push(bit(cw, i * level + 16 * K + 16 * e, k)); // V_CW
-      kb.push(bit(cw, i * level + 32 * K, e));
+      if (!bitOutput) for (let k = 0; k < 128; k++) kb.push(bit(cw, i * level + 16 * K + 16 * e, k)); // V_CW
+      kb.push(bit(cw, i * level + (bitOutput ? 16 : 32) * K, e));
     }
-    for (let k = 0; k < 128; k++) kb.push(bit(cw, bits * level + 16 * e, k));
+    if (bitOutput) kb.push(bit(cw, bits * level, e));
+    else for (let k = 0; k < 128; k++) kb.push(bit(cw, bits * level + 16 * e, k));
     const a = Number(alpha[e]!);
     const ab = Array.from({ length: bits }, (_, j) => (a >>> j) & 1);
     for (let j = 0; j < bits; j++) count[2 * j + ab[j]!]!++;
@@ -129,12 +154,14 @@ function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean): numbe
 test('DCF keys: one party\'s key bits are uniform and independent of α; a same-seed dealer is caught', () => {
   // ~12,000 z statistics per run; |z| > 5.5 has probability ~4e-8 each under the null hypothesis.
   const Z = 5.5;
-  for (const party of [0, 1] as const) {
-    const z = keyLeakZ(6, 3000, party, false);
-    assert.ok(z < Z, `party ${party}: max |z| = ${z.toFixed(2)}`);
+  for (const bitOutput of [false, true]) {
+    for (const party of [0, 1] as const) {
+      const z = keyLeakZ(6, 3000, party, false, bitOutput);
+      assert.ok(z < Z, `party ${party}${bitOutput ? ' (bit output)' : ''}: max |z| = ${z.toFixed(2)}`);
+    }
+    const zb = keyLeakZ(6, 3000, 1, true, bitOutput);
+    assert.ok(zb > 20, `broken control went undetected${bitOutput ? ' (bit output)' : ''}: max |z| = ${zb.toFixed(2)}`);
   }
-  const zb = keyLeakZ(6, 3000, 1, true);
-  assert.ok(zb > 20, `broken control went undetected: max |z| = ${zb.toFixed(2)}`);
 });
 
 /** Additive shares of x: a random x0 and x1 = x − x0. */
@@ -194,6 +221,25 @@ test('FSS ReLU on reduced windows: the mask is bit for bit the simulator\'s mask
   }
 });
 
+test('FSS 2-round variant: 64-bit window exact with 129 bits and 2 rounds; windows match maskFromShares', async () => {
+  const x = testValues(1201, 31), sh = share(x, 32);
+  const r = await two((ctx) => reluWithMask(ctx, sh[ctx.party], { protocol: 'fss2' }));
+  const y = ringAdd(r.out[0].y, r.out[1].y), mask = ringAdd(r.out[0].mask, r.out[1].mask);
+  for (let i = 0; i < x.length; i++) {
+    assert.equal(y[i], x[i]! < 0n ? 0n : x[i], `x = ${x[i]}`);
+    assert.equal(mask[i], x[i]! < 0n ? 0n : 1n);
+  }
+  assert.equal(r.stats[0].rounds, 2);
+  assert.equal(r.stats[0].bytesSent, 8 * x.length + Math.ceil(x.length / 8) + 8 * x.length); // 64 + 1 + 64 bits
+  assert.deepEqual(reluCost({ protocol: 'fss2' }), { bits: 129, rounds: 2 });
+  for (const [lsb, msb] of [[0, 1], [4, 16], [20, 52], [1, 64]] as [number, number][]) {
+    const w = await two((ctx) => reluWithMask(ctx, sh[ctx.party], { protocol: 'fss2', lsb, msb }));
+    const want = maskFromShares(sh[0], sh[1], { lsb, msb });
+    const wm = ringAdd(w.out[0].mask, w.out[1].mask);
+    for (let i = 0; i < x.length; i++) assert.equal(wm[i], BigInt(want[i]!), `[${lsb}, ${msb}) x = ${x[i]}`);
+  }
+});
+
 test('FSS ltz and MaxPool through the same gate', async () => {
   const x = testValues(300, 12), sh = share(x, 13);
   const l = await two((ctx) => ltz(ctx, sh[ctx.party], { protocol: 'fss' }));
@@ -233,7 +279,7 @@ test('FSS bad input: windows off the ring, a plan for another layer, truncated k
   // A prefetched plan for window [0, 16) refuses a request for [4, 16) (keys of another layer).
   const s = await localSession();
   try {
-    await Promise.all([s.clients[0].prefetch([{ kind: 'fssrelu', n: 4, lsb: 0, msb: 16 }]), s.clients[1].prefetch([{ kind: 'fssrelu', n: 4, lsb: 0, msb: 16 }])]);
+    await Promise.all([s.clients[0].prefetch([{ kind: 'fssrelu', n: 4, lsb: 0, msb: 16, rounds: 1 }]), s.clients[1].prefetch([{ kind: 'fssrelu', n: 4, lsb: 0, msb: 16, rounds: 1 }])]);
     await assert.rejects(s.clients[1].fssRelu(4, 4, 16), /does not match the prefetched plan/);
   } finally {
     s.close();

@@ -42,13 +42,14 @@ import {
 } from '../ring.js';
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
-import { fssReluCost, fssReluWithMask } from './fss/relu.js';
+import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
 
 /**
  * Which ReLU protocol: the packed sign-only tree (default), the CrypTen-equivalent baseline, or
- * function secret sharing from the dealer (fss/relu.ts: one round, same reduced-ring semantics).
+ * function secret sharing from the dealer (fss/relu.ts: 'fss' one round; 'fss2' two rounds with
+ * keys half the size, the sign XOR-shared after round 1), with the same reduced-ring semantics.
  */
-export type ReluProtocol = 'signonly' | 'crypten' | 'fss';
+export type ReluProtocol = 'signonly' | 'crypten' | 'fss' | 'fss2';
 
 /** Options of a comparison call. */
 export interface CompareOptions {
@@ -73,7 +74,7 @@ interface Resolved {
 function resolve(opts: CompareOptions | undefined): Resolved {
   const protocol = opts?.protocol ?? 'signonly';
   const lsb = opts?.lsb ?? 0, msb = opts?.msb ?? 64;
-  if (protocol !== 'signonly' && protocol !== 'crypten' && protocol !== 'fss') throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
+  if (protocol !== 'signonly' && protocol !== 'crypten' && protocol !== 'fss' && protocol !== 'fss2') throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
   if (!Number.isInteger(lsb) || !Number.isInteger(msb) || lsb < 0 || msb > 64 || lsb > msb) {
     throw new Error(`compare: invalid bit range [${lsb}, ${msb}) (need 0 <= lsb <= msb <= 64)`);
   }
@@ -99,8 +100,8 @@ export function reluCost(opts?: CompareOptions): { bits: number; rounds: number 
   const r = resolve(opts);
   if (r.protocol === 'crypten') return { bits: 29 * 64, rounds: 9 };
   if (r.b === 0) return { bits: 0, rounds: 0 };
-  if (r.protocol === 'fss') {
-    const c = fssReluCost(r.lsb, r.lsb + r.b);
+  if (r.protocol === 'fss' || r.protocol === 'fss2') {
+    const c = fssReluCost(r.lsb, r.lsb + r.b, r.protocol === 'fss' ? 1 : 2);
     return { bits: c.bits, rounds: c.rounds };
   }
   const m = r.b - 1;
@@ -240,7 +241,8 @@ export async function signBit(ctx: PartyContext, x: BigInt64Array, opts?: Compar
   if (x.length === 0) return new Uint8Array(0);
   if (r.protocol === 'crypten') return signCrypten(ctx, x);
   if (r.b === 0) return zeroBits(x.length);
-  if (r.protocol === 'fss') throw new Error('compare: the fss protocol yields arithmetic shares only (use ltz or reluWithMask), not an XOR-shared sign');
+  if (r.protocol === 'fss') throw new Error('compare: the fss protocol yields arithmetic shares only (use ltz or reluWithMask, or fss2), not an XOR-shared sign');
+  if (r.protocol === 'fss2') return fssSignBit(ctx, x, r.lsb, r.lsb + r.b);
   return signOnly(ctx, x, r.lsb, r.b, r.fold);
 }
 

@@ -12,13 +12,20 @@
  * party 1 receives the correction words and its offset share (16 bytes per element more).
  * With u = [Y' < α] (Y the opened window value), the parties then hold shares of
  * v = r_(b−1) ⊕ u and of v·A (see relu.ts).
+ *
+ * The 2-round variant (`rounds` = 2) needs only r (PRG), a bit-output DCF key with α = r' (dcfbit.ts:
+ * about half the correction words) and XOR shares of r_(b−1) (party 0: PRG; party 1: from the
+ * dealer, 1 bit per element); its second round uses the dealer's ordinary bit-multiply triples.
  */
 import type { Prg } from '../../../crypto/prg.js';
 import { dcfCwBytes, dcfGen } from './dcf.js';
+import { dcfBitCwBytes, dcfBitGen } from './dcfbit.js';
 
 /** A party's FSS ReLU material for `n` elements on window [lsb, msb). */
 export interface FssReluKey {
   party: 0 | 1;
+  /** 1: one-round gate (DCF payload (v, v·A)); 2: XOR-shared sign then a bit-multiply round. */
+  rounds: 1 | 2;
   n: number;
   lsb: number;
   msb: number;
@@ -30,14 +37,16 @@ export interface FssReluKey {
   a: BigInt64Array;
   /** Share of the offset r_(b−1)·(1, A), interleaved per element (2n). */
   offset: BigInt64Array;
-  /** The DCF correction words shared by both keys (dcf.ts layout). */
+  /** The DCF correction words shared by both keys (dcf.ts layout; dcfbit.ts for rounds = 2). */
   cw: Uint8Array;
+  /** rounds = 2: XOR share of r_(b−1), packed bits. */
+  rTop?: Uint8Array;
 }
 
 /** Where a party's FSS material comes from (implemented by the dealer client). */
 export interface FssCorrelations {
   /** Material for `n` FSS ReLU gates on bits [lsb, msb). */
-  fssRelu(n: number, lsb: number, msb: number): Promise<FssReluKey>;
+  fssRelu(n: number, lsb: number, msb: number, rounds: 1 | 2): Promise<FssReluKey>;
 }
 
 /** Whether [lsb, msb) is the full ring, where the opened value x + r makes the second opening unnecessary. */
@@ -52,7 +61,8 @@ export function checkFssWindow(n: number, lsb: number, msb: number, max = 1 << 2
 }
 
 /** Bytes the dealer sends party `p` for `n` gates on [lsb, msb): correction words (+ party 1's offset share). */
-export function fssReluKeyBytes(p: 0 | 1, n: number, lsb: number, msb: number): number {
+export function fssReluKeyBytes(p: 0 | 1, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): number {
+  if (rounds === 2) return dcfBitCwBytes(n, msb - lsb - 1) + (p === 1 ? (n + 7) >>> 3 : 0);
   return dcfCwBytes(n, msb - lsb - 1) + (p === 1 ? 16 * n : 0);
 }
 
@@ -61,20 +71,23 @@ export interface FssDrawn {
   seeds: Uint8Array;
   r: BigInt64Array;
   a: BigInt64Array;
-  /** Party 0 only: its offset share. */
+  /** Party 0 only: its offset share (rounds = 1) or XOR share of r_(b−1) (rounds = 2). */
   offset?: BigInt64Array;
+  rTop?: Uint8Array;
 }
 
 /** Expand party `p`'s random parts for `n` gates from its PRG (same order on the party and the dealer). */
-export function drawFssRelu(prg: Prg, p: 0 | 1, n: number, lsb: number, msb: number): FssDrawn {
+export function drawFssRelu(prg: Prg, p: 0 | 1, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): FssDrawn {
   const seeds = prg.bytes(16 * n);
   const r = prg.ring(n);
+  if (rounds === 2) return p === 0 ? { seeds, r, a: new BigInt64Array(0), rTop: prg.bits(n) } : { seeds, r, a: new BigInt64Array(0) };
   const a = isFullWindow(lsb, msb) ? new BigInt64Array(0) : prg.ring(n);
   return p === 0 ? { seeds, r, a, offset: prg.ring(2 * n) } : { seeds, r, a };
 }
 
 /** Dealer: the bytes for party 0 (correction words) and party 1 (offset share ‖ correction words). */
-export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number): { to0: Uint8Array; to1: Uint8Array } {
+export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): { to0: Uint8Array; to1: Uint8Array } {
+  if (rounds === 2) return dealFssRelu2(d0, d1, n, lsb, msb);
   const b = msb - lsb, full = isFullWindow(lsb, msb);
   const low = (1n << BigInt(b - 1)) - 1n;
   const alpha = new BigInt64Array(n), beta = new BigInt64Array(2 * n);
@@ -101,10 +114,32 @@ export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, 
   return { to0: cw, to1 };
 }
 
+/** The 2-round variant's dealing: bit-output DCF on α = r', XOR shares of r_(b−1). */
+function dealFssRelu2(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number): { to0: Uint8Array; to1: Uint8Array } {
+  const b = msb - lsb;
+  const alpha = new BigInt64Array(n);
+  const nb = (n + 7) >>> 3, to1 = new Uint8Array(nb + dcfBitCwBytes(n, b - 1));
+  for (let e = 0; e < n; e++) {
+    const r = BigInt.asUintN(b, d0.r[e]! + d1.r[e]!);
+    alpha[e] = BigInt.asIntN(64, r & ((1n << BigInt(b - 1)) - 1n));
+    const top = Number((r >> BigInt(b - 1)) & 1n) ^ ((d0.rTop![e >>> 3]! >>> (e & 7)) & 1);
+    if (top) to1[e >>> 3] = to1[e >>> 3]! | (1 << (e & 7));
+  }
+  const cw = dcfBitGen(b - 1, alpha, d0.seeds, d1.seeds);
+  alpha.fill(0n);
+  to1.set(cw, nb);
+  return { to0: cw, to1 };
+}
+
 /** A party's key from its drawn parts and the dealer's bytes (checked for length). */
-export function assembleFssRelu(p: 0 | 1, d: FssDrawn, bytes: Uint8Array, n: number, lsb: number, msb: number): FssReluKey {
-  const want = fssReluKeyBytes(p, n, lsb, msb);
+export function assembleFssRelu(p: 0 | 1, d: FssDrawn, bytes: Uint8Array, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): FssReluKey {
+  const want = fssReluKeyBytes(p, n, lsb, msb, rounds);
   if (bytes.length !== want) throw new Error(`fss: key material for ${n} gates on [${lsb}, ${msb}) has ${bytes.length} bytes, expected ${want} (truncated or from another request)`);
+  if (rounds === 2) {
+    const nb = (n + 7) >>> 3;
+    const rTop = p === 0 ? d.rTop! : bytes.slice(0, nb);
+    return { party: p, rounds, n, lsb, msb, seeds: d.seeds, r: d.r, a: d.a, offset: new BigInt64Array(0), cw: p === 0 ? bytes : bytes.subarray(nb), rTop };
+  }
   let offset: BigInt64Array, cw: Uint8Array;
   if (p === 0) {
     offset = d.offset!;
@@ -114,5 +149,5 @@ export function assembleFssRelu(p: 0 | 1, d: FssDrawn, bytes: Uint8Array, n: num
     new Uint8Array(offset.buffer).set(bytes.subarray(0, 16 * n));
     cw = bytes.subarray(16 * n);
   }
-  return { party: p, n, lsb, msb, seeds: d.seeds, r: d.r, a: d.a, offset, cw };
+  return { party: p, rounds: 1, n, lsb, msb, seeds: d.seeds, r: d.r, a: d.a, offset, cw };
 }

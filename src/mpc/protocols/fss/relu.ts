@@ -16,6 +16,11 @@
  *   x·v = D·[v] + [v·A]        (full window: A = r and x = Y − r, so x·v = Y·[v] − [v·r], no D)
  *   ReLU(x) = x·(1 − sign) = Y_(b−1) ? x·v : x − x·v,   mask [x ≥ 0] = Y_(b−1) ? v : 1 − v.
  * Online cost per element and party: b + 64 bits (full window: 64 bits), 1 round.
+ *
+ * Two-round variant ('fss2', smaller keys): the same opening of Y (b bits), then a bit-output DCF
+ * (dcfbit.ts) gives XOR shares of [Y' < r'], so sign = Y_(b−1) ⊕ r_(b−1) ⊕ [Y' < r'] is XOR-shared
+ * after round 1 (`fssSignBit`); compare.ts finishes as for the sign-only protocol (one round
+ * opening c = sign ⊕ ρ and x − A, 65 bits). Cost: b + 65 bits, 2 rounds; key ≈ (b − 1)·16.1 bytes.
  */
 import type { PartyContext } from '../../context.js';
 import {
@@ -23,7 +28,8 @@ import {
   type Ring,
 } from '../../ring.js';
 import { dcfEval, dcfEvalBlocks } from './dcf.js';
-import { checkFssWindow, fssReluKeyBytes, isFullWindow, type FssCorrelations } from './keys.js';
+import { dcfBitEval, dcfBitEvalBlocks } from './dcfbit.js';
+import { checkFssWindow, fssReluKeyBytes, isFullWindow, type FssCorrelations, type FssReluKey } from './keys.js';
 
 /** Per element and party: online bits and rounds, dealer key bytes per party, AES blocks per party. */
 export interface FssReluCost {
@@ -33,16 +39,16 @@ export interface FssReluCost {
   aesBlocks: number;
 }
 
-/** Exact cost of one FSS ReLU per element on [lsb, msb) (key bytes for a large batch, per element). */
-export function fssReluCost(lsb: number, msb: number): FssReluCost {
+/**
+ * Exact cost of one FSS ReLU per element on [lsb, msb) (key bytes for a large batch, per element;
+ * the 2-round variant's bit-multiply triple from the dealer is not included in keyBytes).
+ */
+export function fssReluCost(lsb: number, msb: number, rounds: 1 | 2 = 1): FssReluCost {
   checkFssWindow(1, lsb, msb);
   const b = msb - lsb, big = 1 << 20;
-  return {
-    bits: b + (isFullWindow(lsb, msb) ? 0 : 64),
-    rounds: 1,
-    keyBytes: [fssReluKeyBytes(0, big, lsb, msb) / big, fssReluKeyBytes(1, big, lsb, msb) / big],
-    aesBlocks: dcfEvalBlocks(b - 1),
-  };
+  const keyBytes: [number, number] = [fssReluKeyBytes(0, big, lsb, msb, rounds) / big, fssReluKeyBytes(1, big, lsb, msb, rounds) / big];
+  if (rounds === 2) return { bits: b + 65, rounds: 2, keyBytes, aesBlocks: dcfBitEvalBlocks(b - 1) };
+  return { bits: b + (isFullWindow(lsb, msb) ? 0 : 64), rounds: 1, keyBytes, aesBlocks: dcfEvalBlocks(b - 1) };
 }
 
 /** Split an interleaved (c0, c1) per element array into its two components, adding `off` (same layout). */
@@ -66,6 +72,40 @@ function fssDealer(ctx: PartyContext): FssCorrelations {
   return d as FssCorrelations;
 }
 
+/** This party's key for `n` gates, checked against what it asked for. */
+async function fssKey(ctx: PartyContext, n: number, lsb: number, msb: number, rounds: 1 | 2): Promise<FssReluKey> {
+  const key = await fssDealer(ctx).fssRelu(n, lsb, msb, rounds);
+  if (key.n !== n || key.lsb !== lsb || key.msb !== msb || key.party !== ctx.party || key.rounds !== rounds) {
+    throw new Error(`fss: key material is for ${key.n} gates on [${key.lsb}, ${key.msb}) of party ${key.party}, not ${n} on [${lsb}, ${msb}) of party ${ctx.party}`);
+  }
+  return key;
+}
+
+/**
+ * Round 1 of the 2-round variant: this party's XOR share (packed bits) of the sign estimate on
+ * [lsb, msb) (reduced-ring semantics as above). b bits per element, one exchange.
+ */
+export async function fssSignBit(ctx: PartyContext, x: Ring, lsb: number, msb: number): Promise<Uint8Array> {
+  const n = x.length;
+  checkFssWindow(n, lsb, msb);
+  if (n === 0) return new Uint8Array(0);
+  const b = msb - lsb;
+  const key = await fssKey(ctx, n, lsb, msb, 2);
+  const m = ringLowBits(ringAdd(ringLowBits(x, lsb, b), key.r), 0, b);
+  const mine = b === 64 ? ringToBytes(m) : toBitPlanes(m, 0, b);
+  const peer = await ctx.peer.exchange(mine);
+  if (peer.length !== mine.length) throw new Error(`fss: sign opening has ${peer.length} bytes, expected ${mine.length}`);
+  const Y = ringLowBits(ringAdd(m, b === 64 ? ringFromBytesLE(peer) : fromBitPlanes(peer, n, b)), 0, b);
+  const s = dcfBitEval(ctx.party, b - 1, key.seeds, key.cw, Y);
+  const rTop = key.rTop!;
+  for (let i = 0; i < s.length; i++) s[i] = s[i]! ^ rTop[i]!;
+  if (ctx.party === 0) {
+    const top = toBitPlanes(Y, b - 1, 1);
+    for (let i = 0; i < s.length; i++) s[i] = s[i]! ^ top[i]!;
+  }
+  return s;
+}
+
 /**
  * This party's shares of ReLU(x) = x·[x ≥ 0] and of the mask [x ≥ 0] (0/1), the sign read on the
  * window [lsb, msb) with reduced-ring semantics (1 ≤ msb − lsb ≤ 64). One round.
@@ -75,10 +115,7 @@ export async function fssReluWithMask(ctx: PartyContext, x: Ring, lsb: number, m
   checkFssWindow(n, lsb, msb);
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
   const b = msb - lsb, full = isFullWindow(lsb, msb);
-  const key = await fssDealer(ctx).fssRelu(n, lsb, msb);
-  if (key.n !== n || key.lsb !== lsb || key.msb !== msb || key.party !== ctx.party) {
-    throw new Error(`fss: key material is for ${key.n} gates on [${key.lsb}, ${key.msb}) of party ${key.party}, not ${n} on [${lsb}, ${msb}) of party ${ctx.party}`);
-  }
+  const key = await fssKey(ctx, n, lsb, msb, 1);
   const m = ringLowBits(ringAdd(ringLowBits(x, lsb, b), key.r), 0, b);
   // the b-bit values packed exactly (bit planes); a full 64-bit word needs no packing
   const planes = b === 64 ? ringToBytes(m) : toBitPlanes(m, 0, b);
