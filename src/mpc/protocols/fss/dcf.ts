@@ -92,13 +92,13 @@ export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, 
     // both parties' four children per element: blocks (e, p, j) = s_p ⊕ tweak j
     for (let e = 0; e < N; e++) {
       for (let p = 0; p < 2; p++) {
-        const s = p === 0 ? s0 : s1;
-        for (let j = 0; j < 4; j++) {
-          const o = 32 * e + 16 * p + 4 * j;
-          w[o] = s[4 * e]!;
-          w[o + 1] = s[4 * e + 1]!;
-          w[o + 2] = s[4 * e + 2]!;
-          w[o + 3] = s[4 * e + 3]! ^ (j << 24);
+        const s = p === 0 ? s0 : s1, o = 32 * e + 16 * p;
+        const x0 = s[4 * e]!, x1 = s[4 * e + 1]!, x2 = s[4 * e + 2]!, x3 = s[4 * e + 3]!;
+        for (let j = 0; j < 16; j += 4) {
+          w[o + j] = x0;
+          w[o + j + 1] = x1;
+          w[o + j + 2] = x2;
+          w[o + j + 3] = x3 ^ ((j >> 2) << 24); // tweak j/4: sL, vL, sR, vR
         }
       }
     }
@@ -117,12 +117,12 @@ export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, 
       const keep = a ? 8 : 0, lose = a ? 0 : 8;
       for (let q = 0; q < 4; q++) scw[4 * e + q] = w[b0 + lose + q]! ^ w[b1 + lose + q]!;
       // V_CW = (−1)^t1 · [v1_lose − v0_lose − V_α (+ β if the lost side is L, i.e. α_i = 1)]
-      vcw.set(w.subarray(b1 + lose + 4, b1 + lose + 8));
+      for (let q = 0; q < 4; q++) vcw[q] = w[b1 + lose + 4 + q]!; // no subarray: a view per element costs an allocation
       sub4(vcw, 0, w, b0 + lose + 4);
       sub4(vcw, 0, V, 4 * e);
       if (a) add4(vcw, 0, bw, 4 * e);
       if (t1[e]) neg4(vcw, 0);
-      vcwOut.set(vcw, 4 * e);
+      for (let q = 0; q < 4; q++) vcwOut[4 * e + q] = vcw[q]!;
       // V_α += v0_keep − v1_keep + (−1)^t1 · V_CW
       add4(V, 4 * e, w, b0 + keep + 4);
       sub4(V, 4 * e, w, b1 + keep + 4);
@@ -152,7 +152,7 @@ export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, 
   mmoInPlace(leaf);
   const last = new Uint32Array(cw.buffer, bits * levelBytes, 4 * N);
   for (let e = 0; e < N; e++) {
-    last.set(lw.subarray(8 * e + 4, 8 * e + 8), 4 * e);
+    for (let q = 0; q < 4; q++) last[4 * e + q] = lw[8 * e + 4 + q]!;
     sub4(last, 4 * e, lw, 8 * e);
     sub4(last, 4 * e, V, 4 * e);
     if (t1[e]) neg4(last, 4 * e);
