@@ -53,7 +53,7 @@ const addNetFlags = (c: Command): Command =>
 const addJobFlags = (c: Command): Command =>
   addNetFlags(c)
     .option('--weights <mode>', 'public (both parties know the weights) | secret (party 1 shares them)', 'public')
-    .option('--relu-protocol <name>', 'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline)', 'signonly')
+    .option('--relu-protocol <name>', 'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline) | fss (function secret sharing from the dealer, 1 round) | fss2 (FSS, 2 rounds, half-size keys)', 'signonly')
     .option('--relu-config <file>', 'JSON bit ranges per ReLU/MaxPool node: {"layers": {"<node>": {"msb": 24, "lsb": 6}}}')
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
@@ -69,7 +69,7 @@ function parseWeights(v: string): WeightMode {
 }
 
 function parseProtocol(v: string): ReluProtocol {
-  if (v !== 'signonly' && v !== 'crypten') throw new CliError(`--relu-protocol must be signonly or crypten, got '${v}'`, 2);
+  if (v !== 'signonly' && v !== 'crypten' && v !== 'fss' && v !== 'fss2') throw new CliError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${v}'`, 2);
   return v;
 }
 
@@ -380,7 +380,7 @@ export function registerMpc(program: Command): void {
       .option('--n <n>', 'elements', posInt('--n'), 10_000)
       .option('--msb <b>', 'top of the bit range', (v) => Number(v), 64)
       .option('--lsb <b>', 'bottom of the bit range', (v) => Number(v), 0)
-      .option('--relu-protocol <name>', 'signonly | crypten', 'signonly')
+      .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
       .option('--reps <n>', 'timed repetitions', posInt('--reps'), 5)
       .option('--preprocess', 'dealer material prepared before timing')
       .option('--json', 'machine-readable output'),

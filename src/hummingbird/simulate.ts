@@ -6,6 +6,8 @@
  * mask = 1 − sign. Two simulators live here:
  * - `maskFromShares`: given the parties' actual 64-bit shares, the exact mask bit the MPC computes
  *   (bit for bit, including misreads of 0 ≤ x < 2^lsb and wraps at msb);
+ *   the FSS protocols ('fss', 'fss2': src/mpc/protocols/fss) read the same window sum t0 + t1 mod 2^b
+ *   and so produce the same mask bit for bit (test/mpc/fss.test.ts checks it on the same shares);
  * - `simulateMask`: from plaintext floats and FRESH uniform shares, the same error distribution
  *   without ever forming 64-bit shares. With x_fixed = round(x·2^f), the carry c lost from the low
  *   lsb bits is 1 with probability (2^l − 1 − (x_fixed mod 2^l)) / 2^l (it is 1 exactly when the

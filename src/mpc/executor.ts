@@ -136,12 +136,12 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
         break;
       case 'relu': {
         const r = opts.reluConfig?.[s.node.name];
-        y = r && r.msb - r.lsb === 0 ? get(s.input, s) : await relu(ctx, get(s.input, s), { protocol, ...(r && protocol === 'signonly' ? { msb: r.msb, lsb: r.lsb } : {}) });
+        y = r && r.msb - r.lsb === 0 ? get(s.input, s) : await relu(ctx, get(s.input, s), { protocol, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
         break;
       }
       case 'maxpool': {
         const r = opts.reluConfig?.[s.node.name];
-        y = await maxPool2d(ctx, get(s.input, s), s.geom, { protocol, ...(r && protocol === 'signonly' ? { msb: r.msb, lsb: r.lsb } : {}) });
+        y = await maxPool2d(ctx, get(s.input, s), s.geom, { protocol, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
         break;
       }
       case 'avgpool':

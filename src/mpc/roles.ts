@@ -475,7 +475,7 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   // Party 0 shares fresh random ring values (their distribution does not affect cost).
   const prg = new Prg(randomSeed());
   const x = await shareInput(ctx, 0, ctx.party === 0 ? prg.ring(job.n) : undefined, job.n);
-  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol === 'signonly' ? { msb: job.msb, lsb: job.lsb } : {}) };
+  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}) };
   const h0 = client.history.length;
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);

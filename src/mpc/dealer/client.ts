@@ -2,6 +2,7 @@
 import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
 import { Prg } from '../../crypto/prg.js';
 import type { ConvGeom } from '../ring.js';
+import { assembleFssRelu, type FssReluKey } from '../protocols/fss/keys.js';
 import { assemble, draw } from './correlations.js';
 import { CONV_FIELDS, MAGIC, SETUP_BYTES, T_END, VERSION, describeRequest, encodeBatch, errMsg, sameRequest, sizesOf, type CorrelationRequest, type DealerClientStats } from './wire.js';
 
@@ -37,6 +38,8 @@ export class DealerClient implements Correlations {
   private failure: Error | undefined;
   private linkFailed = false;
   private closed = false;
+  /** Party 0: chain of pending FSS key reads (they arrive in request order). */
+  private party0Reads: Promise<void> = Promise.resolve();
 
   private constructor(
     /** Which party this client serves. */
@@ -94,6 +97,11 @@ export class DealerClient implements Correlations {
   /** `n` shared random bits r with Beaver pairs (A, A·r). */
   bitMulTriples(n: number): Promise<BitMulTriples> {
     return this.take({ kind: 'bitmul', n }) as Promise<BitMulTriples>;
+  }
+
+  /** Material for `n` FSS ReLU gates on bits [lsb, msb) (party 0 receives correction words too). */
+  fssRelu(n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): Promise<FssReluKey> {
+    return this.take({ kind: 'fssrelu', n, lsb, msb, rounds }) as Promise<FssReluKey>;
   }
 
   /**
@@ -166,6 +174,11 @@ export class DealerClient implements Correlations {
     this.stats.localMs += performance.now() - t0;
     this.stats.requests++;
     this.history.push(req);
+    if (this.party === 0 && req.kind === 'fssrelu') {
+      const value = this.readParty0(s.toParty0!).then((bytes) => assembleFssRelu(0, drawn.fss!, bytes, req.n, req.lsb, req.msb, req.rounds));
+      value.catch(() => {}); // reported to the consumer
+      return { req, value };
+    }
     if (this.party === 0) return { req, value: Promise.resolve(assemble(req, drawn, undefined)) };
     this.batch.push(req);
     const value = new Promise<Uint8Array>((resolve, reject) => {
@@ -179,6 +192,32 @@ export class DealerClient implements Correlations {
     });
     value.catch(() => {}); // a failure is reported to whoever consumes the entry
     return { req, value };
+  }
+
+  /** Party 0: the next `bytes` bytes the dealer sends (FSS correction words), in request order. */
+  private readParty0(bytes: number): Promise<Uint8Array> {
+    const next = this.party0Reads.then(async () => {
+      if (this.failure) throw this.failure;
+      const t0 = performance.now();
+      const buf = new Uint8Array(bytes);
+      try {
+        for (let got = 0; got < bytes; ) {
+          const part = await this.link.recv();
+          this.stats.bytesReceived += part.length;
+          if (got + part.length > bytes) throw new Error('the dealer sent more bytes than the FSS keys need');
+          buf.set(part, got);
+          got += part.length;
+        }
+      } catch (e) {
+        this.linkFailed = true;
+        this.fail(new Error(`dealer client (party 0): link to the dealer failed while receiving FSS keys: ${errMsg(e)}`));
+        throw this.failure!;
+      }
+      this.stats.waitMs += performance.now() - t0;
+      return buf;
+    });
+    this.party0Reads = next.then(() => undefined, () => undefined);
+    return next;
   }
 
   private scheduleFlush(): void {

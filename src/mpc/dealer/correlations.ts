@@ -6,6 +6,7 @@ import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
 import type { Prg } from '../../crypto/prg.js';
 import { bitsToRing, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
 import type { CorrelationRequest, Sizes } from './wire.js';
+import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
 
 /** XOR of two equal-length byte arrays (word-wise where possible). */
 export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -38,10 +39,13 @@ export interface Drawn {
   b: BigInt64Array | Uint8Array;
   /** Party 0's c (its own third share); undefined for party 1 (c comes from the dealer). */
   c?: BigInt64Array | Uint8Array;
+  /** FSS requests: the PRG-expanded part of the key. */
+  fss?: FssDrawn;
 }
 
 /** Draw party `party`'s random parts of request `r` from its PRG (fixed order). */
 export function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn {
+  if (r.kind === 'fssrelu') return { a: new Uint8Array(0), b: new Uint8Array(0), fss: drawFssRelu(prg, party, r.n, r.lsb, r.msb, r.rounds) };
   if (r.kind === 'and') {
     const a = prg.bits(s.la), b = prg.bits(s.lb);
     return party === 0 ? { a, b, c: prg.bits(s.lc) } : { a, b };
@@ -77,6 +81,7 @@ export function correction(r: CorrelationRequest, p0: Drawn, p1: Drawn): Uint8Ar
     both.set(ringMul(a, bits), r.n);
     return ringToBytes(ringSub(both, p0.c as BigInt64Array));
   }
+  if (r.kind === 'fssrelu') throw new Error('dealer: FSS keys are dealt by dealFssRelu, not as a correction');
   const a = ringAdd(p0.a as BigInt64Array, p1.a as BigInt64Array);
   const b = ringAdd(p0.b as BigInt64Array, p1.b as BigInt64Array);
   const prod = r.kind === 'beaver' ? ringMul(a, b) : r.kind === 'matmul' ? ringMatmul(a, b, r.m, r.k, r.n) : ringConv2d(a, b, r.geom);
@@ -93,6 +98,7 @@ export function ringView(bytes: Uint8Array, n: number): BigInt64Array {
 
 /** Assemble party `p`'s material from its drawn parts and (party 1) the dealer's correction. */
 export function assemble(r: CorrelationRequest, d: Drawn, corr: Uint8Array | undefined): unknown {
+  if (r.kind === 'fssrelu') return assembleFssRelu(1, d.fss!, corr!, r.n, r.lsb, r.msb, r.rounds);
   const c = d.c ?? (r.kind === 'and' ? corr! : ringView(corr!, corr!.length / 8));
   if (r.kind === 'bits') return { xor: d.a as Uint8Array, arith: c as BigInt64Array } satisfies SharedBits;
   if (r.kind === 'bitmul') {

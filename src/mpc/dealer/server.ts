@@ -2,6 +2,7 @@
 import type { FrameChannel, PartyId } from '../context.js';
 import { Prg, randomSeed } from '../../crypto/prg.js';
 import { correction, draw } from './correlations.js';
+import { dealFssRelu } from '../protocols/fss/keys.js';
 import { CHUNK_BYTES, MAGIC, SETUP_BYTES, T_END, T_REQ, VERSION, decodeRequests, errMsg, sizesOf, type DealerServerStats } from './wire.js';
 
 /** Observation points of the dealer loop (fault-injection tests, tracing). */
@@ -72,7 +73,17 @@ export class DealerServer {
             if (gone0) throw gone0;
           }
           const s = sizesOf(r);
-          const corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
+          let corr: Uint8Array;
+          if (r.kind === 'fssrelu') {
+            // FSS correction words are common to both keys: party 0 gets them too, over its own link.
+            const k = dealFssRelu(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb, r.rounds);
+            for (let o = 0; o < k.to0.length; o += CHUNK_BYTES) {
+              const chunk = k.to0.subarray(o, Math.min(k.to0.length, o + CHUNK_BYTES));
+              this.link0.send(chunk);
+              this.stats.bytesSent[0] += chunk.length;
+            }
+            corr = k.to1;
+          } else corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
           for (let o = 0; o < corr.length; o += CHUNK_BYTES) {
             const chunk = corr.subarray(o, Math.min(corr.length, o + CHUNK_BYTES));
             this.link1.send(chunk);

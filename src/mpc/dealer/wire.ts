@@ -9,6 +9,7 @@
  */
 import { SEED_BYTES } from '../../crypto/prg.js';
 import { convOutSize, type ConvGeom } from '../ring.js';
+import { checkFssWindow, fssReluKeyBytes } from '../protocols/fss/keys.js';
 
 /** One correlation request: what a protocol asks the dealer for (kind and sizes only). */
 export type CorrelationRequest =
@@ -17,7 +18,8 @@ export type CorrelationRequest =
   | { kind: 'conv'; geom: ConvGeom }
   | { kind: 'and'; n: number }
   | { kind: 'bits'; n: number }
-  | { kind: 'bitmul'; n: number };
+  | { kind: 'bitmul'; n: number }
+  | { kind: 'fssrelu'; n: number; lsb: number; msb: number; rounds: 1 | 2 };
 
 /** Dealer-side counters (for reports). */
 export interface DealerServerStats {
@@ -67,7 +69,7 @@ export const REQS_PER_FRAME = 8192;
 export const MAX_ELEMS = 1 << 26;
 
 /** Wire code of each correlation kind. */
-export const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5, bitmul: 6 } as const;
+export const KIND_CODE = { beaver: 1, matmul: 2, conv: 3, and: 4, bits: 5, bitmul: 6, fssrelu: 7 } as const;
 /** Convolution geometry fields, in wire order. */
 export const CONV_FIELDS = ['n', 'c', 'h', 'w', 'co', 'kh', 'kw', 'strideH', 'strideW', 'padT', 'padL', 'padB', 'padR', 'group'] as const;
 
@@ -77,6 +79,8 @@ export interface Sizes {
   lb: number;
   lc: number;
   correction: number;
+  /** Bytes the dealer sends party 0 for this request (FSS correction words; 0 for the others). */
+  toParty0?: number;
 }
 
 /** One-line description of a request (no material), for errors. */
@@ -86,6 +90,8 @@ export function describeRequest(r: CorrelationRequest): string {
       return `matmul(${r.m}x${r.k} · ${r.k}x${r.n})`;
     case 'conv':
       return `conv(${CONV_FIELDS.map((f) => `${f}=${r.geom[f]}`).join(',')})`;
+    case 'fssrelu':
+      return `fssrelu(${r.n} on [${r.lsb}, ${r.msb}), ${r.rounds} rounds)`;
     default:
       return `${r.kind}(${r.n})`;
   }
@@ -96,6 +102,7 @@ export function sameRequest(a: CorrelationRequest, b: CorrelationRequest): boole
   if (a.kind !== b.kind) return false;
   if (a.kind === 'matmul' && b.kind === 'matmul') return a.m === b.m && a.k === b.k && a.n === b.n;
   if (a.kind === 'conv' && b.kind === 'conv') return CONV_FIELDS.every((f) => a.geom[f] === b.geom[f]);
+  if (a.kind === 'fssrelu' && b.kind === 'fssrelu') return a.n === b.n && a.lsb === b.lsb && a.msb === b.msb && a.rounds === b.rounds;
   return (a as { n: number }).n === (b as { n: number }).n;
 }
 
@@ -142,6 +149,10 @@ export function sizesOf(r: CorrelationRequest): Sizes {
       // la bits of r, lb ring elements A, lc = 2n ring elements ([r] then C = A·r)
       checkCount('bitmul n', r.n);
       return { la: r.n, lb: r.n, lc: 2 * r.n, correction: 16 * r.n };
+    case 'fssrelu':
+      checkFssWindow(r.n, r.lsb, r.msb, MAX_ELEMS >> 5);
+      if (r.rounds !== 1 && r.rounds !== 2) throw new Error(`dealer: FSS ReLU rounds must be 1 or 2, got ${r.rounds}`);
+      return { la: 0, lb: 0, lc: 0, correction: fssReluKeyBytes(1, r.n, r.lsb, r.msb, r.rounds), toParty0: fssReluKeyBytes(0, r.n, r.lsb, r.msb, r.rounds) };
     default:
       throw new Error(`dealer: unknown correlation kind '${(r as { kind: string }).kind}'`);
   }
@@ -154,6 +165,8 @@ export function fieldsOf(r: CorrelationRequest): number[] {
       return [r.m, r.k, r.n];
     case 'conv':
       return CONV_FIELDS.map((f) => r.geom[f]);
+    case 'fssrelu':
+      return [r.n, r.lsb, r.msb, r.rounds];
     default:
       return [r.n];
   }
@@ -226,6 +239,9 @@ export function decodeRequests(frame: Uint8Array): { reqs: CorrelationRequest[];
         break;
       case KIND_CODE.bitmul:
         r = { kind: 'bitmul', n: u32() };
+        break;
+      case KIND_CODE.fssrelu:
+        r = { kind: 'fssrelu', n: u32(), lsb: u32(), msb: u32(), rounds: u32() as 1 | 2 };
         break;
       default:
         return bad(`unknown kind code ${code}`);

@@ -42,9 +42,14 @@ import {
 } from '../ring.js';
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
+import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
 
-/** Which ReLU protocol: the packed sign-only tree (default) or the CrypTen-equivalent baseline. */
-export type ReluProtocol = 'signonly' | 'crypten';
+/**
+ * Which ReLU protocol: the packed sign-only tree (default), the CrypTen-equivalent baseline, or
+ * function secret sharing from the dealer (fss/relu.ts: 'fss' one round; 'fss2' two rounds with
+ * keys half the size, the sign XOR-shared after round 1), with the same reduced-ring semantics.
+ */
+export type ReluProtocol = 'signonly' | 'crypten' | 'fss' | 'fss2';
 
 /** Options of a comparison call. */
 export interface CompareOptions {
@@ -69,7 +74,7 @@ interface Resolved {
 function resolve(opts: CompareOptions | undefined): Resolved {
   const protocol = opts?.protocol ?? 'signonly';
   const lsb = opts?.lsb ?? 0, msb = opts?.msb ?? 64;
-  if (protocol !== 'signonly' && protocol !== 'crypten') throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
+  if (protocol !== 'signonly' && protocol !== 'crypten' && protocol !== 'fss' && protocol !== 'fss2') throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
   if (!Number.isInteger(lsb) || !Number.isInteger(msb) || lsb < 0 || msb > 64 || lsb > msb) {
     throw new Error(`compare: invalid bit range [${lsb}, ${msb}) (need 0 <= lsb <= msb <= 64)`);
   }
@@ -95,6 +100,10 @@ export function reluCost(opts?: CompareOptions): { bits: number; rounds: number 
   const r = resolve(opts);
   if (r.protocol === 'crypten') return { bits: 29 * 64, rounds: 9 };
   if (r.b === 0) return { bits: 0, rounds: 0 };
+  if (r.protocol === 'fss' || r.protocol === 'fss2') {
+    const c = fssReluCost(r.lsb, r.lsb + r.b, r.protocol === 'fss' ? 1 : 2);
+    return { bits: c.bits, rounds: c.rounds };
+  }
   const m = r.b - 1;
   const treeRounds = m === 0 ? 0 : r.fold && m >= 2 ? 1 + ceilLog2(Math.ceil(m / 2)) : 1 + ceilLog2(m);
   return { bits: 2 * signOnlyAndGates(r.b, r.fold) + 65, rounds: treeRounds + 1 };
@@ -232,6 +241,8 @@ export async function signBit(ctx: PartyContext, x: BigInt64Array, opts?: Compar
   if (x.length === 0) return new Uint8Array(0);
   if (r.protocol === 'crypten') return signCrypten(ctx, x);
   if (r.b === 0) return zeroBits(x.length);
+  if (r.protocol === 'fss') throw new Error('compare: the fss protocol yields arithmetic shares only (use ltz or reluWithMask, or fss2), not an XOR-shared sign');
+  if (r.protocol === 'fss2') return fssSignBit(ctx, x, r.lsb, r.lsb + r.b);
   return signOnly(ctx, x, r.lsb, r.b, r.fold);
 }
 
@@ -255,7 +266,13 @@ async function openMaskedBit(ctx: PartyContext, s: Uint8Array, rXor: Uint8Array,
 export async function ltz(ctx: PartyContext, x: BigInt64Array, opts?: CompareOptions): Promise<BigInt64Array> {
   const r = resolve(opts);
   const n = x.length;
-  if ((r.protocol === 'signonly' && r.b === 0) || n === 0) return new BigInt64Array(n);
+  if ((r.protocol !== 'crypten' && r.b === 0) || n === 0) return new BigInt64Array(n);
+  if (r.protocol === 'fss') {
+    const { mask } = await fssReluWithMask(ctx, x, r.lsb, r.lsb + r.b);
+    const one = new BigInt64Array(n);
+    if (ctx.party === 0) one.fill(1n);
+    return ringSub(one, mask);
+  }
   const s = await signBit(ctx, x, opts);
   const rb = await ctx.dealer.sharedBits(n);
   const c = await openMaskedBit(ctx, s, rb.xor, n, r.protocol === 'crypten');
@@ -275,7 +292,8 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
     return m;
   };
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
-  if (r.protocol === 'signonly' && r.b === 0) return { y: x.slice(), mask: one() };
+  if (r.protocol !== 'crypten' && r.b === 0) return { y: x.slice(), mask: one() };
+  if (r.protocol === 'fss') return fssReluWithMask(ctx, x, r.lsb, r.lsb + r.b);
   const s = await signBit(ctx, x, opts);
   if (r.protocol === 'crypten') {
     const rb = await ctx.dealer.sharedBits(n);
