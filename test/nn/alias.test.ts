@@ -4,6 +4,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor, int64Tensor, sizeOf } from '../../src/onnx/ir.js';
 import { FloatModel } from '../../src/nn/runtime.js';
 import { runOrt } from '../../src/onnx/ort.js';
+import { tf } from '../../src/nn/tf.js';
 
 const w = (dims: number[]) => floatTensor(dims, Array.from({ length: sizeOf(dims) }, (_, i) => Math.sin(i * 0.37) * 0.2));
 
@@ -36,7 +37,6 @@ test('aliasing ops never free a weight or a feed: a torchvision-style graph runs
 });
 
 test('gradients through an inference-mode forward reach conv weights (no cached or fused kernel on the tape)', async () => {
-  const { tf } = await import('../../src/nn/tf.js');
   const b = new GraphBuilder('g', 13);
   const x = b.input('x', 'float32', [1, 2, 5, 5]);
   b.output(b.op('Conv', [x, b.init('w', w([3, 2, 3, 3])), b.init('bias', w([3]))], { pads: [1, 1, 1, 1] }), 'float32');

@@ -102,11 +102,18 @@ function conv(ctx: OpContext): RtValue[] {
     return [plain(tf.transpose(y, [0, 4, 1, 2, 3]))];
   }
   if (shape.length !== 4 && shape.length !== 3) throw opError(ctx, `only 1-D, 2-D and 3-D convolution are supported, input has shape [${shape}]`);
-  const { strides, dil, pads } = lift(g);
+  const lifted = lift(g);
+  const { dil, pads } = lifted;
+  // tfjs refuses strides > 1 together with dilations > 1: run stride 1 and subsample the result.
+  const subsample = lifted.strides.some((v) => v > 1) && dil.some((v) => v > 1) ? lifted.strides : undefined;
+  const strides: [number, number] = subsample ? [1, 1] : lifted.strides;
   const w4 = (shape.length === 3 ? tf.expandDims(w, 2) : w) as tf.Tensor4D; // [CO, CI/g, KH, KW]
   const [, , kh, kw] = w4.shape;
   const x = padOrCrop(spatialNhwc(xv), pads.map((p) => Math.min(p, 0)) as Pad4);
-  const wrap = (t: tf.Tensor4D): RtValue => (shape.length === 3 ? from1d(t) : nhwc(t));
+  const wrap = (t0: tf.Tensor4D): RtValue => {
+    const t = subsample ? (tf.stridedSlice(t0, [0, 0, 0, 0], t0.shape, [1, subsample[0], subsample[1], 1]) as tf.Tensor4D) : t0;
+    return shape.length === 3 ? from1d(t) : nhwc(t);
+  };
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
   if (group === 1) {
@@ -132,15 +139,17 @@ function conv(ctx: OpContext): RtValue[] {
     ) as tf.Tensor4D;
   }
   if (b) y = tf.add(y, logical(b));
-  return [shape.length === 3 ? from1d(y) : nhwc(y)];
+  return [wrap(y)];
 }
 
 /** Explicitly pad an NDHWC tensor by the geometry's begin / effective end pads (3-D ops). */
 function padNd(x: tf.Tensor, g: WindowGeometry, value = 0): tf.Tensor {
   const n = g.kernel.length;
-  if (g.effectiveEndPads.some((p) => p < 0)) throw new Error('negative effective pads in 3-D are not supported');
-  const pairs: [number, number][] = [[0, 0], ...Array.from({ length: n }, (_, i) => [g.pads[i]!, g.effectiveEndPads[i]!] as [number, number]), [0, 0]];
-  return pairs.every(([p, q]) => p === 0 && q === 0) ? x : tf.pad(x, pairs, value);
+  const pairs: [number, number][] = [[0, 0], ...Array.from({ length: n }, (_, i) => [g.pads[i]!, Math.max(g.effectiveEndPads[i]!, 0)] as [number, number]), [0, 0]];
+  let y = pairs.every(([p, q]) => p === 0 && q === 0) ? x : tf.pad(x, pairs, value);
+  // A negative effective end pad: the last cells are never read (floor output); crop them.
+  if (g.effectiveEndPads.some((p) => p < 0)) y = tf.slice(y, new Array(n + 2).fill(0), y.shape.map((d, i) => (i >= 1 && i <= n ? d + Math.min(g.effectiveEndPads[i - 1]!, 0) : d)));
+  return y;
 }
 
 /** Max over a dilated window as a max of strided slices (tfjs pools have no dilations). */
@@ -162,8 +171,7 @@ function maxPool(ctx: OpContext): RtValue[] {
   if (shape.length === 5) {
     if (g.dilations.some((d) => d !== 1)) throw opError(ctx, '3-D pooling with dilations is not supported');
     // tfjs-wasm's maxPool3d starts its max at FLT_MIN (wrong for negative inputs): max of strided slices.
-    if (g.effectiveEndPads.some((p) => p < 0)) throw opError(ctx, 'negative effective pads in 3-D are not supported');
-    const x = tf.pad(logical(xv), [[0, 0], [0, 0], ...[0, 1, 2].map((d) => [g.pads[d]!, g.effectiveEndPads[d]!] as [number, number])], -Infinity);
+    const x = tf.transpose(padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g, -Infinity), [0, 4, 1, 2, 3]);
     let acc: tf.Tensor | undefined;
     const [k0, k1, k2] = g.kernel as [number, number, number];
     for (let i = 0; i < k0; i++) for (let j = 0; j < k1; j++) for (let l = 0; l < k2; l++) {
