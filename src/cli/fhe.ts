@@ -291,6 +291,7 @@ export function registerFhe(program: Command): void {
       const keyBytes = galoisKeyBytes(plan.params);
       const cacheBytes = Math.max(0, Math.min(f.cacheMb * 1e6, WASM_MEMORY_BYTES - (plan.lowered.rotationSteps.length + 10) * keyBytes));
       const cache = new PlainCache(cacheBytes);
+      const cacheStats = { mb: 0, hits: 0, misses: 0 };
       const cached = galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, cached);
       const { secretKey, ...server } = keys;
@@ -367,6 +368,9 @@ export function registerFhe(program: Command): void {
         }
       } finally {
         bar.stop();
+        cacheStats.mb = Math.round(cache.bytes / 1e6);
+        cacheStats.hits = cache.hits;
+        cacheStats.misses = cache.misses;
         cache.dispose();
         keys.dispose();
         ctx.dispose();
@@ -399,7 +403,7 @@ export function registerFhe(program: Command): void {
         meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
         cpuSecondsFirstImage: results[0]!.cpuSeconds,
         meanCpuSecondsAfterFirst: n > 1 ? results.slice(1).reduce((a, r) => a + r.cpuSeconds, 0) / (n - 1) : undefined,
-        plaintextCache: { mb: Math.round(cache.bytes / 1e6), hits: cache.hits, misses: cache.misses },
+        plaintextCache: cacheStats,
         predictedSecondsPerImage: predicted.totalSeconds,
         choice: plan.choice,
         memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },
