@@ -217,6 +217,8 @@ export function decodeFheFile(bytes: Uint8Array, path: string, expectKind?: FheF
   } catch {
     throw new Error(`${path}: corrupt header`);
   }
+  // Valid JSON is not yet a header: `null`, a number or an array would crash the field reads below.
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error(`${path}: corrupt header (not a JSON object)`);
   if (h.version !== FILE_VERSION) throw new Error(`${path}: file version ${h.version}, this privml reads version ${FILE_VERSION}`);
   const payload = b.subarray(12 + n + 32);
   if (payload.length !== h.payloadBytes) throw new Error(`${path}: truncated file (${payload.length} of ${h.payloadBytes} payload bytes)`);

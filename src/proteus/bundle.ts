@@ -268,7 +268,7 @@ export function readManifest(dir: string): Manifest {
   } catch (e) {
     throw new ModelError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  if (m.format !== MANIFEST_FORMAT || !Array.isArray(m.members)) throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
+  if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.members)) throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
   for (const f of m.members) if (!/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${path}: bad member name '${f}'`);
   return m;
 }
@@ -290,7 +290,7 @@ export function readKey(path: string): ProteusKey {
   } catch (e) {
     throw new ModelError(`${path}: key is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  if (key.format !== KEY_FORMAT) throw new ModelError(`${path}: not a ${KEY_FORMAT} key`);
+  if (key === null || typeof key !== 'object' || key.format !== KEY_FORMAT) throw new ModelError(`${path}: not a ${KEY_FORMAT} key`);
   if (keyDigest(key) !== key.digest) throw new ModelError(`${path}: key digest mismatch: the key was modified or corrupted`);
   return key;
 }

@@ -8,7 +8,7 @@ import { floatTensor, ModelError } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 import { saveModel } from '../../src/onnx/proto.js';
 import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/compile.js';
-import { decodeCiphertext, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
+import { decodeCiphertext, decodeFheFile, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
@@ -283,5 +283,15 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     assert.ok(maxDiff(y.output, want) < 1e-3, `${y.output} vs ${Array.from(want)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an FHE file whose header is valid JSON but not an object is refused in one line (fuzz regression)', () => {
+  for (const json of ['null', '7', '[]']) {
+    const body = Buffer.from(json);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(body.length);
+    const file = Buffer.concat([Buffer.from('PRIVMLHE', 'ascii'), len, body, Buffer.alloc(32)]);
+    assert.throws(() => decodeFheFile(file, 'x.ct'), /x.ct: corrupt header/);
   }
 });

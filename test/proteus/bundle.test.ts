@@ -120,3 +120,17 @@ test('CLI round trip: obfuscate → optimize in a separate process → recover e
   writeKey(key, join(tmp, 'copy.key'));
   assert.deepEqual(readKey(join(tmp, 'copy.key')), key);
 });
+
+test('manifest and key files that are valid JSON but not objects give one-line errors (fuzz regression)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'privml-proteus-json-'));
+  try {
+    for (const text of ['null', '42', '[]', '"x"']) {
+      writeFileSync(join(dir, 'manifest.json'), text);
+      assert.throws(() => readManifest(dir), /not a .* manifest/);
+      writeFileSync(join(dir, 'owner.key'), text);
+      assert.throws(() => readKey(join(dir, 'owner.key')), /not a .* key/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
