@@ -19,7 +19,7 @@ interface Entry {
 /** Every subcommand in help order; `description` must equal the one its module registers (tested). */
 export const COMMANDS: readonly Entry[] = [
   { name: 'demo', description: 'run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample', load: async () => (await import('./demo.js')).registerDemo },
-  { name: 'info', description: 'summarise an ONNX model (a file, or a zoo model name): ops, parameters, shapes, MACs', load: async () => (await import('./info.js')).registerInfo },
+  { name: 'info', description: 'summarise an ONNX model (a file, or a zoo model name): ops, parameters, shapes, MACs; exit 1 listing every problem', load: async () => (await import('./info.js')).registerInfo },
   { name: 'zoo', description: 'list or export the built-in model zoo', load: async () => (await import('./zoo.js')).registerZoo },
   { name: 'train', description: 'train a zoo model (or fine-tune an .onnx file) on a data set; writes the trained ONNX model', load: async () => (await import('./train.js')).registerTrain },
   { name: 'eval', description: 'top-1 accuracy and confusion matrix of a classifier on a data set', load: async () => (await import('./eval.js')).registerEval },
