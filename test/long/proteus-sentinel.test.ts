@@ -4,7 +4,7 @@ import type { Model } from '../../src/onnx/ir.js';
 import { ortSession, runOrt } from '../../src/onnx/ort.js';
 import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf, structureOf, topologyOf } from '../../src/proteus/index.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { smallZoo } from './configs.js';
+import { smallZoo } from '../proteus/configs.js';
 
 const zoo = smallZoo();
 const stats = corpusStats();
