@@ -181,14 +181,19 @@ export class HeEval {
     if (l === 0) throw new LevelsExhaustedError(what);
     const { pt, owned } = this.plain(`c:${c}:${a.scale}`, a, () => this.ctx.encode(new Float64Array(this.ctx.slots).fill(c), this.ctx.primeAt(l), a));
     try {
-      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
-      this.stats.plainMults++;
-      this.rescale(r, what);
-      r.setScale(a.scale);
-      return r;
+      return this.mulPlainKeepScale(a, pt, what);
     } finally {
       if (owned) pt.delete();
     }
+  }
+
+  /** a · pt, rescaled; pt was encoded at the scale of the prime the rescale drops, so a's scale is kept. */
+  private mulPlainKeepScale(a: Ciphertext, pt: Plaintext, what: string): Ciphertext {
+    const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
+    this.stats.plainMults++;
+    this.rescale(r, what);
+    r.setScale(a.scale);
+    return r;
   }
 
   /** a − b (same level and scale, e.g. a ciphertext and its rotation). */
@@ -202,11 +207,7 @@ export class HeEval {
     if (l === 0) throw new LevelsExhaustedError(what);
     const pt = this.ctx.encode(v, this.ctx.primeAt(l), a);
     try {
-      const r = this.ev.multiplyPlain(a, pt) as Ciphertext;
-      this.stats.plainMults++;
-      this.rescale(r, what);
-      r.setScale(a.scale);
-      return r;
+      return this.mulPlainKeepScale(a, pt, what);
     } finally {
       pt.delete();
     }
