@@ -21,23 +21,13 @@ import { decodeFheFile, encodeFheFile } from '../src/fhe/context.js';
 import { readKey, readManifest, keyDigest, KEY_FORMAT, MANIFEST_FORMAT } from '../src/proteus/bundle.js';
 import { runDealer, runParty, MPC_PROTOCOL_VERSION } from '../src/mpc/roles.js';
 import { NET_PRESETS } from '../src/mpc/net/emulate.js';
+import { mulberry32 } from '../src/nn/data/dataset.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MODEL_PATH = join(ROOT, 'models', 'fmnist-cnn.onnx');
 const HANG_MS = 2000;
 const SPIKE_BYTES = 1 << 30;
 
-/** mulberry32: a small deterministic PRNG (not for secrets: it only picks test inputs). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Counts {
   inputs: number;

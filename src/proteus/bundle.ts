@@ -266,7 +266,7 @@ export function readManifest(dir: string): Manifest {
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
   } catch (e) {
-    throw new ModelError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new ModelError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.members)) throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
   for (const f of m.members) if (!/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${path}: bad member name '${f}'`);

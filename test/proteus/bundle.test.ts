@@ -130,6 +130,9 @@ test('manifest and key files that are valid JSON but not objects give one-line e
       writeFileSync(join(dir, 'owner.key'), text);
       assert.throws(() => readKey(join(dir, 'owner.key')), /not a .* key/);
     }
+    // JSON.parse quotes the bad text, newlines included: the error must still be one line.
+    writeFileSync(join(dir, 'manifest.json'), 'nul\n\n{x');
+    assert.throws(() => readManifest(dir), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

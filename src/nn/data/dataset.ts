@@ -216,8 +216,8 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
   return perm;
 }
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0,1); data shuffling only. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small, fast, seedable PRNG returning floats in [0,1); data shuffling and test inputs only, never secrets. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
