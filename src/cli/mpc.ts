@@ -1,47 +1,27 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { runOrt } from '../onnx/ort.js';
-import { readIdx } from '../nn/data/idx.js';
-import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
-import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
+import { launchSession, type RoleMessage } from '../mpc/launch.js';
+import { describeNet } from '../mpc/net/emulate.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
-import type { BitRange, WeightMode } from '../mpc/executor.js';
-import type { ReluProtocol } from '../mpc/protocols/compare.js';
-import type { Model } from '../onnx/ir.js';
-import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
-import { validateConfig, type HbConfig } from '../hummingbird/config.js';
-import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
+import {
+  accounting,
+  ALLOC_ENV,
+  checkPlan,
+  jobArgs,
+  loadInputs,
+  modelJob,
+  netArgs,
+  parseNet,
+  parseProtocol,
+  predictions,
+  privateInference,
+  totals,
+  type JobFlags,
+  type NetFlags,
+} from '../api/mpc-session.js';
+import { CliError, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
 import { addRoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions, type RoleNetFlags } from './mpc-net.js';
-
-/** Flags shared by every command that sets up a session. */
-interface NetFlags {
-  net?: string;
-  bandwidth?: string;
-  latency?: string;
-  timeout?: string;
-}
-
-/** Flags of a model job. */
-export interface JobFlags extends NetFlags {
-  weights: string;
-  reluProtocol: string;
-  reluConfig?: string;
-  batch: number;
-  fracBits: number;
-  preprocess?: boolean;
-  warmup?: boolean;
-  dataset?: string;
-  dataDir?: string;
-  limit?: number;
-  input?: string;
-  count?: number;
-  /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
-  architecture?: string;
-  /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
-  id?: string;
-}
 
 const addNetFlags = (c: Command): Command =>
   c
@@ -63,128 +43,6 @@ const addJobFlags = (c: Command): Command =>
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
     .option('--input <file>', 'inputs from a file: IDX images (.gz ok) or JSON array of floats');
 
-function parseWeights(v: string): WeightMode {
-  if (v !== 'public' && v !== 'secret') throw new CliError(`--weights must be public or secret, got '${v}'`, 2);
-  return v;
-}
-
-function parseProtocol(v: string): ReluProtocol {
-  if (v !== 'signonly' && v !== 'crypten' && v !== 'fss' && v !== 'fss2') throw new CliError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${v}'`, 2);
-  return v;
-}
-
-function parseNet(o: NetFlags) {
-  try {
-    return parseNetOptions(o);
-  } catch (e) {
-    throw new CliError((e as Error).message, 2);
-  }
-}
-
-/** Read a --relu-config file: {"layers": {node: {msb, lsb}}} or a plain {node: {msb, lsb}} map. */
-export function readReluConfig(path: string, model: Model): Record<string, BitRange> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CliError(`${path}: cannot read ReLU config (${(e as Error).message.split('\n')[0]})`);
-  }
-  // `null` is valid JSON: check the top level before reading fields from it.
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CliError(`${path}: expected an object of per-node bit ranges`);
-  const obj = (raw as { layers?: unknown }).layers ?? raw;
-  if (typeof obj !== 'object' || obj === null) throw new CliError(`${path}: expected an object of per-node bit ranges`);
-  const nodes = new Set(model.graph.nodes.filter((n) => n.opType === 'Relu' || n.opType === 'MaxPool').map((n) => n.name));
-  const out: Record<string, BitRange> = {};
-  for (const [name, v] of Object.entries(obj as Record<string, { msb?: unknown; lsb?: unknown }>)) {
-    if (!nodes.has(name)) throw new CliError(`${path}: '${name}' is not a Relu or MaxPool node of the model`);
-    const msb = Number(v?.msb);
-    const lsb = Number(v?.lsb ?? 0);
-    if (!Number.isInteger(msb) || !Number.isInteger(lsb) || lsb < 0 || msb > 64 || lsb > msb) {
-      throw new CliError(`${path}: node '${name}' needs integers 0 ≤ lsb ≤ msb ≤ 64, got msb=${v?.msb} lsb=${v?.lsb ?? 0}`);
-    }
-    out[name] = { msb, lsb };
-  }
-  // A `hummingbird search` config carries its model's hash: refuse it on any other model.
-  const meta = (raw as { hummingbird?: HbConfig['hummingbird'] }).hummingbird;
-  if (meta !== undefined) {
-    try {
-      validateConfig({ layers: out, hummingbird: meta }, model, path);
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
-  return out;
-}
-
-/** Party 0's inputs: a data set split or a file, checked against the model's input size. */
-function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?: Uint8Array; count: number; name: string } {
-  // Sizes from the compiled plan (batch 1): every other dim is concrete there, or the plan is refused.
-  const plan = checkPlan(model, { ...o, batch: 1 }, model.graph.name);
-  const per = plan.inputShape.slice(1).reduce((a, d) => a * d, 1);
-  const outPer = plan.outputShape.slice(1).reduce((a, d) => a * d, 1);
-  if (o.input) {
-    let data: Float32Array;
-    if (o.input.endsWith('.json')) {
-      let v: unknown;
-      try {
-        v = JSON.parse(readFileSync(o.input, 'utf8'));
-      } catch (e) {
-        throw new CliError(`${o.input}: cannot read JSON input (${(e as Error).message.split('\n')[0]})`);
-      }
-      const flat = (Array.isArray(v) ? v : (v as { data?: unknown }).data) as unknown;
-      if (!Array.isArray(flat)) throw new CliError(`${o.input}: expected a JSON array of numbers (or {"data": [...]})`);
-      const nums = (flat as unknown[]).flat(Infinity) as unknown[];
-      if (!nums.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new CliError(`${o.input}: every value must be a finite number`);
-      data = Float32Array.from(nums as number[]);
-    } else {
-      const idx = readIdx(o.input);
-      data = Float32Array.from(idx.data, (b) => b / 255);
-    }
-    if (data.length === 0 || data.length % per !== 0) throw new CliError(`${o.input}: ${data.length} values is not a whole number of inputs of ${per} values`);
-    const count = Math.min(data.length / per, o.limit ?? Infinity);
-    return { images: data.subarray(0, count * per), count, name: o.input };
-  }
-  if (!o.dataset) throw new CliError('give --dataset (with --limit) or --input', 2);
-  const ds = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'test');
-  if (ds.images.length / ds.n !== per) throw new CliError(`${ds.name} images have ${ds.images.length / ds.n} values, the model expects ${per}`);
-  if (ds.shape.join() !== plan.inputShape.slice(1).join()) throw new CliError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
-  if (ds.classes.length !== outPer) throw new CliError(`${ds.name} has ${ds.classes.length} classes, the model outputs ${outPer} values per image`);
-  return { images: ds.images, labels: ds.labels, count: ds.n, name: ds.name };
-}
-
-function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undefined, count: number): ModelJob {
-  return {
-    kind: 'model',
-    model,
-    weights: parseWeights(o.weights),
-    reluProtocol: parseProtocol(o.reluProtocol),
-    reluConfig: o.reluConfig ? readReluConfig(o.reluConfig, model) : undefined,
-    batch: o.batch,
-    count,
-    inputs,
-    preprocess: !!o.preprocess,
-    warmup: !!o.warmup,
-  };
-}
-
-/** Forward the job flags a launcher passes on to both parties. */
-function jobArgs(o: JobFlags): string[] {
-  const a = ['--weights', o.weights, '--relu-protocol', o.reluProtocol, '--batch', String(o.batch), '--frac-bits', String(o.fracBits)];
-  if (o.reluConfig) a.push('--relu-config', o.reluConfig);
-  if (o.preprocess) a.push('--preprocess');
-  if (o.warmup) a.push('--warmup');
-  return [...a, ...netArgs(o)];
-}
-
-function netArgs(o: NetFlags): string[] {
-  const a: string[] = [];
-  if (o.net) a.push('--net', o.net);
-  if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
-  if (o.latency) a.push('--latency', o.latency);
-  if (o.timeout) a.push('--timeout', o.timeout);
-  return a;
-}
-
 const send = (m: RoleMessage): void => {
   process.send?.(m);
 };
@@ -203,45 +61,6 @@ function exitWithLauncher(ipc: boolean): void {
   process.channel?.unref();
 }
 
-/** Sum of a party's batch stats. */
-function totals(r: PartyReport) {
-  const t = { ms: 0, dealerWaitMs: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
-  for (const b of r.batches) {
-    t.ms += b.ms;
-    t.dealerWaitMs += b.dealerWaitMs;
-    t.bytesSent += b.bytesSent;
-    t.bytesReceived += b.bytesReceived;
-    t.rounds += b.rounds;
-    t.modeledMs += b.modeledMs;
-  }
-  return t;
-}
-
-/** The accounting both `infer` and `bench model` print. */
-function accounting(res: LaunchResult, net: NetProfile) {
-  const t0 = totals(res.party0);
-  const t1 = totals(res.party1);
-  const nb = res.party0.batches.length;
-  return {
-    batches: nb,
-    msPerBatch: t0.ms / nb,
-    dealerWaitMsPerBatch: Math.max(t0.dealerWaitMs, t1.dealerWaitMs) / nb,
-    bytesSentPerBatch: [t0.bytesSent / nb, t1.bytesSent / nb],
-    roundsPerBatch: t0.rounds / nb,
-    modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
-    dealerBytesSent: res.dealer.bytesSent,
-    layers: res.party0.layers.map((l, i) => ({
-      name: l.name,
-      op: l.op,
-      rounds: l.rounds / nb,
-      bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
-      ms: l.ms / nb,
-      modeledMs:
-        (Math.max(l.bytesSent, res.party1.layers[i]?.bytesSent ?? 0) * 8 * 1000) / nb / net.bandwidthBitsPerSec + ((l.rounds / nb) * 2 * net.latencyMs),
-    })),
-  };
-}
-
 function formatAccounting(a: ReturnType<typeof accounting>): string {
   const kb = (b: number) => (b / 1024).toFixed(1).padStart(10);
   const rows = a.layers.map((l) => `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`);
@@ -251,6 +70,9 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
     ...rows,
   ].join('\n');
 }
+
+/** The session code lives in the API layer; these re-exports keep `cli/mpc` a one-stop import for the CLI's siblings. */
+export { defaultJobFlags, privateInference, readReluConfig, type InferResult, type JobFlags } from '../api/mpc-session.js';
 
 /** Register `mpc`. */
 export function registerMpc(program: Command): void {
@@ -451,115 +273,3 @@ export function registerMpc(program: Command): void {
   });
 }
 
-/** Result of {@link privateInference}. */
-export type InferResult = ReturnType<typeof accounting> & {
-  model: string;
-  inputs: string;
-  count: number;
-  batch: number;
-  weights: string;
-  reluProtocol: string;
-  net: string;
-  predictions: number[];
-  accuracy?: number;
-  agreement: number;
-  maxLogitDiff: number;
-};
-
-/**
- * Private inference of `ref` on party 0's inputs with the dealer and both parties as separate
- * processes on loopback, compared in the same run with plaintext onnxruntime.
- */
-export async function privateInference(ref: string, o: JobFlags, log: (line: string) => void = () => {}): Promise<InferResult> {
-  const { model, source } = resolveModel(ref);
-  parseWeights(o.weights);
-  parseProtocol(o.reluProtocol);
-  if (o.reluConfig) readReluConfig(o.reluConfig, model);
-  const net = parseNet(o);
-  // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
-  checkPlan(model, o, source);
-  if (o.architecture && o.weights !== 'secret') throw new CliError('--architecture is for --weights secret (with public weights both parties load the model)', 2);
-  const inp = loadInputs(o, model);
-  const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
-  if (o.limit) dataArgs.push('--limit', String(o.limit));
-  log(`private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`);
-  const res = await launchSession({
-    dealer: netArgs(o),
-    party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
-    env: ALLOC_ENV,
-  });
-  const preds = predictions(res.party0)!;
-  // Plaintext reference on the same inputs, in this run: onnxruntime, the ground truth.
-  const plan = planModel(model, 1, source);
-  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[model.graph.outputs[0]!.name]!.data as Float32Array;
-  const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
-  let agree = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < inp.count; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (plain[i * k + j]! > plain[i * k + best]!) best = j;
-    if (best === preds[i]) agree++;
-    for (let j = 0; j < k; j++) maxDiff = Math.max(maxDiff, Math.abs(plain[i * k + j]! - res.party0.outputs![i * k + j]!));
-  }
-  const accuracy = inp.labels ? preds.filter((p, i) => p === inp.labels![i]).length / inp.count : undefined;
-  return {
-    model: source,
-    inputs: inp.name,
-    count: inp.count,
-    batch: o.batch,
-    weights: o.weights,
-    reluProtocol: o.reluProtocol,
-    net: describeNet(net),
-    predictions: preds,
-    accuracy,
-    agreement: agree / inp.count,
-    maxLogitDiff: maxDiff,
-    ...accounting(res, net),
-  };
-}
-
-/** Build the MPC plan in this process (and check weights), so a bad model fails before any role starts. */
-function checkPlan(model: Model, o: JobFlags, source: string): MpcPlan {
-  let plan: MpcPlan;
-  try {
-    plan = planModel(model, o.batch, source);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const f = o.fracBits;
-  const max = maxFracBits(plan);
-  if (!Number.isInteger(f) || f < MIN_FRAC_BITS || f > max) {
-    throw new CliError(`--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`, 2);
-  }
-  if (o.reluConfig && o.reluProtocol === 'crypten') throw new CliError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten', 2);
-  if (o.weights !== 'secret' || o.id !== '0') {
-    // Whoever holds the real weights checks them (party 0 of --weights secret holds only the architecture).
-    try {
-      checkPlanWeights(plan);
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
-  return plan;
-}
-
-/** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */
-export function defaultJobFlags(over: Partial<JobFlags> = {}): JobFlags {
-  return { weights: 'public', reluProtocol: 'signonly', batch: 1, fracBits: 16, net: 'none', ...over };
-}
-
-/** glibc allocator settings for the role processes: keep freed wasm-sized blocks instead of unmapping them. */
-const ALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456' };
-
-/** Party 0's predicted classes from its decoded outputs. */
-function predictions(r: PartyReport): number[] | undefined {
-  if (!r.outputs || !r.outputShape) return undefined;
-  const k = r.outputShape.reduce((a, b) => a * b, 1);
-  const n = r.outputs.length / k;
-  return Array.from({ length: n }, (_, i) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (r.outputs![i * k + j]! > r.outputs![i * k + best]!) best = j;
-    return best;
-  });
-}
