@@ -269,10 +269,5 @@ export function cloneGraph(g: Graph, copyData = false): Graph {
   };
 }
 
-/** Error about a model, naming the file/node/op it concerns; the CLI prints it on one line. */
-export class ModelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelError';
-  }
-}
+/** Error about a model, naming the file/node/op it concerns (the API's ModelError, a PrivmlError, so callers catch one type). */
+export { ModelError } from '../errors.js';
