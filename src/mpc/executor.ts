@@ -8,6 +8,7 @@ import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, ge
 import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
 import { encodeFixed, ringAdd, ringMulBroadcast, ringSub, type Ring } from './ring.js';
 import type { MpcPlan, Step } from './plan.js';
+import { addProfile, computeMs, emptyProfile, profiledContext, PROFILE_KEYS, type Profile } from './profile.js';
 
 /** Bit range of one nonlinear layer's comparisons (HummingBird); [0, 64) is the exact ReLU. */
 export interface BitRange {
@@ -38,7 +39,23 @@ export interface LayerStat {
   bytesReceived: number;
   rounds: number;
   ms: number;
+  /** Where the layer's time went (ms per kernel kind and wait; `other` = unattributed compute). */
+  profile: Profile;
+  /** Party compute (ms): the layer's time minus waiting for the peer and the dealer. */
+  computeMs: number;
+  /** Waiting for the peer plus waiting for the dealer (ms). */
+  waitMs: number;
 }
+
+/** acc's profile, compute and wait times += l's (summing a layer over batches). */
+export function addLayerProfile(acc: LayerStat, l: LayerStat): void {
+  addProfile(acc.profile, l.profile);
+  acc.computeMs += l.computeMs;
+  acc.waitMs += l.waitMs;
+}
+
+/** Layers whose work is local ring arithmetic: their unattributed time is ring compute. */
+const LOCAL_KINDS = new Set<Step['kind']>(['conv', 'gemm', 'avgpool', 'gap', 'affine', 'add', 'gather', 'alias']);
 
 /** Weights of the plan's steps in fixed point, shared or public, prepared once per model. */
 export interface PreparedWeights {
@@ -109,7 +126,8 @@ function concatRings(xs: Ring[]): Ring {
 const fixedScalar = (ctx: PartyContext, v: number): bigint => encodeFixed(Float64Array.of(v), ctx.fracBits)[0]!;
 
 /** Run `plan` on this party's share of the input; returns this party's share of the output. */
-export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
+export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
+  const ctx = profiledContext(ctx0);
   const values = new Map<string, Ring>([[plan.input, input]]);
   const layers: LayerStat[] = [];
   const protocol = opts.reluProtocol ?? 'signonly';
@@ -121,6 +139,7 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i]!;
     const before = snapshotStats(ctx.peer.stats);
+    const p0 = ctx.profile.snapshot();
     const t0 = performance.now();
     const wts = weights.byStep.get(i);
     let y: Ring;
@@ -193,7 +212,16 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
     }
     values.set(s.output, y);
     const d = diffStats(ctx.peer.stats, before);
-    const stat: LayerStat = { name: s.node.name, op: s.node.opType, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms: performance.now() - t0 };
+    const ms = performance.now() - t0;
+    const profile = emptyProfile();
+    const now = ctx.profile.snapshot();
+    for (const k of PROFILE_KEYS) profile[k] = now[k] - p0[k];
+    profile.other = Math.max(0, ms - PROFILE_KEYS.reduce((a, k) => a + profile[k], 0));
+    if (LOCAL_KINDS.has(s.kind)) (profile.ring += profile.other), (profile.other = 0);
+    const stat: LayerStat = {
+      name: s.node.name, op: s.node.opType, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms,
+      profile, computeMs: computeMs(profile), waitMs: profile.waitPeer + profile.waitDealer,
+    };
     layers.push(stat);
     opts.onLayer?.(stat);
   }

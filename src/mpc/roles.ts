@@ -7,7 +7,7 @@ import { encodeModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
 import type { FrameChannel, PartyContext, PartyId } from './context.js';
 import { DealerClient, DealerServer, type CorrelationRequest, type DealerClientStats, type DealerServerStats } from './dealer.js';
-import { prepareWeights, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
+import { addLayerProfile, prepareWeights, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
 import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
 import { emulateLink, type NetProfile } from './net/emulate.js';
 import { handshake, sha256Hex, type Hello } from './net/handshake.js';
@@ -459,12 +459,13 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     batches.push(stat);
     layerStats.forEach((l, i) => {
       const acc = perLayer[i];
-      if (!acc) perLayer.push({ ...l });
+      if (!acc) perLayer.push({ ...l, profile: { ...l.profile } });
       else {
         acc.bytesSent += l.bytesSent;
         acc.bytesReceived += l.bytesReceived;
         acc.rounds += l.rounds;
         acc.ms += l.ms;
+        addLayerProfile(acc, l);
       }
     });
   }
