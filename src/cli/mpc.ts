@@ -6,7 +6,8 @@ import { readIdx } from '../nn/data/idx.js';
 import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
 import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
-import type { BitRange, WeightMode } from '../mpc/executor.js';
+import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
+import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
 import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
@@ -217,6 +218,31 @@ function totals(r: PartyReport) {
   return t;
 }
 
+const sumOf = (ls: LayerStat[], k: 'computeMs' | 'waitMs'): number => ls.reduce((a, l) => a + (l[k] ?? 0), 0);
+
+/** A summed profile divided by the number of batches (an empty one if missing). */
+function perBatch(p: Profile | undefined, nb: number): Profile {
+  const out = emptyProfile();
+  if (p) for (const k of Object.keys(out) as (keyof Profile)[]) out[k] = (p[k] ?? 0) / nb;
+  return out;
+}
+
+/** `--profile`: where each party's time goes per layer (ms per batch), compute and waiting apart. */
+function formatProfile(layers: { name: string; op: string; profile: Profile[] }[]): string {
+  const keys = [...PROFILE_KEYS, 'other'] as const;
+  const head = `  ${'layer'.padEnd(16)} party ${'compute'.padStart(9)} ${keys.map((k) => k.padStart(10)).join(' ')}`;
+  const rows: string[] = [];
+  const tot = [emptyProfile(), emptyProfile()];
+  for (const l of layers) {
+    l.profile.forEach((p, party) => {
+      addProfile(tot[party]!, p);
+      rows.push(`  ${(party === 0 ? l.name : '').padEnd(16)} ${String(party).padStart(5)} ${computeMs(p).toFixed(2).padStart(9)} ${keys.map((k) => p[k].toFixed(2).padStart(10)).join(' ')}`);
+    });
+  }
+  tot.forEach((p, party) => rows.push(`  ${(party === 0 ? 'total' : '').padEnd(16)} ${String(party).padStart(5)} ${computeMs(p).toFixed(2).padStart(9)} ${keys.map((k) => p[k].toFixed(2).padStart(10)).join(' ')}`));
+  return ['profile (ms per batch; compute = ring + bitplanes + and + pack + framing + other; waitPeer/waitDealer = waiting):', head, ...rows].join('\n');
+}
+
 /** The accounting both `infer` and `bench model` print. */
 function accounting(res: LaunchResult, net: NetProfile) {
   const t0 = totals(res.party0);
@@ -230,9 +256,14 @@ function accounting(res: LaunchResult, net: NetProfile) {
     roundsPerBatch: t0.rounds / nb,
     modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
     dealerBytesSent: res.dealer.bytesSent,
+    computeMsPerBatch: [sumOf(res.party0.layers, 'computeMs') / nb, sumOf(res.party1.layers, 'computeMs') / nb],
+    waitMsPerBatch: [sumOf(res.party0.layers, 'waitMs') / nb, sumOf(res.party1.layers, 'waitMs') / nb],
     layers: res.party0.layers.map((l, i) => ({
       name: l.name,
       op: l.op,
+      computeMs: [l.computeMs / nb, (res.party1.layers[i]?.computeMs ?? 0) / nb],
+      waitMs: [l.waitMs / nb, (res.party1.layers[i]?.waitMs ?? 0) / nb],
+      profile: [perBatch(l.profile, nb), perBatch(res.party1.layers[i]?.profile, nb)],
       rounds: l.rounds / nb,
       bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
       ms: l.ms / nb,
@@ -383,8 +414,9 @@ export function registerMpc(program: Command): void {
       .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
       .option('--reps <n>', 'timed repetitions', posInt('--reps'), 5)
       .option('--preprocess', 'dealer material prepared before timing')
+      .option('--profile', 'print where each party spends its time (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; json?: boolean }) => {
+  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; profile?: boolean; json?: boolean }) => {
     parseProtocol(o.reluProtocol);
     const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...netArgs(o)];
     const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
@@ -402,9 +434,16 @@ export function registerMpc(program: Command): void {
       ms: ms[Math.floor(ms.length / 2)]!,
       dealerWaitMs: b0[0]!.dealerWaitMs,
       preprocess: !!o.preprocess,
+      // mean over the repetitions, per party
+      computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
+      waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
+      profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
     };
     if (o.json) printJson(out);
-    else process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps})\n`);
+    else {
+      process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`);
+      if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
+    }
   });
 
   addJobFlags(
@@ -413,8 +452,9 @@ export function registerMpc(program: Command): void {
       .description('end-to-end private inference of a model: time with the dealer online and online-only, bytes, rounds')
       .argument('<model>', '.onnx model')
       .option('--reps <n>', 'timed batches', posInt('--reps'), 5)
+      .option('--profile', 'print where each party spends its time per layer (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (ref: string, o: JobFlags & { reps: number; json?: boolean }) => {
+  ).action(async (ref: string, o: JobFlags & { reps: number; profile?: boolean; json?: boolean }) => {
     const { model } = resolveModel(ref);
     const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
@@ -441,10 +481,15 @@ export function registerMpc(program: Command): void {
         roundsPerBatch: online.roundsPerBatch,
         bytesSentPerBatch: online.bytesSentPerBatch,
         modeledMsPerBatch: online.modeledMsPerBatch,
+        computeMsPerBatch: online.computeMsPerBatch,
+        waitMsPerBatch: online.waitMsPerBatch,
         layers: online.layers,
       };
       if (o.json) printJson(out);
-      else process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1\n`);
+      else {
+        process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`);
+        if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
+      }
     } finally {
       rmSync(tmp, { force: true });
     }

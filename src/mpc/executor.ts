@@ -2,7 +2,7 @@
  * Runs a compiled model (`plan.ts`) on additive shares, layer by layer, on one party; both parties
  * run the same steps in the same order. Per-layer accounting: bytes, rounds, wall time.
  */
-import type { PartyContext } from './context.js';
+import type { CommStats, PartyContext } from './context.js';
 import { snapshotStats, diffStats } from './net/peer.js';
 import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
 import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
@@ -52,6 +52,22 @@ export function addLayerProfile(acc: LayerStat, l: LayerStat): void {
   addProfile(acc.profile, l.profile);
   acc.computeMs += l.computeMs;
   acc.waitMs += l.waitMs;
+}
+
+function layerStat(name: string, op: string, ms: number, d: CommStats, p0: Profile, p1: Profile, local: boolean): LayerStat {
+  const profile = emptyProfile();
+  for (const k of PROFILE_KEYS) profile[k] = p1[k] - p0[k];
+  profile.other = Math.max(0, ms - PROFILE_KEYS.reduce((a, k) => a + profile[k], 0));
+  if (local) (profile.ring += profile.other), (profile.other = 0);
+  return { name, op, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms, profile, computeMs: computeMs(profile), waitMs: profile.waitPeer + profile.waitDealer };
+}
+
+/** Run one protocol call `f` as a profiled layer named `name` (e.g. the ReLU micro-benchmark). */
+export async function profiledLayer<T>(ctx0: PartyContext, name: string, op: string, f: (ctx: PartyContext) => Promise<T>): Promise<{ value: T; stat: LayerStat }> {
+  const ctx = profiledContext(ctx0);
+  const before = snapshotStats(ctx.peer.stats), p0 = ctx.profile.snapshot(), t0 = performance.now();
+  const value = await f(ctx);
+  return { value, stat: layerStat(name, op, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), false) };
 }
 
 /** Layers whose work is local ring arithmetic: their unattributed time is ring compute. */
@@ -211,17 +227,7 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         break;
     }
     values.set(s.output, y);
-    const d = diffStats(ctx.peer.stats, before);
-    const ms = performance.now() - t0;
-    const profile = emptyProfile();
-    const now = ctx.profile.snapshot();
-    for (const k of PROFILE_KEYS) profile[k] = now[k] - p0[k];
-    profile.other = Math.max(0, ms - PROFILE_KEYS.reduce((a, k) => a + profile[k], 0));
-    if (LOCAL_KINDS.has(s.kind)) (profile.ring += profile.other), (profile.other = 0);
-    const stat: LayerStat = {
-      name: s.node.name, op: s.node.opType, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms,
-      profile, computeMs: computeMs(profile), waitMs: profile.waitPeer + profile.waitDealer,
-    };
+    const stat = layerStat(s.node.name, s.node.opType, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), LOCAL_KINDS.has(s.kind));
     layers.push(stat);
     opts.onLayer?.(stat);
   }

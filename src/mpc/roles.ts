@@ -7,7 +7,7 @@ import { encodeModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
 import type { FrameChannel, PartyContext, PartyId } from './context.js';
 import { DealerClient, DealerServer, type CorrelationRequest, type DealerClientStats, type DealerServerStats } from './dealer.js';
-import { addLayerProfile, prepareWeights, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
+import { addLayerProfile, prepareWeights, profiledLayer, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
 import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
 import { emulateLink, type NetProfile } from './net/emulate.js';
 import { handshake, sha256Hex, type Hello } from './net/handshake.js';
@@ -481,9 +481,12 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);
   const batches: BatchStat[] = [];
+  const layers: LayerStat[] = [];
   for (let r = 0; r < job.reps; r++) {
-    const { stat } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => relu(ctx, x, copts));
+    const { stat, value } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => profiledLayer(ctx, 'relu', 'Relu', (p) => relu(p, x, copts)));
     batches.push(stat);
+    if (r === 0) layers.push(value.stat);
+    else addLayerProfile(layers[0]!, value.stat);
   }
-  return { party: opts.id, job: 'relu', batches, layers: [], dealer: { ...client.stats } };
+  return { party: opts.id, job: 'relu', batches, layers, dealer: { ...client.stats } };
 }
