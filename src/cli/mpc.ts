@@ -7,6 +7,7 @@ import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launc
 import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
 import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
+import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
 import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
@@ -38,6 +39,8 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
+  /** Worker threads per party (default: the cores available). */
+  threads?: number;
   /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
   architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
@@ -59,10 +62,18 @@ const addJobFlags = (c: Command): Command =>
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
     .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
+    .option('--threads <n>', `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`, parseThreads)
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
     .option('--input <file>', 'inputs from a file: IDX images (.gz ok) or JSON array of floats');
+
+function parseThreads(v: string): number {
+  const n = Number(v);
+  const problem = threadsProblem(n);
+  if (problem) throw new CliError(problem, 2);
+  return n;
+}
 
 function parseWeights(v: string): WeightMode {
   if (v !== 'public' && v !== 'secret') throw new CliError(`--weights must be public or secret, got '${v}'`, 2);
@@ -165,6 +176,7 @@ function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undefined, c
     inputs,
     preprocess: !!o.preprocess,
     warmup: !!o.warmup,
+    threads: o.threads ?? availableThreads(),
   };
 }
 
@@ -174,6 +186,7 @@ function jobArgs(o: JobFlags): string[] {
   if (o.reluConfig) a.push('--relu-config', o.reluConfig);
   if (o.preprocess) a.push('--preprocess');
   if (o.warmup) a.push('--warmup');
+  if (o.threads !== undefined) a.push('--threads', String(o.threads));
   return [...a, ...netArgs(o)];
 }
 

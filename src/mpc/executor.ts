@@ -4,10 +4,11 @@
  */
 import type { CommStats, PartyContext } from './context.js';
 import { snapshotStats, diffStats } from './net/peer.js';
-import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
+import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, finishConv, finishGemm, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
 import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
 import { encodeFixed, ringAdd, ringMulBroadcast, ringSub, type Ring } from './ring.js';
 import type { MpcPlan, Step } from './plan.js';
+import type { LazyPool } from './threads/pool.js';
 import { addProfile, computeMs, emptyProfile, profiledContext, PROFILE_KEYS, type Profile } from './profile.js';
 
 /** Bit range of one nonlinear layer's comparisons (HummingBird); [0, 64) is the exact ReLU. */
@@ -27,6 +28,8 @@ export interface ExecOptions {
   reluProtocol?: ReluProtocol;
   /** Per nonlinear node name: its bit range (default [0, 64)). */
   reluConfig?: Record<string, BitRange>;
+  /** Worker threads for public-weight convolutions and products over a batch (`--threads` > 1). */
+  pool?: LazyPool;
   /** Called after each layer with its accounting. */
   onLayer?: (s: LayerStat) => void;
 }
@@ -161,13 +164,14 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
     let y: Ring;
     switch (s.kind) {
       case 'conv':
-        y = weights.mode === 'public' ? convPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom) : await convSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
+        if (weights.mode === 'secret') y = await convSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
+        else if (opts.pool && s.geom.n > 1) y = finishConv(ctx, await opts.pool.get().conv2d(get(s.input, s), wts!.w!, s.geom), wts!.b, s.geom);
+        else y = convPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
         break;
       case 'gemm':
-        y =
-          weights.mode === 'public'
-            ? gemmPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n)
-            : await gemmSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
+        if (weights.mode === 'secret') y = await gemmSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
+        else if (opts.pool && s.m > 1) y = finishGemm(ctx, await opts.pool.get().matmul(get(s.input, s), wts!.w!, s.m, s.k, s.n), wts!.b, s.m);
+        else y = gemmPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
         break;
       case 'relu': {
         const r = opts.reluConfig?.[s.node.name];
