@@ -10,7 +10,9 @@ import { readIdx } from '../nn/data/idx.js';
 import { launchSession, type LaunchResult } from '../mpc/launch.js';
 import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
 import type { ModelJob, PartyReport } from '../mpc/roles.js';
-import type { BitRange, WeightMode } from '../mpc/executor.js';
+import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
+import { availableThreads } from '../mpc/threads/pool.js';
+import { emptyProfile, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { Model } from '../onnx/ir.js';
 import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
@@ -41,6 +43,8 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
+  /** Worker threads per party (default: the cores available). */
+  threads?: number;
   /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
   architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
@@ -148,6 +152,7 @@ export function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undef
     inputs,
     preprocess: !!o.preprocess,
     warmup: !!o.warmup,
+    threads: o.threads ?? availableThreads(),
   };
 }
 
@@ -157,6 +162,7 @@ export function jobArgs(o: JobFlags): string[] {
   if (o.reluConfig) a.push('--relu-config', o.reluConfig);
   if (o.preprocess) a.push('--preprocess');
   if (o.warmup) a.push('--warmup');
+  if (o.threads !== undefined) a.push('--threads', String(o.threads));
   return [...a, ...netArgs(o)];
 }
 
@@ -183,6 +189,15 @@ export function totals(r: PartyReport) {
   return t;
 }
 
+const sumOf = (ls: LayerStat[], k: 'computeMs' | 'waitMs'): number => ls.reduce((a, l) => a + (l[k] ?? 0), 0);
+
+/** A summed profile divided by the number of batches (an empty one if missing). */
+export function perBatch(p: Profile | undefined, nb: number): Profile {
+  const out = emptyProfile();
+  if (p) for (const k of Object.keys(out) as (keyof Profile)[]) out[k] = (p[k] ?? 0) / nb;
+  return out;
+}
+
 /** The accounting both `infer` and `bench model` print. */
 export function accounting(res: LaunchResult, net: NetProfile) {
   const t0 = totals(res.party0);
@@ -196,9 +211,14 @@ export function accounting(res: LaunchResult, net: NetProfile) {
     roundsPerBatch: t0.rounds / nb,
     modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
     dealerBytesSent: res.dealer.bytesSent,
+    computeMsPerBatch: [sumOf(res.party0.layers, 'computeMs') / nb, sumOf(res.party1.layers, 'computeMs') / nb],
+    waitMsPerBatch: [sumOf(res.party0.layers, 'waitMs') / nb, sumOf(res.party1.layers, 'waitMs') / nb],
     layers: res.party0.layers.map((l, i) => ({
       name: l.name,
       op: l.op,
+      computeMs: [l.computeMs / nb, (res.party1.layers[i]?.computeMs ?? 0) / nb],
+      waitMs: [l.waitMs / nb, (res.party1.layers[i]?.waitMs ?? 0) / nb],
+      profile: [perBatch(l.profile, nb), perBatch(res.party1.layers[i]?.profile, nb)],
       rounds: l.rounds / nb,
       bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
       ms: l.ms / nb,

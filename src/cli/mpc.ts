@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { launchSession, type RoleMessage } from '../mpc/launch.js';
 import { describeNet } from '../mpc/net/emulate.js';
+import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
+import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
 import {
   accounting,
@@ -13,6 +15,7 @@ import {
   netArgs,
   parseNet,
   parseProtocol,
+  perBatch,
   predictions,
   privateInference,
   totals,
@@ -38,10 +41,18 @@ const addJobFlags = (c: Command): Command =>
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
     .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
+    .option('--threads <n>', `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`, parseThreads)
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
     .option('--input <file>', 'inputs from a file: IDX images (.gz ok) or JSON array of floats');
+
+function parseThreads(v: string): number {
+  const n = Number(v);
+  const problem = threadsProblem(n);
+  if (problem) throw new CliError(problem, 2);
+  return n;
+}
 
 const send = (m: RoleMessage): void => {
   process.send?.(m);
@@ -59,6 +70,24 @@ function exitWithLauncher(ipc: boolean): void {
   process.on('disconnect', stop);
   // Listening for 'disconnect' refs the IPC channel; unref it so a finished role still exits by itself.
   process.channel?.unref();
+}
+
+/** `--profile`: where each party's time goes per layer (ms per batch), compute and waiting apart. */
+function formatProfile(layers: { name: string; op: string; profile: Profile[] }[]): string {
+  const keys = [...PROFILE_KEYS, 'other'] as const;
+  const head = `  ${'layer'.padEnd(16)} party ${'compute'.padStart(9)} ${keys.map((k) => k.padStart(10)).join(' ')}`;
+  const rows: string[] = [];
+  const tot = [emptyProfile(), emptyProfile()];
+  const row = (label: string, party: number, p: Profile) =>
+    `  ${label.padEnd(16)} ${String(party).padStart(5)} ${computeMs(p).toFixed(2).padStart(9)} ${keys.map((k) => p[k].toFixed(2).padStart(10)).join(' ')}`;
+  for (const l of layers) {
+    l.profile.forEach((p, party) => {
+      addProfile(tot[party]!, p);
+      rows.push(row(party === 0 ? l.name : '', party, p));
+    });
+  }
+  tot.forEach((p, party) => rows.push(row(party === 0 ? 'total' : '', party, p)));
+  return ['profile (ms per batch; compute = ring + bitplanes + and + pack + framing + other; waitPeer/waitDealer = waiting):', head, ...rows].join('\n');
 }
 
 function formatAccounting(a: ReturnType<typeof accounting>): string {
@@ -205,8 +234,9 @@ export function registerMpc(program: Command): void {
       .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
       .option('--reps <n>', 'timed repetitions', posInt('--reps'), 5)
       .option('--preprocess', 'dealer material prepared before timing')
+      .option('--profile', 'print where each party spends its time (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; json?: boolean }) => {
+  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; profile?: boolean; json?: boolean }) => {
     parseProtocol(o.reluProtocol);
     const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...netArgs(o)];
     const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
@@ -224,9 +254,16 @@ export function registerMpc(program: Command): void {
       ms: ms[Math.floor(ms.length / 2)]!,
       dealerWaitMs: b0[0]!.dealerWaitMs,
       preprocess: !!o.preprocess,
+      // mean over the repetitions, per party
+      computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
+      waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
+      profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
     };
     if (o.json) printJson(out);
-    else process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps})\n`);
+    else {
+      process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`);
+      if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
+    }
   });
 
   addJobFlags(
@@ -235,8 +272,9 @@ export function registerMpc(program: Command): void {
       .description('end-to-end private inference of a model: time with the dealer online and online-only, bytes, rounds')
       .argument('<model>', '.onnx model')
       .option('--reps <n>', 'timed batches', posInt('--reps'), 5)
+      .option('--profile', 'print where each party spends its time per layer (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (ref: string, o: JobFlags & { reps: number; json?: boolean }) => {
+  ).action(async (ref: string, o: JobFlags & { reps: number; profile?: boolean; json?: boolean }) => {
     const { model } = resolveModel(ref);
     const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
@@ -263,10 +301,15 @@ export function registerMpc(program: Command): void {
         roundsPerBatch: online.roundsPerBatch,
         bytesSentPerBatch: online.bytesSentPerBatch,
         modeledMsPerBatch: online.modeledMsPerBatch,
+        computeMsPerBatch: online.computeMsPerBatch,
+        waitMsPerBatch: online.waitMsPerBatch,
         layers: online.layers,
       };
       if (o.json) printJson(out);
-      else process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1\n`);
+      else {
+        process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`);
+        if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
+      }
     } finally {
       rmSync(tmp, { force: true });
     }
