@@ -5,7 +5,9 @@
  * single-threaded kernels (exact Z_2^64 arithmetic, split along independent outputs).
  * A worker that dies fails the pending call and every later one with a one-line error.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ConvGeom, Ring } from '../ring.js';
 import { convOutSize } from '../ring.js';
@@ -37,7 +39,9 @@ function spawn(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const target = new URL('./worker.ts', here).href;
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(target)}); });`;
+    // resolved from this module, not from the process's working directory (an eval worker's base)
+    const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); });`;
     return new Worker(boot, { eval: true });
   }
   return new Worker(new URL('./worker.js', here));
