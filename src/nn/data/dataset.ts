@@ -27,6 +27,34 @@ export interface Normalization {
   std: number[];
 }
 
+/** Options shared by the loaders of on-disk data sets (Fashion-MNIST, CIFAR-10). */
+export interface LoadSplitOptions<S extends string> {
+  split: S;
+  /** Load from exactly this directory (takes precedence over `searchDirs`). */
+  dir?: string;
+  /** Directories to search, in order, when `dir` is not given. */
+  searchDirs?: string[];
+  /** Keep only the first `limit` examples. */
+  limit?: number;
+  /** Optional per-channel normalisation applied after scaling to [0,1]; recorded in `Dataset.normalization`. */
+  normalize?: Normalization;
+}
+
+/** `opts.dir`, or the first of `opts.searchDirs` that `find` accepts; throws naming where it looked and `hint`. */
+export function resolveSplitDir<S extends string>(
+  label: string,
+  opts: LoadSplitOptions<S>,
+  find: (searchDirs: string[], split: S) => string | undefined,
+  hint: string,
+): string {
+  if (opts.dir !== undefined) return opts.dir;
+  const dirs = opts.searchDirs ?? [];
+  const dir = find(dirs, opts.split);
+  if (dir !== undefined) return dir;
+  const where = dirs.length > 0 ? `looked in: ${dirs.join(', ')}` : 'no search directories given';
+  throw new Error(`${label} ${opts.split} split not found (${where}); ${hint}`);
+}
+
 /** One mini-batch: `x` is n×C×H×W, `y` the n labels. */
 export interface Batch {
   x: Float32Array;
