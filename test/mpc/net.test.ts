@@ -12,21 +12,13 @@ import { emulateLink, NET_PRESETS, parseBandwidth, parseLatency, parseNetOptions
 import { peerChannel, modeledSeconds, diffStats, snapshotStats } from '../../src/mpc/net/peer.js';
 import { handshake, sha256Hex, type Hello } from '../../src/mpc/net/handshake.js';
 import { admitPeers } from '../../src/mpc/net/admit.js';
+import { seededUniform } from '../../src/seeded-rng.js';
 
 const HOST = '127.0.0.1';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'net-peer.ts');
 
-/** Seeded PRNG for test data only (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for test data only. */
+const rng = seededUniform;
 
 function randomBytes(r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -57,10 +49,11 @@ async function tcpPair(extra: { idleTimeoutMs?: number } = {}): Promise<[TcpFram
 }
 
 /** Milliseconds until `p` settles as a rejection, and the error. */
-async function timeRejection(p: Promise<unknown>): Promise<{ ms: number; err: Error }> {
+/** Time from calling `start` (the clock starts first, so a busy machine cannot shorten it) to its rejection. */
+async function timeRejection(start: () => Promise<unknown>): Promise<{ ms: number; err: Error }> {
   const t0 = performance.now();
   try {
-    await p;
+    await start();
   } catch (err) {
     return { ms: performance.now() - t0, err: err as Error };
   }
@@ -148,7 +141,7 @@ test('memory pair: pending recv rejects when the peer closes; idle timeout fails
   await assert.rejects(p, { message: 'peer A closed the connection' });
 
   const [c, d] = memoryFramePair({ idleTimeoutMs: 50 });
-  const { ms, err } = await timeRejection(d.recv());
+  const { ms, err } = await timeRejection(() => d.recv());
   assert.equal(err.message, 'no message from peer A within 0.05 s (idle timeout)');
   assert.ok(ms >= 45 && ms < 1000, `idle timeout fired after ${ms} ms`);
   await assert.rejects(c.recv(), { message: 'peer B closed the connection' });
@@ -211,7 +204,7 @@ test('tcp: port in use gives a one-line error', async () => {
 
 test('tcp: connection refused is reported within the timeout', async () => {
   const port = await freePort();
-  const { ms, err } = await timeRejection(connect({ host: HOST, port, timeoutMs: 300, retryMs: 50 }));
+  const { ms, err } = await timeRejection(() => connect({ host: HOST, port, timeoutMs: 300, retryMs: 50 }));
   assert.equal(err.message, `cannot connect to ${HOST}:${port} within 0.3 s: ECONNREFUSED`);
   assert.ok(ms >= 250 && ms < 1500, `gave up after ${ms} ms`);
 });
@@ -248,7 +241,7 @@ for (const mode of ['exit', 'idle'] as const) {
       assert.equal(dec(await ch.recv()), 'ready', stderr);
       const p = ch.recv(); // pending when the peer dies
       if (mode === 'idle') child.kill('SIGKILL');
-      const { err } = await timeRejection(p);
+      const { err } = await timeRejection(() => p);
       const rejectedAt = performance.now();
       const diedAt = await exited;
       assert.match(err.message, /^peer 127\.0\.0\.1:\d+ closed the connection/);
@@ -278,7 +271,7 @@ test('tcp: an oversized frame header from the peer fails the link without alloca
 
 test('tcp: idle timeout on recv rejects with a clear message and fails the link', async () => {
   const [srv, cli, stop] = await tcpPair({ idleTimeoutMs: 80 });
-  const { ms, err } = await timeRejection(srv.recv());
+  const { ms, err } = await timeRejection(() => srv.recv());
   assert.match(err.message, /^no message from peer 127\.0\.0\.1:\d+ within 0\.08 s \(idle timeout\)$/);
   assert.ok(ms >= 70 && ms < 1000);
   await assert.rejects(cli.recv(), /peer server closed the connection/);
@@ -369,7 +362,7 @@ test('emulation: parse --net/--bandwidth/--latency values', () => {
   assert.equal(emulateLink(a, NET_PRESETS.none), a, 'none adds no wrapper');
 });
 
-test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200 ms; serialisation queues', async (t) => {
+test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives no earlier than 100 ms; serialisation queues', async (t) => {
   const [a0, b] = memoryFramePair();
   const a = emulateLink(a0, NET_PRESETS.wan);
   const t0 = performance.now();
@@ -377,7 +370,8 @@ test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200
   await b.recv();
   const one = performance.now() - t0;
   t.diagnostic(`1 MB frame over wan: ${one.toFixed(2)} ms (model 100 ms)`);
-  assert.ok(one >= 100 && one < 200, `arrived after ${one} ms`);
+  // Lower bounds are the model; upper bounds only catch a runaway (timers fire late on a loaded machine).
+  assert.ok(one >= 100 && one < 1000, `arrived after ${one} ms`);
 
   // Two 500 kB frames back to back: the second waits for the first's serialisation (40 + 40 + 20 ms).
   const t1 = performance.now();
@@ -388,8 +382,9 @@ test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200
   await b.recv();
   const second = performance.now() - t1;
   t.diagnostic(`2 × 500 kB: first ${first.toFixed(2)} ms (model 60), second ${second.toFixed(2)} ms (model 100)`);
-  assert.ok(first >= 60 && first < 100, `first after ${first} ms`);
-  assert.ok(second >= 100 && second < 160, `second after ${second} ms`);
+  assert.ok(first >= 60 && first < 1000, `first after ${first} ms`);
+  // Without queueing the second frame would also arrive at 60 ms; its 100 ms lower bound is the queue.
+  assert.ok(second >= 100 && second < 1000, `second after ${second} ms: serialisation did not queue`);
   a.close();
 });
 
@@ -518,7 +513,7 @@ test('handshake: garbage instead of a hello, and silence, give clear errors', as
   d.send(enc(JSON.stringify({ role: 'party 1', version: 'mpc/1' }))); // JSON but no magic
   await assert.rejects(handshake(c, P0, 'party 1', 1000), /not a privml hello/);
   const [e, f] = memoryFramePair();
-  const { ms, err } = await timeRejection(handshake(e, P0, 'party 1', 100));
+  const { ms, err } = await timeRejection(() => handshake(e, P0, 'party 1', 100));
   assert.equal(err.message, 'handshake failed: no handshake from the peer within 0.1 s (expected party 1)');
   assert.ok(ms < 1000);
   const [g, h] = memoryFramePair({ labels: ['P0', 'P1'] });
@@ -582,7 +577,7 @@ test('liveness: heartbeats keep a quiet link up past its idle timeout; a silent 
   const raw = net.connect({ host: HOST, port: l.port });
   const ch = await l.accept();
   ch.verified({ idleTimeoutMs: 300 });
-  const { ms, err } = await timeRejection(ch.recv());
+  const { ms, err } = await timeRejection(() => ch.recv());
   assert.match(err.message, /^peer 127\.0\.0\.1:\d+ sent nothing for 0\.3 s \(idle timeout; stopped or unreachable\?\)$/);
   assert.ok(ms >= 250 && ms < 1500, `declared dead after ${ms} ms`);
   raw.destroy();

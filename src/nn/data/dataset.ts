@@ -3,6 +3,8 @@
  * helpers (subset, split, batches, normalisation) the training and evaluation code uses.
  */
 
+import { seededUniform } from '../../seeded-rng.js';
+
 /** An image-classification data set held in memory, images in NCHW order. */
 export interface Dataset {
   /** Human-readable name, e.g. "fashion-mnist/test". */
@@ -230,11 +232,11 @@ export function classCounts(ds: Pick<Dataset, 'labels' | 'classes'>): number[] {
   return counts;
 }
 
-/** A seeded random permutation of 0..n-1 (Fisher–Yates over a mulberry32 stream; not cryptographic). */
+/** A seeded random permutation of 0..n-1 (Fisher–Yates over a `SeededRng` stream; not cryptographic). */
 export function shuffledIndices(n: number, seed: number): Uint32Array {
   const perm = new Uint32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
-  const rand = mulberry32(seed);
+  const rand = seededUniform(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     const t = perm[i]!;
@@ -242,16 +244,4 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
     perm[j] = t;
   }
   return perm;
-}
-
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0,1); data shuffling and test inputs only, never secrets. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
