@@ -2,8 +2,9 @@
  * Issue 12's torchvision targets on exports made here by real PyTorch (scripts/export-torchvision.py,
  * random weights, opset 13, dynamic batch; hundreds of MB, so written to a temp dir, never committed):
  * the float runtime equals onnxruntime within 1e-4 relative on all five, `info` counts PyTorch's
- * parameters, and `privml mpc infer` runs the SqueezeNet 1.1 export unmodified with onnxruntime's
- * argmax. Skipped (with the reason) where Debian's python3-torch / python3-torchvision are missing.
+ * parameters, `privml mpc infer` runs the SqueezeNet 1.1 and ResNet-18 exports unmodified with
+ * onnxruntime's argmax, and Proteus obfuscate → optimize → recover round-trips the SqueezeNet export.
+ * Skipped (with the reason) where Debian's python3-torch / python3-torchvision are missing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,12 +54,31 @@ test('torchvision exports: float runtime = onnxruntime within 1e-4 relative, run
   assert.deepEqual(info.symbolicDims, ['batch']);
 });
 
-test('privml mpc infer runs the SqueezeNet 1.1 export unmodified, argmax = onnxruntime', { skip: hasTorch ? false : `${PY} has no torch/torchvision` }, () => {
-  const x = loadNpy(join(dir, 'squeezenet1_1.input.npy'));
-  writeFileSync(join(dir, 'x.json'), JSON.stringify(Array.from(x.data as Float32Array)));
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'privml.js'), 'mpc', 'infer', join(dir, 'squeezenet1_1.onnx'), '--input', join(dir, 'x.json'), '--batch', '1', '--json'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const rep = JSON.parse(r.stdout);
-  assert.equal(rep.agreement, 1, r.stdout.slice(0, 400));
-  assert.ok(rep.maxLogitDiff < 0.01, `max |logit diff| ${rep.maxLogitDiff}`);
+const privml = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'privml.js'), ...args], { encoding: 'utf8' });
+
+for (const name of ['squeezenet1_1', 'resnet18']) {
+  test(`privml mpc infer runs the ${name} export unmodified, argmax = onnxruntime`, { skip: hasTorch ? false : `${PY} has no torch/torchvision` }, () => {
+    const x = loadNpy(join(dir, `${name}.input.npy`));
+    writeFileSync(join(dir, `${name}.x.json`), JSON.stringify(Array.from(x.data as Float32Array)));
+    const r = privml('mpc', 'infer', join(dir, `${name}.onnx`), '--input', join(dir, `${name}.x.json`), '--batch', '1', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.equal(rep.agreement, 1, r.stdout.slice(0, 400));
+    assert.ok(rep.maxLogitDiff < 0.01, `max |logit diff| ${rep.maxLogitDiff}`);
+  });
+}
+
+test('privml proteus obfuscate → optimize → recover on the SqueezeNet 1.1 export (dynamic batch fixed by --input-shape)', { skip: hasTorch ? false : `${PY} has no torch/torchvision` }, () => {
+  const p = join(dir, 'proteus');
+  const model = join(dir, 'squeezenet1_1.onnx');
+  const ob = privml('proteus', 'obfuscate', model, '-k', '4', '--input-shape', 'input=1x3x224x224', '-o', join(p, 'b'), '--key', join(p, 'key'), '--json');
+  assert.equal(ob.status, 0, ob.stderr);
+  const members = JSON.parse(ob.stdout).members as number;
+  const op = privml('proteus', 'optimize', join(p, 'b'), '-o', join(p, 'o'), '--json');
+  assert.equal(op.status, 0, op.stderr);
+  const rc = privml('proteus', 'recover', join(p, 'o'), '--key', join(p, 'key'), '--original', model, '--bundle', join(p, 'b'), '-o', join(p, 'r.onnx'), '--runs', '1', '--json');
+  assert.equal(rc.status, 0, rc.stderr);
+  const rep = JSON.parse(rc.stdout);
+  assert.equal(rep.hashesChecked, members);
+  assert.ok(rep.relError <= 1e-4, `recovered vs original: ${rep.relError}`);
 });
