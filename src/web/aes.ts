@@ -102,6 +102,16 @@ function encryptBlock(rk: Int32Array, c: Uint32Array, b: Uint8Array): void {
   b[15] = sb[s2 & 255]! ^ (k & 255);
 }
 
+/** Add `n` (< 2^53) to a 128-bit big-endian counter held in four u32 words. */
+export function addBlocks(c: Uint32Array, n: number): void {
+  let carry = n;
+  for (let i = 3; i >= 0 && carry > 0; i--) {
+    const v = c[i]! + (carry % 0x100000000);
+    carry = Math.floor(carry / 0x100000000) + (v >= 0x100000000 ? 1 : 0);
+    c[i] = v >>> 0;
+  }
+}
+
 /** AES-128-CTR keystream XOR, continuing across `update` calls like node:crypto's Cipher. */
 export class AesCtr {
   private readonly rk: Int32Array;
@@ -114,6 +124,19 @@ export class AesCtr {
     if (iv.length !== 16) throw new Error(`aes-128-ctr: iv must be 16 bytes, got ${iv.length}`);
     this.rk = expandKey(key);
     for (let i = 0; i < 4; i++) this.ctr[i] = ((iv[4 * i]! << 24) | (iv[4 * i + 1]! << 16) | (iv[4 * i + 2]! << 8) | iv[4 * i + 3]!) >>> 0;
+  }
+
+  /** Jump to keystream byte `offset` from the initial counter block `iv` (CTR is seekable). */
+  seek(iv: Uint8Array, offset: number): void {
+    const c = this.ctr;
+    for (let i = 0; i < 4; i++) c[i] = ((iv[4 * i]! << 24) | (iv[4 * i + 1]! << 16) | (iv[4 * i + 2]! << 8) | iv[4 * i + 3]!) >>> 0;
+    addBlocks(c, Math.floor(offset / 16));
+    this.used = 16;
+    const skip = offset % 16;
+    if (skip) {
+      this.next();
+      this.used = skip;
+    }
   }
 
   /** Encrypt the counter into `this.block` and step the 128-bit big-endian counter. */

@@ -41,3 +41,22 @@ test('the shim refuses what it does not implement, by name', () => {
   assert.throws(() => shim.createHash('md5'), /md5 is not available/);
   assert.equal(shim.randomBytes(100_000).length, 100_000);
 });
+
+test('CtrStream (WebCrypto ahead of the reader, JS in between) gives OpenSSL’s stream whatever the timing', async () => {
+  const { CtrStream } = await import('../../src/web/ctr-stream.js');
+  for (const subtle of [globalThis.crypto.subtle, undefined]) {
+    for (let t = 0; t < 3; t++) {
+      const key = new Uint8Array(randomBytes(16));
+      const iv = t === 0 ? new Uint8Array(16).fill(0xff) : new Uint8Array(randomBytes(16));
+      const ref = createCipheriv('aes-128-ctr', key, iv);
+      const mine = new CtrStream(key, iv, subtle);
+      // Draws of odd sizes, some right away (JS path), some after the background chunks landed.
+      for (const [n, wait] of [[5, 0], [100_000, 0], [33, 5], [70_000, 0], [1 << 20, 20], [17, 0], [3_000_000, 30], [1, 0]] as const) {
+        if (wait) await new Promise((r) => setTimeout(r, wait));
+        const data = new Uint8Array(n);
+        if (n < 1000) data.set(randomBytes(n));
+        assert.deepEqual(mine.update(data), new Uint8Array(ref.update(data)), `subtle ${!!subtle}, key ${t}, draw ${n}`);
+      }
+    }
+  }
+});

@@ -1,9 +1,9 @@
 /**
  * `node:crypto` for the page bundle, limited to what the MPC engine calls: the CSPRNG (WebCrypto's
- * getRandomValues), AES-128-CTR (../aes.ts, OpenSSL's stream), SHA-256 and HMAC-SHA-256
+ * getRandomValues), AES-128-CTR (../ctr-stream.ts: WebCrypto ahead of the reader, ../aes.ts in between; OpenSSL's stream), SHA-256 and HMAC-SHA-256
  * (../sha256.ts). Anything else throws naming the call, so a new dependency fails loudly.
  */
-import { AesCtr } from '../aes.js';
+import { CtrStream } from '../ctr-stream.js';
 import { sha256 } from '../sha256.js';
 import { Buffer } from './buffer.js';
 
@@ -17,7 +17,7 @@ export function randomBytes(n: number): Buffer {
 /** Only 'aes-128-ctr' is available in the page. */
 export function createCipheriv(alg: string, key: Uint8Array, iv: Uint8Array): { update(d: Uint8Array): Buffer } {
   if (alg !== 'aes-128-ctr') throw new Error(`crypto in the page: cipher ${alg} is not available (only aes-128-ctr)`);
-  const c = new AesCtr(key, iv);
+  const c = new CtrStream(key, iv);
   return { update: (d) => Buffer.from(c.update(d)) };
 }
 

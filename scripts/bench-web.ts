@@ -1,0 +1,81 @@
+/**
+ * Page vs Node party 0, side by side: per-image latency of MPC private inference (fmnist-cnn, the
+ * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
+ * party 0 as a Node process (`privml mpc party`), alternating pairs on the same samples; both
+ * sessions are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and
+ * dealer processes). Prints the medians and writes a screenshot of the page to docs/serve-page.png.
+ *
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { launchSession } from '../src/mpc/launch.js';
+import { loadDatasetSync } from '../src/api/data.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
+const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
+const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 5) || 5;
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
+const serveProc = spawn(process.execPath, [join(ROOT, 'bin', 'privml.js'), 'serve', MODEL, '--port', '0', '--relu-config', ECO], { stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise<string>((resolve, reject) => {
+  let out = '';
+  serveProc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    const m = /serving (http:\/\/\S+)/.exec(out);
+    if (m) resolve(m[1]!);
+  });
+  serveProc.on('exit', (c) => reject(new Error(`serve exited ${c}`)));
+});
+const profile = mkdtempSync(join(tmpdir(), 'privml-bench-chromium-'));
+const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1060, height: 640 } });
+const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
+const page = ctx.pages()[0] ?? (await ctx.newPage());
+const pageMs: number[] = [];
+const nodeMs: number[] = [];
+try {
+  await page.goto(url);
+  await page.waitForSelector('#samples canvas');
+  const runPage = async (i: number) => {
+    await page.click(`#samples canvas[data-index="${i}"]`);
+    await page.click('#classify');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '', null, { timeout: 120_000 });
+    const r = await page.evaluate(() => ({ ms: document.querySelector<HTMLElement>('#result')!.dataset.ms, err: document.querySelector('#error')!.textContent }));
+    if (r.err) throw new Error(`page: ${r.err}`);
+    return Number(r.ms);
+  };
+  const runNode = async (i: number) => {
+    const input = join(tmp, `x${i}.json`);
+    writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
+    const job = ['--relu-config', ECO, '--warmup'];
+    const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job] });
+    return res.party0.batches[0]!.ms;
+  };
+  for (let r = 0; r < rounds; r++) {
+    const i = r % 12;
+    // Alternate which side goes first, so a drift in machine load hits both alike.
+    if (r % 2 === 0) {
+      pageMs.push(await runPage(i));
+      nodeMs.push(await runNode(i));
+    } else {
+      nodeMs.push(await runNode(i));
+      pageMs.push(await runPage(i));
+    }
+    process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
+  }
+  if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  const out = { model: 'fmnist-cnn', reluConfig: 'eco', rounds, pageMs, nodeMs, pageMedianMs: median(pageMs), nodeMedianMs: median(nodeMs), ratio: median(pageMs) / median(nodeMs) };
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+} finally {
+  await ctx.close();
+  serveProc.kill();
+  rmSync(profile, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+}
