@@ -29,7 +29,7 @@ export class CtrStream {
   private inflight = false;
   private key: Promise<CryptoKey | null> | null = null;
   private js: AesCtr | null = null;
-  private readonly keyBytes: Uint8Array;
+  private readonly keyBytes: Uint8Array<ArrayBuffer>;
   private readonly iv: Uint8Array;
 
   /** Key and initial counter block (16 bytes each). */
