@@ -40,6 +40,18 @@ const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
 const page = ctx.pages()[0] ?? (await ctx.newPage());
 const pageMs: number[] = [];
 const nodeMs: number[] = [];
+/** Per-layer times of every run (0-round layers are pure local compute: page vs Node engine speed). */
+const layerLog: { side: 'page' | 'node'; layers: { name: string; ms: number }[] }[] = [];
+/** Median ms per layer and side. */
+function layerMedians(): Record<string, { page: number; node: number }> {
+  const out: Record<string, { page: number; node: number }> = {};
+  const names = layerLog[0]?.layers.map((l) => l.name) ?? [];
+  for (const n of names) {
+    const pick = (side: string) => median(layerLog.filter((r) => r.side === side).map((r) => r.layers.find((l) => l.name === n)?.ms ?? NaN));
+    out[n] = { page: pick('page'), node: pick('node') };
+  }
+  return out;
+}
 try {
   await page.goto(url);
   await page.waitForSelector('#samples canvas');
@@ -47,15 +59,30 @@ try {
     await page.click(`#samples canvas[data-index="${i}"]`);
     await page.click('#classify');
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '', null, { timeout: 120_000 });
-    const r = await page.evaluate(() => ({ ms: document.querySelector<HTMLElement>('#result')!.dataset.ms, err: document.querySelector('#error')!.textContent }));
+    const r = await page.evaluate(() => ({ ms: document.querySelector<HTMLElement>('#result')!.dataset.ms, layers: document.querySelector<HTMLElement>('#result')!.dataset.layers, err: document.querySelector('#error')!.textContent }));
     if (r.err) throw new Error(`page: ${r.err}`);
+    layerLog.push({ side: 'page', layers: JSON.parse(r.layers!) as { name: string; ms: number }[] });
     return Number(r.ms);
   };
-  const runNode = async (i: number) => {
+  // Under heavy machine load a role can miss the 30 s connect deadline: retry that session (and
+  // keep the launcher's follow-up rejections from ending the run).
+  process.on('unhandledRejection', (e) => process.stderr.write(`(ignored after a failed Node session: ${(e as Error).message})\n`));
+  const runNode = async (i: number): Promise<number> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await runNodeOnce(i);
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        process.stderr.write(`node session failed (${(e as Error).message}); retrying\n`);
+      }
+    }
+  };
+  const runNodeOnce = async (i: number) => {
     const input = join(tmp, `x${i}.json`);
     writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
     const job = ['--relu-config', ECO, '--warmup'];
     const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job] });
+    layerLog.push({ side: 'node', layers: res.party0.layers.map((l) => ({ name: l.name, ms: l.ms })) });
     return res.party0.batches[0]!.ms;
   };
   for (let r = 0; r < rounds; r++) {
@@ -71,7 +98,7 @@ try {
     process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
   }
   if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
-  const out = { model: 'fmnist-cnn', reluConfig: 'eco', rounds, pageMs, nodeMs, pageMedianMs: median(pageMs), nodeMedianMs: median(nodeMs), ratio: median(pageMs) / median(nodeMs) };
+  const out = { model: 'fmnist-cnn', reluConfig: 'eco', rounds, pageMs, nodeMs, pageMedianMs: median(pageMs), nodeMedianMs: median(nodeMs), ratio: median(pageMs) / median(nodeMs), layerMedians: layerMedians() };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
   await ctx.close();

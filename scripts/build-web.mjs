@@ -16,7 +16,7 @@ const out = join(root, 'dist', 'page');
 
 const SHIMS = { crypto: 'node-crypto.ts', fs: 'node-fs.ts', url: 'node-url.ts' };
 
-/** esbuild plugin: Node built-ins → shims (or a build error naming the importer); net/tcp.js → the WebSocket stand-in. */
+/** esbuild plugin: Node built-ins → shims (or a build error naming the importer); net/tcp.js → the WebSocket stand-in; threads/pool.js → single-threaded. */
 const browserShims = {
   name: 'privml-browser-shims',
   setup(b) {
@@ -26,6 +26,7 @@ const browserShims = {
       return { errors: [{ text: `${args.importer} imports node:${name}, which the page cannot use (add a shim in src/web/shims or keep it out of the page)` }] };
     });
     b.onResolve({ filter: /\/net\/tcp\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'tcp.ts') }));
+    b.onResolve({ filter: /\/threads\/pool\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'pool.ts') }));
   },
 };
 

@@ -21,8 +21,9 @@ import type { RoleMessage } from '../mpc/launch.js';
 import { randomId } from '../crypto/random.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ServerInfo, SessionInfo, Sample } from '../web/session.js';
-import { readReluConfig } from './mpc.js';
-import { CliError, loadDataset, resolveModel } from './common.js';
+import { readReluConfig } from '../api/mpc-session.js';
+import { resolveModel } from '../api/model-ref.js';
+import { CliError, loadDataset } from './common.js';
 
 /** Sessions (dealer + party 1 pairs) alive at once; more get a 503 with a one-line reason. */
 const MAX_SESSIONS = 4;

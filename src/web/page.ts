@@ -184,6 +184,7 @@ async function classify(): Promise<void> {
     const name = info.classes[msg.prediction] ?? String(msg.prediction);
     resultEl.dataset.prediction = String(msg.prediction);
     resultEl.dataset.ms = msg.ms.toFixed(1);
+    resultEl.dataset.layers = JSON.stringify(msg.layers);
     resultEl.innerHTML = `<h2>${name}</h2><table>
       <tr><td>private inference</td><td>${msg.ms.toFixed(0)} ms (dealer wait ${msg.dealerWaitMs.toFixed(0)} ms)</td></tr>
       <tr><td>total, with session set-up</td><td>${(msg.wallMs / 1000).toFixed(2)} s</td></tr>

@@ -56,6 +56,7 @@ async function classify(req: WorkerRequest): Promise<void> {
     bytesSent: b.bytesSent,
     bytesReceived: b.bytesReceived,
     dealerWaitMs: b.dealerWaitMs,
+    layers: report.layers.map((l) => ({ name: l.name, ms: l.ms, rounds: l.rounds })),
   });
 }
 
