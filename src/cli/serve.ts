@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -131,7 +131,8 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
         pixels: Buffer.from(Uint8Array.from(ds.images.subarray(i * per, (i + 1) * per), (v) => Math.round(v * 255))).toString('base64'),
       }))
     : [];
-  const info: ServerInfo = { model: source, mode: 'mpc', inputShape, classes: ds.classes, weights, reluConfig: o.reluConfig ?? null };
+  // File names only: the page (and its screenshots) need not learn the server's directory layout.
+  const info: ServerInfo = { model: basename(source), mode: 'mpc', inputShape, classes: ds.classes, weights, reluConfig: o.reluConfig ? basename(o.reluConfig) : null };
   const dir = await pageDir();
   const files: Record<string, [string, string]> = {
     '/': ['index.html', 'text/html; charset=utf-8'],
