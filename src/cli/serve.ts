@@ -41,6 +41,7 @@ interface ServeFlags {
   reluProtocol: string;
   weights: string;
   fhe?: boolean;
+  json?: boolean;
 }
 
 interface Session {
@@ -271,12 +272,14 @@ export function registerServe(program: Command): void {
     .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
     .option('--weights <mode>', 'public (the page receives the model) | secret (the page receives only the architecture)', 'public')
     .option('--fhe', 'CKKS mode (not implemented yet)')
+    .option('--json', 'print {"url","port"} as one JSON line once listening, instead of the text line')
     .action(async (ref: string, o: ServeFlags) => {
       if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new CliError(`--port must be 0..65535, got ${o.port}`, 2);
       const log = (l: string) => process.stderr.write(`privml serve: ${l}\n`);
       const { port } = await serve(ref, o, log);
       // One line on stdout the test (and scripts) can wait for.
-      process.stdout.write(`serving http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/\n`);
+      const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`;
+      process.stdout.write(o.json ? JSON.stringify({ url, port }) + '\n' : `serving ${url}\n`);
       await new Promise(() => {});
     });
 }
