@@ -17,7 +17,6 @@ import { runOrt } from '../onnx/ort.js';
 import { compileModel, simulateProgram } from '../fhe/compile.js';
 import {
   decodeCiphertext,
-  encodeCiphertext,
   encodeCiphertextPayload,
   FheContext,
   galoisCacheSize,
@@ -27,17 +26,16 @@ import {
   hasSecretKey,
   KEY_FILES,
   loadClientKeys,
-  loadServerKeys,
-  peekHeader,
   readKeyParams,
   saveKeys,
 } from '../fhe/context.js';
 import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
-import { inputLayout, lowerProgram } from '../fhe/lower.js';
+import { inputLayout } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
 import { predictCost } from '../fhe/cost.js';
 import { PlainCache } from '../fhe/ops.js';
 import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
+import { infer as apiInfer } from '../api/fhe.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
 interface PlanFlags {
@@ -201,35 +199,12 @@ export function registerFhe(program: Command): void {
     .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string }) => {
       if (hasSecretKey(f.publicKeys)) throw new CliError(`${f.publicKeys}: holds a secret key; the server must only get the public keys (pass ${join(f.publicKeys, KEY_FILES.publicDir)})`);
       const { model, source } = await pafModel(ref, f);
-      const { params, keyId } = readKeyParams(f.publicKeys);
-      const prog = compileModel(model, source);
-      const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
-      const levels = params.primeBits.length - 2;
-      if (lowered.depth > levels) throw new CliError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`);
-      const head = peekHeader(ctPath);
-      if (head.keyId !== keyId) throw new CliError(`${ctPath}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
-      const ctx = await FheContext.create(params);
-      const keys = loadServerKeys(ctx, f.publicKeys, 4);
-      try {
-        const { ct, meta } = decodeCiphertext(ctx, keyId, readFileSync(ctPath), ctPath);
-        const dims = meta['dims'] as number[] | undefined;
-        if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
-          ct.delete();
-          throw new CliError(`${ctPath}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
-        }
-        const res = await inferEncrypted(ctx, keys, lowered, ct);
-        ct.delete();
-        writeFileSync(f.out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
-        res.ct.delete();
-        const out = { out: f.out, seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, steps: res.steps };
-        if (f.json) printJson(out);
-        else {
-          process.stdout.write(`${f.out}: ${res.seconds.toFixed(1)} s (${res.keySeconds.toFixed(1)} s loading Galois keys)\n`);
-          printSteps(res.steps);
-        }
-      } finally {
-        keys.dispose();
-        ctx.dispose();
+      // The API's infer is the one server implementation (checks, keys, run, output file).
+      const out = await apiInfer(model, ctPath, f.publicKeys, f.out, { source });
+      if (f.json) printJson(out);
+      else {
+        process.stdout.write(`${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`);
+        printSteps(out.steps);
       }
     });
 

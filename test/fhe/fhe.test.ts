@@ -8,7 +8,7 @@ import { floatTensor, ModelError } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 import { saveModel } from '../../src/onnx/proto.js';
 import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/compile.js';
-import { decodeCiphertext, decodeFheFile, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
+import { decodeCiphertext, decodeFheFile, encodeCiphertext, encodeFheFile, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
@@ -241,7 +241,8 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
   const run = async (...args: string[]) => {
     const p = new Command().exitOverride();
     registerFhe(p);
-    (process.stdout as { write: unknown }).write = (s: string) => (out.push(s), true);
+    // Only the CLI's text: the test runner's own (binary, serialized) reports go through untouched.
+    (process.stdout as { write: unknown }).write = (s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? (out.push(s), true) : (orig as (...a: unknown[]) => boolean)(s, ...rest));
     try {
       await p.parseAsync(['node', 'privml', 'fhe', ...args]);
     } finally {
@@ -281,6 +282,21 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     const y = JSON.parse(await run('decrypt', join(dir, 'y.ct'), '--keys', join(dir, 'keys'), '--json'));
     const want = simulateProgram(compileModel(pafModel), x).at(-1)!;
     assert.ok(maxDiff(y.output, want) < 1e-3, `${y.output} vs ${Array.from(want)}`);
+    // A key file modified with a consistent header (checksum recomputed) is refused by the key set's
+    // manifest, in one line; so is a key file swapped in from another key set.
+    const relin = join(dir, 'keys', 'public', 'relin.key');
+    const good = readFileSync(relin);
+    const { header, payload } = decodeFheFile(good, relin);
+    const bad = Uint8Array.from(payload);
+    bad[bad.length >> 1]! ^= 1;
+    writeFileSync(relin, encodeFheFile(header, bad));
+    const err = await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y2.ct')).then(
+      () => assert.fail('tampered key accepted'),
+      (e: Error) => e.message,
+    );
+    assert.match(err, /relin.key: does not match the SHA-256 listed in its key set's params.fhe/);
+    assert.ok(!err.includes('\n'), err);
+    writeFileSync(relin, good);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
