@@ -238,7 +238,7 @@ export function registerFhe(program: Command): void {
       }
     });
 
-  common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
+  common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report (refresh allowed wherever faster)'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
     .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
@@ -249,7 +249,9 @@ export function registerFhe(program: Command): void {
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
-      const plan = planFhe(prog, planOpts(f));
+      // The client is in this process, so client-aided refresh is allowed wherever it is predicted
+      // faster (--no-refresh forbids it); the split keygen/infer flow has no client to refresh.
+      const plan = planFhe(prog, planOpts({ ...f, refresh: f.refresh ?? true }));
       const all = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
       if (f.start >= all.n) throw new CliError(`--start ${f.start} out of range (${all.n} images)`, 2);
       const sz0 = all.shape[0] * all.shape[1] * all.shape[2];

@@ -455,8 +455,9 @@ function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; 
   try {
     if (!existsSync(path)) throw new Error(`${path}: no such file`);
     const bytes = readFileSync(path);
-    if (digest !== undefined && fileDigest(bytes) !== digest) throw new Error(`${path}: does not match the SHA-256 listed in its key set's params.fhe (corrupted, modified or from another key set)`);
+    // The file's own header first (names truncation or corruption precisely), then the manifest.
     parsed = decodeFheFile(bytes, path, kind);
+    if (digest !== undefined && fileDigest(bytes) !== digest) throw new Error(`${path}: does not match the SHA-256 listed in its key set's params.fhe (modified or from another key set)`);
   } catch (e) {
     obj.delete();
     throw e;

@@ -9,7 +9,7 @@
  * and re-encrypt and both ciphertext transfers.
  */
 import { stagesCost } from '../smartpaf/poly.js';
-import type { Lowered } from './lower.js';
+import { ctsOf, sourcesOf, type Lowered } from './lower.js';
 
 /** Fitted constants (CPU seconds): `fhe` microbenchmark, N = 8192/16384/32768 with 5/10/17 primes. */
 export const OP_COST = {
@@ -78,20 +78,22 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
     let t = 0;
     switch (s.kind) {
       case 'linear': {
-        const p = s.plan;
-        const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : p.giants.filter((g) => g !== 0).length;
-        const groups = p.giants.length;
-        t = p.babies.length * ks(k) + s.plainMults * (enc() + mulP(k)) + groups * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
+        t = s.plainMults * (enc() + mulP(k));
+        for (const p of s.plans) {
+          const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : p.giants.filter((g) => g !== 0).length;
+          const babies = sourcesOf(p).reduce((a, src) => a + src.babies.length, 0);
+          t += babies * ks(k) + p.giants.length * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
+        }
         break;
       }
       case 'sumpool':
         t = s.rotations * ks(k);
         break;
       case 'paf':
-        t = poly(s.src.stages, level);
+        t = ctsOf(s.out) * poly(s.src.stages, level);
         break;
       case 'scale':
-        t = scalar(k);
+        t = ctsOf(s.out) * scalar(k);
         break;
       case 'maxlevel':
         t = ks(k) + poly(s.stages, level);
@@ -99,8 +101,9 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
       case 'refresh': {
         // Server masks (encode + add), sends the ciphertext at its level, client decrypts and
         // encrypts afresh at the top level and sends it back; one round trip.
-        const bytes = ciphertextBytes(N, k) + ciphertextBytes(N, K);
-        t = net.rttMs / 1000 + (bytes * 8) / (net.mbitPerSecond * 1e6) + 3 * enc() + ks(K) / 2;
+        const c = ctsOf(s.out);
+        const bytes = c * (ciphertextBytes(N, k) + ciphertextBytes(N, K));
+        t = net.rttMs / 1000 + (bytes * 8) / (net.mbitPerSecond * 1e6) + c * (3 * enc() + ks(K) / 2);
         refresh += t;
         steps.push(t);
         level = topLevel;

@@ -8,7 +8,7 @@ import { stagesCost } from '../smartpaf/poly.js';
 import type { FheProgram } from './compile.js';
 import { galoisKeyBytes, TC128_MAX_BITS, type FheParams } from './context.js';
 import { DEFAULT_NETWORK, predictCost, type NetworkProfile } from './cost.js';
-import { lowerProgram, type Lowered } from './lower.js';
+import { ctsOf, lowerProgram, sourcesOf, type Lowered } from './lower.js';
 
 /** Options of `planFhe`. */
 export interface PlanOptions {
@@ -89,13 +89,21 @@ function explain(l: Lowered): StepPlan[] {
   return l.steps.map((s, i) => {
     const depth = l.depths[i]!;
     if (s.kind === 'linear') {
-      const m = s.plan;
-      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: `${m.diags.size} diagonals, n1=${m.n1}, ${m.babies.length} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}` };
+      const note = s.plans
+        .map((m) => {
+          const src = sourcesOf(m);
+          const babies = src.reduce((a, x) => a + x.babies.length, 0);
+          const diags = src.reduce((a, x) => a + x.diags.size, 0);
+          return `${diags} diagonals${src.length > 1 ? ` from ${src.length} input ciphertexts` : ''}, n1=${m.n1}, ${babies} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
+        })
+        .join('; ');
+      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: s.plans.length > 1 ? `${s.plans.length} output ciphertexts: ${note}` : note };
     }
     if (s.kind === 'sumpool') return { name: s.name, kind: 'avgpool', depth, rotations: s.rotations, plainMults: 0, ctMults: 0, note: 'rotate-and-sum, 1/k² folded into the next linear layer' };
     if (s.kind === 'paf') {
       const c = stagesCost(s.src.stages);
-      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer` };
+      const k = ctsOf(s.out);
+      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: k * c.scalarMults, ctMults: k * (c.mults + 1), note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer${k > 1 ? `; on each of ${k} ciphertexts` : ''}` };
     }
     if (s.kind === 'scale') return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
     if (s.kind === 'maxlevel') {
