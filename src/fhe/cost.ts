@@ -96,7 +96,7 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
         t = ctsOf(s.out) * scalar(k);
         break;
       case 'maxlevel':
-        t = ks(k) + poly(s.stages, level);
+        t = ctsOf(s.out) * (ks(k) + poly(s.stages, level));
         break;
       case 'refresh': {
         // Server masks (encode + add), sends the ciphertext at its level, client decrypts and

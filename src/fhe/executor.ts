@@ -252,10 +252,12 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         case 'scale':
           next = await each((c) => he.mulScalar(c, s.factor, s.name));
           break;
-        case 'maxlevel':
-          if (cur.length !== 1) throw new Error(`'${s.name}': MaxPool on ${cur.length} ciphertexts is not supported`);
-          next = [he.pafMaxLevel(cur[0]!, s.shift, s.stages, s.mask, s.name)];
+        case 'maxlevel': {
+          const n = ctx.slots;
+          let c = 0;
+          next = await each((x) => he.pafMaxLevel(x, s.shift, s.stages, s.mask.subarray(n * c, n * ++c), s.name));
           break;
+        }
         case 'refresh': {
           const client = opts.refresh;
           if (!client) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);

@@ -412,7 +412,6 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
  */
 function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: number, n: number, where: string): { steps: HeStep[]; out: Layout; gain: number } {
   if (!inL.grid) throw new ModelError(`${where}: MaxPool needs a spatial ([C,H,W]) layout`);
-  if (ctsOf(inL) > 1) throw new ModelError(`${where}: MaxPool on a tensor spread over ${ctsOf(inL)} ciphertexts is not supported (use a larger ring)`);
   const { W0, t } = inL.grid;
   const [C, H, W] = s.inDims as [number, number, number];
   const [kh, kw] = s.kernel;
@@ -426,7 +425,8 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
   let g = gain;
   levels.forEach((lv, li) => {
     // Slots holding the first member of a pair at this level, and a check that its partner is `shift` slots on.
-    const mask = new Float64Array(n);
+    // One mask per ciphertext, one after another (global slots): window pairs never cross ciphertexts.
+    const mask = new Float64Array(n * ctsOf(inL));
     for (let c = 0; c < C; c++)
       for (let h = 0; h < OH * kh; h++)
         for (let w = 0; w < OW * kw; w++) {
@@ -434,7 +434,7 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
           if (!first) continue;
           const a = inL.slotOf[el(c, h, w)]!;
           const b = inL.slotOf[lv.along === 'w' ? el(c, h, w + lv.span) : el(c, h + lv.span, w)]!;
-          if (mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
+          if (Math.floor(a / n) !== Math.floor(b / n) || mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
           mask[a] = 1;
         }
     const f = 1 / (g * s.scale);
@@ -444,7 +444,7 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
     if (last) {
       const slotOf = new Int32Array(C * OH * OW);
       for (let c = 0; c < C; c++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) slotOf[(c * OH + i) * OW + j] = inL.slotOf[el(c, i * kh, j * kw)]!;
-      out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) } };
+      out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) }, cts: inL.cts };
     } else out = { ...inL, copies: 1, period: n };
     g *= 2;
     steps.push({ kind: 'maxlevel', name: `${s.name}[${li + 1}/${levels.length}]`, src: s, level: li, final: last, shift: lv.shift, stages, mask, out, gain: g, rotations: 1 });

@@ -17,12 +17,12 @@ import { makePaf } from '../../src/smartpaf/paf.js';
 import { rand } from './fixtures.js';
 
 /** conv(1→C, 3×3, pad 1) → ReLU → avgpool 2 → [conv(C→C2) → ReLU → avgpool 2] → flatten → gemm(→4) on 1×8×8. */
-function model(C: number, C2?: number): Model {
+function model(C: number, C2?: number, pool: 'AveragePool' | 'MaxPool' = 'AveragePool'): Model {
   const b = new GraphBuilder(`multi-${C}-${C2 ?? 0}`);
   const x = b.input('input', 'float32', ['batch', 1, 8, 8]);
   const w1 = b.init('c1.w', floatTensor([C, 1, 3, 3], rand(C * 9, 3, 0.5)));
   const b1 = b.init('c1.b', floatTensor([C], rand(C, 4, 0.1)));
-  let t = b.op('AveragePool', [b.op('Relu', [b.op('Conv', [x, w1, b1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c1' })], {}, { name: 'r1' })], { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'p1' });
+  let t = b.op(pool, [b.op('Relu', [b.op('Conv', [x, w1, b1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c1' })], {}, { name: 'r1' })], { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'p1' });
   let feat = C * 16;
   if (C2) {
     const w2 = b.init('c2.w', floatTensor([C2, C, 3, 3], rand(C2 * C * 9, 5, 0.3)));
@@ -35,7 +35,7 @@ function model(C: number, C2?: number): Model {
   const b3 = b.init('fc.b', floatTensor([4], [0.01, 0.02, -0.03, 0.04]));
   b.output(b.op('Gemm', [f, w3, b3], { transB: 1, alpha: float(1) }, { name: 'fc', output: 'logits' }), 'float32', ['batch', 4]);
   const paf = makePaf('f1', [[1.5, -0.5]]);
-  return expandPafs(replaceActivations(b.build(), paf, { scaleMode: 'static', scales: { r1: 3, r2: 3 } }));
+  return expandPafs(replaceActivations(b.build(), paf, { scaleMode: 'static', scales: { r1: 3, r2: 3, p1: 2 } }));
 }
 
 const rot = (v: Float64Array, k: number) => Float64Array.from(v, (_, i) => v[(i + k) % v.length]!);
@@ -95,7 +95,21 @@ function emulate(l: Lowered, x: ArrayLike<number>): Float64Array {
         return addV(u, arith.mul(u, v));
       });
     } else if (s.kind === 'scale') cur = cur.map((c) => c.map((v) => v * s.factor));
-    else throw new Error(`emulator: ${s.kind} not emulated`);
+    else if (s.kind === 'maxlevel') {
+      // As HeEval.pafMaxLevel: (x + r) + d·sign(d), r = rot(x, shift), the first stage's leaves masked
+      // by this ciphertext's part of the window mask.
+      cur = cur.map((u, ci) => {
+        const mask = s.mask.subarray(ci * n, (ci + 1) * n);
+        const r = rot(u, ((s.shift % n) + n) % n);
+        const d = Float64Array.from(u, (v, i) => v - r[i]!);
+        let v: Float64Array = d;
+        s.stages.forEach((st, si) => {
+          const a = si === 0 ? { ...arith, mulConst: (q: Float64Array, c: number) => Float64Array.from(q, (w, i) => w * c * mask[i]!) } : arith;
+          v = runPlan(planOdd(st.length), v, (k) => st[k]!, a);
+        });
+        return addV(addV(u, r), arith.mul(d, v));
+      });
+    } else throw new Error(`emulator: ${s.kind} not emulated`);
   }
   const all = new Float64Array(cur.length * n);
   cur.forEach((c, i) => all.set(c, i * n));
@@ -120,6 +134,25 @@ test('multi-ciphertext lowering: spilled channels, joint BSGS over input ciphert
     const got = emulate(l, x);
     const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - got[i]!)));
     assert.ok(err < 1e-9, `C=${C}, C2=${C2}, ${slots} slots: max error ${err}`);
+  }
+});
+
+test('MaxPool on a tensor spread over several ciphertexts: per-ciphertext window masks (slot emulator)', () => {
+  const x = Array.from(rand(64, 13));
+  for (const [C, slots] of [
+    [6, 256],
+    [9, 256],
+    [6, 4096],
+  ] as const) {
+    const prog = compileModel(model(C, undefined, 'MaxPool'));
+    const want = simulateProgram(prog, x).at(-1)!;
+    const l = lowerProgram(prog, slots);
+    const pools = l.steps.filter((s) => s.kind === 'maxlevel');
+    assert.ok(pools.length > 0);
+    if (slots === 256) assert.ok(pools.every((s) => ctsOf(s.out) > 1), `C=${C}: expected the max tree on several ciphertexts`);
+    const got = emulate(l, x);
+    const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - got[i]!)));
+    assert.ok(err < 1e-9, `C=${C}, ${slots} slots: max error ${err}`);
   }
 });
 
