@@ -124,7 +124,8 @@ export interface PlanCandidate {
   refreshes: number;
   /** Step indices (of the refresh-free lowering) before which a refresh is inserted. */
   refreshBefore: number[];
-  predicted: { serverSeconds: number; refreshSeconds: number; totalSeconds: number };
+  /** Predicted CPU/round-trip seconds for one image; `cached*`: with the model plaintexts already encoded (every image after a server's first). */
+  predicted: { serverSeconds: number; refreshSeconds: number; totalSeconds: number; cachedServerSeconds: number; cachedTotalSeconds: number };
   /** Server key material in bytes (seeded serialization: about half of the in-memory size). */
   predictedServerKeyBytes: number;
 }
@@ -172,8 +173,9 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
       const primeBits = chainFor(deepest, s);
       const lowered = before.length ? insertRefreshes(flat, before, maskBits) : flat;
       const c = predictCost(lowered, N, deepest, net);
+      const cw = predictCost(lowered, N, deepest, net, { cachedPlaintexts: true });
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
-      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
+      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds, cachedServerSeconds: cw.serverSeconds, cachedTotalSeconds: cw.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
     }
   }
   return { cands: [...seen.values()], tooDeep };

@@ -111,6 +111,8 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10 });
   assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
   assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
+  // With the model plaintexts cached only their encodes drop out: cheaper, but not free.
+  assert.ok(alt.candidates.every((c) => c.predicted.cachedTotalSeconds < c.predicted.totalSeconds && c.predicted.cachedTotalSeconds > 0.2 * c.predicted.totalSeconds));
   assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
   assert.equal(alt.chosen, alt.candidates[0]);
   // A 40-bit refresh mask needs room in the modulus: one level kept free before every refresh, so
