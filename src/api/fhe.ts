@@ -70,7 +70,7 @@ export async function plan(model: Model | string, opts: PlanOptions = {}): Promi
 export async function keygen(model: Model | string, dir: string, opts: PlanOptions = {}): Promise<{ keyId: string; publicDir: string; galoisSteps: number[]; bytes: number }> {
   ensureWritableDir(dir);
   const { prog } = await program(model);
-  const { planFhe } = await import('../fhe/planner.js');
+  const { planFhe, splitFlowProblem } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
   let p;
   try {
@@ -78,6 +78,9 @@ export async function keygen(model: Model | string, dir: string, opts: PlanOptio
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
+  // Keys for a plan that needs refresh are useless to `infer` unless the caller asked for them.
+  const problem = splitFlowProblem(p, prog.source);
+  if (problem && opts.refresh !== true) throw new ModelError(problem);
   const ctx = await FheContext.create(p.params);
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {

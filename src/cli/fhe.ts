@@ -34,7 +34,7 @@ import { inputLayout } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
 import { predictCost } from '../fhe/cost.js';
 import { PlainCache } from '../fhe/ops.js';
-import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
+import { planFhe, planSummary, splitFlowProblem, type PlanOptions } from '../fhe/planner.js';
 import { infer as apiInfer } from '../api/fhe.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
@@ -141,6 +141,11 @@ export function registerFhe(program: Command): void {
     .action(async (f: PlanFlags & { model: string; out: string }) => {
       const { model, source } = await pafModel(f.model, f);
       const plan = planFhe(compileModel(model, source), planOpts(f));
+      const problem = splitFlowProblem(plan, source);
+      // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
+      // Asked for with --refresh: keep going (key sizes of the refresh plan), but say it.
+      if (problem && f.refresh !== true) throw new CliError(problem);
+      if (problem) process.stderr.write(`note: ${problem}\n`);
       const ctx = await FheContext.create(plan.params);
       const t = performance.now();
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);

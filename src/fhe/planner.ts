@@ -252,6 +252,16 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
   };
 }
 
+/**
+ * Why a plan cannot serve the split keygen/encrypt/infer flow, or undefined: that flow has no client
+ * channel during inference, so a plan with client-aided refreshes would give keys that `fhe infer`
+ * must refuse later. Saying it at keygen spares the user a key generation and a failed inference.
+ */
+export function splitFlowProblem(plan: FhePlan, source: string): string | undefined {
+  if (!plan.refreshes) return undefined;
+  return `${source}: ${plan.choice}; the split keygen/encrypt/infer flow cannot run client-aided refresh yet: use 'privml fhe run' (client online)`;
+}
+
 /** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
 function levelsAt(N: number, s: number): number {
   const first = Math.min(60, s + 20);
