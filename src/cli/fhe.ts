@@ -256,7 +256,8 @@ export function registerFhe(program: Command): void {
       const prog = compileModel(model, source);
       // The client is in this process, so client-aided refresh is allowed wherever it is predicted
       // faster (--no-refresh forbids it); the split keygen/infer flow has no client to refresh.
-      const plan = planFhe(prog, planOpts({ ...f, refresh: f.refresh ?? true }));
+      // With the plaintext cache on, every image after the first skips the model encodes: rank plans by that time.
+      const plan = planFhe(prog, { ...planOpts({ ...f, refresh: f.refresh ?? true }), cachedPlaintexts: f.cacheMb > 0 });
       const all = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
       if (f.start >= all.n) throw new CliError(`--start ${f.start} out of range (${all.n} images)`, 2);
       const sz0 = all.shape[0] * all.shape[1] * all.shape[2];

@@ -117,7 +117,7 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
         t = net.rttMs / 1000 + (bytes * 8) / (net.mbitPerSecond * 1e6) + c * (3 * enc() + ks(K) / 2);
         refresh += t;
         steps.push(t);
-        level = topLevel;
+        level = Math.min(topLevel, s.resumeLevel ?? topLevel);
         return;
       }
     }

@@ -262,7 +262,12 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
           const client = opts.refresh;
           if (!client) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
           // One round trip carries every ciphertext of the tensor, each with its own mask.
-          next = await each((c) => refreshOne(ctx, keys, c, s.maskLog2 ?? REFRESH_MASK_LOG2, client));
+          next = await each(async (c) => {
+            const f = await refreshOne(ctx, keys, c, s.maskLog2 ?? REFRESH_MASK_LOG2, client);
+            // Drop the primes the rest of the chain does not need (dropping is cheap; later operations are not).
+            while (s.resumeLevel !== undefined && he.level(f) > s.resumeLevel) ctx.evaluator.cipherModSwitchToNext(f, f);
+            return f;
+          });
           refreshes++;
           break;
         }

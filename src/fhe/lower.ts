@@ -85,7 +85,19 @@ export type HeStep =
    */
   | { kind: 'maxlevel'; name: string; src: FheStep & { kind: 'maxpool' }; level: number; final: boolean; shift: number; stages: number[][]; mask: Float64Array; out: Layout; gain: number; rotations: number }
   /** Client-aided refresh; the server's additive mask is uniform in ±2^maskLog2 per slot. */
-  | { kind: 'refresh'; name: string; out: Layout; gain: number; maskLog2?: number };
+  | {
+      kind: 'refresh';
+      name: string;
+      out: Layout;
+      gain: number;
+      maskLog2?: number;
+      /**
+       * Level the refreshed ciphertext is mod-switched down to: what the rest of its chain needs (its
+       * steps' depth, plus the mask's room when it ends in another refresh). Every later operation
+       * then works on fewer primes. Undefined: stay at the top level.
+       */
+      resumeLevel?: number;
+    };
 
 /** A lowered program for a slot count. */
 export interface Lowered {

@@ -117,6 +117,10 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   assert.ok(alt.candidates.every((c) => c.predicted.cachedTotalSeconds < c.predicted.totalSeconds && c.predicted.cachedTotalSeconds > 0.2 * c.predicted.totalSeconds));
   assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
   assert.equal(alt.chosen, alt.candidates[0]);
+  // Ranked by the cached (per-image after the first) time when asked.
+  const warm = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10, cachedPlaintexts: true });
+  assert.ok(warm.candidates.every((c, i) => i === 0 || c.predicted.cachedTotalSeconds >= warm.candidates[i - 1]!.predicted.cachedTotalSeconds));
+  assert.equal(warm.chosen, warm.candidates[0]);
   // A 40-bit refresh mask needs room in the modulus: one level kept free before every refresh, so
   // at N=8192 the 3-level ReLU chain cannot end in a refresh (small masks above are for mechanics only).
   assert.equal(maskReserve(40, 40), 1);
@@ -180,6 +184,8 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
       },
     });
     assert.equal(trips, 2);
+    // The last chain needs one level (the gemm): its refresh resumes there, not at the top (3).
+    assert.deepEqual(res.steps.filter((r) => r.kind === 'refresh').map((r) => r.level), [3, 1]);
     // Model plaintexts cached across two inferences: the second encodes nothing and agrees.
     const cache = new PlainCache();
     const r1 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
