@@ -70,7 +70,7 @@ export async function plan(model: Model | string, opts: PlanOptions = {}): Promi
 export async function keygen(model: Model | string, dir: string, opts: PlanOptions = {}): Promise<{ keyId: string; publicDir: string; galoisSteps: number[]; bytes: number }> {
   ensureWritableDir(dir);
   const { prog } = await program(model);
-  const { planFhe } = await import('../fhe/planner.js');
+  const { planFhe, splitFlowProblem } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
   let p;
   try {
@@ -78,6 +78,9 @@ export async function keygen(model: Model | string, dir: string, opts: PlanOptio
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
+  // Keys for a plan that needs refresh are useless to `infer` unless the caller asked for them.
+  const problem = splitFlowProblem(p, prog.source);
+  if (problem && opts.refresh !== true) throw new ModelError(problem);
   const ctx = await FheContext.create(p.params);
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {
@@ -124,12 +127,28 @@ export async function encrypt(keysDir: string, image: ArrayLike<number>, dims: n
   }
 }
 
-/** Server side: run `model` on the ciphertext file `input` with the keys in `publicDir`; writes the output ciphertext to `out`. */
-export async function infer(model: Model | string, input: string, publicDir: string, out: string): Promise<{ seconds: number; steps: StepReport[] }> {
+/** What `infer` reports (what `privml fhe infer --json` prints). */
+export interface InferReport {
+  out: string;
+  seconds: number;
+  /** Seconds spent loading Galois keys (inside `seconds`). */
+  keySeconds: number;
+  computeSeconds: number;
+  stats: { rotations: number; mults: number; plainMults: number; rescales: number };
+  steps: StepReport[];
+}
+
+/**
+ * Server side: run `model` on the ciphertext file `input` with the keys in `publicDir`; writes the
+ * output ciphertext to `out`. `opts.source` names an in-memory model in messages and the output header.
+ */
+export async function infer(model: Model | string, input: string, publicDir: string, out: string, opts: { source?: string } = {}): Promise<InferReport> {
   const { FheContext, readKeyParams, hasSecretKey, loadServerKeys, peekHeader, decodeCiphertext, encodeCiphertext, KEY_FILES } = await import('../fhe/context.js');
   if (hasSecretKey(publicDir)) throw new KeyError(`${publicDir}: holds a secret key; the server must only get the public keys (pass ${join(publicDir, KEY_FILES.publicDir)})`);
   ensureWritable(out);
-  const { prog, source } = await program(model);
+  const prog0 = await program(model);
+  const source = opts.source ?? prog0.source;
+  const prog = opts.source ? { ...prog0.prog, source } : prog0.prog;
   const { lowerProgram } = await import('../fhe/lower.js');
   const { inferEncrypted, outputMeta } = await import('../fhe/executor.js');
   let params, keyId: string;
@@ -138,14 +157,30 @@ export async function infer(model: Model | string, input: string, publicDir: str
   } catch (e) {
     return wrap(e, (m) => new KeyError(m));
   }
-  const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
+  let lowered;
+  try {
+    lowered = lowerProgram(prog, params.polyModulusDegree / 2);
+  } catch (e) {
+    return wrap(e, (m) => new ModelError(m));
+  }
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels) throw new ModelError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`);
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
-  const head = peekHeader(input);
+  let head;
+  try {
+    head = peekHeader(input);
+  } catch (e) {
+    return wrap(e, (m) => new DataError(m));
+  }
   if (head.keyId !== keyId) throw new KeyError(`${input}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
   const ctx = await FheContext.create(params);
-  const keys = loadServerKeys(ctx, publicDir, 4);
+  let keys;
+  try {
+    keys = loadServerKeys(ctx, publicDir, 4);
+  } catch (e) {
+    ctx.dispose();
+    return wrap(e, (m) => new KeyError(m));
+  }
   try {
     const { ct, meta } = decodeCiphertext(ctx, keyId, readFileSync(input), input);
     const dims = meta['dims'] as number[] | undefined;
@@ -153,11 +188,18 @@ export async function infer(model: Model | string, input: string, publicDir: str
       ct.delete();
       throw new DataError(`${input}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
     }
-    const res = await inferEncrypted(ctx, keys, lowered, ct);
-    ct.delete();
-    writeFileSync(out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
-    res.ct.delete();
-    return { seconds: res.seconds, steps: res.steps };
+    let res;
+    try {
+      res = await inferEncrypted(ctx, keys, lowered, ct);
+    } finally {
+      ct.delete();
+    }
+    try {
+      writeFileSync(out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
+    } finally {
+      res.ct.delete();
+    }
+    return { out, seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, steps: res.steps };
   } catch (e) {
     return wrap(e, (m) => new ProtocolError(m));
   } finally {
