@@ -197,8 +197,9 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
   const links: (TcpFrameChannel | undefined)[] = [undefined, undefined];
   const hellos: (Hello | undefined)[] = [undefined, undefined];
   let first = true;
+  const loss = lossWatch();
   try {
-    await admitPeers(listener, {
+    const admission = admitPeers(listener, {
       where: formatAddress(opts.listen.host, listener.port),
       timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
@@ -216,9 +217,12 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
         ch.verified({ idleTimeoutMs });
         links[id] = ch;
         hellos[id] = hello;
+        loss.watch(ch, hello.role);
         return links[0] !== undefined && links[1] !== undefined;
       },
     });
+    admission.catch(() => {});
+    await Promise.race([admission, loss.lost]);
   } catch (e) {
     for (const ch of links) ch?.close();
     throw new Error(`dealer: ${(e as Error).message}`);
@@ -246,6 +250,18 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     dl1.close();
   }
   return server.stats;
+}
+
+/**
+ * A promise that rejects when a link watched with `watch` fails before the session starts (the
+ * peer died or left during setup): raced against the setup steps, it ends the wait at once instead
+ * of at the connect timeout.
+ */
+function lossWatch(): { lost: Promise<never>; watch: (ch: TcpFrameChannel, who: string) => void } {
+  let fail: (e: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (fail = reject));
+  lost.catch(() => {});
+  return { lost, watch: (ch, who) => ch.onFailure?.((e) => fail(new Error(`${who} left before the session started (${e.message})`))) };
 }
 
 /** What a party tells the dealer: role, version and the session configuration (no model hash). */
@@ -278,12 +294,14 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
   const client = (expectRole: string): TlsClientOptions | undefined => opts.tlsClient && { ...opts.tlsClient, expectRole };
   // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
   const peerHello = { ...hello, configHash: undefined };
+  const loss = lossWatch();
   const toDealer = async (): Promise<TcpFrameChannel> => {
     const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'dealer' });
     opened.push(ch);
     hooks.onPhase?.('handshake');
     await handshake(ch, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
     ch.verified({ idleTimeoutMs });
+    loss.watch(ch, 'the dealer');
     return ch;
   };
   try {
@@ -307,14 +325,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
           admitted = ch;
           ch.setLabel('party 0');
           ch.verified({ idleTimeoutMs });
+          loss.watch(ch, 'party 0');
           return true;
         },
       });
       admission.catch(() => {});
       try {
         hooks.onPhase?.('connect');
-        dealerRaw = await toDealer();
-        await admission;
+        dealerRaw = await Promise.race([toDealer(), loss.lost]);
+        await Promise.race([admission, loss.lost]);
         peerRaw = admitted!;
         opened.push(peerRaw);
       } catch (e) {
@@ -326,9 +345,10 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     } else {
       hooks.onPhase?.('connect');
       dealerRaw = await toDealer();
-      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
-      opened.push(peerRaw);
-      await handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+      const toPeer = connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
+      toPeer.then((ch) => opened.push(ch), () => {});
+      peerRaw = await Promise.race([toPeer, loss.lost]);
+      await Promise.race([handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS), loss.lost]);
       peerRaw.verified({ idleTimeoutMs });
     }
     hooks.onPhase?.('setup');

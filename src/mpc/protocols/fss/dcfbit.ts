@@ -14,7 +14,7 @@
  * Layout of the shared correction words, level-major: per level s_CW (16·N), t_CW^R (packed,
  * padded to 32-bit words); then the leaf correction words (16·N).
  */
-import { aesBlocks, mmoInPlace, TWEAK } from './mmo.js';
+import { aesBlocks, mmoInPlace, runSteps, TWEAK } from './mmo.js';
 
 const tBytes = (count: number): number => 4 * ((count + 31) >>> 5);
 
@@ -39,7 +39,7 @@ const SEED_MASK = ~3; // bits 0 (t) and 1 (v) of word 0 are not seed bits
 const lowBits = (w: Uint32Array, e: number, nu: number): number => w[2 * e]! & ((1 << nu) - 1);
 
 /** Dealer: correction words of `count` keys sharing [x < α] in XOR form (α read from `alpha`'s low `bits` bits). */
-export function dcfBitGen(bits: number, alpha: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Uint8Array {
+export function* dcfBitGenSteps(bits: number, alpha: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Generator<void, Uint8Array> {
   const N = alpha.length;
   check('gen', N, bits);
   if (seed0.length !== 16 * N || seed1.length !== 16 * N) throw new Error(`fss.dcfbit gen: inconsistent sizes for ${N} keys`);
@@ -52,6 +52,7 @@ export function dcfBitGen(bits: number, alpha: BigInt64Array, seed0: Uint8Array,
   const cw = new Uint8Array(dcfBitCwBytes(N, bits));
   const buf = new Uint8Array(64 * N), w = new Uint32Array(buf.buffer);
   for (let i = 0; i < m; i++) {
+    yield; // one tree level of every element per step: a caller may let its event loop run
     const k = bits - 1 - i, hiWord = k >= 32 ? 1 : 0, sh = k & 31;
     // both parties' two children per element, one cipher call for the whole level
     for (let e = 0; e < N; e++) {
@@ -120,6 +121,12 @@ export function dcfBitGen(bits: number, alpha: BigInt64Array, seed0: Uint8Array,
   s0.fill(0);
   s1.fill(0);
   return cw;
+}
+
+
+/** dcfBitGenSteps run to completion (one synchronous call). */
+export function dcfBitGen(bits: number, alpha: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Uint8Array {
+  return runSteps(dcfBitGenSteps(bits, alpha, seed0, seed1));
 }
 
 /** Party `party`: its XOR shares (packed bits) of [x < α] for every element's public input in `x`. */
