@@ -267,6 +267,34 @@ function lossWatch(): { lost: Promise<never>; watch: (ch: TcpFrameChannel, who: 
   return { lost, watch: (ch, who) => ch.onFailure?.((e) => fail(new Error(`${who} left before the session started (${e.message})`))) };
 }
 
+/** How long a setup step may still settle after the loss of another link (see `orLoss`). */
+const LOSS_GRACE_MS = 2_000;
+
+/**
+ * `step`, or the loss of another link if that comes first. A lost dealer is often the consequence
+ * of what the step is about to report (the dealer saw the parties' different settings and hung up
+ * while the peer's hello naming the setting is in flight): a step that fails within a short grace
+ * after the loss reports its own, more precise error.
+ */
+async function orLoss<T>(step: Promise<T>, lost: Promise<never>): Promise<T> {
+  let stepFailed = false;
+  const marked = step.catch((e: unknown) => {
+    stepFailed = true;
+    throw e;
+  });
+  try {
+    return await Promise.race([marked, lost]);
+  } catch (e) {
+    if (stepFailed) throw e;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const own = await Promise.race([marked.then(() => undefined, (se: unknown) => se), new Promise<undefined>((res) => {
+      timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
+    })]);
+    clearTimeout(timer);
+    throw own ?? e;
+  }
+}
+
 /** What a party tells the dealer: role, version and the session configuration (no model hash). */
 function dealerHello(h: Hello): Hello {
   return { role: h.role, version: h.version, configHash: h.configHash, extra: h.extra };
@@ -335,8 +363,8 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
       admission.catch(() => {});
       try {
         hooks.onPhase?.('connect');
-        dealerRaw = await Promise.race([toDealer(), loss.lost]);
-        await Promise.race([admission, loss.lost]);
+        dealerRaw = await orLoss(toDealer(), loss.lost);
+        await orLoss(admission, loss.lost);
         peerRaw = admitted!;
         opened.push(peerRaw);
       } catch (e) {
@@ -348,10 +376,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     } else {
       hooks.onPhase?.('connect');
       dealerRaw = await toDealer();
-      const toPeer = connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
-      toPeer.then((ch) => opened.push(ch), () => {});
-      peerRaw = await Promise.race([toPeer, loss.lost]);
-      await Promise.race([handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS), loss.lost]);
+      // Connect and handshake as one step, so a dealer lost during the connect still lets party 1's
+      // hello name the setting the dealer refused.
+      const toPeer = (async () => {
+        const ch = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
+        opened.push(ch);
+        await handshake(ch, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+        return ch;
+      })();
+      peerRaw = await orLoss(toPeer, loss.lost);
       peerRaw.verified({ idleTimeoutMs });
     }
     hooks.onPhase?.('setup');

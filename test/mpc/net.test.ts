@@ -57,10 +57,12 @@ async function tcpPair(extra: { idleTimeoutMs?: number } = {}): Promise<[TcpFram
 }
 
 /** Milliseconds until `p` settles as a rejection, and the error. */
-async function timeRejection(p: Promise<unknown>): Promise<{ ms: number; err: Error }> {
+async function timeRejection(start: () => Promise<unknown>): Promise<{ ms: number; err: Error }> {
+  // The clock starts before the call that arms the timer: on a loaded machine the gap between the
+  // call and a later clock read can be tens of milliseconds, making a correct timeout look early.
   const t0 = performance.now();
   try {
-    await p;
+    await start();
   } catch (err) {
     return { ms: performance.now() - t0, err: err as Error };
   }
@@ -148,7 +150,7 @@ test('memory pair: pending recv rejects when the peer closes; idle timeout fails
   await assert.rejects(p, { message: 'peer A closed the connection' });
 
   const [c, d] = memoryFramePair({ idleTimeoutMs: 50 });
-  const { ms, err } = await timeRejection(d.recv());
+  const { ms, err } = await timeRejection(() => d.recv());
   assert.equal(err.message, 'no message from peer A within 0.05 s (idle timeout)');
   assert.ok(ms >= 45 && ms < 1000, `idle timeout fired after ${ms} ms`);
   await assert.rejects(c.recv(), { message: 'peer B closed the connection' });
@@ -211,7 +213,7 @@ test('tcp: port in use gives a one-line error', async () => {
 
 test('tcp: connection refused is reported within the timeout', async () => {
   const port = await freePort();
-  const { ms, err } = await timeRejection(connect({ host: HOST, port, timeoutMs: 300, retryMs: 50 }));
+  const { ms, err } = await timeRejection(() => connect({ host: HOST, port, timeoutMs: 300, retryMs: 50 }));
   assert.equal(err.message, `cannot connect to ${HOST}:${port} within 0.3 s: ECONNREFUSED`);
   assert.ok(ms >= 250 && ms < 1500, `gave up after ${ms} ms`);
 });
@@ -248,7 +250,7 @@ for (const mode of ['exit', 'idle'] as const) {
       assert.equal(dec(await ch.recv()), 'ready', stderr);
       const p = ch.recv(); // pending when the peer dies
       if (mode === 'idle') child.kill('SIGKILL');
-      const { err } = await timeRejection(p);
+      const { err } = await timeRejection(() => p);
       const rejectedAt = performance.now();
       const diedAt = await exited;
       assert.match(err.message, /^peer 127\.0\.0\.1:\d+ closed the connection/);
@@ -278,7 +280,7 @@ test('tcp: an oversized frame header from the peer fails the link without alloca
 
 test('tcp: idle timeout on recv rejects with a clear message and fails the link', async () => {
   const [srv, cli, stop] = await tcpPair({ idleTimeoutMs: 80 });
-  const { ms, err } = await timeRejection(srv.recv());
+  const { ms, err } = await timeRejection(() => srv.recv());
   assert.match(err.message, /^no message from peer 127\.0\.0\.1:\d+ within 0\.08 s \(idle timeout\)$/);
   assert.ok(ms >= 70 && ms < 1000);
   await assert.rejects(cli.recv(), /peer server closed the connection/);
@@ -518,7 +520,7 @@ test('handshake: garbage instead of a hello, and silence, give clear errors', as
   d.send(enc(JSON.stringify({ role: 'party 1', version: 'mpc/1' }))); // JSON but no magic
   await assert.rejects(handshake(c, P0, 'party 1', 1000), /not a privml hello/);
   const [e, f] = memoryFramePair();
-  const { ms, err } = await timeRejection(handshake(e, P0, 'party 1', 100));
+  const { ms, err } = await timeRejection(() => handshake(e, P0, 'party 1', 100));
   assert.equal(err.message, 'handshake failed: no handshake from the peer within 0.1 s (expected party 1)');
   assert.ok(ms < 1000);
   const [g, h] = memoryFramePair({ labels: ['P0', 'P1'] });
@@ -582,7 +584,7 @@ test('liveness: heartbeats keep a quiet link up past its idle timeout; a silent 
   const raw = net.connect({ host: HOST, port: l.port });
   const ch = await l.accept();
   ch.verified({ idleTimeoutMs: 300 });
-  const { ms, err } = await timeRejection(ch.recv());
+  const { ms, err } = await timeRejection(() => ch.recv());
   assert.match(err.message, /^peer 127\.0\.0\.1:\d+ sent nothing for 0\.3 s \(idle timeout; stopped or unreachable\?\)$/);
   assert.ok(ms >= 250 && ms < 1500, `declared dead after ${ms} ms`);
   raw.destroy();
