@@ -24,8 +24,15 @@ for (let pass = 0; pass < passes; pass++) {
   for (const [name, cfg] of order) {
     const args = [join(root, 'bin/privml.js'), 'mpc', 'bench', 'model', join(root, 'models/fmnist-cnn.onnx'), '--net', net, '--relu-protocol', name, '--reps', String(reps), '--json'];
     if (cfg === 'eco') args.push('--relu-config', join(root, 'models/hummingbird/fmnist-cnn/eco.json'));
-    const out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 }));
     const id = `${name}:${cfg}`;
+    let out;
+    try {
+      out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] }));
+    } catch (e) {
+      // a run that could not start (e.g. the connect timeout on an overloaded machine) is reported and skipped
+      console.error(`pass ${pass} ${id}: failed: ${String((e as { stderr?: string }).stderr ?? e).trim().split('\n')[0]}`);
+      continue;
+    }
     const a = acc.get(id) ?? { ms: [], online: [], dealerWait: [], rounds: 0, bytes: [] };
     acc.set(id, a);
     a.ms.push(out.msPerBatch);

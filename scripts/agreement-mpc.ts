@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { GraphBuilder, float } from '../src/onnx/builder.js';
 import { loadModel, saveModel } from '../src/onnx/proto.js';
 import { stripWeights } from '../src/mpc/arch.js';
-import { defaultJobFlags, privateInference, type InferResult } from '../src/cli/mpc.js';
+import { defaultJobFlags, privateInference, type InferResult } from '../src/api/mpc-session.js';
 import { randTensor, lcg } from '../test/mpc/plan-helpers.js';
 
 const arg = (name: string, dflt: string): string => {
