@@ -61,7 +61,7 @@ const runs: { name: string; model: string; flags: Parameters<typeof defaultJobFl
   { name: 'fss2-eco', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss2', reluConfig: eco } },
   { name: 'fss-eco', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss', reluConfig: eco } },
   { name: 'fss2-64', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss2' } },
-  { name: 'secret-resnet20', model: join(root, 'models/resnet20-fmnist.onnx'), flags: { ...data, batch: 50, weights: 'secret', architecture: architecture(join(root, 'models/resnet20-fmnist.onnx')) } },
+  { name: 'secret-resnet20', model: join(root, 'models/resnet20-fmnist.onnx'), flags: { ...data, batch: 50, weights: 'secret', architecture: architecture(join(root, 'models/resnet20-fmnist.onnx')), connectTimeout: '300' } },
   { name: 'fss-64', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss' } },
 ];
 
