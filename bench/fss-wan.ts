@@ -22,7 +22,7 @@ for (let pass = 0; pass < passes; pass++) {
   // alternate the order each pass: forward, then backward
   const order = pass % 2 ? [...protos].reverse() : protos;
   for (const [name, cfg] of order) {
-    const args = [join(root, 'bin/privml.js'), 'mpc', 'bench', 'model', join(root, 'models/fmnist-cnn.onnx'), '--net', net, '--relu-protocol', name, '--reps', String(reps), '--json'];
+    const args = [join(root, 'bin/privml.js'), 'mpc', 'bench', 'model', join(root, 'models/fmnist-cnn.onnx'), '--net', net, '--relu-protocol', name, '--reps', String(reps), '--connect-timeout', '300', '--json'];
     if (cfg === 'eco') args.push('--relu-config', join(root, 'models/hummingbird/fmnist-cnn/eco.json'));
     const id = `${name}:${cfg}`;
     let out;
