@@ -9,7 +9,7 @@
  * handshakes: nothing tells it from a party 0 not started yet or from a stray client, so the others
  * wait for the 30 s connect timeout + 10 s), and no process of the case may be left. `faults.test.ts` runs a quick subset; the full sweep:
  *
- *   node --import tsx test/mpc/faults-matrix.ts [--json]
+ *   node --import tsx test/mpc/faults-matrix.ts [--json] [--parallel 2] [--only 'at connect,at handshake']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -318,8 +318,11 @@ export async function runCases(cases: FaultCase[], parallel: number, onResult?: 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const json = process.argv.includes('--json');
   const parallel = Number(process.argv[process.argv.indexOf('--parallel') + 1]) || 2;
+  // --only a,b: just the cases whose name contains one of these (e.g. "at connect,at handshake")
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : [];
+  const chosen = allCases().filter((c) => !only.length || only.some((o) => caseName(c).includes(o)));
   const t0 = performance.now();
-  const results = await runCases(allCases(), parallel, (r) => {
+  const results = await runCases(chosen, parallel, (r) => {
     if (!json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(36)} exits after ${r.survivors.map((s) => `${s.role} ${Number.isFinite(s.ms) ? (s.ms / 1000).toFixed(1) : '∞'} s`).join(', ')}${r.ok ? '' : ` — ${r.problems.join('; ')}`}\n`);
   });
   const passed = results.filter((r) => r.ok).length;
