@@ -27,6 +27,7 @@ export interface NetFlags {
   bandwidth?: string;
   latency?: string;
   timeout?: string;
+  connectTimeout?: string;
 }
 
 /** Flags of a model job. */
@@ -176,6 +177,7 @@ export function netArgs(o: NetFlags): string[] {
   if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
   if (o.latency) a.push('--latency', o.latency);
   if (o.timeout) a.push('--timeout', o.timeout);
+  if (o.connectTimeout) a.push('--connect-timeout', o.connectTimeout);
   return a;
 }
 

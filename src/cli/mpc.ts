@@ -31,7 +31,8 @@ const addNetFlags = (c: Command): Command =>
     .option('--net <profile>', 'network emulation: none | lan (1 Gbit/s, 0.25 ms) | wan (100 Mbit/s, 20 ms)', 'none')
     .option('--bandwidth <rate>', 'custom emulated bandwidth, e.g. 1gbit, 100mbit')
     .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms')
-    .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)');
+    .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)')
+    .option('--connect-timeout <seconds>', 'how long the dealer and the parties wait for each other to connect, model loading included (default 30)');
 
 const LANES_HELP = 'interleaved lanes per ReLU/MaxPool of 16,384 elements or more, so one computes while another\'s opening is in flight (1: no overlap; default 2)';
 

@@ -205,8 +205,9 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
   const links: (TcpFrameChannel | undefined)[] = [undefined, undefined];
   const hellos: (Hello | undefined)[] = [undefined, undefined];
   let first = true;
+  const loss = lossWatch();
   try {
-    await admitPeers(listener, {
+    const admission = admitPeers(listener, {
       where: formatAddress(opts.listen.host, listener.port),
       timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
@@ -224,9 +225,12 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
         ch.verified({ idleTimeoutMs });
         links[id] = ch;
         hellos[id] = hello;
+        loss.watch(ch, hello.role);
         return links[0] !== undefined && links[1] !== undefined;
       },
     });
+    admission.catch(() => {});
+    await Promise.race([admission, loss.lost]);
   } catch (e) {
     for (const ch of links) ch?.close();
     throw new Error(`dealer: ${(e as Error).message}`);
@@ -254,6 +258,46 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     dl1.close();
   }
   return server.stats;
+}
+
+/**
+ * A promise that rejects when a link watched with `watch` fails before the session starts (the
+ * peer died or left during setup): raced against the setup steps, it ends the wait at once instead
+ * of at the connect timeout.
+ */
+function lossWatch(): { lost: Promise<never>; watch: (ch: TcpFrameChannel, who: string) => void } {
+  let fail: (e: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (fail = reject));
+  lost.catch(() => {});
+  return { lost, watch: (ch, who) => ch.onFailure?.((e) => fail(new Error(`${who} left before the session started (${e.message})`))) };
+}
+
+/** How long a setup step may still settle after the loss of another link (see `orLoss`). */
+const LOSS_GRACE_MS = 2_000;
+
+/**
+ * `step`, or the loss of another link if that comes first. A lost dealer is often the consequence
+ * of what the step is about to report (the dealer saw the parties' different settings and hung up
+ * while the peer's hello naming the setting is in flight): a step that fails within a short grace
+ * after the loss reports its own, more precise error.
+ */
+async function orLoss<T>(step: Promise<T>, lost: Promise<never>): Promise<T> {
+  let stepFailed = false;
+  const marked = step.catch((e: unknown) => {
+    stepFailed = true;
+    throw e;
+  });
+  try {
+    return await Promise.race([marked, lost]);
+  } catch (e) {
+    if (stepFailed) throw e;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const own = await Promise.race([marked.then(() => undefined, (se: unknown) => se), new Promise<undefined>((res) => {
+      timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
+    })]);
+    clearTimeout(timer);
+    throw own ?? e;
+  }
 }
 
 /** What a party tells the dealer: role, version and the session configuration (no model hash). */
@@ -286,12 +330,14 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
   const client = (expectRole: string): TlsClientOptions | undefined => opts.tlsClient && { ...opts.tlsClient, expectRole };
   // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
   const peerHello = { ...hello, configHash: undefined };
+  const loss = lossWatch();
   const toDealer = async (): Promise<TcpFrameChannel> => {
     const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'dealer' });
     opened.push(ch);
     hooks.onPhase?.('handshake');
     await handshake(ch, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
     ch.verified({ idleTimeoutMs });
+    loss.watch(ch, 'the dealer');
     return ch;
   };
   try {
@@ -315,14 +361,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
           admitted = ch;
           ch.setLabel('party 0');
           ch.verified({ idleTimeoutMs });
+          loss.watch(ch, 'party 0');
           return true;
         },
       });
       admission.catch(() => {});
       try {
         hooks.onPhase?.('connect');
-        dealerRaw = await toDealer();
-        await admission;
+        dealerRaw = await orLoss(toDealer(), loss.lost);
+        await orLoss(admission, loss.lost);
         peerRaw = admitted!;
         opened.push(peerRaw);
       } catch (e) {
@@ -334,9 +381,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     } else {
       hooks.onPhase?.('connect');
       dealerRaw = await toDealer();
-      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
-      opened.push(peerRaw);
-      await handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+      // Connect and handshake as one step, so a dealer lost during the connect still lets party 1's
+      // hello name the setting the dealer refused.
+      const toPeer = (async () => {
+        const ch = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
+        opened.push(ch);
+        await handshake(ch, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+        return ch;
+      })();
+      peerRaw = await orLoss(toPeer, loss.lost);
       peerRaw.verified({ idleTimeoutMs });
     }
     hooks.onPhase?.('setup');

@@ -405,6 +405,7 @@ test('mpc infer rejects bad input with one line and no stack trace', { timeout: 
     [[MODEL, ...data, '--net', 'bogus'], /unknown --net value 'bogus'/],
     [[MODEL, ...data, '--weights', 'hidden'], /--weights must be public or secret/],
     [[MODEL, '--dataset', 'nope', '--limit', '2'], /unknown dataset 'nope'/],
+    [[MODEL, ...data, '--connect-timeout', '0'], /--connect-timeout must be between 0\.1 s and 1 day/],
   ];
   const rs = await Promise.all(cases.map(([args]) => privml(['mpc', 'infer', ...args], 20_000)));
   rs.forEach((r, i) => {
