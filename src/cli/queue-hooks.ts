@@ -3,6 +3,7 @@
  * splits the work into jobs for `privml worker`s and prints what the local command prints. Kept out of
  * the pillar CLI files so their hooks stay one line each.
  */
+import { OptionError } from '../errors.js';
 import { parseQueueUrl } from '../queue/connection.js';
 import { Progress, printJson } from './common.js';
 
@@ -32,6 +33,26 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
     const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100, queue: target.display, workers: r.workers.length, computeSeconds: Math.round(r.computeSeconds * 100) / 100, retried: r.attempts.filter((a) => a > 1).length };
     if (o.json) return printJson(summary);
     process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`);
+  } finally {
+    p.stop();
+  }
+}
+
+/** `privml mpc infer MODEL --queue URL`: a data owner's offline batch, jobs of `--per-job` images. */
+export async function mpcInferQueued(ref: string, o: { queue: string; perJob?: number; dataset?: string; dataDir?: string; input?: string; limit?: number; batch: number; weights: string; reluProtocol: string; fracBits: number; architecture?: string; json?: boolean }): Promise<void> {
+  if (o.input || o.architecture) throw new OptionError('--queue takes inputs from a data set every worker holds (--dataset, --limit), not --input or --architecture');
+  if (o.weights !== 'public' && o.weights !== 'secret') throw new OptionError(`--weights must be public or secret, got '${o.weights}'`);
+  if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten') throw new OptionError(`--relu-protocol over --queue: signonly or crypten, got '${o.reluProtocol}'`);
+  const target = parseQueueUrl(o.queue);
+  const { inferOverQueue } = await import('../queue/mpc.js');
+  const p = progress('mpc jobs', o.json);
+  try {
+    const r = await inferOverQueue(target, ref, { dataset: o.dataset, dataDir: o.dataDir, limit: o.limit, perJob: o.perJob, batch: o.batch, weights: o.weights, reluProtocol: o.reluProtocol, fracBits: o.fracBits, onProgress: p.onProgress, log: p.log });
+    p.stop();
+    const summary = { model: ref, queue: target.display, ...r, retried: r.attempts.filter((a) => a > 1).length, attempts: undefined };
+    if (o.json) return printJson(summary);
+    process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
+    process.stdout.write(`accuracy ${(100 * r.accuracy!).toFixed(1)}%; agreement with plaintext (onnxruntime) ${(100 * r.agreement).toFixed(1)}% (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}; ${r.seconds.toFixed(1)} s over ${r.workers.length} workers via ${target.display}\n`);
   } finally {
     p.stop();
   }

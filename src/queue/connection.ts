@@ -53,13 +53,14 @@ export function durableOptions(t: QueueTarget, onRetry?: (attempt: number) => vo
 /** Connect once, authenticate and PING; a one-line ProtocolError naming the server when that fails. */
 export async function probe(t: QueueTarget, timeoutMs = 5000): Promise<void> {
   const r = new Redis({ ...t.options, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
-  // ioredis also emits errors as events; they are reported through the rejected promise below.
-  r.on('error', () => {});
+  // ioredis emits the cause (e.g. WRONGPASS) as an event and may reject with a generic "Connection is closed".
+  let cause: unknown;
+  r.on('error', (e) => (cause ??= e));
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    const m = firstLine(e);
+    const m = firstLine(cause ?? e);
     if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(m)) throw new ProtocolError(`${t.display}: Redis refused the credentials (${m.replace(/^ReplyError: /, '')})`);
     if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connect/i.test(m)) throw new ProtocolError(`${t.display}: cannot reach Redis (${m})`);
     throw new ProtocolError(`${t.display}: ${m}`);

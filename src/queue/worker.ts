@@ -47,6 +47,7 @@ export interface RunningWorker {
 /** Handlers by kind, loaded lazily so a proteus-only worker never loads node-seal. */
 const HANDLERS: Partial<Record<JobKind, () => Promise<Handler>>> = {
   proteus: async () => (await import('./proteus.js')).proteusHandler,
+  mpc: async () => (await import('./mpc.js')).mpcHandler,
 };
 
 /** Name of this worker in results and logs. */
