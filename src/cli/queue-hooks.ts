@@ -40,6 +40,7 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
 
 /** `privml mpc infer MODEL --queue URL`: a data owner's offline batch, jobs of `--per-job` images. */
 export async function mpcInferQueued(ref: string, o: { queue: string; perJob?: number; dataset?: string; dataDir?: string; input?: string; limit?: number; batch: number; weights: string; reluProtocol: string; fracBits: number; architecture?: string; json?: boolean }): Promise<void> {
+  if (!o.dataset) throw new OptionError('give --dataset (with --limit): over --queue every worker reads the images from its own copy');
   if (o.input || o.architecture) throw new OptionError('--queue takes inputs from a data set every worker holds (--dataset, --limit), not --input or --architecture');
   if (o.weights !== 'public' && o.weights !== 'secret') throw new OptionError(`--weights must be public or secret, got '${o.weights}'`);
   if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten') throw new OptionError(`--relu-protocol over --queue: signonly or crypten, got '${o.reluProtocol}'`);
