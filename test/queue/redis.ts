@@ -75,9 +75,9 @@ export interface Proc {
   waitFor(re: RegExp, ms?: number): Promise<void>;
 }
 
-/** Spawn `privml ARGS…`. */
-export function privml(args: string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawn `privml ARGS…` (`detached`: in its own process group, so a test can kill it with its children, like a lost machine). */
+export function privml(args: string[], detached = false): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -102,8 +102,8 @@ export function privml(args: string[]): Proc {
 }
 
 /** Start a worker and wait until it serves. */
-export async function startWorker(url: string, extra: string[] = []): Promise<Proc> {
-  const w = privml(['worker', '--queue', url, ...extra]);
+export async function startWorker(url: string, extra: string[] = [], detached = false): Promise<Proc> {
+  const w = privml(['worker', '--queue', url, ...extra], detached);
   await w.waitFor(/serving/);
   return w;
 }
