@@ -30,7 +30,7 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
   try {
     const r = await optimizeOverQueue(target, dir, o.output, { level: o.level as 'extended', onProgress: p.onProgress, log: p.log });
     p.stop();
-    const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100, queue: target.display, workers: r.workers.length, computeSeconds: Math.round(r.computeSeconds * 100) / 100, retried: r.attempts.filter((a) => a > 1).length };
+    const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100, queue: target.display, workers: r.workers.length, computeSeconds: Math.round(r.computeSeconds * 100) / 100, optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100, retried: r.attempts.filter((a) => a > 1).length };
     if (o.json) return printJson(summary);
     process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`);
   } finally {

@@ -20,7 +20,7 @@ import type { HandlerContext } from './worker.js';
 const MANIFEST_FORMAT = 'privml-proteus-bundle/1';
 
 /** Worker side: optimize one member; returns the blob hash of the optimized bytes. */
-export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): Promise<{ blob: string }> {
+export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): Promise<{ blob: string; seconds: number }> {
   const p = payload as ProteusJob;
   if (typeof p.member !== 'string' || !/^member-\d+\.onnx$/.test(p.member)) throw new ModelError(`bad member name ${JSON.stringify(p.member)}`);
   const bytes = await getBlob(ctx.redis, p.blob);
@@ -31,15 +31,17 @@ export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): 
     ensureWritableDir(inDir);
     writeFileSync(join(inDir, p.member), bytes);
     writeFileSync(join(inDir, 'manifest.json'), JSON.stringify({ format: MANIFEST_FORMAT, bundleId: `queue-${p.run}`, members: [p.member] }));
+    const t0 = performance.now();
     await optimize(inDir, outDir, { level: p.level });
-    return { blob: await putBlob(ctx.redis, readFileSync(join(outDir, p.member))) };
+    const seconds = (performance.now() - t0) / 1000;
+    return { blob: await putBlob(ctx.redis, readFileSync(join(outDir, p.member))), seconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** Submitter side of `privml proteus optimize BUNDLE --queue URL`: same output directory as the local command. */
-export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, outDir: string, opts: { level?: OptLevel } & SubmitOptions = {}): Promise<{ members: number; seconds: number; computeSeconds: number; attempts: number[]; workers: string[] }> {
+export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, outDir: string, opts: { level?: OptLevel } & SubmitOptions = {}): Promise<{ members: number; seconds: number; computeSeconds: number; optimizeSeconds: number; attempts: number[]; workers: string[] }> {
   const level = opts.level ?? 'extended';
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
   let manifest: { format?: string; members?: unknown };
@@ -58,7 +60,7 @@ export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, 
   // Input blob per job still in flight (two members with equal bytes share one blob).
   const inputs = new Map<number, string>();
   try {
-    const g = await submitJobs<ProteusJob, { blob: string }>(
+    const g = await submitJobs<ProteusJob, { blob: string; seconds: number }>(
       target,
       'proteus',
       run,
@@ -95,6 +97,7 @@ export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, 
       members: members.length,
       seconds: g.seconds,
       computeSeconds: g.results.reduce((a, r) => a + r.computeSeconds, 0),
+      optimizeSeconds: g.results.reduce((a, r) => a + r.result.seconds, 0),
       attempts: g.attempts,
       workers: [...new Set(g.results.map((r) => r.worker))],
     };

@@ -95,10 +95,14 @@ export async function submitJobs<P extends JobPayload, R>(
   const check = async (id: string): Promise<void> => {
     const i = index.get(id);
     if (i === undefined || results[i]) return;
+    // By state, not by failedReason (a job that succeeded on a retry keeps its earlier attempt's reason);
+    // the state first, so the job read after it holds the final return value.
+    const state = await queue.getJobState(id);
+    if (state !== 'completed' && state !== 'failed') return;
     const job = await Job.fromId(queue, id);
     if (!job) return;
-    if (job.finishedOn && job.returnvalue !== undefined && job.returnvalue !== null && !job.failedReason) settle(i, job.returnvalue as JobResult<R>, job.attemptsMade);
-    else if ((await job.getState()) === 'failed') {
+    if (state === 'completed') settle(i, job.returnvalue as JobResult<R>, job.attemptsMade);
+    else {
       failure ??= new ProtocolError(`${kind} job ${i} failed: ${job.failedReason}`);
       wake();
     }
