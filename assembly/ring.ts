@@ -622,3 +622,5 @@ export function sumPool(
     }
   }
 }
+
+export * from './bits';

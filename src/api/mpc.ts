@@ -5,9 +5,9 @@
  */
 import { ProtocolError, PrivmlError, firstLine } from '../errors.js';
 import { typed } from './core.js';
-import type { InferResult } from '../cli/mpc.js';
+import type { InferResult } from './mpc-session.js';
 
-export type { InferResult } from '../cli/mpc.js';
+export type { InferResult } from './mpc-session.js';
 
 /** Options of {@link infer}: where party 0's inputs come from, and the protocol settings. */
 export interface InferOptions {
@@ -48,7 +48,7 @@ export interface InferOptions {
  * predictions, agreement with the plaintext model, time, bytes and rounds per batch, per-layer costs.
  */
 export async function infer(model: string, opts: InferOptions = {}): Promise<InferResult> {
-  const { privateInference, defaultJobFlags } = await import('../cli/mpc.js');
+  const { privateInference, defaultJobFlags } = await import('./mpc-session.js');
   const flags = defaultJobFlags({
     dataset: opts.inputFile ? undefined : (opts.dataset ?? 'fashion-mnist-sample'),
     dataDir: opts.dataDir,

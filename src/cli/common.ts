@@ -1,11 +1,7 @@
 /** Helpers shared by the `privml` subcommands: model and data resolution, progress, output. */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { PrivmlError } from '../errors.js';
-import type { Model } from '../onnx/ir.js';
-import { loadModel } from '../onnx/proto.js';
-import { buildZoo, zooNames } from '../onnx/zoo/index.js';
 import { packageRoot, type Dataset } from '../nn/data/index.js';
 import { loadDatasetSync } from '../api/data.js';
 
@@ -30,12 +26,7 @@ export function parseKeyValues(list: string[] | undefined): Record<string, strin
   return out;
 }
 
-/** Load a model from an .onnx path, or build it when `ref` names a zoo model. */
-export function resolveModel(ref: string, zooOpts: Record<string, string> = {}): { model: Model; source: string } {
-  if (existsSync(ref)) return { model: loadModel(ref), source: ref };
-  if (zooNames.includes(ref)) return { model: buildZoo(ref, zooOpts), source: `zoo:${ref}` };
-  throw new CliError(`${ref}: no such model file (nor a zoo model; known: ${zooNames.join(', ')})`);
-}
+export { resolveModel } from '../api/model-ref.js';
 
 /** Options that pick a data set. */
 export interface DataOptions {

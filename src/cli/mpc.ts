@@ -1,47 +1,30 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { runOrt } from '../onnx/ort.js';
-import { readIdx } from '../nn/data/idx.js';
-import { launchSession, type LaunchResult, type RoleMessage } from '../mpc/launch.js';
-import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
+import { launchSession, type RoleMessage } from '../mpc/launch.js';
+import { describeNet } from '../mpc/net/emulate.js';
+import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
+import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
 import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
-import type { BitRange, WeightMode } from '../mpc/executor.js';
-import type { ReluProtocol } from '../mpc/protocols/compare.js';
-import type { Model } from '../onnx/ir.js';
-import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
-import { validateConfig, type HbConfig } from '../hummingbird/config.js';
-import { CliError, loadDataset, pct, posInt, printJson, resolveModel } from './common.js';
+import {
+  accounting,
+  ALLOC_ENV,
+  checkPlan,
+  jobArgs,
+  loadInputs,
+  modelJob,
+  netArgs,
+  parseNet,
+  parseProtocol,
+  perBatch,
+  predictions,
+  privateInference,
+  totals,
+  type JobFlags,
+  type NetFlags,
+} from '../api/mpc-session.js';
+import { CliError, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
 import { addRoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions, type RoleNetFlags } from './mpc-net.js';
-
-/** Flags shared by every command that sets up a session. */
-interface NetFlags {
-  net?: string;
-  bandwidth?: string;
-  latency?: string;
-  timeout?: string;
-}
-
-/** Flags of a model job. */
-export interface JobFlags extends NetFlags {
-  weights: string;
-  reluProtocol: string;
-  reluConfig?: string;
-  batch: number;
-  fracBits: number;
-  preprocess?: boolean;
-  warmup?: boolean;
-  dataset?: string;
-  dataDir?: string;
-  limit?: number;
-  input?: string;
-  count?: number;
-  /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
-  architecture?: string;
-  /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
-  id?: string;
-}
 
 const addNetFlags = (c: Command): Command =>
   c
@@ -58,131 +41,17 @@ const addJobFlags = (c: Command): Command =>
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
     .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
+    .option('--threads <n>', `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`, parseThreads)
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
     .option('--input <file>', 'inputs from a file: IDX images (.gz ok) or JSON array of floats');
 
-function parseWeights(v: string): WeightMode {
-  if (v !== 'public' && v !== 'secret') throw new CliError(`--weights must be public or secret, got '${v}'`, 2);
-  return v;
-}
-
-function parseProtocol(v: string): ReluProtocol {
-  if (v !== 'signonly' && v !== 'crypten' && v !== 'fss' && v !== 'fss2') throw new CliError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${v}'`, 2);
-  return v;
-}
-
-function parseNet(o: NetFlags) {
-  try {
-    return parseNetOptions(o);
-  } catch (e) {
-    throw new CliError((e as Error).message, 2);
-  }
-}
-
-/** Read a --relu-config file: {"layers": {node: {msb, lsb}}} or a plain {node: {msb, lsb}} map. */
-export function readReluConfig(path: string, model: Model): Record<string, BitRange> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CliError(`${path}: cannot read ReLU config (${(e as Error).message.split('\n')[0]})`);
-  }
-  // `null` is valid JSON: check the top level before reading fields from it.
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CliError(`${path}: expected an object of per-node bit ranges`);
-  const obj = (raw as { layers?: unknown }).layers ?? raw;
-  if (typeof obj !== 'object' || obj === null) throw new CliError(`${path}: expected an object of per-node bit ranges`);
-  const nodes = new Set(model.graph.nodes.filter((n) => n.opType === 'Relu' || n.opType === 'MaxPool').map((n) => n.name));
-  const out: Record<string, BitRange> = {};
-  for (const [name, v] of Object.entries(obj as Record<string, { msb?: unknown; lsb?: unknown }>)) {
-    if (!nodes.has(name)) throw new CliError(`${path}: '${name}' is not a Relu or MaxPool node of the model`);
-    const msb = Number(v?.msb);
-    const lsb = Number(v?.lsb ?? 0);
-    if (!Number.isInteger(msb) || !Number.isInteger(lsb) || lsb < 0 || msb > 64 || lsb > msb) {
-      throw new CliError(`${path}: node '${name}' needs integers 0 ≤ lsb ≤ msb ≤ 64, got msb=${v?.msb} lsb=${v?.lsb ?? 0}`);
-    }
-    out[name] = { msb, lsb };
-  }
-  // A `hummingbird search` config carries its model's hash: refuse it on any other model.
-  const meta = (raw as { hummingbird?: HbConfig['hummingbird'] }).hummingbird;
-  if (meta !== undefined) {
-    try {
-      validateConfig({ layers: out, hummingbird: meta }, model, path);
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
-  return out;
-}
-
-/** Party 0's inputs: a data set split or a file, checked against the model's input size. */
-function loadInputs(o: JobFlags, model: Model): { images: Float32Array; labels?: Uint8Array; count: number; name: string } {
-  // Sizes from the compiled plan (batch 1): every other dim is concrete there, or the plan is refused.
-  const plan = checkPlan(model, { ...o, batch: 1 }, model.graph.name);
-  const per = plan.inputShape.slice(1).reduce((a, d) => a * d, 1);
-  const outPer = plan.outputShape.slice(1).reduce((a, d) => a * d, 1);
-  if (o.input) {
-    let data: Float32Array;
-    if (o.input.endsWith('.json')) {
-      let v: unknown;
-      try {
-        v = JSON.parse(readFileSync(o.input, 'utf8'));
-      } catch (e) {
-        throw new CliError(`${o.input}: cannot read JSON input (${(e as Error).message.split('\n')[0]})`);
-      }
-      const flat = (Array.isArray(v) ? v : (v as { data?: unknown }).data) as unknown;
-      if (!Array.isArray(flat)) throw new CliError(`${o.input}: expected a JSON array of numbers (or {"data": [...]})`);
-      const nums = (flat as unknown[]).flat(Infinity) as unknown[];
-      if (!nums.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new CliError(`${o.input}: every value must be a finite number`);
-      data = Float32Array.from(nums as number[]);
-    } else {
-      const idx = readIdx(o.input);
-      data = Float32Array.from(idx.data, (b) => b / 255);
-    }
-    if (data.length === 0 || data.length % per !== 0) throw new CliError(`${o.input}: ${data.length} values is not a whole number of inputs of ${per} values`);
-    const count = Math.min(data.length / per, o.limit ?? Infinity);
-    return { images: data.subarray(0, count * per), count, name: o.input };
-  }
-  if (!o.dataset) throw new CliError('give --dataset (with --limit) or --input', 2);
-  const ds = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'test');
-  if (ds.images.length / ds.n !== per) throw new CliError(`${ds.name} images have ${ds.images.length / ds.n} values, the model expects ${per}`);
-  if (ds.shape.join() !== plan.inputShape.slice(1).join()) throw new CliError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
-  if (ds.classes.length !== outPer) throw new CliError(`${ds.name} has ${ds.classes.length} classes, the model outputs ${outPer} values per image`);
-  return { images: ds.images, labels: ds.labels, count: ds.n, name: ds.name };
-}
-
-function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undefined, count: number): ModelJob {
-  return {
-    kind: 'model',
-    model,
-    weights: parseWeights(o.weights),
-    reluProtocol: parseProtocol(o.reluProtocol),
-    reluConfig: o.reluConfig ? readReluConfig(o.reluConfig, model) : undefined,
-    batch: o.batch,
-    count,
-    inputs,
-    preprocess: !!o.preprocess,
-    warmup: !!o.warmup,
-  };
-}
-
-/** Forward the job flags a launcher passes on to both parties. */
-function jobArgs(o: JobFlags): string[] {
-  const a = ['--weights', o.weights, '--relu-protocol', o.reluProtocol, '--batch', String(o.batch), '--frac-bits', String(o.fracBits)];
-  if (o.reluConfig) a.push('--relu-config', o.reluConfig);
-  if (o.preprocess) a.push('--preprocess');
-  if (o.warmup) a.push('--warmup');
-  return [...a, ...netArgs(o)];
-}
-
-function netArgs(o: NetFlags): string[] {
-  const a: string[] = [];
-  if (o.net) a.push('--net', o.net);
-  if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
-  if (o.latency) a.push('--latency', o.latency);
-  if (o.timeout) a.push('--timeout', o.timeout);
-  return a;
+function parseThreads(v: string): number {
+  const n = Number(v);
+  const problem = threadsProblem(n);
+  if (problem) throw new CliError(problem, 2);
+  return n;
 }
 
 const send = (m: RoleMessage): void => {
@@ -203,43 +72,22 @@ function exitWithLauncher(ipc: boolean): void {
   process.channel?.unref();
 }
 
-/** Sum of a party's batch stats. */
-function totals(r: PartyReport) {
-  const t = { ms: 0, dealerWaitMs: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
-  for (const b of r.batches) {
-    t.ms += b.ms;
-    t.dealerWaitMs += b.dealerWaitMs;
-    t.bytesSent += b.bytesSent;
-    t.bytesReceived += b.bytesReceived;
-    t.rounds += b.rounds;
-    t.modeledMs += b.modeledMs;
+/** `--profile`: where each party's time goes per layer (ms per batch), compute and waiting apart. */
+function formatProfile(layers: { name: string; op: string; profile: Profile[] }[]): string {
+  const keys = [...PROFILE_KEYS, 'other'] as const;
+  const head = `  ${'layer'.padEnd(16)} party ${'compute'.padStart(9)} ${keys.map((k) => k.padStart(10)).join(' ')}`;
+  const rows: string[] = [];
+  const tot = [emptyProfile(), emptyProfile()];
+  const row = (label: string, party: number, p: Profile) =>
+    `  ${label.padEnd(16)} ${String(party).padStart(5)} ${computeMs(p).toFixed(2).padStart(9)} ${keys.map((k) => p[k].toFixed(2).padStart(10)).join(' ')}`;
+  for (const l of layers) {
+    l.profile.forEach((p, party) => {
+      addProfile(tot[party]!, p);
+      rows.push(row(party === 0 ? l.name : '', party, p));
+    });
   }
-  return t;
-}
-
-/** The accounting both `infer` and `bench model` print. */
-function accounting(res: LaunchResult, net: NetProfile) {
-  const t0 = totals(res.party0);
-  const t1 = totals(res.party1);
-  const nb = res.party0.batches.length;
-  return {
-    batches: nb,
-    msPerBatch: t0.ms / nb,
-    dealerWaitMsPerBatch: Math.max(t0.dealerWaitMs, t1.dealerWaitMs) / nb,
-    bytesSentPerBatch: [t0.bytesSent / nb, t1.bytesSent / nb],
-    roundsPerBatch: t0.rounds / nb,
-    modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
-    dealerBytesSent: res.dealer.bytesSent,
-    layers: res.party0.layers.map((l, i) => ({
-      name: l.name,
-      op: l.op,
-      rounds: l.rounds / nb,
-      bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
-      ms: l.ms / nb,
-      modeledMs:
-        (Math.max(l.bytesSent, res.party1.layers[i]?.bytesSent ?? 0) * 8 * 1000) / nb / net.bandwidthBitsPerSec + ((l.rounds / nb) * 2 * net.latencyMs),
-    })),
-  };
+  tot.forEach((p, party) => rows.push(row(party === 0 ? 'total' : '', party, p)));
+  return ['profile (ms per batch; compute = ring + bitplanes + and + pack + framing + other; waitPeer/waitDealer = waiting):', head, ...rows].join('\n');
 }
 
 function formatAccounting(a: ReturnType<typeof accounting>): string {
@@ -251,6 +99,9 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
     ...rows,
   ].join('\n');
 }
+
+/** The session code lives in the API layer; these re-exports keep `cli/mpc` a one-stop import for the CLI's siblings. */
+export { defaultJobFlags, privateInference, readReluConfig, type InferResult, type JobFlags } from '../api/mpc-session.js';
 
 /** Register `mpc`. */
 export function registerMpc(program: Command): void {
@@ -386,8 +237,9 @@ export function registerMpc(program: Command): void {
       .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
       .option('--reps <n>', 'timed repetitions', posInt('--reps'), 5)
       .option('--preprocess', 'dealer material prepared before timing')
+      .option('--profile', 'print where each party spends its time (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; json?: boolean }) => {
+  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; profile?: boolean; json?: boolean }) => {
     parseProtocol(o.reluProtocol);
     const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...netArgs(o)];
     const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
@@ -405,9 +257,16 @@ export function registerMpc(program: Command): void {
       ms: ms[Math.floor(ms.length / 2)]!,
       dealerWaitMs: b0[0]!.dealerWaitMs,
       preprocess: !!o.preprocess,
+      // mean over the repetitions, per party
+      computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
+      waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
+      profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
     };
     if (o.json) printJson(out);
-    else process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps})\n`);
+    else {
+      process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`);
+      if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
+    }
   });
 
   addJobFlags(
@@ -416,8 +275,9 @@ export function registerMpc(program: Command): void {
       .description('end-to-end private inference of a model: time with the dealer online and online-only, bytes, rounds')
       .argument('<model>', '.onnx model')
       .option('--reps <n>', 'timed batches', posInt('--reps'), 5)
+      .option('--profile', 'print where each party spends its time per layer (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (ref: string, o: JobFlags & { reps: number; json?: boolean }) => {
+  ).action(async (ref: string, o: JobFlags & { reps: number; profile?: boolean; json?: boolean }) => {
     const { model } = resolveModel(ref);
     const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
@@ -444,125 +304,18 @@ export function registerMpc(program: Command): void {
         roundsPerBatch: online.roundsPerBatch,
         bytesSentPerBatch: online.bytesSentPerBatch,
         modeledMsPerBatch: online.modeledMsPerBatch,
+        computeMsPerBatch: online.computeMsPerBatch,
+        waitMsPerBatch: online.waitMsPerBatch,
         layers: online.layers,
       };
       if (o.json) printJson(out);
-      else process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1\n`);
+      else {
+        process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`);
+        if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
+      }
     } finally {
       rmSync(tmp, { force: true });
     }
   });
 }
 
-/** Result of {@link privateInference}. */
-export type InferResult = ReturnType<typeof accounting> & {
-  model: string;
-  inputs: string;
-  count: number;
-  batch: number;
-  weights: string;
-  reluProtocol: string;
-  net: string;
-  predictions: number[];
-  accuracy?: number;
-  agreement: number;
-  maxLogitDiff: number;
-};
-
-/**
- * Private inference of `ref` on party 0's inputs with the dealer and both parties as separate
- * processes on loopback, compared in the same run with plaintext onnxruntime.
- */
-export async function privateInference(ref: string, o: JobFlags, log: (line: string) => void = () => {}): Promise<InferResult> {
-  const { model, source } = resolveModel(ref);
-  parseWeights(o.weights);
-  parseProtocol(o.reluProtocol);
-  if (o.reluConfig) readReluConfig(o.reluConfig, model);
-  const net = parseNet(o);
-  // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
-  checkPlan(model, o, source);
-  if (o.architecture && o.weights !== 'secret') throw new CliError('--architecture is for --weights secret (with public weights both parties load the model)', 2);
-  const inp = loadInputs(o, model);
-  const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
-  if (o.limit) dataArgs.push('--limit', String(o.limit));
-  log(`private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`);
-  const res = await launchSession({
-    dealer: netArgs(o),
-    party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
-    env: ALLOC_ENV,
-  });
-  const preds = predictions(res.party0)!;
-  // Plaintext reference on the same inputs, in this run: onnxruntime, the ground truth.
-  const plan = planModel(model, 1, source);
-  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[model.graph.outputs[0]!.name]!.data as Float32Array;
-  const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
-  let agree = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < inp.count; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (plain[i * k + j]! > plain[i * k + best]!) best = j;
-    if (best === preds[i]) agree++;
-    for (let j = 0; j < k; j++) maxDiff = Math.max(maxDiff, Math.abs(plain[i * k + j]! - res.party0.outputs![i * k + j]!));
-  }
-  const accuracy = inp.labels ? preds.filter((p, i) => p === inp.labels![i]).length / inp.count : undefined;
-  return {
-    model: source,
-    inputs: inp.name,
-    count: inp.count,
-    batch: o.batch,
-    weights: o.weights,
-    reluProtocol: o.reluProtocol,
-    net: describeNet(net),
-    predictions: preds,
-    accuracy,
-    agreement: agree / inp.count,
-    maxLogitDiff: maxDiff,
-    ...accounting(res, net),
-  };
-}
-
-/** Build the MPC plan in this process (and check weights), so a bad model fails before any role starts. */
-function checkPlan(model: Model, o: JobFlags, source: string): MpcPlan {
-  let plan: MpcPlan;
-  try {
-    plan = planModel(model, o.batch, source);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const f = o.fracBits;
-  const max = maxFracBits(plan);
-  if (!Number.isInteger(f) || f < MIN_FRAC_BITS || f > max) {
-    throw new CliError(`--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`, 2);
-  }
-  if (o.reluConfig && o.reluProtocol === 'crypten') throw new CliError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten', 2);
-  if (o.weights !== 'secret' || o.id !== '0') {
-    // Whoever holds the real weights checks them (party 0 of --weights secret holds only the architecture).
-    try {
-      checkPlanWeights(plan);
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
-  return plan;
-}
-
-/** Default job flags (as the CLI would parse them), for callers such as `privml demo`. */
-export function defaultJobFlags(over: Partial<JobFlags> = {}): JobFlags {
-  return { weights: 'public', reluProtocol: 'signonly', batch: 1, fracBits: 16, net: 'none', ...over };
-}
-
-/** glibc allocator settings for the role processes: keep freed wasm-sized blocks instead of unmapping them. */
-const ALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456' };
-
-/** Party 0's predicted classes from its decoded outputs. */
-function predictions(r: PartyReport): number[] | undefined {
-  if (!r.outputs || !r.outputShape) return undefined;
-  const k = r.outputShape.reduce((a, b) => a * b, 1);
-  const n = r.outputs.length / k;
-  return Array.from({ length: n }, (_, i) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (r.outputs![i * k + j]! > r.outputs![i * k + best]!) best = j;
-    return best;
-  });
-}

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { sizeOf, type DType, type Model, type Tensor, allocArray } from '../onnx/ir.js';
+import { printable, sizeOf, type DType, type Model, type Tensor, allocArray } from '../onnx/ir.js';
 import { loadNpy, saveNpy } from '../onnx/npy.js';
 import { runOrt } from '../onnx/ort.js';
 import { FloatModel } from '../nn/runtime.js';
@@ -43,7 +43,7 @@ function fromJson(path: string, dtype: DType): Tensor {
 function readFeeds(model: Model, specs: string[]): Record<string, Tensor> {
   const inputs = model.graph.inputs.filter((v) => !model.graph.initializers.has(v.name));
   if (specs.length !== inputs.length) {
-    throw new CliError(`the model has ${inputs.length} input(s) (${inputs.map((v) => v.name).join(', ')}); give one --input each`, 2);
+    throw new CliError(`the model has ${inputs.length} input(s) (${inputs.map((v) => printable(v.name)).join(', ')}); give one --input each`, 2);
   }
   const feeds: Record<string, Tensor> = {};
   specs.forEach((spec, i) => {
@@ -52,7 +52,7 @@ function readFeeds(model: Model, specs: string[]): Record<string, Tensor> {
     const info = named ? inputs.find((v) => v.name === spec.slice(0, eq))! : inputs[i]!;
     const file = named ? spec.slice(eq + 1) : spec;
     const t = file.endsWith('.json') ? fromJson(file, info.dtype) : loadNpy(file);
-    if (t.dtype !== info.dtype) throw new CliError(`${file}: input '${info.name}' must be ${info.dtype}, the file holds ${t.dtype}`);
+    if (t.dtype !== info.dtype) throw new CliError(`${file}: input '${printable(info.name)}' must be ${info.dtype}, the file holds ${t.dtype}`);
     feeds[info.name] = t;
   });
   return feeds;
@@ -133,7 +133,7 @@ export function registerRun(program: Command): void {
       for (const n of names) {
         const s = (report.outputs as Record<string, Record<string, unknown>>)[n]!;
         const num = (x: unknown): string => (typeof x === 'number' ? Number(x.toPrecision(6)).toString() : String(x));
-        lines.push(`  ${n}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`);
+        lines.push(`  ${printable(n)}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`);
         if (o.compare) {
           const d = (report.compare as Record<string, { maxAbs: number; maxRel: number }>)[n]!;
           lines.push(`    vs onnxruntime: max abs diff ${d.maxAbs.toExponential(2)}, max rel diff ${d.maxRel.toExponential(2)}`);

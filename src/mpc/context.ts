@@ -11,6 +11,7 @@
  */
 
 import type { ConvGeom } from './ring.js';
+import type { Profiler } from './profile.js';
 
 /** Which of the two computing parties: 0 = data owner (client), 1 = model owner (server). */
 export type PartyId = 0 | 1;
@@ -103,6 +104,8 @@ export interface PartyContext {
   readonly dealer: Correlations;
   /** Fixed-point fractional bits (default 16). */
   readonly fracBits: number;
+  /** Optional time accounting per kernel kind and wait (`profile.ts`); protocols only add to it. */
+  readonly profile?: Profiler;
 }
 
 /** A reliable, ordered, message-framed duplex link (TCP/TLS, emulated, or in-memory). */

@@ -2,12 +2,14 @@
  * Runs a compiled model (`plan.ts`) on additive shares, layer by layer, on one party; both parties
  * run the same steps in the same order. Per-layer accounting: bytes, rounds, wall time.
  */
-import type { PartyContext } from './context.js';
+import type { CommStats, PartyContext } from './context.js';
 import { snapshotStats, diffStats } from './net/peer.js';
-import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
+import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, finishConv, finishGemm, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
 import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
 import { encodeFixed, ringAdd, ringMulBroadcast, ringSub, type Ring } from './ring.js';
 import type { MpcPlan, Step } from './plan.js';
+import type { LazyPool } from './threads/pool.js';
+import { addProfile, computeMs, emptyProfile, profiledContext, PROFILE_KEYS, type Profile } from './profile.js';
 
 /** Bit range of one nonlinear layer's comparisons (HummingBird); [0, 64) is the exact ReLU. */
 export interface BitRange {
@@ -26,6 +28,8 @@ export interface ExecOptions {
   reluProtocol?: ReluProtocol;
   /** Per nonlinear node name: its bit range (default [0, 64)). */
   reluConfig?: Record<string, BitRange>;
+  /** Worker threads for public-weight convolutions and products over a batch (`--threads` > 1). */
+  pool?: LazyPool;
   /** Called after each layer with its accounting. */
   onLayer?: (s: LayerStat) => void;
 }
@@ -38,7 +42,39 @@ export interface LayerStat {
   bytesReceived: number;
   rounds: number;
   ms: number;
+  /** Where the layer's time went (ms per kernel kind and wait; `other` = unattributed compute). */
+  profile: Profile;
+  /** Party compute (ms): the layer's time minus waiting for the peer and the dealer. */
+  computeMs: number;
+  /** Waiting for the peer plus waiting for the dealer (ms). */
+  waitMs: number;
 }
+
+/** acc's profile, compute and wait times += l's (summing a layer over batches). */
+export function addLayerProfile(acc: LayerStat, l: LayerStat): void {
+  addProfile(acc.profile, l.profile);
+  acc.computeMs += l.computeMs;
+  acc.waitMs += l.waitMs;
+}
+
+function layerStat(name: string, op: string, ms: number, d: CommStats, p0: Profile, p1: Profile, local: boolean): LayerStat {
+  const profile = emptyProfile();
+  for (const k of PROFILE_KEYS) profile[k] = p1[k] - p0[k];
+  profile.other = Math.max(0, ms - PROFILE_KEYS.reduce((a, k) => a + profile[k], 0));
+  if (local) (profile.ring += profile.other), (profile.other = 0);
+  return { name, op, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms, profile, computeMs: computeMs(profile), waitMs: profile.waitPeer + profile.waitDealer };
+}
+
+/** Run one protocol call `f` as a profiled layer named `name` (e.g. the ReLU micro-benchmark). */
+export async function profiledLayer<T>(ctx0: PartyContext, name: string, op: string, f: (ctx: PartyContext) => Promise<T>): Promise<{ value: T; stat: LayerStat }> {
+  const ctx = profiledContext(ctx0);
+  const before = snapshotStats(ctx.peer.stats), p0 = ctx.profile.snapshot(), t0 = performance.now();
+  const value = await f(ctx);
+  return { value, stat: layerStat(name, op, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), false) };
+}
+
+/** Layers whose work is local ring arithmetic: their unattributed time is ring compute. */
+const LOCAL_KINDS = new Set<Step['kind']>(['conv', 'gemm', 'avgpool', 'gap', 'affine', 'add', 'gather', 'alias']);
 
 /** Weights of the plan's steps in fixed point, shared or public, prepared once per model. */
 export interface PreparedWeights {
@@ -109,7 +145,8 @@ function concatRings(xs: Ring[]): Ring {
 const fixedScalar = (ctx: PartyContext, v: number): bigint => encodeFixed(Float64Array.of(v), ctx.fracBits)[0]!;
 
 /** Run `plan` on this party's share of the input; returns this party's share of the output. */
-export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
+export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
+  const ctx = profiledContext(ctx0);
   const values = new Map<string, Ring>([[plan.input, input]]);
   const layers: LayerStat[] = [];
   const protocol = opts.reluProtocol ?? 'signonly';
@@ -121,18 +158,20 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
   for (let i = 0; i < plan.steps.length; i++) {
     const s = plan.steps[i]!;
     const before = snapshotStats(ctx.peer.stats);
+    const p0 = ctx.profile.snapshot();
     const t0 = performance.now();
     const wts = weights.byStep.get(i);
     let y: Ring;
     switch (s.kind) {
       case 'conv':
-        y = weights.mode === 'public' ? convPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom) : await convSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
+        if (weights.mode === 'secret') y = await convSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
+        else if (opts.pool && s.geom.n > 1) y = finishConv(ctx, await opts.pool.get().conv2d(get(s.input, s), wts!.w!, s.geom), wts!.b, s.geom);
+        else y = convPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.geom);
         break;
       case 'gemm':
-        y =
-          weights.mode === 'public'
-            ? gemmPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n)
-            : await gemmSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
+        if (weights.mode === 'secret') y = await gemmSecret(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
+        else if (opts.pool && s.m > 1) y = finishGemm(ctx, await opts.pool.get().matmul(get(s.input, s), wts!.w!, s.m, s.k, s.n), wts!.b, s.m);
+        else y = gemmPublic(ctx, get(s.input, s), wts!.w!, wts!.b, s.m, s.k, s.n);
         break;
       case 'relu': {
         const r = opts.reluConfig?.[s.node.name];
@@ -192,8 +231,7 @@ export async function runPlan(ctx: PartyContext, plan: MpcPlan, weights: Prepare
         break;
     }
     values.set(s.output, y);
-    const d = diffStats(ctx.peer.stats, before);
-    const stat: LayerStat = { name: s.node.name, op: s.node.opType, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms: performance.now() - t0 };
+    const stat = layerStat(s.node.name, s.node.opType, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), LOCAL_KINDS.has(s.kind));
     layers.push(stat);
     opts.onLayer?.(stat);
   }

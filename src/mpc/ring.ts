@@ -67,6 +67,12 @@ interface Kernels {
     kh: number, kw: number, sh: number, sw: number, padT: number, padL: number, oh: number, ow: number, group: number): void;
   sumPool(x: number, out: number, planes: number, h: number, w: number, kh: number, kw: number,
     sh: number, sw: number, padT: number, padL: number, oh: number, ow: number): void;
+  xorBytes(a: number, b: number, out: number, len: number): void;
+  andBytes(a: number, b: number, out: number, len: number): void;
+  packTight(src: number, count: number, nbits: number, out: number): void;
+  unpackTight(buf: number, count: number, nbits: number, out: number): void;
+  reluTail(x: number, d: number, pd: number, tc: number, ar: number, cbits: number, n: number, party0: number, y: number, mask: number): void;
+  andClose(d: number, e: number, pd: number, pe: number, a: number, b: number, c: number, z: number, len: number, party0: number): void;
 }
 
 const WASM_URL = new URL('../../build/ring.wasm', import.meta.url);
@@ -466,4 +472,105 @@ export function bitsToRing(bits: Uint8Array, n: number): Ring {
   new Uint8Array(kk.memory.buffer, pb, nb).set(bits.subarray(0, nb));
   kk.bitsToRing(pb, n, po);
   return take(po, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// XOR-shared AND gates on packed bits (whole layers per call)
+// ---------------------------------------------------------------------------------------------
+
+/** Copy `bytes` (the first `len` of them) into the arena at a fresh offset. */
+function putBytes(bytes: Uint8Array, len = bytes.length): number {
+  const p = alloc(len);
+  new Uint8Array(kernels!.memory.buffer, p, len).set(bytes.length === len ? bytes : bytes.subarray(0, len));
+  return p;
+}
+
+/** Copy `len` arena bytes at `p` out into a fresh array. */
+function takeBytes(p: number, len: number): Uint8Array {
+  const out = new Uint8Array(uninit(len), 0, len);
+  out.set(new Uint8Array(kernels!.memory.buffer, p, len));
+  return out;
+}
+
+/** The tight concatenation of `vs` (each `nbits` bits, ceil(nbits/8) bytes) at arena offset `dst`. */
+function stageTight(vs: readonly Uint8Array[], nbits: number, dst: number): void {
+  const vb = (nbits + 7) >>> 3;
+  const aligned = (nbits & 7) === 0;
+  const stage = aligned ? dst : alloc(vs.length * vb);
+  const mem = new Uint8Array(kernels!.memory.buffer);
+  vs.forEach((v, i) => mem.set(v.length === vb ? v : v.subarray(0, vb), stage + i * vb));
+  if (!aligned) kernels!.packTight(stage, vs.length, nbits, dst);
+}
+
+/**
+ * Opening message of count = xs.length AND gates of `nbits` bits each against dealer masks a, b:
+ * d = concat(xs) ⊕ a and e = concat(ys) ⊕ b, each count·nbits bits, tightly concatenated [d, e].
+ */
+export function andGateOpen(xs: readonly Uint8Array[], ys: readonly Uint8Array[], nbits: number, a: Uint8Array, b: Uint8Array): Uint8Array {
+  const total = xs.length * nbits, tb = (total + 7) >>> 3;
+  if (ys.length !== xs.length || a.length < tb || b.length < tb) throw new Error(`ring.andGateOpen: ${xs.length}/${ys.length} operands, masks ${a.length}/${b.length} bytes, need ${tb}`);
+  const kk = reset();
+  const de = alloc(2 * tb), pa = putBytes(a, tb), pb = putBytes(b, tb);
+  stageTight(xs, nbits, de);
+  stageTight(ys, nbits, de + tb);
+  kk.xorBytes(de, pa, de, tb);
+  kk.xorBytes(de + tb, pb, de + tb, tb);
+  const mb = (2 * total + 7) >>> 3, msg = alloc(mb);
+  kk.packTight(de, 2, total, msg);
+  return takeBytes(msg, mb);
+}
+
+/**
+ * Close the AND gates opened by `andGateOpen` (`mine` = this party's message, `peer` the other's):
+ * this party's XOR shares z = d&b ⊕ e&a ⊕ c (⊕ d&e on party 0), as `count` vectors of `nbits` bits
+ * stored ceil(nbits/8) bytes apart in one array.
+ */
+export function andGateClose(mine: Uint8Array, peer: Uint8Array, count: number, nbits: number, a: Uint8Array, b: Uint8Array, c: Uint8Array, party0: boolean): Uint8Array {
+  const total = count * nbits, tb = (total + 7) >>> 3, mb = (2 * total + 7) >>> 3, vb = (nbits + 7) >>> 3;
+  if (mine.length !== mb || peer.length !== mb || a.length < tb || b.length < tb || c.length < tb) throw new Error(`ring.andGateClose: messages ${mine.length}/${peer.length} bytes (need ${mb}), masks ${a.length}/${b.length}/${c.length} (need ${tb})`);
+  const kk = reset();
+  const pm = putBytes(mine), pp = putBytes(peer), de = alloc(2 * tb), pde = alloc(2 * tb);
+  kk.unpackTight(pm, 2, total, de);
+  kk.unpackTight(pp, 2, total, pde);
+  const pa = putBytes(a, tb), pb = putBytes(b, tb), pc = putBytes(c, tb), z = alloc(tb);
+  kk.andClose(de, de + tb, pde, pde + tb, pa, pb, pc, z, tb, party0 ? 1 : 0);
+  if ((nbits & 7) === 0) return takeBytes(z, tb);
+  const out = alloc(count * vb);
+  kk.unpackTight(z, count, nbits, out);
+  return takeBytes(out, count * vb);
+}
+
+/** out = a ⊕ b over out.length bytes (SIMD; `out` may alias an input). */
+export function bytesXor(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
+  return bytesOp('xorBytes', a, b, out);
+}
+
+/** out = a & b over out.length bytes (SIMD; `out` may alias an input). */
+export function bytesAnd(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
+  return bytesOp('andBytes', a, b, out);
+}
+
+function bytesOp(op: 'xorBytes' | 'andBytes', a: Uint8Array, b: Uint8Array, out: Uint8Array): Uint8Array {
+  const len = out.length;
+  if (a.length < len || b.length < len) throw new Error(`ring.${op}: operand lengths ${a.length}/${b.length} < ${len}`);
+  const kk = reset();
+  const pa = putBytes(a, len), pb = putBytes(b, len);
+  kk[op](pa, pb, pa, len);
+  out.set(new Uint8Array(kk.memory.buffer, pa, len));
+  return out;
+}
+
+/**
+ * The sign-only ReLU's local closing step in one pass (see assembly/bits.ts reluTail): from x, this
+ * party's d = x − A, the peer's d (`peerD`, little-endian bytes), the dealer's [C] and [r], and the
+ * opened bits c: this party's shares of ReLU(x) and of the mask [x ≥ 0].
+ */
+export function ringReluTail(x: Ring, d: Ring, peerD: Uint8Array, tc: Ring, ar: Ring, c: Uint8Array, party0: boolean): { y: Ring; mask: Ring } {
+  const n = x.length, nb = (n + 7) >>> 3;
+  if (d.length !== n || peerD.length !== 8 * n || tc.length < n || ar.length < n || c.length < nb) throw new Error(`ring.ringReluTail: operand sizes do not match ${n} elements`);
+  const kk = reset();
+  const px = put(x), pd = put(d), pp = putBytes(peerD), pc = put(tc.subarray(0, n)), pr = put(ar.subarray(0, n)), pb = putBytes(c, nb);
+  const py = alloc(8 * n), pm = alloc(8 * n);
+  kk.reluTail(px, pd, pp, pc, pr, pb, n, party0 ? 1 : 0, py, pm);
+  return { y: take(py, n), mask: take(pm, n) };
 }

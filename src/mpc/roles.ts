@@ -7,7 +7,8 @@ import { encodeModel } from '../onnx/proto.js';
 import type { Model } from '../onnx/ir.js';
 import type { FrameChannel, PartyContext, PartyId } from './context.js';
 import { DealerClient, DealerServer, type CorrelationRequest, type DealerClientStats, type DealerServerStats } from './dealer.js';
-import { prepareWeights, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
+import { LazyPool } from './threads/pool.js';
+import { addLayerProfile, prepareWeights, profiledLayer, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
 import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
 import { emulateLink, type NetProfile } from './net/emulate.js';
 import { handshake, sha256Hex, type Hello } from './net/handshake.js';
@@ -91,6 +92,8 @@ export interface ModelJob {
   preprocess: boolean;
   /** Run one untimed batch of zeros first (JIT warm-up; also records the dealer plan). */
   warmup: boolean;
+  /** Worker threads for batch-split public-weight convolutions/products (1 or absent: none). */
+  threads?: number;
 }
 
 /** A ReLU micro-benchmark job: party 0 shares n random values, both run `relu` `reps` times. */
@@ -366,7 +369,7 @@ export async function runParty(opts: PartyOptions): Promise<PartyReport> {
   const session = await openSession(opts, hello);
   let ok = false;
   try {
-    const report = job.kind === 'model' ? await runModelJob(opts, session.ctx, session.client, job) : await runReluJob(opts, session.ctx, session.client, job);
+    const report = job.kind === 'model' ? await withPool(job.threads, (pool) => runModelJob(opts, session.ctx, session.client, job, pool)) : await runReluJob(opts, session.ctx, session.client, job);
     ok = true;
     return report;
   } finally {
@@ -409,7 +412,17 @@ async function timed<T>(
   return { value, stat, requests: client.history.slice(hist0) };
 }
 
-async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: DealerClient, job: ModelJob): Promise<PartyReport> {
+/** Run `f` with a lazily started thread pool of `threads` workers (none for 1), ended afterwards. */
+async function withPool<T>(threads: number | undefined, f: (pool: LazyPool | undefined) => Promise<T>): Promise<T> {
+  const pool = threads && threads > 1 ? new LazyPool(threads) : undefined;
+  try {
+    return await f(pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: DealerClient, job: ModelJob, pool?: LazyPool): Promise<PartyReport> {
   const plans = new Map<number, MpcPlan>();
   const planFor = (b: number): MpcPlan => {
     let p = plans.get(b);
@@ -428,7 +441,7 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
     const n = plan.batch * inSize;
     const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
-    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig });
+    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}) });
     if (layers) for (const l of ls) layers.push(l);
     if (!revealed) opts.hooks?.onPhase?.('reveal');
     revealed = true;
@@ -459,12 +472,13 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     batches.push(stat);
     layerStats.forEach((l, i) => {
       const acc = perLayer[i];
-      if (!acc) perLayer.push({ ...l });
+      if (!acc) perLayer.push({ ...l, profile: { ...l.profile } });
       else {
         acc.bytesSent += l.bytesSent;
         acc.bytesReceived += l.bytesReceived;
         acc.rounds += l.rounds;
         acc.ms += l.ms;
+        addLayerProfile(acc, l);
       }
     });
   }
@@ -480,9 +494,12 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);
   const batches: BatchStat[] = [];
+  const layers: LayerStat[] = [];
   for (let r = 0; r < job.reps; r++) {
-    const { stat } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => relu(ctx, x, copts));
+    const { stat, value } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => profiledLayer(ctx, 'relu', 'Relu', (p) => relu(p, x, copts)));
     batches.push(stat);
+    if (r === 0) layers.push(value.stat);
+    else addLayerProfile(layers[0]!, value.stat);
   }
-  return { party: opts.id, job: 'relu', batches, layers: [], dealer: { ...client.stats } };
+  return { party: opts.id, job: 'relu', batches, layers, dealer: { ...client.stats } };
 }

@@ -7,6 +7,8 @@ import type { Model, Node } from '../onnx/ir.js';
 import type { Problem } from '../onnx/canonical.js';
 
 const F64 = 'float64 is not supported: the float runtime computes in float32 (refusing rather than rounding)';
+/** Why training-mode Dropout with a non-zero ratio is refused (also raised by the kernel at run time). */
+export const DROPOUT_RANDOM = 'training-mode Dropout is random; only inference Dropout (training_mode false or ratio 0) is supported';
 const CAST_OK = new Set([1, 2, 3, 5, 6, 7, 9]);
 const CAST_NAME: Record<number, string> = { 8: 'string', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 4: 'uint16', 16: 'bfloat16' };
 
@@ -25,17 +27,11 @@ export function floatNodeCheck(n: Node, m: Model): string[] | undefined {
       const tm = n.inputs[2];
       const c = tm ? m.graph.initializers.get(tm) : undefined;
       const ratio = n.inputs[1] ? m.graph.initializers.get(n.inputs[1]) : undefined;
-      const noDrop = ratio !== undefined && Number(ratio.data[0]) === 0; // ratio 0 keeps everything: deterministic
-      if (tm && !noDrop && (!c || Number(c.data[0]) !== 0)) out.push('training-mode Dropout is random; only inference Dropout (training_mode false) is supported');
+      // Ratio 0 keeps everything (deterministic). Values fed at run time are checked by the kernel.
+      const random = (ratio === undefined ? !n.inputs[1] : Number(ratio.data[0]) !== 0) && c !== undefined && Number(c.data[0]) !== 0;
+      if (tm && random) out.push(DROPOUT_RANDOM);
       break;
     }
-    case 'BatchNormalization':
-      if (intAttr('training_mode') === 1) out.push('training_mode=1 (batch statistics as an op) is not supported');
-      break;
-    case 'MaxPool':
-      if (n.outputs[1]) out.push('the Indices output of MaxPool is not supported');
-      if (intAttr('storage_order') === 1) out.push('storage_order=1 is not supported');
-      break;
     case 'Pad': {
       const mode = a['mode']?.kind === 'string' ? a['mode'].value : 'constant';
       if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') out.push(`Pad mode '${mode}' is not supported`);

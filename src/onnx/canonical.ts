@@ -15,7 +15,7 @@
  *
  * The pass is pure: the input model is not modified; tensor data is shared, never copied.
  */
-import { ModelError, cloneModel, type Model, type Node, type Tensor } from './ir.js';
+import { ModelError, cloneModel, printable, type Model, type Node, type Tensor } from './ir.js';
 import { foldConstants } from './fold.js';
 import { normalizeOpsets, opsetOf } from './normalize.js';
 import { checkGraph, topoSort } from './validate.js';
@@ -81,7 +81,8 @@ export class ModelProblems extends ModelError {
  * prints an error's first line), or one problem per line with `multiline`.
  */
 export function formatProblems(source: string, problems: Problem[], multiline = false): string {
-  const item = (p: Problem): string => (p.op ? `node '${p.node}' (${p.op}): ${p.reason}` : `${p.node ? `'${p.node}': ` : ''}${p.reason}`);
+  // Names come from the file: escaped, so each problem stays on its own single line.
+  const item = (p: Problem): string => printable(p.op ? `node '${p.node}' (${p.op}): ${p.reason}` : `${p.node ? `'${p.node}': ` : ''}${p.reason}`);
   if (problems.length === 1) return `${source}: ${item(problems[0]!)}`;
   if (multiline) return `${source}: ${problems.length} problems:\n${problems.map((p) => `  - ${item(p)}`).join('\n')}`;
   return `${source}: ${problems.length} problems: ${problems.map(item).join('; ')}`;

@@ -3,7 +3,7 @@
  * multiply-accumulate count of the linear layers (the cost every private runtime pays per element).
  */
 import type { Dim, DType, Model, ValueInfo } from './ir.js';
-import { sizeOf } from './ir.js';
+import { printable, sizeOf } from './ir.js';
 import { formatShape, inferShapes } from './shape.js';
 import { canonicalize, formatProblems, type Problem } from './canonical.js';
 
@@ -25,7 +25,10 @@ export interface ModelInfo {
   /** Node count of the main graph. */
   nodes: number;
   opsHistogram: Record<string, number>;
-  /** Elements of float and integer initializers (bool masks are not parameters). */
+  /**
+   * Elements of the weights: float and non-int64 integer constants of the canonical form (initializers
+   * and Constant nodes; an Identity-aliased weight counts once per alias, as in PyTorch's count).
+   */
   parameters: number;
   parameterBytes: number;
   /** Graph inputs that are not initializers (those are parameters with an overridable default). */
@@ -96,7 +99,9 @@ export function modelInfo(model: Model): ModelInfo {
   let parameters = 0;
   let parameterBytes = 0;
   for (const t of cg.initializers.values()) {
-    if (t.dtype === 'bool') continue;
+    // int64 constants are shapes, axes and indices (ONNX never stores weights as int64), folded
+    // shape subgraphs add more: not parameters. Bool masks neither.
+    if (t.dtype === 'bool' || t.dtype === 'int64') continue;
     parameters += sizeOf(t.dims);
     parameterBytes += t.data.byteLength;
   }
@@ -148,8 +153,8 @@ function table(rows: string[][], indent = '  '): string[] {
 export function formatInfo(info: ModelInfo): string {
   const lines = table(
     [
-      ['model', info.name || '(unnamed)'],
-      ['producer', info.producer || '(unknown)'],
+      ['model', printable(info.name) || '(unnamed)'],
+      ['producer', printable(info.producer) || '(unknown)'],
       ['ir / opset', `${info.irVersion} / ${info.opset}`],
       ['nodes', num(info.nodes)],
       ['parameters', `${num(info.parameters)} (${bytes(info.parameterBytes)})`],
@@ -159,14 +164,14 @@ export function formatInfo(info: ModelInfo): string {
   );
   const ios = (title: string, vs: IOInfo[]) => {
     lines.push('', title);
-    lines.push(...table(vs.map((v) => [v.name, v.dtype, formatShape(v.shape)])));
+    lines.push(...table(vs.map((v) => [printable(v.name), v.dtype, printable(formatShape(v.shape))])));
   };
   ios('inputs', info.inputs);
   ios('outputs', info.outputs);
   const ops = Object.entries(info.opsHistogram).sort((x, y) => (info.macsByOp[y[0]] ?? 0) - (info.macsByOp[x[0]] ?? 0) || y[1] - x[1] || x[0].localeCompare(y[0]));
   lines.push('', ...table([['op', 'count', 'MACs', 'share'], ...ops.map(([op, n]) => {
     const m = info.macsByOp[op] ?? 0;
-    return [op, num(n), m ? num(m) : '-', m && info.macs ? `${((100 * m) / info.macs).toFixed(1)} %` : ''];
+    return [printable(op), num(n), m ? num(m) : '-', m && info.macs ? `${((100 * m) / info.macs).toFixed(1)} %` : ''];
   })], ''));
   return lines.join('\n');
 }

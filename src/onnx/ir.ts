@@ -7,6 +7,7 @@
  * - int64 tensors become `BigInt64Array`; shapes are `number[]`;
  * - a missing optional node input is the empty string, as in ONNX.
  */
+import { ModelError as BaseModelError } from '../errors.js';
 
 /** Element types privml reads and writes (ONNX TensorProto.DataType names, lower-case). */
 export type DType =
@@ -269,10 +270,21 @@ export function cloneGraph(g: Graph, copyData = false): Graph {
   };
 }
 
-/** Error about a model, naming the file/node/op it concerns; the CLI prints it on one line. */
-export class ModelError extends Error {
+/**
+ * A name or message with control characters escaped (\n, \t, \u001b ...): value and node names come
+ * from the file, and a newline in one must not split an error into lines or forge a second line.
+ */
+export function printable(s: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Error about a model, naming the file/node/op it concerns; always one line (names from the file are
+ * escaped). A subclass of the API's ModelError, itself a PrivmlError, so callers catch one type.
+ */
+export class ModelError extends BaseModelError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ModelError';
+    super(printable(message));
   }
 }

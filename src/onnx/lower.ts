@@ -102,6 +102,8 @@ export interface ChannelAffine {
 /** The per-channel affine map of BatchNormalization from its four parameter tensors. */
 export function batchNormAffine(node: Node, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor): ChannelAffine {
   const eps = attrFloat(node, 'epsilon', 1e-5);
+  // training_mode=1 normalises by the batch's own statistics: folding the running ones would be wrong.
+  if (attrInt(node, 'training_mode', 0) === 1) throw new GeometryError('BatchNormalization with training_mode=1 (batch statistics) is not supported here');
   const c = gamma.data.length;
   for (const [nm, t] of [['bias', beta], ['mean', mean], ['var', variance]] as const) {
     if (t.data.length !== c) throw new GeometryError(`BatchNormalization ${nm} has ${t.data.length} elements, scale has ${c}`);

@@ -199,8 +199,13 @@ function rewrite(n: Node, from: number, rw: Rewriter, bad: (r: string) => void, 
       if (a['spatial'] && a['spatial'].kind === 'int' && a['spatial'].value === 0) bad('BatchNormalization with spatial=0 (opset < 9) is not supported');
       delete a['spatial'];
       delete a['is_test'];
-      if (n.outputs.slice(1).some((o) => o)) bad('training-mode outputs of BatchNormalization are not supported');
-      n.outputs = [n.outputs[0]!];
+      // Opset 14+ training_mode=1 has outputs Y, running_mean, running_var (the float runtime computes
+      // them); older extra outputs (saved mean / inverse std) have other semantics: refused.
+      if (from >= 14 && a['training_mode']?.kind === 'int' && a['training_mode'].value === 1) n.outputs = n.outputs.slice(0, 3);
+      else {
+        if (n.outputs.slice(1).some((o) => o)) bad('training-mode outputs of BatchNormalization (before opset 14) are not supported');
+        n.outputs = [n.outputs[0]!];
+      }
       break;
     case 'Dropout':
       if (from < 12) {

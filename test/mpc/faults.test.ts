@@ -198,7 +198,7 @@ test('regression (fuzz): a relu-config of JSON null, a number or an array is ref
     for (const text of ['null', '3', '[1,2]', '"x"']) {
       const p = join(dir, 'c.json');
       writeFileSync(p, text);
-      assert.throws(() => readReluConfig(p, model), (e: Error) => e.constructor.name === 'CliError' && /expected an object of per-node bit ranges/.test(e.message), text);
+      assert.throws(() => readReluConfig(p, model), (e: Error) => e.constructor.name === 'DataError' && /expected an object of per-node bit ranges/.test(e.message), text);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

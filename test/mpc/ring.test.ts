@@ -308,3 +308,56 @@ test('large operands work and the arena is reused across calls', () => {
   // the small call after the big ones still works
   assert.deepEqual(R.ringAdd(BigInt64Array.of(1n), BigInt64Array.of(2n)), BigInt64Array.of(3n));
 });
+
+test('AND-gate kernels (wasm) match the bit-by-bit definition, including widths that are not whole bytes', () => {
+  const next = rng(19);
+  const randBits = (nbits: number): Uint8Array => {
+    const v = new Uint8Array((nbits + 7) >> 3);
+    for (let i = 0; i < nbits; i++) if (next() & 1n) v[i >> 3]! |= 1 << (i & 7);
+    return v;
+  };
+  const bit = (v: Uint8Array, i: number): number => (v[i >> 3]! >> (i & 7)) & 1;
+  for (const nbits of [1, 5, 8, 13, 64, 131]) {
+    for (const count of [1, 3]) {
+      const total = count * nbits;
+      const xs = [0, 0].map(() => Array.from({ length: count }, () => randBits(nbits))); // party 0 / 1 operand x
+      const ys = [0, 0].map(() => Array.from({ length: count }, () => randBits(nbits)));
+      const a = [randBits(total), randBits(total)], b = [randBits(total), randBits(total)], c0 = randBits(total);
+      // dealer: c1 = (a0^a1)&(b0^b1)^c0
+      const c1 = new Uint8Array(c0.length);
+      for (let i = 0; i < total; i++) if ((((bit(a[0]!, i) ^ bit(a[1]!, i)) & (bit(b[0]!, i) ^ bit(b[1]!, i))) ^ bit(c0, i)) === 1) c1[i >> 3]! |= 1 << (i & 7);
+      const msgs = [0, 1].map((p) => R.andGateOpen(xs[p]!, ys[p]!, nbits, a[p]!, b[p]!));
+      assert.equal(msgs[0]!.length, (2 * total + 7) >> 3);
+      const zs = [0, 1].map((p) => R.andGateClose(msgs[p]!, msgs[1 - p]!, count, nbits, a[p]!, b[p]!, p === 0 ? c0 : c1, p === 0));
+      const vb = (nbits + 7) >> 3;
+      for (let g = 0; g < count; g++) {
+        for (let i = 0; i < nbits; i++) {
+          const x = bit(xs[0]![g]!, i) ^ bit(xs[1]![g]!, i), y = bit(ys[0]![g]!, i) ^ bit(ys[1]![g]!, i);
+          const z = bit(zs[0]!.subarray(g * vb), i) ^ bit(zs[1]!.subarray(g * vb), i);
+          assert.equal(z, x & y, `nbits ${nbits} count ${count} gate ${g} bit ${i}`);
+        }
+        // unused high bits stay zero
+        if (nbits & 7) assert.equal(zs[0]![g * vb + vb - 1]! >> (nbits & 7), 0);
+      }
+    }
+  }
+});
+
+test('ringReluTail is the sign-only ReLU closing step, elementwise', () => {
+  const next = rng(23);
+  const n = 37;
+  const mk = (): Ring => BigInt64Array.from({ length: n }, () => wrap(next()));
+  const x = mk(), d = mk(), pd = mk(), tc = mk(), ar = mk();
+  const c = new Uint8Array(5);
+  for (let i = 0; i < n; i++) if (next() & 1n) c[i >> 3]! |= 1 << (i & 7);
+  for (const party0 of [true, false]) {
+    const { y, mask } = R.ringReluTail(x, d, new Uint8Array(pd.buffer), tc, ar, c, party0);
+    const one = party0 ? 1n : 0n;
+    for (let i = 0; i < n; i++) {
+      const ci = BigInt((c[i >> 3]! >> (i & 7)) & 1);
+      const xr = wrap(tc[i]! + wrap(d[i]! + pd[i]!) * ar[i]!);
+      assert.equal(y[i], wrap(x[i]! - xr + ci * (2n * xr - x[i]!)));
+      assert.equal(mask[i], wrap(one - (ar[i]! + ci * (one - 2n * ar[i]!))));
+    }
+  }
+});

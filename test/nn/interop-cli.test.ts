@@ -61,7 +61,12 @@ test('privml run: .npy in, .npy out, --compare ort; JSON input', async () => {
 test('privml info: Constant weights counted, symbolic dims named; a bad model exits 1 listing every problem', async () => {
   const ok = await cli(['info', join(fx, 'pytorch', 'padclip_op11.onnx'), '--json']);
   assert.equal(ok.code, 0, ok.err);
-  assert.ok(JSON.parse(ok.out).parameters > 700, 'Constant-node weights must count');
+  // Weights in Constant nodes count: 771 of PyTorch's parameters + the 4 Clip bounds (Constant nodes too).
+  assert.equal(JSON.parse(ok.out).parameters, 775);
+  // Exactly PyTorch's sum(p.numel() for p in model.parameters()) for a model without folded BN.
+  const sq = await cli(['info', join(fx, 'pytorch', 'tinysqueeze_op11.onnx'), '--json']);
+  assert.equal(JSON.parse(sq.out).parameters, 577);
+  assert.deepEqual(JSON.parse(sq.out).symbolicDims, ['batch']);
   const sym = await cli(['info', join(fx, 'pytorch', 'tinyresnet_op13.onnx')]);
   assert.match(sym.out, /symbolic dims taken as 1: batch/);
   const b = new GraphBuilder('bad');

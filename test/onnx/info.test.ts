@@ -41,8 +41,8 @@ test('header, histogram, parameters and io', () => {
   assert.equal(info.nodes, 6);
   assert.deepEqual(info.opsHistogram, { Conv: 2, Relu: 1, Reshape: 1, Gemm: 1, MatMul: 1 });
   const floats = 108 + 4 + 72 + 640 + 10 + 50;
-  assert.equal(info.parameters, floats + 2); // + the int64 reshape target; the bool mask is not a parameter
-  assert.equal(info.parameterBytes, floats * 4 + 2 * 8);
+  assert.equal(info.parameters, floats); // the int64 reshape target and the bool mask are not parameters
+  assert.equal(info.parameterBytes, floats * 4);
   assert.deepEqual(info.inputs, [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] }]);
   assert.deepEqual(info.outputs, [{ name: 'matmul_1_out', dtype: 'float32', shape: ['batch', 5] }]);
 });
@@ -50,11 +50,30 @@ test('header, histogram, parameters and io', () => {
 test('formatInfo renders a readable table', () => {
   const text = formatInfo(modelInfo(smallModel()));
   assert.match(text, /^model\s+small$/m);
-  assert.match(text, /^parameters\s+886 \(3\.5 KiB\)$/m);
+  assert.match(text, /^parameters\s+884 \(3\.5 KiB\)$/m);
   assert.match(text, /^MACs\s+8,754 \(batch 1; symbolic dims taken as 1: batch\)$/m);
   assert.match(text, /^ {2}x\s+float32\s+\[batch, 3, 8, 8\]$/m);
   assert.match(text, /^Conv\s+2\s+8,064\s+92\.1 %$/m);
   assert.match(text, /^Relu\s+1\s+-$/m);
   // Ops are listed by MAC share first.
   assert.ok(text.indexOf('Conv ') < text.indexOf('Gemm ') && text.indexOf('Gemm ') < text.indexOf('MatMul ') && text.indexOf('MatMul ') < text.indexOf('Relu '));
+});
+
+test('names with control characters stay on one line: escaped in the table, the problems and every ModelError', async () => {
+  const { ModelError, printable } = await import('../../src/onnx/ir.js');
+  const { PrivmlError } = await import('../../src/errors.js');
+  const { formatProblems } = await import('../../src/onnx/canonical.js');
+  const b = new GraphBuilder('nl');
+  const x = b.input('x\nfake', 'float32', [1, 2]);
+  b.output(b.op('Relu', [x], {}, { output: 'y\nERROR: forged' }), 'float32');
+  const text = formatInfo(modelInfo(b.build()));
+  assert.match(text, /^ {2}y\\nERROR: forged\s+float32/m);
+  assert.doesNotMatch(text, /^ERROR/m);
+  assert.equal(printable('a\u0000\u001b\u2028\tb'), 'a\\u0000\\u001b\\u2028\\tb');
+  const line = formatProblems('m.onnx', [{ op: 'Foo', node: 'n\nx', reason: 'bad' }, { op: '', node: 'o\r', reason: 'missing' }], true);
+  assert.equal(line.split('\n').length, 3, line);
+  const e = new ModelError("m.onnx: node 'a\nb' (Foo): unsupported op");
+  assert.ok(e instanceof PrivmlError, 'API users catch every privml error as PrivmlError');
+  assert.equal(e.name, 'ModelError');
+  assert.equal(e.message.split('\n').length, 1);
 });

@@ -50,3 +50,8 @@ test('Gemm lowering applies transB, alpha and beta; rejects a full-matrix C', ()
   assert.deepEqual([l.k, l.n, Array.from(l.weight), Array.from(l.bias!)], [2, 3, [2, 6, 10, 4, 8, 12], [1, 2, 3]]);
   assert.throws(() => linearLayer(gemm, floatTensor([3, 2]), floatTensor([2, 3])), /not a row vector/);
 });
+
+test('batchNormAffine refuses training_mode=1 (batch statistics cannot be folded into a fixed affine map)', () => {
+  const t = floatTensor([1], [1]);
+  assert.throws(() => batchNormAffine(node('BatchNormalization', { training_mode: 1 }), t, t, t, t), /training_mode=1/);
+});

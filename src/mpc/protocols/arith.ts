@@ -275,7 +275,12 @@ export function addBias(ctx: PartyContext, y: BigInt64Array, bias: BigInt64Array
 
 /** Gemm with public fixed-point weights W (k×n) and optional public bias (n): trunc(X·W) + bias. */
 export function gemmPublic(ctx: PartyContext, x: BigInt64Array, w: BigInt64Array, bias: BigInt64Array | undefined, m: number, k: number, n: number): BigInt64Array {
-  const y = truncate(ctx, matmulPublic(ctx, x, w, m, k, n), ctx.fracBits);
+  return finishGemm(ctx, matmulPublic(ctx, x, w, m, k, n), bias, m);
+}
+
+/** The rest of gemmPublic after the product xw (m rows, e.g. computed by the thread pool). */
+export function finishGemm(ctx: PartyContext, xw: BigInt64Array, bias: BigInt64Array | undefined, m: number): BigInt64Array {
+  const y = truncate(ctx, xw, ctx.fracBits);
   return bias ? addBias(ctx, y, bias, m, 1) : y;
 }
 
@@ -287,7 +292,12 @@ export async function gemmSecret(ctx: PartyContext, x: BigInt64Array, w: BigInt6
 
 /** Conv layer with public fixed-point weights and optional public per-channel bias: trunc(conv) + bias. */
 export function convPublic(ctx: PartyContext, x: BigInt64Array, w: BigInt64Array, bias: BigInt64Array | undefined, geom: ConvGeom): BigInt64Array {
-  const y = truncate(ctx, conv2dPublic(ctx, x, w, geom), ctx.fracBits);
+  return finishConv(ctx, conv2dPublic(ctx, x, w, geom), bias, geom);
+}
+
+/** The rest of convPublic after the raw convolution (e.g. computed by the thread pool). */
+export function finishConv(ctx: PartyContext, raw: BigInt64Array, bias: BigInt64Array | undefined, geom: ConvGeom): BigInt64Array {
+  const y = truncate(ctx, raw, ctx.fracBits);
   if (!bias) return y;
   const { oh, ow } = convOutSize(geom);
   return addBias(ctx, y, bias, geom.n, oh * ow);

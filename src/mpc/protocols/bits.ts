@@ -4,6 +4,8 @@
  * allow it, so a gate over n elements costs about n/32 word operations, not n JS steps.
  */
 import type { PartyContext } from '../context.js';
+import { timed } from '../profile.js';
+import { andGateClose, andGateOpen } from '../ring.js';
 
 /** Bytes holding `nbits` packed bits. */
 export const bitBytes = (nbits: number): number => (nbits + 7) >>> 3;
@@ -128,27 +130,20 @@ export function packBits(bits: ArrayLike<number>): Uint8Array {
 /**
  * XOR-shared AND of `pairs.length` gate vectors of `nbits` bits each, all in ONE exchange: one dealer
  * triple batch, one message of 2·count·nbits bits per party (d = x⊕a and e = y⊕b, tightly packed).
- * Returns this party's XOR shares of x & y for every pair.
+ * Returns this party's XOR shares of x & y for every pair. Packing and gate evaluation run in wasm
+ * over the whole batch of gates (`andGateOpen` / `andGateClose`).
  */
 export async function andGates(ctx: PartyContext, pairs: readonly (readonly [Uint8Array, Uint8Array])[], nbits: number): Promise<Uint8Array[]> {
   const count = pairs.length;
   if (count === 0) return [];
-  const total = count * nbits;
-  const x = concatBits(pairs.map((p) => p[0]), nbits);
-  const y = concatBits(pairs.map((p) => p[1]), nbits);
-  const t = await ctx.dealer.andTriples(total);
-  const len = x.length;
-  const d = xorBits(x, t.a), e = xorBits(y, t.b);
-  const msg = concatBits([d, e], total);
+  const t = await ctx.dealer.andTriples(count * nbits);
+  const msg = timed(ctx, 'and', () => andGateOpen(pairs.map((p) => p[0]), pairs.map((p) => p[1]), nbits, t.a, t.b));
   const peer = await ctx.peer.exchange(msg);
   if (peer.length !== msg.length) throw new Error(`bits.ts: AND gate opening has ${peer.length} bytes, expected ${msg.length}`);
-  const [pd, pe] = splitBits(peer, 2, total) as [Uint8Array, Uint8Array];
-  xorInto(d, pd);
-  xorInto(e, pe);
-  // z = [d&e] ⊕ d&b ⊕ e&a ⊕ c  (d, e public; party 0 adds the public term)
-  const z = andBits(d, t.b);
-  xorInto(z, andBits(e, t.a));
-  xorInto(z, t.c.length === len ? t.c : t.c.subarray(0, len));
-  if (ctx.party === 0) xorInto(z, andBits(d, e));
-  return splitBits(z, count, nbits);
+  return timed(ctx, 'and', () => {
+    const z = andGateClose(msg, peer, count, nbits, t.a, t.b, t.c, ctx.party === 0);
+    const vb = bitBytes(nbits);
+    // views into one buffer when each stays 4-byte aligned (the word loops above need it), else copies
+    return Array.from({ length: count }, (_, i) => ((vb & 3) === 0 ? z.subarray(i * vb, (i + 1) * vb) : z.slice(i * vb, (i + 1) * vb)));
+  });
 }

@@ -36,8 +36,9 @@
  * (2 words). Always over the full ring (no bit range).
  */
 import type { PartyContext } from '../context.js';
+import { timed } from '../profile.js';
 import {
-  bitsToRing, convOutSize, ringAdd, ringAddScalar, ringFromBytesLE, ringMul, ringMulScalar, ringSub,
+  bitsToRing, convOutSize, ringReluTail, ringAdd, ringAddScalar, ringFromBytesLE, ringMul, ringMulScalar, ringSub,
   ringToBytes, toBitPlanes, type PoolGeom, type Ring,
 } from '../ring.js';
 import { beaverMul } from './arith.js';
@@ -124,7 +125,7 @@ type Gate = readonly [Uint8Array, Uint8Array];
 /** XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
 async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean): Promise<Uint8Array> {
   const n = x.length, st = bitBytes(n);
-  const all = toBitPlanes(x, lsb, b);
+  const all = timed(ctx, 'bitplanes', () => toBitPlanes(x, lsb, b));
   const plane = (j: number): Uint8Array => all.subarray(j * st, (j + 1) * st);
   const top = plane(b - 1).slice();
   const m = b - 1;
@@ -155,6 +156,7 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
     const z = await andGates(ctx, gates, n);
     segs = [];
     let at = 0;
+    const t0 = performance.now();
     for (let k = 0; k < q; k++) {
       const g = xorInto(xorInto(z[at]!, z[at + 1]!), z[at + 2]!);
       at += 3;
@@ -165,6 +167,7 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
       }
     }
     if (m & 1) segs.push({ g: z[at]!, p: plane(m - 1) });
+    ctx.profile?.add('and', performance.now() - t0);
   }
   // Sign-only tree: pair adjacent segments bottom-up; one exchange per level.
   while (segs.length > 1) {
@@ -177,6 +180,7 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
     const z = await andGates(ctx, gates, n);
     const next: Segment[] = [];
     let at = 0;
+    const t0 = performance.now();
     for (let k = 0; k < segs.length; k += 2) {
       const lo = segs[k]!, hi = segs[k + 1];
       if (!hi) {
@@ -186,9 +190,10 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
       const g = xorBits(hi.g, z[at++]!);
       next.push(k === 0 ? { g } : { g, p: z[at++]! });
     }
+    ctx.profile?.add('and', performance.now() - t0);
     segs = next;
   }
-  return xorInto(top, segs[0]!.g);
+  return timed(ctx, 'and', () => xorInto(top, segs[0]!.g));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,18 +222,19 @@ const wordBit = (words: Uint8Array, bit: number): Uint8Array => toBitPlanes(ring
 /** XOR share of [x < 0] the CrypTen way: 1 + 6 rounds of full 64-bit word ANDs. */
 async function signCrypten(ctx: PartyContext, x: Ring): Promise<Uint8Array> {
   const n = x.length, nbits = 64 * n;
-  const mine = ringToBytes(x).slice();
+  const mine = timed(ctx, 'pack', () => ringToBytes(x).slice());
   const zero = new Uint8Array(8 * n);
   // Addends x0 and x1 as XOR-shared words: party i holds its own share, the other holds 0.
   let [g] = (await andGates(ctx, [ctx.party === 0 ? [mine, zero] : [zero, mine]], nbits)) as [Uint8Array];
   let p: Uint8Array = mine;
   for (let s = 1; s < 64; s <<= 1) {
-    const [pg, pp] = (await andGates(ctx, [[p, shl64(g, s)], [p, shl64(p, s)]], nbits)) as [Uint8Array, Uint8Array];
-    g = xorInto(g, pg);
+    const [gs, ps] = timed(ctx, 'and', () => [shl64(g, s), shl64(p, s)]);
+    const [pg, pp] = (await andGates(ctx, [[p, gs], [p, ps]], nbits)) as [Uint8Array, Uint8Array];
+    g = timed(ctx, 'and', () => xorInto(g, pg));
     p = pp;
   }
   // sum bit 63 = x0[63] ⊕ x1[63] ⊕ carry into 63 (= G over bits 0..62)
-  return xorInto(wordBit(mine, 63), wordBit(g, 62));
+  return timed(ctx, 'bitplanes', () => xorInto(wordBit(mine, 63), wordBit(g, 62)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,24 +309,20 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   }
   // One exchange: c = s ⊕ r (packed bits) and D = x − A, the only Beaver opening x·r needs.
   const t = await ctx.dealer.bitMulTriples(n);
-  const c = xorBits(s, t.xor.subarray(0, s.length));
-  const d = ringSub(x, t.a);
-  const cb = c.length;
-  const msg = new Uint8Array(cb + 8 * n);
-  msg.set(c, 0);
-  msg.set(ringToBytes(d), cb);
+  const cb = bitBytes(n);
+  const { c, d, msg } = timed(ctx, 'pack', () => {
+    const c = xorBits(s, t.xor.subarray(0, s.length));
+    const d = ringSub(x, t.a);
+    const msg = new Uint8Array(cb + 8 * n);
+    msg.set(c, 0);
+    msg.set(ringToBytes(d), cb);
+    return { c, d, msg };
+  });
   const peer = await ctx.peer.exchange(msg);
   if (peer.length !== msg.length) throw new Error(`compare: ReLU opening has ${peer.length} bytes, expected ${msg.length}`);
-  xorInto(c, peer.subarray(0, cb));
-  const D = ringAdd(d, ringFromBytesLE(peer.subarray(cb)));
-  // [x·r] = D·[r] + [A·r]
-  const xr = ringAdd(t.c, ringMul(D, t.arith));
-  // ReLU = c ? x·r : x − x·r = (x − x·r) + c·(2·x·r − x); mask = 1 − s likewise from [r]
-  const cr = bitsToRing(c, n);
-  const rest = ringSub(x, xr);
-  const y = ringAdd(rest, ringMul(cr, ringSub(ringMulScalar(xr, 2n), x)));
-  const mask = ringSub(one(), b2aLocal(ctx, c, t.arith));
-  return { y, mask };
+  // [x·r] = D·[r] + [A·r] with D = x − A opened; ReLU = c ? x·r : x − x·r = (x − x·r) + c·(2·x·r − x);
+  // mask = 1 − s likewise from [r]: one fused wasm pass (ringReluTail)
+  return timed(ctx, 'ring', () => ringReluTail(x, d, peer.subarray(cb), t.c, t.arith, xorInto(c, peer.subarray(0, cb)), ctx.party === 0));
 }
 
 /** This party's share of ReLU(x) on the options' bit range (b = 0: the identity). */

@@ -164,10 +164,74 @@ function dilatedMax(x: tf.Tensor4D, kernel: [number, number], strides: [number, 
   return acc!;
 }
 
+/**
+ * MaxPool with its Indices output, in plain JS over the logical tensor (any number of spatial
+ * dims): index = flat position in the whole input (batch and channel included), row-major, or with
+ * storage_order=1 the spatial dims in column-major order (onnxruntime's rule). Ties keep the first.
+ */
+function maxPoolWithIndices(ctx: OpContext, xv: RtValue, shape: number[], g: WindowGeometry): RtValue[] {
+  const x = logical(xv);
+  const data = x.dataSync();
+  if (data.length > 2 ** 31 - 1) throw opError(ctx, 'the Indices output of an input this large does not fit the int32 the runtime holds');
+  const colMajor = attrInt(ctx.node, 'storage_order', 0) === 1;
+  const sp = shape.slice(2);
+  const n = sp.length;
+  const inStride = sp.map((_, i) => sp.slice(i + 1).reduce((p, d) => p * d, 1));
+  const colStride = sp.map((_, i) => sp.slice(0, i).reduce((p, d) => p * d, 1));
+  const outSize = g.outShape.reduce((p, d) => p * d, 1);
+  const planeIn = sp.reduce((p, d) => p * d, 1);
+  const planes = shape[0]! * shape[1]!;
+  const kCells = g.kernel.reduce((p, d) => p * d, 1);
+  const yv = new Float32Array(planes * outSize);
+  const iv = new Int32Array(planes * outSize);
+  const o = new Array<number>(n).fill(0);
+  const k = new Array<number>(n).fill(0);
+  for (let pl = 0; pl < planes; pl++) {
+    for (let oi = 0; oi < outSize; oi++) {
+      for (let d = n - 1, r = oi; d >= 0; d--) {
+        o[d] = r % g.outShape[d]!;
+        r = Math.floor(r / g.outShape[d]!);
+      }
+      let best = -Infinity;
+      let bestIdx = -1;
+      for (let ki = 0; ki < kCells; ki++) {
+        for (let d = n - 1, r = ki; d >= 0; d--) {
+          k[d] = r % g.kernel[d]!;
+          r = Math.floor(r / g.kernel[d]!);
+        }
+        let off = 0;
+        let col = 0;
+        let inside = true;
+        for (let d = 0; d < n; d++) {
+          const p = o[d]! * g.strides[d]! - g.pads[d]! + k[d]! * g.dilations[d]!;
+          if (p < 0 || p >= sp[d]!) {
+            inside = false;
+            break;
+          }
+          off += p * inStride[d]!;
+          col += p * colStride[d]!;
+        }
+        if (!inside) continue;
+        const v = data[pl * planeIn + off]!;
+        if (v > best || bestIdx < 0) {
+          best = v;
+          bestIdx = pl * planeIn + (colMajor ? col : off);
+        }
+      }
+      yv[pl * outSize + oi] = best;
+      iv[pl * outSize + oi] = bestIdx;
+    }
+  }
+  const outDims = [shape[0]!, shape[1]!, ...g.outShape];
+  const y = tf.tensor(yv, outDims, 'float32');
+  return [plain(x.dtype === 'float32' ? y : tf.cast(y, x.dtype)), plain(tf.tensor(iv, outDims, 'int32'))];
+}
+
 function maxPool(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const shape = logicalShape(xv);
   const g = geometry(ctx, shape.slice(2));
+  if (ctx.node.outputs[1] || attrInt(ctx.node, 'storage_order', 0) === 1) return maxPoolWithIndices(ctx, xv, shape, g);
   if (shape.length === 5) {
     if (g.dilations.some((d) => d !== 1)) throw opError(ctx, '3-D pooling with dilations is not supported');
     // tfjs-wasm's maxPool3d starts its max at FLT_MIN (wrong for negative inputs): max of strided slices.
@@ -244,6 +308,17 @@ function batchNorm(ctx: OpContext): RtValue[] {
   const rank = logicalShape(xv).length;
   const x = xv.t;
   const chAxis = xv.layout === 'nhwc' ? 3 : 1;
+  // training_mode=1 (opset 14+): normalise by the batch's statistics and output the updated
+  // running mean / variance (population variance, ONNX's reference) — deterministic, so computed.
+  if (attrInt(ctx.node, 'training_mode', 0) === 1) {
+    const axes = [...Array(rank).keys()].filter((a) => a !== chAxis);
+    const m = tf.moments(x, axes);
+    const run = (old: tf.Tensor, cur: tf.Tensor): RtValue => plain(tf.add(tf.mul(old, momentum), tf.mul(cur, 1 - momentum)));
+    const bs = chAxis === 3 ? [-1] : [-1, ...new Array(rank - 2).fill(1)];
+    const inv = tf.rsqrt(tf.add(tf.reshape(m.variance, bs), eps));
+    const y = tf.add(tf.mul(tf.sub(x, tf.reshape(m.mean, bs)), tf.mul(inv, tf.reshape(scale, bs))), tf.reshape(bias, bs));
+    return [{ t: y, layout: xv.layout }, run(mean, m.mean), run(variance, m.variance)];
+  }
   const useBatch = ctx.training && ctx.options['batchNorm'] !== 'frozen';
   if (useBatch) {
     const axes = [...Array(rank).keys()].filter((a) => a !== chAxis);

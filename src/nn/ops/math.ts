@@ -4,6 +4,7 @@ import { tf } from '../tf.js';
 import { broadcastPartnerNhwc, logical, logicalShape, plain } from './layout.js';
 import { opError, registerOp, type OpContext, type OpKernel, type RtValue } from './registry.js';
 import { intsOf, need, normAxis, scalarOf } from './util.js';
+import { DROPOUT_RANDOM } from '../checks.js';
 
 type Bin = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -161,9 +162,11 @@ export function registerMathOps(): void {
   registerOp('Gelu', (ctx) => unaryOp(attrString(ctx.node, 'approximate', 'none') === 'tanh' ? geluTanh : gelu)(ctx));
   registerOp('Clip', clip);
   registerOp('Dropout', (ctx) => {
-    // Inference semantics (ratio ignored); privml trains without dropout.
-    // The mask of inference Dropout is all true.
+    // Inference semantics (ratio ignored); privml trains without dropout. training_mode fed at run
+    // time: true with a non-zero ratio would be random — refused rather than run as inference.
+    // The mask of inference (or ratio-0) Dropout is all true.
     const x = need(ctx, 0);
+    if (ctx.inputs[2] && scalarOf(ctx, 2) !== 0 && (scalarOf(ctx, 1) ?? 0.5) !== 0) throw opError(ctx, DROPOUT_RANDOM);
     return ctx.node.outputs[1] ? [x, plain(tf.onesLike(logical(x)).cast('bool'))] : [x];
   });
   registerOp('Gemm', gemm);
