@@ -16,7 +16,7 @@ export function registerWorker(program: Command): void {
     .description('serve privml jobs (FHE, MPC, Proteus) from a Redis queue until stopped')
     .requiredOption('--queue <url>', 'Redis URL: redis://[USER][:PASSWORD@]HOST:PORT[/DB], rediss:// for TLS')
     .option('--concurrency <n>', 'jobs run at once per kind', posInt('--concurrency'), 1)
-    .option('--kinds <list>', `job kinds to serve (comma-separated subset of ${JOB_KINDS.join(',')})`, 'mpc,proteus')
+    .option('--kinds <list>', `job kinds to serve (comma-separated subset of ${JOB_KINDS.join(',')})`, JOB_KINDS.join(','))
     .option('--stall-seconds <s>', "seconds after which a silent worker's job is retried elsewhere", posNum('--stall-seconds'), 30)
     .option('--quiet', 'no per-job log lines')
     .action(async (o: { queue: string; concurrency: number; kinds: string; stallSeconds: number; quiet?: boolean }) => {

@@ -46,6 +46,7 @@ export interface RunningWorker {
 
 /** Handlers by kind, loaded lazily so a proteus-only worker never loads node-seal. */
 const HANDLERS: Partial<Record<JobKind, () => Promise<Handler>>> = {
+  fhe: async () => (await import('./fhe.js')).fheHandler,
   proteus: async () => (await import('./proteus.js')).proteusHandler,
   mpc: async () => (await import('./mpc.js')).mpcHandler,
 };
