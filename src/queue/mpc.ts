@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { infer } from '../api/mpc.js';
 import { loadDatasetSync } from '../api/data.js';
-import { DataError, OptionError } from '../errors.js';
+import { DataError, OptionError, ProtocolError } from '../errors.js';
 import type { QueueTarget } from './connection.js';
 import type { JobPayload, MpcJob } from './jobs.js';
 import { newRunId, submitJobs, type SubmitOptions } from './submit.js';
@@ -37,7 +37,15 @@ export async function mpcHandler(payload: JobPayload, _ctx: HandlerContext): Pro
     const file = join(dir, 'inputs.json');
     writeFileSync(file, JSON.stringify(Array.from(ds.images.subarray(p.start * per, (p.start + p.count) * per))), { mode: 0o600 });
     const t0 = performance.now();
-    const r = await infer(p.model, { inputFile: file, batch: p.batch, weights: p.weights, reluProtocol: p.reluProtocol, fracBits: p.fracBits });
+    let r;
+    try {
+      r = await infer(p.model, { inputFile: file, batch: p.batch, weights: p.weights, reluProtocol: p.reluProtocol, fracBits: p.fracBits });
+    } catch (e) {
+      // A session that broke (a party not connecting in time on a loaded machine, a crashed process) is
+      // not the job's fault: a plain Error lets BullMQ retry it (bounded attempts). Bad input stays typed.
+      if (e instanceof ProtocolError) throw new Error(e.message);
+      throw e;
+    }
     return { predictions: r.predictions, agreement: r.agreement, maxLogitDiff: r.maxLogitDiff, seconds: (performance.now() - t0) / 1000 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
