@@ -56,21 +56,28 @@ const median = (v: number[]) => {
 };
 
 const redis = await startRedis();
-const w1 = await startWorker(redis.url, ['--kinds', kind, '--quiet']);
+let w1: Proc | undefined;
 let w2: Proc | undefined;
 const times: Record<string, number[]> = { local: [], q2: [], q1: [] };
 try {
+  w1 = await startWorker(redis.url, ['--kinds', kind]);
   for (let r = 0; r < reps; r++) {
-    times['local']!.push((await run('local', base)).wallSeconds);
-    w2 = await startWorker(redis.url, ['--kinds', kind, '--quiet']);
-    times['q2']!.push((await run('queue-2-workers', [...base, '--queue', redis.url, ...queuedExtra])).wallSeconds);
+    const local = await run('local', base);
+    times['local']!.push(local.wallSeconds);
+    w2 = await startWorker(redis.url, ['--kinds', kind]);
+    const q2 = await run('queue-2-workers', [...base, '--queue', redis.url, ...queuedExtra]);
+    times['q2']!.push(q2.wallSeconds);
     await stopWorker(w2);
     w2 = undefined;
-    times['q1']!.push((await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra])).wallSeconds);
+    const q1 = await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra]);
+    times['q1']!.push(q1.wallSeconds);
+    // Predictions of the queued runs against the local run (fhe: per-image classes; mpc: predictions).
+    const preds = (j: Record<string, unknown>) => JSON.stringify(j['predictions'] ?? (j['results'] as { fheClass: number }[] | undefined)?.map((x) => x.fheClass) ?? null);
+    process.stdout.write(JSON.stringify({ rep: r, samePredictions: preds(q1.json) === preds(local.json) && preds(q2.json) === preds(local.json), images: JSON.parse(preds(local.json))?.length }) + '\n');
   }
 } finally {
   if (w2) await stopWorker(w2);
-  await stopWorker(w1);
+  if (w1) await stopWorker(w1);
   await redis.stop();
 }
 const m = { local: median(times['local']!), q1: median(times['q1']!), q2: median(times['q2']!) };
