@@ -216,8 +216,11 @@ export function registerMpc(program: Command): void {
       .description('private inference: dealer and both parties as separate processes on loopback')
       .argument('<model>', '.onnx model (or zoo name)')
       .option('--architecture <file>', "with --weights secret: party 0 loads this file (from 'mpc export-architecture') instead of the model")
-      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)'),
-  ).action(async (ref: string, o: JobFlags & { json?: boolean }) => {
+      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)')
+      .option('--queue <url>', "run as jobs of `privml worker`s on this Redis (a data owner's offline batch: workers hold the data set)")
+      .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 10),
+  ).action(async (ref: string, o: JobFlags & { json?: boolean; queue?: string; perJob?: number }) => {
+    if (o.queue) return (await import('./queue-hooks.js')).mpcInferQueued(ref, { ...o, queue: o.queue });
     const log = (line: string) => !o.json && process.stderr.write(line + '\n');
     const r = await privateInference(ref, o, log);
     if (o.json) return printJson(r);
