@@ -77,16 +77,28 @@ export function allCases(): FaultCase[] {
   return out;
 }
 
-/** A free loopback port (bound then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
+/** Ports handed out by this process and not yet reused: the kernel may offer a released port again at once. */
+const handedOut = new Set<number>();
+
+/** `n` distinct free loopback ports (bound together, then released; never one handed out before). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < n) {
+      const s = net.createServer();
+      servers.push(s);
+      const p = await new Promise<number>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+      });
+      if (!handedOut.has(p)) ports.push(p);
+    }
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+  for (const p of ports) handedOut.add(p);
+  return ports;
 }
 
 interface Proxy {
@@ -194,12 +206,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function runCase(c: FaultCase): Promise<CaseResult> {
   const name = caseName(c);
   const problems: string[] = [];
-  const [dport, pport] = [await freePort(), await freePort()];
+  // Proxies bind first and hold their ports; the roles' ports are then chosen among the rest.
+  let dport = 0, pport = 0;
   const proxies = {
     'party 0–dealer': await proxy(() => dport),
     'party 1–dealer': await proxy(() => dport),
     'party 0–party 1': await proxy(() => pport),
   };
+  [dport, pport] = (await freePorts(2)) as [number, number];
   const fault = (r: RoleName) => (c.kind === 'role' && c.role === r ? ['--fault', `${c.phase}:${c.signal}`] : []);
   const common = ['--timeout', String(TIMEOUT_S)];
   const job1 = [MODEL, '--count', '3', '--batch', '1'];
