@@ -21,7 +21,7 @@ import { decodeFheFile, encodeFheFile } from '../src/fhe/context.js';
 import { readKey, readManifest, keyDigest, KEY_FORMAT, MANIFEST_FORMAT } from '../src/proteus/bundle.js';
 import { runDealer, runParty, MPC_PROTOCOL_VERSION } from '../src/mpc/roles.js';
 import { NET_PRESETS } from '../src/mpc/net/emulate.js';
-import { mulberry32 } from '../src/nn/data/dataset.js';
+import { seededUniform } from '../src/seeded-rng.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MODEL_PATH = join(ROOT, 'models', 'fmnist-cnn.onnx');
@@ -303,7 +303,7 @@ export async function main(argv: string[]): Promise<number> {
   const results: Record<string, Counts> = {};
   try {
     for (const t of targets) {
-      const rnd = mulberry32(seed * 7919 + TARGETS.indexOf(t));
+      const rnd = seededUniform(seed * 7919 + TARGETS.indexOf(t));
       const until = performance.now() + (seconds * 1000) / targets.length;
       const c = newCounts();
       if (t === 'frames') await fuzzFrames(rnd, until, c);

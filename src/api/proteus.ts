@@ -67,7 +67,8 @@ export async function recover(optimizedDir: string, key: ProteusKey | string, op
   try {
     k = typeof key === 'string' ? p.readKey(key) : key;
   } catch (e) {
-    return wrap(e, (m) => new KeyError(m));
+    // Whatever is wrong with a key file (missing, edited, foreign) is a key problem, whichever layer noticed it.
+    throw e instanceof KeyError ? e : new KeyError(firstLine(e));
   }
   const original = typeof opts.original === 'string' ? await loadModel(opts.original) : opts.original;
   try {

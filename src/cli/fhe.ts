@@ -17,7 +17,6 @@ import { runOrt } from '../onnx/ort.js';
 import { compileModel, simulateProgram } from '../fhe/compile.js';
 import {
   decodeCiphertext,
-  encodeCiphertext,
   encodeCiphertextPayload,
   FheContext,
   galoisCacheSize,
@@ -27,17 +26,16 @@ import {
   hasSecretKey,
   KEY_FILES,
   loadClientKeys,
-  loadServerKeys,
-  peekHeader,
   readKeyParams,
   saveKeys,
 } from '../fhe/context.js';
 import { decryptOutput, encryptInput, encryptInputSeeded, inferEncrypted, localRefresh, outputMeta, precisionProbe, type OutputMeta, type StepReport } from '../fhe/executor.js';
-import { inputLayout, lowerProgram } from '../fhe/lower.js';
+import { inputLayout } from '../fhe/lower.js';
 import { makePafModel } from '../fhe/pafmodel.js';
 import { predictCost } from '../fhe/cost.js';
 import { PlainCache } from '../fhe/ops.js';
-import { planFhe, planSummary, type PlanOptions } from '../fhe/planner.js';
+import { planFhe, planSummary, splitFlowProblem, type PlanOptions } from '../fhe/planner.js';
+import { infer as apiInfer } from '../api/fhe.js';
 import { CliError, loadDataset, posInt, printJson, Progress, resolveModel } from './common.js';
 
 interface PlanFlags {
@@ -133,8 +131,8 @@ export function registerFhe(program: Command): void {
     process.stdout.write(`${source} (${prog.form}): N=${plan.params.polyModulusDegree}, scale 2^${plan.params.scaleBits}, ${plan.params.primeBits.length} primes (${plan.totalBits}/${plan.maxBits} bits), depth ${plan.depth}, ${plan.refreshes} refresh round trips, ${plan.lowered.rotations} rotations, ${plan.lowered.rotationSteps.length} Galois keys\n`);
     for (const st of plan.steps) process.stdout.write(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}\n`);
     for (const r of plan.rejected) process.stdout.write(`  rejected ${r}\n`);
-    process.stdout.write(`choice: ${plan.choice}; predicted ${plan.chosen.predicted.totalSeconds.toFixed(1)} s (${plan.chosen.predicted.serverSeconds.toFixed(1)} s server CPU), server keys ≈ ${(plan.chosen.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
-    for (const c of plan.candidates) process.stdout.write(`  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ${c.predicted.totalSeconds.toFixed(1)} s, keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
+    process.stdout.write(`choice: ${plan.choice}; predicted ${plan.chosen.predicted.totalSeconds.toFixed(1)} s (${plan.chosen.predicted.serverSeconds.toFixed(1)} s server CPU; ${plan.chosen.predicted.cachedTotalSeconds.toFixed(1)} s per image once the model plaintexts are cached), server keys ≈ ${(plan.chosen.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
+    for (const c of plan.candidates) process.stdout.write(`  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ${c.predicted.totalSeconds.toFixed(1)} s (${c.predicted.cachedTotalSeconds.toFixed(1)} s cached), keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`);
   });
 
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
@@ -143,6 +141,11 @@ export function registerFhe(program: Command): void {
     .action(async (f: PlanFlags & { model: string; out: string }) => {
       const { model, source } = await pafModel(f.model, f);
       const plan = planFhe(compileModel(model, source), planOpts(f));
+      const problem = splitFlowProblem(plan, source);
+      // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
+      // Asked for with --refresh: keep going (key sizes of the refresh plan), but say it.
+      if (problem && f.refresh !== true) throw new CliError(problem);
+      if (problem) process.stderr.write(`note: ${problem}\n`);
       const ctx = await FheContext.create(plan.params);
       const t = performance.now();
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
@@ -201,35 +204,12 @@ export function registerFhe(program: Command): void {
     .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string }) => {
       if (hasSecretKey(f.publicKeys)) throw new CliError(`${f.publicKeys}: holds a secret key; the server must only get the public keys (pass ${join(f.publicKeys, KEY_FILES.publicDir)})`);
       const { model, source } = await pafModel(ref, f);
-      const { params, keyId } = readKeyParams(f.publicKeys);
-      const prog = compileModel(model, source);
-      const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
-      const levels = params.primeBits.length - 2;
-      if (lowered.depth > levels) throw new CliError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`);
-      const head = peekHeader(ctPath);
-      if (head.keyId !== keyId) throw new CliError(`${ctPath}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
-      const ctx = await FheContext.create(params);
-      const keys = loadServerKeys(ctx, f.publicKeys, 4);
-      try {
-        const { ct, meta } = decodeCiphertext(ctx, keyId, readFileSync(ctPath), ctPath);
-        const dims = meta['dims'] as number[] | undefined;
-        if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
-          ct.delete();
-          throw new CliError(`${ctPath}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
-        }
-        const res = await inferEncrypted(ctx, keys, lowered, ct);
-        ct.delete();
-        writeFileSync(f.out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
-        res.ct.delete();
-        const out = { out: f.out, seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, steps: res.steps };
-        if (f.json) printJson(out);
-        else {
-          process.stdout.write(`${f.out}: ${res.seconds.toFixed(1)} s (${res.keySeconds.toFixed(1)} s loading Galois keys)\n`);
-          printSteps(res.steps);
-        }
-      } finally {
-        keys.dispose();
-        ctx.dispose();
+      // The API's infer is the one server implementation (checks, keys, run, output file).
+      const out = await apiInfer(model, ctPath, f.publicKeys, f.out, { source });
+      if (f.json) printJson(out);
+      else {
+        process.stdout.write(`${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`);
+        printSteps(out.steps);
       }
     });
 
@@ -263,18 +243,27 @@ export function registerFhe(program: Command): void {
       }
     });
 
-  common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report'))
+  common(fhe.command('run <model>').description('encrypt, infer and decrypt test images in one process, with a per-layer report (refresh allowed wherever faster)'))
     .option('--dataset <name>', 'data set', 'fashion-mnist-sample')
     .option('--limit <n>', 'number of test images', posInt('--limit'), 1)
     .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
     .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number }) => {
+    .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
+    .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number }) => {
+      if (f.queue) {
+        const { model, source } = await pafModel(ref, f, f.dataset);
+        return (await import('./queue-hooks.js')).fheRunQueued(model, source, planOpts(f), { ...f, queue: f.queue });
+      }
       if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);
       const prog = compileModel(model, source);
-      const plan = planFhe(prog, planOpts(f));
+      // The client is in this process, so client-aided refresh is allowed wherever it is predicted
+      // faster (--no-refresh forbids it); the split keygen/infer flow has no client to refresh.
+      // With the plaintext cache on, every image after the first skips the model encodes: rank plans by that time.
+      const plan = planFhe(prog, { ...planOpts({ ...f, refresh: f.refresh ?? true }), cachedPlaintexts: f.cacheMb > 0 });
       const all = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
       if (f.start >= all.n) throw new CliError(`--start ${f.start} out of range (${all.n} images)`, 2);
       const sz0 = all.shape[0] * all.shape[1] * all.shape[2];
@@ -303,6 +292,8 @@ export function registerFhe(program: Command): void {
       };
       const mem0 = mem();
       const predicted = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network);
+      // After the first image the model plaintexts come from the cache (when it holds them).
+      const predictedCached = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network, { cachedPlaintexts: true });
       const results: {
         index: number;
         label: number;
@@ -357,7 +348,7 @@ export function registerFhe(program: Command): void {
             cpuSeconds: res.cpuSeconds,
             refreshes: res.refreshes,
             ...mem(),
-            steps: i === 0 || f.steps ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +predicted.steps[k]!.toFixed(3) })) : undefined,
+            steps: i === 0 || f.steps ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +(i > 0 && cacheBytes > 0 ? predictedCached : predicted).steps[k]!.toFixed(3) })) : undefined,
           });
           bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
           if (f.json) {
@@ -405,6 +396,7 @@ export function registerFhe(program: Command): void {
         meanCpuSecondsAfterFirst: n > 1 ? results.slice(1).reduce((a, r) => a + r.cpuSeconds, 0) / (n - 1) : undefined,
         plaintextCache: cacheStats,
         predictedSecondsPerImage: predicted.totalSeconds,
+        predictedSecondsPerImageCached: predictedCached.totalSeconds,
         choice: plan.choice,
         memory: { beforeFirstImage: mem0, afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB }, afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB }, wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB, rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB },
         results,

@@ -182,8 +182,10 @@ export function registerProteus(program: Command): void {
     .requiredOption('-o, --output <dir>', 'directory for the optimized members')
     .option('--level <level>', 'basic | extended | all', 'extended')
     .option('--json', 'machine-readable output')
-    .action(async (dir: string, o: { output: string; level: string; json?: boolean }) => {
+    .option('--queue <url>', 'split the members into jobs for `privml worker`s on this Redis (redis://[:PASSWORD@]HOST:PORT)')
+    .action(async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string }) => {
       if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+      if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
       const bar = new Progress(!o.json);
       let started = false;
       const r = await optimizeBundle(dir, o.output, {

@@ -6,6 +6,10 @@
  * - Files start with a header (magic, version, kind, parameter hash, key id, SHA-256 of the payload)
  *   checked before SEAL sees the bytes: SEAL aborts the whole WASM module on malformed input. The
  *   SHA-256 detects corruption and truncation; it is not authentication (anyone can recompute it).
+ * - A key set's params.fhe lists the SHA-256 of each of its key files (a manifest), checked on load:
+ *   a key file from another key set, or modified with a recomputed header checksum, is refused.
+ *   This is integrity, not authentication: whoever can rewrite params.fhe too can replace the whole
+ *   key set (which only harms the client that owns the keys: its results would not decrypt).
  * - Keys written by `saveKeys` are SEAL's seeded serializable form (the uniform half of every
  *   key-switching ciphertext is replaced by a seed), zstd-compressed: about half the bytes.
  */
@@ -378,8 +382,13 @@ export function generateKeys(ctx: FheContext, steps: number[], maxCachedGalois =
 /** Layout of a key directory: `params.fhe`, `secret.key`, `public/{params.fhe,public.key,relin.key,galois-<step>.key}`. */
 export const KEY_FILES = { params: 'params.fhe', secret: 'secret.key', publicDir: 'public', public: 'public.key', relin: 'relin.key' } as const;
 
-function paramsFile(ctx: FheContext, keyId: string, steps: number[]): Uint8Array {
-  return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta: { params: ctx.params, steps } }, new Uint8Array(0));
+function paramsFile(ctx: FheContext, keyId: string, steps: number[], files: Record<string, string>): Uint8Array {
+  return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta: { params: ctx.params, steps, files } }, new Uint8Array(0));
+}
+
+/** SHA-256 (hex) of a whole key file, as listed in the key set's manifest. */
+export function fileDigest(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
@@ -404,22 +413,32 @@ export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { file
   };
   const head = (kind: FheFileKind, meta: Record<string, unknown> = {}): FheFileHeader => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
   const cmp = ctx.seal.ComprModeType.zstd;
-  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
-  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps));
-  put(secretPath, encodeFheFile(head('secret'), keys.secretKey.saveArray(cmp)), true);
+  // Manifest: the SHA-256 of every key file goes into params.fhe (written last), so a key file that
+  // was swapped in from another key set or modified with a recomputed header checksum is refused.
+  const manifest: Record<string, string> = {};
+  const key = (name: string, data: Uint8Array, secret = false) => {
+    manifest[name] = fileDigest(data);
+    put(secret ? join(dir, name) : join(pub, name), data, secret);
+  };
+  key(KEY_FILES.secret, encodeFheFile(head('secret'), keys.secretKey.saveArray(cmp)), true);
   const sd = keys.seeded;
-  put(join(pub, KEY_FILES.public), encodeFheFile(head('public'), sd ? sd.publicKey() : keys.publicKey.saveArray(cmp)));
-  put(join(pub, KEY_FILES.relin), encodeFheFile(head('relin'), sd ? sd.relinKeys() : keys.relinKeys.saveArray(cmp)));
-  for (const s of keys.galois.steps) put(join(pub, `galois-${s}.key`), encodeFheFile(head('galois', { step: s }), sd ? sd.galois(s) : keys.galois.get(s).saveArray(cmp)));
+  key(KEY_FILES.public, encodeFheFile(head('public'), sd ? sd.publicKey() : keys.publicKey.saveArray(cmp)));
+  key(KEY_FILES.relin, encodeFheFile(head('relin'), sd ? sd.relinKeys() : keys.relinKeys.saveArray(cmp)));
+  for (const s of keys.galois.steps) key(`galois-${s}.key`, encodeFheFile(head('galois', { step: s }), sd ? sd.galois(s) : keys.galois.get(s).saveArray(cmp)));
+  // The server's copy does not name the secret key's digest (it never sees that file).
+  const { [KEY_FILES.secret]: _secretDigest, ...serverManifest } = manifest;
+  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, manifest));
+  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, serverManifest));
   return { files, bytes, serverBytes };
 }
 
 /** Read the parameters (and key id, Galois steps) of a key directory or its `public` part. */
-export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[] } {
+export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[]; files: Record<string, string> } {
   const path = join(dir, KEY_FILES.params);
   const { header } = readFheFile(path, 'params');
-  const meta = header.meta as { params: FheParams; steps: number[] };
-  return { params: meta.params, keyId: header.keyId, steps: meta.steps };
+  const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string> };
+  if (!meta || typeof meta !== 'object' || !meta.params || !Array.isArray(meta.steps)) throw new Error(`${path}: corrupt parameter file (no parameters or rotation steps)`);
+  return { params: meta.params, keyId: header.keyId, steps: meta.steps, files: meta.files && typeof meta.files === 'object' ? meta.files : {} };
 }
 
 /** True when `dir` holds a secret key (server processes must refuse it). */
@@ -427,8 +446,23 @@ export function hasSecretKey(dir: string): boolean {
   return existsSync(join(dir, KEY_FILES.secret)) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('secret.key')));
 }
 
-function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; delete(): void }>(obj: T, ctx: FheContext, path: string, kind: FheFileKind, keyId: string): T {
-  const { header, payload } = readFheFile(path, kind);
+/**
+ * Load a key file into `obj` after checking it against the manifest digest of its key set (`digest`;
+ * a key set written before manifests existed has none and is checked by its own header only).
+ */
+function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; delete(): void }>(obj: T, ctx: FheContext, path: string, kind: FheFileKind, keyId: string, digest?: string): T {
+  let parsed: { header: FheFileHeader; payload: Uint8Array };
+  try {
+    if (!existsSync(path)) throw new Error(`${path}: no such file`);
+    const bytes = readFileSync(path);
+    // The file's own header first (names truncation or corruption precisely), then the manifest.
+    parsed = decodeFheFile(bytes, path, kind);
+    if (digest !== undefined && fileDigest(bytes) !== digest) throw new Error(`${path}: does not match the SHA-256 listed in its key set's params.fhe (modified or from another key set)`);
+  } catch (e) {
+    obj.delete();
+    throw e;
+  }
+  const { header, payload } = parsed;
   checkHeader(header, path, ctx, keyId);
   try {
     obj.loadArray(ctx.context, payload);
@@ -442,11 +476,17 @@ function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; 
 /** Load server keys from `publicDir` (Galois keys loaded per step on demand). Refuses a directory with a secret key. */
 export function loadServerKeys(ctx: FheContext, publicDir: string, maxCachedGalois = 8): ServerKeys & { dispose(): void } {
   if (hasSecretKey(publicDir)) throw new Error(`${publicDir}: holds a secret key; the server must only get the public keys (pass the 'public' subdirectory)`);
-  const { keyId, steps, params } = readKeyParams(publicDir);
+  const { keyId, steps, params, files } = readKeyParams(publicDir);
   if (paramsHash(params) !== ctx.hash) throw new Error(`${publicDir}: keys are for other CKKS parameters`);
-  const publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(publicDir, KEY_FILES.public), 'public', keyId);
-  const relinKeys = loadInto(ctx.seal.RelinKeys(), ctx, join(publicDir, KEY_FILES.relin), 'relin', keyId);
-  const galois = new CachedGalois(steps, (s) => loadInto(ctx.seal.GaloisKeys(), ctx, join(publicDir, `galois-${s}.key`), 'galois', keyId), maxCachedGalois);
+  const publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(publicDir, KEY_FILES.public), 'public', keyId, files[KEY_FILES.public]);
+  let relinKeys: RelinKeys;
+  try {
+    relinKeys = loadInto(ctx.seal.RelinKeys(), ctx, join(publicDir, KEY_FILES.relin), 'relin', keyId, files[KEY_FILES.relin]);
+  } catch (e) {
+    publicKey.delete();
+    throw e;
+  }
+  const galois = new CachedGalois(steps, (s) => loadInto(ctx.seal.GaloisKeys(), ctx, join(publicDir, `galois-${s}.key`), 'galois', keyId, files[`galois-${s}.key`]), maxCachedGalois);
   return {
     keyId,
     publicKey,
@@ -462,9 +502,15 @@ export function loadServerKeys(ctx: FheContext, publicDir: string, maxCachedGalo
 
 /** Load the client's secret and public key from a key directory (no relin/Galois keys needed to en/decrypt). */
 export function loadClientKeys(ctx: FheContext, dir: string): { keyId: string; secretKey: SecretKey; publicKey: PublicKey; dispose(): void } {
-  const { keyId } = readKeyParams(dir);
-  const secretKey = loadInto(ctx.seal.SecretKey(), ctx, join(dir, KEY_FILES.secret), 'secret', keyId);
-  const publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(dir, KEY_FILES.publicDir, KEY_FILES.public), 'public', keyId);
+  const { keyId, files } = readKeyParams(dir);
+  const secretKey = loadInto(ctx.seal.SecretKey(), ctx, join(dir, KEY_FILES.secret), 'secret', keyId, files[KEY_FILES.secret]);
+  let publicKey: PublicKey;
+  try {
+    publicKey = loadInto(ctx.seal.PublicKey(), ctx, join(dir, KEY_FILES.publicDir, KEY_FILES.public), 'public', keyId, files[KEY_FILES.public]);
+  } catch (e) {
+    secretKey.delete();
+    throw e;
+  }
   return {
     keyId,
     secretKey,

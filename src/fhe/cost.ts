@@ -9,7 +9,7 @@
  * and re-encrypt and both ciphertext transfers.
  */
 import { stagesCost } from '../smartpaf/poly.js';
-import type { Lowered } from './lower.js';
+import { ctsOf, sourcesOf, type Lowered } from './lower.js';
 
 /** Fitted constants (CPU seconds): `fhe` microbenchmark, N = 8192/16384/32768 with 5/10/17 primes. */
 export const OP_COST = {
@@ -43,6 +43,15 @@ export interface CostPrediction {
   steps: number[];
 }
 
+/** Options of `predictCost`. */
+export interface CostOptions {
+  /**
+   * Model plaintexts (linear diagonals, PAF constants) already encoded (a server's PlainCache after
+   * its first image): their encodes are not charged. Default false (first image, or --cache-mb 0).
+   */
+  cachedPlaintexts?: boolean;
+}
+
 /** Bytes of a ciphertext (2 polynomials) with k primes at ring degree N. */
 export function ciphertextBytes(N: number, k: number): number {
   return 2 * N * k * 8;
@@ -52,17 +61,19 @@ export function ciphertextBytes(N: number, k: number): number {
  * Predict a lowered program's time. `topLevel` is the chain's top data level (primes − 2): every
  * chain (start and after each refresh) starts there.
  */
-export function predictCost(l: Lowered, N: number, topLevel: number, net: NetworkProfile = DEFAULT_NETWORK): CostPrediction {
+export function predictCost(l: Lowered, N: number, topLevel: number, net: NetworkProfile = DEFAULT_NETWORK, opts: CostOptions = {}): CostPrediction {
   const lg = Math.log2(N);
   const K = topLevel + 1;
   const ks = (k: number) => OP_COST.call + OP_COST.keySwitch * N * lg * k * (k + 1);
   const enc = () => OP_COST.call + OP_COST.encode * N * lg * (K + 4);
+  // An encode of a model plaintext: free once cached (input-dependent encodes use `enc`).
+  const encModel = () => (opts.cachedPlaintexts ? 0 : enc());
   const mulP = (k: number) => OP_COST.call + OP_COST.mulPlain * N * k;
   const resc = (k: number) => OP_COST.call + OP_COST.rescale * N * lg * k;
   // A ct×ct multiplication: tensor (4 products), relinearise, rescale.
   const ctMul = (k: number) => 4 * mulP(k) + ks(k) + resc(k);
   // A leaf c·x: encode, multiply, rescale.
-  const scalar = (k: number) => enc() + mulP(k) + resc(k);
+  const scalar = (k: number) => encModel() + mulP(k) + resc(k);
   const poly = (stages: readonly (readonly number[])[], level: number) => {
     const c = stagesCost(stages);
     // Operations spread over the polynomial's depth: charge them at its middle level.
@@ -78,32 +89,35 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
     let t = 0;
     switch (s.kind) {
       case 'linear': {
-        const p = s.plan;
-        const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : p.giants.filter((g) => g !== 0).length;
-        const groups = p.giants.length;
-        t = p.babies.length * ks(k) + s.plainMults * (enc() + mulP(k)) + groups * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
+        t = s.plainMults * (encModel() + mulP(k));
+        for (const p of s.plans) {
+          const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : p.giants.filter((g) => g !== 0).length;
+          const babies = sourcesOf(p).reduce((a, src) => a + src.babies.length, 0);
+          t += babies * ks(k) + p.giants.length * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
+        }
         break;
       }
       case 'sumpool':
         t = s.rotations * ks(k);
         break;
       case 'paf':
-        t = poly(s.src.stages, level);
+        t = ctsOf(s.out) * poly(s.src.stages, level);
         break;
       case 'scale':
-        t = scalar(k);
+        t = ctsOf(s.out) * scalar(k);
         break;
       case 'maxlevel':
-        t = ks(k) + poly(s.stages, level);
+        t = ctsOf(s.out) * (ks(k) + poly(s.stages, level));
         break;
       case 'refresh': {
         // Server masks (encode + add), sends the ciphertext at its level, client decrypts and
         // encrypts afresh at the top level and sends it back; one round trip.
-        const bytes = ciphertextBytes(N, k) + ciphertextBytes(N, K);
-        t = net.rttMs / 1000 + (bytes * 8) / (net.mbitPerSecond * 1e6) + 3 * enc() + ks(K) / 2;
+        const c = ctsOf(s.out);
+        const bytes = c * (ciphertextBytes(N, k) + ciphertextBytes(N, K));
+        t = net.rttMs / 1000 + (bytes * 8) / (net.mbitPerSecond * 1e6) + c * (3 * enc() + ks(K) / 2);
         refresh += t;
         steps.push(t);
-        level = topLevel;
+        level = Math.min(topLevel, s.resumeLevel ?? topLevel);
         return;
       }
     }

@@ -39,8 +39,8 @@ export interface InferOptions {
   refresh?: RefreshClient;
   /** Model plaintexts kept across inferences (owned by the caller). */
   cache?: PlainCache;
-  /** Called after every step (progress, precision probes). */
-  onStep?: (index: number, report: StepReport, ct: Ciphertext) => void;
+  /** Called after every step (progress, precision probes) with the step's output ciphertexts. */
+  onStep?: (index: number, report: StepReport, cts: readonly Ciphertext[]) => void;
 }
 
 /** Result of an encrypted inference. */
@@ -169,6 +169,36 @@ function randomMask(n: number, log2: number): Float64Array {
   return Float64Array.from({ length: n }, () => (2 * rng.next() - 1) * a);
 }
 
+/**
+ * One ciphertext through a client-aided refresh: mask (uniform ±2^maskLog2 per slot), re-randomise
+ * with a fresh encryption of zero, let the client decrypt and re-encrypt, remove the mask.
+ */
+async function refreshOne(ctx: FheContext, keys: ServerKeys, cur: Ciphertext, maskLog2: number, client: RefreshClient): Promise<Ciphertext> {
+  const mask = randomMask(ctx.slots, maskLog2);
+  const mp = ctx.encode(mask, cur.scale, cur);
+  const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
+  mp.delete();
+  // Re-randomise: adding a fresh public-key encryption of zero makes the ciphertext's
+  // random part independent of the server's computation (its noise is not flooded).
+  const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
+  const zero = enc.encryptZero() as Ciphertext;
+  enc.delete();
+  ctx.evaluator.cipherModSwitchTo(zero, masked.parmsId, zero);
+  zero.setScale(masked.scale);
+  ctx.evaluator.add(masked, zero, masked);
+  zero.delete();
+  let fresh: Ciphertext;
+  try {
+    fresh = await client(masked);
+  } finally {
+    masked.delete();
+  }
+  const mt = ctx.encode(mask, fresh.scale, fresh);
+  ctx.evaluator.subPlain(fresh, mt, fresh);
+  mt.delete();
+  return fresh;
+}
+
 /** Server side: run the lowered program on an input ciphertext (not consumed). */
 export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
   if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
@@ -176,71 +206,82 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const k0 = keys.galois.seconds;
-  let cur = input.clone();
+  // A tensor may be spread over several ciphertexts (Layout.cts); the input and output are one each.
+  let cur: Ciphertext[] = [input.clone()];
   const reports: StepReport[] = [];
   let refreshes = 0;
+  const free = (cts: Ciphertext[]) => cts.forEach((c) => c.delete());
+  // Apply a one-ciphertext operation to each ciphertext; on error, free what was made.
+  const each = async (f: (c: Ciphertext) => Ciphertext | Promise<Ciphertext>): Promise<Ciphertext[]> => {
+    const out: Ciphertext[] = [];
+    try {
+      for (const c of cur) out.push(await f(c));
+    } catch (e) {
+      free(out);
+      throw e;
+    }
+    return out;
+  };
   try {
     for (let i = 0; i < lowered.steps.length; i++) {
+      // Let timers run between steps (SEAL is synchronous): a queue worker renews its job lock here.
+      await new Promise<void>((r) => setImmediate(r));
       const s = lowered.steps[i]!;
       const before = { ...he.stats };
       const ts = performance.now();
       const cs = process.cpuUsage();
-      let next: Ciphertext;
+      let next: Ciphertext[];
       switch (s.kind) {
-        case 'linear':
-          next = he.linear(cur, s.plan, s.name);
+        case 'linear': {
+          const ins = cur;
+          next = [];
+          try {
+            for (const p of s.plans) next.push(he.linear(ins, p, s.name));
+          } catch (e) {
+            free(next);
+            throw e;
+          }
           break;
+        }
         case 'sumpool': {
           const kw = s.src.kind === 'sumpool' ? s.src.kernel[1] : 1;
-          next = he.sumPool(cur, s.shifts.slice(0, kw - 1), s.shifts.slice(kw - 1));
+          next = await each((c) => he.sumPool(c, s.shifts.slice(0, kw - 1), s.shifts.slice(kw - 1)));
           break;
         }
         case 'paf':
-          next = he.pafRelu(cur, s.src.stages, s.name);
+          next = await each((c) => he.pafRelu(c, s.src.stages, s.name));
           break;
         case 'scale':
-          next = he.mulScalar(cur, s.factor, s.name);
+          next = await each((c) => he.mulScalar(c, s.factor, s.name));
           break;
-        case 'maxlevel':
-          next = he.pafMaxLevel(cur, s.shift, s.stages, s.mask, s.name);
+        case 'maxlevel': {
+          const n = ctx.slots;
+          let c = 0;
+          next = await each((x) => he.pafMaxLevel(x, s.shift, s.stages, s.mask.subarray(n * c, n * ++c), s.name));
           break;
+        }
         case 'refresh': {
-          if (!opts.refresh) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
-          const mask = randomMask(ctx.slots, s.maskLog2 ?? REFRESH_MASK_LOG2);
-          const mp = ctx.encode(mask, cur.scale, cur);
-          const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
-          mp.delete();
-          // Re-randomise: adding a fresh public-key encryption of zero makes the ciphertext's
-          // random part independent of the server's computation (its noise is not flooded).
-          const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
-          const zero = enc.encryptZero() as Ciphertext;
-          enc.delete();
-          ctx.evaluator.cipherModSwitchTo(zero, masked.parmsId, zero);
-          zero.setScale(masked.scale);
-          ctx.evaluator.add(masked, zero, masked);
-          zero.delete();
-          let fresh: Ciphertext;
-          try {
-            fresh = await opts.refresh(masked);
-          } finally {
-            masked.delete();
-          }
-          const mt = ctx.encode(mask, fresh.scale, fresh);
-          ctx.evaluator.subPlain(fresh, mt, fresh);
-          mt.delete();
-          next = fresh;
+          const client = opts.refresh;
+          if (!client) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
+          // One round trip carries every ciphertext of the tensor, each with its own mask.
+          next = await each(async (c) => {
+            const f = await refreshOne(ctx, keys, c, s.maskLog2 ?? REFRESH_MASK_LOG2, client);
+            // Drop the primes the rest of the chain does not need (dropping is cheap; later operations are not).
+            while (s.resumeLevel !== undefined && he.level(f) > s.resumeLevel) ctx.evaluator.cipherModSwitchToNext(f, f);
+            return f;
+          });
           refreshes++;
           break;
         }
       }
-      cur.delete();
+      free(cur);
       cur = next;
       const r: StepReport = {
         name: s.name,
         kind: s.kind === 'paf' ? `paf:${s.src.paf}` : s.kind === 'maxlevel' ? `maxpool:${s.src.paf}` : s.kind,
         seconds: (performance.now() - ts) / 1000,
         cpuSeconds: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cs)),
-        level: he.level(cur),
+        level: he.level(cur[0]!),
         rotations: he.stats.rotations - before.rotations,
         mults: he.stats.mults - before.mults,
         plainMults: he.stats.plainMults - before.plainMults,
@@ -248,14 +289,15 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
       reports.push(r);
       opts.onStep?.(i, r, cur);
     }
+    if (cur.length !== 1) throw new Error(`the model output is spread over ${cur.length} ciphertexts; only one is supported`);
   } catch (e) {
-    cur.delete();
+    free(cur);
     throw e;
   }
   const seconds = (performance.now() - t0) / 1000;
   const keySeconds = keys.galois.seconds - k0;
   const cu = process.cpuUsage(c0);
-  return { ct: cur, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds: (cu.user + cu.system) / 1e6, refreshes, stats: { ...he.stats } };
+  return { ct: cur[0]!, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds: (cu.user + cu.system) / 1e6, refreshes, stats: { ...he.stats } };
 }
 
 /** Output metadata for a lowered program. */
@@ -267,14 +309,17 @@ export function outputMeta(lowered: Lowered, model: string): OutputMeta {
  * A precision probe for `fhe run`: after each step, decrypt and compare with the float64 reference
  * of the same program on the same image (only possible where the secret key is, i.e. the client).
  */
-export function precisionProbe(ctx: FheContext, sk: SecretKey, program: FheProgram, lowered: Lowered, x: ArrayLike<number>): (i: number, r: StepReport, ct: Ciphertext) => void {
+export function precisionProbe(ctx: FheContext, sk: SecretKey, program: FheProgram, lowered: Lowered, x: ArrayLike<number>): (i: number, r: StepReport, cts: readonly Ciphertext[]) => void {
   const ref = simulateProgram(program, x);
-  return (i, r, ct) => {
+  return (i, r, cts) => {
     const s = lowered.steps[i]!;
     if (s.kind === 'refresh' || s.kind === 'scale' || (s.kind === 'maxlevel' && !s.final)) return;
     const k = program.steps.indexOf(s.src);
     const want = ref[k]!;
-    const got = unpackValues(s.out, decryptSlots(ctx, sk, ct), s.gain);
+    // The ciphertexts' slots one after another: a multi-ciphertext layout's slotOf is global.
+    const slots = new Float64Array(cts.length * ctx.slots);
+    cts.forEach((ct, c) => slots.set(decryptSlots(ctx, sk, ct), c * ctx.slots));
+    const got = unpackValues(s.out, slots, s.gain);
     let err = 0;
     let mx = 0;
     for (let j = 0; j < want.length; j++) {

@@ -8,7 +8,10 @@
  * B = next power of two ≥ H·W of the input image, nb = slots / B) at lattice positions
  * (h·t)·W0 + w·t; pooling multiplies the lattice stride t, and channels beyond nb share a block at
  * the free sub-positions of the lattice. The client replicates the input image into every block,
- * so the first convolution needs only spatial rotations.
+ * so the first convolution needs only spatial rotations. A tensor with more channels than one
+ * ciphertext holds is spread over several ciphertexts (`Layout.cts`): slot indices are then global,
+ * ciphertext c holding slots c·n … c·n + n − 1, and a linear map sums per-input-ciphertext diagonal
+ * products before its shared giant-step rotations.
  */
 import { ModelError } from '../onnx/ir.js';
 import type { AffineMap, FheProgram, FheStep } from './compile.js';
@@ -23,6 +26,21 @@ export interface Layout {
   copies: number;
   /** Spatial lattice (for [C,H,W] tensors). */
   grid?: { B: number; W0: number; t: number; nb: number };
+  /** Ciphertexts the tensor is spread over (default 1); slotOf is then global (ciphertext · slots + slot). */
+  cts?: number;
+}
+
+/** Number of ciphertexts of a layout. */
+export function ctsOf(L: Layout): number {
+  return L.cts ?? 1;
+}
+
+/** Diagonals and baby steps of one input ciphertext of a linear map. */
+export interface LinearSource {
+  /** Index of the input ciphertext. */
+  input: number;
+  diags: Map<number, Float64Array>;
+  babies: { step: number; from: number; via: number }[];
 }
 
 /** How a linear step is evaluated: diagonals, their BSGS split, and an optional final rotate-and-sum. */
@@ -39,11 +57,21 @@ export interface LinearPlan {
   horner?: number;
   /** Rotate-and-sum steps after the diagonals (reduce mode), else empty. */
   reduce: number[];
+  /** Input ciphertext that `diags`/`babies` read (default 0). */
+  input?: number;
+  /** Further input ciphertexts (multi-ciphertext tensors), summed before the shared giant rotations. */
+  more?: LinearSource[];
+}
+
+/** Every input source of a linear plan (the main one first). */
+export function sourcesOf(p: LinearPlan): LinearSource[] {
+  return [{ input: p.input ?? 0, diags: p.diags, babies: p.babies }, ...(p.more ?? [])];
 }
 
 /** A slot-level step. */
 export type HeStep =
-  | { kind: 'linear'; name: string; src: FheStep; plan: LinearPlan; out: Layout; gain: number; rotations: number; plainMults: number }
+  /** `plans[c]` computes output ciphertext c. */
+  | { kind: 'linear'; name: string; src: FheStep; plans: LinearPlan[]; out: Layout; gain: number; rotations: number; plainMults: number }
   | { kind: 'sumpool'; name: string; src: FheStep; shifts: number[]; out: Layout; gain: number; rotations: number }
   | { kind: 'paf'; name: string; src: FheStep & { kind: 'paf' }; out: Layout; gain: number }
   | { kind: 'scale'; name: string; factor: number; out: Layout; gain: number }
@@ -57,7 +85,19 @@ export type HeStep =
    */
   | { kind: 'maxlevel'; name: string; src: FheStep & { kind: 'maxpool' }; level: number; final: boolean; shift: number; stages: number[][]; mask: Float64Array; out: Layout; gain: number; rotations: number }
   /** Client-aided refresh; the server's additive mask is uniform in ±2^maskLog2 per slot. */
-  | { kind: 'refresh'; name: string; out: Layout; gain: number; maskLog2?: number };
+  | {
+      kind: 'refresh';
+      name: string;
+      out: Layout;
+      gain: number;
+      maskLog2?: number;
+      /**
+       * Level the refreshed ciphertext is mod-switched down to: what the rest of its chain needs (its
+       * steps' depth, plus the mask's room when it ends in another refresh). Every later operation
+       * then works on fewer primes. Undefined: stay at the top level.
+       */
+      resumeLevel?: number;
+    };
 
 /** A lowered program for a slot count. */
 export interface Lowered {
@@ -105,14 +145,18 @@ function gridOutLayout(inL: Layout, outDims: number[], slots: number, where: str
   const ratio = H % OH === 0 ? H / OH : 1;
   const t = inL.grid.t * ratio;
   const cap = nb * t * t;
-  if (M > cap) throw new ModelError(`${where}: ${M} output channels do not fit one ciphertext (${nb} blocks × ${t * t} lattice sub-positions at ${slots} slots)`);
+  // Channels beyond one ciphertext's capacity go to further ciphertexts (same lattice in each).
+  const cts = Math.ceil(M / cap);
+  if (cts > 64) throw new ModelError(`${where}: ${M} output channels need ${cts} ciphertexts (${nb} blocks × ${t * t} lattice sub-positions at ${slots} slots); at most 64`);
   const slotOf = new Int32Array(M * OH * OW);
-  for (let m = 0; m < M; m++) {
+  for (let m0 = 0; m0 < M; m0++) {
+    const c = Math.floor(m0 / cap);
+    const m = m0 % cap;
     const j = Math.floor(m / nb);
     const sub = Math.floor(j / t) * W0 + (j % t);
-    for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) slotOf[(m * OH + h) * OW + w] = (m % nb) * B + sub + h * t * W0 + w * t;
+    for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) slotOf[(m0 * OH + h) * OW + w] = c * slots + (m % nb) * B + sub + h * t * W0 + w * t;
   }
-  return { dims: outDims, slotOf, period: slots, copies: 1, grid: { B, W0, t, nb } };
+  return { dims: outDims, slotOf, period: slots, copies: 1, grid: { B, W0, t, nb }, cts };
 }
 
 /** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n). */
@@ -169,21 +213,29 @@ function babyChain(babies: number[], n: number): { step: number; from: number; v
   return out;
 }
 
-/** Diagonals of map `m` from layout `inL` to `outL` (diag mode), weights scaled by `wScale`. */
-function diagonals(m: AffineMap, inL: Layout, outSlot: (o: number) => number, inSlotFor: (e: number, o: number) => number, n: number, wScale: number): Map<number, Float64Array> {
-  const diags = new Map<number, Float64Array>();
+/**
+ * Diagonals of map `m` (diag mode), weights scaled by `wScale`: `[outCt][inCt]` → diagonal k → slot
+ * weights (global slots split into ciphertext and local slot).
+ */
+function diagonals(m: AffineMap, outSlot: (o: number) => number, inSlotFor: (e: number, o: number) => number, n: number, wScale: number): Map<number, Map<number, Float64Array>>[] {
+  const out: Map<number, Map<number, Float64Array>>[] = [];
   m.rows.forEach((r, o) => {
-    const so = outSlot(o);
+    const g = outSlot(o);
+    const oc = Math.floor(g / n);
+    const so = g % n;
+    const byIn = (out[oc] ??= new Map());
     for (let j = 0; j < r.idx.length; j++) {
-      const si = inSlotFor(r.idx[j]!, so);
-      const k = mod(si - so, n);
+      const gi = inSlotFor(r.idx[j]!, so);
+      const ic = Math.floor(gi / n);
+      const k = mod((gi % n) - so, n);
+      let diags = byIn.get(ic);
+      if (!diags) byIn.set(ic, (diags = new Map()));
       let d = diags.get(k);
       if (!d) diags.set(k, (d = new Float64Array(n)));
       d[so]! += r.w[j]! * wScale;
     }
   });
-  void inL;
-  return diags;
+  return out;
 }
 
 /** Pick the replica of element e closest to output slot so (fewest distinct diagonals). */
@@ -196,16 +248,35 @@ function nearestReplica(inL: Layout, n: number): (e: number, so: number) => numb
   };
 }
 
-function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: number, outGain: number, n: number, where: string): { plan: LinearPlan; out: Layout; rotations: number } {
+function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: number, outGain: number, n: number, where: string): { plans: LinearPlan[]; out: Layout; rotations: number } {
   const wScale = outGain / inGain;
   const m = step.map;
   const pick = nearestReplica(inL, n);
-  const finish = (diags: Map<number, Float64Array>, bias: Float64Array, reduce: number[], out: Layout) => {
-    const ks = [...diags.keys()].sort((a, b) => a - b);
+  // One plan per output ciphertext: a joint BSGS split over every input ciphertext's diagonals
+  // (shared n1 and giants, so the giant rotations are paid once), baby steps per input.
+  const one = (byIn: Map<number, Map<number, Float64Array>>, bias: Float64Array, reduce: number[]): { plan: LinearPlan; rotations: number } => {
+    const ins = [...byIn.keys()].sort((a, b) => a - b);
+    const ks = [...new Set(ins.flatMap((i) => [...byIn.get(i)!.keys()]))].sort((a, b) => a - b);
     const b = bsgs(ks, n);
-    const babies = babyChain(b.babies, n);
-    const rotations = babies.length + (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) + reduce.length;
-    return { plan: { diags, bias, n1: b.n1, babies, giants: b.giants, horner: b.horner, reduce }, out, rotations };
+    const srcs = ins.map((i) => {
+      const diags = byIn.get(i)!;
+      return { input: i, diags, babies: babyChain([...new Set([...diags.keys()].map((k) => k % b.n1))], n) };
+    });
+    const rotations = srcs.reduce((a, s) => a + s.babies.length, 0) + (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) + reduce.length;
+    const [main, ...more] = srcs;
+    return { plan: { diags: main!.diags, babies: main!.babies, input: main!.input, more: more.length ? more : undefined, bias, n1: b.n1, giants: b.giants, horner: b.horner, reduce }, rotations };
+  };
+  const finish = (perOut: Map<number, Map<number, Float64Array>>[], bias: Float64Array[], reduce: number[], out: Layout) => {
+    const plans: LinearPlan[] = [];
+    let rotations = 0;
+    for (let c = 0; c < ctsOf(out); c++) {
+      const byIn = perOut[c];
+      if (!byIn || byIn.size === 0) throw new ModelError(`${where}: output ciphertext ${c} has no weights`);
+      const r = one(byIn, bias[c]!, reduce);
+      plans.push(r.plan);
+      rotations += r.rotations;
+    }
+    return { plans, out, rotations };
   };
   const grid = gridOutLayout(inL, step.outDims, n, where);
   const vecOut = (): Layout => {
@@ -214,19 +285,23 @@ function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: num
     return { dims: step.outDims, slotOf: Int32Array.from({ length: N }, (_, i) => i), period, copies: 1 };
   };
   const out = grid ?? vecOut();
-  const bias = new Float64Array(n);
-  m.bias.forEach((v, o) => (bias[out.slotOf[o]!] = v * outGain));
-  const direct = diagonals(m, inL, (o) => out.slotOf[o]!, pick, n, wScale);
+  const bias = Array.from({ length: ctsOf(out) }, () => new Float64Array(n));
+  m.bias.forEach((v, o) => (bias[Math.floor(out.slotOf[o]! / n)]![out.slotOf[o]! % n] = v * outGain));
+  const direct = diagonals(m, (o) => out.slotOf[o]!, pick, n, wScale);
   const directPlan = finish(direct, bias, [], out);
   if (grid || m.outSize > n / 2) return directPlan;
   // Reduce mode (few outputs, many inputs): T diagonals, then rotate-and-sum by T, 2T, …
   const T = nextPow2(m.outSize);
-  const rdiags = new Map<number, Float64Array>();
+  const rByIn = new Map<number, Map<number, Float64Array>>();
   m.rows.forEach((r, j) => {
     for (let q = 0; q < r.idx.length; q++) {
-      const s = pick(r.idx[q]!, j);
+      const gs = pick(r.idx[q]!, j);
+      const ic = Math.floor(gs / n);
+      const s = gs % n;
       const k = mod(s - j, T);
       const i = mod(s - k, n);
+      let rdiags = rByIn.get(ic);
+      if (!rdiags) rByIn.set(ic, (rdiags = new Map()));
       let d = rdiags.get(k);
       if (!d) rdiags.set(k, (d = new Float64Array(n)));
       d[i]! += r.w[q]! * wScale;
@@ -237,7 +312,7 @@ function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: num
   const rbias = new Float64Array(n);
   for (let r = 0; r < n / T; r++) m.bias.forEach((v, j) => (rbias[r * T + j] = v * outGain));
   const rout: Layout = { dims: step.outDims, slotOf: Int32Array.from({ length: m.outSize }, (_, i) => i), period: T, copies: n / T };
-  const reducePlan = finish(rdiags, rbias, reduce, rout);
+  const reducePlan = finish([rByIn], [rbias], reduce, rout);
   return reducePlan.rotations < directPlan.rotations ? reducePlan : directPlan;
 }
 
@@ -266,9 +341,8 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     if (s.kind === 'linear') {
       const outGain = next?.kind === 'paf' || next?.kind === 'maxpool' ? 1 / next.scale : 1;
       const r = planLinear(s, L, gain, outGain, n, where);
-      let pm = 0;
-      pm = r.plan.diags.size;
-      steps.push({ kind: 'linear', name: s.name, src: s, plan: r.plan, out: r.out, gain: outGain, rotations: r.rotations, plainMults: pm });
+      const pm = r.plans.reduce((a, p) => a + sourcesOf(p).reduce((b, src) => b + src.diags.size, 0), 0);
+      steps.push({ kind: 'linear', name: s.name, src: s, plans: r.plans, out: r.out, gain: outGain, rotations: r.rotations, plainMults: pm });
       depths.push(1);
       L = r.out;
       gain = outGain;
@@ -284,7 +358,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
       for (let c = 0; c < C; c++)
         for (let h = 0; h < OH; h++)
           for (let w = 0; w < OW; w++) slotOf[(c * OH + h) * OW + w] = L.slotOf[(c * s.inDims[1]! + h * kh) * s.inDims[2]! + w * kw]!;
-      const out: Layout = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...L.grid, t: t * Math.max(kh, kw) } };
+      const out: Layout = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...L.grid, t: t * Math.max(kh, kw) }, cts: L.cts };
       if (kh !== kw) throw new ModelError(`${where}: only square pooling windows are supported under FHE`);
       gain *= kh * kw;
       // Separable sum: kw−1 + kh−1 rotations (each shift applied to the running sum would double count; see ops).
@@ -314,10 +388,12 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
   let rotations = 0;
   for (const s of steps) {
     if (s.kind === 'linear') {
-      s.plan.babies.forEach((b) => rot.add(b.via));
-      if (s.plan.horner !== undefined) rot.add(s.plan.horner);
-      else s.plan.giants.forEach((g) => g && rot.add(g));
-      s.plan.reduce.forEach((r) => rot.add(r));
+      for (const p of s.plans) {
+        for (const src of sourcesOf(p)) src.babies.forEach((b) => rot.add(b.via));
+        if (p.horner !== undefined) rot.add(p.horner);
+        else p.giants.forEach((g) => g && rot.add(g));
+        p.reduce.forEach((r) => rot.add(r));
+      }
       rotations += s.rotations;
     } else if (s.kind === 'sumpool') {
       s.shifts.forEach((r) => rot.add(mod(r, n)));
@@ -361,7 +437,8 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
   let g = gain;
   levels.forEach((lv, li) => {
     // Slots holding the first member of a pair at this level, and a check that its partner is `shift` slots on.
-    const mask = new Float64Array(n);
+    // One mask per ciphertext, one after another (global slots): window pairs never cross ciphertexts.
+    const mask = new Float64Array(n * ctsOf(inL));
     for (let c = 0; c < C; c++)
       for (let h = 0; h < OH * kh; h++)
         for (let w = 0; w < OW * kw; w++) {
@@ -369,7 +446,7 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
           if (!first) continue;
           const a = inL.slotOf[el(c, h, w)]!;
           const b = inL.slotOf[lv.along === 'w' ? el(c, h, w + lv.span) : el(c, h + lv.span, w)]!;
-          if (mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
+          if (Math.floor(a / n) !== Math.floor(b / n) || mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
           mask[a] = 1;
         }
     const f = 1 / (g * s.scale);
@@ -379,7 +456,7 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
     if (last) {
       const slotOf = new Int32Array(C * OH * OW);
       for (let c = 0; c < C; c++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) slotOf[(c * OH + i) * OW + j] = inL.slotOf[el(c, i * kh, j * kw)]!;
-      out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) } };
+      out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) }, cts: inL.cts };
     } else out = { ...inL, copies: 1, period: n };
     g *= 2;
     steps.push({ kind: 'maxlevel', name: `${s.name}[${li + 1}/${levels.length}]`, src: s, level: li, final: last, shift: lv.shift, stages, mask, out, gain: g, rotations: 1 });
@@ -395,7 +472,7 @@ export function packValues(L: Layout, x: ArrayLike<number>, slots: number, gain 
   return v;
 }
 
-/** Read a per-image tensor out of slot values (dividing by the gain). */
+/** Read a per-image tensor out of slot values (dividing by the gain); `v` holds the ciphertexts' slots one after another. */
 export function unpackValues(L: Layout, v: ArrayLike<number>, gain = 1): Float64Array {
   return Float64Array.from(L.slotOf, (s) => v[s]! / gain);
 }

@@ -6,7 +6,7 @@
  */
 import { planOdd, runPlan, type PlanArith } from '../smartpaf/poly.js';
 import { Arena, normStep, type Ciphertext, type FheContext, type GaloisSource, type Plaintext, type RelinKeys } from './context.js';
-import type { LinearPlan } from './lower.js';
+import { sourcesOf, type LinearPlan } from './lower.js';
 
 /** Operation counters. */
 export interface HeStats {
@@ -213,38 +213,51 @@ export class HeEval {
     }
   }
 
-  /** A diagonal-method linear map (BSGS), one level. */
-  linear(x: Ciphertext, plan: LinearPlan, name: string): Ciphertext {
+  /**
+   * A diagonal-method linear map (BSGS), one level. `xs` are the input tensor's ciphertexts (one
+   * unless the tensor is spread over several): each plan source's baby-step products are summed
+   * into the shared giant groups, so the giant rotations are paid once per output ciphertext.
+   */
+  linear(xs: Ciphertext | readonly Ciphertext[], plan: LinearPlan, name: string): Ciphertext {
     const n = this.ctx.slots;
     const arena = new Arena();
+    const all = Array.isArray(xs) ? (xs as readonly Ciphertext[]) : [xs as Ciphertext];
     try {
+      const srcs = sourcesOf(plan).map((src, si) => {
+        const ct = all[src.input];
+        if (!ct) throw new Error(`linear layer '${name}': input ciphertext ${src.input} missing (${all.length} given)`);
+        const baby = new Map<number, Ciphertext>([[0, ct]]);
+        return { si, src, ct, baby };
+      });
+      const x = srcs[0]!.ct;
       const l = this.level(x);
       if (l === 0) throw new LevelsExhaustedError(`linear layer '${name}'`);
+      if (srcs.some((s) => this.level(s.ct) !== l)) throw new Error(`linear layer '${name}': input ciphertexts at different levels`);
       const q = this.ctx.primeAt(l);
-      const baby = new Map<number, Ciphertext>([[0, x]]);
-      for (const b of plan.babies) baby.set(b.step, arena.add(this.rotate(baby.get(b.from)!, b.via)));
+      for (const s of srcs) for (const b of s.src.babies) s.baby.set(b.step, arena.add(this.rotate(s.baby.get(b.from)!, b.via)));
       const inner = new Map<number, Ciphertext>();
       const buf = new Float64Array(n);
       for (const g of plan.giants) {
         let acc: Ciphertext | undefined;
-        for (const [b, ct] of baby) {
-          // Diagonal k = g + b (< n) belongs to exactly this (giant, baby) pair.
-          const d = g + b < n ? plan.diags.get(g + b) : undefined;
-          if (!d) continue;
-          // A_{g,b}[i] = D_{g+b}[i − g]: the giant rotation moves it back into place.
-          if (!d.some((v) => v !== 0)) continue;
-          const { pt, owned } = this.plain(`d:${this.cache?.id(plan)}:${g}:${b}:${x.scale}`, x, () => {
-            for (let i = 0; i < n; i++) buf[i] = d[(i - g + n) % n]!;
-            return this.ctx.encode(buf, q, x);
-          });
-          const prod = this.ev.multiplyPlain(ct, pt) as Ciphertext;
-          if (owned) pt.delete();
-          this.stats.plainMults++;
-          if (acc) {
-            this.ev.add(acc, prod, acc);
-            prod.delete();
-          } else acc = arena.add(prod);
-        }
+        for (const { si, src, baby } of srcs)
+          for (const [b, ct] of baby) {
+            // Diagonal k = g + b (< n) belongs to exactly this (giant, baby) pair.
+            const d = g + b < n ? src.diags.get(g + b) : undefined;
+            if (!d) continue;
+            // A_{g,b}[i] = D_{g+b}[i − g]: the giant rotation moves it back into place.
+            if (!d.some((v) => v !== 0)) continue;
+            const { pt, owned } = this.plain(`d:${this.cache?.id(plan)}:${si}:${g}:${b}:${x.scale}`, x, () => {
+              for (let i = 0; i < n; i++) buf[i] = d[(i - g + n) % n]!;
+              return this.ctx.encode(buf, q, x);
+            });
+            const prod = this.ev.multiplyPlain(ct, pt) as Ciphertext;
+            if (owned) pt.delete();
+            this.stats.plainMults++;
+            if (acc) {
+              this.ev.add(acc, prod, acc);
+              prod.delete();
+            } else acc = arena.add(prod);
+          }
         if (acc) {
           this.rescale(acc, `linear layer '${name}'`);
           acc.setScale(x.scale);

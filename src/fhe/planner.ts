@@ -8,7 +8,7 @@ import { stagesCost } from '../smartpaf/poly.js';
 import type { FheProgram } from './compile.js';
 import { galoisKeyBytes, TC128_MAX_BITS, type FheParams } from './context.js';
 import { DEFAULT_NETWORK, predictCost, type NetworkProfile } from './cost.js';
-import { lowerProgram, type Lowered } from './lower.js';
+import { ctsOf, lowerProgram, sourcesOf, type Lowered } from './lower.js';
 
 /** Options of `planFhe`. */
 export interface PlanOptions {
@@ -23,6 +23,8 @@ export interface PlanOptions {
   network?: NetworkProfile;
   /** Statistical hiding of a refresh mask in bits above |x| ≤ 4 (default 40); its room is kept in the modulus. */
   maskBits?: number;
+  /** Rank by the time per image once the model plaintexts are cached (a server over many images) rather than the first image's. */
+  cachedPlaintexts?: boolean;
 }
 
 /** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
@@ -89,13 +91,21 @@ function explain(l: Lowered): StepPlan[] {
   return l.steps.map((s, i) => {
     const depth = l.depths[i]!;
     if (s.kind === 'linear') {
-      const m = s.plan;
-      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: `${m.diags.size} diagonals, n1=${m.n1}, ${m.babies.length} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}` };
+      const note = s.plans
+        .map((m) => {
+          const src = sourcesOf(m);
+          const babies = src.reduce((a, x) => a + x.babies.length, 0);
+          const diags = src.reduce((a, x) => a + x.diags.size, 0);
+          return `${diags} diagonals${src.length > 1 ? ` from ${src.length} input ciphertexts` : ''}, n1=${m.n1}, ${babies} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
+        })
+        .join('; ');
+      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: s.plans.length > 1 ? `${s.plans.length} output ciphertexts: ${note}` : note };
     }
     if (s.kind === 'sumpool') return { name: s.name, kind: 'avgpool', depth, rotations: s.rotations, plainMults: 0, ctMults: 0, note: 'rotate-and-sum, 1/k² folded into the next linear layer' };
     if (s.kind === 'paf') {
       const c = stagesCost(s.src.stages);
-      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer` };
+      const k = ctsOf(s.out);
+      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: k * c.scalarMults, ctMults: k * (c.mults + 1), note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer${k > 1 ? `; on each of ${k} ciphertexts` : ''}` };
     }
     if (s.kind === 'scale') return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
     if (s.kind === 'maxlevel') {
@@ -116,7 +126,8 @@ export interface PlanCandidate {
   refreshes: number;
   /** Step indices (of the refresh-free lowering) before which a refresh is inserted. */
   refreshBefore: number[];
-  predicted: { serverSeconds: number; refreshSeconds: number; totalSeconds: number };
+  /** Predicted CPU/round-trip seconds for one image; `cached*`: with the model plaintexts already encoded (every image after a server's first). */
+  predicted: { serverSeconds: number; refreshSeconds: number; totalSeconds: number; cachedServerSeconds: number; cachedTotalSeconds: number };
   /** Server key material in bytes (seeded serialization: about half of the in-memory size). */
   predictedServerKeyBytes: number;
 }
@@ -162,10 +173,11 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
       const key = `${before.join(',')}|${deepest}`;
       if (seen.has(key)) continue;
       const primeBits = chainFor(deepest, s);
-      const lowered = before.length ? insertRefreshes(flat, before, maskBits) : flat;
+      const lowered = before.length ? insertRefreshes(flat, before, maskBits, reserve) : flat;
       const c = predictCost(lowered, N, deepest, net);
+      const cw = predictCost(lowered, N, deepest, net, { cachedPlaintexts: true });
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
-      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
+      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds, cachedServerSeconds: cw.serverSeconds, cachedTotalSeconds: cw.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
     }
   }
   return { cands: [...seen.values()], tooDeep };
@@ -203,16 +215,17 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     if (!r.cands.some((c) => c.refreshes === 0)) rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
   }
   if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
-  const cheapest = (xs: typeof all) => xs.reduce((a, b) => (b.c.predicted.totalSeconds < a.c.predicted.totalSeconds ? b : a));
+  const cost = (c: PlanCandidate) => (opts.cachedPlaintexts ? c.predicted.cachedTotalSeconds : c.predicted.totalSeconds);
+  const cheapest = (xs: typeof all) => xs.reduce((a, b) => (cost(b.c) < cost(a.c) ? b : a));
   const noRefresh = all.filter((x) => x.c.refreshes === 0);
   let pick: (typeof all)[number];
   let choice: string;
   if (opts.refresh === true && all.length) {
     pick = cheapest(all);
-    choice = `fastest predicted of ${all.length} candidates (client-aided refresh allowed)`;
+    choice = `fastest predicted of ${all.length} candidates (client-aided refresh allowed${opts.cachedPlaintexts ? '; time per image with model plaintexts cached' : ''})`;
   } else if (noRefresh.length) {
     pick = cheapest(noRefresh);
-    choice = `fastest predicted of ${noRefresh.length} candidates without refresh`;
+    choice = `fastest predicted of ${noRefresh.length} candidates without refresh${opts.cachedPlaintexts ? ' (time per image with model plaintexts cached)' : ''}`;
   } else {
     const cap = maxLevels(last.N, minS);
     const missing = `needs ${last.lowered.depth} levels, N=${last.N} holds ${cap} at ${minS}-bit scale: ${last.lowered.depth - cap} levels missing`;
@@ -222,7 +235,7 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     choice = `client-aided refresh is the only way: the model ${missing}; chose ${pick.c.refreshes} round trip(s) per image (the client must stay online: 'privml fhe run')`;
   }
   const { c, flat } = pick;
-  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40) : flat;
+  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40, maskReserve(c.scaleBits, opts.maskBits ?? 40)) : flat;
   const primeBits = chainFor(c.levelsPerChain, c.scaleBits);
   const N = c.polyModulusDegree;
   return {
@@ -235,11 +248,21 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     totalBits: primeBits.reduce((a, b) => a + b, 0),
     maxBits: TC128_MAX_BITS[N]!,
     rejected,
-    candidates: all.map((x) => x.c).sort((a, b) => a.predicted.totalSeconds - b.predicted.totalSeconds),
+    candidates: all.map((x) => x.c).sort((a, b) => cost(a) - cost(b)),
     chosen: c,
     choice,
     network: net,
   };
+}
+
+/**
+ * Why a plan cannot serve the split keygen/encrypt/infer flow, or undefined: that flow has no client
+ * channel during inference, so a plan with client-aided refreshes would give keys that `fhe infer`
+ * must refuse later. Saying it at keygen spares the user a key generation and a failed inference.
+ */
+export function splitFlowProblem(plan: FhePlan, source: string): string | undefined {
+  if (!plan.refreshes) return undefined;
+  return `${source}: ${plan.choice}; the split keygen/encrypt/infer flow cannot run client-aided refresh yet: use 'privml fhe run' (client online)`;
 }
 
 /** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
@@ -248,15 +271,27 @@ function levelsAt(N: number, s: number): number {
   return Math.floor((TC128_MAX_BITS[N]! - 2 * first) / s);
 }
 
-/** A lowered program with client-aided refresh steps inserted before the given step indices. */
-export function insertRefreshes(l: Lowered, before: readonly number[], maskBits = 40): Lowered {
+/**
+ * A lowered program with client-aided refresh steps inserted before the given step indices. Each
+ * refresh resumes at the level its segment needs (`reserve` levels more when the segment ends in
+ * another refresh, for that one's mask); `reserve` undefined keeps the top level.
+ */
+export function insertRefreshes(l: Lowered, before: readonly number[], maskBits = 40, reserve?: number): Lowered {
   const at = new Set(before);
+  const sorted = [...at].sort((a, b) => a - b);
+  const resume = (i: number): number | undefined => {
+    if (reserve === undefined) return undefined;
+    const next = sorted.find((j) => j > i);
+    let d = 0;
+    for (let k = i; k < (next ?? l.steps.length); k++) d += l.depths[k]!;
+    return d + (next !== undefined ? reserve : 0);
+  };
   const steps: Lowered['steps'] = [];
   const depths: number[] = [];
   l.steps.forEach((s, i) => {
     if (at.has(i)) {
       const prev = i > 0 ? l.steps[i - 1]! : undefined;
-      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1, maskLog2: maskBits + MASK_VALUE_LOG2 });
+      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1, maskLog2: maskBits + MASK_VALUE_LOG2, resumeLevel: resume(i) });
       depths.push(0);
     }
     steps.push(s);

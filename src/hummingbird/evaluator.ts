@@ -10,7 +10,8 @@ import { tf } from '../nn/tf.js';
 import type { Model, ValueInfo } from '../onnx/ir.js';
 import { reluNodes, toSimModel } from './graph.js';
 import { registerHummingbirdOps, SIM_OPTION, simState, type SimState } from './op.js';
-import { SimRng, type BitRange, type CarryMode } from './simulate.js';
+import { type BitRange, type CarryMode } from './simulate.js';
+import { SeededRng } from '../seeded-rng.js';
 
 /** What profiling learned about one Relu node. */
 export interface ReluProfile {
@@ -137,7 +138,7 @@ export class SimEvaluator {
   configure(ranges: Record<string, BitRange>, mode: CarryMode, seed: number): void {
     this.state.ranges = ranges;
     this.state.mode = mode;
-    this.state.rng = new SimRng(seed);
+    this.state.rng = new SeededRng(seed);
   }
 
   /** Predicted class per example under `ranges` (absent nodes exact). Stops early (returning undefined) when `until` rejects a batch. */

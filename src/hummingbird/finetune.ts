@@ -9,7 +9,8 @@ import { train, type EpochResult, type StepProgress } from '../nn/train.js';
 import type { Model } from '../onnx/ir.js';
 import { toSimModel, withWeightsOf } from './graph.js';
 import { registerHummingbirdOps, SIM_OPTION, simState } from './op.js';
-import { SimRng, type BitRange } from './simulate.js';
+import { type BitRange } from './simulate.js';
+import { SeededRng } from '../seeded-rng.js';
 
 /** Options of {@link finetune}. */
 export interface FinetuneOptions {
@@ -27,7 +28,7 @@ export interface FinetuneOptions {
 export async function finetune(model: Model, ranges: Record<string, BitRange>, data: Dataset, opts: FinetuneOptions): Promise<{ model: Model; history: EpochResult[] }> {
   registerHummingbirdOps();
   // Simulation randomness, not cryptographic: a seeded stream.
-  const state = simState({ ranges, mode: 'random', rng: new SimRng(opts.seed ?? 7), fracBits: opts.fracBits ?? 16 });
+  const state = simState({ ranges, mode: 'random', rng: new SeededRng(opts.seed ?? 7), fracBits: opts.fracBits ?? 16 });
   const fm = await FloatModel.create(toSimModel(model, ranges), { options: { [SIM_OPTION]: state } });
   try {
     const history = await train(fm, data, {

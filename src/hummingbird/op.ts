@@ -9,7 +9,8 @@
 import { attrInt } from '../onnx/ir.js';
 import { registerOp, type OpContext, type RtValue } from '../nn/ops/registry.js';
 import { tf } from '../nn/tf.js';
-import { SimRng, simulateMask, type BitRange, type CarryMode } from './simulate.js';
+import { simulateMask, type BitRange, type CarryMode } from './simulate.js';
+import { SeededRng } from '../seeded-rng.js';
 
 /** ONNX domain of privml's HummingBird ops. */
 export const HB_DOMAIN = 'ai.privml.hummingbird';
@@ -25,7 +26,7 @@ export interface SimState {
   /** Carry model (default 'random'). */
   mode: CarryMode;
   /** Randomness of mode 'random' (simulation only, not cryptographic; default seeded 0). */
-  rng: SimRng;
+  rng: SeededRng;
   /** Fixed-point fractional bits of the MPC ring (default 16). */
   fracBits: number;
   /** When set, every node records the fraction of its elements whose mask differs from exact ReLU. */
@@ -34,7 +35,7 @@ export interface SimState {
 
 /** A fresh simulation state. */
 export function simState(over: Partial<SimState> = {}): SimState {
-  return { ranges: {}, mode: 'random', rng: new SimRng(0), fracBits: 16, ...over };
+  return { ranges: {}, mode: 'random', rng: new SeededRng(0), fracBits: 16, ...over };
 }
 
 function reducedRelu(ctx: OpContext): RtValue[] {
@@ -47,7 +48,7 @@ function reducedRelu(ctx: OpContext): RtValue[] {
   if (range.msb === 64 && range.lsb === 0 && !st?.misreads) return [{ t: tf.relu(x.t), layout: x.layout }];
   const data = x.t.dataSync() as Float32Array;
   // Simulation randomness only (not a cryptographic path): a seeded xoshiro stream.
-  const mask = simulateMask(data, range, fracBits, st?.mode ?? 'random', st?.rng ?? new SimRng(0));
+  const mask = simulateMask(data, range, fracBits, st?.mode ?? 'random', st?.rng ?? new SeededRng(0));
   if (st?.misreads) {
     let changed = 0;
     for (let i = 0; i < data.length; i++) if ((data[i]! >= 0 ? 1 : 0) !== mask[i]) changed++;

@@ -15,6 +15,8 @@
  *   of (⌊x_fixed / 2^l⌋ − c) mod 2^b.
  */
 
+import type { SeededRng } from '../seeded-rng.js';
+
 /** Bit range of one reduced-ring comparison: bits [lsb, msb) of the 64-bit ring. */
 export interface BitRange {
   msb: number;
@@ -72,42 +74,6 @@ export function maskFromShares(x0: BigInt64Array, x1: BigInt64Array, range: BitR
   return out;
 }
 
-/** A seeded uniform 32-bit generator (xoshiro128**). Simulation only: NOT for anything cryptographic. */
-export class SimRng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-  constructor(seed: number) {
-    // splitmix32 expansion of the seed into the four state words
-    let z = seed >>> 0;
-    const next = (): number => {
-      z = (z + 0x9e3779b9) >>> 0;
-      let t = z;
-      t = Math.imul(t ^ (t >>> 16), 0x21f0aaad);
-      t = Math.imul(t ^ (t >>> 15), 0x735a2d97);
-      return (t ^ (t >>> 15)) >>> 0;
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next() | 1;
-  }
-  /** Next uniform integer in [0, 2^32). */
-  u32(): number {
-    const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return r;
-  }
-}
-
-const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
 
 /** Largest lsb the float simulator handles (x_fixed and its low part must stay exact in a double). */
 export const MAX_SIM_LSB = 48;
@@ -124,7 +90,7 @@ export function misreadCarryProbability(xFixed: number, lsb: number): number {
  * (real units, fixed point with `fracBits`), drawing the carry lost below lsb per `mode`.
  * `rng` supplies the uniform low bits of party 0's share (mode 'random' only).
  */
-export function simulateMask(x: ArrayLike<number>, range: BitRange, fracBits: number, mode: CarryMode, rng?: SimRng, out?: Float32Array): Float32Array {
+export function simulateMask(x: ArrayLike<number>, range: BitRange, fracBits: number, mode: CarryMode, rng?: SeededRng, out?: Float32Array): Float32Array {
   checkRange(range);
   const n = x.length;
   const mask = out ?? new Float32Array(n);

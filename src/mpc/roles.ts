@@ -94,6 +94,8 @@ export interface ModelJob {
   warmup: boolean;
   /** Worker threads for batch-split public-weight convolutions/products (1 or absent: none). */
   threads?: number;
+  /** Interleaved lanes per large ReLU/MaxPool (compare.ts; default 2 from LANE_MIN elements). */
+  lanes?: number;
 }
 
 /** A ReLU micro-benchmark job: party 0 shares n random values, both run `relu` `reps` times. */
@@ -105,6 +107,7 @@ export interface ReluJob {
   reluProtocol: ReluProtocol;
   reps: number;
   preprocess: boolean;
+  lanes?: number;
 }
 
 /** Settings common to both parties. */
@@ -160,7 +163,7 @@ export function modelHash(model: Model, weights: WeightMode): string {
 
 function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, string> {
   if (job.kind === 'relu') {
-    return { job: 'relu', n: String(job.n), msb: String(job.msb), lsb: String(job.lsb), protocol: job.reluProtocol, reps: String(job.reps), preprocess: String(job.preprocess), fracBits: String(fracBits) };
+    return { job: 'relu', n: String(job.n), msb: String(job.msb), lsb: String(job.lsb), protocol: job.reluProtocol, reps: String(job.reps), preprocess: String(job.preprocess), fracBits: String(fracBits), lanes: String(job.lanes ?? 'auto') };
   }
   return {
     job: 'model',
@@ -172,6 +175,8 @@ function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, st
     preprocess: String(job.preprocess),
     warmup: String(job.warmup),
     fracBits: String(fracBits),
+    // both parties must split ReLUs into the same lanes, or their messages would not match
+    lanes: String(job.lanes ?? 'auto'),
   };
 }
 
@@ -494,7 +499,7 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
     const n = plan.batch * inSize;
     const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
-    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}) });
+    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) });
     if (layers) for (const l of ls) layers.push(l);
     if (!revealed) opts.hooks?.onPhase?.('reveal');
     revealed = true;
@@ -542,7 +547,7 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   // Party 0 shares fresh random ring values (their distribution does not affect cost).
   const prg = new Prg(randomSeed());
   const x = await shareInput(ctx, 0, ctx.party === 0 ? prg.ring(job.n) : undefined, job.n);
-  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}) };
+  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) };
   const h0 = client.history.length;
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);

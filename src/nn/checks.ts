@@ -6,7 +6,8 @@
 import type { Model, Node } from '../onnx/ir.js';
 import type { Problem } from '../onnx/canonical.js';
 
-const F64 = 'float64 is not supported: the float runtime computes in float32 (refusing rather than rounding)';
+/** Why float64 is refused by the tfjs runtime (graphs nn/f64.ts can run are run there instead). */
+export const F64 = 'float64 is not supported: the float runtime computes in float32 (refusing rather than rounding)';
 /** Why training-mode Dropout with a non-zero ratio is refused (also raised by the kernel at run time). */
 export const DROPOUT_RANDOM = 'training-mode Dropout is random; only inference Dropout (training_mode false or ratio 0) is supported';
 const CAST_OK = new Set([1, 2, 3, 5, 6, 7, 9]);

@@ -6,7 +6,8 @@ import { allocArray, cloneModel, ModelError, sizeOf, type DType, type Model, typ
 import { canonicalize, ModelProblems, type Problem } from '../onnx/canonical.js';
 import { logical, plain } from './ops/layout.js';
 import { getOp, listOps, type OpContext, type RtValue } from './ops/registry.js';
-import { floatNodeCheck, floatGraphProblems } from './checks.js';
+import { F64, floatNodeCheck, floatGraphProblems } from './checks.js';
+import { f64Unsupported, runF64, usesFloat64 } from './f64.js';
 import { irToTf } from './ops/tensor.js';
 import { registerStandardOps } from './ops/index.js';
 import { initTf, tf, type TfBackendName } from './tf.js';
@@ -61,6 +62,8 @@ export class FloatModel {
   private readonly lastUse = new Map<string, number>();
 
   private readonly outDtypes = new Map<string, DType>();
+  /** True when the graph runs in nn/f64.ts (float64 values, double-precision JS kernels) instead of tfjs. */
+  private readonly f64: boolean;
 
   private constructor(input: Model, opts: FloatModelOptions) {
     this.source = opts.source ?? input.graph.name ?? 'model';
@@ -68,11 +71,14 @@ export class FloatModel {
     const ops = listOps().map((o) => (o.domain && o.domain !== 'ai.onnx' ? `${o.domain}.${o.opType}` : o.opType));
     const c = canonicalize(input, { source: this.source, ops, check: floatNodeCheck, throwOnProblems: false });
     const problems: Problem[] = [...c.problems, ...floatGraphProblems(c.model)];
-    if (problems.length) throw new ModelProblems(this.source, problems);
     const model = c.model;
     this.model = model;
-    for (const o of model.graph.outputs) this.outDtypes.set(o.name, o.dtype);
+    // Only float64 in the way, and every op has a double-precision JS kernel: run it there exactly.
+    this.f64 = problems.length > 0 && problems.every((p) => p.reason.includes(F64)) && usesFloat64(model) && !f64Unsupported(model);
+    if (problems.length && !this.f64) throw new ModelProblems(this.source, problems);
     this.options = opts.options ?? {};
+    if (this.f64) return;
+    for (const o of model.graph.outputs) this.outDtypes.set(o.name, o.dtype);
     validate(model, this.source);
     const trainable = opts.trainable ?? defaultTrainable;
     for (const [name, t] of model.graph.initializers) {
@@ -111,6 +117,7 @@ export class FloatModel {
 
   /** Run the graph on tfjs tensors (logical layout). Differentiable: call inside tf.variableGrads. */
   forward(feeds: Record<string, tf.Tensor>, opts: ForwardOptions = {}): Record<string, tf.Tensor> {
+    if (this.f64) throw new ModelError(`${this.source}: a float64 graph runs in double precision outside tfjs: use run(), not forward()`);
     const training = opts.training ?? false;
     const wanted = opts.outputs ?? this.outputNames;
     const keepSet = new Set(wanted);
@@ -186,6 +193,7 @@ export class FloatModel {
 
   /** Inference on plain arrays: returns every graph output as a float32 IR tensor. */
   run(feeds: Record<string, IrTensor>): Record<string, IrTensor> {
+    if (this.f64) return runF64(this.model, feeds, this.source);
     const res: Record<string, IrTensor> = {};
     tf.tidy(() => {
       const tfFeeds: Record<string, tf.Tensor> = {};

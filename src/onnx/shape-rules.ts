@@ -34,6 +34,8 @@ export class Ctx {
     readonly node: Node,
     private readonly env: Map<string, ValueInfo>,
     private readonly vals: Map<string, Dim[]>,
+    /** Small float initializers (Resize scales): not in `vals`, which only int rules may read. */
+    private readonly floatConsts: ReadonlyMap<string, Tensor> = new Map(),
   ) {}
 
   fail(msg: string): never {
@@ -67,6 +69,12 @@ export class Ctx {
   ints(i: number): number[] | undefined {
     const d = this.dims(i);
     return d && d.every((x) => typeof x === 'number') ? (d as number[]) : undefined;
+  }
+  /** Elements of input `i` when it is a float initializer (not overridden by a graph input). */
+  floats(i: number): number[] | undefined {
+    const name = this.node.inputs[i];
+    const t = name ? this.floatConsts.get(name) : undefined;
+    return t ? Array.from(t.data as Float32Array | Float64Array) : undefined;
   }
   /** Normalise a possibly negative axis against `rank`. */
   axis(a: number, rank: number): number {
@@ -539,7 +547,30 @@ export const RULES: Record<string, Rule> = {
   Pow: (c) => [{ dtype: c.dtype(0), shape: broadcast(c, [c.shape(0), c.shape(1)]) }],
   Mod: arith((a, b) => a % b),
   PRelu: (c) => [{ dtype: c.dtype(0), shape: broadcast(c, [c.shape(0), c.shape(1)]) }],
+  Resize: resizeRule,
 };
+
+/**
+ * Resize (the canonical form's: X, roi, scales, sizes, axes attribute): floor(dim · scale) per axis,
+ * or the sizes (stretch policy); a dim not computable here is null, never a guess.
+ */
+function resizeRule(c: Ctx): Out[] {
+  const x = c.shape(0);
+  const rank = x.length;
+  const axes = c.node.attrs['axes'] ? attrInts(c.node, 'axes').map((a) => c.axis(a, rank)) : [...Array(rank).keys()];
+  const scales = c.has(2) ? c.floats(2) : undefined;
+  const sizes = c.has(3) ? c.dims(3) : undefined;
+  const crop = attrString(c.node, 'coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize';
+  const out: Dim[] = [...x];
+  axes.forEach((a, i) => {
+    if (sizes && sizes.length) out[a] = attrString(c.node, 'keep_aspect_ratio_policy', 'stretch') === 'stretch' ? (sizes[i] ?? null) : null;
+    else if (scales && scales.length && !crop) {
+      const d = x[a];
+      out[a] = scales[i] === 1 ? (d ?? null) : isNum(d) ? Math.floor(d * scales[i]!) : null;
+    } else out[a] = null;
+  });
+  return [{ dtype: c.dtype(0), shape: out }];
+}
 for (const op of ['Sum', 'Max', 'Min', 'Mean']) RULES[op] = (c) => [{ dtype: c.dtype(0), shape: broadcast(c, c.node.inputs.map((_, i) => c.shape(i))) }];
 for (const op of ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor']) RULES[op] = compare;
 for (const op of [

@@ -6,7 +6,7 @@
  * them, or constants) are tracked element-wise so Reshape/Expand/Slice targets resolve, symbols included.
  */
 import { ModelError, cloneModel } from './ir.js';
-import type { Dim, Model, ValueInfo } from './ir.js';
+import type { Dim, Model, Tensor, ValueInfo } from './ir.js';
 import { Ctx, INT_DTYPES, MAX_VALS, formatShape, Missing, NoShape, RULES, fallbackDtypes, tensorVals, type Out } from './shape-rules.js';
 
 /** Options of `inferShapes`. */
@@ -27,19 +27,22 @@ export function inferShapes(model: Model, opts: ShapeOptions = {}): Map<string, 
   const g = model.graph;
   const env = new Map<string, ValueInfo>();
   const vals = new Map<string, Dim[]>();
+  const floatConsts = new Map<string, Tensor>();
   const annotated = new Map(g.valueInfo.map((v) => [v.name, v]));
   for (const [name, t] of g.initializers) {
     env.set(name, { name, dtype: t.dtype, shape: [...t.dims] });
     const v = tensorVals(t);
     if (v) vals.set(name, v);
+    if ((t.dtype === 'float32' || t.dtype === 'float64') && t.data.length <= MAX_VALS) floatConsts.set(name, t);
   }
   for (const v of g.inputs) {
     env.set(v.name, { name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : undefined });
     // An input that overrides an initializer may take any value at run time.
     vals.delete(v.name);
+    floatConsts.delete(v.name);
   }
   for (const node of g.nodes) {
-    const c = new Ctx(node, env, vals);
+    const c = new Ctx(node, env, vals, floatConsts);
     const rule = node.domain === '' || node.domain === 'ai.onnx' ? RULES[node.opType] : undefined;
     let outs: Out[] | undefined;
     if (!rule) {

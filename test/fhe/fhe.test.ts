@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, statSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -8,11 +8,11 @@ import { floatTensor, ModelError } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 import { saveModel } from '../../src/onnx/proto.js';
 import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/compile.js';
-import { decodeCiphertext, decodeFheFile, encodeCiphertext, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
+import { decodeCiphertext, decodeFheFile, encodeCiphertext, encodeFheFile, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
-import { maskReserve, planFhe } from '../../src/fhe/planner.js';
+import { maskReserve, planFhe, splitFlowProblem } from '../../src/fhe/planner.js';
 import { replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { expandPafs } from '../../src/smartpaf/graph.js';
@@ -107,12 +107,20 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   const auto = planFhe(p1, { degrees: [8192], maskBits: 10 });
   assert.equal(auto.refreshes, 2);
   assert.match(auto.choice, /client-aided refresh is the only way: the model needs 5 levels/);
+  // keygen refuses such a plan up front (the split flow cannot refresh); a refresh-free plan passes.
+  assert.match(splitFlowProblem(auto, 'tiny-f1')!, /^tiny-f1: client-aided refresh is the only way.*split keygen\/encrypt\/infer flow cannot run client-aided refresh yet/);
   // Alternatives are listed cheapest first with predicted costs; the chosen one is among them.
   const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10 });
   assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
   assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
+  // With the model plaintexts cached only their encodes drop out: cheaper, but not free.
+  assert.ok(alt.candidates.every((c) => c.predicted.cachedTotalSeconds < c.predicted.totalSeconds && c.predicted.cachedTotalSeconds > 0.2 * c.predicted.totalSeconds));
   assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
   assert.equal(alt.chosen, alt.candidates[0]);
+  // Ranked by the cached (per-image after the first) time when asked.
+  const warm = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10, cachedPlaintexts: true });
+  assert.ok(warm.candidates.every((c, i) => i === 0 || c.predicted.cachedTotalSeconds >= warm.candidates[i - 1]!.predicted.cachedTotalSeconds));
+  assert.equal(warm.chosen, warm.candidates[0]);
   // A 40-bit refresh mask needs room in the modulus: one level kept free before every refresh, so
   // at N=8192 the 3-level ReLU chain cannot end in a refresh (small masks above are for mechanics only).
   assert.equal(maskReserve(40, 40), 1);
@@ -123,6 +131,7 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   const ok = planFhe(p, { degrees: [8192, 16384] });
   assert.equal(ok.params.polyModulusDegree, 16384);
   assert.equal(ok.depth, 8);
+  assert.equal(splitFlowProblem(ok, 'tiny'), undefined);
 });
 
 test('tiny PAF CNN end to end under CKKS matches onnxruntime on the expanded model (N=16384)', async () => {
@@ -175,6 +184,8 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
       },
     });
     assert.equal(trips, 2);
+    // The last chain needs one level (the gemm): its refresh resumes there, not at the top (3).
+    assert.deepEqual(res.steps.filter((r) => r.kind === 'refresh').map((r) => r.level), [3, 1]);
     // Model plaintexts cached across two inferences: the second encodes nothing and agrees.
     const cache = new PlainCache();
     const r1 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
@@ -241,7 +252,8 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
   const run = async (...args: string[]) => {
     const p = new Command().exitOverride();
     registerFhe(p);
-    (process.stdout as { write: unknown }).write = (s: string) => (out.push(s), true);
+    // Only the CLI's text: the test runner's own (binary, serialized) reports go through untouched.
+    (process.stdout as { write: unknown }).write = (s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? (out.push(s), true) : (orig as (...a: unknown[]) => boolean)(s, ...rest));
     try {
       await p.parseAsync(['node', 'privml', 'fhe', ...args]);
     } finally {
@@ -275,12 +287,30 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '-1', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '-1'/);
     await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '1.5', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '1.5'/);
     await assert.rejects(run('plan', model, '--min-scale-bits', '50', '--max-scale-bits', '20'), /--min-scale-bits 50 is larger than --max-scale-bits 20/);
+    // The README's SmartPAF max-pool model needs refresh: keygen says so before generating keys.
+    await assert.rejects(run('keygen', '--model', 'models/fmnist-cnn-max.f1sq-g1sq.paf.onnx', '-o', join(dir, 'kmax')), /client-aided refresh is the only way: the model needs 57 levels.*use 'privml fhe run'/);
+    assert.ok(!existsSync(join(dir, 'kmax', 'secret.key')));
     await run('encrypt', join(dir, 'x.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'x.ct'));
     await assert.rejects(run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys'), '-o', join(dir, 'y.ct')), /holds a secret key/);
     await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y.ct'), '--json');
     const y = JSON.parse(await run('decrypt', join(dir, 'y.ct'), '--keys', join(dir, 'keys'), '--json'));
     const want = simulateProgram(compileModel(pafModel), x).at(-1)!;
     assert.ok(maxDiff(y.output, want) < 1e-3, `${y.output} vs ${Array.from(want)}`);
+    // A key file modified with a consistent header (checksum recomputed) is refused by the key set's
+    // manifest, in one line; so is a key file swapped in from another key set.
+    const relin = join(dir, 'keys', 'public', 'relin.key');
+    const good = readFileSync(relin);
+    const { header, payload } = decodeFheFile(good, relin);
+    const bad = Uint8Array.from(payload);
+    bad[bad.length >> 1]! ^= 1;
+    writeFileSync(relin, encodeFheFile(header, bad));
+    const err = await run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys', 'public'), '-o', join(dir, 'y2.ct')).then(
+      () => assert.fail('tampered key accepted'),
+      (e: Error) => e.message,
+    );
+    assert.match(err, /relin.key: does not match the SHA-256 listed in its key set's params.fhe/);
+    assert.ok(!err.includes('\n'), err);
+    writeFileSync(relin, good);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,8 @@ import type { PartyContext } from '../../src/mpc/context.js';
 import { runTwoParty } from '../../src/mpc/local.js';
 import { ringAdd, ringSub } from '../../src/mpc/ring.js';
 import { ltz, reluWithMask } from '../../src/mpc/protocols/compare.js';
-import { maskFromShares, misreadCarryProbability, simulateMask, SimRng, type BitRange } from '../../src/hummingbird/simulate.js';
+import { maskFromShares, misreadCarryProbability, simulateMask, type BitRange } from '../../src/hummingbird/simulate.js';
+import { SeededRng } from '../../src/seeded-rng.js';
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
 function rng(seed: number): () => bigint {
@@ -116,7 +117,7 @@ test('simulateMask with fresh shares reproduces the MPC misread rate (formula an
   const [r0, r1] = await runTwoParty((ctx: PartyContext) => reluWithMask(ctx, sh[ctx.party], range));
   const mpcMask = ringAdd(r0.mask, r1.mask);
   const xFloat = Float32Array.from(xFixed, (v) => Number(v) / 65536);
-  const simMask = simulateMask(xFloat, range, 16, 'random', new SimRng(99));
+  const simMask = simulateMask(xFloat, range, 16, 'random', new SeededRng(99));
   let chiMpc = 0, chiSim = 0;
   for (const [k, v] of vals.entries()) {
     const p = misreadCarryProbability(v, lsb);
@@ -151,7 +152,7 @@ test('simulateMask matches maskFromShares statistically on activations spread ov
   const x = BigInt64Array.from({ length: n }, () => (BigInt.asUintN(64, r()) % 2048n) - 1024n);
   const sh = share(x, 6);
   const exact = maskFromShares(sh[0], sh[1], range);
-  const sim = simulateMask(Float32Array.from(x, (v) => Number(v) / 65536), range, 16, 'random', new SimRng(3));
+  const sim = simulateMask(Float32Array.from(x, (v) => Number(v) / 65536), range, 16, 'random', new SeededRng(3));
   let e = 0, s = 0, expect = 0;
   for (let i = 0; i < n; i++) {
     const pos = x[i]! >= 0n ? 1 : 0;

@@ -30,19 +30,14 @@ import {
   truncate,
 } from '../../src/mpc/protocols/arith.js';
 import type { ConvGeom, PoolGeom } from '../../src/mpc/ring.js';
+import { SeededRng } from '../../src/seeded-rng.js';
 
 const F = 16;
 
-/** Seeded test-input generator (mulberry32); never used for protocol randomness. */
+/** Seeded test-input generator; never used for protocol randomness. */
 function rng(seed: number) {
-  let s = seed >>> 0;
-  const u32 = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const g = new SeededRng(seed);
+  const u32 = (): number => g.u32();
   return {
     u32,
     int: (lo: number, hi: number) => lo + (u32() % (hi - lo + 1)),

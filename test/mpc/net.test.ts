@@ -12,21 +12,13 @@ import { emulateLink, NET_PRESETS, parseBandwidth, parseLatency, parseNetOptions
 import { peerChannel, modeledSeconds, diffStats, snapshotStats } from '../../src/mpc/net/peer.js';
 import { handshake, sha256Hex, type Hello } from '../../src/mpc/net/handshake.js';
 import { admitPeers } from '../../src/mpc/net/admit.js';
+import { seededUniform } from '../../src/seeded-rng.js';
 
 const HOST = '127.0.0.1';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'net-peer.ts');
 
-/** Seeded PRNG for test data only (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for test data only. */
+const rng = seededUniform;
 
 function randomBytes(r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -56,7 +48,7 @@ async function tcpPair(extra: { idleTimeoutMs?: number } = {}): Promise<[TcpFram
   return [a, b, () => l.close()];
 }
 
-/** Milliseconds until `p` settles as a rejection, and the error. */
+/** Milliseconds from calling `start` until it settles as a rejection, and the error. */
 async function timeRejection(start: () => Promise<unknown>): Promise<{ ms: number; err: Error }> {
   // The clock starts before the call that arms the timer: on a loaded machine the gap between the
   // call and a later clock read can be tens of milliseconds, making a correct timeout look early.
@@ -371,7 +363,7 @@ test('emulation: parse --net/--bandwidth/--latency values', () => {
   assert.equal(emulateLink(a, NET_PRESETS.none), a, 'none adds no wrapper');
 });
 
-test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200 ms; serialisation queues', async (t) => {
+test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives no earlier than 100 ms; serialisation queues', async (t) => {
   const [a0, b] = memoryFramePair();
   const a = emulateLink(a0, NET_PRESETS.wan);
   const t0 = performance.now();
@@ -379,7 +371,8 @@ test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200
   await b.recv();
   const one = performance.now() - t0;
   t.diagnostic(`1 MB frame over wan: ${one.toFixed(2)} ms (model 100 ms)`);
-  assert.ok(one >= 100 && one < 200, `arrived after ${one} ms`);
+  // Lower bounds are the model; upper bounds only catch a runaway (timers fire late on a loaded machine).
+  assert.ok(one >= 100 && one < 1000, `arrived after ${one} ms`);
 
   // Two 500 kB frames back to back: the second waits for the first's serialisation (40 + 40 + 20 ms).
   const t1 = performance.now();
@@ -390,8 +383,9 @@ test('emulation: 1 MB over 100 Mbit/s + 20 ms arrives after ≥ 100 ms and < 200
   await b.recv();
   const second = performance.now() - t1;
   t.diagnostic(`2 × 500 kB: first ${first.toFixed(2)} ms (model 60), second ${second.toFixed(2)} ms (model 100)`);
-  assert.ok(first >= 60 && first < 100, `first after ${first} ms`);
-  assert.ok(second >= 100 && second < 160, `second after ${second} ms`);
+  assert.ok(first >= 60 && first < 1000, `first after ${first} ms`);
+  // Without queueing the second frame would also arrive at 60 ms; its 100 ms lower bound is the queue.
+  assert.ok(second >= 100 && second < 1000, `second after ${second} ms: serialisation did not queue`);
   a.close();
 });
 

@@ -168,3 +168,24 @@ test('ceil_mode window that would start in the padding is dropped (as in onnxrun
   await checkAgainstOrt(model, { x: new ort.Tensor('float32', new Float32Array(84), [1, 2, 6, 7]) }, {});
   assert.deepEqual(inferShapes(model).get(p)!.shape, [1, 2, 3, 4]);
 });
+
+test('Resize shapes (scales with a fractional result, sizes with axes, symbolic batch) match onnxruntime', async () => {
+  const b = new GraphBuilder('resize', 18);
+  const x = b.input('x', 'float32', ['batch', 2, 5, 7]);
+  const up = b.op('Resize', [x, '', b.init('sc', floatTensor([4], [1, 1, 2, 1.5]))], { mode: 'nearest' });
+  const sz = b.op('Resize', [x, '', '', b.init('sz', int64Tensor([2], [3, 11]))], { mode: 'linear', axes: [2, -1] });
+  const half = b.op('Resize', [up, '', b.init('sc2', floatTensor([2], [0.5, 0.34]))], { axes: [2, 3] });
+  for (const o of [up, sz, half]) b.output(o, 'float32');
+  const model = b.build();
+  await checkAgainstOrt(model, { x: new ort.Tensor('float32', new Float32Array(3 * 70), [3, 2, 5, 7]) }, { batch: 3 });
+  const info = inferShapes(model);
+  assert.deepEqual(info.get(up)!.shape, ['batch', 2, 10, 10]);
+  assert.deepEqual(info.get(sz)!.shape, ['batch', 2, 3, 11]);
+  // scales fed at run time: every dim may be resized, so all are unknown (null), never guessed
+  const b2 = new GraphBuilder('resize-fed', 18);
+  const x2 = b2.input('x', 'float32', ['batch', 2, 5, 7]);
+  const s2 = b2.input('s', 'float32', [4]);
+  const y2 = b2.op('Resize', [x2, '', s2]);
+  b2.output(y2, 'float32');
+  assert.deepEqual(inferShapes(b2.build()).get(y2)!.shape, [null, null, null, null]);
+});

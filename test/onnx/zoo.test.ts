@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../../src/onnx/proto.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { buildZoo, listZoo, paramCount, zooNames } from '../../src/onnx/zoo/index.js';
-import { Rng } from '../../src/onnx/zoo/rng.js';
+import { SeededRng } from '../../src/seeded-rng.js';
 
 const BATCH = 2;
 const ALLOWED_OPS = new Set(
@@ -50,7 +50,7 @@ function concreteDims(shape: (number | string | null)[] | undefined, batch: numb
   return shape.map((d) => (d === 'batch' ? batch : (d as number)));
 }
 
-function randomFeeds(m: Model, rng: Rng, batch: number): Record<string, ort.Tensor> {
+function randomFeeds(m: Model, rng: SeededRng, batch: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const inp of m.graph.inputs) {
     const dims = concreteDims(inp.shape, batch);
@@ -79,7 +79,7 @@ const RUN_AT_DEFAULTS = new Set(['fmnist-cnn', 'lenet5', 'resnet20', 'resnet18',
 
 /** Run `m` on random input and check every declared output: shape, finiteness, batch dependence. */
 async function checkOutputs(m: Model, batch: number, seed: number): Promise<void> {
-  const out = await run(m, randomFeeds(m, new Rng(seed), batch));
+  const out = await run(m, randomFeeds(m, new SeededRng(seed), batch));
   for (const decl of m.graph.outputs) {
     const t = out[decl.name];
     assert.ok(t, `output ${decl.name}`);

@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetFromBytes, type Dataset, type Normalization } from './dataset.js';
+import { datasetFromBytes, resolveSplitDir, type Dataset, type LoadSplitOptions, type Normalization } from './dataset.js';
 import { oneLine } from './idx.js';
 import { DATASET_DIR_NAME } from './paths.js';
 
@@ -64,34 +64,13 @@ export function findCifar10(opts: FindCifar10Options): string | undefined {
   return undefined;
 }
 
-/** Options of {@link loadCifar10}. */
-export interface LoadCifar10Options {
-  split: Cifar10Split;
-  /** Load from exactly this directory (takes precedence over `searchDirs`). */
-  dir?: string;
-  /** Directories to search, in order, when `dir` is not given. */
-  searchDirs?: string[];
-  /** Keep only the first `limit` examples (later batch files are then not read). */
-  limit?: number;
-  /**
-   * Optional per-channel normalisation applied after scaling to [0,1], e.g.
-   * {@link CIFAR10_NORMALIZATION}; recorded in `Dataset.normalization`.
-   */
-  normalize?: Normalization;
-}
+/** Options of {@link loadCifar10} (a `limit` stops before later batch files are read). */
+export type LoadCifar10Options = LoadSplitOptions<Cifar10Split>;
 
 /** Load a CIFAR-10 split as a Dataset of shape [3,32,32] with pixels in [0,1]. */
 export function loadCifar10(opts: LoadCifar10Options): Dataset {
   const { split } = opts;
-  let dir = opts.dir;
-  if (dir === undefined) {
-    const dirs = opts.searchDirs ?? [];
-    dir = findCifar10({ searchDirs: dirs, split });
-    if (dir === undefined) {
-      const where = dirs.length > 0 ? `looked in: ${dirs.join(', ')}` : 'no search directories given';
-      throw new Error(`CIFAR-10 ${split} split not found (${where}); ${CIFAR10_HINT}`);
-    }
-  }
+  const dir = resolveSplitDir('CIFAR-10', opts, (searchDirs, s) => findCifar10({ searchDirs, split: s }), CIFAR10_HINT);
   const limit = opts.limit ?? Infinity;
   if (limit !== Infinity && !(Number.isInteger(limit) && limit >= 0)) {
     throw new Error(`cifar10/${split}: limit must be a non-negative integer, got ${opts.limit}`);

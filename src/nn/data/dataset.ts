@@ -3,6 +3,8 @@
  * helpers (subset, split, batches, normalisation) the training and evaluation code uses.
  */
 
+import { seededUniform } from '../../seeded-rng.js';
+
 /** An image-classification data set held in memory, images in NCHW order. */
 export interface Dataset {
   /** Human-readable name, e.g. "fashion-mnist/test". */
@@ -25,6 +27,34 @@ export interface Dataset {
 export interface Normalization {
   mean: number[];
   std: number[];
+}
+
+/** Options shared by the loaders of on-disk data sets (Fashion-MNIST, CIFAR-10). */
+export interface LoadSplitOptions<S extends string> {
+  split: S;
+  /** Load from exactly this directory (takes precedence over `searchDirs`). */
+  dir?: string;
+  /** Directories to search, in order, when `dir` is not given. */
+  searchDirs?: string[];
+  /** Keep only the first `limit` examples. */
+  limit?: number;
+  /** Optional per-channel normalisation applied after scaling to [0,1]; recorded in `Dataset.normalization`. */
+  normalize?: Normalization;
+}
+
+/** `opts.dir`, or the first of `opts.searchDirs` that `find` accepts; throws naming where it looked and `hint`. */
+export function resolveSplitDir<S extends string>(
+  label: string,
+  opts: LoadSplitOptions<S>,
+  find: (searchDirs: string[], split: S) => string | undefined,
+  hint: string,
+): string {
+  if (opts.dir !== undefined) return opts.dir;
+  const dirs = opts.searchDirs ?? [];
+  const dir = find(dirs, opts.split);
+  if (dir !== undefined) return dir;
+  const where = dirs.length > 0 ? `looked in: ${dirs.join(', ')}` : 'no search directories given';
+  throw new Error(`${label} ${opts.split} split not found (${where}); ${hint}`);
 }
 
 /** One mini-batch: `x` is n×C×H×W, `y` the n labels. */
@@ -202,11 +232,11 @@ export function classCounts(ds: Pick<Dataset, 'labels' | 'classes'>): number[] {
   return counts;
 }
 
-/** A seeded random permutation of 0..n-1 (Fisher–Yates over a mulberry32 stream; not cryptographic). */
+/** A seeded random permutation of 0..n-1 (Fisher–Yates over a `SeededRng` stream; not cryptographic). */
 export function shuffledIndices(n: number, seed: number): Uint32Array {
   const perm = new Uint32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
-  const rand = mulberry32(seed);
+  const rand = seededUniform(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     const t = perm[i]!;
@@ -214,16 +244,4 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
     perm[j] = t;
   }
   return perm;
-}
-
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0,1); data shuffling and test inputs only, never secrets. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetFromBytes, type Dataset, type Normalization } from './dataset.js';
+import { datasetFromBytes, resolveSplitDir, type Dataset, type LoadSplitOptions, type Normalization } from './dataset.js';
 import { readIdx } from './idx.js';
 import { packageRoot } from './paths.js';
 
@@ -69,33 +69,12 @@ export function findFashionMnist(opts: FindFashionMnistOptions): string | undefi
 }
 
 /** Options of {@link loadFashionMnist}. */
-export interface LoadFashionMnistOptions {
-  split: FashionMnistSplit;
-  /** Load from exactly this directory (takes precedence over `searchDirs`). */
-  dir?: string;
-  /** Directories to search, in order, when `dir` is not given. */
-  searchDirs?: string[];
-  /** Keep only the first `limit` examples. */
-  limit?: number;
-  /**
-   * Optional per-channel normalisation applied after scaling to [0,1], e.g.
-   * {@link FASHION_MNIST_NORMALIZATION}; recorded in `Dataset.normalization`.
-   */
-  normalize?: Normalization;
-}
+export type LoadFashionMnistOptions = LoadSplitOptions<FashionMnistSplit>;
 
 /** Load a Fashion-MNIST split as a Dataset of shape [1,28,28] with pixels in [0,1]. */
 export function loadFashionMnist(opts: LoadFashionMnistOptions): Dataset {
   const { split } = opts;
-  let dir = opts.dir;
-  if (dir === undefined) {
-    const dirs = opts.searchDirs ?? [];
-    dir = findFashionMnist({ searchDirs: dirs, split });
-    if (dir === undefined) {
-      const where = dirs.length > 0 ? `looked in: ${dirs.join(', ')}` : 'no search directories given';
-      throw new Error(`Fashion-MNIST ${split} split not found (${where}); ${FASHION_MNIST_HINT}`);
-    }
-  }
+  const dir = resolveSplitDir('Fashion-MNIST', opts, (searchDirs, s) => findFashionMnist({ searchDirs, split: s }), FASHION_MNIST_HINT);
   const files = fashionMnistSplitFiles(dir, split);
   if (!files) {
     const f = FASHION_MNIST_FILES[split];

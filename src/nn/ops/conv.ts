@@ -61,7 +61,7 @@ function spatialNhwc(xv: RtValue): tf.Tensor4D {
 const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
 
 /** Inference with no gradient being recorded (tf.grad may run a non-training forward too). */
-function plainInference(ctx: OpContext): boolean {
+export function plainInference(ctx: OpContext): boolean {
   return !ctx.training && (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth === 0;
 }
 
@@ -71,7 +71,7 @@ function plainInference(ctx: OpContext): boolean {
  * variable (training) gives it a new one, so a stale filter is never used. Not cached while training
  * (the tape must see the transpose).
  */
-function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor): tf.Tensor {
+export function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor): tf.Tensor {
   if (!plainInference(ctx)) return make();
   const c = ctx.state.get('filter') as { id: object; t: tf.Tensor } | undefined;
   const id = (w as unknown as { dataId: object }).dataId;

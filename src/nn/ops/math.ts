@@ -5,6 +5,7 @@ import { broadcastPartnerNhwc, logical, logicalShape, plain } from './layout.js'
 import { opError, registerOp, type OpContext, type OpKernel, type RtValue } from './registry.js';
 import { intsOf, need, normAxis, scalarOf } from './util.js';
 import { DROPOUT_RANDOM } from '../checks.js';
+import { cachedFilter } from './conv.js';
 
 type Bin = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -46,7 +47,12 @@ function gemm(ctx: OpContext): RtValue[] {
   if (k1 !== k2) throw opError(ctx, `inner dimensions differ: A [${a.shape}]${transA ? 'ᵀ' : ''} × B [${b.shape}]${transB ? 'ᵀ' : ''}`);
   const alpha = attrFloat(ctx.node, 'alpha', 1);
   const beta = attrFloat(ctx.node, 'beta', 1);
-  let y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);
+  // tfjs-wasm's matMul with transposeB is several times slower than on a transposed copy (4.7 vs
+  // 0.7 ms for MobileNetV2's 1×1280 · 1280×1000 classifier, medians of 21 alternating pairs);
+  // PyTorch's Linear always exports transB=1: transpose a constant weight once and keep it
+  // (cachedFilter: inference only, refreshed when the weight changes).
+  const bb = !transB ? b : ctx.constInput(1) !== undefined ? cachedFilter(ctx, b, () => tf.transpose(b)) : tf.transpose(b);
+  let y = tf.matMul(a as tf.Tensor2D, bb as tf.Tensor2D, transA, false);
   if (alpha !== 1) y = tf.mul(y, alpha);
   const c = ctx.inputs[2];
   if (c && beta !== 0) y = tf.add(y, beta === 1 ? logical(c) : tf.mul(logical(c), beta));

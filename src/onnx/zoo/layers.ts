@@ -8,19 +8,19 @@
  */
 import { GraphBuilder, float } from '../builder.js';
 import { floatTensor, int64Tensor, sizeOf, type Model } from '../ir.js';
-import { Rng } from './rng.js';
+import { SeededRng } from '../../seeded-rng.js';
 
 /** A GraphBuilder plus the seeded PRNG that draws the weights, and a cache of shared constants. */
 export class ZooGraph {
   /** The underlying builder (add nodes with `b.op`). */
   readonly b: GraphBuilder;
   /** Weight generator; draws happen in graph-construction order, so a seed fixes every weight. */
-  readonly rng: Rng;
+  readonly rng: SeededRng;
   private readonly consts = new Map<string, string>();
 
   constructor(name: string, seed: number) {
     this.b = new GraphBuilder(name);
-    this.rng = new Rng(seed);
+    this.rng = new SeededRng(seed);
   }
 
   /** A He/Kaiming-normal weight (std = √(2 / fanIn)). */

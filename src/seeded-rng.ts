@@ -1,10 +1,11 @@
 /**
- * Seeded, deterministic PRNG for zoo weights. Not cryptographic on purpose: zoo weights are public
- * test fixtures, and speed matters (VGG-16 draws ~138M normals).
+ * The one seeded, NON-secret pseudo-random generator of privml: zoo weights, test inputs, data
+ * shuffles, HummingBird's carry simulation. Its output reveals its seed, so anything secret (shares,
+ * masks, keys, Proteus sentinels and member order) draws from `src/crypto` instead.
  */
 
-/** sfc32 generator seeded through splitmix32, with Box–Muller normals. */
-export class Rng {
+/** sfc32 seeded through splitmix32, with Box–Muller normals; fast enough for VGG-16's ~138M normals. */
+export class SeededRng {
   private a: number;
   private b: number;
   private c: number;
@@ -38,6 +39,11 @@ export class Rng {
     this.c = (this.c << 21) | (this.c >>> 11);
     this.c = (this.c + t) | 0;
     return t >>> 0;
+  }
+
+  /** Uniform integer in [0, n) for n ≤ 2^32 (floor of a uniform; bias ≤ n/2^32, fine for non-secret use). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
   }
 
   /** Uniform in [0, 1). */
@@ -81,4 +87,10 @@ export class Rng {
     for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * this.uniform();
     return out;
   }
+}
+
+/** A function returning the uniforms of a fresh `SeededRng(seed)`: the shape test and shuffle code wants. */
+export function seededUniform(seed: number): () => number {
+  const rng = new SeededRng(seed);
+  return () => rng.uniform();
 }

@@ -1,0 +1,285 @@
+/**
+ * `privml serve MODEL`: an HTTP server with the private-inference page. The page runs party 0 (the
+ * data owner) in the browser; for every classification the server starts a fresh dealer and party
+ * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does) and relays the page's
+ * WebSocket bytes to their TCP ports unchanged (see the README's threat model for what the relay
+ * can see). The plain image never reaches the server: only secret shares pass the relay.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { packageRoot } from '../nn/data/paths.js';
+import { encodeModel } from '../onnx/proto.js';
+import { stripWeights } from '../mpc/arch.js';
+import { planModel } from '../mpc/plan.js';
+import type { RoleMessage } from '../mpc/launch.js';
+import { randomId } from '../crypto/random.js';
+import type { BitRange, WeightMode } from '../mpc/executor.js';
+import type { ServerInfo, SessionInfo, Sample } from '../web/session.js';
+import { readReluConfig } from '../api/mpc-session.js';
+import { resolveModel } from '../api/model-ref.js';
+import { CliError, loadDataset } from './common.js';
+
+/** Sessions (dealer + party 1 pairs) alive at once; more get a 503 with a one-line reason. */
+const MAX_SESSIONS = 4;
+/** A session whose page never connects, or that runs longer than this, is stopped. */
+const SESSION_LIMIT_MS = 120_000;
+/** Idle timeout of every MPC link (page ↔ party 1, page ↔ dealer). */
+const IDLE_TIMEOUT_MS = 20_000;
+/** Committed samples shown in the page. */
+const SAMPLES = 12;
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  reluConfig?: string;
+  reluProtocol: string;
+  weights: string;
+  fhe?: boolean;
+  json?: boolean;
+}
+
+interface Session {
+  id: string;
+  ports: { peer: number; dealer: number };
+  children: ChildProcess[];
+  sockets: Set<WebSocket>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Fork one role with IPC; resolves with the port it listens on. */
+function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<number> } {
+  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+  let last = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    const l = d.split('\n').filter((x) => x.trim()).pop();
+    if (l) last = l;
+  });
+  const listening = new Promise<number>((resolve, reject) => {
+    child.on('message', (m: RoleMessage) => m.type === 'listening' && resolve(m.port));
+    child.on('exit', (code) => {
+      if (code) log(`${name} exited with code ${code}${last ? `: ${last.replace(/^privml: error: /, '')}` : ''}`);
+      reject(new Error(`${name} exited before listening`));
+    });
+  });
+  listening.catch(() => {});
+  return { child, listening };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Newest modification time (ms) of the files under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * The built page (dist/page). In a development checkout (scripts/build-web.mjs and src/ present)
+ * it is rebuilt with esbuild when missing or older than the sources, so edited code never runs stale.
+ */
+async function pageDir(): Promise<string> {
+  const root = packageRoot();
+  const dir = join(root, 'dist', 'page');
+  const worker = join(dir, 'worker.js');
+  const built = existsSync(worker) && existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'page.js'));
+  const script = join(root, 'scripts', 'build-web.mjs');
+  const dev = existsSync(script) && existsSync(join(root, 'src', 'web'));
+  if (built && !(dev && newest(join(root, 'src')) > statSync(worker).mtimeMs)) return dir;
+  if (!dev) throw new CliError(`the page is not built (${dir} is missing); reinstall privml`);
+  process.stderr.write('privml serve: building the page…\n');
+  const mod = (await import(pathToFileURL(script).href)) as { buildWeb: (o: { quiet: boolean }) => Promise<string> };
+  return mod.buildWeb({ quiet: true });
+}
+
+/** Start the server; resolves once it listens (returns its port and a stop function). */
+export async function serve(ref: string, o: ServeFlags, log: (l: string) => void): Promise<{ port: number; close: () => Promise<void> }> {
+  if (o.fhe) throw new CliError('serve --fhe is not implemented yet (only the MPC mode runs in the page)', 2);
+  if (o.weights !== 'public' && o.weights !== 'secret') throw new CliError(`--weights must be public or secret, got '${o.weights}'`, 2);
+  if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten' && o.reluProtocol !== 'fss' && o.reluProtocol !== 'fss2') {
+    throw new CliError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${o.reluProtocol}'`, 2);
+  }
+  const weights = o.weights as WeightMode;
+  const { model, source } = resolveModel(ref);
+  let inputShape: number[];
+  try {
+    inputShape = planModel(model, 1, source).inputShape.slice(1);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const reluConfig: Record<string, BitRange> | undefined = o.reluConfig ? readReluConfig(o.reluConfig, model) : undefined;
+  // Public weights: the page gets the model; secret: only the architecture (weights zero-filled).
+  const modelBytes = encodeModel(weights === 'public' ? model : stripWeights(model));
+  const ds = loadDataset({ dataset: 'fashion-mnist-sample', limit: SAMPLES }, 'test');
+  const per = inputShape.reduce((a, b) => a * b, 1);
+  const samples: Sample[] = ds.images.length / ds.n === per
+    ? Array.from({ length: ds.n }, (_, i) => ({
+        index: i,
+        label: ds.labels[i]!,
+        pixels: Buffer.from(Uint8Array.from(ds.images.subarray(i * per, (i + 1) * per), (v) => Math.round(v * 255))).toString('base64'),
+      }))
+    : [];
+  // File names only: the page (and its screenshots) need not learn the server's directory layout.
+  const info: ServerInfo = { model: basename(source), mode: 'mpc', inputShape, classes: ds.classes, weights, reluConfig: o.reluConfig ? basename(o.reluConfig) : null };
+  const dir = await pageDir();
+  const files: Record<string, [string, string]> = {
+    '/': ['index.html', 'text/html; charset=utf-8'],
+    '/index.html': ['index.html', 'text/html; charset=utf-8'],
+    '/page.js': ['page.js', 'text/javascript'],
+    '/worker.js': ['worker.js', 'text/javascript'],
+  };
+
+  const sessions = new Map<string, Session>();
+  const endSession = (s: Session) => {
+    if (!sessions.delete(s.id)) return;
+    clearTimeout(s.timer);
+    for (const ws of s.sockets) ws.close(1001, 'session ended');
+    // Roles end by themselves after a normal job; a stuck or abandoned one is stopped.
+    setTimeout(() => s.children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')), 5000).unref();
+  };
+
+  const newSession = async (): Promise<SessionInfo> => {
+    const id = randomId(12);
+    const common = ['--timeout', String(IDLE_TIMEOUT_MS / 1000)];
+    const dealer = startRole('dealer', ['mpc', 'dealer', '--listen', '127.0.0.1:0', '--ipc', ...common], log);
+    const children = [dealer.child];
+    const s: Session = { id, ports: { peer: 0, dealer: 0 }, children, sockets: new Set(), timer: setTimeout(() => endSession(s), SESSION_LIMIT_MS) };
+    sessions.set(id, s);
+    try {
+      s.ports.dealer = await dealer.listening;
+      const jobArgs = ['--weights', weights, '--relu-protocol', o.reluProtocol, '--count', '1', '--warmup', ...(o.reluConfig ? ['--relu-config', o.reluConfig] : [])];
+      const p1 = startRole('party 1', ['mpc', 'party', ref, '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common], log);
+      children.push(p1.child);
+      s.ports.peer = await p1.listening;
+      // Both roles done (or failed): the session is over.
+      let left = 2;
+      for (const c of children) c.on('exit', () => --left === 0 && endSession(s));
+    } catch (e) {
+      endSession(s);
+      throw e;
+    }
+    return {
+      id,
+      peerPath: `/ws/${id}/peer`,
+      dealerPath: `/ws/${id}/dealer`,
+      job: { weights, reluProtocol: o.reluProtocol as SessionInfo['job']['reluProtocol'], reluConfig, fracBits: 16, warmup: true, idleTimeoutMs: IDLE_TIMEOUT_MS },
+    };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method === 'GET' && files[path]) {
+      const [file, type] = files[path]!;
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+      return res.end(readFileSync(join(dir, file)));
+    }
+    if (req.method === 'GET' && path === '/api/info') return sendJson(res, 200, info);
+    if (req.method === 'GET' && path === '/api/samples') return sendJson(res, 200, samples);
+    if (req.method === 'GET' && path === '/api/model') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-cache' });
+      return res.end(modelBytes);
+    }
+    if (req.method === 'POST' && path === '/api/session') {
+      if (sessions.size >= MAX_SESSIONS) return sendJson(res, 503, { error: `the server is busy (${MAX_SESSIONS} inferences running); try again in a moment` });
+      try {
+        return sendJson(res, 200, await newSession());
+      } catch (e) {
+        return sendJson(res, 500, { error: `could not start party 1 and the dealer: ${(e as Error).message}` });
+      }
+    }
+    sendJson(res, 404, { error: `no such page: ${req.method} ${path.slice(0, 80)}` });
+  };
+
+  const http = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => sendJson(res, 500, { error: (e as Error).message }));
+  });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  http.on('upgrade', (req, socket, head) => {
+    const m = /^\/ws\/([0-9a-f]+)\/(peer|dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    const s = m ? sessions.get(m[1]!) : undefined;
+    if (!m || !s) {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, m[2] as 'peer' | 'dealer'));
+  });
+
+  /** Pipe one WebSocket to the role's TCP port, bytes unchanged both ways (the roles parse the frames). */
+  const relay = (ws: WebSocket, s: Session, to: 'peer' | 'dealer') => {
+    s.sockets.add(ws);
+    const tcp = net.connect({ host: '127.0.0.1', port: s.ports[to] });
+    tcp.setNoDelay(true);
+    const pending: Buffer[] = [];
+    let up = false;
+    tcp.on('connect', () => {
+      up = true;
+      for (const b of pending.splice(0)) tcp.write(b);
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return ws.close(1003, 'binary frames only');
+      if (up) tcp.write(data);
+      else pending.push(data);
+    });
+    tcp.on('data', (d) => ws.readyState === ws.OPEN && ws.send(d));
+    const down = () => {
+      ws.close();
+      tcp.destroy();
+      s.sockets.delete(ws);
+    };
+    tcp.on('error', down);
+    tcp.on('close', down);
+    ws.on('close', down);
+    ws.on('error', down);
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (e) => reject(new CliError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`)));
+    http.listen(o.port, o.host, () => resolve());
+  });
+  const port = (http.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: async () => {
+      for (const s of [...sessions.values()]) endSession(s);
+      wss.close();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
+
+/** Register `serve`. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a web page that classifies images privately: party 0 runs in the browser, party 1 and the dealer on this machine')
+    .argument('<model>', '.onnx model (or zoo name) with a 28×28 single-channel input (e.g. fmnist-cnn)')
+    .option('--port <n>', 'HTTP port (0: any free port)', (v) => Number(v), 8080)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--relu-config <file>', 'HummingBird bit ranges per ReLU node (as for mpc infer)')
+    .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
+    .option('--weights <mode>', 'public (the page receives the model) | secret (the page receives only the architecture)', 'public')
+    .option('--fhe', 'CKKS mode (not implemented yet)')
+    .option('--json', 'print {"url","port"} as one JSON line once listening, instead of the text line')
+    .action(async (ref: string, o: ServeFlags) => {
+      if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new CliError(`--port must be 0..65535, got ${o.port}`, 2);
+      const log = (l: string) => process.stderr.write(`privml serve: ${l}\n`);
+      const { port } = await serve(ref, o, log);
+      // One line on stdout the test (and scripts) can wait for.
+      const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`;
+      process.stdout.write(o.json ? JSON.stringify({ url, port }) + '\n' : `serving ${url}\n`);
+      await new Promise(() => {});
+    });
+}

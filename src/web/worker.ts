@@ -1,0 +1,66 @@
+/**
+ * Party 0 in a Web Worker: the image is secret-shared here and never leaves this worker in the
+ * clear. It runs the engine's own `runParty` (roles.ts), with the TCP transport replaced by
+ * WebSockets to the server's relay (shims/tcp.ts) and Node's crypto by WebCrypto + AES-CTR in JS.
+ * A worker (not the page's main thread) may compile the ring kernels synchronously, and the
+ * page stays responsive while the protocol runs.
+ */
+import { decodeModel } from '../onnx/proto.js';
+import { runParty, type Phase } from '../mpc/roles.js';
+import { NET_PRESETS } from '../mpc/net/emulate.js';
+import type { WorkerMessage, WorkerRequest } from './session.js';
+
+const post = (m: WorkerMessage): void => (self as unknown as { postMessage(m: WorkerMessage): void }).postMessage(m);
+
+/** Rough share of the work done when each phase starts (for the progress bar). */
+const PHASE_FRACTION: Record<Phase, number> = { connect: 0.05, handshake: 0.1, setup: 0.2, 'mid-layer': 0.5, reveal: 0.9 };
+
+async function classify(req: WorkerRequest): Promise<void> {
+  const t0 = performance.now();
+  const model = decodeModel(new Uint8Array(req.model), 'served model');
+  const s = req.session;
+  const report = await runParty({
+    id: 0,
+    job: {
+      kind: 'model',
+      model,
+      weights: s.job.weights,
+      reluProtocol: s.job.reluProtocol,
+      reluConfig: s.job.reluConfig,
+      batch: 1,
+      count: 1,
+      inputs: req.image,
+      preprocess: false,
+      warmup: s.job.warmup,
+    },
+    peer: { host: req.wsOrigin + s.peerPath, port: 0 },
+    dealer: { host: req.wsOrigin + s.dealerPath, port: 0 },
+    net: NET_PRESETS.none,
+    fracBits: s.job.fracBits,
+    hooks: {
+      idleTimeoutMs: s.job.idleTimeoutMs,
+      // The warm-up batch reaches each phase too; the bar only moves forward.
+      onPhase: (p) => post({ type: 'progress', phase: p, fraction: PHASE_FRACTION[p] }),
+    },
+  });
+  const logits = Array.from(report.outputs ?? []);
+  if (logits.length === 0 || !logits.every(Number.isFinite)) throw new Error('party 0 received no valid output');
+  const b = report.batches[0]!;
+  post({
+    type: 'result',
+    logits,
+    prediction: logits.indexOf(Math.max(...logits)),
+    ms: b.ms,
+    wallMs: performance.now() - t0,
+    rounds: b.rounds,
+    bytesSent: b.bytesSent,
+    bytesReceived: b.bytesReceived,
+    dealerWaitMs: b.dealerWaitMs,
+    layers: report.layers.map((l) => ({ name: l.name, ms: l.ms, rounds: l.rounds })),
+  });
+}
+
+self.addEventListener('message', (ev: MessageEvent<WorkerRequest>) => {
+  if (ev.data?.type !== 'classify') return;
+  classify(ev.data).catch((e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+});
