@@ -28,8 +28,21 @@ if (args.includes('--list')) {
   process.stdout.write(files.join('\n') + '\n');
   process.exit(0);
 }
+// The whole default run starts with the linter and formatter check (Biome; `npm run format` fixes most findings).
+if (!long && !named.length) {
+  const lint = spawnSync(process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'ci', '.'], { cwd: root, stdio: 'inherit' });
+  if (lint.status !== 0) {
+    process.stderr.write('npm test: lint/format check failed (npm run format fixes formatting; see above)\n');
+    process.exit(lint.status ?? 1);
+  }
+}
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: root, stdio: 'inherit' });
 if (!long && !named.length) {
-  process.stdout.write(`\nlong end-to-end suites, not run here (npm run test:long; .ci/run runs them):\n${all.filter(isLong).map((f) => `  ${f}`).join('\n')}\n`);
+  process.stdout.write(
+    `\nlong end-to-end suites, not run here (npm run test:long; .ci/run runs them):\n${all
+      .filter(isLong)
+      .map((f) => `  ${f}`)
+      .join('\n')}\n`,
+  );
 }
 process.exit(r.status ?? 1);

@@ -4,7 +4,7 @@
  * reduction and scan ops below run here in double precision instead (values declared float32 are
  * rounded to float32 after every op, as a float32 kernel would). Anything else stays refused.
  */
-import { attrInt, ModelError, sizeOf, type DType, type Model, type Node, type Tensor } from '../onnx/ir.js';
+import { attrInt, type DType, type Model, ModelError, type Node, sizeOf, type Tensor } from '../onnx/ir.js';
 
 /** A value of the interpreter: every element held as a double, tagged with its ONNX dtype. */
 interface Val {
@@ -20,7 +20,7 @@ const UNARY: Record<string, (x: number) => number> = {
   Exp: Math.exp,
   Log: Math.log,
   Sqrt: Math.sqrt,
-  Relu: (x) => (x < 0 ? 0 : x),
+  Relu: (x) => Math.max(x, 0),
 };
 const BINARY: Record<string, (a: number, b: number) => number> = {
   Add: (a, b) => a + b,
@@ -94,7 +94,7 @@ function reduce(n: Node, x: Val, axesIn: number[] | undefined, fail: (m: string)
   const r = x.dims.length;
   const keep = attrInt(n, 'keepdims', 1) === 1;
   if ((!axesIn || axesIn.length === 0) && attrInt(n, 'noop_with_empty_axes', 0) === 1) return x;
-  const axes = new Set((axesIn && axesIn.length ? axesIn : [...Array(r).keys()]).map((a) => (a < 0 ? a + r : a)));
+  const axes = new Set((axesIn?.length ? axesIn : [...Array(r).keys()]).map((a) => (a < 0 ? a + r : a)));
   for (const a of axes) if (a < 0 || a >= r) fail(`axis out of range for rank ${r}`);
   const outKeep = x.dims.map((d, i) => (axes.has(i) ? 1 : d));
   const so = strides(outKeep);

@@ -70,7 +70,7 @@ export function classifierIo(fm: FloatModel, ds: Pick<Dataset, 'shape' | 'classe
   const input = inputs[0]!;
   const info = fm.model.graph.inputs.find((v) => v.name === input)!;
   const want = info.shape?.slice(1);
-  if (want && want.some((d, i) => typeof d === 'number' && d !== ds.shape[i])) {
+  if (want?.some((d, i) => typeof d === 'number' && d !== ds.shape[i])) {
     throw new ModelError(`${fm.source}: input '${input}' expects images [${want}], data set ${ds.name} has [${ds.shape}]`);
   }
   const output = fm.outputNames[0]!;

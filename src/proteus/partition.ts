@@ -4,13 +4,14 @@
  * randomized tries are made and the most balanced kept. The result is plain JSON (node indices),
  * so it can be stored in the owner's key file.
  */
-import { ModelError } from '../onnx/ir.js';
+
 import type { Graph, Model } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { findAtoms, orderGroups } from './atoms.js';
-import { nodeGraph, quotientAdjacency } from './graph.js';
 import type { NodeGraph } from './graph.js';
-import { secretRng } from './rng.js';
+import { nodeGraph, quotientAdjacency } from './graph.js';
 import type { Rng } from './rng.js';
+import { secretRng } from './rng.js';
 
 /** Options of `partitionGraph`. */
 export interface PartitionOptions {
@@ -103,7 +104,7 @@ class Clusters {
 
   /** Merge one light cluster into a light neighbour under `cap`; false when none is possible. */
   step(rng: Rng, cap: number, only: (w: number) => boolean, jitter: number): boolean {
-    const live = this.weight.map((w, i) => i).filter((i) => this.alive[i] && only(this.weight[i]!));
+    const live = this.weight.map((_w, i) => i).filter((i) => this.alive[i] && only(this.weight[i]!));
     // Lightest first, with random noise so each try (and each owner) contracts differently.
     const order = live.map((i) => [i, this.weight[i]! + rng.next() * jitter] as const).sort((x, y) => x[1] - y[1]);
     for (const [c] of order) {
