@@ -126,6 +126,23 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   } catch (e) {
     throw new CliError((e as Error).message);
   }
+  if (o.paf) {
+    const { getPaf } = await import('../smartpaf/paf.js');
+    try {
+      getPaf(o.paf);
+    } catch (e) {
+      throw new CliError(`--paf: ${(e as Error).message}`, 2);
+    }
+  }
+  if (o.fhe && !o.paf) {
+    // Refuse a model the FHE session could not run now, not at the page's first classification.
+    const { compileModel } = await import('../fhe/compile.js');
+    try {
+      compileModel(model, source);
+    } catch (e) {
+      throw new CliError(`${(e as Error).message.split('\n')[0]} (or pass --paf NAME, e.g. --paf f1g2, to make a development PAF model)`, 2);
+    }
+  }
   const reluConfig: Record<string, BitRange> | undefined = o.reluConfig ? readReluConfig(o.reluConfig, model) : undefined;
   // Public weights: the page gets the model; secret: only the architecture (weights zero-filled).
   const modelBytes = encodeModel(weights === 'public' ? model : stripWeights(model));
