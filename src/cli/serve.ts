@@ -186,7 +186,8 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     try {
       s.ports.dealer = await dealer.listening;
       const jobArgs = ['--weights', weights, '--relu-protocol', o.reluProtocol, '--count', '1', '--warmup', ...(o.reluConfig ? ['--relu-config', o.reluConfig] : [])];
-      const p1 = startRole('party 1', ['mpc', 'party', ref, '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common], log);
+      // Party 1 accepts the page's WebSocket itself (no relay hop per protocol round), on the server's address.
+      const p1 = startRole('party 1', ['mpc', 'party', ref, '--id', '1', '--peer-ws', '--peer', `${o.host}:0`, '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common], log);
       children.push(p1.child);
       s.ports.peer = await p1.listening;
       // Both roles done (or failed): the session is over.
@@ -198,7 +199,7 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     }
     return {
       id,
-      peerPath: `/ws/${id}/peer`,
+      peerPort: s.ports.peer,
       dealerPath: `/ws/${id}/dealer`,
       job: { weights, reluProtocol: o.reluProtocol as SessionInfo['job']['reluProtocol'], reluConfig, fracBits: 16, warmup: true, idleTimeoutMs: IDLE_TIMEOUT_MS },
     };
@@ -244,13 +245,13 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   http.on('upgrade', (req, socket, head) => {
     const f = /^\/ws\/([0-9a-f]+)\/fhe$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     if (f && fhe?.has(f[1]!)) return fhe.wss.handleUpgrade(req, socket, head, (ws) => fhe.attach(f[1]!, ws));
-    const m = /^\/ws\/([0-9a-f]+)\/(peer|dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    const m = /^\/ws\/([0-9a-f]+)\/(dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     const s = m ? sessions.get(m[1]!) : undefined;
     if (!m || !s) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, m[2] as 'peer' | 'dealer'));
+    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, 'dealer'));
   });
 
   /** Pipe one WebSocket to the role's TCP port, bytes unchanged both ways (the roles parse the frames). */

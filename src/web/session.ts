@@ -9,8 +9,9 @@ import type { ReluProtocol } from '../mpc/protocols/compare.js';
 /** The reply to `POST /api/session`: a fresh dealer and party 1 are waiting behind these relays. */
 export interface SessionInfo {
   id: string;
-  /** Relay paths (ws:// URLs are formed by the page from its own origin). */
-  peerPath: string;
+  /** Port where party 1 accepts the page's WebSocket directly (same host as the page). */
+  peerPort: number;
+  /** Relay path to the dealer (the ws:// URL is formed by the page from its own origin). */
   dealerPath: string;
   job: {
     weights: WeightMode;
