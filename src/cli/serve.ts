@@ -1,9 +1,12 @@
 /**
  * `privml serve MODEL`: an HTTP server with the private-inference page. The page runs party 0 (the
  * data owner) in the browser; for every classification the server starts a fresh dealer and party
- * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does) and relays the page's
- * WebSocket bytes to their TCP ports unchanged (see the README's threat model for what the relay
- * can see). The plain image never reaches the server: only secret shares pass the relay.
+ * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does). Party 1 accepts the
+ * page's WebSocket itself (`--peer-ws`: no extra hop per protocol round); the dealer is reached
+ * through this server, which relays the page's WebSocket bytes to its TCP port unchanged (see the
+ * README's threat model for what the relay can see). The plain image never reaches the server.
+ * With --fhe the page is a CKKS client instead: one `privml fhe session` process per page, frames
+ * relayed over IPC (fheSessions below).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
