@@ -104,7 +104,7 @@ async function pageDir(): Promise<string> {
   const root = packageRoot();
   const dir = join(root, 'dist', 'page');
   const worker = join(dir, 'worker.js');
-  const built = existsSync(worker) && existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'page.js'));
+  const built = existsSync(worker) && existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'page.js')) && existsSync(join(dir, 'fhe-worker.js'));
   const script = join(root, 'scripts', 'build-web.mjs');
   const dev = existsSync(script) && existsSync(join(root, 'src', 'web'));
   if (built && !(dev && newest(join(root, 'src')) > statSync(worker).mtimeMs)) return dir;
