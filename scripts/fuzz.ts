@@ -16,7 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeModel } from '../src/onnx/proto.js';
-import { readReluConfig } from '../src/cli/mpc.js';
+import { readReluConfig } from '../src/api/mpc-session.js';
 import { decodeFheFile, encodeFheFile } from '../src/fhe/context.js';
 import { readKey, readManifest, keyDigest, KEY_FORMAT, MANIFEST_FORMAT } from '../src/proteus/bundle.js';
 import { runDealer, runParty, MPC_PROTOCOL_VERSION } from '../src/mpc/roles.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Model } from '../onnx/ir.js';
 import type { Dataset } from '../nn/data/index.js';
 import type { StepReport, OutputMeta } from '../fhe/executor.js';
-import { DataError, KeyError, ModelError, PrivmlError, ProtocolError, firstLine } from '../errors.js';
+import { DataError, KeyError, ModelError, OptionError, PrivmlError, ProtocolError, firstLine } from '../errors.js';
 import { ensureWritable, ensureWritableDir } from './files.js';
 import { loadModel } from './core.js';
 
@@ -233,4 +233,177 @@ export async function decrypt(input: string, keysDir: string): Promise<Float64Ar
   } finally {
     ctx.dispose();
   }
+}
+
+/** Planner options of a batch client (the CLI's `--refresh`, `--network`, `--mask-bits`, scale bits). */
+export type ClientPlanOptions = import('../fhe/planner.js').PlanOptions;
+
+/**
+ * Client side of a batch run whose inferences happen elsewhere (`privml fhe run --queue`): the keys live
+ * in this process only; {@link FheClient.serverKeyFiles} exports what a server may hold (the `public/`
+ * part of a key directory: parameters, public, relinearization and Galois keys; never the secret key).
+ */
+export interface FheClient {
+  keyId: string;
+  source: string;
+  form: string;
+  params: import('../fhe/context.js').FheParams;
+  depth: number;
+  levelsPerChain: number;
+  /** Client-aided refresh round trips per image the plan needs (a remote batch supports none). */
+  refreshes: number;
+  galoisKeys: number;
+  inputDims: number[];
+  /** The server key files by name (as `fhe keygen` writes them under `public/`). */
+  serverKeyFiles(): Map<string, Uint8Array>;
+  /** One image → a (seeded) ciphertext file's bytes. */
+  encrypt(x: ArrayLike<number>, meta?: { label?: number }): Uint8Array;
+  /** An output ciphertext file's bytes → logits. */
+  decrypt(bytes: Uint8Array, name: string): Float64Array;
+  /** The program in float64 without encryption (the local run's `plainClass` reference). */
+  simulate(x: ArrayLike<number>): ArrayLike<number>;
+  dispose(): void;
+}
+
+/** Plan `model` and generate a key pair in memory for a remote batch. */
+export async function openClient(model: Model, source: string, opts: ClientPlanOptions & { remote?: boolean } = {}): Promise<FheClient> {
+  const { prog } = await program(model);
+  const { planFhe } = await import('../fhe/planner.js');
+  const { simulateProgram } = await import('../fhe/compile.js');
+  const ctxMod = await import('../fhe/context.js');
+  const { encryptInputSeeded, decryptOutput } = await import('../fhe/executor.js');
+  let p;
+  try {
+    p = planFhe(prog, opts);
+  } catch (e) {
+    return wrap(e, (m) => new ModelError(m));
+  }
+  // Checked before key generation (minutes at N = 32768): a remote server cannot call back for a refresh.
+  if (opts.remote && p.refreshes > 0) throw new OptionError(`${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh or run without --queue`);
+  const ctx = await ctxMod.FheContext.create(p.params);
+  const keys = ctxMod.generateKeys(ctx, p.lowered.rotationSteps, 1);
+  const plan = p;
+  return {
+    keyId: keys.keyId,
+    source,
+    form: prog.form,
+    params: plan.params,
+    depth: plan.depth,
+    levelsPerChain: plan.levels,
+    refreshes: plan.refreshes,
+    galoisKeys: plan.lowered.rotationSteps.length,
+    inputDims: prog.inputDims,
+    serverKeyFiles() {
+      // The same files (seeded, zstd) that saveKeys writes under public/, made in memory.
+      const { encodeFheFile, FILE_VERSION, KEY_FILES } = ctxMod;
+      const head = (kind: import('../fhe/context.js').FheFileKind, meta: Record<string, unknown> = {}) => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
+      const sd = keys.seeded!;
+      const files = new Map<string, Uint8Array>();
+      files.set(KEY_FILES.params, encodeFheFile(head('params', { params: ctx.params, steps: keys.galois.steps }), new Uint8Array(0)));
+      files.set(KEY_FILES.public, encodeFheFile(head('public'), sd.publicKey()));
+      files.set(KEY_FILES.relin, encodeFheFile(head('relin'), sd.relinKeys()));
+      for (const s of keys.galois.steps) files.set(`galois-${s}.key`, encodeFheFile(head('galois', { step: s }), sd.galois(s)));
+      return files;
+    },
+    encrypt(x, meta = {}) {
+      const { payload, meta: m } = encryptInputSeeded(ctx, keys.publicKey, keys.secretKey, plan.lowered.input, x);
+      return ctxMod.encodeCiphertextPayload(ctx, keys.keyId, payload, { ...m, label: meta.label });
+    },
+    decrypt(bytes, name) {
+      let dec;
+      try {
+        dec = ctxMod.decodeCiphertext(ctx, keys.keyId, bytes, name);
+      } catch (e) {
+        return wrap(e, (m) => new ProtocolError(m));
+      }
+      try {
+        if (dec.meta['role'] !== 'output') throw new ProtocolError(`${name}: not a model output ciphertext`);
+        return decryptOutput(ctx, keys.secretKey, dec.ct, dec.meta as OutputMeta);
+      } finally {
+        dec.ct.delete();
+      }
+    },
+    simulate: (x) => simulateProgram(prog, x).at(-1)!,
+    dispose() {
+      keys.dispose();
+      ctx.dispose();
+    },
+  };
+}
+
+/** A long-lived server for one model and one client's public keys (a queue worker keeps it across jobs). */
+export interface FheServer {
+  keyId: string;
+  /** Run the model on one input ciphertext file's bytes; `name` labels errors. */
+  infer(input: Uint8Array, name: string): Promise<{ bytes: Uint8Array; seconds: number; keySeconds: number; computeSeconds: number }>;
+  dispose(): void;
+}
+
+/**
+ * Load `publicDir`'s server keys for `model` once; Galois keys are loaded per step on demand and cached
+ * in the WASM memory that `cacheMb` of model plaintexts (reused across inferences) leave free.
+ */
+export async function openServer(model: Model, source: string, publicDir: string, opts: { cacheMb?: number } = {}): Promise<FheServer> {
+  const ctxMod = await import('../fhe/context.js');
+  if (ctxMod.hasSecretKey(publicDir)) throw new KeyError(`${publicDir}: holds a secret key; a server must only get the public keys`);
+  const { prog } = await program(model);
+  const { lowerProgram } = await import('../fhe/lower.js');
+  const { inferEncrypted, outputMeta } = await import('../fhe/executor.js');
+  const { PlainCache } = await import('../fhe/ops.js');
+  let params, keyId: string, steps: number[];
+  try {
+    ({ params, keyId, steps } = ctxMod.readKeyParams(publicDir));
+  } catch (e) {
+    return wrap(e, (m) => new KeyError(m));
+  }
+  const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
+  const levels = params.primeBits.length - 2;
+  if (lowered.depth > levels) throw new ModelError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh needs a client in the loop: 'privml fhe run' without --queue)`);
+  const ctx = await ctxMod.FheContext.create(params);
+  const keyBytes = ctxMod.galoisKeyBytes(params);
+  const cacheBytes = Math.max(0, Math.min((opts.cacheMb ?? 1000) * 1e6, ctxMod.WASM_MEMORY_BYTES - (steps.length + 10) * keyBytes));
+  const cache = new PlainCache(cacheBytes);
+  let keys;
+  try {
+    keys = ctxMod.loadServerKeys(ctx, publicDir, ctxMod.galoisCacheSize(params, ctxMod.WASM_MEMORY_BYTES - cacheBytes));
+  } catch (e) {
+    cache.dispose();
+    ctx.dispose();
+    return wrap(e, (m) => new KeyError(m));
+  }
+  const k = keys;
+  return {
+    keyId,
+    async infer(input, name) {
+      let dec;
+      try {
+        dec = ctxMod.decodeCiphertext(ctx, keyId, input, name);
+      } catch (e) {
+        return wrap(e, (m) => new KeyError(m));
+      }
+      const dims = dec.meta['dims'] as number[] | undefined;
+      if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
+        dec.ct.delete();
+        throw new DataError(`${name}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
+      }
+      let res;
+      try {
+        res = await inferEncrypted(ctx, k, lowered, dec.ct, { cache });
+      } catch (e) {
+        return wrap(e, (m) => new ProtocolError(m));
+      } finally {
+        dec.ct.delete();
+      }
+      try {
+        return { bytes: ctxMod.encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)), seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds };
+      } finally {
+        res.ct.delete();
+      }
+    },
+    dispose() {
+      cache.dispose();
+      k.dispose();
+      ctx.dispose();
+    },
+  };
 }

@@ -27,6 +27,7 @@ export interface NetFlags {
   bandwidth?: string;
   latency?: string;
   timeout?: string;
+  connectTimeout?: string;
 }
 
 /** Flags of a model job. */
@@ -45,6 +46,8 @@ export interface JobFlags extends NetFlags {
   count?: number;
   /** Worker threads per party (default: the cores available). */
   threads?: number;
+  /** Interleaved lanes per large ReLU/MaxPool (default 2; 1: no overlap). */
+  lanes?: number;
   /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
   architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
@@ -153,6 +156,7 @@ export function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undef
     preprocess: !!o.preprocess,
     warmup: !!o.warmup,
     threads: o.threads ?? availableThreads(),
+    ...(o.lanes ? { lanes: o.lanes } : {}),
   };
 }
 
@@ -163,6 +167,7 @@ export function jobArgs(o: JobFlags): string[] {
   if (o.preprocess) a.push('--preprocess');
   if (o.warmup) a.push('--warmup');
   if (o.threads !== undefined) a.push('--threads', String(o.threads));
+  if (o.lanes !== undefined) a.push('--lanes', String(o.lanes));
   return [...a, ...netArgs(o)];
 }
 
@@ -172,6 +177,7 @@ export function netArgs(o: NetFlags): string[] {
   if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
   if (o.latency) a.push('--latency', o.latency);
   if (o.timeout) a.push('--timeout', o.timeout);
+  if (o.connectTimeout) a.push('--connect-timeout', o.connectTimeout);
   return a;
 }
 

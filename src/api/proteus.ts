@@ -22,8 +22,6 @@ export interface ObfuscateOptions {
   k?: number;
   /** Target operators per subgraph (default 16). */
   size?: number;
-  /** Seed of partition and sentinel structure (reproducibility; member shuffling is always random). */
-  seed?: number;
   /** Extra models whose operator statistics the sentinels are drawn from (besides the zoo's). */
   corpus?: Model[];
   /** Where to write the owner key (mode 0600); without it the key is only returned. */
@@ -40,7 +38,7 @@ export async function obfuscate(model: Model | string, bundleDir: string, opts: 
   const m = typeof model === 'string' ? await loadModel(model) : model;
   const p = await import('../proteus/index.js');
   try {
-    const res = await p.obfuscate(m, { k: opts.k, size: opts.size, seed: opts.seed, stats: p.corpusStats(opts.corpus ?? []), outDir: bundleDir, onProgress: opts.onProgress });
+    const res = await p.obfuscate(m, { k: opts.k, size: opts.size, stats: p.corpusStats(opts.corpus ?? []), outDir: bundleDir, onProgress: opts.onProgress });
     if (opts.keyFile) p.writeKey(res.key, opts.keyFile);
     return { key: res.key, members: res.manifest.members.length, subgraphs: res.key.groups.length, sentinelSeconds: res.sentinelSeconds };
   } catch (e) {

@@ -267,7 +267,13 @@ export function registerFhe(program: Command): void {
     .option('--start <i>', 'index of the first test image (to split a long run across processes)', indexFlag('--start'), 0)
     .option('--steps', 'per-step report for every image in --json (default: first image only)')
     .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
-    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number }) => {
+    .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
+    .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
+    .action(async (ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number }) => {
+      if (f.queue) {
+        const { model, source } = await pafModel(ref, f, f.dataset);
+        return (await import('./queue-hooks.js')).fheRunQueued(model, source, planOpts(f), { ...f, queue: f.queue });
+      }
       if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
       if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
       const { model, source } = await pafModel(ref, f, f.dataset);

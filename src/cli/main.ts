@@ -31,6 +31,7 @@ export const COMMANDS: readonly Entry[] = [
   { name: 'proteus', description: 'have a third party optimize a model graph without revealing its architecture (Proteus)', load: async () => (await import('./proteus.js')).registerProteus },
   { name: 'run', description: 'run a model on your own tensors (.npy or JSON), print an output summary, optionally save .npy and compare with onnxruntime', load: async () => (await import('./run.js')).registerRun },
   { name: 'serve', description: 'serve a web page that classifies images privately: party 0 runs in the browser, party 1 and the dealer on this machine', load: async () => (await import('./serve.js')).registerServe },
+  { name: 'worker', description: 'serve privml jobs (FHE, MPC, Proteus) from a Redis queue until stopped', load: async () => (await import('./worker.js')).registerWorker },
 ];
 
 /** The subcommand named on the command line (`help NAME` counts too), if any. */

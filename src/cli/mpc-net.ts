@@ -15,6 +15,7 @@ export interface RoleNetFlags {
   tlsKey?: string;
   tlsCa?: string;
   timeout?: string;
+  connectTimeout?: string;
   fault?: string;
 }
 
@@ -43,18 +44,19 @@ export function tlsClientOptions(o: RoleNetFlags): TlsClientOptions | undefined 
   return { ca: readPem(o.tlsCa, '--tls-ca'), cert: o.tlsCert ? readPem(o.tlsCert, '--tls-cert') : undefined, key: o.tlsKey ? readPem(o.tlsKey, '--tls-key') : undefined };
 }
 
-/** Parse --timeout: seconds ("60", "2.5") or with a unit ("500ms", "2s"). */
-export function parseTimeout(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_IDLE_TIMEOUT_MS;
+/** Parse --timeout (or another duration flag): seconds ("60", "2.5") or with a unit ("500ms", "2s"). */
+export function parseTimeout(text: string | undefined, flag = '--timeout', dflt = DEFAULT_IDLE_TIMEOUT_MS): number {
+  if (text === undefined) return dflt;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(text);
   const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
-  if (!(ms >= 100) || ms > 86_400_000) throw new CliError(`--timeout must be between 0.1 s and 1 day (e.g. 60, 2.5s, 500ms), got '${text}'`, 2);
+  if (!(ms >= 100) || ms > 86_400_000) throw new CliError(`${flag} must be between 0.1 s and 1 day (e.g. 60, 2.5s, 500ms), got '${text}'`, 2);
   return ms;
 }
 
 /** The role hooks from the flags: idle timeout, notices on stderr, and --fault (tests: signal this process at a phase). */
 export function roleHooks(o: RoleNetFlags): RoleHooks {
   const hooks: RoleHooks = { idleTimeoutMs: parseTimeout(o.timeout), log: (line) => process.stderr.write(`privml: warning: ${line}\n`) };
+  if (o.connectTimeout !== undefined) hooks.connectTimeoutMs = parseTimeout(o.connectTimeout, '--connect-timeout');
   if (o.fault) {
     const m = /^([a-z-]+):(kill|stop)$/.exec(o.fault);
     if (!m || !(PHASES as readonly string[]).includes(m[1]!)) throw new CliError(`--fault must be <phase>:<kill|stop> with phase one of ${PHASES.join(', ')}, got '${o.fault}'`, 2);

@@ -31,7 +31,10 @@ const addNetFlags = (c: Command): Command =>
     .option('--net <profile>', 'network emulation: none | lan (1 Gbit/s, 0.25 ms) | wan (100 Mbit/s, 20 ms)', 'none')
     .option('--bandwidth <rate>', 'custom emulated bandwidth, e.g. 1gbit, 100mbit')
     .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms')
-    .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)');
+    .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)')
+    .option('--connect-timeout <seconds>', 'how long the dealer and the parties wait for each other to connect, model loading included (default 30)');
+
+const LANES_HELP = 'interleaved lanes per ReLU/MaxPool of 16,384 elements or more, so one computes while another\'s opening is in flight (1: no overlap; default 2)';
 
 const addJobFlags = (c: Command): Command =>
   addNetFlags(c)
@@ -42,6 +45,7 @@ const addJobFlags = (c: Command): Command =>
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
     .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
     .option('--threads <n>', `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`, parseThreads)
+    .option('--lanes <n>', LANES_HELP, posInt('--lanes'))
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
@@ -168,7 +172,7 @@ export function registerMpc(program: Command): void {
       let job: ModelJob | ReluJob;
       let labels: Uint8Array | undefined;
       if (o.job === 'relu') {
-        job = { kind: 'relu', n: o.n, msb: o.msb, lsb: o.lsb, reluProtocol: parseProtocol(o.reluProtocol), reps: o.reps, preprocess: !!o.preprocess };
+        job = { kind: 'relu', n: o.n, msb: o.msb, lsb: o.lsb, reluProtocol: parseProtocol(o.reluProtocol), reps: o.reps, preprocess: !!o.preprocess, ...(o.lanes ? { lanes: o.lanes } : {}) };
       } else if (o.job === 'model') {
         const { model } = resolveModel(ref);
         if (id === 0) {
@@ -216,8 +220,11 @@ export function registerMpc(program: Command): void {
       .description('private inference: dealer and both parties as separate processes on loopback')
       .argument('<model>', '.onnx model (or zoo name)')
       .option('--architecture <file>', "with --weights secret: party 0 loads this file (from 'mpc export-architecture') instead of the model")
-      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)'),
-  ).action(async (ref: string, o: JobFlags & { json?: boolean }) => {
+      .option('--json', 'machine-readable output (includes agreement with plaintext onnxruntime)')
+      .option('--queue <url>', "run as jobs of `privml worker`s on this Redis (a data owner's offline batch: workers hold the data set)")
+      .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 10),
+  ).action(async (ref: string, o: JobFlags & { json?: boolean; queue?: string; perJob?: number }) => {
+    if (o.queue) return (await import('./queue-hooks.js')).mpcInferQueued(ref, { ...o, queue: o.queue });
     const log = (line: string) => !o.json && process.stderr.write(line + '\n');
     const r = await privateInference(ref, o, log);
     if (o.json) return printJson(r);
@@ -238,11 +245,12 @@ export function registerMpc(program: Command): void {
       .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
       .option('--reps <n>', 'timed repetitions', posInt('--reps'), 5)
       .option('--preprocess', 'dealer material prepared before timing')
+      .option('--lanes <n>', LANES_HELP, posInt('--lanes'))
       .option('--profile', 'print where each party spends its time (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; profile?: boolean; json?: boolean }) => {
+  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; lanes?: number; profile?: boolean; json?: boolean }) => {
     parseProtocol(o.reluProtocol);
-    const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...netArgs(o)];
+    const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...(o.lanes ? ['--lanes', String(o.lanes)] : []), ...netArgs(o)];
     const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
     const b0 = res.party0.batches;
     const ms = b0.map((b) => b.ms).sort((x, y) => x - y);

@@ -182,8 +182,10 @@ export function registerProteus(program: Command): void {
     .requiredOption('-o, --output <dir>', 'directory for the optimized members')
     .option('--level <level>', 'basic | extended | all', 'extended')
     .option('--json', 'machine-readable output')
-    .action(async (dir: string, o: { output: string; level: string; json?: boolean }) => {
+    .option('--queue <url>', 'split the members into jobs for `privml worker`s on this Redis (redis://[:PASSWORD@]HOST:PORT)')
+    .action(async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string }) => {
       if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+      if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
       const bar = new Progress(!o.json);
       let started = false;
       const r = await optimizeBundle(dir, o.output, {
@@ -237,7 +239,7 @@ export function registerProteus(program: Command): void {
     .option('--models <list>', 'comma-separated zoo names or .onnx files', 'fmnist-cnn,lenet5,resnet20,resnet18,resnet50,vgg16,mobilenetv2,bert-base,gpt2-small')
     .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
     .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
-    .option('--seed <n>', 'seed', posInt('--seed'), 1)
+    .option('--seed <n>', 'reproducible stream for this measurement (guessable: obfuscate has no seed and always draws a fresh secret one)', posInt('--seed'), 1)
     .option('--opt <spec...>', 'zoo build options of an attacked or --search-space model, MODEL:key=value[,key=value] (repeatable), e.g. bert-base:layers=12')
     .option('--group-aware', 'stronger adversary: also give it each member\'s deviation from its group (members of a group share an interface)')
     .option('--no-load', 'skip the onnxruntime load check of every member (faster; the battery then cannot see invalid decoys)')
@@ -305,7 +307,7 @@ export function registerProteus(program: Command): void {
     .option('-k, --k <n>', 'sentinels per real subgraph', posInt('--k'), 20)
     .option('--size <n>', 'target operators per subgraph', posInt('--size'), 16)
     .option('--attack', 'also run the adversary and show its numbers')
-    .option('--seed <n>', 'seed', posInt('--seed'), 1)
+    .option('--seed <n>', 'reproducible stream for this measurement (guessable: obfuscate has no seed and always draws a fresh secret one)', posInt('--seed'), 1)
     .requiredOption('-o, --output <file>', 'HTML file to write')
     .action(async (o: { models: string; k: number; size: number; attack?: boolean; seed: number; output: string }) => {
       const models = o.models.split(',').filter((s) => s).map((r) => namedModel(r));

@@ -224,6 +224,8 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   };
   try {
     for (let i = 0; i < lowered.steps.length; i++) {
+      // Let timers run between steps (SEAL is synchronous): a queue worker renews its job lock here.
+      await new Promise<void>((r) => setImmediate(r));
       const s = lowered.steps[i]!;
       const before = { ...he.stats };
       const ts = performance.now();

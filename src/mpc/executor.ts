@@ -30,6 +30,8 @@ export interface ExecOptions {
   reluConfig?: Record<string, BitRange>;
   /** Worker threads for public-weight convolutions and products over a batch (`--threads` > 1). */
   pool?: LazyPool;
+  /** Interleaved lanes per large comparison layer (compare.ts `lanes`; default there). */
+  lanes?: number;
   /** Called after each layer with its accounting. */
   onLayer?: (s: LayerStat) => void;
 }
@@ -150,6 +152,7 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
   const values = new Map<string, Ring>([[plan.input, input]]);
   const layers: LayerStat[] = [];
   const protocol = opts.reluProtocol ?? 'signonly';
+  const lanes = opts.lanes ? { lanes: opts.lanes } : {};
   const get = (name: string, step: Step): Ring => {
     const v = values.get(name);
     if (!v) throw new Error(`${plan.source}: node '${step.node.name}' needs '${name}', which was not computed`);
@@ -175,12 +178,12 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         break;
       case 'relu': {
         const r = opts.reluConfig?.[s.node.name];
-        y = r && r.msb - r.lsb === 0 ? get(s.input, s) : await relu(ctx, get(s.input, s), { protocol, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
+        y = r && r.msb - r.lsb === 0 ? get(s.input, s) : await relu(ctx, get(s.input, s), { protocol, ...lanes, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
         break;
       }
       case 'maxpool': {
         const r = opts.reluConfig?.[s.node.name];
-        y = await maxPool2d(ctx, get(s.input, s), s.geom, { protocol, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
+        y = await maxPool2d(ctx, get(s.input, s), s.geom, { protocol, ...lanes, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
         break;
       }
       case 'avgpool':
@@ -205,7 +208,7 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         break;
       case 'clip': {
         const x = get(s.input, s);
-        const cmp = { protocol };
+        const cmp = { protocol, ...lanes };
         if (s.lo !== undefined && s.hi !== undefined) {
           // min(max(x, lo), hi) = lo + ReLU(x − lo) − ReLU(x − hi): both comparisons in one call.
           const both = concatRings([addPublic(ctx, x, -fixedScalar(ctx, s.lo)), addPublic(ctx, x, -fixedScalar(ctx, s.hi))]);
@@ -220,7 +223,7 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
       case 'prelu': {
         // y = ReLU(x) + slope·(x − ReLU(x)): one comparison and one multiplication by the slope.
         const x = get(s.input, s);
-        const r = await relu(ctx, x, { protocol });
+        const r = await relu(ctx, x, { protocol, ...lanes });
         const neg_ = ringSub(x, r);
         const scaled = s.kind === 'leaky' ? mulPublicFixed(ctx, neg_, fixedScalar(ctx, s.alpha)) : await mulWeight(ctx, neg_, wts!.slope!, s.batch, weights.mode === 'secret');
         y = ringAdd(r, scaled);

@@ -31,10 +31,32 @@ export const computeMs = (p: Profile): number => p.ring + p.bitplanes + p.and + 
 export class Profiler {
   /** Totals since creation. */
   readonly total: Profile = emptyProfile();
+  /**
+   * Concurrent strands of this party's protocol (`lanes.ts`): the party is idle only while all of
+   * them are blocked, so waits are charged as wall-clock idle time, never summed over strands.
+   */
+  lanes = 1;
+  private blocked = 0;
+  private idleSince = 0;
 
   /** Add `ms` to category `k`. */
   add(k: ProfileKey, ms: number): void {
     this.total[k] += ms;
+  }
+
+  /** A strand starts waiting (for the peer, the dealer, or its turn). */
+  beginWait(): void {
+    if (++this.blocked === this.lanes) this.idleSince = performance.now();
+  }
+
+  /** A strand stops waiting; the idle time that ends now is charged to `k`. */
+  endWait(k: ProfileKey): void {
+    if (this.blocked-- === this.lanes) this.total[k] += performance.now() - this.idleSince;
+  }
+
+  /** One of the concurrent strands returned; if all the others are blocked, idle time starts now. */
+  laneDone(): void {
+    if (--this.lanes > 0 && this.blocked === this.lanes) this.idleSince = performance.now();
   }
 
   /** A copy of the totals (for before/after differences). */
@@ -55,13 +77,13 @@ export function timed<T>(ctx: PartyContext, k: ProfileKey, f: () => T): T {
   }
 }
 
-/** Await `v`, charging the time to `k`. */
-async function waited<T>(p: Profiler, k: ProfileKey, v: Promise<T>): Promise<T> {
-  const t0 = performance.now();
+/** Await `v`, charging the time all strands are blocked to `k`. */
+export async function waited<T>(p: Profiler, k: ProfileKey, v: Promise<T>): Promise<T> {
+  p.beginWait();
   try {
     return await v;
   } finally {
-    p.add(k, performance.now() - t0);
+    p.endWait(k);
   }
 }
 

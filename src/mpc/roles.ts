@@ -94,6 +94,8 @@ export interface ModelJob {
   warmup: boolean;
   /** Worker threads for batch-split public-weight convolutions/products (1 or absent: none). */
   threads?: number;
+  /** Interleaved lanes per large ReLU/MaxPool (compare.ts; default 2 from LANE_MIN elements). */
+  lanes?: number;
 }
 
 /** A ReLU micro-benchmark job: party 0 shares n random values, both run `relu` `reps` times. */
@@ -105,6 +107,7 @@ export interface ReluJob {
   reluProtocol: ReluProtocol;
   reps: number;
   preprocess: boolean;
+  lanes?: number;
 }
 
 /** Settings common to both parties. */
@@ -162,7 +165,7 @@ export function modelHash(model: Model, weights: WeightMode): string {
 
 function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, string> {
   if (job.kind === 'relu') {
-    return { job: 'relu', n: String(job.n), msb: String(job.msb), lsb: String(job.lsb), protocol: job.reluProtocol, reps: String(job.reps), preprocess: String(job.preprocess), fracBits: String(fracBits) };
+    return { job: 'relu', n: String(job.n), msb: String(job.msb), lsb: String(job.lsb), protocol: job.reluProtocol, reps: String(job.reps), preprocess: String(job.preprocess), fracBits: String(fracBits), lanes: String(job.lanes ?? 'auto') };
   }
   return {
     job: 'model',
@@ -174,6 +177,8 @@ function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, st
     preprocess: String(job.preprocess),
     warmup: String(job.warmup),
     fracBits: String(fracBits),
+    // both parties must split ReLUs into the same lanes, or their messages would not match
+    lanes: String(job.lanes ?? 'auto'),
   };
 }
 
@@ -202,8 +207,9 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
   const links: (TcpFrameChannel | undefined)[] = [undefined, undefined];
   const hellos: (Hello | undefined)[] = [undefined, undefined];
   let first = true;
+  const loss = lossWatch();
   try {
-    await admitPeers(listener, {
+    const admission = admitPeers(listener, {
       where: formatAddress(opts.listen.host, listener.port),
       timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
@@ -221,9 +227,12 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
         ch.verified({ idleTimeoutMs });
         links[id] = ch;
         hellos[id] = hello;
+        loss.watch(ch, hello.role);
         return links[0] !== undefined && links[1] !== undefined;
       },
     });
+    admission.catch(() => {});
+    await Promise.race([admission, loss.lost]);
   } catch (e) {
     for (const ch of links) ch?.close();
     throw new Error(`dealer: ${(e as Error).message}`);
@@ -251,6 +260,46 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     dl1.close();
   }
   return server.stats;
+}
+
+/**
+ * A promise that rejects when a link watched with `watch` fails before the session starts (the
+ * peer died or left during setup): raced against the setup steps, it ends the wait at once instead
+ * of at the connect timeout.
+ */
+function lossWatch(): { lost: Promise<never>; watch: (ch: TcpFrameChannel, who: string) => void } {
+  let fail: (e: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (fail = reject));
+  lost.catch(() => {});
+  return { lost, watch: (ch, who) => ch.onFailure?.((e) => fail(new Error(`${who} left before the session started (${e.message})`))) };
+}
+
+/** How long a setup step may still settle after the loss of another link (see `orLoss`). */
+const LOSS_GRACE_MS = 2_000;
+
+/**
+ * `step`, or the loss of another link if that comes first. A lost dealer is often the consequence
+ * of what the step is about to report (the dealer saw the parties' different settings and hung up
+ * while the peer's hello naming the setting is in flight): a step that fails within a short grace
+ * after the loss reports its own, more precise error.
+ */
+async function orLoss<T>(step: Promise<T>, lost: Promise<never>): Promise<T> {
+  let stepFailed = false;
+  const marked = step.catch((e: unknown) => {
+    stepFailed = true;
+    throw e;
+  });
+  try {
+    return await Promise.race([marked, lost]);
+  } catch (e) {
+    if (stepFailed) throw e;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const own = await Promise.race([marked.then(() => undefined, (se: unknown) => se), new Promise<undefined>((res) => {
+      timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
+    })]);
+    clearTimeout(timer);
+    throw own ?? e;
+  }
 }
 
 /** What a party tells the dealer: role, version and the session configuration (no model hash). */
@@ -283,12 +332,14 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
   const client = (expectRole: string): TlsClientOptions | undefined => opts.tlsClient && { ...opts.tlsClient, expectRole };
   // The peer compares `extra` setting by setting (naming a difference), not the opaque config hash.
   const peerHello = { ...hello, configHash: undefined };
+  const loss = lossWatch();
   const toDealer = async (): Promise<TcpFrameChannel> => {
     const ch = await connect({ ...opts.dealer, tls: client('dealer'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'dealer' });
     opened.push(ch);
     hooks.onPhase?.('handshake');
     await handshake(ch, dealerHello(hello), 'dealer', HANDSHAKE_TIMEOUT_MS, false);
     ch.verified({ idleTimeoutMs });
+    loss.watch(ch, 'the dealer');
     return ch;
   };
   try {
@@ -312,14 +363,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
           admitted = ch;
           ch.setLabel('party 0');
           ch.verified({ idleTimeoutMs });
+          loss.watch(ch, 'party 0');
           return true;
         },
       });
       admission.catch(() => {});
       try {
         hooks.onPhase?.('connect');
-        dealerRaw = await toDealer();
-        await admission;
+        dealerRaw = await orLoss(toDealer(), loss.lost);
+        await orLoss(admission, loss.lost);
         peerRaw = admitted!;
         opened.push(peerRaw);
       } catch (e) {
@@ -331,9 +383,15 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     } else {
       hooks.onPhase?.('connect');
       dealerRaw = await toDealer();
-      peerRaw = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
-      opened.push(peerRaw);
-      await handshake(peerRaw, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+      // Connect and handshake as one step, so a dealer lost during the connect still lets party 1's
+      // hello name the setting the dealer refused.
+      const toPeer = (async () => {
+        const ch = await connect({ ...opts.peer, tls: client('party 1'), timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, label: 'party 1' });
+        opened.push(ch);
+        await handshake(ch, peerHello, other, HANDSHAKE_TIMEOUT_MS);
+        return ch;
+      })();
+      peerRaw = await orLoss(toPeer, loss.lost);
       peerRaw.verified({ idleTimeoutMs });
     }
     hooks.onPhase?.('setup');
@@ -443,7 +501,7 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
     const n = plan.batch * inSize;
     const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
-    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}) });
+    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) });
     if (layers) for (const l of ls) layers.push(l);
     if (!revealed) opts.hooks?.onPhase?.('reveal');
     revealed = true;
@@ -491,7 +549,7 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   // Party 0 shares fresh random ring values (their distribution does not affect cost).
   const prg = new Prg(randomSeed());
   const x = await shareInput(ctx, 0, ctx.party === 0 ? prg.ring(job.n) : undefined, job.n);
-  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}) };
+  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) };
   const h0 = client.history.length;
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);

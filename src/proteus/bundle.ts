@@ -78,8 +78,6 @@ export interface ObfuscateOptions {
   k?: number;
   /** Target operators per subgraph (default 16). */
   size?: number;
-  /** Tests only: a reproducible (guessable) stream for partition and sentinels; never for a real bundle. */
-  seed?: number;
   /** Replace the bundle files of a non-empty `outDir` (default: refuse). */
   force?: boolean;
   /** Told the estimated bundle size and the free space before anything is written. */
@@ -168,7 +166,7 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   if (!Number.isInteger(k) || k < 1) throw new ModelError(`sentinel count k must be a positive integer (got ${k})`);
   if (k > MAX_K) throw new ModelError(`sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`);
   checkOutDir(opts.outDir, opts.force === true);
-  const partition = partitionModel(model, { size, seed: opts.seed });
+  const partition = partitionModel(model, { size });
   const { models: parts, wiring } = extractParts(model, partition);
   const n = parts.length;
   const total = (k + 1) * n;
@@ -189,7 +187,9 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const tmp = join(dirname(resolve(opts.outDir)), `.proteus-partial-${randomBytes(6).toString('hex')}`);
   mkdirSync(tmp, { recursive: true });
   try {
-    const rng = secretRng(opts.seed);
+    // A bundle always draws from a fresh secret stream: there is deliberately no seed option (whoever
+    // guessed a seed would regenerate the sentinels and find the real members).
+    const rng = secretRng();
     const modelOps = new Set(model.graph.nodes.map((nd) => nd.opType));
     const pool = new WeightPool(parts);
     const groups: ProteusKey['groups'] = [];

@@ -131,6 +131,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   for (let i = 0; i < k; i++) {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
     const tol = Math.max(2, target * 0.15);
+    // A weight count around the real one, drawn per sentinel: aiming every sentinel at the real count
+    // left the real member the smallest file of its group (attempts overshoot more than they undershoot).
+    const paramTarget = prof.params * 2 ** (0.3 * rng.normal());
     // Distance of an attempt from the target: node count in tolerance units, then joins and branches
     // (a sentinel with fewer residual joins or branch points than its real subgraph stands out),
     // and the same width diversity.
@@ -147,7 +150,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // depthwise pieces are left out: their 1×1/3×3 mix is fixed by the inverted-residual blocks).
       const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
       // And a weight count near the real one (wider blocks drawn from corpus ratios can overshoot it).
-      const weights = blocks.length ? Math.abs(Math.log2((paramsOf(m) + 1) / (prof.params + 1))) : 0;
+      const weights = blocks.length ? 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) : 0;
       return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy + kernels + weights;
     };
     let best: Model | undefined;

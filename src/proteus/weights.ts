@@ -2,10 +2,18 @@
  * Sentinel weight values, resampled from the model's own weights of the same kind (op and input
  * slot): the optimizer sees the real weights anyway, so drawing from them gives sentinels the real
  * value distribution, tails, sparsity, per-channel norm spread, BatchNorm running-statistic ranges
- * and float bit patterns. Values are drawn from the smoothed empirical distribution (uniform between
- * adjacent order statistics, exponential tails past the extremes) with a secret stream, so no exact
- * value is copied across members; tensors with few distinct values (constants, quantised weights)
- * are resampled exactly, as their duplicates are part of what real weights look like.
+ * and float bit patterns.
+ *
+ * Attacked with the battery (`battery.ts`), a sentinel must look like a *fresh sample* of the real
+ * distribution, not like a bootstrap of one real tensor: bootstrapping channel rows carries each
+ * row's sampling noise into the sentinel twice (channel-norm spread, kurtosis and tail mass all come
+ * out too high), and interpolating between order statistics reshapes the tails. So values are drawn
+ * from the *pooled, standardised* values of every real tensor of the kind in one subgraph (a large
+ * pool: its tails and shape are the real ones), jittered within half the gap to their neighbours
+ * (no value is copied, no duplicates), then scaled by a real tensor's scale (He-corrected for the
+ * fan-in) and by per-channel scales whose spread is the real channels' spread minus its sampling
+ * noise (the fresh draw adds the noise back at the sentinel's own fan-in). Tensors with few
+ * distinct values (constants, quantised weights) are resampled exactly.
  */
 import type { Model } from '../onnx/ir.js';
 import { channelAxis } from './battery.js';
@@ -14,25 +22,39 @@ import { fanIn, weightKey } from './stats.js';
 
 /** One real weight tensor, prepared for sampling. */
 interface Source {
-  /** Sorted values of each output channel (one row for vectors and tables). */
-  rows: Float32Array[];
-  /** Elements per row (= fan-in for matrices, 0 otherwise). */
+  data: Float32Array;
+  /** Elements per output channel (= fan-in) for matrices, 0 for vectors and tables. */
   fan: number;
   /** Few distinct values: resample exactly instead of smoothing. */
   discrete: boolean;
   /** Trailing mantissa bits that are zero in every value (quantised sources keep their grid). */
   zeroBits: number;
+  /** Vectors: location and spread; matrices: root mean square (not centred, so zeros stay zeros). */
+  mean: number;
+  scale: number;
+  /** Matrices: per-channel scale relative to `scale`, shrunk to the spread that is not sampling noise. */
+  channels: Float32Array;
+  /** Values divided by their scale (and channel scale), the shape this tensor adds to its kind's pool. */
+  z: Float32Array;
+}
+
+/** The real tensors of one kind in one subgraph, and their pooled standardised values (sorted, built on first use). */
+interface Kind {
+  sources: Source[];
+  /** Matrices: standardised values; vectors: the raw values (their location and range are what real vectors of the kind share). */
+  pool?: Float32Array;
 }
 
 /** A pool of real weights by kind, per subgraph of the model (a sentinel reads one subgraph's weights, like a real piece would). */
 export class WeightPool {
-  private readonly byPart: Map<string, Source[]>[] = [];
-  private readonly all = new Map<string, Source[]>();
+  private readonly byPart: Map<string, Kind>[] = [];
+  private readonly all = new Map<string, Kind>();
+  private readonly slopes = new Map<string, number>();
 
   /** Index the float weights of `parts` (the real subgraphs of one model). */
   constructor(parts: readonly Model[]) {
     for (const m of parts) {
-      const own = new Map<string, Source[]>();
+      const own = new Map<string, Kind>();
       const g = m.graph;
       const seen = new Set<string>();
       for (const n of g.nodes) {
@@ -44,8 +66,8 @@ export class WeightPool {
           seen.add(t);
           const key = weightKey(n.opType, slot, w.dims.length);
           const src = prepare(d, w.dims, channelAxis(n.opType, slot, w.dims), fanIn(n.opType, slot, w.dims));
-          (own.get(key) ?? own.set(key, []).get(key)!).push(src);
-          (this.all.get(key) ?? this.all.set(key, []).get(key)!).push(src);
+          (own.get(key) ?? own.set(key, { sources: [] }).get(key)!).sources.push(src);
+          (this.all.get(key) ?? this.all.set(key, { sources: [] }).get(key)!).sources.push(src);
         });
       }
       this.byPart.push(own);
@@ -63,101 +85,155 @@ export class WeightPool {
   }
 
   /**
-   * Values for a sentinel weight of kind `key` and shape `dims` read by `op` at `slot`: from a
-   * random tensor of that kind in subgraph `part` (else anywhere in the model); undefined when the
-   * model has no weight of this kind.
+   * Values for a sentinel weight of kind `key` and shape `dims` read by `op` at `slot`: shaped like
+   * the real tensors of that kind in subgraph `part` (else anywhere in the model), scaled like one
+   * of them; undefined when the model has no weight of this kind.
    */
   sample(key: string, op: string, slot: number, dims: readonly number[], part: number, rng: Rng): Float32Array | undefined {
-    const list = this.byPart[part]?.get(key) ?? this.all.get(key);
-    if (!list?.length) return undefined;
-    const src = list[rng.int(list.length)]!;
+    const kind = this.byPart[part]?.get(key) ?? this.all.get(key);
+    if (!kind?.sources.length) return undefined;
+    const src = kind.sources[rng.int(kind.sources.length)]!;
     const n = dims.reduce((p, q) => p * q, 1);
     const out = new Float32Array(n);
-    const axis = channelAxis(op, slot, dims);
-    const fan = fanIn(op, slot, dims);
-    if (axis < 0 || src.fan === 0) {
-      const all = src.rows.length === 1 ? src.rows[0]! : merged(src);
-      for (let i = 0; i < n; i++) out[i] = quantise(draw(all, src, rng), src.zeroBits);
+    if (src.discrete) {
+      for (let i = 0; i < n; i++) out[i] = src.data[rng.int(src.data.length)]!;
       return out;
     }
-    // Channel by channel: each output channel draws from one real channel, so the spread of
-    // channel norms is the real one; the scale follows the fan-in as trained weights' does.
+    const axis = channelAxis(op, slot, dims);
+    const fan = fanIn(op, slot, dims);
+    if (axis < 0 || src.fan === 0 || fan === 0) {
+      // Vectors (biases, BatchNorm and LayerNorm parameters, tables): the raw values of the kind in
+      // this subgraph, so ranges (BN running variance min/max) are the real ones, not a rescaled
+      // source whose own sampling noise would widen them.
+      const raw = (kind.pool ??= pooled(kind.sources, false));
+      for (let i = 0; i < n; i++) out[i] = quantise(jitter(raw, rng), src.zeroBits);
+      return out;
+    }
+    const pool = (kind.pool ??= pooled(kind.sources, true));
+    // How the scale follows the fan-in is the model's own (He-initialised convs: std ∝ fan^-½;
+    // transformer matrices: one std): fitted on every tensor of the kind.
+    const scale = src.scale * (fan / src.fan) ** this.slope(key);
     const c = dims[axis]!;
     const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
     const outer = n / (c * inner);
-    const scale = src.discrete || fan === 0 ? 1 : Math.sqrt(src.fan / fan);
     for (let ch = 0; ch < c; ch++) {
-      const row = src.rows[rng.int(src.rows.length)]!;
+      const s = scale * src.channels[rng.int(src.channels.length)]!;
       for (let o = 0; o < outer; o++) {
         const base = o * c * inner + ch * inner;
-        for (let i = 0; i < inner; i++) out[base + i] = quantise(draw(row, src, rng) * scale, src.zeroBits);
+        for (let i = 0; i < inner; i++) out[base + i] = quantise(s * jitter(pool, rng), src.zeroBits);
       }
     }
     return out;
   }
+
+  /** Least-squares slope of log scale on log fan-in over the kind's matrices (−½ when every fan-in is equal). */
+  private slope(key: string): number {
+    let b = this.slopes.get(key);
+    if (b !== undefined) return b;
+    const pts = (this.all.get(key)?.sources ?? []).filter((s) => !s.discrete && s.fan > 0).map((s) => [Math.log(s.fan), Math.log(s.scale)] as const);
+    const mx = pts.reduce((p, q) => p + q[0], 0) / Math.max(1, pts.length);
+    const my = pts.reduce((p, q) => p + q[1], 0) / Math.max(1, pts.length);
+    const sxx = pts.reduce((p, q) => p + (q[0] - mx) ** 2, 0);
+    const sxy = pts.reduce((p, q) => p + (q[0] - mx) * (q[1] - my), 0);
+    b = sxx > 1e-9 ? Math.min(0.5, Math.max(-1, sxy / sxx)) : -0.5;
+    this.slopes.set(key, b);
+    return b;
+  }
 }
 
-/** Sorted rows, fan-in, discreteness and bit grid of a real tensor. */
+/** Scales, channel scales, standardised values, discreteness and bit grid of a real tensor. */
 function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: number): Source {
-  const rows: Float32Array[] = [];
-  if (axis < 0) rows.push(Float32Array.from(d));
-  else {
-    const c = dims[axis]!;
-    const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
-    const outer = d.length / (c * inner);
-    for (let ch = 0; ch < c; ch++) {
-      const r = new Float32Array(outer * inner);
-      for (let o = 0; o < outer; o++) r.set(d.subarray(o * c * inner + ch * inner, o * c * inner + (ch + 1) * inner), o * inner);
-      rows.push(r);
-    }
-  }
-  for (const r of rows) r.sort();
-  const sorted = rows.length === 1 ? rows[0]! : Float32Array.from(d).sort();
+  const n = d.length;
+  const sorted = Float32Array.from(d).sort();
   let distinct = 1;
-  for (let i = 1; i < sorted.length; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
-  const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+  for (let i = 1; i < n; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
+  const bits = new Uint32Array(d.buffer, d.byteOffset, n);
   let zeroBits = 23;
-  for (let i = 0; i < bits.length && zeroBits > 0; i++) {
+  for (let i = 0; i < n && zeroBits > 0; i++) {
     const m = bits[i]! & 0x7fffff;
     if (bits[i]! << 1 === 0) continue; // ±0 says nothing about the grid
     zeroBits = Math.min(zeroBits, m === 0 ? 23 : 31 - Math.clz32(m & -m));
   }
+  let s1 = 0;
+  let s2 = 0;
+  for (const v of d) {
+    s1 += v;
+    s2 += v * v;
+  }
+  const mean = s1 / n;
+  const sd = Math.sqrt(Math.max(0, s2 / n - mean * mean));
+  const rms = Math.sqrt(s2 / n);
+  const matrix = axis >= 0 && fan > 0;
   // Exact resampling for tensors with many repeats (constants, a few levels, quantised grids).
-  return { rows, fan: axis < 0 ? 0 : fan, discrete: distinct < 0.5 * d.length, zeroBits };
+  const discrete = distinct < 0.5 * n || (matrix ? rms : sd) === 0;
+  const base = { data: d, fan: matrix ? fan : 0, discrete, zeroBits };
+  if (discrete) return { ...base, mean, scale: 0, channels: new Float32Array(0), z: new Float32Array(0) };
+  if (!matrix) {
+    const z = new Float32Array(n);
+    for (let i = 0; i < n; i++) z[i] = (d[i]! - mean) / sd;
+    return { ...base, mean, scale: sd, channels: new Float32Array(0), z };
+  }
+  const c = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
+  const per = n / c;
+  const sq = new Float64Array(c);
+  let s4 = 0;
+  for (let i = 0; i < n; i++) {
+    const v2 = d[i]! * d[i]!;
+    sq[Math.floor(i / inner) % c]! += v2;
+    s4 += v2 * v2;
+  }
+  const rho = Array.from(sq, (q) => Math.sqrt(q / per) / rms);
+  const mu = rho.reduce((p, q) => p + q, 0) / c;
+  const varObs = rho.reduce((p, q) => p + (q - mu) ** 2, 0) / c;
+  // Sampling noise of a channel's RMS over `per` values (delta method): (E v⁴ / (E v²)² − 1) / (4·per).
+  const noise = (s4 / n / (s2 / n) ** 2 - 1) / (4 * per);
+  const keep = varObs > 0 ? Math.sqrt(Math.max(0, varObs - noise) / varObs) : 0;
+  const shrunk = rho.map((r) => mu + keep * (r - mu));
+  const norm = Math.sqrt(shrunk.reduce((p, q) => p + q * q, 0) / c);
+  const channels = Float32Array.from(shrunk, (r) => r / norm);
+  const z = new Float32Array(n);
+  for (let i = 0; i < n; i++) z[i] = d[i]! / (rms * channels[Math.floor(i / inner) % c]!);
+  return { ...base, mean: 0, scale: rms, channels, z };
 }
 
-/** All rows of a source, sorted together (a channel-split source read as one vector). */
-function merged(src: Source): Float32Array {
-  const n = src.rows.reduce((p, r) => p + r.length, 0);
-  const out = new Float32Array(n);
+/** The sorted standardised (`z`) or raw values of every continuous source of a kind. */
+function pooled(sources: readonly Source[], z: boolean): Float32Array {
+  const use = sources.filter((s) => !s.discrete).map((s) => (z ? s.z : s.data));
+  const out = new Float32Array(use.reduce((p, a) => p + a.length, 0));
   let at = 0;
-  for (const r of src.rows) {
-    out.set(r, at);
-    at += r.length;
+  for (const a of use) {
+    out.set(a, at);
+    at += a.length;
   }
   return out.sort();
 }
 
-const U32 = 2 ** 32;
 
-/** One draw from the smoothed empirical distribution of sorted values `s`. */
-function draw(s: Float32Array, src: Source, rng: Rng): number {
+/** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
+const H = 16;
+
+/**
+ * One draw from sorted values `s`, smoothed: a pooled value moved uniformly towards the previous
+ * or next values by up to half its distance to the H-th neighbour on that side (fewer near the
+ * ends, so the extremes move by at most half a gap). The empirical distribution, tails included,
+ * is kept and no value is copied; a kernel spanning several gaps keeps the density smooth at the
+ * float32 level, so exact repeats are as rare as in real weights (a one-gap kernel repeats values
+ * about twice as often, and 4 gaps still gave a sentinel more repeats than its real member);
+ * exact zeros amid zeros stay zeros.
+ */
+function jitter(s: Float32Array, rng: Rng): number {
   const n = s.length;
-  if (src.discrete || n < 2) return s[rng.nextU32() % n]!;
-  // Past the extremes with the probability a new sample would land there (1/(n+1) each side).
-  const t = rng.nextU32() / U32;
-  if (t < 1 / (n + 1) || t >= n / (n + 1)) {
-    const hi = t >= 0.5;
-    const m = Math.min(n - 1, 5);
-    const gap = hi ? (s[n - 1]! - s[n - 1 - m]!) / m : (s[m]! - s[0]!) / m;
-    const e = -Math.log(1 - rng.nextU32() / U32) * gap;
-    return hi ? s[n - 1]! + e : s[0]! - e;
-  }
-  const u = (rng.nextU32() / U32) * (n - 1);
-  const i = Math.floor(u);
+  const i = rng.int(n);
   const a = s[i]!;
-  // Zero stays zero when both neighbours are zero (sparse weights keep their exact zeros).
-  return a + (u - i) * (s[i + 1]! - a);
+  if (n < 2) return a;
+  const r = rng.nextU32();
+  const u = (r >>> 1) / 2 ** 31;
+  const hl = Math.min(H, i);
+  const hr = Math.min(H, n - 1 - i);
+  // At an extreme the gap on the inner side is mirrored.
+  if (r & 1) return a + 0.5 * u * (hr > 0 ? s[i + hr]! - a : a - s[i - 1]!);
+  return a - 0.5 * u * (hl > 0 ? a - s[i - hl]! : s[i + 1]! - a);
 }
 
 const F = new Float32Array(1);

@@ -3,11 +3,13 @@
  * (its own `--fault phase:kill|stop`), or one link cut (RST) or stalled (bytes held) by a TCP proxy
  * in this process. Every surviving role must exit non-zero with exactly one `privml: error:` line
  * naming a peer, within 10 s of the fault (a stopped peer or stalled link: idle timeout + 10 s; a
- * fault at connect or handshake: the 30 s connect timeout + 10 s, since a role that died before its
- * handshake cannot be told from one not started yet or from a stray client), and no process of the
- * case may be left. `faults.test.ts` runs a quick subset; the full sweep:
+ * fault at connect or handshake: the 10 s refusal window / handshake timeout + 10 s — a dead
+ * listener refuses connections, a stopped one never answers the hello, and a peer that leaves after
+ * its handshake ends the others' wait at once — except party 0 dying or stopping before its
+ * handshakes: nothing tells it from a party 0 not started yet or from a stray client, so the others
+ * wait for the 30 s connect timeout + 10 s), and no process of the case may be left. `faults.test.ts` runs a quick subset; the full sweep:
  *
- *   node --import tsx test/mpc/faults-matrix.ts [--json]
+ *   node --import tsx test/mpc/faults-matrix.ts [--json] [--parallel 2] [--only 'at connect,at handshake']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,8 +21,10 @@ const BIN = join(ROOT, 'bin', 'privml.js');
 const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
 /** Idle timeout given to every role (seconds). */
 export const TIMEOUT_S = 2;
-/** The roles' connect timeout (seconds), the bound for faults before both handshakes are done. */
+/** The roles' connect timeout (seconds), the bound for a party 0 lost before its handshakes. */
 export const CONNECT_TIMEOUT_S = 30;
+/** The roles' refusal window and handshake timeout (seconds), the bound for other faults before the session starts. */
+export const REFUSED_S = 10;
 
 /** A role of the session. */
 export type RoleName = 'dealer' | 'party 0' | 'party 1';
@@ -73,16 +77,28 @@ export function allCases(): FaultCase[] {
   return out;
 }
 
-/** A free loopback port (bound then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
+/** Ports handed out by this process and not yet reused: the kernel may offer a released port again at once. */
+const handedOut = new Set<number>();
+
+/** `n` distinct free loopback ports (bound together, then released; never one handed out before). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < n) {
+      const s = net.createServer();
+      servers.push(s);
+      const p = await new Promise<number>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+      });
+      if (!handedOut.has(p)) ports.push(p);
+    }
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+  for (const p of ports) handedOut.add(p);
+  return ports;
 }
 
 interface Proxy {
@@ -102,14 +118,16 @@ async function proxy(target: () => number): Promise<Proxy> {
   const server = net.createServer((a) => {
     a.pause();
     a.on('error', () => {});
-    // Connect upstream with retries, as the role itself would: the target may not listen yet.
-    const deadline = performance.now() + 30_000;
+    // Connect upstream with retries, as the role itself would: the target may not listen yet. A
+    // target that keeps refusing for the roles' refusal window is dead: reset the client, which is
+    // what it would have seen without the proxy (a refused connection), not a silent socket.
+    const deadline = performance.now() + REFUSED_S * 1000;
     const up = () => {
       const b = net.connect({ host: '127.0.0.1', port: target() });
       b.once('error', () => {
         b.destroy();
         if (performance.now() < deadline && !a.destroyed) setTimeout(up, 100);
-        else a.destroy();
+        else a.resetAndDestroy();
       });
       b.once('connect', () => {
         pairs.push([a, b]);
@@ -188,12 +206,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function runCase(c: FaultCase): Promise<CaseResult> {
   const name = caseName(c);
   const problems: string[] = [];
-  const [dport, pport] = [await freePort(), await freePort()];
+  // Proxies bind first and hold their ports; the roles' ports are then chosen among the rest.
+  let dport = 0, pport = 0;
   const proxies = {
     'party 0–dealer': await proxy(() => dport),
     'party 1–dealer': await proxy(() => dport),
     'party 0–party 1': await proxy(() => pport),
   };
+  [dport, pport] = (await freePorts(2)) as [number, number];
   const fault = (r: RoleName) => (c.kind === 'role' && c.role === r ? ['--fault', `${c.phase}:${c.signal}`] : []);
   const common = ['--timeout', String(TIMEOUT_S)];
   const job1 = [MODEL, '--count', '3', '--batch', '1'];
@@ -208,11 +228,15 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
   let victim: Proc | undefined;
   let leftover = 0;
   const survivors: Survivor[] = [];
-  // Before both handshakes are done, a dead role looks like one not started yet or a stray client:
-  // its peers keep waiting for the 30 s connect timeout. After them, the idle timeout applies.
+  // Before the handshakes: a dead dealer or party 1 refuses connections (refusal window), a stopped
+  // one never answers the hello (handshake timeout), and whoever had already shaken hands with the
+  // victim's peers leaves, which ends their wait at once. A party 0 lost before its handshakes
+  // looks like one not started yet or a stray client: its peers wait for the connect timeout.
+  // After the handshakes, the idle timeout applies to a stopped peer.
   const stopped = (c.kind === 'role' && c.signal === 'stop') || (c.kind === 'link' && c.how === 'stall');
   const early = c.kind === 'role' && (c.phase === 'connect' || c.phase === 'handshake');
-  const budgetMs = (early ? CONNECT_TIMEOUT_S * 1000 : stopped ? TIMEOUT_S * 1000 : 0) + 10_000;
+  const earlyMs = c.kind === 'role' && c.role === 'party 0' ? CONNECT_TIMEOUT_S * 1000 : REFUSED_S * 1000;
+  const budgetMs = (early ? earlyMs : stopped ? TIMEOUT_S * 1000 : 0) + 10_000;
   try {
     if (c.kind === 'role') {
       victim = procs.find((p) => p.role === c.role)!;
@@ -308,8 +332,11 @@ export async function runCases(cases: FaultCase[], parallel: number, onResult?: 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const json = process.argv.includes('--json');
   const parallel = Number(process.argv[process.argv.indexOf('--parallel') + 1]) || 2;
+  // --only a,b: just the cases whose name contains one of these (e.g. "at connect,at handshake")
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : [];
+  const chosen = allCases().filter((c) => !only.length || only.some((o) => caseName(c).includes(o)));
   const t0 = performance.now();
-  const results = await runCases(allCases(), parallel, (r) => {
+  const results = await runCases(chosen, parallel, (r) => {
     if (!json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(36)} exits after ${r.survivors.map((s) => `${s.role} ${Number.isFinite(s.ms) ? (s.ms / 1000).toFixed(1) : '∞'} s`).join(', ')}${r.ok ? '' : ` — ${r.problems.join('; ')}`}\n`);
   });
   const passed = results.filter((r) => r.ok).length;

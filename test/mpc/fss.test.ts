@@ -114,21 +114,22 @@ function keyLeakZ(bits: number, K: number, party: 0 | 1, broken: boolean, bitOut
   const cw = bitOutput ? dcfBitGen(bits, alpha, s0, s1) : dcfGen(bits, alpha, beta, s0, s1);
   const mine = party === 0 ? s0 : s1;
   // One party's key per element: its seed, then per level s_CW, V_CW, t_CW^R, then CW^(n+1)
-  // (bit output: s_CW with t_CW^L and V_CW in bits 0 and 1, t_CW^R; then one bit).
+  // (bit output: s_CW with t_CW^L and V_CW in bits 0 and 1, t_CW^R for bits − 7 levels; then the 128-bit leaf CW).
   const tb = 4 * ((K + 31) >>> 5), level = (bitOutput ? 16 : 32) * K + tb;
-  const keyBits = bitOutput ? 128 + bits * 129 + 1 : 128 + bits * (256 + 1) + 128;
+  // bit output: early termination folds the last 7 levels into a 128-bit leaf correction word
+  const levels = bitOutput ? Math.max(0, bits - 7) : bits;
+  const keyBits = bitOutput ? 128 + levels * 129 + 128 : 128 + bits * (256 + 1) + 128;
   const ones = new Float64Array(keyBits), onesBy = new Float64Array(keyBits * bits * 2), count = new Float64Array(bits * 2);
   const bit = (buf: Uint8Array, byte: number, k: number): number => (buf[byte + (k >> 3)]! >> (k & 7)) & 1;
   for (let e = 0; e < K; e++) {
     const kb: number[] = [];
     for (let k = 0; k < 128; k++) kb.push(bit(mine, 16 * e, k));
-    for (let i = 0; i < bits; i++) {
+    for (let i = 0; i < levels; i++) {
       for (let k = 0; k < 128; k++) kb.push(bit(cw, i * level + 16 * e, k)); // s_CW (bit 0: t_CW^L)
       if (!bitOutput) for (let k = 0; k < 128; k++) kb.push(bit(cw, i * level + 16 * K + 16 * e, k)); // V_CW
       kb.push(bit(cw, i * level + (bitOutput ? 16 : 32) * K, e));
     }
-    if (bitOutput) kb.push(bit(cw, bits * level, e));
-    else for (let k = 0; k < 128; k++) kb.push(bit(cw, bits * level + 16 * e, k));
+    for (let k = 0; k < 128; k++) kb.push(bit(cw, levels * level + 16 * e, k));
     const a = Number(alpha[e]!);
     const ab = Array.from({ length: bits }, (_, j) => (a >>> j) & 1);
     for (let j = 0; j < bits; j++) count[2 * j + ab[j]!]!++;
@@ -156,10 +157,10 @@ test('DCF keys: one party\'s key bits are uniform and independent of α; a same-
   const Z = 5.5;
   for (const bitOutput of [false, true]) {
     for (const party of [0, 1] as const) {
-      const z = keyLeakZ(6, 3000, party, false, bitOutput);
+      const z = keyLeakZ(bitOutput ? 9 : 6, 3000, party, false, bitOutput);
       assert.ok(z < Z, `party ${party}${bitOutput ? ' (bit output)' : ''}: max |z| = ${z.toFixed(2)}`);
     }
-    const zb = keyLeakZ(6, 3000, 1, true, bitOutput);
+    const zb = keyLeakZ(bitOutput ? 9 : 6, 3000, 1, true, bitOutput);
     assert.ok(zb > 20, `broken control went undetected${bitOutput ? ' (bit output)' : ''}: max |z| = ${zb.toFixed(2)}`);
   }
 });

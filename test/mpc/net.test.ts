@@ -48,9 +48,10 @@ async function tcpPair(extra: { idleTimeoutMs?: number } = {}): Promise<[TcpFram
   return [a, b, () => l.close()];
 }
 
-/** Milliseconds until `p` settles as a rejection, and the error. */
-/** Time from calling `start` (the clock starts first, so a busy machine cannot shorten it) to its rejection. */
+/** Milliseconds from calling `start` until it settles as a rejection, and the error. */
 async function timeRejection(start: () => Promise<unknown>): Promise<{ ms: number; err: Error }> {
+  // The clock starts before the call that arms the timer: on a loaded machine the gap between the
+  // call and a later clock read can be tens of milliseconds, making a correct timeout look early.
   const t0 = performance.now();
   try {
     await start();

@@ -360,8 +360,14 @@ test('parties that loaded different models refuse each other (other weights, oth
   }
 });
 
-test('parties with different --relu-protocol or --batch are refused, naming the setting', { timeout: 45_000 }, async () => {
-  const [proto, batch] = await Promise.all([shortSession([MODEL, '--relu-protocol', 'crypten'], [MODEL]), shortSession([MODEL, '--batch', '2'], [MODEL])]);
+test('parties with different --relu-protocol, --batch or --lanes are refused, naming the setting', { timeout: 45_000 }, async () => {
+  const [proto, batch, lanes] = await Promise.all([
+    shortSession([MODEL, '--relu-protocol', 'crypten'], [MODEL]),
+    shortSession([MODEL, '--batch', '2'], [MODEL]),
+    shortSession([MODEL, '--lanes', '1'], [MODEL]),
+  ]);
+  // lanes split a layer's messages differently: a mismatch must be refused, never run garbled
+  assertOneLineError('party 0', lanes.p0, /party 1 has a different lanes \(1 vs auto here\)/);
   assertOneLineError('party 0', proto.p0, /party 1 has a different protocol \(crypten vs signonly here\)/);
   assertOneLineError('party 1', proto.p1, /party 0 has a different protocol \(signonly vs crypten here\)/);
   assertOneLineError('dealer', proto.dealer, /different session configurations: protocol is signonly for party 0, crypten for party 1/);
@@ -399,6 +405,7 @@ test('mpc infer rejects bad input with one line and no stack trace', { timeout: 
     [[MODEL, ...data, '--net', 'bogus'], /unknown --net value 'bogus'/],
     [[MODEL, ...data, '--weights', 'hidden'], /--weights must be public or secret/],
     [[MODEL, '--dataset', 'nope', '--limit', '2'], /unknown dataset 'nope'/],
+    [[MODEL, ...data, '--connect-timeout', '0'], /--connect-timeout must be between 0\.1 s and 1 day/],
   ];
   const rs = await Promise.all(cases.map(([args]) => privml(['mpc', 'infer', ...args], 20_000)));
   rs.forEach((r, i) => {

@@ -2,7 +2,7 @@
 import type { FrameChannel, PartyId } from '../context.js';
 import { Prg, randomSeed } from '../../crypto/prg.js';
 import { correction, draw } from './correlations.js';
-import { dealFssRelu } from '../protocols/fss/keys.js';
+import { dealFssReluSteps } from '../protocols/fss/keys.js';
 import { CHUNK_BYTES, MAGIC, SETUP_BYTES, T_END, T_REQ, VERSION, decodeRequests, errMsg, sizesOf, type DealerServerStats } from './wire.js';
 
 /** Observation points of the dealer loop (fault-injection tests, tracing). */
@@ -76,7 +76,19 @@ export class DealerServer {
           let corr: Uint8Array;
           if (r.kind === 'fssrelu') {
             // FSS correction words are common to both keys: party 0 gets them too, over its own link.
-            const k = dealFssRelu(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb, r.rounds);
+            // Level by level, yielding like between requests: a large layer's keys take seconds
+            // and must not silence the heartbeats (the parties would declare the dealer dead).
+            const steps = dealFssReluSteps(draw(mirror0, 0, r, s).fss!, draw(mirror1, 1, r, s).fss!, r.n, r.lsb, r.msb, r.rounds);
+            let step = steps.next();
+            while (!step.done) {
+              if (performance.now() - lastYield > 50) {
+                await new Promise((res) => setImmediate(res));
+                lastYield = performance.now();
+                if (gone0) throw gone0;
+              }
+              step = steps.next();
+            }
+            const k = step.value;
             for (let o = 0; o < k.to0.length; o += CHUNK_BYTES) {
               const chunk = k.to0.subarray(o, Math.min(k.to0.length, o + CHUNK_BYTES));
               this.link0.send(chunk);

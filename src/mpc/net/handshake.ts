@@ -146,7 +146,9 @@ export async function handshake(
   } catch (err) {
     const msg = (err as Error).message;
     // A peer that hangs up before saying hello is usually a TLS/plain-TCP mismatch.
-    const hint = /closed the connection/.test(msg) ? ' before saying hello (is TLS enabled on one side only?)' : '';
+    // A reset is a dead or refusing peer (or a proxy in front of one); a clean close before any
+    // hello is the typical sign of TLS on one side only.
+    const hint = /closed the connection/.test(msg) ? (/ECONNRESET/.test(msg) ? ' before saying hello (it died or refused the connection)' : ' before saying hello (is TLS enabled on one side only?)') : '';
     throw new Error(`handshake failed: ${msg}${hint}`);
   } finally {
     clearTimeout(timer);

@@ -83,6 +83,11 @@ export interface ConnectOptions extends ChannelOptions {
   timeoutMs?: number;
   /** Pause between attempts while the peer is not listening yet (default 100 ms). */
   retryMs?: number;
+  /**
+   * Give up sooner when every attempt for this long was actively refused or reset (nothing
+   * listens there: not started, or dead); default min(timeoutMs, 10 s).
+   */
+  refusedMs?: number;
 }
 
 /** What a peer's TLS certificate says about it (undefined on plain TCP or without a client certificate). */
@@ -108,6 +113,8 @@ export interface TcpFrameChannel extends FrameChannel {
   readonly peerIdentity: PeerIdentity | undefined;
   /** The handshake is verified: lift the 64 KiB pre-handshake frame cap and start heartbeats/idle timeout. */
   verified(opts?: LivenessOptions): void;
+  /** Call `cb` once if the link fails (peer gone, bad frame, idle timeout), never on a local close. */
+  onFailure?(cb: (err: Error) => void): void;
 }
 
 /** A listening socket handing out one channel per incoming connection. */
@@ -173,6 +180,8 @@ class SocketChannel implements TcpFrameChannel {
   private lastRx = performance.now();
   private lastTx = performance.now();
   private liveness: ReturnType<typeof setInterval> | undefined;
+  /** Failure listeners; undefined once they were told (a later listener is called at once). */
+  private failureCbs: ((err: Error) => void)[] | undefined = [];
 
   constructor(
     private readonly socket: net.Socket,
@@ -237,13 +246,27 @@ class SocketChannel implements TcpFrameChannel {
     this.liveness = undefined;
   }
 
+  onFailure(cb: (err: Error) => void): void {
+    if (this.failureCbs) this.failureCbs.push(cb);
+    else if (this.queue.failure) cb(this.queue.failure);
+  }
+
+  /** Tell the failure listeners once (a local close clears them first). */
+  private notify(err: Error): void {
+    const cbs = this.failureCbs;
+    this.failureCbs = undefined;
+    for (const cb of cbs ?? []) cb(err);
+  }
+
   private peerGone(err: Error | undefined): void {
     this.stopLiveness();
     if (this.queue.failure) return;
     const midFrame = this.decoder.idle ? '' : ' in the middle of a frame';
     const why = err ? ` (${describe(err)})` : '';
-    this.queue.fail(new Error(`peer ${this.label} closed the connection${midFrame}${why}`));
+    const e = new Error(`peer ${this.label} closed the connection${midFrame}${why}`);
+    this.queue.fail(e);
     this.socket.destroy();
+    this.notify(e);
   }
 
   /** Fail the link with `err` and drop the connection. */
@@ -251,6 +274,7 @@ class SocketChannel implements TcpFrameChannel {
     this.stopLiveness();
     this.queue.fail(err, true);
     this.socket.destroy();
+    this.notify(err);
   }
 
   send(frame: Uint8Array): void {
@@ -266,6 +290,7 @@ class SocketChannel implements TcpFrameChannel {
 
   close(): void {
     this.stopLiveness();
+    this.failureCbs = [];
     if (this.queue.failure) return;
     this.queue.fail(new Error(`connection to peer ${this.label} was closed locally`), true);
     // Flush what was sent, then release the handle even if the peer never answers the FIN.
@@ -449,11 +474,17 @@ export async function connect(opts: ConnectOptions): Promise<TcpFrameChannel> {
   const addr = formatAddress(opts.host, opts.port);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const retryMs = opts.retryMs ?? 100;
+  const refusedMs = opts.refusedMs ?? Math.min(timeoutMs, REFUSED_WINDOW_MS);
   if (!(timeoutMs > 0)) throw new Error(`invalid connect timeout ${timeoutMs} ms`);
   if (!(retryMs >= 0)) throw new Error(`invalid connect retry interval ${retryMs} ms`);
+  if (!(refusedMs > 0)) throw new Error(`invalid connect refusal window ${refusedMs} ms`);
   const chanOpts: ChannelOptions = { idleTimeoutMs: opts.idleTimeoutMs, maxFrameBytes: checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) };
-  const deadline = performance.now() + timeoutMs;
+  const t0 = performance.now();
+  const deadline = t0 + timeoutMs;
   let last = 'timed out';
+  // Start of the current run of refused/reset attempts (a silent drop or timeout ends the run:
+  // then something may be there, only slow).
+  let refusedSince: number | undefined;
   // Bounded: every pass either returns, throws, or sleeps; the deadline ends the loop.
   for (;;) {
     const left = deadline - performance.now();
@@ -461,8 +492,19 @@ export async function connect(opts: ConnectOptions): Promise<TcpFrameChannel> {
     const r = await attempt(opts, addr, left);
     if ('socket' in r) return new SocketChannel(r.socket, opts.label ?? addr, chanOpts);
     last = r.retry;
-    const wait = Math.min(retryMs, deadline - performance.now());
+    const now = performance.now();
+    if (r.retry === 'ECONNREFUSED' || r.retry === 'ECONNRESET') {
+      refusedSince ??= now;
+      if (now - refusedSince >= refusedMs) {
+        const who = opts.label ? `${opts.label} at ${addr}` : addr;
+        throw new Error(`cannot connect to ${who}: connection refused for ${formatSeconds(now - t0)} (not running, or it died)`);
+      }
+    } else refusedSince = undefined;
+    const wait = Math.min(retryMs, deadline - now);
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
   }
   throw new Error(`cannot connect to ${addr} within ${formatSeconds(timeoutMs)}: ${last}`);
 }
+
+/** Default refusal window of `connect`: how long a role waits for a peer that refuses connections. */
+export const REFUSED_WINDOW_MS = 10_000;

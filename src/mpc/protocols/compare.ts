@@ -36,6 +36,7 @@
  * (2 words). Always over the full ring (no bit range).
  */
 import type { PartyContext } from '../context.js';
+import { inLanes } from '../lanes.js';
 import { timed } from '../profile.js';
 import {
   bitsToRing, convOutSize, ringReluTail, ringAdd, ringAddScalar, ringFromBytesLE, ringMul, ringMulScalar, ringSub,
@@ -62,7 +63,15 @@ export interface CompareOptions {
   protocol?: ReluProtocol;
   /** Sign-only only: fold the generate level into the first tree level (one round fewer, more bits). */
   fold?: boolean;
+  /**
+   * ReLU only: interleaved lanes the elements are split over (`lanes.ts`), so one lane computes
+   * while the other's opening is in flight. Default: 2 from LANE_MIN elements (signonly, crypten).
+   */
+  lanes?: number;
 }
+
+/** Elements from which a ReLU runs as two interleaved lanes by default (below, extra messages cost more than overlap saves). */
+export const LANE_MIN = 1 << 14;
 
 /** Validated options. */
 interface Resolved {
@@ -300,6 +309,16 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
   if (r.protocol !== 'crypten' && r.b === 0) return { y: x.slice(), mask: one() };
   if (r.protocol === 'fss') return fssReluWithMask(ctx, x, r.lsb, r.lsb + r.b);
+  const lanes = r.protocol === 'fss2' ? 1 : opts?.lanes ?? (n >= LANE_MIN ? 2 : 1);
+  if (!Number.isInteger(lanes) || lanes < 1) throw new Error(`compare: lanes must be a positive integer, got ${String(lanes)}`);
+  if (lanes > 1 && n >= 2 * lanes) {
+    // slices of whole 64-element words, so every lane's packed bit vectors are word aligned
+    const per = Math.ceil(n / lanes / 64) * 64;
+    const parts = await inLanes(ctx, Math.ceil(n / per), (lane, k) => reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }));
+    const y = new BigInt64Array(n), mask = new BigInt64Array(n);
+    parts.forEach((p, k) => (y.set(p.y, k * per), mask.set(p.mask, k * per)));
+    return { y, mask };
+  }
   const s = await signBit(ctx, x, opts);
   if (r.protocol === 'crypten') {
     const rb = await ctx.dealer.sharedBits(n);

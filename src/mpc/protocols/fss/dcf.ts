@@ -18,7 +18,7 @@
  *   then CW^(n+1) (16·N bytes).
  * A party's key is its 16-byte seed per element plus these correction words.
  */
-import { aesBlocks, mmoInPlace, TWEAK } from './mmo.js';
+import { aesBlocks, mmoInPlace, runSteps, TWEAK } from './mmo.js';
 
 /** Bytes of the shared correction words for `count` keys on a `bits`-bit domain. */
 export function dcfCwBytes(count: number, bits: number): number {
@@ -72,7 +72,7 @@ function neg4(d: Uint32Array, di: number): void {
  * [0, 2^bits), read as unsigned) and payloads `beta` (2·count ring elements, interleaved per key),
  * for root seeds `seed0`, `seed1` (16·count bytes each, the parties' key seeds; bit 0 is ignored).
  */
-export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Uint8Array {
+export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Generator<void, Uint8Array> {
   const N = alpha.length;
   checkShape('gen', N, bits);
   if (beta.length !== 2 * N || seed0.length !== 16 * N || seed1.length !== 16 * N) throw new Error(`fss.dcf gen: inconsistent sizes for ${N} keys`);
@@ -88,6 +88,7 @@ export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, 
   const buf = new Uint8Array(128 * N), w = new Uint32Array(buf.buffer);
   const vcw = new Uint32Array(4);
   for (let i = 0; i < bits; i++) {
+    yield; // one tree level of every element per step: a caller may let its event loop run
     const k = bits - 1 - i; // MSB first
     // both parties' four children per element: blocks (e, p, j) = s_p ⊕ tweak j
     for (let e = 0; e < N; e++) {
@@ -159,6 +160,12 @@ export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, 
   }
   buf.fill(0);
   return cw;
+}
+
+
+/** dcfGenSteps run to completion (one synchronous call). */
+export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Uint8Array {
+  return runSteps(dcfGenSteps(bits, alpha, beta, seed0, seed1));
 }
 
 /**

@@ -18,8 +18,9 @@
  * dealer, 1 bit per element); its second round uses the dealer's ordinary bit-multiply triples.
  */
 import type { Prg } from '../../../crypto/prg.js';
-import { dcfCwBytes, dcfGen } from './dcf.js';
-import { dcfBitCwBytes, dcfBitGen } from './dcfbit.js';
+import { dcfCwBytes, dcfGenSteps } from './dcf.js';
+import { dcfBitCwBytes, dcfBitGenSteps } from './dcfbit.js';
+import { runSteps } from './mmo.js';
 
 /** A party's FSS ReLU material for `n` elements on window [lsb, msb). */
 export interface FssReluKey {
@@ -87,7 +88,12 @@ export function drawFssRelu(prg: Prg, p: 0 | 1, n: number, lsb: number, msb: num
 
 /** Dealer: the bytes for party 0 (correction words) and party 1 (offset share ‖ correction words). */
 export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): { to0: Uint8Array; to1: Uint8Array } {
-  if (rounds === 2) return dealFssRelu2(d0, d1, n, lsb, msb);
+  return runSteps(dealFssReluSteps(d0, d1, n, lsb, msb, rounds));
+}
+
+/** dealFssRelu as steps (one DCF tree level each), so a dealer can keep its links alive between them. */
+export function* dealFssReluSteps(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): Generator<void, { to0: Uint8Array; to1: Uint8Array }> {
+  if (rounds === 2) return yield* dealFssRelu2(d0, d1, n, lsb, msb);
   const b = msb - lsb, full = isFullWindow(lsb, msb);
   const low = (1n << BigInt(b - 1)) - 1n;
   const alpha = new BigInt64Array(n), beta = new BigInt64Array(2 * n);
@@ -104,7 +110,7 @@ export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, 
     off1[2 * e] = BigInt.asIntN(64, top - d0.offset![2 * e]!);
     off1[2 * e + 1] = BigInt.asIntN(64, top * A - d0.offset![2 * e + 1]!);
   }
-  const cw = dcfGen(b - 1, alpha, beta, d0.seeds, d1.seeds);
+  const cw = yield* dcfGenSteps(b - 1, alpha, beta, d0.seeds, d1.seeds);
   alpha.fill(0n);
   beta.fill(0n);
   const to1 = new Uint8Array(16 * n + cw.length);
@@ -115,17 +121,25 @@ export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, 
 }
 
 /** The 2-round variant's dealing: bit-output DCF on α = r', XOR shares of r_(b−1). */
-function dealFssRelu2(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number): { to0: Uint8Array; to1: Uint8Array } {
+function* dealFssRelu2(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number): Generator<void, { to0: Uint8Array; to1: Uint8Array }> {
   const b = msb - lsb;
-  const alpha = new BigInt64Array(n);
+  const alpha = new BigInt64Array(n), aw = new Uint32Array(alpha.buffer);
+  const r0 = new Uint32Array(d0.r.buffer, d0.r.byteOffset, 2 * n), r1 = new Uint32Array(d1.r.buffer, d1.r.byteOffset, 2 * n);
   const nb = (n + 7) >>> 3, to1 = new Uint8Array(nb + dcfBitCwBytes(n, b - 1));
+  const rTop0 = d0.rTop!;
+  // r = r0 + r1 mod 2^b on 32-bit halves (no BigInt per element: this runs once per ReLU element)
+  const k = b - 1, hi = k >= 32, sh = k & 31;
+  const loMask = k >= 32 ? 0xffffffff : k === 0 ? 0 : 0xffffffff >>> (32 - k);
+  const hiMask = k <= 32 ? 0 : 0xffffffff >>> (64 - k);
   for (let e = 0; e < n; e++) {
-    const r = BigInt.asUintN(b, d0.r[e]! + d1.r[e]!);
-    alpha[e] = BigInt.asIntN(64, r & ((1n << BigInt(b - 1)) - 1n));
-    const top = Number((r >> BigInt(b - 1)) & 1n) ^ ((d0.rTop![e >>> 3]! >>> (e & 7)) & 1);
+    const lo = r0[2 * e]! + r1[2 * e]!;
+    const l32 = lo >>> 0, h32 = (r0[2 * e + 1]! + r1[2 * e + 1]! + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    aw[2 * e] = l32 & loMask;
+    aw[2 * e + 1] = h32 & hiMask;
+    const top = ((hi ? h32 : l32) >>> sh) & 1 ^ ((rTop0[e >>> 3]! >>> (e & 7)) & 1);
     if (top) to1[e >>> 3] = to1[e >>> 3]! | (1 << (e & 7));
   }
-  const cw = dcfBitGen(b - 1, alpha, d0.seeds, d1.seeds);
+  const cw = yield* dcfBitGenSteps(b - 1, alpha, d0.seeds, d1.seeds);
   alpha.fill(0n);
   to1.set(cw, nb);
   return { to0: cw, to1 };

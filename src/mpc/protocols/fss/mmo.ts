@@ -76,3 +76,11 @@ export function mmoInPlace(buf: Uint8Array): Uint8Array {
   }
   return buf;
 }
+
+/** Run a step generator (key generation level by level) to its result, without pausing. */
+export function runSteps<T>(it: Generator<void, T>): T {
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Side-by-side measurement of the MPC engine (issue 19): every configuration below runs once per
+// round, in the same order each round (so old/new/CrypTen alternate under the same load), and the
+// medians over rounds are printed as JSON. Each privml run is `privml mpc bench … --json` from a
+// source tree (this one, and --old DIR: the baseline tree with its own build/ring.wasm); CrypTen runs
+// bench/crypten/bench.py with --python (an interpreter that can import crypten; omitted: skipped).
+//
+//   node bench/engine-sbs.mjs --old /tmp/old --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64] > out.json
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const here = resolve(new URL('..', import.meta.url).pathname);
+const old = opt('old');
+const python = opt('python');
+const rounds = Number(opt('rounds', '3'));
+const groups = new Set(opt('groups', 'relu,b1,b64').split(','));
+const model = resolve(here, 'models/fmnist-cnn.onnx');
+
+/** [label, group, kind, tree or python, argv]; kind 'privml' parses msPerBatch/ms, 'crypten' ms. */
+const configs = [];
+const add = (label, group, kind, where, argv) => {
+  if (groups.has(group) && where) configs.push({ label, group, kind, where, argv });
+};
+const relu = ['mpc', 'bench', 'relu', '--n', '262144', '--reps', '5'];
+add('relu 2^18 signonly: old', 'relu', 'privml', old, relu);
+add('relu 2^18 signonly: new', 'relu', 'privml', here, relu);
+add('relu 2^18 signonly: new --lanes 1', 'relu', 'privml', here, [...relu, '--lanes', '1']);
+add('relu 2^18: CrypTen', 'relu', 'crypten', python, ['relu', '--n', '262144', '--reps', '5']);
+for (const [group, batch, reps] of [['b1', 1, 5], ['b64', 64, 1]]) {
+  const m = ['mpc', 'bench', 'model', model, '--batch', String(batch), '--reps', String(reps)];
+  for (const proto of ['signonly', 'crypten']) {
+    const p = [...m, '--relu-protocol', proto];
+    add(`batch ${batch} ${proto}: old`, group, 'privml', old, p);
+    add(`batch ${batch} ${proto}: new (--threads 2)`, group, 'privml', here, [...p, '--threads', '2']);
+    // threads and lanes apart where they can matter (a whole batch; sign-only keeps it short)
+    if (batch > 1 && proto === 'signonly') {
+      add(`batch ${batch} ${proto}: new --threads 1`, group, 'privml', here, [...p, '--threads', '1']);
+      add(`batch ${batch} ${proto}: new --threads 2 --lanes 1`, group, 'privml', here, [...p, '--threads', '2', '--lanes', '1']);
+    }
+  }
+  add(`batch ${batch}: CrypTen (secret weights)`, group, 'crypten', python, ['model', model, '--batch', String(batch), '--reps', String(reps)]);
+}
+
+function runOne(c) {
+  const r =
+    c.kind === 'privml'
+      ? spawnSync(process.execPath, [resolve(c.where, 'bin/privml.js'), ...c.argv, '--json'], { cwd: c.where, encoding: 'utf8', maxBuffer: 1 << 28 })
+      : spawnSync(c.where, [resolve(here, 'bench/crypten/bench.py'), ...c.argv], { cwd: here, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${c.label}: exit ${r.status}: ${(r.stderr || '').trim().split('\n').pop()}`);
+  const j = JSON.parse(c.kind === 'privml' ? r.stdout : r.stdout.trim().split('\n').pop());
+  if (c.kind === 'crypten') return { ms: j.ms };
+  if (j.msPerBatch === undefined) return { ms: j.ms, computeMs: j.computeMs, waitMs: j.waitMs, profile: j.profile };
+  return { ms: j.msPerBatch, onlineMs: j.onlineMsPerBatch, computeMs: j.computeMsPerBatch, waitMs: j.waitMsPerBatch, layers: j.layers };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const results = configs.map(() => []);
+for (let r = 0; r < rounds; r++) {
+  configs.forEach((c, i) => {
+    const v = runOne(c);
+    results[i].push(v);
+    process.stderr.write(`round ${r + 1}/${rounds} ${c.label}: ${v.ms.toFixed(1)} ms\n`);
+  });
+}
+const out = configs.map((c, i) => {
+  const rs = results[i];
+  const last = rs[rs.length - 1];
+  return {
+    label: c.label,
+    command: c.kind === 'privml' ? `privml ${c.argv.join(' ').replace(here + '/', '')}` : `python3 bench/crypten/bench.py ${c.argv.join(' ').replace(here + '/', '')}`,
+    tree: c.kind === 'privml' ? c.where : undefined,
+    msMedian: median(rs.map((v) => v.ms)),
+    ms: rs.map((v) => v.ms),
+    ...(last.onlineMs !== undefined ? { onlineMsMedian: median(rs.map((v) => v.onlineMs)) } : {}),
+    ...(last.computeMs !== undefined ? { computeMs: last.computeMs, waitMs: last.waitMs } : {}),
+    ...(last.layers ? { layers: last.layers } : {}),
+    ...(last.profile ? { profile: last.profile } : {}),
+  };
+});
+process.stdout.write(JSON.stringify({ rounds, loadavg: (await import('node:os')).loadavg(), results: out }, null, 1) + '\n');

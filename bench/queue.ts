@@ -1,0 +1,84 @@
+/**
+ * Queue throughput: the local command against the same command over the queue with 1 and 2 local
+ * `privml worker`s (real redis-server on a free loopback port, workers started before timing and kept
+ * warm). Runs alternate local / 2 workers / 1 worker per repetition so load drifts hit all alike;
+ * prints one JSON line per run and a summary with medians.
+ *
+ * Usage: node --import tsx bench/queue.ts --kind proteus|fhe|mpc --reps 3 -- <privml args without --queue/--json>
+ *   e.g. bench/queue.ts --kind proteus --reps 3 -- proteus optimize /tmp/bundle -o /tmp/opt
+ *        bench/queue.ts --kind fhe --reps 1 -- fhe run model.onnx --paf f1g2 --limit 8
+ *        bench/queue.ts --kind mpc --reps 2 -- mpc infer model.onnx --dataset fashion-mnist-sample --limit 40
+ * Extra args only for the queued runs go after --queued (e.g. --queued --per-job 10).
+ */
+import { rmSync } from 'node:fs';
+import { privml, startRedis, startWorker, stopWorker, type Proc } from '../test/queue/redis.js';
+
+const USAGE = 'Usage: node --import tsx bench/queue.ts --kind proteus|fhe|mpc [--reps 3] -- PRIVML-ARGS [--queued EXTRA-ARGS]\n';
+const argv = process.argv.slice(2);
+const dd = argv.indexOf('--');
+if (argv.includes('--help') || dd < 0) {
+  process.stdout.write(USAGE);
+  process.exit(dd < 0 && !argv.includes('--help') ? 2 : 0);
+}
+const own = argv.slice(0, dd);
+const opt = (n: string, d: string) => (own.includes(`--${n}`) ? own[own.indexOf(`--${n}`) + 1]! : d);
+const kind = opt('kind', 'proteus');
+const reps = Number(opt('reps', '3'));
+const rest = argv.slice(dd + 1);
+const qi = rest.indexOf('--queued');
+const base = qi < 0 ? rest : rest.slice(0, qi);
+const queuedExtra = qi < 0 ? [] : rest.slice(qi + 1);
+const outFlag = base.indexOf('-o');
+const outDir = outFlag >= 0 ? base[outFlag + 1] : undefined;
+
+async function run(label: string, args: string[]): Promise<{ label: string; wallSeconds: number; json: Record<string, unknown> }> {
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  const t0 = performance.now();
+  const p: Proc = privml([...args, '--json']);
+  const code = await p.exited;
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`${label}: exit ${code}: ${p.stderr().slice(-500)}`);
+  const json = JSON.parse(p.stdout()) as Record<string, unknown>;
+  const line = { label, wallSeconds: +wallSeconds.toFixed(2), ...(json['queue'] && typeof json['queue'] === 'object' ? { queue: json['queue'] } : {}), ...pick(json) };
+  process.stdout.write(JSON.stringify(line) + '\n');
+  return { label, wallSeconds, json };
+}
+
+/** The fields that say what a run computed and how long its parts took (no per-image arrays). */
+function pick(j: Record<string, unknown>): Record<string, unknown> {
+  const keep = ['members', 'seconds', 'computeSeconds', 'optimizeSeconds', 'workers', 'count', 'agreement', 'meanSecondsPerImage', 'agreementWithPlaintextPaf', 'images'];
+  return Object.fromEntries(keep.filter((k) => k in j).map((k) => [k, j[k]]));
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const redis = await startRedis();
+let w1: Proc | undefined;
+let w2: Proc | undefined;
+const times: Record<string, number[]> = { local: [], q2: [], q1: [] };
+try {
+  w1 = await startWorker(redis.url, ['--kinds', kind]);
+  for (let r = 0; r < reps; r++) {
+    const local = await run('local', base);
+    times['local']!.push(local.wallSeconds);
+    w2 = await startWorker(redis.url, ['--kinds', kind]);
+    const q2 = await run('queue-2-workers', [...base, '--queue', redis.url, ...queuedExtra]);
+    times['q2']!.push(q2.wallSeconds);
+    await stopWorker(w2);
+    w2 = undefined;
+    const q1 = await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra]);
+    times['q1']!.push(q1.wallSeconds);
+    // Predictions of the queued runs against the local run (fhe: per-image classes; mpc: predictions).
+    const preds = (j: Record<string, unknown>) => JSON.stringify(j['predictions'] ?? (j['results'] as { fheClass: number }[] | undefined)?.map((x) => x.fheClass) ?? null);
+    process.stdout.write(JSON.stringify({ rep: r, samePredictions: preds(q1.json) === preds(local.json) && preds(q2.json) === preds(local.json), images: JSON.parse(preds(local.json))?.length }) + '\n');
+  }
+} finally {
+  if (w2) await stopWorker(w2);
+  if (w1) await stopWorker(w1);
+  await redis.stop();
+}
+const m = { local: median(times['local']!), q1: median(times['q1']!), q2: median(times['q2']!) };
+process.stdout.write(JSON.stringify({ summary: true, kind, reps, command: base.join(' '), medianSeconds: m, ratioQ2ToLocal: +(m.q2 / m.local).toFixed(3), ratioQ1ToLocal: +(m.q1 / m.local).toFixed(3), speedupQ2OverQ1: +(m.q1 / m.q2).toFixed(3), runs: times }) + '\n');

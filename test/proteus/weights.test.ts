@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import type { Model } from '../../src/onnx/ir.js';
+import { channelNorms } from '../../src/proteus/battery.js';
+import { Prng, secretRng } from '../../src/proteus/index.js';
+import { WeightPool } from '../../src/proteus/weights.js';
+
+/** A Conv whose weight looks trained: heavy-tailed (Laplace) values, per-channel scales spread ±30 %. */
+function trainedConv(cout: number, cin: number, seed: number): { model: Model; w: Float32Array } {
+  const rng = new Prng(seed);
+  const fan = cin * 9;
+  const w = new Float32Array(cout * fan);
+  for (let c = 0; c < cout; c++) {
+    const s = (0.7 + 0.6 * rng.next()) * Math.sqrt(1 / fan);
+    for (let i = 0; i < fan; i++) w[c * fan + i] = s * Math.log(rng.next() + 1e-12) * (rng.next() < 0.5 ? -1 : 1);
+  }
+  const b = new GraphBuilder('conv', 17);
+  const x = b.input('x', 'float32', [1, cin, 8, 8]);
+  const wn = b.init('w', { dtype: 'float32', dims: [cout, cin, 3, 3], data: w });
+  b.output(b.op('Conv', [x, wn], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), 'float32', [1, cout, 8, 8]);
+  return { model: b.build(), w };
+}
+
+function moments(d: Float32Array): { sd: number; kurt: number } {
+  let m = 0;
+  for (const v of d) m += v;
+  m /= d.length;
+  let m2 = 0;
+  let m4 = 0;
+  for (const v of d) {
+    m2 += (v - m) ** 2;
+    m4 += (v - m) ** 4;
+  }
+  m2 /= d.length;
+  m4 /= d.length;
+  return { sd: Math.sqrt(m2), kurt: m4 / (m2 * m2) - 3 };
+}
+
+const cv = (d: Float32Array, dims: number[]): number => {
+  const n = channelNorms(d, dims, 0);
+  const mu = n.reduce((p, q) => p + q, 0) / n.length;
+  return Math.sqrt(n.reduce((p, q) => p + (q - mu) ** 2, 0) / n.length) / mu;
+};
+
+test('sentinel weights are a fresh sample of the real distribution: tails, channel-norm spread, He scale, no copied values', () => {
+  const { model, w } = trainedConv(64, 32, 3);
+  const pool = new WeightPool([model]);
+  const real = new Set(w);
+  const ref = moments(w);
+  const rng = secretRng(9);
+  for (const [cout, cin] of [
+    [64, 32],
+    [32, 128],
+  ] as const) {
+    const dims = [cout, cin, 3, 3];
+    const s = pool.sample('Conv:1', 'Conv', 1, dims, 0, rng)!;
+    const got = moments(s);
+    // Excess kurtosis of a Laplace scale mixture is ≈ 3.9; smoothing or bootstrapping channel rows moved it by > 0.5.
+    assert.ok(Math.abs(got.kurt - ref.kurt) < 0.6, `kurtosis ${got.kurt} vs real ${ref.kurt}`);
+    // std·√fan-in of the real tensor, at another fan-in too.
+    assert.ok(Math.abs(got.sd * Math.sqrt(cin * 9) - ref.sd * Math.sqrt(32 * 9)) < 0.08 * ref.sd * Math.sqrt(32 * 9), `std ${got.sd}`);
+    // Channel-norm spread: the real scale spread plus this fan-in's sampling noise, not the source's noise twice.
+    const want = cv(w, [64, 32, 3, 3]);
+    assert.ok(Math.abs(cv(s, dims) - want) < 0.3 * want, `channel norm cv ${cv(s, dims)} vs real ${want}`);
+    let copied = 0;
+    for (const v of s) if (real.has(v)) copied++;
+    assert.ok(copied <= s.length * 1e-3, `${copied} values copied from the real tensor`);
+    // Exact repeats per value as rare as in the real tensor (a one-gap smoothing kernel doubled them).
+    const dups = (d: Float32Array): number => {
+      const o = Float32Array.from(d).sort();
+      let k = 0;
+      for (let i = 1; i < o.length; i++) if (o[i] === o[i - 1]) k++;
+      return k / d.length;
+    };
+    assert.ok(dups(s) <= 1.5 * dups(w) + 2e-4, `repeated values ${dups(s)} vs real ${dups(w)}`);
+  }
+});
