@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 /**
  * Build the `privml serve` page into dist/page/: index.html, page.js (UI) and worker.js (party 0:
  * the MPC engine, ring kernels embedded). Node-only modules the engine imports are redirected to
@@ -6,9 +9,6 @@
  * Run by `npm run build:web` (part of `prepare`), and by `privml serve` when dist/page is missing.
  */
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const web = join(root, 'src', 'web');
@@ -23,10 +23,16 @@ const browserShims = {
     b.onResolve({ filter: /^(node:)?(crypto|fs|url|net|tls|child_process|path|os|worker_threads|zlib)$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
       if (SHIMS[name]) return { path: join(web, 'shims', SHIMS[name]) };
-      return { errors: [{ text: `${args.importer} imports node:${name}, which the page cannot use (add a shim in src/web/shims or keep it out of the page)` }] };
+      return {
+        errors: [{ text: `${args.importer} imports node:${name}, which the page cannot use (add a shim in src/web/shims or keep it out of the page)` }],
+      };
     });
-    b.onResolve({ filter: /\/net\/tcp\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'tcp.ts') }));
-    b.onResolve({ filter: /\/threads\/pool\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'pool.ts') }));
+    b.onResolve({ filter: /\/net\/tcp\.js$/ }, (args) =>
+      args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'tcp.ts') },
+    );
+    b.onResolve({ filter: /\/threads\/pool\.js$/ }, (args) =>
+      args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'pool.ts') },
+    );
   },
 };
 
@@ -51,8 +57,17 @@ export async function buildWeb({ quiet = false } = {}) {
   // The CKKS client: node-seal's build for Web Workers (its WASM is embedded in that file).
   const seal = join(root, 'node_modules', 'node-seal', 'throws_wasm_worker_es.js');
   // The model compiler (and the tfjs runtime behind it) stays out: the client only packs and en/decrypts.
-  const noCompile = { name: 'privml-fhe-client', setup: (b) => b.onResolve({ filter: /^\.\/compile\.js$/ }, () => ({ path: join(web, 'shims', 'fhe-compile.ts') })) };
-  await build({ ...common, plugins: [browserShims, noCompile], entryPoints: [join(web, 'fhe-worker.ts')], outfile: join(out, 'fhe-worker.js'), alias: { 'node-seal': seal } });
+  const noCompile = {
+    name: 'privml-fhe-client',
+    setup: (b) => b.onResolve({ filter: /^\.\/compile\.js$/ }, () => ({ path: join(web, 'shims', 'fhe-compile.ts') })),
+  };
+  await build({
+    ...common,
+    plugins: [browserShims, noCompile],
+    entryPoints: [join(web, 'fhe-worker.ts')],
+    outfile: join(out, 'fhe-worker.js'),
+    alias: { 'node-seal': seal },
+  });
   await build({ ...common, entryPoints: [join(web, 'page.ts')], outfile: join(out, 'page.js') });
   copyFileSync(join(web, 'index.html'), join(out, 'index.html'));
   return out;

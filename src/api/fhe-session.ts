@@ -7,12 +7,13 @@
  * kind than public/relin/galois is refused. Meant to run in its own process per client (SEAL aborts
  * its whole WASM module on some malformed inputs; one client must not take others down).
  */
-import type { Model } from '../onnx/ir.js';
-import type { PlanOptions } from '../fhe/planner.js';
-import type { Ciphertext, FheContext, GaloisKeys, RelinKeys, PublicKey, FheFileKind } from '../fhe/context.js';
+
+import { firstLine, ModelError } from '../errors.js';
+import type { Ciphertext, FheContext, FheFileKind, GaloisKeys, PublicKey, RelinKeys } from '../fhe/context.js';
 import type { PlainCache } from '../fhe/ops.js';
+import type { PlanOptions } from '../fhe/planner.js';
 import { decodeWire, encodeWire, type ServedPlan, type WireHeader } from '../fhe/wire.js';
-import { ModelError, firstLine } from '../errors.js';
+import type { Model } from '../onnx/ir.js';
 import { loadModel } from './core.js';
 
 export type { ServedPlan } from '../fhe/wire.js';
@@ -76,7 +77,17 @@ export class FheServerSession {
       predictedServerKeyBytes: plan.chosen.predictedServerKeyBytes,
     };
     if ((L.cts ?? 1) !== 1) throw new ModelError(`${source}: the input spans ${L.cts} ciphertexts; the page client sends one`);
-    return new FheServerSession(served, ctx, plan.lowered, prog.inputDims, new PlainCache(cacheBytes), ctxMod.galoisCacheSize(plan.params, ctxMod.WASM_MEMORY_BYTES - cacheBytes), send, ctxMod, exec);
+    return new FheServerSession(
+      served,
+      ctx,
+      plan.lowered,
+      prog.inputDims,
+      new PlainCache(cacheBytes),
+      ctxMod.galoisCacheSize(plan.params, ctxMod.WASM_MEMORY_BYTES - cacheBytes),
+      send,
+      ctxMod,
+      exec,
+    );
   }
 
   private error(message: string): void {
@@ -103,7 +114,8 @@ export class FheServerSession {
   private onKey(h: WireHeader, payload: Uint8Array): void {
     const kind = h['kind'];
     // The one thing this side must never hold; refused by name, before any parsing.
-    if (kind !== 'public' && kind !== 'relin' && kind !== 'galois') throw new Error(`key frame of kind '${String(kind)}' refused: the server takes only public, relin and galois keys`);
+    if (kind !== 'public' && kind !== 'relin' && kind !== 'galois')
+      throw new Error(`key frame of kind '${String(kind)}' refused: the server takes only public, relin and galois keys`);
     if (this.busy) throw new Error('keys cannot change while an inference runs');
     const what = `${kind} key${kind === 'galois' ? ` (step ${String(h['step'])})` : ''}`;
     const f = this.ctxMod.decodeFheFile(payload, what, kind);
@@ -124,7 +136,11 @@ export class FheServerSession {
     }
     if (!this.sentReady && this.publicKey && this.relinKeys && this.plan.galoisSteps.every((s) => this.galoisBytes.has(s))) {
       this.sentReady = true;
-      this.galois = new this.ctxMod.CachedGalois(this.plan.galoisSteps, (s) => this.loadKey(seal.GaloisKeys(), this.galoisBytes.get(s)!, `galois key (step ${s})`) as GaloisKeys, this.galoisCached);
+      this.galois = new this.ctxMod.CachedGalois(
+        this.plan.galoisSteps,
+        (s) => this.loadKey(seal.GaloisKeys(), this.galoisBytes.get(s)!, `galois key (step ${s})`) as GaloisKeys,
+        this.galoisCached,
+      );
       this.send(encodeWire({ t: 'ready', keyId: this.keyId }));
     }
   }
@@ -148,17 +164,38 @@ export class FheServerSession {
     try {
       const f = this.file(payload, 'encrypted image', 'ciphertext');
       const dims = f.header.meta['dims'] as number[] | undefined;
-      if (!Array.isArray(dims) || dims.join(',') !== this.inputDims.join(',')) throw new Error(`encrypted image has shape [${dims}], the model expects [${this.inputDims}]`);
+      if (!Array.isArray(dims) || dims.join(',') !== this.inputDims.join(','))
+        throw new Error(`encrypted image has shape [${dims}], the model expects [${this.inputDims}]`);
       const ct = this.loadKey(this.ctx.seal.CipherText(), f.payload, 'encrypted image') as Ciphertext;
       let res;
       try {
-        res = await this.exec.inferEncrypted(this.ctx, { keyId: this.keyId!, publicKey: this.publicKey!, relinKeys: this.relinKeys!, galois: this.galois }, this.lowered, ct, { cache: this.cache, refresh: this.refresh });
+        res = await this.exec.inferEncrypted(
+          this.ctx,
+          { keyId: this.keyId!, publicKey: this.publicKey!, relinKeys: this.relinKeys!, galois: this.galois },
+          this.lowered,
+          ct,
+          { cache: this.cache, refresh: this.refresh },
+        );
       } finally {
         ct.delete();
       }
       try {
         const out = this.ctxMod.encodeCiphertext(this.ctx, this.keyId!, res.ct, this.exec.outputMeta(this.lowered, this.plan.model));
-        this.send(encodeWire({ t: 'result', id: h['id'], seconds: res.seconds, computeSeconds: res.computeSeconds, cpuSeconds: res.cpuSeconds, keySeconds: res.keySeconds, refreshes: res.refreshes, stats: res.stats }, out));
+        this.send(
+          encodeWire(
+            {
+              t: 'result',
+              id: h['id'],
+              seconds: res.seconds,
+              computeSeconds: res.computeSeconds,
+              cpuSeconds: res.cpuSeconds,
+              keySeconds: res.keySeconds,
+              refreshes: res.refreshes,
+              stats: res.stats,
+            },
+            out,
+          ),
+        );
       } finally {
         res.ct.delete();
       }

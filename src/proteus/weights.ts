@@ -209,7 +209,6 @@ function pooled(sources: readonly Source[], z: boolean): Float32Array {
   return out.sort();
 }
 
-
 /** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
 const H = 16;
 

@@ -5,10 +5,19 @@
  * key never leaves this worker. Each image is encrypted here, evaluated by the server (with refresh
  * round trips answered here: decrypt the masked value, encrypt it afresh) and decrypted here.
  */
-import { FheContext, generateKeys, encodeFheFile, FILE_VERSION, decodeCiphertext, encodeCiphertext, encodeCiphertextPayload, type FheFileKind } from '../fhe/context.js';
-import { encryptInputSeeded, decryptOutput, localRefresh, type OutputMeta } from '../fhe/executor.js';
+import {
+  decodeCiphertext,
+  encodeCiphertext,
+  encodeCiphertextPayload,
+  encodeFheFile,
+  FheContext,
+  type FheFileKind,
+  FILE_VERSION,
+  generateKeys,
+} from '../fhe/context.js';
+import { decryptOutput, encryptInputSeeded, localRefresh, type OutputMeta } from '../fhe/executor.js';
 import type { Layout } from '../fhe/lower.js';
-import { encodeWire, decodeWire, type ServedPlan, type WireHeader } from '../fhe/wire.js';
+import { decodeWire, encodeWire, type ServedPlan, type WireHeader } from '../fhe/wire.js';
 import type { FheWorkerMessage, FheWorkerRequest } from './session.js';
 
 const post = (m: FheWorkerMessage): void => (self as unknown as { postMessage(m: FheWorkerMessage): void }).postMessage(m);
@@ -75,7 +84,18 @@ async function start(plan: ServedPlan, wsUrl: string): Promise<Client> {
   const ws = new WebSocket(wsUrl);
   ws.binaryType = 'arraybuffer';
   const L = plan.input;
-  const c: Client = { ctx, keys, ws, layout: { dims: L.dims, slotOf: Int32Array.from(L.slotOf), period: L.period, copies: L.copies }, inbox: [], sent: 0, received: 0, keygenMs, keyBytes: 0, uploadMs: 0 };
+  const c: Client = {
+    ctx,
+    keys,
+    ws,
+    layout: { dims: L.dims, slotOf: Int32Array.from(L.slotOf), period: L.period, copies: L.copies },
+    inbox: [],
+    sent: 0,
+    received: 0,
+    keygenMs,
+    keyBytes: 0,
+    uploadMs: 0,
+  };
   const deliver = (m: { h: WireHeader; payload: Uint8Array } | Error) => {
     const w = c.waiter;
     c.waiter = undefined;
@@ -186,7 +206,12 @@ async function classify(req: FheWorkerRequest): Promise<void> {
  * where the key already is; nothing sends it.
  */
 (self as unknown as Record<string, unknown>)['privmlSecretKeyForTest'] = () =>
-  client ? [Array.from(client.keys.secretKey.saveArray(client.ctx.seal.ComprModeType.none)), Array.from(client.keys.secretKey.saveArray(client.ctx.seal.ComprModeType.zstd))] : null;
+  client
+    ? [
+        Array.from(client.keys.secretKey.saveArray(client.ctx.seal.ComprModeType.none)),
+        Array.from(client.keys.secretKey.saveArray(client.ctx.seal.ComprModeType.zstd)),
+      ]
+    : null;
 
 self.addEventListener('message', (ev: MessageEvent<FheWorkerRequest>) => {
   if (ev.data?.type !== 'fhe-classify') return;

@@ -245,8 +245,11 @@ async function classifyFhe(): Promise<void> {
     resultEl.dataset.prediction = String(msg.prediction);
     resultEl.dataset.ms = msg.wallMs.toFixed(1);
     resultEl.dataset.fhe = JSON.stringify(msg);
-    const keys = msg.keyBytes > 0 ? `<tr><td>key generation (this page)</td><td>${(msg.keygenMs / 1000).toFixed(2)} s</td></tr>
-      <tr><td>keys uploaded (once)</td><td>${mb(msg.keyBytes)} in ${(msg.uploadMs / 1000).toFixed(2)} s</td></tr>` : '';
+    const keys =
+      msg.keyBytes > 0
+        ? `<tr><td>key generation (this page)</td><td>${(msg.keygenMs / 1000).toFixed(2)} s</td></tr>
+      <tr><td>keys uploaded (once)</td><td>${mb(msg.keyBytes)} in ${(msg.uploadMs / 1000).toFixed(2)} s</td></tr>`
+        : '';
     resultEl.innerHTML = `<h2>${name}</h2><table>
       <tr><td>end to end</td><td>${(msg.wallMs / 1000).toFixed(2)} s</td></tr>${keys}
       <tr><td>encrypt / decrypt (this page)</td><td>${msg.encryptMs.toFixed(0)} / ${msg.decryptMs.toFixed(0)} ms</td></tr>
@@ -271,11 +274,15 @@ classifyBtn.addEventListener('click', () => void (info?.mode === 'fhe' ? classif
   try {
     info = await getJson<ServerInfo>('/api/info');
     const shape = info.inputShape;
-    if (shape.reduce((a, b) => a * b, 1) !== SIDE * SIDE) throw new Error(`the served model takes inputs of shape [${shape}]; this page handles ${SIDE}×${SIDE} single-channel images`);
-    $('subtitle').textContent = info.mode === 'fhe'
-      ? `${info.model}${info.paf ? ` (+${info.paf})` : ''} — FHE (CKKS): keys, encryption and decryption in this page`
-      : `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
-    if (info.mode === 'fhe') $('explain').textContent = 'Your image is encrypted inside this page (CKKS, node-seal in a Web Worker) under a secret key generated here that never leaves it; the server computes on ciphertexts only and returns an encrypted result that only this page can decrypt.';
+    if (shape.reduce((a, b) => a * b, 1) !== SIDE * SIDE)
+      throw new Error(`the served model takes inputs of shape [${shape}]; this page handles ${SIDE}×${SIDE} single-channel images`);
+    $('subtitle').textContent =
+      info.mode === 'fhe'
+        ? `${info.model}${info.paf ? ` (+${info.paf})` : ''} — FHE (CKKS): keys, encryption and decryption in this page`
+        : `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
+    if (info.mode === 'fhe')
+      $('explain').textContent =
+        'Your image is encrypted inside this page (CKKS, node-seal in a Web Worker) under a secret key generated here that never leaves it; the server computes on ciphertexts only and returns an encrypted result that only this page can decrypt.';
     showSamples(await getJson<Sample[]>('/api/samples'));
     paint();
     classifyBtn.disabled = false;

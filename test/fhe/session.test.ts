@@ -4,13 +4,23 @@
  * refresh round trips, the decrypted logits equal the plain program; a secret key, a malformed frame,
  * an image before the keys and a wrong-shape image are refused with an error frame.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { FheServerSession } from '../../src/api/fhe-session.js';
-import { decodeWire, encodeWire, type WireHeader } from '../../src/fhe/wire.js';
 import { compileModel, simulateProgram } from '../../src/fhe/compile.js';
-import { decodeCiphertext, encodeCiphertext, encodeCiphertextPayload, encodeFheFile, FheContext, FILE_VERSION, generateKeys, type FheFileKind } from '../../src/fhe/context.js';
+import {
+  decodeCiphertext,
+  encodeCiphertext,
+  encodeCiphertextPayload,
+  encodeFheFile,
+  FheContext,
+  type FheFileKind,
+  FILE_VERSION,
+  generateKeys,
+} from '../../src/fhe/context.js';
 import { decryptOutput, encryptInputSeeded, localRefresh, type OutputMeta } from '../../src/fhe/executor.js';
+import { decodeWire, encodeWire, type WireHeader } from '../../src/fhe/wire.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { rand, tinyCnn } from './fixtures.js';
@@ -49,7 +59,8 @@ test('fhe session: keys once, refresh round trips, logits equal the plain progra
 
     session.handle(encodeWire({ t: 'key', kind: 'public' }, encodeFheFile(head('public'), keys.seeded!.publicKey())));
     session.handle(encodeWire({ t: 'key', kind: 'relin' }, encodeFheFile(head('relin'), keys.seeded!.relinKeys())));
-    for (const s of keys.galois.steps) session.handle(encodeWire({ t: 'key', kind: 'galois', step: s }, encodeFheFile(head('galois', { step: s }), keys.seeded!.galois(s))));
+    for (const s of keys.galois.steps)
+      session.handle(encodeWire({ t: 'key', kind: 'galois', step: s }, encodeFheFile(head('galois', { step: s }), keys.seeded!.galois(s))));
     assert.equal((await next()).h.t, 'ready');
 
     const refresh = localRefresh(ctx, keys.secretKey, keys.publicKey);

@@ -7,24 +7,34 @@
  * (read from the worker) nor the image may appear in any frame or request. Skipped, with the
  * reason printed, when no Chromium is found. Slow: N = 16384 on both sides (minutes under load).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext, chromium } from 'playwright-core';
 import { loadDatasetSync } from '../../src/api/data.js';
-import { decodeWire } from '../../src/fhe/wire.js';
 import { decodeFheFile } from '../../src/fhe/context.js';
+import { decodeWire } from '../../src/fhe/wire.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'privml.js');
 const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
 const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
 const SAMPLE = 3;
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (install Debian's chromium or set PRIVML_CHROMIUM)`;
 if (skip) console.log(`# skipping the browser FHE test: ${skip}`);
@@ -69,10 +79,23 @@ test('privml serve --fhe: the page classifies like fhe run, and neither the secr
     assert.match((await page.textContent('#subtitle')) ?? '', /FHE/);
     await page.click(`#samples canvas[data-index="${SAMPLE}"]`);
     await page.click('#classify');
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '', null, { timeout: 1_200_000, polling: 1000 });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '',
+      null,
+      { timeout: 1_200_000, polling: 1000 },
+    );
     lap('page classified');
     assert.equal(await page.textContent('#error'), '');
-    const r = JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) as { prediction: number; keygenMs: number; keyBytes: number; wallMs: number; encryptMs: number; decryptMs: number; serverSeconds: number; refreshes: number };
+    const r = JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) as {
+      prediction: number;
+      keygenMs: number;
+      keyBytes: number;
+      wallMs: number;
+      encryptMs: number;
+      decryptMs: number;
+      serverSeconds: number;
+      refreshes: number;
+    };
     console.log(`# page: ${JSON.stringify(r)}`);
 
     // The secret key, read from the page's worker (test hook), must be in no frame or request.
@@ -117,7 +140,10 @@ test('privml serve --fhe: the page classifies like fhe run, and neither the secr
     // A second image reuses the session: no keys generated or uploaded again.
     await page.click(`#samples canvas[data-index="0"]`);
     await page.click('#classify');
-    await page.waitForFunction(() => document.querySelector('#status')!.textContent === 'Done.' || document.querySelector('#error')!.textContent !== '', null, { timeout: 900_000, polling: 1000 });
+    await page.waitForFunction(() => document.querySelector('#status')!.textContent === 'Done.' || document.querySelector('#error')!.textContent !== '', null, {
+      timeout: 900_000,
+      polling: 1000,
+    });
     assert.equal(await page.textContent('#error'), '');
     const r2 = JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) as { keyBytes: number; wallMs: number };
     assert.equal(r2.keyBytes, 0, 'keys are uploaded once per session');

@@ -7,10 +7,10 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer } from 'ws';
-import { wsFrameChannel, type WebSocketLike } from './ws.js';
 import type { FrameChannel } from '../context.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES, checkFrameLimit, encodeFrame } from './framing.js';
+import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from './framing.js';
 import { FrameQueue, formatSeconds } from './queue.js';
+import { type WebSocketLike, wsFrameChannel } from './ws.js';
 
 type Pem = string | Buffer;
 
@@ -159,7 +159,10 @@ function describe(err: unknown): string {
 /** Names in a certificate's subjectAltName string ("DNS:a, URI:b, IP Address:1.2.3.4"). */
 function sanNames(alt: string | undefined): string[] {
   if (!alt) return [];
-  return alt.split(/,\s*/).map((e) => e.replace(/^(DNS|URI|IP Address|email):/, '')).filter((e) => e.length > 0);
+  return alt
+    .split(/,\s*/)
+    .map((e) => e.replace(/^(DNS|URI|IP Address|email):/, ''))
+    .filter((e) => e.length > 0);
 }
 
 /** The peer certificate's names on a TLS socket (undefined on plain TCP or when the peer sent none). */
@@ -306,15 +309,15 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const server: net.Server = opts.websocket
     ? http.createServer((_req, res) => res.writeHead(426, { connection: 'close' }).end('WebSocket only\n'))
     : opts.tls
-    ? tls.createServer({
-        cert: opts.tls.cert,
-        key: opts.tls.key,
-        ca: opts.tls.ca,
-        requestCert: opts.tls.ca !== undefined,
-        rejectUnauthorized: opts.tls.ca !== undefined,
-        handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
-      })
-    : net.createServer();
+      ? tls.createServer({
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          ca: opts.tls.ca,
+          requestCert: opts.tls.ca !== undefined,
+          rejectUnauthorized: opts.tls.ca !== undefined,
+          handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
+        })
+      : net.createServer();
 
   const ready: TcpFrameChannel[] = [];
   const waiters: { resolve(c: TcpFrameChannel): void; reject(e: Error): void; timer?: ReturnType<typeof setTimeout> }[] = [];
