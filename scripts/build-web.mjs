@@ -14,7 +14,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const web = join(root, 'src', 'web');
 const out = join(root, 'dist', 'page');
 
-const SHIMS = { crypto: 'node-crypto.ts', fs: 'node-fs.ts', url: 'node-url.ts' };
+const SHIMS = { crypto: 'node-crypto.ts', fs: 'node-fs.ts', url: 'node-url.ts', path: 'node-path.ts' };
 
 /** esbuild plugin: Node built-ins → shims (or a build error naming the importer); net/tcp.js → the WebSocket stand-in; threads/pool.js → single-threaded. */
 const browserShims = {
@@ -54,6 +54,20 @@ export async function buildWeb({ quiet = false } = {}) {
     define: { 'process.env.NODE_ENV': '"production"' },
   };
   await build({ ...common, entryPoints: [join(web, 'worker.ts')], outfile: join(out, 'worker.js') });
+  // The CKKS client: node-seal's build for Web Workers (its WASM is embedded in that file).
+  const seal = join(root, 'node_modules', 'node-seal', 'throws_wasm_worker_es.js');
+  // The model compiler (and the tfjs runtime behind it) stays out: the client only packs and en/decrypts.
+  const noCompile = {
+    name: 'privml-fhe-client',
+    setup: (b) => b.onResolve({ filter: /^\.\/compile\.js$/ }, () => ({ path: join(web, 'shims', 'fhe-compile.ts') })),
+  };
+  await build({
+    ...common,
+    plugins: [browserShims, noCompile],
+    entryPoints: [join(web, 'fhe-worker.ts')],
+    outfile: join(out, 'fhe-worker.js'),
+    alias: { 'node-seal': seal },
+  });
   await build({ ...common, entryPoints: [join(web, 'page.ts')], outfile: join(out, 'page.js') });
   copyFileSync(join(web, 'index.html'), join(out, 'index.html'));
   return out;

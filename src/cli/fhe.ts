@@ -66,7 +66,7 @@ async function pafModel(ref: string, flags: PlanFlags, dataset = 'fashion-mnist-
   return { model: r.model, source: `${source} (+${flags.paf})` };
 }
 
-function planOpts(f: PlanFlags): PlanOptions {
+export function planOpts(f: PlanFlags): PlanOptions {
   for (const [flag, v] of [
     ['--min-scale-bits', f.minScaleBits],
     ['--max-scale-bits', f.maxScaleBits],
@@ -280,6 +280,30 @@ export function registerFhe(program: Command): void {
         keys.dispose();
         ctx.dispose();
       }
+    });
+
+  common(
+    fhe
+      .command('session <model>')
+      .description('server for one client that keeps its keys (run by privml serve --fhe over IPC): keys once, then encrypted images'),
+  )
+    .option('--ipc', 'talk to the parent process (required: privml serve starts this)')
+    .action(async (ref: string, f: PlanFlags & { ipc?: boolean }) => {
+      if (!f.ipc || !process.send) throw new CliError('fhe session only talks to privml serve over IPC (--ipc, started by serve --fhe)', 2);
+      const { model, source } = await pafModel(ref, f);
+      const { FheServerSession } = await import('../api/fhe-session.js');
+      const send = (m: unknown) => process.send!(m);
+      // The same planning options as `fhe run` (refresh allowed: the page is online for round trips).
+      const session = await FheServerSession.create(model, { ...planOpts({ ...f, refresh: f.refresh ?? true }), source }, (frame) =>
+        send({ type: 'frame', data: frame }),
+      );
+      process.on('message', (m: { type?: string; data?: Uint8Array }) => {
+        if (m?.type === 'frame' && m.data instanceof Uint8Array) session.handle(m.data);
+      });
+      send({ type: 'plan', plan: session.plan });
+      // The parent (serve) ends the session by disconnecting or killing this process.
+      await new Promise<void>((r) => process.once('disconnect', () => r()));
+      session.dispose();
     });
 
   common(

@@ -177,6 +177,7 @@ export function registerMpc(program: Command): void {
           "TLS certificate (PEM) naming this party's role: party 1's server certificate, and the client certificate of both parties when --tls-ca is given",
         )
         .option('--tls-key <file>', 'TLS private key (PEM)')
+        .option('--peer-ws', 'party 1: accept party 0 over WebSocket (a browser page, as privml serve does) instead of TCP')
         .option('--ipc', 'report to a launching process (internal)', false)
         .option('--json', 'machine-readable output'),
     ),
@@ -195,10 +196,13 @@ export function registerMpc(program: Command): void {
           reps: number;
           ipc: boolean;
           json?: boolean;
+          peerWs?: boolean;
         },
     ) => {
       exitWithLauncher(o.ipc);
       if (o.id !== '0' && o.id !== '1') throw new CliError(`--id must be 0 or 1, got '${o.id}'`, 2);
+      if (o.peerWs && o.id !== '1') throw new CliError('--peer-ws is for party 1 (the listener)', 2);
+      if (o.peerWs && o.tlsCert) throw new CliError('--peer-ws does not take --tls-cert (terminate TLS in front of the WebSocket)', 2);
       const id = Number(o.id) as 0 | 1;
       let job: ModelJob | ReluJob;
       let labels: Uint8Array | undefined;
@@ -233,6 +237,7 @@ export function registerMpc(program: Command): void {
         net: parseNet(o),
         fracBits: o.fracBits,
         tlsServer: id === 1 ? tlsServerOptions(o) : undefined,
+        peerWebSocket: o.peerWs,
         tlsClient: tlsClientOptions(o),
         hooks: roleHooks(o),
         onListening: (port) => {

@@ -1,9 +1,12 @@
 /**
  * `privml serve MODEL`: an HTTP server with the private-inference page. The page runs party 0 (the
  * data owner) in the browser; for every classification the server starts a fresh dealer and party
- * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does) and relays the page's
- * WebSocket bytes to their TCP ports unchanged (see the README's threat model for what the relay
- * can see). The plain image never reaches the server: only secret shares pass the relay.
+ * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does). Party 1 accepts the
+ * page's WebSocket itself (`--peer-ws`: no extra hop per protocol round); the dealer is reached
+ * through this server, which relays the page's WebSocket bytes to its TCP port unchanged (see the
+ * README's threat model for what the relay can see). The plain image never reaches the server.
+ * With --fhe the page is a CKKS client instead: one `privml fhe session` process per page, frames
+ * relayed over IPC (fheSessions below).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,13 +19,14 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { resolveModel } from '../api/model-ref.js';
 import { readReluConfig } from '../api/mpc-session.js';
 import { randomId } from '../crypto/random.js';
+import type { ServedPlan } from '../fhe/wire.js';
 import { stripWeights } from '../mpc/arch.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { RoleMessage } from '../mpc/launch.js';
 import { planModel } from '../mpc/plan.js';
 import { packageRoot } from '../nn/data/paths.js';
 import { encodeModel } from '../onnx/proto.js';
-import type { Sample, ServerInfo, SessionInfo } from '../web/session.js';
+import type { FheSessionInfo, Sample, ServerInfo, SessionInfo } from '../web/session.js';
 import { CliError, loadDataset } from './common.js';
 
 /** Sessions (dealer + party 1 pairs) alive at once; more get a 503 with a one-line reason. */
@@ -31,6 +35,10 @@ const MAX_SESSIONS = 4;
 const SESSION_LIMIT_MS = 120_000;
 /** Idle timeout of every MPC link (page ↔ party 1, page ↔ dealer). */
 const IDLE_TIMEOUT_MS = 20_000;
+/** FHE sessions (one `privml fhe session` process each, ~2 GB at N = 16384) alive at once. */
+const MAX_FHE_SESSIONS = 2;
+/** An FHE session whose page sends nothing for this long is stopped (key generation in the page comes first). */
+const FHE_IDLE_MS = 600_000;
 /** Committed samples shown in the page. */
 const SAMPLES = 12;
 
@@ -41,6 +49,7 @@ interface ServeFlags {
   reluProtocol: string;
   weights: string;
   fhe?: boolean;
+  paf?: string;
   json?: boolean;
 }
 
@@ -98,7 +107,7 @@ async function pageDir(): Promise<string> {
   const root = packageRoot();
   const dir = join(root, 'dist', 'page');
   const worker = join(dir, 'worker.js');
-  const built = existsSync(worker) && existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'page.js'));
+  const built = existsSync(worker) && existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'page.js')) && existsSync(join(dir, 'fhe-worker.js'));
   const script = join(root, 'scripts', 'build-web.mjs');
   const dev = existsSync(script) && existsSync(join(root, 'src', 'web'));
   if (built && !(dev && newest(join(root, 'src')) > statSync(worker).mtimeMs)) return dir;
@@ -110,7 +119,7 @@ async function pageDir(): Promise<string> {
 
 /** Start the server; resolves once it listens (returns its port and a stop function). */
 export async function serve(ref: string, o: ServeFlags, log: (l: string) => void): Promise<{ port: number; close: () => Promise<void> }> {
-  if (o.fhe) throw new CliError('serve --fhe is not implemented yet (only the MPC mode runs in the page)', 2);
+  if (o.paf && !o.fhe) throw new CliError('--paf is for --fhe only', 2);
   if (o.weights !== 'public' && o.weights !== 'secret') throw new CliError(`--weights must be public or secret, got '${o.weights}'`, 2);
   if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten' && o.reluProtocol !== 'fss' && o.reluProtocol !== 'fss2') {
     throw new CliError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${o.reluProtocol}'`, 2);
@@ -122,6 +131,23 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     inputShape = planModel(model, 1, source).inputShape.slice(1);
   } catch (e) {
     throw new CliError((e as Error).message);
+  }
+  if (o.paf) {
+    const { getPaf } = await import('../smartpaf/paf.js');
+    try {
+      getPaf(o.paf);
+    } catch (e) {
+      throw new CliError(`--paf: ${(e as Error).message}`, 2);
+    }
+  }
+  if (o.fhe && !o.paf) {
+    // Refuse a model the FHE session could not run now, not at the page's first classification.
+    const { compileModel } = await import('../fhe/compile.js');
+    try {
+      compileModel(model, source);
+    } catch (e) {
+      throw new CliError(`${(e as Error).message.split('\n')[0]} (or pass --paf NAME, e.g. --paf f1g2, to make a development PAF model)`, 2);
+    }
   }
   const reluConfig: Record<string, BitRange> | undefined = o.reluConfig ? readReluConfig(o.reluConfig, model) : undefined;
   // Public weights: the page gets the model; secret: only the architecture (weights zero-filled).
@@ -139,7 +165,8 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   // File names only: the page (and its screenshots) need not learn the server's directory layout.
   const info: ServerInfo = {
     model: basename(source),
-    mode: 'mpc',
+    mode: o.fhe ? 'fhe' : 'mpc',
+    paf: o.paf ?? null,
     inputShape,
     classes: ds.classes,
     weights,
@@ -151,7 +178,9 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     '/index.html': ['index.html', 'text/html; charset=utf-8'],
     '/page.js': ['page.js', 'text/javascript'],
     '/worker.js': ['worker.js', 'text/javascript'],
+    '/fhe-worker.js': ['fhe-worker.js', 'text/javascript'],
   };
+  const fhe = o.fhe ? fheSessions(ref, o.paf, log) : undefined;
 
   const sessions = new Map<string, Session>();
   const endSession = (s: Session) => {
@@ -181,9 +210,10 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
         '--warmup',
         ...(o.reluConfig ? ['--relu-config', o.reluConfig] : []),
       ];
+      // Party 1 accepts the page's WebSocket itself (no relay hop per protocol round), on the server's address.
       const p1 = startRole(
         'party 1',
-        ['mpc', 'party', ref, '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common],
+        ['mpc', 'party', ref, '--id', '1', '--peer-ws', '--peer', `${o.host}:0`, '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common],
         log,
       );
       children.push(p1.child);
@@ -197,7 +227,7 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     }
     return {
       id,
-      peerPath: `/ws/${id}/peer`,
+      peerPort: s.ports.peer,
       dealerPath: `/ws/${id}/dealer`,
       job: {
         weights,
@@ -223,7 +253,16 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-cache' });
       return res.end(modelBytes);
     }
+    if (req.method === 'POST' && path === '/api/fhe/session') {
+      if (!fhe) return sendJson(res, 404, { error: 'this server runs the MPC mode (start it with --fhe for CKKS)' });
+      try {
+        return sendJson(res, 200, await fhe.create());
+      } catch (e) {
+        return sendJson(res, (e as { status?: number }).status ?? 500, { error: (e as Error).message });
+      }
+    }
     if (req.method === 'POST' && path === '/api/session') {
+      if (fhe) return sendJson(res, 404, { error: 'this server runs the FHE mode (POST /api/fhe/session)' });
       if (sessions.size >= MAX_SESSIONS) return sendJson(res, 503, { error: `the server is busy (${MAX_SESSIONS} inferences running); try again in a moment` });
       try {
         return sendJson(res, 200, await newSession());
@@ -239,13 +278,15 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   http.on('upgrade', (req, socket, head) => {
-    const m = /^\/ws\/([0-9a-f]+)\/(peer|dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    const f = /^\/ws\/([0-9a-f]+)\/fhe$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    if (f && fhe?.has(f[1]!)) return fhe.wss.handleUpgrade(req, socket, head, (ws) => fhe.attach(f[1]!, ws));
+    const m = /^\/ws\/([0-9a-f]+)\/(dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     const s = m ? sessions.get(m[1]!) : undefined;
     if (!m || !s) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, m[2] as 'peer' | 'dealer'));
+    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, 'dealer'));
   });
 
   /** Pipe one WebSocket to the role's TCP port, bytes unchanged both ways (the roles parse the frames). */
@@ -285,8 +326,91 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     port,
     close: async () => {
       for (const s of [...sessions.values()]) endSession(s);
+      fhe?.close();
       wss.close();
       await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
+
+/**
+ * FHE mode: one `privml fhe session` process per page (it plans the model, holds the page's public
+ * keys and evaluates); this server relays the page's WebSocket frames to it over IPC, unchanged.
+ */
+function fheSessions(ref: string, paf: string | undefined, log: (l: string) => void) {
+  const live = new Map<string, { child: ChildProcess; ws?: WebSocket; timer: ReturnType<typeof setTimeout> }>();
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+  const end = (id: string) => {
+    const s = live.get(id);
+    if (!s) return;
+    live.delete(id);
+    clearTimeout(s.timer);
+    s.ws?.close(1001, 'session ended');
+    if (s.child.connected) s.child.disconnect();
+    setTimeout(() => s.child.exitCode === null && s.child.kill('SIGKILL'), 5000).unref();
+  };
+  const touch = (id: string) => {
+    const s = live.get(id);
+    if (!s) return;
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => end(id), FHE_IDLE_MS);
+  };
+  return {
+    wss,
+    has: (id: string) => live.has(id) && !live.get(id)!.ws,
+    async create(): Promise<FheSessionInfo> {
+      if (live.size >= MAX_FHE_SESSIONS)
+        throw Object.assign(new Error(`the server is busy (${MAX_FHE_SESSIONS} encrypted sessions open); try again later`), { status: 503 });
+      const id = randomId(12);
+      const child = fork(join(packageRoot(), 'bin', 'privml.js'), ['fhe', 'session', ref, '--ipc', ...(paf ? ['--paf', paf] : [])], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        serialization: 'advanced',
+      });
+      live.set(id, { child, timer: setTimeout(() => end(id), FHE_IDLE_MS) });
+      let last = '';
+      child.stderr!.setEncoding('utf8').on(
+        'data',
+        (d: string) =>
+          (last =
+            d
+              .split('\n')
+              .filter((x) => x.trim())
+              .pop() ?? last),
+      );
+      const plan = await new Promise<ServedPlan>((resolve, reject) => {
+        child.on('message', (m: { type: string; plan?: ServedPlan; data?: Uint8Array }) => {
+          if (m.type === 'plan') resolve(m.plan!);
+          else if (m.type === 'frame') {
+            touch(id);
+            const ws = live.get(id)?.ws;
+            if (ws?.readyState === ws?.OPEN) ws!.send(m.data!);
+          }
+        });
+        child.on('exit', (code) => {
+          const why = last.replace(/^privml: error: /, '');
+          if (code) log(`fhe session exited with code ${code}${why ? `: ${why}` : ''}`);
+          reject(new Error(`the encrypted-inference server stopped${why ? `: ${why}` : ''}`));
+          live.get(id)?.ws?.close(1011, `server session stopped${why ? `: ${why.slice(0, 80)}` : ''}`);
+          end(id);
+        });
+      });
+      return { id, wsPath: `/ws/${id}/fhe`, plan };
+    },
+    /** One WebSocket per session: binary frames to the session process, its frames back. */
+    attach(id: string, ws: WebSocket) {
+      const s = live.get(id)!;
+      s.ws = ws;
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) return ws.close(1003, 'binary frames only');
+        touch(id);
+        if (s.child.connected) s.child.send({ type: 'frame', data: new Uint8Array(data) });
+      });
+      ws.on('close', () => end(id));
+      ws.on('error', () => end(id));
+    },
+    close() {
+      for (const id of [...live.keys()]) end(id);
+      wss.close();
     },
   };
 }
@@ -302,7 +426,8 @@ export function registerServe(program: Command): void {
     .option('--relu-config <file>', 'HummingBird bit ranges per ReLU node (as for mpc infer)')
     .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
     .option('--weights <mode>', 'public (the page receives the model) | secret (the page receives only the architecture)', 'public')
-    .option('--fhe', 'CKKS mode (not implemented yet)')
+    .option('--fhe', 'CKKS mode: the page generates keys, encrypts and decrypts; this machine evaluates (a PAF model, or --paf)')
+    .option('--paf <name>', 'with --fhe: make a development PAF model from a ReLU model, as fhe run --paf does (e.g. f1g2)')
     .option('--json', 'print {"url","port"} as one JSON line once listening, instead of the text line')
     .action(async (ref: string, o: ServeFlags) => {
       if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new CliError(`--port must be 0..65535, got ${o.port}`, 2);

@@ -125,6 +125,8 @@ export interface PartyOptions {
   tlsClient?: TlsClientOptions;
   /** Called once party 1 listens (with the bound port, useful with port 0). */
   onListening?: (port: number) => void;
+  /** Party 1: accept party 0 over WebSocket (a browser page, `privml serve`) instead of TCP. */
+  peerWebSocket?: boolean;
   hooks?: RoleHooks;
 }
 
@@ -366,7 +368,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     if (opts.id === 1) {
       const requireCert = opts.tlsServer?.ca !== undefined;
       const onDrop = (peer: string, why: string) => hooks.log?.(`party 1 dropped a connection from ${peer}: ${why}`);
-      const l = await listen({ host: opts.peer.host, port: opts.peer.port, tls: opts.tlsServer, onDrop });
+      const l = await listen({ host: opts.peer.host, port: opts.peer.port, tls: opts.tlsServer, onDrop, websocket: opts.peerWebSocket });
       opts.onListening?.(l.port);
       let admitted: TcpFrameChannel | undefined;
       // Admit party 0 while connecting to the dealer, so a stray client never waits in the backlog.

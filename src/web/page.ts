@@ -3,7 +3,7 @@
  * asks the server for a fresh session (dealer + party 1) and hands the image to party 0 in a Web
  * Worker (worker.ts). Every failure ends in a visible error line, never a spinner left running.
  */
-import type { Sample, ServerInfo, SessionInfo, WorkerMessage, WorkerRequest } from './session.js';
+import type { FheSessionInfo, FheWorkerMessage, FheWorkerRequest, Sample, ServerInfo, SessionInfo, WorkerMessage, WorkerRequest } from './session.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -200,7 +200,75 @@ async function classify(): Promise<void> {
   }
 }
 
-classifyBtn.addEventListener('click', () => void classify());
+/**
+ * FHE mode: one worker and one server session for the page's lifetime (keys are generated and
+ * uploaded on the first classification only); after any failure both are dropped and the next
+ * classification starts afresh.
+ */
+let fheWorker: { worker: Worker; session: FheSessionInfo } | undefined;
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+
+async function classifyFhe(): Promise<void> {
+  if (busy || !info) return;
+  busy = true;
+  classifyBtn.disabled = true;
+  clearError();
+  resultEl.textContent = '';
+  resultEl.removeAttribute('data-prediction');
+  progress.value = 0.02;
+  statusEl.textContent = 'Encrypted inference…';
+  try {
+    if (!fheWorker) {
+      statusEl.textContent = 'Starting the encrypted-inference server session (planning the model)…';
+      const session = await getJson<FheSessionInfo>('/api/fhe/session', { method: 'POST' });
+      fheWorker = { worker: new Worker('fhe-worker.js', { type: 'module' }), session };
+    }
+    const { worker, session } = fheWorker;
+    const image = Float32Array.from(pixels, (v) => v / 255);
+    const msg = await new Promise<Extract<FheWorkerMessage, { type: 'result' }>>((resolve, reject) => {
+      worker.onmessage = (ev: MessageEvent<FheWorkerMessage>) => {
+        const m = ev.data;
+        if (m.type === 'progress') {
+          progress.value = Math.max(progress.value, m.fraction);
+          statusEl.textContent = `Encrypted inference… (${m.phase})`;
+        } else if (m.type === 'error') reject(new Error(m.message));
+        else resolve(m);
+      };
+      worker.onerror = (ev) => reject(new Error(`the page's CKKS client crashed: ${ev.message || 'worker error'}`));
+      const req: FheWorkerRequest = { type: 'fhe-classify', plan: session.plan, wsUrl: location.origin.replace(/^http/, 'ws') + session.wsPath, image };
+      worker.postMessage(req);
+    });
+    progress.value = 1;
+    statusEl.textContent = 'Done.';
+    const p = session.plan.params;
+    const name = info.classes[msg.prediction] ?? String(msg.prediction);
+    resultEl.dataset.prediction = String(msg.prediction);
+    resultEl.dataset.ms = msg.wallMs.toFixed(1);
+    resultEl.dataset.fhe = JSON.stringify(msg);
+    const keys =
+      msg.keyBytes > 0
+        ? `<tr><td>key generation (this page)</td><td>${(msg.keygenMs / 1000).toFixed(2)} s</td></tr>
+      <tr><td>keys uploaded (once)</td><td>${mb(msg.keyBytes)} in ${(msg.uploadMs / 1000).toFixed(2)} s</td></tr>`
+        : '';
+    resultEl.innerHTML = `<h2>${name}</h2><table>
+      <tr><td>end to end</td><td>${(msg.wallMs / 1000).toFixed(2)} s</td></tr>${keys}
+      <tr><td>encrypt / decrypt (this page)</td><td>${msg.encryptMs.toFixed(0)} / ${msg.decryptMs.toFixed(0)} ms</td></tr>
+      <tr><td>server evaluation</td><td>${msg.serverSeconds.toFixed(2)} s (${msg.serverCpuSeconds.toFixed(2)} s CPU)</td></tr>
+      <tr><td>refresh round trips</td><td>${msg.refreshes} (${msg.refreshMs.toFixed(0)} ms in this page)</td></tr>
+      <tr><td>sent / received</td><td>${mb(msg.bytesSent)} / ${mb(msg.bytesReceived)}</td></tr>
+      <tr><td>CKKS</td><td>N = ${p.polyModulusDegree}, ${p.primeBits.length} primes, scale 2^${p.scaleBits}</td></tr>
+      <tr><td>class index</td><td>${msg.prediction}</td></tr></table>`;
+  } catch (e) {
+    showError((e as Error).message);
+    fheWorker?.worker.terminate();
+    fheWorker = undefined;
+  } finally {
+    busy = false;
+    classifyBtn.disabled = false;
+  }
+}
+
+classifyBtn.addEventListener('click', () => void (info?.mode === 'fhe' ? classifyFhe() : classify()));
 
 (async () => {
   try {
@@ -209,7 +277,12 @@ classifyBtn.addEventListener('click', () => void classify());
     if (shape.reduce((a, b) => a * b, 1) !== SIDE * SIDE)
       throw new Error(`the served model takes inputs of shape [${shape}]; this page handles ${SIDE}×${SIDE} single-channel images`);
     $('subtitle').textContent =
-      `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
+      info.mode === 'fhe'
+        ? `${info.model}${info.paf ? ` (+${info.paf})` : ''} — FHE (CKKS): keys, encryption and decryption in this page`
+        : `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
+    if (info.mode === 'fhe')
+      $('explain').textContent =
+        'Your image is encrypted inside this page (CKKS, node-seal in a Web Worker) under a secret key generated here that never leaves it; the server computes on ciphertexts only and returns an encrypted result that only this page can decrypt.';
     showSamples(await getJson<Sample[]>('/api/samples'));
     paint();
     classifyBtn.disabled = false;

@@ -9,8 +9,9 @@ import type { ReluProtocol } from '../mpc/protocols/compare.js';
 /** The reply to `POST /api/session`: a fresh dealer and party 1 are waiting behind these relays. */
 export interface SessionInfo {
   id: string;
-  /** Relay paths (ws:// URLs are formed by the page from its own origin). */
-  peerPath: string;
+  /** Port where party 1 accepts the page's WebSocket directly (same host as the page). */
+  peerPort: number;
+  /** Relay path to the dealer (the ws:// URL is formed by the page from its own origin). */
   dealerPath: string;
   job: {
     weights: WeightMode;
@@ -26,6 +27,8 @@ export interface SessionInfo {
 export interface ServerInfo {
   model: string;
   mode: 'mpc' | 'fhe';
+  /** FHE mode: the PAF used (development PAF model made from the ReLU model), if any. */
+  paf?: string | null;
   /** Input shape of one image (e.g. [1, 28, 28]). */
   inputShape: number[];
   classes: string[];
@@ -67,5 +70,44 @@ export type WorkerMessage =
       bytesReceived: number;
       dealerWaitMs: number;
       layers: { name: string; ms: number; rounds: number }[];
+    }
+  | { type: 'error'; message: string };
+
+/** The reply to `POST /api/fhe/session` (serve --fhe): a fresh server session and its plan. */
+export interface FheSessionInfo {
+  id: string;
+  /** WebSocket path of the session (the page forms the ws:// URL from its origin). */
+  wsPath: string;
+  plan: import('../fhe/wire.js').ServedPlan;
+}
+
+/** Page → FHE worker: classify one image (keys are generated and uploaded on the first request). */
+export interface FheWorkerRequest {
+  type: 'fhe-classify';
+  plan: import('../fhe/wire.js').ServedPlan;
+  wsUrl: string;
+  /** The image, values in [0, 1]. */
+  image: Float32Array;
+}
+
+/** FHE worker → page. Times in ms except the server's; the key fields are 0 after the first image. */
+export type FheWorkerMessage =
+  | { type: 'progress'; phase: string; fraction: number }
+  | {
+      type: 'result';
+      logits: number[];
+      prediction: number;
+      wallMs: number;
+      keygenMs: number;
+      uploadMs: number;
+      keyBytes: number;
+      encryptMs: number;
+      refreshMs: number;
+      decryptMs: number;
+      serverSeconds: number;
+      serverCpuSeconds: number;
+      refreshes: number;
+      bytesSent: number;
+      bytesReceived: number;
     }
   | { type: 'error'; message: string };

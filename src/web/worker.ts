@@ -34,7 +34,8 @@ async function classify(req: WorkerRequest): Promise<void> {
       preprocess: false,
       warmup: s.job.warmup,
     },
-    peer: { host: req.wsOrigin + s.peerPath, port: 0 },
+    // Party 1 listens itself (its own port on the page's host); the dealer is behind the server's relay.
+    peer: { host: ((u) => ((u.port = String(s.peerPort)), u.href))(new URL(req.wsOrigin)), port: 0 },
     dealer: { host: req.wsOrigin + s.dealerPath, port: 0 },
     net: NET_PRESETS.none,
     fracBits: s.job.fracBits,

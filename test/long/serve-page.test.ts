@@ -131,8 +131,8 @@ test('privml serve: the page classifies like the Node client, and the image neve
     lap('page loaded');
     // A malformed frame on one session's relay fails that session only: the page's inferences below still work.
     const sres = await fetch(new URL('/api/session', server.url), { method: 'POST' });
-    const sess = (await sres.json()) as { peerPath: string };
-    const bad = new WebSocket(new URL(sess.peerPath, server.url.replace(/^http/, 'ws')).href);
+    const sess = (await sres.json()) as { peerPort: number };
+    const bad = new WebSocket(((u) => ((u.port = String(sess.peerPort)), u.href))(new URL(server.url.replace(/^http/, 'ws'))));
     await new Promise((r, j) => (bad.once('open', r), bad.once('error', j)));
     bad.send(Buffer.from([0xff, 0xff, 0xff, 0x00, 1, 2, 3]));
     await new Promise((r) => bad.once('close', r));

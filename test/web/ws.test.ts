@@ -90,3 +90,24 @@ test('connectWs to a closed port fails within its deadline with the URL in the m
   await new Promise((r) => setTimeout(r, 50));
   await assert.rejects(connectWs({ url: `ws://127.0.0.1:${s.port}/`, open, timeoutMs: 2000 }), /cannot connect to ws:\/\/127\.0\.0\.1:\d+\//);
 });
+
+test('a WebSocket listener (party 1 for the page): accepts WebSocket clients as frame channels, refuses plain HTTP and TLS', async () => {
+  const { listen } = await import('../../src/mpc/net/tcp.js');
+  const l = await listen({ host: '127.0.0.1', port: 0, websocket: true });
+  try {
+    const a = await connectWs({ url: `ws://127.0.0.1:${l.port}/`, label: 'party 1', open });
+    const b = await l.accept();
+    a.verified();
+    b.verified();
+    a.send(new Uint8Array([1, 2, 3]));
+    assert.deepEqual([...(await b.recv())], [1, 2, 3]);
+    b.send(new Uint8Array(70_000).fill(5));
+    assert.equal((await a.recv()).length, 70_000);
+    a.close();
+    const res = await fetch(`http://127.0.0.1:${l.port}/`);
+    assert.equal(res.status, 426);
+  } finally {
+    l.close();
+  }
+  await assert.rejects(listen({ host: '127.0.0.1', port: 0, websocket: true, tls: { cert: '', key: '' } }), /TLS and WebSocket together are not supported/);
+});

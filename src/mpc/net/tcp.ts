@@ -3,11 +3,14 @@
  * retries until its deadline while nothing listens yet. A peer that closes or dies makes every
  * pending and later `recv` reject at once with "peer <label> closed the connection".
  */
+import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { WebSocketServer } from 'ws';
 import type { FrameChannel } from '../context.js';
 import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from './framing.js';
 import { FrameQueue, formatSeconds } from './queue.js';
+import { type WebSocketLike, wsFrameChannel } from './ws.js';
 
 type Pem = string | Buffer;
 
@@ -64,6 +67,11 @@ export interface ListenOptions extends ChannelOptions {
   onDrop?: (peer: string, reason: string) => void;
   /** A TLS client must finish its TLS handshake within this time (default 10 s). */
   tlsHandshakeTimeoutMs?: number;
+  /**
+   * Accept WebSocket clients (a browser page) instead of raw TCP: the same frames, one channel per
+   * WebSocket (src/mpc/net/ws.ts). No TLS here (put a TLS-terminating proxy in front for wss://).
+   */
+  websocket?: boolean;
 }
 
 /** Options of `connect`. */
@@ -297,35 +305,50 @@ class SocketChannel implements TcpFrameChannel {
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const addr = formatAddress(opts.host, opts.port);
   const chanOpts: ChannelOptions = { idleTimeoutMs: opts.idleTimeoutMs, maxFrameBytes: checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) };
-  const server: net.Server = opts.tls
-    ? tls.createServer({
-        cert: opts.tls.cert,
-        key: opts.tls.key,
-        ca: opts.tls.ca,
-        requestCert: opts.tls.ca !== undefined,
-        rejectUnauthorized: opts.tls.ca !== undefined,
-        handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
-      })
-    : net.createServer();
+  if (opts.websocket && opts.tls) throw new Error(`cannot listen on ${addr}: TLS and WebSocket together are not supported (terminate TLS in front)`);
+  const server: net.Server = opts.websocket
+    ? http.createServer((_req, res) => res.writeHead(426, { connection: 'close' }).end('WebSocket only\n'))
+    : opts.tls
+      ? tls.createServer({
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          ca: opts.tls.ca,
+          requestCert: opts.tls.ca !== undefined,
+          rejectUnauthorized: opts.tls.ca !== undefined,
+          handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
+        })
+      : net.createServer();
 
   const ready: TcpFrameChannel[] = [];
   const waiters: { resolve(c: TcpFrameChannel): void; reject(e: Error): void; timer?: ReturnType<typeof setTimeout> }[] = [];
   let closed = false;
   let lastTlsError: string | undefined;
 
-  server.on(opts.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => {
-    if (closed) {
-      socket.destroy();
-      return;
-    }
-    const label = opts.label ?? formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-    const ch = new SocketChannel(socket, label, chanOpts);
+  const deliver = (ch: TcpFrameChannel) => {
     const w = waiters.shift();
     if (w) {
       if (w.timer) clearTimeout(w.timer);
       w.resolve(ch);
     } else ready.push(ch);
-  });
+  };
+  if (opts.websocket) {
+    // Frame limits are enforced by the channel; ws only caps one message (a frame may span several).
+    const wss = new WebSocketServer({ server: server as http.Server, perMessageDeflate: false, maxPayload: chanOpts.maxFrameBytes! + 64 });
+    wss.on('connection', (ws, req) => {
+      if (closed) return ws.terminate();
+      const label = opts.label ?? formatAddress(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
+      deliver(wsFrameChannel(ws as unknown as WebSocketLike, label, chanOpts));
+    });
+  } else {
+    server.on(opts.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      if (closed) {
+        socket.destroy();
+        return;
+      }
+      const label = opts.label ?? formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+      deliver(new SocketChannel(socket, label, chanOpts));
+    });
+  }
   // A client that fails the TLS handshake is dropped; keep waiting for a good one, but remember why.
   server.on('tlsClientError', (err: Error, socket: net.Socket) => {
     lastTlsError = describe(err);

@@ -18,7 +18,9 @@ export class Buffer extends Uint8Array {
     return new Buffer(n);
   }
   /** A copy of bytes or an array, or the UTF-8 bytes of a string. */
-  static override from(src: ArrayLike<number> | ArrayBuffer | string, enc?: string): Buffer {
+  static override from(src: ArrayLike<number> | ArrayBuffer | string, enc?: string | number, length?: number): Buffer {
+    // Node's from(arrayBuffer, byteOffset, length) is a view over the same memory, not a copy.
+    if (src instanceof ArrayBuffer && typeof enc === 'number') return new Buffer(src, enc, length ?? src.byteLength - enc);
     if (typeof src === 'string') {
       if (enc === 'hex') return new Buffer(Uint8Array.from(src.match(/../g) ?? [], (h) => parseInt(h, 16)));
       if (enc === 'base64') return new Buffer(Uint8Array.from(atob(src), (c) => c.charCodeAt(0)));
@@ -43,9 +45,23 @@ export class Buffer extends Uint8Array {
     new DataView(this.buffer, this.byteOffset, this.byteLength).setUint32(off, v, false);
     return off + 4;
   }
-  /** Hex or UTF-8 text of the bytes. */
-  override toString(enc?: string): string {
-    if (enc === 'hex') return Array.from(this, (b) => b.toString(16).padStart(2, '0')).join('');
-    return new TextDecoder().decode(this);
+  /** Little-endian unsigned 32-bit write (FHE file headers). */
+  writeUInt32LE(v: number, off = 0): number {
+    new DataView(this.buffer, this.byteOffset, this.byteLength).setUint32(off, v, true);
+    return off + 4;
+  }
+  /** Little-endian unsigned 32-bit read. */
+  readUInt32LE(off = 0): number {
+    return new DataView(this.buffer, this.byteOffset, this.byteLength).getUint32(off, true);
+  }
+  /** Same bytes. */
+  equals(o: Uint8Array): boolean {
+    return this.length === o.length && this.every((b, i) => b === o[i]);
+  }
+  /** Hex or UTF-8 (ASCII) text of the bytes, optionally of [start, end). */
+  override toString(enc?: string, start = 0, end = this.length): string {
+    const part = this.subarray(start, end);
+    if (enc === 'hex') return Array.from(part, (b) => b.toString(16).padStart(2, '0')).join('');
+    return new TextDecoder().decode(part);
   }
 }

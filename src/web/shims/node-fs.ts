@@ -23,5 +23,15 @@ export function writeFileSync(p: unknown): never {
   throw new Error(`file access in the page: cannot write ${String(p)}`);
 }
 
+/** Directories do not exist in the page (the FHE key code names these; the page never calls them). */
+export function mkdirSync(p: unknown): never {
+  throw new Error(`file access in the page: cannot create ${String(p)}`);
+}
+
+/** Directories do not exist in the page. */
+export function readdirSync(p: unknown): never {
+  throw new Error(`file access in the page: cannot list ${String(p)}`);
+}
+
 /** The default export some modules import. */
-export default { existsSync, readFileSync, writeFileSync };
+export default { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync };
