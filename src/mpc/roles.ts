@@ -20,6 +20,7 @@ import { applyPost, type MpcPlan, planModel } from './plan.js';
 import { reveal, shareInput } from './protocols/arith.js';
 import { type ReluProtocol, relu } from './protocols/compare.js';
 import { decodeFixed, encodeFixed } from './ring.js';
+import { lossWatch, orLoss } from './setup-loss.js';
 import { LazyPool } from './threads/pool.js';
 
 /** Wire-protocol version; parties and dealer must agree. */
@@ -274,52 +275,6 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     dl1.close();
   }
   return server.stats;
-}
-
-/**
- * A promise that rejects when a link watched with `watch` fails before the session starts (the
- * peer died or left during setup): raced against the setup steps, it ends the wait at once instead
- * of at the connect timeout.
- */
-function lossWatch(): { lost: Promise<never>; watch: (ch: TcpFrameChannel, who: string) => void } {
-  let fail: (e: Error) => void = () => {};
-  const lost = new Promise<never>((_, reject) => (fail = reject));
-  lost.catch(() => {});
-  return { lost, watch: (ch, who) => ch.onFailure?.((e) => fail(new Error(`${who} left before the session started (${e.message})`))) };
-}
-
-/** How long a setup step may still settle after the loss of another link (see `orLoss`). */
-const LOSS_GRACE_MS = 2_000;
-
-/**
- * `step`, or the loss of another link if that comes first. A lost dealer is often the consequence
- * of what the step is about to report (the dealer saw the parties' different settings and hung up
- * while the peer's hello naming the setting is in flight): a step that fails within a short grace
- * after the loss reports its own, more precise error.
- */
-async function orLoss<T>(step: Promise<T>, lost: Promise<never>): Promise<T> {
-  let stepFailed = false;
-  const marked = step.catch((e: unknown) => {
-    stepFailed = true;
-    throw e;
-  });
-  try {
-    return await Promise.race([marked, lost]);
-  } catch (e) {
-    if (stepFailed) throw e;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const own = await Promise.race([
-      marked.then(
-        () => undefined,
-        (se: unknown) => se,
-      ),
-      new Promise<undefined>((res) => {
-        timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    throw own ?? e;
-  }
 }
 
 /** What a party tells the dealer: role, version and the session configuration (no model hash). */

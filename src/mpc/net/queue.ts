@@ -99,3 +99,26 @@ export class FrameQueue {
     });
   }
 }
+
+/**
+ * Start a verified link's liveness timer (unref'd where the platform allows): a heartbeat after a
+ * quarter of `ms` without sending, `idle` after `ms` without receiving. A process that was itself
+ * blocked (a long synchronous step) lets one I/O phase run first: the peer's bytes may be unread.
+ */
+export function startLiveness(
+  ms: number,
+  link: { lastRx(): number; lastTx(): number; heartbeat(now: number): void; idle(message: string): void },
+): ReturnType<typeof setInterval> {
+  if (!(ms > 0) || !Number.isFinite(ms)) throw new Error(`invalid idle timeout ${ms} ms (expected a positive number)`);
+  const tick = Math.max(10, ms / 4);
+  let lastTick = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const blocked = now - lastTick > tick * 2;
+    lastTick = now;
+    if (!blocked && now - link.lastRx() > ms) link.idle(`sent nothing for ${formatSeconds(ms)} (idle timeout; stopped or unreachable?)`);
+    else if (now - link.lastTx() >= tick) link.heartbeat(now);
+  }, tick);
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { FrameChannel } from '../context.js';
 import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from './framing.js';
-import { FrameQueue, formatSeconds } from './queue.js';
+import { FrameQueue, formatSeconds, startLiveness } from './queue.js';
 import { type WebSocketLike, wsFrameChannel } from './ws.js';
 
 type Pem = string | Buffer;
@@ -222,26 +222,16 @@ class SocketChannel implements TcpFrameChannel {
     this.decoder.setMaxFrameBytes(this.maxFrameBytes);
     const ms = opts.idleTimeoutMs;
     if (ms === undefined || this.liveness || this.queue.failure) return;
-    if (!(ms > 0) || !Number.isFinite(ms)) throw new Error(`invalid idle timeout ${ms} ms (expected a positive number)`);
-    const tick = Math.max(10, ms / 4);
-    let lastTick = performance.now();
-    this.lastRx = lastTick;
-    this.liveness = setInterval(() => {
-      const now = performance.now();
-      // If this process itself was blocked (a long synchronous step), the peer's bytes may be
-      // waiting unread in the socket: let one I/O phase run before judging the peer.
-      const blocked = now - lastTick > tick * 2;
-      lastTick = now;
-      if (!blocked && now - this.lastRx > ms) {
-        this.abort(new Error(`peer ${this.label} sent nothing for ${formatSeconds(ms)} (idle timeout; stopped or unreachable?)`));
-        return;
-      }
-      if (now - this.lastTx >= tick) {
+    this.lastRx = performance.now();
+    this.liveness = startLiveness(ms, {
+      lastRx: () => this.lastRx,
+      lastTx: () => this.lastTx,
+      heartbeat: (now) => {
         this.socket.write(HEARTBEAT_BYTES);
         this.lastTx = now;
-      }
-    }, tick);
-    this.liveness.unref();
+      },
+      idle: (message) => this.abort(new Error(`peer ${this.label} ${message}`)),
+    });
   }
 
   private stopLiveness(): void {

@@ -14,7 +14,7 @@ import {
   oversizedFrameError,
   PRE_AUTH_MAX_FRAME_BYTES,
 } from './framing.js';
-import { FrameQueue, formatSeconds } from './queue.js';
+import { FrameQueue, formatSeconds, startLiveness } from './queue.js';
 import type { LivenessOptions, PeerIdentity, TcpFrameChannel } from './tcp.js';
 
 /** The part of the WebSocket API this transport uses (browser WebSocket and `ws` both have it). */
@@ -111,25 +111,16 @@ class WsChannel implements TcpFrameChannel {
     this.decoder.setMaxFrameBytes(this.maxFrameBytes);
     const ms = opts.idleTimeoutMs;
     if (ms === undefined || this.liveness || this.queue.failure) return;
-    if (!(ms > 0) || !Number.isFinite(ms)) throw new Error(`invalid idle timeout ${ms} ms (expected a positive number)`);
-    const tick = Math.max(10, ms / 4);
-    let lastTick = performance.now();
-    this.lastRx = lastTick;
-    this.liveness = setInterval(() => {
-      const now = performance.now();
-      // As on TCP: after a long synchronous step of our own, give the peer's bytes one I/O phase.
-      const blocked = now - lastTick > tick * 2;
-      lastTick = now;
-      if (!blocked && now - this.lastRx > ms) {
-        this.abort(new Error(`peer ${this.label} sent nothing for ${formatSeconds(ms)} (idle timeout; stopped or unreachable?)`));
-        return;
-      }
-      if (now - this.lastTx >= tick && this.ws.readyState === OPEN) {
-        this.ws.send(HEARTBEAT_BYTES);
+    this.lastRx = performance.now();
+    this.liveness = startLiveness(ms, {
+      lastRx: () => this.lastRx,
+      lastTx: () => this.lastTx,
+      heartbeat: (now) => {
+        if (this.ws.readyState === OPEN) this.ws.send(HEARTBEAT_BYTES);
         this.lastTx = now;
-      }
-    }, tick);
-    (this.liveness as { unref?: () => void }).unref?.();
+      },
+      idle: (message) => this.abort(new Error(`peer ${this.label} ${message}`)),
+    });
   }
 
   private stopLiveness(): void {
