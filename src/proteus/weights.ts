@@ -94,8 +94,8 @@ export class WeightPool {
   sample(key: string, op: string, slot: number, dims: readonly number[], part: number, rng: Rng): Float32Array | undefined {
     const kind = this.byPart[part]?.get(key) ?? this.all.get(key);
     if (!kind?.sources.length) return undefined;
-    const src = kind.sources[this.next(kind, rng)]!;
     const n = dims.reduce((p, q) => p * q, 1);
+    const src = this.next(kind, n, rng);
     const out = new Float32Array(n);
     if (src.discrete) {
       // Constant and few-level tensors (LayerNorm gamma = 1, beta = 0, quantised grids): the source's
@@ -135,13 +135,20 @@ export class WeightPool {
   }
 
   /**
-   * The next source of a kind: every real tensor of the kind in turn, from a secret starting point,
-   * so across its tensors a sentinel carries each real tensor's tail behaviour as often as the real
-   * member does (random picks left rare tensors such as the stem conv, with the heaviest tail, out).
+   * The next source of a kind for a tensor of n values: every real tensor of the kind at least as
+   * large in turn, from a secret starting point (else the largest), so across its tensors a sentinel
+   * carries each real tensor's tail behaviour as often as the real member does. A smaller source
+   * would cap the sentinel's extremes at those of fewer values (stratified draws cannot pass the
+   * source's extremes), and random picks skipped rare tensors such as the stem conv.
    */
-  private next(kind: Kind, rng: Rng): number {
-    kind.cursor = kind.cursor === undefined ? rng.int(kind.sources.length) : (kind.cursor + 1) % kind.sources.length;
-    return kind.cursor;
+  private next(kind: Kind, n: number, rng: Rng): Source {
+    let pick = kind.sources.filter((s) => s.data.length >= n);
+    if (!pick.length) {
+      const most = Math.max(...kind.sources.map((s) => s.data.length));
+      pick = kind.sources.filter((s) => s.data.length === most);
+    }
+    kind.cursor = kind.cursor === undefined ? rng.int(1 << 30) : kind.cursor + 1;
+    return pick[kind.cursor % pick.length]!;
   }
 
   /** Least-squares slope of log scale on log fan-in over the kind's matrices (−½ when every fan-in is equal). */
@@ -241,13 +248,13 @@ function shuffle(a: Float32Array, rng: Rng): Float32Array {
 const H = 16;
 
 /**
- * One draw from sorted values `s`, smoothed: a pooled value moved uniformly towards the previous
- * or next values by up to half its distance to the H-th neighbour on that side (fewer near the
- * ends, so the extremes move by at most half a gap). The empirical distribution, tails included,
- * is kept and no value is copied; a kernel spanning several gaps keeps the density smooth at the
- * float32 level, so exact repeats are as rare as in real weights (a one-gap kernel repeats values
- * about twice as often, and 4 gaps still gave a sentinel more repeats than its real member);
- * exact zeros amid zeros stay zeros.
+ * One draw from sorted values `s` (at index `at`, else a random one), smoothed: the value moved
+ * uniformly by up to half its distance to the h-th neighbour, h = H in the bulk and fewer near the
+ * ends (down to the one gap at an extreme), by the same width on both sides. The kernel is
+ * symmetric, so extremes are not pulled inwards (a wider inner side shrank a sentinel's most
+ * extreme values, and the real member had the largest |z| in most groups); no value is copied, and
+ * a kernel spanning several gaps keeps the density smooth at the float32 level, so exact repeats
+ * are as rare as in real weights; exact zeros amid zeros stay zeros.
  */
 function jitter(s: Float32Array, rng: Rng, at?: number): number {
   const n = s.length;
@@ -256,11 +263,9 @@ function jitter(s: Float32Array, rng: Rng, at?: number): number {
   if (n < 2) return a;
   const r = rng.nextU32();
   const u = (r >>> 1) / 2 ** 31;
-  const hl = Math.min(H, i);
-  const hr = Math.min(H, n - 1 - i);
-  // At an extreme the gap on the inner side is mirrored.
-  if (r & 1) return a + 0.5 * u * (hr > 0 ? s[i + hr]! - a : a - s[i - 1]!);
-  return a - 0.5 * u * (hl > 0 ? a - s[i - hl]! : s[i + 1]! - a);
+  const h = Math.max(1, Math.min(H, i, n - 1 - i));
+  const w = i === 0 ? s[1]! - a : i === n - 1 ? a - s[n - 2]! : Math.min(a - s[i - h]!, s[i + h]! - a);
+  return r & 1 ? a + 0.5 * u * w : a - 0.5 * u * w;
 }
 
 const F = new Float32Array(1);
