@@ -31,7 +31,10 @@ add('relu 2^18 signonly: old', 'relu', 'privml', old, relu);
 add('relu 2^18 signonly: new', 'relu', 'privml', here, relu);
 add('relu 2^18 signonly: new --lanes 1', 'relu', 'privml', here, [...relu, '--lanes', '1']);
 add('relu 2^18: CrypTen', 'relu', 'crypten', python, ['relu', '--n', '262144', '--reps', '5']);
-for (const [group, batch, reps] of [['b1', 1, 5], ['b64', 64, 1]]) {
+for (const [group, batch, reps] of [
+  ['b1', 1, 5],
+  ['b64', 64, 1],
+]) {
   const m = ['mpc', 'bench', 'model', model, '--batch', String(batch), '--reps', String(reps)];
   for (const proto of ['signonly', 'crypten']) {
     const p = [...m, '--relu-protocol', proto];
@@ -76,7 +79,8 @@ const out = configs.map((c, i) => {
   const last = rs[rs.length - 1];
   return {
     label: c.label,
-    command: c.kind === 'privml' ? `privml ${c.argv.join(' ').replace(here + '/', '')}` : `python3 bench/crypten/bench.py ${c.argv.join(' ').replace(here + '/', '')}`,
+    command:
+      c.kind === 'privml' ? `privml ${c.argv.join(' ').replace(here + '/', '')}` : `python3 bench/crypten/bench.py ${c.argv.join(' ').replace(here + '/', '')}`,
     tree: c.kind === 'privml' ? c.where : undefined,
     msMedian: median(rs.map((v) => v.ms)),
     ms: rs.map((v) => v.ms),

@@ -9,14 +9,15 @@
  *       created once); reports every pair's ratio and the median — one run of each is too noisy
  *       on a shared machine.
  */
-import { loadModel } from '../src/onnx/proto.js';
-import { loadFashionMnistSample } from '../src/nn/data/index.js';
+
 import { compileModel, simulateProgram } from '../src/fhe/compile.js';
-import { FheContext, galoisCacheSize, generateKeys, type Ciphertext } from '../src/fhe/context.js';
+import { type Ciphertext, FheContext, galoisCacheSize, generateKeys } from '../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta } from '../src/fhe/executor.js';
 import { HeEval } from '../src/fhe/ops.js';
-import { chainFor, planFhe } from '../src/fhe/planner.js';
 import { makePafModel } from '../src/fhe/pafmodel.js';
+import { chainFor, planFhe } from '../src/fhe/planner.js';
+import { loadFashionMnistSample } from '../src/nn/data/index.js';
+import { loadModel } from '../src/onnx/proto.js';
 import { getPaf, PAF_NAMES } from '../src/smartpaf/paf.js';
 
 const arg = (name: string, d?: string) => {
@@ -76,7 +77,14 @@ async function pairs(k: number): Promise<Record<string, unknown>> {
   rb.dispose();
   const ratios = runs.map((r) => r['ratio']!).sort((x, y) => x - y);
   const med = (v: number[]) => (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2);
-  return { pafs: [a, b], depths: [ra.depth, rb.depth], primes: [ra.primes, rb.primes], runs, medianRatio: med(ratios), median: { [a]: med(runs.map((r) => r[a]!).sort((x, y) => x - y)), [b]: med(runs.map((r) => r[b]!).sort((x, y) => x - y)) } };
+  return {
+    pafs: [a, b],
+    depths: [ra.depth, rb.depth],
+    primes: [ra.primes, rb.primes],
+    runs,
+    medianRatio: med(ratios),
+    median: { [a]: med(runs.map((r) => r[a]!).sort((x, y) => x - y)), [b]: med(runs.map((r) => r[b]!).sort((x, y) => x - y)) },
+  };
 }
 
 async function pafLayers(): Promise<Record<string, unknown>[]> {
@@ -99,7 +107,17 @@ async function pafLayers(): Promise<Record<string, unknown>[]> {
     const got = decryptSlots(ctx, secretKey, y);
     let err = 0;
     for (let i = 0; i < x.length; i++) err = Math.max(err, Math.abs(got[i]! - (x[i]! + x[i]! * paf.sign(x[i]!))));
-    out.push({ paf: name, title: paf.title, degree: paf.degree, depth, ctMults: he.stats.mults, scalarMults: he.stats.plainMults, seconds, maxAbsErrorVsFloat: err, primes: params.primeBits.length });
+    out.push({
+      paf: name,
+      title: paf.title,
+      degree: paf.degree,
+      depth,
+      ctMults: he.stats.mults,
+      scalarMults: he.stats.plainMults,
+      seconds,
+      maxAbsErrorVsFloat: err,
+      primes: params.primeBits.length,
+    });
     log(`${name}: ${seconds.toFixed(2)} s, depth ${depth}, ${he.stats.mults} ct mults`);
     for (const o of [ct, y, pt, enc]) o.delete();
     keys.dispose();
@@ -111,7 +129,9 @@ async function pafLayers(): Promise<Record<string, unknown>[]> {
 async function endToEnd(): Promise<Record<string, unknown>> {
   const ds = loadFashionMnistSample({ limit: Math.max(16, images) });
   const path = arg('model');
-  const { model, scales } = path ? { model: loadModel(path), scales: undefined } : await makePafModel(loadModel('models/fmnist-cnn.onnx'), 'f1g2', ds.images, 16, ds.shape);
+  const { model, scales } = path
+    ? { model: loadModel(path), scales: undefined }
+    : await makePafModel(loadModel('models/fmnist-cnn.onnx'), 'f1g2', ds.images, 16, ds.shape);
   const prog = compileModel(model, path ?? 'fmnist-cnn+f1g2');
   const plan = planFhe(prog, { degrees: [N], refresh: !!path });
   const ctx = await FheContext.create(plan.params);
@@ -130,7 +150,17 @@ async function endToEnd(): Promise<Record<string, unknown>> {
       let rel = 0;
       for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - ref[j]!) / scale);
       const am = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
-      runs.push({ image: i, refreshes: res.refreshes, seconds: res.seconds, keyGenSeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, agree: am(y) === am(ref), maxRelErr: rel, steps: res.steps.map((s) => ({ name: s.name, seconds: +s.seconds.toFixed(3), level: s.level, rotations: s.rotations })) });
+      runs.push({
+        image: i,
+        refreshes: res.refreshes,
+        seconds: res.seconds,
+        keyGenSeconds: res.keySeconds,
+        computeSeconds: res.computeSeconds,
+        stats: res.stats,
+        agree: am(y) === am(ref),
+        maxRelErr: rel,
+        steps: res.steps.map((s) => ({ name: s.name, seconds: +s.seconds.toFixed(3), level: s.level, rotations: s.rotations })),
+      });
       log(`image ${i}: ${res.seconds.toFixed(1)} s total, ${res.computeSeconds.toFixed(1)} s compute, rel err ${rel.toExponential(2)}`);
       ct.delete();
       res.ct.delete();
@@ -139,7 +169,17 @@ async function endToEnd(): Promise<Record<string, unknown>> {
     keys.dispose();
     ctx.dispose();
   }
-  return { model: path ?? 'fmnist-cnn (avg-pool) + f1g2, static scales profiled on 16 sample images', scales, params: plan.params, depth: plan.depth, refreshRoundTrips: plan.refreshes, rotations: plan.lowered.rotations, galoisKeys: plan.lowered.rotationSteps.length, runs, rssMB: Math.round(process.memoryUsage().rss / 1e6) };
+  return {
+    model: path ?? 'fmnist-cnn (avg-pool) + f1g2, static scales profiled on 16 sample images',
+    scales,
+    params: plan.params,
+    depth: plan.depth,
+    refreshRoundTrips: plan.refreshes,
+    rotations: plan.lowered.rotations,
+    galoisKeys: plan.lowered.rotationSteps.length,
+    runs,
+    rssMB: Math.round(process.memoryUsage().rss / 1e6),
+  };
 }
 
 const t0 = performance.now();

@@ -5,12 +5,12 @@
  *   npm run bench -- [--pool avg|max] [--batch 128] [--train-samples 8192] [--epochs 2]
  */
 import { parseArgs } from 'node:util';
-import { batches, gather, loadFashionMnistSample, type Dataset } from '../src/nn/data/index.js';
+import { batches, type Dataset, gather, loadFashionMnistSample } from '../src/nn/data/index.js';
 import { FloatModel } from '../src/nn/runtime.js';
+import { tf } from '../src/nn/tf.js';
 import { evaluate, train } from '../src/nn/train.js';
 import { ortSession, runOrt } from '../src/onnx/ort.js';
 import { buildZoo } from '../src/onnx/zoo/index.js';
-import { tf } from '../src/nn/tf.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +27,11 @@ const epochs = Number(values.epochs);
 
 const sample = loadFashionMnistSample();
 // Real images, repeated to the requested size (throughput does not depend on which images).
-const trainSet: Dataset = gather(sample, Array.from({ length: nTrain }, (_, i) => i % sample.n), 'bench-train');
+const trainSet: Dataset = gather(
+  sample,
+  Array.from({ length: nTrain }, (_, i) => i % sample.n),
+  'bench-train',
+);
 const model = buildZoo('fmnist-cnn', { pool });
 
 const fm = await FloatModel.create(model, { source: 'fmnist-cnn' });
@@ -67,7 +71,12 @@ process.stdout.write(
     {
       model: `fmnist-cnn (pool=${pool})`,
       backend: tf.getBackend(),
-      train: { samplesPerSecond: Math.round(trainSps), batch, samples: nTrain, epochs: history.map((h) => ({ epoch: h.epoch, samplesPerSecond: Math.round(h.samplesPerSecond), seconds: +h.seconds.toFixed(2) })) },
+      train: {
+        samplesPerSecond: Math.round(trainSps),
+        batch,
+        samples: nTrain,
+        epochs: history.map((h) => ({ epoch: h.epoch, samplesPerSecond: Math.round(h.samplesPerSecond), seconds: +h.seconds.toFixed(2) })),
+      },
       inference: {
         floatRuntime: { samplesPerSecond: Math.round(sample.n / evalSeconds), batch: 256, latencyMsBatch1: +(floatLatency * 1000).toFixed(3) },
         onnxruntime: { samplesPerSecond: Math.round(sample.n / ortSeconds), batch: 256, latencyMsBatch1: +(ortLatency * 1000).toFixed(3) },

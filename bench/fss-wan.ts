@@ -22,7 +22,22 @@ for (let pass = 0; pass < passes; pass++) {
   // alternate the order each pass: forward, then backward
   const order = pass % 2 ? [...protos].reverse() : protos;
   for (const [name, cfg] of order) {
-    const args = [join(root, 'bin/privml.js'), 'mpc', 'bench', 'model', join(root, 'models/fmnist-cnn.onnx'), '--net', net, '--relu-protocol', name, '--reps', String(reps), '--connect-timeout', '300', '--json'];
+    const args = [
+      join(root, 'bin/privml.js'),
+      'mpc',
+      'bench',
+      'model',
+      join(root, 'models/fmnist-cnn.onnx'),
+      '--net',
+      net,
+      '--relu-protocol',
+      name,
+      '--reps',
+      String(reps),
+      '--connect-timeout',
+      '300',
+      '--json',
+    ];
     if (cfg === 'eco') args.push('--relu-config', join(root, 'models/hummingbird/fmnist-cnn/eco.json'));
     const id = `${name}:${cfg}`;
     let out;
@@ -30,7 +45,13 @@ for (let pass = 0; pass < passes; pass++) {
       out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] }));
     } catch (e) {
       // a run that could not start (e.g. the connect timeout on an overloaded machine) is reported and skipped
-      console.error(`pass ${pass} ${id}: failed: ${String((e as { stderr?: string }).stderr ?? e).trim().split('\n')[0]}`);
+      console.error(
+        `pass ${pass} ${id}: failed: ${
+          String((e as { stderr?: string }).stderr ?? e)
+            .trim()
+            .split('\n')[0]
+        }`,
+      );
       continue;
     }
     const a = acc.get(id) ?? { ms: [], online: [], dealerWait: [], rounds: 0, bytes: [] };
@@ -45,12 +66,23 @@ for (let pass = 0; pass < passes; pass++) {
 }
 const base = acc.get('signonly:eco');
 for (const [id, a] of acc) {
-  const ms = median(a.ms), online = median(a.online);
-  console.log(JSON.stringify({
-    protocol: id, net, passes, reps,
-    msEndToEndMedian: Math.round(ms * 10) / 10, msOnlineOnlyMedian: Math.round(online * 10) / 10, dealerWaitMsMedian: Math.round(median(a.dealerWait) * 10) / 10,
-    rounds: a.rounds, bytesSentPerParty: a.bytes,
-    speedupVsSignonlyEco: base ? { endToEnd: Math.round((median(base.ms) / ms) * 100) / 100, onlineOnly: Math.round((median(base.online) / online) * 100) / 100 } : undefined,
-    all: { ms: a.ms.map(Math.round), online: a.online.map(Math.round) },
-  }));
+  const ms = median(a.ms),
+    online = median(a.online);
+  console.log(
+    JSON.stringify({
+      protocol: id,
+      net,
+      passes,
+      reps,
+      msEndToEndMedian: Math.round(ms * 10) / 10,
+      msOnlineOnlyMedian: Math.round(online * 10) / 10,
+      dealerWaitMsMedian: Math.round(median(a.dealerWait) * 10) / 10,
+      rounds: a.rounds,
+      bytesSentPerParty: a.bytes,
+      speedupVsSignonlyEco: base
+        ? { endToEnd: Math.round((median(base.ms) / ms) * 100) / 100, onlineOnly: Math.round((median(base.online) / online) * 100) / 100 }
+        : undefined,
+      all: { ms: a.ms.map(Math.round), online: a.online.map(Math.round) },
+    }),
+  );
 }

@@ -10,16 +10,17 @@
  * (a window is lsb:msb[:rounds]; rounds 2 = the 'fss2' variant, whose dealer bytes include the
  * bit-multiply triple of its second round).
  */
+
+import { Prg, randomSeed } from '../src/crypto/prg.js';
+import type { CorrelationRequest } from '../src/mpc/dealer.js';
 import { localSession } from '../src/mpc/local.js';
-import { ringFromBytes, ringShr } from '../src/mpc/ring.js';
 import { relu } from '../src/mpc/protocols/compare.js';
 import { dcfEval } from '../src/mpc/protocols/fss/dcf.js';
 import { dcfBitEval } from '../src/mpc/protocols/fss/dcfbit.js';
-import type { CorrelationRequest } from '../src/mpc/dealer.js';
 import { dealFssRelu, drawFssRelu, type FssReluKey } from '../src/mpc/protocols/fss/keys.js';
-import { fssReluCost } from '../src/mpc/protocols/fss/relu.js';
 import { aesCounter } from '../src/mpc/protocols/fss/mmo.js';
-import { Prg, randomSeed } from '../src/crypto/prg.js';
+import { fssReluCost } from '../src/mpc/protocols/fss/relu.js';
+import { ringFromBytes, ringShr } from '../src/mpc/ring.js';
 
 const n = Number(process.argv[2] ?? 16384);
 const reps = Number(process.argv[3] ?? 7);
@@ -40,11 +41,25 @@ try {
   const prg = new Prg(randomSeed());
   const x0 = ringFromBytes(prg.bytes(8 * n), n);
   const x1 = ringShr(ringFromBytes(prg.bytes(8 * n), n), 20);
-  interface Acc { gen: number[]; genCpu: number[]; evalOnly: number[]; gate: number[]; evalCpu: number[]; gateCpu: number[]; bits: number; rounds: number; keyBytes: [number, number]; blocks: number; genBlocks: number }
+  interface Acc {
+    gen: number[];
+    genCpu: number[];
+    evalOnly: number[];
+    gate: number[];
+    evalCpu: number[];
+    gateCpu: number[];
+    bits: number;
+    rounds: number;
+    keyBytes: [number, number];
+    blocks: number;
+    genBlocks: number;
+  }
   const acc = new Map<string, Acc>();
   const keyOf = (lsb: number, msb: number, rounds: 1 | 2): { key0: FssReluKey } => {
-    const p0 = new Prg(randomSeed()), p1 = new Prg(randomSeed());
-    const d0 = drawFssRelu(p0, 0, n, lsb, msb, rounds), d1 = drawFssRelu(p1, 1, n, lsb, msb, rounds);
+    const p0 = new Prg(randomSeed()),
+      p1 = new Prg(randomSeed());
+    const d0 = drawFssRelu(p0, 0, n, lsb, msb, rounds),
+      d1 = drawFssRelu(p1, 1, n, lsb, msb, rounds);
     const { to0 } = dealFssRelu(d0, d1, n, lsb, msb, rounds);
     const key0 = { party: 0 as const, rounds, n, lsb, msb, seeds: d0.seeds, r: d0.r, a: d0.a, offset: d0.offset ?? new BigInt64Array(0), cw: to0 };
     return { key0 };
@@ -56,12 +71,27 @@ try {
   for (let rep = -1; rep < reps; rep++) {
     for (const [lsb, msb, rounds] of windows) {
       const id = `${lsb}:${msb}:${rounds}`;
-      const a = acc.get(id) ?? { gen: [], genCpu: [], evalOnly: [], gate: [], evalCpu: [], gateCpu: [], bits: 0, rounds: 0, keyBytes: [0, 0], blocks: 0, genBlocks: 0 };
+      const a = acc.get(id) ?? {
+        gen: [],
+        genCpu: [],
+        evalOnly: [],
+        gate: [],
+        evalCpu: [],
+        gateCpu: [],
+        bits: 0,
+        rounds: 0,
+        keyBytes: [0, 0],
+        blocks: 0,
+        genBlocks: 0,
+      };
       acc.set(id, a);
       // dealer: key generation (both parties' PRG draws + DCF Gen)
-      let b0 = aesCounter.blocks, t0 = performance.now(), g0 = process.cpuUsage();
+      let b0 = aesCounter.blocks,
+        t0 = performance.now(),
+        g0 = process.cpuUsage();
       const { key0 } = keyOf(lsb, msb, rounds);
-      const gen = performance.now() - t0, genCpu = cpuMs(process.cpuUsage(g0));
+      const gen = performance.now() - t0,
+        genCpu = cpuMs(process.cpuUsage(g0));
       const genBlocks = aesCounter.blocks - b0;
       // one party: DCF evaluation alone on public inputs
       const y = ringFromBytes(prg.bytes(8 * n), n);
@@ -100,7 +130,8 @@ try {
   // Key bytes per element as received by each party's dealer client for one more request.
   for (const [lsb, msb, rounds] of windows) {
     const req = plan(lsb, msb, rounds);
-    const k0 = s.clients[0].stats.bytesReceived, k1 = s.clients[1].stats.bytesReceived;
+    const k0 = s.clients[0].stats.bytesReceived,
+      k1 = s.clients[1].stats.bytesReceived;
     await Promise.all([s.clients[0].prefetch(req), s.clients[1].prefetch(req)]);
     const a = acc.get(`${lsb}:${msb}:${rounds}`)!;
     a.keyBytes = [(s.clients[0].stats.bytesReceived - k0) / n, (s.clients[1].stats.bytesReceived - k1) / n];
@@ -110,16 +141,33 @@ try {
   for (const [lsb, msb, rounds] of windows) {
     const a = acc.get(`${lsb}:${msb}:${rounds}`)!;
     const c = fssReluCost(lsb, msb, rounds);
-    console.log(JSON.stringify({
-      protocol: rounds === 1 ? 'fss' : 'fss2', n, lsb, msb, bits: msb - lsb,
-      onlineBitsPerElemPerParty: round(a.bits), onlineRounds: a.rounds,
-      modelBits: c.bits, modelRounds: c.rounds,
-      dealerKeyBytesPerElem: { party0: round(a.keyBytes[0]), party1: round(a.keyBytes[1]) },
-      aesBlocksPerElemParty: round(a.blocks), aesBlocksPerElemDealer: round(a.genBlocks),
-      usPerElemWall: { dcfEvalOneParty: round(median(a.evalOnly) * 1000), gateOneParty: round(median(a.gate) * 1000), dealerGen: round(median(a.gen) * 1000) },
-      usPerElemCpu: { dcfEvalOneParty: round(median(a.evalCpu) * 1000), gateOneParty: round(median(a.gateCpu) * 1000), dealerGen: round(median(a.genCpu) * 1000) },
-      reps,
-    }));
+    console.log(
+      JSON.stringify({
+        protocol: rounds === 1 ? 'fss' : 'fss2',
+        n,
+        lsb,
+        msb,
+        bits: msb - lsb,
+        onlineBitsPerElemPerParty: round(a.bits),
+        onlineRounds: a.rounds,
+        modelBits: c.bits,
+        modelRounds: c.rounds,
+        dealerKeyBytesPerElem: { party0: round(a.keyBytes[0]), party1: round(a.keyBytes[1]) },
+        aesBlocksPerElemParty: round(a.blocks),
+        aesBlocksPerElemDealer: round(a.genBlocks),
+        usPerElemWall: {
+          dcfEvalOneParty: round(median(a.evalOnly) * 1000),
+          gateOneParty: round(median(a.gate) * 1000),
+          dealerGen: round(median(a.gen) * 1000),
+        },
+        usPerElemCpu: {
+          dcfEvalOneParty: round(median(a.evalCpu) * 1000),
+          gateOneParty: round(median(a.gateCpu) * 1000),
+          dealerGen: round(median(a.genCpu) * 1000),
+        },
+        reps,
+      }),
+    );
   }
 } finally {
   s.close();

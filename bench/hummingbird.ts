@@ -43,7 +43,22 @@ mkdirSync(out, { recursive: true });
 const configs: string[] = [];
 const eco = join(out, 'eco.json');
 configs.push(eco);
-if (!a['skip-search']) await run(['hummingbird', 'search', a.model!, '--mode', 'eco', '--budget', a['eco-budget']!, '--calib', a.calib!, '--verify-mpc', a['verify-mpc']!, '-o', eco]);
+if (!a['skip-search'])
+  await run([
+    'hummingbird',
+    'search',
+    a.model!,
+    '--mode',
+    'eco',
+    '--budget',
+    a['eco-budget']!,
+    '--calib',
+    a.calib!,
+    '--verify-mpc',
+    a['verify-mpc']!,
+    '-o',
+    eco,
+  ]);
 for (const b of a.budgets!.split(',').filter(Boolean)) {
   const p = join(out, `aggressive-${b}.json`);
   configs.push(p);
@@ -53,6 +68,38 @@ for (const spec of a.finetune!.split(',').filter(Boolean)) {
   const [b, e] = spec.split(':');
   const p = join(out, `aggressive-${b}-ft${e}.json`);
   configs.push(p);
-  if (!a['skip-search']) await run(['hummingbird', 'search', a.model!, '--mode', 'aggressive', '--budget', b!, '--calib', a.calib!, '--finetune-epochs', e ?? '1', '--finetune-limit', a['finetune-limit']!, '-o', p]);
+  if (!a['skip-search'])
+    await run([
+      'hummingbird',
+      'search',
+      a.model!,
+      '--mode',
+      'aggressive',
+      '--budget',
+      b!,
+      '--calib',
+      a.calib!,
+      '--finetune-epochs',
+      e ?? '1',
+      '--finetune-limit',
+      a['finetune-limit']!,
+      '-o',
+      p,
+    ]);
 }
-await run(['hummingbird', 'report', '--model', a.model!, '--configs', configs.join(','), '--nets', a.nets!, '--batches', a.batches!, '--reps', a.reps!, '-o', join(out, 'report.html')]);
+await run([
+  'hummingbird',
+  'report',
+  '--model',
+  a.model!,
+  '--configs',
+  configs.join(','),
+  '--nets',
+  a.nets!,
+  '--batches',
+  a.batches!,
+  '--reps',
+  a.reps!,
+  '-o',
+  join(out, 'report.html'),
+]);

@@ -18,8 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastKernels } from '../src/nn/kernels/index.js';
 import { sumArrays, WorkerPool } from '../src/nn/kernels/parallel.js';
-import { REFERENCE_CNN_SHAPES, referenceCnnInit, referenceCnnLoss } from '../src/nn/kernels/reference_cnn.js';
 import type { CnnGradInput, CnnGradOutput } from '../src/nn/kernels/reference_cnn.js';
+import { REFERENCE_CNN_SHAPES, referenceCnnInit, referenceCnnLoss } from '../src/nn/kernels/reference_cnn.js';
 
 type Pool = 'max' | 'avg';
 
@@ -45,10 +45,20 @@ const baselineConvGrad: tf.GradConfig = {
     return {
       x: () => {
         const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-        return tf.conv2d(d, wf, 1, [[0, 0], [kh - 1 - ph, kh - 1 - ph], [kw - 1 - pw, kw - 1 - pw], [0, 0]]);
+        return tf.conv2d(d, wf, 1, [
+          [0, 0],
+          [kh - 1 - ph, kh - 1 - ph],
+          [kw - 1 - pw, kw - 1 - pw],
+          [0, 0],
+        ]);
       },
       filter: () => {
-        const xp = tf.pad(x, [[0, 0], [ph, kh - 1 - ph], [pw, kw - 1 - pw], [0, 0]]);
+        const xp = tf.pad(x, [
+          [0, 0],
+          [ph, kh - 1 - ph],
+          [pw, kw - 1 - pw],
+          [0, 0],
+        ]);
         const cols: tf.Tensor[] = [];
         for (let i = 0; i < kh; i++) {
           for (let j = 0; j < kw; j++) cols.push(tf.reshape(tf.slice(xp, [0, i, j, 0], [n, oh!, ow!, ci]), [n * oh! * ow!, ci]));
@@ -73,7 +83,11 @@ async function profileKernels(f: () => void): Promise<Record<string, number>> {
   const prof = await tf.profile(f);
   const ms: Record<string, number> = {};
   for (const k of prof.kernels) ms[k.name] = (ms[k.name] ?? 0) + (k.kernelTimeMs as number);
-  return Object.fromEntries(Object.entries(ms).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+  return Object.fromEntries(
+    Object.entries(ms)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => [k, Math.round(v * 100) / 100]),
+  );
 }
 
 /** Single-thread step on this thread's tfjs-wasm (baseline or fast kernels, as registered). */

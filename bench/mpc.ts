@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'models/fmnist-cnn.onnx' }, net: { type: 'string', default: 'none' }, reps: { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: { model: { type: 'string', default: 'models/fmnist-cnn.onnx' }, net: { type: 'string', default: 'none' }, reps: { type: 'string', default: '10' } },
+});
 const bin = join(import.meta.dirname, '..', 'bin', 'privml.js');
 const run = (args: string[]): unknown => JSON.parse(execFileSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 const net = ['--net', values.net!];

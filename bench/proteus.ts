@@ -9,12 +9,12 @@
  * Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1]
  *        [--models resnet50,bert-base] [--full]   (--full: every model at its default, full size)
  */
-import { buildZoo } from '../src/onnx/zoo/index.js';
-import { ortSession, toOrtTensor } from '../src/onnx/ort.js';
-import type { Model, Tensor } from '../src/onnx/ir.js';
+
 import type { InferenceSession } from 'onnxruntime-node';
+import type { Model, Tensor } from '../src/onnx/ir.js';
+import { ortSession, runOrt, toOrtTensor } from '../src/onnx/ort.js';
+import { buildZoo } from '../src/onnx/zoo/index.js';
 import { maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../src/proteus/index.js';
-import { runOrt } from '../src/onnx/ort.js';
 
 const USAGE = 'Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1] [--models a,b] [--full]\n';
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -136,4 +136,6 @@ for (const cfg of selected) {
   }
 }
 const worst = Math.max(...Object.values(summary));
-console.log(JSON.stringify({ summary: 'ratio recovered / whole-graph optimized (target <= 1.05)', runs, size, threads, ratios: summary, worst, met: worst <= 1.05 }));
+console.log(
+  JSON.stringify({ summary: 'ratio recovered / whole-graph optimized (target <= 1.05)', runs, size, threads, ratios: summary, worst, met: worst <= 1.05 }),
+);

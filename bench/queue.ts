@@ -11,7 +11,7 @@
  * Extra args only for the queued runs go after --queued (e.g. --queued --per-job 10).
  */
 import { rmSync } from 'node:fs';
-import { privml, startRedis, startWorker, stopWorker, type Proc } from '../test/queue/redis.js';
+import { type Proc, privml, startRedis, startWorker, stopWorker } from '../test/queue/redis.js';
 
 const USAGE = 'Usage: node --import tsx bench/queue.ts --kind proteus|fhe|mpc [--reps 3] -- PRIVML-ARGS [--queued EXTRA-ARGS]\n';
 const argv = process.argv.slice(2);
@@ -39,14 +39,30 @@ async function run(label: string, args: string[]): Promise<{ label: string; wall
   const wallSeconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`${label}: exit ${code}: ${p.stderr().slice(-500)}`);
   const json = JSON.parse(p.stdout()) as Record<string, unknown>;
-  const line = { label, wallSeconds: +wallSeconds.toFixed(2), ...(json['queue'] && typeof json['queue'] === 'object' ? { queue: json['queue'] } : {}), ...pick(json) };
+  const line = {
+    label,
+    wallSeconds: +wallSeconds.toFixed(2),
+    ...(json['queue'] && typeof json['queue'] === 'object' ? { queue: json['queue'] } : {}),
+    ...pick(json),
+  };
   process.stdout.write(JSON.stringify(line) + '\n');
   return { label, wallSeconds, json };
 }
 
 /** The fields that say what a run computed and how long its parts took (no per-image arrays). */
 function pick(j: Record<string, unknown>): Record<string, unknown> {
-  const keep = ['members', 'seconds', 'computeSeconds', 'optimizeSeconds', 'workers', 'count', 'agreement', 'meanSecondsPerImage', 'agreementWithPlaintextPaf', 'images'];
+  const keep = [
+    'members',
+    'seconds',
+    'computeSeconds',
+    'optimizeSeconds',
+    'workers',
+    'count',
+    'agreement',
+    'meanSecondsPerImage',
+    'agreementWithPlaintextPaf',
+    'images',
+  ];
   return Object.fromEntries(keep.filter((k) => k in j).map((k) => [k, j[k]]));
 }
 
@@ -72,8 +88,15 @@ try {
     const q1 = await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra]);
     times['q1']!.push(q1.wallSeconds);
     // Predictions of the queued runs against the local run (fhe: per-image classes; mpc: predictions).
-    const preds = (j: Record<string, unknown>) => JSON.stringify(j['predictions'] ?? (j['results'] as { fheClass: number }[] | undefined)?.map((x) => x.fheClass) ?? null);
-    process.stdout.write(JSON.stringify({ rep: r, samePredictions: preds(q1.json) === preds(local.json) && preds(q2.json) === preds(local.json), images: JSON.parse(preds(local.json))?.length }) + '\n');
+    const preds = (j: Record<string, unknown>) =>
+      JSON.stringify(j['predictions'] ?? (j['results'] as { fheClass: number }[] | undefined)?.map((x) => x.fheClass) ?? null);
+    process.stdout.write(
+      JSON.stringify({
+        rep: r,
+        samePredictions: preds(q1.json) === preds(local.json) && preds(q2.json) === preds(local.json),
+        images: JSON.parse(preds(local.json))?.length,
+      }) + '\n',
+    );
   }
 } finally {
   if (w2) await stopWorker(w2);
@@ -81,4 +104,16 @@ try {
   await redis.stop();
 }
 const m = { local: median(times['local']!), q1: median(times['q1']!), q2: median(times['q2']!) };
-process.stdout.write(JSON.stringify({ summary: true, kind, reps, command: base.join(' '), medianSeconds: m, ratioQ2ToLocal: +(m.q2 / m.local).toFixed(3), ratioQ1ToLocal: +(m.q1 / m.local).toFixed(3), speedupQ2OverQ1: +(m.q1 / m.q2).toFixed(3), runs: times }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    summary: true,
+    kind,
+    reps,
+    command: base.join(' '),
+    medianSeconds: m,
+    ratioQ2ToLocal: +(m.q2 / m.local).toFixed(3),
+    ratioQ1ToLocal: +(m.q1 / m.local).toFixed(3),
+    speedupQ2OverQ1: +(m.q1 / m.q2).toFixed(3),
+    runs: times,
+  }) + '\n',
+);

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { localSession } from '../src/mpc/local.js';
+import { type CompareOptions, relu } from '../src/mpc/protocols/compare.js';
 import { ringFromBytes, ringShr } from '../src/mpc/ring.js';
-import { relu, type CompareOptions } from '../src/mpc/protocols/compare.js';
 
 const n = Number(process.argv[2] ?? 10000);
 const msb = Number(process.argv[3] ?? 64);
@@ -33,11 +33,19 @@ try {
     const ms = (performance.now() - t0) / reps;
     const st = s.ctx0.peer.stats;
     const bytes = (st.bytesSent - before.bytesSent) / reps;
-    console.log(JSON.stringify({
-      protocol: opts.protocol, fold: opts.fold ?? false, n, msb: opts.msb ?? 64, lsb: opts.lsb ?? 0,
-      bytesPerElemPerParty: bytes / n, bitsPerElemPerParty: (bytes * 8) / n, rounds: (st.rounds - before.rounds) / reps,
-      ms: Math.round(ms * 100) / 100,
-    }));
+    console.log(
+      JSON.stringify({
+        protocol: opts.protocol,
+        fold: opts.fold ?? false,
+        n,
+        msb: opts.msb ?? 64,
+        lsb: opts.lsb ?? 0,
+        bytesPerElemPerParty: bytes / n,
+        bitsPerElemPerParty: (bytes * 8) / n,
+        rounds: (st.rounds - before.rounds) / reps,
+        ms: Math.round(ms * 100) / 100,
+      }),
+    );
   }
 } finally {
   s.close();

@@ -6,8 +6,9 @@
  * Usage: node --import tsx bench/ring.ts [--reps 5]
  * Prints one JSON object: {matmul: [...], elementwise: [...]}, GMAC/s or Melem/s, best of reps.
  */
-import * as R from '../src/mpc/ring.js';
+
 import type { ConvGeom } from '../src/mpc/ring.js';
+import * as R from '../src/mpc/ring.js';
 
 const repsArg = process.argv.indexOf('--reps');
 const REPS = repsArg >= 0 ? Number(process.argv[repsArg + 1]) : 5;
@@ -38,16 +39,22 @@ function best(f: () => unknown): number {
 const round = (v: number, d = 3): number => Number(v.toFixed(d));
 const matmul: object[] = [];
 for (const batch of [1, 64]) {
-  const m = batch * 196, k = 144, n = 32;
-  const a = fill(m * k, 1), b = fill(k * n, 2), bt = fill(n * k, 3);
+  const m = batch * 196,
+    k = 144,
+    n = 32;
+  const a = fill(m * k, 1),
+    b = fill(k * n, 2),
+    bt = fill(n * k, 3);
   const macs = m * k * n;
   const ms = best(() => R.ringMatmul(a, b, m, k, n));
   const msT = best(() => R.ringMatmulTransB(a, bt, m, k, n));
   const g: ConvGeom = { n: batch, c: 16, h: 14, w: 14, co: 32, kh: 3, kw: 3, strideH: 1, strideW: 1, padT: 1, padL: 1, padB: 1, padR: 1, group: 1 };
-  const x = fill(batch * 16 * 14 * 14, 4), w = fill(32 * 144, 5);
+  const x = fill(batch * 16 * 14 * 14, 4),
+    w = fill(32 * 144, 5);
   const msConv = best(() => R.ringConv2d(x, w, g));
   matmul.push({
-    shape: `${m}x${k} * ${k}x${n}`, batch,
+    shape: `${m}x${k} * ${k}x${n}`,
+    batch,
     matmul: { ms: round(ms), gmacPerS: round(macs / ms / 1e6) },
     matmulTransB: { ms: round(msT), gmacPerS: round(macs / msT / 1e6) },
     conv2d: { ms: round(msConv), gmacPerS: round(macs / msConv / 1e6) },
@@ -55,7 +62,9 @@ for (const batch of [1, 64]) {
 }
 
 const N = 64 * 16 * 28 * 28;
-const ea = fill(N, 6), eb = fill(N, 7), out = new BigInt64Array(N);
+const ea = fill(N, 6),
+  eb = fill(N, 7),
+  out = new BigInt64Array(N);
 const f64 = Float64Array.from({ length: N }, (_, i) => Math.sin(i));
 const ops: [string, () => unknown][] = [
   ['ringAdd', () => R.ringAdd(ea, eb)],

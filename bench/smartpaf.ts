@@ -7,13 +7,13 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { gather, loadFashionMnistSample, type Dataset } from '../src/nn/data/index.js';
+import { type Dataset, gather, loadFashionMnistSample } from '../src/nn/data/index.js';
 import { FloatModel } from '../src/nn/runtime.js';
 import { evaluate, train } from '../src/nn/train.js';
 import { loadModel } from '../src/onnx/proto.js';
 import { buildZoo } from '../src/onnx/zoo/index.js';
-import { getPaf, PAF_NAMES } from '../src/smartpaf/paf.js';
 import { replaceActivations } from '../src/smartpaf/graph.js';
+import { getPaf, PAF_NAMES } from '../src/smartpaf/paf.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +25,11 @@ const { values } = parseArgs({
 const model = existsSync(values.model!) ? loadModel(values.model!) : buildZoo('fmnist-cnn', { pool: 'max' });
 const sample = loadFashionMnistSample();
 const n = Number(values['train-samples']);
-const ds: Dataset = gather(sample, Array.from({ length: n }, (_, i) => i % sample.n), 'bench-train');
+const ds: Dataset = gather(
+  sample,
+  Array.from({ length: n }, (_, i) => i % sample.n),
+  'bench-train',
+);
 
 async function measure(m: typeof model) {
   const fm = await FloatModel.create(m, { options: { batchNorm: 'frozen' } });

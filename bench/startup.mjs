@@ -20,4 +20,6 @@ for (let i = 0; i < runs; i++) {
   cli.push(time([bin, ...args]));
   bare.push(time(['-e', '0']));
 }
-console.log(`privml ${args.join(' ')}: median ${median(cli).toFixed(3)} s (min ${Math.min(...cli).toFixed(3)}); node -e 0: median ${median(bare).toFixed(3)} s (min ${Math.min(...bare).toFixed(3)}); ${runs} alternating runs`);
+console.log(
+  `privml ${args.join(' ')}: median ${median(cli).toFixed(3)} s (min ${Math.min(...cli).toFixed(3)}); node -e 0: median ${median(bare).toFixed(3)} s (min ${Math.min(...bare).toFixed(3)}); ${runs} alternating runs`,
+);

@@ -13,11 +13,11 @@
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder, float } from '../src/onnx/builder.js';
-import { loadModel, saveModel } from '../src/onnx/proto.js';
+import { defaultJobFlags, type InferResult, privateInference } from '../src/api/mpc-session.js';
 import { stripWeights } from '../src/mpc/arch.js';
-import { defaultJobFlags, privateInference, type InferResult } from '../src/api/mpc-session.js';
-import { randTensor, lcg } from '../test/mpc/plan-helpers.js';
+import { float, GraphBuilder } from '../src/onnx/builder.js';
+import { loadModel, saveModel } from '../src/onnx/proto.js';
+import { lcg, randTensor } from '../test/mpc/plan-helpers.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,8 +36,20 @@ function bnMatMulModel(): string {
   const b = new GraphBuilder('bn-matmul-add');
   const x = b.input('x', 'float32', ['N', 1, 28, 28]);
   const fl = b.op('Flatten', [x], {});
-  const bn = b.op('BatchNormalization', [fl, b.init('g', randTensor(r, [784], 0.5, 2)), b.init('be', randTensor(r, [784], -0.5, 0.5)), b.init('m', randTensor(r, [784], 0, 0.5)), b.init('v', randTensor(r, [784], 0.05, 0.3))], { epsilon: float(1e-5) });
-  const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [bn, b.init('w1', randTensor(r, [784, 32], -0.05, 0.05))]), b.init('b1', randTensor(r, [32], -0.5, 0.5))])]);
+  const bn = b.op(
+    'BatchNormalization',
+    [
+      fl,
+      b.init('g', randTensor(r, [784], 0.5, 2)),
+      b.init('be', randTensor(r, [784], -0.5, 0.5)),
+      b.init('m', randTensor(r, [784], 0, 0.5)),
+      b.init('v', randTensor(r, [784], 0.05, 0.3)),
+    ],
+    { epsilon: float(1e-5) },
+  );
+  const h = b.op('Relu', [
+    b.op('Add', [b.op('MatMul', [bn, b.init('w1', randTensor(r, [784, 32], -0.05, 0.05))]), b.init('b1', randTensor(r, [32], -0.5, 0.5))]),
+  ]);
   const y = b.op('Add', [b.op('MatMul', [h, b.init('w2', randTensor(r, [32, 10], -0.3, 0.3))]), b.init('b2', randTensor(r, [10], -0.5, 0.5))]);
   b.output(y, 'float32', ['N', 10]);
   const path = join(dir, 'bn-matmul-add.onnx');
@@ -55,13 +67,21 @@ function architecture(model: string): string {
 const bnModel = bnMatMulModel();
 const data = { dataset: 'fashion-mnist-sample' as const, limit };
 const runs: { name: string; model: string; flags: Parameters<typeof defaultJobFlags>[0] }[] = [
-  { name: 'secret-fmnist-cnn', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 100, weights: 'secret', architecture: architecture(join(root, 'models/fmnist-cnn.onnx')) } },
+  {
+    name: 'secret-fmnist-cnn',
+    model: join(root, 'models/fmnist-cnn.onnx'),
+    flags: { ...data, batch: 100, weights: 'secret', architecture: architecture(join(root, 'models/fmnist-cnn.onnx')) },
+  },
   { name: 'secret-bn-matmul-add', model: bnModel, flags: { ...data, batch: 250, weights: 'secret', architecture: architecture(bnModel) } },
   { name: 'signonly-eco', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 100, reluConfig: eco } },
   { name: 'fss2-eco', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss2', reluConfig: eco } },
   { name: 'fss-eco', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss', reluConfig: eco } },
   { name: 'fss2-64', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss2' } },
-  { name: 'secret-resnet20', model: join(root, 'models/resnet20-fmnist.onnx'), flags: { ...data, batch: 50, weights: 'secret', architecture: architecture(join(root, 'models/resnet20-fmnist.onnx')), connectTimeout: '300' } },
+  {
+    name: 'secret-resnet20',
+    model: join(root, 'models/resnet20-fmnist.onnx'),
+    flags: { ...data, batch: 50, weights: 'secret', architecture: architecture(join(root, 'models/resnet20-fmnist.onnx')), connectTimeout: '300' },
+  },
   { name: 'fss-64', model: join(root, 'models/fmnist-cnn.onnx'), flags: { ...data, batch: 50, reluProtocol: 'fss' } },
 ];
 
@@ -73,9 +93,20 @@ try {
     try {
       const r = await privateInference(run.model, defaultJobFlags(run.flags));
       results.set(run.name, r);
-      const line = { run: run.name, count: r.count, agreement: r.agreement, agreeing: Math.round(r.agreement * r.count), accuracy: r.accuracy, maxLogitDiff: r.maxLogitDiff, seconds: Math.round((performance.now() - t0) / 1000), predictions: r.predictions };
+      const line = {
+        run: run.name,
+        count: r.count,
+        agreement: r.agreement,
+        agreeing: Math.round(r.agreement * r.count),
+        accuracy: r.accuracy,
+        maxLogitDiff: r.maxLogitDiff,
+        seconds: Math.round((performance.now() - t0) / 1000),
+        predictions: r.predictions,
+      };
       appendFileSync(out, JSON.stringify(line) + '\n');
-      console.log(`${run.name}: agreement ${line.agreeing}/${r.count}, accuracy ${r.accuracy}, max |logit diff| ${r.maxLogitDiff.toExponential(2)}, ${line.seconds} s`);
+      console.log(
+        `${run.name}: agreement ${line.agreeing}/${r.count}, accuracy ${r.accuracy}, max |logit diff| ${r.maxLogitDiff.toExponential(2)}, ${line.seconds} s`,
+      );
     } catch (e) {
       appendFileSync(out, JSON.stringify({ run: run.name, error: (e as Error).message, seconds: Math.round((performance.now() - t0) / 1000) }) + '\n');
       console.log(`${run.name}: FAILED ${(e as Error).message}`);

@@ -8,18 +8,27 @@
  *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot]
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { launchSession } from '../src/mpc/launch.js';
 import { loadDatasetSync } from '../src/api/data.js';
+import { launchSession } from '../src/mpc/launch.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
 const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
 const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 5) || 5;
 /**
  * Peak RSS (MB, /proc VmHWM) of the renderer processes of the Chromium using `profile`: the page and
@@ -27,23 +36,28 @@ const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 5) |
  */
 function rendererPeakRssMb(profile: string): number | null {
   if (!existsSync('/proc')) return null;
-  const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((pid) => {
-    try {
-      // Chromium rewrites its command line into one space-separated string: match substrings.
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-      return { hwmKb: Number(/VmHWM:\s+(\d+)/.exec(st)?.[1] ?? 0), args };
-    } catch {
-      return undefined; // the process ended meanwhile
-    }
-  }).filter((p) => p !== undefined);
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((pid) => {
+      try {
+        // Chromium rewrites its command line into one space-separated string: match substrings.
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return { hwmKb: Number(/VmHWM:\s+(\d+)/.exec(st)?.[1] ?? 0), args };
+      } catch {
+        return undefined; // the process ended meanwhile
+      }
+    })
+    .filter((p) => p !== undefined);
   const renderers = procs.filter((p) => p.args.includes(`--user-data-dir=${profile} `) && p.args.includes('--type=renderer '));
   return renderers.length ? Math.max(...renderers.map((p) => p.hwmKb)) / 1024 : null;
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
-const serveProc = spawn(process.execPath, [join(ROOT, 'bin', 'privml.js'), 'serve', MODEL, '--port', '0', '--relu-config', ECO], { stdio: ['ignore', 'pipe', 'inherit'] });
+const serveProc = spawn(process.execPath, [join(ROOT, 'bin', 'privml.js'), 'serve', MODEL, '--port', '0', '--relu-config', ECO], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const url = await new Promise<string>((resolve, reject) => {
   let out = '';
   serveProc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -77,8 +91,16 @@ try {
   const runPage = async (i: number) => {
     await page.click(`#samples canvas[data-index="${i}"]`);
     await page.click('#classify');
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '', null, { timeout: 120_000 });
-    const r = await page.evaluate(() => ({ ms: document.querySelector<HTMLElement>('#result')!.dataset.ms, layers: document.querySelector<HTMLElement>('#result')!.dataset.layers, err: document.querySelector('#error')!.textContent }));
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '',
+      null,
+      { timeout: 120_000 },
+    );
+    const r = await page.evaluate(() => ({
+      ms: document.querySelector<HTMLElement>('#result')!.dataset.ms,
+      layers: document.querySelector<HTMLElement>('#result')!.dataset.layers,
+      err: document.querySelector('#error')!.textContent,
+    }));
     if (r.err) throw new Error(`page: ${r.err}`);
     layerLog.push({ side: 'page', layers: JSON.parse(r.layers!) as { name: string; ms: number }[] });
     return Number(r.ms);
@@ -117,7 +139,18 @@ try {
     process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
   }
   if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
-  const out = { model: 'fmnist-cnn', reluConfig: 'eco', rounds, pageMs, nodeMs, pageMedianMs: median(pageMs), nodeMedianMs: median(nodeMs), ratio: median(pageMs) / median(nodeMs), layerMedians: layerMedians(), rendererPeakRssMb: rendererPeakRssMb(profile) };
+  const out = {
+    model: 'fmnist-cnn',
+    reluConfig: 'eco',
+    rounds,
+    pageMs,
+    nodeMs,
+    pageMedianMs: median(pageMs),
+    nodeMedianMs: median(nodeMs),
+    ratio: median(pageMs) / median(nodeMs),
+    layerMedians: layerMedians(),
+    rendererPeakRssMb: rendererPeakRssMb(profile),
+  };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
   await ctx.close();

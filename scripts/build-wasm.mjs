@@ -10,11 +10,16 @@ mkdirSync(join(root, 'build'), { recursive: true });
 
 const { error, stderr } = await asc.main([
   join(root, 'assembly/ring.ts'),
-  '--outFile', join(root, 'build/ring.wasm'),
-  '--runtime', 'stub',
-  '--enable', 'simd',
-  '-O3', '--noAssert',
-  '--initialMemory', '2',
+  '--outFile',
+  join(root, 'build/ring.wasm'),
+  '--runtime',
+  'stub',
+  '--enable',
+  'simd',
+  '-O3',
+  '--noAssert',
+  '--initialMemory',
+  '2',
 ]);
 if (error) {
   console.error(stderr.toString());

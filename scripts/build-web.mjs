@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 /**
  * Build the `privml serve` page into dist/page/: index.html, page.js (UI) and worker.js (party 0:
  * the MPC engine, ring kernels embedded). Node-only modules the engine imports are redirected to
@@ -6,9 +9,6 @@
  * Run by `npm run build:web` (part of `prepare`), and by `privml serve` when dist/page is missing.
  */
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const web = join(root, 'src', 'web');
@@ -23,10 +23,16 @@ const browserShims = {
     b.onResolve({ filter: /^(node:)?(crypto|fs|url|net|tls|child_process|path|os|worker_threads|zlib)$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
       if (SHIMS[name]) return { path: join(web, 'shims', SHIMS[name]) };
-      return { errors: [{ text: `${args.importer} imports node:${name}, which the page cannot use (add a shim in src/web/shims or keep it out of the page)` }] };
+      return {
+        errors: [{ text: `${args.importer} imports node:${name}, which the page cannot use (add a shim in src/web/shims or keep it out of the page)` }],
+      };
     });
-    b.onResolve({ filter: /\/net\/tcp\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'tcp.ts') }));
-    b.onResolve({ filter: /\/threads\/pool\.js$/ }, (args) => (args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'pool.ts') }));
+    b.onResolve({ filter: /\/net\/tcp\.js$/ }, (args) =>
+      args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'tcp.ts') },
+    );
+    b.onResolve({ filter: /\/threads\/pool\.js$/ }, (args) =>
+      args.importer.includes(`${join('web', 'shims')}`) ? undefined : { path: join(web, 'shims', 'pool.ts') },
+    );
   },
 };
 

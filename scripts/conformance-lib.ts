@@ -4,13 +4,13 @@
  * reference outputs. A case is `pass`, `wrong` (ran, gave different numbers — the outcome that must
  * never happen), `refused` (a clear ModelError) or `crash` (any other exception: a bug).
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel, decodeTensorProto } from '../src/onnx/proto.js';
-import { ModelError, type Tensor } from '../src/onnx/ir.js';
-import { FloatModel } from '../src/nn/runtime.js';
 import { listOps, registerStandardOps } from '../src/nn/ops/index.js';
+import { FloatModel } from '../src/nn/runtime.js';
 import { initTf } from '../src/nn/tf.js';
+import { ModelError, type Tensor } from '../src/onnx/ir.js';
+import { decodeTensorProto, loadModel } from '../src/onnx/proto.js';
 
 /** Outcome of one backend case. */
 export interface CaseResult {
@@ -58,7 +58,11 @@ export function compareTensor(got: Tensor, want: Tensor): string | undefined {
 export async function runCase(caseDir: string, name: string): Promise<CaseResult> {
   await initTf('wasm');
   registerStandardOps();
-  const supported = new Set(listOps().filter((o) => !o.domain).map((o) => o.opType));
+  const supported = new Set(
+    listOps()
+      .filter((o) => !o.domain)
+      .map((o) => o.opType),
+  );
   let ops: string[] = [];
   try {
     const model = loadModel(join(caseDir, 'model.onnx'));

@@ -7,10 +7,10 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { loadModel, encodeModel } from '../src/onnx/proto.js';
+import { FloatModel } from '../src/nn/runtime.js';
 import { loadNpy } from '../src/onnx/npy.js';
 import { toOrtTensor } from '../src/onnx/ort.js';
-import { FloatModel } from '../src/nn/runtime.js';
+import { encodeModel, loadModel } from '../src/onnx/proto.js';
 
 const args = process.argv.slice(2);
 const dir = args[0] ?? '/tmp/tv';
@@ -20,7 +20,9 @@ const threads = opt('--threads', 1);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
-for (const f of readdirSync(dir).filter((x) => x.endsWith('.onnx')).sort()) {
+for (const f of readdirSync(dir)
+  .filter((x) => x.endsWith('.onnx'))
+  .sort()) {
   const name = f.slice(0, -5);
   if (only && !only.includes(name)) continue;
   const model = loadModel(join(dir, f));
@@ -52,6 +54,12 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.onnx')).sort()) {
   }
   fm.dispose();
   await sess.release();
-  const line = { model: name, maxRelDiff: d / scale, floatMs: Math.round(median(tf)), ortMs: Math.round(median(to)), ratio: +(median(tf) / median(to)).toFixed(2) };
+  const line = {
+    model: name,
+    maxRelDiff: d / scale,
+    floatMs: Math.round(median(tf)),
+    ortMs: Math.round(median(to)),
+    ratio: +(median(tf) / median(to)).toFixed(2),
+  };
   process.stdout.write(JSON.stringify(line) + '\n');
 }

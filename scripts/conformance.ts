@@ -3,9 +3,9 @@
  * through the float runtime; prints pass / wrong / refused / crash per op and the totals for the
  * cases whose ops privml lists. Default DIR: test/fixtures/onnx-backend/node.
  */
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { caseKey, listCases, runCase, type CaseResult } from './conformance-lib.js';
+import { type CaseResult, caseKey, listCases, runCase } from './conformance-lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -44,10 +44,13 @@ if (json) {
   const rows = [...byKey].sort((a, b) => a[0].localeCompare(b[0]));
   process.stdout.write(`${'op'.padEnd(34)} ${'pass'.padStart(5)} ${'wrong'.padStart(5)} ${'refused'.padStart(7)} ${'crash'.padStart(5)}\n`);
   for (const [k, rs] of rows) {
-    process.stdout.write(`${k.padEnd(34)} ${String(count(rs, 'pass')).padStart(5)} ${String(count(rs, 'wrong')).padStart(5)} ${String(count(rs, 'refused')).padStart(7)} ${String(count(rs, 'crash')).padStart(5)}\n`);
+    process.stdout.write(
+      `${k.padEnd(34)} ${String(count(rs, 'pass')).padStart(5)} ${String(count(rs, 'wrong')).padStart(5)} ${String(count(rs, 'refused')).padStart(7)} ${String(count(rs, 'crash')).padStart(5)}\n`,
+    );
   }
   for (const r of results) {
-    if (r.status === 'wrong' || r.status === 'crash' || (verbose && r.status !== 'pass')) process.stdout.write(`  ${r.status.toUpperCase()} ${r.name}: ${r.detail}\n`);
+    if (r.status === 'wrong' || r.status === 'crash' || (verbose && r.status !== 'pass'))
+      process.stdout.write(`  ${r.status.toUpperCase()} ${r.name}: ${r.detail}\n`);
   }
   process.stdout.write(
     `\n${summary.cases} cases: ${summary.pass} pass, ${summary.wrong} wrong, ${summary.refused} refused, ${summary.crash} crash\n` +

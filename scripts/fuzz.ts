@@ -15,19 +15,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeModel } from '../src/onnx/proto.js';
 import { readReluConfig } from '../src/api/mpc-session.js';
 import { decodeFheFile, encodeFheFile } from '../src/fhe/context.js';
-import { readKey, readManifest, keyDigest, KEY_FORMAT, MANIFEST_FORMAT } from '../src/proteus/bundle.js';
-import { runDealer, runParty, MPC_PROTOCOL_VERSION } from '../src/mpc/roles.js';
 import { NET_PRESETS } from '../src/mpc/net/emulate.js';
+import { MPC_PROTOCOL_VERSION, runDealer, runParty } from '../src/mpc/roles.js';
+import { decodeModel } from '../src/onnx/proto.js';
+import { KEY_FORMAT, keyDigest, MANIFEST_FORMAT, readKey, readManifest } from '../src/proteus/bundle.js';
 import { seededUniform } from '../src/seeded-rng.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MODEL_PATH = join(ROOT, 'models', 'fmnist-cnn.onnx');
 const HANG_MS = 2000;
 const SPIKE_BYTES = 1 << 30;
-
 
 interface Counts {
   inputs: number;
@@ -88,8 +87,10 @@ function mutate(rnd: () => number, src: Uint8Array): Uint8Array {
       b[j] = r < 0.35 ? b[j]! ^ (1 << Math.floor(rnd() * 8)) : [0, 0xff, 0x7f, 0x80][Math.floor(rnd() * 4)]!;
     } else if (r < 0.6) b = Buffer.concat([b.subarray(0, at), b.subarray(at + Math.floor(rnd() * 64))]);
     else if (r < 0.7) b = Buffer.concat([b.subarray(0, at), randomBytes(1 + Math.floor(rnd() * 16)), b.subarray(at)]);
-    else if (r < 0.8) b = b.subarray(0, Math.floor(rnd() * b.length)); // truncate
-    else if (r < 0.9) b = Buffer.concat([b.subarray(0, at), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), b.subarray(at)]); // huge varint
+    else if (r < 0.8)
+      b = b.subarray(0, Math.floor(rnd() * b.length)); // truncate
+    else if (r < 0.9)
+      b = Buffer.concat([b.subarray(0, at), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), b.subarray(at)]); // huge varint
     else if (b.length > 16) {
       // a chunk copied elsewhere (duplicated fields)
       const s = Math.floor(rnd() * (b.length - 8));
@@ -145,20 +146,32 @@ function fuzzFhe(rnd: () => number, until: number, c: Counts): void {
   const valid = encodeFheFile(header, payload);
   while (performance.now() < until) {
     // Half byte mutations of a valid file; half a re-encoded file with a mutated header (valid checksum).
-    const bytes = rnd() < 0.5 ? mutate(rnd, valid) : (() => {
-      const json = Buffer.from(jsonInput(rnd, { ...header, payloadBytes: payload.length }), 'latin1');
-      const raw = Buffer.from(valid);
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(json.length);
-      return Buffer.concat([raw.subarray(0, 8), len, json, raw.subarray(raw.length - 32 - payload.length)]);
-    })();
+    const bytes =
+      rnd() < 0.5
+        ? mutate(rnd, valid)
+        : (() => {
+            const json = Buffer.from(jsonInput(rnd, { ...header, payloadBytes: payload.length }), 'latin1');
+            const raw = Buffer.from(valid);
+            const len = Buffer.alloc(4);
+            len.writeUInt32LE(json.length);
+            return Buffer.concat([raw.subarray(0, 8), len, json, raw.subarray(raw.length - 32 - payload.length)]);
+          })();
     classify(c, `fhe file #${c.inputs}`, () => decodeFheFile(bytes, 'fuzz.ct', 'ciphertext'));
   }
 }
 
 function fuzzProteus(rnd: () => number, until: number, c: Counts, dir: string): void {
   const manifest = { format: MANIFEST_FORMAT, bundleId: 'f'.repeat(32), members: ['member-0.onnx', 'member-1.onnx'] };
-  const keyBody = { format: KEY_FORMAT, bundleId: manifest.bundleId, k: 2, size: 2, groups: [{ real: 'member-0.onnx', members: manifest.members, signature: { inputs: [], outputs: [] } }], hashes: {}, wiring: {}, partition: {} };
+  const keyBody = {
+    format: KEY_FORMAT,
+    bundleId: manifest.bundleId,
+    k: 2,
+    size: 2,
+    groups: [{ real: 'member-0.onnx', members: manifest.members, signature: { inputs: [], outputs: [] } }],
+    hashes: {},
+    wiring: {},
+    partition: {},
+  };
   const key = { ...keyBody, digest: keyDigest(keyBody as never) };
   const mpath = join(dir, 'manifest.json');
   const kpath = join(dir, 'owner.key');
@@ -213,7 +226,11 @@ async function fuzzFrames(rnd: () => number, until: number, c: Counts): Promise<
       if (!alive) return;
       const msg = e instanceof Error ? e.message : String(e);
       // A hello with the right role and magic but other settings is a (clean) session refusal.
-      if (/different|mismatch|did not (say|send)|already connected|dealer: party 0 left|link to party 1 failed|closed the connection|not a privml|idle timeout|party 0 and party 1 announced/.test(msg)) {
+      if (
+        /different|mismatch|did not (say|send)|already connected|dealer: party 0 left|link to party 1 failed|closed the connection|not a privml|idle timeout|party 0 and party 1 announced/.test(
+          msg,
+        )
+      ) {
         restarts++;
       } else {
         c.crashes++;
@@ -313,7 +330,9 @@ export async function main(argv: string[]): Promise<number> {
       else fuzzProteus(rnd, until, c, dir);
       results[t] = c;
       if (!json) {
-        process.stdout.write(`${t.padEnd(8)} inputs ${String(c.inputs).padStart(7)}  clean errors ${String(c.cleanErrors).padStart(7)}  accepted ${String(c.accepted).padStart(6)}  crashes ${c.crashes}  hangs ${c.hangs}  memory spikes ${c.spikes}\n`);
+        process.stdout.write(
+          `${t.padEnd(8)} inputs ${String(c.inputs).padStart(7)}  clean errors ${String(c.cleanErrors).padStart(7)}  accepted ${String(c.accepted).padStart(6)}  crashes ${c.crashes}  hangs ${c.hangs}  memory spikes ${c.spikes}\n`,
+        );
         for (const e of c.examples) process.stdout.write(`         ${e}\n`);
       }
     }

@@ -18,14 +18,14 @@
  * (Debian's python3-onnx; skipped with a note when it is not installed). Prints JSON.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeModel, saveModel, loadModel } from '../src/onnx/proto.js';
 import type { Model } from '../src/onnx/ir.js';
+import { decodeModel, loadModel, saveModel } from '../src/onnx/proto.js';
 import { buildZoo, zooNames } from '../src/onnx/zoo/index.js';
-import { firstRate, ortLoads, readKey, valueStats, VALUE_FEATURES } from '../src/proteus/index.js';
 import type { BatteryRow } from '../src/proteus/index.js';
+import { firstRate, ortLoads, readKey, VALUE_FEATURES, valueStats } from '../src/proteus/index.js';
 
 const EXTRA = ['min z (σ)', 'max z (σ)', 'onnx checker valid'] as const;
 const NAMES = [...VALUE_FEATURES, ...EXTRA];
@@ -100,7 +100,13 @@ function onnxChecker(files: string[]): Map<string, boolean> {
 }
 
 /** Rows of one bundle: every member with its statistics, grouped as the key says. */
-async function attackBundle(dir: string, keyPath: string, model: string, run: number, group0: number): Promise<{ rows: BatteryRow[]; invalid: number; checkerInvalid: number }> {
+async function attackBundle(
+  dir: string,
+  keyPath: string,
+  model: string,
+  run: number,
+  group0: number,
+): Promise<{ rows: BatteryRow[]; invalid: number; checkerInvalid: number }> {
   const key = readKey(keyPath);
   const files = key.groups.flatMap((g) => g.members.map((m) => join(dir, m)));
   const checked = onnxChecker(files);
@@ -116,7 +122,13 @@ async function attackBundle(dir: string, keyPath: string, model: string, run: nu
       if (!loads) invalid++;
       const ok = checked.get(path);
       if (ok === false) checkerInvalid++;
-      rows.push({ model, family: model, group: group0 + gi, real: name === g.real, v: [...valueStats(m, bytes.length, loads), ...extremes(m), ok === undefined ? NaN : ok ? 1 : 0] });
+      rows.push({
+        model,
+        family: model,
+        group: group0 + gi,
+        real: name === g.real,
+        v: [...valueStats(m, bytes.length, loads), ...extremes(m), ok === undefined ? NaN : ok ? 1 : 0],
+      });
     }
   }
   void run;
@@ -128,7 +140,12 @@ function modelFile(ref: string): string {
   if (existsSync(ref)) return ref;
   const [name, spec] = ref.split(':');
   if (!zooNames.includes(name!)) throw new Error(`${ref}: no such file or zoo model`);
-  const opts = Object.fromEntries((spec ?? '').split(',').filter((s) => s).map((kv) => kv.split('=') as [string, string]));
+  const opts = Object.fromEntries(
+    (spec ?? '')
+      .split(',')
+      .filter((s) => s)
+      .map((kv) => kv.split('=') as [string, string]),
+  );
   const file = join(tmp, `${ref.replace(/[^\w.-]+/g, '_')}.onnx`);
   saveModel(buildZoo(name!, opts), file);
   return file;
@@ -140,7 +157,10 @@ function centralRate(rows: readonly BatteryRow[], j: number): number {
   for (const r of rows) (groups.get(r.group) ?? groups.set(r.group, []).get(r.group)!).push(r);
   let hit = 0;
   for (const ms of groups.values()) {
-    const xs = ms.map((r) => r.v[j]!).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+    const xs = ms
+      .map((r) => r.v[j]!)
+      .filter((x) => !Number.isNaN(x))
+      .sort((a, b) => a - b);
     if (!xs.length) {
       hit += 1 / ms.length;
       continue;
@@ -187,7 +207,13 @@ function table(rows: BatteryRow[]): Record<string, { largest: number; smallest: 
 
 async function main(): Promise<void> {
   const bundle = process.argv.includes('--bundle') ? arg('--bundle', '') : '';
-  const out: Record<string, unknown> = { k, size, chance: r3(1 / (k + 1)), target: r3(2 / (k + 1)), onnxChecker: checkerOk ? 'python3-onnx full_check' : 'not installed (skipped)' };
+  const out: Record<string, unknown> = {
+    k,
+    size,
+    chance: r3(1 / (k + 1)),
+    target: r3(2 / (k + 1)),
+    onnxChecker: checkerOk ? 'python3-onnx full_check' : 'not installed (skipped)',
+  };
   const all: BatteryRow[] = [];
   const perModel: Record<string, unknown> = {};
   if (bundle) {
@@ -207,7 +233,11 @@ async function main(): Promise<void> {
       const dir = join(tmp, `b-${group0}`);
       const keyPath = join(tmp, `k-${group0}.json`);
       const t0 = performance.now();
-      const r = spawnSync(process.execPath, [join(root, 'bin/privml.js'), 'proteus', 'obfuscate', file, '-k', String(k), '--size', String(size), '-o', dir, '--key', keyPath, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      const r = spawnSync(
+        process.execPath,
+        [join(root, 'bin/privml.js'), 'proteus', 'obfuscate', file, '-k', String(k), '--size', String(size), '-o', dir, '--key', keyPath, '--json'],
+        { encoding: 'utf8', maxBuffer: 1 << 26 },
+      );
       seconds.push(Math.round((performance.now() - t0) / 100) / 10);
       if (r.status !== 0) throw new Error(`obfuscate ${ref} failed: ${r.stderr.trim().split('\n').pop()}`);
       const res = await attackBundle(dir, keyPath, ref, run, group0);
@@ -226,13 +256,22 @@ async function main(): Promise<void> {
       obfuscateSeconds: seconds,
       invalidOrt: invalid,
       invalidChecker: checkerInvalid,
-      worst: Object.entries(t).sort((a, b) => b[1].worst - a[1].worst).slice(0, 3).map(([s, v]) => `${s} ${v.worst}`),
+      worst: Object.entries(t)
+        .sort((a, b) => b[1].worst - a[1].worst)
+        .slice(0, 3)
+        .map(([s, v]) => `${s} ${v.worst}`),
       statistics: t,
     };
   }
   const t = table(all);
   out.models = perModel;
-  out.pooled = { groups: new Set(all.map((r) => r.group)).size, overTarget: Object.entries(t).filter(([, v]) => v.worst > 2 / (k + 1)).map(([s, v]) => `${s} ${v.worst}`), statistics: t };
+  out.pooled = {
+    groups: new Set(all.map((r) => r.group)).size,
+    overTarget: Object.entries(t)
+      .filter(([, v]) => v.worst > 2 / (k + 1))
+      .map(([s, v]) => `${s} ${v.worst}`),
+    statistics: t,
+  };
   process.stdout.write(JSON.stringify(out, null, 1) + '\n');
 }
 

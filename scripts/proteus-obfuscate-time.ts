@@ -21,7 +21,19 @@ async function main(): Promise<void> {
     const r = await obfuscate(model, { k, stats: corpusStats(), outDir: join(tmp, 'bundle'), reference: false });
     const c = process.cpuUsage(c0);
     const round = (x: number): number => Math.round(x * 10) / 10;
-    process.stdout.write(JSON.stringify({ model: name, input: input ?? 'default', k, subgraphs: r.key.groups.length, wallSeconds: round((performance.now() - t0) / 1000), cpuSeconds: round((c.user + c.system) / 1e6), sentinelSeconds: round(r.sentinelSeconds), bytes: r.bytes, regenerated: r.regenerated }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        model: name,
+        input: input ?? 'default',
+        k,
+        subgraphs: r.key.groups.length,
+        wallSeconds: round((performance.now() - t0) / 1000),
+        cpuSeconds: round((c.user + c.system) / 1e6),
+        sentinelSeconds: round(r.sentinelSeconds),
+        bytes: r.bytes,
+        regenerated: r.regenerated,
+      }) + '\n',
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

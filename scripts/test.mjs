@@ -30,6 +30,11 @@ if (args.includes('--list')) {
 }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: root, stdio: 'inherit' });
 if (!long && !named.length) {
-  process.stdout.write(`\nlong end-to-end suites, not run here (npm run test:long; .ci/run runs them):\n${all.filter(isLong).map((f) => `  ${f}`).join('\n')}\n`);
+  process.stdout.write(
+    `\nlong end-to-end suites, not run here (npm run test:long; .ci/run runs them):\n${all
+      .filter(isLong)
+      .map((f) => `  ${f}`)
+      .join('\n')}\n`,
+  );
 }
 process.exit(r.status ?? 1);

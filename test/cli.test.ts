@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { writeIdx } from '../src/nn/data/idx.js';
-import { loadModel } from '../src/onnx/proto.js';
-import { runOrt } from '../src/onnx/ort.js';
 import { floatTensor } from '../src/onnx/ir.js';
+import { runOrt } from '../src/onnx/ort.js';
+import { loadModel } from '../src/onnx/proto.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'privml.js');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-cli-'));
@@ -20,7 +20,10 @@ function privml(...args: string[]): { code: number; stdout: string; stderr: stri
 /** Assert a failed run printed exactly one error line and no stack trace. */
 function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
   assert.notEqual(r.code, 0);
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('(run with --help'));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.includes('(run with --help'));
   assert.equal(lines.length, 1, `expected one error line, got:\n${r.stderr}`);
   assert.match(lines[0]!, pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
@@ -97,7 +100,10 @@ test('train on generated Fashion-MNIST-format files writes an ONNX model onnxrun
   const res = JSON.parse(ev.stdout);
   assert.equal(res.n, 100);
   assert.equal(res.confusion.length, 10);
-  assert.equal(res.confusion.flat().reduce((a: number, b: number) => a + b, 0), 100);
+  assert.equal(
+    res.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+    100,
+  );
   return runOrt(m, { input: floatTensor([1, 1, 28, 28]) }).then((o) => assert.equal(o['logits']!.dims.join(), '1,10'));
 });
 

@@ -3,16 +3,16 @@
  * protobuf codec) are imported inside the calls, so `import 'privml'` costs only this file.
  */
 import { existsSync } from 'node:fs';
-import type { FloatModel } from '../nn/runtime.js';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
-import type { Model, Tensor } from '../onnx/ir.js';
+import { DataError, FileError, firstLine, ModelError, OptionError, PrivmlError } from '../errors.js';
+import type { FloatModel } from '../nn/runtime.js';
 import type { ModelInfo } from '../onnx/info.js';
-import { DataError, FileError, ModelError, OptionError, PrivmlError, firstLine } from '../errors.js';
+import type { Model, Tensor } from '../onnx/ir.js';
 import { ensureWritable } from './files.js';
 
-export type { Model, Tensor, DType, TensorArray } from '../onnx/ir.js';
 export type { Dataset } from '../nn/data/index.js';
 export type { ModelInfo } from '../onnx/info.js';
+export type { DType, Model, Tensor, TensorArray } from '../onnx/ir.js';
 
 /** Tensors by graph input or output name. */
 export type Feeds = Record<string, Tensor>;

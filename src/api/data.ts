@@ -1,7 +1,7 @@
 /** Data-set loading shared by the API and the CLI: names, splits, the search path. */
 import { homedir } from 'node:os';
-import { defaultDataSearchDirs, loadCifar10, loadFashionMnist, loadFashionMnistSample, subset, type Dataset } from '../nn/data/index.js';
-import { DataError, OptionError, PrivmlError, firstLine } from '../errors.js';
+import { DataError, firstLine, OptionError, PrivmlError } from '../errors.js';
+import { type Dataset, defaultDataSearchDirs, loadCifar10, loadFashionMnist, loadFashionMnistSample, subset } from '../nn/data/index.js';
 
 /** Data sets privml reads. */
 export const DATASETS = ['fashion-mnist', 'fashion-mnist-sample', 'cifar10'] as const;
@@ -44,6 +44,7 @@ export function loadDatasetSync(name: string, opts: LoadDatasetOptions = {}): Da
 
 /** Examples [start, start + n) of a data set (a view: images are shared, not copied). */
 export function subsetDataset(ds: Dataset, start: number, n: number): Dataset {
-  if (!(Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 1 && start + n <= ds.n)) throw new OptionError(`subset [${start}, ${start + n}) is outside the ${ds.n} examples of ${ds.name}`);
+  if (!(Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 1 && start + n <= ds.n))
+    throw new OptionError(`subset [${start}, ${start + n}) is outside the ${ds.n} examples of ${ds.name}`);
   return subset(ds, start, n);
 }

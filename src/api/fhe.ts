@@ -5,12 +5,12 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Model } from '../onnx/ir.js';
+import { DataError, firstLine, KeyError, ModelError, OptionError, PrivmlError, ProtocolError } from '../errors.js';
+import type { OutputMeta, StepReport } from '../fhe/executor.js';
 import type { Dataset } from '../nn/data/index.js';
-import type { StepReport, OutputMeta } from '../fhe/executor.js';
-import { DataError, KeyError, ModelError, OptionError, PrivmlError, ProtocolError, firstLine } from '../errors.js';
-import { ensureWritable, ensureWritableDir } from './files.js';
+import type { Model } from '../onnx/ir.js';
 import { loadModel } from './core.js';
+import { ensureWritable, ensureWritableDir } from './files.js';
 
 export type { StepReport } from '../fhe/executor.js';
 
@@ -67,7 +67,11 @@ export async function plan(model: Model | string, opts: PlanOptions = {}): Promi
 }
 
 /** Generate keys for `model` into `dir` (secret key there, server keys in `dir/public`). */
-export async function keygen(model: Model | string, dir: string, opts: PlanOptions = {}): Promise<{ keyId: string; publicDir: string; galoisSteps: number[]; bytes: number }> {
+export async function keygen(
+  model: Model | string,
+  dir: string,
+  opts: PlanOptions = {},
+): Promise<{ keyId: string; publicDir: string; galoisSteps: number[]; bytes: number }> {
   ensureWritableDir(dir);
   const { prog } = await program(model);
   const { planFhe, splitFlowProblem } = await import('../fhe/planner.js');
@@ -95,7 +99,13 @@ export async function keygen(model: Model | string, dir: string, opts: PlanOptio
 }
 
 /** Encrypt one image (`dims` = [C, H, W]) under the public key in `keysDir`; writes the ciphertext to `out`. */
-export async function encrypt(keysDir: string, image: ArrayLike<number>, dims: number[], out: string, meta: { label?: number } = {}): Promise<{ bytes: number }> {
+export async function encrypt(
+  keysDir: string,
+  image: ArrayLike<number>,
+  dims: number[],
+  out: string,
+  meta: { label?: number } = {},
+): Promise<{ bytes: number }> {
   const n = dims.reduce((a, b) => a * b, 1);
   if (image.length !== n) throw new DataError(`image of shape [${dims}] needs ${n} values, got ${image.length}`);
   ensureWritable(out);
@@ -143,8 +153,11 @@ export interface InferReport {
  * output ciphertext to `out`. `opts.source` names an in-memory model in messages and the output header.
  */
 export async function infer(model: Model | string, input: string, publicDir: string, out: string, opts: { source?: string } = {}): Promise<InferReport> {
-  const { FheContext, readKeyParams, hasSecretKey, loadServerKeys, peekHeader, decodeCiphertext, encodeCiphertext, KEY_FILES } = await import('../fhe/context.js');
-  if (hasSecretKey(publicDir)) throw new KeyError(`${publicDir}: holds a secret key; the server must only get the public keys (pass ${join(publicDir, KEY_FILES.publicDir)})`);
+  const { FheContext, readKeyParams, hasSecretKey, loadServerKeys, peekHeader, decodeCiphertext, encodeCiphertext, KEY_FILES } = await import(
+    '../fhe/context.js'
+  );
+  if (hasSecretKey(publicDir))
+    throw new KeyError(`${publicDir}: holds a secret key; the server must only get the public keys (pass ${join(publicDir, KEY_FILES.publicDir)})`);
   ensureWritable(out);
   const prog0 = await program(model);
   const source = opts.source ?? prog0.source;
@@ -164,7 +177,10 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new ModelError(m));
   }
   const levels = params.primeBits.length - 2;
-  if (lowered.depth > levels) throw new ModelError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`);
+  if (lowered.depth > levels)
+    throw new ModelError(
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
+    );
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
   let head;
   try {
@@ -279,7 +295,10 @@ export async function openClient(model: Model, source: string, opts: ClientPlanO
     return wrap(e, (m) => new ModelError(m));
   }
   // Checked before key generation (minutes at N = 32768): a remote server cannot call back for a refresh.
-  if (opts.remote && p.refreshes > 0) throw new OptionError(`${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh or run without --queue`);
+  if (opts.remote && p.refreshes > 0)
+    throw new OptionError(
+      `${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh or run without --queue`,
+    );
   const ctx = await ctxMod.FheContext.create(p.params);
   const keys = ctxMod.generateKeys(ctx, p.lowered.rotationSteps, 1);
   const plan = p;
@@ -296,7 +315,13 @@ export async function openClient(model: Model, source: string, opts: ClientPlanO
     serverKeyFiles() {
       // The same files (seeded, zstd) that saveKeys writes under public/, made in memory.
       const { encodeFheFile, FILE_VERSION, KEY_FILES } = ctxMod;
-      const head = (kind: import('../fhe/context.js').FheFileKind, meta: Record<string, unknown> = {}) => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
+      const head = (kind: import('../fhe/context.js').FheFileKind, meta: Record<string, unknown> = {}) => ({
+        version: FILE_VERSION,
+        kind,
+        paramsHash: ctx.hash,
+        keyId: keys.keyId,
+        meta,
+      });
       const sd = keys.seeded!;
       const files = new Map<string, Uint8Array>();
       files.set(KEY_FILES.params, encodeFheFile(head('params', { params: ctx.params, steps: keys.galois.steps }), new Uint8Array(0)));
@@ -358,7 +383,10 @@ export async function openServer(model: Model, source: string, publicDir: string
   }
   const lowered = lowerProgram(prog, params.polyModulusDegree / 2);
   const levels = params.primeBits.length - 2;
-  if (lowered.depth > levels) throw new ModelError(`${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh needs a client in the loop: 'privml fhe run' without --queue)`);
+  if (lowered.depth > levels)
+    throw new ModelError(
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh needs a client in the loop: 'privml fhe run' without --queue)`,
+    );
   const ctx = await ctxMod.FheContext.create(params);
   const keyBytes = ctxMod.galoisKeyBytes(params);
   const cacheBytes = Math.max(0, Math.min((opts.cacheMb ?? 1000) * 1e6, ctxMod.WASM_MEMORY_BYTES - (steps.length + 10) * keyBytes));
@@ -395,7 +423,12 @@ export async function openServer(model: Model, source: string, publicDir: string
         dec.ct.delete();
       }
       try {
-        return { bytes: ctxMod.encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)), seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds };
+        return {
+          bytes: ctxMod.encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)),
+          seconds: res.seconds,
+          keySeconds: res.keySeconds,
+          computeSeconds: res.computeSeconds,
+        };
       } finally {
         res.ct.delete();
       }

@@ -3,17 +3,18 @@
  * calibration set under a bit budget; `check` validates a config against a model; the config file is
  * what {@link mpc.infer}'s `reluConfig` reads.
  */
-import type { Dataset } from '../nn/data/index.js';
-import type { Model } from '../onnx/ir.js';
-import type { BitRange } from '../hummingbird/simulate.js';
+
+import { DataError, firstLine, ModelError, OptionError, PrivmlError } from '../errors.js';
 import type { HbConfig, HbMode } from '../hummingbird/config.js';
 import type { SearchOptions as EngineOptions, SearchResult as EngineResult } from '../hummingbird/search.js';
-import { DataError, ModelError, OptionError, PrivmlError, firstLine } from '../errors.js';
-import { ensureWritable } from './files.js';
+import type { BitRange } from '../hummingbird/simulate.js';
+import type { Dataset } from '../nn/data/index.js';
+import type { Model } from '../onnx/ir.js';
 import { loadModel, typed } from './core.js';
+import { ensureWritable } from './files.js';
 
-export type { BitRange } from '../hummingbird/simulate.js';
 export type { HbConfig, HbLevel, HbMeta, HbMode } from '../hummingbird/config.js';
+export type { BitRange } from '../hummingbird/simulate.js';
 
 /** Options of {@link search} (see `privml hummingbird search --help` for each one's meaning). */
 export type SearchOptions = Omit<EngineOptions, 'mode' | 'budget'> & {
@@ -31,7 +32,8 @@ export async function search(model: Model | string, calib: Dataset, opts: Search
   const mode = opts.mode ?? 'eco';
   if (mode !== 'eco' && mode !== 'aggressive') throw new OptionError(`mode must be eco or aggressive, got '${String(mode)}'`);
   if (!(opts.budget > 0)) throw new OptionError(`budget must be > 0 bits per ReLU element, got ${opts.budget}`);
-  if (opts.levelsBy !== undefined && opts.levelsBy !== 'size' && opts.levelsBy !== 'layer') throw new OptionError(`levelsBy must be size or layer, got '${String(opts.levelsBy)}'`);
+  if (opts.levelsBy !== undefined && opts.levelsBy !== 'size' && opts.levelsBy !== 'layer')
+    throw new OptionError(`levelsBy must be size or layer, got '${String(opts.levelsBy)}'`);
   if (calib.n === 0) throw new DataError('calibration set is empty');
   const m = typeof model === 'string' ? await loadModel(model) : model;
   const { searchRanges } = await import('../hummingbird/search.js');

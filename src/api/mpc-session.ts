@@ -5,19 +5,19 @@
  * ./mpc.ts all run this code.
  */
 import { readFileSync } from 'node:fs';
-import { runOrt } from '../onnx/ort.js';
-import { readIdx } from '../nn/data/idx.js';
-import { launchSession, type LaunchResult } from '../mpc/launch.js';
-import { parseNetOptions, describeNet, type NetProfile } from '../mpc/net/emulate.js';
-import type { ModelJob, PartyReport } from '../mpc/roles.js';
+import { DataError, firstLine, ModelError, OptionError } from '../errors.js';
+import { type HbConfig, validateConfig } from '../hummingbird/config.js';
 import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
-import { availableThreads } from '../mpc/threads/pool.js';
+import { type LaunchResult, launchSession } from '../mpc/launch.js';
+import { describeNet, type NetProfile, parseNetOptions } from '../mpc/net/emulate.js';
+import { checkPlanWeights, MIN_FRAC_BITS, type MpcPlan, maxFracBits, planModel } from '../mpc/plan.js';
 import { emptyProfile, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
+import type { ModelJob, PartyReport } from '../mpc/roles.js';
+import { availableThreads } from '../mpc/threads/pool.js';
+import { readIdx } from '../nn/data/idx.js';
 import type { Model } from '../onnx/ir.js';
-import { checkPlanWeights, maxFracBits, MIN_FRAC_BITS, planModel, type MpcPlan } from '../mpc/plan.js';
-import { validateConfig, type HbConfig } from '../hummingbird/config.js';
-import { DataError, ModelError, OptionError, firstLine } from '../errors.js';
+import { runOrt } from '../onnx/ort.js';
 import { loadDatasetSync } from './data.js';
 import { resolveModel } from './model-ref.js';
 
@@ -60,7 +60,8 @@ export function parseWeights(v: string): WeightMode {
 }
 
 export function parseProtocol(v: string): ReluProtocol {
-  if (v !== 'signonly' && v !== 'crypten' && v !== 'fss' && v !== 'fss2') throw new OptionError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${v}'`);
+  if (v !== 'signonly' && v !== 'crypten' && v !== 'fss' && v !== 'fss2')
+    throw new OptionError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${v}'`);
   return v;
 }
 
@@ -138,7 +139,8 @@ export function loadInputs(o: JobFlags, model: Model): { images: Float32Array; l
   if (!o.dataset) throw new OptionError('give --dataset (with --limit) or --input');
   const ds = loadDatasetSync(o.dataset, { split: 'test', dataDir: o.dataDir, limit: o.limit });
   if (ds.images.length / ds.n !== per) throw new DataError(`${ds.name} images have ${ds.images.length / ds.n} values, the model expects ${per}`);
-  if (ds.shape.join() !== plan.inputShape.slice(1).join()) throw new DataError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
+  if (ds.shape.join() !== plan.inputShape.slice(1).join())
+    throw new DataError(`${ds.name} images are [${ds.shape}], the model's input is [${plan.inputShape.slice(1)}]`);
   if (ds.classes.length !== outPer) throw new DataError(`${ds.name} has ${ds.classes.length} classes, the model outputs ${outPer} values per image`);
   return { images: ds.images, labels: ds.labels, count: ds.n, name: ds.name };
 }
@@ -228,8 +230,7 @@ export function accounting(res: LaunchResult, net: NetProfile) {
       rounds: l.rounds / nb,
       bytesSent: [l.bytesSent / nb, (res.party1.layers[i]?.bytesSent ?? 0) / nb],
       ms: l.ms / nb,
-      modeledMs:
-        (Math.max(l.bytesSent, res.party1.layers[i]?.bytesSent ?? 0) * 8 * 1000) / nb / net.bandwidthBitsPerSec + ((l.rounds / nb) * 2 * net.latencyMs),
+      modeledMs: (Math.max(l.bytesSent, res.party1.layers[i]?.bytesSent ?? 0) * 8 * 1000) / nb / net.bandwidthBitsPerSec + (l.rounds / nb) * 2 * net.latencyMs,
     })),
   };
 }
@@ -261,11 +262,14 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const net = parseNet(o);
   // Refuse a model the MPC runtime cannot run (every offending node) before any process starts.
   checkPlan(model, o, source);
-  if (o.architecture && o.weights !== 'secret') throw new OptionError('--architecture is for --weights secret (with public weights both parties load the model)');
+  if (o.architecture && o.weights !== 'secret')
+    throw new OptionError('--architecture is for --weights secret (with public weights both parties load the model)');
   const inp = loadInputs(o, model);
   const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
   if (o.limit) dataArgs.push('--limit', String(o.limit));
-  log(`private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`);
+  log(
+    `private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`,
+  );
   const res = await launchSession({
     dealer: netArgs(o),
     party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
@@ -275,7 +279,9 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const preds = predictions(res.party0)!;
   // Plaintext reference on the same inputs, in this run: onnxruntime, the ground truth.
   const plan = planModel(model, 1, source);
-  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[model.graph.outputs[0]!.name]!.data as Float32Array;
+  const plain = (await runOrt(model, { [plan.input]: { dtype: 'float32', dims: [inp.count, ...plan.inputShape.slice(1)], data: inp.images } }))[
+    model.graph.outputs[0]!.name
+  ]!.data as Float32Array;
   const k = res.party0.outputShape!.reduce((a, b) => a * b, 1);
   let agree = 0;
   let maxDiff = 0;
@@ -313,9 +319,12 @@ export function checkPlan(model: Model, o: JobFlags, source: string): MpcPlan {
   const f = o.fracBits;
   const max = maxFracBits(plan);
   if (!Number.isInteger(f) || f < MIN_FRAC_BITS || f > max) {
-    throw new OptionError(`--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`);
+    throw new OptionError(
+      `--frac-bits must be an integer in [${MIN_FRAC_BITS}, ${max}] for ${source} (fixed-point headroom of its ${plan.steps.length} steps), got ${o.fracBits}`,
+    );
   }
-  if (o.reluConfig && o.reluProtocol === 'crypten') throw new OptionError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten');
+  if (o.reluConfig && o.reluProtocol === 'crypten')
+    throw new OptionError('--relu-config sets sign-only bit ranges; it cannot be used with --relu-protocol crypten');
   if (o.weights !== 'secret' || o.id !== '0') {
     // Whoever holds the real weights checks them (party 0 of --weights secret holds only the architecture).
     try {

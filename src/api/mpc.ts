@@ -3,7 +3,7 @@
  * processes on loopback; party 0 holds the inputs, party 1 the model; the result is compared in the same
  * run with the plaintext float runtime.
  */
-import { ProtocolError, PrivmlError, firstLine } from '../errors.js';
+import { firstLine, PrivmlError, ProtocolError } from '../errors.js';
 import { typed } from './core.js';
 import type { InferResult } from './mpc-session.js';
 

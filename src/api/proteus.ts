@@ -3,13 +3,14 @@
  * `obfuscate`s (real subgraphs hidden among sentinels, a key file kept private), the optimizer runs
  * `optimize` on the bundle (no key needed), the owner `recover`s the optimized model with the key.
  */
-import type { Model } from '../onnx/ir.js';
-import type { ProteusKey, OptLevel, RecoverResult } from '../proteus/index.js';
-import { KeyError, ModelError, OptionError, PrivmlError, firstLine } from '../errors.js';
-import { ensureWritable, ensureWritableDir } from './files.js';
-import { loadModel } from './core.js';
 
-export type { ProteusKey, OptLevel, RecoverResult } from '../proteus/index.js';
+import { firstLine, KeyError, ModelError, OptionError, PrivmlError } from '../errors.js';
+import type { Model } from '../onnx/ir.js';
+import type { OptLevel, ProteusKey, RecoverResult } from '../proteus/index.js';
+import { loadModel } from './core.js';
+import { ensureWritable, ensureWritableDir } from './files.js';
+
+export type { OptLevel, ProteusKey, RecoverResult } from '../proteus/index.js';
 
 function wrap(e: unknown, make: (m: string) => PrivmlError = (m) => new ModelError(m)): never {
   if (e instanceof PrivmlError) throw e;
@@ -31,7 +32,11 @@ export interface ObfuscateOptions {
 }
 
 /** Owner: write the obfuscated bundle of `model` into `bundleDir`; returns the key (keep it private). */
-export async function obfuscate(model: Model | string, bundleDir: string, opts: ObfuscateOptions = {}): Promise<{ key: ProteusKey; members: number; subgraphs: number; sentinelSeconds: number }> {
+export async function obfuscate(
+  model: Model | string,
+  bundleDir: string,
+  opts: ObfuscateOptions = {},
+): Promise<{ key: ProteusKey; members: number; subgraphs: number; sentinelSeconds: number }> {
   if (opts.k !== undefined && !(Number.isInteger(opts.k) && opts.k >= 1)) throw new OptionError(`k must be a positive integer, got ${opts.k}`);
   ensureWritableDir(bundleDir);
   if (opts.keyFile) ensureWritable(opts.keyFile);
@@ -47,8 +52,13 @@ export async function obfuscate(model: Model | string, bundleDir: string, opts: 
 }
 
 /** Optimizer party: optimize every member of a bundle with onnxruntime into `outDir`; needs no key. */
-export async function optimize(bundleDir: string, outDir: string, opts: { level?: OptLevel; onProgress?: (done: number, total: number) => void } = {}): Promise<{ members: number; seconds: number }> {
-  if (opts.level !== undefined && !['basic', 'extended', 'all'].includes(opts.level)) throw new OptionError(`level must be basic, extended or all (got '${opts.level}')`);
+export async function optimize(
+  bundleDir: string,
+  outDir: string,
+  opts: { level?: OptLevel; onProgress?: (done: number, total: number) => void } = {},
+): Promise<{ members: number; seconds: number }> {
+  if (opts.level !== undefined && !['basic', 'extended', 'all'].includes(opts.level))
+    throw new OptionError(`level must be basic, extended or all (got '${opts.level}')`);
   ensureWritableDir(outDir);
   const { optimizeBundle } = await import('../proteus/index.js');
   try {
@@ -59,7 +69,11 @@ export async function optimize(bundleDir: string, outDir: string, opts: { level?
 }
 
 /** Owner: pick the real optimized subgraphs with the key (object or key file), stitch them back and verify. */
-export async function recover(optimizedDir: string, key: ProteusKey | string, opts: { original?: Model | string; bundleDir?: string; tolerance?: number } = {}): Promise<RecoverResult> {
+export async function recover(
+  optimizedDir: string,
+  key: ProteusKey | string,
+  opts: { original?: Model | string; bundleDir?: string; tolerance?: number } = {},
+): Promise<RecoverResult> {
   const p = await import('../proteus/index.js');
   let k: ProteusKey;
   try {

@@ -3,13 +3,13 @@
  * (Coefficient Tuning, Progressive Approximation, Alternate Training, Static Scaling). The result is a
  * plain-ONNX model that {@link fhe} evaluates under CKKS.
  */
+
+import { DataError, firstLine, ModelError, OptionError, PrivmlError } from '../errors.js';
 import type { Dataset } from '../nn/data/index.js';
+import type { StepProgress } from '../nn/train.js';
 import type { Model } from '../onnx/ir.js';
 import type { Paf } from '../smartpaf/paf.js';
-import type { PipelineResult, Technique } from '../smartpaf/pipeline.js';
-import type { PafEvaluation } from '../smartpaf/pipeline.js';
-import type { StepProgress } from '../nn/train.js';
-import { DataError, ModelError, OptionError, PrivmlError, firstLine } from '../errors.js';
+import type { PafEvaluation, PipelineResult, Technique } from '../smartpaf/pipeline.js';
 import { loadModel, typed } from './core.js';
 
 export type { Paf } from '../smartpaf/paf.js';
@@ -180,7 +180,9 @@ export async function run(model: Model | string, data: PipelineData, o: RunOptio
   try {
     const t0 = performance.now();
     const relu = await accuracy(m, data.test, source);
-    o.log?.(`${source}: ReLU model ${(100 * relu).toFixed(1)}% on ${data.test.n} test examples; PAF ${paf.name} (${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ${data.validation.n} validation examples`);
+    o.log?.(
+      `${source}: ReLU model ${(100 * relu).toFixed(1)}% on ${data.test.n} test examples; PAF ${paf.name} (${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ${data.validation.n} validation examples`,
+    );
     const res = await pipeline.runPipeline(m, {
       paf,
       techniques,

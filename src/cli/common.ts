@@ -1,9 +1,9 @@
 /** Helpers shared by the `privml` subcommands: model and data resolution, progress, output. */
 import { join } from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
-import { PrivmlError } from '../errors.js';
-import { packageRoot, type Dataset } from '../nn/data/index.js';
+import { Presets, SingleBar } from 'cli-progress';
 import { loadDatasetSync } from '../api/data.js';
+import { PrivmlError } from '../errors.js';
+import { type Dataset, packageRoot } from '../nn/data/index.js';
 
 /** A user-facing error of the CLI layer: printed as one line, exit code 1 (2 for usage errors). */
 export class CliError extends PrivmlError {}

@@ -5,10 +5,10 @@ import { loadFashionMnistSample } from '../nn/data/index.js';
 import { FloatModel } from '../nn/runtime.js';
 import { evaluate } from '../nn/train.js';
 import { modelInfo } from '../onnx/info.js';
-import { loadModel } from '../onnx/proto.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
-import { CliError, defaultModelPath, nonNegInt, pct, posInt, printJson, Progress } from './common.js';
-import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
+import { loadModel } from '../onnx/proto.js';
+import { CliError, defaultModelPath, nonNegInt, Progress, pct, posInt, printJson } from './common.js';
+import { defaultJobFlags, type InferResult, privateInference } from './mpc.js';
 
 /** The other pillars, pointed to so a user knows where to go next (too slow or too large for the demo). */
 const NEXT = [
@@ -87,11 +87,19 @@ export function registerDemo(program: Command): void {
           images: ds.n,
           floatRuntime: { accuracy: r.accuracy, imagesPerSecond: ds.n / floatSeconds, confusion: r.confusion },
           onnxruntime: { accuracy: ortCorrect / ds.n, imagesPerSecond: ds.n / ortSeconds, agreement: agree / ds.n },
-          privateInference: priv && { images: priv.count, batch: priv.batch, agreement: priv.agreement, msPerBatch: priv.msPerBatch, bytesSentPerBatch: priv.bytesSentPerBatch, roundsPerBatch: priv.roundsPerBatch },
+          privateInference: priv && {
+            images: priv.count,
+            batch: priv.batch,
+            agreement: priv.agreement,
+            msPerBatch: priv.msPerBatch,
+            bytesSentPerBatch: priv.bytesSentPerBatch,
+            roundsPerBatch: priv.roundsPerBatch,
+          },
           next: NEXT,
         });
       }
       if (agree !== ds.n) throw new CliError(`float runtime and onnxruntime disagree on ${ds.n - agree} of ${ds.n} images`);
-      if (priv && priv.agreement < 1) throw new CliError(`private inference disagrees with the plaintext model on ${Math.round((1 - priv.agreement) * priv.count)} images`);
+      if (priv && priv.agreement < 1)
+        throw new CliError(`private inference disagrees with the plaintext model on ${Math.round((1 - priv.agreement) * priv.count)} images`);
     });
 }

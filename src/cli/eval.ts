@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { batches, type Dataset } from '../nn/data/index.js';
 import { FloatModel } from '../nn/runtime.js';
-import { classifierIo, evaluate, type EvalResult } from '../nn/train.js';
-import { ortSession, runOrt } from '../onnx/ort.js';
+import { classifierIo, type EvalResult, evaluate } from '../nn/train.js';
 import type { Model } from '../onnx/ir.js';
-import { CliError, loadDataset, parseKeyValues, pct, posInt, printJson, Progress, resolveModel } from './common.js';
+import { ortSession, runOrt } from '../onnx/ort.js';
+import { CliError, loadDataset, Progress, parseKeyValues, pct, posInt, printJson, resolveModel } from './common.js';
 
 /** Evaluate with onnxruntime instead of the float runtime (ground truth). */
 async function evaluateOrt(model: Model, fm: FloatModel, ds: Dataset, onBatch: (n: number) => void): Promise<EvalResult> {
@@ -62,7 +62,17 @@ export function registerEval(program: Command): void {
       const seconds = (performance.now() - t0) / 1000;
       progress.stop();
       fm.dispose();
-      const result = { model: source, dataset: ds.name, runtime: o.runtime, n: r.n, correct: r.correct, accuracy: r.accuracy, seconds, classes: ds.classes, confusion: r.confusion };
+      const result = {
+        model: source,
+        dataset: ds.name,
+        runtime: o.runtime,
+        n: r.n,
+        correct: r.correct,
+        accuracy: r.accuracy,
+        seconds,
+        classes: ds.classes,
+        confusion: r.confusion,
+      };
       if (o.json) return printJson(result);
       process.stdout.write(`${source} on ${ds.name}: top-1 accuracy ${pct(r.accuracy)} (${r.correct}/${r.n}), ${o.runtime} runtime, ${seconds.toFixed(2)} s\n`);
       process.stdout.write(formatConfusion(ds.classes, r.confusion));

@@ -1,30 +1,20 @@
 /** `privml hummingbird …`: reduced-ring ReLU search (eco / aggressive), config check, HTML/JSON report. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { split, subset, type Dataset } from '../nn/data/index.js';
-import { saveModel } from '../onnx/proto.js';
-import type { Model } from '../onnx/ir.js';
-import {
-  bitsKept,
-  modelHash,
-  readConfig,
-  validateConfig,
-  writeConfig,
-  type HbConfig,
-  type HbEval,
-  type HbMeta,
-  type HbMode,
-} from '../hummingbird/index.js';
+import { ensureWritable } from '../api/files.js';
+import * as api from '../api/hummingbird.js';
 import { agreement, SimEvaluator } from '../hummingbird/evaluator.js';
 import { finetune } from '../hummingbird/finetune.js';
-import { computeSpeedups, renderReport, type HbReport, type ReportConfig, type ReportRun } from '../hummingbird/report.js';
+import { bitsKept, type HbConfig, type HbEval, type HbMeta, type HbMode, modelHash, readConfig, validateConfig, writeConfig } from '../hummingbird/index.js';
+import { computeSpeedups, type HbReport, type ReportConfig, type ReportRun, renderReport } from '../hummingbird/report.js';
 import { DEFAULT_WIDTHS } from '../hummingbird/search.js';
-import * as api from '../api/hummingbird.js';
 import type { BitRange } from '../hummingbird/simulate.js';
 import { reluCost } from '../mpc/protocols/compare.js';
-import { ensureWritable } from '../api/files.js';
-import { CliError, loadDataset, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
-import { defaultJobFlags, privateInference, type InferResult } from './mpc.js';
+import { type Dataset, split, subset } from '../nn/data/index.js';
+import type { Model } from '../onnx/ir.js';
+import { saveModel } from '../onnx/proto.js';
+import { CliError, loadDataset, Progress, pct, posInt, posNum, printJson, resolveModel } from './common.js';
+import { defaultJobFlags, type InferResult, privateInference } from './mpc.js';
 
 interface SearchFlags {
   dataset: string;
@@ -81,7 +71,8 @@ function parseMode(v: string): HbMode {
 function parseList(v: string | undefined, what: string): number[] | undefined {
   if (v === undefined) return undefined;
   const out = v.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0 || n > 64)) throw new CliError(`${what} must be a comma-separated list of integers in 0..64, got '${v}'`, 2);
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0 || n > 64))
+    throw new CliError(`${what} must be a comma-separated list of integers in 0..64, got '${v}'`, 2);
   return out;
 }
 
@@ -96,11 +87,14 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   const { model, source } = resolveModel(ref);
   const log = (s: string) => !o.json && process.stderr.write(s + '\n');
   // Calibration comes from the TRAINING split only; the test split is touched only for verification.
-  if (o.dataset === 'fashion-mnist-sample') throw new CliError('calibration comes from a training split; fashion-mnist-sample holds only test images (use --dataset fashion-mnist)', 2);
+  if (o.dataset === 'fashion-mnist-sample')
+    throw new CliError('calibration comes from a training split; fashion-mnist-sample holds only test images (use --dataset fashion-mnist)', 2);
   const train = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'train');
   if (o.calib >= train.n) throw new CliError(`--calib ${o.calib} must be below the ${train.n} training images`, 2);
   const { a: calib, b: rest } = split(train, o.calib / train.n, o.seed);
-  log(`hummingbird ${mode} search of ${source}: budget ${o.budget} bits per ReLU element, ${calib.n} calibration images from ${train.name}, levels by ${o.levels}`);
+  log(
+    `hummingbird ${mode} search of ${source}: budget ${o.budget} bits per ReLU element, ${calib.n} calibration images from ${train.name}, levels by ${o.levels}`,
+  );
   const progress = new Progress(!o.json);
   let phase = '';
   const t0 = performance.now();
@@ -127,7 +121,9 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
     },
   });
   if (phase) progress.stop();
-  log(`search: ${res.levels.map((l) => `${l.name} [${l.lsb}, ${l.msb})`).join(', ')} → ${res.bitsKept.toFixed(2)} bits kept per ReLU element (${pct(1 - res.bitsKept / 64)} discarded), calibration accuracy ${pct(res.calibration.accuracy)} vs ${pct(res.calibration.accuracy64)} (64-bit), ${res.evals} passes in ${res.seconds.toFixed(1)} s`);
+  log(
+    `search: ${res.levels.map((l) => `${l.name} [${l.lsb}, ${l.msb})`).join(', ')} → ${res.bitsKept.toFixed(2)} bits kept per ReLU element (${pct(1 - res.bitsKept / 64)} discarded), calibration accuracy ${pct(res.calibration.accuracy)} vs ${pct(res.calibration.accuracy64)} (64-bit), ${res.evals} passes in ${res.seconds.toFixed(1)} s`,
+  );
   if (res.note) log(`note: ${res.note}`);
 
   let outModel = model;
@@ -137,7 +133,9 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   if (o.finetuneEpochs > 0) {
     if (mode !== 'aggressive') throw new CliError('--finetune-epochs applies to --mode aggressive (eco keeps the model unchanged)', 2);
     const data = subset(rest, 0, Math.min(o.finetuneLimit, rest.n));
-    log(`fine-tuning with the simulator in the loop: ${o.finetuneEpochs} epochs on ${data.n} training images (calibration images excluded), lr ${o.finetuneLr}`);
+    log(
+      `fine-tuning with the simulator in the loop: ${o.finetuneEpochs} epochs on ${data.n} training images (calibration images excluded), lr ${o.finetuneLr}`,
+    );
     const t1 = performance.now();
     const ft = await finetune(model, ranges, data, {
       epochs: o.finetuneEpochs,
@@ -155,8 +153,16 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
     saveModel(outModel, outModelPath);
     const before = res.calibration.accuracy;
     res.calibration = await evalSplit(outModel, model, ranges, calib, false, o.seed + 1000);
-    finetuneMeta = { epochs: o.finetuneEpochs, examples: data.n, lr: o.finetuneLr, calibrationAccuracyBefore: before, seconds: (performance.now() - t1) / 1000 };
-    log(`fine-tuned model written to ${outModelPath}; calibration accuracy ${pct(before)} → ${pct(res.calibration.accuracy)} (64-bit original ${pct(res.calibration.accuracy64)})`);
+    finetuneMeta = {
+      epochs: o.finetuneEpochs,
+      examples: data.n,
+      lr: o.finetuneLr,
+      calibrationAccuracyBefore: before,
+      seconds: (performance.now() - t1) / 1000,
+    };
+    log(
+      `fine-tuned model written to ${outModelPath}; calibration accuracy ${pct(before)} → ${pct(res.calibration.accuracy)} (64-bit original ${pct(res.calibration.accuracy64)})`,
+    );
   }
 
   // Verification on the test split (never used by the search).
@@ -194,10 +200,15 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
     const identical = base.predictions.filter((p, i) => p === red.predictions[i]).length;
     meta.mpcCheck = { n, identical, accuracy64: base.accuracy, accuracy: red.accuracy };
     writeConfig(o.output, cfg);
-    log(`private inference: ${identical}/${n} predictions identical to the 64-bit private model; accuracy ${base.accuracy !== undefined ? pct(base.accuracy) : '?'} → ${red.accuracy !== undefined ? pct(red.accuracy) : '?'}`);
+    log(
+      `private inference: ${identical}/${n} predictions identical to the 64-bit private model; accuracy ${base.accuracy !== undefined ? pct(base.accuracy) : '?'} → ${red.accuracy !== undefined ? pct(red.accuracy) : '?'}`,
+    );
   }
   if (o.json) printJson({ config: o.output, ok: res.ok, ...cfg });
-  else process.stdout.write(`wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept per element), test agreement ${pct(testEval.agreement)}, test accuracy ${pct(testEval.accuracy)} (64-bit ${pct(testEval.accuracy64)})\n`);
+  else
+    process.stdout.write(
+      `wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept per element), test agreement ${pct(testEval.agreement)}, test accuracy ${pct(testEval.accuracy)} (64-bit ${pct(testEval.accuracy64)})\n`,
+    );
 }
 
 interface ReportFlags {
@@ -290,13 +301,22 @@ async function runReport(o: ReportFlags): Promise<void> {
     return;
   }
   if (!o.configs) throw new CliError('give --configs (or --from a report JSON)', 2);
-  const paths = o.configs.split(',').map((s) => s.trim()).filter(Boolean);
+  const paths = o.configs
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (paths.length === 0) throw new CliError('--configs needs at least one config file', 2);
-  const nets = o.nets.split(',').map((s) => s.trim()).filter(Boolean);
+  const nets = o.nets
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of nets) if (n !== 'lan' && n !== 'wan' && n !== 'none') throw new CliError(`--nets entries must be lan, wan or none, got '${n}'`, 2);
   const batches = o.batches.split(',').map((s) => Number(s.trim()));
   if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new CliError(`--batches must be positive integers, got '${o.batches}'`, 2);
-  const baselines = o.baselines.split(',').map((s) => s.trim()).filter(Boolean);
+  const baselines = o.baselines
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const b of baselines) if (b !== 'signonly' && b !== 'crypten') throw new CliError(`--baselines entries must be signonly or crypten, got '${b}'`, 2);
   // Every config is checked (layers, ranges, model hash) before any party starts.
   const loaded = paths.map((p) => reportConfig(p, o.model));
@@ -308,7 +328,15 @@ async function runReport(o: ReportFlags): Promise<void> {
     const jobs: { label: string; kind: ReportRun['kind']; model: string; protocol: 'signonly' | 'crypten'; config?: string; net: string; batch: number }[] = [];
     for (const net of nets) {
       for (const batch of batches) {
-        for (const b of baselines) jobs.push({ label: b === 'crypten' ? 'CrypTen 64-bit' : 'sign-only 64-bit', kind: b === 'crypten' ? 'crypten' : 'signonly', model: baseModel, protocol: b as 'signonly' | 'crypten', net, batch });
+        for (const b of baselines)
+          jobs.push({
+            label: b === 'crypten' ? 'CrypTen 64-bit' : 'sign-only 64-bit',
+            kind: b === 'crypten' ? 'crypten' : 'signonly',
+            model: baseModel,
+            protocol: b as 'signonly' | 'crypten',
+            net,
+            batch,
+          });
         for (const l of loaded) jobs.push({ label: l.rc.name, kind: 'config', model: l.modelPath, protocol: 'signonly', config: l.rc.path, net, batch });
       }
     }
@@ -317,7 +345,15 @@ async function runReport(o: ReportFlags): Promise<void> {
     for (const [i, j] of jobs.entries()) {
       progress.update(i, `${j.label} ${j.net} batch ${j.batch}`);
       // An untimed warm-up batch (JIT, allocator) matters for small batches; at batch 64 it would only double the run.
-      const flags = defaultJobFlags({ dataset: 'fashion-mnist-sample', limit: j.batch * o.reps, batch: j.batch, warmup: j.batch <= 8, net: j.net, reluProtocol: j.protocol, reluConfig: j.config });
+      const flags = defaultJobFlags({
+        dataset: 'fashion-mnist-sample',
+        limit: j.batch * o.reps,
+        batch: j.batch,
+        warmup: j.batch <= 8,
+        net: j.net,
+        reluProtocol: j.protocol,
+        reluConfig: j.config,
+      });
       const r = await privateInference(j.model, flags);
       runs.push(runOf(j.label, j.kind, r, j.net, j.config));
     }
@@ -343,13 +379,16 @@ async function runReport(o: ReportFlags): Promise<void> {
   if (o.json) return printJson(report);
   log(`wrote ${o.output} and ${jsonPath}`);
   for (const r of runs) {
-    process.stdout.write(`${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ${r.rounds} rounds\n`);
+    process.stdout.write(
+      `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ${r.rounds} rounds\n`,
+    );
   }
 }
 
 /** Element-weighted mean of `f` over a config's layers (plain mean when element counts are unknown). */
 function weightedCost(layers: ReportConfig['layers'], f: (r: BitRange) => number): number {
-  let w = 0, s = 0;
+  let w = 0,
+    s = 0;
   for (const l of layers) {
     const e = l.elements ?? 1;
     w += e;

@@ -1,8 +1,8 @@
 /** `privml info MODEL`: op histogram, parameters, input/output shapes and MACs of a model, after validating it. */
 import type { Command } from 'commander';
-import { formatInfo, formatInfoProblems, modelInfo } from '../onnx/info.js';
-import { formatProblems, validateModel } from '../onnx/canonical.js';
 import { listOps, registerStandardOps } from '../nn/ops/index.js';
+import { formatProblems, validateModel } from '../onnx/canonical.js';
+import { formatInfo, formatInfoProblems, modelInfo } from '../onnx/info.js';
 import { CliError, parseKeyValues, printJson, resolveModel } from './common.js';
 
 /** Register `info`. */

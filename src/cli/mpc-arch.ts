@@ -1,15 +1,15 @@
 /** `privml mpc export-architecture`: the file party 0 receives for `--weights secret` (weights zero-filled). */
 import type { Command } from 'commander';
-import { saveModel } from '../onnx/proto.js';
 import { architectureConstants, architectureHash, stripWeights } from '../mpc/arch.js';
 import { planModel } from '../mpc/plan.js';
+import { saveModel } from '../onnx/proto.js';
 import { CliError, resolveModel } from './common.js';
 
 /** Register `mpc export-architecture` under the `mpc` command. */
 export function registerMpcArchitecture(mpc: Command): void {
   mpc
     .command('export-architecture')
-    .description("write what party 0 needs for --weights secret: the model with every weight zero-filled (shapes, ops and architecture constants kept)")
+    .description('write what party 0 needs for --weights secret: the model with every weight zero-filled (shapes, ops and architecture constants kept)')
     .argument('<model>', '.onnx model (or zoo name)')
     .requiredOption('-o, --output <file>', 'where to write the architecture (.onnx)')
     .action((ref: string, o: { output: string }) => {
@@ -24,6 +24,8 @@ export function registerMpcArchitecture(mpc: Command): void {
       saveModel(arch, o.output);
       const kept = architectureConstants(arch).size;
       const zeroed = arch.graph.initializers.size - kept;
-      process.stdout.write(`${o.output}: ${zeroed} weight tensors zero-filled, ${kept} architecture constants kept; architecture sha256 ${architectureHash(arch).slice(0, 16)}…\n`);
+      process.stdout.write(
+        `${o.output}: ${zeroed} weight tensors zero-filled, ${kept} architecture constants kept; architecture sha256 ${architectureHash(arch).slice(0, 16)}…\n`,
+      );
     });
 }

@@ -3,10 +3,10 @@
  * certificates), the idle timeout, fault injection for tests, and `mpc certs`.
  */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { makeRoleCertificates } from '../mpc/net/certs.js';
 import type { TlsClientOptions, TlsServerOptions } from '../mpc/net/tcp.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, PHASES, type Phase, type RoleHooks } from '../mpc/roles.js';
-import { makeRoleCertificates } from '../mpc/net/certs.js';
 import { CliError } from './common.js';
 
 /** TLS and liveness flags of `mpc dealer` and `mpc party`. */
@@ -41,7 +41,11 @@ export function tlsServerOptions(o: RoleNetFlags): TlsServerOptions | undefined 
 export function tlsClientOptions(o: RoleNetFlags): TlsClientOptions | undefined {
   if (!o.tlsCa) return undefined;
   if (!!o.tlsCert !== !!o.tlsKey) throw new CliError('TLS needs both --tls-cert and --tls-key', 2);
-  return { ca: readPem(o.tlsCa, '--tls-ca'), cert: o.tlsCert ? readPem(o.tlsCert, '--tls-cert') : undefined, key: o.tlsKey ? readPem(o.tlsKey, '--tls-key') : undefined };
+  return {
+    ca: readPem(o.tlsCa, '--tls-ca'),
+    cert: o.tlsCert ? readPem(o.tlsCert, '--tls-cert') : undefined,
+    key: o.tlsKey ? readPem(o.tlsKey, '--tls-key') : undefined,
+  };
 }
 
 /** Parse --timeout (or another duration flag): seconds ("60", "2.5") or with a unit ("500ms", "2s"). */
@@ -59,7 +63,8 @@ export function roleHooks(o: RoleNetFlags): RoleHooks {
   if (o.connectTimeout !== undefined) hooks.connectTimeoutMs = parseTimeout(o.connectTimeout, '--connect-timeout');
   if (o.fault) {
     const m = /^([a-z-]+):(kill|stop)$/.exec(o.fault);
-    if (!m || !(PHASES as readonly string[]).includes(m[1]!)) throw new CliError(`--fault must be <phase>:<kill|stop> with phase one of ${PHASES.join(', ')}, got '${o.fault}'`, 2);
+    if (!m || !(PHASES as readonly string[]).includes(m[1]!))
+      throw new CliError(`--fault must be <phase>:<kill|stop> with phase one of ${PHASES.join(', ')}, got '${o.fault}'`, 2);
     const [phase, sig] = [m[1] as Phase, m[2] === 'kill' ? 'SIGKILL' : 'SIGSTOP'] as const;
     hooks.onPhase = (p) => {
       if (p === phase) process.kill(process.pid, sig);

@@ -1,17 +1,14 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
 import type { Command } from 'commander';
-import { launchSession, type RoleMessage } from '../mpc/launch.js';
-import { describeNet } from '../mpc/net/emulate.js';
-import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
-import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
-import { parseEndpoint, runDealer, runParty, type ModelJob, type PartyReport, type ReluJob } from '../mpc/roles.js';
 import {
-  accounting,
   ALLOC_ENV,
+  accounting,
   checkPlan,
+  type JobFlags,
   jobArgs,
   loadInputs,
   modelJob,
+  type NetFlags,
   netArgs,
   parseNet,
   parseProtocol,
@@ -19,12 +16,15 @@ import {
   predictions,
   privateInference,
   totals,
-  type JobFlags,
-  type NetFlags,
 } from '../api/mpc-session.js';
+import { launchSession, type RoleMessage } from '../mpc/launch.js';
+import { describeNet } from '../mpc/net/emulate.js';
+import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
+import { type ModelJob, type PartyReport, parseEndpoint, type ReluJob, runDealer, runParty } from '../mpc/roles.js';
+import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
 import { CliError, pct, posInt, printJson, resolveModel } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
-import { addRoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions, type RoleNetFlags } from './mpc-net.js';
+import { addRoleNetFlags, type RoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions } from './mpc-net.js';
 
 const addNetFlags = (c: Command): Command =>
   c
@@ -34,17 +34,26 @@ const addNetFlags = (c: Command): Command =>
     .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)')
     .option('--connect-timeout <seconds>', 'how long the dealer and the parties wait for each other to connect, model loading included (default 30)');
 
-const LANES_HELP = 'interleaved lanes per ReLU/MaxPool of 16,384 elements or more, so one computes while another\'s opening is in flight (1: no overlap; default 2)';
+const LANES_HELP =
+  "interleaved lanes per ReLU/MaxPool of 16,384 elements or more, so one computes while another's opening is in flight (1: no overlap; default 2)";
 
 const addJobFlags = (c: Command): Command =>
   addNetFlags(c)
     .option('--weights <mode>', 'public (both parties know the weights) | secret (party 1 shares them)', 'public')
-    .option('--relu-protocol <name>', 'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline) | fss (function secret sharing from the dealer, 1 round) | fss2 (FSS, 2 rounds, half-size keys)', 'signonly')
+    .option(
+      '--relu-protocol <name>',
+      'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline) | fss (function secret sharing from the dealer, 1 round) | fss2 (FSS, 2 rounds, half-size keys)',
+      'signonly',
+    )
     .option('--relu-config <file>', 'JSON bit ranges per ReLU/MaxPool node: {"layers": {"<node>": {"msb": 24, "lsb": 6}}}')
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
     .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
-    .option('--threads <n>', `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`, parseThreads)
+    .option(
+      '--threads <n>',
+      `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`,
+      parseThreads,
+    )
     .option('--lanes <n>', LANES_HELP, posInt('--lanes'))
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
@@ -96,7 +105,10 @@ function formatProfile(layers: { name: string; op: string; profile: Profile[] }[
 
 function formatAccounting(a: ReturnType<typeof accounting>): string {
   const kb = (b: number) => (b / 1024).toFixed(1).padStart(10);
-  const rows = a.layers.map((l) => `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`);
+  const rows = a.layers.map(
+    (l) =>
+      `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`,
+  );
   return [
     `per batch: ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ${a.roundsPerBatch} rounds, sent ${(a.bytesSentPerBatch[0]! / 1e6).toFixed(3)} MB by party 0 and ${(a.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB by party 1, modeled network time ${a.modeledMsPerBatch.toFixed(1)} ms`,
     `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ${'p1 KB'.padStart(10)} ${'ms'.padStart(9)} ${'modeled ms'.padStart(11)}`,
@@ -105,7 +117,7 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
 }
 
 /** The session code lives in the API layer; these re-exports keep `cli/mpc` a one-stop import for the CLI's siblings. */
-export { defaultJobFlags, privateInference, readReluConfig, type InferResult, type JobFlags } from '../api/mpc-session.js';
+export { defaultJobFlags, type InferResult, type JobFlags, privateInference, readReluConfig } from '../api/mpc-session.js';
 
 /** Register `mpc`. */
 export function registerMpc(program: Command): void {
@@ -113,16 +125,18 @@ export function registerMpc(program: Command): void {
   registerMpcArchitecture(mpc);
 
   registerCerts(mpc);
-  addRoleNetFlags(addNetFlags(
-    mpc
-      .command('dealer')
-      .description('run the dealer (correlated randomness only; never sees inputs, shares or outputs)')
-      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7600')
-      .option('--tls-cert <file>', 'TLS certificate (PEM; its CN or SAN should name "dealer")')
-      .option('--tls-key <file>', 'TLS private key (PEM)')
-      .option('--ipc', 'report to a launching process (internal)', false)
-      .option('--json', 'machine-readable output'),
-  )).action(async (o: NetFlags & RoleNetFlags & { listen: string; ipc: boolean; json?: boolean }) => {
+  addRoleNetFlags(
+    addNetFlags(
+      mpc
+        .command('dealer')
+        .description('run the dealer (correlated randomness only; never sees inputs, shares or outputs)')
+        .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7600')
+        .option('--tls-cert <file>', 'TLS certificate (PEM; its CN or SAN should name "dealer")')
+        .option('--tls-key <file>', 'TLS private key (PEM)')
+        .option('--ipc', 'report to a launching process (internal)', false)
+        .option('--json', 'machine-readable output'),
+    ),
+  ).action(async (o: NetFlags & RoleNetFlags & { listen: string; ipc: boolean; json?: boolean }) => {
     exitWithLauncher(o.ipc);
     const stats = await runDealer({
       listen: parseEndpoint(o.listen, '--listen'),
@@ -136,32 +150,52 @@ export function registerMpc(program: Command): void {
     });
     send({ type: 'dealer', stats });
     if (o.json) printJson(stats);
-    else if (!o.ipc) process.stdout.write(`dealer done: ${stats.requests} requests in ${stats.roundTrips} round trips, sent ${stats.bytesSent[0]} B to party 0 and ${stats.bytesSent[1]} B to party 1\n`);
+    else if (!o.ipc)
+      process.stdout.write(
+        `dealer done: ${stats.requests} requests in ${stats.roundTrips} round trips, sent ${stats.bytesSent[0]} B to party 0 and ${stats.bytesSent[1]} B to party 1\n`,
+      );
   });
 
-  addRoleNetFlags(addJobFlags(
-    mpc
-      .command('party')
-      .description('run one party (0: data owner with --dataset/--input; 1: model owner)')
-      .argument('<model>', '.onnx model (party 0 uses only its architecture when --weights secret)')
-      .requiredOption('--id <0|1>', 'which party')
-      .requiredOption('--peer <host:port>', 'party 1: address to listen on for party 0; party 0: address of party 1')
-      .requiredOption('--dealer <host:port>', "the dealer's address")
-      .option('--count <n>', 'party 1: number of inputs party 0 will send', posInt('--count'))
-      .option('--warmup', 'run one untimed batch of zeros first')
-      .option('--job <kind>', 'model (default) | relu (micro-benchmark)', 'model')
-      .option('--n <n>', 'relu job: elements', posInt('--n'), 10_000)
-      .option('--msb <b>', 'relu job: top of the bit range', (v) => Number(v), 64)
-      .option('--lsb <b>', 'relu job: bottom of the bit range', (v) => Number(v), 0)
-      .option('--reps <n>', 'relu job: timed repetitions', posInt('--reps'), 5)
-      .option('--tls-cert <file>', "TLS certificate (PEM) naming this party's role: party 1's server certificate, and the client certificate of both parties when --tls-ca is given")
-      .option('--tls-key <file>', 'TLS private key (PEM)')
-      .option('--ipc', 'report to a launching process (internal)', false)
-      .option('--json', 'machine-readable output'),
-  )).action(
+  addRoleNetFlags(
+    addJobFlags(
+      mpc
+        .command('party')
+        .description('run one party (0: data owner with --dataset/--input; 1: model owner)')
+        .argument('<model>', '.onnx model (party 0 uses only its architecture when --weights secret)')
+        .requiredOption('--id <0|1>', 'which party')
+        .requiredOption('--peer <host:port>', 'party 1: address to listen on for party 0; party 0: address of party 1')
+        .requiredOption('--dealer <host:port>', "the dealer's address")
+        .option('--count <n>', 'party 1: number of inputs party 0 will send', posInt('--count'))
+        .option('--warmup', 'run one untimed batch of zeros first')
+        .option('--job <kind>', 'model (default) | relu (micro-benchmark)', 'model')
+        .option('--n <n>', 'relu job: elements', posInt('--n'), 10_000)
+        .option('--msb <b>', 'relu job: top of the bit range', (v) => Number(v), 64)
+        .option('--lsb <b>', 'relu job: bottom of the bit range', (v) => Number(v), 0)
+        .option('--reps <n>', 'relu job: timed repetitions', posInt('--reps'), 5)
+        .option(
+          '--tls-cert <file>',
+          "TLS certificate (PEM) naming this party's role: party 1's server certificate, and the client certificate of both parties when --tls-ca is given",
+        )
+        .option('--tls-key <file>', 'TLS private key (PEM)')
+        .option('--ipc', 'report to a launching process (internal)', false)
+        .option('--json', 'machine-readable output'),
+    ),
+  ).action(
     async (
       ref: string,
-      o: JobFlags & RoleNetFlags & { id: string; peer: string; dealer: string; job: string; n: number; msb: number; lsb: number; reps: number; ipc: boolean; json?: boolean },
+      o: JobFlags &
+        RoleNetFlags & {
+          id: string;
+          peer: string;
+          dealer: string;
+          job: string;
+          n: number;
+          msb: number;
+          lsb: number;
+          reps: number;
+          ipc: boolean;
+          json?: boolean;
+        },
     ) => {
       exitWithLauncher(o.ipc);
       if (o.id !== '0' && o.id !== '1') throw new CliError(`--id must be 0 or 1, got '${o.id}'`, 2);
@@ -169,7 +203,16 @@ export function registerMpc(program: Command): void {
       let job: ModelJob | ReluJob;
       let labels: Uint8Array | undefined;
       if (o.job === 'relu') {
-        job = { kind: 'relu', n: o.n, msb: o.msb, lsb: o.lsb, reluProtocol: parseProtocol(o.reluProtocol), reps: o.reps, preprocess: !!o.preprocess, ...(o.lanes ? { lanes: o.lanes } : {}) };
+        job = {
+          kind: 'relu',
+          n: o.n,
+          msb: o.msb,
+          lsb: o.lsb,
+          reluProtocol: parseProtocol(o.reluProtocol),
+          reps: o.reps,
+          preprocess: !!o.preprocess,
+          ...(o.lanes ? { lanes: o.lanes } : {}),
+        };
       } else if (o.job === 'model') {
         const { model } = resolveModel(ref);
         if (id === 0) {
@@ -226,7 +269,9 @@ export function registerMpc(program: Command): void {
     if (o.json) return printJson(r);
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
     if (r.accuracy !== undefined) process.stdout.write(`accuracy ${pct(r.accuracy)}; `);
-    process.stdout.write(`agreement with plaintext (onnxruntime) ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`);
+    process.stdout.write(
+      `agreement with plaintext (onnxruntime) ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`,
+    );
     process.stdout.write(formatAccounting(r) + '\n');
   });
 
@@ -244,35 +289,68 @@ export function registerMpc(program: Command): void {
       .option('--lanes <n>', LANES_HELP, posInt('--lanes'))
       .option('--profile', 'print where each party spends its time (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: NetFlags & { n: number; msb: number; lsb: number; reluProtocol: string; reps: number; preprocess?: boolean; lanes?: number; profile?: boolean; json?: boolean }) => {
-    parseProtocol(o.reluProtocol);
-    const common = ['x', '--job', 'relu', '--n', String(o.n), '--msb', String(o.msb), '--lsb', String(o.lsb), '--relu-protocol', o.reluProtocol, '--reps', String(o.reps), ...(o.preprocess ? ['--preprocess'] : []), ...(o.lanes ? ['--lanes', String(o.lanes)] : []), ...netArgs(o)];
-    const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
-    const b0 = res.party0.batches;
-    const ms = b0.map((b) => b.ms).sort((x, y) => x - y);
-    const out = {
-      protocol: o.reluProtocol,
-      n: o.n,
-      msb: o.msb,
-      lsb: o.lsb,
-      net: describeNet(parseNet(o)),
-      bytesPerElemPerParty: b0[0]!.bytesSent / o.n,
-      bitsPerElemPerParty: (b0[0]!.bytesSent * 8) / o.n,
-      rounds: b0[0]!.rounds,
-      ms: ms[Math.floor(ms.length / 2)]!,
-      dealerWaitMs: b0[0]!.dealerWaitMs,
-      preprocess: !!o.preprocess,
-      // mean over the repetitions, per party
-      computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
-      waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
-      profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
-    };
-    if (o.json) printJson(out);
-    else {
-      process.stdout.write(`${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`);
-      if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
-    }
-  });
+  ).action(
+    async (
+      o: NetFlags & {
+        n: number;
+        msb: number;
+        lsb: number;
+        reluProtocol: string;
+        reps: number;
+        preprocess?: boolean;
+        lanes?: number;
+        profile?: boolean;
+        json?: boolean;
+      },
+    ) => {
+      parseProtocol(o.reluProtocol);
+      const common = [
+        'x',
+        '--job',
+        'relu',
+        '--n',
+        String(o.n),
+        '--msb',
+        String(o.msb),
+        '--lsb',
+        String(o.lsb),
+        '--relu-protocol',
+        o.reluProtocol,
+        '--reps',
+        String(o.reps),
+        ...(o.preprocess ? ['--preprocess'] : []),
+        ...(o.lanes ? ['--lanes', String(o.lanes)] : []),
+        ...netArgs(o),
+      ];
+      const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
+      const b0 = res.party0.batches;
+      const ms = b0.map((b) => b.ms).sort((x, y) => x - y);
+      const out = {
+        protocol: o.reluProtocol,
+        n: o.n,
+        msb: o.msb,
+        lsb: o.lsb,
+        net: describeNet(parseNet(o)),
+        bytesPerElemPerParty: b0[0]!.bytesSent / o.n,
+        bitsPerElemPerParty: (b0[0]!.bytesSent * 8) / o.n,
+        rounds: b0[0]!.rounds,
+        ms: ms[Math.floor(ms.length / 2)]!,
+        dealerWaitMs: b0[0]!.dealerWaitMs,
+        preprocess: !!o.preprocess,
+        // mean over the repetitions, per party
+        computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
+        waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
+        profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
+      };
+      if (o.json) printJson(out);
+      else {
+        process.stdout.write(
+          `${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`,
+        );
+        if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
+      }
+    },
+  );
 
   addJobFlags(
     bench
@@ -284,7 +362,9 @@ export function registerMpc(program: Command): void {
       .option('--json', 'machine-readable output'),
   ).action(async (ref: string, o: JobFlags & { reps: number; profile?: boolean; json?: boolean }) => {
     const { model } = resolveModel(ref);
-    const per = checkPlan(model, o, ref).inputShape.slice(1).reduce((a, d) => a * d, 1);
+    const per = checkPlan(model, o, ref)
+      .inputShape.slice(1)
+      .reduce((a, d) => a * d, 1);
     // Random inputs in [0, 1): cost does not depend on the values.
     const count = o.batch * o.reps;
     const tmp = `${process.env.TMPDIR ?? '/tmp'}/privml-bench-${process.pid}.json`;
@@ -293,7 +373,15 @@ export function registerMpc(program: Command): void {
     try {
       const run = async (preprocess: boolean) => {
         const f: JobFlags = { ...o, preprocess, warmup: true };
-        return accounting(await launchSession({ dealer: netArgs(o), party1: [ref, '--count', String(count), ...jobArgs(f)], party0: [ref, '--input', tmp, ...jobArgs(f)], env: ALLOC_ENV }), parseNet(o));
+        return accounting(
+          await launchSession({
+            dealer: netArgs(o),
+            party1: [ref, '--count', String(count), ...jobArgs(f)],
+            party0: [ref, '--input', tmp, ...jobArgs(f)],
+            env: ALLOC_ENV,
+          }),
+          parseNet(o),
+        );
       };
       const online = await run(false);
       const pre = await run(true);
@@ -315,7 +403,9 @@ export function registerMpc(program: Command): void {
       };
       if (o.json) printJson(out);
       else {
-        process.stdout.write(`${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`);
+        process.stdout.write(
+          `${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
+        );
         if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
       }
     } finally {
@@ -323,4 +413,3 @@ export function registerMpc(program: Command): void {
     }
   });
 }
-

@@ -3,11 +3,12 @@
  * splits the work into jobs for `privml worker`s and prints what the local command prints. Kept out of
  * the pillar CLI files so their hooks stay one line each.
  */
-import { OptionError } from '../errors.js';
-import { parseQueueUrl } from '../queue/connection.js';
-import type { Model } from '../onnx/ir.js';
+
 import type { ClientPlanOptions } from '../api/fhe.js';
-import { CliError, Progress, loadDataset, printJson } from './common.js';
+import { OptionError } from '../errors.js';
+import type { Model } from '../onnx/ir.js';
+import { parseQueueUrl } from '../queue/connection.js';
+import { CliError, loadDataset, Progress, printJson } from './common.js';
 
 /** Progress bar + retry notes on stderr while a batch runs. */
 function progress(label: string, json: boolean | undefined) {
@@ -32,37 +33,86 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
   try {
     const r = await optimizeOverQueue(target, dir, o.output, { level: o.level as 'extended', onProgress: p.onProgress, log: p.log });
     p.stop();
-    const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100, queue: target.display, workers: r.workers.length, computeSeconds: Math.round(r.computeSeconds * 100) / 100, optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100, retried: r.attempts.filter((a) => a > 1).length };
+    const summary = {
+      bundle: dir,
+      output: o.output,
+      level: o.level,
+      members: r.members,
+      seconds: Math.round(r.seconds * 100) / 100,
+      queue: target.display,
+      workers: r.workers.length,
+      computeSeconds: Math.round(r.computeSeconds * 100) / 100,
+      optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100,
+      retried: r.attempts.filter((a) => a > 1).length,
+    };
     if (o.json) return printJson(summary);
-    process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`);
+    process.stdout.write(
+      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`,
+    );
   } finally {
     p.stop();
   }
 }
 
 /** `privml mpc infer MODEL --queue URL`: a data owner's offline batch, jobs of `--per-job` images. */
-export async function mpcInferQueued(ref: string, o: { queue: string; perJob?: number; dataset?: string; dataDir?: string; input?: string; limit?: number; batch: number; weights: string; reluProtocol: string; fracBits: number; architecture?: string; json?: boolean }): Promise<void> {
+export async function mpcInferQueued(
+  ref: string,
+  o: {
+    queue: string;
+    perJob?: number;
+    dataset?: string;
+    dataDir?: string;
+    input?: string;
+    limit?: number;
+    batch: number;
+    weights: string;
+    reluProtocol: string;
+    fracBits: number;
+    architecture?: string;
+    json?: boolean;
+  },
+): Promise<void> {
   if (!o.dataset) throw new OptionError('give --dataset (with --limit): over --queue every worker reads the images from its own copy');
-  if (o.input || o.architecture) throw new OptionError('--queue takes inputs from a data set every worker holds (--dataset, --limit), not --input or --architecture');
+  if (o.input || o.architecture)
+    throw new OptionError('--queue takes inputs from a data set every worker holds (--dataset, --limit), not --input or --architecture');
   if (o.weights !== 'public' && o.weights !== 'secret') throw new OptionError(`--weights must be public or secret, got '${o.weights}'`);
-  if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten') throw new OptionError(`--relu-protocol over --queue: signonly or crypten, got '${o.reluProtocol}'`);
+  if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten')
+    throw new OptionError(`--relu-protocol over --queue: signonly or crypten, got '${o.reluProtocol}'`);
   const target = parseQueueUrl(o.queue);
   const { inferOverQueue } = await import('../queue/mpc.js');
   const p = progress('mpc jobs', o.json);
   try {
-    const r = await inferOverQueue(target, ref, { dataset: o.dataset, dataDir: o.dataDir, limit: o.limit, perJob: o.perJob, batch: o.batch, weights: o.weights, reluProtocol: o.reluProtocol, fracBits: o.fracBits, onProgress: p.onProgress, log: p.log });
+    const r = await inferOverQueue(target, ref, {
+      dataset: o.dataset,
+      dataDir: o.dataDir,
+      limit: o.limit,
+      perJob: o.perJob,
+      batch: o.batch,
+      weights: o.weights,
+      reluProtocol: o.reluProtocol,
+      fracBits: o.fracBits,
+      onProgress: p.onProgress,
+      log: p.log,
+    });
     p.stop();
     const summary = { model: ref, queue: target.display, ...r, retried: r.attempts.filter((a) => a > 1).length, attempts: undefined };
     if (o.json) return printJson(summary);
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
-    process.stdout.write(`accuracy ${(100 * r.accuracy!).toFixed(1)}%; agreement with plaintext (onnxruntime) ${(100 * r.agreement).toFixed(1)}% (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}; ${r.seconds.toFixed(1)} s over ${r.workers.length} workers via ${target.display}\n`);
+    process.stdout.write(
+      `accuracy ${(100 * r.accuracy!).toFixed(1)}%; agreement with plaintext (onnxruntime) ${(100 * r.agreement).toFixed(1)}% (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}; ${r.seconds.toFixed(1)} s over ${r.workers.length} workers via ${target.display}\n`,
+    );
   } finally {
     p.stop();
   }
 }
 
 /** `privml fhe run MODEL --queue URL`: this process is the client (keys, encryption, decryption); workers run the model. */
-export async function fheRunQueued(model: Model, source: string, plan: ClientPlanOptions, o: { queue: string; perJob?: number; dataset: string; limit: number; start: number; json?: boolean }): Promise<void> {
+export async function fheRunQueued(
+  model: Model,
+  source: string,
+  plan: ClientPlanOptions,
+  o: { queue: string; perJob?: number; dataset: string; limit: number; start: number; json?: boolean },
+): Promise<void> {
   const target = parseQueueUrl(o.queue);
   const { openClient } = await import('../api/fhe.js');
   const { runOverQueue } = await import('../queue/fhe.js');
@@ -78,7 +128,8 @@ export async function fheRunQueued(model: Model, source: string, plan: ClientPla
   const client = await openClient(model, source, { ...plan, remote: true });
   const p = progress('fhe jobs', o.json);
   try {
-    if (all.shape.join(',') !== client.inputDims.join(',')) throw new CliError(`${source}: expects images [${client.inputDims}], ${o.dataset} has [${all.shape}]`);
+    if (all.shape.join(',') !== client.inputDims.join(','))
+      throw new CliError(`${source}: expects images [${client.inputDims}], ${o.dataset} has [${all.shape}]`);
     // The same references as the local run: onnxruntime on the PAF ONNX, and the float64 program.
     const inputName = model.graph.inputs[0]!.name;
     const ortOut = await runOrt(model, { [inputName]: floatTensor([n, ...all.shape], images) });
@@ -96,7 +147,17 @@ export async function fheRunQueued(model: Model, source: string, plan: ClientPla
         for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - want[j]!) / scale);
         return rel;
       };
-      return { index: o.start + i, label: labels[i]!, plainClass: argmax(ref), ortClass: argmax(ortY), fheClass: argmax(y), maxRelErr: relErr(ref), maxRelErrVsOrt: relErr(ortY), seconds: r.serverSeconds[i]!, computeSeconds: r.serverComputeSeconds[i]! };
+      return {
+        index: o.start + i,
+        label: labels[i]!,
+        plainClass: argmax(ref),
+        ortClass: argmax(ortY),
+        fheClass: argmax(y),
+        maxRelErr: relErr(ref),
+        maxRelErrVsOrt: relErr(ortY),
+        seconds: r.serverSeconds[i]!,
+        computeSeconds: r.serverComputeSeconds[i]!,
+      };
     });
     const frac = (f: (x: (typeof results)[number]) => boolean) => results.filter(f).length / n;
     const inferSeconds = results.reduce((a, x) => a + x.seconds, 0);
@@ -118,12 +179,29 @@ export async function fheRunQueued(model: Model, source: string, plan: ClientPla
       meanSecondsPerImage: inferSeconds / n,
       meanComputeSecondsPerImage: results.reduce((a, x) => a + x.computeSeconds, 0) / n,
       // Queue accounting: handler seconds beyond the inferences (blob transfer, key set load once per worker).
-      queue: { url: target.display, workers: r.workers.length, jobs: r.attempts.length, retried: r.attempts.filter((a) => a > 1).length, wallSeconds: r.seconds, uploadSeconds: r.uploadSeconds, jobSeconds: r.computeSeconds, inferSeconds, handlerOverhead: r.computeSeconds / inferSeconds - 1 },
+      queue: {
+        url: target.display,
+        workers: r.workers.length,
+        jobs: r.attempts.length,
+        retried: r.attempts.filter((a) => a > 1).length,
+        wallSeconds: r.seconds,
+        uploadSeconds: r.uploadSeconds,
+        jobSeconds: r.computeSeconds,
+        inferSeconds,
+        handlerOverhead: r.computeSeconds / inferSeconds - 1,
+      },
       results,
     };
     if (o.json) return printJson(summary);
-    process.stdout.write(`${source}: N=${client.params.polyModulusDegree}, depth ${client.depth}; ${n} images over ${r.workers.length} workers via ${target.display}, agreement with the plaintext PAF model (onnxruntime) ${(100 * summary.agreementWithPlaintextPaf).toFixed(1)}%, accuracy ${(100 * summary.accuracy).toFixed(1)}% (plaintext ${(100 * summary.plaintextPafAccuracy).toFixed(1)}%), max rel err vs onnxruntime ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(2)} s/image on a worker, ${r.seconds.toFixed(1)} s wall\n`);
-    process.stdout.write(`predictions: ${results.slice(0, 40).map((x) => x.fheClass).join(' ')}${n > 40 ? ' …' : ''}\n`);
+    process.stdout.write(
+      `${source}: N=${client.params.polyModulusDegree}, depth ${client.depth}; ${n} images over ${r.workers.length} workers via ${target.display}, agreement with the plaintext PAF model (onnxruntime) ${(100 * summary.agreementWithPlaintextPaf).toFixed(1)}%, accuracy ${(100 * summary.accuracy).toFixed(1)}% (plaintext ${(100 * summary.plaintextPafAccuracy).toFixed(1)}%), max rel err vs onnxruntime ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(2)} s/image on a worker, ${r.seconds.toFixed(1)} s wall\n`,
+    );
+    process.stdout.write(
+      `predictions: ${results
+        .slice(0, 40)
+        .map((x) => x.fheClass)
+        .join(' ')}${n > 40 ? ' …' : ''}\n`,
+    );
   } finally {
     p.stop();
     client.dispose();

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { printable, sizeOf, type DType, type Model, type Tensor, allocArray } from '../onnx/ir.js';
+import { FloatModel } from '../nn/runtime.js';
+import { allocArray, type DType, type Model, printable, sizeOf, type Tensor } from '../onnx/ir.js';
 import { loadNpy, saveNpy } from '../onnx/npy.js';
 import { runOrt } from '../onnx/ort.js';
-import { FloatModel } from '../nn/runtime.js';
 import { CliError, printJson, resolveModel } from './common.js';
 
 interface RunOptions {
@@ -119,7 +119,12 @@ export function registerRun(program: Command): void {
       const outs = await runOnce(model, source, o.runtime, feeds);
       const ms = performance.now() - t0;
       const names = model.graph.outputs.map((v) => v.name);
-      const report: Record<string, unknown> = { source, runtime: o.runtime, ms: Math.round(ms), outputs: Object.fromEntries(names.map((n) => [n, summary(outs[n]!)])) };
+      const report: Record<string, unknown> = {
+        source,
+        runtime: o.runtime,
+        ms: Math.round(ms),
+        outputs: Object.fromEntries(names.map((n) => [n, summary(outs[n]!)])),
+      };
       if (o.compare) {
         const ref2 = await runOrt(model, feeds);
         report.compare = Object.fromEntries(names.map((n) => [n, diff(outs[n]!, ref2[n]!)]));
@@ -133,7 +138,9 @@ export function registerRun(program: Command): void {
       for (const n of names) {
         const s = (report.outputs as Record<string, Record<string, unknown>>)[n]!;
         const num = (x: unknown): string => (typeof x === 'number' ? Number(x.toPrecision(6)).toString() : String(x));
-        lines.push(`  ${printable(n)}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`);
+        lines.push(
+          `  ${printable(n)}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`,
+        );
         if (o.compare) {
           const d = (report.compare as Record<string, { maxAbs: number; maxRel: number }>)[n]!;
           lines.push(`    vs onnxruntime: max abs diff ${d.maxAbs.toExponential(2)}, max rel diff ${d.maxRel.toExponential(2)}`);

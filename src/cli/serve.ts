@@ -5,24 +5,24 @@
  * WebSocket bytes to their TCP ports unchanged (see the README's threat model for what the relay
  * can see). The plain image never reaches the server: only secret shares pass the relay.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { resolveModel } from '../api/model-ref.js';
+import { readReluConfig } from '../api/mpc-session.js';
+import { randomId } from '../crypto/random.js';
+import { stripWeights } from '../mpc/arch.js';
+import type { BitRange, WeightMode } from '../mpc/executor.js';
+import type { RoleMessage } from '../mpc/launch.js';
+import { planModel } from '../mpc/plan.js';
 import { packageRoot } from '../nn/data/paths.js';
 import { encodeModel } from '../onnx/proto.js';
-import { stripWeights } from '../mpc/arch.js';
-import { planModel } from '../mpc/plan.js';
-import type { RoleMessage } from '../mpc/launch.js';
-import { randomId } from '../crypto/random.js';
-import type { BitRange, WeightMode } from '../mpc/executor.js';
-import type { ServerInfo, SessionInfo, Sample } from '../web/session.js';
-import { readReluConfig } from '../api/mpc-session.js';
-import { resolveModel } from '../api/model-ref.js';
+import type { Sample, ServerInfo, SessionInfo } from '../web/session.js';
 import { CliError, loadDataset } from './common.js';
 
 /** Sessions (dealer + party 1 pairs) alive at once; more get a 503 with a one-line reason. */
@@ -58,7 +58,10 @@ function startRole(name: string, args: string[], log: (l: string) => void): { ch
   let last = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => {
-    const l = d.split('\n').filter((x) => x.trim()).pop();
+    const l = d
+      .split('\n')
+      .filter((x) => x.trim())
+      .pop();
     if (l) last = l;
   });
   const listening = new Promise<number>((resolve, reject) => {
@@ -125,15 +128,23 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   const modelBytes = encodeModel(weights === 'public' ? model : stripWeights(model));
   const ds = loadDataset({ dataset: 'fashion-mnist-sample', limit: SAMPLES }, 'test');
   const per = inputShape.reduce((a, b) => a * b, 1);
-  const samples: Sample[] = ds.images.length / ds.n === per
-    ? Array.from({ length: ds.n }, (_, i) => ({
-        index: i,
-        label: ds.labels[i]!,
-        pixels: Buffer.from(Uint8Array.from(ds.images.subarray(i * per, (i + 1) * per), (v) => Math.round(v * 255))).toString('base64'),
-      }))
-    : [];
+  const samples: Sample[] =
+    ds.images.length / ds.n === per
+      ? Array.from({ length: ds.n }, (_, i) => ({
+          index: i,
+          label: ds.labels[i]!,
+          pixels: Buffer.from(Uint8Array.from(ds.images.subarray(i * per, (i + 1) * per), (v) => Math.round(v * 255))).toString('base64'),
+        }))
+      : [];
   // File names only: the page (and its screenshots) need not learn the server's directory layout.
-  const info: ServerInfo = { model: basename(source), mode: 'mpc', inputShape, classes: ds.classes, weights, reluConfig: o.reluConfig ? basename(o.reluConfig) : null };
+  const info: ServerInfo = {
+    model: basename(source),
+    mode: 'mpc',
+    inputShape,
+    classes: ds.classes,
+    weights,
+    reluConfig: o.reluConfig ? basename(o.reluConfig) : null,
+  };
   const dir = await pageDir();
   const files: Record<string, [string, string]> = {
     '/': ['index.html', 'text/html; charset=utf-8'],
@@ -160,8 +171,21 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     sessions.set(id, s);
     try {
       s.ports.dealer = await dealer.listening;
-      const jobArgs = ['--weights', weights, '--relu-protocol', o.reluProtocol, '--count', '1', '--warmup', ...(o.reluConfig ? ['--relu-config', o.reluConfig] : [])];
-      const p1 = startRole('party 1', ['mpc', 'party', ref, '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common], log);
+      const jobArgs = [
+        '--weights',
+        weights,
+        '--relu-protocol',
+        o.reluProtocol,
+        '--count',
+        '1',
+        '--warmup',
+        ...(o.reluConfig ? ['--relu-config', o.reluConfig] : []),
+      ];
+      const p1 = startRole(
+        'party 1',
+        ['mpc', 'party', ref, '--id', '1', '--peer', '127.0.0.1:0', '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common],
+        log,
+      );
       children.push(p1.child);
       s.ports.peer = await p1.listening;
       // Both roles done (or failed): the session is over.
@@ -175,7 +199,14 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
       id,
       peerPath: `/ws/${id}/peer`,
       dealerPath: `/ws/${id}/dealer`,
-      job: { weights, reluProtocol: o.reluProtocol as SessionInfo['job']['reluProtocol'], reluConfig, fracBits: 16, warmup: true, idleTimeoutMs: IDLE_TIMEOUT_MS },
+      job: {
+        weights,
+        reluProtocol: o.reluProtocol as SessionInfo['job']['reluProtocol'],
+        reluConfig,
+        fracBits: 16,
+        warmup: true,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+      },
     };
   };
 

@@ -6,18 +6,18 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { saveModel } from '../onnx/proto.js';
+import { ensureWritable, ensureWritableDir } from '../api/files.js';
+import * as api from '../api/smartpaf.js';
 import type { Model } from '../onnx/ir.js';
-import { getPaf, listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
+import { saveModel } from '../onnx/proto.js';
 import { nonlinearLayers } from '../smartpaf/layers.js';
+import { getPaf, listPafs, MINIMAX27_EPS, type Paf } from '../smartpaf/paf.js';
 import { deployModel, parseTechniques, rangeSummary } from '../smartpaf/pipeline.js';
-import { mergeTables, runTable, tableHtml, TABLE_ROWS, type TableResult } from '../smartpaf/report.js';
+import { pafSvg } from '../smartpaf/plot.js';
 import { oddCost, oddDegree } from '../smartpaf/poly.js';
 import { measureSign } from '../smartpaf/remez.js';
-import { pafSvg } from '../smartpaf/plot.js';
-import * as api from '../api/smartpaf.js';
-import { ensureWritable, ensureWritableDir } from '../api/files.js';
-import { CliError, loadDataset, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
+import { mergeTables, runTable, TABLE_ROWS, type TableResult, tableHtml } from '../smartpaf/report.js';
+import { CliError, loadDataset, Progress, pct, posInt, posNum, printJson, resolveModel } from './common.js';
 
 /** |x| from which sign errors are reported (the approximations are poor closer to 0 by design). */
 const SIGN_ERROR_FROM = 0.1;
@@ -75,9 +75,10 @@ export function registerSmartpaf(program: Command): Command {
         out.push(
           `${r.name.padEnd(11)} ${String(r.degree).padStart(6)} (${String(r.algebraicDegree).padStart(3)})  ${String(r.depth).padStart(5)}  ${String(r.mults).padStart(5)}  ${r.reluMaxError.toExponential(2)}  ${r.title}`,
         );
-        for (const s of r.stages) out.push(`${''.padEnd(14)}${s.name.padEnd(4)} deg ${s.degree}: ${s.coefficients.map((c) => Number(c.toPrecision(10))).join(', ')}`);
+        for (const s of r.stages)
+          out.push(`${''.padEnd(14)}${s.name.padEnd(4)} deg ${s.degree}: ${s.coefficients.map((c) => Number(c.toPrecision(10))).join(', ')}`);
       }
-      out.push('degree = sum of stage degrees (papers\' convention); alg. = degree of the composed polynomial.');
+      out.push("degree = sum of stage degrees (papers' convention); alg. = degree of the composed polynomial.");
       out.push('depth/mults: sign(x) with minimal-depth power-basis evaluation (see src/smartpaf/poly.ts); ReLU adds 1 and 1.');
       for (const f of files) out.push(`wrote ${f}`);
       process.stdout.write(out.join('\n') + '\n');
@@ -112,7 +113,13 @@ function readTable(file: string): TableResult {
   } catch (e) {
     throw new Error(`${file}: cannot read report JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  const ok = t !== null && typeof t === 'object' && typeof t.model === 'string' && typeof t.testN === 'number' && typeof t.reluAccuracy === 'number' && Array.isArray(t.columns);
+  const ok =
+    t !== null &&
+    typeof t === 'object' &&
+    typeof t.model === 'string' &&
+    typeof t.testN === 'number' &&
+    typeof t.reluAccuracy === 'number' &&
+    Array.isArray(t.columns);
   if (!ok) throw new Error(`${file}: not a smartpaf report JSON (needs model, testN, reluAccuracy and columns)`);
   return t as TableResult;
 }
@@ -263,7 +270,12 @@ function registerRun(sp: Command): void {
         scales: res.scales,
         range: res.range,
         ct: p.ct?.map((r) => ({ node: r.node, kind: r.kind, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stages: r.stages })),
-        fineTune: p.fineTune.map((f) => ({ node: f.node, startValAccuracy: f.startValAccuracy, bestValAccuracy: f.bestValAccuracy, groups: f.groups.map((g) => ({ group: g.group, valAccuracy: g.valAccuracy, improved: g.improved })) })),
+        fineTune: p.fineTune.map((f) => ({
+          node: f.node,
+          startValAccuracy: f.startValAccuracy,
+          bestValAccuracy: f.bestValAccuracy,
+          groups: f.groups.map((g) => ({ group: g.group, valAccuracy: g.valAccuracy, improved: g.improved })),
+        })),
         epochs: p.epochs,
         output: o.output,
         ortMaxAbsDiff: res.ortMaxAbsDiff,
@@ -289,7 +301,10 @@ function registerReport(sp: Command): void {
   dataOptions(rep)
     .requiredOption('-o, --output <file>', 'HTML report file (the JSON goes next to it, .json)')
     .action(async (ref: string, o: DataCliOptions & { pafs: string; output: string; saveModels?: string }) => {
-      const pafs = o.pafs.split(',').map((s) => s.trim()).filter(Boolean);
+      const pafs = o.pafs
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (pafs.length === 0) throw new CliError('--pafs: no PAF named', 2);
       for (const p of pafs) pafOrFail(p);
       const jsonFile = o.output.replace(/\.html?$/i, '') + '.json';
@@ -335,7 +350,10 @@ function registerReport(sp: Command): void {
       }
       if (o.json) return printJson(table);
       const w = 34;
-      const out = [`${'technique'.padEnd(w)}${pafs.map((p) => p.padStart(11)).join('')}`, `${'ReLU model'.padEnd(w)}${pafs.map(() => pct(relu).padStart(11)).join('')}`];
+      const out = [
+        `${'technique'.padEnd(w)}${pafs.map((p) => p.padStart(11)).join('')}`,
+        `${'ReLU model'.padEnd(w)}${pafs.map(() => pct(relu).padStart(11)).join('')}`,
+      ];
       for (const row of TABLE_ROWS) out.push(`${row.label.padEnd(w)}${table.columns.map((c) => pct(c.cells[row.key].accuracy).padStart(11)).join('')}`);
       out.push(`wrote ${o.output} and ${jsonFile}`);
       process.stdout.write(out.join('\n') + '\n');

@@ -1,11 +1,11 @@
 /** `privml train`: train (or fine-tune) a model on a data set and write it back as ONNX. */
 import type { Command } from 'commander';
-import { saveModel } from '../onnx/proto.js';
 import { ensureWritable } from '../api/files.js';
 import { split } from '../nn/data/index.js';
 import { FloatModel } from '../nn/runtime.js';
-import { evaluate, train, type OptimizerName } from '../nn/train.js';
-import { CliError, loadDataset, parseKeyValues, pct, posInt, posNum, printJson, Progress, resolveModel } from './common.js';
+import { evaluate, type OptimizerName, train } from '../nn/train.js';
+import { saveModel } from '../onnx/proto.js';
+import { CliError, loadDataset, Progress, parseKeyValues, pct, posInt, posNum, printJson, resolveModel } from './common.js';
 
 interface TrainCliOptions {
   model: string;
@@ -56,7 +56,9 @@ export function registerTrain(program: Command): void {
       const log = (s: string) => {
         if (!o.json) process.stderr.write(s + '\n');
       };
-      log(`training ${source} on ${trainSet.n} examples of ${o.dataset} (${val ? `${val.n} held out for validation, ` : ''}${o.epochs} epochs, ${o.optimizer}, batch ${o.batchSize})`);
+      log(
+        `training ${source} on ${trainSet.n} examples of ${o.dataset} (${val ? `${val.n} held out for validation, ` : ''}${o.epochs} epochs, ${o.optimizer}, batch ${o.batchSize})`,
+      );
       const t0 = performance.now();
       const history = await train(fm, trainSet, {
         epochs: o.epochs,

@@ -1,9 +1,9 @@
 /** `privml zoo list|export`: the built-in model zoo. */
 import type { Command } from 'commander';
+import { ensureWritable } from '../api/files.js';
+import { modelInfo } from '../onnx/info.js';
 import { saveModel } from '../onnx/proto.js';
 import { buildZoo, listZoo, paramCount } from '../onnx/zoo/index.js';
-import { modelInfo } from '../onnx/info.js';
-import { ensureWritable } from '../api/files.js';
 import { parseKeyValues, printJson } from './common.js';
 
 /** Register `zoo`. */

@@ -4,7 +4,7 @@
  * it, so the same seed always yields the same stream; the stream continues across calls.
  */
 
-import { createCipheriv, randomBytes, type Cipher } from 'node:crypto';
+import { type Cipher, createCipheriv, randomBytes } from 'node:crypto';
 
 /** Seed length in bytes (an AES-128 key). */
 export const SEED_BYTES = 16;

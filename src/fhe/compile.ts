@@ -6,7 +6,7 @@
  * nodes or the expanded form recognised from metadata `privml.paf.layers` — become polynomial steps
  * evaluated with src/smartpaf's plan.
  */
-import { attrFloat, attrInt, attrInts, ModelError, sizeOf, tensorToNumbers, type Model, type Node, type Tensor } from '../onnx/ir.js';
+import { attrFloat, attrInt, attrInts, type Model, ModelError, type Node, sizeOf, type Tensor, tensorToNumbers } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
 import { META_PAF_LAYERS, pafLayers } from '../smartpaf/graph.js';
 import { SMARTPAF_DOMAIN } from '../smartpaf/ops.js';
@@ -28,7 +28,17 @@ export type FheStep =
   | { kind: 'sumpool'; name: string; nodes: string[]; kernel: [number, number]; inDims: number[]; outDims: number[] }
   | { kind: 'paf'; name: string; nodes: string[]; paf: string; stages: number[][]; scale: number; dims: number[] }
   /** PAF MaxPool, non-overlapping k×k windows (power-of-two sides): a level-wise tree of PAF max(a, b). */
-  | { kind: 'maxpool'; name: string; nodes: string[]; paf: string; stages: number[][]; scale: number; kernel: [number, number]; inDims: number[]; outDims: number[] };
+  | {
+      kind: 'maxpool';
+      name: string;
+      nodes: string[];
+      paf: string;
+      stages: number[][];
+      scale: number;
+      kernel: [number, number];
+      inDims: number[];
+      outDims: number[];
+    };
 
 /** A model compiled to FHE steps. */
 export interface FheProgram {
@@ -240,7 +250,10 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
   const inputDims = shape.slice(1) as number[];
 
   // PAF layers, in either form.
-  const pafByNode = new Map<string, { paf: string; stages: number[][]; scale: number; kind: string; input: string; output: string; window?: Record<string, unknown> }>();
+  const pafByNode = new Map<
+    string,
+    { paf: string; stages: number[][]; scale: number; kind: string; input: string; output: string; window?: Record<string, unknown> }
+  >();
   const skip = new Set<Node>();
   let form: FheProgram['form'] = 'plain';
   const layersMeta = model.metadata[META_PAF_LAYERS];
@@ -265,7 +278,8 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
   }
   for (const l of pafLayers(model)) {
     form = 'paf-nodes';
-    if (l.scale === undefined) throw new ModelError(`${source}: node '${l.node}': dynamic-scale PAF cannot run under FHE; switch to static scales (withStaticScales)`);
+    if (l.scale === undefined)
+      throw new ModelError(`${source}: node '${l.node}': dynamic-scale PAF cannot run under FHE; switch to static scales (withStaticScales)`);
     pafByNode.set(l.node, { paf: l.paf, stages: l.stages, scale: l.scale, kind: l.kind, input: l.input, output: l.output, window: l.window });
   }
 
@@ -364,7 +378,11 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
         break;
       }
       case 'BatchNormalization':
-        addLinear(n.name, bnMap(n, (i) => init(n, i, where), dims), dims);
+        addLinear(
+          n.name,
+          bnMap(n, (i) => init(n, i, where), dims),
+          dims,
+        );
         break;
       case 'Flatten':
       case 'Reshape':
@@ -394,7 +412,9 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
         break;
       }
       default:
-        throw new ModelError(`${where}: op not supported under FHE (supported: Conv, Gemm, MatMul, Add/Sub/Mul by constants, BatchNormalization, Flatten, Reshape, AveragePool, PAF layers)`);
+        throw new ModelError(
+          `${where}: op not supported under FHE (supported: Conv, Gemm, MatMul, Add/Sub/Mul by constants, BatchNormalization, Flatten, Reshape, AveragePool, PAF layers)`,
+        );
     }
     cur = n.outputs[0]!;
   }

@@ -14,7 +14,7 @@
  *   key-switching ciphertext is replaced by a seed), zstd-compressed: about half the bytes.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
@@ -226,8 +226,12 @@ export function decodeFheFile(bytes: Uint8Array, path: string, expectKind?: FheF
   if (h.version !== FILE_VERSION) throw new Error(`${path}: file version ${h.version}, this privml reads version ${FILE_VERSION}`);
   const payload = b.subarray(12 + n + 32);
   if (payload.length !== h.payloadBytes) throw new Error(`${path}: truncated file (${payload.length} of ${h.payloadBytes} payload bytes)`);
-  const digest = createHash('sha256').update(b.subarray(12, 12 + n)).update(payload).digest();
-  if (!digest.equals(b.subarray(12 + n, 12 + n + 32))) throw new Error(`${path}: checksum mismatch (file corrupted or modified; the SHA-256 detects corruption, it does not authenticate)`);
+  const digest = createHash('sha256')
+    .update(b.subarray(12, 12 + n))
+    .update(payload)
+    .digest();
+  if (!digest.equals(b.subarray(12 + n, 12 + n + 32)))
+    throw new Error(`${path}: checksum mismatch (file corrupted or modified; the SHA-256 detects corruption, it does not authenticate)`);
   if (expectKind && h.kind !== expectKind) throw new Error(`${path}: expected a ${expectKind} file, found ${h.kind}`);
   const { payloadBytes: _pb, ...header } = h;
   return { header, payload: new Uint8Array(payload) };
@@ -411,7 +415,13 @@ export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { file
     bytes += data.length;
     if (path.startsWith(pub)) serverBytes += data.length;
   };
-  const head = (kind: FheFileKind, meta: Record<string, unknown> = {}): FheFileHeader => ({ version: FILE_VERSION, kind, paramsHash: ctx.hash, keyId: keys.keyId, meta });
+  const head = (kind: FheFileKind, meta: Record<string, unknown> = {}): FheFileHeader => ({
+    version: FILE_VERSION,
+    kind,
+    paramsHash: ctx.hash,
+    keyId: keys.keyId,
+    meta,
+  });
   const cmp = ctx.seal.ComprModeType.zstd;
   // Manifest: the SHA-256 of every key file goes into params.fhe (written last), so a key file that
   // was swapped in from another key set or modified with a recomputed header checksum is refused.
@@ -437,7 +447,8 @@ export function readKeyParams(dir: string): { params: FheParams; keyId: string; 
   const path = join(dir, KEY_FILES.params);
   const { header } = readFheFile(path, 'params');
   const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string> };
-  if (!meta || typeof meta !== 'object' || !meta.params || !Array.isArray(meta.steps)) throw new Error(`${path}: corrupt parameter file (no parameters or rotation steps)`);
+  if (!meta || typeof meta !== 'object' || !meta.params || !Array.isArray(meta.steps))
+    throw new Error(`${path}: corrupt parameter file (no parameters or rotation steps)`);
   return { params: meta.params, keyId: header.keyId, steps: meta.steps, files: meta.files && typeof meta.files === 'object' ? meta.files : {} };
 }
 
@@ -450,14 +461,22 @@ export function hasSecretKey(dir: string): boolean {
  * Load a key file into `obj` after checking it against the manifest digest of its key set (`digest`;
  * a key set written before manifests existed has none and is checked by its own header only).
  */
-function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; delete(): void }>(obj: T, ctx: FheContext, path: string, kind: FheFileKind, keyId: string, digest?: string): T {
+function loadInto<T extends { loadArray(ctx: SealContext, a: Uint8Array): void; delete(): void }>(
+  obj: T,
+  ctx: FheContext,
+  path: string,
+  kind: FheFileKind,
+  keyId: string,
+  digest?: string,
+): T {
   let parsed: { header: FheFileHeader; payload: Uint8Array };
   try {
     if (!existsSync(path)) throw new Error(`${path}: no such file`);
     const bytes = readFileSync(path);
     // The file's own header first (names truncation or corruption precisely), then the manifest.
     parsed = decodeFheFile(bytes, path, kind);
-    if (digest !== undefined && fileDigest(bytes) !== digest) throw new Error(`${path}: does not match the SHA-256 listed in its key set's params.fhe (modified or from another key set)`);
+    if (digest !== undefined && fileDigest(bytes) !== digest)
+      throw new Error(`${path}: does not match the SHA-256 listed in its key set's params.fhe (modified or from another key set)`);
   } catch (e) {
     obj.delete();
     throw e;
@@ -486,7 +505,11 @@ export function loadServerKeys(ctx: FheContext, publicDir: string, maxCachedGalo
     publicKey.delete();
     throw e;
   }
-  const galois = new CachedGalois(steps, (s) => loadInto(ctx.seal.GaloisKeys(), ctx, join(publicDir, `galois-${s}.key`), 'galois', keyId, files[`galois-${s}.key`]), maxCachedGalois);
+  const galois = new CachedGalois(
+    steps,
+    (s) => loadInto(ctx.seal.GaloisKeys(), ctx, join(publicDir, `galois-${s}.key`), 'galois', keyId, files[`galois-${s}.key`]),
+    maxCachedGalois,
+  );
   return {
     keyId,
     publicKey,

@@ -9,7 +9,7 @@
  * and re-encrypt and both ciphertext transfers.
  */
 import { stagesCost } from '../smartpaf/poly.js';
-import { ctsOf, sourcesOf, type Lowered } from './lower.js';
+import { ctsOf, type Lowered, sourcesOf } from './lower.js';
 
 /** Fitted constants (CPU seconds): `fhe` microbenchmark, N = 8192/16384/32768 with 5/10/17 primes. */
 export const OP_COST = {

@@ -91,7 +91,13 @@ export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: 
  * Encrypt one image with the secret key (symmetric), serialized in SEAL's seeded form: the uniform
  * half of the ciphertext is a seed, so the file is about half the size of a public-key encryption.
  */
-export function encryptInputSeeded(ctx: FheContext, pk: PublicKey, sk: SecretKey, layout: Layout, x: ArrayLike<number>): { payload: Uint8Array; meta: InputMeta } {
+export function encryptInputSeeded(
+  ctx: FheContext,
+  pk: PublicKey,
+  sk: SecretKey,
+  layout: Layout,
+  x: ArrayLike<number>,
+): { payload: Uint8Array; meta: InputMeta } {
   const enc = ctx.seal.Encryptor(ctx.context, pk, sk);
   const pt = ctx.encode(packValues(layout, x, ctx.slots), ctx.scale);
   try {
@@ -113,7 +119,9 @@ export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Fl
   const scaleBits = Math.log2(ct.scale);
   // Values need headroom above the scale; without it decoding returns garbage, never numbers to trust.
   if (!(scaleBits + 4 <= bits) || ct.size !== 2) {
-    throw new Error(`refusing to decode: ciphertext has ${bits} modulus bits left for a ${scaleBits.toFixed(1)}-bit scale${ct.size !== 2 ? ` and size ${ct.size}` : ''} (levels ran out)`);
+    throw new Error(
+      `refusing to decode: ciphertext has ${bits} modulus bits left for a ${scaleBits.toFixed(1)}-bit scale${ct.size !== 2 ? ` and size ${ct.size}` : ''} (levels ran out)`,
+    );
   }
   const dec = ctx.seal.Decryptor(ctx.context, sk);
   const pt = dec.decrypt(ct)!;
@@ -127,7 +135,10 @@ export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Fl
     const bound = 2 ** (bits - 2 - scaleBits);
     let peak = 0;
     for (const x of out) peak = Math.max(peak, Math.abs(x));
-    if (peak >= bound) throw new Error(`refusing to decode: a slot holds ${peak.toExponential(2)}, past the ${bound.toExponential(2)} the remaining ${bits} modulus bits can hold at a ${scaleBits.toFixed(1)}-bit scale (headroom of the levels ran out, or wrong key)`);
+    if (peak >= bound)
+      throw new Error(
+        `refusing to decode: a slot holds ${peak.toExponential(2)}, past the ${bound.toExponential(2)} the remaining ${bits} modulus bits can hold at a ${scaleBits.toFixed(1)}-bit scale (headroom of the levels ran out, or wrong key)`,
+      );
     return out;
   } finally {
     pt.delete();
@@ -297,7 +308,16 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   const seconds = (performance.now() - t0) / 1000;
   const keySeconds = keys.galois.seconds - k0;
   const cu = process.cpuUsage(c0);
-  return { ct: cur[0]!, steps: reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds: (cu.user + cu.system) / 1e6, refreshes, stats: { ...he.stats } };
+  return {
+    ct: cur[0]!,
+    steps: reports,
+    seconds,
+    keySeconds,
+    computeSeconds: seconds - keySeconds,
+    cpuSeconds: (cu.user + cu.system) / 1e6,
+    refreshes,
+    stats: { ...he.stats },
+  };
 }
 
 /** Output metadata for a lowered program. */
@@ -309,7 +329,13 @@ export function outputMeta(lowered: Lowered, model: string): OutputMeta {
  * A precision probe for `fhe run`: after each step, decrypt and compare with the float64 reference
  * of the same program on the same image (only possible where the secret key is, i.e. the client).
  */
-export function precisionProbe(ctx: FheContext, sk: SecretKey, program: FheProgram, lowered: Lowered, x: ArrayLike<number>): (i: number, r: StepReport, cts: readonly Ciphertext[]) => void {
+export function precisionProbe(
+  ctx: FheContext,
+  sk: SecretKey,
+  program: FheProgram,
+  lowered: Lowered,
+  x: ArrayLike<number>,
+): (i: number, r: StepReport, cts: readonly Ciphertext[]) => void {
   const ref = simulateProgram(program, x);
   return (i, r, cts) => {
     const s = lowered.steps[i]!;

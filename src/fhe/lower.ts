@@ -14,9 +14,9 @@
  * products before its shared giant-step rotations.
  */
 import { ModelError } from '../onnx/ir.js';
+import { stagesCost } from '../smartpaf/poly.js';
 import type { AffineMap, FheProgram, FheStep } from './compile.js';
 import { stepDepth } from './compile.js';
-import { stagesCost } from '../smartpaf/poly.js';
 
 /** Where each element (flat index) of a per-image tensor lives; element e is also at slotOf[e] + r·period for r < copies. */
 export interface Layout {
@@ -83,7 +83,19 @@ export type HeStep =
    * (other windows' members, padding between blocks) evaluate sign to exactly 0 and can never leave
    * the polynomial's range. No extra level: the leaves are plaintext multiplications anyway.
    */
-  | { kind: 'maxlevel'; name: string; src: FheStep & { kind: 'maxpool' }; level: number; final: boolean; shift: number; stages: number[][]; mask: Float64Array; out: Layout; gain: number; rotations: number }
+  | {
+      kind: 'maxlevel';
+      name: string;
+      src: FheStep & { kind: 'maxpool' };
+      level: number;
+      final: boolean;
+      shift: number;
+      stages: number[][];
+      mask: Float64Array;
+      out: Layout;
+      gain: number;
+      rotations: number;
+    }
   /** Client-aided refresh; the server's additive mask is uniform in ±2^maskLog2 per slot. */
   | {
       kind: 'refresh';
@@ -147,7 +159,10 @@ function gridOutLayout(inL: Layout, outDims: number[], slots: number, where: str
   const cap = nb * t * t;
   // Channels beyond one ciphertext's capacity go to further ciphertexts (same lattice in each).
   const cts = Math.ceil(M / cap);
-  if (cts > 64) throw new ModelError(`${where}: ${M} output channels need ${cts} ciphertexts (${nb} blocks × ${t * t} lattice sub-positions at ${slots} slots); at most 64`);
+  if (cts > 64)
+    throw new ModelError(
+      `${where}: ${M} output channels need ${cts} ciphertexts (${nb} blocks × ${t * t} lattice sub-positions at ${slots} slots); at most 64`,
+    );
   const slotOf = new Int32Array(M * OH * OW);
   for (let m0 = 0; m0 < M; m0++) {
     const c = Math.floor(m0 / cap);
@@ -217,7 +232,13 @@ function babyChain(babies: number[], n: number): { step: number; from: number; v
  * Diagonals of map `m` (diag mode), weights scaled by `wScale`: `[outCt][inCt]` → diagonal k → slot
  * weights (global slots split into ciphertext and local slot).
  */
-function diagonals(m: AffineMap, outSlot: (o: number) => number, inSlotFor: (e: number, o: number) => number, n: number, wScale: number): Map<number, Map<number, Float64Array>>[] {
+function diagonals(
+  m: AffineMap,
+  outSlot: (o: number) => number,
+  inSlotFor: (e: number, o: number) => number,
+  n: number,
+  wScale: number,
+): Map<number, Map<number, Float64Array>>[] {
   const out: Map<number, Map<number, Float64Array>>[] = [];
   m.rows.forEach((r, o) => {
     const g = outSlot(o);
@@ -248,7 +269,14 @@ function nearestReplica(inL: Layout, n: number): (e: number, so: number) => numb
   };
 }
 
-function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: number, outGain: number, n: number, where: string): { plans: LinearPlan[]; out: Layout; rotations: number } {
+function planLinear(
+  step: FheStep & { kind: 'linear' },
+  inL: Layout,
+  inGain: number,
+  outGain: number,
+  n: number,
+  where: string,
+): { plans: LinearPlan[]; out: Layout; rotations: number } {
   const wScale = outGain / inGain;
   const m = step.map;
   const pick = nearestReplica(inL, n);
@@ -262,9 +290,25 @@ function planLinear(step: FheStep & { kind: 'linear' }, inL: Layout, inGain: num
       const diags = byIn.get(i)!;
       return { input: i, diags, babies: babyChain([...new Set([...diags.keys()].map((k) => k % b.n1))], n) };
     });
-    const rotations = srcs.reduce((a, s) => a + s.babies.length, 0) + (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) + reduce.length;
+    const rotations =
+      srcs.reduce((a, s) => a + s.babies.length, 0) +
+      (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) +
+      reduce.length;
     const [main, ...more] = srcs;
-    return { plan: { diags: main!.diags, babies: main!.babies, input: main!.input, more: more.length ? more : undefined, bias, n1: b.n1, giants: b.giants, horner: b.horner, reduce }, rotations };
+    return {
+      plan: {
+        diags: main!.diags,
+        babies: main!.babies,
+        input: main!.input,
+        more: more.length ? more : undefined,
+        bias,
+        n1: b.n1,
+        giants: b.giants,
+        horner: b.horner,
+        reduce,
+      },
+      rotations,
+    };
   };
   const finish = (perOut: Map<number, Map<number, Float64Array>>[], bias: Float64Array[], reduce: number[], out: Layout) => {
     const plans: LinearPlan[] = [];
@@ -446,7 +490,8 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
           if (!first) continue;
           const a = inL.slotOf[el(c, h, w)]!;
           const b = inL.slotOf[lv.along === 'w' ? el(c, h, w + lv.span) : el(c, h + lv.span, w)]!;
-          if (Math.floor(a / n) !== Math.floor(b / n) || mod(b - a, n) !== mod(lv.shift, n)) throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
+          if (Math.floor(a / n) !== Math.floor(b / n) || mod(b - a, n) !== mod(lv.shift, n))
+            throw new Error(`${where}: internal: MaxPool pair (${a}, ${b}) is not ${lv.shift} slots apart`);
           mask[a] = 1;
         }
     const f = 1 / (g * s.scale);
@@ -459,7 +504,19 @@ function lowerMaxPool(s: FheStep & { kind: 'maxpool' }, inL: Layout, gain: numbe
       out = { dims: s.outDims, slotOf, period: n, copies: 1, grid: { ...inL.grid!, t: t * Math.max(kh, kw) }, cts: inL.cts };
     } else out = { ...inL, copies: 1, period: n };
     g *= 2;
-    steps.push({ kind: 'maxlevel', name: `${s.name}[${li + 1}/${levels.length}]`, src: s, level: li, final: last, shift: lv.shift, stages, mask, out, gain: g, rotations: 1 });
+    steps.push({
+      kind: 'maxlevel',
+      name: `${s.name}[${li + 1}/${levels.length}]`,
+      src: s,
+      level: li,
+      final: last,
+      shift: lv.shift,
+      stages,
+      mask,
+      out,
+      gain: g,
+      rotations: 1,
+    });
   });
   if (levels.length === 0) throw new ModelError(`${where}: a 1×1 MaxPool is the identity; remove it`);
   return { steps, out: steps.at(-1)!.out, gain: g };

@@ -4,9 +4,9 @@
  * pooling and PAF polynomials through src/smartpaf's evaluation plan. Every intermediate SEAL
  * object is deleted; the caller owns (and deletes) returned ciphertexts and its inputs.
  */
-import { planOdd, runPlan, type PlanArith } from '../smartpaf/poly.js';
-import { Arena, normStep, type Ciphertext, type FheContext, type GaloisSource, type Plaintext, type RelinKeys } from './context.js';
-import { sourcesOf, type LinearPlan } from './lower.js';
+import { type PlanArith, planOdd, runPlan } from '../smartpaf/poly.js';
+import { Arena, type Ciphertext, type FheContext, type GaloisSource, normStep, type Plaintext, type RelinKeys } from './context.js';
+import { type LinearPlan, sourcesOf } from './lower.js';
 
 /** Operation counters. */
 export interface HeStats {
@@ -338,7 +338,19 @@ export class HeEval {
         mulConst: (a, c) => arena.add(this.mulScalar(a, c, `PAF '${name}'`)),
         add: (a, b) => arena.add(this.add(a, b)),
       };
-      const masked: PlanArith<Ciphertext, number> = firstMask ? { ...arith, mulConst: (a, c) => arena.add(this.mulVec(a, firstMask.map((m) => m * c), `PAF '${name}'`)) } : arith;
+      const masked: PlanArith<Ciphertext, number> = firstMask
+        ? {
+            ...arith,
+            mulConst: (a, c) =>
+              arena.add(
+                this.mulVec(
+                  a,
+                  firstMask.map((m) => m * c),
+                  `PAF '${name}'`,
+                ),
+              ),
+          }
+        : arith;
       let v = u;
       stages.forEach((st, i) => (v = runPlan(planOdd(st.length), v, (k) => st[k]!, i === 0 ? masked : arith)));
       return v === u ? u.clone() : arena.keep(v);

@@ -4,7 +4,7 @@
  * to plain ONNX with `privml.paf.*` metadata — the form `privml fhe` reads. Trained SmartPAF
  * models (`*.paf.onnx`) are consumed the same way.
  */
-import { cloneModel, floatTensor, ModelError, type Model } from '../onnx/ir.js';
+import { cloneModel, floatTensor, type Model, ModelError } from '../onnx/ir.js';
 import { runOrt } from '../onnx/ort.js';
 import { expandPafs, replaceActivations } from '../smartpaf/graph.js';
 import { getPaf } from '../smartpaf/paf.js';
@@ -28,7 +28,14 @@ export async function profileReluInputs(model: Model, images: Float32Array, n: n
 }
 
 /** Replace Relu by `paf` with profiled static scales (× `margin`) and expand; returns the model and scales. */
-export async function makePafModel(model: Model, paf: string, images: Float32Array, n: number, dims: number[], margin = 1.1): Promise<{ model: Model; scales: Record<string, number> }> {
+export async function makePafModel(
+  model: Model,
+  paf: string,
+  images: Float32Array,
+  n: number,
+  dims: number[],
+  margin = 1.1,
+): Promise<{ model: Model; scales: Record<string, number> }> {
   const raw = await profileReluInputs(model, images, n, dims);
   const scales = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v * margin]));
   const nodes = replaceActivations(model, getPaf(paf), { scaleMode: 'static', scales, maxPool: false });

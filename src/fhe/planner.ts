@@ -6,9 +6,9 @@
 import { ModelError } from '../onnx/ir.js';
 import { stagesCost } from '../smartpaf/poly.js';
 import type { FheProgram } from './compile.js';
-import { galoisKeyBytes, TC128_MAX_BITS, type FheParams } from './context.js';
-import { DEFAULT_NETWORK, predictCost, type NetworkProfile } from './cost.js';
-import { ctsOf, lowerProgram, sourcesOf, type Lowered } from './lower.js';
+import { type FheParams, galoisKeyBytes, TC128_MAX_BITS } from './context.js';
+import { DEFAULT_NETWORK, type NetworkProfile, predictCost } from './cost.js';
+import { ctsOf, type Lowered, lowerProgram, sourcesOf } from './lower.js';
 
 /** Options of `planFhe`. */
 export interface PlanOptions {
@@ -99,21 +99,63 @@ function explain(l: Lowered): StepPlan[] {
           return `${diags} diagonals${src.length > 1 ? ` from ${src.length} input ciphertexts` : ''}, n1=${m.n1}, ${babies} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
         })
         .join('; ');
-      return { name: s.name, kind: 'linear', depth, rotations: s.rotations, plainMults: s.plainMults, ctMults: 0, note: s.plans.length > 1 ? `${s.plans.length} output ciphertexts: ${note}` : note };
+      return {
+        name: s.name,
+        kind: 'linear',
+        depth,
+        rotations: s.rotations,
+        plainMults: s.plainMults,
+        ctMults: 0,
+        note: s.plans.length > 1 ? `${s.plans.length} output ciphertexts: ${note}` : note,
+      };
     }
-    if (s.kind === 'sumpool') return { name: s.name, kind: 'avgpool', depth, rotations: s.rotations, plainMults: 0, ctMults: 0, note: 'rotate-and-sum, 1/k² folded into the next linear layer' };
+    if (s.kind === 'sumpool')
+      return {
+        name: s.name,
+        kind: 'avgpool',
+        depth,
+        rotations: s.rotations,
+        plainMults: 0,
+        ctMults: 0,
+        note: 'rotate-and-sum, 1/k² folded into the next linear layer',
+      };
     if (s.kind === 'paf') {
       const c = stagesCost(s.src.stages);
       const k = ctsOf(s.out);
-      return { name: s.name, kind: `paf ${s.src.paf}`, depth, rotations: 0, plainMults: k * c.scalarMults, ctMults: k * (c.mults + 1), note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer${k > 1 ? `; on each of ${k} ciphertexts` : ''}` };
+      return {
+        name: s.name,
+        kind: `paf ${s.src.paf}`,
+        depth,
+        rotations: 0,
+        plainMults: k * c.scalarMults,
+        ctMults: k * (c.mults + 1),
+        note: `sign depth ${c.depth} + 1 for x·sign; 1/s folded into the previous layer${k > 1 ? `; on each of ${k} ciphertexts` : ''}`,
+      };
     }
-    if (s.kind === 'scale') return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
+    if (s.kind === 'scale')
+      return { name: s.name, kind: 'scale', depth, rotations: 0, plainMults: 1, ctMults: 0, note: 'gain correction (no linear layer to fold into)' };
     if (s.kind === 'maxlevel') {
       const c = stagesCost(s.stages);
       const pairs = s.mask.reduce((a, b) => a + b, 0);
-      return { name: s.name, kind: `maxpool ${s.src.paf}`, depth, rotations: 1, plainMults: c.scalarMults, ctMults: c.mults + 1, note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves` };
+      return {
+        name: s.name,
+        kind: `maxpool ${s.src.paf}`,
+        depth,
+        rotations: 1,
+        plainMults: c.scalarMults,
+        ctMults: c.mults + 1,
+        note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves`,
+      };
     }
-    return { name: s.name, kind: 'refresh', depth: 0, rotations: 0, plainMults: 0, ctMults: 0, note: `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) decrypt + re-encrypt at the top level (1 round trip)` };
+    return {
+      name: s.name,
+      kind: 'refresh',
+      depth: 0,
+      rotations: 0,
+      plainMults: 0,
+      ctMults: 0,
+      note: `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) decrypt + re-encrypt at the top level (1 round trip)`,
+    };
   });
 }
 
@@ -133,7 +175,14 @@ export interface PlanCandidate {
 }
 
 /** Every (ring degree, scale) the chain fits: greedy refresh segmentation (fewest round trips at that cap). */
-function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net: NetworkProfile, maskBits: number): { cands: PlanCandidate[]; tooDeep?: string } {
+function candidatesFor(
+  flat: Lowered,
+  N: number,
+  maxS: number,
+  minS: number,
+  net: NetworkProfile,
+  maskBits: number,
+): { cands: PlanCandidate[]; tooDeep?: string } {
   const seen = new Map<string, PlanCandidate>();
   let tooDeep: string | undefined;
   for (let s = maxS; s >= minS; s--) {
@@ -156,7 +205,8 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
         // Take the step if the chain keeps room for a refresh mask, or if everything left fits.
         if (used + d > cap - reserve && used + rest[i]! > cap) {
           if (used === 0 || used > cap - reserve) {
-            if (cap === levelsAt(N, s) && s === minS) tooDeep ??= `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
+            if (cap === levelsAt(N, s) && s === minS)
+              tooDeep ??= `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
             ok = false;
             return;
           }
@@ -177,7 +227,22 @@ function candidatesFor(flat: Lowered, N: number, maxS: number, minS: number, net
       const c = predictCost(lowered, N, deepest, net);
       const cw = predictCost(lowered, N, deepest, net, { cachedPlaintexts: true });
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
-      seen.set(key, { polyModulusDegree: N, scaleBits: s, primes: primeBits.length, levelsPerChain: deepest, refreshes: before.length, refreshBefore: before, predicted: { serverSeconds: c.serverSeconds, refreshSeconds: c.refreshSeconds, totalSeconds: c.totalSeconds, cachedServerSeconds: cw.serverSeconds, cachedTotalSeconds: cw.totalSeconds }, predictedServerKeyBytes: Math.round(keyBytes) });
+      seen.set(key, {
+        polyModulusDegree: N,
+        scaleBits: s,
+        primes: primeBits.length,
+        levelsPerChain: deepest,
+        refreshes: before.length,
+        refreshBefore: before,
+        predicted: {
+          serverSeconds: c.serverSeconds,
+          refreshSeconds: c.refreshSeconds,
+          totalSeconds: c.totalSeconds,
+          cachedServerSeconds: cw.serverSeconds,
+          cachedTotalSeconds: cw.totalSeconds,
+        },
+        predictedServerKeyBytes: Math.round(keyBytes),
+      });
     }
   }
   return { cands: [...seen.values()], tooDeep };
@@ -212,7 +277,8 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40);
     tooDeep ??= r.tooDeep;
     for (const c of r.cands) all.push({ c, flat: lowered });
-    if (!r.cands.some((c) => c.refreshes === 0)) rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
+    if (!r.cands.some((c) => c.refreshes === 0))
+      rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
   }
   if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
   const cost = (c: PlanCandidate) => (opts.cachedPlaintexts ? c.predicted.cachedTotalSeconds : c.predicted.totalSeconds);
@@ -291,7 +357,14 @@ export function insertRefreshes(l: Lowered, before: readonly number[], maskBits 
   l.steps.forEach((s, i) => {
     if (at.has(i)) {
       const prev = i > 0 ? l.steps[i - 1]! : undefined;
-      steps.push({ kind: 'refresh', name: `refresh before ${s.name}`, out: prev ? prev.out : l.input, gain: prev ? prev.gain : 1, maskLog2: maskBits + MASK_VALUE_LOG2, resumeLevel: resume(i) });
+      steps.push({
+        kind: 'refresh',
+        name: `refresh before ${s.name}`,
+        out: prev ? prev.out : l.input,
+        gain: prev ? prev.gain : 1,
+        maskLog2: maskBits + MASK_VALUE_LOG2,
+        resumeLevel: resume(i),
+      });
       depths.push(0);
     }
     steps.push(s);

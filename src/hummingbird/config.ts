@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Model } from '../onnx/ir.js';
 import { modelHash } from './graph.js';
-import { checkRange, type BitRange } from './simulate.js';
+import { type BitRange, checkRange } from './simulate.js';
 
 /** Search mode: eco keeps every prediction; aggressive trades a little accuracy for fewer bits. */
 export type HbMode = 'eco' | 'aggressive';
@@ -68,7 +68,8 @@ export interface HbConfig {
 
 /** Weighted average of kept bits (msb − lsb) per ReLU element over `levels`. */
 export function bitsKept(levels: readonly Pick<HbLevel, 'elements' | 'msb' | 'lsb'>[]): number {
-  let w = 0, s = 0;
+  let w = 0,
+    s = 0;
   for (const l of levels) {
     w += l.elements;
     s += l.elements * (l.msb - l.lsb);
@@ -99,12 +100,14 @@ export function parseConfig(text: string, source: string): HbConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${source}: expected a JSON object`);
   const obj = raw as { layers?: unknown; hummingbird?: unknown };
   const layersRaw = obj.layers ?? raw;
-  if (typeof layersRaw !== 'object' || layersRaw === null || Array.isArray(layersRaw)) throw new Error(`${source}: "layers" must be an object of per-node bit ranges`);
+  if (typeof layersRaw !== 'object' || layersRaw === null || Array.isArray(layersRaw))
+    throw new Error(`${source}: "layers" must be an object of per-node bit ranges`);
   const layers: Record<string, BitRange> = {};
   for (const [name, v] of Object.entries(layersRaw as Record<string, unknown>)) {
     if (name === 'hummingbird' && obj.layers === undefined) continue;
     const r = v as { msb?: unknown; lsb?: unknown } | null;
-    const msb = Number(r?.msb), lsb = Number(r?.lsb ?? 0);
+    const msb = Number(r?.msb),
+      lsb = Number(r?.lsb ?? 0);
     // msb = lsb (b = 0) is allowed: the ReLU is removed; lsb > msb is an error.
     checkRange({ msb, lsb }, `${source}: node '${name}'`);
     layers[name] = { msb, lsb };
@@ -143,7 +146,9 @@ export function validateConfig(cfg: HbConfig, model: Model, source: string): Rec
   if (want !== undefined) {
     const have = modelHash(model);
     if (want !== have) {
-      throw new Error(`${source}: config was made for another model (${cfg.hummingbird?.model ?? '?'}, hash ${want.slice(0, 12)}…), this model's hash is ${have.slice(0, 12)}…`);
+      throw new Error(
+        `${source}: config was made for another model (${cfg.hummingbird?.model ?? '?'}, hash ${want.slice(0, 12)}…), this model's hash is ${have.slice(0, 12)}…`,
+      );
     }
   }
   return { ...cfg.layers };

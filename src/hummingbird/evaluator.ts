@@ -5,13 +5,13 @@
 import type { Dataset } from '../nn/data/dataset.js';
 import { batches } from '../nn/data/dataset.js';
 import { FloatModel } from '../nn/runtime.js';
-import { classifierIo } from '../nn/train.js';
 import { tf } from '../nn/tf.js';
+import { classifierIo } from '../nn/train.js';
 import type { Model, ValueInfo } from '../onnx/ir.js';
-import { reluNodes, toSimModel } from './graph.js';
-import { registerHummingbirdOps, SIM_OPTION, simState, type SimState } from './op.js';
-import { type BitRange, type CarryMode } from './simulate.js';
 import { SeededRng } from '../seeded-rng.js';
+import { reluNodes, toSimModel } from './graph.js';
+import { registerHummingbirdOps, SIM_OPTION, type SimState, simState } from './op.js';
+import type { BitRange, CarryMode } from './simulate.js';
 
 /** What profiling learned about one Relu node. */
 export interface ReluProfile {
@@ -93,7 +93,14 @@ export class SimEvaluator {
     const fm = await FloatModel.create(toSimModel(model), { source: opts.source, options: { [SIM_OPTION]: state } });
     try {
       const io = classifierIo(fm, data);
-      return new SimEvaluator(fm, data, state, reluNodes(model).map((n) => n.name), io, opts.batchSize ?? 250);
+      return new SimEvaluator(
+        fm,
+        data,
+        state,
+        reluNodes(model).map((n) => n.name),
+        io,
+        opts.batchSize ?? 250,
+      );
     } catch (e) {
       fm.dispose();
       throw e;
@@ -142,7 +149,12 @@ export class SimEvaluator {
   }
 
   /** Predicted class per example under `ranges` (absent nodes exact). Stops early (returning undefined) when `until` rejects a batch. */
-  predict(ranges: Record<string, BitRange>, mode: CarryMode, seed: number, until?: (preds: Uint8Array, start: number, n: number) => boolean): Uint8Array | undefined {
+  predict(
+    ranges: Record<string, BitRange>,
+    mode: CarryMode,
+    seed: number,
+    until?: (preds: Uint8Array, start: number, n: number) => boolean,
+  ): Uint8Array | undefined {
     this.configure(ranges, mode, seed);
     const preds = new Uint8Array(this.data.n);
     const [c, h, w] = this.data.shape;

@@ -5,12 +5,12 @@
  */
 import type { Dataset } from '../nn/data/dataset.js';
 import { FloatModel } from '../nn/runtime.js';
-import { train, type EpochResult, type StepProgress } from '../nn/train.js';
+import { type EpochResult, type StepProgress, train } from '../nn/train.js';
 import type { Model } from '../onnx/ir.js';
+import { SeededRng } from '../seeded-rng.js';
 import { toSimModel, withWeightsOf } from './graph.js';
 import { registerHummingbirdOps, SIM_OPTION, simState } from './op.js';
-import { type BitRange } from './simulate.js';
-import { SeededRng } from '../seeded-rng.js';
+import type { BitRange } from './simulate.js';
 
 /** Options of {@link finetune}. */
 export interface FinetuneOptions {
@@ -25,7 +25,12 @@ export interface FinetuneOptions {
 }
 
 /** Fine-tune `model` under `ranges` on `data`; returns the model with plain Relu nodes and the new weights. */
-export async function finetune(model: Model, ranges: Record<string, BitRange>, data: Dataset, opts: FinetuneOptions): Promise<{ model: Model; history: EpochResult[] }> {
+export async function finetune(
+  model: Model,
+  ranges: Record<string, BitRange>,
+  data: Dataset,
+  opts: FinetuneOptions,
+): Promise<{ model: Model; history: EpochResult[] }> {
   registerHummingbirdOps();
   // Simulation randomness, not cryptographic: a seeded stream.
   const state = simState({ ranges, mode: 'random', rng: new SeededRng(opts.seed ?? 7), fracBits: opts.fracBits ?? 16 });

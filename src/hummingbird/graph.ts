@@ -1,6 +1,6 @@
 /** Graph surgery for HummingBird: find the ReLUs, swap them for simulated ones and back, fingerprint a model. */
 import { createHash } from 'node:crypto';
-import { cloneModel, ModelError, type Attribute, type Model, type Node } from '../onnx/ir.js';
+import { type Attribute, cloneModel, type Model, ModelError, type Node } from '../onnx/ir.js';
 import { HB_DOMAIN, REDUCED_RELU } from './op.js';
 import type { BitRange } from './simulate.js';
 
@@ -71,5 +71,7 @@ export function modelHash(model: Model): string {
 }
 
 function bytesHash(data: ArrayBufferView): string {
-  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    .digest('hex');
 }

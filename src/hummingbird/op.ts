@@ -6,11 +6,12 @@
  * The bit range comes from the node's `msb`/`lsb` attributes, overridden per node name by the
  * runtime option `hummingbird` (a {@link SimState}), so one loaded model can evaluate many configs.
  */
-import { attrInt } from '../onnx/ir.js';
-import { registerOp, type OpContext, type RtValue } from '../nn/ops/registry.js';
+
+import { type OpContext, type RtValue, registerOp } from '../nn/ops/registry.js';
 import { tf } from '../nn/tf.js';
-import { simulateMask, type BitRange, type CarryMode } from './simulate.js';
+import { attrInt } from '../onnx/ir.js';
 import { SeededRng } from '../seeded-rng.js';
+import { type BitRange, type CarryMode, simulateMask } from './simulate.js';
 
 /** ONNX domain of privml's HummingBird ops. */
 export const HB_DOMAIN = 'ai.privml.hummingbird';

@@ -70,7 +70,8 @@ export function computeSpeedups(runs: readonly ReportRun[]): Speedup[] {
   for (const r of runs) {
     if (r.kind !== 'config') continue;
     const base = (k: ReportRun['kind']) => runs.find((b) => b.kind === k && b.net === r.net && b.batch === r.batch);
-    const s = base('signonly'), c = base('crypten');
+    const s = base('signonly'),
+      c = base('crypten');
     out.push({
       config: r.label,
       net: r.net,
@@ -111,7 +112,8 @@ interface Frame {
 const FRAME: Frame = { w: 640, h: 320, left: 60, right: 20, top: 20, bottom: 60 };
 
 function axes(f: Frame, xl: string, yl: string): string {
-  const x0 = f.left, y0 = f.h - f.bottom;
+  const x0 = f.left,
+    y0 = f.h - f.bottom;
   return (
     `<line x1="${x0}" y1="${y0}" x2="${f.w - f.right}" y2="${y0}" stroke="#333"/>` +
     `<line x1="${x0}" y1="${f.top}" x2="${x0}" y2="${y0}" stroke="#333"/>` +
@@ -125,9 +127,11 @@ export function paretoSvg(points: { x: number; y: number; label: string; color?:
   const f = FRAME;
   if (points.length === 0) return '<p>no data</p>';
   const xs = points.map((p) => Math.log2(Math.max(0.5, p.x)));
-  const xmin = Math.floor(Math.min(...xs, 0)), xmax = Math.ceil(Math.max(...xs, 6));
+  const xmin = Math.floor(Math.min(...xs, 0)),
+    xmax = Math.ceil(Math.max(...xs, 6));
   const ys = points.map((p) => p.y);
-  const ylo = Math.floor(Math.min(...ys) - 1), yhi = Math.ceil(Math.max(...ys) + 0.5);
+  const ylo = Math.floor(Math.min(...ys) - 1),
+    yhi = Math.ceil(Math.max(...ys) + 0.5);
   const px = (x: number) => f.left + ((Math.log2(Math.max(0.5, x)) - xmin) / (xmax - xmin || 1)) * (f.w - f.left - f.right);
   const py = (y: number) => f.h - f.bottom - ((y - ylo) / (yhi - ylo || 1)) * (f.h - f.top - f.bottom);
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
@@ -164,10 +168,12 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
   const gw = (f.w - f.left - f.right) / nodes.length;
   const bw = Math.max(3, Math.min(14, (gw - 6) / configs.length));
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
-  for (const t of ticks(0, top)) s += `<line x1="${f.left}" y1="${py(t)}" x2="${f.w - f.right}" y2="${py(t)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`;
+  for (const t of ticks(0, top))
+    s += `<line x1="${f.left}" y1="${py(t)}" x2="${f.w - f.right}" y2="${py(t)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`;
   s += axes(f, '', 'bit position (bars span [lsb, msb))');
   // The fixed-point binary point (16 fractional bits): bits below it are fractions of one unit.
-  if (top > 16) s += `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" stroke-dasharray="5 4"/><text x="${f.left + 4}" y="${py(16) - 4}" font-size="10" fill="#444" stroke="#fff" stroke-width="3" paint-order="stroke">binary point (16 fractional bits)</text>`;
+  if (top > 16)
+    s += `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" stroke-dasharray="5 4"/><text x="${f.left + 4}" y="${py(16) - 4}" font-size="10" fill="#444" stroke="#fff" stroke-width="3" paint-order="stroke">binary point (16 fractional bits)</text>`;
   nodes.forEach((n, i) => {
     const gx = f.left + i * gw + 3;
     configs.forEach((c, j) => {
@@ -176,21 +182,40 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
       const x = gx + j * bw;
       const color = PALETTE[j % PALETTE.length]!;
       if (l.bits === 0) s += `<text x="${x + bw / 2}" y="${py(0) - 3}" text-anchor="middle" font-size="9" fill="${color}">×</text>`;
-      else s += `<rect x="${x}" y="${py(Math.min(l.msb, top))}" width="${bw - 1}" height="${Math.max(1, py(l.lsb) - py(Math.min(l.msb, top)))}" fill="${color}"><title>${esc(c.name)} ${esc(n)}: [${l.lsb}, ${l.msb}) = ${l.bits} bits</title></rect>`;
+      else
+        s += `<rect x="${x}" y="${py(Math.min(l.msb, top))}" width="${bw - 1}" height="${Math.max(1, py(l.lsb) - py(Math.min(l.msb, top)))}" fill="${color}"><title>${esc(c.name)} ${esc(n)}: [${l.lsb}, ${l.msb}) = ${l.bits} bits</title></rect>`;
     });
     const lx = gx + (configs.length * bw) / 2;
     s += `<text x="${lx}" y="${f.h - f.bottom + 12}" font-size="10" text-anchor="end" transform="rotate(-45 ${lx} ${f.h - f.bottom + 12})">${esc(n)}</text>`;
   });
-  s += legend(configs.map((c, j) => ({ label: c.name, color: PALETTE[j % PALETTE.length]! })), f.left, f.h - 8 - 14 * (legendRows(configs.map((c) => c.name), f.w - f.left) - 1), f.w);
+  s += legend(
+    configs.map((c, j) => ({ label: c.name, color: PALETTE[j % PALETTE.length]! })),
+    f.left,
+    f.h -
+      8 -
+      14 *
+        (legendRows(
+          configs.map((c) => c.name),
+          f.w - f.left,
+        ) -
+          1),
+    f.w,
+  );
   return s + '</svg>';
 }
 
 /** Grouped bars on a log10 axis: one group per (net, batch), one bar per run label. */
-export function groupedBarsSvg(groups: { name: string; bars: { label: string; value: number; note?: string }[] }[], yl: string, labels: string[], colors: string[]): string {
+export function groupedBarsSvg(
+  groups: { name: string; bars: { label: string; value: number; note?: string }[] }[],
+  yl: string,
+  labels: string[],
+  colors: string[],
+): string {
   const vals = groups.flatMap((g) => g.bars.map((b) => b.value)).filter((v) => v > 0);
   if (vals.length === 0) return '<p>no measurements</p>';
   // Leave at least a third of a decade below the smallest bar so it stays visible.
-  const lo = Math.floor(Math.log10(Math.min(...vals)) - 0.35), hi = Math.ceil(Math.log10(Math.max(...vals)) + 0.05);
+  const lo = Math.floor(Math.log10(Math.min(...vals)) - 0.35),
+    hi = Math.ceil(Math.log10(Math.max(...vals)) + 0.05);
   const w0 = Math.max(640, 80 + groups.length * (labels.length * 22 + 20));
   const rows = legendRows(labels, w0 - FRAME.left);
   const f = { ...FRAME, w: w0, h: FRAME.h + 14 * (rows - 1), bottom: 56 + 14 * rows };
@@ -198,7 +223,8 @@ export function groupedBarsSvg(groups: { name: string; bars: { label: string; va
   const gw = (f.w - f.left - f.right) / groups.length;
   const bw = Math.min(22, (gw - 10) / labels.length);
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
-  for (let e = lo; e <= hi; e++) s += `<line x1="${f.left}" y1="${py(10 ** e)}" x2="${f.w - f.right}" y2="${py(10 ** e)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(10 ** e) + 4}" text-anchor="end" font-size="11">1e${e}</text>`;
+  for (let e = lo; e <= hi; e++)
+    s += `<line x1="${f.left}" y1="${py(10 ** e)}" x2="${f.w - f.right}" y2="${py(10 ** e)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(10 ** e) + 4}" text-anchor="end" font-size="11">1e${e}</text>`;
   s += axes(f, '', yl);
   groups.forEach((g, i) => {
     const gx = f.left + i * gw + 5;
@@ -210,13 +236,20 @@ export function groupedBarsSvg(groups: { name: string; bars: { label: string; va
     }
     s += `<text x="${gx + (labels.length * bw) / 2}" y="${f.h - f.bottom + 16}" font-size="11" text-anchor="middle">${esc(g.name)}</text>`;
   });
-  s += legend(labels.map((l, j) => ({ label: l, color: colors[j]! })), f.left, f.h - 8 - 14 * (rows - 1), f.w);
+  s += legend(
+    labels.map((l, j) => ({ label: l, color: colors[j]! })),
+    f.left,
+    f.h - 8 - 14 * (rows - 1),
+    f.w,
+  );
   return s + '</svg>';
 }
 
 /** A legend row (wrapping) at the bottom of a chart. */
 function legend(items: { label: string; color: string }[], x0: number, y0: number, width: number): string {
-  let s = '', x = x0, y = y0;
+  let s = '',
+    x = x0,
+    y = y0;
   for (const it of items) {
     const w = 24 + 6.5 * it.label.length;
     if (x + w > width && x > x0) {
@@ -231,7 +264,8 @@ function legend(items: { label: string; color: string }[], x0: number, y0: numbe
 
 /** Rows a legend needs. */
 function legendRows(labels: string[], width: number): number {
-  let rows = 1, x = 0;
+  let rows = 1,
+    x = 0;
   for (const l of labels) {
     const w = 24 + 6.5 * l.length;
     if (x + w > width && x > 0) {
@@ -291,7 +325,10 @@ export function renderReport(r: HbReport): string {
     )
     .join('\n');
   const spRows = speedups
-    .map((s) => `<tr><td>${esc(s.config)}</td><td>${s.net}</td><td>${s.batch}</td><td>${s.vsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.vsCrypten?.toFixed(2) ?? '–'}×</td><td>${s.commVsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.commVsCrypten?.toFixed(2) ?? '–'}×</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.config)}</td><td>${s.net}</td><td>${s.batch}</td><td>${s.vsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.vsCrypten?.toFixed(2) ?? '–'}×</td><td>${s.commVsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.commVsCrypten?.toFixed(2) ?? '–'}×</td></tr>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>HummingBird report: ${esc(r.model)}</title>
@@ -307,15 +344,29 @@ ${paretoSvg(pts, 'kept bits per ReLU element (log scale)', 'accuracy (%)')}
 ${cfgRows}</table>
 <h2>Bits kept per layer</h2>
 ${layerBitsSvg(r.configs)}
-${r.runs.length ? `<h2>End-to-end time per batch (ms, log scale; label: speedup vs CrypTen)</h2>
-${groupedBarsSvg(bars((x) => x.msPerBatch, sp), 'ms per batch', labels, colors)}
+${
+  r.runs.length
+    ? `<h2>End-to-end time per batch (ms, log scale; label: speedup vs CrypTen)</h2>
+${groupedBarsSvg(
+  bars((x) => x.msPerBatch, sp),
+  'ms per batch',
+  labels,
+  colors,
+)}
 <h2>Communication per batch (bytes sent by both parties, log scale)</h2>
-${groupedBarsSvg(bars((x) => x.bytesPerBatch), 'bytes per batch', labels, colors)}
+${groupedBarsSvg(
+  bars((x) => x.bytesPerBatch),
+  'bytes per batch',
+  labels,
+  colors,
+)}
 <table><tr><th>run</th><th>net</th><th>batch</th><th>ms / batch</th><th>MB / batch</th><th>ReLU MB</th><th>rounds</th><th>modelled net ms</th><th>agreement</th></tr>
 ${runRows}</table>
 <h2>Speedups</h2>
 <table><tr><th>config</th><th>net</th><th>batch</th><th>time vs sign-only 64</th><th>time vs CrypTen</th><th>bytes vs sign-only 64</th><th>bytes vs CrypTen</th></tr>
-${spRows}</table>` : '<p>No private inference was measured (--no-mpc).</p>'}
+${spRows}</table>`
+    : '<p>No private inference was measured (--no-mpc).</p>'
+}
 </body></html>
 `;
 }

@@ -16,10 +16,10 @@
  * it cannot beat the best complete assignment found; the last level tries the widest b that fits and
  * the b that scored best alone. Each pass resumes from activations cached at its level's cut.
  */
-import { subset, type Dataset } from '../nn/data/dataset.js';
+import { type Dataset, subset } from '../nn/data/dataset.js';
 import type { Model } from '../onnx/ir.js';
-import { bitsKept, layersOf, type HbEval, type HbLevel, type HbMode } from './config.js';
-import { agreement, groupLevels, SimEvaluator, type CutCache, type LevelInfo, type LevelsBy, type ReluProfile } from './evaluator.js';
+import { bitsKept, type HbEval, type HbLevel, type HbMode, layersOf } from './config.js';
+import { agreement, type CutCache, groupLevels, type LevelInfo, type LevelsBy, type ReluProfile, SimEvaluator } from './evaluator.js';
 import type { CarryMode } from './simulate.js';
 
 /** Default candidate widths b (the paper's powers of two plus cheap intermediate values). */
@@ -165,7 +165,10 @@ async function eco(ev: SimEvaluator, levels: LevelInfo[], ref: Uint8Array, opts:
     return true;
   };
   // Every candidate must keep all predictions with adversarial shares and with `draws` random draws.
-  const modes: { mode: CarryMode; seed: number }[] = [{ mode: 'worst', seed: 0 }, ...Array.from({ length: draws }, (_, d) => ({ mode: 'random' as const, seed: seed + d }))];
+  const modes: { mode: CarryMode; seed: number }[] = [
+    { mode: 'worst', seed: 0 },
+    ...Array.from({ length: draws }, (_, d) => ({ mode: 'random' as const, seed: seed + d })),
+  ];
   const exact0 = exactCaches(ev, cuts.slice(0, 1))[0]!;
   let caches: CutCache[] = modes.map(() => exact0);
   const maxSteps = levels.reduce((a, l) => a + Math.ceil(Math.log2(Math.min(64, l.bitsNeeded + margin) + 1)), 0);
@@ -182,7 +185,8 @@ async function eco(ev: SimEvaluator, levels: LevelInfo[], ref: Uint8Array, opts:
       return modes.every((m, i) => ev.run(ranges, m.mode, m.seed, { from: resume(caches[i]), until: same }).preds !== undefined);
     };
     // Largest lsb in [0, msb − 1] that keeps every prediction (assumed monotone: more dropped bits, more error).
-    let lo = 0, hi = msb - 1;
+    let lo = 0,
+      hi = msb - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       const pass = lossless(mid);
@@ -227,7 +231,8 @@ async function aggressive(ev: SimEvaluator, levels: LevelInfo[], ref: Uint8Array
     levels.forEach((l, k) => {
       const best = new Map<number, { msb: number; lsb: number; loss: number }>();
       const h = Math.min(64, l.bitsNeeded);
-      const accOf = (msb: number, lsb: number): number => sev.accuracy(sev.run(layersOf([level(l, msb, lsb)]), 'random', seed, { from: resume(sExact[k]) }).preds!);
+      const accOf = (msb: number, lsb: number): number =>
+        sev.accuracy(sev.run(layersOf([level(l, msb, lsb)]), 'random', seed, { from: resume(sExact[k]) }).preds!);
       for (const b of widths) {
         // A width this level cannot afford even with every other level at 0 bits is never chosen.
         if (w[k]! * b > opts.budget + 1e-9) continue;
@@ -279,7 +284,9 @@ async function aggressive(ev: SimEvaluator, levels: LevelInfo[], ref: Uint8Array
     if (last) {
       // The last level tries the widest width that fits and the best-scoring one alone (cheap: a suffix pass each).
       const widest = Math.max(...fits);
-      const scored = fits.reduce((x, y) => (table[k]!.get(y)!.loss < table[k]!.get(x)!.loss || (table[k]!.get(y)!.loss === table[k]!.get(x)!.loss && y > x) ? y : x));
+      const scored = fits.reduce((x, y) =>
+        table[k]!.get(y)!.loss < table[k]!.get(x)!.loss || (table[k]!.get(y)!.loss === table[k]!.get(x)!.loss && y > x) ? y : x,
+      );
       fits.splice(0, fits.length, ...new Set([widest, scored]));
     } else {
       const restW = w.slice(k).reduce((a, x) => a + x, 0);

@@ -48,14 +48,19 @@ export function maskFromShares(x0: BigInt64Array, x1: BigInt64Array, range: BitR
   checkRange(range);
   if (x0.length !== x1.length) throw new Error(`maskFromShares: shares have ${x0.length} and ${x1.length} elements`);
   const n = x0.length;
-  const b = range.msb - range.lsb, l = range.lsb;
+  const b = range.msb - range.lsb,
+    l = range.lsb;
   const out = new Uint8Array(n);
   if (b === 0) return out.fill(1);
-  const a = new Uint32Array(x0.buffer, x0.byteOffset, 2 * n), c = new Uint32Array(x1.buffer, x1.byteOffset, 2 * n);
+  const a = new Uint32Array(x0.buffer, x0.byteOffset, 2 * n),
+    c = new Uint32Array(x1.buffer, x1.byteOffset, 2 * n);
   const top = b - 1;
   for (let i = 0; i < n; i++) {
     // t_i = x_i >>> l as (hi, lo) words; bits above b − 1 of the sum never reach bit b − 1.
-    let lo0 = a[2 * i]!, hi0 = a[2 * i + 1]!, lo1 = c[2 * i]!, hi1 = c[2 * i + 1]!;
+    let lo0 = a[2 * i]!,
+      hi0 = a[2 * i + 1]!,
+      lo1 = c[2 * i]!,
+      hi1 = c[2 * i + 1]!;
     if (l >= 32) {
       lo0 = hi0 >>> (l - 32);
       lo1 = hi1 >>> (l - 32);
@@ -73,7 +78,6 @@ export function maskFromShares(x0: BigInt64Array, x1: BigInt64Array, range: BitR
   }
   return out;
 }
-
 
 /** Largest lsb the float simulator handles (x_fixed and its low part must stay exact in a double). */
 export const MAX_SIM_LSB = 48;
@@ -94,11 +98,14 @@ export function simulateMask(x: ArrayLike<number>, range: BitRange, fracBits: nu
   checkRange(range);
   const n = x.length;
   const mask = out ?? new Float32Array(n);
-  const b = range.msb - range.lsb, l = range.lsb;
+  const b = range.msb - range.lsb,
+    l = range.lsb;
   if (b === 0) return mask.fill(1);
   if (l > MAX_SIM_LSB) throw new Error(`simulateMask: lsb ${l} is above the float simulator's limit ${MAX_SIM_LSB}`);
   if (mode === 'random' && !rng) throw new Error('simulateMask: mode random needs an rng');
-  const scale = 2 ** fracBits, p = 2 ** l, inv = 1 / p;
+  const scale = 2 ** fracBits,
+    p = 2 ** l,
+    inv = 1 / p;
   // The sign estimate, bit b−1 of q mod 2^b, is the parity of ⌊q / 2^(b−1)⌋ (ToInt32 keeps the parity
   // of any integer below 2^53, negative ones included: two's complement).
   const invHalf = 2 ** -(b - 1);

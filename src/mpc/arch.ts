@@ -5,9 +5,10 @@
  * tensors (shapes, axes, pads, indices) and the float inputs listed in ARCH_SLOTS (Clip bounds, a
  * Pad value). Their values are part of the architecture hash the handshake checks.
  */
-import { sha256Hex } from './net/handshake.js';
-import { allocArray, type Model, type Tensor } from '../onnx/ir.js';
+
 import { canonicalize } from '../onnx/canonical.js';
+import { allocArray, type Model, type Tensor } from '../onnx/ir.js';
+import { sha256Hex } from './net/handshake.js';
 
 /** The canonical form the plan runs on (Constant nodes are initializers there, so they are covered too). */
 const canonical = (model: Model): Model => canonicalize(model, { throwOnProblems: false }).model;
@@ -78,7 +79,8 @@ export function stripWeights(original: Model): Model {
   const model = canonical(original);
   const arch = architectureConstants(model);
   const inits = new Map<string, Tensor>();
-  for (const [k, t] of model.graph.initializers) inits.set(k, arch.has(k) ? t : { dtype: t.dtype, dims: [...t.dims], data: allocArray(t.dtype, t.data.length) });
+  for (const [k, t] of model.graph.initializers)
+    inits.set(k, arch.has(k) ? t : { dtype: t.dtype, dims: [...t.dims], data: allocArray(t.dtype, t.data.length) });
   const metadata = { ...model.metadata, 'privml.architecture': 'weights zero-filled; party 0 of --weights secret' };
   return { ...model, metadata, graph: { ...model.graph, initializers: inits } };
 }

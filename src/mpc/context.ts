@@ -10,8 +10,8 @@
  * - Both parties call protocol functions, and therefore request correlations, in the same order.
  */
 
-import type { ConvGeom } from './ring.js';
 import type { Profiler } from './profile.js';
+import type { ConvGeom } from './ring.js';
 
 /** Which of the two computing parties: 0 = data owner (client), 1 = model owner (server). */
 export type PartyId = 0 | 1;

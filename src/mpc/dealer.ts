@@ -19,7 +19,7 @@
  * - response, dealer → party 1: per request its correction bytes, in ≤ 16 MiB frames, in order.
  */
 
-export type { CorrelationRequest, DealerServerStats, DealerClientStats } from './dealer/wire.js';
-export { describeRequest } from './dealer/wire.js';
-export { DealerServer, type DealerHooks } from './dealer/server.js';
 export { DealerClient } from './dealer/client.js';
+export { type DealerHooks, DealerServer } from './dealer/server.js';
+export type { CorrelationRequest, DealerClientStats, DealerServerStats } from './dealer/wire.js';
+export { describeRequest } from './dealer/wire.js';

@@ -3,13 +3,30 @@
  * run the same steps in the same order. Per-layer accounting: bytes, rounds, wall time.
  */
 import type { CommStats, PartyContext } from './context.js';
-import { snapshotStats, diffStats } from './net/peer.js';
-import { add, addBias, addPublic, avgPool, beaverMul, convPublic, convSecret, finishConv, finishGemm, gemmPublic, gemmSecret, globalAvgPool, mulPublicFixed, neg, shareInput, truncate } from './protocols/arith.js';
-import { maxPool2d, relu, type ReluProtocol } from './protocols/compare.js';
-import { encodeFixed, ringAdd, ringMulBroadcast, ringSub, type Ring } from './ring.js';
+import { diffStats, snapshotStats } from './net/peer.js';
 import type { MpcPlan, Step } from './plan.js';
+import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile, profiledContext } from './profile.js';
+import {
+  add,
+  addBias,
+  addPublic,
+  avgPool,
+  beaverMul,
+  convPublic,
+  convSecret,
+  finishConv,
+  finishGemm,
+  gemmPublic,
+  gemmSecret,
+  globalAvgPool,
+  mulPublicFixed,
+  neg,
+  shareInput,
+  truncate,
+} from './protocols/arith.js';
+import { maxPool2d, type ReluProtocol, relu } from './protocols/compare.js';
+import { encodeFixed, type Ring, ringAdd, ringMulBroadcast, ringSub } from './ring.js';
 import type { LazyPool } from './threads/pool.js';
-import { addProfile, computeMs, emptyProfile, profiledContext, PROFILE_KEYS, type Profile } from './profile.js';
 
 /** Bit range of one nonlinear layer's comparisons (HummingBird); [0, 64) is the exact ReLU. */
 export interface BitRange {
@@ -64,13 +81,30 @@ function layerStat(name: string, op: string, ms: number, d: CommStats, p0: Profi
   for (const k of PROFILE_KEYS) profile[k] = p1[k] - p0[k];
   profile.other = Math.max(0, ms - PROFILE_KEYS.reduce((a, k) => a + profile[k], 0));
   if (local) (profile.ring += profile.other), (profile.other = 0);
-  return { name, op, bytesSent: d.bytesSent, bytesReceived: d.bytesReceived, rounds: d.rounds, ms, profile, computeMs: computeMs(profile), waitMs: profile.waitPeer + profile.waitDealer };
+  return {
+    name,
+    op,
+    bytesSent: d.bytesSent,
+    bytesReceived: d.bytesReceived,
+    rounds: d.rounds,
+    ms,
+    profile,
+    computeMs: computeMs(profile),
+    waitMs: profile.waitPeer + profile.waitDealer,
+  };
 }
 
 /** Run one protocol call `f` as a profiled layer named `name` (e.g. the ReLU micro-benchmark). */
-export async function profiledLayer<T>(ctx0: PartyContext, name: string, op: string, f: (ctx: PartyContext) => Promise<T>): Promise<{ value: T; stat: LayerStat }> {
+export async function profiledLayer<T>(
+  ctx0: PartyContext,
+  name: string,
+  op: string,
+  f: (ctx: PartyContext) => Promise<T>,
+): Promise<{ value: T; stat: LayerStat }> {
   const ctx = profiledContext(ctx0);
-  const before = snapshotStats(ctx.peer.stats), p0 = ctx.profile.snapshot(), t0 = performance.now();
+  const before = snapshotStats(ctx.peer.stats),
+    p0 = ctx.profile.snapshot(),
+    t0 = performance.now();
   const value = await f(ctx);
   return { value, stat: layerStat(name, op, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), false) };
 }
@@ -128,7 +162,8 @@ function gatherLocal(ctx: PartyContext, inputs: Ring[], index: Int32Array, fill:
   const e = ctx.party === 0 ? encodeFixed(Float32Array.of(fill), ctx.fracBits) : new BigInt64Array(1);
   const c = new Uint32Array(e.buffer, e.byteOffset, 2);
   // Copy through 32-bit views: no BigInt boxing per element.
-  const s32 = new Uint32Array(src.buffer, src.byteOffset, src.length * 2), o32 = new Uint32Array(out.buffer);
+  const s32 = new Uint32Array(src.buffer, src.byteOffset, src.length * 2),
+    o32 = new Uint32Array(out.buffer);
   for (let i = 0; i < index.length; i++) {
     const j = index[i]!;
     if (j < 0) (o32[2 * i] = c[0]!), (o32[2 * i + 1] = c[1]!);
@@ -140,14 +175,20 @@ function gatherLocal(ctx: PartyContext, inputs: Ring[], index: Int32Array, fill:
 function concatRings(xs: Ring[]): Ring {
   const out = new BigInt64Array(xs.reduce((a, x) => a + x.length, 0));
   let o = 0;
-  for (const x of xs) (out.set(x, o), (o += x.length));
+  for (const x of xs) out.set(x, o), (o += x.length);
   return out;
 }
 
 const fixedScalar = (ctx: PartyContext, v: number): bigint => encodeFixed(Float64Array.of(v), ctx.fracBits)[0]!;
 
 /** Run `plan` on this party's share of the input; returns this party's share of the output. */
-export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: PreparedWeights, input: Ring, opts: ExecOptions): Promise<{ output: Ring; layers: LayerStat[] }> {
+export async function runPlan(
+  ctx0: PartyContext,
+  plan: MpcPlan,
+  weights: PreparedWeights,
+  input: Ring,
+  opts: ExecOptions,
+): Promise<{ output: Ring; layers: LayerStat[] }> {
   const ctx = profiledContext(ctx0);
   const values = new Map<string, Ring>([[plan.input, input]]);
   const layers: LayerStat[] = [];
@@ -178,7 +219,10 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         break;
       case 'relu': {
         const r = opts.reluConfig?.[s.node.name];
-        y = r && r.msb - r.lsb === 0 ? get(s.input, s) : await relu(ctx, get(s.input, s), { protocol, ...lanes, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
+        y =
+          r && r.msb - r.lsb === 0
+            ? get(s.input, s)
+            : await relu(ctx, get(s.input, s), { protocol, ...lanes, ...(r && protocol !== 'crypten' ? { msb: r.msb, lsb: r.lsb } : {}) });
         break;
       }
       case 'maxpool': {
@@ -204,7 +248,12 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         y = add(ctx, get(s.inputs[0], s), get(s.inputs[1], s));
         break;
       case 'gather':
-        y = gatherLocal(ctx, s.inputs.map((n) => get(n, s)), s.index, s.fill);
+        y = gatherLocal(
+          ctx,
+          s.inputs.map((n) => get(n, s)),
+          s.index,
+          s.fill,
+        );
         break;
       case 'clip': {
         const x = get(s.input, s);
@@ -215,7 +264,8 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
           const r = await relu(ctx, both, cmp);
           y = addPublic(ctx, ringSub(r.subarray(0, x.length), r.subarray(x.length)), fixedScalar(ctx, s.lo));
         } else if (s.lo !== undefined) y = addPublic(ctx, await relu(ctx, addPublic(ctx, x, -fixedScalar(ctx, s.lo)), cmp), fixedScalar(ctx, s.lo));
-        else if (s.hi !== undefined) y = addPublic(ctx, neg(ctx, await relu(ctx, addPublic(ctx, neg(ctx, x), fixedScalar(ctx, s.hi)), cmp)), fixedScalar(ctx, s.hi));
+        else if (s.hi !== undefined)
+          y = addPublic(ctx, neg(ctx, await relu(ctx, addPublic(ctx, neg(ctx, x), fixedScalar(ctx, s.hi)), cmp)), fixedScalar(ctx, s.hi));
         else y = x;
         break;
       }
@@ -225,7 +275,10 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         const x = get(s.input, s);
         const r = await relu(ctx, x, { protocol, ...lanes });
         const neg_ = ringSub(x, r);
-        const scaled = s.kind === 'leaky' ? mulPublicFixed(ctx, neg_, fixedScalar(ctx, s.alpha)) : await mulWeight(ctx, neg_, wts!.slope!, s.batch, weights.mode === 'secret');
+        const scaled =
+          s.kind === 'leaky'
+            ? mulPublicFixed(ctx, neg_, fixedScalar(ctx, s.alpha))
+            : await mulWeight(ctx, neg_, wts!.slope!, s.batch, weights.mode === 'secret');
         y = ringAdd(r, scaled);
         break;
       }
@@ -234,7 +287,15 @@ export async function runPlan(ctx0: PartyContext, plan: MpcPlan, weights: Prepar
         break;
     }
     values.set(s.output, y);
-    const stat = layerStat(s.node.name, s.node.opType, performance.now() - t0, diffStats(ctx.peer.stats, before), p0, ctx.profile.snapshot(), LOCAL_KINDS.has(s.kind));
+    const stat = layerStat(
+      s.node.name,
+      s.node.opType,
+      performance.now() - t0,
+      diffStats(ctx.peer.stats, before),
+      p0,
+      ctx.profile.snapshot(),
+      LOCAL_KINDS.has(s.kind),
+    );
     layers.push(stat);
     opts.onLayer?.(stat);
   }

@@ -52,7 +52,7 @@ class Turns {
       if (!this.running[j]) continue;
       this.turn = j;
       const w = this.wake.get(j);
-      if (w) (this.wake.delete(j), w());
+      if (w) this.wake.delete(j), w();
       return;
     }
   }

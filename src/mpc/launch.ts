@@ -3,7 +3,7 @@
  * the benches), wire their ports together, and collect their reports. If any process fails, the
  * others are stopped and the first failure is reported.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../nn/data/paths.js';
 import type { DealerServerStats } from './dealer.js';

@@ -38,7 +38,7 @@ export function concatIndex(shapes: readonly (readonly number[])[], axis: number
   const inners = shapes.map((s) => prod(s.slice(axis)));
   const bases: number[] = [];
   let acc = 0;
-  for (const s of shapes) (bases.push(acc), (acc += prod(s)));
+  for (const s of shapes) bases.push(acc), (acc += prod(s));
   const idx = new Int32Array(acc);
   let o = 0;
   for (let r = 0; r < outer; r++) {
@@ -124,7 +124,9 @@ export function expandToSample(values: ArrayLike<number>, dims: readonly number[
   if (d[0] !== 1) return null;
   for (let i = 0; i < xs.length; i++) if (d[i] !== 1 && d[i] !== xs[i]) return null;
   const sample = xs.slice(1);
-  const ds = stridesOf(d).slice(1).map((s, i) => (d[i + 1] === 1 ? 0 : s));
+  const ds = stridesOf(d)
+    .slice(1)
+    .map((s, i) => (d[i + 1] === 1 ? 0 : s));
   const n = prod(sample);
   const out = new Float32Array(n);
   const coord = new Array<number>(sample.length).fill(0);

@@ -6,12 +6,13 @@
  * in secret mode). No decision here depends on a weight's value, so a party holding only the
  * architecture (zero-filled weights) compiles the same steps.
  */
-import { attrFloat, attrInt, attrInts, attrString, ModelError, sizeOf, tensorToNumbers, type Model, type Node, type Tensor } from '../onnx/ir.js';
-import { inferShapes } from '../onnx/shape.js';
+
 import { canonicalize, ModelProblems, type Problem } from '../onnx/canonical.js';
+import { attrFloat, attrInt, attrInts, attrString, type Model, ModelError, type Node, sizeOf, type Tensor, tensorToNumbers } from '../onnx/ir.js';
 import { avgPoolDivisors, batchNormAffine, linearLayer, windowGeometry } from '../onnx/lower.js';
-import { convOutSize, type ConvGeom, type PoolGeom } from './ring.js';
-import { concatIndex, expandToSample, isPerChannel, padIndex, sliceIndex, transposeIndex, type PadMode } from './plan-layout.js';
+import { inferShapes } from '../onnx/shape.js';
+import { concatIndex, expandToSample, isPerChannel, type PadMode, padIndex, sliceIndex, transposeIndex } from './plan-layout.js';
+import { type ConvGeom, convOutSize, type PoolGeom } from './ring.js';
 
 /** One executable step on shares. Shapes are concrete (batch fixed). Float arrays are weights. */
 export type Step =
@@ -52,9 +53,33 @@ export interface MpcPlan {
 
 /** Ops the MPC planner accepts (after canonicalisation), for messages. */
 export const MPC_OPS = [
-  'Conv', 'Gemm', 'MatMul', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div',
-  'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Transpose', 'Concat', 'Pad', 'Slice', 'Clip', 'LeakyRelu', 'PRelu',
-  'Softmax (output)', 'LogSoftmax (output)',
+  'Conv',
+  'Gemm',
+  'MatMul',
+  'Relu',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'BatchNormalization',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Flatten',
+  'Reshape',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Dropout',
+  'Transpose',
+  'Concat',
+  'Pad',
+  'Slice',
+  'Clip',
+  'LeakyRelu',
+  'PRelu',
+  'Softmax (output)',
+  'LogSoftmax (output)',
 ] as const;
 
 /** A node-level refusal, collected so every offending node is named in one error. */
@@ -69,13 +94,28 @@ function poolGeom(node: Node, xs: number[], fail: (m: string) => never): { geom:
   const wg = lowered(() => windowGeometry(node, xs.slice(2)), fail);
   if (wg.dilations.some((d) => d !== 1)) fail('dilated pooling is not supported');
   const [kh, kw] = wg.kernel as [number, number];
-  const padB = Math.max(wg.pads[2]!, wg.effectiveEndPads[0]!), padR = Math.max(wg.pads[3]!, wg.effectiveEndPads[1]!);
-  const geom: PoolGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, kh, kw, strideH: wg.strides[0]!, strideW: wg.strides[1]!, padT: wg.pads[0]!, padL: wg.pads[1]!, padB, padR };
+  const padB = Math.max(wg.pads[2]!, wg.effectiveEndPads[0]!),
+    padR = Math.max(wg.pads[3]!, wg.effectiveEndPads[1]!);
+  const geom: PoolGeom = {
+    n: xs[0]!,
+    c: xs[1]!,
+    h: xs[2]!,
+    w: xs[3]!,
+    kh,
+    kw,
+    strideH: wg.strides[0]!,
+    strideW: wg.strides[1]!,
+    padT: wg.pads[0]!,
+    padL: wg.pads[1]!,
+    padB,
+    padR,
+  };
   let divisor = kh * kw;
   if (node.opType === 'AveragePool') {
     const d = avgPoolDivisors(wg, xs.slice(2), attrInt(node, 'count_include_pad', 0) === 1);
     const all = d[0]!.flatMap((a) => d[1]!.map((b) => a * b));
-    if (all.some((v) => v !== all[0])) fail('average pooling whose divisor varies by position (padding without count_include_pad, or ceil_mode cells) is not supported in MPC');
+    if (all.some((v) => v !== all[0]))
+      fail('average pooling whose divisor varies by position (padding without count_include_pad, or ceil_mode cells) is not supported in MPC');
     divisor = all[0]!;
     // The MPC average pool sums zero-padded windows: the uniform divisor is exact then.
   }
@@ -104,7 +144,10 @@ export function planModel(original: Model, batch: number, source = original.grap
   const inInfo = feeds[0]!;
   if (inInfo.dtype !== 'float32') throw new ModelError(`${source}: input '${inInfo.name}' must be float32, is ${inInfo.dtype}`);
   // Fix the batch dimension so every shape is concrete.
-  const fixed: Model = { ...model, graph: { ...g, inputs: g.inputs.map((v) => (v === inInfo ? { ...v, shape: v.shape?.map((d, i) => (i === 0 ? batch : d)) } : v)) } };
+  const fixed: Model = {
+    ...model,
+    graph: { ...g, inputs: g.inputs.map((v) => (v === inInfo ? { ...v, shape: v.shape?.map((d, i) => (i === 0 ? batch : d)) } : v)) },
+  };
   const shapes = inferShapes(fixed);
   const graphOut = g.outputs[0]!.name;
   const consumers = new Map<string, number>();
@@ -175,7 +218,22 @@ export function planModel(original: Model, batch: number, source = original.grap
           const [padT, padL, padB, padR] = wg.pads as [number, number, number, number];
           const group = attrInt(node, 'group', 1);
           if (ci * group !== xs[1]) fail(`weight [${w.dims}] does not match ${xs[1]} input channels in ${group} groups`);
-          const geom: ConvGeom = { n: xs[0]!, c: xs[1]!, h: xs[2]!, w: xs[3]!, co, kh, kw, strideH: wg.strides[0]!, strideW: wg.strides[1]!, padT, padL, padB, padR, group };
+          const geom: ConvGeom = {
+            n: xs[0]!,
+            c: xs[1]!,
+            h: xs[2]!,
+            w: xs[3]!,
+            co,
+            kh,
+            kw,
+            strideH: wg.strides[0]!,
+            strideW: wg.strides[1]!,
+            padT,
+            padL,
+            padB,
+            padR,
+            group,
+          };
           const bias = node.inputs[2] ? Float32Array.from(weight(2).data as Float32Array) : undefined;
           if (bias && bias.length !== co) fail(`bias has ${bias.length} values for ${co} output channels`);
           const st: Step = { kind: 'conv', node, input: node.inputs[0]!, output: out, geom, weight: Float32Array.from(w.data as Float32Array), bias };
@@ -246,7 +304,11 @@ export function planModel(original: Model, batch: number, source = original.grap
           break;
         case 'Transpose': {
           const xs = known(node.inputs[0]!);
-          const perm = attrInts(node, 'perm', xs.map((_, i) => xs.length - 1 - i));
+          const perm = attrInts(
+            node,
+            'perm',
+            xs.map((_, i) => xs.length - 1 - i),
+          );
           steps.push({ kind: 'gather', node, inputs: [node.inputs[0]!], output: out, index: transposeIndex(xs, perm), fill: 0 });
           break;
         }
@@ -285,12 +347,19 @@ export function planModel(original: Model, batch: number, source = original.grap
           const xs = known(node.inputs[0]!);
           const starts = archConst(1) ?? attrInts(node, 'starts');
           const ends = archConst(2) ?? attrInts(node, 'ends');
-          const axes = archConst(3) ?? attrInts(node, 'axes', starts.map((_, i) => i));
+          const axes =
+            archConst(3) ??
+            attrInts(
+              node,
+              'axes',
+              starts.map((_, i) => i),
+            );
           const stepsV = archConst(4) ?? starts.map(() => 1);
           const ranges = xs.map((d) => ({ start: 0, step: 1, count: d }));
           axes.forEach((a, i) => {
             const ax = a < 0 ? a + xs.length : a;
-            const d = xs[ax]!, st = stepsV[i]!;
+            const d = xs[ax]!,
+              st = stepsV[i]!;
             if (ax === 0) fail('slicing the batch axis is not supported');
             if (st === 0) fail('a step of 0 is invalid');
             const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + d : v, lo), hi);
@@ -311,7 +380,8 @@ export function planModel(original: Model, batch: number, source = original.grap
             const a = node.attrs[attr];
             return a?.kind === 'float' ? a.value : undefined;
           };
-          const lo = bound(1, 'min'), hi = bound(2, 'max');
+          const lo = bound(1, 'min'),
+            hi = bound(2, 'max');
           if (lo !== undefined && hi !== undefined && !(lo <= hi)) fail(`min ${lo} exceeds max ${hi}`);
           if ([lo, hi].some((v) => v !== undefined && !Number.isFinite(v))) fail('bounds must be finite');
           steps.push({ kind: 'clip', node, input: node.inputs[0]!, output: out, lo, hi });
@@ -333,7 +403,8 @@ export function planModel(original: Model, batch: number, source = original.grap
           const xs = known(node.inputs[0]!);
           const axis = attrInt(node, 'axis', -1);
           if (out !== graphOut || consumers.get(out)) fail('only an output Softmax/LogSoftmax is supported (party 0 applies it after the reveal)');
-          if (xs.length !== 2 || (axis !== -1 && axis !== 1)) fail(`only a softmax over the last axis of a 2-D output is supported, input [${xs}] axis ${axis}`);
+          if (xs.length !== 2 || (axis !== -1 && axis !== 1))
+            fail(`only a softmax over the last axis of a 2-D output is supported, input [${xs}] axis ${axis}`);
           post = node.opType;
           revealed = node.inputs[0]!;
           break;
@@ -360,7 +431,8 @@ export function planModel(original: Model, batch: number, source = original.grap
 /** Refusals that need no shapes (checked on nodes downstream of another refusal too). */
 function shapeFreeProblem(node: Node, inits: Map<string, Tensor>, graphOut: string, consumers: Map<string, number>): string | undefined {
   const consts = node.inputs.filter((i) => i && inits.has(i)).length;
-  if ((node.opType === 'Mul' || node.opType === 'Sub' || node.opType === 'Div') && consts === 0) return `${node.opType} of two data values is not supported (only Add)`;
+  if ((node.opType === 'Mul' || node.opType === 'Sub' || node.opType === 'Div') && consts === 0)
+    return `${node.opType} of two data values is not supported (only Add)`;
   if ((node.opType === 'Softmax' || node.opType === 'LogSoftmax') && (node.outputs[0] !== graphOut || consumers.get(node.outputs[0]!))) {
     return 'only an output Softmax/LogSoftmax is supported (party 0 applies it after the reveal)';
   }
@@ -407,7 +479,8 @@ function affineStep(
     const [a, b] = node.inputs as [string, string];
     if (!inits.has(a) && !inits.has(b)) {
       if (node.opType !== 'Add') fail(`${node.opType} of two data values is not supported (only Add)`);
-      const sa = known(a), sb = known(b);
+      const sa = known(a),
+        sb = known(b);
       if (sa.join() !== sb.join()) fail(`residual Add needs equal shapes, got [${sa}] and [${sb}]`);
       steps.push({ kind: 'add', node, inputs: [a, b], output: out, size: sizeOf(sa) });
       return;
@@ -522,9 +595,15 @@ export function checkPlanWeights(plan: MpcPlan): void {
   for (const { node, what, values } of planWeights(plan)) {
     let worst = 0;
     for (const v of values) {
-      if (!Number.isFinite(v)) throw new ModelError(`${plan.source}: node '${node.name}' (${node.opType}): ${what} holds a non-finite value (${v}); the fixed-point encoding cannot represent it`);
+      if (!Number.isFinite(v))
+        throw new ModelError(
+          `${plan.source}: node '${node.name}' (${node.opType}): ${what} holds a non-finite value (${v}); the fixed-point encoding cannot represent it`,
+        );
       worst = Math.max(worst, Math.abs(v));
     }
-    if (worst > MAX_WEIGHT) throw new ModelError(`${plan.source}: node '${node.name}' (${node.opType}): ${what} magnitude ${worst.toExponential(2)} exceeds ${MAX_WEIGHT}, beyond the fixed-point headroom`);
+    if (worst > MAX_WEIGHT)
+      throw new ModelError(
+        `${plan.source}: node '${node.name}' (${node.opType}): ${what} magnitude ${worst.toExponential(2)} exceeds ${MAX_WEIGHT}, beyond the fixed-point headroom`,
+      );
   }
 }

@@ -13,19 +13,36 @@ export type Ring = BigInt64Array;
 
 /** Geometry of a 2-D convolution: NCHW input, OIHW weights (I = c / group), NCHW output. */
 export interface ConvGeom {
-  n: number; c: number; h: number; w: number;
-  co: number; kh: number; kw: number;
-  strideH: number; strideW: number;
-  padT: number; padL: number; padB: number; padR: number;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  co: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padT: number;
+  padL: number;
+  padB: number;
+  padR: number;
   group: number;
 }
 
 /** Geometry of a 2-D sum pooling over NCHW input (zero padding). */
 export interface PoolGeom {
-  n: number; c: number; h: number; w: number;
-  kh: number; kw: number;
-  strideH: number; strideW: number;
-  padT: number; padL: number; padB: number; padR: number;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padT: number;
+  padL: number;
+  padB: number;
+  padR: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -58,15 +75,59 @@ interface Kernels {
   packedSize(k: number, n: number): number;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
   matmulTransB(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
-  setConvGeom(n: number, c: number, h: number, w: number, co: number, kh: number, kw: number,
-    sh: number, sw: number, padT: number, padL: number, oh: number, ow: number, group: number): void;
+  setConvGeom(
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    co: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+    oh: number,
+    ow: number,
+    group: number,
+  ): void;
   im2col(x: number, col: number, r0: number, r1: number): void;
   convScratch(): number;
   conv(x: number, wt: number, out: number, scratch: number): void;
-  convDirect(x: number, wt: number, out: number, n: number, c: number, h: number, w: number, co: number,
-    kh: number, kw: number, sh: number, sw: number, padT: number, padL: number, oh: number, ow: number, group: number): void;
-  sumPool(x: number, out: number, planes: number, h: number, w: number, kh: number, kw: number,
-    sh: number, sw: number, padT: number, padL: number, oh: number, ow: number): void;
+  convDirect(
+    x: number,
+    wt: number,
+    out: number,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    co: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+    oh: number,
+    ow: number,
+    group: number,
+  ): void;
+  sumPool(
+    x: number,
+    out: number,
+    planes: number,
+    h: number,
+    w: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+    oh: number,
+    ow: number,
+  ): void;
   xorBytes(a: number, b: number, out: number, len: number): void;
   andBytes(a: number, b: number, out: number, len: number): void;
   packTight(src: number, count: number, nbits: number, out: number): void;
@@ -159,7 +220,9 @@ function i64(s: bigint): bigint {
 function binary(name: string, op: 'add' | 'sub' | 'mul', a: Ring, b: Ring, out?: Ring): Ring {
   checkLen(name, 'b', b.length, a.length);
   const kk = reset();
-  const pa = put(a), pb = put(b), po = alloc(a.length * 8);
+  const pa = put(a),
+    pb = put(b),
+    po = alloc(a.length * 8);
   kk[op](pa, pb, po, a.length);
   return take(po, a.length, out);
 }
@@ -186,7 +249,8 @@ export function ringMul(a: Ring, b: Ring, out?: Ring): Ring {
 /** −a elementwise. */
 export function ringNeg(a: Ring, out?: Ring): Ring {
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.neg(pa, po, a.length);
   return take(po, a.length, out);
 }
@@ -194,7 +258,8 @@ export function ringNeg(a: Ring, out?: Ring): Ring {
 /** a · s for a scalar s (taken mod 2^64). */
 export function ringMulScalar(a: Ring, s: bigint, out?: Ring): Ring {
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.mulScalar(pa, i64(s), po, a.length);
   return take(po, a.length, out);
 }
@@ -202,7 +267,8 @@ export function ringMulScalar(a: Ring, s: bigint, out?: Ring): Ring {
 /** a + s for a scalar s (taken mod 2^64). */
 export function ringAddScalar(a: Ring, s: bigint, out?: Ring): Ring {
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.addScalar(pa, i64(s), po, a.length);
   return take(po, a.length, out);
 }
@@ -212,7 +278,9 @@ function broadcast(name: string, op: 'mulBroadcast' | 'addBroadcast', a: Ring, b
   checkInt(name, inner, 0);
   checkLen(name, 'a', a.length, outer * b.length * inner);
   const kk = reset();
-  const pa = put(a), pb = put(b), po = alloc(a.length * 8);
+  const pa = put(a),
+    pb = put(b),
+    po = alloc(a.length * 8);
   kk[op](pa, pb, po, outer, b.length, inner);
   return take(po, a.length);
 }
@@ -231,7 +299,8 @@ export function ringAddBroadcast(a: Ring, b: Ring, outer: number, inner: number)
 export function ringShr(a: Ring, bits: number, out?: Ring): Ring {
   checkInt('ringShr', bits, 0);
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.shr(pa, Math.min(bits, 63), po, a.length);
   return take(po, a.length, out);
 }
@@ -241,7 +310,8 @@ export function ringShrLogical(a: Ring, bits: number, out?: Ring): Ring {
   checkInt('ringShrLogical', bits, 0);
   if (bits >= 64) return out ? (out.fill(0n), out) : new BigInt64Array(a.length);
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.shrLogical(pa, bits, po, a.length);
   return take(po, a.length, out);
 }
@@ -252,7 +322,8 @@ export function ringLowBits(a: Ring, lsb: number, nbits: number, out?: Ring): Ri
   checkInt('ringLowBits', nbits, 1, 64);
   const mask = nbits === 64 ? -1n : (1n << BigInt(nbits)) - 1n;
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.lowBits(pa, lsb, mask, po, a.length);
   return take(po, a.length, out);
 }
@@ -270,7 +341,8 @@ export function ringSumSpatial(x: Ring, n: number, c: number, hw: number): Ring 
   checkInt('ringSumSpatial', hw, 0);
   checkLen('ringSumSpatial', 'x', x.length, n * c * hw);
   const kk = reset();
-  const px = put(x), po = alloc(n * c * 8);
+  const px = put(x),
+    po = alloc(n * c * 8);
   kk.sumRows(px, po, n * c, hw);
   return take(po, n * c);
 }
@@ -281,7 +353,8 @@ export function ringTranspose(a: Ring, rows: number, cols: number): Ring {
   checkInt('ringTranspose', cols, 0);
   checkLen('ringTranspose', 'a', a.length, rows * cols);
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 8);
+  const pa = put(a),
+    po = alloc(a.length * 8);
   kk.transpose(pa, po, rows, cols);
   return take(po, a.length);
 }
@@ -302,7 +375,9 @@ function checkMatmul(name: string, a: Ring, b: Ring, m: number, k: number, n: nu
 export function ringMatmul(a: Ring, b: Ring, m: number, k: number, n: number): Ring {
   checkMatmul('ringMatmul', a, b, m, k, n);
   const kk = reset();
-  const pa = put(a), pb = put(b), pc = alloc(m * n * 8);
+  const pa = put(a),
+    pb = put(b),
+    pc = alloc(m * n * 8);
   kk.matmul(pa, pb, pc, m, k, n, k, n, n, alloc(kk.packedSize(k, n)));
   return take(pc, m * n);
 }
@@ -311,7 +386,9 @@ export function ringMatmul(a: Ring, b: Ring, m: number, k: number, n: number): R
 export function ringMatmulTransB(a: Ring, b: Ring, m: number, k: number, n: number): Ring {
   checkMatmul('ringMatmulTransB', a, b, m, k, n);
   const kk = reset();
-  const pa = put(a), pb = put(b), pc = alloc(m * n * 8);
+  const pa = put(a),
+    pb = put(b),
+    pc = alloc(m * n * 8);
   kk.matmulTransB(pa, pb, pc, m, k, n, k, k, n, alloc(kk.packedSize(k, n)));
   return take(pc, m * n);
 }
@@ -335,9 +412,11 @@ export function convOutSize(g: ConvGeom | PoolGeom): { oh: number; ow: number } 
 export function ringIm2col(x: Ring, g: ConvGeom): Ring {
   const { oh, ow } = convOutSize(g);
   checkLen('ringIm2col', 'x', x.length, g.n * g.c * g.h * g.w);
-  const rows = g.n * oh * ow, cols = g.c * g.kh * g.kw;
+  const rows = g.n * oh * ow,
+    cols = g.c * g.kh * g.kw;
   const kk = reset();
-  const px = put(x), pc = alloc(rows * cols * 8);
+  const px = put(x),
+    pc = alloc(rows * cols * 8);
   kk.setConvGeom(g.n, g.c, g.h, g.w, 1, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow, 1);
   kk.im2col(px, pc, 0, rows);
   return take(pc, rows * cols);
@@ -351,12 +430,16 @@ export function ringConv2d(x: Ring, w: Ring, g: ConvGeom): Ring {
   if (g.c % g.group !== 0 || g.co % g.group !== 0) {
     throw new Error(`ring.ringConv2d: group ${g.group} does not divide channels ${g.c} -> ${g.co}`);
   }
-  const cg = g.c / g.group, cog = g.co / g.group, P = oh * ow;
+  const cg = g.c / g.group,
+    cog = g.co / g.group,
+    P = oh * ow;
   const kg = cg * g.kh * g.kw;
   checkLen('ringConv2d', 'x', x.length, g.n * g.c * g.h * g.w);
   checkLen('ringConv2d', 'w', w.length, g.co * kg);
   const kk = reset();
-  const px = put(x), pw = put(w), po = alloc(g.n * g.co * P * 8);
+  const px = put(x),
+    pw = put(w),
+    po = alloc(g.n * g.co * P * 8);
   if (g.group > 1 && cg === 1) {
     // depthwise-like: one input channel per group makes the im2col products tiny (8-wide panels wasted)
     kk.convDirect(px, pw, po, g.n, g.c, g.h, g.w, g.co, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow, g.group);
@@ -373,7 +456,8 @@ export function ringSumPool2d(x: Ring, g: PoolGeom): Ring {
   checkLen('ringSumPool2d', 'x', x.length, g.n * g.c * g.h * g.w);
   const planes = g.n * g.c;
   const kk = reset();
-  const px = put(x), po = alloc(planes * oh * ow * 8);
+  const px = put(x),
+    po = alloc(planes * oh * ow * 8);
   kk.sumPool(px, po, planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padT, g.padL, oh, ow);
   return take(po, planes * oh * ow);
 }
@@ -386,8 +470,10 @@ export function ringSumPool2d(x: Ring, g: PoolGeom): Ring {
 export function encodeFixed(x: Float32Array | Float64Array, fracBits: number): Ring {
   checkInt('encodeFixed', fracBits, 0, 62);
   const kk = reset();
-  const n = x.length, scale = 2 ** fracBits;
-  const px = alloc(n * x.BYTES_PER_ELEMENT), po = alloc(n * 8);
+  const n = x.length,
+    scale = 2 ** fracBits;
+  const px = alloc(n * x.BYTES_PER_ELEMENT),
+    po = alloc(n * 8);
   if (x instanceof Float64Array) {
     new Float64Array(kk.memory.buffer, px, n).set(x);
     kk.encodeF64(px, scale, po, n);
@@ -402,7 +488,8 @@ export function encodeFixed(x: Float32Array | Float64Array, fracBits: number): R
 export function decodeFixed(a: Ring, fracBits: number): Float32Array {
   checkInt('decodeFixed', fracBits, 0, 62);
   const kk = reset();
-  const pa = put(a), po = alloc(a.length * 4);
+  const pa = put(a),
+    po = alloc(a.length * 4);
   kk.decodeF32(pa, 2 ** -fracBits, po, a.length);
   const out = new Float32Array(uninit(a.length * 4), 0, a.length);
   out.set(new Float32Array(kk.memory.buffer, po, a.length));
@@ -440,9 +527,11 @@ export function ringFromBytesLE(bytes: Uint8Array): Ring {
 export function toBitPlanes(a: Ring, lsb: number, nbits: number): Uint8Array {
   checkInt('toBitPlanes', lsb, 0, 63);
   checkInt('toBitPlanes', nbits, 0, 64 - lsb);
-  const n = a.length, stride = (n + 7) >> 3;
+  const n = a.length,
+    stride = (n + 7) >> 3;
   const kk = reset();
-  const pa = put(a), po = alloc(stride * nbits);
+  const pa = put(a),
+    po = alloc(stride * nbits);
   kk.toBitPlanes(pa, n, lsb, nbits, po, stride, alloc(kk.bitPlanesScratch()));
   const out = new Uint8Array(uninit(stride * nbits), 0, stride * nbits);
   out.set(new Uint8Array(kk.memory.buffer, po, stride * nbits));
@@ -456,7 +545,8 @@ export function fromBitPlanes(planes: Uint8Array, n: number, nbits: number): Rin
   const stride = (n + 7) >> 3;
   if (planes.length < stride * nbits) throw new Error(`ring.fromBitPlanes: ${planes.length} bytes, need ${stride * nbits}`);
   const kk = reset();
-  const pb = alloc(stride * nbits), po = alloc(n * 8);
+  const pb = alloc(stride * nbits),
+    po = alloc(n * 8);
   new Uint8Array(kk.memory.buffer, pb, stride * nbits).set(planes.subarray(0, stride * nbits));
   kk.fromBitPlanes(pb, n, nbits, stride, po);
   return take(po, n);
@@ -468,7 +558,8 @@ export function bitsToRing(bits: Uint8Array, n: number): Ring {
   const nb = (n + 7) >> 3;
   if (bits.length < nb) throw new Error(`ring.bitsToRing: ${bits.length} bytes, need ${nb}`);
   const kk = reset();
-  const pb = alloc(nb), po = alloc(n * 8);
+  const pb = alloc(nb),
+    po = alloc(n * 8);
   new Uint8Array(kk.memory.buffer, pb, nb).set(bits.subarray(0, nb));
   kk.bitsToRing(pb, n, po);
   return take(po, n);
@@ -507,15 +598,20 @@ function stageTight(vs: readonly Uint8Array[], nbits: number, dst: number): void
  * d = concat(xs) ⊕ a and e = concat(ys) ⊕ b, each count·nbits bits, tightly concatenated [d, e].
  */
 export function andGateOpen(xs: readonly Uint8Array[], ys: readonly Uint8Array[], nbits: number, a: Uint8Array, b: Uint8Array): Uint8Array {
-  const total = xs.length * nbits, tb = (total + 7) >>> 3;
-  if (ys.length !== xs.length || a.length < tb || b.length < tb) throw new Error(`ring.andGateOpen: ${xs.length}/${ys.length} operands, masks ${a.length}/${b.length} bytes, need ${tb}`);
+  const total = xs.length * nbits,
+    tb = (total + 7) >>> 3;
+  if (ys.length !== xs.length || a.length < tb || b.length < tb)
+    throw new Error(`ring.andGateOpen: ${xs.length}/${ys.length} operands, masks ${a.length}/${b.length} bytes, need ${tb}`);
   const kk = reset();
-  const de = alloc(2 * tb), pa = putBytes(a, tb), pb = putBytes(b, tb);
+  const de = alloc(2 * tb),
+    pa = putBytes(a, tb),
+    pb = putBytes(b, tb);
   stageTight(xs, nbits, de);
   stageTight(ys, nbits, de + tb);
   kk.xorBytes(de, pa, de, tb);
   kk.xorBytes(de + tb, pb, de + tb, tb);
-  const mb = (2 * total + 7) >>> 3, msg = alloc(mb);
+  const mb = (2 * total + 7) >>> 3,
+    msg = alloc(mb);
   kk.packTight(de, 2, total, msg);
   return takeBytes(msg, mb);
 }
@@ -525,14 +621,33 @@ export function andGateOpen(xs: readonly Uint8Array[], ys: readonly Uint8Array[]
  * this party's XOR shares z = d&b ⊕ e&a ⊕ c (⊕ d&e on party 0), as `count` vectors of `nbits` bits
  * stored ceil(nbits/8) bytes apart in one array.
  */
-export function andGateClose(mine: Uint8Array, peer: Uint8Array, count: number, nbits: number, a: Uint8Array, b: Uint8Array, c: Uint8Array, party0: boolean): Uint8Array {
-  const total = count * nbits, tb = (total + 7) >>> 3, mb = (2 * total + 7) >>> 3, vb = (nbits + 7) >>> 3;
-  if (mine.length !== mb || peer.length !== mb || a.length < tb || b.length < tb || c.length < tb) throw new Error(`ring.andGateClose: messages ${mine.length}/${peer.length} bytes (need ${mb}), masks ${a.length}/${b.length}/${c.length} (need ${tb})`);
+export function andGateClose(
+  mine: Uint8Array,
+  peer: Uint8Array,
+  count: number,
+  nbits: number,
+  a: Uint8Array,
+  b: Uint8Array,
+  c: Uint8Array,
+  party0: boolean,
+): Uint8Array {
+  const total = count * nbits,
+    tb = (total + 7) >>> 3,
+    mb = (2 * total + 7) >>> 3,
+    vb = (nbits + 7) >>> 3;
+  if (mine.length !== mb || peer.length !== mb || a.length < tb || b.length < tb || c.length < tb)
+    throw new Error(`ring.andGateClose: messages ${mine.length}/${peer.length} bytes (need ${mb}), masks ${a.length}/${b.length}/${c.length} (need ${tb})`);
   const kk = reset();
-  const pm = putBytes(mine), pp = putBytes(peer), de = alloc(2 * tb), pde = alloc(2 * tb);
+  const pm = putBytes(mine),
+    pp = putBytes(peer),
+    de = alloc(2 * tb),
+    pde = alloc(2 * tb);
   kk.unpackTight(pm, 2, total, de);
   kk.unpackTight(pp, 2, total, pde);
-  const pa = putBytes(a, tb), pb = putBytes(b, tb), pc = putBytes(c, tb), z = alloc(tb);
+  const pa = putBytes(a, tb),
+    pb = putBytes(b, tb),
+    pc = putBytes(c, tb),
+    z = alloc(tb);
   kk.andClose(de, de + tb, pde, pde + tb, pa, pb, pc, z, tb, party0 ? 1 : 0);
   if ((nbits & 7) === 0) return takeBytes(z, tb);
   const out = alloc(count * vb);
@@ -554,7 +669,8 @@ function bytesOp(op: 'xorBytes' | 'andBytes', a: Uint8Array, b: Uint8Array, out:
   const len = out.length;
   if (a.length < len || b.length < len) throw new Error(`ring.${op}: operand lengths ${a.length}/${b.length} < ${len}`);
   const kk = reset();
-  const pa = putBytes(a, len), pb = putBytes(b, len);
+  const pa = putBytes(a, len),
+    pb = putBytes(b, len);
   kk[op](pa, pb, pa, len);
   out.set(new Uint8Array(kk.memory.buffer, pa, len));
   return out;
@@ -566,11 +682,19 @@ function bytesOp(op: 'xorBytes' | 'andBytes', a: Uint8Array, b: Uint8Array, out:
  * opened bits c: this party's shares of ReLU(x) and of the mask [x ≥ 0].
  */
 export function ringReluTail(x: Ring, d: Ring, peerD: Uint8Array, tc: Ring, ar: Ring, c: Uint8Array, party0: boolean): { y: Ring; mask: Ring } {
-  const n = x.length, nb = (n + 7) >>> 3;
-  if (d.length !== n || peerD.length !== 8 * n || tc.length < n || ar.length < n || c.length < nb) throw new Error(`ring.ringReluTail: operand sizes do not match ${n} elements`);
+  const n = x.length,
+    nb = (n + 7) >>> 3;
+  if (d.length !== n || peerD.length !== 8 * n || tc.length < n || ar.length < n || c.length < nb)
+    throw new Error(`ring.ringReluTail: operand sizes do not match ${n} elements`);
   const kk = reset();
-  const px = put(x), pd = put(d), pp = putBytes(peerD), pc = put(tc.subarray(0, n)), pr = put(ar.subarray(0, n)), pb = putBytes(c, nb);
-  const py = alloc(8 * n), pm = alloc(8 * n);
+  const px = put(x),
+    pd = put(d),
+    pp = putBytes(peerD),
+    pc = put(tc.subarray(0, n)),
+    pr = put(ar.subarray(0, n)),
+    pb = putBytes(c, nb);
+  const py = alloc(8 * n),
+    pm = alloc(8 * n);
   kk.reluTail(px, pd, pp, pc, pr, pb, n, party0 ? 1 : 0, py, pm);
   return { y: take(py, n), mask: take(pm, n) };
 }

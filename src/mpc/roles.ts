@@ -3,24 +3,24 @@
  * (data owner: holds the inputs, receives the outputs) and party 1 (model owner). Each is run in its
  * own OS process by `privml mpc dealer|party`, or all three on loopback by `privml mpc infer`.
  */
-import { encodeModel } from '../onnx/proto.js';
-import type { Model } from '../onnx/ir.js';
-import type { FrameChannel, PartyContext, PartyId } from './context.js';
-import { DealerClient, DealerServer, type CorrelationRequest, type DealerClientStats, type DealerServerStats } from './dealer.js';
-import { LazyPool } from './threads/pool.js';
-import { addLayerProfile, prepareWeights, profiledLayer, runPlan, type BitRange, type LayerStat, type WeightMode } from './executor.js';
-import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
-import { emulateLink, type NetProfile } from './net/emulate.js';
-import { handshake, sha256Hex, type Hello } from './net/handshake.js';
-import { admitPeers } from './net/admit.js';
-import type { PeerChannel } from './context.js';
-import { diffStats, modeledSeconds, peerChannel, snapshotStats } from './net/peer.js';
-import { applyPost, planModel, type MpcPlan } from './plan.js';
-import { architectureHash } from './arch.js';
-import { reveal, shareInput } from './protocols/arith.js';
-import { relu, type ReluProtocol } from './protocols/compare.js';
-import { decodeFixed, encodeFixed } from './ring.js';
+
 import { Prg, randomSeed } from '../crypto/prg.js';
+import type { Model } from '../onnx/ir.js';
+import { encodeModel } from '../onnx/proto.js';
+import { architectureHash } from './arch.js';
+import type { FrameChannel, PartyContext, PartyId, PeerChannel } from './context.js';
+import { type CorrelationRequest, DealerClient, type DealerClientStats, DealerServer, type DealerServerStats } from './dealer.js';
+import { addLayerProfile, type BitRange, type LayerStat, prepareWeights, profiledLayer, runPlan, type WeightMode } from './executor.js';
+import { admitPeers } from './net/admit.js';
+import { emulateLink, type NetProfile } from './net/emulate.js';
+import { type Hello, handshake, sha256Hex } from './net/handshake.js';
+import { diffStats, modeledSeconds, peerChannel, snapshotStats } from './net/peer.js';
+import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
+import { applyPost, type MpcPlan, planModel } from './plan.js';
+import { reveal, shareInput } from './protocols/arith.js';
+import { type ReluProtocol, relu } from './protocols/compare.js';
+import { decodeFixed, encodeFixed } from './ring.js';
+import { LazyPool } from './threads/pool.js';
 
 /** Wire-protocol version; parties and dealer must agree. */
 export const MPC_PROTOCOL_VERSION = 'privml-mpc/1';
@@ -163,7 +163,17 @@ export function modelHash(model: Model, weights: WeightMode): string {
 
 function jobConfig(job: ModelJob | ReluJob, fracBits: number): Record<string, string> {
   if (job.kind === 'relu') {
-    return { job: 'relu', n: String(job.n), msb: String(job.msb), lsb: String(job.lsb), protocol: job.reluProtocol, reps: String(job.reps), preprocess: String(job.preprocess), fracBits: String(fracBits), lanes: String(job.lanes ?? 'auto') };
+    return {
+      job: 'relu',
+      n: String(job.n),
+      msb: String(job.msb),
+      lsb: String(job.lsb),
+      protocol: job.reluProtocol,
+      reps: String(job.reps),
+      preprocess: String(job.preprocess),
+      fracBits: String(fracBits),
+      lanes: String(job.lanes ?? 'auto'),
+    };
   }
   return {
     job: 'model',
@@ -210,7 +220,11 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     const admission = admitPeers(listener, {
       where: formatAddress(opts.listen.host, listener.port),
       timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
-      awaiting: () => [0, 1].filter((i) => !links[i]).map((i) => `party ${i}`).join(' and '),
+      awaiting: () =>
+        [0, 1]
+          .filter((i) => !links[i])
+          .map((i) => `party ${i}`)
+          .join(' and '),
       onDrop,
       admit: async (ch) => {
         if (first) hooks.onPhase?.('handshake');
@@ -292,9 +306,15 @@ async function orLoss<T>(step: Promise<T>, lost: Promise<never>): Promise<T> {
   } catch (e) {
     if (stepFailed) throw e;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const own = await Promise.race([marked.then(() => undefined, (se: unknown) => se), new Promise<undefined>((res) => {
-      timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
-    })]);
+    const own = await Promise.race([
+      marked.then(
+        () => undefined,
+        (se: unknown) => se,
+      ),
+      new Promise<undefined>((res) => {
+        timer = setTimeout(() => res(undefined), LOSS_GRACE_MS);
+      }),
+    ]);
     clearTimeout(timer);
     throw own ?? e;
   }
@@ -356,7 +376,10 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
         awaiting: () => 'party 0',
         onDrop,
         admit: async (ch) => {
-          await handshake(ch, peerHello, 'party 0', HANDSHAKE_TIMEOUT_MS, true, { replyAfter: true, checkPeer: () => certificateRefusal(ch, 'party 0', requireCert) });
+          await handshake(ch, peerHello, 'party 0', HANDSHAKE_TIMEOUT_MS, true, {
+            replyAfter: true,
+            checkPeer: () => certificateRefusal(ch, 'party 0', requireCert),
+          });
           if (admitted) throw new Error('party 0 is already connected');
           admitted = ch;
           ch.setLabel('party 0');
@@ -427,7 +450,10 @@ export async function runParty(opts: PartyOptions): Promise<PartyReport> {
   const session = await openSession(opts, hello);
   let ok = false;
   try {
-    const report = job.kind === 'model' ? await withPool(job.threads, (pool) => runModelJob(opts, session.ctx, session.client, job, pool)) : await runReluJob(opts, session.ctx, session.client, job);
+    const report =
+      job.kind === 'model'
+        ? await withPool(job.threads, (pool) => runModelJob(opts, session.ctx, session.client, job, pool))
+        : await runReluJob(opts, session.ctx, session.client, job);
     ok = true;
     return report;
   } finally {
@@ -499,7 +525,13 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
     const n = plan.batch * inSize;
     const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
-    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, { weights: job.weights, reluProtocol: job.reluProtocol, reluConfig: job.reluConfig, ...(pool ? { pool } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) });
+    const { output, layers: ls } = await runPlan(ctx, plan, weights, share, {
+      weights: job.weights,
+      reluProtocol: job.reluProtocol,
+      reluConfig: job.reluConfig,
+      ...(pool ? { pool } : {}),
+      ...(job.lanes ? { lanes: job.lanes } : {}),
+    });
     if (layers) for (const l of ls) layers.push(l);
     if (!revealed) opts.hooks?.onPhase?.('reveal');
     revealed = true;
@@ -524,7 +556,9 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const x = opts.id === 0 ? job.inputs!.subarray(start * inSize, (start + size) * inSize) : undefined;
     const layerStats: LayerStat[] = [];
     const known = recorded.get(size);
-    const { value, stat, requests } = await timed(ctx, client, opts.net, size, known && { requests: known, ahead: job.preprocess }, () => runBatch(plan, x, layerStats));
+    const { value, stat, requests } = await timed(ctx, client, opts.net, size, known && { requests: known, ahead: job.preprocess }, () =>
+      runBatch(plan, x, layerStats),
+    );
     if (!known) recorded.set(size, requests);
     if (outputs && value) outputs.set(value, start * outSize);
     batches.push(stat);
@@ -547,14 +581,20 @@ async function runReluJob(opts: PartyOptions, ctx: PartyContext, client: DealerC
   // Party 0 shares fresh random ring values (their distribution does not affect cost).
   const prg = new Prg(randomSeed());
   const x = await shareInput(ctx, 0, ctx.party === 0 ? prg.ring(job.n) : undefined, job.n);
-  const copts = { protocol: job.reluProtocol, ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}), ...(job.lanes ? { lanes: job.lanes } : {}) };
+  const copts = {
+    protocol: job.reluProtocol,
+    ...(job.reluProtocol !== 'crypten' ? { msb: job.msb, lsb: job.lsb } : {}),
+    ...(job.lanes ? { lanes: job.lanes } : {}),
+  };
   const h0 = client.history.length;
   await relu(ctx, x, copts); // warm-up; records the dealer plan of one call
   const plan = client.history.slice(h0);
   const batches: BatchStat[] = [];
   const layers: LayerStat[] = [];
   for (let r = 0; r < job.reps; r++) {
-    const { stat, value } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () => profiledLayer(ctx, 'relu', 'Relu', (p) => relu(p, x, copts)));
+    const { stat, value } = await timed(ctx, client, opts.net, job.n, { requests: plan, ahead: job.preprocess }, () =>
+      profiledLayer(ctx, 'relu', 'Relu', (p) => relu(p, x, copts)),
+    );
     batches.push(stat);
     if (r === 0) layers.push(value.stat);
     else addLayerProfile(layers[0]!, value.stat);

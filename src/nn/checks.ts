@@ -3,8 +3,9 @@
  * tfjs cannot hold exactly (float64, int64 past int32, float16, strings), random training-mode
  * ops and outputs no kernel computes. Refusing is the alternative to a silently wrong answer.
  */
-import type { Model, Node } from '../onnx/ir.js';
+
 import type { Problem } from '../onnx/canonical.js';
+import type { Model, Node } from '../onnx/ir.js';
 
 /** Why float64 is refused by the tfjs runtime (graphs nn/f64.ts can run are run there instead). */
 export const F64 = 'float64 is not supported: the float runtime computes in float32 (refusing rather than rounding)';
@@ -61,7 +62,11 @@ export function floatGraphProblems(m: Model): Problem[] {
       if (onlyBounds) continue;
       for (const x of t.data as BigInt64Array) {
         if (x > 2147483647n || x < -2147483648n) {
-          problems.push({ op: us[0]?.opType ?? '', node: us[0]?.name ?? name, reason: `int64 initializer '${name}' holds ${x}, beyond the int32 range the float runtime computes in` });
+          problems.push({
+            op: us[0]?.opType ?? '',
+            node: us[0]?.name ?? name,
+            reason: `int64 initializer '${name}' holds ${x}, beyond the int32 range the float runtime computes in`,
+          });
           break;
         }
       }

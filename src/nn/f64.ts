@@ -4,7 +4,7 @@
  * reduction and scan ops below run here in double precision instead (values declared float32 are
  * rounded to float32 after every op, as a float32 kernel would). Anything else stays refused.
  */
-import { attrInt, ModelError, sizeOf, type DType, type Model, type Node, type Tensor } from '../onnx/ir.js';
+import { attrInt, type DType, type Model, ModelError, type Node, sizeOf, type Tensor } from '../onnx/ir.js';
 
 /** A value of the interpreter: every element held as a double, tagged with its ONNX dtype. */
 interface Val {

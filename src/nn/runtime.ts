@@ -2,15 +2,16 @@
  * The float runtime: executes an IR graph with tfjs ops, so any supported ONNX model can be run,
  * differentiated, trained, and written back to ONNX with its new weights.
  */
-import { allocArray, cloneModel, ModelError, sizeOf, type DType, type Model, type Node, type Tensor as IrTensor } from '../onnx/ir.js';
+
 import { canonicalize, ModelProblems, type Problem } from '../onnx/canonical.js';
+import { allocArray, cloneModel, type DType, type Tensor as IrTensor, type Model, ModelError, type Node, sizeOf } from '../onnx/ir.js';
+import { F64, floatGraphProblems, floatNodeCheck } from './checks.js';
+import { f64Unsupported, runF64, usesFloat64 } from './f64.js';
+import { registerStandardOps } from './ops/index.js';
 import { logical, plain } from './ops/layout.js';
 import { getOp, listOps, type OpContext, type RtValue } from './ops/registry.js';
-import { F64, floatNodeCheck, floatGraphProblems } from './checks.js';
-import { f64Unsupported, runF64, usesFloat64 } from './f64.js';
 import { irToTf } from './ops/tensor.js';
-import { registerStandardOps } from './ops/index.js';
-import { initTf, tf, type TfBackendName } from './tf.js';
+import { initTf, type TfBackendName, tf } from './tf.js';
 
 /** Options for loading a model into the float runtime. */
 export interface FloatModelOptions {
@@ -83,7 +84,8 @@ export class FloatModel {
     const trainable = opts.trainable ?? defaultTrainable;
     for (const [name, t] of model.graph.initializers) {
       this.irConsts.set(name, t);
-      if (t.dtype === 'float32') this.params.set(name, tf.variable(irToTf(t), trainable(name, model), name.replace(/[^A-Za-z0-9_.\-/]/g, '_') + '_' + nextId()));
+      if (t.dtype === 'float32')
+        this.params.set(name, tf.variable(irToTf(t), trainable(name, model), name.replace(/[^A-Za-z0-9_.\-/]/g, '_') + '_' + nextId()));
       else this.consts.set(name, irToTf(t));
     }
     for (const n of model.graph.nodes) {
@@ -199,7 +201,8 @@ export class FloatModel {
       const tfFeeds: Record<string, tf.Tensor> = {};
       for (const [k, v] of Object.entries(feeds)) tfFeeds[k] = feedToTf(this.source, this.model, k, v);
       const out = this.forward(tfFeeds);
-      for (const [k, t] of Object.entries(out)) res[k] = tfToIr(t, this.outDtypes.get(k) ?? (t.dtype === 'int32' ? 'int64' : t.dtype === 'bool' ? 'bool' : 'float32'));
+      for (const [k, t] of Object.entries(out))
+        res[k] = tfToIr(t, this.outDtypes.get(k) ?? (t.dtype === 'int32' ? 'int64' : t.dtype === 'bool' ? 'bool' : 'float32'));
     });
     return res;
   }
@@ -294,10 +297,12 @@ function checkFeed(source: string, model: Model, name: string, t: tf.Tensor): vo
 function feedToTf(source: string, model: Model, name: string, v: IrTensor): tf.Tensor {
   const want = model.graph.inputs.find((i) => i.name === name)?.dtype;
   if (want && want !== v.dtype) throw new ModelError(`${source}: input '${name}' must be ${want}, got ${v.dtype}`);
-  if (v.dtype === 'float64') throw new ModelError(`${source}: input '${name}' is float64; the float runtime computes in float32 (refusing rather than rounding)`);
+  if (v.dtype === 'float64')
+    throw new ModelError(`${source}: input '${name}' is float64; the float runtime computes in float32 (refusing rather than rounding)`);
   if (v.dtype === 'int64') {
     for (const x of v.data as BigInt64Array) {
-      if (x > 2147483647n || x < -2147483648n) throw new ModelError(`${source}: input '${name}' holds ${x}, beyond the int32 range the float runtime computes in`);
+      if (x > 2147483647n || x < -2147483648n)
+        throw new ModelError(`${source}: input '${name}' holds ${x}, beyond the int32 range the float runtime computes in`);
     }
   }
   return irToTf(v);

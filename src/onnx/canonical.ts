@@ -15,8 +15,9 @@
  *
  * The pass is pure: the input model is not modified; tensor data is shared, never copied.
  */
-import { ModelError, cloneModel, printable, type Model, type Node, type Tensor } from './ir.js';
+
 import { foldConstants } from './fold.js';
+import { cloneModel, type Model, ModelError, type Node, printable, type Tensor } from './ir.js';
 import { normalizeOpsets, opsetOf } from './normalize.js';
 import { checkGraph, topoSort } from './validate.js';
 

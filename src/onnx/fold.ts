@@ -5,9 +5,10 @@
  * — which turns PyTorch's shape-only subgraphs (Shape → Gather → Unsqueeze → Concat → Reshape) into
  * constants whenever the dims involved are static. Symbolic dims are never guessed.
  */
-import { allocArray, sizeOf, ModelError, type DType, type Model, type Node, type Tensor } from './ir.js';
-import { inferShapes } from './shape.js';
+
 import type { Problem } from './canonical.js';
+import { allocArray, type DType, type Model, ModelError, type Node, sizeOf, type Tensor } from './ir.js';
+import { inferShapes } from './shape.js';
 
 /** Largest result (elements) the evaluator produces; bigger results stay nodes. */
 const MAX_FOLD = 1 << 22;
@@ -79,7 +80,8 @@ export function foldConstants(m: Model, problems: Problem[], opts: { onlyTrivial
   g.nodes = kept.filter((n) => liveAfter.has(n) || !liveBefore.has(n));
   const used = new Set<string>([...g.outputs.map((o) => o.name)]);
   for (const n of g.nodes) for (const i of n.inputs) used.add(i);
-  for (const n of g.nodes) for (const a of Object.values(n.attrs)) if (a.kind === 'graph') for (const sn of a.value.nodes) for (const i of sn.inputs) used.add(i);
+  for (const n of g.nodes)
+    for (const a of Object.values(n.attrs)) if (a.kind === 'graph') for (const sn of a.value.nodes) for (const i of sn.inputs) used.add(i);
   for (const k of [...g.initializers.keys()]) if (!used.has(k)) g.initializers.delete(k);
 }
 
@@ -220,7 +222,12 @@ function evaluate(n: Node, ins: (Tensor | undefined)[]): Tensor[] | undefined {
     }
     case 'Squeeze': {
       const axes = intsIn(1)?.map((v) => norm(v, x!.dims.length));
-      return [reshape(x!, x!.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1)))];
+      return [
+        reshape(
+          x!,
+          x!.dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1)),
+        ),
+      ];
     }
     case 'Reshape': {
       const spec = intsIn(1)!;
@@ -340,7 +347,13 @@ function evaluate(n: Node, ins: (Tensor | undefined)[]): Tensor[] | undefined {
       const [s, l, d] = [nums(ins[0]!)[0]!, nums(ins[1]!)[0]!, nums(ins[2]!)[0]!];
       const cnt = Math.max(Math.ceil((l - s) / d), 0);
       if (cnt > MAX_FOLD) return undefined;
-      return [make(ins[0]!.dtype, [cnt], Array.from({ length: cnt }, (_, i) => s + i * d))];
+      return [
+        make(
+          ins[0]!.dtype,
+          [cnt],
+          Array.from({ length: cnt }, (_, i) => s + i * d),
+        ),
+      ];
     }
     case 'Add':
       return arith((p, q) => p + q);
@@ -356,7 +369,12 @@ function evaluate(n: Node, ins: (Tensor | undefined)[]): Tensor[] | undefined {
     case 'Where': {
       const [c, p, q] = [ins[0]!, ins[1]!, ins[2]!];
       if (p.dtype !== q.dtype) return undefined;
-      const picked = broadcast(broadcast(c, p, (cv, pv) => (cv ? pv : NaN), 'float64'), q, (pv, qv) => (Number.isNaN(pv) ? qv : pv), 'float64');
+      const picked = broadcast(
+        broadcast(c, p, (cv, pv) => (cv ? pv : NaN), 'float64'),
+        q,
+        (pv, qv) => (Number.isNaN(pv) ? qv : pv),
+        'float64',
+      );
       if (isFloat(p.dtype) && [...nums(p), ...nums(q)].some(Number.isNaN)) return undefined;
       return [make(p.dtype, picked.dims, nums(picked))];
     }

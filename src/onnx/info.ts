@@ -2,10 +2,11 @@
  * Model summary for `privml info`: header fields, op histogram, parameter count and the
  * multiply-accumulate count of the linear layers (the cost every private runtime pays per element).
  */
+
+import { canonicalize, formatProblems, type Problem } from './canonical.js';
 import type { Dim, DType, Model, ValueInfo } from './ir.js';
 import { printable, sizeOf } from './ir.js';
 import { formatShape, inferShapes } from './shape.js';
-import { canonicalize, formatProblems, type Problem } from './canonical.js';
 
 /** Name, dtype and shape of a graph input or output. */
 export interface IOInfo {
@@ -90,7 +91,11 @@ export function modelInfo(model: Model): ModelInfo {
   let macs = 0;
   for (const n of cg.nodes) {
     const op = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
-    const m = nodeMacs(op, n.inputs.map((i) => shapes.get(i)), shapes.get(n.outputs[0] ?? ''));
+    const m = nodeMacs(
+      op,
+      n.inputs.map((i) => shapes.get(i)),
+      shapes.get(n.outputs[0] ?? ''),
+    );
     if (m > 0) {
       macsByOp[op] = (macsByOp[op] ?? 0) + m;
       macs += m;
@@ -146,7 +151,14 @@ function bytes(n: number): string {
 /** Left-aligned columns, two spaces apart. */
 function table(rows: string[][], indent = '  '): string[] {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows.map((r) => indent + r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+  );
 }
 
 /** Multi-line, human-readable rendering of a ModelInfo for the terminal. */
@@ -168,10 +180,21 @@ export function formatInfo(info: ModelInfo): string {
   };
   ios('inputs', info.inputs);
   ios('outputs', info.outputs);
-  const ops = Object.entries(info.opsHistogram).sort((x, y) => (info.macsByOp[y[0]] ?? 0) - (info.macsByOp[x[0]] ?? 0) || y[1] - x[1] || x[0].localeCompare(y[0]));
-  lines.push('', ...table([['op', 'count', 'MACs', 'share'], ...ops.map(([op, n]) => {
-    const m = info.macsByOp[op] ?? 0;
-    return [printable(op), num(n), m ? num(m) : '-', m && info.macs ? `${((100 * m) / info.macs).toFixed(1)} %` : ''];
-  })], ''));
+  const ops = Object.entries(info.opsHistogram).sort(
+    (x, y) => (info.macsByOp[y[0]] ?? 0) - (info.macsByOp[x[0]] ?? 0) || y[1] - x[1] || x[0].localeCompare(y[0]),
+  );
+  lines.push(
+    '',
+    ...table(
+      [
+        ['op', 'count', 'MACs', 'share'],
+        ...ops.map(([op, n]) => {
+          const m = info.macsByOp[op] ?? 0;
+          return [printable(op), num(n), m ? num(m) : '-', m && info.macs ? `${((100 * m) / info.macs).toFixed(1)} %` : ''];
+        }),
+      ],
+      '',
+    ),
+  );
   return lines.join('\n');
 }

@@ -10,15 +10,7 @@
 import { ModelError as BaseModelError } from '../errors.js';
 
 /** Element types privml reads and writes (ONNX TensorProto.DataType names, lower-case). */
-export type DType =
-  | 'float32'
-  | 'float64'
-  | 'int64'
-  | 'int32'
-  | 'int16'
-  | 'int8'
-  | 'uint8'
-  | 'bool';
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 /** ONNX TensorProto.DataType code of each supported dtype. */
 export const DTYPE_CODE: Record<DType, number> = {
@@ -48,14 +40,7 @@ export type TypedArrayOf<D extends DType> = D extends 'float32'
             : Uint8Array;
 
 /** Any typed array a tensor may hold. */
-export type TensorArray =
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint8Array;
+export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
 /** A dense constant tensor (an initializer, a Constant's value, a tensor attribute). */
 export interface Tensor {

@@ -4,7 +4,7 @@
  * a preceding Conv/Gemm), and Gemm as y = x·W + b with alpha/beta/transB applied. One
  * implementation, so the runtimes cannot disagree on an op's meaning.
  */
-import { attrFloat, attrInt, attrInts, attrString, sizeOf, type Node, type Tensor } from './ir.js';
+import { attrFloat, attrInt, attrInts, attrString, type Node, sizeOf, type Tensor } from './ir.js';
 
 /** Window geometry of a Conv / ConvTranspose-free pooling node over N spatial dims. */
 export interface WindowGeometry {
@@ -105,7 +105,11 @@ export function batchNormAffine(node: Node, gamma: Tensor, beta: Tensor, mean: T
   // training_mode=1 normalises by the batch's own statistics: folding the running ones would be wrong.
   if (attrInt(node, 'training_mode', 0) === 1) throw new GeometryError('BatchNormalization with training_mode=1 (batch statistics) is not supported here');
   const c = gamma.data.length;
-  for (const [nm, t] of [['bias', beta], ['mean', mean], ['var', variance]] as const) {
+  for (const [nm, t] of [
+    ['bias', beta],
+    ['mean', mean],
+    ['var', variance],
+  ] as const) {
     if (t.data.length !== c) throw new GeometryError(`BatchNormalization ${nm} has ${t.data.length} elements, scale has ${c}`);
   }
   const scale = new Float32Array(c);

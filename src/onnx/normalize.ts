@@ -3,9 +3,10 @@
  * runtimes implement one semantics per op (parameters as inputs, no legacy attributes).
  * A version change this pass does not know how to bridge is reported, never silently passed on.
  */
-import { int64Tensor, floatTensor, ModelError, type Attribute, type Graph, type Model, type Node, type Tensor } from './ir.js';
-import { inferShapes } from './shape.js';
+
 import type { Problem } from './canonical.js';
+import { type Attribute, floatTensor, type Graph, int64Tensor, type Model, ModelError, type Node, type Tensor } from './ir.js';
+import { inferShapes } from './shape.js';
 
 const TARGET = 18;
 
@@ -41,7 +42,14 @@ export class Rewriter {
   }
   /** A new node named after `like` with fresh output names (unless given). */
   node(like: Node, opType: string, inputs: string[], attrs: Record<string, Attribute> = {}, outputs?: string[]): Node {
-    return { name: this.fresh(`${like.name || like.opType}/${opType}`), opType, domain: '', inputs, outputs: outputs ?? [this.fresh(`${like.outputs[0] || like.name}/${opType}`)], attrs };
+    return {
+      name: this.fresh(`${like.name || like.opType}/${opType}`),
+      opType,
+      domain: '',
+      inputs,
+      outputs: outputs ?? [this.fresh(`${like.outputs[0] || like.name}/${opType}`)],
+      attrs,
+    };
   }
 }
 
@@ -62,7 +70,17 @@ const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or'
 const SOFTMAX_FAMILY = new Set(['Softmax', 'LogSoftmax', 'Hardmax']);
 const VARIADIC: Record<string, string> = { Max: 'Max', Min: 'Min', Sum: 'Add', Mean: 'Add' };
 /** Ops removed from the standard (experimental ops of opsets 1–9) that no runtime here knows. */
-const REMOVED = new Set(['ImageScaler', 'Crop', 'ScaledTanh', 'ThresholdedRelu_experimental', 'Affine', 'ParametricSoftplus', 'GivenTensorFill', 'ConstantFill', 'MeanVarianceNormalization_1']);
+const REMOVED = new Set([
+  'ImageScaler',
+  'Crop',
+  'ScaledTanh',
+  'ThresholdedRelu_experimental',
+  'Affine',
+  'ParametricSoftplus',
+  'GivenTensorFill',
+  'ConstantFill',
+  'MeanVarianceNormalization_1',
+]);
 
 const ONNX_DTYPE_BY_NAME: Record<string, number> = { FLOAT: 1, UINT8: 2, INT8: 3, INT16: 5, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 };
 
@@ -249,7 +267,9 @@ function rewrite(n: Node, from: number, rw: Rewriter, bad: (r: string) => void, 
         delete a['end'];
         const full = rw.fresh(`${n.outputs[0]}/full`);
         const shape: Node = { ...n, outputs: [full] };
-        const sl = rw.node(n, 'Slice', [full, rw.init(`${n.name}.start`, int64Tensor([1], [start])), rw.init(`${n.name}.end`, int64Tensor([1], [end]))], {}, [n.outputs[0]!]);
+        const sl = rw.node(n, 'Slice', [full, rw.init(`${n.name}.start`, int64Tensor([1], [start])), rw.init(`${n.name}.end`, int64Tensor([1], [end]))], {}, [
+          n.outputs[0]!,
+        ]);
         return [shape, sl];
       }
       break;

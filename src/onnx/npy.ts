@@ -3,7 +3,7 @@
  * users have at hand for model inputs and reference outputs.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ModelError, sizeOf, type DType, type Tensor, type TensorArray } from './ir.js';
+import { type DType, ModelError, sizeOf, type Tensor, type TensorArray } from './ir.js';
 
 const DESCR: Record<string, DType> = { f4: 'float32', f8: 'float64', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8', u1: 'uint8', b1: 'bool' };
 const WIDTH: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
@@ -23,7 +23,11 @@ export function decodeNpy(buf: Uint8Array, source: string): Tensor {
   const dtype = DESCR[descr![2]!] ?? bad(`unsupported dtype '${descr![2]}' (float32/64, int8/16/32/64, uint8, bool are)`);
   if (/'fortran_order':\s*True/.test(header)) bad('Fortran order; save with np.ascontiguousarray');
   const shapeStr = (/'shape':\s*\(([^)]*)\)/.exec(header) ?? bad('no shape'))![1]!;
-  const dims = shapeStr.split(',').map((s) => s.trim()).filter((s) => s).map(Number);
+  const dims = shapeStr
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s)
+    .map(Number);
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) bad(`bad shape (${shapeStr})`);
   const n = sizeOf(dims);
   const w = WIDTH[dtype];
@@ -33,7 +37,19 @@ export function decodeNpy(buf: Uint8Array, source: string): Tensor {
   if (descr![1] === '>' && w > 1) for (let i = 0; i < bytes.length; i += w) bytes.subarray(i, i + w).reverse();
   const ab = bytes.buffer;
   const data: TensorArray =
-    dtype === 'float32' ? new Float32Array(ab) : dtype === 'float64' ? new Float64Array(ab) : dtype === 'int64' ? new BigInt64Array(ab) : dtype === 'int32' ? new Int32Array(ab) : dtype === 'int16' ? new Int16Array(ab) : dtype === 'int8' ? new Int8Array(ab) : new Uint8Array(ab);
+    dtype === 'float32'
+      ? new Float32Array(ab)
+      : dtype === 'float64'
+        ? new Float64Array(ab)
+        : dtype === 'int64'
+          ? new BigInt64Array(ab)
+          : dtype === 'int32'
+            ? new Int32Array(ab)
+            : dtype === 'int16'
+              ? new Int16Array(ab)
+              : dtype === 'int8'
+                ? new Int8Array(ab)
+                : new Uint8Array(ab);
   return { dtype: dtype!, dims, data };
 }
 

@@ -1,6 +1,6 @@
 /** onnxruntime-node as privml's ground truth: run an IR model on plain tensors. */
 import * as ort from 'onnxruntime-node';
-import { ModelError, type DType, type Model, type Tensor } from './ir.js';
+import { type DType, type Model, ModelError, type Tensor } from './ir.js';
 import { encodeModel } from './proto.js';
 
 /** An onnxruntime session over an IR model. */

@@ -5,8 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import pkg from 'onnx-proto';
-import { DTYPE_CODE, ModelError, sizeOf } from './ir.js';
 import type { Attribute, Dim, DType, Graph, Model, Node, Tensor, TensorArray, ValueInfo } from './ir.js';
+import { DTYPE_CODE, ModelError, sizeOf } from './ir.js';
 
 const { onnx } = pkg;
 type P = typeof onnx;
@@ -24,7 +24,15 @@ const AT = onnx.AttributeProto.AttributeType;
 const CODE_DTYPE = new Map<number, DType>(Object.entries(DTYPE_CODE).map(([k, v]) => [v, k as DType]));
 /** Names of ONNX element types privml cannot hold, for error messages. */
 const UNSUPPORTED_DTYPE: Record<number, string> = {
-  0: 'undefined', 4: 'uint16', 8: 'string', 10: 'float16', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128', 16: 'bfloat16',
+  0: 'undefined',
+  4: 'uint16',
+  8: 'string',
+  10: 'float16',
+  12: 'uint32',
+  13: 'uint64',
+  14: 'complex64',
+  15: 'complex128',
+  16: 'bfloat16',
 };
 const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -65,13 +73,21 @@ function swapBytes(b: Uint8Array, width: number): void {
 /** View an aligned ArrayBuffer as the typed array of `dtype`. */
 function viewAs(dtype: DType, buf: ArrayBuffer): TensorArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(buf);
-    case 'float64': return new Float64Array(buf);
-    case 'int64': return new BigInt64Array(buf);
-    case 'int32': return new Int32Array(buf);
-    case 'int16': return new Int16Array(buf);
-    case 'int8': return new Int8Array(buf);
-    case 'uint8': case 'bool': return new Uint8Array(buf);
+    case 'float32':
+      return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'int16':
+      return new Int16Array(buf);
+    case 'int8':
+      return new Int8Array(buf);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buf);
   }
 }
 
@@ -93,7 +109,13 @@ function decodeTensor(t: ITensor, what: string): Tensor {
   }
   const data = viewAs(dtype, new ArrayBuffer(n * width));
   const src: ArrayLike<number | Int64> =
-    dtype === 'float32' ? t.floatData ?? [] : dtype === 'float64' ? t.doubleData ?? [] : dtype === 'int64' ? (t.int64Data as Int64[]) ?? [] : t.int32Data ?? [];
+    dtype === 'float32'
+      ? (t.floatData ?? [])
+      : dtype === 'float64'
+        ? (t.doubleData ?? [])
+        : dtype === 'int64'
+          ? ((t.int64Data as Int64[]) ?? [])
+          : (t.int32Data ?? []);
   if (src.length !== n) throw new Bad(`${what}: has ${src.length} elements, shape [${dims}] needs ${n}`);
   if (data instanceof BigInt64Array) for (let i = 0; i < n; i++) data[i] = toBig(src[i] as Int64);
   else data.set(src as ArrayLike<number>);
@@ -102,7 +124,8 @@ function decodeTensor(t: ITensor, what: string): Tensor {
 
 /** A tensor as TensorProto fields, payload as little-endian raw_data. */
 function encodeTensor(t: Tensor, name?: string): ITensor {
-  if (t.data.length !== sizeOf(t.dims)) throw new ModelError(`tensor ${name ? `'${name}' ` : ''}has ${t.data.length} elements, shape [${t.dims}] needs ${sizeOf(t.dims)}`);
+  if (t.data.length !== sizeOf(t.dims))
+    throw new ModelError(`tensor ${name ? `'${name}' ` : ''}has ${t.data.length} elements, shape [${t.dims}] needs ${sizeOf(t.dims)}`);
   let raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (!HOST_LE) swapBytes((raw = raw.slice()), BYTES[t.dtype]);
   return { name: name ?? '', dims: t.dims, dataType: DTYPE_CODE[t.dtype], rawData: raw };
@@ -124,9 +147,7 @@ function decodeValueInfo(v: IValueInfo, what: string): ValueInfo {
 }
 
 function encodeValueInfo(v: ValueInfo): IValueInfo {
-  const shape = v.shape
-    ? { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) }
-    : undefined;
+  const shape = v.shape ? { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) } : undefined;
   return { name: v.name, docString: v.docString ?? '', type: { tensorType: { elemType: DTYPE_CODE[v.dtype], shape } } };
 }
 
@@ -135,32 +156,62 @@ function decodeAttr(a: IAttr, what: string): Attribute {
   // Very old exporters leave `type` UNDEFINED: fall back to whichever field is set.
   let type = a.type ?? AT.UNDEFINED;
   if (type === AT.UNDEFINED) {
-    type = a.t ? AT.TENSOR : a.g ? AT.GRAPH : a.floats?.length ? AT.FLOATS : a.ints?.length ? AT.INTS : a.strings?.length ? AT.STRINGS
-      : a.s?.length ? AT.STRING : a.i && toNum(a.i as Int64, w) !== 0 ? AT.INT : AT.FLOAT;
+    type = a.t
+      ? AT.TENSOR
+      : a.g
+        ? AT.GRAPH
+        : a.floats?.length
+          ? AT.FLOATS
+          : a.ints?.length
+            ? AT.INTS
+            : a.strings?.length
+              ? AT.STRINGS
+              : a.s?.length
+                ? AT.STRING
+                : a.i && toNum(a.i as Int64, w) !== 0
+                  ? AT.INT
+                  : AT.FLOAT;
   }
   switch (type) {
-    case AT.FLOAT: return { kind: 'float', value: a.f ?? 0 };
-    case AT.INT: return { kind: 'int', value: toNum(a.i as Int64, w) };
-    case AT.STRING: return { kind: 'string', value: utf8.decode(a.s ?? new Uint8Array()) };
-    case AT.TENSOR: return { kind: 'tensor', value: decodeTensor(a.t ?? {}, w) };
-    case AT.GRAPH: return { kind: 'graph', value: decodeGraph(a.g ?? {}, `${w} graph`) };
-    case AT.FLOATS: return { kind: 'floats', value: [...(a.floats ?? [])] };
-    case AT.INTS: return { kind: 'ints', value: (a.ints ?? []).map((x) => toNum(x as Int64, w)) };
-    case AT.STRINGS: return { kind: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
-    default: throw new Bad(`${w}: attribute type ${AT[type] ?? type} is not supported`);
+    case AT.FLOAT:
+      return { kind: 'float', value: a.f ?? 0 };
+    case AT.INT:
+      return { kind: 'int', value: toNum(a.i as Int64, w) };
+    case AT.STRING:
+      return { kind: 'string', value: utf8.decode(a.s ?? new Uint8Array()) };
+    case AT.TENSOR:
+      return { kind: 'tensor', value: decodeTensor(a.t ?? {}, w) };
+    case AT.GRAPH:
+      return { kind: 'graph', value: decodeGraph(a.g ?? {}, `${w} graph`) };
+    case AT.FLOATS:
+      return { kind: 'floats', value: [...(a.floats ?? [])] };
+    case AT.INTS:
+      return { kind: 'ints', value: (a.ints ?? []).map((x) => toNum(x as Int64, w)) };
+    case AT.STRINGS:
+      return { kind: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
+    default:
+      throw new Bad(`${w}: attribute type ${AT[type] ?? type} is not supported`);
   }
 }
 
 function encodeAttr(name: string, a: Attribute): IAttr {
   switch (a.kind) {
-    case 'float': return { name, type: AT.FLOAT, f: a.value };
-    case 'int': return { name, type: AT.INT, i: a.value };
-    case 'string': return { name, type: AT.STRING, s: utf8enc.encode(a.value) };
-    case 'tensor': return { name, type: AT.TENSOR, t: encodeTensor(a.value) };
-    case 'graph': return { name, type: AT.GRAPH, g: encodeGraph(a.value) };
-    case 'floats': return { name, type: AT.FLOATS, floats: a.value };
-    case 'ints': return { name, type: AT.INTS, ints: a.value };
-    case 'strings': return { name, type: AT.STRINGS, strings: a.value.map((s) => utf8enc.encode(s)) };
+    case 'float':
+      return { name, type: AT.FLOAT, f: a.value };
+    case 'int':
+      return { name, type: AT.INT, i: a.value };
+    case 'string':
+      return { name, type: AT.STRING, s: utf8enc.encode(a.value) };
+    case 'tensor':
+      return { name, type: AT.TENSOR, t: encodeTensor(a.value) };
+    case 'graph':
+      return { name, type: AT.GRAPH, g: encodeGraph(a.value) };
+    case 'floats':
+      return { name, type: AT.FLOATS, floats: a.value };
+    case 'ints':
+      return { name, type: AT.INTS, ints: a.value };
+    case 'strings':
+      return { name, type: AT.STRINGS, strings: a.value.map((s) => utf8enc.encode(s)) };
   }
 }
 

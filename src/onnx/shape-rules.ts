@@ -2,8 +2,9 @@
  * The per-op rules of static shape inference (shape.ts runs them): each maps a node's input dtypes,
  * shapes and tracked small-int values to its outputs'. Split from shape.ts to keep files small.
  */
-import { DTYPE_CODE, ModelError, attrInt, attrInts, attrString } from './ir.js';
+
 import type { Dim, DType, Node, Tensor, ValueInfo } from './ir.js';
+import { attrInt, attrInts, attrString, DTYPE_CODE, ModelError } from './ir.js';
 
 /** Render a shape for error messages: [batch, 3, ?]. */
 export function formatShape(shape: readonly Dim[] | undefined): string {
@@ -112,7 +113,8 @@ function broadcast(c: Ctx, shapes: Dim[][]): Dim[] {
       if (e === undefined || e === 1) continue;
       if (d === 1 || d === e) d = e;
       else if (isNum(d) && isNum(e)) c.fail(`cannot broadcast shapes ${shapes.map(formatShape).join(' and ')}`);
-      else if (isNum(e)) d = e; // a symbol broadcast against a fixed size must equal it (or be 1)
+      else if (isNum(e))
+        d = e; // a symbol broadcast against a fixed size must equal it (or be 1)
       else if (!isNum(d)) d = null;
     }
     out.push(d);
@@ -124,9 +126,7 @@ function broadcast(c: Ctx, shapes: Dim[][]): Dim[] {
 export function tensorVals(t: Tensor): Dim[] | undefined {
   if (!INT_DTYPES.has(t.dtype) || t.dims.length > 1 || t.data.length > MAX_VALS) return undefined;
   const lim = BigInt(Number.MAX_SAFE_INTEGER);
-  return Array.from(t.data as ArrayLike<number | bigint>, (v) =>
-    typeof v === 'bigint' ? Number(v > lim ? lim : v < -lim ? -lim : v) : v,
-  );
+  return Array.from(t.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v > lim ? lim : v < -lim ? -lim : v) : v));
 }
 
 /** Output sizes of a sliding window (Conv, pools) along each spatial axis. */
@@ -143,8 +143,8 @@ function windowOut(c: Ctx, inp: Dim[], kernel: Dim[], ceilMode: boolean): Dim[] 
     if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return isNum(d) ? Math.ceil(d / s) : null;
     if (!isNum(d) || !isNum(kk)) return null;
     const ek = (kk - 1) * (dil[i] ?? 1) + 1;
-    const pb = autoPad === 'VALID' ? 0 : pads[i] ?? 0;
-    const total = d + pb + (autoPad === 'VALID' ? 0 : pads[i + k] ?? 0) - ek;
+    const pb = autoPad === 'VALID' ? 0 : (pads[i] ?? 0);
+    const total = d + pb + (autoPad === 'VALID' ? 0 : (pads[i + k] ?? 0)) - ek;
     if (total < 0) c.fail(`kernel extent ${ek} exceeds padded input size ${total + ek} on spatial axis ${i}`);
     let o = (ceilMode ? Math.ceil(total / s) : Math.floor(total / s)) + 1;
     if (ceilMode && (o - 1) * s >= d + pb) o--; // the last window must start inside the input (ORT/PyTorch rule)
@@ -190,17 +190,22 @@ function inferMinusOne(c: Ctx, x: Dim[], rest: Dim[]): Dim {
 const same: Rule = (c) => [{ dtype: c.dtype(0), shape: c.shape(0) }];
 const compare: Rule = (c) => [{ dtype: 'bool', shape: broadcast(c, [c.shape(0), c.shape(1)]) }];
 /** Binary arithmetic; also folds small int vectors (PyTorch computes reshape targets this way). */
-const arith = (f: (a: number, b: number) => number): Rule => (c) => {
-  const shape = broadcast(c, c.node.inputs.map((_, i) => c.shape(i)));
-  const dtype = c.dtype(0);
-  const a = c.ints(0);
-  const b = c.ints(1);
-  let vals: Dim[] | undefined;
-  if (INT_DTYPES.has(dtype) && a && b && (a.length === b.length || a.length === 1 || b.length === 1)) {
-    vals = Array.from({ length: Math.max(a.length, b.length) }, (_, i) => f(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!));
-  }
-  return [{ dtype, shape, vals }];
-};
+const arith =
+  (f: (a: number, b: number) => number): Rule =>
+  (c) => {
+    const shape = broadcast(
+      c,
+      c.node.inputs.map((_, i) => c.shape(i)),
+    );
+    const dtype = c.dtype(0);
+    const a = c.ints(0);
+    const b = c.ints(1);
+    let vals: Dim[] | undefined;
+    if (INT_DTYPES.has(dtype) && a && b && (a.length === b.length || a.length === 1 || b.length === 1)) {
+      vals = Array.from({ length: Math.max(a.length, b.length) }, (_, i) => f(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!));
+    }
+    return [{ dtype, shape, vals }];
+  };
 
 function conv(c: Ctx): Out[] {
   const x = c.shape(0);
@@ -249,7 +254,10 @@ function pool(c: Ctx): Out[] {
   const x = c.shape(0);
   if (x.length < 3) c.fail(`input ${formatShape(x)} must have rank ≥ 3`);
   const shape = [x[0]!, x[1]!, ...windowOut(c, x.slice(2), attrInts(c.node, 'kernel_shape'), attrInt(c.node, 'ceil_mode', 0) === 1)];
-  return [{ dtype: c.dtype(0), shape }, { dtype: 'int64', shape }];
+  return [
+    { dtype: c.dtype(0), shape },
+    { dtype: 'int64', shape },
+  ];
 }
 
 function gemm(c: Ctx): Out[] {
@@ -258,7 +266,10 @@ function gemm(c: Ctx): Out[] {
   if (a.length !== 2 || b.length !== 2) c.fail(`A ${formatShape(a)} and B ${formatShape(b)} must be 2-D`);
   const [m, ka] = attrInt(c.node, 'transA', 0) ? [a[1]!, a[0]!] : [a[0]!, a[1]!];
   const [kb, n] = attrInt(c.node, 'transB', 0) ? [b[1]!, b[0]!] : [b[0]!, b[1]!];
-  if (isNum(ka) && isNum(kb) && ka !== kb) c.fail(`inner dimensions differ: A ${formatShape(a)} and B ${formatShape(b)} (transA=${attrInt(c.node, 'transA', 0)}, transB=${attrInt(c.node, 'transB', 0)})`);
+  if (isNum(ka) && isNum(kb) && ka !== kb)
+    c.fail(
+      `inner dimensions differ: A ${formatShape(a)} and B ${formatShape(b)} (transA=${attrInt(c.node, 'transA', 0)}, transB=${attrInt(c.node, 'transB', 0)})`,
+    );
   const shape = [m, n];
   if (c.has(2)) broadcast(c, [shape, c.shape(2)]);
   return [{ dtype: c.dtype(0), shape }];
@@ -294,7 +305,12 @@ function reshape(c: Ctx): Out[] {
   });
   const neg = out.flatMap((d, i) => (d === -1 ? [i] : []));
   if (neg.length > 1) c.fail(`shape ${formatShape(tgt)} has more than one -1`);
-  if (neg.length === 1) out[neg[0]!] = inferMinusOne(c, x, out.filter((d) => d !== -1));
+  if (neg.length === 1)
+    out[neg[0]!] = inferMinusOne(
+      c,
+      x,
+      out.filter((d) => d !== -1),
+    );
   else if (x.every(isNum) && out.every(isNum) && prod(x) !== prod(out)) c.fail(`cannot reshape ${formatShape(x)} to ${formatShape(out)}`);
   return [{ dtype: c.dtype(0), shape: out, vals: c.dims(0) }];
 }
@@ -478,7 +494,11 @@ export const RULES: Record<string, Rule> = {
     const x = c.shape(0);
     const ax = c.axis(attrInt(c.node, 'axis', -1), x.length);
     const stat = x.map((d, i) => (i < ax ? d : 1));
-    return [{ dtype: c.dtype(0), shape: x }, { dtype: 'float32', shape: stat }, { dtype: 'float32', shape: stat }];
+    return [
+      { dtype: c.dtype(0), shape: x },
+      { dtype: 'float32', shape: stat },
+      { dtype: 'float32', shape: stat },
+    ];
   },
   Gemm: gemm,
   MatMul: matmul,
@@ -492,7 +512,11 @@ export const RULES: Record<string, Rule> = {
   Reshape: reshape,
   Transpose: (c) => {
     const x = c.shape(0);
-    const perm = attrInts(c.node, 'perm', x.map((_, i) => x.length - 1 - i));
+    const perm = attrInts(
+      c.node,
+      'perm',
+      x.map((_, i) => x.length - 1 - i),
+    );
     if (perm.length !== x.length) c.fail(`perm [${perm}] does not match input ${formatShape(x)}`);
     return [{ dtype: c.dtype(0), shape: perm.map((p) => x[c.axis(p, x.length)]!) }];
   },
@@ -538,7 +562,10 @@ export const RULES: Record<string, Rule> = {
   },
   Cast: cast,
   Identity: (c) => [{ dtype: c.dtype(0), shape: c.shape(0), vals: c.dims(0) }],
-  Dropout: (c) => [{ dtype: c.dtype(0), shape: c.shape(0) }, { dtype: 'bool', shape: c.shape(0) }],
+  Dropout: (c) => [
+    { dtype: c.dtype(0), shape: c.shape(0) },
+    { dtype: 'bool', shape: c.shape(0) },
+  ],
   Where: (c) => [{ dtype: c.dtype(1), shape: broadcast(c, [c.shape(0), c.shape(1), c.shape(2)]) }],
   Add: arith((a, b) => a + b),
   Sub: arith((a, b) => a - b),
@@ -571,13 +598,54 @@ function resizeRule(c: Ctx): Out[] {
   });
   return [{ dtype: c.dtype(0), shape: out }];
 }
-for (const op of ['Sum', 'Max', 'Min', 'Mean']) RULES[op] = (c) => [{ dtype: c.dtype(0), shape: broadcast(c, c.node.inputs.map((_, i) => c.shape(i))) }];
+for (const op of ['Sum', 'Max', 'Min', 'Mean'])
+  RULES[op] = (c) => [
+    {
+      dtype: c.dtype(0),
+      shape: broadcast(
+        c,
+        c.node.inputs.map((_, i) => c.shape(i)),
+      ),
+    },
+  ];
 for (const op of ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor']) RULES[op] = compare;
 for (const op of [
-  'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Exp', 'Log', 'Neg', 'Abs', 'Clip', 'LeakyRelu', 'Gelu', 'Softmax', 'LogSoftmax',
-  'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Elu', 'Selu', 'Celu', 'HardSigmoid', 'HardSwish', 'Softplus', 'Softsign',
-  'Mish', 'Sin', 'Cos', 'Not', 'ThresholdedRelu', 'Hardmax', 'InstanceNormalization', 'LRN',
-]) RULES[op] = same;
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Erf',
+  'Sqrt',
+  'Exp',
+  'Log',
+  'Neg',
+  'Abs',
+  'Clip',
+  'LeakyRelu',
+  'Gelu',
+  'Softmax',
+  'LogSoftmax',
+  'Reciprocal',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'Elu',
+  'Selu',
+  'Celu',
+  'HardSigmoid',
+  'HardSwish',
+  'Softplus',
+  'Softsign',
+  'Mish',
+  'Sin',
+  'Cos',
+  'Not',
+  'ThresholdedRelu',
+  'Hardmax',
+  'InstanceNormalization',
+  'LRN',
+])
+  RULES[op] = same;
 
 /** Output dtypes when a rule cannot run for lack of input shapes (rank unknown). */
 export function fallbackDtypes(c: Ctx): DType[] {
@@ -601,4 +669,3 @@ export function fallbackDtypes(c: Ctx): DType[] {
   if (op === 'LayerNormalization') return [d0(), 'float32', 'float32'];
   return one(d0());
 }
-

@@ -5,9 +5,10 @@
  * null. Small integer tensors (shape vectors built by Shape/Gather/Concat/... as PyTorch exports
  * them, or constants) are tracked element-wise so Reshape/Expand/Slice targets resolve, symbols included.
  */
-import { ModelError, cloneModel } from './ir.js';
+
 import type { Dim, Model, Tensor, ValueInfo } from './ir.js';
-import { Ctx, INT_DTYPES, MAX_VALS, formatShape, Missing, NoShape, RULES, fallbackDtypes, tensorVals, type Out } from './shape-rules.js';
+import { cloneModel, ModelError } from './ir.js';
+import { Ctx, fallbackDtypes, formatShape, INT_DTYPES, MAX_VALS, Missing, NoShape, type Out, RULES, tensorVals } from './shape-rules.js';
 
 /** Options of `inferShapes`. */
 export interface ShapeOptions {

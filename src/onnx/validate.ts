@@ -2,8 +2,9 @@
  * Graph validation for the canonical pass: every problem is collected (never the first one only),
  * each naming the op, node and reason, so a user fixes a model in one round.
  */
-import { attrInts, type Graph, type Model, type Node } from './ir.js';
+
 import type { NodeCheck, Problem } from './canonical.js';
+import { attrInts, type Graph, type Model, type Node } from './ir.js';
 
 /**
  * Order `g.nodes` topologically (stable: nodes already in order keep it). Nodes on a cycle or fed by
@@ -129,7 +130,11 @@ export function checkGraph(m: Model, problems: Problem[], opts: CheckOptions): v
       }
       if (bad) {
         const u = users.get(name)?.[0];
-        problems.push({ op: u?.opType ?? '', node: u?.name ?? name, reason: `initializer '${name}' holds ${bad} non-finite value${bad > 1 ? 's' : ''} (first: ${first})` });
+        problems.push({
+          op: u?.opType ?? '',
+          node: u?.name ?? name,
+          reason: `initializer '${name}' holds ${bad} non-finite value${bad > 1 ? 's' : ''} (first: ${first})`,
+        });
       }
     }
   }
@@ -168,7 +173,11 @@ function checkGeometry(m: Model, n: Node, problems: Problem[]): void {
 }
 
 function spatialAttrs(rank: number, ints: (n: string) => number[] | undefined, add: (r: string) => void): void {
-  for (const [name, len, min] of [['strides', rank, 1], ['dilations', rank, 1], ['pads', 2 * rank, 0]] as const) {
+  for (const [name, len, min] of [
+    ['strides', rank, 1],
+    ['dilations', rank, 1],
+    ['pads', 2 * rank, 0],
+  ] as const) {
     const v = ints(name);
     if (!v) continue;
     if (v.length !== len) add(`attribute '${name}' has ${v.length} entries, ${len} expected for ${rank} spatial dims`);

@@ -6,18 +6,18 @@
  * heuristics. Reports AUC, specificity at 99 % sensitivity and the search space (1 + (1 − s)·K)^N.
  */
 import type { Model } from '../onnx/ir.js';
+import { encodeModel } from '../onnx/proto.js';
+import { anonymize } from './anonymize.js';
+import type { StatisticAttack } from './battery.js';
+import { batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
 import { extractParts } from './extract.js';
 import { nodeGraph } from './graph.js';
 import { partitionModel } from './partition.js';
 import { secretRng } from './rng.js';
-import { WeightPool } from './weights.js';
-import { ortLoads } from './validity.js';
-import { anonymize } from './anonymize.js';
 import { generateSentinels } from './sentinel.js';
 import type { OpStats } from './stats.js';
-import { encodeModel } from '../onnx/proto.js';
-import { batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
-import type { StatisticAttack } from './battery.js';
+import { ortLoads } from './validity.js';
+import { WeightPool } from './weights.js';
 
 const UNI = 48;
 const BI = 96;
@@ -243,7 +243,10 @@ async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v
 }
 
 /** Real subgraphs (anonymised like bundle members) and their sentinels, as labelled examples. */
-export async function buildExamples(models: readonly { name: string; family: string; model: Model }[], opts: ExampleOptions): Promise<{ examples: Example[]; parts: Record<string, number> }> {
+export async function buildExamples(
+  models: readonly { name: string; family: string; model: Model }[],
+  opts: ExampleOptions,
+): Promise<{ examples: Example[]; parts: Record<string, number> }> {
   const rng = secretRng(opts.seed);
   const examples: Example[] = [];
   const parts: Record<string, number> = {};
@@ -257,7 +260,8 @@ export async function buildExamples(models: readonly { name: string; family: str
     for (const sub of subs) {
       const load = opts.load !== false;
       examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
-      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool })) examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
+      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool }))
+        examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
       group++;
     }
   }
@@ -280,7 +284,9 @@ export interface ModelAttack {
 export interface AttackReport {
   k: number;
   size: number;
-  classifier: 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)' | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
+  classifier:
+    | 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)'
+    | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
   /** Pooled over the held-out folds. */
   auc: number;
   specificity: number;
@@ -340,12 +346,22 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
     const sc = ex.map((e) => score.get(e)!);
     const lb = ex.map((e) => e.real);
     const s = specificityAt(sc, lb);
-    return { model: name, family: ex[0]?.family ?? name, subgraphs: parts[name]!, auc: auc(sc, lb), specificity: s, log10SearchSpace: log10SearchSpace(s, k, parts[name]!), battery: batteryReport(rows, name) };
+    return {
+      model: name,
+      family: ex[0]?.family ?? name,
+      subgraphs: parts[name]!,
+      auc: auc(sc, lb),
+      specificity: s,
+      log10SearchSpace: log10SearchSpace(s, k, parts[name]!),
+      battery: batteryReport(rows, name),
+    };
   });
   return {
     k,
     size,
-    classifier: opts.groupAware ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)' : 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)',
+    classifier: opts.groupAware
+      ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)'
+      : 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)',
     auc: auc(scores, labels),
     specificity: specificityAt(scores, labels),
     bestHeuristic: best,

@@ -3,10 +3,11 @@
  * optimizer fuses them (Conv+BN+activation, MatMul+bias, Gelu chains, LayerNorm, attention, ...).
  * Cutting inside one would leave the fused kernel unavailable to the optimizer party.
  */
-import { attrInts } from '../onnx/ir.js';
+
 import type { Graph, Node } from '../onnx/ir.js';
-import { nodeGraph, quotientAdjacency, sccs, topoOrder } from './graph.js';
+import { attrInts } from '../onnx/ir.js';
 import type { NodeGraph } from './graph.js';
+import { nodeGraph, quotientAdjacency, sccs, topoOrder } from './graph.js';
 
 /** Activations ORT folds into FusedConv / FusedGemm. */
 const FUSABLE_ACT = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'Tanh', 'HardSigmoid']);

@@ -69,7 +69,25 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
   const g = m.graph;
   const use = new Map<string, { op: string; slot: number }>();
   for (const n of g.nodes) n.inputs.forEach((t, slot) => t && g.initializers.has(t) && !use.has(t) && use.set(t, { op: n.opType, slot }));
-  const a: Acc = { n: 0, dup: 0, distinct: 0, tensors: 0, kurt: 0, skew: 0, tail: 0, maxZ: 0, zeros: 0, nonzero: 0, lowByte: 0, lsb: 0, expEnt: 0, cv: 0, cvN: 0, he: 0, heN: 0 };
+  const a: Acc = {
+    n: 0,
+    dup: 0,
+    distinct: 0,
+    tensors: 0,
+    kurt: 0,
+    skew: 0,
+    tail: 0,
+    maxZ: 0,
+    zeros: 0,
+    nonzero: 0,
+    lowByte: 0,
+    lsb: 0,
+    expEnt: 0,
+    cv: 0,
+    cvN: 0,
+    he: 0,
+    heN: 0,
+  };
   let varMin = NaN;
   let varMax = NaN;
   let meanMax = NaN;

@@ -8,22 +8,21 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ModelError } from '../onnx/ir.js';
 import type { Dim, DType, Model, Tensor, ValueInfo } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
 import { encodeModel } from '../onnx/proto.js';
 import { anonymize } from './anonymize.js';
-import { extractParts } from './extract.js';
 import type { Wiring } from './extract.js';
-import { partitionModel } from './partition.js';
+import { extractParts } from './extract.js';
 import type { Partition } from './partition.js';
+import { partitionModel } from './partition.js';
 import { secretRng } from './rng.js';
-import { WeightPool } from './weights.js';
-import { generateSentinels } from './sentinel.js';
+import { generateSentinels, opsetOf } from './sentinel.js';
 import type { OpStats } from './stats.js';
-import { randomFeeds } from './verify.js';
 import { ortLoadError } from './validity.js';
-import { opsetOf } from './sentinel.js';
+import { randomFeeds } from './verify.js';
+import { WeightPool } from './weights.js';
 
 /** Largest accepted K: each group costs K sentinels of the piece's size in time, memory and disk. */
 export const MAX_K = 1000;
@@ -124,7 +123,16 @@ export function tensorFromJson(j: JsonTensor): Tensor {
   const buf = Buffer.from(j.base64, 'base64');
   const bytes = new Uint8Array(buf.byteLength);
   bytes.set(buf);
-  const ctor = { float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, int16: Int16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array }[j.dtype];
+  const ctor = {
+    float32: Float32Array,
+    float64: Float64Array,
+    int64: BigInt64Array,
+    int32: Int32Array,
+    int16: Int16Array,
+    int8: Int8Array,
+    uint8: Uint8Array,
+    bool: Uint8Array,
+  }[j.dtype];
   return { dtype: j.dtype, dims: [...j.dims], data: new ctor(bytes.buffer) };
 }
 
@@ -164,7 +172,10 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const k = opts.k ?? 20;
   const size = opts.size ?? 16;
   if (!Number.isInteger(k) || k < 1) throw new ModelError(`sentinel count k must be a positive integer (got ${k})`);
-  if (k > MAX_K) throw new ModelError(`sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`);
+  if (k > MAX_K)
+    throw new ModelError(
+      `sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`,
+    );
   checkOutDir(opts.outDir, opts.force === true);
   const partition = partitionModel(model, { size });
   const { models: parts, wiring } = extractParts(model, partition);
@@ -172,7 +183,10 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const total = (k + 1) * n;
   const digits = Math.max(4, String(total - 1).length);
   const files = cryptoPermutation(total).map((i) => `member-${String(i).padStart(digits, '0')}.onnx`);
-  const header = { irVersion: model.irVersion, opsetImports: model.opsetImports.filter((o) => o.domain === '' || o.domain === 'ai.onnx').map((o) => ({ domain: '', version: o.version })) };
+  const header = {
+    irVersion: model.irVersion,
+    opsetImports: model.opsetImports.filter((o) => o.domain === '' || o.domain === 'ai.onnx').map((o) => ({ domain: '', version: o.version })),
+  };
   const opset = opsetOf(model);
   // Disk: sentinels keep to about the real piece's weight count (budget up to 1.3×, 1.15× on average).
   const realBytes = parts.map((p) => encodeModel(anonymize(p, header)).length);
@@ -182,7 +196,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   const fs = statfsSync(parent);
   const free = Number(fs.bavail) * Number(fs.bsize);
   opts.onEstimate?.(estimate, free);
-  if (estimate > free) throw new ModelError(`${opts.outDir}: the bundle needs about ${(estimate / 2 ** 20).toFixed(1)} MiB, the disk has ${(free / 2 ** 20).toFixed(1)} MiB free`);
+  if (estimate > free)
+    throw new ModelError(`${opts.outDir}: the bundle needs about ${(estimate / 2 ** 20).toFixed(1)} MiB, the disk has ${(free / 2 ** 20).toFixed(1)} MiB free`);
   // Everything goes to a sibling folder first and is moved in when complete: nothing half-written.
   const tmp = join(dirname(resolve(opts.outDir)), `.proteus-partial-${randomBytes(6).toString('hex')}`);
   mkdirSync(tmp, { recursive: true });
@@ -214,7 +229,10 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
           if ((await ortLoadError(b)) === undefined) fakes.push(b);
           else bad++;
         }
-        if (bad > 4 * k + 8) throw new ModelError(`subgraph ${i}: ${bad} decoys failed to load in onnxruntime at opset ${opset}; refusing to write a bundle whose decoys give the real member away`);
+        if (bad > 4 * k + 8)
+          throw new ModelError(
+            `subgraph ${i}: ${bad} decoys failed to load in onnxruntime at opset ${opset}; refusing to write a bundle whose decoys give the real member away`,
+          );
       }
       regenerated += bad;
       const realAt = rng.int(k + 1);
@@ -268,7 +286,8 @@ export function readManifest(dir: string): Manifest {
   } catch (e) {
     throw new ModelError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.members)) throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
+  if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.members))
+    throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
   for (const f of m.members) if (!/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${path}: bad member name '${f}'`);
   return m;
 }

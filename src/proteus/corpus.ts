@@ -4,8 +4,8 @@
  */
 import type { Model } from '../onnx/ir.js';
 import { buildZoo, zooNames } from '../onnx/zoo/index.js';
-import { learnStats } from './stats.js';
 import type { OpStats } from './stats.js';
+import { learnStats } from './stats.js';
 
 const TRANSFORMER = { layers: 2, hidden: 64, heads: 4, seq: 8, vocab: 100 };
 

@@ -5,8 +5,8 @@
  * after every name in the subgraphs has been changed.
  */
 import { DEFAULT_IR_VERSION } from '../onnx/builder.js';
-import { ModelError } from '../onnx/ir.js';
 import type { Model, Node, OpsetImport, Tensor, ValueInfo } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
 import { nodeGraph } from './graph.js';
 import type { Partition } from './partition.js';
@@ -63,7 +63,8 @@ export function extractParts(model: Model, partition: Partition): Extracted {
   const missing = partOf.indexOf(-1);
   if (missing >= 0) throw new ModelError(`partition of '${g.name}': node '${g.nodes[missing]!.name}' is in no subgraph`);
   for (const o of g.outputs) {
-    if (!ng.producer.has(o.name)) throw new ModelError(`graph output '${o.name}' of '${g.name}' is not computed by a node (Proteus needs every output computed)`);
+    if (!ng.producer.has(o.name))
+      throw new ModelError(`graph output '${o.name}' of '${g.name}' is not computed by a node (Proteus needs every output computed)`);
   }
 
   const models: Model[] = [];

@@ -2,8 +2,9 @@
  * Node-level dataflow view of a Graph (who feeds whom), plus the small DAG algorithms Proteus
  * needs: topological order, strongly connected components, quotient edges between node groups.
  */
-import { ModelError } from '../onnx/ir.js';
+
 import type { Graph } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 
 /** Dataflow adjacency of a graph's nodes, by index into `graph.nodes`. */
 export interface NodeGraph {
@@ -71,7 +72,17 @@ export function nodeGraph(graph: Graph): NodeGraph {
     if (/^Random/.test(node.opType)) continue;
     constantNode[i] = node.inputs.every((t) => !t || constants.has(t) || (producer.has(t) && constantNode[producer.get(t)!]));
   }
-  return { n, succ: adj, pred: pred.map((s) => [...s]), producer, consumers, constants, outputs: new Set(graph.outputs.map((v) => v.name)), constantNode, order };
+  return {
+    n,
+    succ: adj,
+    pred: pred.map((s) => [...s]),
+    producer,
+    consumers,
+    constants,
+    outputs: new Set(graph.outputs.map((v) => v.name)),
+    constantNode,
+    order,
+  };
 }
 
 /** Kahn topological order of an adjacency list (ties by smallest index), or null if cyclic. */

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../onnx/ir.js';
 import type { Model } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { encodeModel, loadModel } from '../onnx/proto.js';
 
 /** ORT graph optimization levels a caller may ask for. */

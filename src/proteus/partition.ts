@@ -4,13 +4,14 @@
  * randomized tries are made and the most balanced kept. The result is plain JSON (node indices),
  * so it can be stored in the owner's key file.
  */
-import { ModelError } from '../onnx/ir.js';
+
 import type { Graph, Model } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { findAtoms, orderGroups } from './atoms.js';
-import { nodeGraph, quotientAdjacency } from './graph.js';
 import type { NodeGraph } from './graph.js';
-import { secretRng } from './rng.js';
+import { nodeGraph, quotientAdjacency } from './graph.js';
 import type { Rng } from './rng.js';
+import { secretRng } from './rng.js';
 
 /** Options of `partitionGraph`. */
 export interface PartitionOptions {

@@ -3,12 +3,12 @@
  * reassemble. Used by tests and the benchmark to measure what the partition costs the optimizer.
  */
 import type { Model } from '../onnx/ir.js';
-import { extractParts } from './extract.js';
 import type { Wiring } from './extract.js';
-import { optimizeModels } from './optimize.js';
+import { extractParts } from './extract.js';
 import type { OptLevel } from './optimize.js';
-import { partitionModel } from './partition.js';
+import { optimizeModels } from './optimize.js';
 import type { Partition, PartitionOptions } from './partition.js';
+import { partitionModel } from './partition.js';
 import { reassemble } from './reassemble.js';
 
 /** Options of `optimizeByParts`. */

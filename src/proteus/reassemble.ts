@@ -5,10 +5,10 @@
  * imports are merged (including com.microsoft for fused ops).
  */
 import { createHash } from 'node:crypto';
-import { ModelError } from '../onnx/ir.js';
 import type { Graph, Model, Node, OpsetImport, Tensor, ValueInfo } from '../onnx/ir.js';
-import { nodeGraph } from './graph.js';
+import { ModelError } from '../onnx/ir.js';
 import type { Wiring } from './extract.js';
+import { nodeGraph } from './graph.js';
 
 /** Merge opset imports: one entry per domain at the highest version; the default domain must agree. */
 export function mergeOpsets(lists: readonly (readonly OpsetImport[])[]): OpsetImport[] {
@@ -97,7 +97,8 @@ export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
     });
     g.inputs.forEach((v, j) => {
       const prev = boundaryType.get(w.inputs[j]!);
-      if (prev && prev.dtype !== v.dtype) throw new ModelError(`value '${w.inputs[j]}' is ${prev.dtype} where produced but ${v.dtype} as input of subgraph ${i}`);
+      if (prev && prev.dtype !== v.dtype)
+        throw new ModelError(`value '${w.inputs[j]}' is ${prev.dtype} where produced but ${v.dtype} as input of subgraph ${i}`);
     });
     const mapName = (t: string): string => {
       if (!t) return t;
@@ -109,7 +110,13 @@ export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
       return r;
     };
     g.nodes.forEach((n, k) => {
-      nodes.push({ ...n, name: uniqueNodeName(internal(n.name || `node${k}`)), inputs: n.inputs.map(mapName), outputs: n.outputs.map(mapName), attrs: { ...n.attrs } });
+      nodes.push({
+        ...n,
+        name: uniqueNodeName(internal(n.name || `node${k}`)),
+        inputs: n.inputs.map(mapName),
+        outputs: n.outputs.map(mapName),
+        attrs: { ...n.attrs },
+      });
     });
     copies.forEach(([src, dst], k) => {
       nodes.push({ name: uniqueNodeName(internal(`copy${k}`)), opType: 'Identity', domain: '', inputs: [mapName(src)], outputs: [dst], attrs: {} });
@@ -121,7 +128,8 @@ export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
   });
 
   for (const w of wiring.parts) {
-    for (const t of w.inputs) if (!boundaryType.has(t)) throw new ModelError(`wiring: subgraph input '${t}' is produced by no subgraph and is not a model input`);
+    for (const t of w.inputs)
+      if (!boundaryType.has(t)) throw new ModelError(`wiring: subgraph input '${t}' is produced by no subgraph and is not a model input`);
   }
   const graph: Graph = {
     name: wiring.graphName,

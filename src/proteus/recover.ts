@@ -7,12 +7,12 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../onnx/ir.js';
 import type { Model, Tensor } from '../onnx/ir.js';
+import { ModelError } from '../onnx/ir.js';
 import { ortSession, runOrt, toOrtTensor } from '../onnx/ort.js';
 import { loadModel } from '../onnx/proto.js';
-import { fileHash, readManifest, signatureOf, tensorFromJson } from './bundle.js';
 import type { ProteusKey, Signature } from './bundle.js';
+import { fileHash, readManifest, signatureOf, tensorFromJson } from './bundle.js';
 import type { OptLevel } from './optimize.js';
 import { reassemble } from './reassemble.js';
 import { maxRelativeError, randomFeeds } from './verify.js';
@@ -72,7 +72,8 @@ function sameSignature(a: Signature, b: Signature): boolean {
 /** Pick the real optimized members, stitch them back and verify the outputs. */
 export async function recover(optDir: string, key: ProteusKey, opts: RecoverOptions = {}): Promise<RecoverResult> {
   const manifest = readManifest(optDir);
-  if (manifest.bundleId !== key.bundleId) throw new ModelError(`${optDir}: bundle ${manifest.bundleId} does not belong to this key (key is for bundle ${key.bundleId})`);
+  if (manifest.bundleId !== key.bundleId)
+    throw new ModelError(`${optDir}: bundle ${manifest.bundleId} does not belong to this key (key is for bundle ${key.bundleId})`);
   const listed = new Set(manifest.members);
   for (const g of key.groups) {
     for (const f of g.members) {
@@ -97,7 +98,8 @@ export async function recover(optDir: string, key: ProteusKey, opts: RecoverOpti
     } catch (e) {
       throw new ModelError(`${p}: real member of subgraph ${i} is not a loadable model: ${(e as Error).message}`);
     }
-    if (!sameSignature(signatureOf(m), g.signature)) throw new ModelError(`${p}: I/O signature differs from the key's subgraph ${i} (wrong key or tampered member)`);
+    if (!sameSignature(signatureOf(m), g.signature))
+      throw new ModelError(`${p}: I/O signature differs from the key's subgraph ${i} (wrong key or tampered member)`);
     return m;
   });
   const model = reassemble(parts, key.wiring);
@@ -115,7 +117,8 @@ export async function recover(optDir: string, key: ProteusKey, opts: RecoverOpti
   const got = await runPlain(model, feeds);
   const relError = maxRelativeError(got, expected);
   const tol = opts.tolerance ?? 1e-4;
-  if (!(relError <= tol)) throw new ModelError(`recovered model's outputs differ from the original's (relative error ${relError} > ${tol}): wrong key or tampered members`);
+  if (!(relError <= tol))
+    throw new ModelError(`recovered model's outputs differ from the original's (relative error ${relError} > ${tol}): wrong key or tampered members`);
   return { model, relError, hashesChecked };
 }
 
@@ -141,7 +144,11 @@ export interface LatencyReport {
  * (level extended in the session), and the recovered model (optimization disabled: it is already
  * optimized). Sessions run round-robin so load drift hits all alike (as bench/proteus.ts does).
  */
-export async function compareLatency(original: Model, recovered: Model, opts: { runs?: number; warmup?: number; batch?: number; threads?: number } = {}): Promise<LatencyReport> {
+export async function compareLatency(
+  original: Model,
+  recovered: Model,
+  opts: { runs?: number; warmup?: number; batch?: number; threads?: number } = {},
+): Promise<LatencyReport> {
   const runs = opts.runs ?? 10;
   const warmup = opts.warmup ?? 2;
   const th = { intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1 };

@@ -42,7 +42,9 @@ export function partitionSvg(model: Model, partition: Partition): string {
     for (const v of ng.succ[u]!) {
       const [x1, y1] = xy(u);
       const [x2, y2] = xy(v);
-      edges.push(`<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${part[u] === part[v] ? '#bbb' : '#d33'}" stroke-width="${part[u] === part[v] ? 0.6 : 1}"/>`);
+      edges.push(
+        `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${part[u] === part[v] ? '#bbb' : '#d33'}" stroke-width="${part[u] === part[v] ? 0.6 : 1}"/>`,
+      );
     }
   }
   const dots = g.nodes.map((n, v) => {

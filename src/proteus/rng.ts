@@ -50,7 +50,10 @@ export class Prng {
   /** Next 32 random bits. */
   nextU32(): number {
     const s = this.s;
-    let a = s[0]!, b = s[1]!, c = s[2]!, d = s[3]!;
+    let a = s[0]!,
+      b = s[1]!,
+      c = s[2]!,
+      d = s[3]!;
     const r = Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0;
     const t = (b << 9) >>> 0;
     c ^= a;

@@ -5,12 +5,13 @@
  * transitions and restricted to the op pairs, kernels and strides of the real subgraph; outputs are
  * landed by conv units, strided convs and heads as real networks change shape.
  */
-import { sizeOf } from '../onnx/ir.js';
+
 import type { Dim, Model, ValueInfo } from '../onnx/ir.js';
+import { sizeOf } from '../onnx/ir.js';
 import type { Rng } from './rng.js';
-import type { BlockTemplate, OpStats, Profile } from './stats.js';
-import { Dead, finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
 import type { Val } from './sentinel-gen.js';
+import { Dead, finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
+import type { BlockTemplate, OpStats, Profile } from './stats.js';
 
 /** Whether a subgraph is a feature-map (CNN) piece: float 4-D inputs, 4-D or 2-D outputs, convs or pooling. */
 export function isCnn(real: Model, prof: Profile): boolean {
@@ -80,9 +81,13 @@ function residualBranches(blocks: readonly BlockTemplate[]): Branch[] {
  */
 function branchesFor(prof: Profile, stats: OpStats): Branch[] {
   const ops = new Set(Object.keys(prof.ops));
-  const base = residualBranches(stats.blocks ?? []).filter(({ t, chain }) => chain.every((i) => ops.has(t.nodes[i]!.op) && (!t.nodes[i]!.dw || prof.depthwise)));
+  const base = residualBranches(stats.blocks ?? []).filter(({ t, chain }) =>
+    chain.every((i) => ops.has(t.nodes[i]!.op) && (!t.nodes[i]!.dw || prof.depthwise)),
+  );
   const ks = new Set(prof.convKS.map(([k, s]) => `${k}:${s > 1}`));
-  const strict = base.filter(({ t, chain }) => chain.every((i) => t.nodes[i]!.op !== 'Conv' || t.nodes[i]!.dw || ks.has(`${t.nodes[i]!.k}:${t.nodes[i]!.s! > 1}`)));
+  const strict = base.filter(({ t, chain }) =>
+    chain.every((i) => t.nodes[i]!.op !== 'Conv' || t.nodes[i]!.dw || ks.has(`${t.nodes[i]!.k}:${t.nodes[i]!.s! > 1}`)),
+  );
   return strict.length ? strict : base;
 }
 
@@ -239,10 +244,11 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     });
     let u = rng.next() * wts.reduce((s, w) => s + w, 0);
     let pick = fit.length - 1;
-    for (let i = 0; i < fit.length; i++) if ((u -= wts[i]!) <= 0) {
-      pick = i;
-      break;
-    }
+    for (let i = 0; i < fit.length; i++)
+      if ((u -= wts[i]!) <= 0) {
+        pick = i;
+        break;
+      }
     const t = fit[pick]!;
     const m = g.mark();
     try {
@@ -290,7 +296,11 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
   };
   let mainVal = x;
   if (mainOut !== undefined) {
-    mainVal = landUnits(x, mainOut, ins.some((v) => v.name === x.name));
+    mainVal = landUnits(
+      x,
+      mainOut,
+      ins.some((v) => v.name === x.name),
+    );
     outNames[mainOut] = mainVal.name;
   }
   for (const j of outs4) {

@@ -3,15 +3,16 @@
  * real model's weights, constants), the operators it emits in the form the model's opset defines,
  * learned-block instantiation and rollback; `finish` closes a body into a member model.
  */
-import { sizeOf } from '../onnx/ir.js';
+
 import type { Attribute, Dim, DType, Model, Node, Tensor, ValueInfo } from '../onnx/ir.js';
+import { sizeOf } from '../onnx/ir.js';
 import type { Rng } from './rng.js';
-import type { WeightPool } from './weights.js';
-import { weightKey } from './stats.js';
-import type { BlockTemplate, OpStats, Profile, WeightStat } from './stats.js';
+import type { Branch } from './sentinel-cnn.js';
 import { landOn } from './sentinel-land.js';
 import { stepOn } from './sentinel-walk.js';
-import type { Branch } from './sentinel-cnn.js';
+import type { BlockTemplate, OpStats, Profile, WeightStat } from './stats.js';
+import { weightKey } from './stats.js';
+import type { WeightPool } from './weights.js';
 
 /** A value during generation: name, dtype and shape (dim 0 may be symbolic). */
 export interface Val {
@@ -247,7 +248,12 @@ export class Gen {
     return this.node('Reshape', [x.name, this.ints([0, ...shape])], {}, [x.shape[0]!, ...shape]);
   }
   transpose(x: Val, perm: number[]): Val {
-    return this.node('Transpose', [x.name], { perm: { kind: 'ints', value: perm } }, perm.map((p) => x.shape[p]!));
+    return this.node(
+      'Transpose',
+      [x.name],
+      { perm: { kind: 'ints', value: perm } },
+      perm.map((p) => x.shape[p]!),
+    );
   }
   /** An additive causal mask [s, s] (−1e4 above the diagonal, as the zoo's GPT-2 has it). */
   causalMask(s: number): string {
@@ -412,7 +418,7 @@ export class Gen {
   }
   /** A kernel size as often as the real subgraph uses it at this stride (1×1 shortcuts stay rare). */
   kernelFor(stride: number): number {
-    let ks = this.prof.convKS.filter(([, s]) => (s > 1) === (stride > 1)).map(([k]) => k);
+    let ks = this.prof.convKS.filter(([, s]) => s > 1 === stride > 1).map(([k]) => k);
     // A strided 1×1 is a projection shortcut, beside a main branch that strides with a wider kernel.
     if (stride > 1 && ks.some((k) => k > 1)) ks = ks.filter((k) => k > 1);
     return this.pick(ks.length ? ks : this.prof.kernels, 3);

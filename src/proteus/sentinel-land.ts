@@ -1,8 +1,9 @@
 /** Landing on an exact shape: adapters (conv units, pools, Tile/Pad, transposes, reshapes, linear layers) from any value to a required output type. */
-import { ModelError, sizeOf } from '../onnx/ir.js';
+
 import type { Dim } from '../onnx/ir.js';
-import { Dead, num, same } from './sentinel-gen.js';
+import { ModelError, sizeOf } from '../onnx/ir.js';
 import type { Gen, Val } from './sentinel-gen.js';
+import { Dead, num, same } from './sentinel-gen.js';
 
 /** A value of exactly `target` computed from x (x itself if it already fits and may be reused). */
 export function landOn(g: Gen, x: Val, target: Dim[], mustCompute: boolean, depth = 0): Val {
@@ -102,7 +103,7 @@ export function permutationTo(xs: readonly number[], ts: readonly number[], pin?
   }
   for (let i = 0; i < ts.length; i++) {
     if (i === pin) continue;
-    let j = xs.findIndex((v, k) => !used[k] && v === ts[i]);
+    const j = xs.findIndex((v, k) => !used[k] && v === ts[i]);
     if (j < 0) return null;
     used[j] = true;
     p[i] = j;

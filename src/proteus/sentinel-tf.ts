@@ -7,9 +7,9 @@
  */
 import type { Model, ValueInfo } from '../onnx/ir.js';
 import type { Rng } from './rng.js';
-import type { OpStats, Profile } from './stats.js';
-import { Dead, finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
 import type { Val } from './sentinel-gen.js';
+import { Dead, finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
+import type { OpStats, Profile } from './stats.js';
 
 /** What a transformer interface value is, read off its shape against sequence length S and width D. */
 type TfRole = 'ids' | 'stream' | 'wide' | 'split' | 'heads' | 'headsT' | 'scores' | 'pooled' | 'other';
@@ -81,7 +81,9 @@ function tfGeometry(real: Model, prof: Profile, rng: Rng): TfGeom | undefined {
 export function isTransformer(real: Model, prof: Profile): boolean {
   if ((prof.ops.Conv ?? 0) > 0) return false;
   const ops = ['MatMul', 'LayerNormalization', 'Softmax', 'Gather'];
-  const seq = real.graph.inputs.every((v) => (v.dtype === 'int64' && v.shape?.length === 2) || (v.dtype === 'float32' && (v.shape?.length === 3 || v.shape?.length === 4)));
+  const seq = real.graph.inputs.every(
+    (v) => (v.dtype === 'int64' && v.shape?.length === 2) || (v.dtype === 'float32' && (v.shape?.length === 3 || v.shape?.length === 4)),
+  );
   return seq && ops.some((o) => (prof.ops[o] ?? 0) > 0);
 }
 
@@ -204,7 +206,16 @@ export function tfAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng, 
   const has = (op: string): boolean => (prof.ops[op] ?? 0) > 0;
   const st: TfStyle = {
     preLN: rng.next() < 0.5,
-    tanh: has('Tanh') && !has('Erf') ? true : has('Erf') ? false : modelOps?.has('Tanh') && !modelOps.has('Erf') ? true : modelOps?.has('Erf') ? false : rng.next() < 0.5,
+    tanh:
+      has('Tanh') && !has('Erf')
+        ? true
+        : has('Erf')
+          ? false
+          : modelOps?.has('Tanh') && !modelOps.has('Erf')
+            ? true
+            : modelOps?.has('Erf')
+              ? false
+              : rng.next() < 0.5,
     // An additive (causal) mask exactly when the real attention has one: the mask constant dominates weight statistics.
     mask: prof.pairs.includes('Add>Softmax'),
     bias: !unbiased(real),
@@ -234,7 +245,11 @@ export function tfAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng, 
   let openCtx: Val | undefined;
   let next: 'attention' | 'mlp' = rng.next() < 0.5 ? 'attention' : 'mlp';
   for (const ids of by('ids')) {
-    const emb = g.node('Gather', [g.weight('Gather', 0, [g.pick(prof.vocab, 1000), geo.D]), ids.name], { axis: { kind: 'int', value: 0 } }, [ids.shape[0]!, geo.S, geo.D]);
+    const emb = g.node('Gather', [g.weight('Gather', 0, [g.pick(prof.vocab, 1000), geo.D]), ids.name], { axis: { kind: 'int', value: 0 } }, [
+      ids.shape[0]!,
+      geo.S,
+      geo.D,
+    ]);
     const pos = g.node('Add', [emb.name, g.weight('Add', 1, [geo.S, geo.D])], {}, emb.shape);
     if (t.x) t.residual(pos);
     else t.x = st.preLN ? pos : g.layerNorm(pos);
@@ -268,7 +283,11 @@ export function tfAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng, 
       ctx = t.core(made.q ?? made.v!, made.kT ?? made.v!, made.v!, sc);
     }
     const last = !(split.length || heads.length || headsT.length || scores.length);
-    if (last && (roles.includes('heads') || roles.includes('split') || (roles.filter((r) => r === 'stream').length === 1 && !t.x && !streams.length)) && rng.next() < 0.5) {
+    if (
+      last &&
+      (roles.includes('heads') || roles.includes('split') || (roles.filter((r) => r === 'stream').length === 1 && !t.x && !streams.length)) &&
+      rng.next() < 0.5
+    ) {
       openCtx = ctx;
       break;
     }

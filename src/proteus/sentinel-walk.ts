@@ -5,9 +5,9 @@
  */
 import type { Model, ValueInfo } from '../onnx/ir.js';
 import type { Rng } from './rng.js';
-import type { OpStats, Profile } from './stats.js';
-import { finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
 import type { Val } from './sentinel-gen.js';
+import { finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
+import type { OpStats, Profile } from './stats.js';
 
 /** Candidate moves from x with their bigram weights; each returns the new current value. */
 export function stepOn(g: Gen, x: Val, minSpatial: number): Val | undefined {
@@ -109,7 +109,7 @@ export function attempt(real: Model, prof: Profile, stats: OpStats, rng: Rng, ta
     if (j < outs.length - 1) {
       const produced = g.pool.filter((v) => !taken.has(v.name) && g.nodes.some((n) => n.outputs[0] === v.name));
       const fit = produced.filter((v) => same(v.shape, o.shape!));
-      src = fit.length ? fit[rng.int(fit.length)]! : produced.length ? produced[Math.floor(produced.length * (0.5 + 0.5 * rng.next()))] ?? x : x;
+      src = fit.length ? fit[rng.int(fit.length)]! : produced.length ? (produced[Math.floor(produced.length * (0.5 + 0.5 * rng.next()))] ?? x) : x;
     }
     const y = g.land(src, o.shape!, taken.has(src.name));
     taken.add(y.name);

@@ -6,18 +6,19 @@
  * cheap attempts, a sentinel is kept whose skip structure (residual joins, branch points) and width
  * diversity equal the real subgraph's and whose size is near a target drawn around it.
  */
-import { ModelError, sizeOf } from '../onnx/ir.js';
+
 import type { Model } from '../onnx/ir.js';
+import { ModelError, sizeOf } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
-import { secretRng } from './rng.js';
 import type { Rng } from './rng.js';
-import { WeightPool } from './weights.js';
-import { profileOf } from './stats.js';
-import type { OpStats } from './stats.js';
-import { Dead, FILLS, same } from './sentinel-gen.js';
-import { attempt } from './sentinel-walk.js';
+import { secretRng } from './rng.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
+import { Dead, FILLS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
+import { attempt } from './sentinel-walk.js';
+import type { OpStats } from './stats.js';
+import { profileOf } from './stats.js';
+import { WeightPool } from './weights.js';
 
 export { opsetOf } from './sentinel-gen.js';
 
@@ -37,14 +38,15 @@ export interface SentinelOptions {
   attempts?: number;
 }
 
-
 /** The I/O shapes a sentinel must reproduce: static except dimension 0. */
 function checkInterface(real: Model): void {
   for (const v of [...real.graph.inputs, ...real.graph.outputs]) {
     const what = `subgraph '${real.graph.name}' value '${v.name}'`;
     if (!v.shape || v.shape.length === 0) throw new ModelError(`${what} has no known shape: cannot build sentinels for it`);
-    if (v.shape.slice(1).some((d) => typeof d !== 'number')) throw new ModelError(`${what} has a symbolic dimension past the first: sentinels need static shapes`);
-    if (v.dtype !== 'float32' && !(v.dtype === 'int64' && real.graph.inputs.includes(v))) throw new ModelError(`${what} has dtype ${v.dtype}: sentinels support float32 values and int64 index inputs`);
+    if (v.shape.slice(1).some((d) => typeof d !== 'number'))
+      throw new ModelError(`${what} has a symbolic dimension past the first: sentinels need static shapes`);
+    if (v.dtype !== 'float32' && !(v.dtype === 'int64' && real.graph.inputs.includes(v)))
+      throw new ModelError(`${what} has dtype ${v.dtype}: sentinels support float32 values and int64 index inputs`);
   }
 }
 
@@ -161,7 +163,12 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         // CNN pieces are assembled from learned blocks, transformer pieces from whole layers; the
         // op-level walk is the fallback.
         const own = structured && (best !== undefined || t < tries - 2);
-        const m = own && blocks.length ? cnnAttempt(real, prof, opts.stats, rng, target, blocks) : own ? tfAttempt(real, prof, opts.stats, rng, target, opts.modelOps) : attempt(real, prof, opts.stats, rng, target);
+        const m =
+          own && blocks.length
+            ? cnnAttempt(real, prof, opts.stats, rng, target, blocks)
+            : own
+              ? tfAttempt(real, prof, opts.stats, rng, target, opts.modelOps)
+              : attempt(real, prof, opts.stats, rng, target);
         if (!interfaceHolds(m)) {
           lastErr = 'output shapes did not check';
           continue;

@@ -4,8 +4,9 @@
  * corpus of real models, and per-subgraph profiles (the kernel sizes, strides, channel counts, op
  * pairs and weight statistics actually seen in one real subgraph).
  */
-import { attrInts } from '../onnx/ir.js';
+
 import type { Graph, Model, Node, Tensor } from '../onnx/ir.js';
+import { attrInts } from '../onnx/ir.js';
 import { findAtoms } from './atoms.js';
 import { nodeGraph } from './graph.js';
 
@@ -203,7 +204,7 @@ function template(g: Graph, idx: number[], entry: string): BlockTemplate | undef
   if (nodes.length === 0) return undefined;
   if (chan.size > 0 && !cin) return undefined;
   // Channels of each node's output, to express every conv width relative to the block's ends.
-  const cOf = (i: number): number => (i < 0 ? cin : chan.get(i) ?? cOf(nodes[i]!.ins[0] ?? -1));
+  const cOf = (i: number): number => (i < 0 ? cin : (chan.get(i) ?? cOf(nodes[i]!.ins[0] ?? -1)));
   const cout = cOf(nodes.length - 1);
   nodes.forEach((tn, i) => {
     if (tn.op !== 'Conv' || tn.dw) return;
@@ -214,7 +215,9 @@ function template(g: Graph, idx: number[], entry: string): BlockTemplate | undef
   let stride = 1;
   for (let i = nodes.length - 1; i >= 0; i = nodes[i]!.ins[0] ?? -1) stride *= nodes[i]!.s ?? 1;
   const ops = [...new Set(nodes.map((n) => n.op))].sort();
-  const key = nodes.map((n) => `${n.op}${n.k ? `k${n.k}s${n.s}p${n.p}` : ''}${n.dw ? 'dw' : ''}${n.ch !== undefined ? `c${n.ch}` : ''}(${n.ins.join(',')})`).join(';');
+  const key = nodes
+    .map((n) => `${n.op}${n.k ? `k${n.k}s${n.s}p${n.p}` : ''}${n.dw ? 'dw' : ''}${n.ch !== undefined ? `c${n.ch}` : ''}(${n.ins.join(',')})`)
+    .join(';');
   const out = cout === cin || chan.size === 0 ? 'in' : 'new';
   return { key, nodes, out, stride, ops, count: 1, ratios: out === 'new' ? [Math.round((cout / cin) * 64) / 64] : [] };
 }
@@ -297,7 +300,27 @@ const uniq = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
 export function profileOf(m: Model): Profile {
   const g = m.graph;
   const ops: Record<string, number> = {};
-  const p: Profile = { nodes: g.nodes.length, ops, kernels: [], strides: [], channels: [], depthwise: false, poolKernels: [], widths: [], heads: [], vocab: [], weights: {}, entry: [], params: 0, convNext: [], addNext: [], outputOps: [], pairs: [], convKS: [], skipInputs: [] };
+  const p: Profile = {
+    nodes: g.nodes.length,
+    ops,
+    kernels: [],
+    strides: [],
+    channels: [],
+    depthwise: false,
+    poolKernels: [],
+    widths: [],
+    heads: [],
+    vocab: [],
+    weights: {},
+    entry: [],
+    params: 0,
+    convNext: [],
+    addNext: [],
+    outputOps: [],
+    pairs: [],
+    convKS: [],
+    skipInputs: [],
+  };
   for (const t of g.initializers.values()) p.params += t.data.length;
   const inputNames = new Set(g.inputs.map((v) => v.name));
   const acc = new Map<string, { s: number; s2: number; n: number }>();

@@ -1,6 +1,7 @@
 /** Checking a recovered model against the original: random feeds and relative output error. */
-import { ModelError, allocArray, sizeOf } from '../onnx/ir.js';
+
 import type { Model, Tensor } from '../onnx/ir.js';
+import { allocArray, ModelError, sizeOf } from '../onnx/ir.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
 import type { Wiring } from './extract.js';
 import { Prng } from './rng.js';

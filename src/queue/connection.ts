@@ -4,7 +4,7 @@
  * one-line error before any work starts, and long-lived options that reconnect forever (Redis restarts).
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { OptionError, ProtocolError, firstLine } from '../errors.js';
+import { firstLine, OptionError, ProtocolError } from '../errors.js';
 
 /** A parsed queue URL: connection options plus a printable form without the password. */
 export interface QueueTarget {
@@ -52,7 +52,14 @@ export function durableOptions(t: QueueTarget, onRetry?: (attempt: number) => vo
 
 /** Connect once, authenticate and PING; a one-line ProtocolError naming the server when that fails. */
 export async function probe(t: QueueTarget, timeoutMs = 5000): Promise<void> {
-  const r = new Redis({ ...t.options, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  const r = new Redis({
+    ...t.options,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
   // ioredis emits the cause (e.g. WRONGPASS) as an event and may reject with a generic "Connection is closed".
   let cause: unknown;
   r.on('error', (e) => (cause ??= e));
@@ -61,7 +68,8 @@ export async function probe(t: QueueTarget, timeoutMs = 5000): Promise<void> {
     await r.ping();
   } catch (e) {
     const m = firstLine(cause ?? e);
-    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(m)) throw new ProtocolError(`${t.display}: Redis refused the credentials (${m.replace(/^ReplyError: /, '')})`);
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(m))
+      throw new ProtocolError(`${t.display}: Redis refused the credentials (${m.replace(/^ReplyError: /, '')})`);
     if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connect/i.test(m)) throw new ProtocolError(`${t.display}: cannot reach Redis (${m})`);
     throw new ProtocolError(`${t.display}: ${m}`);
   } finally {

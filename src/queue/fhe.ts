@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../api/core.js';
-import { openServer, type FheClient, type FheServer } from '../api/fhe.js';
+import { type FheClient, type FheServer, openServer } from '../api/fhe.js';
 import { DataError, OptionError, ProtocolError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob } from './blobs.js';
 import type { QueueTarget } from './connection.js';
 import type { FheJob, JobPayload } from './jobs.js';
-import { blobConnection, newRunId, submitJobs, type SubmitOptions } from './submit.js';
+import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
 /** A key set in Redis: one blob per key file (a Galois key is ~56 MB at N = 32768; a Redis string holds at most 512 MB), named by this manifest. */
@@ -42,15 +42,22 @@ async function acquire(ctx: HandlerContext, p: FheJob): Promise<{ server: FheSer
     for (const [k, old] of servers) {
       if (old.users > 0) continue;
       servers.delete(k);
-      void old.server.then((s) => s.dispose(), () => {}).finally(() => rmSync(old.dir, { recursive: true, force: true }));
+      void old.server
+        .then(
+          (s) => s.dispose(),
+          () => {},
+        )
+        .finally(() => rmSync(old.dir, { recursive: true, force: true }));
     }
     const dir = mkdtempSync(join(tmpdir(), 'privml-qf-'));
     const load = async (): Promise<FheServer> => {
       const manifest = JSON.parse((await ctx.cache.get(ctx.redis, p.keys)).toString('utf8')) as KeySetManifest;
-      if (manifest.format !== 'privml-fhe-keyset/1' || typeof manifest.files !== 'object') throw new ProtocolError('key set blob is not a privml-fhe-keyset/1 manifest');
+      if (manifest.format !== 'privml-fhe-keyset/1' || typeof manifest.files !== 'object')
+        throw new ProtocolError('key set blob is not a privml-fhe-keyset/1 manifest');
       if (manifest.keyId !== p.keyId) throw new ProtocolError(`key set ${manifest.keyId} does not match the job's key id ${p.keyId}`);
       for (const [name, hash] of Object.entries(manifest.files)) {
-        if (!/^(params\.fhe|public\.key|relin\.key|galois-\d+\.key)$/.test(name)) throw new ProtocolError(`key set names an unexpected file '${name.slice(0, 40)}' (only public key files travel)`);
+        if (!/^(params\.fhe|public\.key|relin\.key|galois-\d+\.key)$/.test(name))
+          throw new ProtocolError(`key set names an unexpected file '${name.slice(0, 40)}' (only public key files travel)`);
         // Key files go straight to disk; only the small manifest and the model stay in the blob cache.
         writeFileSync(join(dir, name), await getBlob(ctx.redis, hash));
       }
@@ -116,8 +123,20 @@ export async function runOverQueue(
   images: Float32Array,
   n: number,
   o: FheQueueOptions = {},
-): Promise<{ logits: Float64Array[]; serverSeconds: number[]; serverComputeSeconds: number[]; seconds: number; computeSeconds: number; uploadSeconds: number; attempts: number[]; workers: string[] }> {
-  if (client.refreshes > 0) throw new OptionError(`${client.source}: the plan needs ${client.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh (a plan without refresh) or run without --queue`);
+): Promise<{
+  logits: Float64Array[];
+  serverSeconds: number[];
+  serverComputeSeconds: number[];
+  seconds: number;
+  computeSeconds: number;
+  uploadSeconds: number;
+  attempts: number[];
+  workers: string[];
+}> {
+  if (client.refreshes > 0)
+    throw new OptionError(
+      `${client.source}: the plan needs ${client.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh (a plan without refresh) or run without --queue`,
+    );
   const per = o.perJob ?? 1;
   if (!(Number.isInteger(per) && per >= 1)) throw new OptionError(`--per-job must be a positive integer, got ${per}`);
   const size = images.length / n;
@@ -144,7 +163,8 @@ export async function runOverQueue(
       jobs,
       async (j) => {
         const inputs: string[] = [];
-        for (let i = j * per; i < Math.min(n, (j + 1) * per); i++) inputs.push(await putBlob(redis, client.encrypt(images.subarray(i * size, (i + 1) * size), { label: o.labels?.[i] })));
+        for (let i = j * per; i < Math.min(n, (j + 1) * per); i++)
+          inputs.push(await putBlob(redis, client.encrypt(images.subarray(i * size, (i + 1) * size), { label: o.labels?.[i] })));
         inFlight.set(j, inputs);
         return { model, keys, keyId: client.keyId, inputs };
       },

@@ -101,7 +101,10 @@ export function envelopeProblem(data: unknown, queueKind: JobKind): string | und
 
 /** Parse `--kinds fhe,mpc,proteus`. */
 export function parseKinds(list: string): JobKind[] {
-  const ks = list.split(',').map((s) => s.trim()).filter((s) => s);
+  const ks = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s);
   const bad = ks.filter((k) => !JOB_KINDS.includes(k as JobKind));
   if (bad.length || !ks.length) throw new OptionError(`--kinds takes a comma-separated subset of ${JOB_KINDS.join(',')} (got '${list}')`);
   return [...new Set(ks)] as JobKind[];

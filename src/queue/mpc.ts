@@ -8,12 +8,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { infer } from '../api/mpc.js';
 import { loadDatasetSync } from '../api/data.js';
+import { infer } from '../api/mpc.js';
 import { DataError, OptionError, ProtocolError } from '../errors.js';
 import type { QueueTarget } from './connection.js';
 import type { JobPayload, MpcJob } from './jobs.js';
-import { newRunId, submitJobs, type SubmitOptions } from './submit.js';
+import { newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
 /** One job's outcome (per-image predictions and the plaintext comparison made on the worker). */
@@ -27,7 +27,8 @@ export interface MpcJobResult {
 /** Worker side: private inference of images [start, start + count) of the worker's copy of the data set. */
 export async function mpcHandler(payload: JobPayload, _ctx: HandlerContext): Promise<MpcJobResult> {
   const p = payload as MpcJob;
-  if (!(Number.isInteger(p.start) && p.start >= 0 && Number.isInteger(p.count) && p.count >= 1)) throw new DataError(`bad image range start ${p.start} count ${p.count}`);
+  if (!(Number.isInteger(p.start) && p.start >= 0 && Number.isInteger(p.count) && p.count >= 1))
+    throw new DataError(`bad image range start ${p.start} count ${p.count}`);
   const ds = loadDatasetSync(p.dataset, { dataDir: p.dataDir, limit: p.start + p.count });
   if (ds.n < p.start + p.count) throw new DataError(`${p.dataset} on this worker has ${ds.n} images, the job needs [${p.start}, ${p.start + p.count})`);
   const per = ds.images.length / ds.n;
@@ -66,7 +67,21 @@ export interface MpcQueueOptions extends SubmitOptions {
 }
 
 /** Submitter side of `privml mpc infer MODEL --queue URL`: predictions in data-set order. */
-export async function inferOverQueue(target: QueueTarget, model: string, o: MpcQueueOptions = {}): Promise<{ count: number; predictions: number[]; agreement: number; maxLogitDiff: number; accuracy?: number; seconds: number; computeSeconds: number; attempts: number[]; workers: string[] }> {
+export async function inferOverQueue(
+  target: QueueTarget,
+  model: string,
+  o: MpcQueueOptions = {},
+): Promise<{
+  count: number;
+  predictions: number[];
+  agreement: number;
+  maxLogitDiff: number;
+  accuracy?: number;
+  seconds: number;
+  computeSeconds: number;
+  attempts: number[];
+  workers: string[];
+}> {
   const dataset = o.dataset ?? 'fashion-mnist-sample';
   const ds = loadDatasetSync(dataset, { dataDir: o.dataDir, limit: o.limit });
   const per = o.perJob ?? 10;

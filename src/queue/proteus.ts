@@ -7,13 +7,13 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { optimize, type OptLevel } from '../api/proteus.js';
 import { ensureWritableDir } from '../api/files.js';
+import { type OptLevel, optimize } from '../api/proteus.js';
 import { ModelError, OptionError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob } from './blobs.js';
 import type { QueueTarget } from './connection.js';
 import type { JobPayload, ProteusJob } from './jobs.js';
-import { blobConnection, newRunId, submitJobs, type SubmitOptions } from './submit.js';
+import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
 /** Manifest format of a bundle (checked again by the library when the worker optimizes). */
@@ -41,7 +41,12 @@ export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): 
 }
 
 /** Submitter side of `privml proteus optimize BUNDLE --queue URL`: same output directory as the local command. */
-export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, outDir: string, opts: { level?: OptLevel } & SubmitOptions = {}): Promise<{ members: number; seconds: number; computeSeconds: number; optimizeSeconds: number; attempts: number[]; workers: string[] }> {
+export async function optimizeOverQueue(
+  target: QueueTarget,
+  bundleDir: string,
+  outDir: string,
+  opts: { level?: OptLevel } & SubmitOptions = {},
+): Promise<{ members: number; seconds: number; computeSeconds: number; optimizeSeconds: number; attempts: number[]; workers: string[] }> {
   const level = opts.level ?? 'extended';
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
   let manifest: { format?: string; members?: unknown };
@@ -50,9 +55,11 @@ export async function optimizeOverQueue(target: QueueTarget, bundleDir: string, 
   } catch (e) {
     throw new ModelError(`${join(bundleDir, 'manifest.json')}: no readable manifest (not a Proteus bundle directory): ${(e as Error).message.split('\n')[0]}`);
   }
-  if (manifest?.format !== MANIFEST_FORMAT || !Array.isArray(manifest.members)) throw new ModelError(`${join(bundleDir, 'manifest.json')}: not a ${MANIFEST_FORMAT} manifest`);
+  if (manifest?.format !== MANIFEST_FORMAT || !Array.isArray(manifest.members))
+    throw new ModelError(`${join(bundleDir, 'manifest.json')}: not a ${MANIFEST_FORMAT} manifest`);
   const members = manifest.members as string[];
-  for (const f of members) if (typeof f !== 'string' || !/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${join(bundleDir, 'manifest.json')}: bad member name '${String(f)}'`);
+  for (const f of members)
+    if (typeof f !== 'string' || !/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${join(bundleDir, 'manifest.json')}: bad member name '${String(f)}'`);
   ensureWritableDir(outDir);
   const redis = await blobConnection(target);
   const run = newRunId();

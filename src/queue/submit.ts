@@ -4,12 +4,12 @@
  * are also polled; a result counts once however many times its events arrive. A job that fails for good
  * (bad input, or retries exhausted) ends the batch with a one-line error naming the job and its reason.
  */
-import { Queue, QueueEvents, Job, type ConnectionOptions } from 'bullmq';
+import { type ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ProtocolError } from '../errors.js';
 import { randomId } from '../crypto/index.js';
+import { ProtocolError } from '../errors.js';
 import { durableOptions, probe, type QueueTarget } from './connection.js';
-import { PAYLOAD_VERSION, queueName, type JobKind, type JobPayload, type JobResult } from './jobs.js';
+import { type JobKind, type JobPayload, type JobResult, PAYLOAD_VERSION, queueName } from './jobs.js';
 
 /** Options of {@link submitJobs}. */
 export interface SubmitOptions {
@@ -87,7 +87,8 @@ export async function submitJobs<P extends JobPayload, R>(
     if (results[i]) return;
     results[i] = r;
     attempts[i] = tries;
-    if (opts.onResult) pending.push(opts.onResult(i, r).catch((e: unknown) => void (failure ??= new ProtocolError(`${kind} job ${i}: ${(e as Error).message.split('\n')[0]}`))));
+    if (opts.onResult)
+      pending.push(opts.onResult(i, r).catch((e: unknown) => void (failure ??= new ProtocolError(`${kind} job ${i}: ${(e as Error).message.split('\n')[0]}`))));
     done++;
     opts.onProgress?.(done, n);
     wake();
@@ -121,7 +122,13 @@ export async function submitJobs<P extends JobPayload, R>(
         const i = added++;
         const body = await make(i);
         const data = { ...body, v: PAYLOAD_VERSION, kind, run, index: i } as P;
-        await queue.add(kind, data, { jobId: ids[i], attempts: opts.attempts ?? 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
+        await queue.add(kind, data, {
+          jobId: ids[i],
+          attempts: opts.attempts ?? 3,
+          backoff: { type: 'fixed', delay: 1000 },
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        });
       }
       if (done >= n || failure) break;
       await new Promise<void>((res) => {

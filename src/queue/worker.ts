@@ -5,12 +5,12 @@
  * by BullMQ, and a worker that dies mid-job has its job taken over by another once its lock lapses.
  */
 import { hostname } from 'node:os';
-import { Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { OptionError, PrivmlError, firstLine } from '../errors.js';
+import { firstLine, OptionError, PrivmlError } from '../errors.js';
 import { BlobCache } from './blobs.js';
 import { durableOptions, probe, type QueueTarget } from './connection.js';
-import { envelopeProblem, queueName, type JobKind, type JobPayload, type JobResult } from './jobs.js';
+import { envelopeProblem, type JobKind, type JobPayload, type JobResult, queueName } from './jobs.js';
 
 /** What a handler gets besides its payload. */
 export interface HandlerContext {

@@ -9,8 +9,8 @@
  */
 import type { Dataset } from '../nn/data/dataset.js';
 import { defaultTrainable, type FloatModel } from '../nn/runtime.js';
-import { evaluate, train, type StepProgress } from '../nn/train.js';
 import { tf } from '../nn/tf.js';
+import { evaluate, type StepProgress, train } from '../nn/train.js';
 import { isPafCoefficient, pafLayers } from './graph.js';
 import { linearGroup } from './layers.js';
 

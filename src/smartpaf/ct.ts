@@ -4,14 +4,15 @@
  * MaxPool on those inputs (Adam, reduce-on-plateau, dynamic scale while fitting). Each layer is fit
  * on its own one-node graph, so the fit runs the same PafRelu / PafMaxPool kernel as training.
  */
-import { GraphBuilder } from '../onnx/builder.js';
-import { ModelError, type Model } from '../onnx/ir.js';
+
 import { batches, type Dataset } from '../nn/data/dataset.js';
 import { FloatModel } from '../nn/runtime.js';
-import { classifierIo } from '../nn/train.js';
 import { tf } from '../nn/tf.js';
+import { classifierIo } from '../nn/train.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import { type Model, ModelError } from '../onnx/ir.js';
 import { isPafCoefficient, pafLayers, replaceActivations } from './graph.js';
-import { nonlinearLayers, type NonlinearLayer } from './layers.js';
+import { type NonlinearLayer, nonlinearLayers } from './layers.js';
 import type { Paf } from './paf.js';
 
 /** Inputs of one nonlinear layer recorded on training data (whole activation maps of `shape[0]` examples). */
@@ -116,12 +117,13 @@ function profileMse(fm: FloatModel, p: LayerProfile, exact: FloatModel, batch: n
   let sum = 0;
   for (let i = 0; i < p.shape[0]!; i += batch) {
     const k = Math.min(batch, p.shape[0]! - i);
-    sum += tf.tidy(() => {
-      const x = tf.tensor(p.data.subarray(i * per, (i + k) * per), [k, ...p.shape.slice(1)]);
-      const y = fm.forward({ x })[fm.outputNames[0]!]!;
-      const t = exact.forward({ x })[exact.outputNames[0]!]!;
-      return tf.sum(tf.squaredDifference(y, t)).dataSync()[0]! / t.size;
-    }) * k;
+    sum +=
+      tf.tidy(() => {
+        const x = tf.tensor(p.data.subarray(i * per, (i + k) * per), [k, ...p.shape.slice(1)]);
+        const y = fm.forward({ x })[fm.outputNames[0]!]!;
+        const t = exact.forward({ x })[exact.outputNames[0]!]!;
+        return tf.sum(tf.squaredDifference(y, t)).dataSync()[0]! / t.size;
+      }) * k;
   }
   return sum / p.shape[0]!;
 }
@@ -158,7 +160,10 @@ export async function tuneLayer(model: Model, paf: Paf, profile: LayerProfile, o
         sum += tf.tidy(() => {
           const x = tf.tensor(profile.data.subarray(i * per, (i + k) * per), [k, ...profile.shape.slice(1)]);
           const t = exact.forward({ x })[exact.outputNames[0]!]!;
-          const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(fm.forward({ x }, { training: true })[fm.outputNames[0]!]!, t)) as tf.Scalar, vars);
+          const { value, grads } = tf.variableGrads(
+            () => tf.mean(tf.squaredDifference(fm.forward({ x }, { training: true })[fm.outputNames[0]!]!, t)) as tf.Scalar,
+            vars,
+          );
           optimizer.applyGradients(grads as never);
           return value.dataSync()[0]! * k;
         });
@@ -188,12 +193,7 @@ export async function tuneLayer(model: Model, paf: Paf, profile: LayerProfile, o
 }
 
 /** CT for every nonlinear layer: profile on `ds`, then fit each layer. Returns per-layer results in inference order. */
-export async function tuneCoefficients(
-  model: Model,
-  paf: Paf,
-  ds: Dataset,
-  opts: CtOptions & ProfileOptions = {},
-): Promise<CtLayerResult[]> {
+export async function tuneCoefficients(model: Model, paf: Paf, ds: Dataset, opts: CtOptions & ProfileOptions = {}): Promise<CtLayerResult[]> {
   const profiles = await profileLayers(model, ds, opts);
   const out: CtLayerResult[] = [];
   for (const p of profiles) out.push(await tuneLayer(model, paf, p, opts));

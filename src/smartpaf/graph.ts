@@ -8,24 +8,24 @@
  *   consume it without knowing the custom domain.
  */
 import {
+  type Attribute,
   attrFloat,
   attrInt,
   attrString,
   cloneModel,
   floatTensor,
   int64Tensor,
-  ModelError,
-  tensorToNumbers,
-  type Attribute,
   type Model,
+  ModelError,
   type Node,
+  tensorToNumbers,
   type ValueInfo,
 } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
-import type { Paf } from './paf.js';
-import { planOdd, runPlan, type PlanArith } from './poly.js';
-import { maxTree, poolGeometry, windowOffsets } from './pool.js';
 import { registerSmartpafOps, SMARTPAF_DOMAIN } from './ops.js';
+import type { Paf } from './paf.js';
+import { type PlanArith, planOdd, runPlan } from './poly.js';
+import { maxTree, poolGeometry, windowOffsets } from './pool.js';
 
 /** Metadata keys written by `expandPafs`. */
 export const META_PAF = 'privml.paf';
@@ -107,9 +107,11 @@ export function replaceActivations(model: Model, paf: Paf, opts: ReplaceOptions 
     const std = n.domain === '' || n.domain === 'ai.onnx';
     const kind = std && n.opType === 'Relu' ? 'relu' : std && n.opType === 'MaxPool' && (wantPool || only?.has(n.name)) ? 'maxpool' : undefined;
     if (!kind || (only && !only.has(n.name))) return n;
-    if (kind === 'maxpool' && n.outputs.length > 1 && n.outputs[1]) throw new ModelError(`${source}: node '${n.name}' (MaxPool): the Indices output cannot be replaced by a PAF`);
+    if (kind === 'maxpool' && n.outputs.length > 1 && n.outputs[1])
+      throw new ModelError(`${source}: node '${n.name}' (MaxPool): the Indices output cannot be replaced by a PAF`);
     const stages = opts.coefficients?.[n.name] ?? paf.stages;
-    if (stages.length !== paf.stages.length) throw new ModelError(`${source}: node '${n.name}': coefficients have ${stages.length} stages, PAF '${paf.name}' has ${paf.stages.length}`);
+    if (stages.length !== paf.stages.length)
+      throw new ModelError(`${source}: node '${n.name}': coefficients have ${stages.length} stages, PAF '${paf.name}' has ${paf.stages.length}`);
     const coefNames = stages.map((s, i) => {
       const name = fresh(`${n.name}.paf.s${i + 1}`);
       m.graph.initializers.set(name, floatTensor([s.length], s));
@@ -198,7 +200,8 @@ export function withStaticScales(model: Model, scales: Readonly<Record<string, n
   for (const n of m.graph.nodes) {
     if (!isPafNode(n)) continue;
     const s = scales[n.name];
-    if (s === undefined || !(s > 0) || !Number.isFinite(s)) throw new ModelError(`${source}: node '${n.name}' (${n.opType}): no positive static scale given (got ${s})`);
+    if (s === undefined || !(s > 0) || !Number.isFinite(s))
+      throw new ModelError(`${source}: node '${n.name}' (${n.opType}): no positive static scale given (got ${s})`);
     const k = attrInt(n, 'stages');
     n.inputs = n.inputs.slice(0, 1 + k); // a scale input would override the attribute
     n.attrs = { ...n.attrs, scale_mode: { kind: 'string', value: 'static' }, scale: { kind: 'float', value: s } };
@@ -330,7 +333,16 @@ export function expandPafs(model: Model, opts: ExpandOptions = {}): Model {
     [META_PAF]: names.join(','),
     [META_PAF_SCALES]: JSON.stringify(scales),
     [META_PAF_LAYERS]: JSON.stringify(
-      layers.map((l) => ({ node: l.node, kind: l.kind, paf: l.paf, scale: scales[l.node], input: l.input, output: l.output, stages: l.stages, window: l.window })),
+      layers.map((l) => ({
+        node: l.node,
+        kind: l.kind,
+        paf: l.paf,
+        scale: scales[l.node],
+        input: l.input,
+        output: l.output,
+        stages: l.stages,
+        window: l.window,
+      })),
     ),
   };
   return m;
@@ -351,4 +363,3 @@ function shapeTwin(model: Model, source: string): Map<string, ValueInfo> {
     throw new ModelError(`${source}: shape inference failed while expanding PAFs: ${(e as Error).message}`);
   }
 }
-

@@ -3,7 +3,7 @@
  * order, and the "linear layers between the previous nonlinearity and this one" that Alternate
  * Training fine-tunes together with a layer's PAF.
  */
-import { ModelError, type Model, type Node } from '../onnx/ir.js';
+import { type Model, ModelError, type Node } from '../onnx/ir.js';
 import { SMARTPAF_DOMAIN } from './ops.js';
 
 /** One nonlinear layer of a model. */

@@ -13,10 +13,11 @@
  * tree level: s_l = max|a − b| over that level's comparisons. Static scale: one s per layer.
  * Sign is evaluated with poly.ts's plan, so the operation order matches the ONNX expansion and FHE.
  */
-import { attrFloat, attrInt, attrString } from '../onnx/ir.js';
-import { asNhwc, logical, logicalShape, nhwc, opError, registerOp, type OpContext, type RtValue } from '../nn/ops/index.js';
+
+import { asNhwc, logical, logicalShape, nhwc, type OpContext, opError, type RtValue, registerOp } from '../nn/ops/index.js';
 import { tf } from '../nn/tf.js';
-import { planOdd, runPlan, type PlanArith } from './poly.js';
+import { attrFloat, attrInt, attrString } from '../onnx/ir.js';
+import { type PlanArith, planOdd, runPlan } from './poly.js';
 import { maxTree, poolGeometry, windowOffsets } from './pool.js';
 
 /** Domain of the SmartPAF ops. */
@@ -248,4 +249,3 @@ export function registerSmartpafOps(): void {
   registerOp('PafRelu', pafRelu, SMARTPAF_DOMAIN);
   registerOp('PafMaxPool', pafMaxPool, SMARTPAF_DOMAIN);
 }
-

@@ -3,9 +3,10 @@
  * each starting from its CT coefficients (when given), fine-tuning after every replacement so later
  * layers are tuned on the distribution the already-approximated earlier layers produce.
  */
-import type { Model } from '../onnx/ir.js';
+
 import { FloatModel } from '../nn/runtime.js';
-import { alternateTrain, fineTuneAll, type FineTuneOptions, type FineTuneResult } from './at.js';
+import type { Model } from '../onnx/ir.js';
+import { alternateTrain, type FineTuneOptions, type FineTuneResult, fineTuneAll } from './at.js';
 import { replaceActivations } from './graph.js';
 import { nonlinearLayers } from './layers.js';
 import type { Paf } from './paf.js';

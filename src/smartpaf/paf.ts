@@ -10,7 +10,7 @@
  * (their product). Depth and counts follow poly.ts's evaluation strategy, summed over stages.
  */
 import { ModelError } from '../onnx/ir.js';
-import { evalStages, oddDegree, stagesCost, type EvalCost } from './poly.js';
+import { type EvalCost, evalStages, oddDegree, stagesCost } from './poly.js';
 import { fitMinimaxComposite } from './remez.js';
 
 /** Names of the library's PAFs (CLI spelling). */

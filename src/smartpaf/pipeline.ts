@@ -3,14 +3,15 @@
  * exact ReLU/MaxPool model; plus the deployment helpers (record static scales over training data,
  * evaluate with out-of-range statistics, expand to plain ONNX).
  */
-import { ModelError, type Model } from '../onnx/ir.js';
+
 import type { Dataset } from '../nn/data/dataset.js';
-import { FloatModel } from '../nn/runtime.js';
-import { classifierIo, evaluate } from '../nn/train.js';
 import { batches } from '../nn/data/dataset.js';
+import { FloatModel } from '../nn/runtime.js';
 import { tf } from '../nn/tf.js';
-import { alternateTrain, fineTuneAll, type FineTuneOptions, type FineTuneResult } from './at.js';
-import { ctCoefficients, tuneCoefficients, type CtLayerResult, type CtOptions } from './ct.js';
+import { classifierIo, evaluate } from '../nn/train.js';
+import { type Model, ModelError } from '../onnx/ir.js';
+import { alternateTrain, type FineTuneOptions, type FineTuneResult, fineTuneAll } from './at.js';
+import { type CtLayerResult, type CtOptions, ctCoefficients, tuneCoefficients } from './ct.js';
 import { expandPafs, META_PAF, pafLayers, replaceActivations, withStaticScales } from './graph.js';
 import { nonlinearLayers } from './layers.js';
 import { PafScaleRecorder, type RangeStats } from './ops.js';
@@ -25,7 +26,10 @@ export type Technique = (typeof TECHNIQUES)[number];
 /** Parse a comma-separated technique list ('ct,pa,at,ss'; 'none' for plain replacement). */
 export function parseTechniques(spec: string): Set<Technique> {
   const out = new Set<Technique>();
-  for (const t of spec.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+  for (const t of spec
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)) {
     if (t === 'none') continue;
     if (!(TECHNIQUES as readonly string[]).includes(t)) throw new Error(`unknown technique '${t}' (known: ${TECHNIQUES.join(', ')}, none)`);
     out.add(t as Technique);
@@ -70,7 +74,8 @@ export async function runPipeline(model: Model, o: PipelineOptions): Promise<Pip
   const t0 = performance.now();
   const log = o.log ?? (() => {});
   const layers = nonlinearLayers(model, { maxPool: o.maxPool, source: o.source });
-  if (layers.some((l) => l.replaced)) throw new ModelError(`${o.source ?? model.graph.name}: the input model already has PAF layers; start from the ReLU model`);
+  if (layers.some((l) => l.replaced))
+    throw new ModelError(`${o.source ?? model.graph.name}: the input model already has PAF layers; start from the ReLU model`);
   const t = o.techniques;
   let ct: CtLayerResult[] | undefined;
   if (t.has('ct')) {
@@ -107,7 +112,10 @@ export async function runPipeline(model: Model, o: PipelineOptions): Promise<Pip
       }
     }
   }
-  for (const f of fineTune) log(`  ${f.node}: val ${(100 * f.startValAccuracy).toFixed(2)}% → ${(100 * f.bestValAccuracy).toFixed(2)}% (${f.groups.map((g) => `${g.group}${g.improved ? '+' : '-'}`).join(' ')})`);
+  for (const f of fineTune)
+    log(
+      `  ${f.node}: val ${(100 * f.startValAccuracy).toFixed(2)}% → ${(100 * f.bestValAccuracy).toFixed(2)}% (${f.groups.map((g) => `${g.group}${g.improved ? '+' : '-'}`).join(' ')})`,
+    );
   const res: PipelineResult = {
     paf: o.paf.name,
     techniques: TECHNIQUES.filter((x) => t.has(x)),
@@ -120,7 +128,11 @@ export async function runPipeline(model: Model, o: PipelineOptions): Promise<Pip
   if (t.has('ss')) {
     res.scales = await recordScales(dynamicModel, o.calib, o.source);
     res.staticModel = withStaticScales(dynamicModel, res.scales, o.source);
-    log(`SS: static scales ${Object.entries(res.scales).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(', ')}`);
+    log(
+      `SS: static scales ${Object.entries(res.scales)
+        .map(([k, v]) => `${k}=${v.toPrecision(4)}`)
+        .join(', ')}`,
+    );
   }
   res.seconds = (performance.now() - t0) / 1000;
   return res;

@@ -58,7 +58,10 @@ export function poolGeometry(node: Node, inHW: [number, number], source: string)
       pads[2 * d + 1]! += (ceilOut - floorOut) * strides[d]!;
     }
   }
-  const outHW: [number, number] = [0, 1].map((d) => Math.floor((inHW[d]! + pads[2 * d]! + pads[2 * d + 1]! - kernel[d]!) / strides[d]!) + 1) as [number, number];
+  const outHW: [number, number] = [0, 1].map((d) => Math.floor((inHW[d]! + pads[2 * d]! + pads[2 * d + 1]! - kernel[d]!) / strides[d]!) + 1) as [
+    number,
+    number,
+  ];
   if (outHW[0] < 1 || outHW[1] < 1) throw fail(`window ${kernel} does not fit the ${inHW[0]}×${inHW[1]} input`);
   return { kernel, strides, pads, inHW, outHW };
 }

@@ -189,7 +189,10 @@ export function remezOddSign(opts: RemezOptions): RemezResult {
   let worst = Infinity;
   for (; iterations < maxIter && !converged; iterations++) {
     const rows = ref.map((x, j) => [...cheb.basis(x), j % 2 === 0 ? 1 : -1]);
-    const sol = solve(rows, ref.map(() => 1));
+    const sol = solve(
+      rows,
+      ref.map(() => 1),
+    );
     beta = sol.slice(0, n);
     const level = Math.abs(sol[n]!);
     const err = (x: number) => cheb.value(beta, x) - 1;

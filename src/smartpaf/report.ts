@@ -3,13 +3,13 @@
  * columns PAF types — plus the ReLU model's accuracy, as JSON and as HTML with a hand-written SVG
  * grouped bar chart.
  */
-import type { Model } from '../onnx/ir.js';
+
 import type { Dataset } from '../nn/data/dataset.js';
+import type { Model } from '../onnx/ir.js';
 import type { FineTuneRates } from './at.js';
-import { replaceActivations } from './graph.js';
+import { replaceActivations, withStaticScales } from './graph.js';
 import { getPaf } from './paf.js';
-import { evaluatePaf, recordScales, runPipeline, type PafEvaluation, type PipelineResult } from './pipeline.js';
-import { withStaticScales } from './graph.js';
+import { evaluatePaf, type PafEvaluation, type PipelineResult, recordScales, runPipeline } from './pipeline.js';
 
 /** Table rows, in the paper's order. */
 export const TABLE_ROWS = [
@@ -106,7 +106,14 @@ export async function runTable(model: Model, relu: number, o: TableOptions): Pro
     const all = await runPipeline(model, { ...common, paf, techniques: new Set(), fineTuneEpochs: budget, log: (s) => log(`  ${s}`) });
     await ev('ftAllDs', all.dynamicModel);
     await ev('ftAllSs', withStaticScales(all.dynamicModel, await recordScales(all.dynamicModel, o.calib, o.source), o.source));
-    columns.push({ paf: name, cells, epochs: smart.epochs, smartPafSeconds: smart.seconds, ct: (smart.ct ?? []).map((r) => ({ node: r.node, mseBefore: r.mseBefore, mseAfter: r.mseAfter })), seconds: (performance.now() - t0) / 1000 });
+    columns.push({
+      paf: name,
+      cells,
+      epochs: smart.epochs,
+      smartPafSeconds: smart.seconds,
+      ct: (smart.ct ?? []).map((r) => ({ node: r.node, mseBefore: r.mseBefore, mseAfter: r.mseAfter })),
+      seconds: (performance.now() - t0) / 1000,
+    });
   }
   return {
     model: o.source ?? model.graph.name,
@@ -144,13 +151,17 @@ export function tableSvg(r: TableResult): string {
   const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`];
   for (let t = 0; t <= 10; t += 2) {
     const v = t / 10;
-    parts.push(`<line x1="${left}" x2="${W - 180}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${t * 10}%</text>`);
+    parts.push(
+      `<line x1="${left}" x2="${W - 180}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${t * 10}%</text>`,
+    );
   }
   r.columns.forEach((c, gi) => {
     const x0 = left + gi * groupW + 8;
     TABLE_ROWS.forEach((row, ri) => {
       const acc = c.cells[row.key]?.accuracy ?? 0;
-      parts.push(`<rect x="${(x0 + ri * barW).toFixed(1)}" y="${y(acc).toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(plotH * acc).toFixed(1)}" fill="${COLORS[ri]}"><title>${esc(c.paf)} — ${esc(row.label)}: ${(100 * acc).toFixed(2)}%</title></rect>`);
+      parts.push(
+        `<rect x="${(x0 + ri * barW).toFixed(1)}" y="${y(acc).toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(plotH * acc).toFixed(1)}" fill="${COLORS[ri]}"><title>${esc(c.paf)} — ${esc(row.label)}: ${(100 * acc).toFixed(2)}%</title></rect>`,
+      );
     });
     parts.push(`<text x="${(x0 + (groupW - 16) / 2).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle">${esc(c.paf)}</text>`);
   });
@@ -168,12 +179,16 @@ export function tableSvg(r: TableResult): string {
 export function tableHtml(r: TableResult): string {
   const head = `<tr><th>technique</th>${r.columns.map((c) => `<th>${esc(c.paf)}</th>`).join('')}</tr>`;
   const rows = TABLE_ROWS.map(
-    (row) => `<tr><td>${esc(row.label)}</td>${r.columns.map((c) => `<td>${c.cells[row.key] ? (100 * c.cells[row.key].accuracy).toFixed(2) + '%' : '—'}</td>`).join('')}</tr>`,
+    (row) =>
+      `<tr><td>${esc(row.label)}</td>${r.columns.map((c) => `<td>${c.cells[row.key] ? (100 * c.cells[row.key].accuracy).toFixed(2) + '%' : '—'}</td>`).join('')}</tr>`,
   ).join('\n');
   const range = r.columns
     .map((c) => {
       const rr = c.cells.smartSs?.range ?? {};
-      const items = Object.entries(rr).map(([k, v]) => `${esc(k)}: ${v.outside} of ${v.total} inputs outside [−s, s] (${v.fraction.toExponential(1)}), max |x|/s ${v.maxRatio == null ? '∞ (overflow)' : v.maxRatio.toPrecision(3)}`);
+      const items = Object.entries(rr).map(
+        ([k, v]) =>
+          `${esc(k)}: ${v.outside} of ${v.total} inputs outside [−s, s] (${v.fraction.toExponential(1)}), max |x|/s ${v.maxRatio == null ? '∞ (overflow)' : v.maxRatio.toPrecision(3)}`,
+      );
       return `<li><b>${esc(c.paf)}</b>: ${items.join('; ') || 'n/a'} (fine-tuning epochs ${c.epochs}; SmartPAF pipeline ${c.smartPafSeconds.toFixed(0)} s; whole column ${c.seconds.toFixed(0)} s)</li>`;
     })
     .join('\n');

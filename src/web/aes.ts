@@ -65,7 +65,11 @@ function expandKey(key: Uint8Array): Int32Array {
 
 /** One AES-128 encryption of the counter words `c` into `b` (hot loop: locals only, no closures). */
 function encryptBlock(rk: Int32Array, c: Uint32Array, b: Uint8Array): void {
-  const t0 = T0, t1 = T1, t2 = T2, t3 = T3, sb = SBOX;
+  const t0 = T0,
+    t1 = T1,
+    t2 = T2,
+    t3 = T3,
+    sb = SBOX;
   let s0 = (c[0]! ^ rk[0]!) | 0;
   let s1 = (c[1]! ^ rk[1]!) | 0;
   let s2 = (c[2]! ^ rk[2]!) | 0;

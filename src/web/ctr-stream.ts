@@ -33,7 +33,11 @@ export class CtrStream {
   private readonly iv: Uint8Array;
 
   /** Key and initial counter block (16 bytes each). */
-  constructor(key: Uint8Array, iv: Uint8Array, private readonly subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle) {
+  constructor(
+    key: Uint8Array,
+    iv: Uint8Array,
+    private readonly subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle,
+  ) {
     if (key.length !== 16) throw new Error(`aes-128-ctr: key must be 16 bytes, got ${key.length}`);
     if (iv.length !== 16) throw new Error(`aes-128-ctr: iv must be 16 bytes, got ${iv.length}`);
     this.keyBytes = key.slice();

@@ -206,8 +206,10 @@ classifyBtn.addEventListener('click', () => void classify());
   try {
     info = await getJson<ServerInfo>('/api/info');
     const shape = info.inputShape;
-    if (shape.reduce((a, b) => a * b, 1) !== SIDE * SIDE) throw new Error(`the served model takes inputs of shape [${shape}]; this page handles ${SIDE}×${SIDE} single-channel images`);
-    $('subtitle').textContent = `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
+    if (shape.reduce((a, b) => a * b, 1) !== SIDE * SIDE)
+      throw new Error(`the served model takes inputs of shape [${shape}]; this page handles ${SIDE}×${SIDE} single-channel images`);
+    $('subtitle').textContent =
+      `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
     showSamples(await getJson<Sample[]>('/api/samples'));
     paint();
     classifyBtn.disabled = false;

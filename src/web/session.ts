@@ -56,5 +56,16 @@ export interface WorkerRequest {
 /** Worker → page. */
 export type WorkerMessage =
   | { type: 'progress'; phase: string; fraction: number }
-  | { type: 'result'; logits: number[]; prediction: number; ms: number; wallMs: number; rounds: number; bytesSent: number; bytesReceived: number; dealerWaitMs: number; layers: { name: string; ms: number; rounds: number }[] }
+  | {
+      type: 'result';
+      logits: number[];
+      prediction: number;
+      ms: number;
+      wallMs: number;
+      rounds: number;
+      bytesSent: number;
+      bytesReceived: number;
+      dealerWaitMs: number;
+      layers: { name: string; ms: number; rounds: number }[];
+    }
   | { type: 'error'; message: string };

@@ -5,9 +5,10 @@
  * A worker (not the page's main thread) may compile the ring kernels synchronously, and the
  * page stays responsive while the protocol runs.
  */
-import { decodeModel } from '../onnx/proto.js';
-import { runParty, type Phase } from '../mpc/roles.js';
+
 import { NET_PRESETS } from '../mpc/net/emulate.js';
+import { type Phase, runParty } from '../mpc/roles.js';
+import { decodeModel } from '../onnx/proto.js';
 import type { WorkerMessage, WorkerRequest } from './session.js';
 
 const post = (m: WorkerMessage): void => (self as unknown as { postMessage(m: WorkerMessage): void }).postMessage(m);

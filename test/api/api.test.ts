@@ -1,10 +1,24 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import * as privml from '../../src/index.js';
-import { DataError, FileError, KeyError, ModelError, OptionError, PrivmlError, fhe, hummingbird, loadDataset, loadModel, mpc, proteus, smartpaf } from '../../src/index.js';
+import {
+  DataError,
+  FileError,
+  fhe,
+  hummingbird,
+  KeyError,
+  loadDataset,
+  loadModel,
+  ModelError,
+  mpc,
+  OptionError,
+  PrivmlError,
+  proteus,
+  smartpaf,
+} from '../../src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-api-'));
@@ -37,7 +51,10 @@ test('bad input gives typed one-line errors with the CLI messages', async () => 
   const corrupt = join(tmp, 'corrupt.onnx');
   writeFileSync(corrupt, 'not a protobuf');
   await rejects(loadModel(corrupt), ModelError, /corrupt\.onnx/);
-  assert.throws(() => loadDataset('mnist' as never), (e: Error) => e instanceof OptionError && /unknown dataset 'mnist'/.test(e.message));
+  assert.throws(
+    () => loadDataset('mnist' as never),
+    (e: Error) => e instanceof OptionError && /unknown dataset 'mnist'/.test(e.message),
+  );
   assert.throws(() => loadDataset('fashion-mnist-sample', { split: 'train' }), DataError);
   await rejects(smartpaf.getPaf('relu9'), OptionError, /relu9/);
   await rejects(fhe.decrypt(join(tmp, 'y.ct'), tmp), KeyError, /no secret key/);

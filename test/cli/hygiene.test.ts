@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'privml.js');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-hygiene-'));
@@ -18,7 +18,10 @@ function privml(...args: string[]): { code: number; stdout: string; stderr: stri
 
 function oneLineError(r: { code: number; stderr: string }, code: number, re: RegExp): void {
   assert.equal(r.code, code, r.stderr);
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('(run with --help'));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.includes('(run with --help'));
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, re);
 }

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CryptoRng, hmacSha256, hmacVerify, secretInt, SEED_BYTES } from '../../src/crypto/index.js';
+import { test } from 'node:test';
+import { CryptoRng, hmacSha256, hmacVerify, SEED_BYTES, secretInt } from '../../src/crypto/index.js';
 
 test('HMAC-SHA-256 matches RFC 4231 test case 1 and verifies in constant time', () => {
   const key = new Uint8Array(20).fill(0x0b);
@@ -13,14 +13,17 @@ test('HMAC-SHA-256 matches RFC 4231 test case 1 and verifies in constant time', 
 
 test('CryptoRng: a seed gives one stream; fresh seeds differ', () => {
   const seed = new Uint8Array(SEED_BYTES).fill(7);
-  const a = new CryptoRng(seed), b = new CryptoRng(seed);
+  const a = new CryptoRng(seed),
+    b = new CryptoRng(seed);
   for (let i = 0; i < 5000; i++) assert.equal(a.nextU32(), b.nextU32());
   assert.notEqual(new CryptoRng().nextU32() === new CryptoRng().nextU32() && new CryptoRng().next() === new CryptoRng().next(), true);
 });
 
 test('CryptoRng.int is unbiased (chi-square on a non-power-of-two range) and checks its range', () => {
   const rng = new CryptoRng();
-  const n = 7, draws = 70000, counts = new Array<number>(n).fill(0);
+  const n = 7,
+    draws = 70000,
+    counts = new Array<number>(n).fill(0);
   for (let i = 0; i < draws; i++) counts[rng.int(n)]!++;
   const e = draws / n;
   const chi = counts.reduce((s, c) => s + (c - e) ** 2 / e, 0);
@@ -37,7 +40,8 @@ test('CryptoRng.int is unbiased (chi-square on a non-power-of-two range) and che
 
 test('CryptoRng.normal: continuous (no repeated values), standard moments, real tails', () => {
   const rng = new CryptoRng();
-  const n = 200000, xs = new Float64Array(n);
+  const n = 200000,
+    xs = new Float64Array(n);
   for (let i = 0; i < n; i++) xs[i] = rng.normal();
   assert.equal(new Set(xs).size, n, 'a continuous distribution repeats no value');
   const mean = xs.reduce((s, x) => s + x, 0) / n;
@@ -51,5 +55,8 @@ test('CryptoRng.normal: continuous (no repeated values), standard moments, real 
 test('CryptoRng.shuffle is a permutation', () => {
   const xs = Array.from({ length: 100 }, (_, i) => i);
   const ys = new CryptoRng().shuffle([...xs]);
-  assert.deepEqual([...ys].sort((a, b) => a - b), xs);
+  assert.deepEqual(
+    [...ys].sort((a, b) => a - b),
+    xs,
+  );
 });

@@ -1,22 +1,31 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { Command } from 'commander';
-import { floatTensor, ModelError } from '../../src/onnx/ir.js';
-import { runOrt } from '../../src/onnx/ort.js';
-import { saveModel } from '../../src/onnx/proto.js';
-import { compileModel, simulateProgram, type AffineMap } from '../../src/fhe/compile.js';
-import { decodeCiphertext, decodeFheFile, encodeCiphertext, encodeFheFile, FheContext, generateKeys, loadServerKeys, saveKeys, type Ciphertext } from '../../src/fhe/context.js';
+import { registerFhe } from '../../src/cli/fhe.js';
+import { type AffineMap, compileModel, simulateProgram } from '../../src/fhe/compile.js';
+import {
+  type Ciphertext,
+  decodeCiphertext,
+  decodeFheFile,
+  encodeCiphertext,
+  encodeFheFile,
+  FheContext,
+  generateKeys,
+  loadServerKeys,
+  saveKeys,
+} from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { bsgs, lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError, PlainCache } from '../../src/fhe/ops.js';
 import { maskReserve, planFhe, splitFlowProblem } from '../../src/fhe/planner.js';
-import { replaceActivations } from '../../src/smartpaf/graph.js';
+import { floatTensor, ModelError } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { saveModel } from '../../src/onnx/proto.js';
+import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
-import { expandPafs } from '../../src/smartpaf/graph.js';
-import { registerFhe } from '../../src/cli/fhe.js';
 import { rand, tinyCnn, tinyPafModels } from './fixtures.js';
 
 const small = { polyModulusDegree: 8192, primeBits: [50, 30, 30, 30, 50], scaleBits: 30 };
@@ -54,13 +63,28 @@ test('HE ops match plaintext (N=8192): round trip, rotation, mult, scalar, BSGS 
     const ct = encryptVec(ctx, keys.publicKey, x);
     assert.ok(maxDiff(decryptSlots(ctx, secretKey, ct), x) < 1e-4, 'round trip');
     const r = he.rotate(ct, 3);
-    const rd = maxDiff(decryptSlots(ctx, secretKey, r), Float64Array.from(x, (_, i) => x[(i + 3) % n]!));
+    const rd = maxDiff(
+      decryptSlots(ctx, secretKey, r),
+      Float64Array.from(x, (_, i) => x[(i + 3) % n]!),
+    );
     // 30-bit scale: key switching adds ~1e-4 absolute noise.
     assert.ok(rd < 2e-3, `rotation ${rd}`);
     const sq = he.mul(ct, r);
-    assert.ok(maxDiff(decryptSlots(ctx, secretKey, sq), Float64Array.from(x, (v, i) => v * x[(i + 3) % n]!)) < 5e-3, 'mult');
+    assert.ok(
+      maxDiff(
+        decryptSlots(ctx, secretKey, sq),
+        Float64Array.from(x, (v, i) => v * x[(i + 3) % n]!),
+      ) < 5e-3,
+      'mult',
+    );
     const sc = he.mulScalar(ct, -0.7);
-    assert.ok(maxDiff(decryptSlots(ctx, secretKey, sc), x.map((v) => -0.7 * v)) < 5e-4, 'scalar');
+    assert.ok(
+      maxDiff(
+        decryptSlots(ctx, secretKey, sc),
+        x.map((v) => -0.7 * v),
+      ) < 5e-4,
+      'scalar',
+    );
     // Linear map through the same planner the model layers use.
     const babies = b.babies.filter((v) => v !== 0).map((s) => ({ step: s, from: 0, via: s }));
     const lin = he.linear(ct, { diags, bias: new Float64Array(n).fill(0.25), n1: b.n1, babies, giants: b.giants, horner: b.horner, reduce: [] }, 'test');
@@ -68,7 +92,13 @@ test('HE ops match plaintext (N=8192): round trip, rotation, mult, scalar, BSGS 
     assert.ok(maxDiff(decryptSlots(ctx, secretKey, lin), want) < 1e-2, 'BSGS linear');
     // PAF ReLU with one f1 stage (depth 3): u + u·f1(u).
     const relu = he.pafRelu(ct, [[1.5, -0.5]], 'test');
-    assert.ok(maxDiff(decryptSlots(ctx, secretKey, relu), x.map((u) => u + u * (1.5 * u - 0.5 * u ** 3))) < 1e-2, 'PAF');
+    assert.ok(
+      maxDiff(
+        decryptSlots(ctx, secretKey, relu),
+        x.map((u) => u + u * (1.5 * u - 0.5 * u ** 3)),
+      ) < 1e-2,
+      'PAF',
+    );
     assert.equal(ctx.level(relu), 0);
     assert.throws(() => he.mul(relu, relu), LevelsExhaustedError);
     // A level-0 ciphertext whose scale the remaining modulus cannot hold is refused, not decoded.
@@ -87,16 +117,25 @@ test('compile: PafRelu and expanded forms give the same program; plain ReLU is r
   const b = compileModel(expanded, 'expanded');
   assert.equal(a.form, 'paf-nodes');
   assert.equal(b.form, 'expanded-metadata');
-  assert.deepEqual(a.steps.map((s) => s.kind), ['linear', 'paf', 'sumpool', 'linear']);
+  assert.deepEqual(
+    a.steps.map((s) => s.kind),
+    ['linear', 'paf', 'sumpool', 'linear'],
+  );
   const x = rand(64, 5);
   assert.ok(maxDiff(simulateProgram(a, x).at(-1)!, simulateProgram(b, x).at(-1)!) < 1e-9);
-  assert.throws(() => compileModel(tinyCnn(), 'plain.onnx'), (e: Error) => e instanceof ModelError && /'relu' \(Relu\).*replace it with a PAF/.test(e.message));
+  assert.throws(
+    () => compileModel(tinyCnn(), 'plain.onnx'),
+    (e: Error) => e instanceof ModelError && /'relu' \(Relu\).*replace it with a PAF/.test(e.message),
+  );
 });
 
 test('planner: levels missing reported, refresh points inserted when allowed', () => {
   const { expanded } = tinyPafModels();
   const p = compileModel(expanded, 'tiny');
-  assert.throws(() => planFhe(p, { degrees: [8192], refresh: false }), /needs 8 levels, N=8192 holds 3 .*5 levels missing \(client-aided refresh would split it; it was disabled\)/);
+  assert.throws(
+    () => planFhe(p, { degrees: [8192], refresh: false }),
+    /needs 8 levels, N=8192 holds 3 .*5 levels missing \(client-aided refresh would split it; it was disabled\)/,
+  );
   assert.throws(() => planFhe(p, { degrees: [8192] }), /step 'relu' alone needs 6 levels/);
   assert.throws(() => planFhe(p, { degrees: [8192], refresh: true, maskBits: 10 }), /step 'relu' alone needs 6 levels/);
   const f1 = makePaf('f1', [[1.5, -0.5]]);
@@ -108,14 +147,22 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   assert.equal(auto.refreshes, 2);
   assert.match(auto.choice, /client-aided refresh is the only way: the model needs 5 levels/);
   // keygen refuses such a plan up front (the split flow cannot refresh); a refresh-free plan passes.
-  assert.match(splitFlowProblem(auto, 'tiny-f1')!, /^tiny-f1: client-aided refresh is the only way.*split keygen\/encrypt\/infer flow cannot run client-aided refresh yet/);
+  assert.match(
+    splitFlowProblem(auto, 'tiny-f1')!,
+    /^tiny-f1: client-aided refresh is the only way.*split keygen\/encrypt\/infer flow cannot run client-aided refresh yet/,
+  );
   // Alternatives are listed cheapest first with predicted costs; the chosen one is among them.
   const alt = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10 });
   assert.ok(alt.candidates.length >= 2 && alt.candidates.includes(alt.chosen));
   assert.ok(alt.candidates.every((c, i) => i === 0 || c.predicted.totalSeconds >= alt.candidates[i - 1]!.predicted.totalSeconds));
   // With the model plaintexts cached only their encodes drop out: cheaper, but not free.
-  assert.ok(alt.candidates.every((c) => c.predicted.cachedTotalSeconds < c.predicted.totalSeconds && c.predicted.cachedTotalSeconds > 0.2 * c.predicted.totalSeconds));
-  assert.ok(alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) && alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2));
+  assert.ok(
+    alt.candidates.every((c) => c.predicted.cachedTotalSeconds < c.predicted.totalSeconds && c.predicted.cachedTotalSeconds > 0.2 * c.predicted.totalSeconds),
+  );
+  assert.ok(
+    alt.candidates.some((c) => c.polyModulusDegree === 16384 && c.refreshes === 0) &&
+      alt.candidates.some((c) => c.polyModulusDegree === 8192 && c.refreshes === 2),
+  );
   assert.equal(alt.chosen, alt.candidates[0]);
   // Ranked by the cached (per-image after the first) time when asked.
   const warm = planFhe(p1, { degrees: [8192, 16384], refresh: true, maskBits: 10, cachedPlaintexts: true });
@@ -125,7 +172,10 @@ test('planner: levels missing reported, refresh points inserted when allowed', (
   // at N=8192 the 3-level ReLU chain cannot end in a refresh (small masks above are for mechanics only).
   assert.equal(maskReserve(40, 40), 1);
   assert.equal(maskReserve(30, 10), 0);
-  assert.throws(() => planFhe(p1, { degrees: [8192] }), /a chain of 3 levels before step 'pool' must end in a refresh, whose 40-bit mask needs 1 level\(s\) left free; N=8192 holds 3/);
+  assert.throws(
+    () => planFhe(p1, { degrees: [8192] }),
+    /a chain of 3 levels before step 'pool' must end in a refresh, whose 40-bit mask needs 1 level\(s\) left free; N=8192 holds 3/,
+  );
   const wide = planFhe(p1, { degrees: [16384], refresh: true });
   assert.ok(wide.lowered.steps.every((s) => s.kind !== 'refresh' || s.maskLog2 === 42));
   const ok = planFhe(p, { degrees: [8192, 16384] });
@@ -185,7 +235,10 @@ test('client-aided refresh: masked round trips give the same logits (N=8192)', a
     });
     assert.equal(trips, 2);
     // The last chain needs one level (the gemm): its refresh resumes there, not at the top (3).
-    assert.deepEqual(res.steps.filter((r) => r.kind === 'refresh').map((r) => r.level), [3, 1]);
+    assert.deepEqual(
+      res.steps.filter((r) => r.kind === 'refresh').map((r) => r.level),
+      [3, 1],
+    );
     // Model plaintexts cached across two inferences: the second encodes nothing and agrees.
     const cache = new PlainCache();
     const r1 = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: client, cache });
@@ -253,7 +306,8 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     const p = new Command().exitOverride();
     registerFhe(p);
     // Only the CLI's text: the test runner's own (binary, serialized) reports go through untouched.
-    (process.stdout as { write: unknown }).write = (s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? (out.push(s), true) : (orig as (...a: unknown[]) => boolean)(s, ...rest));
+    (process.stdout as { write: unknown }).write = (s: string | Uint8Array, ...rest: unknown[]) =>
+      typeof s === 'string' ? (out.push(s), true) : (orig as (...a: unknown[]) => boolean)(s, ...rest);
     try {
       await p.parseAsync(['node', 'privml', 'fhe', ...args]);
     } finally {
@@ -282,13 +336,28 @@ test('CLI: keygen → encrypt → infer (public keys only) → decrypt on the ti
     // Bad inputs: one-line errors naming the flag or file.
     writeFileSync(join(dir, 'short.json'), '[0.1, 0.2, 0.3]');
     writeFileSync(join(dir, 'inf.json'), JSON.stringify(x).replace(/^\[[^,]*/, '[1e999'));
-    await assert.rejects(run('encrypt', join(dir, 'short.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /short.json: 3 values, but --dims 1,8,8 needs 64/);
-    await assert.rejects(run('encrypt', join(dir, 'inf.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /inf.json: value 0 is .*not a finite number/);
-    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '-1', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '-1'/);
-    await assert.rejects(run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '1.5', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')), /--index must be an integer ≥ 0, got '1.5'/);
+    await assert.rejects(
+      run('encrypt', join(dir, 'short.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')),
+      /short.json: 3 values, but --dims 1,8,8 needs 64/,
+    );
+    await assert.rejects(
+      run('encrypt', join(dir, 'inf.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')),
+      /inf.json: value 0 is .*not a finite number/,
+    );
+    await assert.rejects(
+      run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '-1', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')),
+      /--index must be an integer ≥ 0, got '-1'/,
+    );
+    await assert.rejects(
+      run('encrypt', '--dataset', 'fashion-mnist-sample', '--index', '1.5', '--keys', join(dir, 'keys'), '-o', join(dir, 'z.ct')),
+      /--index must be an integer ≥ 0, got '1.5'/,
+    );
     await assert.rejects(run('plan', model, '--min-scale-bits', '50', '--max-scale-bits', '20'), /--min-scale-bits 50 is larger than --max-scale-bits 20/);
     // The README's SmartPAF max-pool model needs refresh: keygen says so before generating keys.
-    await assert.rejects(run('keygen', '--model', 'models/fmnist-cnn-max.f1sq-g1sq.paf.onnx', '-o', join(dir, 'kmax')), /client-aided refresh is the only way: the model needs 57 levels.*use 'privml fhe run'/);
+    await assert.rejects(
+      run('keygen', '--model', 'models/fmnist-cnn-max.f1sq-g1sq.paf.onnx', '-o', join(dir, 'kmax')),
+      /client-aided refresh is the only way: the model needs 57 levels.*use 'privml fhe run'/,
+    );
     assert.ok(!existsSync(join(dir, 'kmax', 'secret.key')));
     await run('encrypt', join(dir, 'x.json'), '--dims', '1,8,8', '--keys', join(dir, 'keys'), '-o', join(dir, 'x.ct'));
     await assert.rejects(run('infer', model, join(dir, 'x.ct'), '--public-keys', join(dir, 'keys'), '-o', join(dir, 'y.ct')), /holds a secret key/);

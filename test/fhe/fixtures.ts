@@ -1,5 +1,5 @@
 /** Tiny generated PAF models for the FHE tests. */
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor, type Model } from '../../src/onnx/ir.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { getPaf, makePaf, type Paf } from '../../src/smartpaf/paf.js';

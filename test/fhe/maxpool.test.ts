@@ -2,17 +2,18 @@
  * PAF MaxPool under CKKS, client-aided refresh inside a max tree, refusal to decode after the
  * levels (or their headroom) ran out, and flat memory across inferences. Small rings only.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, ModelError } from '../../src/onnx/ir.js';
-import { runOrt } from '../../src/onnx/ort.js';
+import { test } from 'node:test';
 import { compileModel, simulateProgram } from '../../src/fhe/compile.js';
-import { FheContext, generateKeys, galoisCacheSize, galoisKeyBytes, type Ciphertext } from '../../src/fhe/context.js';
+import { type Ciphertext, FheContext, galoisCacheSize, galoisKeyBytes, generateKeys } from '../../src/fhe/context.js';
 import { decryptOutput, decryptSlots, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
 import { lowerProgram } from '../../src/fhe/lower.js';
 import { HeEval, LevelsExhaustedError } from '../../src/fhe/ops.js';
 import { chainFor, maskReserve, planFhe } from '../../src/fhe/planner.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, ModelError } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
 import { rand, tinyCnnMax, tinyMaxPafModels } from './fixtures.js';
@@ -41,7 +42,12 @@ function windowModel(attrs: Record<string, number[] | number>) {
   const p = b.op('MaxPool', [r], attrs, { name: 'pool' });
   const f = b.op('Flatten', [p], { axis: 1 }, { name: 'flatten' });
   const k = (2 * 8 * 8) / ((attrs['strides'] as number[])[0]! * (attrs['strides'] as number[])[1]!);
-  const y = b.op('Gemm', [f, b.init('fc', floatTensor([3, Math.floor(k)], rand(3 * Math.floor(k), 2, 0.3)))], { transB: 1, alpha: float(1) }, { name: 'fc', output: 'logits' });
+  const y = b.op(
+    'Gemm',
+    [f, b.init('fc', floatTensor([3, Math.floor(k)], rand(3 * Math.floor(k), 2, 0.3)))],
+    { transB: 1, alpha: float(1) },
+    { name: 'fc', output: 'logits' },
+  );
   b.output(y, 'float32', ['batch', 3]);
   return replaceActivations(b.build(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2, pool: 1.5 } });
 }
@@ -50,8 +56,14 @@ test('compile: PAF MaxPool in both forms (tree depth, float64 reference = onnxru
   const { nodes, expanded } = tinyMaxPafModels();
   const a = compileModel(nodes, 'nodes');
   const b = compileModel(expanded, 'expanded');
-  assert.deepEqual(a.steps.map((s) => s.kind), ['linear', 'paf', 'maxpool', 'linear']);
-  assert.deepEqual(b.steps.map((s) => s.kind), ['linear', 'paf', 'maxpool', 'linear']);
+  assert.deepEqual(
+    a.steps.map((s) => s.kind),
+    ['linear', 'paf', 'maxpool', 'linear'],
+  );
+  assert.deepEqual(
+    b.steps.map((s) => s.kind),
+    ['linear', 'paf', 'maxpool', 'linear'],
+  );
   const mp = b.steps[2]!;
   assert.ok(mp.kind === 'maxpool' && mp.kernel.join() === '2,2' && mp.outDims.join() === '2,4,4');
   // 2 tree levels × (f1 sign depth 2 + 1 for (a−b)·sign).
@@ -65,8 +77,16 @@ test('compile: PAF MaxPool in both forms (tree depth, float64 reference = onnxru
     assert.ok(maxDiff(simulateProgram(a, x).at(-1)!, ort.subarray(i * 4, i * 4 + 4)) < 1e-5);
     assert.ok(maxDiff(simulateProgram(b, x).at(-1)!, ort.subarray(i * 4, i * 4 + 4)) < 1e-5);
   }
-  assert.throws(() => compileModel(windowModel({ kernel_shape: [3, 3], strides: [2, 2] }), 'w.onnx'), (e: Error) => e instanceof ModelError && /PAF MaxPool not supported under FHE \(strides \[2,2\] differ from kernel \[3,3\], kernel \[3,3\] sides are not powers of two/.test(e.message));
-  assert.throws(() => compileModel(windowModel({ kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1] }), 'w.onnx'), /PAF MaxPool not supported under FHE \(padding/);
+  assert.throws(
+    () => compileModel(windowModel({ kernel_shape: [3, 3], strides: [2, 2] }), 'w.onnx'),
+    (e: Error) =>
+      e instanceof ModelError &&
+      /PAF MaxPool not supported under FHE \(strides \[2,2\] differ from kernel \[3,3\], kernel \[3,3\] sides are not powers of two/.test(e.message),
+  );
+  assert.throws(
+    () => compileModel(windowModel({ kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1] }), 'w.onnx'),
+    /PAF MaxPool not supported under FHE \(padding/,
+  );
   assert.ok(compileModel(windowModel({ kernel_shape: [4, 4], strides: [4, 4] })).steps.some((s) => s.kind === 'maxpool'));
   const plainPool = replaceActivations(tinyCnnMax(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2 }, maxPool: false });
   assert.throws(() => compileModel(plainPool, 'half.onnx'), /'pool' \(MaxPool\): not supported under FHE: .*PafMaxPool/);
@@ -74,13 +94,19 @@ test('compile: PAF MaxPool in both forms (tree depth, float64 reference = onnxru
 
 test('planner: a MaxPool model that does not fit one chain fails with the missing levels, or gets refresh points (also between tree levels)', () => {
   const prog = compileModel(tinyMaxPafModels().expanded, 'tiny-max');
-  assert.throws(() => planFhe(prog, { degrees: [8192], refresh: false }), /needs 11 levels, N=8192 holds 3 at 30-bit scale: 8 levels missing \(client-aided refresh would split it/);
+  assert.throws(
+    () => planFhe(prog, { degrees: [8192], refresh: false }),
+    /needs 11 levels, N=8192 holds 3 at 30-bit scale: 8 levels missing \(client-aided refresh would split it/,
+  );
   assert.equal(planFhe(prog, { degrees: [8192], maskBits: 10 }).refreshes, 4);
   const plan = planFhe(prog, { degrees: [8192], refresh: true, maskBits: 10 });
   // Units 1 | 3 | 3 | 3 | 1 with at most 3 levels per chain: 4 round trips, one between the two tree levels.
   assert.equal(plan.refreshes, 4);
   assert.equal(plan.levels, 3);
-  assert.deepEqual(plan.lowered.steps.map((s) => s.kind), ['linear', 'refresh', 'paf', 'refresh', 'maxlevel', 'refresh', 'maxlevel', 'refresh', 'linear']);
+  assert.deepEqual(
+    plan.lowered.steps.map((s) => s.kind),
+    ['linear', 'refresh', 'paf', 'refresh', 'maxlevel', 'refresh', 'maxlevel', 'refresh', 'linear'],
+  );
   assert.ok(plan.steps.some((s) => s.kind === 'maxpool f1' && /rotate by 1, /.test(s.note)));
   // The MaxPool's rotations (1 and the lattice row, 8) are among the Galois keys.
   assert.ok(plan.lowered.rotationSteps.includes(1) && plan.lowered.rotationSteps.includes(8));
@@ -88,7 +114,10 @@ test('planner: a MaxPool model that does not fit one chain fails with the missin
   assert.equal(none.refreshes, 0);
   // With a 40-bit mask every refresh happens with the mask's room left in the chain (this once
   // failed: segments were checked against the cap, the chain was sized to the deepest segment).
-  for (const [degrees, refresh] of [[[8192, 16384], true], [[16384], undefined]] as const) {
+  for (const [degrees, refresh] of [
+    [[8192, 16384], true],
+    [[16384], undefined],
+  ] as const) {
     const p = planFhe(prog, { degrees: [...degrees], refresh, maxScaleBits: 50 });
     let level = p.levels;
     for (const [i, st] of p.lowered.steps.entries()) {
@@ -116,7 +145,10 @@ test('PAF MaxPool CNN under CKKS with client-aided refresh (N=8192) matches onnx
         const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
         let trips = 0;
         const client = localRefresh(ctx, secretKey, keys.publicKey);
-        const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: (m) => (trips++, client(m)), onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x) });
+        const res = await inferEncrypted(ctx, server, plan.lowered, ct, {
+          refresh: (m) => (trips++, client(m)),
+          onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x),
+        });
         const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'tiny-max'));
         assert.equal(trips, 4);
         assert.equal(res.refreshes, 4);
@@ -190,7 +222,10 @@ test('decoding after the levels ran out is refused: no rescale left, scale past 
     const input = encryptInput(ctx, keys.publicKey, lowered.input, rand(64, 3)).ct;
     made.push(input);
     const { secretKey, ...server } = keys;
-    await assert.rejects(inferEncrypted(ctx, server, lowered, input), (e: Error) => e instanceof LevelsExhaustedError && /CKKS levels exhausted: PAF 'relu/.test(e.message));
+    await assert.rejects(
+      inferEncrypted(ctx, server, lowered, input),
+      (e: Error) => e instanceof LevelsExhaustedError && /CKKS levels exhausted: PAF 'relu/.test(e.message),
+    );
     // Three multiplications use all three levels; no fourth product can be rescaled.
     const v = Float64Array.from({ length: n }, (_, i) => 1.1 * Math.sin(i));
     let c = encryptVec(ctx, keys.publicKey, v);
@@ -198,7 +233,12 @@ test('decoding after the levels ran out is refused: no rescale left, scale past 
     const chain: Ciphertext[] = [c];
     for (let k = 0; k < 3; k++) made.push((c = he.mul(c, c))), chain.push(c);
     assert.equal(ctx.level(c), 0);
-    assert.ok(maxDiff(decryptSlots(ctx, secretKey, c), v.map((t) => t ** 8)) < 1e-2);
+    assert.ok(
+      maxDiff(
+        decryptSlots(ctx, secretKey, c),
+        v.map((t) => t ** 8),
+      ) < 1e-2,
+    );
     assert.throws(() => he.mul(c, c), LevelsExhaustedError);
     // A product left unrescaled (scale 2^60) cannot be pushed to the last level (SEAL refuses), and a
     // level-0 ciphertext whose scale the 50 bits left cannot hold is refused by privml's decoder.
@@ -211,7 +251,11 @@ test('decoding after the levels ran out is refused: no rescale left, scale past 
     over.setScale(2 ** 60);
     assert.throws(() => decryptSlots(ctx, secretKey, over), /refusing to decode: ciphertext has 50 modulus bits left for a 60.0-bit scale/);
     // Values past the headroom of the last level (|v|·Δ ≥ q/2): the plaintext wrapped.
-    let w = encryptVec(ctx, keys.publicKey, v.map((t) => 40 * t));
+    let w = encryptVec(
+      ctx,
+      keys.publicKey,
+      v.map((t) => 40 * t),
+    );
     made.push(w);
     for (let k = 0; k < 3; k++) made.push((w = he.mul(w, w)));
     assert.throws(() => decryptSlots(ctx, secretKey, w), /refusing to decode: a slot holds .* past the .* remaining 50 modulus bits/);
@@ -240,7 +284,10 @@ test('memory stays flat across inferences (every SEAL object deleted): WASM heap
     for (let i = 0; i < 12; i++) {
       const x = rand(64, 100 + i);
       const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
-      const res = await inferEncrypted(ctx, server, plan.lowered, ct, { refresh: localRefresh(ctx, secretKey, keys.publicKey), onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x) });
+      const res = await inferEncrypted(ctx, server, plan.lowered, ct, {
+        refresh: localRefresh(ctx, secretKey, keys.publicKey),
+        onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x),
+      });
       decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'm'));
       ct.delete();
       res.ct.delete();

@@ -3,17 +3,18 @@
  * program (same rotations, baby chains, giant groups, Horner and rotate-and-sum as src/fhe/ops.ts)
  * must reproduce the float64 reference of the program, and a real CKKS run at N=8192 must too.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, type Model } from '../../src/onnx/ir.js';
+import { test } from 'node:test';
 import { compileModel, simulateProgram } from '../../src/fhe/compile.js';
 import { FheContext, generateKeys } from '../../src/fhe/context.js';
 import { decryptOutput, encryptInput, inferEncrypted, outputMeta, precisionProbe } from '../../src/fhe/executor.js';
-import { ctsOf, lowerProgram, packValues, sourcesOf, unpackValues, type LinearPlan, type Lowered } from '../../src/fhe/lower.js';
-import { planOdd, runPlan, type PlanArith } from '../../src/smartpaf/poly.js';
+import { ctsOf, type LinearPlan, type Lowered, lowerProgram, packValues, sourcesOf, unpackValues } from '../../src/fhe/lower.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, type Model } from '../../src/onnx/ir.js';
 import { expandPafs, replaceActivations } from '../../src/smartpaf/graph.js';
 import { makePaf } from '../../src/smartpaf/paf.js';
+import { type PlanArith, planOdd, runPlan } from '../../src/smartpaf/poly.js';
 import { rand } from './fixtures.js';
 
 /** conv(1→C, 3×3, pad 1) → ReLU → avgpool 2 → [conv(C→C2) → ReLU → avgpool 2] → flatten → gemm(→4) on 1×8×8. */
@@ -22,12 +23,22 @@ function model(C: number, C2?: number, pool: 'AveragePool' | 'MaxPool' = 'Averag
   const x = b.input('input', 'float32', ['batch', 1, 8, 8]);
   const w1 = b.init('c1.w', floatTensor([C, 1, 3, 3], rand(C * 9, 3, 0.5)));
   const b1 = b.init('c1.b', floatTensor([C], rand(C, 4, 0.1)));
-  let t = b.op(pool, [b.op('Relu', [b.op('Conv', [x, w1, b1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c1' })], {}, { name: 'r1' })], { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'p1' });
+  let t = b.op(
+    pool,
+    [b.op('Relu', [b.op('Conv', [x, w1, b1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c1' })], {}, { name: 'r1' })],
+    { kernel_shape: [2, 2], strides: [2, 2] },
+    { name: 'p1' },
+  );
   let feat = C * 16;
   if (C2) {
     const w2 = b.init('c2.w', floatTensor([C2, C, 3, 3], rand(C2 * C * 9, 5, 0.3)));
     const b2 = b.init('c2.b', floatTensor([C2], rand(C2, 6, 0.1)));
-    t = b.op('AveragePool', [b.op('Relu', [b.op('Conv', [t, w2, b2], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c2' })], {}, { name: 'r2' })], { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'p2' });
+    t = b.op(
+      'AveragePool',
+      [b.op('Relu', [b.op('Conv', [t, w2, b2], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'c2' })], {}, { name: 'r2' })],
+      { kernel_shape: [2, 2], strides: [2, 2] },
+      { name: 'p2' },
+    );
     feat = C2 * 4;
   }
   const f = b.op('Flatten', [t], { axis: 1 }, { name: 'flatten' });
@@ -79,7 +90,11 @@ function linearF(xs: Float64Array[], p: LinearPlan, n: number): Float64Array {
 function emulate(l: Lowered, x: ArrayLike<number>): Float64Array {
   const n = l.slots;
   let cur = [packValues(l.input, x, n)];
-  const arith: PlanArith<Float64Array, number> = { mul: (a, b) => Float64Array.from(a, (v, i) => v * b[i]!), mulConst: (a, c) => a.map((v) => v * c), add: addV };
+  const arith: PlanArith<Float64Array, number> = {
+    mul: (a, b) => Float64Array.from(a, (v, i) => v * b[i]!),
+    mulConst: (a, c) => a.map((v) => v * c),
+    add: addV,
+  };
   for (const s of l.steps) {
     if (s.kind === 'linear') cur = s.plans.map((p) => linearF(cur, p, n));
     else if (s.kind === 'sumpool') {
@@ -149,7 +164,11 @@ test('MaxPool on a tensor spread over several ciphertexts: per-ciphertext window
     const l = lowerProgram(prog, slots);
     const pools = l.steps.filter((s) => s.kind === 'maxlevel');
     assert.ok(pools.length > 0);
-    if (slots === 256) assert.ok(pools.every((s) => ctsOf(s.out) > 1), `C=${C}: expected the max tree on several ciphertexts`);
+    if (slots === 256)
+      assert.ok(
+        pools.every((s) => ctsOf(s.out) > 1),
+        `C=${C}: expected the max tree on several ciphertexts`,
+      );
     const got = emulate(l, x);
     const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - got[i]!)));
     assert.ok(err < 1e-9, `C=${C}, ${slots} slots: max error ${err}`);
@@ -167,7 +186,9 @@ test('multi-ciphertext tensor under CKKS (N=8192, 72 channels over 2 ciphertexts
     const x = Array.from(rand(64, 12));
     const { ct } = encryptInput(ctx, keys.publicKey, l.input, x);
     const steps: number[] = [];
-    const res = await inferEncrypted(ctx, server, l, ct, { onStep: (i, r, cts) => (steps.push(cts.length), precisionProbe(ctx, secretKey, prog, l, x)(i, r, cts)) });
+    const res = await inferEncrypted(ctx, server, l, ct, {
+      onStep: (i, r, cts) => (steps.push(cts.length), precisionProbe(ctx, secretKey, prog, l, x)(i, r, cts)),
+    });
     ct.delete();
     assert.deepEqual(steps.slice(0, 3), [2, 2, 2]);
     const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(l, 'multi'));

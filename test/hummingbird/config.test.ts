@@ -1,18 +1,31 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
-import { GraphBuilder } from '../../src/onnx/builder.js';
-import { floatTensor } from '../../src/onnx/ir.js';
+import { test } from 'node:test';
+import { readReluConfig } from '../../src/cli/mpc.js';
+import {
+  bitsKept,
+  HB_DOMAIN,
+  type HbConfig,
+  layersOf,
+  modelHash,
+  parseConfig,
+  REDUCED_RELU,
+  readConfig,
+  registerHummingbirdOps,
+  SIM_OPTION,
+  simState,
+  toSimModel,
+  validateConfig,
+  withWeightsOf,
+  writeConfig,
+} from '../../src/hummingbird/index.js';
 import { FloatModel } from '../../src/nn/runtime.js';
 import { tf } from '../../src/nn/tf.js';
-import {
-  bitsKept, HB_DOMAIN, layersOf, modelHash, parseConfig, readConfig, REDUCED_RELU, registerHummingbirdOps, SIM_OPTION, simState,
-  toSimModel, validateConfig, withWeightsOf, writeConfig, type HbConfig,
-} from '../../src/hummingbird/index.js';
-import { readReluConfig } from '../../src/cli/mpc.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor } from '../../src/onnx/ir.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { SeededRng } from '../../src/seeded-rng.js';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'models', 'fmnist-cnn.onnx');
@@ -28,7 +41,15 @@ test('config file round trip: the MPC reader accepts it, metadata survives, hash
     const cfg: HbConfig = {
       layers: layersOf(levels),
       hummingbird: {
-        version: 1, model: MODEL, modelHash: modelHash(model), mode: 'eco', budget: 18, fracBits: 16, levels, bitsKept: bitsKept(levels), bitsDiscarded: 1 - bitsKept(levels) / 64,
+        version: 1,
+        model: MODEL,
+        modelHash: modelHash(model),
+        mode: 'eco',
+        budget: 18,
+        fracBits: 16,
+        levels,
+        bitsKept: bitsKept(levels),
+        bitsDiscarded: 1 - bitsKept(levels) / 64,
         calibration: { dataset: 'x', n: 10, accuracy64: 0.9, accuracy: 0.9, agreement: 1, seed: 1 },
       },
     };
@@ -73,7 +94,13 @@ test('ReducedRelu in the float runtime: forward = x·mask, gradient = mask, simu
   registerHummingbirdOps();
   const b = new GraphBuilder('tiny');
   const x = b.input('x', 'float32', ['batch', 6]);
-  const w = b.init('w', floatTensor([6, 6], Array.from({ length: 36 }, (_, i) => (i % 7 === 0 ? 1 : 0))));
+  const w = b.init(
+    'w',
+    floatTensor(
+      [6, 6],
+      Array.from({ length: 36 }, (_, i) => (i % 7 === 0 ? 1 : 0)),
+    ),
+  );
   const y = b.op('MatMul', [x, w]);
   const r = b.op('Relu', [y], {}, { name: 'act' });
   b.output(r, 'float32', ['batch', 6]);
@@ -87,7 +114,10 @@ test('ReducedRelu in the float runtime: forward = x·mask, gradient = mask, simu
   const state = simState({ ranges: { act: { msb: 20, lsb: 6 } }, mode: 'worst' });
   const fm = await FloatModel.create(sim, { options: { [SIM_OPTION]: state } });
   try {
-    const { value, grads } = tf.variableGrads(() => tf.sum(fm.forward({ x: tf.tensor2d(xs, [1, 6]) })[fm.outputNames[0]!]!) as tf.Scalar, fm.trainableVariables());
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(fm.forward({ x: tf.tensor2d(xs, [1, 6]) })[fm.outputNames[0]!]!) as tf.Scalar,
+      fm.trainableVariables(),
+    );
     // worst-case shares zero 3 and 50 (< 2^6 − 1), keep 100/65536 and 2; −1 → 0; 9 wraps (9·2^16 ≥ 2^19) → 0
     assert.ok(Math.abs(value.dataSync()[0]! - (100 / 65536 + 2)) < 1e-6);
     const g = grads[fm.trainableVariables()[0]!.name]!.dataSync();
@@ -97,7 +127,10 @@ test('ReducedRelu in the float runtime: forward = x·mask, gradient = mask, simu
     state.rng = new SeededRng(1);
     state.ranges = { act: { msb: 64, lsb: 0 } };
     const exact = fm.run({ x: { dtype: 'float32', dims: [1, 6], data: Float32Array.from(xs) } })[fm.outputNames[0]!]!.data as Float32Array;
-    assert.deepEqual(Array.from(exact), xs.map((v) => Math.fround(Math.max(0, v))));
+    assert.deepEqual(
+      Array.from(exact),
+      xs.map((v) => Math.fround(Math.max(0, v))),
+    );
     const restored = withWeightsOf(model, fm.toModel());
     assert.equal(restored.graph.nodes.find((n) => n.name === 'act')!.opType, 'Relu');
     assert.equal(modelHash(restored), modelHash(model));

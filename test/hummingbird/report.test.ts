@@ -1,9 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeSpeedups, renderReport, type HbReport, type ReportRun } from '../../src/hummingbird/report.js';
+import { test } from 'node:test';
+import { computeSpeedups, type HbReport, type ReportRun, renderReport } from '../../src/hummingbird/report.js';
 
 const run = (label: string, kind: ReportRun['kind'], net: string, batch: number, ms: number, bytes: number): ReportRun => ({
-  label, kind, net, batch, msPerBatch: ms, bytesPerBatch: bytes, reluBytesPerBatch: bytes * 0.9, rounds: 10, modeledMs: ms / 2, agreement: 1,
+  label,
+  kind,
+  net,
+  batch,
+  msPerBatch: ms,
+  bytesPerBatch: bytes,
+  reluBytesPerBatch: bytes * 0.9,
+  rounds: 10,
+  modeledMs: ms / 2,
+  agreement: 1,
 });
 
 test('speedups compare each config with the baselines of the same network and batch', () => {
@@ -31,10 +40,36 @@ test('the report page holds the SVG plots, the tables and escapes names', () => 
     modelHash: 'ab'.repeat(32),
     generated: '2026-01-01T00:00:00Z',
     configs: [
-      { name: 'eco', path: 'eco.json', model: 'm.onnx', mode: 'eco', budget: 18, bitsKept: 8, bitsDiscarded: 0.875, finetuned: false, layers, test: { dataset: 't', n: 10, accuracy64: 0.9, accuracy: 0.9, agreement: 1 } },
-      { name: 'agg', path: 'agg.json', model: 'm.onnx', mode: 'aggressive', budget: 5, bitsKept: 5, bitsDiscarded: 1 - 5 / 64, finetuned: true, layers, test: { dataset: 't', n: 10, accuracy64: 0.9, accuracy: 0.89, agreement: 0.95 } },
+      {
+        name: 'eco',
+        path: 'eco.json',
+        model: 'm.onnx',
+        mode: 'eco',
+        budget: 18,
+        bitsKept: 8,
+        bitsDiscarded: 0.875,
+        finetuned: false,
+        layers,
+        test: { dataset: 't', n: 10, accuracy64: 0.9, accuracy: 0.9, agreement: 1 },
+      },
+      {
+        name: 'agg',
+        path: 'agg.json',
+        model: 'm.onnx',
+        mode: 'aggressive',
+        budget: 5,
+        bitsKept: 5,
+        bitsDiscarded: 1 - 5 / 64,
+        finetuned: true,
+        layers,
+        test: { dataset: 't', n: 10, accuracy64: 0.9, accuracy: 0.89, agreement: 0.95 },
+      },
     ],
-    runs: [run('sign-only 64-bit', 'signonly', 'wan', 64, 1000, 4e6), run('CrypTen 64-bit', 'crypten', 'wan', 64, 3000, 16e6), run('eco', 'config', 'wan', 64, 400, 1e6)],
+    runs: [
+      run('sign-only 64-bit', 'signonly', 'wan', 64, 1000, 4e6),
+      run('CrypTen 64-bit', 'crypten', 'wan', 64, 3000, 16e6),
+      run('eco', 'config', 'wan', 64, 400, 1e6),
+    ],
     reluCost: { signonly64: 491, crypten: 1856, configs: [{ config: 'eco', bitsPerElement: 189 }] },
   };
   const html = renderReport(r);

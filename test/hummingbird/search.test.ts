@@ -1,18 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/onnx/proto.js';
-import type { Model } from '../../src/onnx/ir.js';
-import { loadFashionMnistSample } from '../../src/nn/data/index.js';
-import { planModel } from '../../src/mpc/plan.js';
-import { prepareWeights, runPlan, type BitRange } from '../../src/mpc/executor.js';
+import { test } from 'node:test';
+import { readReluConfig } from '../../src/cli/mpc.js';
+import { type HbConfig, layersOf, modelHash, readConfig, searchRanges, validateConfig, writeConfig } from '../../src/hummingbird/index.js';
+import { type BitRange, prepareWeights, runPlan } from '../../src/mpc/executor.js';
 import { runTwoParty } from '../../src/mpc/local.js';
+import { planModel } from '../../src/mpc/plan.js';
 import { reveal, shareInput } from '../../src/mpc/protocols/arith.js';
 import { decodeFixed, encodeFixed } from '../../src/mpc/ring.js';
-import { readReluConfig } from '../../src/cli/mpc.js';
-import { layersOf, modelHash, readConfig, searchRanges, validateConfig, writeConfig, type HbConfig } from '../../src/hummingbird/index.js';
+import { loadFashionMnistSample } from '../../src/nn/data/index.js';
+import type { Model } from '../../src/onnx/ir.js';
+import { loadModel } from '../../src/onnx/proto.js';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'models', 'fmnist-cnn.onnx');
 
@@ -47,7 +47,10 @@ test('eco search on 200 images yields a config the MPC engine accepts, with priv
   const res = await searchRanges(model, calib, { mode: 'eco', budget: 32 });
   assert.ok(res.ok, res.note);
   assert.equal(res.levels.length, 2, 'two feature-map sizes: 28x28 and 14x14');
-  assert.deepEqual(res.levels.map((l) => l.nodes), [['relu_1'], ['relu_2']]);
+  assert.deepEqual(
+    res.levels.map((l) => l.nodes),
+    [['relu_1'], ['relu_2']],
+  );
   for (const l of res.levels) {
     assert.ok(l.msb <= 64 && l.lsb < l.msb, `level ${l.name} [${l.lsb}, ${l.msb})`);
     assert.ok(l.lsb > 0, 'eco should drop some low bits on fmnist-cnn');
@@ -62,8 +65,16 @@ test('eco search on 200 images yields a config the MPC engine accepts, with priv
     const cfg: HbConfig = {
       layers: layersOf(res.levels),
       hummingbird: {
-        version: 1, model: MODEL, modelHash: modelHash(model), mode: 'eco', budget: 32, fracBits: 16, levels: res.levels, bitsKept: res.bitsKept,
-        bitsDiscarded: 1 - res.bitsKept / 64, calibration: { ...res.calibration, seed: 1 },
+        version: 1,
+        model: MODEL,
+        modelHash: modelHash(model),
+        mode: 'eco',
+        budget: 32,
+        fracBits: 16,
+        levels: res.levels,
+        bitsKept: res.bitsKept,
+        bitsDiscarded: 1 - res.bitsKept / 64,
+        calibration: { ...res.calibration, seed: 1 },
       },
     };
     writeConfig(path, cfg);

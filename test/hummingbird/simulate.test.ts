@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type BitRange, maskFromShares, misreadCarryProbability, simulateMask } from '../../src/hummingbird/simulate.js';
 import type { PartyContext } from '../../src/mpc/context.js';
 import { runTwoParty } from '../../src/mpc/local.js';
-import { ringAdd, ringSub } from '../../src/mpc/ring.js';
 import { ltz, reluWithMask } from '../../src/mpc/protocols/compare.js';
-import { maskFromShares, misreadCarryProbability, simulateMask, type BitRange } from '../../src/hummingbird/simulate.js';
+import { ringAdd, ringSub } from '../../src/mpc/ring.js';
 import { SeededRng } from '../../src/seeded-rng.js';
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
@@ -66,7 +66,8 @@ test('maskFromShares equals the MPC reluWithMask mask bit for bit (fixed seeds, 
     const [r0, r1] = await runTwoParty((ctx: PartyContext) => reluWithMask(ctx, sh[ctx.party], range));
     const mpcMask = ringAdd(r0.mask, r1.mask);
     const sim = maskFromShares(sh[0], sh[1], range);
-    let misreads = 0, wraps = 0;
+    let misreads = 0,
+      wraps = 0;
     for (let j = 0; j < x.length; j++) {
       assert.equal(BigInt(sim[j]!), mpcMask[j], `range [${range.lsb}, ${range.msb}) x = ${x[j]}`);
       // the ReLU output also follows the mask
@@ -108,7 +109,8 @@ test('simulateMask: exact sign without carry loss, wraps at msb like the ring', 
 });
 
 test('simulateMask with fresh shares reproduces the MPC misread rate (formula and real MPC on the same x)', async () => {
-  const lsb = 4, range = { msb: 22, lsb };
+  const lsb = 4,
+    range = { msb: 22, lsb };
   const reps = 500;
   const vals = Array.from({ length: 16 }, (_, v) => v); // fixed-point values 0..15 = the whole misread window
   const xFixed = new BigInt64Array(vals.length * reps);
@@ -118,11 +120,13 @@ test('simulateMask with fresh shares reproduces the MPC misread rate (formula an
   const mpcMask = ringAdd(r0.mask, r1.mask);
   const xFloat = Float32Array.from(xFixed, (v) => Number(v) / 65536);
   const simMask = simulateMask(xFloat, range, 16, 'random', new SeededRng(99));
-  let chiMpc = 0, chiSim = 0;
+  let chiMpc = 0,
+    chiSim = 0;
   for (const [k, v] of vals.entries()) {
     const p = misreadCarryProbability(v, lsb);
     assert.ok(Math.abs(p - (1 - (v + 1) / 16)) < 1e-12);
-    let mpc = 0, sim = 0;
+    let mpc = 0,
+      sim = 0;
     for (let i = k * reps; i < (k + 1) * reps; i++) {
       if (mpcMask[i] === 0n) mpc++;
       if (simMask[i] === 0) sim++;
@@ -148,12 +152,21 @@ test('simulateMask with fresh shares reproduces the MPC misread rate (formula an
 test('simulateMask matches maskFromShares statistically on activations spread over the window and beyond', async () => {
   // random fixed-point activations in [-2^10, 2^10): compare misread counts of MPC-style shares vs simulation
   const r = rng(5);
-  const n = 20000, range = { msb: 18, lsb: 7 };
+  const n = 20000,
+    range = { msb: 18, lsb: 7 };
   const x = BigInt64Array.from({ length: n }, () => (BigInt.asUintN(64, r()) % 2048n) - 1024n);
   const sh = share(x, 6);
   const exact = maskFromShares(sh[0], sh[1], range);
-  const sim = simulateMask(Float32Array.from(x, (v) => Number(v) / 65536), range, 16, 'random', new SeededRng(3));
-  let e = 0, s = 0, expect = 0;
+  const sim = simulateMask(
+    Float32Array.from(x, (v) => Number(v) / 65536),
+    range,
+    16,
+    'random',
+    new SeededRng(3),
+  );
+  let e = 0,
+    s = 0,
+    expect = 0;
   for (let i = 0; i < n; i++) {
     const pos = x[i]! >= 0n ? 1 : 0;
     if (exact[i] !== pos) e++;

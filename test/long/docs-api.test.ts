@@ -1,10 +1,11 @@
 // Runs every ```js block of docs/api.md against the current sources (long: MPC processes, FHE, SmartPAF).
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -13,7 +14,10 @@ const blocks = [...doc.matchAll(/^### (.+)\n[\s\S]*?```js\n([\s\S]*?)```/gm)].ma
 const index = pathToFileURL(join(root, 'src', 'index.ts')).href;
 
 test('docs/api.md has one example per pillar', () => {
-  assert.deepEqual(blocks.map((b) => b.title.split(':')[0]), ['Plaintext sessions', 'MPC', 'HummingBird', 'SmartPAF', 'FHE', 'Proteus']);
+  assert.deepEqual(
+    blocks.map((b) => b.title.split(':')[0]),
+    ['Plaintext sessions', 'MPC', 'HummingBird', 'SmartPAF', 'FHE', 'Proteus'],
+  );
 });
 
 for (const b of blocks) {

@@ -1,12 +1,13 @@
 // The package as a user gets it: `npm pack` (which runs `prepare`: wasm + tsc), an offline install of the
 // tarball into an empty project, `npx privml demo` there, and the API imported from a plain .mjs file.
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 
 const root = join(import.meta.dirname, '..', '..');
 // onnxruntime-node's postinstall would fetch CUDA libraries from NuGet on linux/x64 with an npm that runs it.
@@ -27,7 +28,15 @@ test('npm pack → offline install → npx privml demo → import from .mjs', { 
     const size = statSync(join(tmp, tgz)).size;
     assert.ok(size <= 10e6, `tarball is ${(size / 1e6).toFixed(1)} MB (> 10 MB)`);
     const files = run('tar', ['tzf', join(tmp, tgz)], {}).split('\n');
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'build/ring.wasm', 'bin/privml.js', 'models/fmnist-cnn.onnx', 'data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz']) {
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'build/ring.wasm',
+      'bin/privml.js',
+      'models/fmnist-cnn.onnx',
+      'data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz',
+    ]) {
       assert.ok(files.includes(`package/${f}`), `tarball lacks ${f}`);
     }
     assert.ok(!files.some((f) => f.startsWith('package/src/') || f.startsWith('package/test/')), 'tarball holds sources or tests');
@@ -39,14 +48,28 @@ test('npm pack → offline install → npx privml demo → import from .mjs', { 
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
     const spec = `file:../${tgz}`;
-    const integrity = 'sha512-' + createHash('sha512').update(readFileSync(join(tmp, tgz))).digest('base64');
+    const integrity =
+      'sha512-' +
+      createHash('sha512')
+        .update(readFileSync(join(tmp, tgz)))
+        .digest('base64');
     const packages: Record<string, unknown> = {
       '': { name: 'consumer', dependencies: { privml: spec } },
-      'node_modules/privml': { version: pkg['version'], resolved: spec, integrity, dependencies: pkg['dependencies'], bin: pkg['bin'], engines: pkg['engines'] },
+      'node_modules/privml': {
+        version: pkg['version'],
+        resolved: spec,
+        integrity,
+        dependencies: pkg['dependencies'],
+        bin: pkg['bin'],
+        engines: pkg['engines'],
+      },
     };
     for (const [k, v] of Object.entries(lock.packages)) if (k !== '' && !v.dev) packages[k] = v;
     writeFileSync(join(proj, 'package-lock.json'), JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }));
-    writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { privml: spec }, allowScripts: pkg['allowScripts'] }));
+    writeFileSync(
+      join(proj, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { privml: spec }, allowScripts: pkg['allowScripts'] }),
+    );
     run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: proj });
 
     assert.match(run('npx', ['--offline', 'privml', '--version'], { cwd: proj }), new RegExp(String(pkg['version'])));

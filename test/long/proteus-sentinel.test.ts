@@ -1,9 +1,21 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { Model } from '../../src/onnx/ir.js';
 import { ortSession, runOrt } from '../../src/onnx/ort.js';
-import { corpusStats, extractParts, generateSentinels, interfaceHolds, optimizeModel, partitionModel, profileOf, randomFeeds, signatureOf, structureOf, topologyOf } from '../../src/proteus/index.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
+import {
+  corpusStats,
+  extractParts,
+  generateSentinels,
+  interfaceHolds,
+  optimizeModel,
+  partitionModel,
+  profileOf,
+  randomFeeds,
+  signatureOf,
+  structureOf,
+  topologyOf,
+} from '../../src/proteus/index.js';
 import { smallZoo } from '../proteus/configs.js';
 
 const zoo = smallZoo();
@@ -70,7 +82,10 @@ test('sentinels load, run and optimize in onnxruntime (many, all zoo families)',
 test('learned block templates: residual (identity and projection), bottleneck and inverted residual blocks', () => {
   const keys = stats.blocks.map((b) => b.key);
   const has = (re: RegExp): boolean => keys.some((k) => re.test(k));
-  assert.ok(has(/^Convk3s1p1cin\(-1\);BatchNormalization\(0\);Relu\(1\);Convk3s1p1cin\(2\);BatchNormalization\(3\);Add\(4,-1\);Relu\(5\)$/), 'basic block, identity shortcut');
+  assert.ok(
+    has(/^Convk3s1p1cin\(-1\);BatchNormalization\(0\);Relu\(1\);Convk3s1p1cin\(2\);BatchNormalization\(3\);Add\(4,-1\);Relu\(5\)$/),
+    'basic block, identity shortcut',
+  );
   assert.ok(has(/Convk1s2p0cout\(-1\);BatchNormalization\(\d\).*Add\(\d+,\d+\);Relu/), 'projection shortcut');
   assert.ok(has(/^Convk1s1p0c0\.25\(-1\).*Add\(\d+,-1\);Relu\(\d+\)$/), 'bottleneck');
   assert.ok(has(/Convk1s1p0c6\(-1\);BatchNormalization\(0\);Clip\(1\);Convk3s1p1dw\(2\).*Add\(-1,\d+\)$/), 'inverted residual');

@@ -3,16 +3,17 @@
  * real `privml worker` processes: the same predictions image by image (long: CKKS keygen at N = 16384
  * and MPC sessions on the shared cores take minutes). Skipped, with the reason, without redis-server.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
+import { after, before, test } from 'node:test';
+import { loadDatasetSync } from '../../src/api/data.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { saveModel } from '../../src/onnx/proto.js';
-import { loadDatasetSync } from '../../src/api/data.js';
-import { SKIP, privml, startRedis, startWorker, stopWorker, type Proc, type TestRedis } from '../queue/redis.js';
+import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from '../queue/redis.js';
 
 if (SKIP) process.stdout.write(`# queue-batch tests skipped: ${SKIP}\n`);
 
@@ -22,13 +23,14 @@ if (SKIP) process.stdout.write(`# queue-batch tests skipped: ${SKIP}\n`);
  */
 function centroidModel(path: string): void {
   const ds = loadDatasetSync('fashion-mnist-sample', { limit: 200 });
-  const pooled = (i: number) => Array.from({ length: 49 }, (_, k) => {
-    const r = Math.floor(k / 7) * 4;
-    const c = (k % 7) * 4;
-    let s = 0;
-    for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) s += ds.images[i * 784 + (r + a) * 28 + c + b]!;
-    return s / 16;
-  });
+  const pooled = (i: number) =>
+    Array.from({ length: 49 }, (_, k) => {
+      const r = Math.floor(k / 7) * 4;
+      const c = (k % 7) * 4;
+      let s = 0;
+      for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) s += ds.images[i * 784 + (r + a) * 28 + c + b]!;
+      return s / 16;
+    });
   const sums = Array.from({ length: 10 }, () => new Array(49).fill(0) as number[]);
   const counts = new Array(10).fill(0) as number[];
   for (let i = 0; i < ds.n; i++) {
@@ -44,10 +46,20 @@ function centroidModel(path: string): void {
   const x = b.input('input', 'float32', ['batch', 1, 28, 28]);
   const pool = b.op('AveragePool', [x], { kernel_shape: [4, 4], strides: [4, 4] }, { name: 'pool' });
   const f = b.op('Flatten', [pool], { axis: 1 }, { name: 'flatten' });
-  const h = b.op('Gemm', [f, b.init('fc1.weight', floatTensor([10, 49], w1)), b.init('fc1.bias', floatTensor([10], new Array(10).fill(0.05)))], { transB: 1, alpha: float(1) }, { name: 'fc1' });
+  const h = b.op(
+    'Gemm',
+    [f, b.init('fc1.weight', floatTensor([10, 49], w1)), b.init('fc1.bias', floatTensor([10], new Array(10).fill(0.05)))],
+    { transB: 1, alpha: float(1) },
+    { name: 'fc1' },
+  );
   const r = b.op('Relu', [h], {}, { name: 'relu' });
   const eye = Array.from({ length: 100 }, (_, i) => (i % 11 === 0 ? 1 : 0.02));
-  const y = b.op('Gemm', [r, b.init('fc2.weight', floatTensor([10, 10], eye)), b.init('fc2.bias', floatTensor([10], new Array(10).fill(0)))], { transB: 1, alpha: float(1) }, { name: 'fc2', output: 'logits' });
+  const y = b.op(
+    'Gemm',
+    [r, b.init('fc2.weight', floatTensor([10, 10], eye)), b.init('fc2.bias', floatTensor([10], new Array(10).fill(0)))],
+    { transB: 1, alpha: float(1) },
+    { name: 'fc2', output: 'logits' },
+  );
   b.output(y, 'float32', ['batch', 10]);
   saveModel(b.build(), path);
 }
@@ -82,7 +94,8 @@ type FheImage = { index: number; label: number; plainClass: number; ortClass: nu
 test('fhe run --queue: the same predictions as the local fhe run, image by image', { skip: SKIP, timeout: 1_500_000 }, async () => {
   const args = ['fhe', 'run', model, '--paf', 'f1g2', '--limit', '6', '--json'];
   const [local, queued] = await Promise.all([json(args), json([...args, '--queue', redis.url, '--per-job', '2'])]);
-  const pick = (r: Record<string, unknown>) => (r['results'] as FheImage[]).map(({ index, label, plainClass, ortClass, fheClass }) => ({ index, label, plainClass, ortClass, fheClass }));
+  const pick = (r: Record<string, unknown>) =>
+    (r['results'] as FheImage[]).map(({ index, label, plainClass, ortClass, fheClass }) => ({ index, label, plainClass, ortClass, fheClass }));
   assert.deepEqual(pick(queued), pick(local));
   assert.equal(queued['agreementWithPlaintextPaf'], 1);
   assert.ok((queued['maxRelErr'] as number) < 1e-3, `max rel err ${queued['maxRelErr']}`);
@@ -95,7 +108,22 @@ test('fhe run --queue: the same predictions as the local fhe run, image by image
 });
 
 test('fhe run --queue refuses a plan with client-aided refresh in one line, before key generation', { skip: SKIP }, async () => {
-  const p = privml(['fhe', 'run', model, '--paf', 'f1g2', '--min-scale-bits', '40', '--max-scale-bits', '40', '--refresh', '--limit', '1', '--queue', redis.url]);
+  const p = privml([
+    'fhe',
+    'run',
+    model,
+    '--paf',
+    'f1g2',
+    '--min-scale-bits',
+    '40',
+    '--max-scale-bits',
+    '40',
+    '--refresh',
+    '--limit',
+    '1',
+    '--queue',
+    redis.url,
+  ]);
   const code = await p.exited;
   const err = p.stderr().trim();
   if (code === 0) return assert.fail(`a refresh plan ran over the queue: ${p.stdout()}`);

@@ -5,14 +5,15 @@
  * not appear in any WebSocket frame or HTTP request, and bad input ends in a visible error while
  * the server keeps serving. Skipped, with the reason printed, when no Chromium is found.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { loadDatasetSync } from '../../src/api/data.js';
 
@@ -23,7 +24,16 @@ const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
 const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
 const SAMPLES = [0, 2];
 /** The browser flags the project uses everywhere (no network side traffic, no sandbox in CI containers). */
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (install Debian's chromium or set PRIVML_CHROMIUM)`;
 if (skip) console.log(`# skipping the browser test: ${skip}`);
@@ -47,10 +57,14 @@ function startServe(): Promise<{ url: string; child: ChildProcess; stderr: strin
 /** Click Classify and wait until the page shows a prediction or an error; returns both. */
 async function classify(page: Page): Promise<{ prediction?: number; error: string; ms?: number }> {
   await page.click('#classify');
-  await page.waitForFunction(() => {
-    const r = document.querySelector<HTMLElement>('#result')!;
-    return r.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '';
-  }, null, { timeout: 90_000 });
+  await page.waitForFunction(
+    () => {
+      const r = document.querySelector<HTMLElement>('#result')!;
+      return r.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '';
+    },
+    null,
+    { timeout: 90_000 },
+  );
   return page.evaluate(() => {
     const r = document.querySelector<HTMLElement>('#result')!;
     return {
@@ -81,7 +95,11 @@ const found = (hay: Buffer, ns: Buffer[]): boolean => ns.some((n) => hay.indexOf
 test('privml serve: the page classifies like the Node client, and the image never leaves it', { skip, timeout: 240_000 }, async () => {
   const exec = promisify(execFile);
   // The Node client on the same samples (its own dealer and party 1 processes), in parallel with the browser.
-  const node = exec(process.execPath, [BIN, 'mpc', 'infer', MODEL, '--relu-config', ECO, '--dataset', 'fashion-mnist-sample', '--limit', String(Math.max(...SAMPLES) + 1), '--json'], { maxBuffer: 1 << 24 });
+  const node = exec(
+    process.execPath,
+    [BIN, 'mpc', 'infer', MODEL, '--relu-config', ECO, '--dataset', 'fashion-mnist-sample', '--limit', String(Math.max(...SAMPLES) + 1), '--json'],
+    { maxBuffer: 1 << 24 },
+  );
   const t0 = performance.now();
   const lap = (what: string) => console.log(`# ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const server = await startServe();
@@ -99,7 +117,14 @@ test('privml serve: the page classifies like the Node client, and the image neve
       ws.on('framereceived', (f) => frames.push(Buffer.from(f.payload)));
     });
     page.on('request', (r) => requests.push(Buffer.concat([Buffer.from(r.url()), r.postDataBuffer() ?? Buffer.alloc(0)])));
-    page.on('response', (r) => void r.body().then((b) => responses.push(b), () => {}));
+    page.on(
+      'response',
+      (r) =>
+        void r.body().then(
+          (b) => responses.push(b),
+          () => {},
+        ),
+    );
     lap('chromium up');
     await page.goto(server.url);
     await page.waitForSelector('#samples canvas');
@@ -125,7 +150,11 @@ test('privml serve: the page classifies like the Node client, and the image neve
     lap('page classified');
     const nodeOut = JSON.parse((await node).stdout) as { predictions: number[] };
     lap('node client done');
-    assert.deepEqual(preds, SAMPLES.map((i) => nodeOut.predictions[i]), 'page predictions equal the Node client (mpc infer)');
+    assert.deepEqual(
+      preds,
+      SAMPLES.map((i) => nodeOut.predictions[i]),
+      'page predictions equal the Node client (mpc infer)',
+    );
 
     // Traffic: the detector finds the samples where they legitimately travel (server → page in
     // /api/samples, as base64), and finds nothing of any classified image in frames or requests.
@@ -151,7 +180,7 @@ test('privml serve: the page classifies like the Node client, and the image neve
     });
     await page.setInputFiles('#upload', { name: 'big.png', mimeType: 'image/png', buffer: Buffer.from(png, 'base64') });
     await page.waitForFunction(() => document.querySelector('#error')!.textContent !== '');
-    assert.match(await page.textContent('#error') ?? '', /big\.png is 32×32; the model takes 28×28 images/);
+    assert.match((await page.textContent('#error')) ?? '', /big\.png is 32×32; the model takes 28×28 images/);
     assert.ok(await page.isVisible('#error'));
 
     // The server goes away mid-inference: a visible error, the button usable again (no frozen spinner).
@@ -160,7 +189,7 @@ test('privml serve: the page classifies like the Node client, and the image neve
     await page.waitForFunction(() => /private inference/.test(document.querySelector('#status')!.textContent ?? ''), null, { timeout: 60_000 });
     server.child.kill('SIGKILL');
     await page.waitForFunction(() => document.querySelector('#error')!.textContent !== '', null, { timeout: 60_000 });
-    assert.match(await page.textContent('#error') ?? '', /closed the connection|unreachable|cannot connect/);
+    assert.match((await page.textContent('#error')) ?? '', /closed the connection|unreachable|cannot connect/);
     assert.equal(await page.isDisabled('#classify'), false);
   } finally {
     await ctx?.close();

@@ -6,17 +6,18 @@
  * onnxruntime's argmax, and Proteus obfuscate → optimize → recover round-trips the SqueezeNet export.
  * Skipped (with the reason) where Debian's python3-torch / python3-torchvision are missing.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/onnx/proto.js';
+import { test } from 'node:test';
+import { FloatModel } from '../../src/nn/runtime.js';
+import { modelInfo } from '../../src/onnx/info.js';
 import { loadNpy } from '../../src/onnx/npy.js';
 import { runOrt } from '../../src/onnx/ort.js';
-import { modelInfo } from '../../src/onnx/info.js';
-import { FloatModel } from '../../src/nn/runtime.js';
+import { loadModel } from '../../src/onnx/proto.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const PY = '/usr/bin/python3';
@@ -25,7 +26,9 @@ const hasTorch = spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 
 const dir = mkdtempSync(join(tmpdir(), 'privml-tv-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('torchvision exports: float runtime = onnxruntime within 1e-4 relative, run twice', { skip: hasTorch ? false : `${PY} has no torch/torchvision` }, async () => {
+test('torchvision exports: float runtime = onnxruntime within 1e-4 relative, run twice', {
+  skip: hasTorch ? false : `${PY} has no torch/torchvision`,
+}, async () => {
   const ex = spawnSync(PY, [join(root, 'scripts', 'export-torchvision.py'), dir, ...MODELS], { encoding: 'utf8' });
   assert.equal(ex.status, 0, ex.stderr);
   for (const name of MODELS) {
@@ -68,7 +71,9 @@ for (const name of ['squeezenet1_1', 'resnet18']) {
   });
 }
 
-test('privml proteus obfuscate → optimize → recover on the SqueezeNet 1.1 export (dynamic batch fixed by --input-shape)', { skip: hasTorch ? false : `${PY} has no torch/torchvision` }, () => {
+test('privml proteus obfuscate → optimize → recover on the SqueezeNet 1.1 export (dynamic batch fixed by --input-shape)', {
+  skip: hasTorch ? false : `${PY} has no torch/torchvision`,
+}, () => {
   const p = join(dir, 'proteus');
   const model = join(dir, 'squeezenet1_1.onnx');
   const ob = privml('proteus', 'obfuscate', model, '-k', '4', '--input-shape', 'input=1x3x224x224', '-o', join(p, 'b'), '--key', join(p, 'key'), '--json');
@@ -76,7 +81,22 @@ test('privml proteus obfuscate → optimize → recover on the SqueezeNet 1.1 ex
   const members = JSON.parse(ob.stdout).members as number;
   const op = privml('proteus', 'optimize', join(p, 'b'), '-o', join(p, 'o'), '--json');
   assert.equal(op.status, 0, op.stderr);
-  const rc = privml('proteus', 'recover', join(p, 'o'), '--key', join(p, 'key'), '--original', model, '--bundle', join(p, 'b'), '-o', join(p, 'r.onnx'), '--runs', '1', '--json');
+  const rc = privml(
+    'proteus',
+    'recover',
+    join(p, 'o'),
+    '--key',
+    join(p, 'key'),
+    '--original',
+    model,
+    '--bundle',
+    join(p, 'b'),
+    '-o',
+    join(p, 'r.onnx'),
+    '--runs',
+    '1',
+    '--json',
+  );
   assert.equal(rc.status, 0, rc.stderr);
   const rep = JSON.parse(rc.stdout);
   assert.equal(rep.hashesChecked, members);

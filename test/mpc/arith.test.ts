@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { CommStats, PartyContext, PeerChannel } from '../../src/mpc/context.js';
 import type { CorrelationRequest } from '../../src/mpc/dealer.js';
 import { localSession, runTwoParty } from '../../src/mpc/local.js';
@@ -91,7 +91,8 @@ function matRef(a: BigInt64Array, b: BigInt64Array, m: number, k: number, n: num
 function convRef(x: BigInt64Array, w: BigInt64Array, g: ConvGeom): bigint[] {
   const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1;
   const ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
-  const cg = g.c / g.group, cog = g.co / g.group;
+  const cg = g.c / g.group,
+    cog = g.co / g.group;
   const out: bigint[] = [];
   for (let b = 0; b < g.n; b++)
     for (let o = 0; o < g.co; o++)
@@ -102,7 +103,8 @@ function convRef(x: BigInt64Array, w: BigInt64Array, g: ConvGeom): bigint[] {
           for (let ci = 0; ci < cg; ci++)
             for (let ky = 0; ky < g.kh; ky++)
               for (let kx = 0; kx < g.kw; kx++) {
-                const iy = oy * g.strideH - g.padT + ky, ix = ox * g.strideW - g.padL + kx;
+                const iy = oy * g.strideH - g.padT + ky,
+                  ix = ox * g.strideW - g.padL + kx;
                 if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
                 s += x[((b * g.c + gi * cg + ci) * g.h + iy) * g.w + ix]! * w[((o * cg + ci) * g.kh + ky) * g.kw + kx]!;
               }
@@ -121,7 +123,8 @@ function poolRef(x: BigInt64Array, g: PoolGeom): bigint[] {
         let s = 0n;
         for (let ky = 0; ky < g.kh; ky++)
           for (let kx = 0; kx < g.kw; kx++) {
-            const iy = oy * g.strideH - g.padT + ky, ix = ox * g.strideW - g.padL + kx;
+            const iy = oy * g.strideH - g.padT + ky,
+              ix = ox * g.strideW - g.padL + kx;
             if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) s += x[(p * g.h + iy) * g.w + ix]!;
           }
         out.push(s);
@@ -130,11 +133,16 @@ function poolRef(x: BigInt64Array, g: PoolGeom): bigint[] {
 }
 
 const snap = (s: CommStats): CommStats => ({ ...s });
-const diff = (a: CommStats, b: CommStats): CommStats => ({ bytesSent: a.bytesSent - b.bytesSent, bytesReceived: a.bytesReceived - b.bytesReceived, rounds: a.rounds - b.rounds });
+const diff = (a: CommStats, b: CommStats): CommStats => ({
+  bytesSent: a.bytesSent - b.bytesSent,
+  bytesReceived: a.bytesReceived - b.bytesReceived,
+  rounds: a.rounds - b.rounds,
+});
 
 test('shareInput / reveal round-trip for either owner; reveal to one party; exact traffic', async () => {
   const r = rng(1);
-  const x = gen(100, r.ring), y = gen(100, r.ring);
+  const x = gen(100, r.ring),
+    y = gen(100, r.ring);
   const [o0, o1] = await runTwoParty(async (ctx) => {
     const before = snap(ctx.peer.stats);
     const xs = await share(ctx, 0, x);
@@ -162,10 +170,22 @@ test('local linear operations: add, sub, neg, addPublic, mulPublic', async () =>
   const r = rng(2);
   for (let trial = 0; trial < 5; trial++) {
     const n = r.int(1, 50);
-    const x = gen(n, r.ring), y = gen(n, r.ring), c = gen(n, r.ring), s = r.ring();
+    const x = gen(n, r.ring),
+      y = gen(n, r.ring),
+      c = gen(n, r.ring),
+      s = r.ring();
     const out = await run2(async (ctx) => {
-      const xs = await share(ctx, 0, x), ys = await share(ctx, 1, y);
-      const parts = [add(ctx, xs, ys), sub(ctx, xs, ys), neg(ctx, xs), addPublic(ctx, xs, c), addPublic(ctx, xs, s), mulPublic(ctx, xs, c), mulPublic(ctx, xs, s)];
+      const xs = await share(ctx, 0, x),
+        ys = await share(ctx, 1, y);
+      const parts = [
+        add(ctx, xs, ys),
+        sub(ctx, xs, ys),
+        neg(ctx, xs),
+        addPublic(ctx, xs, c),
+        addPublic(ctx, xs, s),
+        mulPublic(ctx, xs, c),
+        mulPublic(ctx, xs, s),
+      ];
       const all = new BigInt64Array(7 * n);
       parts.forEach((p, i) => all.set(p, i * n));
       return all;
@@ -217,11 +237,19 @@ test('divPublic: exact signed floor division per party and the truncation law on
   const edge = [0n, 1n, -1n, 48n, 49n, -48n, -49n, -50n, (1n << 63n) - 1n, -(1n << 63n), -(1n << 63n) + 1n, 1n << 40n, -(1n << 40n) - 7n];
   for (const d of [3, 7, 49, 1000, 12345, 1 << 21, 1]) {
     const got = divPublic(c0, arr(edge), d);
-    assert.deepEqual(Array.from(got), edge.map((v) => floorDiv(v, BigInt(d))), `d=${d}`);
+    assert.deepEqual(
+      Array.from(got),
+      edge.map((v) => floorDiv(v, BigInt(d))),
+      `d=${d}`,
+    );
   }
   const r = rng(4);
   const rand = gen(500, r.ring);
-  for (const d of [3, 49, 1 << 21]) assert.deepEqual(Array.from(divPublic(c0, rand, d)), Array.from(rand, (v) => floorDiv(v, BigInt(d))));
+  for (const d of [3, 49, 1 << 21])
+    assert.deepEqual(
+      Array.from(divPublic(c0, rand, d)),
+      Array.from(rand, (v) => floorDiv(v, BigInt(d))),
+    );
   const x = gen(1000, () => r.fixed(500));
   for (const d of [9, 49, 16]) {
     const out = await run2(async (ctx) => divPublic(ctx, await share(ctx, 0, x), d));
@@ -233,35 +261,52 @@ test('divPublic: exact signed floor division per party and the truncation law on
 test('beaverMul is exact mod 2^64; 16 bytes per element per party, 1 round; mulFixed within the truncation error', async () => {
   const r = rng(5);
   for (const n of [1, 17, 1000]) {
-    const x = gen(n, r.ring), y = gen(n, r.ring);
+    const x = gen(n, r.ring),
+      y = gen(n, r.ring);
     const [res0, res1] = await runTwoParty(async (ctx) => {
-      const xs = await share(ctx, 0, x), ys = await share(ctx, 1, y);
+      const xs = await share(ctx, 0, x),
+        ys = await share(ctx, 1, y);
       const before = snap(ctx.peer.stats);
       const z = await beaverMul(ctx, xs, ys);
       const cost = diff(ctx.peer.stats, before);
       return { z: await reveal(ctx, z, 'both'), cost };
     });
-    assert.deepEqual(Array.from(res0.z), Array.from(x, (v, i) => i64(v * y[i]!)));
+    assert.deepEqual(
+      Array.from(res0.z),
+      Array.from(x, (v, i) => i64(v * y[i]!)),
+    );
     for (const res of [res0, res1]) assert.deepEqual(res.cost, { bytesSent: 16 * n, bytesReceived: 16 * n, rounds: 1 });
   }
-  const x = gen(500, () => r.fixed(100)), y = gen(500, () => r.fixed(100));
+  const x = gen(500, () => r.fixed(100)),
+    y = gen(500, () => r.fixed(100));
   const out = await run2(async (ctx) => mulFixed(ctx, await share(ctx, 0, x), await share(ctx, 1, y)));
-  assertTrunc(out, Array.from(x, (v, i) => v * y[i]!), 1n << BigInt(F), [], 'mulFixed');
+  assertTrunc(
+    out,
+    Array.from(x, (v, i) => v * y[i]!),
+    1n << BigInt(F),
+    [],
+    'mulFixed',
+  );
   // squaring (x·x) works too
   const sq = await run2(async (ctx) => {
     const xs = await share(ctx, 0, x);
     return beaverMul(ctx, xs, xs);
   });
-  assert.deepEqual(Array.from(sq), Array.from(x, (v) => i64(v * v)));
+  assert.deepEqual(
+    Array.from(sq),
+    Array.from(x, (v) => i64(v * v)),
+  );
 });
 
 test('matmulPublic and matmulSecret are exact; matmulSecret sends 8·(mk+kn) bytes in 1 round', async () => {
   const r = rng(6);
   for (let trial = 0; trial < 4; trial++) {
     const [m, k, n] = [r.int(1, 6), r.int(1, 9), r.int(1, 7)];
-    const x = gen(m * k, r.ring), w = gen(k * n, r.ring);
+    const x = gen(m * k, r.ring),
+      w = gen(k * n, r.ring);
     const [res0, res1] = await runTwoParty(async (ctx) => {
-      const xs = await share(ctx, 0, x), ws = await share(ctx, 1, w);
+      const xs = await share(ctx, 0, x),
+        ws = await share(ctx, 1, w);
       const pub = matmulPublic(ctx, xs, w, m, k, n);
       const before = snap(ctx.peer.stats);
       const sec = await matmulSecret(ctx, xs, ws, m, k, n);
@@ -283,9 +328,11 @@ test('conv2dPublic and conv2dSecret are exact (padding, stride, groups); conv2dS
     { n: 1, c: 3, h: 4, w: 4, co: 3, kh: 3, kw: 3, strideH: 1, strideW: 2, padT: 1, padL: 1, padB: 1, padR: 1, group: 3 },
   ];
   for (const g of geoms) {
-    const x = gen(g.n * g.c * g.h * g.w, r.ring), w = gen(g.co * (g.c / g.group) * g.kh * g.kw, r.ring);
+    const x = gen(g.n * g.c * g.h * g.w, r.ring),
+      w = gen(g.co * (g.c / g.group) * g.kh * g.kw, r.ring);
     const [res0, res1] = await runTwoParty(async (ctx) => {
-      const xs = await share(ctx, 0, x), ws = await share(ctx, 1, w);
+      const xs = await share(ctx, 0, x),
+        ws = await share(ctx, 1, w);
       const pub = conv2dPublic(ctx, xs, w, g);
       const before = snap(ctx.peer.stats);
       const sec = await conv2dSecret(ctx, xs, ws, g);
@@ -303,13 +350,22 @@ test('conv2dPublic and conv2dSecret are exact (padding, stride, groups); conv2dS
 test('gemm, conv and affine layers with bias agree with the fixed-point reference within 1 unit', async () => {
   const r = rng(8);
   const [m, k, n] = [3, 20, 5];
-  const x = gen(m * k, () => r.fixed(4)), w = gen(k * n, () => r.fixed(1)), b = gen(n, () => r.fixed(2));
+  const x = gen(m * k, () => r.fixed(4)),
+    w = gen(k * n, () => r.fixed(1)),
+    b = gen(n, () => r.fixed(2));
   const g: ConvGeom = { n: 2, c: 2, h: 5, w: 5, co: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padT: 1, padL: 1, padB: 1, padR: 1, group: 1 };
-  const cx = gen(2 * 2 * 25, () => r.fixed(4)), cw = gen(3 * 2 * 9, () => r.fixed(1)), cb = gen(3, () => r.fixed(2));
-  const scale = gen(2, () => r.fixed(3)), shift = gen(2, () => r.fixed(3));
+  const cx = gen(2 * 2 * 25, () => r.fixed(4)),
+    cw = gen(3 * 2 * 9, () => r.fixed(1)),
+    cb = gen(3, () => r.fixed(2));
+  const scale = gen(2, () => r.fixed(3)),
+    shift = gen(2, () => r.fixed(3));
   const out = await runTwoParty(async (ctx) => {
-    const xs = await share(ctx, 0, x), ws = await share(ctx, 1, w), bs = await share(ctx, 1, b);
-    const cxs = await share(ctx, 0, cx), cws = await share(ctx, 1, cw), cbs = await share(ctx, 1, cb);
+    const xs = await share(ctx, 0, x),
+      ws = await share(ctx, 1, w),
+      bs = await share(ctx, 1, b);
+    const cxs = await share(ctx, 0, cx),
+      cws = await share(ctx, 1, cw),
+      cbs = await share(ctx, 1, cb);
     return Promise.all([
       reveal(ctx, gemmPublic(ctx, xs, w, b, m, k, n), 'both'),
       reveal(ctx, await gemmSecret(ctx, xs, ws, bs, m, k, n), 'both'),
@@ -332,8 +388,20 @@ test('gemm, conv and affine layers with bias agree with the fixed-point referenc
   assertTrunc(cp, cc, div, cbias, 'convPublic');
   assertTrunc(cs, cc, div, cbias, 'convSecret');
   const ch = (i: number) => Math.floor(i / 25) % 2;
-  assertTrunc(af, Array.from(cx, (v, i) => v * scale[ch(i)]!), div, Array.from(cx, (_, i) => shift[ch(i)]!), 'affine');
-  assertTrunc(ms, Array.from(cx, (v) => v * scale[0]!), div, [], 'mulPublicFixed');
+  assertTrunc(
+    af,
+    Array.from(cx, (v, i) => v * scale[ch(i)]!),
+    div,
+    Array.from(cx, (_, i) => shift[ch(i)]!),
+    'affine',
+  );
+  assertTrunc(
+    ms,
+    Array.from(cx, (v) => v * scale[0]!),
+    div,
+    [],
+    'mulPublicFixed',
+  );
   // the float view: gemm within 2^-15 of the float product
   const fx = (v: bigint) => Number(v) / 2 ** F;
   for (let i = 0; i < m; i++)
@@ -348,9 +416,11 @@ test('sumPool, avgPool (power-of-two and other windows) and globalAvgPool', asyn
   const r = rng(9);
   const g2: PoolGeom = { n: 2, c: 3, h: 6, w: 6, kh: 2, kw: 2, strideH: 2, strideW: 2, padT: 0, padL: 0, padB: 0, padR: 0 };
   const g3: PoolGeom = { n: 1, c: 2, h: 7, w: 7, kh: 3, kw: 3, strideH: 2, strideW: 2, padT: 1, padL: 1, padB: 1, padR: 1 };
-  const x2 = gen(2 * 3 * 36, () => r.fixed(8)), x3 = gen(2 * 49, () => r.fixed(8));
+  const x2 = gen(2 * 3 * 36, () => r.fixed(8)),
+    x3 = gen(2 * 49, () => r.fixed(8));
   const out = await runTwoParty(async (ctx) => {
-    const a = await share(ctx, 0, x2), b = await share(ctx, 0, x3);
+    const a = await share(ctx, 0, x2),
+      b = await share(ctx, 0, x3);
     return Promise.all([
       reveal(ctx, sumPool(ctx, a, g2), 'both'),
       reveal(ctx, avgPool(ctx, a, g2), 'both'),
@@ -368,7 +438,8 @@ test('sumPool, avgPool (power-of-two and other windows) and globalAvgPool', asyn
 
 /** Chi-square statistic of a 256-bin histogram against uniform, and of two histograms against each other. */
 function chi2Uniform(h: number[]): number {
-  const total = h.reduce((s, v) => s + v, 0), e = total / h.length;
+  const total = h.reduce((s, v) => s + v, 0),
+    e = total / h.length;
   return h.reduce((s, v) => s + (v - e) ** 2 / e, 0);
 }
 function chi2Two(a: number[], b: number[]): number {
@@ -433,11 +504,21 @@ test('party 1 receives uniformly distributed messages whatever party 0 input is 
 
 test('a prefetched plan gives the same results with no dealer traffic online', async () => {
   const r = rng(10);
-  const n = 64, [m, k, nn] = [4, 8, 3];
-  const x = gen(n, r.ring), y = gen(n, r.ring), a = gen(m * k, r.ring), w = gen(k * nn, r.ring);
-  const plan: CorrelationRequest[] = [{ kind: 'beaver', n }, { kind: 'matmul', m, k, n: nn }];
+  const n = 64,
+    [m, k, nn] = [4, 8, 3];
+  const x = gen(n, r.ring),
+    y = gen(n, r.ring),
+    a = gen(m * k, r.ring),
+    w = gen(k * nn, r.ring);
+  const plan: CorrelationRequest[] = [
+    { kind: 'beaver', n },
+    { kind: 'matmul', m, k, n: nn },
+  ];
   const program = async (ctx: PartyContext) => {
-    const xs = await share(ctx, 0, x), ys = await share(ctx, 1, y), as = await share(ctx, 0, a), ws = await share(ctx, 1, w);
+    const xs = await share(ctx, 0, x),
+      ys = await share(ctx, 1, y),
+      as = await share(ctx, 0, a),
+      ws = await share(ctx, 1, w);
     const z = await beaverMul(ctx, xs, ys);
     const mmz = await matmulSecret(ctx, as, ws, m, k, nn);
     return [await reveal(ctx, z, 'both'), await reveal(ctx, mmz, 'both')];
@@ -445,13 +526,17 @@ test('a prefetched plan gives the same results with no dealer traffic online', a
   const online = await runTwoParty(program);
   const s = await localSession();
   await Promise.all([s.clients[0].prefetch(plan), s.clients[1].prefetch(plan)]);
-  const trips = s.clients[1].stats.roundTrips, dealerBytes = s.server.stats.bytesSent[1];
+  const trips = s.clients[1].stats.roundTrips,
+    dealerBytes = s.server.stats.bytesSent[1];
   const pre = await Promise.all([program(s.ctx0), program(s.ctx1)]);
   assert.equal(s.clients[1].stats.roundTrips, trips);
   assert.equal(s.server.stats.bytesSent[1], dealerBytes);
   assert.equal(s.clients[1].pending, 0);
   assert.deepEqual(pre, online);
-  assert.deepEqual(Array.from(pre[0][0]!), Array.from(x, (v, i) => i64(v * y[i]!)));
+  assert.deepEqual(
+    Array.from(pre[0][0]!),
+    Array.from(x, (v, i) => i64(v * y[i]!)),
+  );
   // a program that deviates from the plan fails with a clear message instead of wrong numbers
   await Promise.all([s.clients[0].prefetch(plan), s.clients[1].prefetch(plan)]);
   const bad = (ctx: PartyContext) => matmulSecret(ctx, new BigInt64Array(m * k), new BigInt64Array(k * nn), m, k, nn);

@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { CommStats, PartyContext } from '../../src/mpc/context.js';
 import { runTwoParty } from '../../src/mpc/local.js';
-import { ringAdd, ringSub, type PoolGeom } from '../../src/mpc/ring.js';
 import { andGates, concatBits, getBit, packBits, splitBits, xorBits } from '../../src/mpc/protocols/bits.js';
-import { ltz, maxPool2d, relu, reluCost, reluWithMask, signBit, signOnlyAndGates, type CompareOptions } from '../../src/mpc/protocols/compare.js';
+import { type CompareOptions, ltz, maxPool2d, relu, reluCost, reluWithMask, signBit, signOnlyAndGates } from '../../src/mpc/protocols/compare.js';
+import { type PoolGeom, ringAdd, ringSub } from '../../src/mpc/ring.js';
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
 function rng(seed: number): () => bigint {
@@ -39,7 +39,10 @@ async function two<T>(f: (ctx: PartyContext) => Promise<T>): Promise<Run<T>> {
     const before = { ...ctx.peer.stats };
     const out = await f(ctx);
     const s = ctx.peer.stats;
-    return { out, stats: { bytesSent: s.bytesSent - before.bytesSent, bytesReceived: s.bytesReceived - before.bytesReceived, rounds: s.rounds - before.rounds } };
+    return {
+      out,
+      stats: { bytesSent: s.bytesSent - before.bytesSent, bytesReceived: s.bytesReceived - before.bytesReceived, rounds: s.rounds - before.rounds },
+    };
   });
   return { out: [res[0].out, res[1].out], stats: [res[0].stats, res[1].stats] };
 }
@@ -61,7 +64,7 @@ function testValues(n: number, seed: number): BigInt64Array {
     if (i < EDGE.length) x[i] = EDGE[i]!;
     else if (k === 0) x[i] = r();
     else if (k === 1) x[i] = r() >> BigInt(i % 64);
-    else x[i] = BigInt(Math.round(Number(inRange(r, -2000000n, 2000000n)) / 1000 * 65536) | 0);
+    else x[i] = BigInt(Math.round((Number(inRange(r, -2000000n, 2000000n)) / 1000) * 65536) | 0);
   }
   return x;
 }
@@ -81,8 +84,10 @@ for (const opts of [{}, { fold: true }, { protocol: 'crypten' as const }] as Com
     const s = await two((ctx) => signBit(ctx, sh[ctx.party], opts));
     const l = await two((ctx) => ltz(ctx, sh[ctx.party], opts));
     const m = await two((ctx) => reluWithMask(ctx, sh[ctx.party], opts));
-    const sign = xorBits(s.out[0], s.out[1]), lt = ringAdd(l.out[0], l.out[1]);
-    const y = ringAdd(m.out[0].y, m.out[1].y), mask = ringAdd(m.out[0].mask, m.out[1].mask);
+    const sign = xorBits(s.out[0], s.out[1]),
+      lt = ringAdd(l.out[0], l.out[1]);
+    const y = ringAdd(m.out[0].y, m.out[1].y),
+      mask = ringAdd(m.out[0].mask, m.out[1].mask);
     for (let i = 0; i < x.length; i++) {
       const neg = x[i]! < 0n ? 1 : 0;
       assert.equal(getBit(sign, i), neg);
@@ -94,10 +99,25 @@ for (const opts of [{}, { fold: true }, { protocol: 'crypten' as const }] as Com
 }
 
 test('reduced bit ranges: exact inside the range, x or 0 for 0 <= x < 2^lsb', async () => {
-  const ranges: [number, number][] = [[64, 0], [64, 20], [32, 0], [32, 8], [24, 12], [16, 0], [16, 4], [8, 0], [8, 3], [2, 0], [2, 1], [1, 0], [40, 39]];
+  const ranges: [number, number][] = [
+    [64, 0],
+    [64, 20],
+    [32, 0],
+    [32, 8],
+    [24, 12],
+    [16, 0],
+    [16, 4],
+    [8, 0],
+    [8, 3],
+    [2, 0],
+    [2, 1],
+    [1, 0],
+    [40, 39],
+  ];
   for (const [msb, lsb] of ranges) {
     const r = rng(msb * 100 + lsb);
-    const half = 1n << BigInt(msb - 1), low = 1n << BigInt(lsb);
+    const half = 1n << BigInt(msb - 1),
+      low = 1n << BigInt(lsb);
     const lo = lsb === 0 ? -half : -half + low;
     const vals = [lo, half - 1n, 0n, -1n, low, low - 1n, half - low];
     for (let i = 0; i < 400; i++) vals.push(i % 3 === 0 ? inRange(r, 0n, low) : inRange(r, lo, half));
@@ -124,8 +144,16 @@ test('exact bits and rounds per element per party from the accounting', async ()
   const n = 1024;
   const x = testValues(n, 9);
   const expected: [CompareOptions, number, number][] = [
-    [{ msb: 64 }, 427, 8], [{ msb: 32 }, 237, 7], [{ msb: 16 }, 143, 6], [{ msb: 8 }, 97, 5], [{ msb: 2 }, 67, 2], [{ msb: 1 }, 65, 1],
-    [{ msb: 40, lsb: 8 }, 237, 7], [{ fold: true }, 487, 7], [{ msb: 32, fold: true }, 265, 6], [{ protocol: 'crypten' }, 1856, 9],
+    [{ msb: 64 }, 427, 8],
+    [{ msb: 32 }, 237, 7],
+    [{ msb: 16 }, 143, 6],
+    [{ msb: 8 }, 97, 5],
+    [{ msb: 2 }, 67, 2],
+    [{ msb: 1 }, 65, 1],
+    [{ msb: 40, lsb: 8 }, 237, 7],
+    [{ fold: true }, 487, 7],
+    [{ msb: 32, fold: true }, 265, 6],
+    [{ protocol: 'crypten' }, 1856, 9],
   ];
   for (const [opts, bits, rounds] of expected) {
     const { stats } = await reluOf(x, opts);
@@ -160,10 +188,17 @@ test('bits: concat/split round trip at odd widths and batched AND gates', async 
   }
   const nbits = 77;
   const bits = (): Uint8Array => packBits(Array.from({ length: nbits }, () => Number(r() & 1n)));
-  const xs = [bits(), bits(), bits()], ys = [bits(), bits(), bits()];
-  const m0 = xs.map(() => bits()), n0 = ys.map(() => bits());
+  const xs = [bits(), bits(), bits()],
+    ys = [bits(), bits(), bits()];
+  const m0 = xs.map(() => bits()),
+    n0 = ys.map(() => bits());
   const res = await two((ctx) =>
-    andGates(ctx, xs.map((xv, k) => (ctx.party === 0 ? [m0[k]!, n0[k]!] : [xorBits(xv, m0[k]!), xorBits(ys[k]!, n0[k]!)]) as [Uint8Array, Uint8Array]), nbits));
+    andGates(
+      ctx,
+      xs.map((xv, k) => (ctx.party === 0 ? [m0[k]!, n0[k]!] : [xorBits(xv, m0[k]!), xorBits(ys[k]!, n0[k]!)]) as [Uint8Array, Uint8Array]),
+      nbits,
+    ),
+  );
   assert.equal(res.stats[0].rounds, 1);
   assert.equal(res.stats[0].bytesSent, Math.ceil((2 * 3 * nbits) / 8));
   for (let k = 0; k < 3; k++) {
@@ -173,7 +208,8 @@ test('bits: concat/split round trip at odd widths and batched AND gates', async 
 });
 
 function plainMaxPool(x: BigInt64Array, g: PoolGeom): BigInt64Array {
-  const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1, ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
+  const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1,
+    ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
   const out = new BigInt64Array(g.n * g.c * oh * ow);
   let o = 0;
   for (let p = 0; p < g.n * g.c; p++) {
@@ -182,7 +218,8 @@ function plainMaxPool(x: BigInt64Array, g: PoolGeom): BigInt64Array {
         let m: bigint | undefined;
         for (let ky = 0; ky < g.kh; ky++) {
           for (let kx = 0; kx < g.kw; kx++) {
-            const iy = oy * g.strideH - g.padT + ky, ix = ox * g.strideW - g.padL + kx;
+            const iy = oy * g.strideH - g.padT + ky,
+              ix = ox * g.strideW - g.padL + kx;
             if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
             const v = x[(p * g.h + iy) * g.w + ix]!;
             if (m === undefined || v > m) m = v;
@@ -217,7 +254,16 @@ test('maxPool2d matches plaintext (2x2 stride 2; 3x3 stride 2 pad 1, padding exc
 
 test('bad options are refused with a clear message', async () => {
   const x = new BigInt64Array(4);
-  await assert.rejects(two((ctx) => relu(ctx, x, { protocol: 'crypten', msb: 32 })), /crypten protocol works on the full ring/);
-  await assert.rejects(two((ctx) => relu(ctx, x, { lsb: 9, msb: 8 })), /invalid bit range/);
-  await assert.rejects(two((ctx) => relu(ctx, x, { msb: 65 })), /invalid bit range/);
+  await assert.rejects(
+    two((ctx) => relu(ctx, x, { protocol: 'crypten', msb: 32 })),
+    /crypten protocol works on the full ring/,
+  );
+  await assert.rejects(
+    two((ctx) => relu(ctx, x, { lsb: 9, msb: 8 })),
+    /invalid bit range/,
+  );
+  await assert.rejects(
+    two((ctx) => relu(ctx, x, { msb: 65 })),
+    /invalid bit range/,
+  );
 });

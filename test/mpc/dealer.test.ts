@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FrameChannel } from '../../src/mpc/context.js';
+import { test } from 'node:test';
 import { Prg, randomSeed } from '../../src/crypto/prg.js';
-import { DealerClient, DealerServer, type CorrelationRequest } from '../../src/mpc/dealer.js';
+import type { FrameChannel } from '../../src/mpc/context.js';
+import { type CorrelationRequest, DealerClient, DealerServer } from '../../src/mpc/dealer.js';
 import { localSession } from '../../src/mpc/local.js';
 import { memoryFramePair } from '../../src/mpc/net/memory.js';
 import type { ConvGeom } from '../../src/mpc/ring.js';
@@ -17,7 +17,10 @@ test('Prg matches the NIST SP 800-38A F.5.1 AES-128-CTR keystream and continues 
   const pt = hex('6bc1bee22e409f96e93d7e117393172a');
   const ct = hex('874d6191b620e3261bef6864990db6ce');
   const ks = new Prg(key, iv).bytes(16);
-  assert.deepEqual(Array.from(ks, (k, i) => k ^ pt[i]!), Array.from(ct));
+  assert.deepEqual(
+    Array.from(ks, (k, i) => k ^ pt[i]!),
+    Array.from(ct),
+  );
   // the stream continues: split reads equal one read
   const whole = new Prg(key, iv).bytes(100);
   const p = new Prg(key, iv);
@@ -52,7 +55,8 @@ test('Prg.bits zeroes unused high bits; the default counter starts at zero; seed
 function convRef(x: bigint[], w: bigint[], g: ConvGeom): bigint[] {
   const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1;
   const ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
-  const cg = g.c / g.group, cog = g.co / g.group;
+  const cg = g.c / g.group,
+    cog = g.co / g.group;
   const out: bigint[] = [];
   for (let b = 0; b < g.n; b++)
     for (let o = 0; o < g.co; o++)
@@ -63,7 +67,8 @@ function convRef(x: bigint[], w: bigint[], g: ConvGeom): bigint[] {
           for (let ci = 0; ci < cg; ci++)
             for (let ky = 0; ky < g.kh; ky++)
               for (let kx = 0; kx < g.kw; kx++) {
-                const iy = oy * g.strideH - g.padT + ky, ix = ox * g.strideW - g.padL + kx;
+                const iy = oy * g.strideH - g.padT + ky,
+                  ix = ox * g.strideW - g.padL + kx;
                 if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
                 const c = gi * cg + ci;
                 s += x[((b * g.c + c) * g.h + iy) * g.w + ix]! * w[((o * cg + ci) * g.kh + ky) * g.kw + kx]!;
@@ -78,13 +83,17 @@ test('reconstructed Beaver, matrix, conv, AND and shared-bit correlations are co
   const [d0, d1] = s.clients;
   const n = 37;
   const [b0, b1] = await Promise.all([d0.beaver(n), d1.beaver(n)]);
-  const a = rec(b0.a, b1.a), b = rec(b0.b, b1.b), c = rec(b0.c, b1.c);
+  const a = rec(b0.a, b1.a),
+    b = rec(b0.b, b1.b),
+    c = rec(b0.c, b1.c);
   for (let i = 0; i < n; i++) assert.equal(c[i], BigInt.asIntN(64, a[i]! * b[i]!));
   assert.ok(new Set(a).size > n - 2, 'triple values look random');
 
   const [m, k, nn] = [3, 5, 4];
   const [t0, t1] = await Promise.all([d0.matmulTriple(m, k, nn), d1.matmulTriple(m, k, nn)]);
-  const A = rec(t0.a, t1.a), B = rec(t0.b, t1.b), C = rec(t0.c, t1.c);
+  const A = rec(t0.a, t1.a),
+    B = rec(t0.b, t1.b),
+    C = rec(t0.c, t1.c);
   assert.equal(C.length, m * nn);
   for (let i = 0; i < m; i++)
     for (let j = 0; j < nn; j++) {
@@ -104,7 +113,8 @@ test('reconstructed Beaver, matrix, conv, AND and shared-bit correlations are co
     assert.equal(arr[9]! >> 5, 0, 'unused high bits are zero');
   }
   for (let i = 0; i < nb; i++) {
-    const ai = bitAt(x0.a, i) ^ bitAt(x1.a, i), bi = bitAt(x0.b, i) ^ bitAt(x1.b, i);
+    const ai = bitAt(x0.a, i) ^ bitAt(x1.a, i),
+      bi = bitAt(x0.b, i) ^ bitAt(x1.b, i);
     assert.equal(bitAt(x0.c, i) ^ bitAt(x1.c, i), ai & bi);
   }
 
@@ -120,7 +130,9 @@ test('reconstructed Beaver, matrix, conv, AND and shared-bit correlations are co
 
   // bit-multiplication pairs: [r] in both forms and C = A·r, with A uniform
   const [m0, m1] = await Promise.all([d0.bitMulTriples(nb), d1.bitMulTriples(nb)]);
-  const mr = rec(m0.arith, m1.arith), ma = rec(m0.a, m1.a), mc = rec(m0.c, m1.c);
+  const mr = rec(m0.arith, m1.arith),
+    ma = rec(m0.a, m1.a),
+    mc = rec(m0.c, m1.c);
   let mOnes = 0;
   for (let i = 0; i < nb; i++) {
     const bit = bitAt(m0.xor, i) ^ bitAt(m1.xor, i);
@@ -160,7 +172,8 @@ function counting(ch: FrameChannel): FrameChannel & { framesIn: number; bytesIn:
 test('party 0 receives only its seed; party 1 sends only request sizes; requests in one tick share a round trip', async () => {
   const [s0, c0raw] = memoryFramePair();
   const [s1, c1raw] = memoryFramePair();
-  const c0 = counting(c0raw), c1 = counting(c1raw);
+  const c0 = counting(c0raw),
+    c1 = counting(c1raw);
   const server = new DealerServer(s0, s1);
   const done = server.serve();
   const [d0, d1] = await Promise.all([DealerClient.connect(0, c0), DealerClient.connect(1, c1)]);
@@ -200,7 +213,9 @@ test('prefetch gives the same material, costs one round trip, and the online pha
   assert.equal(d1.pending, 4);
   const sent = s.server.stats.bytesSent[1];
   const [t0, t1] = await Promise.all([d0.beaver(50), d1.beaver(50)]);
-  const a = rec(t0.a, t1.a), b = rec(t0.b, t1.b), c = rec(t0.c, t1.c);
+  const a = rec(t0.a, t1.a),
+    b = rec(t0.b, t1.b),
+    c = rec(t0.c, t1.c);
   for (let i = 0; i < 50; i++) assert.equal(c[i], BigInt.asIntN(64, a[i]! * b[i]!));
   const [x0, x1] = await Promise.all([d0.andTriples(300), d1.andTriples(300)]);
   for (let i = 0; i < 300; i++) {
@@ -223,8 +238,13 @@ test('prefetched and on-demand material follow the same PRG streams (prefetch is
   await d0.prefetch([{ kind: 'beaver', n: 8 }]);
   const [t0, t1] = await Promise.all([d0.beaver(8), d1.beaver(8)]); // party 1 on demand
   const [u0, u1] = await Promise.all([d0.beaver(8), (async () => (await d1.prefetch([{ kind: 'beaver', n: 8 }]), d1.beaver(8)))()]);
-  for (const [p, q] of [[t0, t1], [u0, u1]] as const) {
-    const a = rec(p.a, q.a), b = rec(p.b, q.b), c = rec(p.c, q.c);
+  for (const [p, q] of [
+    [t0, t1],
+    [u0, u1],
+  ] as const) {
+    const a = rec(p.a, q.a),
+      b = rec(p.b, q.b),
+      c = rec(p.c, q.c);
     for (let i = 0; i < 8; i++) assert.equal(c[i], BigInt.asIntN(64, a[i]! * b[i]!));
   }
   s.close();

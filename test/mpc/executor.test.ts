@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadModel } from '../../src/onnx/proto.js';
-import { buildZoo } from '../../src/onnx/zoo/index.js';
-import type { Model } from '../../src/onnx/ir.js';
-import { loadFashionMnistSample } from '../../src/nn/data/index.js';
-import { FloatModel } from '../../src/nn/runtime.js';
-import { planModel } from '../../src/mpc/plan.js';
+import { test } from 'node:test';
 import { prepareWeights, runPlan, type WeightMode } from '../../src/mpc/executor.js';
 import { runTwoParty } from '../../src/mpc/local.js';
+import { planModel } from '../../src/mpc/plan.js';
 import { reveal, shareInput } from '../../src/mpc/protocols/arith.js';
-import { decodeFixed, encodeFixed } from '../../src/mpc/ring.js';
 import type { ReluProtocol } from '../../src/mpc/protocols/compare.js';
+import { decodeFixed, encodeFixed } from '../../src/mpc/ring.js';
+import { loadFashionMnistSample } from '../../src/nn/data/index.js';
+import { FloatModel } from '../../src/nn/runtime.js';
+import type { Model } from '../../src/onnx/ir.js';
+import { loadModel } from '../../src/onnx/proto.js';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'models', 'fmnist-cnn.onnx');
 
@@ -41,7 +41,11 @@ const argmax = (v: Float32Array, k: number, i: number) => {
   return b;
 };
 
-for (const [weights, protocol] of [['public', 'signonly'], ['secret', 'signonly'], ['public', 'crypten']] as const) {
+for (const [weights, protocol] of [
+  ['public', 'signonly'],
+  ['secret', 'signonly'],
+  ['public', 'crypten'],
+] as const) {
   test(`fmnist-cnn on shares (${weights} weights, ${protocol}) matches the float runtime`, async () => {
     const model = loadModel(MODEL);
     const ds = loadFashionMnistSample({ limit: 8 });
@@ -58,7 +62,10 @@ for (const [weights, protocol] of [['public', 'signonly'], ['secret', 'signonly'
 }
 
 test('max-pool and residual models run on shares and match the float runtime', async () => {
-  for (const [name, opts] of [['fmnist-cnn', { pool: 'max' }], ['resnet20', { width: 4 }]] as const) {
+  for (const [name, opts] of [
+    ['fmnist-cnn', { pool: 'max' }],
+    ['resnet20', { width: 4 }],
+  ] as const) {
     const model = buildZoo(name, opts);
     const ds = loadFashionMnistSample({ limit: 2 });
     const priv = await privateLogits(model, ds.images, 2, 'public');
@@ -74,9 +81,18 @@ test('max-pool and residual models run on shares and match the float runtime', a
 });
 
 test('unsupported ops are refused when the plan is compiled, naming node and op', () => {
-  assert.throws(() => planModel(buildZoo('bert-base', { layers: 1, hidden: 16, heads: 2, seq: 4, vocab: 10 }), 1), /private inference needs exactly one (input|output)/);
+  assert.throws(
+    () => planModel(buildZoo('bert-base', { layers: 1, hidden: 16, heads: 2, seq: 4, vocab: 10 }), 1),
+    /private inference needs exactly one (input|output)/,
+  );
   const mb = buildZoo('mobilenetv2', { input: '3x32x32' });
-  mb.graph.nodes.filter((n) => n.opType === 'Clip').slice(0, 2).forEach((n) => (n.opType = 'HardSwish'));
+  mb.graph.nodes
+    .filter((n) => n.opType === 'Clip')
+    .slice(0, 2)
+    .forEach((n) => (n.opType = 'HardSwish'));
   const named = mb.graph.nodes.filter((n) => n.opType === 'HardSwish').map((n) => n.name);
-  assert.throws(() => planModel(mb, 1), (e: Error) => /3 problems/.test(e.message) && named.every((n) => e.message.includes(`node '${n}' (HardSwish): op is not supported by the MPC runtime`)));
+  assert.throws(
+    () => planModel(mb, 1),
+    (e: Error) => /3 problems/.test(e.message) && named.every((n) => e.message.includes(`node '${n}' (HardSwish): op is not supported by the MPC runtime`)),
+  );
 });

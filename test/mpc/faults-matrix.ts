@@ -11,7 +11,7 @@
  *
  *   node --import tsx test/mpc/faults-matrix.ts [--json] [--parallel 2] [--only 'at connect,at handshake']
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -73,7 +73,8 @@ export function allCases(): FaultCase[] {
       }
     }
   }
-  for (const link of ['party 0–party 1', 'party 0–dealer', 'party 1–dealer'] as const) for (const how of ['cut', 'stall'] as const) out.push({ kind: 'link', link, how });
+  for (const link of ['party 0–party 1', 'party 0–dealer', 'party 1–dealer'] as const)
+    for (const how of ['cut', 'stall'] as const) out.push({ kind: 'link', link, how });
   return out;
 }
 
@@ -131,7 +132,10 @@ async function proxy(target: () => number): Promise<Proxy> {
       });
       b.once('connect', () => {
         pairs.push([a, b]);
-        for (const [x, y] of [[a, b], [b, a]] as const) {
+        for (const [x, y] of [
+          [a, b],
+          [b, a],
+        ] as const) {
           x.on('data', (d: Buffer) => {
             if (stalled) return; // held: neither side sees anything, as with a silent network split
             forwarded += d.length;
@@ -207,7 +211,8 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
   const name = caseName(c);
   const problems: string[] = [];
   // Proxies bind first and hold their ports; the roles' ports are then chosen among the rest.
-  let dport = 0, pport = 0;
+  let dport = 0,
+    pport = 0;
   const proxies = {
     'party 0–dealer': await proxy(() => dport),
     'party 1–dealer': await proxy(() => dport),
@@ -220,8 +225,32 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
   const job0 = [MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '3', '--batch', '1'];
   const procs: Proc[] = [
     startRole('dealer', ['mpc', 'dealer', '--listen', `127.0.0.1:${dport}`, ...common, ...fault('dealer')]),
-    startRole('party 1', ['mpc', 'party', ...job1, '--id', '1', '--peer', `127.0.0.1:${pport}`, '--dealer', `127.0.0.1:${proxies['party 1–dealer'].port}`, ...common, ...fault('party 1')]),
-    startRole('party 0', ['mpc', 'party', ...job0, '--id', '0', '--peer', `127.0.0.1:${proxies['party 0–party 1'].port}`, '--dealer', `127.0.0.1:${proxies['party 0–dealer'].port}`, ...common, ...fault('party 0')]),
+    startRole('party 1', [
+      'mpc',
+      'party',
+      ...job1,
+      '--id',
+      '1',
+      '--peer',
+      `127.0.0.1:${pport}`,
+      '--dealer',
+      `127.0.0.1:${proxies['party 1–dealer'].port}`,
+      ...common,
+      ...fault('party 1'),
+    ]),
+    startRole('party 0', [
+      'mpc',
+      'party',
+      ...job0,
+      '--id',
+      '0',
+      '--peer',
+      `127.0.0.1:${proxies['party 0–party 1'].port}`,
+      '--dealer',
+      `127.0.0.1:${proxies['party 0–dealer'].port}`,
+      ...common,
+      ...fault('party 0'),
+    ]),
   ];
   const pids = procs.map((p) => p.child.pid!).filter((x) => x !== undefined);
   let faultAt: number | undefined;
@@ -244,7 +273,8 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
       const deadline = performance.now() + 90_000;
       for (;;) {
         if (victim.exit) {
-          if (victim.exit.signal !== 'SIGKILL') problems.push(`${c.role} ended (${victim.exit.code ?? victim.exit.signal}) before its fault: ${lastLine(victim.stderr)}`);
+          if (victim.exit.signal !== 'SIGKILL')
+            problems.push(`${c.role} ended (${victim.exit.code ?? victim.exit.signal}) before its fault: ${lastLine(victim.stderr)}`);
           faultAt = victim.exit.at;
           break;
         }
@@ -262,7 +292,8 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
       // Wait until the protocol is under way (party 0 and party 1 have exchanged 20 kB), then fault the link.
       const deadline = performance.now() + 90_000;
       while (proxies['party 0–party 1'].bytes() < 20_000 && performance.now() < deadline && procs.every((p) => !p.exit)) await sleep(10);
-      if (proxies['party 0–party 1'].bytes() < 20_000) problems.push(`the session never got under way: ${procs.map((p) => `${p.role}: ${lastLine(p.stderr)}`).join('; ')}`);
+      if (proxies['party 0–party 1'].bytes() < 20_000)
+        problems.push(`the session never got under way: ${procs.map((p) => `${p.role}: ${lastLine(p.stderr)}`).join('; ')}`);
       const px = proxies[c.link];
       if (c.how === 'cut') px.cut();
       else px.stall();
@@ -337,10 +368,16 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const chosen = allCases().filter((c) => !only.length || only.some((o) => caseName(c).includes(o)));
   const t0 = performance.now();
   const results = await runCases(chosen, parallel, (r) => {
-    if (!json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(36)} exits after ${r.survivors.map((s) => `${s.role} ${Number.isFinite(s.ms) ? (s.ms / 1000).toFixed(1) : '∞'} s`).join(', ')}${r.ok ? '' : ` — ${r.problems.join('; ')}`}\n`);
+    if (!json)
+      process.stdout.write(
+        `${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(36)} exits after ${r.survivors.map((s) => `${s.role} ${Number.isFinite(s.ms) ? (s.ms / 1000).toFixed(1) : '∞'} s`).join(', ')}${r.ok ? '' : ` — ${r.problems.join('; ')}`}\n`,
+      );
   });
   const passed = results.filter((r) => r.ok).length;
   if (json) process.stdout.write(`${JSON.stringify({ cases: results.length, passed, seconds: (performance.now() - t0) / 1000, results }, null, 1)}\n`);
-  else process.stdout.write(`${passed}/${results.length} cases ended within their budget with one error line naming a peer and no process left (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  else
+    process.stdout.write(
+      `${passed}/${results.length} cases ended within their budget with one error line naming a peer and no process left (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+    );
   process.exitCode = passed === results.length ? 0 : 1;
 }

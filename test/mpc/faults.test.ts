@@ -3,16 +3,17 @@
  * all of it), stray clients against a listening dealer and party 1 (dropped and logged, RSS cost of
  * 8 unauthenticated connections), and impersonation under mutual TLS with role-bound certificates.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caseName, runCases, type FaultCase } from './faults-matrix.js';
+import { test } from 'node:test';
+import tls from 'node:tls';
 import { makeRoleCertificates } from '../../src/mpc/net/certs.js';
+import { caseName, type FaultCase, runCases } from './faults-matrix.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'privml.js');
@@ -68,7 +69,10 @@ function killAll(ps: Proc[]): void {
   for (const p of ps) if (p.child.exitCode === null && p.child.signalCode === null) process.kill(-p.child.pid!, 'SIGKILL');
 }
 
-test('stray clients (HTTP, huge length headers, silent, port scan) are dropped and logged; 8 unauthenticated connections cost < 10 MB; the session still runs', { skip: process.platform !== 'linux', timeout: 120_000 }, async () => {
+test('stray clients (HTTP, huge length headers, silent, port scan) are dropped and logged; 8 unauthenticated connections cost < 10 MB; the session still runs', {
+  skip: process.platform !== 'linux',
+  timeout: 120_000,
+}, async () => {
   const dealer = start(['mpc', 'dealer', '--listen', '127.0.0.1:0']);
   const procs = [dealer];
   const socks: net.Socket[] = [];
@@ -102,17 +106,36 @@ test('stray clients (HTTP, huge length headers, silent, port scan) are dropped a
     await sleep(1500);
     const rss1 = rssKb(dealer.child.pid!);
     const costMb = (rss1 - rss0) / 1024;
-    process.stdout.write(`# dealer RSS ${(rss0 / 1024).toFixed(1)} MB -> ${(rss1 / 1024).toFixed(1)} MB with 8 unauthenticated connections (+${costMb.toFixed(2)} MB)\n`);
+    process.stdout.write(
+      `# dealer RSS ${(rss0 / 1024).toFixed(1)} MB -> ${(rss1 / 1024).toFixed(1)} MB with 8 unauthenticated connections (+${costMb.toFixed(2)} MB)\n`,
+    );
     assert.ok(costMb < 10, `8 unauthenticated connections cost ${costMb.toFixed(1)} MB`);
     // Now the real party 0: the session completes despite everything above.
-    const p0 = start(['mpc', 'party', MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '2', '--id', '0', '--peer', `127.0.0.1:${pport}`, '--dealer', `127.0.0.1:${dport}`]);
+    const p0 = start([
+      'mpc',
+      'party',
+      MODEL,
+      '--dataset',
+      'fashion-mnist-sample',
+      '--limit',
+      '2',
+      '--id',
+      '0',
+      '--peer',
+      `127.0.0.1:${pport}`,
+      '--dealer',
+      `127.0.0.1:${dport}`,
+    ]);
     procs.push(p0);
     const codes = await Promise.all(procs.map((p) => p.exited));
     assert.deepEqual(codes, [0, 0, 0], `exit codes ${codes}: ${procs.map((p) => p.stderr).join('\n---\n')}`);
     const drops = (s: string) => s.split('\n').filter((l) => /^privml: warning: .* dropped a connection from /.test(l));
     assert.ok(drops(dealer.stderr).length >= 3, dealer.stderr);
     assert.ok(drops(p1.stderr).length >= 3, p1.stderr);
-    assert.ok(drops(dealer.stderr).some((l) => /exceeds the limit of 65536 bytes/.test(l)), dealer.stderr);
+    assert.ok(
+      drops(dealer.stderr).some((l) => /exceeds the limit of 65536 bytes/.test(l)),
+      dealer.stderr,
+    );
   } finally {
     for (const s of socks) s.destroy();
     killAll(procs);
@@ -121,13 +144,16 @@ test('stray clients (HTTP, huge length headers, silent, port scan) are dropped a
 
 const haveOpenssl = spawnSync('which', ['openssl']).status === 0;
 
-test('impersonation: under --tls-ca, a client with the wrong role certificate or none is refused by the dealer and party 1; the right certificates run the session', { skip: haveOpenssl ? false : 'openssl not found on PATH', timeout: 120_000 }, async () => {
+test('impersonation: under --tls-ca, a client with the wrong role certificate or none is refused by the dealer and party 1; the right certificates run the session', {
+  skip: haveOpenssl ? false : 'openssl not found on PATH',
+  timeout: 120_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'privml-certs-'));
   const procs: Proc[] = [];
   try {
     const made = spawnSync(process.execPath, [BIN, 'mpc', 'certs', '-o', dir], { encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
-    assert.equal((readFileSync(join(dir, 'party0-key.pem')) && (await import('node:fs')).statSync(join(dir, 'party0-key.pem')).mode & 0o777), 0o600);
+    assert.equal(readFileSync(join(dir, 'party0-key.pem')) && (await import('node:fs')).statSync(join(dir, 'party0-key.pem')).mode & 0o777, 0o600);
     const f = (n: string) => join(dir, n);
     const tlsArgs = (stem: string) => ['--tls-cert', f(`${stem}.pem`), '--tls-key', f(`${stem}-key.pem`), '--tls-ca', f('ca.pem')];
     const dealer = start(['mpc', 'dealer', '--listen', '127.0.0.1:0', ...tlsArgs('dealer')]);
@@ -141,7 +167,13 @@ test('impersonation: under --tls-ca, a client with the wrong role certificate or
     const ca = readFileSync(f('ca.pem'));
     const attempt = (port: number, role: string, cert?: string): Promise<string> =>
       new Promise((resolve) => {
-        const s = tls.connect({ host: '127.0.0.1', port, ca, checkServerIdentity: () => undefined, ...(cert ? { cert: readFileSync(f(`${cert}.pem`)), key: readFileSync(f(`${cert}-key.pem`)) } : {}) });
+        const s = tls.connect({
+          host: '127.0.0.1',
+          port,
+          ca,
+          checkServerIdentity: () => undefined,
+          ...(cert ? { cert: readFileSync(f(`${cert}.pem`)), key: readFileSync(f(`${cert}-key.pem`)) } : {}),
+        });
         let got = '';
         s.on('secureConnect', () => {
           const hello = Buffer.from(JSON.stringify({ magic: 'privml-mpc-hello', role, version: 'privml-mpc/1' }));
@@ -167,7 +199,22 @@ test('impersonation: under --tls-ca, a client with the wrong role certificate or
 
     // A party 0 holding party 1's certificate is refused outright (its session cannot start).
     // The real party 0: the session runs over mutual TLS.
-    const p0 = start(['mpc', 'party', MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '2', '--id', '0', '--peer', `127.0.0.1:${pport}`, '--dealer', `127.0.0.1:${dport}`, ...tlsArgs('party0')]);
+    const p0 = start([
+      'mpc',
+      'party',
+      MODEL,
+      '--dataset',
+      'fashion-mnist-sample',
+      '--limit',
+      '2',
+      '--id',
+      '0',
+      '--peer',
+      `127.0.0.1:${pport}`,
+      '--dealer',
+      `127.0.0.1:${dport}`,
+      ...tlsArgs('party0'),
+    ]);
     procs.push(p0);
     const codes = await Promise.all(procs.map((p) => p.exited));
     assert.deepEqual(codes, [0, 0, 0], procs.map((p) => p.stderr).join('\n---\n'));
@@ -179,7 +226,11 @@ test('impersonation: under --tls-ca, a client with the wrong role certificate or
 
 // The other targets (onnx, fhe, proteus) belong to other pillars; `npm run fuzz` runs them all.
 test('fuzz (a few seconds): frames against a listening dealer and party 1, relu-configs — no crash, hang or memory spike', { timeout: 60_000 }, async () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz.ts'), '--seconds', '5', '--seed', '7', '--targets', 'frames,relu', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz.ts'), '--seconds', '5', '--seed', '7', '--targets', 'frames,relu', '--json'],
+    { cwd: ROOT, encoding: 'utf8', timeout: 50_000 },
+  );
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   const j = JSON.parse(r.stdout) as { results: Record<string, { inputs: number; crashes: number; hangs: number; spikes: number; cleanErrors: number }> };
   for (const [t, c] of Object.entries(j.results)) {
@@ -198,7 +249,11 @@ test('regression (fuzz): a relu-config of JSON null, a number or an array is ref
     for (const text of ['null', '3', '[1,2]', '"x"']) {
       const p = join(dir, 'c.json');
       writeFileSync(p, text);
-      assert.throws(() => readReluConfig(p, model), (e: Error) => e.constructor.name === 'DataError' && /expected an object of per-node bit ranges/.test(e.message), text);
+      assert.throws(
+        () => readReluConfig(p, model),
+        (e: Error) => e.constructor.name === 'DataError' && /expected an object of per-node bit ranges/.test(e.message),
+        text,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -2,14 +2,15 @@
 // same bytes and rounds as one lane, also when messages and dealer material arrive with random
 // delays (lanes then resume in different orders on the two parties: only the turn order keeps
 // their messages matched).
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { Correlations, PartyContext, PeerChannel } from '../../src/mpc/context.js';
-import { runTwoParty } from '../../src/mpc/local.js';
 import { inLanes } from '../../src/mpc/lanes.js';
+import { runTwoParty } from '../../src/mpc/local.js';
 import { profiledContext } from '../../src/mpc/profile.js';
+import { type CompareOptions, relu, reluCost } from '../../src/mpc/protocols/compare.js';
 import { ringAdd, ringSub } from '../../src/mpc/ring.js';
-import { relu, reluCost, type CompareOptions } from '../../src/mpc/protocols/compare.js';
 
 // Seeded test values and jitter (xorshift); never used for anything cryptographic.
 function rng(seed: number): () => number {
@@ -26,7 +27,8 @@ function values(n: number, seed: number): BigInt64Array {
   const r = rng(seed);
   const x = new BigInt64Array(n);
   for (let i = 0; i < n; i++) {
-    const hi = BigInt(Math.floor(r() * 2 ** 32)), lo = BigInt(Math.floor(r() * 2 ** 32));
+    const hi = BigInt(Math.floor(r() * 2 ** 32)),
+      lo = BigInt(Math.floor(r() * 2 ** 32));
     x[i] = BigInt.asIntN(64, (hi << 32n) | lo) >> BigInt(i % 64);
   }
   return x;
@@ -54,7 +56,8 @@ function jittered(ctx: PartyContext, seed: number): PartyContext {
 }
 
 async function reluLanes(x: BigInt64Array, opts: CompareOptions, jitter: boolean) {
-  const x0 = values(x.length, 99), x1 = ringSub(x, x0);
+  const x0 = values(x.length, 99),
+    x1 = ringSub(x, x0);
   const res = await runTwoParty(async (ctx0) => {
     const ctx = jitter ? jittered(ctx0, 17 + 31 * ctx0.party) : ctx0;
     const before = { ...ctx.peer.stats };
@@ -101,7 +104,13 @@ test('a failing lane leaves the rotation: the other lanes still get their turns,
       /lane 1 broke/,
     );
     const got = await Promise.all(done);
-    assert.deepEqual(got.map((m) => [...m]), [[0, 1 - ctx.party], [2, 1 - ctx.party]]);
+    assert.deepEqual(
+      got.map((m) => [...m]),
+      [
+        [0, 1 - ctx.party],
+        [2, 1 - ctx.party],
+      ],
+    );
   });
 });
 
@@ -110,7 +119,8 @@ test('profile with lanes: waiting is charged once as idle time, never more than 
     const ctx = profiledContext(jittered(ctx0, 3 + ctx0.party));
     const t0 = performance.now();
     await relu(ctx, values(5000, 1 + ctx.party), { lanes: 2 });
-    const ms = performance.now() - t0, p = ctx.profile.total;
+    const ms = performance.now() - t0,
+      p = ctx.profile.total;
     assert.ok(p.waitPeer + p.waitDealer > 0);
     assert.ok(p.waitPeer + p.waitDealer + p.and + p.bitplanes + p.pack + p.framing + p.ring <= ms + 1, JSON.stringify({ ms, p }));
     assert.equal(ctx.profile.lanes, 1);

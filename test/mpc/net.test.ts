@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from '../../src/mpc/net/framing.js';
-import { listen, connect, type TcpFrameChannel } from '../../src/mpc/net/tcp.js';
-import { memoryFramePair } from '../../src/mpc/net/memory.js';
-import { emulateLink, NET_PRESETS, parseBandwidth, parseLatency, parseNetOptions, describeNet } from '../../src/mpc/net/emulate.js';
-import { peerChannel, modeledSeconds, diffStats, snapshotStats } from '../../src/mpc/net/peer.js';
-import { handshake, sha256Hex, type Hello } from '../../src/mpc/net/handshake.js';
+import { test } from 'node:test';
 import { admitPeers } from '../../src/mpc/net/admit.js';
+import { describeNet, emulateLink, NET_PRESETS, parseBandwidth, parseLatency, parseNetOptions } from '../../src/mpc/net/emulate.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, PRE_AUTH_MAX_FRAME_BYTES } from '../../src/mpc/net/framing.js';
+import { type Hello, handshake, sha256Hex } from '../../src/mpc/net/handshake.js';
+import { memoryFramePair } from '../../src/mpc/net/memory.js';
+import { diffStats, modeledSeconds, peerChannel, snapshotStats } from '../../src/mpc/net/peer.js';
+import { connect, listen, type TcpFrameChannel } from '../../src/mpc/net/tcp.js';
 import { seededUniform } from '../../src/seeded-rng.js';
 
 const HOST = '127.0.0.1';
@@ -289,15 +289,35 @@ const haveOpenssl = spawnSync('which', ['openssl']).status === 0;
 function makeCert(dir: string, name: string): { cert: string; key: string } {
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.crt`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
-test('tls: round trip with a self-signed certificate, and a client that does not trust it is refused', { skip: haveOpenssl ? false : 'openssl not found on PATH' }, async () => {
+test('tls: round trip with a self-signed certificate, and a client that does not trust it is refused', {
+  skip: haveOpenssl ? false : 'openssl not found on PATH',
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'privml-tls-'));
   try {
     const server = makeCert(dir, 'server');
@@ -619,10 +639,22 @@ test('admission: HTTP text, an oversized header, a port scan and a silent client
   assert.equal((await hello).role, 'party 1');
   assert.ok(admitted, 'the real peer was admitted');
   assert.equal(drops.length, 4, drops.join('\n'));
-  assert.ok(drops.some((d) => /not a privml hello|exceeds the limit/.test(d)), `HTTP text: ${drops.join(' / ')}`);
-  assert.ok(drops.some((d) => /exceeds the limit of 65536 bytes/.test(d)), 'oversized header hits the pre-handshake cap');
-  assert.ok(drops.some((d) => /no handshake from the peer within 0\.4 s/.test(d)), 'silent client');
-  assert.ok(drops.some((d) => /closed the connection/.test(d)), 'port scan');
+  assert.ok(
+    drops.some((d) => /not a privml hello|exceeds the limit/.test(d)),
+    `HTTP text: ${drops.join(' / ')}`,
+  );
+  assert.ok(
+    drops.some((d) => /exceeds the limit of 65536 bytes/.test(d)),
+    'oversized header hits the pre-handshake cap',
+  );
+  assert.ok(
+    drops.some((d) => /no handshake from the peer within 0\.4 s/.test(d)),
+    'silent client',
+  );
+  assert.ok(
+    drops.some((d) => /closed the connection/.test(d)),
+    'port scan',
+  );
   assert.equal(received.length, 0, 'a stray client learns nothing (the listener answers only a valid hello)');
   for (const s of [http, huge, silent]) s.destroy();
   good.close();

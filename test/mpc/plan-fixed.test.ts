@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
-import { floatTensor, type Model } from '../../src/onnx/ir.js';
-import { GraphBuilder } from '../../src/onnx/builder.js';
-import { loadFashionMnistSample } from '../../src/nn/data/index.js';
-import { maxFracBits, MIN_FRAC_BITS, planModel } from '../../src/mpc/plan.js';
+import { join } from 'node:path';
+import { test } from 'node:test';
 import { defaultJobFlags, privateInference } from '../../src/cli/mpc.js';
+import { MIN_FRAC_BITS, maxFracBits, planModel } from '../../src/mpc/plan.js';
+import { loadFashionMnistSample } from '../../src/nn/data/index.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, type Model } from '../../src/onnx/ir.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { ortOut, twoParty } from './plan-helpers.js';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'models', 'fmnist-cnn.onnx');
@@ -51,7 +51,11 @@ test('mpc infer refuses, before any process starts: frac-bits outside the headro
   try {
     await assert.rejects(privateInference(MODEL, flags({ fracBits: 32 })), /--frac-bits must be an integer in \[10, 19\]/);
     await assert.rejects(privateInference(MODEL, flags({ fracBits: 4 })), /--frac-bits must be an integer in \[10, 19\]/);
-    for (const [v, re] of [[NaN, /non-finite/], [Infinity, /non-finite/], [1e7, /exceeds 4096/]] as const) {
+    for (const [v, re] of [
+      [NaN, /non-finite/],
+      [Infinity, /non-finite/],
+      [1e7, /exceeds 4096/],
+    ] as const) {
       const f = join(dir, `w${v}.onnx`);
       saveModel(withWeight(model, v), f);
       await assert.rejects(privateInference(f, flags({})), re);

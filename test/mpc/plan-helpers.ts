@@ -1,13 +1,13 @@
 /** Shared by the MPC plan tests: deterministic test weights, two-party runs with per-party models, ORT references. */
+
+import { prepareWeights, runPlan, type WeightMode } from '../../src/mpc/executor.js';
+import { runTwoParty } from '../../src/mpc/local.js';
+import { applyPost, planModel } from '../../src/mpc/plan.js';
+import { reveal, shareInput } from '../../src/mpc/protocols/arith.js';
+import { decodeFixed, encodeFixed } from '../../src/mpc/ring.js';
 import type { Model, Tensor } from '../../src/onnx/ir.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
-import { planModel } from '../../src/mpc/plan.js';
-import { applyPost } from '../../src/mpc/plan.js';
-import { prepareWeights, runPlan, type WeightMode } from '../../src/mpc/executor.js';
-import { runTwoParty } from '../../src/mpc/local.js';
-import { reveal, shareInput } from '../../src/mpc/protocols/arith.js';
-import { decodeFixed, encodeFixed } from '../../src/mpc/ring.js';
 
 /** Deterministic pseudo-random floats in [lo, hi) (test data, not secret). */
 export function lcg(seed: number): (lo?: number, hi?: number) => number {
@@ -21,7 +21,10 @@ export function lcg(seed: number): (lo?: number, hi?: number) => number {
 /** A float tensor of `dims` filled from `rnd`. */
 export function randTensor(rnd: (lo?: number, hi?: number) => number, dims: number[], lo = -1, hi = 1): Tensor {
   const n = dims.reduce((a, b) => a * b, 1);
-  return floatTensor(dims, Array.from({ length: n }, () => rnd(lo, hi)));
+  return floatTensor(
+    dims,
+    Array.from({ length: n }, () => rnd(lo, hi)),
+  );
 }
 
 /** `model` with every float32 initializer replaced by `fill(i)` values (party 0's view in tests). */

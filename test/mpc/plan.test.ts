@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, int64Tensor, type Model } from '../../src/onnx/ir.js';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
+import { test } from 'node:test';
+import { defaultJobFlags, privateInference } from '../../src/cli/mpc.js';
 import { stripWeights } from '../../src/mpc/arch.js';
 import { planModel } from '../../src/mpc/plan.js';
-import { privateInference, defaultJobFlags } from '../../src/cli/mpc.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, int64Tensor, type Model } from '../../src/onnx/ir.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { lcg, maxDiff, ortOut, randTensor, twoParty } from './plan-helpers.js';
 
 /** Pad, Conv, Clip (ReLU6), MaxPool ceil_mode, LeakyRelu, Concat, Transpose, Slice, Unsqueeze/Squeeze, Identity, output Softmax. */
@@ -46,7 +46,10 @@ test('ordinary export patterns run on shares and match onnxruntime (public, and 
   const r = lcg(11);
   const x = Float32Array.from({ length: 2 * 3 * 36 }, () => r(-1, 1));
   const want = await ortOut(model, x, [2, 3, 6, 6]);
-  for (const [m0, mode] of [[model, 'public'], [stripWeights(model), 'secret']] as const) {
+  for (const [m0, mode] of [
+    [model, 'public'],
+    [stripWeights(model), 'secret'],
+  ] as const) {
     const got = await twoParty(m0, model, x, 2, mode);
     assert.ok(maxDiff(got, want) < 2e-3, `${mode}: max diff ${maxDiff(got, want)}\n want ${want}\n got ${got}`);
   }
@@ -65,7 +68,9 @@ test('every offending node is named in one error, before any process starts', as
   assert.throws(
     () => planModel(model, 1),
     (e: Error) =>
-      ["'gate' (Sigmoid)", "'swish' (Mul)", "'inner_softmax' (Softmax)", "'hs' (HardSwish)"].every((n) => e.message.includes(n)) && /5 problems/.test(e.message) && /the MPC runtime supports Conv/.test(e.message),
+      ["'gate' (Sigmoid)", "'swish' (Mul)", "'inner_softmax' (Softmax)", "'hs' (HardSwish)"].every((n) => e.message.includes(n)) &&
+      /5 problems/.test(e.message) &&
+      /the MPC runtime supports Conv/.test(e.message),
   );
   const dir = mkdtempSync(join(tmpdir(), 'privml-plan-'));
   try {
@@ -91,7 +96,10 @@ test('a real PyTorch export (Constant, Pad+AveragePool, Clip, MaxPool ceil_mode,
   const plan = planModel(model, 2);
   assert.equal(plan.post, 'LogSoftmax');
   assert.ok(!plan.steps.some((s) => s.node.opType === 'BatchNormalization' && s.kind !== 'affine'));
-  for (const [m0, mode] of [[model, 'public'], [stripWeights(model), 'secret']] as const) {
+  for (const [m0, mode] of [
+    [model, 'public'],
+    [stripWeights(model), 'secret'],
+  ] as const) {
     const got = await twoParty(m0, model, x, 2, mode);
     assert.ok(maxDiff(got, want) < 5e-3, `${mode}: max diff ${maxDiff(got, want)}`);
   }

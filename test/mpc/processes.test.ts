@@ -3,15 +3,16 @@
  * hand (handshake refusals), the launcher killed, bad input, and (in process) the
  * distribution of what party 1 receives during a ReLU.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import type { AndTriples, BeaverTriple, BitMulTriples, Correlations, PartyContext, PeerChannel, SharedBits } from '../../src/mpc/context.js';
 import { runTwoParty } from '../../src/mpc/local.js';
-import { relu, type CompareOptions } from '../../src/mpc/protocols/compare.js';
+import { type CompareOptions, relu } from '../../src/mpc/protocols/compare.js';
 import { loadModel } from '../../src/onnx/proto.js';
 import { inferShapes } from '../../src/onnx/shape.js';
 
@@ -55,7 +56,12 @@ after(() => {
 
 /** Start `privml ...args` in its own process group; output is collected as it arrives. */
 function start(name: string, args: string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, PRIVML_DATA: '' } });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: tmp,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, PRIVML_DATA: '' },
+  });
   live.add(child);
   const p: Proc = {
     name,
@@ -173,7 +179,10 @@ const reluElems: Map<string, number> = (() => {
   const out = new Map<string, number>();
   for (const n of model.graph.nodes.filter((n) => n.opType === 'Relu')) {
     const shape = shapes.get(n.outputs[0]!)!.shape!;
-    out.set(n.name, shape.slice(1).reduce<number>((a, d) => a * (d as number), 1));
+    out.set(
+      n.name,
+      shape.slice(1).reduce<number>((a, d) => a * (d as number), 1),
+    );
   }
   return out;
 })();
@@ -216,7 +225,10 @@ test('mpc infer: agrees with the plaintext runtime, per-layer accounting, 427 bi
   assert.ok(j.maxLogitDiff < 1e-2, `maxLogitDiff ${j.maxLogitDiff}`);
   // Every node of the model has an accounting row, in graph order.
   const model = loadModel(MODEL);
-  assert.deepEqual(j.layers.map((l) => l.name), model.graph.nodes.map((n) => n.name));
+  assert.deepEqual(
+    j.layers.map((l) => l.name),
+    model.graph.nodes.map((n) => n.name),
+  );
   for (const l of j.layers) {
     assert.ok(l.ms >= 0 && Number.isFinite(l.ms));
     if (l.op !== 'Relu') assert.deepEqual(l.bytesSent, [0, 0], `${l.name} (public weights) communicates nothing`);
@@ -267,8 +279,10 @@ test('mpc infer --relu-config: a 16-bit range on one layer costs 143 bits per el
   const cfg = join(tmp, 'relu16.json');
   writeFileSync(cfg, JSON.stringify({ layers: { [first!]: { msb: 22, lsb: 6 } } }));
   const j = await infer(['--relu-config', cfg], '--relu-config (16 bits on one layer)');
-  const l1 = j.layers.find((l) => l.name === first)!, l2 = j.layers.find((l) => l.name === second)!;
-  const b1 = (143 * reluElems.get(first!)! * 8) / 8, b2 = (427 * reluElems.get(second!)! * 8) / 8;
+  const l1 = j.layers.find((l) => l.name === first)!,
+    l2 = j.layers.find((l) => l.name === second)!;
+  const b1 = (143 * reluElems.get(first!)! * 8) / 8,
+    b2 = (427 * reluElems.get(second!)! * 8) / 8;
   assert.deepEqual(l1.bytesSent, [b1, b1]);
   assert.equal(l1.rounds, 6);
   assert.deepEqual(l2.bytesSent, [b2, b2]);
@@ -307,7 +321,10 @@ const alive = (pid: number): boolean => {
   }
 };
 
-test('killing the `mpc infer` launcher: its dealer and parties exit within 10 s (no orphans)', { skip: process.platform !== 'linux', timeout: 60_000 }, async () => {
+test('killing the `mpc infer` launcher: its dealer and parties exit within 10 s (no orphans)', {
+  skip: process.platform !== 'linux',
+  timeout: 60_000,
+}, async () => {
   const p = start('mpc infer', ['mpc', 'infer', MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '1000', '--batch', '1']);
   const pid = p.child.pid!;
   let roles: number[] = [];
@@ -346,7 +363,11 @@ before(async () => {
 async function shortSession(p1: string[], p0: string[]) {
   const s = await startSession(['--count', '4', ...p1], ['--dataset', 'fashion-mnist-sample', '--limit', '4', ...p0]);
   const [d, r1, r0] = await Promise.all([exitWithin(s.dealer, 20_000), exitWithin(s.p1, 20_000), exitWithin(s.p0, 20_000)]);
-  return { dealer: { ...d, stderr: s.dealer.stderr, stdout: s.dealer.stdout }, p1: { ...r1, stderr: s.p1.stderr, stdout: s.p1.stdout }, p0: { ...r0, stderr: s.p0.stderr, stdout: s.p0.stdout } };
+  return {
+    dealer: { ...d, stderr: s.dealer.stderr, stdout: s.dealer.stdout },
+    p1: { ...r1, stderr: s.p1.stderr, stdout: s.p1.stdout },
+    p0: { ...r0, stderr: s.p0.stderr, stdout: s.p0.stdout },
+  };
 }
 
 test('parties that loaded different models refuse each other (other weights, other architecture)', { timeout: 45_000 }, async () => {
@@ -390,7 +411,9 @@ test('with --weights secret party 0 needs only the architecture: other weights a
 // ---------------------------------------------------------------------------------------------
 
 test('mpc infer rejects bad input with one line and no stack trace', { timeout: 45_000 }, async () => {
-  const badNode = join(tmp, 'bad-node.json'), badMsb = join(tmp, 'bad-msb.json'), badJson = join(tmp, 'bad.json');
+  const badNode = join(tmp, 'bad-node.json'),
+    badMsb = join(tmp, 'bad-msb.json'),
+    badJson = join(tmp, 'bad.json');
   writeFileSync(badNode, JSON.stringify({ layers: { no_such_node: { msb: 20 } } }));
   writeFileSync(badMsb, JSON.stringify({ layers: { [[...reluElems.keys()][0]!]: { msb: 65 } } }));
   writeFileSync(badJson, '{oops');
@@ -445,7 +468,12 @@ const zeroDealer: Correlations = {
   matmulTriple: async () => assert.fail('not used'),
   andTriples: async (n): Promise<AndTriples> => ({ a: new Uint8Array((n + 7) >> 3), b: new Uint8Array((n + 7) >> 3), c: new Uint8Array((n + 7) >> 3) }),
   sharedBits: async (n): Promise<SharedBits> => ({ xor: new Uint8Array((n + 7) >> 3), arith: new BigInt64Array(n) }),
-  bitMulTriples: async (n): Promise<BitMulTriples> => ({ xor: new Uint8Array((n + 7) >> 3), arith: new BigInt64Array(n), a: new BigInt64Array(n), c: new BigInt64Array(n) }),
+  bitMulTriples: async (n): Promise<BitMulTriples> => ({
+    xor: new Uint8Array((n + 7) >> 3),
+    arith: new BigInt64Array(n),
+    a: new BigInt64Array(n),
+    c: new BigInt64Array(n),
+  }),
 };
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
@@ -473,7 +501,8 @@ async function reluView(input: (i: number) => bigint, n: number, trials: number,
   const joint = opts.protocol === 'signonly';
   for (let t = 0; t < trials; t++) {
     const x = BigInt64Array.from({ length: n }, (_, i) => input(t * n + i));
-    const log: Uint8Array[] = [], sent: Uint8Array[] = [];
+    const log: Uint8Array[] = [],
+      sent: Uint8Array[] = [];
     let r1: Uint8Array | undefined;
     await runTwoParty(async (ctx) => {
       let c: PartyContext = dealer ? { ...ctx, dealer } : ctx;
@@ -501,7 +530,8 @@ async function reluView(input: (i: number) => bigint, n: number, trials: number,
     });
     const views = log.slice();
     if (joint) {
-      const nb = (n + 7) >> 3, last = log.length - 1;
+      const nb = (n + 7) >> 3,
+        last = log.length - 1;
       views.push(Uint8Array.from({ length: nb }, (_, i) => log[last]![i]! ^ sent[last]![i]! ^ r1![i]!));
     }
     if (t === 0) for (const _ of views) hists.push(new Array<number>(256).fill(0));
@@ -515,11 +545,13 @@ async function reluView(input: (i: number) => bigint, n: number, trials: number,
 
 /** Chi-square of a histogram against uniform, and of two histograms against each other (df = used bins − 1). */
 function chi2Uniform(h: number[]): { stat: number; df: number } {
-  const total = h.reduce((s, v) => s + v, 0), e = total / h.length;
+  const total = h.reduce((s, v) => s + v, 0),
+    e = total / h.length;
   return { stat: h.reduce((s, v) => s + (v - e) ** 2 / e, 0), df: h.length - 1 };
 }
 function chi2Two(a: number[], b: number[]): { stat: number; df: number } {
-  let stat = 0, bins = 0;
+  let stat = 0,
+    bins = 0;
   for (let i = 0; i < a.length; i++) {
     if (a[i]! + b[i]! === 0) continue;
     bins++;
@@ -529,7 +561,8 @@ function chi2Two(a: number[], b: number[]): { stat: number; df: number } {
 }
 /** Upper 1e-6 quantile of χ²(df) (Wilson–Hilferty): a correct protocol essentially never exceeds it. */
 function chi2Limit(df: number): number {
-  const z = 4.753, k = 2 / (9 * df);
+  const z = 4.753,
+    k = 2 / (9 * df);
   return df * (1 - k + z * Math.sqrt(k)) ** 3;
 }
 
@@ -548,7 +581,11 @@ test('party 1 receives the same distribution during relu whether party 0 holds z
     const v1 = await reluView(large, n, trials, opts);
     assert.equal(v0.length, v1.length, `${what}: message count`);
     v0.forEach((h, k) => {
-      assert.deepEqual(h.reduce((s, c) => s + c, 0), v1[k]!.reduce((s, c) => s + c, 0), `${what}: message ${k} length`);
+      assert.deepEqual(
+        h.reduce((s, c) => s + c, 0),
+        v1[k]!.reduce((s, c) => s + c, 0),
+        `${what}: message ${k} length`,
+      );
       const two = chi2Two(h, v1[k]!);
       assert.ok(two.stat < chi2Limit(two.df), `${what}: message ${k} differs between inputs: χ² = ${two.stat.toFixed(1)} (df ${two.df})`);
       if (uniform) {

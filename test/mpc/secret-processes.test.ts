@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
+import { test } from 'node:test';
 import { defaultJobFlags, privateInference } from '../../src/cli/mpc.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { lcg, randTensor } from './plan-helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'privml.js');
@@ -17,7 +17,11 @@ test('processes: party 0 runs from `mpc export-architecture` output (weights zer
     const r = lcg(5);
     const b = new GraphBuilder('bn-bias');
     const x = b.input('x', 'float32', ['N', 6]);
-    const bn = b.op('BatchNormalization', [x, b.init('g', randTensor(r, [6], 0.5, 2)), b.init('be', randTensor(r, [6])), b.init('m', randTensor(r, [6])), b.init('v', randTensor(r, [6], 0.5, 2))], { epsilon: float(1e-5) });
+    const bn = b.op(
+      'BatchNormalization',
+      [x, b.init('g', randTensor(r, [6], 0.5, 2)), b.init('be', randTensor(r, [6])), b.init('m', randTensor(r, [6])), b.init('v', randTensor(r, [6], 0.5, 2))],
+      { epsilon: float(1e-5) },
+    );
     const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [bn, b.init('w', randTensor(r, [6, 8]))]), b.init('b', randTensor(r, [8]))])]);
     const y = b.op('Add', [b.op('MatMul', [h, b.init('w2', randTensor(r, [8, 3]))]), b.init('b2', randTensor(r, [3]))]);
     b.output(y, 'float32', ['N', 3]);

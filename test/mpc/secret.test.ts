@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { int64Tensor, floatTensor, type Model } from '../../src/onnx/ir.js';
-import { loadModel } from '../../src/onnx/proto.js';
-import { loadFashionMnistSample } from '../../src/nn/data/index.js';
+import { test } from 'node:test';
 import { architectureConstants, architectureHash, stripWeights } from '../../src/mpc/arch.js';
 import { planModel } from '../../src/mpc/plan.js';
+import { loadFashionMnistSample } from '../../src/nn/data/index.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, int64Tensor, type Model } from '../../src/onnx/ir.js';
+import { loadModel } from '../../src/onnx/proto.js';
 import { lcg, maxDiff, ortOut, randTensor, refill, twoParty } from './plan-helpers.js';
 
 const FMNIST = join(import.meta.dirname, '..', '..', 'models', 'fmnist-cnn.onnx');
@@ -20,7 +20,17 @@ function constantsModel(seed = 1): Model {
   const b = new GraphBuilder('constants');
   const x = b.input('x', 'float32', ['N', 2, 6, 6]);
   const bn = (v: string, c: number) =>
-    b.op('BatchNormalization', [v, b.init('g', randTensor(r, [c], 0.5, 1.5)), b.init('be', randTensor(r, [c])), b.init('m', randTensor(r, [c])), b.init('v', randTensor(r, [c], 0.5, 2))], { epsilon: float(1e-5) });
+    b.op(
+      'BatchNormalization',
+      [
+        v,
+        b.init('g', randTensor(r, [c], 0.5, 1.5)),
+        b.init('be', randTensor(r, [c])),
+        b.init('m', randTensor(r, [c])),
+        b.init('v', randTensor(r, [c], 0.5, 2)),
+      ],
+      { epsilon: float(1e-5) },
+    );
   const h0 = bn(x, 2);
   const c1 = b.op('Conv', [h0, b.init('w1', randTensor(r, [3, 2, 3, 3], -0.5, 0.5))], { pads: [1, 1, 1, 1] });
   const a1 = b.op('Add', [c1, b.init('cb', randTensor(r, [3, 1, 1]))]);
@@ -56,7 +66,13 @@ test('secret weights: party 0 with zeroed or random initializers gets the right 
   const zero = await twoParty(stripWeights(model), model, x, 2, 'secret');
   assert.ok(maxDiff(zero, want) < 1e-2, `zeroed party 0: max diff ${maxDiff(zero, want)} (want ${want.slice(0, 4)}, got ${zero.slice(0, 4)})`);
   const rnd = lcg(99);
-  const random = await twoParty(refill(model, () => rnd(-50, 50)), model, x, 2, 'secret');
+  const random = await twoParty(
+    refill(model, () => rnd(-50, 50)),
+    model,
+    x,
+    2,
+    'secret',
+  );
   assert.ok(maxDiff(random, want) < 1e-2, `random party 0: max diff ${maxDiff(random, want)}`);
   // The check can fail: with public weights, party 0's zeros do change the answer.
   const pub = await twoParty(stripWeights(model), model, x, 2, 'public');

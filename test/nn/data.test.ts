@@ -6,17 +6,18 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import {
+  batches,
   CIFAR10_FILES,
   CIFAR10_RECORD_BYTES,
-  FASHION_MNIST_MD5,
-  FASHION_MNIST_NORMALIZATION,
-  batches,
   channelStats,
   classCounts,
+  type Dataset,
   datasetFromBytes,
   defaultDataSearchDirs,
   downloadFashionMnist,
   encodeIdx,
+  FASHION_MNIST_MD5,
+  FASHION_MNIST_NORMALIZATION,
   findCifar10,
   findFashionMnist,
   loadCifar10,
@@ -26,7 +27,6 @@ import {
   split,
   subset,
   writeIdx,
-  type Dataset,
 } from '../../src/nn/data/index.js';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'privml-data-test-'));
@@ -149,10 +149,7 @@ describe('Dataset helpers', () => {
   test('datasetFromBytes scales to [0,1] and checks labels', () => {
     const ds = datasetFromBytes('t', new Uint8Array([0, 255, 51, 102]), new Uint8Array([0, 1]), [1, 1, 2], ['a', 'b']);
     assert.deepEqual(Array.from(ds.images), [0, 1, 0.2, 0.4].map(Math.fround));
-    assert.throws(
-      () => datasetFromBytes('t', new Uint8Array(2), new Uint8Array([2]), [1, 1, 2], ['a', 'b']),
-      /label 2 of example 0 is out of range/,
-    );
+    assert.throws(() => datasetFromBytes('t', new Uint8Array(2), new Uint8Array([2]), [1, 1, 2], ['a', 'b']), /label 2 of example 0 is out of range/);
   });
 
   test('subset is a view of the right examples', () => {
@@ -171,9 +168,20 @@ describe('Dataset helpers', () => {
     assert.equal(b.n, 71);
     const idA = ids(a.images, a.n, 8);
     const idB = ids(b.images, b.n, 8);
-    assert.deepEqual([...idA, ...idB].sort((x, y) => x - y), Array.from({ length: 101 }, (_, i) => i));
-    assert.deepEqual(Array.from(a.labels), idA.map((i) => i % 3), 'labels follow their images');
-    assert.notDeepEqual(idA, Array.from({ length: 30 }, (_, i) => i), 'actually shuffled');
+    assert.deepEqual(
+      [...idA, ...idB].sort((x, y) => x - y),
+      Array.from({ length: 101 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      Array.from(a.labels),
+      idA.map((i) => i % 3),
+      'labels follow their images',
+    );
+    assert.notDeepEqual(
+      idA,
+      Array.from({ length: 30 }, (_, i) => i),
+      'actually shuffled',
+    );
     const again = split(ds, 0.3, 42);
     assert.deepEqual(ids(again.a.images, again.a.n, 8), idA);
     const other = split(ds, 0.3, 43);
@@ -183,20 +191,46 @@ describe('Dataset helpers', () => {
   test('batches cover every example exactly once, in order or shuffled deterministically', () => {
     const ds = toyDataset(23);
     const inOrder = [...batches(ds, 5)];
-    assert.deepEqual(inOrder.map((b) => b.n), [5, 5, 5, 5, 3]);
-    assert.deepEqual(inOrder.flatMap((b) => ids(b.x, b.n, 8)), Array.from({ length: 23 }, (_, i) => i));
+    assert.deepEqual(
+      inOrder.map((b) => b.n),
+      [5, 5, 5, 5, 3],
+    );
+    assert.deepEqual(
+      inOrder.flatMap((b) => ids(b.x, b.n, 8)),
+      Array.from({ length: 23 }, (_, i) => i),
+    );
     for (const b of inOrder) assert.equal(b.x.length, b.n * 8);
 
     const run = (seed: number) => [...batches(ds, 4, { shuffle: true, seed })];
     const s1 = run(7);
     const order = s1.flatMap((b) => ids(b.x, b.n, 8));
-    assert.deepEqual([...order].sort((x, y) => x - y), Array.from({ length: 23 }, (_, i) => i));
-    assert.deepEqual(s1.flatMap((b) => Array.from(b.y)), order.map((i) => i % 3), 'labels follow images');
-    assert.notDeepEqual(order, Array.from({ length: 23 }, (_, i) => i));
-    assert.deepEqual(run(7).flatMap((b) => ids(b.x, b.n, 8)), order, 'same seed, same order');
-    assert.notDeepEqual(run(8).flatMap((b) => ids(b.x, b.n, 8)), order);
+    assert.deepEqual(
+      [...order].sort((x, y) => x - y),
+      Array.from({ length: 23 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      s1.flatMap((b) => Array.from(b.y)),
+      order.map((i) => i % 3),
+      'labels follow images',
+    );
+    assert.notDeepEqual(
+      order,
+      Array.from({ length: 23 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      run(7).flatMap((b) => ids(b.x, b.n, 8)),
+      order,
+      'same seed, same order',
+    );
+    assert.notDeepEqual(
+      run(8).flatMap((b) => ids(b.x, b.n, 8)),
+      order,
+    );
 
-    assert.deepEqual([...batches(ds, 5, { dropLast: true })].map((b) => b.n), [5, 5, 5, 5]);
+    assert.deepEqual(
+      [...batches(ds, 5, { dropLast: true })].map((b) => b.n),
+      [5, 5, 5, 5],
+    );
     assert.throws(() => batches(ds, 0).next(), /batch size must be a positive integer/);
   });
 
@@ -263,10 +297,13 @@ describe('CIFAR-10', () => {
     const dir = tmp();
     const p = join(dir, 'test_batch.bin');
     writeFileSync(p, new Uint8Array(CIFAR10_RECORD_BYTES * 2 - 5));
-    assert.throws(() => loadCifar10({ split: 'test', dir }), (e: Error) => {
-      assert.ok(e.message.startsWith(`${p}: bad CIFAR-10 batch size 6141 bytes`), e.message);
-      return true;
-    });
+    assert.throws(
+      () => loadCifar10({ split: 'test', dir }),
+      (e: Error) => {
+        assert.ok(e.message.startsWith(`${p}: bad CIFAR-10 batch size 6141 bytes`), e.message);
+        return true;
+      },
+    );
     assert.throws(() => loadCifar10({ split: 'train', searchDirs: [dir] }), /CIFAR-10 train split not found \(looked in: /);
   });
 });
@@ -289,7 +326,10 @@ describe('Fashion-MNIST', () => {
     assert.equal(ds.classes[9], 'Ankle boot');
     // The official test set starts with these labels.
     assert.deepEqual(Array.from(ds.labels.subarray(0, 10)), [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
-    assert.ok(classCounts(ds).every((c) => c >= 80 && c <= 120), 'roughly balanced');
+    assert.ok(
+      classCounts(ds).every((c) => c >= 80 && c <= 120),
+      'roughly balanced',
+    );
     const norm = loadFashionMnistSample({ limit: 10, normalize: FASHION_MNIST_NORMALIZATION });
     assert.equal(norm.n, 10);
     assert.equal(norm.images[0], Math.fround((ds.images[0]! - 0.286) / 0.353));
@@ -356,15 +396,8 @@ describe('Fashion-MNIST', () => {
       '/usr/share/datasets/fashion-mnist',
       '/home/u/.cache/privml/fashion-mnist',
     ]);
-    assert.deepEqual(defaultDataSearchDirs({}, '/home/u'), [
-      '/usr/share/datasets/fashion-mnist',
-      '/home/u/.cache/privml/fashion-mnist',
-    ]);
-    assert.deepEqual(defaultDataSearchDirs({ PRIVML_DATA: '/d' }, '/h', 'cifar10'), [
-      '/d',
-      '/d/cifar-10-batches-bin',
-      '/h/.cache/privml/cifar-10-batches-bin',
-    ]);
+    assert.deepEqual(defaultDataSearchDirs({}, '/home/u'), ['/usr/share/datasets/fashion-mnist', '/home/u/.cache/privml/fashion-mnist']);
+    assert.deepEqual(defaultDataSearchDirs({ PRIVML_DATA: '/d' }, '/h', 'cifar10'), ['/d', '/d/cifar-10-batches-bin', '/h/.cache/privml/cifar-10-batches-bin']);
   });
 
   const realDir = '/usr/share/datasets/fashion-mnist';
@@ -437,7 +470,10 @@ describe('download', () => {
     await assert.rejects(
       () => downloadFashionMnist(dest, { fetchImpl }),
       (e: Error) => {
-        assert.match(e.message, /^train-images-idx3-ubyte\.gz: download failed \(.*md5 checksum mismatch \(expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d, got [0-9a-f]{32}\)/);
+        assert.match(
+          e.message,
+          /^train-images-idx3-ubyte\.gz: download failed \(.*md5 checksum mismatch \(expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d, got [0-9a-f]{32}\)/,
+        );
         assert.ok(!e.message.includes('\n'));
         return true;
       },

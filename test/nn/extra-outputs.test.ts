@@ -1,12 +1,17 @@
 /** Extra outputs computed by the float runtime: MaxPool Indices, training-mode BatchNormalization, ratio-0 Dropout. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, sizeOf, type Tensor } from '../../src/onnx/ir.js';
+import { test } from 'node:test';
 import { FloatModel } from '../../src/nn/runtime.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, sizeOf, type Tensor } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 
-const data = (dims: number[]): Tensor => floatTensor(dims, Array.from({ length: sizeOf(dims) }, (_, i) => Math.round(Math.sin(i * 1.7) * 1000) / 100));
+const data = (dims: number[]): Tensor =>
+  floatTensor(
+    dims,
+    Array.from({ length: sizeOf(dims) }, (_, i) => Math.round(Math.sin(i * 1.7) * 1000) / 100),
+  );
 
 for (const [label, dims, attrs] of [
   ['2-D, pads + ceil_mode + dilations', [2, 3, 7, 6], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], ceil_mode: 1, dilations: [1, 2] }],
@@ -36,7 +41,10 @@ test('training-mode BatchNormalization: batch statistics and running mean/var as
   const b = new GraphBuilder('bn', 15);
   const x = b.input('x', 'float32', [3, 2, 4, 2]);
   const p = (n: string, v: number[]) => b.init(n, floatTensor([2], v));
-  const outs = b.opMulti('BatchNormalization', [x, p('s', [0.5, -1.2]), p('b', [0.1, 0.3]), p('m', [0.2, -0.4]), p('v', [1.5, 0.7])], 3, { training_mode: 1, momentum: float(0.8) });
+  const outs = b.opMulti('BatchNormalization', [x, p('s', [0.5, -1.2]), p('b', [0.1, 0.3]), p('m', [0.2, -0.4]), p('v', [1.5, 0.7])], 3, {
+    training_mode: 1,
+    momentum: float(0.8),
+  });
   for (const o of outs) b.output(o, 'float32');
   const m = b.build();
   const feed = { x: data([3, 2, 4, 2]) };
@@ -67,6 +75,9 @@ test('Dropout with training_mode fed at run time: ratio 0 is the identity, a non
   const out = fm.run({ x: xs, r: scalar(0), t: on });
   assert.deepEqual(Array.from(out[y!]!.data as Float32Array), Array.from(xs.data as Float32Array));
   assert.deepEqual(Array.from(out[mask!]!.data as Uint8Array), [1, 1, 1, 1, 1, 1]);
-  assert.throws(() => fm.run({ x: xs, r: scalar(0.5), t: on }), (e: Error) => e.name === 'ModelError' && /training-mode Dropout is random/.test(e.message));
+  assert.throws(
+    () => fm.run({ x: xs, r: scalar(0.5), t: on }),
+    (e: Error) => e.name === 'ModelError' && /training-mode Dropout is random/.test(e.message),
+  );
   fm.dispose();
 });

@@ -1,9 +1,10 @@
 /** Float64 graphs run in double precision (nn/f64.ts), equal to onnxruntime; other float64 graphs stay refused. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FloatModel } from '../../src/nn/runtime.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor, int64Tensor, type Tensor } from '../../src/onnx/ir.js';
-import { FloatModel } from '../../src/nn/runtime.js';
 import { runOrt } from '../../src/onnx/ort.js';
 
 const f64 = (dims: number[], v: number[]): Tensor => ({ dtype: 'float64', dims, data: Float64Array.from(v) });

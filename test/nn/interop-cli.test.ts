@@ -1,17 +1,18 @@
 /** Another converter (onnx.helper, opset 7 legacy forms), and the `run` / `info` commands on real files. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FloatModel } from '../../src/nn/runtime.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { canonicalize } from '../../src/onnx/canonical.js';
+import { floatTensor } from '../../src/onnx/ir.js';
 import { loadNpy } from '../../src/onnx/npy.js';
 import { runOrt } from '../../src/onnx/ort.js';
-import { canonicalize } from '../../src/onnx/canonical.js';
-import { FloatModel } from '../../src/nn/runtime.js';
-import { spawnSync } from 'node:child_process';
-import { GraphBuilder } from '../../src/onnx/builder.js';
-import { floatTensor } from '../../src/onnx/ir.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 
 const fx = join(import.meta.dirname, '..', 'fixtures');
 

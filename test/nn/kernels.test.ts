@@ -1,12 +1,12 @@
-import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastKernels } from '../../src/nn/kernels/index.js';
 import { maxPoolGrad } from '../../src/nn/kernels/loops.js';
 import { sumArrays, WorkerPool } from '../../src/nn/kernels/parallel.js';
-import { handle, REFERENCE_CNN_SHAPES, referenceCnnInit } from '../../src/nn/kernels/reference_cnn.js';
 import type { CnnGradInput, CnnGradOutput } from '../../src/nn/kernels/reference_cnn.js';
+import { handle, REFERENCE_CNN_SHAPES, referenceCnnInit } from '../../src/nn/kernels/reference_cnn.js';
 
 /** Deterministic pseudo-random floats in [-1, 1) (or small integers, to force ties). */
 function rand(n: number, seed: number, ints = 0): Float32Array {
@@ -33,10 +33,28 @@ async function grads(
   seed: number,
 ): Promise<{ dx: Float32Array; dw: Float32Array; kernels: string[] }> {
   await tf.setBackend(backend);
-  const x = tf.tensor4d(rand(xs.reduce((a, b) => a * b), seed), xs);
-  const w = tf.tensor4d(rand(ws.reduce((a, b) => a * b), seed + 1), ws);
+  const x = tf.tensor4d(
+    rand(
+      xs.reduce((a, b) => a * b),
+      seed,
+    ),
+    xs,
+  );
+  const w = tf.tensor4d(
+    rand(
+      ws.reduce((a, b) => a * b),
+      seed + 1,
+    ),
+    ws,
+  );
   const outShape = tf.tidy(() => op(x, w).shape);
-  const r = tf.tensor(rand(outShape.reduce((a, b) => a * b), seed + 2), outShape);
+  const r = tf.tensor(
+    rand(
+      outShape.reduce((a, b) => a * b),
+      seed + 2,
+    ),
+    outShape,
+  );
   let res: tf.Tensor[] = [];
   const prof = await tf.profile(() => {
     res = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a as tf.Tensor4D, b as tf.Tensor4D), r)))([x, w]);
@@ -67,7 +85,12 @@ before(async () => {
 });
 
 type ConvPad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-const asym: ConvPad = [[0, 0], [1, 0], [2, 1], [0, 0]];
+const asym: ConvPad = [
+  [0, 0],
+  [1, 0],
+  [2, 1],
+  [0, 0],
+];
 const convCases: Array<{ name: string; xs: Shape4; k: [number, number]; s: number | [number, number]; pad: ConvPad }> = [
   { name: '3x3 same s1', xs: [3, 8, 8, 2], k: [3, 3], s: 1, pad: 'same' },
   { name: '3x3 valid s1', xs: [3, 8, 8, 2], k: [3, 3], s: 1, pad: 'valid' },
@@ -129,7 +152,13 @@ async function poolGrad(
   await tf.setBackend(backend);
   const xt = tf.tensor4d(x, xs);
   const shape = tf.tidy(() => pool(xt).shape);
-  const r = tf.tensor(rand(shape.reduce((a, b) => a * b), seed), shape);
+  const r = tf.tensor(
+    rand(
+      shape.reduce((a, b) => a * b),
+      seed,
+    ),
+    shape,
+  );
   let g: tf.Tensor | undefined;
   const prof = await tf.profile(() => (g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(pool(a as tf.Tensor4D), r)))(xt)));
   const dx = g!.dataSync() as Float32Array;
@@ -156,20 +185,26 @@ for (const [i, c] of poolCases.entries()) {
       const got = await poolGrad('wasm', op, x, c.xs, 300 + i);
       assert.ok(got.kernels.includes('MaxPoolGrad'));
       // Same elements receive gradient; values equal up to float32 summation order (overlaps).
-      assert.deepEqual(Array.from(got.dx, (v) => v !== 0), Array.from(ref.dx, (v) => v !== 0), `support, ints=${ints}`);
+      assert.deepEqual(
+        Array.from(got.dx, (v) => v !== 0),
+        Array.from(ref.dx, (v) => v !== 0),
+        `support, ints=${ints}`,
+      );
       assertClose(got.dx, ref.dx, `dx, ints=${ints}`, 1e-6);
     }
   });
 
   test(`avgPool grad is the gradient of tfjs's forward avgPool: ${c.name}`, async () => {
-    const x = rand(c.xs.reduce((a, b) => a * b), 400 + i);
+    const x = rand(
+      c.xs.reduce((a, b) => a * b),
+      400 + i,
+    );
     const op = (t: tf.Tensor4D): tf.Tensor => tf.avgPool(t, c.k, c.s, c.pad);
     const got = await poolGrad('wasm', op, x, c.xs, 500 + i);
     // Reference on cpu: the same average written as sum-pool / in-bounds count (depthwise convs
     // with a ones filter), whose gradient tfjs gets right even where windows are clipped.
     const ones = tf.ones([c.k, c.k, c.xs[3], 1]) as tf.Tensor4D;
-    const viaConv = (t: tf.Tensor4D): tf.Tensor =>
-      tf.div(tf.depthwiseConv2d(t, ones, c.s, c.pad), tf.depthwiseConv2d(tf.onesLike(t), ones, c.s, c.pad));
+    const viaConv = (t: tf.Tensor4D): tf.Tensor => tf.div(tf.depthwiseConv2d(t, ones, c.s, c.pad), tf.depthwiseConv2d(tf.onesLike(t), ones, c.s, c.pad));
     await tf.setBackend('cpu');
     const same = tf.tidy(() => tf.max(tf.abs(tf.sub(op(tf.tensor4d(x, c.xs)), viaConv(tf.tensor4d(x, c.xs))))).dataSync()[0]!);
     assert.ok(same < 1e-6, 'reference formula equals the forward avgPool');
@@ -218,7 +253,12 @@ test('maxPoolGrad 2x2 fast path is exact for -Infinity windows, ties and a wrong
       for (let ci = 0; ci < 2; ci++) {
         let best = Number.NEGATIVE_INFINITY;
         let at = -1;
-        for (const [dy0, dx0] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+        for (const [dy0, dx0] of [
+          [0, 0],
+          [0, 1],
+          [1, 0],
+          [1, 1],
+        ] as const) {
           const idx = ((2 * y + dy0) * 6 + 2 * xo + dx0) * 2 + ci;
           if (x[idx]! > best) [best, at] = [x[idx]!, idx];
         }
@@ -231,7 +271,7 @@ test('maxPoolGrad 2x2 fast path is exact for -Infinity windows, ties and a wrong
   for (let y = 0; y < 2; y++) {
     for (let xo = 0; xo < 3; xo++) {
       for (let ci = 0; ci < 2; ci++) {
-        const a = ((2 * y) * 6 + 2 * xo) * 2 + ci;
+        const a = (2 * y * 6 + 2 * xo) * 2 + ci;
         yTrue[(y * 3 + xo) * 2 + ci] = Math.max(x[a]!, x[a + 2]!, x[a + 12]!, x[a + 14]!);
       }
     }
@@ -239,7 +279,10 @@ test('maxPoolGrad 2x2 fast path is exact for -Infinity windows, ties and a wrong
   for (const yv of [yTrue, new Float32Array(12).fill(7)]) {
     const got = new Float32Array(48).fill(123);
     maxPoolGrad(x, yv, dy, g, got);
-    assert.deepEqual(Array.from(got, (v) => v + 0), Array.from(want));
+    assert.deepEqual(
+      Array.from(got, (v) => v + 0),
+      Array.from(want),
+    );
   }
 });
 
@@ -251,20 +294,28 @@ test('data-parallel gradients from a 2-worker pool equal the full-batch gradient
   const y = new Float32Array(b * 10);
   for (let i = 0; i < b; i++) y[i * 10 + (i % 10)] = 1;
   const full = handle({ weights, x, y });
-  const pool = await WorkerPool.create<CnnGradInput, CnnGradOutput>(
-    new URL('../../src/nn/kernels/reference_cnn.ts', import.meta.url),
-    { size: 2, init: { pool: 'max' } },
-  );
+  const pool = await WorkerPool.create<CnnGradInput, CnnGradOutput>(new URL('../../src/nn/kernels/reference_cnn.ts', import.meta.url), {
+    size: 2,
+    init: { pool: 'max' },
+  });
   try {
     const half = b / 2;
-    const outs = await pool.all([0, 1].map((i) => ({
-      weights,
-      x: x.slice(i * half * 784, (i + 1) * half * 784),
-      y: y.slice(i * half * 10, (i + 1) * half * 10),
-    })));
+    const outs = await pool.all(
+      [0, 1].map((i) => ({
+        weights,
+        x: x.slice(i * half * 784, (i + 1) * half * 784),
+        y: y.slice(i * half * 10, (i + 1) * half * 10),
+      })),
+    );
     const sum = sumArrays(outs.map((o) => o.grads));
     assert.equal(sum.length, REFERENCE_CNN_SHAPES.length);
-    sum.forEach((g, k) => assertClose(g.map((v) => v / 2), full.grads[k]!, `grad ${k}`));
+    sum.forEach((g, k) =>
+      assertClose(
+        g.map((v) => v / 2),
+        full.grads[k]!,
+        `grad ${k}`,
+      ),
+    );
     assert.ok(Math.abs((outs[0]!.loss + outs[1]!.loss) / 2 - full.loss) < 1e-5);
     await assert.rejects(pool.run(0, { weights: [], x, y }), /worker 0/);
   } finally {

@@ -1,17 +1,21 @@
 /** Real PyTorch exports (test/fixtures/pytorch, made by make.py there): float runtime = PyTorch = onnxruntime. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel } from '../../src/onnx/proto.js';
+import { test } from 'node:test';
+import { FloatModel } from '../../src/nn/runtime.js';
+import { canonicalize } from '../../src/onnx/canonical.js';
+import type { Tensor } from '../../src/onnx/ir.js';
 import { loadNpy } from '../../src/onnx/npy.js';
 import { runOrt } from '../../src/onnx/ort.js';
-import { canonicalize } from '../../src/onnx/canonical.js';
-import { FloatModel } from '../../src/nn/runtime.js';
-import type { Tensor } from '../../src/onnx/ir.js';
+import { loadModel } from '../../src/onnx/proto.js';
 
 const dir = join(import.meta.dirname, '..', 'fixtures', 'pytorch');
-const names = readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => f.slice(0, -5)).sort();
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith('.onnx'))
+  .map((f) => f.slice(0, -5))
+  .sort();
 
 function maxRel(got: Tensor, want: Tensor): number {
   assert.deepEqual(got.dims, want.dims);
@@ -26,7 +30,11 @@ function maxRel(got: Tensor, want: Tensor): number {
 
 test('fixtures exist and cover opsets 9 to 17', () => {
   assert.ok(names.length >= 5, names.join());
-  for (const v of ['op9', 'op11', 'op13', 'op17']) assert.ok(names.some((n) => n.endsWith(v)), v);
+  for (const v of ['op9', 'op11', 'op13', 'op17'])
+    assert.ok(
+      names.some((n) => n.endsWith(v)),
+      v,
+    );
 });
 
 for (const name of names) {

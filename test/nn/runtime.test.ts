@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildZoo, zooNames } from '../../src/onnx/zoo/index.js';
-import { runOrt } from '../../src/onnx/ort.js';
-import { floatTensor, int64Tensor, type Model, type Tensor } from '../../src/onnx/ir.js';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { FloatModel } from '../../src/nn/runtime.js';
+import { test } from 'node:test';
 import { registerOp } from '../../src/nn/ops/index.js';
+import { FloatModel } from '../../src/nn/runtime.js';
 import { tf } from '../../src/nn/tf.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, int64Tensor, type Model, type Tensor } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { buildZoo, zooNames } from '../../src/onnx/zoo/index.js';
 
 /** Deterministic test inputs (not cryptographic). */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function feedsFor(m: Model, batch: number, seed: number): Record<string, Tensor> {
@@ -24,9 +24,15 @@ function feedsFor(m: Model, batch: number, seed: number): Record<string, Tensor>
     if (v.dtype === 'int64') {
       const gather = m.graph.nodes.find((x) => x.opType === 'Gather')!;
       const vocab = m.graph.initializers.get(gather.inputs[0]!)!.dims[0]!;
-      feeds[v.name] = int64Tensor(dims, Array.from({ length: n }, () => Math.floor(r() * vocab)));
+      feeds[v.name] = int64Tensor(
+        dims,
+        Array.from({ length: n }, () => Math.floor(r() * vocab)),
+      );
     } else {
-      feeds[v.name] = floatTensor(dims, Array.from({ length: n }, () => r() * 2 - 1));
+      feeds[v.name] = floatTensor(
+        dims,
+        Array.from({ length: n }, () => r() * 2 - 1),
+      );
     }
   }
   return feeds;
@@ -97,9 +103,24 @@ test('window ops with explicit/asymmetric pads, strides, ceil_mode, groups match
   const a1 = b.op('AveragePool', [dw], { kernel_shape: [2, 2], strides: [1, 1], pads: [1, 1, 0, 0] });
   const a2 = b.op('AveragePool', [dw], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 1 });
   const s = b.op('Add', [a1, b.op('Mul', [a2, b.init('c', floatTensor([6, 1, 1], rnd(6)))])]);
-  const bn = b.op('BatchNormalization', [s, ...['g', 'be', 'm', 'v'].map((n, i) => b.init(n, floatTensor([6], rnd(6).map((v) => (i === 3 ? 1 + v : v)))))], {
-    epsilon: float(1e-3),
-  });
+  const bn = b.op(
+    'BatchNormalization',
+    [
+      s,
+      ...['g', 'be', 'm', 'v'].map((n, i) =>
+        b.init(
+          n,
+          floatTensor(
+            [6],
+            rnd(6).map((v) => (i === 3 ? 1 + v : v)),
+          ),
+        ),
+      ),
+    ],
+    {
+      epsilon: float(1e-3),
+    },
+  );
   const p = b.op('Pad', [bn, b.init('pads', int64Tensor([8], [0, 0, 1, 2, 0, 0, 2, 1]))], { mode: 'reflect' });
   const cat = b.op('Concat', [p, p], { axis: 1 });
   const g = b.op('GlobalAveragePool', [cat]);
@@ -118,7 +139,10 @@ test('unsupported op is a one-line error naming op, node and source', async () =
 
 test('wrong input shape is a one-line error naming the input', async () => {
   const fm = await FloatModel.create(buildZoo('fmnist-cnn'), { source: 'm.onnx' });
-  assert.throws(() => fm.run({ input: floatTensor([1, 1, 27, 28]) }), /m\.onnx: input 'input' expects shape \[\?,1,28,28\], got \[1,1,27,28\]|expects shape \[.*\], got \[1,1,27,28\]/);
+  assert.throws(
+    () => fm.run({ input: floatTensor([1, 1, 27, 28]) }),
+    /m\.onnx: input 'input' expects shape \[\?,1,28,28\], got \[1,1,27,28\]|expects shape \[.*\], got \[1,1,27,28\]/,
+  );
   fm.dispose();
 });
 
@@ -141,7 +165,10 @@ test('custom ops register without touching src/nn and train with gradients', asy
   const fm = await FloatModel.create(b.build());
   const coef = fm.params.get('coef')!;
   assert.equal(coef.trainable, true);
-  const xs = tf.tensor2d([[1, 2], [3, -1]]);
+  const xs = tf.tensor2d([
+    [1, 2],
+    [3, -1],
+  ]);
   const { grads } = tf.variableGrads(() => tf.sum(fm.forward({ x: xs })[y]!) as tf.Scalar, [coef]);
   // d/da sum(x^2) = 1+4+9+1 = 15, d/db sum(x) = 5
   assert.deepEqual(Array.from(grads[coef.name]!.dataSync()), [15, 5]);

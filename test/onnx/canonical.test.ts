@@ -1,11 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, int64Tensor, sizeOf, type Model } from '../../src/onnx/ir.js';
-import { canonicalize, ModelProblems, validateModel, CANONICAL_OPSET } from '../../src/onnx/canonical.js';
+import { test } from 'node:test';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
+import { CANONICAL_OPSET, canonicalize, ModelProblems, validateModel } from '../../src/onnx/canonical.js';
+import { floatTensor, int64Tensor, type Model, sizeOf } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 
-const w = (dims: number[], s = 0.1) => floatTensor(dims, Array.from({ length: sizeOf(dims) }, (_, i) => Math.sin(i * 1.7) * s));
+const w = (dims: number[], s = 0.1) =>
+  floatTensor(
+    dims,
+    Array.from({ length: sizeOf(dims) }, (_, i) => Math.sin(i * 1.7) * s),
+  );
 
 /** A torch-style export at opset 11: Constant-fed Pad, Identity-of-initializer weight, Shape→Gather→Concat→Reshape. */
 function torchStyle(opset = 11): Model {
@@ -25,7 +29,10 @@ function torchStyle(opset = 11): Model {
   const target = b.op('Concat', [nn, b.op('Constant', [], { value: int64Tensor([1], [-1]) })], { axis: 0 });
   h = b.op('Reshape', [h, target]);
   h = b.op('Gemm', [h, b.init('fc', w([5, 144])), b.init('fcb', w([5]))], { transB: 1 });
-  h = opset < 11 ? b.op('Clip', [h], { min: float(-0.05), max: float(0.05) }) : b.op('Clip', [h, b.op('Constant', [], { value: floatTensor([], [-0.05]) }), b.op('Constant', [], { value: floatTensor([], [0.05]) })]);
+  h =
+    opset < 11
+      ? b.op('Clip', [h], { min: float(-0.05), max: float(0.05) })
+      : b.op('Clip', [h, b.op('Constant', [], { value: floatTensor([], [-0.05]) }), b.op('Constant', [], { value: floatTensor([], [0.05]) })]);
   b.output(h, 'float32', [2, 5]);
   return b.build();
 }
@@ -44,7 +51,10 @@ test('canonical form: constants folded, shape subgraph folded, opset 18 forms, s
   assert.deepEqual(Array.from(c.model.graph.initializers.get(reshape.inputs[1]!)!.data as BigInt64Array, Number), [2, -1]);
   // The input model is untouched.
   assert.equal(m.graph.nodes.filter((n) => n.opType === 'Constant').length, 4);
-  const x = floatTensor([2, 3, 6, 6], Array.from({ length: 216 }, (_, i) => Math.cos(i)));
+  const x = floatTensor(
+    [2, 3, 6, 6],
+    Array.from({ length: 216 }, (_, i) => Math.cos(i)),
+  );
   const want = await runOrt(m, { x });
   const got = await runOrt(c.model, { x });
   const k = Object.keys(want)[0]!;
@@ -56,7 +66,10 @@ test('symbolic batch: the shape subgraph stays, the dims are reported', () => {
   m.graph.inputs[0]!.shape = ['N', 3, 6, 6];
   const c = canonicalize(m);
   assert.deepEqual(c.symbolicDims, ['N']);
-  assert.ok(c.model.graph.nodes.some((n) => n.opType === 'Shape'), 'a Shape of a symbolic dim must not be folded');
+  assert.ok(
+    c.model.graph.nodes.some((n) => n.opType === 'Shape'),
+    'a Shape of a symbolic dim must not be folded',
+  );
 });
 
 test('validation lists every problem at once, with node names', () => {
@@ -77,7 +90,10 @@ test('validation lists every problem at once, with node names', () => {
   assert.match(text, /fancy\|FancyOp\|unsupported op/);
   assert.match(text, /dangling\|Relu\|input 'nowhere' is not/);
   assert.match(text, /never\|\|graph output is never produced/);
-  assert.throws(() => canonicalize(m, { ops: ['Conv', 'Relu'], source: 'bad.onnx' }), (e: Error) => e instanceof ModelProblems && /^bad\.onnx: \d+ problems: /.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => canonicalize(m, { ops: ['Conv', 'Relu'], source: 'bad.onnx' }),
+    (e: Error) => e instanceof ModelProblems && /^bad\.onnx: \d+ problems: /.test(e.message) && !e.message.includes('\n'),
+  );
 });
 
 test('a cycle and a graph without outputs are problems', () => {

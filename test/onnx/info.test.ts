@@ -1,10 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
-import { floatTensor, int64Tensor, sizeOf } from '../../src/onnx/ir.js';
 import { formatInfo, modelInfo } from '../../src/onnx/info.js';
+import { floatTensor, int64Tensor, sizeOf } from '../../src/onnx/ir.js';
 
-const w = (dims: number[]) => floatTensor(dims, Array.from({ length: sizeOf(dims) }, (_, i) => i % 7));
+const w = (dims: number[]) =>
+  floatTensor(
+    dims,
+    Array.from({ length: sizeOf(dims) }, (_, i) => i % 7),
+  );
 
 /** x[batch,3,8,8] → Conv 4×3×3×3 pad 1 → Relu → Conv group 2 stride 2 → Reshape → Gemm(transB) → MatMul. */
 function smallModel() {
@@ -56,7 +60,9 @@ test('formatInfo renders a readable table', () => {
   assert.match(text, /^Conv\s+2\s+8,064\s+92\.1 %$/m);
   assert.match(text, /^Relu\s+1\s+-$/m);
   // Ops are listed by MAC share first.
-  assert.ok(text.indexOf('Conv ') < text.indexOf('Gemm ') && text.indexOf('Gemm ') < text.indexOf('MatMul ') && text.indexOf('MatMul ') < text.indexOf('Relu '));
+  assert.ok(
+    text.indexOf('Conv ') < text.indexOf('Gemm ') && text.indexOf('Gemm ') < text.indexOf('MatMul ') && text.indexOf('MatMul ') < text.indexOf('Relu '),
+  );
 });
 
 test('names with control characters stay on one line: escaped in the table, the problems and every ModelError', async () => {
@@ -70,7 +76,14 @@ test('names with control characters stay on one line: escaped in the table, the 
   assert.match(text, /^ {2}y\\nERROR: forged\s+float32/m);
   assert.doesNotMatch(text, /^ERROR/m);
   assert.equal(printable('a\u0000\u001b\u2028\tb'), 'a\\u0000\\u001b\\u2028\\tb');
-  const line = formatProblems('m.onnx', [{ op: 'Foo', node: 'n\nx', reason: 'bad' }, { op: '', node: 'o\r', reason: 'missing' }], true);
+  const line = formatProblems(
+    'm.onnx',
+    [
+      { op: 'Foo', node: 'n\nx', reason: 'bad' },
+      { op: '', node: 'o\r', reason: 'missing' },
+    ],
+    true,
+  );
   assert.equal(line.split('\n').length, 3, line);
   const e = new ModelError("m.onnx: node 'a\nb' (Foo): unsupported op");
   assert.ok(e instanceof PrivmlError, 'API users catch every privml error as PrivmlError');

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { floatTensor, type Node } from '../../src/onnx/ir.js';
 import { avgPoolDivisors, batchNormAffine, foldAffineIntoWeight, linearLayer, windowGeometry } from '../../src/onnx/lower.js';
 
@@ -10,7 +10,10 @@ const node = (opType: string, attrs: Record<string, number[] | number | string>)
   inputs: [],
   outputs: ['y'],
   attrs: Object.fromEntries(
-    Object.entries(attrs).map(([k, v]) => [k, Array.isArray(v) ? { kind: 'ints', value: v } : typeof v === 'string' ? { kind: 'string', value: v } : { kind: 'int', value: v }]),
+    Object.entries(attrs).map(([k, v]) => [
+      k,
+      Array.isArray(v) ? { kind: 'ints', value: v } : typeof v === 'string' ? { kind: 'string', value: v } : { kind: 'int', value: v },
+    ]),
   ) as Node['attrs'],
 });
 
@@ -22,7 +25,13 @@ test('window geometry: ceil_mode (PyTorch rule), auto_pad, dilations', () => {
   assert.deepEqual(g.outShape, [3]);
   assert.deepEqual(g.effectiveEndPads, [1]);
   const s = windowGeometry(node('Conv', { auto_pad: 'SAME_UPPER', strides: [2, 2] }), [7, 8], [3, 3]);
-  assert.deepEqual([s.outShape, s.pads], [[4, 4], [1, 0, 1, 1]]);
+  assert.deepEqual(
+    [s.outShape, s.pads],
+    [
+      [4, 4],
+      [1, 0, 1, 1],
+    ],
+  );
   const d = windowGeometry(node('MaxPool', { kernel_shape: [3, 3], dilations: [2, 2] }), [9, 9]);
   assert.deepEqual(d.outShape, [5, 5]);
 });
@@ -35,7 +44,13 @@ test('avgPool divisors exclude ceil-mode cells, include declared pads on request
 });
 
 test('BN folds into a conv weight exactly as y = BN(conv(x))', () => {
-  const bn = batchNormAffine(node('BatchNormalization', {}), floatTensor([2], [2, 0.5]), floatTensor([2], [1, -1]), floatTensor([2], [0.5, 3]), floatTensor([2], [4, 0.25]));
+  const bn = batchNormAffine(
+    node('BatchNormalization', {}),
+    floatTensor([2], [2, 0.5]),
+    floatTensor([2], [1, -1]),
+    floatTensor([2], [0.5, 3]),
+    floatTensor([2], [4, 0.25]),
+  );
   const eps = 1e-5;
   assert.ok(Math.abs(bn.scale[0]! - 2 / Math.sqrt(4 + eps)) < 1e-7);
   const { weight, bias } = foldAffineIntoWeight(floatTensor([2, 1], [3, -2]), floatTensor([2], [1, 1]), bn);
@@ -45,7 +60,10 @@ test('BN folds into a conv weight exactly as y = BN(conv(x))', () => {
 });
 
 test('Gemm lowering applies transB, alpha and beta; rejects a full-matrix C', () => {
-  const gemm: Node = { ...node('Gemm', { transB: 1 }), attrs: { transB: { kind: 'int', value: 1 }, alpha: { kind: 'float', value: 2 }, beta: { kind: 'float', value: 0.5 } } };
+  const gemm: Node = {
+    ...node('Gemm', { transB: 1 }),
+    attrs: { transB: { kind: 'int', value: 1 }, alpha: { kind: 'float', value: 2 }, beta: { kind: 'float', value: 0.5 } },
+  };
   const l = linearLayer(gemm, floatTensor([3, 2], [1, 2, 3, 4, 5, 6]), floatTensor([3], [2, 4, 6]));
   assert.deepEqual([l.k, l.n, Array.from(l.weight), Array.from(l.bias!)], [2, 3, [2, 6, 10, 4, 8, 12], [1, 2, 3]]);
   assert.throws(() => linearLayer(gemm, floatTensor([3, 2]), floatTensor([2, 3])), /not a row vector/);

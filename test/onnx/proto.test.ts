@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { test } from 'node:test';
 import pkg from 'onnx-proto';
-import { GraphBuilder, float, floats } from '../../src/onnx/builder.js';
-import { ModelError, floatTensor, int64Tensor } from '../../src/onnx/ir.js';
+import * as ort from 'onnxruntime-node';
+import { float, floats, GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model, Tensor } from '../../src/onnx/ir.js';
+import { floatTensor, int64Tensor, ModelError } from '../../src/onnx/ir.js';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../../src/onnx/proto.js';
 
 const { onnx } = pkg;
@@ -17,7 +17,11 @@ function strip(v: unknown): unknown {
   if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, strip(x)]));
   if (Array.isArray(v)) return v.map(strip);
   if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, strip(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [k, strip(x)]),
+    );
   }
   return v;
 }
@@ -45,10 +49,21 @@ function richModel(): Model {
     { dtype: 'float32', dims: [], data: new Float32Array([0.5]) },
   ];
   for (const t of tensors) b.init(`w_${t.dtype}`, t);
-  const w = b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, (_, i) => i / 8)));
+  const w = b.init(
+    'w',
+    floatTensor(
+      [4, 4],
+      Array.from({ length: 16 }, (_, i) => i / 8),
+    ),
+  );
   const y = b.op('MatMul', [x, w], {}, { name: 'mm' });
   const z = b.op('LeakyRelu', [y], { alpha: float(0.25) });
-  const s = b.op('Custom', [z, ''], { ints: [1, -2, 2 ** 40], floats: floats([0.5, -1.5]), mode: 'edge', names: ['a', 'é'], t: int64Tensor([2], [5, -6]) }, { domain: 'com.example' });
+  const s = b.op(
+    'Custom',
+    [z, ''],
+    { ints: [1, -2, 2 ** 40], floats: floats([0.5, -1.5]), mode: 'edge', names: ['a', 'é'], t: int64Tensor([2], [5, -6]) },
+    { domain: 'com.example' },
+  );
   const br = b.op('If', [cond], { then_branch: { kind: 'graph', value: sub.graph() }, else_branch: { kind: 'graph', value: els.graph() } });
   b.output(s, 'float32', ['batch', 3, null, 4]);
   b.output(br, 'float32');
@@ -108,26 +123,46 @@ test('an int64 attribute beyond 2^53 is a ModelError naming node and attribute',
     irVersion: 8,
     graph: { node: [{ name: 'big', opType: 'Foo', attribute: [{ name: 'k', type: 2, i: '9007199254740993' as unknown as number }] }] },
   }).finish();
-  assert.throws(() => decodeModel(bytes, 'big.onnx'), (e: Error) => e instanceof ModelError && /big\.onnx: node 'big' \(Foo\) attribute 'k'.*does not fit/.test(e.message));
+  assert.throws(
+    () => decodeModel(bytes, 'big.onnx'),
+    (e: Error) => e instanceof ModelError && /big\.onnx: node 'big' \(Foo\) attribute 'k'.*does not fit/.test(e.message),
+  );
 });
 
 test('unsupported content is a one-line ModelError naming file and tensor', () => {
   const enc = (graph: object) => onnx.ModelProto.encode({ irVersion: 8, graph }).finish();
   const cases: [Uint8Array, RegExp][] = [
-    [enc({ initializer: [{ name: 'h', dims: [1], dataType: 10, rawData: new Uint8Array(2) }] }), /^m\.onnx: initializer 'h': unsupported element type float16$/],
-    [enc({ initializer: [{ name: 'e', dims: [1], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] }] }), /^m\.onnx: initializer 'e': external tensor data/],
+    [
+      enc({ initializer: [{ name: 'h', dims: [1], dataType: 10, rawData: new Uint8Array(2) }] }),
+      /^m\.onnx: initializer 'h': unsupported element type float16$/,
+    ],
+    [
+      enc({ initializer: [{ name: 'e', dims: [1], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] }] }),
+      /^m\.onnx: initializer 'e': external tensor data/,
+    ],
     [enc({ initializer: [{ name: 'r', dims: [3], dataType: 1, rawData: new Uint8Array(8) }] }), /^m\.onnx: initializer 'r': raw_data has 8 bytes/],
     [enc({ input: [{ name: 's', type: { tensorType: { elemType: 8 } } }] }), /^m\.onnx: input 's': unsupported element type string$/],
-    [enc({ node: [{ name: 'c', opType: 'Constant', attribute: [{ name: 'sparse_value', type: 11 }] }] }), /^m\.onnx: node 'c' \(Constant\) attribute 'sparse_value'.*not supported$/],
+    [
+      enc({ node: [{ name: 'c', opType: 'Constant', attribute: [{ name: 'sparse_value', type: 11 }] }] }),
+      /^m\.onnx: node 'c' \(Constant\) attribute 'sparse_value'.*not supported$/,
+    ],
   ];
   for (const [bytes, re] of cases) {
-    assert.throws(() => decodeModel(bytes, 'm.onnx'), (e: Error) => e instanceof ModelError && re.test(e.message) && !e.message.includes('\n'), re.source);
+    assert.throws(
+      () => decodeModel(bytes, 'm.onnx'),
+      (e: Error) => e instanceof ModelError && re.test(e.message) && !e.message.includes('\n'),
+      re.source,
+    );
   }
 });
 
 test('truncated or garbage bytes give "not a valid ONNX model"', () => {
   const bytes = encodeModel(richModel());
-  const bad = (b: Uint8Array) => assert.throws(() => decodeModel(b, 'bad.onnx'), (e: Error) => e instanceof ModelError && /^bad\.onnx: not a valid ONNX model \(.+\)$/.test(e.message));
+  const bad = (b: Uint8Array) =>
+    assert.throws(
+      () => decodeModel(b, 'bad.onnx'),
+      (e: Error) => e instanceof ModelError && /^bad\.onnx: not a valid ONNX model \(.+\)$/.test(e.message),
+    );
   for (const cut of [1, 10, bytes.length >> 1, bytes.length - 3]) bad(bytes.subarray(0, cut));
   bad(new Uint8Array(0));
   let s = 12345;

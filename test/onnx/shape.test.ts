@@ -1,13 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { ModelError, floatTensor, int64Tensor, sizeOf } from '../../src/onnx/ir.js';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import type { Dim, Model } from '../../src/onnx/ir.js';
+import { floatTensor, int64Tensor, ModelError, sizeOf } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { annotateShapes, inferShapes } from '../../src/onnx/shape.js';
 
-const rand = (dims: number[]) => floatTensor(dims, Array.from({ length: sizeOf(dims) }, (_, i) => Math.sin(i * 1.7)));
+const rand = (dims: number[]) =>
+  floatTensor(
+    dims,
+    Array.from({ length: sizeOf(dims) }, (_, i) => Math.sin(i * 1.7)),
+  );
 
 /**
  * Run `model` in ORT with every node output exposed as a graph output and check each inferred
@@ -72,7 +76,13 @@ test('tensor-manipulation shapes match onnxruntime, symbolic batch propagates', 
   const t = b.op('Transpose', [r2], { perm: [0, 2, 1] });
   const [s1, s2] = b.opMulti('Split', [t, b.init('sp', int64Tensor([2], [3, 5]))], 2, { axis: 1 });
   const [e1, e2, e3] = b.opMulti('Split', [x], 3, { axis: 2 }, { name: 'split_even' });
-  const sl = b.op('Slice', [s2!, b.init('st', int64Tensor([2], [1, -1])), b.init('en', int64Tensor([2], [9, -4])), b.init('axs', int64Tensor([2], [1, 2])), b.init('stp', int64Tensor([2], [2, -1]))]);
+  const sl = b.op('Slice', [
+    s2!,
+    b.init('st', int64Tensor([2], [1, -1])),
+    b.init('en', int64Tensor([2], [9, -4])),
+    b.init('axs', int64Tensor([2], [1, 2])),
+    b.init('stp', int64Tensor([2], [2, -1])),
+  ]);
   const sq = b.op('Squeeze', [b.op('Unsqueeze', [s1!, b.init('ax13', int64Tensor([2], [1, 3]))]), b.init('ax1', int64Tensor([1], [1]))]);
   const p = b.op('Pad', [sq, b.init('pads', int64Tensor([8], [0, 1, 0, 2, 0, 0, 1, 0]))]);
   const red = b.op('ReduceMean', [p], { axes: [1], keepdims: 0 });
@@ -86,7 +96,10 @@ test('tensor-manipulation shapes match onnxruntime, symbolic batch propagates', 
   const cmp = b.op('Equal', [e2!, e3!]);
   const cst = b.op('Cast', [cmp], { to: 1 });
   const ln = b.op('LayerNormalization', [x, b.init('lg', rand([6])), b.init('lb', rand([6]))], { axis: -1 });
-  const pw = b.op('Pow', [b.op('Sub', [ln, b.op('Constant', [], { value_floats: { kind: 'floats', value: [1, 2, 3, 4, 5, 6] } })]), b.op('Constant', [], { value_float: float(2) })]);
+  const pw = b.op('Pow', [
+    b.op('Sub', [ln, b.op('Constant', [], { value_floats: { kind: 'floats', value: [1, 2, 3, 4, 5, 6] } })]),
+    b.op('Constant', [], { value_float: float(2) }),
+  ]);
   const act = ['Sigmoid', 'Tanh', 'Erf', 'Abs', 'Neg', 'Exp', 'Identity'].reduce((v, op) => b.op(op, [v]), pw);
   const sm = b.op('LogSoftmax', [b.op('Sqrt', [b.op('Clip', [act])])], { axis: 1 });
   const [dr] = b.opMulti('Dropout', [sm], 2);
@@ -112,7 +125,10 @@ test('shape mismatches name node, op and both shapes', () => {
   const c = new GraphBuilder('badconv');
   const y = c.input('y', 'float32', [1, 3, 8, 8]);
   c.output(c.op('Conv', [y, c.init('w', rand([8, 4, 3, 3]))], {}, { name: 'conv0' }), 'float32');
-  assert.throws(() => inferShapes(c.build()), new ModelError("node 'conv0' (Conv): input channels 3 (X [1, 3, 8, 8]) do not match weight [8, 4, 3, 3] × group 1"));
+  assert.throws(
+    () => inferShapes(c.build()),
+    new ModelError("node 'conv0' (Conv): input channels 3 (X [1, 3, 8, 8]) do not match weight [8, 4, 3, 3] × group 1"),
+  );
 
   const d = new GraphBuilder('badadd');
   const z = d.input('z', 'float32', [2, 3]);

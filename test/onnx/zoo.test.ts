@@ -1,14 +1,16 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { encodeModel } from '../../src/onnx/proto.js';
 import type { Model } from '../../src/onnx/ir.js';
+import { encodeModel } from '../../src/onnx/proto.js';
 import { buildZoo, listZoo, paramCount, zooNames } from '../../src/onnx/zoo/index.js';
 import { SeededRng } from '../../src/seeded-rng.js';
 
 const BATCH = 2;
 const ALLOWED_OPS = new Set(
-  'Conv Gemm MatMul Add Sub Mul Div Relu Sigmoid Tanh Erf MaxPool AveragePool GlobalAveragePool BatchNormalization Flatten Reshape Transpose Concat Softmax LayerNormalization Pad Identity Constant Clip Gather'.split(' '),
+  'Conv Gemm MatMul Add Sub Mul Div Relu Sigmoid Tanh Erf MaxPool AveragePool GlobalAveragePool BatchNormalization Flatten Reshape Transpose Concat Softmax LayerNormalization Pad Identity Constant Clip Gather'.split(
+    ' ',
+  ),
 );
 const SMALL_TF = { layers: 2, hidden: 128, heads: 4, seq: 16, vocab: 1000 };
 
@@ -57,9 +59,17 @@ function randomFeeds(m: Model, rng: SeededRng, batch: number): Record<string, or
     const n = dims.reduce((a, b) => a * b, 1);
     if (inp.dtype === 'int64') {
       const vocab = m.graph.initializers.get(m.graph.nodes.find((x) => x.opType === 'Gather')!.inputs[0]!)!.dims[0]!;
-      feeds[inp.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.u32() % vocab)), dims);
+      feeds[inp.name] = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, () => BigInt(rng.u32() % vocab)),
+        dims,
+      );
     } else {
-      feeds[inp.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => rng.normal()), dims);
+      feeds[inp.name] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: n }, () => rng.normal()),
+        dims,
+      );
     }
   }
   return feeds;
@@ -91,7 +101,10 @@ async function checkOutputs(m: Model, batch: number, seed: number): Promise<void
     if (batch > 1) {
       // Different random samples must give different outputs (the network is not degenerate).
       const per = data.length / batch;
-      assert.ok(data.subarray(0, per).some((v, i) => v !== data[per + i]), `${decl.name} identical across the batch`);
+      assert.ok(
+        data.subarray(0, per).some((v, i) => v !== data[per + i]),
+        `${decl.name} identical across the batch`,
+      );
     }
   }
 }
@@ -127,7 +140,10 @@ test('gpt2-small attention is causal: changing the last token leaves earlier log
   const b = (await run(m, { input_ids: new ort.Tensor('int64', ids2, dims) })).logits!.data as Float32Array;
   const upTo = (SMALL_TF.seq - 1) * SMALL_TF.vocab;
   for (let i = 0; i < upTo; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `logit ${i} changed`);
-  assert.ok(a.subarray(upTo).some((v, i) => Math.abs(v - b[upTo + i]!) > 1e-4), 'last position should change');
+  assert.ok(
+    a.subarray(upTo).some((v, i) => Math.abs(v - b[upTo + i]!) > 1e-4),
+    'last position should change',
+  );
 });
 
 test('bert-base attention is bidirectional: changing the last token changes the [CLS] logits', async () => {
@@ -164,7 +180,10 @@ test('pool option selects the pooling op', () => {
 });
 
 test('zoo errors name the model and option', () => {
-  assert.throws(() => buildZoo('alexnet'), (e: Error) => e.message === `unknown zoo model 'alexnet' (known: ${zooNames.join(', ')})`);
+  assert.throws(
+    () => buildZoo('alexnet'),
+    (e: Error) => e.message === `unknown zoo model 'alexnet' (known: ${zooNames.join(', ')})`,
+  );
   assert.throws(() => buildZoo('fmnist-cnn', { pool: 'min' }), /option 'pool' must be one of avg, max/);
   assert.throws(() => buildZoo('resnet20', { input: '28x28' }), /option 'input'/);
   assert.throws(() => buildZoo('resnet20', { classes: 0 }), /option 'classes' must be >= 1/);

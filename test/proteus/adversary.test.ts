@@ -1,11 +1,24 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { attack, auc, buildExamples, corpusStats, features, groupRelative, log10SearchSpace, Logistic, partitionModel, proteusReportHtml, specificityAt, VALUE_FEATURES } from '../../src/proteus/index.js';
 import type { Example } from '../../src/proteus/index.js';
+import {
+  attack,
+  auc,
+  buildExamples,
+  corpusStats,
+  features,
+  groupRelative,
+  Logistic,
+  log10SearchSpace,
+  partitionModel,
+  proteusReportHtml,
+  specificityAt,
+  VALUE_FEATURES,
+} from '../../src/proteus/index.js';
 import { Prng } from '../../src/proteus/rng.js';
 import { SMALL } from './configs.js';
 
@@ -23,10 +36,22 @@ test('logistic regression separates a separable problem and not a random one', (
   const xs = Array.from({ length: 200 }, (_, i) => [rng.normal() + (i % 2 ? 2 : -2), rng.normal()]);
   const ys = xs.map((_, i) => i % 2 === 1);
   const clf = new Logistic().fit(xs, ys);
-  assert.ok(auc(xs.map((x) => clf.score(x)), ys) > 0.97);
+  assert.ok(
+    auc(
+      xs.map((x) => clf.score(x)),
+      ys,
+    ) > 0.97,
+  );
   const noise = xs.map(() => [rng.normal(), rng.normal()]);
   const c2 = new Logistic().fit(noise.slice(0, 100), ys.slice(0, 100));
-  assert.ok(Math.abs(auc(noise.slice(100).map((x) => c2.score(x)), ys.slice(100)) - 0.5) < 0.2);
+  assert.ok(
+    Math.abs(
+      auc(
+        noise.slice(100).map((x) => c2.score(x)),
+        ys.slice(100),
+      ) - 0.5,
+    ) < 0.2,
+  );
 });
 
 test('adversary runs leave-one-family-out on a tiny setting and reports per-model numbers', async () => {
@@ -58,10 +83,36 @@ test('report: HTML with an SVG partition drawing coloured by subgraph and a tabl
 
 test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size models with the measured specificity', async () => {
   const { stdout } = await promisify(execFile)('node', [
-    join(import.meta.dirname, '..', '..', 'bin', 'privml.js'), 'proteus', 'attack', '--models', 'lenet5,resnet20', '-k', '2', '--size', '8',
-    '--opt', 'resnet20:width=8', '--search-space', 'resnet20,lenet5', '--opt', 'lenet5:pool=avg', '--json',
+    join(import.meta.dirname, '..', '..', 'bin', 'privml.js'),
+    'proteus',
+    'attack',
+    '--models',
+    'lenet5,resnet20',
+    '-k',
+    '2',
+    '--size',
+    '8',
+    '--opt',
+    'resnet20:width=8',
+    '--search-space',
+    'resnet20,lenet5',
+    '--opt',
+    'lenet5:pool=avg',
+    '--json',
   ]);
-  const rep = JSON.parse(stdout) as { specificity: number; models: { model: string; subgraphs: number; specificity: number }[]; searchSpace: { model: string; subgraphs: number; specificity: number; specificityFrom: string; log10SearchSpace: number; log10SearchSpaceNoAdversary: number; options: Record<string, string> }[] };
+  const rep = JSON.parse(stdout) as {
+    specificity: number;
+    models: { model: string; subgraphs: number; specificity: number }[];
+    searchSpace: {
+      model: string;
+      subgraphs: number;
+      specificity: number;
+      specificityFrom: string;
+      log10SearchSpace: number;
+      log10SearchSpaceNoAdversary: number;
+      options: Record<string, string>;
+    }[];
+  };
   assert.equal(rep.searchSpace.length, 2);
   for (const r of rep.searchSpace) {
     const m = rep.models.find((x) => x.model === r.model)!;
@@ -81,7 +132,8 @@ test('group-aware adversary finds a real member that only stands out within its 
   for (const family of ['a', 'b', 'c']) {
     for (let g = 0; g < 12; g++, group++) {
       const offset = 10 * rng.normal();
-      for (let i = 0; i < 6; i++) examples.push({ model: family, family, real: i === 0, group, x: [offset + (i === 0 ? 1 : 0) + 0.1 * rng.normal(), rng.normal()] });
+      for (let i = 0; i < 6; i++)
+        examples.push({ model: family, family, real: i === 0, group, x: [offset + (i === 0 ? 1 : 0) + 0.1 * rng.normal(), rng.normal()] });
     }
   }
   const parts = { a: 12, b: 12, c: 12 };

@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeModel, saveModel } from '../../src/onnx/proto.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { corpusStats, obfuscate, readKey, readManifest, recover, writeKey } from '../../src/proteus/index.js';
 import type { ProteusKey } from '../../src/proteus/index.js';
+import { corpusStats, obfuscate, readKey, readManifest, recover, writeKey } from '../../src/proteus/index.js';
 import { SMALL } from './configs.js';
 
 const run = promisify(execFile);
@@ -47,7 +47,8 @@ test('bundle leaks nothing but graphs: names, headers, metadata, file order, ops
       for (const [f, bytes] of ms) {
         const m = decodeModel(bytes, f);
         const text = Buffer.from(bytes).toString('latin1');
-        for (const secret of ['secret doc', 'pytorch', 'node doc', 'resnet', '.weight', 'running_', 'sentinel', '.part']) assert.ok(!text.includes(secret), `${f} contains '${secret}'`);
+        for (const secret of ['secret doc', 'pytorch', 'node doc', 'resnet', '.weight', 'running_', 'sentinel', '.part'])
+          assert.ok(!text.includes(secret), `${f} contains '${secret}'`);
         assert.equal(m.producerName, 'privml');
         assert.equal(m.producerVersion, '0.1.0');
         assert.equal(m.docString, '');
@@ -70,7 +71,10 @@ test('bundle leaks nothing but graphs: names, headers, metadata, file order, ops
   // The real member's place in the file order is spread out, and its file size is not strictly the
   // smallest or largest of its group every time (sentinels of the same widths tie with it).
   assert.ok(new Set(realPositions).size > realPositions.length / 2, `positions ${realPositions}`);
-  assert.ok(extremes.some((e) => !e), `the real member's file is strictly the smallest or largest in all ${extremes.length} groups`);
+  assert.ok(
+    extremes.some((e) => !e),
+    `the real member's file is strictly the smallest or largest in all ${extremes.length} groups`,
+  );
 });
 
 test('CLI round trip: obfuscate → optimize in a separate process → recover equals the original; tampering and missing members are detected', async () => {
@@ -91,7 +95,11 @@ test('CLI round trip: obfuscate → optimize in a separate process → recover e
   const fused = readManifest(opt).members.some((f) => decodeModel(readFileSync(join(opt, f)), f).graph.nodes.some((n) => n.opType === 'FusedConv'));
   assert.ok(fused);
   const rc = await run('node', [...cli, 'recover', opt, '--key', keyPath, '-o', out, '--original', src, '--bundle', bundle, '--runs', '2', '--json']);
-  const r = JSON.parse(rc.stdout) as { relError: number; hashesChecked: number; latency: { msRecovered: number; msWholeOptimized: number; msUnoptimized: number } };
+  const r = JSON.parse(rc.stdout) as {
+    relError: number;
+    hashesChecked: number;
+    latency: { msRecovered: number; msWholeOptimized: number; msUnoptimized: number };
+  };
   assert.ok(r.relError <= 1e-4, `relError ${r.relError}`);
   assert.equal(r.hashesChecked, summary.members);
   assert.ok(r.latency.msRecovered > 0 && r.latency.msWholeOptimized > 0 && r.latency.msUnoptimized > 0);
@@ -107,7 +115,9 @@ test('CLI round trip: obfuscate → optimize in a separate process → recover e
   // A key for another bundle.
   await assert.rejects(recover(opt, { ...key, bundleId: '00'.repeat(16) }), /does not belong to this key/);
   // The CLI reports a tampered key as a one-line error and a non-zero exit.
-  await assert.rejects(run('node', [...cli, 'recover', opt, '--key', join(tmp, 'edited.key'), '-o', out]), (e: { stderr: string }) => /digest mismatch/.test(e.stderr));
+  await assert.rejects(run('node', [...cli, 'recover', opt, '--key', join(tmp, 'edited.key'), '-o', out]), (e: { stderr: string }) =>
+    /digest mismatch/.test(e.stderr),
+  );
   // A modified member of the original bundle.
   const victim = key.groups[0]!.members[0]!;
   const bytes = readFileSync(join(bundle, victim));
@@ -132,7 +142,10 @@ test('manifest and key files that are valid JSON but not objects give one-line e
     }
     // JSON.parse quotes the bad text, newlines included: the error must still be one line.
     writeFileSync(join(dir, 'manifest.json'), 'nul\n\n{x');
-    assert.throws(() => readManifest(dir), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(
+      () => readManifest(dir),
+      (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

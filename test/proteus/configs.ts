@@ -1,7 +1,8 @@
 /** Small zoo configurations shared by the Proteus tests (every zoo model, seconds in total). */
-import { buildZoo, zooNames } from '../../src/onnx/zoo/index.js';
+
 import type { Model, Tensor } from '../../src/onnx/ir.js';
 import { ortSession, runOrt } from '../../src/onnx/ort.js';
+import { buildZoo, zooNames } from '../../src/onnx/zoo/index.js';
 
 const TRANSFORMER = { layers: 2, hidden: 64, heads: 4, seq: 8, vocab: 100 };
 

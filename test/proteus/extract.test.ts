@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { extractParts, maxRelativeError, partitionModel, randomFeeds, runParts } from '../../src/proteus/index.js';
 import { runPlain, smallZoo } from './configs.js';
@@ -33,8 +33,14 @@ test('subgraphs are standalone models: own initializers only, typed boundaries w
         assert.equal(v.shape![0], 'batch', `${name} part ${i}: '${v.name}' ${JSON.stringify(v.shape)}`);
       }
       assert.deepEqual(p.opsetImports, m.opsetImports);
-      assert.deepEqual(g.inputs.map((v) => v.name), wiring.parts[i]!.inputs);
-      assert.deepEqual(g.outputs.map((v) => v.name), wiring.parts[i]!.outputs);
+      assert.deepEqual(
+        g.inputs.map((v) => v.name),
+        wiring.parts[i]!.inputs,
+      );
+      assert.deepEqual(
+        g.outputs.map((v) => v.name),
+        wiring.parts[i]!.outputs,
+      );
       // The proto writer and reader accept it unchanged.
       assert.equal(decodeModel(encodeModel(p), 'part').graph.nodes.length, g.nodes.length);
     });

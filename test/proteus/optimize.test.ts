@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildZoo } from '../../src/onnx/zoo/index.js';
+import { test } from 'node:test';
 import { ModelError } from '../../src/onnx/ir.js';
 import { encodeModel, loadModel, saveModel } from '../../src/onnx/proto.js';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
 import { maxRelativeError, mergeOpsets, optimizeModel, randomFeeds } from '../../src/proteus/index.js';
 import { opHistogram, runPlain } from './configs.js';
 
@@ -50,8 +50,22 @@ test('bad input: unknown level, garbage bytes, missing file', async () => {
 
 test('opset merge keeps one entry per domain at the highest version and rejects default-opset conflicts', () => {
   assert.deepEqual(
-    mergeOpsets([[{ domain: '', version: 17 }], [{ domain: 'ai.onnx', version: 17 }, { domain: 'com.microsoft', version: 1 }], [{ domain: 'ai.onnx.ml', version: 3 }, { domain: 'ai.onnx.ml', version: 5 }]]),
-    [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }, { domain: 'ai.onnx.ml', version: 5 }],
+    mergeOpsets([
+      [{ domain: '', version: 17 }],
+      [
+        { domain: 'ai.onnx', version: 17 },
+        { domain: 'com.microsoft', version: 1 },
+      ],
+      [
+        { domain: 'ai.onnx.ml', version: 3 },
+        { domain: 'ai.onnx.ml', version: 5 },
+      ],
+    ]),
+    [
+      { domain: '', version: 17 },
+      { domain: 'com.microsoft', version: 1 },
+      { domain: 'ai.onnx.ml', version: 5 },
+    ],
   );
   assert.throws(() => mergeOpsets([[{ domain: '', version: 13 }], [{ domain: '', version: 17 }]]), ModelError);
 });

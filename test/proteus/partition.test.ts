@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
-import { floatTensor, ModelError } from '../../src/onnx/ir.js';
 import type { Graph, Model } from '../../src/onnx/ir.js';
-import { balanceScore, findAtoms, isQuotientAcyclic, nodeGraph, partitionModel, Prng } from '../../src/proteus/index.js';
+import { floatTensor, ModelError } from '../../src/onnx/ir.js';
 import type { Partition } from '../../src/proteus/index.js';
+import { balanceScore, findAtoms, isQuotientAcyclic, nodeGraph, Prng, partitionModel } from '../../src/proteus/index.js';
 import { smallZoo } from './configs.js';
 
 const zoo = smallZoo();
@@ -13,11 +13,16 @@ const zoo = smallZoo();
 function checkPartition(g: Graph, p: Partition): void {
   const ng = nodeGraph(g);
   const partOf = new Array<number>(ng.n).fill(-1);
-  p.parts.forEach((part, pi) => part.forEach((v) => {
-    assert.equal(partOf[v], -1, `node ${v} in two parts`);
-    partOf[v] = pi;
-  }));
-  assert.ok(partOf.every((x) => x >= 0), 'every node is in a part');
+  p.parts.forEach((part, pi) =>
+    part.forEach((v) => {
+      assert.equal(partOf[v], -1, `node ${v} in two parts`);
+      partOf[v] = pi;
+    }),
+  );
+  assert.ok(
+    partOf.every((x) => x >= 0),
+    'every node is in a part',
+  );
   for (const atom of p.atoms) assert.equal(new Set(atom.map((v) => partOf[v])).size, 1, `atom ${atom} is split`);
   for (const part of p.parts) {
     const inPart = new Set(part);
@@ -25,7 +30,7 @@ function checkPartition(g: Graph, p: Partition): void {
     const stack = [part[0]!];
     while (stack.length) {
       const v = stack.pop()!;
-      for (const w of [...ng.succ[v]!, ...ng.pred[v]!]) if (inPart.has(w) && !seen.has(w)) (seen.add(w), stack.push(w));
+      for (const w of [...ng.succ[v]!, ...ng.pred[v]!]) if (inPart.has(w) && !seen.has(w)) seen.add(w), stack.push(w);
     }
     assert.equal(seen.size, part.length, `part ${part} is not connected`);
   }
@@ -54,7 +59,13 @@ function randomDag(seed: number, n: number): Model {
     else if (r === 3) vals.push(b.op('Mul', [pick(), pick()]));
     else if (r === 4) vals.push(b.op('Sub', [pick(), pick()]));
     else {
-      const w = b.init('w', floatTensor([4, 4], Array.from({ length: 16 }, () => rng.normal() * 0.5)));
+      const w = b.init(
+        'w',
+        floatTensor(
+          [4, 4],
+          Array.from({ length: 16 }, () => rng.normal() * 0.5),
+        ),
+      );
       const bias = b.init('b', floatTensor([4], [0.1, -0.1, 0.2, 0]));
       vals.push(b.op('Relu', [b.op('Add', [b.op('MatMul', [pick(), w]), bias])]));
     }
@@ -107,7 +118,8 @@ test('atoms group the fusion patterns of the zoo', () => {
     atoms.forEach((a, ai) => a.forEach((v) => atomOf.set(v, ai)));
     const ng = nodeGraph(g);
     const prod = (t: string): number => ng.producer.get(t)!;
-    const same = (u: number, v: number, why: string): void => assert.equal(atomOf.get(u), atomOf.get(v), `${name}: ${why} (${g.nodes[u]!.name}, ${g.nodes[v]!.name})`);
+    const same = (u: number, v: number, why: string): void =>
+      assert.equal(atomOf.get(u), atomOf.get(v), `${name}: ${why} (${g.nodes[u]!.name}, ${g.nodes[v]!.name})`);
     g.nodes.forEach((n, i) => {
       if (n.opType === 'BatchNormalization') same(i, prod(n.inputs[0]!), 'BN with its Conv');
       if (n.opType === 'Relu' || n.opType === 'Clip') {
@@ -154,7 +166,10 @@ test('sizes are balanced: parts stay within 1.5× the target unless a single ato
   for (let i = 0; i < 160; i++) x = b.op(i % 2 ? 'Relu' : 'Sigmoid', [x]);
   b.output(x, 'float32', [4]);
   const p = partitionModel(b.build(), { size: 16, seed: 3 });
-  assert.ok(p.parts.every((q) => q.length >= 8 && q.length <= 24), `chain parts ${p.parts.map((q) => q.length)}`);
+  assert.ok(
+    p.parts.every((q) => q.length >= 8 && q.length <= 24),
+    `chain parts ${p.parts.map((q) => q.length)}`,
+  );
   assert.ok(p.parts.length >= 9 && p.parts.length <= 14, `${p.parts.length} parts`);
 });
 
@@ -181,7 +196,10 @@ test('bad input: control flow, bad options, undefined inputs are ModelErrors', (
   const x = b.input('x', 'float32', [1]);
   const body = new GraphBuilder('body').graph();
   b.output(b.op('If', [x], { then_branch: { kind: 'graph', value: body }, else_branch: { kind: 'graph', value: body } }), 'float32', [1]);
-  assert.throws(() => partitionModel(b.build()), (e: unknown) => e instanceof ModelError && /control flow/.test(e.message));
+  assert.throws(
+    () => partitionModel(b.build()),
+    (e: unknown) => e instanceof ModelError && /control flow/.test(e.message),
+  );
   const m = zoo[0]![1];
   assert.throws(() => partitionModel(m, { size: 0 }), ModelError);
   assert.throws(() => partitionModel(m, { tries: 0 }), ModelError);

@@ -4,16 +4,17 @@
  * recover, as `privml proteus` runs them (canonical form on static input shapes first), and the
  * recovered model still computes PyTorch's output on the committed input.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/onnx/proto.js';
-import { loadNpy } from '../../src/onnx/npy.js';
-import { runOrt } from '../../src/onnx/ort.js';
+import { test } from 'node:test';
 import { canonicalize } from '../../src/onnx/canonical.js';
 import type { Model, Tensor } from '../../src/onnx/ir.js';
+import { loadNpy } from '../../src/onnx/npy.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { loadModel } from '../../src/onnx/proto.js';
 import { corpusStats, obfuscate, optimizeBundle, recover } from '../../src/proteus/index.js';
 
 const fx = join(import.meta.dirname, '..', 'fixtures');

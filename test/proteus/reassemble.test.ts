@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GraphBuilder, float } from '../../src/onnx/builder.js';
-import { floatTensor, int64Tensor, ModelError } from '../../src/onnx/ir.js';
+import { test } from 'node:test';
+import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model, Tensor } from '../../src/onnx/ir.js';
+import { floatTensor, int64Tensor, ModelError } from '../../src/onnx/ir.js';
 import {
   extractParts,
   maxRelativeError,
@@ -26,8 +26,16 @@ test('reassembled (unoptimized) subgraphs equal the original on every zoo model'
   for (const [name, m] of zoo) {
     const { models, wiring } = extractParts(m, partitionModel(m, { size: 5, seed: 6 }));
     const r = reassemble(models, wiring);
-    assert.deepEqual(r.graph.inputs.map((v) => v.name), m.graph.inputs.map((v) => v.name), name);
-    assert.deepEqual(r.graph.outputs.map((v) => v.name), m.graph.outputs.map((v) => v.name), name);
+    assert.deepEqual(
+      r.graph.inputs.map((v) => v.name),
+      m.graph.inputs.map((v) => v.name),
+      name,
+    );
+    assert.deepEqual(
+      r.graph.outputs.map((v) => v.name),
+      m.graph.outputs.map((v) => v.name),
+      name,
+    );
     assert.equal(r.graph.nodes.length, m.graph.nodes.length, name);
     const [feeds, ref] = await reference(m);
     const got = await runPlain(r, feeds);
@@ -48,13 +56,20 @@ test('optimized per subgraph (extended) and reassembled: equal outputs and the s
       const naive = await optimizeByParts(m, { size: 4, seed: 3, fusionAware: false });
       assert.notDeepEqual(opHistogram(naive.model), opHistogram(whole), `${name}: naive cut loses nothing?`);
     }
-    assert.ok(res.model.opsetImports.some((o) => o.domain === 'com.microsoft'), `${name}: com.microsoft imported`);
+    assert.ok(
+      res.model.opsetImports.some((o) => o.domain === 'com.microsoft'),
+      `${name}: com.microsoft imported`,
+    );
   }
 });
 
 test('fusion patterns beyond the zoo survive even one-op parts: decomposed LayerNorm, PyTorch Gelu, FastGelu (Pow), Gemm+Relu, Conv+Mul+Add+Relu', async () => {
   const b = new GraphBuilder('patterns');
-  const w = (d: number[]) => floatTensor(d, Array.from({ length: d.reduce((x, y) => x * y, 1) }, (_, i) => Math.sin(i * 1.7) * 0.3));
+  const w = (d: number[]) =>
+    floatTensor(
+      d,
+      Array.from({ length: d.reduce((x, y) => x * y, 1) }, (_, i) => Math.sin(i * 1.7) * 0.3),
+    );
   const c = (v: number) => b.init('c', floatTensor([], [v]));
   const x = b.input('x', 'float32', ['batch', 8, 16]);
   const d = b.op('Sub', [x, b.op('ReduceMean', [x], { axes: [-1], keepdims: 1 })]);
@@ -74,7 +89,14 @@ test('fusion patterns beyond the zoo survive even one-op parts: decomposed Layer
   b.output(b.op('Relu', [b.op('Add', [b.op('Mul', [cv, b.init('m', w([4, 1, 1]))]), b.init('a', w([4, 1, 1]))])]), 'float32', ['batch', 4, 8, 8]);
   const m = b.build();
   const whole = opHistogram(await optimizeModel(m));
-  for (const op of ['com.microsoft.FastGelu', 'com.microsoft.BiasGelu', 'com.microsoft.SkipLayerNormalization', 'com.microsoft.FusedGemm', 'com.microsoft.FusedConv', 'LayerNormalization']) {
+  for (const op of [
+    'com.microsoft.FastGelu',
+    'com.microsoft.BiasGelu',
+    'com.microsoft.SkipLayerNormalization',
+    'com.microsoft.FusedGemm',
+    'com.microsoft.FusedConv',
+    'LayerNormalization',
+  ]) {
     assert.ok(whole[op], `whole-graph optimization makes ${op}`);
   }
   for (const seed of [1, 2]) {

@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { float, GraphBuilder } from '../../src/onnx/builder.js';
-import { decodeModel } from '../../src/onnx/proto.js';
 import type { Model } from '../../src/onnx/ir.js';
+import { decodeModel } from '../../src/onnx/proto.js';
 import { corpusStats, obfuscate, ortLoadError, Prng, writeKey } from '../../src/proteus/index.js';
 
 const stats = corpusStats();
@@ -19,8 +19,19 @@ function cnn(opset: number): Model {
   const w = (dims: number[], std: number): string =>
     b.init('w', { dtype: 'float32', dims, data: Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => std * rng.normal()) });
   const bn = (x: string, c: number): string =>
-    b.op('BatchNormalization', [x, w([c], 0.1), w([c], 0.1), w([c], 0.1), b.init('v', { dtype: 'float32', dims: [c], data: Float32Array.from({ length: c }, () => 0.5 + rng.next()) })], { epsilon: float(1e-5) });
-  const clip = (x: string): string => (opset < 11 ? b.op('Clip', [x], { min: float(0), max: float(6) }) : b.op('Clip', [x, b.init('lo', { dtype: 'float32', dims: [], data: new Float32Array([0]) }), b.init('hi', { dtype: 'float32', dims: [], data: new Float32Array([6]) })]));
+    b.op(
+      'BatchNormalization',
+      [x, w([c], 0.1), w([c], 0.1), w([c], 0.1), b.init('v', { dtype: 'float32', dims: [c], data: Float32Array.from({ length: c }, () => 0.5 + rng.next()) })],
+      { epsilon: float(1e-5) },
+    );
+  const clip = (x: string): string =>
+    opset < 11
+      ? b.op('Clip', [x], { min: float(0), max: float(6) })
+      : b.op('Clip', [
+          x,
+          b.init('lo', { dtype: 'float32', dims: [], data: new Float32Array([0]) }),
+          b.init('hi', { dtype: 'float32', dims: [], data: new Float32Array([6]) }),
+        ]);
   const conv = (x: string, cin: number, cout: number, k: number, s = 1): string =>
     b.op('Conv', [x, w([cout, cin, k, k], Math.sqrt(2 / (cin * k * k)))], { kernel_shape: [k, k], pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [s, s] });
   let x = b.input('x', 'float32', ['N', 3, 16, 16]);
@@ -79,5 +90,8 @@ test('bad input: K bounds, non-empty output folder, existing key; a refused run 
   writeKey(second.key, keyPath, true);
   assert.equal(JSON.parse(readFileSync(keyPath, 'utf8')).bundleId, second.manifest.bundleId);
   // No partial folders are left next to the bundles.
-  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('.proteus-partial')), []);
+  assert.deepEqual(
+    readdirSync(tmp).filter((f) => f.startsWith('.proteus-partial')),
+    [],
+  );
 });

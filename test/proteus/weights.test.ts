@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { channelNorms } from '../../src/proteus/battery.js';
@@ -86,7 +86,7 @@ function maxAbsZ(d: Float32Array): number {
   return m;
 }
 
-test('sentinel weights keep a real tensor\'s extremes, and constant tensors (LayerNorm 1 and 0) stay exactly constant', () => {
+test("sentinel weights keep a real tensor's extremes, and constant tensors (LayerNorm 1 and 0) stay exactly constant", () => {
   const { model, w } = trainedConv(64, 32, 5);
   const pool = new WeightPool([model]);
   const rng = secretRng(11);
@@ -102,7 +102,8 @@ test('sentinel weights keep a real tensor\'s extremes, and constant tensors (Lay
   let y = bb.input('x', 'float32', [1, 64, 4, 4]);
   const vr = new Prng(7);
   for (const loc of [0, 10]) {
-    const vec = (f: (i: number) => number): string => bb.init(`v${loc}_${vr.next()}`, { dtype: 'float32', dims: [64], data: Float32Array.from({ length: 64 }, (_, i) => f(i)) });
+    const vec = (f: (i: number) => number): string =>
+      bb.init(`v${loc}_${vr.next()}`, { dtype: 'float32', dims: [64], data: Float32Array.from({ length: 64 }, (_, i) => f(i)) });
     y = bb.op('BatchNormalization', [y, vec(() => 1 + 0.1 * vr.normal()), vec(() => loc + vr.normal()), vec(() => 0), vec(() => 1)], {});
   }
   bb.output(y, 'float32', [1, 64, 4, 4]);

@@ -4,9 +4,10 @@
  * Redis restarted mid-run → worker and submitter reconnect and finish. MPC jobs (one image each, three
  * processes per job) are long enough that "mid-job" is certain rather than a race.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { SKIP, privml, startRedis, startWorker, stopWorker, type Proc, type TestRedis } from './redis.js';
+import { after, before, test } from 'node:test';
+import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
 const live: Proc[] = [];

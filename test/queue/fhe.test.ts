@@ -4,12 +4,13 @@
  * must never travel), a job without inputs. The full `fhe run --queue` round trip is in
  * test/long/queue-batch.test.ts (CKKS key generation takes minutes on the shared cores).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { Queue, type Job } from 'bullmq';
+import { after, before, test } from 'node:test';
+import { type Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { putBlob, sha256Hex } from '../../src/queue/blobs.js';
-import { SKIP, startRedis, startWorker, stopWorker, type Proc, type TestRedis } from './redis.js';
+import { type Proc, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
 let worker: Proc;
@@ -48,7 +49,11 @@ test('bad fhe jobs fail once with their reason; no secret key file is accepted i
     const secret = await putBlob(r, Buffer.from(JSON.stringify({ format: 'privml-fhe-keyset/1', keyId: 'k1', files: { 'secret.key': file } })));
     const withSecret = await q.add('fhe', { ...body, index: 1, keys: secret, inputs: [file] }, { attempts: 3 });
     const empty = await q.add('fhe', { ...body, index: 2, keys: secret, inputs: [] }, { attempts: 3 });
-    for (const [job, re] of [[missing, /is not in Redis/], [withSecret, /unexpected file 'secret\.key'/], [empty, /no input ciphertexts/]] as const) {
+    for (const [job, re] of [
+      [missing, /is not in Redis/],
+      [withSecret, /unexpected file 'secret\.key'/],
+      [empty, /no input ciphertexts/],
+    ] as const) {
       const j = await settled(q, job);
       assert.equal(await j.getState(), 'failed', `job ${j.id}`);
       assert.match(j.failedReason, re);

@@ -4,14 +4,15 @@
  * (unreachable Redis, wrong password, unknown job version/kind, a corrupt member) gives one-line errors
  * and failed jobs with their reason, and the workers keep serving.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, cpSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
-import { SKIP, freePort, privml, startRedis, startWorker, stopWorker, type Proc, type TestRedis } from './redis.js';
+import { freePort, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qtest-'));
 const bundle = join(tmp, 'bundle');
@@ -58,12 +59,24 @@ test('proteus optimize --queue: same optimized members as the local command, spr
 test('a corrupt member fails once with its reason; the workers keep serving', { skip: SKIP }, async () => {
   const bad = join(tmp, 'bad');
   cpSync(bundle, bad, { recursive: true });
-  const victim = readdirSync(bad).filter((f) => f.startsWith('member-')).sort()[1]!;
+  const victim = readdirSync(bad)
+    .filter((f) => f.startsWith('member-'))
+    .sort()[1]!;
   writeFileSync(join(bad, victim), 'not an onnx model');
   const seen = workers.map((w) => w.stderr().length);
   const p = privml(['proteus', 'optimize', bad, '-o', join(tmp, 'bad-out'), '--queue', redis.url]);
   oneLineError(p, await p.exited, /privml: error: proteus job 1 failed: .*onnxruntime could not optimize/);
-  const started = workers.map((w, i) => (w.stderr().slice(seen[i]).match(/job \S+-1 started/g) ?? []).length).reduce((a, b) => a + b, 0);
+  const started = workers
+    .map(
+      (w, i) =>
+        (
+          w
+            .stderr()
+            .slice(seen[i])
+            .match(/job \S+-1 started/g) ?? []
+        ).length,
+    )
+    .reduce((a, b) => a + b, 0);
   assert.equal(started, 1, 'the bad job ran exactly once');
   const again = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'again'), '--queue', redis.url]);
   assert.equal(await again.exited, 0, again.stderr());
@@ -74,7 +87,10 @@ test('unknown payload version or kind: the job fails once with the reason, no re
   try {
     const v9 = await q.add('proteus', { v: 99, kind: 'proteus', run: 'x', index: 0 }, { attempts: 3 });
     const alien = await q.add('proteus', { v: 1, kind: 'quantum', run: 'x', index: 0 }, { attempts: 3 });
-    for (const [job, re] of [[v9, /payload version 99 is not supported/], [alien, /unknown job kind "quantum"/]] as const) {
+    for (const [job, re] of [
+      [v9, /payload version 99 is not supported/],
+      [alien, /unknown job kind "quantum"/],
+    ] as const) {
       let state = '';
       for (let i = 0; i < 100 && state !== 'failed'; i++) {
         await new Promise((r) => setTimeout(r, 100));

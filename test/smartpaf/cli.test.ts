@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { Command } from 'commander';
 import { registerSmartpaf } from '../../src/cli/smartpaf.js';
 
@@ -33,16 +33,22 @@ test('smartpaf list --json: coefficients per stage, degree, depth, mults for eve
     stages: { degree: number; coefficients: number[] }[];
     reluMaxError: number;
   }[];
-  assert.deepEqual(rows.map((r) => [r.name, r.degree, r.depth]), [
-    ['f1g2', 8, 5],
-    ['f2g2', 10, 6],
-    ['f2g3', 12, 6],
-    ['a7', 14, 6],
-    ['f1sq-g1sq', 12, 8],
-    ['minimax27', 27, 10],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.name, r.degree, r.depth]),
+    [
+      ['f1g2', 8, 5],
+      ['f2g2', 10, 6],
+      ['f2g3', 12, 6],
+      ['a7', 14, 6],
+      ['f1sq-g1sq', 12, 8],
+      ['minimax27', 27, 10],
+    ],
+  );
   const mm = rows.find((r) => r.name === 'minimax27')!;
-  assert.deepEqual(mm.stages.map((s) => s.degree), [7, 7, 13]);
+  assert.deepEqual(
+    mm.stages.map((s) => s.degree),
+    [7, 7, 13],
+  );
   assert.equal(mm.stages[2]!.coefficients.length, 7);
   assert.ok(mm.reluMaxError < 2 ** -10);
   assert.equal(rows.find((r) => r.name === 'f1g2')!.stages[0]!.coefficients[1], -0.5);

@@ -1,8 +1,9 @@
 /** Shared fixtures of the SmartPAF pipeline tests: a tiny ReLU/MaxPool CNN and a learnable generated data set. */
-import { floatTensor, type Model, type Tensor } from '../../src/onnx/ir.js';
-import { GraphBuilder } from '../../src/onnx/builder.js';
-import { writeIdx } from '../../src/nn/data/idx.js';
+
 import type { Dataset } from '../../src/nn/data/dataset.js';
+import { writeIdx } from '../../src/nn/data/idx.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, type Model, type Tensor } from '../../src/onnx/ir.js';
 
 /** Deterministic pseudo-random numbers (not cryptographic). */
 export function lcg(seed: number): () => number {
@@ -12,7 +13,10 @@ export function lcg(seed: number): () => number {
 
 const rand = (dims: number[], seed: number, amp: number): Tensor => {
   const r = lcg(seed);
-  return floatTensor(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * amp));
+  return floatTensor(
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * amp),
+  );
 };
 
 /** Conv(1→4, 3×3) → Relu → MaxPool 2×2 → Conv(4→4) → Relu → Flatten → Gemm → 10 logits, on side×side images. */
@@ -26,7 +30,10 @@ export function tinyCnn(side = 12): Model {
   h = b.op('Relu', [h], {}, { name: 'relu2' });
   h = b.op('Flatten', [h], {}, { name: 'flatten' });
   const half = side / 2;
-  b.output(b.op('Gemm', [h, b.init('fc.w', rand([10, 4 * half * half], 5, 0.2)), b.init('fc.b', rand([10], 6, 0.05))], { transB: 1 }, { name: 'fc' }), 'float32');
+  b.output(
+    b.op('Gemm', [h, b.init('fc.w', rand([10, 4 * half * half], 5, 0.2)), b.init('fc.b', rand([10], 6, 0.05))], { transB: 1 }, { name: 'fc' }),
+    'float32',
+  );
   return b.build();
 }
 

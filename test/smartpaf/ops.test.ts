@@ -1,13 +1,22 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { floatTensor, type Model, type Tensor } from '../../src/onnx/ir.js';
-import { GraphBuilder } from '../../src/onnx/builder.js';
-import { runOrt } from '../../src/onnx/ort.js';
+import { test } from 'node:test';
 import { FloatModel } from '../../src/nn/runtime.js';
 import { tf } from '../../src/nn/tf.js';
-import { getPaf, listPafs, PAF_NAMES } from '../../src/smartpaf/paf.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor, type Model, type Tensor } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import {
+  expandPafs,
+  isPafCoefficient,
+  META_PAF,
+  META_PAF_LAYERS,
+  META_PAF_SCALES,
+  pafLayers,
+  replaceActivations,
+  withStaticScales,
+} from '../../src/smartpaf/graph.js';
 import { PafScaleRecorder, SMARTPAF_DOMAIN } from '../../src/smartpaf/ops.js';
-import { expandPafs, isPafCoefficient, META_PAF, META_PAF_LAYERS, META_PAF_SCALES, pafLayers, replaceActivations, withStaticScales } from '../../src/smartpaf/graph.js';
+import { getPaf, listPafs, PAF_NAMES } from '../../src/smartpaf/paf.js';
 
 /** Deterministic test inputs (not cryptographic). */
 function lcg(seed: number): () => number {
@@ -16,7 +25,10 @@ function lcg(seed: number): () => number {
 }
 const rand = (dims: number[], seed: number, amp = 1): Tensor => {
   const r = lcg(seed);
-  return floatTensor(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * amp));
+  return floatTensor(
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * amp),
+  );
 };
 
 /** max|a−b| / max|b|. */
@@ -55,7 +67,10 @@ function cnn(): Model {
 test('PafRelu with static scale equals the float64 PAF, and PAF ReLU approximates ReLU (per-PAF max error)', async () => {
   const s = 3;
   const n = 4001;
-  const xs = floatTensor([1, n], Array.from({ length: n }, (_, i) => -s + (2 * s * i) / (n - 1)));
+  const xs = floatTensor(
+    [1, n],
+    Array.from({ length: n }, (_, i) => -s + (2 * s * i) / (n - 1)),
+  );
   const errors: Record<string, number> = {};
   for (const paf of listPafs()) {
     const m = replaceActivations(reluModel([1, n]), paf, { scaleMode: 'static', scales: { act: s } });
@@ -83,7 +98,10 @@ test('dynamic scale divides by max|x| of the batch and records the running max w
   const m = replaceActivations(reluModel(['batch', 3]), paf);
   const rec = new PafScaleRecorder();
   const fm = await FloatModel.create(m, { options: { smartpaf: { recorder: rec } } });
-  const x = tf.tensor2d([[-2, 0.5, 1], [0.25, -0.1, 1.5]]);
+  const x = tf.tensor2d([
+    [-2, 0.5, 1],
+    [0.25, -0.1, 1.5],
+  ]);
   const y = fm.forward({ x })[m.graph.outputs[0]!.name]!.dataSync();
   const flat = [-2, 0.5, 1, 0.25, -0.1, 1.5];
   flat.forEach((v, i) => assert.ok(Math.abs(y[i]! - paf.relu(v, 2)) < 1e-5, `y[${i}]`));
@@ -102,16 +120,24 @@ test('gradients reach the PAF coefficients and the input', async () => {
     assert.equal(coefNames.length, 4 * paf.stages.length, 'one coefficient tensor per stage per layer');
     const fm = await FloatModel.create(m);
     const vars = coefNames.map((k) => fm.params.get(k)!);
-    assert.ok(vars.every((v) => v.trainable), 'coefficients are trainable variables');
-    const x = tf.tensor(Array.from((rand([2, 2, 9, 9], 11).data as Float32Array)), [2, 2, 9, 9]);
+    assert.ok(
+      vars.every((v) => v.trainable),
+      'coefficients are trainable variables',
+    );
+    const x = tf.tensor(Array.from(rand([2, 2, 9, 9], 11).data as Float32Array), [2, 2, 9, 9]);
     const out = m.graph.outputs[0]!.name;
     const { grads } = tf.variableGrads(() => tf.sum(tf.square(fm.forward({ x }, { training: true })[out]!)) as tf.Scalar, vars);
     for (const v of vars) {
       const g = grads[v.name]!.dataSync();
       assert.ok(g.every(Number.isFinite), `${name} ${v.name}: finite gradient`);
-      assert.ok(g.some((e) => e !== 0), `${name} ${v.name}: nonzero gradient`);
+      assert.ok(
+        g.some((e) => e !== 0),
+        `${name} ${v.name}: nonzero gradient`,
+      );
     }
-    const gx = tf.grad((xi: tf.Tensor) => tf.sum(fm.forward({ x: xi })[out]!))(x).dataSync();
+    const gx = tf
+      .grad((xi: tf.Tensor) => tf.sum(fm.forward({ x: xi })[out]!))(x)
+      .dataSync();
     assert.ok(gx.every(Number.isFinite) && gx.some((e) => e !== 0), `${name}: gradient w.r.t. x`);
     // Trained coefficients are written back as initializers.
     vars[0]!.assign(tf.add(vars[0]!, 0.01));
@@ -179,7 +205,15 @@ test('expanded model in onnxruntime equals the runtime ops with static scale (1e
     assert.equal(exp.metadata[META_PAF], name);
     assert.deepEqual(JSON.parse(exp.metadata[META_PAF_SCALES]!), scales);
     const layers = JSON.parse(exp.metadata[META_PAF_LAYERS]!) as { node: string; stages: number[][]; kind: string }[];
-    assert.deepEqual(layers.map((l) => [l.node, l.kind]), [['relu_a', 'relu'], ['pool_a', 'maxpool'], ['relu_b', 'relu'], ['pool_b', 'maxpool']]);
+    assert.deepEqual(
+      layers.map((l) => [l.node, l.kind]),
+      [
+        ['relu_a', 'relu'],
+        ['pool_a', 'maxpool'],
+        ['relu_b', 'relu'],
+        ['pool_b', 'maxpool'],
+      ],
+    );
     assert.equal(layers[0]!.stages.length, paf.stages.length);
     const got = (await runOrt(exp, feeds))[exp.graph.outputs[0]!.name]!;
     const e = relErr(got.data as Float32Array, want.data as Float32Array);
@@ -211,16 +245,33 @@ test('bad input: clear one-line errors', async () => {
   const x = noAct.input('x', 'float32', [1, 2]);
   noAct.output(noAct.op('Sigmoid', [x]), 'float32');
   assert.throws(() => replaceActivations(noAct.build(), getPaf('a7'), { source: 'plain.onnx' }), /plain\.onnx: no Relu or MaxPool node to replace with a PAF/);
-  assert.throws(() => replaceActivations(cnn(), getPaf('a7'), { scaleMode: 'static', scales: { relu_a: 2 } }), /node 'pool_a': static scale mode needs a positive scale/);
+  assert.throws(
+    () => replaceActivations(cnn(), getPaf('a7'), { scaleMode: 'static', scales: { relu_a: 2 } }),
+    /node 'pool_a': static scale mode needs a positive scale/,
+  );
   assert.throws(() => replaceActivations(cnn(), getPaf('a7'), { nodes: ['relu_z'] }), /no Relu\/MaxPool node named 'relu_z'/);
   const dyn = replaceActivations(cnn(), getPaf('a7'));
   assert.throws(() => expandPafs(dyn, { source: 'm.onnx' }), /m\.onnx: node 'relu_a' has dynamic scale and no static scale was given/);
   assert.throws(() => withStaticScales(dyn, { relu_a: 1 }), /node 'pool_a' \(PafMaxPool\): no positive static scale/);
   // Progressive Approximation: one layer at a time keeps the rest exact.
   const one = replaceActivations(cnn(), getPaf('a7'), { nodes: ['relu_b'] });
-  assert.deepEqual(pafLayers(one).map((l) => l.node), ['relu_b']);
+  assert.deepEqual(
+    pafLayers(one).map((l) => l.node),
+    ['relu_b'],
+  );
   assert.equal(one.graph.nodes.filter((n) => n.opType === 'Relu').length, 1);
-  const tuned = replaceActivations(cnn(), getPaf('f1g2'), { maxPool: false, coefficients: { relu_a: [[1, -0.25], [3, -5, 3]] } });
-  assert.deepEqual(pafLayers(tuned)[0]!.stages, [[1, -0.25], [3, -5, 3]]);
+  const tuned = replaceActivations(cnn(), getPaf('f1g2'), {
+    maxPool: false,
+    coefficients: {
+      relu_a: [
+        [1, -0.25],
+        [3, -5, 3],
+      ],
+    },
+  });
+  assert.deepEqual(pafLayers(tuned)[0]!.stages, [
+    [1, -0.25],
+    [3, -5, 3],
+  ]);
   assert.equal(tuned.graph.nodes.filter((n) => n.opType === 'MaxPool').length, 2);
 });

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_POLYS, getPaf, listPafs, makePaf, maxPoolCost, MINIMAX27_EPS, PAF_NAMES, withStages } from '../../src/smartpaf/paf.js';
+import { test } from 'node:test';
+import { BASE_POLYS, getPaf, listPafs, MINIMAX27_EPS, makePaf, maxPoolCost, PAF_NAMES, withStages } from '../../src/smartpaf/paf.js';
+import { pafSvg } from '../../src/smartpaf/plot.js';
 import { evalOdd } from '../../src/smartpaf/poly.js';
 import { measureSign } from '../../src/smartpaf/remez.js';
-import { pafSvg } from '../../src/smartpaf/plot.js';
 
 test('base polynomials carry the issue coefficients', () => {
   assert.deepEqual(BASE_POLYS.f1, [1.5, -0.5]);
@@ -17,7 +17,10 @@ test('base polynomials carry the issue coefficients', () => {
 });
 
 test('library: names, stage order, degrees, depths and multiplication counts', () => {
-  assert.deepEqual(listPafs().map((p) => p.name), [...PAF_NAMES]);
+  assert.deepEqual(
+    listPafs().map((p) => p.name),
+    [...PAF_NAMES],
+  );
   // name → [stage names, degree (sum), algebraic degree, depth, mults]
   const want: Record<string, [string[], number, number, number, number]> = {
     f1g2: [['f1', 'g2'], 8, 15, 5, 6],
@@ -73,7 +76,10 @@ test('relu and max use the scale and approximate the exact functions', () => {
 
 test('tuned coefficients keep the structure; bad names and shapes are clear errors', () => {
   const p = getPaf('f1g2');
-  const t = withStages(p, [[1.4, -0.45], [3.2, -5.9, 3.7]]);
+  const t = withStages(p, [
+    [1.4, -0.45],
+    [3.2, -5.9, 3.7],
+  ]);
   assert.deepEqual(t.cost, p.cost);
   assert.equal(t.sign(0.5), evalOdd([3.2, -5.9, 3.7], evalOdd([1.4, -0.45], 0.5)));
   assert.throws(() => withStages(p, [[1, 2, 3], [1]]), /expected stage lengths \[2,3\]/);

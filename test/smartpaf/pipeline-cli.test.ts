@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { Command } from 'commander';
 import { registerSmartpaf } from '../../src/cli/smartpaf.js';
-import { loadModel, saveModel } from '../../src/onnx/proto.js';
-import { runOrt } from '../../src/onnx/ort.js';
 import { FloatModel } from '../../src/nn/runtime.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { loadModel, saveModel } from '../../src/onnx/proto.js';
 import { META_PAF, META_PAF_SCALES } from '../../src/smartpaf/graph.js';
 import { patternBytes, tinyCnn, writeFakeFashionMnist } from './fixtures.js';
 
@@ -42,11 +42,17 @@ test('smartpaf MODEL --techniques ct,pa,at,ss writes a plain ONNX model that onn
   const summary = JSON.parse(await run(modelFile, '--paf', 'f1sq-g1sq', '--techniques', 'ct,pa,at,ss', ...small, '-o', out, '--json'));
   assert.equal(summary.paf, 'f1sq-g1sq');
   assert.deepEqual(summary.techniques, ['ct', 'pa', 'at', 'ss']);
-  assert.deepEqual(summary.ct.map((c: { node: string }) => c.node), ['relu1', 'pool1', 'relu2']);
+  assert.deepEqual(
+    summary.ct.map((c: { node: string }) => c.node),
+    ['relu1', 'pool1', 'relu2'],
+  );
   assert.ok(summary.ct.every((c: { mseAfter: number; mseBefore: number }) => c.mseAfter <= c.mseBefore));
   assert.ok(existsSync(out));
   const m = loadModel(out);
-  assert.ok(m.graph.nodes.every((n) => n.domain === '' || n.domain === 'ai.onnx'), 'only standard ops');
+  assert.ok(
+    m.graph.nodes.every((n) => n.domain === '' || n.domain === 'ai.onnx'),
+    'only standard ops',
+  );
   assert.ok(!m.graph.nodes.some((n) => n.opType === 'Relu' || n.opType === 'MaxPool'));
   assert.equal(m.metadata[META_PAF], 'f1sq-g1sq');
   assert.deepEqual(Object.keys(JSON.parse(m.metadata[META_PAF_SCALES]!)).sort(), ['pool1', 'relu1', 'relu2']);
@@ -65,13 +71,21 @@ test('smartpaf MODEL --techniques ct,pa,at,ss writes a plain ONNX model that onn
 
 test('smartpaf: bad inputs give one-line errors', async () => {
   const out = join(dir, 'bad.onnx');
-  await assert.rejects(run(modelFile, '--paf', 'f9g9', ...small, '-o', out), (e: Error) => /unknown PAF 'f9g9' \(known: f1g2/.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(
+    run(modelFile, '--paf', 'f9g9', ...small, '-o', out),
+    (e: Error) => /unknown PAF 'f9g9' \(known: f1g2/.test(e.message) && !e.message.includes('\n'),
+  );
   await assert.rejects(run(modelFile, '--paf', 'a7', '--techniques', 'ct,zz', ...small, '-o', out), /unknown technique 'zz'/);
   const noRelu = tinyCnn(28);
-  noRelu.graph.nodes = noRelu.graph.nodes.map((n) => (n.opType === 'Relu' ? { ...n, opType: 'Sigmoid' } : n.opType === 'MaxPool' ? { ...n, opType: 'AveragePool' } : n));
+  noRelu.graph.nodes = noRelu.graph.nodes.map((n) =>
+    n.opType === 'Relu' ? { ...n, opType: 'Sigmoid' } : n.opType === 'MaxPool' ? { ...n, opType: 'AveragePool' } : n,
+  );
   const noReluFile = join(dir, 'sigmoid.onnx');
   saveModel(noRelu, noReluFile);
-  await assert.rejects(run(noReluFile, '--paf', 'a7', ...small, '-o', out), (e: Error) => /no Relu or MaxPool node to replace/.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(
+    run(noReluFile, '--paf', 'a7', ...small, '-o', out),
+    (e: Error) => /no Relu or MaxPool node to replace/.test(e.message) && !e.message.includes('\n'),
+  );
   assert.ok(!existsSync(out));
   await assert.rejects(run(join(dir, 'missing.onnx'), '--paf', 'a7', ...small, '-o', out), /no such model file/);
 });

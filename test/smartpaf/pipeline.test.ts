@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { split } from '../../src/nn/data/dataset.js';
 import { FloatModel } from '../../src/nn/runtime.js';
 import { train } from '../../src/nn/train.js';
-import { split } from '../../src/nn/data/dataset.js';
-import { getPaf } from '../../src/smartpaf/paf.js';
+import { alternateTrain, atGroups, type GroupResult } from '../../src/smartpaf/at.js';
+import { profileLayers, tuneLayer } from '../../src/smartpaf/ct.js';
 import { pafLayers, replaceActivations } from '../../src/smartpaf/graph.js';
 import { linearGroup, nonlinearLayers } from '../../src/smartpaf/layers.js';
-import { profileLayers, tuneLayer } from '../../src/smartpaf/ct.js';
-import { alternateTrain, atGroups, type GroupResult } from '../../src/smartpaf/at.js';
 import { progressiveApproximation } from '../../src/smartpaf/pa.js';
+import { getPaf } from '../../src/smartpaf/paf.js';
 import { parseTechniques, recordScales, runPipeline } from '../../src/smartpaf/pipeline.js';
 import { patternDataset, tinyCnn } from './fixtures.js';
 
@@ -27,26 +27,42 @@ const base = trainedModel();
 
 test('nonlinear layers come in inference order; linear groups follow the previous nonlinearity', async () => {
   const m = await base;
-  assert.deepEqual(nonlinearLayers(m).map((l) => `${l.node}:${l.kind}`), ['relu1:relu', 'pool1:maxpool', 'relu2:relu']);
+  assert.deepEqual(
+    nonlinearLayers(m).map((l) => `${l.node}:${l.kind}`),
+    ['relu1:relu', 'pool1:maxpool', 'relu2:relu'],
+  );
   const all = () => true;
   assert.deepEqual(linearGroup(m, 'relu1', all).sort(), ['conv1.b', 'conv1.w']);
   // MaxPool right after Relu: nearest linear layers before it.
   assert.deepEqual(linearGroup(m, 'pool1', all).sort(), ['conv1.b', 'conv1.w']);
   // Last nonlinearity: its conv plus the classifier head.
   assert.deepEqual(linearGroup(m, 'relu2', all).sort(), ['conv2.b', 'conv2.w', 'fc.b', 'fc.w']);
-  assert.throws(() => nonlinearLayers({ ...m, graph: { ...m.graph, nodes: m.graph.nodes.filter((n) => n.opType !== 'Relu' && n.opType !== 'MaxPool') } }), /no Relu or MaxPool node/);
+  assert.throws(
+    () => nonlinearLayers({ ...m, graph: { ...m.graph, nodes: m.graph.nodes.filter((n) => n.opType !== 'Relu' && n.opType !== 'MaxPool') } }),
+    /no Relu or MaxPool node/,
+  );
 });
 
 test('CT lowers the MSE against the exact ReLU / MaxPool on the profiled inputs', async () => {
   const m = await base;
   const paf = getPaf('f1g2');
   const profiles = await profileLayers(m, tr, { samples: 32 });
-  assert.deepEqual(profiles.map((p) => p.shape), [[32, 4, 12, 12], [32, 4, 12, 12], [32, 4, 6, 6]]);
+  assert.deepEqual(
+    profiles.map((p) => p.shape),
+    [
+      [32, 4, 12, 12],
+      [32, 4, 12, 12],
+      [32, 4, 6, 6],
+    ],
+  );
   for (const p of profiles) {
     const r = await tuneLayer(m, paf, p, { epochs: 15, batch: 8 });
     assert.ok(r.mseAfter < 0.8 * r.mseBefore, `${r.node}: MSE ${r.mseBefore} → ${r.mseAfter}`);
     assert.notDeepEqual(r.stages, paf.stages);
-    assert.deepEqual(r.stages.map((s) => s.length), paf.stages.map((s) => s.length));
+    assert.deepEqual(
+      r.stages.map((s) => s.length),
+      paf.stages.map((s) => s.length),
+    );
   }
 });
 
@@ -66,9 +82,18 @@ test('PA replaces one layer at a time in inference order, fine-tuning after each
     },
   });
   assert.deepEqual(res.order, ['relu1', 'pool1', 'relu2']);
-  assert.deepEqual(res.steps.map((s) => s.node), ['relu1', 'pool1', 'relu2']);
-  assert.deepEqual(seen.map((s) => s[0]), ['relu1 all', 'pool1 all', 'relu2 all']);
-  assert.deepEqual(pafLayers(res.model).map((l) => l.node), ['relu1', 'pool1', 'relu2']);
+  assert.deepEqual(
+    res.steps.map((s) => s.node),
+    ['relu1', 'pool1', 'relu2'],
+  );
+  assert.deepEqual(
+    seen.map((s) => s[0]),
+    ['relu1 all', 'pool1 all', 'relu2 all'],
+  );
+  assert.deepEqual(
+    pafLayers(res.model).map((l) => l.node),
+    ['relu1', 'pool1', 'relu2'],
+  );
 });
 
 test('AT trains only the PAF coefficients or only the linear layers, and switches when a group stops improving', async () => {
@@ -91,7 +116,13 @@ test('AT trains only the PAF coefficients or only the linear layers, and switche
     },
     onGroup: (g) => {
       const now = values();
-      changed.push({ g, names: [...now].filter(([k, v]) => v.some((x, i) => x !== before.get(k)![i])).map(([k]) => k).sort() });
+      changed.push({
+        g,
+        names: [...now]
+          .filter(([k, v]) => v.some((x, i) => x !== before.get(k)![i]))
+          .map(([k]) => k)
+          .sort(),
+      });
     },
   });
   // values after a group: the group's own variables changed and nothing else.

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { composeOdd, composeStages, evalOdd, evalOddPlanned, evalStages, oddDegree, planOdd, stagesCost } from '../../src/smartpaf/poly.js';
 
 const close = (a: number, b: number, tol: number, msg?: string) => assert.ok(Math.abs(a - b) <= tol, `${msg ?? ''} ${a} vs ${b} (tol ${tol})`);
@@ -46,7 +46,10 @@ test('composition: coefficients of second(first(x)) match stage-by-stage evaluat
 });
 
 test('stage costs add up', () => {
-  const c = stagesCost([[1, 2], [1, 2, 3]]);
+  const c = stagesCost([
+    [1, 2],
+    [1, 2, 3],
+  ]);
   assert.deepEqual(c, { depth: 5, mults: 6, scalarMults: 5, adds: 3 });
   assert.throws(() => planOdd(0), /at least one coefficient/);
 });

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestEpsForRelu, fitMinimaxComposite, remezOddSign } from '../../src/smartpaf/remez.js';
-import { evalOdd, evalStages } from '../../src/smartpaf/poly.js';
+import { test } from 'node:test';
 import { getPaf, MINIMAX27_DEGREES, MINIMAX27_EPS } from '../../src/smartpaf/paf.js';
+import { evalOdd, evalStages } from '../../src/smartpaf/poly.js';
+import { bestEpsForRelu, fitMinimaxComposite, remezOddSign } from '../../src/smartpaf/remez.js';
 
 test('Remez equioscillates on (degree + 3)/2 alternation points', () => {
   for (const [degree, lo, hi] of [

@@ -1,7 +1,8 @@
 /** The page's crypto (src/web/aes.ts, sha256.ts, shims/node-crypto.ts) produces exactly node:crypto's bytes. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { test } from 'node:test';
 import { AesCtr } from '../../src/web/aes.js';
 import { sha256 } from '../../src/web/sha256.js';
 import * as shim from '../../src/web/shims/node-crypto.js';
@@ -51,7 +52,16 @@ test('CtrStream (WebCrypto ahead of the reader, JS in between) gives OpenSSL’s
       const ref = createCipheriv('aes-128-ctr', key, iv);
       const mine = new CtrStream(key, iv, subtle);
       // Draws of odd sizes, some right away (JS path), some after the background chunks landed.
-      for (const [n, wait] of [[5, 0], [100_000, 0], [33, 5], [70_000, 0], [1 << 20, 20], [17, 0], [3_000_000, 30], [1, 0]] as const) {
+      for (const [n, wait] of [
+        [5, 0],
+        [100_000, 0],
+        [33, 5],
+        [70_000, 0],
+        [1 << 20, 20],
+        [17, 0],
+        [3_000_000, 30],
+        [1, 0],
+      ] as const) {
         if (wait) await new Promise((r) => setTimeout(r, wait));
         const data = new Uint8Array(n);
         if (n < 1000) data.set(randomBytes(n));

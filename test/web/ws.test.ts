@@ -1,9 +1,10 @@
 /** The WebSocket FrameChannel (src/mpc/net/ws.ts) over the real `ws` package: frames, limits, heartbeats, failures. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { WebSocketServer, WebSocket } from 'ws';
-import { connectWs, wsFrameChannel, type WebSocketLike } from '../../src/mpc/net/ws.js';
+import { test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { TcpFrameChannel } from '../../src/mpc/net/tcp.js';
+import { connectWs, type WebSocketLike, wsFrameChannel } from '../../src/mpc/net/ws.js';
 
 /** A ws server on a free loopback port; `accepted` resolves with the server side's raw socket. */
 async function server(): Promise<{ port: number; accepted: Promise<WebSocket>; close: () => void }> {

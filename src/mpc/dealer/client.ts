@@ -1,10 +1,24 @@
 /** A party's side of the dealer: local PRG draws, and (party 1) batched requests for corrections. */
-import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
+
 import { Prg } from '../../crypto/prg.js';
-import type { ConvGeom } from '../ring.js';
+import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, type FssReluKey } from '../protocols/fss/keys.js';
+import type { ConvGeom } from '../ring.js';
 import { assemble, draw } from './correlations.js';
-import { CONV_FIELDS, MAGIC, SETUP_BYTES, T_END, VERSION, describeRequest, encodeBatch, errMsg, sameRequest, sizesOf, type CorrelationRequest, type DealerClientStats } from './wire.js';
+import {
+  CONV_FIELDS,
+  type CorrelationRequest,
+  type DealerClientStats,
+  describeRequest,
+  encodeBatch,
+  errMsg,
+  MAGIC,
+  SETUP_BYTES,
+  sameRequest,
+  sizesOf,
+  T_END,
+  VERSION,
+} from './wire.js';
 
 /** A pending dealer response (party 1). */
 interface Waiter {
@@ -216,7 +230,10 @@ export class DealerClient implements Correlations {
       this.stats.waitMs += performance.now() - t0;
       return buf;
     });
-    this.party0Reads = next.then(() => undefined, () => undefined);
+    this.party0Reads = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

@@ -2,18 +2,20 @@
  * Correlation maths: what each party draws from its PRG per request (in a fixed order), the
  * dealer's correction for party 1 from both parties' draws, and assembling a party's material.
  */
-import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
+
 import type { Prg } from '../../crypto/prg.js';
+import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
+import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
 import { bitsToRing, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
 import type { CorrelationRequest, Sizes } from './wire.js';
-import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
 
 /** XOR of two equal-length byte arrays (word-wise where possible). */
 export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length);
   const words = a.length >> 2;
   if (words > 0 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    const aw = new Uint32Array(a.buffer, a.byteOffset, words), bw = new Uint32Array(b.buffer, b.byteOffset, words);
+    const aw = new Uint32Array(a.buffer, a.byteOffset, words),
+      bw = new Uint32Array(b.buffer, b.byteOffset, words);
     const ow = new Uint32Array(out.buffer, 0, words);
     for (let i = 0; i < words; i++) ow[i] = aw[i]! ^ bw[i]!;
     for (let i = words * 4; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
@@ -25,9 +27,11 @@ export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** (a0⊕a1)&(b0⊕b1)⊕c0, bytewise in 32-bit words. */
 export function andCorrection(a0: Uint8Array, a1: Uint8Array, b0: Uint8Array, b1: Uint8Array, c0: Uint8Array): Uint8Array {
-  const a = xorBytes(a0, a1), b = xorBytes(b0, b1);
+  const a = xorBytes(a0, a1),
+    b = xorBytes(b0, b1);
   const words = a.length >> 2;
-  const aw = new Uint32Array(a.buffer, 0, words), bw = new Uint32Array(b.buffer, 0, words);
+  const aw = new Uint32Array(a.buffer, 0, words),
+    bw = new Uint32Array(b.buffer, 0, words);
   for (let i = 0; i < words; i++) aw[i] = aw[i]! & bw[i]!;
   for (let i = words * 4; i < a.length; i++) a[i] = a[i]! & b[i]!;
   return xorBytes(a, c0);
@@ -47,7 +51,8 @@ export interface Drawn {
 export function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes): Drawn {
   if (r.kind === 'fssrelu') return { a: new Uint8Array(0), b: new Uint8Array(0), fss: drawFssRelu(prg, party, r.n, r.lsb, r.msb, r.rounds) };
   if (r.kind === 'and') {
-    const a = prg.bits(s.la), b = prg.bits(s.lb);
+    const a = prg.bits(s.la),
+      b = prg.bits(s.lb);
     return party === 0 ? { a, b, c: prg.bits(s.lc) } : { a, b };
   }
   if (r.kind === 'bits') {
@@ -57,10 +62,12 @@ export function draw(prg: Prg, party: PartyId, r: CorrelationRequest, s: Sizes):
   }
   if (r.kind === 'bitmul') {
     // a = XOR share of r, b = share of A; party 0's c = its shares of [r] and C; party 1's come as the correction.
-    const a = prg.bits(s.la), b = prg.ring(s.lb);
+    const a = prg.bits(s.la),
+      b = prg.ring(s.lb);
     return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
   }
-  const a = prg.ring(s.la), b = prg.ring(s.lb);
+  const a = prg.ring(s.la),
+    b = prg.ring(s.lb);
   return party === 0 ? { a, b, c: prg.ring(s.lc) } : { a, b };
 }
 

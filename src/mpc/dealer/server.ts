@@ -1,9 +1,10 @@
 /** The dealer process's loop: seeds to both parties, then corrections for party 1's requests. */
-import type { FrameChannel, PartyId } from '../context.js';
+
 import { Prg, randomSeed } from '../../crypto/prg.js';
-import { correction, draw } from './correlations.js';
+import type { FrameChannel, PartyId } from '../context.js';
 import { dealFssReluSteps } from '../protocols/fss/keys.js';
-import { CHUNK_BYTES, MAGIC, SETUP_BYTES, T_END, T_REQ, VERSION, decodeRequests, errMsg, sizesOf, type DealerServerStats } from './wire.js';
+import { correction, draw } from './correlations.js';
+import { CHUNK_BYTES, type DealerServerStats, decodeRequests, errMsg, MAGIC, SETUP_BYTES, sizesOf, T_END, T_REQ, VERSION } from './wire.js';
 
 /** Observation points of the dealer loop (fault-injection tests, tracing). */
 export interface DealerHooks {

@@ -8,8 +8,8 @@
  * - response, dealer → party 1: per request its correction bytes, in ≤ 16 MiB frames, in order.
  */
 import { SEED_BYTES } from '../../crypto/prg.js';
-import { convOutSize, type ConvGeom } from '../ring.js';
 import { checkFssWindow, fssReluKeyBytes } from '../protocols/fss/keys.js';
+import { type ConvGeom, convOutSize } from '../ring.js';
 
 /** One correlation request: what a protocol asks the dealer for (kind and sizes only). */
 export type CorrelationRequest =
@@ -125,7 +125,12 @@ export function sizesOf(r: CorrelationRequest): Sizes {
       checkCount('matmul k', r.k);
       checkCount('matmul n', r.n);
       const [la, lb, lc] = [r.m * r.k, r.k * r.n, r.m * r.n];
-      for (const [w, v] of [['A', la], ['B', lb], ['C', lc]] as const) checkCount(`matmul ${w} size`, v);
+      for (const [w, v] of [
+        ['A', la],
+        ['B', lb],
+        ['C', lc],
+      ] as const)
+        checkCount(`matmul ${w} size`, v);
       return { la, lb, lc, correction: 8 * lc };
     }
     case 'conv': {
@@ -136,7 +141,12 @@ export function sizesOf(r: CorrelationRequest): Sizes {
         throw new Error(`dealer: conv group ${g.group} does not divide channels ${g.c} -> ${g.co}`);
       }
       const [la, lb, lc] = [g.n * g.c * g.h * g.w, g.co * (g.c / g.group) * g.kh * g.kw, g.n * g.co * oh * ow];
-      for (const [w, v] of [['input', la], ['weight', lb], ['output', lc]] as const) checkCount(`conv ${w} size`, v);
+      for (const [w, v] of [
+        ['input', la],
+        ['weight', lb],
+        ['output', lc],
+      ] as const)
+        checkCount(`conv ${w} size`, v);
       return { la, lb, lc, correction: 8 * lc };
     }
     case 'and':
@@ -251,7 +261,6 @@ export function decodeRequests(frame: Uint8Array): { reqs: CorrelationRequest[];
   if (o !== frame.length) bad('trailing bytes');
   return { reqs, more: (frame[1]! & F_MORE) !== 0 };
 }
-
 
 /** One-line message of any thrown value. */
 export function errMsg(e: unknown): string {

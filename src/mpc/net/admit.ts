@@ -3,9 +3,10 @@
  * and concurrently, so a silent or malformed client costs one small pending connection and a log
  * line, never the listener. Only a real peer whose session settings differ ends the admission.
  */
-import type { Listener, TcpFrameChannel } from './tcp.js';
+
 import { SessionMismatchError } from './handshake.js';
 import { formatSeconds } from './queue.js';
+import type { Listener, TcpFrameChannel } from './tcp.js';
 
 /** Default cap on connections waiting for their handshake at once (more are dropped at once). */
 export const MAX_PENDING_CONNECTIONS = 16;

@@ -19,7 +19,8 @@ function openssl(args: string[], cwd: string): void {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-    if (err.code === 'ENOENT') throw new Error('making certificates needs the openssl command, which is not on PATH (install OpenSSL, or bring your own CA and role certificates)');
+    if (err.code === 'ENOENT')
+      throw new Error('making certificates needs the openssl command, which is not on PATH (install OpenSSL, or bring your own CA and role certificates)');
     const why = err.stderr?.toString().trim().split('\n')[0] ?? err.message;
     throw new Error(`openssl ${args[0]} failed: ${why}`);
   }
@@ -36,14 +37,52 @@ export function makeRoleCertificates(dir: string, days = 30): string[] {
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir);
   };
   key('ca-key.pem');
-  openssl(['req', '-x509', '-new', '-key', 'ca-key.pem', '-subj', '/CN=privml test CA', '-days', String(days), '-out', 'ca.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca-key.pem',
+      '-subj',
+      '/CN=privml test CA',
+      '-days',
+      String(days),
+      '-out',
+      'ca.pem',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ],
+    dir,
+  );
   out.push(join(dir, 'ca.pem'), join(dir, 'ca-key.pem'));
   for (const r of CERT_ROLES) {
     key(`${r.stem}-key.pem`);
     const ext = `${r.stem}.ext`;
     writeFileSync(join(dir, ext), `subjectAltName=DNS:${r.dns}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
     openssl(['req', '-new', '-key', `${r.stem}-key.pem`, '-subj', `/CN=${r.role}`, '-out', `${r.stem}.csr`], dir);
-    openssl(['x509', '-req', '-in', `${r.stem}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', String(days), '-extfile', ext, '-out', `${r.stem}.pem`], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${r.stem}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca-key.pem',
+        '-CAcreateserial',
+        '-days',
+        String(days),
+        '-extfile',
+        ext,
+        '-out',
+        `${r.stem}.pem`,
+      ],
+      dir,
+    );
     rmSync(join(dir, `${r.stem}.csr`));
     rmSync(join(dir, ext));
     out.push(join(dir, `${r.stem}.pem`), join(dir, `${r.stem}-key.pem`));

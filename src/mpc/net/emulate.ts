@@ -45,7 +45,7 @@ export function parseBandwidth(text: string): number {
   return v;
 }
 
-const LAT_UNITS: Record<string, number> = { '': 1, ms: 1, us: 1e-3, 'µs': 1e-3, s: 1e3 };
+const LAT_UNITS: Record<string, number> = { '': 1, ms: 1, us: 1e-3, µs: 1e-3, s: 1e3 };
 
 /** Parse a one-way latency such as "0.25ms", "20ms", "250us", "1s" or "0" into milliseconds. */
 export function parseLatency(text: string): number {
@@ -73,11 +73,15 @@ export function describeNet(net: NetProfile): string {
   if (isUnlimited(net)) return 'no emulation';
   const bw = net.bandwidthBitsPerSec;
   const bwText =
-    bw === Infinity ? 'unlimited bandwidth'
-    : bw >= 1e9 ? `${Number((bw / 1e9).toPrecision(4))} Gbit/s`
-    : bw >= 1e6 ? `${Number((bw / 1e6).toPrecision(4))} Mbit/s`
-    : bw >= 1e3 ? `${Number((bw / 1e3).toPrecision(4))} kbit/s`
-    : `${bw} bit/s`;
+    bw === Infinity
+      ? 'unlimited bandwidth'
+      : bw >= 1e9
+        ? `${Number((bw / 1e9).toPrecision(4))} Gbit/s`
+        : bw >= 1e6
+          ? `${Number((bw / 1e6).toPrecision(4))} Mbit/s`
+          : bw >= 1e3
+            ? `${Number((bw / 1e3).toPrecision(4))} kbit/s`
+            : `${bw} bit/s`;
   return `${bwText}, ${net.latencyMs} ms one way`;
 }
 

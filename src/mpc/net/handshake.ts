@@ -138,7 +138,15 @@ export async function handshake(
   // If the timeout wins, the recv still settles later (e.g. on close): keep that from being unhandled.
   frame.catch(() => {});
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ${typeof expectRole === 'string' ? describeRole(expectRole) : expectRole.map(describeRole).join(' or ')})`)), timeoutMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ${typeof expectRole === 'string' ? describeRole(expectRole) : expectRole.map(describeRole).join(' or ')})`,
+          ),
+        ),
+      timeoutMs,
+    );
   });
   let got: Uint8Array;
   try {
@@ -148,7 +156,11 @@ export async function handshake(
     // A peer that hangs up before saying hello is usually a TLS/plain-TCP mismatch.
     // A reset is a dead or refusing peer (or a proxy in front of one); a clean close before any
     // hello is the typical sign of TLS on one side only.
-    const hint = /closed the connection/.test(msg) ? (/ECONNRESET/.test(msg) ? ' before saying hello (it died or refused the connection)' : ' before saying hello (is TLS enabled on one side only?)') : '';
+    const hint = /closed the connection/.test(msg)
+      ? /ECONNRESET/.test(msg)
+        ? ' before saying hello (it died or refused the connection)'
+        : ' before saying hello (is TLS enabled on one side only?)'
+      : '';
     throw new Error(`handshake failed: ${msg}${hint}`);
   } finally {
     clearTimeout(timer);

@@ -3,8 +3,8 @@
  * frames copied on send, closing one end makes the other's `recv` reject after what was sent).
  */
 import type { FrameChannel } from '../context.js';
-import { FrameQueue } from './queue.js';
 import { DEFAULT_MAX_FRAME_BYTES, oversizedFrameError } from './framing.js';
+import { FrameQueue } from './queue.js';
 
 /** Options of `memoryFramePair`. */
 export interface MemoryPairOptions {

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { FrameChannel } from '../context.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES, checkFrameLimit, encodeFrame } from './framing.js';
+import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from './framing.js';
 import { FrameQueue, formatSeconds } from './queue.js';
 
 type Pem = string | Buffer;
@@ -151,7 +151,10 @@ function describe(err: unknown): string {
 /** Names in a certificate's subjectAltName string ("DNS:a, URI:b, IP Address:1.2.3.4"). */
 function sanNames(alt: string | undefined): string[] {
   if (!alt) return [];
-  return alt.split(/,\s*/).map((e) => e.replace(/^(DNS|URI|IP Address|email):/, '')).filter((e) => e.length > 0);
+  return alt
+    .split(/,\s*/)
+    .map((e) => e.replace(/^(DNS|URI|IP Address|email):/, ''))
+    .filter((e) => e.length > 0);
 }
 
 /** The peer certificate's names on a TLS socket (undefined on plain TCP or when the peer sent none). */

@@ -5,7 +5,15 @@
  * browser WebSocket API — the browser's own `WebSocket` in the page, the `ws` package in Node —
  * and imports nothing from Node, so the page bundle uses this very file.
  */
-import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES, checkFrameLimit, oversizedFrameError } from './framing.js';
+import {
+  checkFrameLimit,
+  DEFAULT_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  HEARTBEAT_BYTES,
+  oversizedFrameError,
+  PRE_AUTH_MAX_FRAME_BYTES,
+} from './framing.js';
 import { FrameQueue, formatSeconds } from './queue.js';
 import type { LivenessOptions, PeerIdentity, TcpFrameChannel } from './tcp.js';
 
@@ -50,7 +58,7 @@ function messageBytes(data: unknown): Uint8Array | null {
     if (parts.some((p) => p === null)) return null;
     const out = new Uint8Array(parts.reduce((a, p) => a + p!.length, 0));
     let off = 0;
-    for (const p of parts) (out.set(p!, off), (off += p!.length));
+    for (const p of parts) out.set(p!, off), (off += p!.length);
     return out;
   }
   return null;
@@ -207,7 +215,9 @@ export function connectWs(opts: WsConnectOptions): Promise<TcpFrameChannel> {
       } else resolve(ch);
     }
     ws.addEventListener('open', () => finish(null));
-    ws.addEventListener('close', (ev) => finish(new Error(`cannot connect to ${opts.url}${ev.code ? ` (closed with code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})` : ''}`)));
+    ws.addEventListener('close', (ev) =>
+      finish(new Error(`cannot connect to ${opts.url}${ev.code ? ` (closed with code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})` : ''}`)),
+    );
     ws.addEventListener('error', () => finish(new Error(`cannot connect to ${opts.url} (is the server running?)`)));
   });
 }

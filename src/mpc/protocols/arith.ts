@@ -15,10 +15,12 @@
  * v fails with probability |v| / 2^32 per element. Keep |x| ≪ 2^63.
  */
 
-import type { PartyContext, PartyId } from '../context.js';
 import { Prg, randomSeed } from '../../crypto/prg.js';
+import type { PartyContext, PartyId } from '../context.js';
 import {
+  type ConvGeom,
   convOutSize,
+  type PoolGeom,
   ringAdd,
   ringAddBroadcast,
   ringAddScalar,
@@ -33,8 +35,6 @@ import {
   ringSumPool2d,
   ringSumSpatial,
   ringToBytes,
-  type ConvGeom,
-  type PoolGeom,
 } from '../ring.js';
 
 /** Ring elements from a received message: exactly 8·n bytes (a view when aligned, else a copy). */
@@ -59,7 +59,8 @@ async function openMasked(
   y: BigInt64Array,
   b: BigInt64Array,
 ): Promise<[BigInt64Array, BigInt64Array]> {
-  const nu = x.length, nv = y.length;
+  const nu = x.length,
+    nv = y.length;
   checkLen(what, 'triple part a', a.length, nu);
   checkLen(what, 'triple part b', b.length, nv);
   const mine = new BigInt64Array(nu + nv);
@@ -161,7 +162,8 @@ function floorDiv(x: BigInt64Array, d: number): BigInt64Array {
   const out = x.slice();
   const w = new Uint32Array(out.buffer, out.byteOffset, 2 * out.length);
   for (let i = 0; i < w.length; i += 2) {
-    let lo = w[i]!, hi = w[i + 1]!;
+    let lo = w[i]!,
+      hi = w[i + 1]!;
     const negative = hi >= 0x80000000;
     if (negative) {
       // ⌊x/d⌋ = −⌊(|x| + d − 1)/d⌋ for x < 0; |x| ≤ 2^63 fits the unsigned 64-bit (hi, lo)
@@ -185,7 +187,8 @@ function floorDiv(x: BigInt64Array, d: number): BigInt64Array {
     else if (r >= d) ql++;
     if (negative) {
       // negate (qh, ql) in two's complement
-      let nlo = (~ql >>> 0) + 1, nhi = ~qh >>> 0;
+      let nlo = (~ql >>> 0) + 1,
+        nhi = ~qh >>> 0;
       if (nlo === TWO32) {
         nlo = 0;
         nhi = (nhi + 1) >>> 0;
@@ -274,7 +277,15 @@ export function addBias(ctx: PartyContext, y: BigInt64Array, bias: BigInt64Array
 }
 
 /** Gemm with public fixed-point weights W (k×n) and optional public bias (n): trunc(X·W) + bias. */
-export function gemmPublic(ctx: PartyContext, x: BigInt64Array, w: BigInt64Array, bias: BigInt64Array | undefined, m: number, k: number, n: number): BigInt64Array {
+export function gemmPublic(
+  ctx: PartyContext,
+  x: BigInt64Array,
+  w: BigInt64Array,
+  bias: BigInt64Array | undefined,
+  m: number,
+  k: number,
+  n: number,
+): BigInt64Array {
   return finishGemm(ctx, matmulPublic(ctx, x, w, m, k, n), bias, m);
 }
 
@@ -285,7 +296,15 @@ export function finishGemm(ctx: PartyContext, xw: BigInt64Array, bias: BigInt64A
 }
 
 /** Gemm with shared weights W (k×n) and optional shared bias (n): trunc(X·W) + bias. */
-export async function gemmSecret(ctx: PartyContext, x: BigInt64Array, w: BigInt64Array, bias: BigInt64Array | undefined, m: number, k: number, n: number): Promise<BigInt64Array> {
+export async function gemmSecret(
+  ctx: PartyContext,
+  x: BigInt64Array,
+  w: BigInt64Array,
+  bias: BigInt64Array | undefined,
+  m: number,
+  k: number,
+  n: number,
+): Promise<BigInt64Array> {
   const y = truncate(ctx, await matmulSecret(ctx, x, w, m, k, n), ctx.fracBits);
   return bias ? addBias(ctx, y, bias, m, 1, true) : y;
 }
@@ -304,7 +323,13 @@ export function finishConv(ctx: PartyContext, raw: BigInt64Array, bias: BigInt64
 }
 
 /** Conv layer with shared weights and optional shared per-channel bias: trunc(conv) + bias. */
-export async function convSecret(ctx: PartyContext, x: BigInt64Array, w: BigInt64Array, bias: BigInt64Array | undefined, geom: ConvGeom): Promise<BigInt64Array> {
+export async function convSecret(
+  ctx: PartyContext,
+  x: BigInt64Array,
+  w: BigInt64Array,
+  bias: BigInt64Array | undefined,
+  geom: ConvGeom,
+): Promise<BigInt64Array> {
   const y = truncate(ctx, await conv2dSecret(ctx, x, w, geom), ctx.fracBits);
   if (!bias) return y;
   const { oh, ow } = convOutSize(geom);

@@ -24,7 +24,9 @@ function check(a: Uint8Array, b: Uint8Array, len: number): void {
 export function xorBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
   const len = out.length;
   check(a, b, len);
-  const wa = words(a, len), wb = words(b, len), wo = words(out, len);
+  const wa = words(a, len),
+    wb = words(b, len),
+    wo = words(out, len);
   let i = 0;
   if (wa && wb && wo) {
     const nw = len >>> 2;
@@ -39,7 +41,9 @@ export function xorBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint
 export function andBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
   const len = out.length;
   check(a, b, len);
-  const wa = words(a, len), wb = words(b, len), wo = words(out, len);
+  const wa = words(a, len),
+    wb = words(b, len),
+    wo = words(out, len);
   let i = 0;
   if (wa && wb && wo) {
     const nw = len >>> 2;
@@ -80,7 +84,9 @@ export function concatBits(vectors: readonly Uint8Array[], nbits: number): Uint8
   }
   for (let i = 0; i < vectors.length; i++) {
     const v = vectors[i]!;
-    const off = i * nbits, base = off >>> 3, s = off & 7;
+    const off = i * nbits,
+      base = off >>> 3,
+      s = off & 7;
     if (s === 0) {
       for (let k = 0; k < vb; k++) out[base + k]! |= v[k]!;
     } else {
@@ -100,7 +106,9 @@ export function splitBits(buf: Uint8Array, count: number, nbits: number): Uint8A
   if (buf.length < bitBytes(count * nbits)) throw new Error(`bits.ts: packed vector has ${buf.length} bytes, need ${bitBytes(count * nbits)}`);
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
-    const off = i * nbits, base = off >>> 3, s = off & 7;
+    const off = i * nbits,
+      base = off >>> 3,
+      s = off & 7;
     let v: Uint8Array;
     if ((nbits & 7) === 0) v = buf.slice(base, base + vb);
     else {
@@ -137,7 +145,15 @@ export async function andGates(ctx: PartyContext, pairs: readonly (readonly [Uin
   const count = pairs.length;
   if (count === 0) return [];
   const t = await ctx.dealer.andTriples(count * nbits);
-  const msg = timed(ctx, 'and', () => andGateOpen(pairs.map((p) => p[0]), pairs.map((p) => p[1]), nbits, t.a, t.b));
+  const msg = timed(ctx, 'and', () =>
+    andGateOpen(
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+      nbits,
+      t.a,
+      t.b,
+    ),
+  );
   const peer = await ctx.peer.exchange(msg);
   if (peer.length !== msg.length) throw new Error(`bits.ts: AND gate opening has ${peer.length} bytes, expected ${msg.length}`);
   return timed(ctx, 'and', () => {

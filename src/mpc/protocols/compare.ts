@@ -39,8 +39,19 @@ import type { PartyContext } from '../context.js';
 import { inLanes } from '../lanes.js';
 import { timed } from '../profile.js';
 import {
-  bitsToRing, convOutSize, ringReluTail, ringAdd, ringAddScalar, ringFromBytesLE, ringMul, ringMulScalar, ringSub,
-  ringToBytes, toBitPlanes, type PoolGeom, type Ring,
+  bitsToRing,
+  convOutSize,
+  type PoolGeom,
+  type Ring,
+  ringAdd,
+  ringAddScalar,
+  ringFromBytesLE,
+  ringMul,
+  ringMulScalar,
+  ringReluTail,
+  ringSub,
+  ringToBytes,
+  toBitPlanes,
 } from '../ring.js';
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
@@ -83,8 +94,10 @@ interface Resolved {
 
 function resolve(opts: CompareOptions | undefined): Resolved {
   const protocol = opts?.protocol ?? 'signonly';
-  const lsb = opts?.lsb ?? 0, msb = opts?.msb ?? 64;
-  if (protocol !== 'signonly' && protocol !== 'crypten' && protocol !== 'fss' && protocol !== 'fss2') throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
+  const lsb = opts?.lsb ?? 0,
+    msb = opts?.msb ?? 64;
+  if (protocol !== 'signonly' && protocol !== 'crypten' && protocol !== 'fss' && protocol !== 'fss2')
+    throw new Error(`compare: unknown ReLU protocol '${String(protocol)}'`);
   if (!Number.isInteger(lsb) || !Number.isInteger(msb) || lsb < 0 || msb > 64 || lsb > msb) {
     throw new Error(`compare: invalid bit range [${lsb}, ${msb}) (need 0 <= lsb <= msb <= 64)`);
   }
@@ -101,7 +114,8 @@ export function signOnlyAndGates(b: number, fold = false): number {
   const m = b - 1;
   if (m <= 0) return 0;
   if (!fold || m < 2) return m + 2 * (m - 1) - ceilLog2(m);
-  const q = Math.floor(m / 2), k = Math.ceil(m / 2);
+  const q = Math.floor(m / 2),
+    k = Math.ceil(m / 2);
   return 3 + 5 * (q - 1) + (m % 2) + 2 * (k - 1) - ceilLog2(k);
 }
 
@@ -133,7 +147,8 @@ type Gate = readonly [Uint8Array, Uint8Array];
 
 /** XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
 async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean): Promise<Uint8Array> {
-  const n = x.length, st = bitBytes(n);
+  const n = x.length,
+    st = bitBytes(n);
   const all = timed(ctx, 'bitplanes', () => toBitPlanes(x, lsb, b));
   const plane = (j: number): Uint8Array => all.subarray(j * st, (j + 1) * st);
   const top = plane(b - 1).slice();
@@ -144,13 +159,21 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
   const oneSided = (mine: Uint8Array): Gate => (ctx.party === 0 ? [mine, zero] : [zero, mine]);
   let segs: Segment[];
   if (!fold || m < 2) {
-    const g = await andGates(ctx, Array.from({ length: m }, (_, j) => oneSided(plane(j))), n);
+    const g = await andGates(
+      ctx,
+      Array.from({ length: m }, (_, j) => oneSided(plane(j))),
+      n,
+    );
     segs = g.map((gj, j) => (j === 0 ? { g: gj } : { g: gj, p: plane(j) }));
   } else {
     // Level 1 on one-sided bits: party 0 holds A1 = t0[hi], A0 = t0[lo]; party 1 holds B1, B0.
-    const q = m >> 1, gates: Gate[] = [], both: Uint8Array[] = [];
+    const q = m >> 1,
+      gates: Gate[] = [],
+      both: Uint8Array[] = [];
     for (let k = 0; k < q; k++) {
-      const v1 = plane(2 * k + 1), v0 = plane(2 * k), v10 = andBits(v1, v0);
+      const v1 = plane(2 * k + 1),
+        v0 = plane(2 * k),
+        v10 = andBits(v1, v0);
       both.push(v10);
       // G = A1B1 ⊕ (A1A0)B0 ⊕ A0(B1B0): party 0's operand is listed first in each product
       if (ctx.party === 0) gates.push([v1, zero], [v10, zero], [v0, zero]);
@@ -182,7 +205,8 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
   while (segs.length > 1) {
     const gates: Gate[] = [];
     for (let k = 0; k + 1 < segs.length; k += 2) {
-      const lo = segs[k]!, hi = segs[k + 1]!;
+      const lo = segs[k]!,
+        hi = segs[k + 1]!;
       gates.push([hi.p!, lo.g]);
       if (k > 0) gates.push([hi.p!, lo.p!]);
     }
@@ -191,7 +215,8 @@ async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold
     let at = 0;
     const t0 = performance.now();
     for (let k = 0; k < segs.length; k += 2) {
-      const lo = segs[k]!, hi = segs[k + 1];
+      const lo = segs[k]!,
+        hi = segs[k + 1];
       if (!hi) {
         next.push(lo);
         continue;
@@ -217,7 +242,8 @@ function shl64(a: Uint8Array, s: number): Uint8Array {
     for (let i = 0; i < src.length; i += 2) out[i + 1] = src[i]!;
   } else {
     for (let i = 0; i < src.length; i += 2) {
-      const lo = src[i]!, hi = src[i + 1]!;
+      const lo = src[i]!,
+        hi = src[i + 1]!;
       out[i] = lo << s;
       out[i + 1] = (hi << s) | (lo >>> (32 - s));
     }
@@ -230,7 +256,8 @@ const wordBit = (words: Uint8Array, bit: number): Uint8Array => toBitPlanes(ring
 
 /** XOR share of [x < 0] the CrypTen way: 1 + 6 rounds of full 64-bit word ANDs. */
 async function signCrypten(ctx: PartyContext, x: Ring): Promise<Uint8Array> {
-  const n = x.length, nbits = 64 * n;
+  const n = x.length,
+    nbits = 64 * n;
   const mine = timed(ctx, 'pack', () => ringToBytes(x).slice());
   const zero = new Uint8Array(8 * n);
   // Addends x0 and x1 as XOR-shared words: party i holds its own share, the other holds 0.
@@ -238,7 +265,14 @@ async function signCrypten(ctx: PartyContext, x: Ring): Promise<Uint8Array> {
   let p: Uint8Array = mine;
   for (let s = 1; s < 64; s <<= 1) {
     const [gs, ps] = timed(ctx, 'and', () => [shl64(g, s), shl64(p, s)]);
-    const [pg, pp] = (await andGates(ctx, [[p, gs], [p, ps]], nbits)) as [Uint8Array, Uint8Array];
+    const [pg, pp] = (await andGates(
+      ctx,
+      [
+        [p, gs],
+        [p, ps],
+      ],
+      nbits,
+    )) as [Uint8Array, Uint8Array];
     g = timed(ctx, 'and', () => xorInto(g, pg));
     p = pp;
   }
@@ -256,7 +290,8 @@ export async function signBit(ctx: PartyContext, x: BigInt64Array, opts?: Compar
   if (x.length === 0) return new Uint8Array(0);
   if (r.protocol === 'crypten') return signCrypten(ctx, x);
   if (r.b === 0) return zeroBits(x.length);
-  if (r.protocol === 'fss') throw new Error('compare: the fss protocol yields arithmetic shares only (use ltz or reluWithMask, or fss2), not an XOR-shared sign');
+  if (r.protocol === 'fss')
+    throw new Error('compare: the fss protocol yields arithmetic shares only (use ltz or reluWithMask, or fss2), not an XOR-shared sign');
   if (r.protocol === 'fss2') return fssSignBit(ctx, x, r.lsb, r.lsb + r.b);
   return signOnly(ctx, x, r.lsb, r.b, r.fold);
 }
@@ -309,13 +344,16 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
   if (r.protocol !== 'crypten' && r.b === 0) return { y: x.slice(), mask: one() };
   if (r.protocol === 'fss') return fssReluWithMask(ctx, x, r.lsb, r.lsb + r.b);
-  const lanes = r.protocol === 'fss2' ? 1 : opts?.lanes ?? (n >= LANE_MIN ? 2 : 1);
+  const lanes = r.protocol === 'fss2' ? 1 : (opts?.lanes ?? (n >= LANE_MIN ? 2 : 1));
   if (!Number.isInteger(lanes) || lanes < 1) throw new Error(`compare: lanes must be a positive integer, got ${String(lanes)}`);
   if (lanes > 1 && n >= 2 * lanes) {
     // slices of whole 64-element words, so every lane's packed bit vectors are word aligned
     const per = Math.ceil(n / lanes / 64) * 64;
-    const parts = await inLanes(ctx, Math.ceil(n / per), (lane, k) => reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }));
-    const y = new BigInt64Array(n), mask = new BigInt64Array(n);
+    const parts = await inLanes(ctx, Math.ceil(n / per), (lane, k) =>
+      reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }),
+    );
+    const y = new BigInt64Array(n),
+      mask = new BigInt64Array(n);
     parts.forEach((p, k) => (y.set(p.y, k * per), mask.set(p.mask, k * per)));
     return { y, mask };
   }
@@ -356,7 +394,8 @@ export async function relu(ctx: PartyContext, x: BigInt64Array, opts?: CompareOp
 /** Copy 64-bit elements by index through 32-bit views (no BigInt boxing). */
 function gather(src: Ring, idx: Int32Array): Ring {
   const out = new BigInt64Array(idx.length);
-  const s = new Uint32Array(src.buffer, src.byteOffset, src.length * 2), o = new Uint32Array(out.buffer);
+  const s = new Uint32Array(src.buffer, src.byteOffset, src.length * 2),
+    o = new Uint32Array(out.buffer);
   for (let i = 0; i < idx.length; i++) {
     const j = idx[i]! * 2;
     o[2 * i] = s[j]!;
@@ -376,7 +415,8 @@ export async function maxPool2d(ctx: PartyContext, x: BigInt64Array, geom: PoolG
   if (x.length !== n * c * h * w_) throw new Error(`compare.maxPool2d: input has ${x.length} elements, expected ${n * c * h * w_}`);
   // Candidates per window (public structure), in typed arrays: window w's list is
   // cand[w·K, w·K + len[w]), indices into the current value array.
-  const K = kh * kw, W = n * c * oh * ow;
+  const K = kh * kw,
+    W = n * c * oh * ow;
   let cand = new Int32Array(W * K);
   const len = new Int32Array(W);
   let w = 0;
@@ -399,14 +439,19 @@ export async function maxPool2d(ctx: PartyContext, x: BigInt64Array, geom: PoolG
   }
   let vals: Ring = x;
   for (;;) {
-    let pairs = 0, odd = 0;
+    let pairs = 0,
+      odd = 0;
     for (let i = 0; i < W; i++) (pairs += len[i]! >>> 1), (odd += len[i]! & 1);
     if (pairs === 0) break;
-    const ia = new Int32Array(pairs), ib = new Int32Array(pairs), pass = new Int32Array(odd);
+    const ia = new Int32Array(pairs),
+      ib = new Int32Array(pairs),
+      pass = new Int32Array(odd);
     const next = new Int32Array(W * K);
-    let pi = 0, oi = 0;
+    let pi = 0,
+      oi = 0;
     for (let i = 0; i < W; i++) {
-      const base = i * K, l = len[i]!;
+      const base = i * K,
+        l = len[i]!;
       let m = 0;
       for (let k = 0; k + 1 < l; k += 2) {
         ia[pi] = cand[base + k]!;
@@ -417,7 +462,8 @@ export async function maxPool2d(ctx: PartyContext, x: BigInt64Array, geom: PoolG
       if (l & 1) (pass[oi] = cand[base + l - 1]!), (next[base + m++] = pairs + oi++);
       len[i] = m;
     }
-    const a = gather(vals, ia), b = gather(vals, ib);
+    const a = gather(vals, ia),
+      b = gather(vals, ib);
     const mx = ringAdd(b, await relu(ctx, ringSub(a, b), opts));
     const passVals = gather(vals, pass);
     vals = new BigInt64Array(mx.length + passVals.length);
@@ -425,5 +471,8 @@ export async function maxPool2d(ctx: PartyContext, x: BigInt64Array, geom: PoolG
     vals.set(passVals, mx.length);
     cand = next;
   }
-  return gather(vals, Int32Array.from({ length: W }, (_, i) => cand[i * K]!));
+  return gather(
+    vals,
+    Int32Array.from({ length: W }, (_, i) => cand[i * K]!),
+  );
 }

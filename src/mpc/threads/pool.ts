@@ -40,7 +40,11 @@ function spawn(): Worker {
   if (here.endsWith('.ts')) {
     const target = new URL('./worker.ts', here).href;
     // resolved from this module, not from the process's working directory (an eval worker's base)
-    const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const tsx = pathToFileURL(
+      createRequire(here)
+        .resolve('tsx/esm/api')
+        .replace(/\.cjs$/, '.mjs'),
+    ).href;
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); });`;
     return new Worker(boot, { eval: true });
   }
@@ -55,7 +59,8 @@ const shared = (a: Ring): SharedArrayBuffer => {
 
 /** Split [0, total) into at most `parts` contiguous non-empty ranges. */
 function ranges(total: number, parts: number): [number, number][] {
-  const p = Math.min(parts, total), out: [number, number][] = [];
+  const p = Math.min(parts, total),
+    out: [number, number][] = [];
   for (let i = 0; i < p; i++) out.push([Math.floor((i * total) / p), Math.floor(((i + 1) * total) / p)]);
   return out;
 }
@@ -111,15 +116,20 @@ export class RingPool {
   async conv2d(x: Ring, w: Ring, g: ConvGeom): Promise<Ring> {
     const { oh, ow } = convOutSize(g);
     const outPer = g.co * oh * ow;
-    const sx = shared(x), sw = shared(w), out = new SharedArrayBuffer(g.n * outPer * 8);
+    const sx = shared(x),
+      sw = shared(w),
+      out = new SharedArrayBuffer(g.n * outPer * 8);
     await Promise.all(ranges(g.n, this.threads).map(([n0, n1], i) => this.run(i, { op: 'conv', x: sx, w: sw, out, geom: g, n0, n1, outPer })));
     return new BigInt64Array(out).slice();
   }
 
   /** Exact m×k by k×n product like ringMatmul, the rows split over the threads. */
   async matmul(a: Ring, b: Ring, m: number, k: number, n: number): Promise<Ring> {
-    if (a.length !== m * k || b.length !== k * n) throw new Error(`thread pool: matmul operands have ${a.length}/${b.length} elements, expected ${m * k}/${k * n}`);
-    const sa = shared(a), sb = shared(b), out = new SharedArrayBuffer(m * n * 8);
+    if (a.length !== m * k || b.length !== k * n)
+      throw new Error(`thread pool: matmul operands have ${a.length}/${b.length} elements, expected ${m * k}/${k * n}`);
+    const sa = shared(a),
+      sb = shared(b),
+      out = new SharedArrayBuffer(m * n * 8);
     await Promise.all(ranges(m, this.threads).map(([r0, r1], i) => this.run(i, { op: 'matmul', a: sa, b: sb, out, k, n, r0, r1 })));
     return new BigInt64Array(out).slice();
   }

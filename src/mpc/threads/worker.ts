@@ -4,7 +4,7 @@
  * operand is copied through messages. Runs only inside a worker_threads Worker.
  */
 import { parentPort } from 'node:worker_threads';
-import { ringConv2d, ringMatmul, type ConvGeom } from '../ring.js';
+import { type ConvGeom, ringConv2d, ringMatmul } from '../ring.js';
 import type { PoolTask } from './pool.js';
 
 const port = parentPort;
@@ -16,7 +16,8 @@ port.on('message', (t: PoolTask) => {
     if (t.op === 'conv') {
       // images [n0, n1) of the batch: contiguous in NCHW input and output
       const g: ConvGeom = { ...t.geom, n: t.n1 - t.n0 };
-      const per = t.geom.c * t.geom.h * t.geom.w, outPer = t.outPer;
+      const per = t.geom.c * t.geom.h * t.geom.w,
+        outPer = t.outPer;
       const x = new BigInt64Array(t.x, t.n0 * per * 8, g.n * per);
       const w = new BigInt64Array(t.w);
       new BigInt64Array(t.out, t.n0 * outPer * 8, g.n * outPer).set(ringConv2d(x, w, g));

@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetFromBytes, resolveSplitDir, type Dataset, type LoadSplitOptions, type Normalization } from './dataset.js';
+import { type Dataset, datasetFromBytes, type LoadSplitOptions, type Normalization, resolveSplitDir } from './dataset.js';
 import { oneLine } from './idx.js';
 import { DATASET_DIR_NAME } from './paths.js';
 
@@ -13,18 +13,7 @@ import { DATASET_DIR_NAME } from './paths.js';
 export type Cifar10Split = 'train' | 'test';
 
 /** Class names, indexed by label. */
-export const CIFAR10_CLASSES: readonly string[] = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-];
+export const CIFAR10_CLASSES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 /** Bytes of one record: label + 3×32×32 pixels. */
 export const CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32;
@@ -85,14 +74,7 @@ export function loadCifar10(opts: LoadCifar10Options): Dataset {
     labelChunks.push(labels);
     n += labels.length;
   }
-  return datasetFromBytes(
-    `cifar10/${split}`,
-    concat(pixelChunks),
-    concat(labelChunks),
-    [3, 32, 32],
-    [...CIFAR10_CLASSES],
-    opts.normalize,
-  );
+  return datasetFromBytes(`cifar10/${split}`, concat(pixelChunks), concat(labelChunks), [3, 32, 32], [...CIFAR10_CLASSES], opts.normalize);
 }
 
 /** Read up to `max` records of one CIFAR-10 batch file, split into CHW pixels and labels. */
@@ -104,9 +86,7 @@ export function readCifarBatch(path: string, max = Infinity): { pixels: Uint8Arr
     throw new Error(`${path}: cannot read CIFAR-10 batch (${oneLine(e)})`);
   }
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD_BYTES !== 0) {
-    throw new Error(
-      `${path}: bad CIFAR-10 batch size ${bytes.length} bytes (not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record; truncated?)`,
-    );
+    throw new Error(`${path}: bad CIFAR-10 batch size ${bytes.length} bytes (not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record; truncated?)`);
   }
   const n = Math.min(bytes.length / CIFAR10_RECORD_BYTES, max);
   const px = CIFAR10_RECORD_BYTES - 1;

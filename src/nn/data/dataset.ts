@@ -109,9 +109,7 @@ export function normalize(ds: Dataset, norm: Normalization): Dataset {
   const c = ds.shape[0];
   if (ds.normalization) throw new Error(`${ds.name}: data set is already normalised`);
   if (norm.mean.length !== c || norm.std.length !== c) {
-    throw new Error(
-      `${ds.name}: normalisation needs ${c} mean/std values, got ${norm.mean.length}/${norm.std.length}`,
-    );
+    throw new Error(`${ds.name}: normalisation needs ${c} mean/std values, got ${norm.mean.length}/${norm.std.length}`);
   }
   if (norm.std.some((s) => !(s > 0))) throw new Error(`${ds.name}: normalisation std must be > 0`);
   const plane = ds.shape[1] * ds.shape[2];

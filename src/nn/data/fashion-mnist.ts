@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetFromBytes, resolveSplitDir, type Dataset, type LoadSplitOptions, type Normalization } from './dataset.js';
+import { type Dataset, datasetFromBytes, type LoadSplitOptions, type Normalization, resolveSplitDir } from './dataset.js';
 import { readIdx } from './idx.js';
 import { packageRoot } from './paths.js';
 
@@ -38,17 +38,13 @@ export const FASHION_MNIST_FILES: Record<FashionMnistSplit, { images: string; la
 export const FASHION_MNIST_NORMALIZATION: Normalization = { mean: [0.286], std: [0.353] };
 
 /** Where to get the data, appended to every not-found error. */
-export const FASHION_MNIST_HINT =
-  'apt-get install dataset-fashion-mnist, set PRIVML_DATA, or run `privml data download fashion-mnist`';
+export const FASHION_MNIST_HINT = 'apt-get install dataset-fashion-mnist, set PRIVML_DATA, or run `privml data download fashion-mnist`';
 
 /** Relative path of the committed 1,000-image test sample inside the package. */
 export const FASHION_MNIST_SAMPLE_SUBDIR = join('data', 'fashion-mnist-sample');
 
 /** Paths of a split's image and label files in `dir` (gzipped name preferred, raw accepted), or undefined. */
-export function fashionMnistSplitFiles(
-  dir: string,
-  split: FashionMnistSplit,
-): { images: string; labels: string } | undefined {
+export function fashionMnistSplitFiles(dir: string, split: FashionMnistSplit): { images: string; labels: string } | undefined {
   const images = existing(dir, FASHION_MNIST_FILES[split].images);
   const labels = existing(dir, FASHION_MNIST_FILES[split].labels);
   return images && labels ? { images, labels } : undefined;
@@ -97,13 +93,7 @@ export function loadFashionMnistSample(opts: { limit?: number; normalize?: Norma
 }
 
 /** Read and check an (images, labels) IDX pair, then build the Dataset. */
-function loadIdxPair(
-  name: string,
-  imagesPath: string,
-  labelsPath: string,
-  limit: number | undefined,
-  norm: Normalization | undefined,
-): Dataset {
+function loadIdxPair(name: string, imagesPath: string, labelsPath: string, limit: number | undefined, norm: Normalization | undefined): Dataset {
   const images = readIdx(imagesPath);
   const labels = readIdx(labelsPath);
   if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {
@@ -125,14 +115,7 @@ function loadIdxPair(
       throw new Error(`${labelsPath}: label ${labels.data[i]} of example ${i} is not a class 0..9`);
     }
   }
-  return datasetFromBytes(
-    name,
-    images.data.subarray(0, n * 784),
-    labels.data.slice(0, n),
-    [1, 28, 28],
-    [...FASHION_MNIST_CLASSES],
-    norm,
-  );
+  return datasetFromBytes(name, images.data.subarray(0, n * 784), labels.data.slice(0, n), [1, 28, 28], [...FASHION_MNIST_CLASSES], norm);
 }
 
 /** `dir/name` if it exists, else `dir/name-without-.gz` if that exists. */

@@ -103,12 +103,7 @@ export interface WriteIdxOptions {
 }
 
 /** Write an IDX file atomically (temp file + rename), creating the parent directory. */
-export function writeIdx(
-  path: string,
-  dims: readonly number[],
-  data: Uint8Array,
-  opts: WriteIdxOptions = {},
-): void {
+export function writeIdx(path: string, dims: readonly number[], data: Uint8Array, opts: WriteIdxOptions = {}): void {
   const raw = encodeIdx(dims, data);
   const bytes = opts.gzip ? gzipSync(raw, { level: 9 }) : raw;
   writeFileAtomic(path, bytes);

@@ -31,11 +31,7 @@ export function defaultCacheDir(home: string, dataset: DatasetId = 'fashion-mnis
  * Search directories, in priority order: each entry of $PRIVML_DATA (a path list) and its
  * `<name>` subdirectory, Debian's /usr/share/datasets location, then ~/.cache/privml/<name>.
  */
-export function defaultDataSearchDirs(
-  env: NodeJS.ProcessEnv,
-  home: string,
-  dataset: DatasetId = 'fashion-mnist',
-): string[] {
+export function defaultDataSearchDirs(env: NodeJS.ProcessEnv, home: string, dataset: DatasetId = 'fashion-mnist'): string[] {
   const dirs: string[] = [];
   for (const root of (env.PRIVML_DATA ?? '').split(delimiter)) {
     if (root === '') continue;

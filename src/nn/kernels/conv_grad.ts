@@ -29,13 +29,20 @@ function planConv(x: tf.Tensor, filter: tf.Tensor, attrs: tf.NamedAttrMap, depth
   if (a.dataFormat !== undefined && a.dataFormat !== 'NHWC') return undefined;
   const dil = a.dilations ?? 1;
   if (!(Array.isArray(dil) ? dil.every((d) => d === 1) : dil === 1)) return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Shape4, filter.shape as Shape4, a.strides, 1, a.pad, a.dimRoundingMode, depthwise,
-  );
+  const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, a.strides, 1, a.pad, a.dimRoundingMode, depthwise);
   const g: WindowGeom = {
-    n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels,
-    kh: info.filterHeight, kw: info.filterWidth, sh: info.strideHeight, sw: info.strideWidth,
-    pt: info.padInfo.top, pl: info.padInfo.left, oh: info.outHeight, ow: info.outWidth,
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    c: info.inChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
+    oh: info.outHeight,
+    ow: info.outWidth,
   };
   if (g.oh <= 0 || g.ow <= 0) return undefined;
   return {
@@ -51,7 +58,15 @@ function planConv(x: tf.Tensor, filter: tf.Tensor, attrs: tf.NamedAttrMap, depth
 function dxInput(dy: tf.Tensor4D, p: ConvPlan): { input: tf.Tensor4D; pad: Pad4 | 'valid' } {
   const { sh, sw } = p.g;
   if (sh === 1 && sw === 1 && p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0) {
-    return { input: dy, pad: [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]] };
+    return {
+      input: dy,
+      pad: [
+        [0, 0],
+        [p.top, p.bottom],
+        [p.left, p.right],
+        [0, 0],
+      ],
+    };
   }
   const attrs = { sh, sw, top: p.top, bottom: p.bottom, left: p.left, right: p.right };
   return { input: tf.engine().runKernel(DILATE_PAD, { x: dy }, attrs) as tf.Tensor4D, pad: 'valid' };

@@ -10,8 +10,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { fastConv2DGrad, fastDepthwiseGrad } from './conv_grad.js';
 import { wasmKernelConfigs } from './wasm_kernels.js';
 
-export { DEPTHWISE_FILTER_GRAD, DILATE_PAD, IM2COL } from './wasm_kernels.js';
 export type { WindowGeom } from './loops.js';
+export { DEPTHWISE_FILTER_GRAD, DILATE_PAD, IM2COL } from './wasm_kernels.js';
 
 let installed = false;
 

@@ -60,7 +60,10 @@ export function im2colT(x: Float32Array, g: WindowGeom, out: Float32Array): void
           const step = sw * c;
           for (let ci = 0; ci < c; ci++) {
             const o = ((ky * kw + kx) * c + ci) * p + col0;
-            if (!inside) { out.fill(0, o, o + ow); continue; }
+            if (!inside) {
+              out.fill(0, o, o + ow);
+              continue;
+            }
             for (let xo = 0; xo < lo; xo++) out[o + xo] = 0;
             let src = rowBase + (lo * sw + kx - pl) * c + ci;
             for (let xo = lo; xo < hi; xo++, src += step) out[o + xo] = x[src]!;
@@ -89,14 +92,7 @@ export function dilatePadShape(h: number, w: number, sh: number, sw: number, p: 
  * Insert (s-1) zeros between spatial elements of an NHWC tensor and pad (or crop, when a pad is
  * negative) its borders: the input of a transposed convolution done as a forward one.
  */
-export function dilatePad(
-  x: Float32Array,
-  shape: readonly [number, number, number, number],
-  sh: number,
-  sw: number,
-  pad: DilatePad,
-  out: Float32Array,
-): void {
+export function dilatePad(x: Float32Array, shape: readonly [number, number, number, number], sh: number, sw: number, pad: DilatePad, out: Float32Array): void {
   const [n, h, w, c] = shape;
   const [oh, ow] = dilatePadShape(h, w, sh, sw, pad);
   out.fill(0);
@@ -249,13 +245,7 @@ export function avgPoolGrad(dy: Float32Array, g: WindowGeom, dx: Float32Array): 
  * Depthwise conv filter gradient: dW[ky,kx,ci,m] = sum over b,y,x of
  * x[b, y*sh+ky-pt, x*sw+kx-pl, ci] * dy[b, y, x, ci*mult+m]; accumulated in float64.
  */
-export function depthwiseFilterGrad(
-  x: Float32Array,
-  dy: Float32Array,
-  g: WindowGeom,
-  mult: number,
-  dw: Float32Array,
-): void {
+export function depthwiseFilterGrad(x: Float32Array, dy: Float32Array, g: WindowGeom, mult: number, dw: Float32Array): void {
   const { n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow } = g;
   const co = c * mult;
   const acc = new Float64Array(kh * kw * co);
@@ -287,4 +277,3 @@ export function depthwiseFilterGrad(
   }
   for (let i = 0; i < acc.length; i++) dw[i] = acc[i]!;
 }
-

@@ -66,7 +66,10 @@ export class WorkerPool<I, O> {
   private nextId = 0;
   private readonly pending: Array<Map<number, { resolve: (v: O) => void; reject: (e: Error) => void }>>;
 
-  private constructor(private readonly workers: Worker[], private readonly moduleUrl: string) {
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly moduleUrl: string,
+  ) {
     this.pending = workers.map(() => new Map());
     workers.forEach((w, i) => {
       w.on('message', (m: Reply) => {

@@ -29,8 +29,7 @@ export function referenceCnnInit(seed = 1): Float32Array[] {
 /** Mean softmax cross-entropy of the CNN on x [B,28,28,1] with one-hot y [B,10]. */
 export function referenceCnnLoss(weights: readonly tf.Tensor[], x: tf.Tensor4D, y: tf.Tensor2D, pool: CnnPool): tf.Scalar {
   const [w1, b1, w2, b2, w3, b3] = weights as [tf.Tensor4D, tf.Tensor, tf.Tensor4D, tf.Tensor, tf.Tensor2D, tf.Tensor];
-  const p = (t: tf.Tensor): tf.Tensor4D =>
-    pool === 'max' ? tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid') : tf.avgPool(t as tf.Tensor4D, 2, 2, 'valid');
+  const p = (t: tf.Tensor): tf.Tensor4D => (pool === 'max' ? tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid') : tf.avgPool(t as tf.Tensor4D, 2, 2, 'valid'));
   const b = x.shape[0];
   let h = p(tf.relu(tf.add(tf.conv2d(x, w1, 1, 'same'), b1)));
   h = p(tf.relu(tf.add(tf.conv2d(h, w2, 1, 'same'), b2)));

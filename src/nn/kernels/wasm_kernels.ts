@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { avgPoolGrad, depthwiseFilterGrad, dilatePad, dilatePadShape, im2colT, maxPoolGrad } from './loops.js';
 import type { DilatePad, WindowGeom } from './loops.js';
+import { avgPoolGrad, depthwiseFilterGrad, dilatePad, dilatePadShape, im2colT, maxPoolGrad } from './loops.js';
 
 type TensorInfo = tf.TensorInfo;
 type Shape4 = [number, number, number, number];
@@ -45,21 +45,38 @@ function num(attrs: tf.NamedAttrMap | undefined, kernel: string, name: string): 
 function geomAttrs(attrs: tf.NamedAttrMap | undefined, kernel: string): WindowGeom {
   const f = (k: string): number => num(attrs, kernel, k);
   return {
-    n: f('n'), h: f('h'), w: f('w'), c: f('c'), kh: f('kh'), kw: f('kw'),
-    sh: f('sh'), sw: f('sw'), pt: f('pt'), pl: f('pl'), oh: f('oh'), ow: f('ow'),
+    n: f('n'),
+    h: f('h'),
+    w: f('w'),
+    c: f('c'),
+    kh: f('kh'),
+    kw: f('kw'),
+    sh: f('sh'),
+    sw: f('sw'),
+    pt: f('pt'),
+    pl: f('pl'),
+    oh: f('oh'),
+    ow: f('ow'),
   };
 }
 
 /** Window geometry of a pooling kernel call, from tfjs's own attribute decoding. */
 function poolGeom(x: TensorInfo, attrs: tf.NamedAttrMap | undefined): WindowGeom {
   const a = (attrs ?? {}) as unknown as tf.MaxPoolGradAttrs;
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape as Shape4, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode,
-  );
+  const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
   return {
-    n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels,
-    kh: info.filterHeight, kw: info.filterWidth, sh: info.strideHeight, sw: info.strideWidth,
-    pt: info.padInfo.top, pl: info.padInfo.left, oh: info.outHeight, ow: info.outWidth,
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    c: info.inChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
+    oh: info.outHeight,
+    ow: info.outWidth,
   };
 }
 
@@ -67,12 +84,7 @@ function poolGeom(x: TensorInfo, attrs: tf.NamedAttrMap | undefined): WindowGeom
  * Allocate the output first, then view the inputs: allocation may grow the wasm memory, which
  * detaches every view taken earlier.
  */
-function run(
-  backend: {},
-  outShape: number[],
-  inputs: TensorInfo[],
-  body: (out: Float32Array, ...views: Float32Array[]) => void,
-): TensorInfo {
+function run(backend: {}, outShape: number[], inputs: TensorInfo[], body: (out: Float32Array, ...views: Float32Array[]) => void): TensorInfo {
   const be = backend as BackendWasm;
   const out = be.makeOutput(outShape, 'float32');
   const views = inputs.map((t) => be.typedArrayFromHeap(t) as Float32Array);
@@ -105,9 +117,7 @@ function depthwiseFilterGradKernel(args: KernelArgs): TensorInfo {
   const dy = input(args, DEPTHWISE_FILTER_GRAD, 'dy');
   const g = geomAttrs(args.attrs, DEPTHWISE_FILTER_GRAD);
   const mult = num(args.attrs, DEPTHWISE_FILTER_GRAD, 'mult');
-  return run(args.backend, [g.kh, g.kw, g.c, mult], [x, dy], (out, xv, dyv) =>
-    depthwiseFilterGrad(xv!, dyv!, g, mult, out),
-  );
+  return run(args.backend, [g.kh, g.kw, g.c, mult], [x, dy], (out, xv, dyv) => depthwiseFilterGrad(xv!, dyv!, g, mult, out));
 }
 
 function maxPoolGradKernel(args: KernelArgs): TensorInfo {

@@ -1,9 +1,9 @@
 /** Convolution, pooling and batch normalisation kernels (NHWC inside, ONNX semantics outside). */
 import { attrFloat, attrInt } from '../../onnx/ir.js';
-import { avgPoolDivisors, windowGeometry, type WindowGeometry } from '../../onnx/lower.js';
+import { avgPoolDivisors, type WindowGeometry, windowGeometry } from '../../onnx/lower.js';
 import { tf } from '../tf.js';
 import { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
-import { opError, registerOp, type OpContext, type RtValue } from './registry.js';
+import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
 import { need } from './util.js';
 
 type Pad4 = [number, number, number, number];
@@ -97,7 +97,14 @@ function conv(ctx: OpContext): RtValue[] {
   if (shape.length === 5) {
     if (group !== 1) throw opError(ctx, '3-D convolution with groups is not supported');
     const x = padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g);
-    let y: tf.Tensor = tf.conv3d(x as tf.Tensor5D, tf.transpose(w, [2, 3, 4, 1, 0]) as tf.Tensor5D, g.strides as [number, number, number], 'valid', 'NDHWC', g.dilations as [number, number, number]);
+    let y: tf.Tensor = tf.conv3d(
+      x as tf.Tensor5D,
+      tf.transpose(w, [2, 3, 4, 1, 0]) as tf.Tensor5D,
+      g.strides as [number, number, number],
+      'valid',
+      'NDHWC',
+      g.dilations as [number, number, number],
+    );
     if (b) y = tf.add(y, logical(b));
     return [plain(tf.transpose(y, [0, 4, 1, 2, 3]))];
   }
@@ -119,7 +126,8 @@ function conv(ctx: OpContext): RtValue[] {
   if (group === 1) {
     const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0])) as tf.Tensor4D;
     // Inference: the fused kernel adds the bias in the same pass (tfjs-wasm's broadcast add is slow).
-    if (b && plainInference(ctx)) return [wrap(tf.fused.conv2d({ x, filter: f, strides, pad: explicit(pp), dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
+    if (b && plainInference(ctx))
+      return [wrap(tf.fused.conv2d({ x, filter: f, strides, pad: explicit(pp), dataFormat: 'NHWC', dilations: dil, bias: logical(b) }))];
     y = tf.conv2d(x, f, strides, explicit(pp), 'NHWC', dil);
   } else if (cig === 1 && co % group === 0 && group === ci) {
     // Depthwise: weight [C*M, 1, KH, KW] -> [KH, KW, C, M].
@@ -145,10 +153,19 @@ function conv(ctx: OpContext): RtValue[] {
 /** Explicitly pad an NDHWC tensor by the geometry's begin / effective end pads (3-D ops). */
 function padNd(x: tf.Tensor, g: WindowGeometry, value = 0): tf.Tensor {
   const n = g.kernel.length;
-  const pairs: [number, number][] = [[0, 0], ...Array.from({ length: n }, (_, i) => [g.pads[i]!, Math.max(g.effectiveEndPads[i]!, 0)] as [number, number]), [0, 0]];
+  const pairs: [number, number][] = [
+    [0, 0],
+    ...Array.from({ length: n }, (_, i) => [g.pads[i]!, Math.max(g.effectiveEndPads[i]!, 0)] as [number, number]),
+    [0, 0],
+  ];
   let y = pairs.every(([p, q]) => p === 0 && q === 0) ? x : tf.pad(x, pairs, value);
   // A negative effective end pad: the last cells are never read (floor output); crop them.
-  if (g.effectiveEndPads.some((p) => p < 0)) y = tf.slice(y, new Array(n + 2).fill(0), y.shape.map((d, i) => (i >= 1 && i <= n ? d + Math.min(g.effectiveEndPads[i - 1]!, 0) : d)));
+  if (g.effectiveEndPads.some((p) => p < 0))
+    y = tf.slice(
+      y,
+      new Array(n + 2).fill(0),
+      y.shape.map((d, i) => (i >= 1 && i <= n ? d + Math.min(g.effectiveEndPads[i - 1]!, 0) : d)),
+    );
   return y;
 }
 
@@ -157,7 +174,12 @@ function dilatedMax(x: tf.Tensor4D, kernel: [number, number], strides: [number, 
   let acc: tf.Tensor4D | undefined;
   for (let i = 0; i < kernel[0]; i++) {
     for (let j = 0; j < kernel[1]; j++) {
-      const s = tf.stridedSlice(x, [0, i * dil[0], j * dil[1], 0], [x.shape[0], i * dil[0] + (out[0] - 1) * strides[0] + 1, j * dil[1] + (out[1] - 1) * strides[1] + 1, x.shape[3]], [1, strides[0], strides[1], 1]) as tf.Tensor4D;
+      const s = tf.stridedSlice(
+        x,
+        [0, i * dil[0], j * dil[1], 0],
+        [x.shape[0], i * dil[0] + (out[0] - 1) * strides[0] + 1, j * dil[1] + (out[1] - 1) * strides[1] + 1, x.shape[3]],
+        [1, strides[0], strides[1], 1],
+      ) as tf.Tensor4D;
       acc = acc ? (tf.maximum(acc, s) as tf.Tensor4D) : s;
     }
   }
@@ -238,11 +260,18 @@ function maxPool(ctx: OpContext): RtValue[] {
     const x = tf.transpose(padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g, -Infinity), [0, 4, 1, 2, 3]);
     let acc: tf.Tensor | undefined;
     const [k0, k1, k2] = g.kernel as [number, number, number];
-    for (let i = 0; i < k0; i++) for (let j = 0; j < k1; j++) for (let l = 0; l < k2; l++) {
-      const off = [i, j, l];
-      const s = tf.stridedSlice(x, [0, 0, ...off], [x.shape[0]!, x.shape[1]!, ...off.map((o, d) => o + (g.outShape[d]! - 1) * g.strides[d]! + 1)], [1, 1, ...g.strides]);
-      acc = acc ? tf.maximum(acc, s) : s;
-    }
+    for (let i = 0; i < k0; i++)
+      for (let j = 0; j < k1; j++)
+        for (let l = 0; l < k2; l++) {
+          const off = [i, j, l];
+          const s = tf.stridedSlice(
+            x,
+            [0, 0, ...off],
+            [x.shape[0]!, x.shape[1]!, ...off.map((o, d) => o + (g.outShape[d]! - 1) * g.strides[d]! + 1)],
+            [1, 1, ...g.strides],
+          );
+          acc = acc ? tf.maximum(acc, s) : s;
+        }
     return [plain(acc!)];
   }
   if (shape.length !== 4 && shape.length !== 3) throw opError(ctx, `only 1-D, 2-D and 3-D pooling are supported, input has shape [${shape}]`);
@@ -266,7 +295,17 @@ function avgPool(ctx: OpContext): RtValue[] {
   const cells = g.kernel.reduce((p, k) => p * k, 1);
   // Outer product of the per-dim divisors: shape [out_0, out_1, ...].
   const outer = (dims: number[][]): tf.Tensor =>
-    dims.reduce<tf.Tensor>((acc, d, i) => tf.mul(acc, tf.reshape(tf.tensor1d(d), dims.map((e, j) => (j === i ? e.length : 1)))), tf.scalar(1));
+    dims.reduce<tf.Tensor>(
+      (acc, d, i) =>
+        tf.mul(
+          acc,
+          tf.reshape(
+            tf.tensor1d(d),
+            dims.map((e, j) => (j === i ? e.length : 1)),
+          ),
+        ),
+      tf.scalar(1),
+    );
   const uniform = div.every((d) => d.every((v) => v === div[0]![0]));
   if (shape.length === 5) {
     const x = padNd(tf.transpose(logical(xv), [0, 2, 3, 4, 1]), g) as tf.Tensor5D;

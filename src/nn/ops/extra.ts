@@ -7,8 +7,8 @@ import { attrFloat, attrInt, attrString } from '../../onnx/ir.js';
 import { tf } from '../tf.js';
 import { logical, plain } from './layout.js';
 import { binary, unaryOp } from './math.js';
+import { type OpContext, type OpKernel, opError, type RtValue, registerOp } from './registry.js';
 import { irToTf } from './tensor.js';
-import { opError, registerOp, type OpContext, type OpKernel, type RtValue } from './registry.js';
 import { intsOf, need, normAxis, scalarOf } from './util.js';
 
 const isInt = (t: tf.Tensor): boolean => t.dtype === 'int32';
@@ -53,7 +53,15 @@ export function reduceKernel(f: (x: tf.Tensor, axes: number[], keep: boolean) =>
       axes = [...Array(x.rank).keys()];
     }
     if (x.size === 0) throw opError(ctx, 'reduction over an empty tensor is not supported');
-    return [plain(f(x, axes.map((a) => normAxis(ctx, a, x.rank)), keep))];
+    return [
+      plain(
+        f(
+          x,
+          axes.map((a) => normAxis(ctx, a, x.rank)),
+          keep,
+        ),
+      ),
+    ];
   };
 }
 
@@ -191,7 +199,13 @@ function lrn(ctx: OpContext): RtValue[] {
   const size = attrInt(ctx.node, 'size');
   if (size % 2 === 0 || x.rank !== 4) throw opError(ctx, 'LRN needs a rank-4 input and an odd size');
   const nhwc = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
-  const y = tf.localResponseNormalization(nhwc, (size - 1) / 2, attrFloat(ctx.node, 'bias', 1), attrFloat(ctx.node, 'alpha', 1e-4) / size, attrFloat(ctx.node, 'beta', 0.75));
+  const y = tf.localResponseNormalization(
+    nhwc,
+    (size - 1) / 2,
+    attrFloat(ctx.node, 'bias', 1),
+    attrFloat(ctx.node, 'alpha', 1e-4) / size,
+    attrFloat(ctx.node, 'beta', 0.75),
+  );
   return [plain(tf.transpose(y, [0, 3, 1, 2]))];
 }
 
@@ -210,19 +224,53 @@ export function registerExtraOps(): void {
   registerOp('And', binary(tf.logicalAnd));
   registerOp('Or', binary(tf.logicalOr));
   registerOp('Xor', binary(tf.logicalXor));
-  registerOp('PRelu', binary((x, s) => tf.add(tf.relu(x), tf.mul(s, tf.minimum(x, 0)))));
+  registerOp(
+    'PRelu',
+    binary((x, s) => tf.add(tf.relu(x), tf.mul(s, tf.minimum(x, 0)))),
+  );
   registerOp('Where', where);
   registerOp('Not', un(tf.logicalNot));
   registerOp('Reciprocal', un(tf.reciprocal));
-  for (const [op, f] of Object.entries({ Cos: tf.cos, Sin: tf.sin, Tan: tf.tan, Acos: tf.acos, Asin: tf.asin, Atan: tf.atan, Cosh: tf.cosh, Sinh: tf.sinh, Asinh: tf.asinh, Acosh: tf.acosh, Atanh: tf.atanh, Floor: tf.floor, Ceil: tf.ceil, Round: tf.round, Sign: tf.sign, Softplus: tf.softplus, IsNaN: tf.isNaN })) {
+  for (const [op, f] of Object.entries({
+    Cos: tf.cos,
+    Sin: tf.sin,
+    Tan: tf.tan,
+    Acos: tf.acos,
+    Asin: tf.asin,
+    Atan: tf.atan,
+    Cosh: tf.cosh,
+    Sinh: tf.sinh,
+    Asinh: tf.asinh,
+    Acosh: tf.acosh,
+    Atanh: tf.atanh,
+    Floor: tf.floor,
+    Ceil: tf.ceil,
+    Round: tf.round,
+    Sign: tf.sign,
+    Softplus: tf.softplus,
+    IsNaN: tf.isNaN,
+  })) {
     registerOp(op, un(f as (x: tf.Tensor) => tf.Tensor));
   }
-  registerOp('Softsign', un((x) => tf.div(x, tf.add(tf.abs(x), 1))));
-  registerOp('Mish', un((x) => tf.mul(x, tf.tanh(tf.softplus(x)))));
+  registerOp(
+    'Softsign',
+    un((x) => tf.div(x, tf.add(tf.abs(x), 1))),
+  );
+  registerOp(
+    'Mish',
+    un((x) => tf.mul(x, tf.tanh(tf.softplus(x)))),
+  );
   registerOp('HardSigmoid', (ctx) => un((x) => tf.clipByValue(tf.add(tf.mul(x, fa(ctx, 'alpha', 0.2)), fa(ctx, 'beta', 0.5)), 0, 1))(ctx));
-  registerOp('HardSwish', un((x) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1))));
+  registerOp(
+    'HardSwish',
+    un((x) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1))),
+  );
   registerOp('Elu', (ctx) => un((x) => tf.where(tf.greater(x, 0), x, tf.mul(tf.sub(tf.exp(x), 1), fa(ctx, 'alpha', 1))))(ctx));
-  registerOp('Selu', (ctx) => un((x) => tf.mul(tf.where(tf.greater(x, 0), x, tf.mul(tf.sub(tf.exp(x), 1), fa(ctx, 'alpha', 1.6732632423543772))), fa(ctx, 'gamma', 1.0507009873554805)))(ctx));
+  registerOp('Selu', (ctx) =>
+    un((x) => tf.mul(tf.where(tf.greater(x, 0), x, tf.mul(tf.sub(tf.exp(x), 1), fa(ctx, 'alpha', 1.6732632423543772))), fa(ctx, 'gamma', 1.0507009873554805)))(
+      ctx,
+    ),
+  );
   registerOp('Celu', (ctx) => {
     const a = fa(ctx, 'alpha', 1);
     return un((x) => tf.add(tf.relu(x), tf.minimum(0, tf.mul(tf.sub(tf.exp(tf.div(x, a)), 1), a))))(ctx);
@@ -234,9 +282,20 @@ export function registerExtraOps(): void {
   });
   registerOp('IsInf', (ctx) => {
     const [neg, pos] = [attrInt(ctx.node, 'detect_negative', 1) === 1, attrInt(ctx.node, 'detect_positive', 1) === 1];
-    return un((x) => tf.logicalOr(neg ? tf.equal(x, -Infinity) : tf.zerosLike(x).cast('bool'), pos ? tf.equal(x, Infinity) : tf.zerosLike(x).cast('bool')))(ctx);
+    return un((x) => tf.logicalOr(neg ? tf.equal(x, -Infinity) : tf.zerosLike(x).cast('bool'), pos ? tf.equal(x, Infinity) : tf.zerosLike(x).cast('bool')))(
+      ctx,
+    );
   });
-  for (const [op, k] of Object.entries({ ReduceMax: 'max', ReduceMin: 'min', ReduceProd: 'prod', ReduceL1: 'l1', ReduceL2: 'l2', ReduceLogSum: 'logsum', ReduceLogSumExp: 'logsumexp', ReduceSumSquare: 'sumsquare' })) {
+  for (const [op, k] of Object.entries({
+    ReduceMax: 'max',
+    ReduceMin: 'min',
+    ReduceProd: 'prod',
+    ReduceL1: 'l1',
+    ReduceL2: 'l2',
+    ReduceLogSum: 'logsum',
+    ReduceLogSumExp: 'logsumexp',
+    ReduceSumSquare: 'sumsquare',
+  })) {
     registerOp(op, reduceKernel(REDUCERS[k as ReduceKind]));
   }
   registerOp('ArgMax', argExt('max'));

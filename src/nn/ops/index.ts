@@ -1,13 +1,13 @@
 /** The standard ONNX kernels of the float runtime, registered on first use. */
 import { registerConvOps } from './conv.js';
-import { registerMathOps } from './math.js';
 import { registerExtraOps } from './extra.js';
+import { registerMathOps } from './math.js';
 import { registerResizeOps } from './resize.js';
 import { registerTensorOps } from './tensor.js';
 
-export { registerOp, getOp, listOps, opError } from './registry.js';
-export type { OpContext, OpKernel, OpDef, RtValue, Layout } from './registry.js';
-export { logical, logicalShape, asNhwc, plain, nhwc } from './layout.js';
+export { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
+export type { Layout, OpContext, OpDef, OpKernel, RtValue } from './registry.js';
+export { getOp, listOps, opError, registerOp } from './registry.js';
 
 let registered = false;
 

@@ -1,11 +1,11 @@
 /** Elementwise, matrix, softmax and normalisation kernels. */
 import { attrFloat, attrInt, attrInts, attrString } from '../../onnx/ir.js';
-import { tf } from '../tf.js';
-import { broadcastPartnerNhwc, logical, logicalShape, plain } from './layout.js';
-import { opError, registerOp, type OpContext, type OpKernel, type RtValue } from './registry.js';
-import { intsOf, need, normAxis, scalarOf } from './util.js';
 import { DROPOUT_RANDOM } from '../checks.js';
+import { tf } from '../tf.js';
 import { cachedFilter } from './conv.js';
+import { broadcastPartnerNhwc, logical, logicalShape, plain } from './layout.js';
+import { type OpContext, type OpKernel, opError, type RtValue, registerOp } from './registry.js';
+import { intsOf, need, normAxis, scalarOf } from './util.js';
 
 type Bin = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -151,7 +151,12 @@ export function registerMathOps(): void {
   registerOp('Sub', binary(tf.sub));
   registerOp('Mul', binary(tf.mul));
   registerOp('Div', binary(tf.div));
-  registerOp('Pow', binary((a, b) => (a.dtype === 'int32' ? tf.cast(tf.round(tf.pow(tf.cast(a, 'float32'), tf.cast(b, 'float32'))), 'int32') : tf.pow(a, tf.cast(b, 'float32')))));
+  registerOp(
+    'Pow',
+    binary((a, b) =>
+      a.dtype === 'int32' ? tf.cast(tf.round(tf.pow(tf.cast(a, 'float32'), tf.cast(b, 'float32'))), 'int32') : tf.pow(a, tf.cast(b, 'float32')),
+    ),
+  );
   registerOp('Max', binary(tf.maximum));
   registerOp('Min', binary(tf.minimum));
   registerOp('Relu', unaryOp(tf.relu));
@@ -163,7 +168,10 @@ export function registerMathOps(): void {
   registerOp('Log', unaryOp(tf.log));
   registerOp('Neg', unaryOp(tf.neg));
   registerOp('Abs', unaryOp(tf.abs));
-  registerOp('Identity', unaryOp((x) => x));
+  registerOp(
+    'Identity',
+    unaryOp((x) => x),
+  );
   registerOp('LeakyRelu', (ctx) => unaryOp((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(ctx));
   registerOp('Gelu', (ctx) => unaryOp(attrString(ctx.node, 'approximate', 'none') === 'tanh' ? geluTanh : gelu)(ctx));
   registerOp('Clip', clip);

@@ -3,7 +3,7 @@
  * later pillars register their own ops (a simulated reduced-ring ReLU, a trainable polynomial
  * activation) with `registerOp` without touching this package.
  */
-import { ModelError, type Node, type Tensor as IrTensor } from '../../onnx/ir.js';
+import { type Tensor as IrTensor, ModelError, type Node } from '../../onnx/ir.js';
 import type { tf } from '../tf.js';
 
 /**

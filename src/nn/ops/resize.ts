@@ -6,7 +6,7 @@
 import { attrFloat, attrInt, attrInts, attrString } from '../../onnx/ir.js';
 import { tf } from '../tf.js';
 import { logical, plain } from './layout.js';
-import { opError, registerOp, type OpContext, type RtValue } from './registry.js';
+import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
 import { intsOf, need } from './util.js';
 
 /** Source coordinate of output index `o` on an axis of input length `len`, output length `out`. */
@@ -51,7 +51,10 @@ function taps(ctx: OpContext, mode: string, x: number, len: number): [number[], 
   if (mode === 'linear') {
     const c = Math.min(Math.max(x, 0), len - 1);
     const i0 = Math.floor(c);
-    return [[i0, clampI(i0 + 1)], [1 - (c - i0), c - i0]];
+    return [
+      [i0, clampI(i0 + 1)],
+      [1 - (c - i0), c - i0],
+    ];
   }
   // cubic (Keys kernel with coefficient a)
   const a = attrFloat(ctx.node, 'cubic_coeff_a', -0.75);
@@ -88,7 +91,7 @@ function resize(ctx: OpContext): RtValue[] {
   const rank = x0.rank;
   const axes = ctx.node.attrs['axes'] ? attrInts(ctx.node, 'axes').map((a) => (a < 0 ? a + rank : a)) : [...Array(rank).keys()];
   const scalesIn = ctx.inputs[2] ? Array.from(logical(ctx.inputs[2]).dataSync()) : [];
-  const sizesIn = ctx.inputs[3] ? intsOf(ctx, 3) ?? [] : [];
+  const sizesIn = ctx.inputs[3] ? (intsOf(ctx, 3) ?? []) : [];
   const scales = new Array(rank).fill(1);
   const outShape = [...x0.shape];
   if (scalesIn.length) {
@@ -97,7 +100,8 @@ function resize(ctx: OpContext): RtValue[] {
       outShape[a] = Math.floor(x0.shape[a]! * scalesIn[i]!);
     });
   } else if (sizesIn.length) {
-    if (attrString(ctx.node, 'keep_aspect_ratio_policy', 'stretch') !== 'stretch') throw opError(ctx, 'keep_aspect_ratio_policy other than stretch is not supported');
+    if (attrString(ctx.node, 'keep_aspect_ratio_policy', 'stretch') !== 'stretch')
+      throw opError(ctx, 'keep_aspect_ratio_policy other than stretch is not supported');
     axes.forEach((a, i) => {
       outShape[a] = sizesIn[i]!;
       scales[a] = sizesIn[i]! / x0.shape[a]!;
@@ -114,7 +118,10 @@ function resize(ctx: OpContext): RtValue[] {
     wshape[a] = out;
     let acc: tf.Tensor | undefined;
     for (let t = 0; t < nt; t++) {
-      const idx = tf.tensor1d(per.map((p) => p[0][t] ?? p[0][0]!), 'int32');
+      const idx = tf.tensor1d(
+        per.map((p) => p[0][t] ?? p[0][0]!),
+        'int32',
+      );
       const w = per.map((p) => p[1][t] ?? 0);
       const g = tf.gather(x, idx, a);
       const term = w.every((v) => v === 1) ? g : tf.mul(g, tf.reshape(tf.tensor1d(w), wshape));
@@ -165,7 +172,14 @@ function convTranspose(ctx: OpContext): RtValue[] {
   if (d2.some((d) => d > 1)) {
     const [ci, cog, kh, kw] = w.shape as number[];
     let t = tf.reshape(w, [ci!, cog!, kh!, 1, kw!, 1]);
-    t = tf.pad(t, [[0, 0], [0, 0], [0, 0], [0, d2[0]! - 1], [0, 0], [0, d2[1]! - 1]]);
+    t = tf.pad(t, [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, d2[0]! - 1],
+      [0, 0],
+      [0, d2[1]! - 1],
+    ]);
     w = tf.slice(tf.reshape(t, [ci!, cog!, kh! * d2[0]!, kw! * d2[1]!]), [0, 0, 0, 0], [ci!, cog!, (kh! - 1) * d2[0]! + 1, (kw! - 1) * d2[1]! + 1]);
   }
   const [, , kh, kw] = w.shape as number[];

@@ -2,7 +2,7 @@
 import { attrInt, attrInts, attrString, type Tensor as IrTensor } from '../../onnx/ir.js';
 import { tf } from '../tf.js';
 import { logical, logicalShape, nhwcAxis, plain } from './layout.js';
-import { opError, registerOp, type OpContext, type RtValue } from './registry.js';
+import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
 import { intsOf, need, normAxis, scalarOf } from './util.js';
 
 /** Convert an IR constant to a tfjs tensor (int64 → int32, the widest int tfjs holds). */
@@ -79,7 +79,15 @@ function concat(ctx: OpContext): RtValue[] {
   const rank = logicalShape(vals[0]!).length;
   const axis = normAxis(ctx, attrInt(ctx.node, 'axis'), rank);
   if (rank === 4 && vals.every((v) => v.layout === 'nhwc')) {
-    return [{ t: tf.concat(vals.map((v) => v.t), nhwcAxis(axis)), layout: 'nhwc' }];
+    return [
+      {
+        t: tf.concat(
+          vals.map((v) => v.t),
+          nhwcAxis(axis),
+        ),
+        layout: 'nhwc',
+      },
+    ];
   }
   return [plain(tf.concat(vals.map(logical), axis))];
 }
@@ -109,7 +117,11 @@ function pad(ctx: OpContext): RtValue[] {
   }
   // Negative pads crop.
   if (pairs.some(([p, q]) => p < 0 || q < 0)) {
-    x = tf.slice(x, pairs.map(([p]) => Math.max(-p, 0)), x.shape.map((d, i) => d - Math.max(-pairs[i]![0], 0) - Math.max(-pairs[i]![1], 0)));
+    x = tf.slice(
+      x,
+      pairs.map(([p]) => Math.max(-p, 0)),
+      x.shape.map((d, i) => d - Math.max(-pairs[i]![0], 0) - Math.max(-pairs[i]![1], 0)),
+    );
     pairs = pairs.map(([p, q]) => [Math.max(p, 0), Math.max(q, 0)]);
   }
   let y: tf.Tensor;
@@ -120,7 +132,15 @@ function pad(ctx: OpContext): RtValue[] {
     pairs.forEach(([p, q], a) => {
       if (!p && !q) return;
       const n = y.shape[a]!;
-      const edge = (at: number, times: number): tf.Tensor => tf.tile(tf.slice(y, y.shape.map((_, i) => (i === a ? at : 0)), y.shape.map((d, i) => (i === a ? 1 : d))), y.shape.map((_, i) => (i === a ? times : 1)));
+      const edge = (at: number, times: number): tf.Tensor =>
+        tf.tile(
+          tf.slice(
+            y,
+            y.shape.map((_, i) => (i === a ? at : 0)),
+            y.shape.map((d, i) => (i === a ? 1 : d)),
+          ),
+          y.shape.map((_, i) => (i === a ? times : 1)),
+        );
       y = tf.concat([...(p ? [edge(0, p)] : []), y, ...(q ? [edge(n - 1, q)] : [])], a);
     });
   } else throw opError(ctx, `Pad mode '${mode}' is not supported`);
@@ -162,7 +182,16 @@ function unsqueeze(ctx: OpContext): RtValue[] {
 function squeeze(ctx: OpContext): RtValue[] {
   const x = logical(need(ctx, 0));
   const axes = ctx.node.attrs['axes'] ? attrInts(ctx.node, 'axes') : intsOf(ctx, 1);
-  return [plain(axes && axes.length ? tf.squeeze(x, axes.map((a) => normAxis(ctx, a, x.rank))) : tf.squeeze(x))];
+  return [
+    plain(
+      axes && axes.length
+        ? tf.squeeze(
+            x,
+            axes.map((a) => normAxis(ctx, a, x.rank)),
+          )
+        : tf.squeeze(x),
+    ),
+  ];
 }
 
 function slice(ctx: OpContext): RtValue[] {

@@ -2,7 +2,7 @@
 import { attrInts, attrString, tensorToNumbers } from '../../onnx/ir.js';
 import { tf } from '../tf.js';
 import { logical } from './layout.js';
-import { opError, type OpContext, type RtValue } from './registry.js';
+import { type OpContext, opError, type RtValue } from './registry.js';
 
 /** Input `i`, which must be present. */
 export function need(ctx: OpContext, i: number): RtValue {

@@ -13,8 +13,8 @@ import type { ZooEntry } from './options.js';
 import { resnet18, resnet20, resnet50 } from './resnet.js';
 import { vgg16 } from './vgg.js';
 
-export type { OptionSpec, OptionKind, ZooEntry } from './options.js';
 export { isParameter, paramCount } from './layers.js';
+export type { OptionKind, OptionSpec, ZooEntry } from './options.js';
 
 const ENTRIES: readonly ZooEntry[] = [fmnistCnn, lenet5, resnet20, resnet18, resnet50, vgg16, mobilenetv2, bertBase, gpt2Small];
 

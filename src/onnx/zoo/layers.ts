@@ -6,9 +6,10 @@
  * BatchNorm statistics end in `.running_mean` / `.running_var`; constants (shapes, Clip bounds,
  * scalars, masks) start with `const.`. `paramCount` relies on this to count only learned parameters.
  */
-import { GraphBuilder, float } from '../builder.js';
-import { floatTensor, int64Tensor, sizeOf, type Model } from '../ir.js';
+
 import { SeededRng } from '../../seeded-rng.js';
+import { float, GraphBuilder } from '../builder.js';
+import { floatTensor, int64Tensor, type Model, sizeOf } from '../ir.js';
 
 /** A GraphBuilder plus the seeded PRNG that draws the weights, and a cache of shared constants. */
 export class ZooGraph {

@@ -34,11 +34,7 @@ function invertedResidual(z: ZooGraph, x: string, scope: string, cin: number, co
 export const mobilenetv2: ZooEntry = defineModel(
   'mobilenetv2',
   'MobileNetV2: inverted residuals (expansion 6, depthwise conv, Relu6 as Clip), GAP, Gemm',
-  [
-    inputOption('3x224x224'),
-    classesOption(1000),
-    { name: 'width', description: 'width multiplier', kind: 'float', default: 1.0 },
-  ],
+  [inputOption('3x224x224'), classesOption(1000), { name: 'width', description: 'width multiplier', kind: 'float', default: 1.0 }],
   (o) => {
     const { c, h, w } = imageShape(o);
     const classes = num(o, 'classes');

@@ -1,6 +1,7 @@
 /** Residual networks: CIFAR-style ResNet-20 and ImageNet-style ResNet-18 / ResNet-50 (torchvision v1.5 layout). */
-import { activation, batchNorm, conv, convBnAct, globalPoolFlatten, linear, pool, ZooGraph } from './layers.js';
+
 import type { Model } from '../ir.js';
+import { activation, batchNorm, conv, convBnAct, globalPoolFlatten, linear, pool, ZooGraph } from './layers.js';
 import { classesOption, defineModel, imageShape, inputOption, num, type OptionValues, type ZooEntry } from './options.js';
 
 /** Conv-BN projection shortcut used when a block changes shape; identity otherwise. */

@@ -35,7 +35,7 @@ export class Buffer extends Uint8Array {
   static concat(list: Uint8Array[]): Buffer {
     const out = new Buffer(list.reduce((a, p) => a + p.length, 0));
     let off = 0;
-    for (const p of list) (out.set(p, off), (off += p.length));
+    for (const p of list) out.set(p, off), (off += p.length);
     return out;
   }
   /** Big-endian unsigned 32-bit write. */

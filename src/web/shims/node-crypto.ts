@@ -24,7 +24,7 @@ export function createCipheriv(alg: string, key: Uint8Array, iv: Uint8Array): { 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let off = 0;
-  for (const p of parts) (out.set(p, off), (off += p.length));
+  for (const p of parts) out.set(p, off), (off += p.length);
   return out;
 }
 

@@ -3,8 +3,9 @@
  * "connects" to party 1 and the dealer over WebSockets to the `privml serve` relay. The endpoint's
  * `host` carries the ws:// URL (its `port` is ignored); a page can never listen.
  */
-import { connectWs } from '../../mpc/net/ws.js';
+
 import type { ConnectOptions, Listener, PeerIdentity, TcpFrameChannel } from '../../mpc/net/tcp.js';
+import { connectWs } from '../../mpc/net/ws.js';
 
 export type { ConnectOptions, Listener, PeerIdentity, TcpFrameChannel };
 

@@ -76,16 +76,21 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
   const N = alpha.length;
   checkShape('gen', N, bits);
   if (beta.length !== 2 * N || seed0.length !== 16 * N || seed1.length !== 16 * N) throw new Error(`fss.dcf gen: inconsistent sizes for ${N} keys`);
-  const aw = u32(alpha, 2 * N), bw = u32(beta, 4 * N);
-  const s0 = new Uint32Array(4 * N), s1 = new Uint32Array(4 * N);
+  const aw = u32(alpha, 2 * N),
+    bw = u32(beta, 4 * N);
+  const s0 = new Uint32Array(4 * N),
+    s1 = new Uint32Array(4 * N);
   s0.set(new Uint32Array(seed0.slice().buffer));
   s1.set(new Uint32Array(seed1.slice().buffer));
-  const t0 = new Uint8Array(N), t1 = new Uint8Array(N).fill(1);
-  for (let e = 0; e < N; e++) (s0[4 * e] = s0[4 * e]! & ~1, s1[4 * e] = s1[4 * e]! & ~1);
+  const t0 = new Uint8Array(N),
+    t1 = new Uint8Array(N).fill(1);
+  for (let e = 0; e < N; e++) (s0[4 * e] = s0[4 * e]! & ~1), (s1[4 * e] = s1[4 * e]! & ~1);
   const V = new Uint32Array(4 * N);
   const cw = new Uint8Array(dcfCwBytes(N, bits));
-  const tb = tBytes(N), levelBytes = 32 * N + tb;
-  const buf = new Uint8Array(128 * N), w = new Uint32Array(buf.buffer);
+  const tb = tBytes(N),
+    levelBytes = 32 * N + tb;
+  const buf = new Uint8Array(128 * N),
+    w = new Uint32Array(buf.buffer);
   const vcw = new Uint32Array(4);
   for (let i = 0; i < bits; i++) {
     yield; // one tree level of every element per step: a caller may let its event loop run
@@ -93,8 +98,12 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
     // both parties' four children per element: blocks (e, p, j) = s_p ⊕ tweak j
     for (let e = 0; e < N; e++) {
       for (let p = 0; p < 2; p++) {
-        const s = p === 0 ? s0 : s1, o = 32 * e + 16 * p;
-        const x0 = s[4 * e]!, x1 = s[4 * e + 1]!, x2 = s[4 * e + 2]!, x3 = s[4 * e + 3]!;
+        const s = p === 0 ? s0 : s1,
+          o = 32 * e + 16 * p;
+        const x0 = s[4 * e]!,
+          x1 = s[4 * e + 1]!,
+          x2 = s[4 * e + 2]!,
+          x3 = s[4 * e + 3]!;
         for (let j = 0; j < 16; j += 4) {
           w[o + j] = x0;
           w[o + j + 1] = x1;
@@ -105,17 +114,23 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
     }
     mmoInPlace(buf);
     const off = i * levelBytes;
-    const scw = new Uint32Array(cw.buffer, off, 4 * N), vcwOut = new Uint32Array(cw.buffer, off + 16 * N, 4 * N);
+    const scw = new Uint32Array(cw.buffer, off, 4 * N),
+      vcwOut = new Uint32Array(cw.buffer, off + 16 * N, 4 * N);
     const tR = cw.subarray(off + 32 * N, off + 32 * N + tb);
     for (let e = 0; e < N; e++) {
       const a = bitOf(aw, e, k);
-      const b0 = 32 * e, b1 = b0 + 16;
-      const tL0 = w[b0]! & 1, tR0 = w[b0 + 8]! & 1, tL1 = w[b1]! & 1, tR1 = w[b1 + 8]! & 1;
+      const b0 = 32 * e,
+        b1 = b0 + 16;
+      const tL0 = w[b0]! & 1,
+        tR0 = w[b0 + 8]! & 1,
+        tL1 = w[b1]! & 1,
+        tR1 = w[b1 + 8]! & 1;
       w[b0] = w[b0]! & ~1;
       w[b0 + 8] = w[b0 + 8]! & ~1;
       w[b1] = w[b1]! & ~1;
       w[b1 + 8] = w[b1 + 8]! & ~1;
-      const keep = a ? 8 : 0, lose = a ? 0 : 8;
+      const keep = a ? 8 : 0,
+        lose = a ? 0 : 8;
       for (let q = 0; q < 4; q++) scw[4 * e + q] = w[b0 + lose + q]! ^ w[b1 + lose + q]!;
       // V_CW = (−1)^t1 · [v1_lose − v0_lose − V_α (+ β if the lost side is L, i.e. α_i = 1)]
       for (let q = 0; q < 4; q++) vcw[q] = w[b1 + lose + 4 + q]!; // no subarray: a view per element costs an allocation
@@ -129,10 +144,12 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
       sub4(V, 4 * e, w, b1 + keep + 4);
       if (t1[e]) sub4(V, 4 * e, vcw, 0);
       else add4(V, 4 * e, vcw, 0);
-      const tLcw = tL0 ^ tL1 ^ a ^ 1, tRcw = tR0 ^ tR1 ^ a;
-      if (tRcw) tR[e >>> 3] = tR[e >>> 3]! | 1 << (e & 7);
+      const tLcw = tL0 ^ tL1 ^ a ^ 1,
+        tRcw = tR0 ^ tR1 ^ a;
+      if (tRcw) tR[e >>> 3] = tR[e >>> 3]! | (1 << (e & 7));
       const tKeepCw = a ? tRcw : tLcw;
-      const tk0 = a ? tR0 : tL0, tk1 = a ? tR1 : tL1;
+      const tk0 = a ? tR0 : tL0,
+        tk1 = a ? tR1 : tL1;
       for (let q = 0; q < 4; q++) {
         const c = scw[4 * e + q]!;
         s0[4 * e + q] = w[b0 + keep + q]! ^ (t0[e] ? c : 0);
@@ -144,11 +161,12 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
     }
   }
   // CW^(n+1) = (−1)^t1 · [Convert(s1) − Convert(s0) − V_α], Convert = the leaf hash
-  const leaf = new Uint8Array(32 * N), lw = new Uint32Array(leaf.buffer);
+  const leaf = new Uint8Array(32 * N),
+    lw = new Uint32Array(leaf.buffer);
   for (let e = 0; e < N; e++) {
-    for (let q = 0; q < 4; q++) (lw[8 * e + q] = s0[4 * e + q]!, lw[8 * e + 4 + q] = s1[4 * e + q]!);
-    lw[8 * e + 3] = lw[8 * e + 3]! ^ TWEAK.leaf << 24;
-    lw[8 * e + 7] = lw[8 * e + 7]! ^ TWEAK.leaf << 24;
+    for (let q = 0; q < 4; q++) (lw[8 * e + q] = s0[4 * e + q]!), (lw[8 * e + 4 + q] = s1[4 * e + q]!);
+    lw[8 * e + 3] = lw[8 * e + 3]! ^ (TWEAK.leaf << 24);
+    lw[8 * e + 7] = lw[8 * e + 7]! ^ (TWEAK.leaf << 24);
   }
   mmoInPlace(leaf);
   const last = new Uint32Array(cw.buffer, bits * levelBytes, 4 * N);
@@ -161,7 +179,6 @@ export function* dcfGenSteps(bits: number, alpha: BigInt64Array, beta: BigInt64A
   buf.fill(0);
   return cw;
 }
-
 
 /** dcfGenSteps run to completion (one synchronous call). */
 export function dcfGen(bits: number, alpha: BigInt64Array, beta: BigInt64Array, seed0: Uint8Array, seed1: Uint8Array): Uint8Array {
@@ -177,7 +194,8 @@ export function dcfEval(party: 0 | 1, bits: number, seeds: Uint8Array, cw: Uint8
   const N = x.length;
   checkShape('eval', N, bits);
   if (seeds.length !== 16 * N) throw new Error(`fss.dcf eval: ${seeds.length} seed bytes for ${N} keys`);
-  if (cw.length !== dcfCwBytes(N, bits)) throw new Error(`fss.dcf eval: correction words have ${cw.length} bytes, expected ${dcfCwBytes(N, bits)} for ${N} keys of ${bits} bits`);
+  if (cw.length !== dcfCwBytes(N, bits))
+    throw new Error(`fss.dcf eval: correction words have ${cw.length} bytes, expected ${dcfCwBytes(N, bits)} for ${N} keys of ${bits} bits`);
   const cwAligned = cw.byteOffset & 3 ? cw.slice() : cw;
   const xw = u32(x, 2 * N);
   const S = new Uint32Array(4 * N);
@@ -187,15 +205,24 @@ export function dcfEval(party: 0 | 1, bits: number, seeds: Uint8Array, cw: Uint8
   // Value shares accumulate as separate sums of 32-bit halves (exact in doubles for < 2^21 terms),
   // carried into 64-bit words once at the end: no carry logic in the hot loop.
   const acc = new Float64Array(4 * N);
-  const tb = tBytes(N), levelBytes = 32 * N + tb;
-  const buf = new Uint8Array(32 * N), w = new Uint32Array(buf.buffer);
+  const tb = tBytes(N),
+    levelBytes = 32 * N + tb;
+  const buf = new Uint8Array(32 * N),
+    w = new Uint32Array(buf.buffer);
   for (let e = 0; e < N; e++) S[4 * e] = S[4 * e]! & ~1;
   for (let i = 0; i < bits; i++) {
-    const k = bits - 1 - i, hiWord = k >= 32 ? 1 : 0, sh = k & 31;
+    const k = bits - 1 - i,
+      hiWord = k >= 32 ? 1 : 0,
+      sh = k & 31;
     for (let e = 0; e < N; e++) {
-      const d = (xw[2 * e + hiWord]! >>> sh) & 1, o = 8 * e, s = 4 * e;
+      const d = (xw[2 * e + hiWord]! >>> sh) & 1,
+        o = 8 * e,
+        s = 4 * e;
       dir[e] = d;
-      const w0 = S[s]!, w1 = S[s + 1]!, w2 = S[s + 2]!, w3 = S[s + 3]! ^ ((2 * d) << 24); // seed tweak sL/sR
+      const w0 = S[s]!,
+        w1 = S[s + 1]!,
+        w2 = S[s + 2]!,
+        w3 = S[s + 3]! ^ ((2 * d) << 24); // seed tweak sL/sR
       w[o] = w0;
       w[o + 1] = w1;
       w[o + 2] = w2;
@@ -207,12 +234,17 @@ export function dcfEval(party: 0 | 1, bits: number, seeds: Uint8Array, cw: Uint8
     }
     const h = aesBlocks(buf);
     const base = cwAligned.byteOffset + i * levelBytes;
-    const scw = new Uint32Array(cwAligned.buffer, base, 4 * N), vcw = new Uint32Array(cwAligned.buffer, base + 16 * N, 4 * N);
+    const scw = new Uint32Array(cwAligned.buffer, base, 4 * N),
+      vcw = new Uint32Array(cwAligned.buffer, base + 16 * N, 4 * N);
     const tR = cwAligned.subarray(i * levelBytes + 32 * N, i * levelBytes + 32 * N + tb);
     for (let e = 0; e < N; e++) {
-      const o = 8 * e, s = 4 * e;
+      const o = 8 * e,
+        s = 4 * e;
       // MMO feed-forward folded in: H(x) = AES(x) ⊕ x with x still in buf
-      let n0 = h[o]! ^ w[o]!, n1 = h[o + 1]! ^ w[o + 1]!, n2 = h[o + 2]! ^ w[o + 2]!, n3 = h[o + 3]! ^ w[o + 3]!;
+      let n0 = h[o]! ^ w[o]!,
+        n1 = h[o + 1]! ^ w[o + 1]!,
+        n2 = h[o + 2]! ^ w[o + 2]!,
+        n3 = h[o + 3]! ^ w[o + 3]!;
       let t = n0 & 1;
       acc[s] = acc[s]! + ((h[o + 4]! ^ w[o + 4]!) >>> 0);
       acc[s + 1] = acc[s + 1]! + ((h[o + 5]! ^ w[o + 5]!) >>> 0);
@@ -237,17 +269,20 @@ export function dcfEval(party: 0 | 1, bits: number, seeds: Uint8Array, cw: Uint8
       T[e] = t;
     }
   }
-  const leaf = new Uint8Array(16 * N), lw = new Uint32Array(leaf.buffer);
+  const leaf = new Uint8Array(16 * N),
+    lw = new Uint32Array(leaf.buffer);
   lw.set(S);
   for (let e = 0; e < N; e++) lw[4 * e + 3] = lw[4 * e + 3]! ^ (TWEAK.leaf << 24);
   mmoInPlace(leaf);
   const last = new Uint32Array(cwAligned.buffer, cwAligned.byteOffset + bits * levelBytes, 4 * N);
-  const out = new BigInt64Array(2 * N), V = new Uint32Array(out.buffer);
+  const out = new BigInt64Array(2 * N),
+    V = new Uint32Array(out.buffer);
   for (let e = 0; e < N; e++) {
     const s = 4 * e;
     for (let c = 0; c < 4; c += 2) {
-      let lo = acc[s + c]! + lw[s + c]!, hi = acc[s + c + 1]! + lw[s + c + 1]!;
-      if (T[e]) (lo += last[s + c]!, hi += last[s + c + 1]!);
+      let lo = acc[s + c]! + lw[s + c]!,
+        hi = acc[s + c + 1]! + lw[s + c + 1]!;
+      if (T[e]) (lo += last[s + c]!), (hi += last[s + c + 1]!);
       const carry = Math.floor(lo / 4294967296);
       V[s + c] = lo - carry * 4294967296;
       V[s + c + 1] = (hi + carry) % 4294967296;

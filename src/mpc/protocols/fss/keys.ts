@@ -92,11 +92,20 @@ export function dealFssRelu(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, 
 }
 
 /** dealFssRelu as steps (one DCF tree level each), so a dealer can keep its links alive between them. */
-export function* dealFssReluSteps(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): Generator<void, { to0: Uint8Array; to1: Uint8Array }> {
+export function* dealFssReluSteps(
+  d0: FssDrawn,
+  d1: FssDrawn,
+  n: number,
+  lsb: number,
+  msb: number,
+  rounds: 1 | 2 = 1,
+): Generator<void, { to0: Uint8Array; to1: Uint8Array }> {
   if (rounds === 2) return yield* dealFssRelu2(d0, d1, n, lsb, msb);
-  const b = msb - lsb, full = isFullWindow(lsb, msb);
+  const b = msb - lsb,
+    full = isFullWindow(lsb, msb);
   const low = (1n << BigInt(b - 1)) - 1n;
-  const alpha = new BigInt64Array(n), beta = new BigInt64Array(2 * n);
+  const alpha = new BigInt64Array(n),
+    beta = new BigInt64Array(2 * n);
   const off1 = new BigInt64Array(2 * n);
   // Per-element BigInt work is fine here: the dealer's AES work (8 blocks per level) dominates.
   for (let e = 0; e < n; e++) {
@@ -123,20 +132,26 @@ export function* dealFssReluSteps(d0: FssDrawn, d1: FssDrawn, n: number, lsb: nu
 /** The 2-round variant's dealing: bit-output DCF on α = r', XOR shares of r_(b−1). */
 function* dealFssRelu2(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: number): Generator<void, { to0: Uint8Array; to1: Uint8Array }> {
   const b = msb - lsb;
-  const alpha = new BigInt64Array(n), aw = new Uint32Array(alpha.buffer);
-  const r0 = new Uint32Array(d0.r.buffer, d0.r.byteOffset, 2 * n), r1 = new Uint32Array(d1.r.buffer, d1.r.byteOffset, 2 * n);
-  const nb = (n + 7) >>> 3, to1 = new Uint8Array(nb + dcfBitCwBytes(n, b - 1));
+  const alpha = new BigInt64Array(n),
+    aw = new Uint32Array(alpha.buffer);
+  const r0 = new Uint32Array(d0.r.buffer, d0.r.byteOffset, 2 * n),
+    r1 = new Uint32Array(d1.r.buffer, d1.r.byteOffset, 2 * n);
+  const nb = (n + 7) >>> 3,
+    to1 = new Uint8Array(nb + dcfBitCwBytes(n, b - 1));
   const rTop0 = d0.rTop!;
   // r = r0 + r1 mod 2^b on 32-bit halves (no BigInt per element: this runs once per ReLU element)
-  const k = b - 1, hi = k >= 32, sh = k & 31;
+  const k = b - 1,
+    hi = k >= 32,
+    sh = k & 31;
   const loMask = k >= 32 ? 0xffffffff : k === 0 ? 0 : 0xffffffff >>> (32 - k);
   const hiMask = k <= 32 ? 0 : 0xffffffff >>> (64 - k);
   for (let e = 0; e < n; e++) {
     const lo = r0[2 * e]! + r1[2 * e]!;
-    const l32 = lo >>> 0, h32 = (r0[2 * e + 1]! + r1[2 * e + 1]! + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    const l32 = lo >>> 0,
+      h32 = (r0[2 * e + 1]! + r1[2 * e + 1]! + (lo > 0xffffffff ? 1 : 0)) >>> 0;
     aw[2 * e] = l32 & loMask;
     aw[2 * e + 1] = h32 & hiMask;
-    const top = ((hi ? h32 : l32) >>> sh) & 1 ^ ((rTop0[e >>> 3]! >>> (e & 7)) & 1);
+    const top = (((hi ? h32 : l32) >>> sh) & 1) ^ ((rTop0[e >>> 3]! >>> (e & 7)) & 1);
     if (top) to1[e >>> 3] = to1[e >>> 3]! | (1 << (e & 7));
   }
   const cw = yield* dcfBitGenSteps(b - 1, alpha, d0.seeds, d1.seeds);
@@ -148,7 +163,8 @@ function* dealFssRelu2(d0: FssDrawn, d1: FssDrawn, n: number, lsb: number, msb: 
 /** A party's key from its drawn parts and the dealer's bytes (checked for length). */
 export function assembleFssRelu(p: 0 | 1, d: FssDrawn, bytes: Uint8Array, n: number, lsb: number, msb: number, rounds: 1 | 2 = 1): FssReluKey {
   const want = fssReluKeyBytes(p, n, lsb, msb, rounds);
-  if (bytes.length !== want) throw new Error(`fss: key material for ${n} gates on [${lsb}, ${msb}) has ${bytes.length} bytes, expected ${want} (truncated or from another request)`);
+  if (bytes.length !== want)
+    throw new Error(`fss: key material for ${n} gates on [${lsb}, ${msb}) has ${bytes.length} bytes, expected ${want} (truncated or from another request)`);
   if (rounds === 2) {
     const nb = (n + 7) >>> 3;
     const rTop = p === 0 ? d.rTop! : bytes.slice(0, nb);

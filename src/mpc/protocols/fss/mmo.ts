@@ -8,7 +8,7 @@
  * which is what makes the DCF fast from JavaScript: a per-seed key schedule would need one
  * createCipheriv per element per level.
  */
-import { createCipheriv, createHash, type Cipher } from 'node:crypto';
+import { type Cipher, createCipheriv, createHash } from 'node:crypto';
 
 /** Tweak of a node's left child seed / left value block / right child seed / right value block / leaf conversion. */
 export const TWEAK = { sL: 0, vL: 1, sR: 2, vR: 3, leaf: 4 } as const;
@@ -45,7 +45,8 @@ export function aesBlocks(buf: Uint8Array): Uint32Array {
     if (enc.byteOffset & 3) enc = enc.slice();
     return new Uint32Array(enc.buffer, enc.byteOffset, buf.length >>> 2);
   }
-  const out = new Uint32Array(buf.length >>> 2), o8 = new Uint8Array(out.buffer);
+  const out = new Uint32Array(buf.length >>> 2),
+    o8 = new Uint8Array(out.buffer);
   for (let o = 0; o < buf.length; o += CHUNK * 16) {
     const part = buf.subarray(o, Math.min(buf.length, o + CHUNK * 16));
     const enc = c.update(part);

@@ -24,12 +24,21 @@
  */
 import type { PartyContext } from '../../context.js';
 import {
-  bitsToRing, fromBitPlanes, ringAdd, ringFromBytesLE, ringLowBits, ringMul, ringMulScalar, ringSub, ringToBytes, toBitPlanes,
+  bitsToRing,
+  fromBitPlanes,
   type Ring,
+  ringAdd,
+  ringFromBytesLE,
+  ringLowBits,
+  ringMul,
+  ringMulScalar,
+  ringSub,
+  ringToBytes,
+  toBitPlanes,
 } from '../../ring.js';
 import { dcfEval, dcfEvalBlocks } from './dcf.js';
 import { dcfBitEval, dcfBitEvalBlocks } from './dcfbit.js';
-import { checkFssWindow, fssReluKeyBytes, isFullWindow, type FssCorrelations, type FssReluKey } from './keys.js';
+import { checkFssWindow, type FssCorrelations, type FssReluKey, fssReluKeyBytes, isFullWindow } from './keys.js';
 
 /** Per element and party: online bits and rounds, dealer key bytes per party, AES blocks per party. */
 export interface FssReluCost {
@@ -45,7 +54,8 @@ export interface FssReluCost {
  */
 export function fssReluCost(lsb: number, msb: number, rounds: 1 | 2 = 1): FssReluCost {
   checkFssWindow(1, lsb, msb);
-  const b = msb - lsb, big = 1 << 20;
+  const b = msb - lsb,
+    big = 1 << 20;
   const keyBytes: [number, number] = [fssReluKeyBytes(0, big, lsb, msb, rounds) / big, fssReluKeyBytes(1, big, lsb, msb, rounds) / big];
   if (rounds === 2) return { bits: b + 65, rounds: 2, keyBytes, aesBlocks: dcfBitEvalBlocks(b - 1) };
   return { bits: b + (isFullWindow(lsb, msb) ? 0 : 64), rounds: 1, keyBytes, aesBlocks: dcfEvalBlocks(b - 1) };
@@ -54,8 +64,11 @@ export function fssReluCost(lsb: number, msb: number, rounds: 1 | 2 = 1): FssRel
 /** Split an interleaved (c0, c1) per element array into its two components, adding `off` (same layout). */
 function split(v: BigInt64Array, off: BigInt64Array, n: number): [Ring, Ring] {
   const s = ringAdd(v, off);
-  const a = new BigInt64Array(n), b = new BigInt64Array(n);
-  const sw = new Uint32Array(s.buffer, s.byteOffset, 4 * n), aw = new Uint32Array(a.buffer), bw = new Uint32Array(b.buffer);
+  const a = new BigInt64Array(n),
+    b = new BigInt64Array(n);
+  const sw = new Uint32Array(s.buffer, s.byteOffset, 4 * n),
+    aw = new Uint32Array(a.buffer),
+    bw = new Uint32Array(b.buffer);
   for (let e = 0; e < n; e++) {
     aw[2 * e] = sw[4 * e]!;
     aw[2 * e + 1] = sw[4 * e + 1]!;
@@ -68,7 +81,7 @@ function split(v: BigInt64Array, off: BigInt64Array, n: number): [Ring, Ring] {
 /** The dealer of `ctx`, which must provide FSS keys. */
 function fssDealer(ctx: PartyContext): FssCorrelations {
   const d = ctx.dealer as unknown as Partial<FssCorrelations>;
-  if (typeof d.fssRelu !== 'function') throw new Error('fss: this session\'s dealer does not provide FSS ReLU keys');
+  if (typeof d.fssRelu !== 'function') throw new Error("fss: this session's dealer does not provide FSS ReLU keys");
   return d as FssCorrelations;
 }
 
@@ -76,7 +89,9 @@ function fssDealer(ctx: PartyContext): FssCorrelations {
 async function fssKey(ctx: PartyContext, n: number, lsb: number, msb: number, rounds: 1 | 2): Promise<FssReluKey> {
   const key = await fssDealer(ctx).fssRelu(n, lsb, msb, rounds);
   if (key.n !== n || key.lsb !== lsb || key.msb !== msb || key.party !== ctx.party || key.rounds !== rounds) {
-    throw new Error(`fss: key material is for ${key.n} gates on [${key.lsb}, ${key.msb}) of party ${key.party}, not ${n} on [${lsb}, ${msb}) of party ${ctx.party}`);
+    throw new Error(
+      `fss: key material is for ${key.n} gates on [${key.lsb}, ${key.msb}) of party ${key.party}, not ${n} on [${lsb}, ${msb}) of party ${ctx.party}`,
+    );
   }
   return key;
 }
@@ -114,7 +129,8 @@ export async function fssReluWithMask(ctx: PartyContext, x: Ring, lsb: number, m
   const n = x.length;
   checkFssWindow(n, lsb, msb);
   if (n === 0) return { y: new BigInt64Array(0), mask: new BigInt64Array(0) };
-  const b = msb - lsb, full = isFullWindow(lsb, msb);
+  const b = msb - lsb,
+    full = isFullWindow(lsb, msb);
   const key = await fssKey(ctx, n, lsb, msb, 1);
   const m = ringLowBits(ringAdd(ringLowBits(x, lsb, b), key.r), 0, b);
   // the b-bit values packed exactly (bit planes); a full 64-bit word needs no packing
