@@ -168,12 +168,18 @@ class TfBody {
   }
 }
 
-/** Whether the real piece has a weight MatMul without a bias Add after it (bias-free linear layers). */
+/**
+ * Whether the real piece's linear layers are bias-free: it has weight MatMuls and none is followed by
+ * a bias Add. One unbiased MatMul is not enough: GPT-2's LM head has no bias while its MLP does, and
+ * sentinels of that piece without biases lacked its all-zero bias tensors (zero fraction and
+ * duplicates picked the real member).
+ */
 function unbiased(real: Model): boolean {
   const g = real.graph;
   const readers = new Map<string, string[]>();
   for (const n of g.nodes) for (const t of n.inputs) readers.set(t, [...(readers.get(t) ?? []), n.opType]);
-  return g.nodes.some((n) => n.opType === 'MatMul' && g.initializers.has(n.inputs[1] ?? '') && !(readers.get(n.outputs[0]!) ?? []).includes('Add'));
+  const linear = g.nodes.filter((n) => n.opType === 'MatMul' && g.initializers.has(n.inputs[1] ?? ''));
+  return linear.length > 0 && !linear.some((n) => (readers.get(n.outputs[0]!) ?? []).includes('Add'));
 }
 
 /** Nodes of one block of `kind` in `st` style (to steer the sentinel's size). */

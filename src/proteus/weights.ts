@@ -5,15 +5,15 @@
  * and float bit patterns.
  *
  * Attacked with the battery (`battery.ts`), a sentinel must look like a *fresh sample* of the real
- * distribution, not like a bootstrap of one real tensor: bootstrapping channel rows carries each
- * row's sampling noise into the sentinel twice (channel-norm spread, kurtosis and tail mass all come
- * out too high), and interpolating between order statistics reshapes the tails. So values are drawn
- * from the *pooled, standardised* values of every real tensor of the kind in one subgraph (a large
- * pool: its tails and shape are the real ones), jittered within half the gap to their neighbours
- * (no value is copied, no duplicates), then scaled by a real tensor's scale (He-corrected for the
- * fan-in) and by per-channel scales whose spread is the real channels' spread minus its sampling
- * noise (the fresh draw adds the noise back at the sentinel's own fan-in). Tensors with few
- * distinct values (constants, quantised weights) are resampled exactly.
+ * distribution, not like a bootstrap: bootstrapping channel rows carries each row's sampling noise
+ * into the sentinel twice (channel-norm spread, kurtosis and tail mass all come out too high), and
+ * independent draws rarely reach a tensor's extremes. So each sentinel tensor takes one real tensor
+ * of its kind (every real tensor in turn, the stem conv included), draws its standardised values by
+ * stratified quantiles of that tensor (its own tails and shape), jittered within the gaps to their
+ * neighbours (no value is copied, no duplicates), then scales them by that tensor's scale
+ * (He-corrected for the fan-in) and by per-channel scales whose spread is the real channels' spread
+ * minus its sampling noise. Tensors with few distinct values (LayerNorm's constant 1 and 0,
+ * quantised weights) are resampled exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
 import { channelAxis } from './battery.js';
@@ -34,15 +34,17 @@ interface Source {
   scale: number;
   /** Matrices: per-channel scale relative to `scale`, shrunk to the spread that is not sampling noise. */
   channels: Float32Array;
-  /** Values divided by their scale (and channel scale), the shape this tensor adds to its kind's pool. */
+  /** Values divided by their scale (and channel scale), the shape a sentinel drawn from this tensor takes. */
   z: Float32Array;
+  /** Sorted values sampled from (z for matrices, raw data otherwise), built on first use. */
+  sorted?: Float32Array;
 }
 
-/** The real tensors of one kind in one subgraph, and their pooled standardised values (sorted, built on first use). */
+/** The real tensors of one kind in one subgraph, sampled one after another. */
 interface Kind {
   sources: Source[];
-  /** Matrices: standardised values; vectors: the raw values (their location and range are what real vectors of the kind share). */
-  pool?: Float32Array;
+  /** Index of the source last sampled (see `WeightPool.next`). */
+  cursor?: number;
 }
 
 /** A pool of real weights by kind, per subgraph of the model (a sentinel reads one subgraph's weights, like a real piece would). */
@@ -92,26 +94,32 @@ export class WeightPool {
   sample(key: string, op: string, slot: number, dims: readonly number[], part: number, rng: Rng): Float32Array | undefined {
     const kind = this.byPart[part]?.get(key) ?? this.all.get(key);
     if (!kind?.sources.length) return undefined;
-    const src = kind.sources[rng.int(kind.sources.length)]!;
     const n = dims.reduce((p, q) => p * q, 1);
+    const src = this.next(kind, n, rng);
     const out = new Float32Array(n);
     if (src.discrete) {
-      for (let i = 0; i < n; i++) out[i] = src.data[rng.int(src.data.length)]!;
-      return out;
+      // Constant and few-level tensors (LayerNorm gamma = 1, beta = 0, quantised grids): the source's
+      // own values, each level in its own proportion (stratified, so a constant stays exactly constant).
+      const sorted = (src.sorted ??= Float32Array.from(src.data).sort());
+      for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + rng.next()) / n) * sorted.length))]!;
+      return shuffle(out, rng);
     }
     const axis = channelAxis(op, slot, dims);
     const fan = fanIn(op, slot, dims);
     if (axis < 0 || src.fan === 0 || fan === 0) {
-      // Vectors (biases, BatchNorm and LayerNorm parameters, tables): the raw values of the kind in
-      // this subgraph, so ranges (BN running variance min/max) are the real ones, not a rescaled
-      // source whose own sampling noise would widen them.
-      const raw = (kind.pool ??= pooled(kind.sources, false));
-      for (let i = 0; i < n; i++) out[i] = quantise(jitter(raw, rng), src.zeroBits);
-      return out;
+      // Vectors (biases, BatchNorm and LayerNorm parameters, tables): one real vector's own values,
+      // so location, range and tails are a real vector's (a pool mixing vectors of different
+      // locations has lighter standardised tails than any of them).
+      const raw = (src.sorted ??= Float32Array.from(src.data).sort());
+      stratified(raw, out, rng);
+      for (let i = 0; i < n; i++) out[i] = quantise(out[i]!, src.zeroBits);
+      return shuffle(out, rng);
     }
-    const pool = (kind.pool ??= pooled(kind.sources, true));
-    // How the scale follows the fan-in is the model's own (He-initialised convs: std ∝ fan^-½;
-    // transformer matrices: one std): fitted on every tensor of the kind.
+    // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
+    // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
+    const z = (src.sorted ??= Float32Array.from(src.z).sort());
+    stratified(z, out, rng);
+    shuffle(out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
     const c = dims[axis]!;
     const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
@@ -120,10 +128,27 @@ export class WeightPool {
       const s = scale * src.channels[rng.int(src.channels.length)]!;
       for (let o = 0; o < outer; o++) {
         const base = o * c * inner + ch * inner;
-        for (let i = 0; i < inner; i++) out[base + i] = quantise(s * jitter(pool, rng), src.zeroBits);
+        for (let i = 0; i < inner; i++) out[base + i] = quantise(s * out[base + i]!, src.zeroBits);
       }
     }
     return out;
+  }
+
+  /**
+   * The next source of a kind for a tensor of n values: every real tensor of the kind at least as
+   * large in turn, from a secret starting point (else the largest), so across its tensors a sentinel
+   * carries each real tensor's tail behaviour as often as the real member does. A smaller source
+   * would cap the sentinel's extremes at those of fewer values (stratified draws cannot pass the
+   * source's extremes), and random picks skipped rare tensors such as the stem conv.
+   */
+  private next(kind: Kind, n: number, rng: Rng): Source {
+    let pick = kind.sources.filter((s) => s.data.length >= n);
+    if (!pick.length) {
+      const most = Math.max(...kind.sources.map((s) => s.data.length));
+      pick = kind.sources.filter((s) => s.data.length === most);
+    }
+    kind.cursor = kind.cursor === undefined ? rng.int(1 << 30) : kind.cursor + 1;
+    return pick[kind.cursor % pick.length]!;
   }
 
   /** Least-squares slope of log scale on log fan-in over the kind's matrices (−½ when every fan-in is equal). */
@@ -197,42 +222,50 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   return { ...base, mean: 0, scale: rms, channels, z };
 }
 
-/** The sorted standardised (`z`) or raw values of every continuous source of a kind. */
-function pooled(sources: readonly Source[], z: boolean): Float32Array {
-  const use = sources.filter((s) => !s.discrete).map((s) => (z ? s.z : s.data));
-  const out = new Float32Array(use.reduce((p, a) => p + a.length, 0));
-  let at = 0;
-  for (const a of use) {
-    out.set(a, at);
-    at += a.length;
+/**
+ * Fill `out` with stratified draws from sorted values `s`: the i-th of n draws comes from the
+ * (i + u)/n quantile, smoothed by `jitter`. Unlike independent draws (which hit a source's extreme
+ * with probability ~63 % and so shrink the tails), every quantile band is visited once, so the
+ * sentinel's extremes are its source's.
+ */
+function stratified(s: Float32Array, out: Float32Array, rng: Rng): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = jitter(s, rng, Math.min(s.length - 1, Math.floor(((i + rng.next()) / n) * s.length)));
+}
+
+/** Fisher–Yates shuffle in place from the secret stream. */
+function shuffle(a: Float32Array, rng: Rng): Float32Array {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
   }
-  return out.sort();
+  return a;
 }
 
 /** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
 const H = 16;
 
 /**
- * One draw from sorted values `s`, smoothed: a pooled value moved uniformly towards the previous
- * or next values by up to half its distance to the H-th neighbour on that side (fewer near the
- * ends, so the extremes move by at most half a gap). The empirical distribution, tails included,
- * is kept and no value is copied; a kernel spanning several gaps keeps the density smooth at the
- * float32 level, so exact repeats are as rare as in real weights (a one-gap kernel repeats values
- * about twice as often, and 4 gaps still gave a sentinel more repeats than its real member);
- * exact zeros amid zeros stay zeros.
+ * One draw from sorted values `s` (at index `at`, else a random one), smoothed: the value moved
+ * uniformly by up to half its distance to the h-th neighbour, h = H in the bulk and fewer near the
+ * ends (down to the one gap at an extreme), by the same width on both sides. The kernel is
+ * symmetric, so extremes are not pulled inwards (a wider inner side shrank a sentinel's most
+ * extreme values, and the real member had the largest |z| in most groups); no value is copied, and
+ * a kernel spanning several gaps keeps the density smooth at the float32 level, so exact repeats
+ * are as rare as in real weights; exact zeros amid zeros stay zeros.
  */
-function jitter(s: Float32Array, rng: Rng): number {
+function jitter(s: Float32Array, rng: Rng, at?: number): number {
   const n = s.length;
-  const i = rng.int(n);
+  const i = at ?? rng.int(n);
   const a = s[i]!;
   if (n < 2) return a;
   const r = rng.nextU32();
   const u = (r >>> 1) / 2 ** 31;
-  const hl = Math.min(H, i);
-  const hr = Math.min(H, n - 1 - i);
-  // At an extreme the gap on the inner side is mirrored.
-  if (r & 1) return a + 0.5 * u * (hr > 0 ? s[i + hr]! - a : a - s[i - 1]!);
-  return a - 0.5 * u * (hl > 0 ? a - s[i - hl]! : s[i + 1]! - a);
+  const h = Math.max(1, Math.min(H, i, n - 1 - i));
+  const w = i === 0 ? s[1]! - a : i === n - 1 ? a - s[n - 2]! : Math.min(a - s[i - h]!, s[i + h]! - a);
+  return r & 1 ? a + 0.5 * u * w : a - 0.5 * u * w;
 }
 
 const F = new Float32Array(1);

@@ -76,3 +76,49 @@ test('sentinel weights are a fresh sample of the real distribution: tails, chann
     assert.ok(dups(s) <= 1.5 * dups(w) + 2e-4, `repeated values ${dups(s)} vs real ${dups(w)}`);
   }
 });
+
+/** Mean over draws of the most extreme standardised value (what the issue-13 attacker ranks by). */
+function maxAbsZ(d: Float32Array): number {
+  const { sd } = moments(d);
+  const mu = d.reduce((p, q) => p + q, 0) / d.length;
+  let m = 0;
+  for (const v of d) m = Math.max(m, Math.abs(v - mu) / sd);
+  return m;
+}
+
+test("sentinel weights keep a real tensor's extremes, and constant tensors (LayerNorm 1 and 0) stay exactly constant", () => {
+  const { model, w } = trainedConv(64, 32, 5);
+  const pool = new WeightPool([model]);
+  const rng = secretRng(11);
+  // Stratified draws reach the source's extremes; independent draws with an inward-wide kernel fell ~10 % short.
+  let got = 0;
+  for (let r = 0; r < 6; r++) got += maxAbsZ(pool.sample('Conv:1', 'Conv', 1, [64, 32, 3, 3], 0, rng)!) / 6;
+  const want = maxAbsZ(w);
+  assert.ok(Math.abs(got / want - 1) < 0.12, `max |z| ${got} vs real ${want}`);
+
+  // Vectors of one kind at different locations: each sentinel vector is one real vector's values
+  // (a pool mixing them gave a bimodal vector, spread ~5× a real one's and light standardised tails).
+  const bb = new GraphBuilder('bn', 17);
+  let y = bb.input('x', 'float32', [1, 64, 4, 4]);
+  const vr = new Prng(7);
+  for (const loc of [0, 10]) {
+    const vec = (f: (i: number) => number): string =>
+      bb.init(`v${loc}_${vr.next()}`, { dtype: 'float32', dims: [64], data: Float32Array.from({ length: 64 }, (_, i) => f(i)) });
+    y = bb.op('BatchNormalization', [y, vec(() => 1 + 0.1 * vr.normal()), vec(() => loc + vr.normal()), vec(() => 0), vec(() => 1)], {});
+  }
+  bb.output(y, 'float32', [1, 64, 4, 4]);
+  const bn = new WeightPool([bb.build()]);
+  for (let r = 0; r < 4; r++) {
+    const sd = moments(bn.sample('BatchNormalization:2', 'BatchNormalization', 2, [64], 0, rng)!).sd;
+    assert.ok(sd > 0.6 && sd < 1.6, `BN bias spread ${sd}, real vectors ≈ 1`);
+  }
+
+  const b = new GraphBuilder('ln', 17);
+  const x = b.input('x', 'float32', [1, 4, 64]);
+  const gamma = b.init('g', { dtype: 'float32', dims: [64], data: new Float32Array(64).fill(1) });
+  const beta = b.init('b', { dtype: 'float32', dims: [64], data: new Float32Array(64) });
+  b.output(b.op('LayerNormalization', [x, gamma, beta], { axis: -1 }), 'float32', [1, 4, 64]);
+  const ln = new WeightPool([b.build()]);
+  assert.ok(ln.sample('LayerNormalization:1', 'LayerNormalization', 1, [128], 0, rng)!.every((v) => v === 1));
+  assert.ok(ln.sample('LayerNormalization:2', 'LayerNormalization', 2, [128], 0, rng)!.every((v) => Object.is(v, 0)));
+});
