@@ -7,6 +7,24 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Ring } from './ring.js';
 
+/** A convolution's geometry as the wasm module takes it: input, output channels, kernel, stride, padding, output, groups. */
+type ConvGeomArgs = [
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  co: number,
+  kh: number,
+  kw: number,
+  sh: number,
+  sw: number,
+  padT: number,
+  padL: number,
+  oh: number,
+  ow: number,
+  group: number,
+];
+
 export interface Kernels {
   memory: WebAssembly.Memory;
   add(a: number, b: number, out: number, n: number): void;
@@ -33,44 +51,11 @@ export interface Kernels {
   packedSize(k: number, n: number): number;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
   matmulTransB(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, scratch: number): void;
-  setConvGeom(
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    co: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
-    oh: number,
-    ow: number,
-    group: number,
-  ): void;
+  setConvGeom(...geom: ConvGeomArgs): void;
   im2col(x: number, col: number, r0: number, r1: number): void;
   convScratch(): number;
   conv(x: number, wt: number, out: number, scratch: number): void;
-  convDirect(
-    x: number,
-    wt: number,
-    out: number,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    co: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
-    oh: number,
-    ow: number,
-    group: number,
-  ): void;
+  convDirect(x: number, wt: number, out: number, ...geom: ConvGeomArgs): void;
   sumPool(
     x: number,
     out: number,
