@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WindowGeom } from './loops.js';
-import { DEPTHWISE_FILTER_GRAD, DILATE_PAD, IM2COL } from './wasm_kernels.js';
+import { DEPTHWISE_FILTER_GRAD, DILATE_PAD, IM2COL, windowGeomOf } from './wasm_kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -30,20 +30,7 @@ function planConv(x: tf.Tensor, filter: tf.Tensor, attrs: tf.NamedAttrMap, depth
   const dil = a.dilations ?? 1;
   if (!(Array.isArray(dil) ? dil.every((d) => d === 1) : dil === 1)) return undefined;
   const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, a.strides, 1, a.pad, a.dimRoundingMode, depthwise);
-  const g: WindowGeom = {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    c: info.inChannels,
-    kh: info.filterHeight,
-    kw: info.filterWidth,
-    sh: info.strideHeight,
-    sw: info.strideWidth,
-    pt: info.padInfo.top,
-    pl: info.padInfo.left,
-    oh: info.outHeight,
-    ow: info.outWidth,
-  };
+  const g = windowGeomOf(info);
   if (g.oh <= 0 || g.ow <= 0) return undefined;
   return {
     g,

@@ -63,7 +63,11 @@ function geomAttrs(attrs: tf.NamedAttrMap | undefined, kernel: string): WindowGe
 /** Window geometry of a pooling kernel call, from tfjs's own attribute decoding. */
 function poolGeom(x: TensorInfo, attrs: tf.NamedAttrMap | undefined): WindowGeom {
   const a = (attrs ?? {}) as unknown as tf.MaxPoolGradAttrs;
-  const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  return windowGeomOf(tf.backend_util.computePool2DInfo(x.shape as Shape4, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode));
+}
+
+/** Our window geometry from tfjs's decoded convolution/pooling info (batch, sizes, kernel, stride, padding). */
+export function windowGeomOf(info: tf.backend_util.Conv2DInfo): WindowGeom {
   return {
     n: info.batchSize,
     h: info.inHeight,
