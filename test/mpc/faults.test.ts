@@ -40,6 +40,26 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Party 0's command line on two sample images against party 1 and the dealer at these ports. */
+function party0Args(pport: number, dport: number, extra: string[] = []): string[] {
+  return [
+    'mpc',
+    'party',
+    MODEL,
+    '--dataset',
+    'fashion-mnist-sample',
+    '--limit',
+    '2',
+    '--id',
+    '0',
+    '--peer',
+    `127.0.0.1:${pport}`,
+    '--dealer',
+    `127.0.0.1:${dport}`,
+    ...extra,
+  ];
+}
+
 function start(args: string[]): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const p: Proc = { child, stderr: '', exited: new Promise((r) => child.on('exit', (c) => r(c))) };
@@ -110,21 +130,7 @@ test('stray clients (HTTP, huge length headers, silent, port scan) are dropped a
     );
     assert.ok(costMb < 10, `8 unauthenticated connections cost ${costMb.toFixed(1)} MB`);
     // Now the real party 0: the session completes despite everything above.
-    const p0 = start([
-      'mpc',
-      'party',
-      MODEL,
-      '--dataset',
-      'fashion-mnist-sample',
-      '--limit',
-      '2',
-      '--id',
-      '0',
-      '--peer',
-      `127.0.0.1:${pport}`,
-      '--dealer',
-      `127.0.0.1:${dport}`,
-    ]);
+    const p0 = start(party0Args(pport, dport));
     procs.push(p0);
     const codes = await Promise.all(procs.map((p) => p.exited));
     assert.deepEqual(codes, [0, 0, 0], `exit codes ${codes}: ${procs.map((p) => p.stderr).join('\n---\n')}`);
@@ -198,22 +204,7 @@ test('impersonation: under --tls-ca, a client with the wrong role certificate or
 
     // A party 0 holding party 1's certificate is refused outright (its session cannot start).
     // The real party 0: the session runs over mutual TLS.
-    const p0 = start([
-      'mpc',
-      'party',
-      MODEL,
-      '--dataset',
-      'fashion-mnist-sample',
-      '--limit',
-      '2',
-      '--id',
-      '0',
-      '--peer',
-      `127.0.0.1:${pport}`,
-      '--dealer',
-      `127.0.0.1:${dport}`,
-      ...tlsArgs('party0'),
-    ]);
+    const p0 = start(party0Args(pport, dport, tlsArgs('party0')));
     procs.push(p0);
     const codes = await Promise.all(procs.map((p) => p.exited));
     assert.deepEqual(codes, [0, 0, 0], procs.map((p) => p.stderr).join('\n---\n'));
