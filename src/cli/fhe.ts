@@ -323,7 +323,9 @@ export function registerFhe(program: Command): void {
       ) => {
         if (f.queue) {
           const { model, source } = await pafModel(ref, f, f.dataset);
-          return (await import('./queue-hooks.js')).fheRunQueued(model, source, planOpts(f), { ...f, queue: f.queue });
+          // Planned as the local run plans (plaintexts cached: workers keep a loaded server across jobs),
+          // except that a queued job cannot make refresh round trips.
+          return (await import('./queue-hooks.js')).fheRunQueued(model, source, { ...planOpts(f), cachedPlaintexts: f.cacheMb > 0 }, { ...f, queue: f.queue });
         }
         if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
         if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
