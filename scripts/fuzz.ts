@@ -203,6 +203,7 @@ async function fuzzFrames(rnd: () => number, until: number, c: Counts): Promise<
   let partyPort = 0;
   let restarts = 0;
   let alive = true;
+  let restarting: Promise<void> | undefined;
   /** Start dealer + party 1 (relu job); a clean session refusal restarts both, anything else is a crash. */
   const startPair = async (): Promise<void> => {
     let dealerUp!: () => void;
@@ -257,40 +258,52 @@ async function fuzzFrames(rnd: () => number, until: number, c: Counts): Promise<
     const roles = ['party 0', 'party 1', 'dealer', 'party 2', '', 'x'.repeat(5000)];
     return frame(Buffer.from(jsonInput(rnd, hello(roles[Math.floor(rnd() * roles.length)]!, rnd() < 0.9 ? 'v0' : MPC_PROTOCOL_VERSION)), 'latin1'));
   };
+  /** Send one input and half-close; resolves with the ms until the listener closed it, or -1 if it kept it past HANG_MS. */
   const send = (port: number, bytes: Buffer) =>
-    new Promise<void>((resolve) => {
+    new Promise<number>((resolve) => {
+      const t0 = performance.now();
       const s = net.connect({ host: '127.0.0.1', port });
-      const done = () => {
+      const done = (ms: number) => () => {
         clearTimeout(t);
         s.destroy();
-        resolve();
+        resolve(ms < 0 ? ms : performance.now() - t0);
       };
-      const t = setTimeout(done, 1000);
-      s.on('error', done);
-      s.on('close', done);
+      const t = setTimeout(done(-1), HANG_MS);
+      s.on('error', done(0));
+      s.on('close', done(0));
       s.on('connect', () => s.end(bytes));
     });
+  // Eight connections in flight at all times (a pool, not batches: one slow drop must not idle the rest).
   const inFlight = 8;
-  while (performance.now() < until) {
-    if (!alive) {
-      alive = true;
-      await startPair();
-    }
-    const batch = Array.from({ length: inFlight }, () => {
+  const lane = async (): Promise<void> => {
+    while (performance.now() < until) {
+      if (!alive) {
+        if (!restarting) {
+          restarting = (async () => {
+            await startPair();
+            alive = true;
+          })().finally(() => (restarting = undefined));
+        }
+        await restarting;
+        continue;
+      }
       c.inputs++;
-      return send(rnd() < 0.5 ? dealerPort : partyPort, gen());
-    });
-    const t0 = performance.now();
-    await Promise.all(batch);
-    if (performance.now() - t0 > HANG_MS + 1000) {
-      c.hangs++;
-      note(c, `a batch of ${inFlight} connections took ${(performance.now() - t0).toFixed(0)} ms`);
+      const bytes = gen();
+      // A listener must drop a bad connection (the client already half-closed it) well within HANG_MS.
+      const toDealer = rnd() < 0.5;
+      const pair = restarts;
+      // (A pair that ended meanwhile is gone in real life: its process would have exited.)
+      if ((await send(toDealer ? dealerPort : partyPort, bytes)) < 0 && alive && pair === restarts) {
+        c.hangs++;
+        note(c, `${toDealer ? 'the dealer' : 'party 1'} kept a bad connection open for ${HANG_MS} ms: ${bytes.subarray(4, 200).toString('latin1')}`);
+      }
+      if (process.memoryUsage.rss() > SPIKE_BYTES) {
+        c.spikes++;
+        note(c, `frames: RSS ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MB`);
+      }
     }
-    if (process.memoryUsage.rss() > SPIKE_BYTES) {
-      c.spikes++;
-      note(c, `frames: RSS ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MB`);
-    }
-  }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
   // Let the last drops be logged; every input must have been handled (dropped) by a live listener.
   await new Promise((r) => setTimeout(r, 300));
   c.cleanErrors = Math.min(c.inputs, dropsSeen);
