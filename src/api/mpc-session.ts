@@ -16,7 +16,8 @@ import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { ModelJob, PartyReport } from '../mpc/roles.js';
 import { availableThreads } from '../mpc/threads/pool.js';
 import { readIdx } from '../nn/data/idx.js';
-import type { Model } from '../onnx/ir.js';
+import type { Model, Tensor } from '../onnx/ir.js';
+import { loadNpy } from '../onnx/npy.js';
 import { runOrt } from '../onnx/ort.js';
 import { loadDatasetSync } from './data.js';
 import { resolveModel } from './model-ref.js';
@@ -128,6 +129,16 @@ export function loadInputs(o: JobFlags, model: Model): { images: Float32Array; l
       const nums = (flat as unknown[]).flat(Infinity) as unknown[];
       if (!nums.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new DataError(`${o.input}: every value must be a finite number`);
       data = Float32Array.from(nums as number[]);
+    } else if (o.input.endsWith('.npy')) {
+      let t: Tensor;
+      try {
+        t = loadNpy(o.input);
+      } catch (e) {
+        throw new DataError(firstLine(e));
+      }
+      if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new DataError(`${o.input}: ${t.dtype} array, expected float32 or float64`);
+      data = Float32Array.from(t.data as Float32Array | Float64Array);
+      if (!data.every(Number.isFinite)) throw new DataError(`${o.input}: every value must be a finite number`);
     } else {
       const idx = readIdx(o.input);
       data = Float32Array.from(idx.data, (b) => b / 255);

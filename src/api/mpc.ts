@@ -15,7 +15,7 @@ export interface InferOptions {
   dataset?: 'fashion-mnist' | 'fashion-mnist-sample' | 'cifar10';
   /** … read from this directory … */
   dataDir?: string;
-  /** … or from a file: IDX images (.gz ok) or a JSON array of floats. */
+  /** … or from a file: .npy (float32/64), IDX images (.gz ok) or a JSON array of floats. */
   inputFile?: string;
   /** Number of inputs (default: all). */
   limit?: number;

@@ -58,7 +58,7 @@ const addJobFlags = (c: Command): Command =>
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))
-    .option('--input <file>', 'inputs from a file: IDX images (.gz ok) or JSON array of floats');
+    .option('--input <file>', 'inputs from a file: .npy (float32/64), IDX images (.gz ok) or a JSON array of floats');
 
 function parseThreads(v: string): number {
   const n = Number(v);

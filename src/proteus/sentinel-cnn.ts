@@ -13,6 +13,9 @@ import type { Val } from './sentinel-gen.js';
 import { Dead, finish, Gen, num, opsetOf, same } from './sentinel-gen.js';
 import type { BlockTemplate, OpStats, Profile } from './stats.js';
 
+/** End ops of a classifier head that take one input (anything else, e.g. a bias Add, is not appended). */
+const UNARY_END = new Set(['Relu', 'Clip', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Softmax', 'LogSoftmax', 'HardSigmoid', 'HardSwish']);
+
 /** Whether a subgraph is a feature-map (CNN) piece: float 4-D inputs, 4-D or 2-D outputs, convs or pooling. */
 export function isCnn(real: Model, prof: Profile): boolean {
   const g = real.graph;
@@ -310,6 +313,8 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     const fork = x !== mainVal && factor(H(x), H(outs[j]!)) > 0 && factor(num(x.shape[3]!), num(outs[j]!.shape![3]!)) > 0 && rng.next() < 0.5;
     outNames[j] = landUnits(fork ? x : mainVal, j, true).name;
   }
+  // Dense layers as the real piece writes them: Gemm, or MatMul + bias Add (CNTK, TensorFlow exports).
+  const dense = (v: Val, w: number): Val => (!g.has('Gemm') && g.has('MatMul') ? g.linear(v, w) : g.gemm(v, w));
   outs.forEach((o, j) => {
     if (o.shape!.length !== 2) return;
     let y = mainVal;
@@ -328,10 +333,11 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
       const ws = wider.length ? wider : hidden;
       const w = g.pick(ws.length ? ws : prof.widths, out);
       wmax = w;
-      y = g.act(g.gemm(y, w), g.actOp);
+      y = g.act(dense(y, w), g.actOp);
     }
-    y = g.gemm(y, num(o.shape![1]!));
-    if (endOp(j) !== 'Gemm' && endOp(j) !== '' && g.has(endOp(j))) y = g.act(y, endOp(j));
+    y = dense(y, num(o.shape![1]!));
+    // A unary end op (an activation, a softmax) goes after the head; a bias Add already ends `linear`.
+    if (UNARY_END.has(endOp(j)) && g.has(endOp(j))) y = g.act(y, endOp(j));
     outNames[j] = y.name;
   });
   return finish(real, g, ins, outs, outNames);

@@ -1,6 +1,6 @@
 /**
- * Proteus on models privml did not write: the real PyTorch exports of test/fixtures/pytorch and the
- * onnx.helper model of test/fixtures/onnx-helper go through obfuscate → optimize (onnxruntime) →
+ * Proteus on models privml did not write: the real PyTorch exports of test/fixtures/pytorch, the
+ * onnx.helper model of test/fixtures/onnx-helper and the CNTK export of test/fixtures/cntk go through obfuscate → optimize (onnxruntime) →
  * recover, as `privml proteus` runs them (canonical form on static input shapes first), and the
  * recovered model still computes PyTorch's output on the committed input.
  */
@@ -43,6 +43,7 @@ for (const [dir, name] of [
   ['pytorch', 'tinyresnet_op13'],
   ['pytorch', 'tinysqueeze_op9'],
   ['onnx-helper', 'oldopset7'],
+  ['cntk', 'mnist8'],
 ] as const) {
   test(`proteus obfuscate → optimize → recover on the ${dir} export ${name}: recovered model = original`, async () => {
     const original = loadModel(join(fx, dir, `${name}.onnx`));
