@@ -4,14 +4,14 @@
  * hellos), mutated ONNX models through the loader, relu-config files, FHE file headers, and Proteus
  * manifests and keys through their public load functions.
  *
- *   npm run fuzz -- [--seconds 60] [--seed 1] [--targets frames,onnx,relu,fhe,proteus] [--json]
+ *   npm run fuzz -- [--seconds 60] [--seed 1] [--targets frames,onnx,relu,fhe,proteus] [--crash-dir DIR] [--json]
  *
  * Per target it counts inputs tried, clean errors (one-line Error), accepted inputs, crashes
  * (TypeError/RangeError/…, multi-line messages, a listener that died other than by a clean
  * session refusal), hangs (one input over 2 s, or a listener that stops answering) and memory
  * spikes (RSS over 1 GB). Exit status 1 when any crash, hang or spike was seen.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,8 +45,11 @@ function note(c: Counts, what: string): void {
   if (c.examples.length < 8) c.examples.push(what.split('\n')[0]!.slice(0, 200));
 }
 
-/** Classify one synchronous loader call. */
-function classify(c: Counts, label: string, f: () => unknown): void {
+/** Where crashing inputs are written (`--crash-dir`), so each can become a regression test. */
+let crashDir: string | undefined;
+
+/** Classify one synchronous loader call (`bytes`: the input, saved to the crash folder if it crashes). */
+function classify(c: Counts, label: string, f: () => unknown, bytes?: Uint8Array): void {
   c.inputs++;
   const t0 = performance.now();
   try {
@@ -58,6 +61,7 @@ function classify(c: Counts, label: string, f: () => unknown): void {
     if (internal || multi) {
       c.crashes++;
       note(c, `${label}: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
+      if (crashDir && bytes) writeFileSync(join(crashDir, `${label.replace(/[^\w-]+/g, '_')}.bin`), bytes);
     } else c.cleanErrors++;
   }
   const ms = performance.now() - t0;
@@ -126,7 +130,10 @@ function jsonInput(rnd: () => number, base: unknown): string {
 
 function fuzzOnnx(rnd: () => number, until: number, c: Counts): void {
   const base = readFileSync(MODEL_PATH);
-  while (performance.now() < until) classify(c, `onnx #${c.inputs}`, () => decodeModel(mutate(rnd, base), 'fuzz.onnx'));
+  while (performance.now() < until) {
+    const bytes = mutate(rnd, base);
+    classify(c, `onnx #${c.inputs}`, () => decodeModel(bytes, 'fuzz.onnx'), bytes);
+  }
 }
 
 function fuzzRelu(rnd: () => number, until: number, c: Counts, dir: string): void {
@@ -156,7 +163,7 @@ function fuzzFhe(rnd: () => number, until: number, c: Counts): void {
             len.writeUInt32LE(json.length);
             return Buffer.concat([raw.subarray(0, 8), len, json, raw.subarray(raw.length - 32 - payload.length)]);
           })();
-    classify(c, `fhe file #${c.inputs}`, () => decodeFheFile(bytes, 'fuzz.ct', 'ciphertext'));
+    classify(c, `fhe file #${c.inputs}`, () => decodeFheFile(bytes, 'fuzz.ct', 'ciphertext'), bytes);
   }
 }
 
@@ -324,9 +331,11 @@ export async function main(argv: string[]): Promise<number> {
   const seconds = Number(arg('--seconds') ?? 20);
   const seed = Number(arg('--seed') ?? 1);
   const json = argv.includes('--json');
+  crashDir = arg('--crash-dir');
+  if (crashDir) mkdirSync(crashDir, { recursive: true });
   const targets = (arg('--targets')?.split(',') ?? [...TARGETS]) as (typeof TARGETS)[number][];
   if (!(seconds > 0) || !Number.isInteger(seed) || targets.some((t) => !TARGETS.includes(t))) {
-    process.stderr.write(`usage: npm run fuzz -- [--seconds N>0] [--seed INT] [--targets ${TARGETS.join(',')}] [--json]\n`);
+    process.stderr.write(`usage: npm run fuzz -- [--seconds N>0] [--seed INT] [--targets ${TARGETS.join(',')}] [--crash-dir DIR] [--json]\n`);
     return 2;
   }
   const dir = mkdtempSync(join(tmpdir(), 'privml-fuzz-'));

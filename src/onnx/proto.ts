@@ -107,7 +107,6 @@ function decodeTensor(t: ITensor, what: string): Tensor {
     if (!HOST_LE) swapBytes(bytes, width);
     return { dtype, dims, data: viewAs(dtype, bytes.buffer) };
   }
-  const data = viewAs(dtype, new ArrayBuffer(n * width));
   const src: ArrayLike<number | Int64> =
     dtype === 'float32'
       ? (t.floatData ?? [])
@@ -116,7 +115,9 @@ function decodeTensor(t: ITensor, what: string): Tensor {
         : dtype === 'int64'
           ? ((t.int64Data as Int64[]) ?? [])
           : (t.int32Data ?? []);
+  // Checked before allocating: a corrupt dim must not ask for an impossible (or huge) buffer.
   if (src.length !== n) throw new Bad(`${what}: has ${src.length} elements, shape [${dims}] needs ${n}`);
+  const data = viewAs(dtype, new ArrayBuffer(n * width));
   if (data instanceof BigInt64Array) for (let i = 0; i < n; i++) data[i] = toBig(src[i] as Int64);
   else data.set(src as ArrayLike<number>);
   return { dtype, dims, data };

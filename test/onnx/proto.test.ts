@@ -141,6 +141,9 @@ test('unsupported content is a one-line ModelError naming file and tensor', () =
       /^m\.onnx: initializer 'e': external tensor data/,
     ],
     [enc({ initializer: [{ name: 'r', dims: [3], dataType: 1, rawData: new Uint8Array(8) }] }), /^m\.onnx: initializer 'r': raw_data has 8 bytes/],
+    // Found by `npm run fuzz` (seed 14): dims whose product cannot be allocated, with no data, crashed with a RangeError.
+    [enc({ initializer: [{ name: 'z', dims: [990000, 125912549, 26, 71], dataType: 1 }] }), /^m\.onnx: initializer 'z': has 0 elements, shape/],
+    [enc({ initializer: [{ name: 'n', dims: [-4], dataType: 1, floatData: [1] }] }), /^m\.onnx: initializer 'n': has 1 elements, shape \[-4\]/],
     [enc({ input: [{ name: 's', type: { tensorType: { elemType: 8 } } }] }), /^m\.onnx: input 's': unsupported element type string$/],
     [
       enc({ node: [{ name: 'c', opType: 'Constant', attribute: [{ name: 'sparse_value', type: 11 }] }] }),
