@@ -221,8 +221,11 @@ export async function runCase(c: FaultCase): Promise<CaseResult> {
   [dport, pport] = (await freePorts(2)) as [number, number];
   const fault = (r: RoleName) => (c.kind === 'role' && c.role === r ? ['--fault', `${c.phase}:${c.signal}`] : []);
   const common = ['--timeout', String(TIMEOUT_S)];
-  const job1 = [MODEL, '--count', '3', '--batch', '1'];
-  const job0 = [MODEL, '--dataset', 'fashion-mnist-sample', '--limit', '3', '--batch', '1'];
+  // A link fault needs a session that still uses the link for longer than the idle timeout after the
+  // fault (3 images can finish in under a second on a quiet machine, before a stall is noticeable).
+  const images = c.kind === 'link' ? '40' : '3';
+  const job1 = [MODEL, '--count', images, '--batch', '1'];
+  const job0 = [MODEL, '--dataset', 'fashion-mnist-sample', '--limit', images, '--batch', '1'];
   const procs: Proc[] = [
     startRole('dealer', ['mpc', 'dealer', '--listen', `127.0.0.1:${dport}`, ...common, ...fault('dealer')]),
     startRole('party 1', [
