@@ -51,6 +51,12 @@ export class CryptoRng {
     return this.pool[this.pos++]!;
   }
 
+  /** Fill `out` with fresh 32-bit words straight from the keystream (one AES call for the whole array). */
+  fillU32(out: Uint32Array): Uint32Array {
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(this.prg.bytes(out.byteLength));
+    return out;
+  }
+
   /** A uniform float in [0, 1) with 53 random bits (every double of the grid equally likely). */
   next(): number {
     const hi = this.nextU32() >>> 5; // 27 bits

@@ -14,6 +14,8 @@ export interface Rng {
   next(): number;
   int(n: number): number;
   normal(): number;
+  /** Fill `out` with 32-bit words in one call (bulk draws; optional). */
+  fillU32?(out: Uint32Array): Uint32Array;
 }
 
 /** The secret stream (fresh seed from node:crypto), or a reproducible one from `testSeed` (tests only: guessable). */

@@ -101,7 +101,8 @@ export class WeightPool {
       // Constant and few-level tensors (LayerNorm gamma = 1, beta = 0, quantised grids): the source's
       // own values, each level in its own proportion (stratified, so a constant stays exactly constant).
       const sorted = (src.sorted ??= Float32Array.from(src.data).sort());
-      for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + rng.next()) / n) * sorted.length))]!;
+      const u = words(rng, n);
+      for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + u[i]! / 2 ** 32) / n) * sorted.length))]!;
       return shuffle(out, rng);
     }
     const axis = channelAxis(op, slot, dims);
@@ -230,13 +231,62 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
  */
 function stratified(s: Float32Array, out: Float32Array, rng: Rng): void {
   const n = out.length;
-  for (let i = 0; i < n; i++) out[i] = jitter(s, rng, Math.min(s.length - 1, Math.floor(((i + rng.next()) / n) * s.length)));
+  // Two words per draw (its place in the band, its jitter), read from the stream in one call.
+  const r = words(rng, 2 * n);
+  for (let i = 0; i < n; i++) out[i] = jitter(s, r[2 * i + 1]!, Math.min(s.length - 1, Math.floor(((i + r[2 * i]! / 2 ** 32) / n) * s.length)));
 }
 
-/** Fisher–Yates shuffle in place from the secret stream. */
-function shuffle(a: Float32Array, rng: Rng): Float32Array {
+/** Arrays up to this length are shuffled by one Fisher–Yates pass (they fit the CPU's L2 cache). */
+const SHUFFLE_BLOCK = 1 << 17;
+
+/**
+ * Uniform shuffle in place from the secret stream. Past SHUFFLE_BLOCK values, Rao–Sandelius: each
+ * value goes to one of 256 piles by an independent uniform label (sequential writes), then each
+ * pile is shuffled by itself; i.i.d. uniform labels and uniform pile permutations make every
+ * permutation of the whole equally likely, without the cache-missing random swaps of one big pass.
+ */
+export function shuffle(a: Float32Array, rng: Rng, block = SHUFFLE_BLOCK): Float32Array {
+  const n = a.length;
+  if (n <= block) return fisherYates(a, rng);
+  const label = new Uint8Array(words(rng, Math.ceil(n / 4)).buffer, 0, n);
+  const start = new Uint32Array(257);
+  for (let i = 0; i < n; i++) start[label[i]! + 1]!++;
+  for (let b = 0; b < 256; b++) start[b + 1]! += start[b]!;
+  const at = start.slice(0, 256);
+  const piles = new Float32Array(n);
+  for (let i = 0; i < n; i++) piles[at[label[i]!]!++] = a[i]!;
+  a.set(piles);
+  for (let b = 0; b < 256; b++) shuffle(a.subarray(start[b]!, start[b + 1]!), rng, block);
+  return a;
+}
+
+/**
+ * Fisher–Yates in place, unbiased. Indices by Lemire's multiply-shift with rejection (exact in
+ * doubles while x·m < 2^53, i.e. m ≤ 2^21): a modulo only in the rare rejection zone, where two
+ * float modulos per element used to make the shuffle most of `obfuscate`'s time.
+ */
+function fisherYates(a: Float32Array, rng: Rng): Float32Array {
+  const r = words(rng, a.length);
+  let k = 0;
   for (let i = a.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
+    const m = i + 1;
+    let j: number;
+    if (m <= 2097152) {
+      let l = (k < r.length ? r[k++]! : rng.nextU32()) * m;
+      j = Math.floor(l / 4294967296);
+      if (l - j * 4294967296 < m) {
+        const t = (4294967296 - m) % m;
+        while (l - j * 4294967296 < t) {
+          l = (k < r.length ? r[k++]! : rng.nextU32()) * m;
+          j = Math.floor(l / 4294967296);
+        }
+      }
+    } else {
+      const limit = 4294967296 - (4294967296 % m);
+      let x = k < r.length ? r[k++]! : rng.nextU32();
+      while (x >= limit) x = k < r.length ? r[k++]! : rng.nextU32();
+      j = x % m;
+    }
     const t = a[i]!;
     a[i] = a[j]!;
     a[j] = t;
@@ -244,11 +294,19 @@ function shuffle(a: Float32Array, rng: Rng): Float32Array {
   return a;
 }
 
+/** `n` 32-bit words of the stream, in one keystream call when the stream can (per word otherwise). */
+function words(rng: Rng, n: number): Uint32Array {
+  const out = new Uint32Array(n);
+  if (rng.fillU32) rng.fillU32(out);
+  else for (let i = 0; i < n; i++) out[i] = rng.nextU32();
+  return out;
+}
+
 /** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
 const H = 16;
 
 /**
- * One draw from sorted values `s` (at index `at`, else a random one), smoothed: the value moved
+ * One draw from sorted values `s` at index `i`, smoothed by the random word `r`: the value moved
  * uniformly by up to half its distance to the h-th neighbour, h = H in the bulk and fewer near the
  * ends (down to the one gap at an extreme), by the same width on both sides. The kernel is
  * symmetric, so extremes are not pulled inwards (a wider inner side shrank a sentinel's most
@@ -256,12 +314,10 @@ const H = 16;
  * a kernel spanning several gaps keeps the density smooth at the float32 level, so exact repeats
  * are as rare as in real weights; exact zeros amid zeros stay zeros.
  */
-function jitter(s: Float32Array, rng: Rng, at?: number): number {
+function jitter(s: Float32Array, r: number, i: number): number {
   const n = s.length;
-  const i = at ?? rng.int(n);
   const a = s[i]!;
   if (n < 2) return a;
-  const r = rng.nextU32();
   const u = (r >>> 1) / 2 ** 31;
   const h = Math.max(1, Math.min(H, i, n - 1 - i));
   const w = i === 0 ? s[1]! - a : i === n - 1 ? a - s[n - 2]! : Math.min(a - s[i - h]!, s[i + h]! - a);

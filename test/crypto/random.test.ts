@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CryptoRng, hmacSha256, hmacVerify, SEED_BYTES, secretInt } from '../../src/crypto/index.js';
+import { CryptoRng, hmacSha256, hmacVerify, Prg, SEED_BYTES, secretInt } from '../../src/crypto/index.js';
 
 test('HMAC-SHA-256 matches RFC 4231 test case 1 and verifies in constant time', () => {
   const key = new Uint8Array(20).fill(0x0b);
@@ -19,6 +19,19 @@ test('CryptoRng: a seed gives one stream; fresh seeds differ', () => {
   // Two fresh generators (seeds from node:crypto) differ: 64 equal bits would be a 2^-64 accident.
   const [c, d] = [new CryptoRng(), new CryptoRng()];
   assert.ok(c.nextU32() !== d.nextU32() || c.nextU32() !== d.nextU32(), 'two fresh CryptoRng streams start equal');
+});
+
+test('CryptoRng.fillU32 reads the AES-CTR keystream of its seed in one call, at any array offset', () => {
+  const seed = new Uint8Array(SEED_BYTES).fill(3);
+  const want = new Uint32Array(new Prg(seed).bytes(4 * 1001).buffer.slice(0));
+  const buf = new Uint32Array(1002);
+  const got = new CryptoRng(seed).fillU32(buf.subarray(1));
+  assert.deepEqual(got, want.subarray(0, 1001));
+  assert.equal(buf[0], 0);
+  // Bits are balanced (a broken fill of zeros or a repeated word would fail).
+  let ones = 0;
+  for (const w of got) for (let b = 0; b < 32; b++) ones += (w >>> b) & 1;
+  assert.ok(Math.abs(ones / (32 * 1001) - 0.5) < 0.01, String(ones));
 });
 
 test('CryptoRng.int is unbiased (chi-square on a non-power-of-two range) and checks its range', () => {

@@ -4,7 +4,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { channelNorms } from '../../src/proteus/battery.js';
 import { Prng, secretRng } from '../../src/proteus/index.js';
-import { WeightPool } from '../../src/proteus/weights.js';
+import { shuffle, WeightPool } from '../../src/proteus/weights.js';
 
 /** A Conv whose weight looks trained: heavy-tailed (Laplace) values, per-channel scales spread ±30 %. */
 function trainedConv(cout: number, cin: number, seed: number): { model: Model; w: Float32Array } {
@@ -121,4 +121,38 @@ test("sentinel weights keep a real tensor's extremes, and constant tensors (Laye
   const ln = new WeightPool([b.build()]);
   assert.ok(ln.sample('LayerNormalization:1', 'LayerNormalization', 1, [128], 0, rng)!.every((v) => v === 1));
   assert.ok(ln.sample('LayerNormalization:2', 'LayerNormalization', 2, [128], 0, rng)!.every((v) => Object.is(v, 0)));
+});
+
+test('shuffle gives every permutation equally often (chi-square) and keeps large arrays permutations', () => {
+  const rng = secretRng(5);
+  // Block 2 forces the pile path (Rao–Sandelius) on 5 values; the default is one Fisher–Yates pass.
+  for (const block of [2, undefined]) {
+    const counts = new Map<string, number>();
+    const trials = 36_000;
+    for (let t = 0; t < trials; t++) {
+      const key = Array.from(shuffle(Float32Array.of(0, 1, 2, 3, 4), rng, block)).join('');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    assert.equal(counts.size, 120, `block ${block}: ${counts.size} permutations seen`);
+    const e = trials / 120;
+    let chi = 0;
+    for (const c of counts.values()) chi += (c - e) ** 2 / e;
+    // 119 degrees of freedom: P(chi² > 175) ≈ 6e-4.
+    assert.ok(chi < 175, `block ${block}: chi² ${chi.toFixed(1)}`);
+  }
+  // Past 2^21 values the index path changes (plain rejection): still a permutation.
+  const big = Float32Array.from({ length: 2_200_003 }, (_, i) => i);
+  const sorted = Float32Array.from(shuffle(big, secretRng(6))).sort();
+  assert.ok(sorted.every((v, i) => v === i));
+  // The last value moves to every place about equally often (its first swap uses the whole range).
+  let low = 0;
+  for (let t = 0; t < 2000; t++)
+    if (
+      shuffle(
+        Float32Array.from({ length: 10 }, (_, i) => i),
+        rng,
+      ).indexOf(9) < 5
+    )
+      low++;
+  assert.ok(Math.abs(low - 1000) < 150, String(low));
 });
