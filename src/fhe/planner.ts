@@ -369,7 +369,7 @@ export function insertRefreshes(l: Lowered, before: readonly number[], maskBits 
 }
 
 /** JSON-friendly summary of a plan (for `privml fhe plan --json`). */
-export function planSummary(plan: FhePlan, p: FheProgram): Record<string, unknown> {
+export function planSummary(plan: FhePlan, p: FheProgram) {
   return {
     model: p.source,
     form: p.form,
