@@ -197,7 +197,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels)
     throw new ModelError(
-      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} ` +
+        `(${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
     );
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
   let head;
@@ -315,7 +316,8 @@ export async function openClient(model: Model, source: string, opts: ClientPlanO
   // Checked before key generation (minutes at N = 32768): a remote server cannot call back for a refresh.
   if (opts.remote && p.refreshes > 0)
     throw new OptionError(
-      `${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh or run without --queue`,
+      `${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued ` +
+        `job cannot make; use --no-refresh or run without --queue`,
     );
   const ctx = await ctxMod.FheContext.create(p.params);
   const keys = ctxMod.generateKeys(ctx, p.lowered.rotationSteps, 1);
@@ -403,7 +405,8 @@ export async function openServer(model: Model, source: string, publicDir: string
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels)
     throw new ModelError(
-      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh needs a client in the loop: 'privml fhe run' without --queue)`,
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh ` +
+        `needs a client in the loop: 'privml fhe run' without --queue)`,
     );
   const ctx = await ctxMod.FheContext.create(params);
   const keyBytes = ctxMod.galoisKeyBytes(params);

@@ -93,7 +93,8 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   if (o.calib >= train.n) throw new CliError(`--calib ${o.calib} must be below the ${train.n} training images`, 2);
   const { a: calib, b: rest } = split(train, o.calib / train.n, o.seed);
   log(
-    `hummingbird ${mode} search of ${source}: budget ${o.budget} bits per ReLU element, ${calib.n} calibration images from ${train.name}, levels by ${o.levels}`,
+    `hummingbird ${mode} search of ${source}: budget ${o.budget} bits per ReLU element, ${calib.n} calibration ` +
+      `images from ${train.name}, levels by ${o.levels}`,
   );
   const progress = new Progress(!o.json);
   let phase = '';
@@ -122,7 +123,10 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   });
   if (phase) progress.stop();
   log(
-    `search: ${res.levels.map((l) => `${l.name} [${l.lsb}, ${l.msb})`).join(', ')} → ${res.bitsKept.toFixed(2)} bits kept per ReLU element (${pct(1 - res.bitsKept / 64)} discarded), calibration accuracy ${pct(res.calibration.accuracy)} vs ${pct(res.calibration.accuracy64)} (64-bit), ${res.evals} passes in ${res.seconds.toFixed(1)} s`,
+    `search: ${res.levels.map((l) => `${l.name} [${l.lsb}, ${l.msb})`).join(', ')} → ` +
+      `${res.bitsKept.toFixed(2)} bits kept per ReLU element (${pct(1 - res.bitsKept / 64)} discarded), ` +
+      `calibration accuracy ${pct(res.calibration.accuracy)} vs ${pct(res.calibration.accuracy64)} (64-bit), ` +
+      `${res.evals} passes in ${res.seconds.toFixed(1)} s`,
   );
   if (res.note) log(`note: ${res.note}`);
 
@@ -161,7 +165,8 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
       seconds: (performance.now() - t1) / 1000,
     };
     log(
-      `fine-tuned model written to ${outModelPath}; calibration accuracy ${pct(before)} → ${pct(res.calibration.accuracy)} (64-bit original ${pct(res.calibration.accuracy64)})`,
+      `fine-tuned model written to ${outModelPath}; calibration accuracy ${pct(before)} → ` +
+        `${pct(res.calibration.accuracy)} (64-bit original ${pct(res.calibration.accuracy64)})`,
     );
   }
 
@@ -170,7 +175,8 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   const testEval = await evalSplit(outModel, model, ranges, test, mode === 'eco', o.seed + 2000);
   const differ = (a: number) => Math.round((1 - a) * test.n);
   log(
-    `test (${test.n} images): accuracy ${pct(testEval.accuracy)} vs ${pct(testEval.accuracy64)} (64-bit); predictions differing from the 64-bit model: ${differ(testEval.agreement)}` +
+    `test (${test.n} images): accuracy ${pct(testEval.accuracy)} vs ${pct(testEval.accuracy64)} (64-bit); ` +
+      `predictions differing from the 64-bit model: ${differ(testEval.agreement)}` +
       (testEval.agreementWorst !== undefined ? ` (adversarial shares: ${differ(testEval.agreementWorst)})` : ''),
   );
   const meta: HbMeta = {
@@ -201,13 +207,17 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
     meta.mpcCheck = { n, identical, accuracy64: base.accuracy, accuracy: red.accuracy };
     writeConfig(o.output, cfg);
     log(
-      `private inference: ${identical}/${n} predictions identical to the 64-bit private model; accuracy ${base.accuracy !== undefined ? pct(base.accuracy) : '?'} → ${red.accuracy !== undefined ? pct(red.accuracy) : '?'}`,
+      `private inference: ${identical}/${n} predictions identical to the 64-bit private model; accuracy ` +
+        `${base.accuracy !== undefined ? pct(base.accuracy) : '?'} → ` +
+        `${red.accuracy !== undefined ? pct(red.accuracy) : '?'}`,
     );
   }
   if (o.json) printJson({ config: o.output, ok: res.ok, ...cfg });
   else
     process.stdout.write(
-      `wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept per element), test agreement ${pct(testEval.agreement)}, test accuracy ${pct(testEval.accuracy)} (64-bit ${pct(testEval.accuracy64)})\n`,
+      `wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept ` +
+        `per element), test agreement ${pct(testEval.agreement)}, test accuracy ${pct(testEval.accuracy)} ` +
+        `(64-bit ${pct(testEval.accuracy64)})\n`,
     );
 }
 
@@ -380,7 +390,9 @@ async function runReport(o: ReportFlags): Promise<void> {
   log(`wrote ${o.output} and ${jsonPath}`);
   for (const r of runs) {
     process.stdout.write(
-      `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ${r.rounds} rounds\n`,
+      `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ` +
+        `${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ` +
+        `${r.rounds} rounds\n`,
     );
   }
 }

@@ -81,7 +81,8 @@ function withInputShapes(model: Model, specs: readonly string[], source: string,
     const sym = (v.shape ?? []).slice(1).filter((d) => typeof d !== 'number');
     if (sym.length)
       throw new CliError(
-        `${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass --input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`,
+        `${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass ` +
+          `--input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`,
         2,
       );
   }
@@ -146,7 +147,8 @@ export function registerProteus(program: Command): void {
           const msg = (e as Error).message;
           throw symbolic.length && !o.inputShape
             ? new CliError(
-                `${msg}; symbolic input dims keep shape arithmetic in the graph: try --input-shape ${symbolic[0]!.name}=${symbolic[0]!.shape!.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`,
+                `${msg}; symbolic input dims keep shape arithmetic in the graph: try --input-shape ` +
+                  `${symbolic[0]!.name}=${symbolic[0]!.shape!.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`,
               )
             : e;
         };
@@ -193,7 +195,9 @@ export function registerProteus(program: Command): void {
         }
         if (o.json) return printJson({ ...summary, warning: weak });
         process.stdout.write(
-          `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s; ${res.regenerated} invalid decoys regenerated)\n` +
+          `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} ` +
+            `in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s; ` +
+            `${res.regenerated} invalid decoys regenerated)\n` +
             `key written to ${o.key} (owner only); search space without an adversary 10^${summary.log10SearchSpaceNoAdversary}\n`,
         );
       },
@@ -252,7 +256,9 @@ export function registerProteus(program: Command): void {
       process.stdout.write(`recovered ${key.groups.length} subgraphs into ${o.output}; max relative output error ${r.relError.toExponential(2)}\n`);
       if (latency) {
         process.stdout.write(
-          `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ${round(latency.ratioRecoveredToWhole)})\n`,
+          `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ` +
+            `${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ` +
+            `${round(latency.ratioRecoveredToWhole)})\n`,
         );
       } else process.stdout.write('pass --original MODEL to compare latencies\n');
     });
@@ -278,7 +284,8 @@ export function registerProteus(program: Command): void {
     .option('--full', 'attack the zoo models at their full default size instead of the fast corpus configuration (slow)')
     .option(
       '--search-space <list>',
-      'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size and report (1 + (1 − s)·K)^N with the measured specificity s',
+      'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size ' +
+        'and report (1 + (1 − s)·K)^N with the measured specificity s',
     )
     .option('--json', 'machine-readable output')
     .action(
@@ -327,11 +334,14 @@ export function registerProteus(program: Command): void {
           });
         if (o.json) return printJson(spaces.length ? { ...rep, searchSpace: spaces } : rep);
         process.stdout.write(
-          `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ${rep.bestHeuristic.auc.toFixed(3)}\n`,
+          `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ` +
+            `${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ` +
+            `${rep.bestHeuristic.auc.toFixed(3)}\n`,
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ` +
+              `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }
         const pct = (x: number): string => `${(100 * x).toFixed(1)}%`.padStart(6);
@@ -346,7 +356,11 @@ export function registerProteus(program: Command): void {
         if (spaces.length) process.stdout.write(`search space (1 + (1 − s)·${o.k})^N at size ${o.size}:\n`);
         for (const r of spaces) {
           process.stdout.write(
-            `  ${r.model.padEnd(14)} ${String(r.nodes).padStart(4)} nodes ${String(r.subgraphs).padStart(3)} subgraphs  s ${r.specificity.toFixed(3)} (${r.specificityFrom}) 10^${r.log10SearchSpace.toFixed(1)}; pooled s ${r.pooledSpecificity.toFixed(3)} 10^${r.log10SearchSpacePooled.toFixed(1)}; no adversary 10^${r.log10SearchSpaceNoAdversary.toFixed(1)}\n`,
+            `  ${r.model.padEnd(14)} ${String(r.nodes).padStart(4)} nodes ${String(r.subgraphs).padStart(3)} ` +
+              `subgraphs  s ${r.specificity.toFixed(3)} (${r.specificityFrom}) ` +
+              `10^${r.log10SearchSpace.toFixed(1)}; pooled s ${r.pooledSpecificity.toFixed(3)} ` +
+              `10^${r.log10SearchSpacePooled.toFixed(1)}; no adversary ` +
+              `10^${r.log10SearchSpaceNoAdversary.toFixed(1)}\n`,
           );
         }
       },
