@@ -5,40 +5,22 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError, firstLine, KeyError, ModelError, OptionError, PrivmlError, ProtocolError } from '../errors.js';
+import { DataError, KeyError, ModelError, OptionError, ProtocolError } from '../errors.js';
+import type { FheParams } from '../fhe/context.js';
 import type { OutputMeta, StepReport } from '../fhe/executor.js';
 import type { Dataset } from '../nn/data/index.js';
 import type { Model } from '../onnx/ir.js';
 import { loadModel } from './core.js';
+import { type PlanOptions, plannerOptions, program, wrap } from './fhe-common.js';
 import { ensureWritable, ensureWritableDir } from './files.js';
 
 export type { StepReport } from '../fhe/executor.js';
+export { type PlanOptions, plannerOptions } from './fhe-common.js';
+export { type ImageResult, type RunOptions, type RunSummary, run } from './fhe-run.js';
 
-/** Options of the planner (see `privml fhe plan --help`). */
-export interface PlanOptions {
-  /** Allow client-aided refresh points when the depth does not fit. */
-  refresh?: boolean;
-  /** Smallest CKKS scale in bits the planner may choose. */
-  minScaleBits?: number;
-  /** Largest CKKS scale in bits. */
-  maxScaleBits?: number;
-}
-
-async function program(model: Model | string) {
-  const m = typeof model === 'string' ? await loadModel(model) : model;
-  const source = typeof model === 'string' ? model : m.graph.name;
-  const { compileModel } = await import('../fhe/compile.js');
-  try {
-    return { prog: compileModel(m, source), source };
-  } catch (e) {
-    throw new ModelError(firstLine(e));
-  }
-}
-
-/** Rethrow anything that is not already typed as `make(message)`. */
-function wrap(e: unknown, make: (m: string) => PrivmlError): never {
-  if (e instanceof PrivmlError) throw e;
-  throw make(firstLine(e));
+/** Names an in-memory model in messages and file headers (default: the path, or the graph's name). */
+export interface SourceOption {
+  source?: string;
 }
 
 /**
@@ -55,41 +37,75 @@ export async function pafModel(model: Model | string, paf: string, calib: Datase
   }
 }
 
-/** Depth, ring degree, modulus chain and rotations of a PAF model (what `privml fhe plan --json` prints). */
-export async function plan(model: Model | string, opts: PlanOptions = {}): Promise<Record<string, unknown>> {
-  const { prog } = await program(model);
+/** What {@link plan} returns (what `privml fhe plan --json` prints). */
+export type PlanReport = ReturnType<typeof import('../fhe/planner.js').planSummary>;
+
+/** Depth, ring degree, modulus chain, rotations and the alternatives the planner weighed for a PAF model. */
+export async function plan(model: Model | string, opts: PlanOptions & SourceOption = {}): Promise<PlanReport> {
+  const o = plannerOptions(opts);
+  const { prog } = await program(model, opts.source);
   const { planFhe, planSummary } = await import('../fhe/planner.js');
   try {
-    return planSummary(planFhe(prog, opts), prog);
+    return planSummary(planFhe(prog, o), prog);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
 }
 
-/** Generate keys for `model` into `dir` (secret key there, server keys in `dir/public`). */
+/** What {@link keygen} returns. */
+export interface KeygenReport {
+  keyId: string;
+  /** The server's part of the key directory (`dir/public`). */
+  publicDir: string;
+  params: FheParams;
+  galoisSteps: number[];
+  /** Files written and their total size; `serverBytes` of them in `publicDir`. */
+  files: number;
+  bytes: number;
+  serverBytes: number;
+  seconds: number;
+}
+
+/**
+ * Generate keys for `model` into `dir` (secret key there, mode 0600; server keys in `dir/public`).
+ * A plan that needs client-aided refresh is refused (the split flow has no client to refresh) unless
+ * `opts.refresh` is true; then `opts.onNote` hears why those keys only serve `fhe run`-style clients.
+ */
 export async function keygen(
   model: Model | string,
   dir: string,
-  opts: PlanOptions = {},
-): Promise<{ keyId: string; publicDir: string; galoisSteps: number[]; bytes: number }> {
+  opts: PlanOptions & SourceOption & { onNote?: (m: string) => void } = {},
+): Promise<KeygenReport> {
+  const o = plannerOptions(opts);
   ensureWritableDir(dir);
-  const { prog } = await program(model);
+  const { prog } = await program(model, opts.source);
   const { planFhe, splitFlowProblem } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
   let p;
   try {
-    p = planFhe(prog, opts);
+    p = planFhe(prog, o);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
-  // Keys for a plan that needs refresh are useless to `infer` unless the caller asked for them.
+  // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
   const problem = splitFlowProblem(p, prog.source);
   if (problem && opts.refresh !== true) throw new ModelError(problem);
+  if (problem) opts.onNote?.(problem);
   const ctx = await FheContext.create(p.params);
+  const t = performance.now();
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {
     const r = saveKeys(ctx, keys, dir);
-    return { keyId: keys.keyId, publicDir: join(dir, KEY_FILES.publicDir), galoisSteps: keys.galois.steps, bytes: r.bytes };
+    return {
+      keyId: keys.keyId,
+      publicDir: join(dir, KEY_FILES.publicDir),
+      params: p.params,
+      galoisSteps: keys.galois.steps,
+      files: r.files.length,
+      bytes: r.bytes,
+      serverBytes: r.serverBytes,
+      seconds: (performance.now() - t) / 1000,
+    };
   } catch (e) {
     return wrap(e, (m) => new KeyError(m));
   } finally {
@@ -98,19 +114,23 @@ export async function keygen(
   }
 }
 
-/** Encrypt one image (`dims` = [C, H, W]) under the public key in `keysDir`; writes the ciphertext to `out`. */
+/**
+ * Encrypt one image (`dims` = [C, H, W]) under the public key in `keysDir` and write the ciphertext to
+ * `out` (seeded: about half the size; the secret key in `keysDir` makes the seed). `meta.label` is kept
+ * in the file's header; `meta.name` names the image in messages (default `out`).
+ */
 export async function encrypt(
   keysDir: string,
   image: ArrayLike<number>,
   dims: number[],
   out: string,
-  meta: { label?: number } = {},
+  meta: { label?: number; name?: string } = {},
 ): Promise<{ bytes: number }> {
   const n = dims.reduce((a, b) => a * b, 1);
   if (image.length !== n) throw new DataError(`image of shape [${dims}] needs ${n} values, got ${image.length}`);
   ensureWritable(out);
-  const { FheContext, readKeyParams, loadClientKeys, encodeCiphertext } = await import('../fhe/context.js');
-  const { encryptInput } = await import('../fhe/executor.js');
+  const { FheContext, readKeyParams, loadClientKeys, encodeCiphertextPayload } = await import('../fhe/context.js');
+  const { encryptInputSeeded } = await import('../fhe/executor.js');
   const { inputLayout } = await import('../fhe/lower.js');
   let params;
   try {
@@ -122,9 +142,9 @@ export async function encrypt(
   try {
     const keys = loadClientKeys(ctx, keysDir);
     try {
-      const { ct, meta: m } = encryptInput(ctx, keys.publicKey, inputLayout(dims, ctx.slots, out), image);
-      const bytes = encodeCiphertext(ctx, keys.keyId, ct, { ...m, label: meta.label });
-      ct.delete();
+      const layout = inputLayout(dims, ctx.slots, meta.name ?? out);
+      const { payload, meta: m } = encryptInputSeeded(ctx, keys.publicKey, keys.secretKey, layout, image);
+      const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...m, label: meta.label });
       writeFileSync(out, bytes);
       return { bytes: bytes.length };
     } finally {
@@ -152,16 +172,14 @@ export interface InferReport {
  * Server side: run `model` on the ciphertext file `input` with the keys in `publicDir`; writes the
  * output ciphertext to `out`. `opts.source` names an in-memory model in messages and the output header.
  */
-export async function infer(model: Model | string, input: string, publicDir: string, out: string, opts: { source?: string } = {}): Promise<InferReport> {
+export async function infer(model: Model | string, input: string, publicDir: string, out: string, opts: SourceOption = {}): Promise<InferReport> {
   const { FheContext, readKeyParams, hasSecretKey, loadServerKeys, peekHeader, decodeCiphertext, encodeCiphertext, KEY_FILES } = await import(
     '../fhe/context.js'
   );
   if (hasSecretKey(publicDir))
     throw new KeyError(`${publicDir}: holds a secret key; the server must only get the public keys (pass ${join(publicDir, KEY_FILES.publicDir)})`);
   ensureWritable(out);
-  const prog0 = await program(model);
-  const source = opts.source ?? prog0.source;
-  const prog = opts.source ? { ...prog0.prog, source } : prog0.prog;
+  const { prog, source } = await program(model, opts.source);
   const { lowerProgram } = await import('../fhe/lower.js');
   const { inferEncrypted, outputMeta } = await import('../fhe/executor.js');
   let params, keyId: string;
@@ -179,7 +197,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels)
     throw new ModelError(
-      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} ` +
+        `(${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
     );
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
   let head;
@@ -297,7 +316,8 @@ export async function openClient(model: Model, source: string, opts: ClientPlanO
   // Checked before key generation (minutes at N = 32768): a remote server cannot call back for a refresh.
   if (opts.remote && p.refreshes > 0)
     throw new OptionError(
-      `${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh or run without --queue`,
+      `${source}: the plan needs ${p.refreshes} client-aided refresh round trip(s) per image, which a queued ` +
+        `job cannot make; use --no-refresh or run without --queue`,
     );
   const ctx = await ctxMod.FheContext.create(p.params);
   const keys = ctxMod.generateKeys(ctx, p.lowered.rotationSteps, 1);
@@ -385,7 +405,8 @@ export async function openServer(model: Model, source: string, publicDir: string
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels)
     throw new ModelError(
-      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh needs a client in the loop: 'privml fhe run' without --queue)`,
+      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} (client-aided refresh ` +
+        `needs a client in the loop: 'privml fhe run' without --queue)`,
     );
   const ctx = await ctxMod.FheContext.create(params);
   const keyBytes = ctxMod.galoisKeyBytes(params);

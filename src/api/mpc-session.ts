@@ -279,7 +279,8 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   const dataArgs = o.input ? ['--input', o.input] : ['--dataset', o.dataset!, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
   if (o.limit) dataArgs.push('--limit', String(o.limit));
   log(
-    `private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`,
+    `private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} ` +
+      `weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`,
   );
   const res = await launchSession({
     dealer: netArgs(o),

@@ -181,7 +181,9 @@ export async function run(model: Model | string, data: PipelineData, o: RunOptio
     const t0 = performance.now();
     const relu = await accuracy(m, data.test, source);
     o.log?.(
-      `${source}: ReLU model ${(100 * relu).toFixed(1)}% on ${data.test.n} test examples; PAF ${paf.name} (${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ${data.validation.n} validation examples`,
+      `${source}: ReLU model ${(100 * relu).toFixed(1)}% on ${data.test.n} test examples; PAF ${paf.name} ` +
+        `(${paf.title}), techniques ${[...techniques].join(',') || 'none'}; ${data.train.n} train / ` +
+        `${data.validation.n} validation examples`,
     );
     const res = await pipeline.runPipeline(m, {
       paf,

@@ -74,7 +74,9 @@ export function registerDemo(program: Command): void {
         priv = await privateInference(path, defaultJobFlags({ dataset: 'fashion-mnist-sample', limit: n, batch: Math.min(10, n) }));
         log(
           `  private inference (dealer + 2 parties over TCP, sign-only ReLU): ${n} images, agreement with plaintext ${pct(priv.agreement)}, ` +
-            `${priv.msPerBatch.toFixed(1)} ms per batch of ${priv.batch}, ${(priv.bytesSentPerBatch[0]! / 1e6).toFixed(2)} MB sent per party per batch, ${priv.roundsPerBatch} rounds`,
+            `${priv.msPerBatch.toFixed(1)} ms per batch of ${priv.batch}, ` +
+            `${(priv.bytesSentPerBatch[0]! / 1e6).toFixed(2)} MB sent per party per batch, ` +
+            `${priv.roundsPerBatch} rounds`,
         );
       }
       log('  also try:');

@@ -8,44 +8,12 @@
  *   run MODEL --dataset D --limit N   all of it in one process, per-layer timing/level/precision
  * MODEL is a PAF model: PafRelu nodes or the expanded form with `privml.paf.layers` metadata;
  * `--paf NAME` makes a development PAF model from a plain ReLU model (scales profiled on 16 images).
+ * Every command is a thin layer over the public API (src/api/fhe.ts): flags in, text or JSON out.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { infer as apiInfer } from '../api/fhe.js';
-import { compileModel, simulateProgram } from '../fhe/compile.js';
-import {
-  decodeCiphertext,
-  encodeCiphertextPayload,
-  FheContext,
-  galoisCacheSize,
-  galoisKeyBytes,
-  generateKeys,
-  hasSecretKey,
-  KEY_FILES,
-  loadClientKeys,
-  readKeyParams,
-  saveKeys,
-  WASM_MEMORY_BYTES,
-} from '../fhe/context.js';
-import { predictCost } from '../fhe/cost.js';
-import {
-  decryptOutput,
-  encryptInput,
-  encryptInputSeeded,
-  inferEncrypted,
-  localRefresh,
-  type OutputMeta,
-  outputMeta,
-  precisionProbe,
-  type StepReport,
-} from '../fhe/executor.js';
-import { inputLayout } from '../fhe/lower.js';
-import { PlainCache } from '../fhe/ops.js';
-import { makePafModel } from '../fhe/pafmodel.js';
-import { type PlanOptions, planFhe, planSummary, splitFlowProblem } from '../fhe/planner.js';
-import { floatTensor, type Model } from '../onnx/ir.js';
-import { runOrt } from '../onnx/ort.js';
+import * as api from '../api/fhe.js';
+import type { Model } from '../onnx/ir.js';
 import { CliError, loadDataset, Progress, posInt, printJson, resolveModel } from './common.js';
 
 interface PlanFlags {
@@ -61,24 +29,21 @@ interface PlanFlags {
 async function pafModel(ref: string, flags: PlanFlags, dataset = 'fashion-mnist-sample'): Promise<{ model: Model; source: string }> {
   const { model, source } = resolveModel(ref);
   if (!flags.paf) return { model, source };
-  const ds = loadDataset({ dataset, limit: 16 }, 'test');
-  const r = await makePafModel(model, flags.paf, ds.images, ds.n, ds.shape);
-  return { model: r.model, source: `${source} (+${flags.paf})` };
+  const calib = loadDataset({ dataset, limit: 16 }, 'test');
+  return { model: await api.pafModel(model, flags.paf, calib), source: `${source} (+${flags.paf})` };
 }
 
-export function planOpts(f: PlanFlags): PlanOptions {
-  for (const [flag, v] of [
-    ['--min-scale-bits', f.minScaleBits],
-    ['--max-scale-bits', f.maxScaleBits],
-  ] as const) {
-    if (v !== undefined && (v < 20 || v > 59)) throw new CliError(`${flag} must be between 20 and 59 (SEAL primes are 20..60 bits), got ${v}`, 2);
-  }
-  const lo = f.minScaleBits ?? Math.min(30, f.maxScaleBits ?? 30);
-  const hi = f.maxScaleBits ?? Math.max(40, lo);
-  if (lo > hi) throw new CliError(`--min-scale-bits ${lo} is larger than --max-scale-bits ${hi}`, 2);
+/** The planner flags as API options (the API checks the scale range and the rest). */
+export function planOpts(f: PlanFlags): api.PlanOptions {
   const [rttMs, mbitPerSecond] = (f.network ?? '20,100').split(',').map(Number);
   if (!(rttMs! >= 0) || !(mbitPerSecond! > 0)) throw new CliError(`--network must be 'rttMs,Mbit/s' like 20,100, got '${f.network}'`, 2);
-  return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! }, maskBits: f.maskBits };
+  return {
+    refresh: f.refresh,
+    minScaleBits: f.minScaleBits,
+    maxScaleBits: f.maxScaleBits,
+    network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! },
+    maskBits: f.maskBits,
+  };
 }
 
 /** A non-negative integer flag (an index). */
@@ -105,8 +70,10 @@ function readJsonImage(path: string, dimsFlag: string): { x: Float32Array; dims:
   const want = dims.reduce((a, b) => a * b, 1);
   if (flat.length !== want) throw new CliError(`${path}: ${flat.length} values, but --dims ${dims.join(',')} needs ${want}`, 2);
   const bad = flat.findIndex((e) => typeof e !== 'number' || !Number.isFinite(e) || Math.abs(e) > 3.4e38);
-  if (bad >= 0)
-    throw new CliError(`${path}: value ${bad} is ${typeof flat[bad] === 'number' ? String(flat[bad]) : JSON.stringify(flat[bad])}, not a finite number`, 2);
+  if (bad >= 0) {
+    const what = typeof flat[bad] === 'number' ? String(flat[bad]) : JSON.stringify(flat[bad]);
+    throw new CliError(`${path}: value ${bad} is ${what}, not a finite number`, 2);
+  }
   return { x: Float32Array.from(flat as number[]), dims };
 }
 
@@ -116,13 +83,51 @@ const argmax = (v: ArrayLike<number>) => {
   return b;
 };
 
-function printSteps(steps: StepReport[]): void {
+function printSteps(steps: api.StepReport[]): void {
   for (const s of steps) {
     const prec = s.maxAbsError !== undefined ? `  err ${s.maxAbsError.toExponential(2)} (|ref| ≤ ${s.maxAbsRef!.toPrecision(3)})` : '';
-    process.stdout.write(
-      `  ${s.name.padEnd(22)} ${s.kind.padEnd(14)} ${s.seconds.toFixed(2).padStart(7)} s  level ${String(s.level).padStart(2)}  rot ${s.rotations}  mul ${s.mults}  pmul ${s.plainMults}${prec}\n`,
-    );
+    const time = `${s.seconds.toFixed(2).padStart(7)} s  level ${String(s.level).padStart(2)}`;
+    process.stdout.write(`  ${s.name.padEnd(22)} ${s.kind.padEnd(14)} ${time}  rot ${s.rotations}  mul ${s.mults}  pmul ${s.plainMults}${prec}\n`);
   }
+}
+
+function printPlan(s: api.PlanReport): void {
+  const w = (line: string) => process.stdout.write(`${line}\n`);
+  const bits = `${s.primeBits.length} primes (${s.totalModulusBits}/${s.maxModulusBits128} bits)`;
+  w(
+    `${s.model} (${s.form}): N=${s.polyModulusDegree}, scale 2^${s.scaleBits}, ${bits}, depth ${s.depth}, ` +
+      `${s.refreshRoundTrips} refresh round trips, ${s.rotations} rotations, ${s.galoisSteps.length} Galois keys`,
+  );
+  for (const st of s.steps) w(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}`);
+  for (const r of s.rejected) w(`  rejected ${r}`);
+  const p = s.predicted;
+  w(
+    `choice: ${s.choice}; predicted ${p.totalSeconds.toFixed(1)} s (${p.serverSeconds.toFixed(1)} s server CPU; ` +
+      `${p.cachedTotalSeconds.toFixed(1)} s per image once the model plaintexts are cached), ` +
+      `server keys ≈ ${(s.predictedServerKeyBytes / 1e6).toFixed(0)} MB`,
+  );
+  for (const c of s.candidates)
+    w(
+      `  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ` +
+        `${c.predicted.totalSeconds.toFixed(1)} s (${c.predicted.cachedTotalSeconds.toFixed(1)} s cached), ` +
+        `keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB`,
+    );
+}
+
+function printRun(s: api.RunSummary): void {
+  const n = s.images;
+  const warm = s.memory.afterImage2;
+  const last = s.memory.afterLastImage;
+  process.stdout.write(
+    `${s.model}: N=${s.params.polyModulusDegree}, depth ${s.depth} (${s.levelsPerChain} levels per chain), ` +
+      `${s.refreshRoundTripsPerImage} client-aided refresh round trips/image (${s.refreshRoundTripsTotal} in total); ` +
+      `${n} images, agreement with the plaintext PAF model (onnxruntime) ${(100 * s.agreementWithPlaintextPaf).toFixed(1)}%, ` +
+      `accuracy ${(100 * s.accuracy).toFixed(1)}% (plaintext ${(100 * s.plaintextPafAccuracy).toFixed(1)}%), ` +
+      `max rel err vs onnxruntime ${s.maxRelErr.toExponential(2)}, ${s.meanSecondsPerImage.toFixed(1)} s/image ` +
+      `(${s.meanComputeSecondsPerImage.toFixed(1)} s without key generation); RSS ${warm.rssMB} → ${last.rssMB} MB, ` +
+      `WASM heap ${warm.wasmHeapMB} → ${last.wasmHeapMB} MB (image ${Math.min(2, n)} → ${n})\n`,
+  );
+  printSteps(s.results[0]!.steps!);
 }
 
 /** Register `privml fhe …`. */
@@ -142,22 +147,9 @@ export function registerFhe(program: Command): void {
   common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model')).action(
     async (ref: string, f: PlanFlags) => {
       const { model, source } = await pafModel(ref, f);
-      const prog = compileModel(model, source);
-      const plan = planFhe(prog, planOpts(f));
-      const s = planSummary(plan, prog);
+      const s = await api.plan(model, { ...planOpts(f), source });
       if (f.json) return printJson(s);
-      process.stdout.write(
-        `${source} (${prog.form}): N=${plan.params.polyModulusDegree}, scale 2^${plan.params.scaleBits}, ${plan.params.primeBits.length} primes (${plan.totalBits}/${plan.maxBits} bits), depth ${plan.depth}, ${plan.refreshes} refresh round trips, ${plan.lowered.rotations} rotations, ${plan.lowered.rotationSteps.length} Galois keys\n`,
-      );
-      for (const st of plan.steps) process.stdout.write(`  ${st.name.padEnd(22)} ${st.kind.padEnd(14)} depth ${st.depth}  rot ${st.rotations}  ${st.note}\n`);
-      for (const r of plan.rejected) process.stdout.write(`  rejected ${r}\n`);
-      process.stdout.write(
-        `choice: ${plan.choice}; predicted ${plan.chosen.predicted.totalSeconds.toFixed(1)} s (${plan.chosen.predicted.serverSeconds.toFixed(1)} s server CPU; ${plan.chosen.predicted.cachedTotalSeconds.toFixed(1)} s per image once the model plaintexts are cached), server keys ≈ ${(plan.chosen.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`,
-      );
-      for (const c of plan.candidates)
-        process.stdout.write(
-          `  candidate N=${c.polyModulusDegree} scale 2^${c.scaleBits} ${c.primes} primes, ${c.refreshes} refreshes: ${c.predicted.totalSeconds.toFixed(1)} s (${c.predicted.cachedTotalSeconds.toFixed(1)} s cached), keys ≈ ${(c.predictedServerKeyBytes / 1e6).toFixed(0)} MB\n`,
-        );
+      printPlan(s);
     },
   );
 
@@ -166,36 +158,24 @@ export function registerFhe(program: Command): void {
     .requiredOption('-o, --out <dir>', 'key directory')
     .action(async (f: PlanFlags & { model: string; out: string }) => {
       const { model, source } = await pafModel(f.model, f);
-      const plan = planFhe(compileModel(model, source), planOpts(f));
-      const problem = splitFlowProblem(plan, source);
-      // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
-      // Asked for with --refresh: keep going (key sizes of the refresh plan), but say it.
-      if (problem && f.refresh !== true) throw new CliError(problem);
-      if (problem) process.stderr.write(`note: ${problem}\n`);
-      const ctx = await FheContext.create(plan.params);
-      const t = performance.now();
-      const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
-      try {
-        const r = saveKeys(ctx, keys, f.out);
-        const out = {
-          dir: f.out,
-          keyId: keys.keyId,
-          params: plan.params,
-          galoisSteps: keys.galois.steps,
-          files: r.files.length,
-          bytes: r.bytes,
-          serverBytes: r.serverBytes,
-          seconds: (performance.now() - t) / 1000,
-        };
-        if (f.json) printJson(out);
-        else
-          process.stdout.write(
-            `keys ${keys.keyId} in ${f.out} (server part: ${join(f.out, KEY_FILES.publicDir)}), ${out.galoisSteps.length} Galois keys, server keys ${(r.serverBytes / 1e6).toFixed(1)} MB (all files ${(r.bytes / 1e6).toFixed(1)} MB), ${out.seconds.toFixed(1)} s\n`,
-          );
-      } finally {
-        keys.dispose();
-        ctx.dispose();
-      }
+      // Asked for with --refresh: keys of a refresh plan are made, with a note that only `fhe run` can use them.
+      const onNote = (m: string) => process.stderr.write(`note: ${m}\n`);
+      const r = await api.keygen(model, f.out, { ...planOpts(f), source, onNote });
+      const out = {
+        dir: f.out,
+        keyId: r.keyId,
+        params: r.params,
+        galoisSteps: r.galoisSteps,
+        files: r.files,
+        bytes: r.bytes,
+        serverBytes: r.serverBytes,
+        seconds: r.seconds,
+      };
+      if (f.json) return printJson(out);
+      process.stdout.write(
+        `keys ${r.keyId} in ${f.out} (server part: ${r.publicDir}), ${r.galoisSteps.length} Galois keys, ` +
+          `server keys ${(r.serverBytes / 1e6).toFixed(1)} MB (all files ${(r.bytes / 1e6).toFixed(1)} MB), ${r.seconds.toFixed(1)} s\n`,
+      );
     });
 
   fhe
@@ -221,30 +201,17 @@ export function registerFhe(program: Command): void {
         dims = ds.shape;
         label = ds.labels[f.index];
       } else throw new CliError('give an image file or --dataset', 2);
-      const { params } = readKeyParams(f.keys);
-      const ctx = await FheContext.create(params);
-      const keys = loadClientKeys(ctx, f.keys);
-      try {
-        const { payload, meta } = encryptInputSeeded(ctx, keys.publicKey, keys.secretKey, inputLayout(dims, ctx.slots, image ?? f.dataset!), x);
-        const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...meta, label });
-        writeFileSync(f.out, bytes);
-        if (f.json) printJson({ out: f.out, bytes: bytes.length, dims, label });
-        else process.stdout.write(`${f.out}: ${(bytes.length / 1e6).toFixed(2)} MB${label !== undefined ? ` (label ${label})` : ''}\n`);
-      } finally {
-        keys.dispose();
-        ctx.dispose();
-      }
+      const { bytes } = await api.encrypt(f.keys, x, dims, f.out, { label, name: image ?? f.dataset });
+      if (f.json) printJson({ out: f.out, bytes, dims, label });
+      else process.stdout.write(`${f.out}: ${(bytes / 1e6).toFixed(2)} MB${label !== undefined ? ` (label ${label})` : ''}\n`);
     });
 
   common(fhe.command('infer <model> <ct>').description('server: run a PAF model on an encrypted image (no secret key here)'))
     .requiredOption('--public-keys <dir>', 'server keys (the public subdirectory of keygen output)')
     .requiredOption('-o, --out <file>', 'output ciphertext file')
     .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string }) => {
-      if (hasSecretKey(f.publicKeys))
-        throw new CliError(`${f.publicKeys}: holds a secret key; the server must only get the public keys (pass ${join(f.publicKeys, KEY_FILES.publicDir)})`);
       const { model, source } = await pafModel(ref, f);
-      // The API's infer is the one server implementation (checks, keys, run, output file).
-      const out = await apiInfer(model, ctPath, f.publicKeys, f.out, { source });
+      const out = await api.infer(model, ctPath, f.publicKeys, f.out, { source });
       if (f.json) printJson(out);
       else {
         process.stdout.write(`${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`);
@@ -258,28 +225,10 @@ export function registerFhe(program: Command): void {
     .requiredOption('--keys <dir>', 'key directory with the secret key')
     .option('--json', 'machine-readable output')
     .action(async (ctPath: string, f: { keys: string; json?: boolean }) => {
-      if (!existsSync(join(f.keys, KEY_FILES.secret))) throw new CliError(`${f.keys}: no secret key (${KEY_FILES.secret}) here`);
-      const { params } = readKeyParams(f.keys);
-      const ctx = await FheContext.create(params);
-      const keys = loadClientKeys(ctx, f.keys);
-      try {
-        const { ct, meta } = decodeCiphertext(ctx, keys.keyId, readFileSync(ctPath), ctPath);
-        if (meta['role'] !== 'output') {
-          ct.delete();
-          throw new CliError(`${ctPath}: not a model output ciphertext`);
-        }
-        try {
-          const y = decryptOutput(ctx, keys.secretKey, ct, meta as OutputMeta);
-          const out = { output: Array.from(y), argmax: argmax(y) };
-          if (f.json) printJson(out);
-          else process.stdout.write(`class ${out.argmax}  [${out.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
-        } finally {
-          ct.delete();
-        }
-      } finally {
-        keys.dispose();
-        ctx.dispose();
-      }
+      const y = await api.decrypt(ctPath, f.keys);
+      const out = { output: Array.from(y), argmax: argmax(y) };
+      if (f.json) printJson(out);
+      else process.stdout.write(`class ${out.argmax}  [${out.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
     });
 
   common(
@@ -294,7 +243,7 @@ export function registerFhe(program: Command): void {
       const { FheServerSession } = await import('../api/fhe-session.js');
       const send = (m: unknown) => process.send!(m);
       // The same planning options as `fhe run` (refresh allowed: the page is online for round trips).
-      const session = await FheServerSession.create(model, { ...planOpts({ ...f, refresh: f.refresh ?? true }), source }, (frame) =>
+      const session = await FheServerSession.create(model, { ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })), source }, (frame) =>
         send({ type: 'frame', data: frame }),
       );
       process.on('message', (m: { type?: string; data?: Uint8Array }) => {
@@ -325,172 +274,28 @@ export function registerFhe(program: Command): void {
           const { model, source } = await pafModel(ref, f, f.dataset);
           // Planned as the local run plans (plaintexts cached: workers keep a loaded server across jobs),
           // except that a queued job cannot make refresh round trips.
-          return (await import('./queue-hooks.js')).fheRunQueued(model, source, { ...planOpts(f), cachedPlaintexts: f.cacheMb > 0 }, { ...f, queue: f.queue });
+          const plan = { ...api.plannerOptions(planOpts(f)), cachedPlaintexts: f.cacheMb > 0 };
+          return (await import('./queue-hooks.js')).fheRunQueued(model, source, plan, { ...f, queue: f.queue });
         }
-        if (!(f.cacheMb >= 0)) throw new CliError(`--cache-mb must be a number ≥ 0, got ${f.cacheMb}`, 2);
-        if (!Number.isInteger(f.start) || f.start < 0) throw new CliError(`--start must be an integer ≥ 0, got ${f.start}`, 2);
         const { model, source } = await pafModel(ref, f, f.dataset);
-        const prog = compileModel(model, source);
-        // The client is in this process, so client-aided refresh is allowed wherever it is predicted
-        // faster (--no-refresh forbids it); the split keygen/infer flow has no client to refresh.
-        // With the plaintext cache on, every image after the first skips the model encodes: rank plans by that time.
-        const plan = planFhe(prog, { ...planOpts({ ...f, refresh: f.refresh ?? true }), cachedPlaintexts: f.cacheMb > 0 });
-        const all = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
-        if (f.start >= all.n) throw new CliError(`--start ${f.start} out of range (${all.n} images)`, 2);
-        const sz0 = all.shape[0] * all.shape[1] * all.shape[2];
-        const ds = { ...all, n: all.n - f.start, images: all.images.subarray(f.start * sz0, all.n * sz0), labels: all.labels.subarray(f.start, all.n) };
-        if (ds.shape.join(',') !== prog.inputDims.join(','))
-          throw new CliError(`${source}: expects images [${prog.inputDims}], ${f.dataset} has [${ds.shape}]`);
-        const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
-        // Plaintext PAF model on onnxruntime (the same ONNX graph): the reference for agreement.
-        const ortOut = await runOrt(model, { [prog.inputName]: floatTensor([ds.n, ...ds.shape], ds.images.subarray(0, ds.n * sz)) });
-        const ortLogits = ortOut[prog.outputName]!.data as Float32Array;
-        const outSize = ortLogits.length / ds.n;
-        const ctx = await FheContext.create(plan.params);
-        // Model plaintexts are encoded once and reused for every image, in the WASM memory that all
-        // Galois keys (+ SEAL's pools) leave free, at most --cache-mb; Galois keys keep priority.
-        const keyBytes = galoisKeyBytes(plan.params);
-        const cacheBytes = Math.max(0, Math.min(f.cacheMb * 1e6, WASM_MEMORY_BYTES - (plan.lowered.rotationSteps.length + 10) * keyBytes));
-        const cache = new PlainCache(cacheBytes);
-        const cacheStats = { mb: 0, hits: 0, misses: 0 };
-        const cached = galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
-        const keys = generateKeys(ctx, plan.lowered.rotationSteps, cached);
-        const { secretKey, ...server } = keys;
+        const data = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
         const bar = new Progress(!f.json);
-        const mem = () => {
-          const u = process.memoryUsage();
-          // WebAssembly memory is counted in `external` (not in `arrayBuffers`); it grows and never shrinks.
-          return { rssMB: Math.round(u.rss / 1e6), wasmHeapMB: Math.round((u.external - u.arrayBuffers) / 1e6) };
+        const onProgress = (done: number, total: number, r?: api.ImageResult) => {
+          if (done === 0) return bar.start('fhe run', total);
+          bar.update(done, `${r!.seconds.toFixed(1)} s/img`);
+          if (!f.json) return;
+          // One line per image on stderr, so a long run can be read while it is going.
+          const { steps: _s, ...line } = r!;
+          process.stderr.write(JSON.stringify(line) + '\n');
         };
-        const mem0 = mem();
-        const predicted = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network);
-        // After the first image the model plaintexts come from the cache (when it holds them).
-        const predictedCached = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network, { cachedPlaintexts: true });
-        const results: {
-          index: number;
-          label: number;
-          plainClass: number;
-          ortClass: number;
-          fheClass: number;
-          maxRelErr: number;
-          maxRelErrVsOrt: number;
-          seconds: number;
-          computeSeconds: number;
-          cpuSeconds: number;
-          refreshes: number;
-          rssMB: number;
-          wasmHeapMB: number;
-          steps?: StepReport[];
-        }[] = [];
+        let summary: api.RunSummary;
         try {
-          bar.start('fhe run', ds.n);
-          for (let i = 0; i < ds.n; i++) {
-            const x = ds.images.subarray(i * sz, (i + 1) * sz);
-            const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
-            let res;
-            try {
-              res = await inferEncrypted(ctx, server, plan.lowered, ct, {
-                onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x),
-                refresh: localRefresh(ctx, secretKey, keys.publicKey),
-                cache,
-              });
-            } finally {
-              ct.delete();
-            }
-            let y: Float64Array;
-            try {
-              y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, source));
-            } finally {
-              res.ct.delete();
-            }
-            const ref = simulateProgram(prog, x).at(-1)!;
-            const ortY = ortLogits.subarray(i * outSize, (i + 1) * outSize);
-            const relErr = (want: ArrayLike<number>) => {
-              const scale = Math.max(...Array.from(want, Math.abs));
-              let rel = 0;
-              for (let j = 0; j < y.length; j++) rel = Math.max(rel, Math.abs(y[j]! - want[j]!) / scale);
-              return rel;
-            };
-            results.push({
-              index: f.start + i,
-              label: ds.labels[i]!,
-              plainClass: argmax(ref),
-              ortClass: argmax(ortY),
-              fheClass: argmax(y),
-              maxRelErr: relErr(ref),
-              maxRelErrVsOrt: relErr(ortY),
-              seconds: res.seconds,
-              computeSeconds: res.computeSeconds,
-              cpuSeconds: res.cpuSeconds,
-              refreshes: res.refreshes,
-              ...mem(),
-              steps:
-                i === 0 || f.steps
-                  ? res.steps.map((st, k) => ({ ...st, predictedSeconds: +(i > 0 && cacheBytes > 0 ? predictedCached : predicted).steps[k]!.toFixed(3) }))
-                  : undefined,
-            });
-            bar.update(i + 1, `${res.seconds.toFixed(1)} s/img`);
-            if (f.json) {
-              // One line per image on stderr, so a long run can be read while it is going.
-              const { steps: _s, ...line } = results.at(-1)!;
-              process.stderr.write(JSON.stringify(line) + '\n');
-            }
-          }
+          summary = await api.run(model, data, { ...planOpts(f), source, start: f.start, cacheMb: f.cacheMb, steps: f.steps, onProgress });
         } finally {
           bar.stop();
-          cacheStats.mb = Math.round(cache.bytes / 1e6);
-          cacheStats.hits = cache.hits;
-          cacheStats.misses = cache.misses;
-          cache.dispose();
-          keys.dispose();
-          ctx.dispose();
         }
-        const n = results.length;
-        const agree = results.filter((r) => r.ortClass === r.fheClass).length / n;
-        const agreeSim = results.filter((r) => r.plainClass === r.fheClass).length / n;
-        const acc = results.filter((r) => r.label === r.fheClass).length / n;
-        const plainAcc = results.filter((r) => r.label === r.ortClass).length / n;
-        // Memory after the second image (keys generated, pools warm) against the last one.
-        const warm = results[Math.min(1, n - 1)]!;
-        const summary = {
-          model: source,
-          form: prog.form,
-          params: plan.params,
-          depth: plan.depth,
-          levelsPerChain: plan.levels,
-          refreshRoundTripsPerImage: plan.refreshes,
-          refreshRoundTripsTotal: results.reduce((a, r) => a + r.refreshes, 0),
-          galoisKeys: plan.lowered.rotationSteps.length,
-          galoisKeysCached: cached,
-          images: n,
-          agreementWithPlaintextPaf: agree,
-          agreementWithFloat64Reference: agreeSim,
-          accuracy: acc,
-          plaintextPafAccuracy: plainAcc,
-          maxRelErr: Math.max(...results.map((r) => r.maxRelErrVsOrt)),
-          maxRelErrVsFloat64: Math.max(...results.map((r) => r.maxRelErr)),
-          meanSecondsPerImage: results.reduce((a, r) => a + r.seconds, 0) / n,
-          meanComputeSecondsPerImage: results.reduce((a, r) => a + r.computeSeconds, 0) / n,
-          cpuSecondsFirstImage: results[0]!.cpuSeconds,
-          meanCpuSecondsAfterFirst: n > 1 ? results.slice(1).reduce((a, r) => a + r.cpuSeconds, 0) / (n - 1) : undefined,
-          plaintextCache: cacheStats,
-          predictedSecondsPerImage: predicted.totalSeconds,
-          predictedSecondsPerImageCached: predictedCached.totalSeconds,
-          choice: plan.choice,
-          memory: {
-            beforeFirstImage: mem0,
-            afterImage2: { rssMB: warm.rssMB, wasmHeapMB: warm.wasmHeapMB },
-            afterLastImage: { rssMB: results[n - 1]!.rssMB, wasmHeapMB: results[n - 1]!.wasmHeapMB },
-            wasmHeapGrowthAfterImage2MB: results[n - 1]!.wasmHeapMB - warm.wasmHeapMB,
-            rssGrowthAfterImage2MB: results[n - 1]!.rssMB - warm.rssMB,
-          },
-          results,
-        };
         if (f.json) return printJson(summary);
-        process.stdout.write(
-          `${source}: N=${plan.params.polyModulusDegree}, depth ${plan.depth} (${plan.levels} levels per chain), ${plan.refreshes} client-aided refresh round trips/image (${summary.refreshRoundTripsTotal} in total); ${n} images, agreement with the plaintext PAF model (onnxruntime) ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc).toFixed(1)}% (plaintext ${(100 * plainAcc).toFixed(1)}%), max rel err vs onnxruntime ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(1)} s/image (${summary.meanComputeSecondsPerImage.toFixed(1)} s without key generation); RSS ${warm.rssMB} → ${results[n - 1]!.rssMB} MB, WASM heap ${warm.wasmHeapMB} → ${results[n - 1]!.wasmHeapMB} MB (image ${Math.min(2, n)} → ${n})\n`,
-        );
-        printSteps(results[0]!.steps!);
+        printRun(summary);
       },
     );
 }

@@ -3,17 +3,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ensureWritable } from '../api/files.js';
 import * as api from '../api/hummingbird.js';
-import { agreement, SimEvaluator } from '../hummingbird/evaluator.js';
-import { finetune } from '../hummingbird/finetune.js';
-import { bitsKept, type HbConfig, type HbEval, type HbMeta, type HbMode, modelHash, readConfig, validateConfig, writeConfig } from '../hummingbird/index.js';
+import { bitsKept, type HbConfig, type HbMode, modelHash, readConfig, validateConfig } from '../hummingbird/index.js';
 import { computeSpeedups, type HbReport, type ReportConfig, type ReportRun, renderReport } from '../hummingbird/report.js';
 import { DEFAULT_WIDTHS } from '../hummingbird/search.js';
 import type { BitRange } from '../hummingbird/simulate.js';
 import { reluCost } from '../mpc/protocols/compare.js';
-import { type Dataset, split, subset } from '../nn/data/index.js';
 import type { Model } from '../onnx/ir.js';
-import { saveModel } from '../onnx/proto.js';
-import { CliError, loadDataset, Progress, pct, posInt, posNum, printJson, resolveModel } from './common.js';
+import { CliError, Progress, pct, posInt, posNum, printJson, resolveModel } from './common.js';
 import { defaultJobFlags, type InferResult, privateInference } from './mpc.js';
 
 interface SearchFlags {
@@ -41,28 +37,6 @@ interface SearchFlags {
   json?: boolean;
 }
 
-/** Evaluate `ranges` on `data` for `model` (reduced) against `ref64` (the exact reference model). */
-async function evalSplit(model: Model, ref64: Model, ranges: Record<string, BitRange>, data: Dataset, worst: boolean, seed: number): Promise<HbEval> {
-  const ev64 = await SimEvaluator.create(ref64, data);
-  let refPreds: Uint8Array;
-  let acc64: number;
-  try {
-    refPreds = ev64.predict({}, 'none', 0)!;
-    acc64 = ev64.accuracy(refPreds);
-  } finally {
-    ev64.dispose();
-  }
-  const ev = await SimEvaluator.create(model, data);
-  try {
-    const preds = ev.predict(ranges, 'random', seed)!;
-    const out: HbEval = { dataset: data.name, n: data.n, accuracy64: acc64, accuracy: ev.accuracy(preds), agreement: agreement(preds, refPreds) };
-    if (worst) out.agreementWorst = agreement(ev.predict(ranges, 'worst', 0)!, refPreds);
-    return out;
-  } finally {
-    ev.dispose();
-  }
-}
-
 function parseMode(v: string): HbMode {
   if (v !== 'eco' && v !== 'aggressive') throw new CliError(`--mode must be eco or aggressive, got '${v}'`, 2);
   return v;
@@ -81,133 +55,49 @@ async function runSearch(ref: string, o: SearchFlags): Promise<void> {
   if (!(o.budget > 0)) throw new CliError(`--budget must be > 0 bits per ReLU element, got ${o.budget}`, 2);
   if (o.levels !== 'size' && o.levels !== 'layer') throw new CliError(`--levels must be size or layer, got '${o.levels}'`, 2);
   const widths = parseList(o.widths, '--widths');
-  // Outputs are checked before minutes of search and fine-tuning.
-  ensureWritable(o.output);
-  if (o.finetuneEpochs > 0) ensureWritable(o.finetunedModel ?? o.output.replace(/\.json$/i, '') + '.onnx');
-  const { model, source } = resolveModel(ref);
-  const log = (s: string) => !o.json && process.stderr.write(s + '\n');
-  // Calibration comes from the TRAINING split only; the test split is touched only for verification.
-  if (o.dataset === 'fashion-mnist-sample')
-    throw new CliError('calibration comes from a training split; fashion-mnist-sample holds only test images (use --dataset fashion-mnist)', 2);
-  const train = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'train');
-  if (o.calib >= train.n) throw new CliError(`--calib ${o.calib} must be below the ${train.n} training images`, 2);
-  const { a: calib, b: rest } = split(train, o.calib / train.n, o.seed);
-  log(
-    `hummingbird ${mode} search of ${source}: budget ${o.budget} bits per ReLU element, ${calib.n} calibration images from ${train.name}, levels by ${o.levels}`,
-  );
   const progress = new Progress(!o.json);
   let phase = '';
   const t0 = performance.now();
-  const res = await api.search(model, calib, {
-    mode,
-    budget: o.budget,
-    levelsBy: o.levels,
-    margin: o.margin,
-    lsbMargin: o.lsbMargin,
-    draws: o.draws,
-    widths,
-    window: o.window,
-    maxDrop: o.maxDrop / 100,
-    maxEvals: o.maxEvals,
-    seed: o.seed,
-    onProgress: (p, done, total, note) => {
-      if (p !== phase) {
-        if (phase) progress.stop();
-        if (!process.stderr.isTTY) log(`phase ${p} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-        progress.start(p, total);
-        phase = p;
-      }
-      progress.update(Math.min(done, total), note);
-    },
-  });
-  if (phase) progress.stop();
-  log(
-    `search: ${res.levels.map((l) => `${l.name} [${l.lsb}, ${l.msb})`).join(', ')} → ${res.bitsKept.toFixed(2)} bits kept per ReLU element (${pct(1 - res.bitsKept / 64)} discarded), calibration accuracy ${pct(res.calibration.accuracy)} vs ${pct(res.calibration.accuracy64)} (64-bit), ${res.evals} passes in ${res.seconds.toFixed(1)} s`,
-  );
-  if (res.note) log(`note: ${res.note}`);
-
-  let outModel = model;
-  let outModelPath = source;
-  const ranges = res.ranges;
-  let finetuneMeta: HbMeta['finetune'];
-  if (o.finetuneEpochs > 0) {
-    if (mode !== 'aggressive') throw new CliError('--finetune-epochs applies to --mode aggressive (eco keeps the model unchanged)', 2);
-    const data = subset(rest, 0, Math.min(o.finetuneLimit, rest.n));
-    log(
-      `fine-tuning with the simulator in the loop: ${o.finetuneEpochs} epochs on ${data.n} training images (calibration images excluded), lr ${o.finetuneLr}`,
-    );
-    const t1 = performance.now();
-    const ft = await finetune(model, ranges, data, {
-      epochs: o.finetuneEpochs,
-      lr: o.finetuneLr,
+  const log = (s: string) => !o.json && process.stderr.write(s + '\n');
+  const { config, ok } = await api
+    .searchConfig(ref, o.output, {
+      mode,
+      budget: o.budget,
+      levelsBy: o.levels,
+      margin: o.margin,
+      lsbMargin: o.lsbMargin,
+      draws: o.draws,
+      widths,
+      window: o.window,
+      maxDrop: o.maxDrop / 100,
+      maxEvals: o.maxEvals,
       seed: o.seed,
-      onStep: (p) => {
-        if (p.step === 1) progress.start(`finetune ${p.epoch}/${o.finetuneEpochs}`, p.steps);
-        progress.update(p.step, `loss ${p.loss.toFixed(4)}`);
-        if (p.step === p.steps) progress.stop();
+      dataset: o.dataset,
+      dataDir: o.dataDir,
+      calib: o.calib,
+      testLimit: o.testLimit,
+      finetune: { epochs: o.finetuneEpochs, lr: o.finetuneLr, limit: o.finetuneLimit, modelPath: o.finetunedModel },
+      verifyMpc: o.verifyMpc,
+      log,
+      onProgress: (p, done, total, note) => {
+        if (p !== phase) {
+          if (phase) progress.stop();
+          if (!process.stderr.isTTY && !p.startsWith('finetune')) log(`phase ${p} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+          progress.start(p, total);
+          phase = p;
+        }
+        progress.update(Math.min(done, total), note);
       },
-    });
-    outModel = ft.model;
-    outModelPath = o.finetunedModel ?? o.output.replace(/\.json$/i, '') + '.onnx';
-    outModel.metadata['privml.hummingbird.finetuned'] = JSON.stringify({ from: source, epochs: o.finetuneEpochs, examples: data.n, ranges });
-    saveModel(outModel, outModelPath);
-    const before = res.calibration.accuracy;
-    res.calibration = await evalSplit(outModel, model, ranges, calib, false, o.seed + 1000);
-    finetuneMeta = {
-      epochs: o.finetuneEpochs,
-      examples: data.n,
-      lr: o.finetuneLr,
-      calibrationAccuracyBefore: before,
-      seconds: (performance.now() - t1) / 1000,
-    };
-    log(
-      `fine-tuned model written to ${outModelPath}; calibration accuracy ${pct(before)} → ${pct(res.calibration.accuracy)} (64-bit original ${pct(res.calibration.accuracy64)})`,
-    );
-  }
-
-  // Verification on the test split (never used by the search).
-  const test = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.testLimit }, 'test');
-  const testEval = await evalSplit(outModel, model, ranges, test, mode === 'eco', o.seed + 2000);
-  const differ = (a: number) => Math.round((1 - a) * test.n);
-  log(
-    `test (${test.n} images): accuracy ${pct(testEval.accuracy)} vs ${pct(testEval.accuracy64)} (64-bit); predictions differing from the 64-bit model: ${differ(testEval.agreement)}` +
-      (testEval.agreementWorst !== undefined ? ` (adversarial shares: ${differ(testEval.agreementWorst)})` : ''),
-  );
-  const meta: HbMeta = {
-    version: 1,
-    model: outModelPath,
-    modelHash: modelHash(outModel),
-    mode,
-    budget: o.budget,
-    fracBits: 16,
-    levels: res.levels,
-    bitsKept: res.bitsKept,
-    bitsDiscarded: 1 - res.bitsKept / 64,
-    calibration: { ...res.calibration, seed: o.seed },
-    test: testEval,
-    finetune: finetuneMeta,
-    search: { evals: res.evals, seconds: (performance.now() - t0) / 1000, levelsBy: o.levels, note: res.note },
-  };
-  const cfg: HbConfig = { layers: ranges, hummingbird: meta };
-  writeConfig(o.output, cfg);
-
-  if (o.verifyMpc) {
-    const n = Math.min(o.verifyMpc, test.n);
-    log(`verifying with private inference on ${n} test images (64-bit and reduced)…`);
-    const flags = defaultJobFlags({ dataset: o.dataset, dataDir: o.dataDir, limit: n, batch: Math.min(64, n) });
-    const base = await privateInference(outModelPath, flags);
-    const red = await privateInference(outModelPath, { ...flags, reluConfig: o.output });
-    const identical = base.predictions.filter((p, i) => p === red.predictions[i]).length;
-    meta.mpcCheck = { n, identical, accuracy64: base.accuracy, accuracy: red.accuracy };
-    writeConfig(o.output, cfg);
-    log(
-      `private inference: ${identical}/${n} predictions identical to the 64-bit private model; accuracy ${base.accuracy !== undefined ? pct(base.accuracy) : '?'} → ${red.accuracy !== undefined ? pct(red.accuracy) : '?'}`,
-    );
-  }
-  if (o.json) printJson({ config: o.output, ok: res.ok, ...cfg });
+    })
+    .finally(() => phase && progress.stop());
+  const meta = config.hummingbird!;
+  const test = meta.test!;
+  if (o.json) printJson({ config: o.output, ok, ...config });
   else
     process.stdout.write(
-      `wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept per element), test agreement ${pct(testEval.agreement)}, test accuracy ${pct(testEval.accuracy)} (64-bit ${pct(testEval.accuracy64)})\n`,
+      `wrote ${o.output}: ${pct(meta.bitsDiscarded)} of ReLU bits discarded (${meta.bitsKept.toFixed(2)} kept ` +
+        `per element), test agreement ${pct(test.agreement)}, test accuracy ${pct(test.accuracy)} ` +
+        `(64-bit ${pct(test.accuracy64)})\n`,
     );
 }
 
@@ -380,7 +270,9 @@ async function runReport(o: ReportFlags): Promise<void> {
   log(`wrote ${o.output} and ${jsonPath}`);
   for (const r of runs) {
     process.stdout.write(
-      `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ${r.rounds} rounds\n`,
+      `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ` +
+        `${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ` +
+        `${r.rounds} rounds\n`,
     );
   }
 }

@@ -16,63 +16,35 @@ interface Entry {
   load: () => Promise<(program: Command) => unknown>;
 }
 
-/** Every subcommand in help order; `description` must equal the one its module registers (tested). */
-export const COMMANDS: readonly Entry[] = [
-  {
-    name: 'demo',
-    description: 'run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample',
-    load: async () => (await import('./demo.js')).registerDemo,
+/**
+ * Every subcommand in help order with the one-line description `privml --help` shows; it must equal
+ * the one its module registers (tested). `src/cli/NAME.ts` registers NAME as `registerName`.
+ */
+const DESCRIPTIONS = {
+  demo: 'run the default pipeline offline: pretrained fmnist-cnn on the committed Fashion-MNIST sample',
+  info: 'summarise an ONNX model (a file, or a zoo model name): ops, parameters, shapes, MACs; exit 1 listing every problem',
+  zoo: 'list or export the built-in model zoo',
+  train: 'train a zoo model (or fine-tune an .onnx file) on a data set; writes the trained ONNX model',
+  eval: 'top-1 accuracy and confusion matrix of a classifier on a data set',
+  data: 'locate or download data sets',
+  mpc: 'two-party secret-shared inference: dealer, parties, infer, benches',
+  hummingbird: 'HummingBird: reduced-ring ReLU bit ranges for MPC inference (search, check, report)',
+  smartpaf: 'polynomial activation functions (PAFs) for CKKS inference',
+  fhe: 'CKKS encrypted inference of SmartPAF models (node-seal)',
+  proteus: 'have a third party optimize a model graph without revealing its architecture (Proteus)',
+  run: 'run a model on your own tensors (.npy or JSON), print an output summary, optionally save .npy and compare with onnxruntime',
+  serve: 'serve a web page that classifies images privately: party 0 runs in the browser, party 1 and the dealer on this machine',
+  worker: 'serve privml jobs (FHE, MPC, Proteus) from a Redis queue until stopped',
+} as const;
+
+export const COMMANDS: readonly Entry[] = Object.entries(DESCRIPTIONS).map(([name, description]) => ({
+  name,
+  description,
+  load: async () => {
+    const mod = (await import(`./${name}.js`)) as Record<string, (program: Command) => unknown>;
+    return mod[`register${name[0]!.toUpperCase()}${name.slice(1)}`]!;
   },
-  {
-    name: 'info',
-    description: 'summarise an ONNX model (a file, or a zoo model name): ops, parameters, shapes, MACs; exit 1 listing every problem',
-    load: async () => (await import('./info.js')).registerInfo,
-  },
-  { name: 'zoo', description: 'list or export the built-in model zoo', load: async () => (await import('./zoo.js')).registerZoo },
-  {
-    name: 'train',
-    description: 'train a zoo model (or fine-tune an .onnx file) on a data set; writes the trained ONNX model',
-    load: async () => (await import('./train.js')).registerTrain,
-  },
-  {
-    name: 'eval',
-    description: 'top-1 accuracy and confusion matrix of a classifier on a data set',
-    load: async () => (await import('./eval.js')).registerEval,
-  },
-  { name: 'data', description: 'locate or download data sets', load: async () => (await import('./data.js')).registerData },
-  { name: 'mpc', description: 'two-party secret-shared inference: dealer, parties, infer, benches', load: async () => (await import('./mpc.js')).registerMpc },
-  {
-    name: 'hummingbird',
-    description: 'HummingBird: reduced-ring ReLU bit ranges for MPC inference (search, check, report)',
-    load: async () => (await import('./hummingbird.js')).registerHummingbird,
-  },
-  {
-    name: 'smartpaf',
-    description: 'polynomial activation functions (PAFs) for CKKS inference',
-    load: async () => (await import('./smartpaf.js')).registerSmartpaf,
-  },
-  { name: 'fhe', description: 'CKKS encrypted inference of SmartPAF models (node-seal)', load: async () => (await import('./fhe.js')).registerFhe },
-  {
-    name: 'proteus',
-    description: 'have a third party optimize a model graph without revealing its architecture (Proteus)',
-    load: async () => (await import('./proteus.js')).registerProteus,
-  },
-  {
-    name: 'run',
-    description: 'run a model on your own tensors (.npy or JSON), print an output summary, optionally save .npy and compare with onnxruntime',
-    load: async () => (await import('./run.js')).registerRun,
-  },
-  {
-    name: 'serve',
-    description: 'serve a web page that classifies images privately: party 0 runs in the browser, party 1 and the dealer on this machine',
-    load: async () => (await import('./serve.js')).registerServe,
-  },
-  {
-    name: 'worker',
-    description: 'serve privml jobs (FHE, MPC, Proteus) from a Redis queue until stopped',
-    load: async () => (await import('./worker.js')).registerWorker,
-  },
-];
+}));
 
 /** The subcommand named on the command line (`help NAME` counts too), if any. */
 function requested(args: string[]): Entry | undefined {

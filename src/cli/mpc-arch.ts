@@ -25,7 +25,8 @@ export function registerMpcArchitecture(mpc: Command): void {
       const kept = architectureConstants(arch).size;
       const zeroed = arch.graph.initializers.size - kept;
       process.stdout.write(
-        `${o.output}: ${zeroed} weight tensors zero-filled, ${kept} architecture constants kept; architecture sha256 ${architectureHash(arch).slice(0, 16)}…\n`,
+        `${o.output}: ${zeroed} weight tensors zero-filled, ${kept} architecture constants kept; architecture ` +
+          `sha256 ${architectureHash(arch).slice(0, 16)}…\n`,
       );
     });
 }

@@ -42,7 +42,8 @@ const addJobFlags = (c: Command): Command =>
     .option('--weights <mode>', 'public (both parties know the weights) | secret (party 1 shares them)', 'public')
     .option(
       '--relu-protocol <name>',
-      'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline) | fss (function secret sharing from the dealer, 1 round) | fss2 (FSS, 2 rounds, half-size keys)',
+      'signonly (packed sign-only carry tree) | crypten (CrypTen-equivalent baseline) | fss (function secret ' +
+        'sharing from the dealer, 1 round) | fss2 (FSS, 2 rounds, half-size keys)',
       'signonly',
     )
     .option('--relu-config <file>', 'JSON bit ranges per ReLU/MaxPool node: {"layers": {"<node>": {"msb": 24, "lsb": 6}}}')
@@ -107,11 +108,16 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
   const kb = (b: number) => (b / 1024).toFixed(1).padStart(10);
   const rows = a.layers.map(
     (l) =>
-      `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`,
+      `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ` +
+      `${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`,
   );
   return [
-    `per batch: ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ${a.roundsPerBatch} rounds, sent ${(a.bytesSentPerBatch[0]! / 1e6).toFixed(3)} MB by party 0 and ${(a.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB by party 1, modeled network time ${a.modeledMsPerBatch.toFixed(1)} ms`,
-    `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ${'p1 KB'.padStart(10)} ${'ms'.padStart(9)} ${'modeled ms'.padStart(11)}`,
+    `per batch: ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ` +
+      `${a.roundsPerBatch} rounds, sent ${(a.bytesSentPerBatch[0]! / 1e6).toFixed(3)} MB by party 0 and ` +
+      `${(a.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB by party 1, modeled network time ` +
+      `${a.modeledMsPerBatch.toFixed(1)} ms`,
+    `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ` +
+      `${'p1 KB'.padStart(10)} ${'ms'.padStart(9)} ${'modeled ms'.padStart(11)}`,
     ...rows,
   ].join('\n');
 }
@@ -152,7 +158,8 @@ export function registerMpc(program: Command): void {
     if (o.json) printJson(stats);
     else if (!o.ipc)
       process.stdout.write(
-        `dealer done: ${stats.requests} requests in ${stats.roundTrips} round trips, sent ${stats.bytesSent[0]} B to party 0 and ${stats.bytesSent[1]} B to party 1\n`,
+        `dealer done: ${stats.requests} requests in ${stats.roundTrips} round trips, sent ` +
+          `${stats.bytesSent[0]} B to party 0 and ${stats.bytesSent[1]} B to party 1\n`,
       );
   });
 
@@ -275,7 +282,9 @@ export function registerMpc(program: Command): void {
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
     if (r.accuracy !== undefined) process.stdout.write(`accuracy ${pct(r.accuracy)}; `);
     process.stdout.write(
-      `agreement with plaintext (onnxruntime) ${pct(r.agreement)} (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}\n`,
+      `agreement with plaintext (onnxruntime) ${pct(r.agreement)} ` +
+        `(${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ` +
+        `${r.maxLogitDiff.toExponential(2)}\n`,
     );
     process.stdout.write(formatAccounting(r) + '\n');
   });
@@ -350,7 +359,10 @@ export function registerMpc(program: Command): void {
       if (o.json) printJson(out);
       else {
         process.stdout.write(
-          `${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`,
+          `${out.protocol} ReLU on ${o.n} elements [${o.lsb}, ${o.msb}): ${out.bitsPerElemPerParty.toFixed(1)} ` +
+            `bits/element/party, ${out.rounds} rounds, ${out.ms.toFixed(2)} ms (median of ${o.reps}); compute ` +
+            `${out.computeMs.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ` +
+            `${out.waitMs.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1, mean)\n`,
         );
         if (o.profile) process.stdout.write(formatProfile([{ name: 'relu', op: 'Relu', profile: out.profile }]) + '\n');
       }
@@ -409,7 +421,12 @@ export function registerMpc(program: Command): void {
       if (o.json) printJson(out);
       else {
         process.stdout.write(
-          `${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
+          `${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ` +
+            `${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ` +
+            `${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ` +
+            `${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ` +
+            `${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ` +
+            `${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
         );
         if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
       }

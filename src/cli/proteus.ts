@@ -1,38 +1,15 @@
 /** `privml proteus obfuscate|optimize|recover|attack|report`: graph optimization without revealing the architecture. */
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { canonicalize } from '../onnx/canonical.js';
+import { saveModel } from '../api/core.js';
+import * as api from '../api/proteus.js';
 import type { Model } from '../onnx/ir.js';
-import { saveModel } from '../onnx/proto.js';
 import type { AttackReport, OptLevel } from '../proteus/index.js';
-import {
-  attack,
-  buildExamples,
-  CORPUS_CONFIGS,
-  compareLatency,
-  corpusStats,
-  familyOf,
-  log10SearchSpace,
-  MAX_K,
-  obfuscate,
-  optimizeBundle,
-  partitionModel,
-  proteusReportHtml,
-  readKey,
-  recover,
-  writeKey,
-} from '../proteus/index.js';
+import { attack, buildExamples, CORPUS_CONFIGS, corpusStats, familyOf, log10SearchSpace, partitionModel, proteusReportHtml } from '../proteus/index.js';
 import { CliError, Progress, posInt, printJson, resolveModel } from './common.js';
 
 /** Load --corpus model files (extra statistics for the sentinel generator). */
-function corpusModels(list: string | undefined): Model[] {
-  return (list ?? '')
-    .split(',')
-    .filter((s) => s)
-    .map((p) => resolveModel(p).model);
-}
-
 /** Parse repeated `--opt MODEL:key=value[,key=value]` into build options per zoo model. */
 function modelOpts(specs: readonly string[] | undefined): Record<string, Record<string, string>> {
   const out: Record<string, Record<string, string>> = {};
@@ -59,33 +36,6 @@ function namedModel(ref: string, opts: Record<string, string> = {}, full = false
   const { model } = cfg ? resolveModel(ref, { ...base, ...opts }) : resolveModel(ref);
   const name = cfg ? ref : basename(ref);
   return { name, family: familyOf(name), model };
-}
-
-/** Set `NAME=AxBxC` static shapes on graph inputs; refuse symbolic dims past the batch dimension that remain. */
-function withInputShapes(model: Model, specs: readonly string[], source: string, check = true): Model {
-  for (const spec of specs) {
-    const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
-    if (!m) throw new CliError(`--input-shape expects NAME=1x3x224x224 (got '${spec}')`, 2);
-    const v = model.graph.inputs.find((i) => i.name === m[1]);
-    if (!v) throw new CliError(`--input-shape: ${source} has no input '${m[1]}' (inputs: ${model.graph.inputs.map((i) => i.name).join(', ')})`, 2);
-    const dims = m[2]!.split('x').map(Number);
-    if (v.shape && v.shape.length !== dims.length)
-      throw new CliError(`--input-shape: input '${v.name}' of ${source} has rank ${v.shape.length}, got ${dims.length} dims`, 2);
-    v.shape?.forEach((d, i) => {
-      if (typeof d === 'number' && d !== dims[i])
-        throw new CliError(`--input-shape: input '${v.name}' of ${source} has static dim ${i} = ${d}, got ${dims[i]}`, 2);
-    });
-    v.shape = dims;
-  }
-  for (const v of check ? model.graph.inputs : []) {
-    const sym = (v.shape ?? []).slice(1).filter((d) => typeof d !== 'number');
-    if (sym.length)
-      throw new CliError(
-        `${source}: input '${v.name}' has symbolic dims ${sym.join(', ')}: sentinels need static shapes; pass --input-shape ${v.name}=${(v.shape ?? []).map((d) => (typeof d === 'number' ? d : 'N')).join('x')}`,
-        2,
-      );
-  }
-  return model;
 }
 
 /** Search space of one (full-size) model against the measured adversary. */
@@ -124,56 +74,35 @@ export function registerProteus(program: Command): void {
         ref: string,
         o: { k: number; size: number; output: string; key: string; corpus?: string; force?: boolean; inputShape?: string[]; json?: boolean },
       ) => {
-        if (o.k > MAX_K)
-          throw new CliError(
-            `-k ${o.k}: at most ${MAX_K} sentinels per subgraph (time, memory and disk grow linearly with K; the search space only by log10(K) per piece)`,
-            2,
-          );
-        if (existsSync(o.key) && !o.force)
-          throw new CliError(`${o.key}: key file exists (its bundle could no longer be recovered); pass --force to replace it`, 2);
-        const resolved = resolveModel(ref);
-        const source = resolved.source;
-        // Third-party graphs: the canonical form (Constant-node weights folded, one opset), static input shapes.
-        // (shapes first, so the canonical pass folds Shape arithmetic on them into constants).
-        const model = withInputShapes(canonicalize(withInputShapes(resolved.model, o.inputShape ?? [], source, false), { source }).model, [], source);
         const t0 = performance.now();
-        const stats = corpusStats(corpusModels(o.corpus));
         const bar = new Progress(!o.json);
         let started = false;
         const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
-        const symbolic = resolved.model.graph.inputs.filter((v) => (v.shape ?? []).some((d) => typeof d !== 'number'));
-        const hint = (e: unknown): never => {
-          const msg = (e as Error).message;
-          throw symbolic.length && !o.inputShape
-            ? new CliError(
-                `${msg}; symbolic input dims keep shape arithmetic in the graph: try --input-shape ${symbolic[0]!.name}=${symbolic[0]!.shape!.map((d) => (typeof d === 'number' ? d : 1)).join('x')}`,
-              )
-            : e;
-        };
-        const res = await obfuscate(model, {
-          k: o.k,
-          size: o.size,
-          stats,
-          outDir: o.output,
-          force: o.force,
-          onEstimate: (bytes, free) => {
-            if (!o.json) process.stderr.write(`bundle estimate ${mib(bytes)} (free ${mib(free)})\n`);
-          },
-          onProgress: (d, t) => {
-            if (!started) bar.start('sentinels', t);
-            started = true;
-            bar.update(d);
-          },
-        }).catch(hint);
-        bar.stop();
-        writeKey(res.key, o.key, o.force);
-        const n = res.key.groups.length;
-        const log10Space = log10SearchSpace(0, o.k, n);
+        const res = await api
+          .obfuscate(ref, o.output, {
+            k: o.k,
+            size: o.size,
+            corpus: (o.corpus ?? '').split(',').filter((s) => s),
+            keyFile: o.key,
+            force: o.force,
+            inputShapes: o.inputShape,
+            onEstimate: (bytes, free) => {
+              if (!o.json) process.stderr.write(`bundle estimate ${mib(bytes)} (free ${mib(free)})\n`);
+            },
+            onProgress: (d, t) => {
+              if (!started) bar.start('sentinels', t);
+              started = true;
+              bar.update(d);
+            },
+          })
+          .finally(() => bar.stop());
+        const n = res.subgraphs;
+        const source = res.source;
         const summary = {
           model: source,
           subgraphs: n,
           k: o.k,
-          members: res.manifest.members.length,
+          members: res.members,
           bundle: o.output,
           key: o.key,
           bytes: res.bytes,
@@ -181,19 +110,20 @@ export function registerProteus(program: Command): void {
           sizeExtremeGroups: res.sizeExtremes,
           sentinelSeconds: Math.round(res.sentinelSeconds * 100) / 100,
           totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
-          log10SearchSpaceNoAdversary: Math.round(log10Space * 10) / 10,
+          log10SearchSpaceNoAdversary: Math.round(res.log10SearchSpace * 10) / 10,
         };
         // Few pieces hide little: say so with what was measured on this bundle.
-        const weak = log10Space < 6 || res.sizeExtremes > n / 4;
-        if (weak) {
+        if (res.weak) {
           process.stderr.write(
-            `warning: ${source} has only ${n} subgraph(s): a uniform guess finds the real model with probability 10^-${log10Space.toFixed(1)}, ` +
+            `warning: ${source} has only ${n} subgraph(s): a uniform guess finds the real model with probability 10^-${res.log10SearchSpace.toFixed(1)}, ` +
               `and the real member is the unique largest or smallest file in ${res.sizeExtremes} of ${n} group(s); use a smaller --size or a larger -k\n`,
           );
         }
-        if (o.json) return printJson({ ...summary, warning: weak });
+        if (o.json) return printJson({ ...summary, warning: res.weak });
         process.stdout.write(
-          `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s; ${res.regenerated} invalid decoys regenerated)\n` +
+          `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} ` +
+            `in ${o.output} (${summary.totalSeconds} s, sentinels ${summary.sentinelSeconds} s; ` +
+            `${res.regenerated} invalid decoys regenerated)\n` +
             `key written to ${o.key} (owner only); search space without an adversary 10^${summary.log10SearchSpaceNoAdversary}\n`,
         );
       },
@@ -211,7 +141,7 @@ export function registerProteus(program: Command): void {
       if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
       const bar = new Progress(!o.json);
       let started = false;
-      const r = await optimizeBundle(dir, o.output, {
+      const r = await api.optimize(dir, o.output, {
         level: o.level as OptLevel,
         onProgress: (d, t) => {
           if (!started) bar.start('optimizing', t);
@@ -235,11 +165,11 @@ export function registerProteus(program: Command): void {
     .option('--runs <n>', 'timed runs per model', posInt('--runs'), 10)
     .option('--json', 'machine-readable output')
     .action(async (dir: string, o: { key: string; output: string; original?: string; bundle?: string; runs: number; json?: boolean }) => {
-      const key = readKey(o.key);
+      const key = await api.readKey(o.key);
       const original = o.original ? resolveModel(o.original).model : undefined;
-      const r = await recover(dir, key, { original, bundleDir: o.bundle });
-      saveModel(r.model, o.output);
-      const latency = original ? await compareLatency(original, r.model, { runs: o.runs }) : undefined;
+      const r = await api.recover(dir, key, { original, bundleDir: o.bundle });
+      await saveModel(r.model, o.output);
+      const latency = original ? await api.compareLatency(original, r.model, { runs: o.runs }) : undefined;
       const round = (x: number): number => Math.round(x * 1000) / 1000;
       const summary = {
         output: o.output,
@@ -252,7 +182,9 @@ export function registerProteus(program: Command): void {
       process.stdout.write(`recovered ${key.groups.length} subgraphs into ${o.output}; max relative output error ${r.relError.toExponential(2)}\n`);
       if (latency) {
         process.stdout.write(
-          `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ${round(latency.ratioRecoveredToWhole)})\n`,
+          `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ` +
+            `${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ` +
+            `${round(latency.ratioRecoveredToWhole)})\n`,
         );
       } else process.stdout.write('pass --original MODEL to compare latencies\n');
     });
@@ -278,7 +210,8 @@ export function registerProteus(program: Command): void {
     .option('--full', 'attack the zoo models at their full default size instead of the fast corpus configuration (slow)')
     .option(
       '--search-space <list>',
-      'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size and report (1 + (1 − s)·K)^N with the measured specificity s',
+      'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size ' +
+        'and report (1 + (1 − s)·K)^N with the measured specificity s',
     )
     .option('--json', 'machine-readable output')
     .action(
@@ -327,11 +260,14 @@ export function registerProteus(program: Command): void {
           });
         if (o.json) return printJson(spaces.length ? { ...rep, searchSpace: spaces } : rep);
         process.stdout.write(
-          `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ${rep.bestHeuristic.auc.toFixed(3)}\n`,
+          `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ` +
+            `${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ` +
+            `${rep.bestHeuristic.auc.toFixed(3)}\n`,
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ` +
+              `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }
         const pct = (x: number): string => `${(100 * x).toFixed(1)}%`.padStart(6);
@@ -346,7 +282,11 @@ export function registerProteus(program: Command): void {
         if (spaces.length) process.stdout.write(`search space (1 + (1 − s)·${o.k})^N at size ${o.size}:\n`);
         for (const r of spaces) {
           process.stdout.write(
-            `  ${r.model.padEnd(14)} ${String(r.nodes).padStart(4)} nodes ${String(r.subgraphs).padStart(3)} subgraphs  s ${r.specificity.toFixed(3)} (${r.specificityFrom}) 10^${r.log10SearchSpace.toFixed(1)}; pooled s ${r.pooledSpecificity.toFixed(3)} 10^${r.log10SearchSpacePooled.toFixed(1)}; no adversary 10^${r.log10SearchSpaceNoAdversary.toFixed(1)}\n`,
+            `  ${r.model.padEnd(14)} ${String(r.nodes).padStart(4)} nodes ${String(r.subgraphs).padStart(3)} ` +
+              `subgraphs  s ${r.specificity.toFixed(3)} (${r.specificityFrom}) ` +
+              `10^${r.log10SearchSpace.toFixed(1)}; pooled s ${r.pooledSpecificity.toFixed(3)} ` +
+              `10^${r.log10SearchSpacePooled.toFixed(1)}; no adversary ` +
+              `10^${r.log10SearchSpaceNoAdversary.toFixed(1)}\n`,
           );
         }
       },

@@ -99,7 +99,10 @@ export async function mpcInferQueued(
     if (o.json) return printJson(summary);
     process.stdout.write(`predictions: ${r.predictions.slice(0, 40).join(' ')}${r.predictions.length > 40 ? ' …' : ''}\n`);
     process.stdout.write(
-      `accuracy ${(100 * r.accuracy!).toFixed(1)}%; agreement with plaintext (onnxruntime) ${(100 * r.agreement).toFixed(1)}% (${Math.round(r.agreement * r.count)}/${r.count}), max |logit difference| ${r.maxLogitDiff.toExponential(2)}; ${r.seconds.toFixed(1)} s over ${r.workers.length} workers via ${target.display}\n`,
+      `accuracy ${(100 * r.accuracy!).toFixed(1)}%; agreement with plaintext (onnxruntime) ` +
+        `${(100 * r.agreement).toFixed(1)}% (${Math.round(r.agreement * r.count)}/${r.count}), max |logit ` +
+        `difference| ${r.maxLogitDiff.toExponential(2)}; ${r.seconds.toFixed(1)} s over ${r.workers.length} ` +
+        `workers via ${target.display}\n`,
     );
   } finally {
     p.stop();
@@ -194,7 +197,13 @@ export async function fheRunQueued(
     };
     if (o.json) return printJson(summary);
     process.stdout.write(
-      `${source}: N=${client.params.polyModulusDegree}, depth ${client.depth}; ${n} images over ${r.workers.length} workers via ${target.display}, agreement with the plaintext PAF model (onnxruntime) ${(100 * summary.agreementWithPlaintextPaf).toFixed(1)}%, accuracy ${(100 * summary.accuracy).toFixed(1)}% (plaintext ${(100 * summary.plaintextPafAccuracy).toFixed(1)}%), max rel err vs onnxruntime ${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(2)} s/image on a worker, ${r.seconds.toFixed(1)} s wall\n`,
+      `${source}: N=${client.params.polyModulusDegree}, depth ${client.depth}; ${n} images over ` +
+        `${r.workers.length} workers via ${target.display}, agreement with the plaintext PAF model (onnxruntime) ` +
+        `${(100 * summary.agreementWithPlaintextPaf).toFixed(1)}%, accuracy ` +
+        `${(100 * summary.accuracy).toFixed(1)}% (plaintext ` +
+        `${(100 * summary.plaintextPafAccuracy).toFixed(1)}%), max rel err vs onnxruntime ` +
+        `${summary.maxRelErr.toExponential(2)}, ${summary.meanSecondsPerImage.toFixed(2)} s/image on a worker, ` +
+        `${r.seconds.toFixed(1)} s wall\n`,
     );
     process.stdout.write(
       `predictions: ${results

@@ -139,7 +139,8 @@ export function registerRun(program: Command): void {
         const s = (report.outputs as Record<string, Record<string, unknown>>)[n]!;
         const num = (x: unknown): string => (typeof x === 'number' ? Number(x.toPrecision(6)).toString() : String(x));
         lines.push(
-          `  ${printable(n)}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`,
+          `  ${printable(n)}: ${s.dtype} [${(s.shape as number[]).join(', ')}]  min ${num(s.min)}  max ` +
+            `${num(s.max)}  mean ${num(s.mean)}${s.argmax ? `  argmax ${(s.argmax as number[]).join(' ')}` : ''}`,
         );
         if (o.compare) {
           const d = (report.compare as Record<string, { maxAbs: number; maxRel: number }>)[n]!;

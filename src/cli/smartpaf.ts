@@ -73,7 +73,9 @@ export function registerSmartpaf(program: Command): Command {
       const out: string[] = ['name        degree (alg.)  depth  mults  relu-err  stages'];
       for (const r of rows) {
         out.push(
-          `${r.name.padEnd(11)} ${String(r.degree).padStart(6)} (${String(r.algebraicDegree).padStart(3)})  ${String(r.depth).padStart(5)}  ${String(r.mults).padStart(5)}  ${r.reluMaxError.toExponential(2)}  ${r.title}`,
+          `${r.name.padEnd(11)} ${String(r.degree).padStart(6)} (${String(r.algebraicDegree).padStart(3)})  ` +
+            `${String(r.depth).padStart(5)}  ${String(r.mults).padStart(5)}  ${r.reluMaxError.toExponential(2)}  ` +
+            `${r.title}`,
         );
         for (const s of r.stages)
           out.push(`${''.padEnd(14)}${s.name.padEnd(4)} deg ${s.degree}: ${s.coefficients.map((c) => Number(c.toPrecision(10))).join(', ')}`);
@@ -286,7 +288,8 @@ function registerRun(sp: Command): void {
         `ReLU model        ${pct(res.reluAccuracy)}`,
         `PAF, dynamic scale ${pct(res.dynamicScaleAccuracy)}`,
         `PAF, static scale  ${pct(res.staticScaleAccuracy)}  (${rangeSummary(res.range)})`,
-        `wrote ${o.output} (plain ONNX, ${res.model.graph.nodes.length} nodes; onnxruntime vs float runtime max |Δlogit| ${res.ortMaxAbsDiff.toExponential(2)}) in ${res.seconds.toFixed(0)} s`,
+        `wrote ${o.output} (plain ONNX, ${res.model.graph.nodes.length} nodes; onnxruntime vs float runtime ` +
+          `max |Δlogit| ${res.ortMaxAbsDiff.toExponential(2)}) in ${res.seconds.toFixed(0)} s`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -57,7 +57,9 @@ export function registerTrain(program: Command): void {
         if (!o.json) process.stderr.write(s + '\n');
       };
       log(
-        `training ${source} on ${trainSet.n} examples of ${o.dataset} (${val ? `${val.n} held out for validation, ` : ''}${o.epochs} epochs, ${o.optimizer}, batch ${o.batchSize})`,
+        `training ${source} on ${trainSet.n} examples of ${o.dataset} ` +
+          `(${val ? `${val.n} held out for validation, ` : ''}${o.epochs} epochs, ${o.optimizer}, batch ` +
+          `${o.batchSize})`,
       );
       const t0 = performance.now();
       const history = await train(fm, trainSet, {

@@ -413,7 +413,8 @@ export function compileModel(model: Model, source = model.graph.name || 'model')
       }
       default:
         throw new ModelError(
-          `${where}: op not supported under FHE (supported: Conv, Gemm, MatMul, Add/Sub/Mul by constants, BatchNormalization, Flatten, Reshape, AveragePool, PAF layers)`,
+          `${where}: op not supported under FHE (supported: Conv, Gemm, MatMul, Add/Sub/Mul by constants, ` +
+            `BatchNormalization, Flatten, Reshape, AveragePool, PAF layers)`,
         );
     }
     cur = n.outputs[0]!;

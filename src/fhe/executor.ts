@@ -120,7 +120,8 @@ export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Fl
   // Values need headroom above the scale; without it decoding returns garbage, never numbers to trust.
   if (!(scaleBits + 4 <= bits) || ct.size !== 2) {
     throw new Error(
-      `refusing to decode: ciphertext has ${bits} modulus bits left for a ${scaleBits.toFixed(1)}-bit scale${ct.size !== 2 ? ` and size ${ct.size}` : ''} (levels ran out)`,
+      `refusing to decode: ciphertext has ${bits} modulus bits left for a ${scaleBits.toFixed(1)}-bit ` +
+        `scale${ct.size !== 2 ? ` and size ${ct.size}` : ''} (levels ran out)`,
     );
   }
   const dec = ctx.seal.Decryptor(ctx.context, sk);
@@ -137,7 +138,9 @@ export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Fl
     for (const x of out) peak = Math.max(peak, Math.abs(x));
     if (peak >= bound)
       throw new Error(
-        `refusing to decode: a slot holds ${peak.toExponential(2)}, past the ${bound.toExponential(2)} the remaining ${bits} modulus bits can hold at a ${scaleBits.toFixed(1)}-bit scale (headroom of the levels ran out, or wrong key)`,
+        `refusing to decode: a slot holds ${peak.toExponential(2)}, past the ${bound.toExponential(2)} the ` +
+          `remaining ${bits} modulus bits can hold at a ${scaleBits.toFixed(1)}-bit scale (headroom of the ` +
+          `levels ran out, or wrong key)`,
       );
     return out;
   } finally {

@@ -91,7 +91,9 @@ function explain(l: Lowered): StepPlan[] {
           const src = sourcesOf(m);
           const babies = src.reduce((a, x) => a + x.babies.length, 0);
           const diags = src.reduce((a, x) => a + x.diags.size, 0);
-          return `${diags} diagonals${src.length > 1 ? ` from ${src.length} input ciphertexts` : ''}, n1=${m.n1}, ${babies} baby + ${m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
+          const giants = m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`;
+          const from = src.length > 1 ? ` from ${src.length} input ciphertexts` : '';
+          return `${diags} diagonals${from}, n1=${m.n1}, ${babies} baby + ${giants} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
         })
         .join('; ');
       return {
@@ -139,7 +141,9 @@ function explain(l: Lowered): StepPlan[] {
         rotations: 1,
         plainMults: c.scalarMults,
         ctMults: c.mults + 1,
-        note: `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for (a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves`,
+        note:
+          `max tree level ${s.level + 1}: rotate by ${s.shift}, ${pairs} pairs; sign depth ${c.depth} + 1 for ` +
+          `(a−b)·sign; 1/(gain·s) folded into the first stage, window mask on its leaves`,
       };
     }
     return {
@@ -149,7 +153,9 @@ function explain(l: Lowered): StepPlan[] {
       rotations: 0,
       plainMults: 0,
       ctMults: 0,
-      note: `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) decrypt + re-encrypt at the top level (1 round trip)`,
+      note:
+        `client-aided: re-randomised, masked (uniform ±2^${s.kind === 'refresh' ? s.maskLog2 : '?'} per slot) ` +
+        `decrypt + re-encrypt at the top level (1 round trip)`,
     };
   });
 }
@@ -201,7 +207,10 @@ function candidatesFor(
         if (used + d > cap - reserve && used + rest[i]! > cap) {
           if (used === 0 || used > cap - reserve) {
             if (cap === levelsAt(N, s) && s === minS)
-              tooDeep ??= `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
+              tooDeep ??=
+                `a chain of ${used || d} levels ${used ? `before step '${st.name}'` : `at step '${st.name}'`} ` +
+                `must end in a refresh, whose ${maskBits}-bit mask needs ${reserve} level(s) left free; N=${N} ` +
+                `holds ${cap} at ${s}-bit scale (use a larger ring or --mask-bits)`;
             ok = false;
             return;
           }
@@ -283,17 +292,23 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
   let choice: string;
   if (opts.refresh === true && all.length) {
     pick = cheapest(all);
-    choice = `fastest predicted of ${all.length} candidates (client-aided refresh allowed${opts.cachedPlaintexts ? '; time per image with model plaintexts cached' : ''})`;
+    choice =
+      `fastest predicted of ${all.length} candidates (client-aided refresh ` +
+      `allowed${opts.cachedPlaintexts ? '; time per image with model plaintexts cached' : ''})`;
   } else if (noRefresh.length) {
     pick = cheapest(noRefresh);
-    choice = `fastest predicted of ${noRefresh.length} candidates without refresh${opts.cachedPlaintexts ? ' (time per image with model plaintexts cached)' : ''}`;
+    choice =
+      `fastest predicted of ${noRefresh.length} candidates without ` +
+      `refresh${opts.cachedPlaintexts ? ' (time per image with model plaintexts cached)' : ''}`;
   } else {
     const cap = maxLevels(last.N, minS);
     const missing = `needs ${last.lowered.depth} levels, N=${last.N} holds ${cap} at ${minS}-bit scale: ${last.lowered.depth - cap} levels missing`;
     if (opts.refresh === false) throw new ModelError(`${p.source}: ${missing} (client-aided refresh would split it; it was disabled)`);
     if (!all.length) throw new ModelError(`${p.source}: ${tooDeep ?? `no refresh plan fits N=${last.N}`}`);
     pick = cheapest(all);
-    choice = `client-aided refresh is the only way: the model ${missing}; chose ${pick.c.refreshes} round trip(s) per image (the client must stay online: 'privml fhe run')`;
+    choice =
+      `client-aided refresh is the only way: the model ${missing}; chose ${pick.c.refreshes} round trip(s) per ` +
+      `image (the client must stay online: 'privml fhe run')`;
   }
   const { c, flat } = pick;
   const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40, maskReserve(c.scaleBits, opts.maskBits ?? 40)) : flat;
@@ -369,7 +384,7 @@ export function insertRefreshes(l: Lowered, before: readonly number[], maskBits 
 }
 
 /** JSON-friendly summary of a plan (for `privml fhe plan --json`). */
-export function planSummary(plan: FhePlan, p: FheProgram): Record<string, unknown> {
+export function planSummary(plan: FhePlan, p: FheProgram) {
   return {
     model: p.source,
     form: p.form,

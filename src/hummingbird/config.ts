@@ -147,7 +147,8 @@ export function validateConfig(cfg: HbConfig, model: Model, source: string): Rec
     const have = modelHash(model);
     if (want !== have) {
       throw new Error(
-        `${source}: config was made for another model (${cfg.hummingbird?.model ?? '?'}, hash ${want.slice(0, 12)}…), this model's hash is ${have.slice(0, 12)}…`,
+        `${source}: config was made for another model (${cfg.hummingbird?.model ?? '?'}, hash ` +
+          `${want.slice(0, 12)}…), this model's hash is ${have.slice(0, 12)}…`,
       );
     }
   }

@@ -137,11 +137,15 @@ export function paretoSvg(points: { x: number; y: number; label: string; color?:
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
   for (let e = xmin; e <= xmax; e++) {
     const x = px(2 ** e);
-    s += `<line x1="${x}" y1="${f.top}" x2="${x}" y2="${f.h - f.bottom}" stroke="#eee"/><text x="${x}" y="${f.h - f.bottom + 16}" text-anchor="middle" font-size="11">${2 ** e}</text>`;
+    s +=
+      `<line x1="${x}" y1="${f.top}" x2="${x}" y2="${f.h - f.bottom}" stroke="#eee"/><text x="${x}" ` +
+      `y="${f.h - f.bottom + 16}" text-anchor="middle" font-size="11">${2 ** e}</text>`;
   }
   for (const t of ticks(ylo, yhi)) {
     const y = py(t);
-    s += `<line x1="${f.left}" y1="${y}" x2="${f.w - f.right}" y2="${y}" stroke="#eee"/><text x="${f.left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${t}</text>`;
+    s +=
+      `<line x1="${f.left}" y1="${y}" x2="${f.w - f.right}" y2="${y}" stroke="#eee"/><text x="${f.left - 6}" ` +
+      `y="${y + 4}" text-anchor="end" font-size="11">${t}</text>`;
   }
   s += axes(f, xl, yl);
   // Pareto front: sort by bits, keep points better than everything cheaper.
@@ -153,7 +157,9 @@ export function paretoSvg(points: { x: number; y: number; label: string; color?:
     const c = p.color ?? PALETTE[i % PALETTE.length]!;
     s += `<circle cx="${px(p.x)}" cy="${py(p.y)}" r="5" fill="${c}"><title>${esc(p.label)}: ${f1(p.x)} bits, ${p.y.toFixed(2)}</title></circle>`;
     const right = px(p.x) > f.w - 140; // labels near the right edge grow leftwards
-    s += `<text x="${px(p.x) + (right ? -7 : 7)}" y="${py(p.y) - 6 - (i % 2) * 10}" font-size="10" fill="${c}"${right ? ' text-anchor="end"' : ''}>${esc(p.label)}</text>`;
+    s +=
+      `<text x="${px(p.x) + (right ? -7 : 7)}" y="${py(p.y) - 6 - (i % 2) * 10}" font-size="10" ` +
+      `fill="${c}"${right ? ' text-anchor="end"' : ''}>${esc(p.label)}</text>`;
   });
   return s + '</svg>';
 }
@@ -169,11 +175,16 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
   const bw = Math.max(3, Math.min(14, (gw - 6) / configs.length));
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
   for (const t of ticks(0, top))
-    s += `<line x1="${f.left}" y1="${py(t)}" x2="${f.w - f.right}" y2="${py(t)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`;
+    s +=
+      `<line x1="${f.left}" y1="${py(t)}" x2="${f.w - f.right}" y2="${py(t)}" stroke="#eee"/><text ` +
+      `x="${f.left - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`;
   s += axes(f, '', 'bit position (bars span [lsb, msb))');
   // The fixed-point binary point (16 fractional bits): bits below it are fractions of one unit.
   if (top > 16)
-    s += `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" stroke-dasharray="5 4"/><text x="${f.left + 4}" y="${py(16) - 4}" font-size="10" fill="#444" stroke="#fff" stroke-width="3" paint-order="stroke">binary point (16 fractional bits)</text>`;
+    s +=
+      `<line x1="${f.left}" y1="${py(16)}" x2="${f.w - f.right}" y2="${py(16)}" stroke="#888" ` +
+      `stroke-dasharray="5 4"/><text x="${f.left + 4}" y="${py(16) - 4}" font-size="10" fill="#444" ` +
+      `stroke="#fff" stroke-width="3" paint-order="stroke">binary point (16 fractional bits)</text>`;
   nodes.forEach((n, i) => {
     const gx = f.left + i * gw + 3;
     configs.forEach((c, j) => {
@@ -183,7 +194,10 @@ export function layerBitsSvg(configs: readonly ReportConfig[]): string {
       const color = PALETTE[j % PALETTE.length]!;
       if (l.bits === 0) s += `<text x="${x + bw / 2}" y="${py(0) - 3}" text-anchor="middle" font-size="9" fill="${color}">×</text>`;
       else
-        s += `<rect x="${x}" y="${py(Math.min(l.msb, top))}" width="${bw - 1}" height="${Math.max(1, py(l.lsb) - py(Math.min(l.msb, top)))}" fill="${color}"><title>${esc(c.name)} ${esc(n)}: [${l.lsb}, ${l.msb}) = ${l.bits} bits</title></rect>`;
+        s +=
+          `<rect x="${x}" y="${py(Math.min(l.msb, top))}" width="${bw - 1}" ` +
+          `height="${Math.max(1, py(l.lsb) - py(Math.min(l.msb, top)))}" fill="${color}"><title>${esc(c.name)} ` +
+          `${esc(n)}: [${l.lsb}, ${l.msb}) = ${l.bits} bits</title></rect>`;
     });
     const lx = gx + (configs.length * bw) / 2;
     s += `<text x="${lx}" y="${f.h - f.bottom + 12}" font-size="10" text-anchor="end" transform="rotate(-45 ${lx} ${f.h - f.bottom + 12})">${esc(n)}</text>`;
@@ -224,14 +238,19 @@ export function groupedBarsSvg(
   const bw = Math.min(22, (gw - 10) / labels.length);
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-family="sans-serif">`;
   for (let e = lo; e <= hi; e++)
-    s += `<line x1="${f.left}" y1="${py(10 ** e)}" x2="${f.w - f.right}" y2="${py(10 ** e)}" stroke="#eee"/><text x="${f.left - 6}" y="${py(10 ** e) + 4}" text-anchor="end" font-size="11">1e${e}</text>`;
+    s +=
+      `<line x1="${f.left}" y1="${py(10 ** e)}" x2="${f.w - f.right}" y2="${py(10 ** e)}" stroke="#eee"/><text ` +
+      `x="${f.left - 6}" y="${py(10 ** e) + 4}" text-anchor="end" font-size="11">1e${e}</text>`;
   s += axes(f, '', yl);
   groups.forEach((g, i) => {
     const gx = f.left + i * gw + 5;
     for (const b of g.bars) {
       const j = labels.indexOf(b.label);
       const x = gx + j * bw;
-      s += `<rect x="${x}" y="${py(b.value)}" width="${bw - 2}" height="${py(10 ** lo) - py(b.value)}" fill="${colors[j]}"><title>${esc(b.label)} ${esc(g.name)}: ${b.value.toPrecision(4)}${b.note ? ' ' + esc(b.note) : ''}</title></rect>`;
+      s +=
+        `<rect x="${x}" y="${py(b.value)}" width="${bw - 2}" height="${py(10 ** lo) - py(b.value)}" ` +
+        `fill="${colors[j]}"><title>${esc(b.label)} ${esc(g.name)}: ` +
+        `${b.value.toPrecision(4)}${b.note ? ' ' + esc(b.note) : ''}</title></rect>`;
       if (b.note) s += `<text x="${x + bw / 2}" y="${py(b.value) - 3}" font-size="8" text-anchor="middle">${esc(b.note)}</text>`;
     }
     s += `<text x="${gx + (labels.length * bw) / 2}" y="${f.h - f.bottom + 16}" font-size="11" text-anchor="middle">${esc(g.name)}</text>`;
@@ -279,6 +298,14 @@ function legendRows(labels: string[], width: number): number {
 
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
 
+/** One table row of `cells` (`th` for a header row). */
+const tr = (cells: readonly (string | number)[], tag: 'td' | 'th' = 'td') => `<tr>${cells.map((c) => `<${tag}>${c}</${tag}>`).join('')}</tr>`;
+
+const REPORT_STYLE =
+  'body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}' +
+  'td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f4f4f4}' +
+  'td:first-child{text-align:left}h2{margin-top:1.6em}';
+
 /** The report page. */
 export function renderReport(r: HbReport): string {
   const speedups = r.speedups ?? computeSpeedups(r.runs);
@@ -310,29 +337,53 @@ export function renderReport(r: HbReport): string {
     const s = speedups.find((q) => q.config === x.label && q.net === x.net && q.batch === x.batch);
     return s?.vsCrypten ? `${s.vsCrypten.toFixed(1)}×` : undefined;
   };
+  const cfgHead = tr(
+    ['config', 'mode', 'budget', 'bits kept', 'discarded', 'calib 64-bit', 'calib', 'test 64-bit', 'test', 'test agreement', 'MPC identical'],
+    'th',
+  );
+  const runHead = tr(['run', 'net', 'batch', 'ms / batch', 'MB / batch', 'ReLU MB', 'rounds', 'modelled net ms', 'agreement'], 'th');
+  const spHead = tr(['config', 'net', 'batch', 'time vs sign-only 64', 'time vs CrypTen', 'bytes vs sign-only 64', 'bytes vs CrypTen'], 'th');
   const cfgRows = r.configs
-    .map(
-      (c) =>
-        `<tr><td>${esc(c.name)}</td><td>${c.mode ?? ''}${c.finetuned ? ' (fine-tuned)' : ''}</td><td>${c.budget ?? ''}</td><td>${c.bitsKept.toFixed(2)}</td><td>${pct(c.bitsDiscarded)}</td>` +
-        `<td>${pct(c.calibration?.accuracy64)}</td><td>${pct(c.calibration?.accuracy)}</td><td>${pct(c.test?.accuracy64)}</td><td>${pct(c.test?.accuracy)}</td><td>${pct(c.test?.agreement)}</td>` +
-        `<td>${c.mpcCheck ? `${c.mpcCheck.identical}/${c.mpcCheck.n}` : '–'}</td></tr>`,
+    .map((c) =>
+      tr([
+        esc(c.name),
+        `${c.mode ?? ''}${c.finetuned ? ' (fine-tuned)' : ''}`,
+        c.budget ?? '',
+        c.bitsKept.toFixed(2),
+        pct(c.bitsDiscarded),
+        pct(c.calibration?.accuracy64),
+        pct(c.calibration?.accuracy),
+        pct(c.test?.accuracy64),
+        pct(c.test?.accuracy),
+        pct(c.test?.agreement),
+        c.mpcCheck ? `${c.mpcCheck.identical}/${c.mpcCheck.n}` : '–',
+      ]),
     )
     .join('\n');
   const runRows = r.runs
-    .map(
-      (x) =>
-        `<tr><td>${esc(x.label)}</td><td>${x.net}</td><td>${x.batch}</td><td>${x.msPerBatch.toFixed(1)}</td><td>${(x.bytesPerBatch / 1e6).toFixed(3)}</td><td>${(x.reluBytesPerBatch / 1e6).toFixed(3)}</td><td>${x.rounds}</td><td>${x.modeledMs.toFixed(1)}</td><td>${pct(x.agreement)}</td></tr>`,
+    .map((x) =>
+      tr([
+        esc(x.label),
+        x.net,
+        x.batch,
+        x.msPerBatch.toFixed(1),
+        (x.bytesPerBatch / 1e6).toFixed(3),
+        (x.reluBytesPerBatch / 1e6).toFixed(3),
+        x.rounds,
+        x.modeledMs.toFixed(1),
+        pct(x.agreement),
+      ]),
     )
     .join('\n');
   const spRows = speedups
-    .map(
-      (s) =>
-        `<tr><td>${esc(s.config)}</td><td>${s.net}</td><td>${s.batch}</td><td>${s.vsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.vsCrypten?.toFixed(2) ?? '–'}×</td><td>${s.commVsSignonly?.toFixed(2) ?? '–'}×</td><td>${s.commVsCrypten?.toFixed(2) ?? '–'}×</td></tr>`,
-    )
+    .map((s) => {
+      const ratios = [s.vsSignonly, s.vsCrypten, s.commVsSignonly, s.commVsCrypten].map((v) => `${v?.toFixed(2) ?? '–'}×`);
+      return tr([esc(s.config), s.net, s.batch, ...ratios]);
+    })
     .join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>HummingBird report: ${esc(r.model)}</title>
-<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}h2{margin-top:1.6em}</style>
+<style>${REPORT_STYLE}</style>
 </head><body>
 <h1>HummingBird report</h1>
 <p>Model <code>${esc(r.model)}</code> (hash <code>${r.modelHash.slice(0, 16)}…</code>), generated ${esc(r.generated)}.
@@ -340,7 +391,7 @@ ReLU cost per element and party (engine cost model): 64-bit sign-only ${r.reluCo
 ${r.reluCost.configs.map((c) => `${esc(c.config)} ${c.bitsPerElement.toFixed(1)} bits`).join(', ')}.</p>
 <h2>Accuracy vs kept bits per ReLU element</h2>
 ${paretoSvg(pts, 'kept bits per ReLU element (log scale)', 'accuracy (%)')}
-<table><tr><th>config</th><th>mode</th><th>budget</th><th>bits kept</th><th>discarded</th><th>calib 64-bit</th><th>calib</th><th>test 64-bit</th><th>test</th><th>test agreement</th><th>MPC identical</th></tr>
+<table>${cfgHead}
 ${cfgRows}</table>
 <h2>Bits kept per layer</h2>
 ${layerBitsSvg(r.configs)}
@@ -360,10 +411,10 @@ ${groupedBarsSvg(
   labels,
   colors,
 )}
-<table><tr><th>run</th><th>net</th><th>batch</th><th>ms / batch</th><th>MB / batch</th><th>ReLU MB</th><th>rounds</th><th>modelled net ms</th><th>agreement</th></tr>
+<table>${runHead}
 ${runRows}</table>
 <h2>Speedups</h2>
-<table><tr><th>config</th><th>net</th><th>batch</th><th>time vs sign-only 64</th><th>time vs CrypTen</th><th>bytes vs sign-only 64</th><th>bytes vs CrypTen</th></tr>
+<table>${spHead}
 ${spRows}</table>`
     : '<p>No private inference was measured (--no-mpc).</p>'
 }

@@ -61,7 +61,8 @@ export function checkPlanWeights(plan: MpcPlan): void {
     }
     if (worst > MAX_WEIGHT)
       throw new ModelError(
-        `${plan.source}: node '${node.name}' (${node.opType}): ${what} magnitude ${worst.toExponential(2)} exceeds ${MAX_WEIGHT}, beyond the fixed-point headroom`,
+        `${plan.source}: node '${node.name}' (${node.opType}): ${what} magnitude ${worst.toExponential(2)} ` +
+          `exceeds ${MAX_WEIGHT}, beyond the fixed-point headroom`,
       );
   }
 }

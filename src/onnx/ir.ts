@@ -124,25 +124,21 @@ export function sizeOf(dims: readonly number[]): number {
   return n;
 }
 
+/** The typed-array class holding each dtype's elements (bool as one byte per element). */
+export const ARRAY_TYPES: Record<DType, { new (length: number): TensorArray; new (buffer: ArrayBuffer): TensorArray }> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int16: Int16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+};
+
 /** Allocate a zeroed typed array for `n` elements of `dtype`. */
 export function allocArray(dtype: DType, n: number): TensorArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(n);
-    case 'float64':
-      return new Float64Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'int16':
-      return new Int16Array(n);
-    case 'int8':
-      return new Int8Array(n);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(n);
-  }
+  return new ARRAY_TYPES[dtype](n);
 }
 
 /** Build a float32 tensor. */

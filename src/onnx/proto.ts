@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import pkg from 'onnx-proto';
 import type { Attribute, Dim, DType, Graph, Model, Node, Tensor, TensorArray, ValueInfo } from './ir.js';
-import { DTYPE_CODE, ModelError, sizeOf } from './ir.js';
+import { ARRAY_TYPES, DTYPE_CODE, ModelError, sizeOf } from './ir.js';
 
 const { onnx } = pkg;
 type P = typeof onnx;
@@ -72,23 +72,7 @@ function swapBytes(b: Uint8Array, width: number): void {
 
 /** View an aligned ArrayBuffer as the typed array of `dtype`. */
 function viewAs(dtype: DType, buf: ArrayBuffer): TensorArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buf);
-    case 'float64':
-      return new Float64Array(buf);
-    case 'int64':
-      return new BigInt64Array(buf);
-    case 'int32':
-      return new Int32Array(buf);
-    case 'int16':
-      return new Int16Array(buf);
-    case 'int8':
-      return new Int8Array(buf);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buf);
-  }
+  return new ARRAY_TYPES[dtype](buf);
 }
 
 function decodeTensor(t: ITensor, what: string): Tensor {

@@ -174,7 +174,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   if (!Number.isInteger(k) || k < 1) throw new ModelError(`sentinel count k must be a positive integer (got ${k})`);
   if (k > MAX_K)
     throw new ModelError(
-      `sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`,
+      `sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory ` +
+        `and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`,
     );
   checkOutDir(opts.outDir, opts.force === true);
   const partition = partitionModel(model, { size });

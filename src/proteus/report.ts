@@ -58,7 +58,15 @@ export function partitionSvg(model: Model, partition: Partition): string {
 export function proteusReportHtml(title: string, entries: readonly ReportEntry[], extra = ''): string {
   const sections = entries.map((e) => {
     const rows = e.rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
-    return `<section><h2>${esc(e.name)}</h2><table>${rows}</table><p>Nodes by depth (left → right), coloured by subgraph; red edges cross a cut.</p><div class="svg">${partitionSvg(e.model, e.partition)}</div></section>`;
+    return (
+      `<section><h2>${esc(e.name)}</h2><table>${rows}</table><p>Nodes by depth (left → right), coloured by ` +
+      `subgraph; red edges cross a cut.</p><div class="svg">${partitionSvg(e.model, e.partition)}</div></section>`
+    );
   });
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}.svg{overflow-x:auto;border:1px solid #eee}</style></head><body><h1>${esc(title)}</h1>${extra}${sections.join('')}</body></html>\n`;
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>body{font:14px ` +
+    `sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px ` +
+    `8px;text-align:left}.svg{overflow-x:auto;border:1px solid ` +
+    `#eee}</style></head><body><h1>${esc(title)}</h1>${extra}${sections.join('')}</body></html>\n`
+  );
 }

@@ -135,7 +135,8 @@ export async function runOverQueue(
 }> {
   if (client.refreshes > 0)
     throw new OptionError(
-      `${client.source}: the plan needs ${client.refreshes} client-aided refresh round trip(s) per image, which a queued job cannot make; use --no-refresh (a plan without refresh) or run without --queue`,
+      `${client.source}: the plan needs ${client.refreshes} client-aided refresh round trip(s) per image, ` +
+        `which a queued job cannot make; use --no-refresh (a plan without refresh) or run without --queue`,
     );
   const per = o.perJob ?? 1;
   if (!(Number.isInteger(per) && per >= 1)) throw new OptionError(`--per-job must be a positive integer, got ${per}`);

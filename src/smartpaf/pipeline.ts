@@ -114,7 +114,8 @@ export async function runPipeline(model: Model, o: PipelineOptions): Promise<Pip
   }
   for (const f of fineTune)
     log(
-      `  ${f.node}: val ${(100 * f.startValAccuracy).toFixed(2)}% → ${(100 * f.bestValAccuracy).toFixed(2)}% (${f.groups.map((g) => `${g.group}${g.improved ? '+' : '-'}`).join(' ')})`,
+      `  ${f.node}: val ${(100 * f.startValAccuracy).toFixed(2)}% → ${(100 * f.bestValAccuracy).toFixed(2)}% ` +
+        `(${f.groups.map((g) => `${g.group}${g.improved ? '+' : '-'}`).join(' ')})`,
     );
   const res: PipelineResult = {
     paf: o.paf.name,

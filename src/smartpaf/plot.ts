@@ -57,7 +57,8 @@ function panel(p: LinePlot, ox: number, oy: number): string {
     parts.push(`<text x="${(sx(x0) - 5).toFixed(1)}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" font-size="10">${fmt(t)}</text>`);
   }
   parts.push(
-    `<rect x="${sx(x0).toFixed(1)}" y="${sy(y1).toFixed(1)}" width="${(sx(x1) - sx(x0)).toFixed(1)}" height="${(sy(y0) - sy(y1)).toFixed(1)}" fill="none" stroke="#888"/>`,
+    `<rect x="${sx(x0).toFixed(1)}" y="${sy(y1).toFixed(1)}" width="${(sx(x1) - sx(x0)).toFixed(1)}" ` +
+      `height="${(sy(y0) - sy(y1)).toFixed(1)}" fill="none" stroke="#888"/>`,
   );
   // Clip curves to the plot area so overshooting polynomials do not cover the labels.
   const clip = `clip${ox}_${oy}`;

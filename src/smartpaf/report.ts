@@ -160,7 +160,9 @@ export function tableSvg(r: TableResult): string {
     TABLE_ROWS.forEach((row, ri) => {
       const acc = c.cells[row.key]?.accuracy ?? 0;
       parts.push(
-        `<rect x="${(x0 + ri * barW).toFixed(1)}" y="${y(acc).toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(plotH * acc).toFixed(1)}" fill="${COLORS[ri]}"><title>${esc(c.paf)} — ${esc(row.label)}: ${(100 * acc).toFixed(2)}%</title></rect>`,
+        `<rect x="${(x0 + ri * barW).toFixed(1)}" y="${y(acc).toFixed(1)}" width="${(barW - 1).toFixed(1)}" ` +
+          `height="${(plotH * acc).toFixed(1)}" fill="${COLORS[ri]}"><title>${esc(c.paf)} — ${esc(row.label)}: ` +
+          `${(100 * acc).toFixed(2)}%</title></rect>`,
       );
     });
     parts.push(`<text x="${(x0 + (groupW - 16) / 2).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle">${esc(c.paf)}</text>`);
@@ -175,27 +177,40 @@ export function tableSvg(r: TableResult): string {
   return parts.join('\n');
 }
 
+/** The page's style sheet and the legend of the DS/SS row names. */
+const TABLE_STYLE =
+  'body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}' +
+  'td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}';
+const SCALE_LEGEND =
+  'DS = dynamic scale (s = max|x| of each evaluation batch of 256), ' + 'SS = static scale (running max over the calibration set of training data).';
+
+/** A table cell: accuracy in percent, or a dash for a technique not run. */
+const accuracyCell = (cell: { accuracy: number } | undefined) => (cell ? (100 * cell.accuracy).toFixed(2) + '%' : '—');
+
 /** The report as a self-contained HTML page. */
 export function tableHtml(r: TableResult): string {
   const head = `<tr><th>technique</th>${r.columns.map((c) => `<th>${esc(c.paf)}</th>`).join('')}</tr>`;
   const rows = TABLE_ROWS.map(
-    (row) =>
-      `<tr><td>${esc(row.label)}</td>${r.columns.map((c) => `<td>${c.cells[row.key] ? (100 * c.cells[row.key].accuracy).toFixed(2) + '%' : '—'}</td>`).join('')}</tr>`,
+    (row) => `<tr><td>${esc(row.label)}</td>${r.columns.map((c) => `<td>${accuracyCell(c.cells[row.key])}</td>`).join('')}</tr>`,
   ).join('\n');
   const range = r.columns
     .map((c) => {
       const rr = c.cells.smartSs?.range ?? {};
       const items = Object.entries(rr).map(
         ([k, v]) =>
-          `${esc(k)}: ${v.outside} of ${v.total} inputs outside [−s, s] (${v.fraction.toExponential(1)}), max |x|/s ${v.maxRatio == null ? '∞ (overflow)' : v.maxRatio.toPrecision(3)}`,
+          `${esc(k)}: ${v.outside} of ${v.total} inputs outside [−s, s] (${v.fraction.toExponential(1)}), max ` +
+          `|x|/s ${v.maxRatio == null ? '∞ (overflow)' : v.maxRatio.toPrecision(3)}`,
       );
-      return `<li><b>${esc(c.paf)}</b>: ${items.join('; ') || 'n/a'} (fine-tuning epochs ${c.epochs}; SmartPAF pipeline ${c.smartPafSeconds.toFixed(0)} s; whole column ${c.seconds.toFixed(0)} s)</li>`;
+      return (
+        `<li><b>${esc(c.paf)}</b>: ${items.join('; ') || 'n/a'} (fine-tuning epochs ${c.epochs}; SmartPAF ` +
+        `pipeline ${c.smartPafSeconds.toFixed(0)} s; whole column ${c.seconds.toFixed(0)} s)</li>`
+      );
     })
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>SmartPAF report — ${esc(r.model)}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>
+<style>${TABLE_STYLE}</style></head><body>
 <h1>SmartPAF accuracy recovery — ${esc(r.model)}</h1>
-<p>Test accuracy on ${esc(r.dataset)} (${r.testN} examples). ReLU model: <b>${(100 * r.reluAccuracy).toFixed(2)}%</b>. DS = dynamic scale (s = max|x| of each evaluation batch of 256), SS = static scale (running max over the calibration set of training data).</p>
+<p>Test accuracy on ${esc(r.dataset)} (${r.testN} examples). ReLU model: <b>${(100 * r.reluAccuracy).toFixed(2)}%</b>. ${SCALE_LEGEND}</p>
 <table>${head}\n<tr><td>ReLU model</td>${r.columns.map(() => `<td>${(100 * r.reluAccuracy).toFixed(2)}%</td>`).join('')}</tr>\n${rows}</table>
 ${tableSvg(r)}
 <h2>Static-scale range at deployment (SmartPAF row, test set)</h2><ul>${range}</ul>

@@ -31,12 +31,16 @@ test('demo --limit 0 and negative counts are refused as usage errors', () => {
   oneLineError(privml('demo', '--private', '-1'), 2, /--private must be a non-negative integer/);
 });
 
-test('outputs are checked before the work: train, zoo export, smartpaf, hummingbird', () => {
+test('outputs are checked before the work: train, zoo export, smartpaf, hummingbird, fhe keygen/encrypt', () => {
   // The data set is missing too: the error must be about the output, proving the check comes first.
   oneLineError(privml('train', '--model', 'fmnist-cnn', '--dataset', 'fashion-mnist', '-o', `${UNWRITABLE}/m.onnx`), 1, /a-file.*cannot create the folder/);
   oneLineError(privml('zoo', 'export', 'fmnist-cnn', '-o', `${UNWRITABLE}/m.onnx`), 1, /cannot create the folder/);
   oneLineError(privml('smartpaf', 'models/fmnist-cnn-max.onnx', '--paf', 'f1g2', '-o', `${UNWRITABLE}/m.onnx`), 1, /cannot create the folder/);
   oneLineError(privml('hummingbird', 'search', 'models/fmnist-cnn.onnx', '--budget', '16', '-o', `${UNWRITABLE}/c.json`), 1, /cannot create the folder/);
+  // fhe: the key folder is checked before planning, the ciphertext path before the keys are read.
+  const paf = 'models/fmnist-cnn-max.f1sq-g1sq.paf.onnx';
+  oneLineError(privml('fhe', 'keygen', '--model', paf, '--refresh', '-o', `${UNWRITABLE}/keys`), 1, /cannot create or write the folder/);
+  oneLineError(privml('fhe', 'encrypt', '--dataset', 'fashion-mnist-sample', '--keys', tmp, '-o', `${UNWRITABLE}/x.ct`), 1, /cannot create the folder/);
   // Parent folders are created consistently.
   const nested = join(tmp, 'a', 'b', 'm.onnx');
   assert.equal(privml('zoo', 'export', 'fmnist-cnn', '-o', nested).code, 0);

@@ -31,6 +31,7 @@ import {
 } from '../../src/mpc/protocols/arith.js';
 import type { ConvGeom, PoolGeom } from '../../src/mpc/ring.js';
 import { SeededRng } from '../../src/seeded-rng.js';
+import { convRef } from '../helpers/conv-ref.js';
 
 const F = 16;
 
@@ -84,31 +85,6 @@ function matRef(a: BigInt64Array, b: BigInt64Array, m: number, k: number, n: num
       for (let l = 0; l < k; l++) s += a[i * k + l]! * b[l * n + j]!;
       out.push(i64(s));
     }
-  return out;
-}
-
-function convRef(x: BigInt64Array, w: BigInt64Array, g: ConvGeom): bigint[] {
-  const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1;
-  const ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
-  const cg = g.c / g.group,
-    cog = g.co / g.group;
-  const out: bigint[] = [];
-  for (let b = 0; b < g.n; b++)
-    for (let o = 0; o < g.co; o++)
-      for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
-          let s = 0n;
-          const gi = Math.floor(o / cog);
-          for (let ci = 0; ci < cg; ci++)
-            for (let ky = 0; ky < g.kh; ky++)
-              for (let kx = 0; kx < g.kw; kx++) {
-                const iy = oy * g.strideH - g.padT + ky,
-                  ix = ox * g.strideW - g.padL + kx;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                s += x[((b * g.c + gi * cg + ci) * g.h + iy) * g.w + ix]! * w[((o * cg + ci) * g.kh + ky) * g.kw + kx]!;
-              }
-          out.push(i64(s));
-        }
   return out;
 }
 

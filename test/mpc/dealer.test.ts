@@ -6,6 +6,7 @@ import { type CorrelationRequest, DealerClient, DealerServer } from '../../src/m
 import { localSession } from '../../src/mpc/local.js';
 import { memoryFramePair } from '../../src/mpc/net/memory.js';
 import type { ConvGeom } from '../../src/mpc/ring.js';
+import { convRef } from '../helpers/conv-ref.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const rec = (a: BigInt64Array, b: BigInt64Array): bigint[] => Array.from(a, (v, i) => BigInt.asIntN(64, v + b[i]!));
@@ -50,33 +51,6 @@ test('Prg.bits zeroes unused high bits; the default counter starts at zero; seed
   assert.notDeepEqual(new Prg(seed).bytes(16), new Prg(randomSeed()).bytes(16));
   assert.throws(() => new Prg(new Uint8Array(15)), /seed must be 16 bytes/);
 });
-
-/** Naive BigInt convolution (NCHW × OIHW, groups) for reference. */
-function convRef(x: bigint[], w: bigint[], g: ConvGeom): bigint[] {
-  const oh = Math.floor((g.h + g.padT + g.padB - g.kh) / g.strideH) + 1;
-  const ow = Math.floor((g.w + g.padL + g.padR - g.kw) / g.strideW) + 1;
-  const cg = g.c / g.group,
-    cog = g.co / g.group;
-  const out: bigint[] = [];
-  for (let b = 0; b < g.n; b++)
-    for (let o = 0; o < g.co; o++)
-      for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
-          let s = 0n;
-          const gi = Math.floor(o / cog);
-          for (let ci = 0; ci < cg; ci++)
-            for (let ky = 0; ky < g.kh; ky++)
-              for (let kx = 0; kx < g.kw; kx++) {
-                const iy = oy * g.strideH - g.padT + ky,
-                  ix = ox * g.strideW - g.padL + kx;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                const c = gi * cg + ci;
-                s += x[((b * g.c + c) * g.h + iy) * g.w + ix]! * w[((o * cg + ci) * g.kh + ky) * g.kw + kx]!;
-              }
-          out.push(BigInt.asIntN(64, s));
-        }
-  return out;
-}
 
 test('reconstructed Beaver, matrix, conv, AND and shared-bit correlations are correct', async () => {
   const s = await localSession();

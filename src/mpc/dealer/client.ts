@@ -162,7 +162,8 @@ export class DealerClient implements Correlations {
     if (head) {
       if (!sameRequest(head.req, req)) {
         const err = new Error(
-          `dealer client (party ${this.party}): correlation request ${describeRequest(req)} does not match the prefetched plan, which expected ${describeRequest(head.req)}`,
+          `dealer client (party ${this.party}): correlation request ${describeRequest(req)} does not match the ` +
+            `prefetched plan, which expected ${describeRequest(head.req)}`,
         );
         this.fail(err);
         return Promise.reject(err);

@@ -142,7 +142,8 @@ export async function handshake(
       () =>
         reject(
           new Error(
-            `no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ${typeof expectRole === 'string' ? describeRole(expectRole) : expectRole.map(describeRole).join(' or ')})`,
+            `no handshake from the peer within ${formatSeconds(timeoutMs)} (expected ` +
+              `${typeof expectRole === 'string' ? describeRole(expectRole) : expectRole.map(describeRole).join(' or ')})`,
           ),
         ),
       timeoutMs,

@@ -8,8 +8,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { FrameChannel } from '../context.js';
-import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, HEARTBEAT_BYTES, PRE_AUTH_MAX_FRAME_BYTES } from './framing.js';
-import { FrameQueue, formatSeconds, startLiveness } from './queue.js';
+import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, HEARTBEAT_BYTES } from './framing.js';
+import { formatSeconds } from './queue.js';
+import { StreamChannel } from './stream-channel.js';
 import { type WebSocketLike, wsFrameChannel } from './ws.js';
 
 type Pem = string | Buffer;
@@ -174,69 +175,27 @@ function identityOf(socket: net.Socket): PeerIdentity | undefined {
   return { cn: Array.isArray(cn) ? cn[0] : cn, san: sanNames(c.subjectaltname) };
 }
 
-class SocketChannel implements TcpFrameChannel {
-  private readonly queue: FrameQueue;
-  private readonly decoder: FrameDecoder;
-  private readonly maxFrameBytes: number;
-  private sendLimit: number;
+class SocketChannel extends StreamChannel implements TcpFrameChannel {
   readonly peerIdentity: PeerIdentity | undefined;
-  private lastRx = performance.now();
-  private lastTx = performance.now();
-  private liveness: ReturnType<typeof setInterval> | undefined;
   /** Failure listeners; undefined once they were told (a later listener is called at once). */
   private failureCbs: ((err: Error) => void)[] | undefined = [];
 
   constructor(
     private readonly socket: net.Socket,
-    public label: string,
+    label: string,
     opts: ChannelOptions,
   ) {
-    this.maxFrameBytes = checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-    const preAuth = opts.preAuthLimit ?? true;
-    // Our own hello is small too; the send limit only rises with the receive limit.
-    this.sendLimit = preAuth ? Math.min(this.maxFrameBytes, PRE_AUTH_MAX_FRAME_BYTES) : this.maxFrameBytes;
+    super(label, opts);
     this.peerIdentity = identityOf(socket);
-    this.queue = new FrameQueue(opts.idleTimeoutMs, (err) => this.abort(err), label);
-    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.sendLimit);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.lastRx = performance.now();
-      try {
-        this.decoder.push(chunk);
-      } catch (err) {
-        this.abort(new Error(`peer ${this.label} sent a bad frame: ${(err as Error).message}`));
-      }
-    });
+    socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('error', (err) => this.peerGone(err));
     socket.on('end', () => this.peerGone(undefined));
     socket.on('close', () => this.peerGone(undefined));
   }
 
-  setLabel(label: string): void {
-    this.label = label;
-    this.queue.peerLabel = label;
-  }
-
-  verified(opts: LivenessOptions = {}): void {
-    this.sendLimit = this.maxFrameBytes;
-    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
-    const ms = opts.idleTimeoutMs;
-    if (ms === undefined || this.liveness || this.queue.failure) return;
-    this.lastRx = performance.now();
-    this.liveness = startLiveness(ms, {
-      lastRx: () => this.lastRx,
-      lastTx: () => this.lastTx,
-      heartbeat: (now) => {
-        this.socket.write(HEARTBEAT_BYTES);
-        this.lastTx = now;
-      },
-      idle: (message) => this.abort(new Error(`peer ${this.label} ${message}`)),
-    });
-  }
-
-  private stopLiveness(): void {
-    if (this.liveness) clearInterval(this.liveness);
-    this.liveness = undefined;
+  protected heartbeat(): void {
+    this.socket.write(HEARTBEAT_BYTES);
   }
 
   onFailure(cb: (err: Error) => void): void {
@@ -254,16 +213,14 @@ class SocketChannel implements TcpFrameChannel {
   private peerGone(err: Error | undefined): void {
     this.stopLiveness();
     if (this.queue.failure) return;
-    const midFrame = this.decoder.idle ? '' : ' in the middle of a frame';
     const why = err ? ` (${describe(err)})` : '';
-    const e = new Error(`peer ${this.label} closed the connection${midFrame}${why}`);
+    const e = new Error(`peer ${this.label} closed the connection${this.midFrame()}${why}`);
     this.queue.fail(e);
     this.socket.destroy();
     this.notify(e);
   }
 
-  /** Fail the link with `err` and drop the connection. */
-  private abort(err: Error): void {
+  protected abort(err: Error): void {
     this.stopLiveness();
     this.queue.fail(err, true);
     this.socket.destroy();
@@ -275,10 +232,6 @@ class SocketChannel implements TcpFrameChannel {
     if (err) throw err;
     this.socket.write(encodeFrame(frame, this.sendLimit));
     this.lastTx = performance.now();
-  }
-
-  recv(): Promise<Uint8Array> {
-    return this.queue.recv();
   }
 
   close(): void {

@@ -5,17 +5,10 @@
  * browser WebSocket API — the browser's own `WebSocket` in the page, the `ws` package in Node —
  * and imports nothing from Node, so the page bundle uses this very file.
  */
-import {
-  checkFrameLimit,
-  DEFAULT_MAX_FRAME_BYTES,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  HEARTBEAT_BYTES,
-  oversizedFrameError,
-  PRE_AUTH_MAX_FRAME_BYTES,
-} from './framing.js';
-import { FrameQueue, formatSeconds, startLiveness } from './queue.js';
-import type { LivenessOptions, PeerIdentity, TcpFrameChannel } from './tcp.js';
+import { FRAME_HEADER_BYTES, HEARTBEAT_BYTES, oversizedFrameError } from './framing.js';
+import { formatSeconds } from './queue.js';
+import { StreamChannel } from './stream-channel.js';
+import type { PeerIdentity, TcpFrameChannel } from './tcp.js';
 
 /** The part of the WebSocket API this transport uses (browser WebSocket and `ws` both have it). */
 export interface WebSocketLike {
@@ -64,79 +57,38 @@ function messageBytes(data: unknown): Uint8Array | null {
   return null;
 }
 
-class WsChannel implements TcpFrameChannel {
-  private readonly queue: FrameQueue;
-  private readonly decoder: FrameDecoder;
-  private readonly maxFrameBytes: number;
-  private sendLimit: number;
+class WsChannel extends StreamChannel implements TcpFrameChannel {
   readonly peerIdentity: PeerIdentity | undefined = undefined;
-  private lastRx = performance.now();
-  private lastTx = performance.now();
-  private liveness: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly ws: WebSocketLike,
-    public label: string,
+    label: string,
     opts: WsChannelOptions,
   ) {
-    this.maxFrameBytes = checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-    this.sendLimit = (opts.preAuthLimit ?? true) ? Math.min(this.maxFrameBytes, PRE_AUTH_MAX_FRAME_BYTES) : this.maxFrameBytes;
-    this.queue = new FrameQueue(opts.idleTimeoutMs, (err) => this.abort(err), label);
-    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.sendLimit);
+    super(label, opts);
     ws.binaryType = 'arraybuffer';
     ws.addEventListener('message', (ev) => {
-      this.lastRx = performance.now();
       const bytes = messageBytes(ev.data);
-      if (!bytes) {
-        this.abort(new Error(`peer ${this.label} sent a text message where binary frames were expected`));
-        return;
-      }
-      try {
-        this.decoder.push(bytes);
-      } catch (err) {
-        this.abort(new Error(`peer ${this.label} sent a bad frame: ${(err as Error).message}`));
-      }
+      if (bytes) return this.received(bytes);
+      this.lastRx = performance.now();
+      this.abort(new Error(`peer ${this.label} sent a text message where binary frames were expected`));
     });
     ws.addEventListener('close', (ev) => this.peerGone(ev.reason ? `${ev.code}: ${ev.reason}` : undefined));
     ws.addEventListener('error', () => this.peerGone('WebSocket error'));
   }
 
-  setLabel(label: string): void {
-    this.label = label;
-    this.queue.peerLabel = label;
-  }
-
-  verified(opts: LivenessOptions = {}): void {
-    this.sendLimit = this.maxFrameBytes;
-    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
-    const ms = opts.idleTimeoutMs;
-    if (ms === undefined || this.liveness || this.queue.failure) return;
-    this.lastRx = performance.now();
-    this.liveness = startLiveness(ms, {
-      lastRx: () => this.lastRx,
-      lastTx: () => this.lastTx,
-      heartbeat: (now) => {
-        if (this.ws.readyState === OPEN) this.ws.send(HEARTBEAT_BYTES);
-        this.lastTx = now;
-      },
-      idle: (message) => this.abort(new Error(`peer ${this.label} ${message}`)),
-    });
-  }
-
-  private stopLiveness(): void {
-    if (this.liveness) clearInterval(this.liveness);
-    this.liveness = undefined;
+  protected heartbeat(): void {
+    if (this.ws.readyState === OPEN) this.ws.send(HEARTBEAT_BYTES);
   }
 
   private peerGone(why: string | undefined): void {
     this.stopLiveness();
     if (this.queue.failure) return;
-    const midFrame = this.decoder.idle ? '' : ' in the middle of a frame';
-    this.queue.fail(new Error(`peer ${this.label} closed the connection${midFrame}${why ? ` (${why})` : ''}`));
+    this.queue.fail(new Error(`peer ${this.label} closed the connection${this.midFrame()}${why ? ` (${why})` : ''}`));
     this.ws.close();
   }
 
-  private abort(err: Error): void {
+  protected abort(err: Error): void {
     this.stopLiveness();
     this.queue.fail(err, true);
     this.ws.close(1002, 'bad frame or timeout');
@@ -148,10 +100,6 @@ class WsChannel implements TcpFrameChannel {
     if (this.ws.readyState !== OPEN) throw new Error(`connection to peer ${this.label} is not open`);
     this.ws.send(frameBytes(frame, this.sendLimit));
     this.lastTx = performance.now();
-  }
-
-  recv(): Promise<Uint8Array> {
-    return this.queue.recv();
   }
 
   close(): void {

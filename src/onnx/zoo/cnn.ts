@@ -7,7 +7,8 @@ function poolOption(dflt: PoolKind): OptionSpec {
 }
 
 /** Two conv/relu/pool stages and one linear layer on 1×28×28 input (≈ 20k parameters). */
-export const fmnistCnn: ZooEntry = defineModel('fmnist-cnn', 'Fashion-MNIST CNN: 2 × (Conv 3×3 + Relu + 2×2 pool), Gemm 1568→10', [poolOption('avg')], (o) => {
+const FMNIST_CNN_TITLE = 'Fashion-MNIST CNN: 2 × (Conv 3×3 + Relu + 2×2 pool), Gemm 1568→10';
+export const fmnistCnn: ZooEntry = defineModel('fmnist-cnn', FMNIST_CNN_TITLE, [poolOption('avg')], (o) => {
   const z = new ZooGraph('fmnist-cnn', num(o, 'seed'));
   const kind = str(o, 'pool') as PoolKind;
   let x = z.b.input('input', 'float32', ['batch', 1, 28, 28]);
