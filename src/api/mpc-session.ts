@@ -185,10 +185,13 @@ export function netArgs(o: NetFlags): string[] {
 
 /** Sum of a party's batch stats. */
 export function totals(r: PartyReport) {
-  const t = { ms: 0, dealerWaitMs: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
+  const t = { ms: 0, dealerWaitMs: 0, offlineMs: 0, offlinePeerBytes: 0, dealerBytes: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
   for (const b of r.batches) {
     t.ms += b.ms;
     t.dealerWaitMs += b.dealerWaitMs;
+    t.offlineMs += b.offlineMs;
+    t.offlinePeerBytes += b.offlinePeerBytes;
+    t.dealerBytes += b.dealerBytes;
     t.bytesSent += b.bytesSent;
     t.bytesReceived += b.bytesReceived;
     t.rounds += b.rounds;
@@ -215,6 +218,12 @@ export function accounting(res: LaunchResult, net: NetProfile) {
     batches: nb,
     msPerBatch: t0.ms / nb,
     dealerWaitMsPerBatch: Math.max(t0.dealerWaitMs, t1.dealerWaitMs) / nb,
+    /** --preprocess: the offline phase per batch (dealer material fetched before the input is shared; not in msPerBatch). */
+    offlineMsPerBatch: Math.max(t0.offlineMs, t1.offlineMs) / nb,
+    /** Bytes each party received from the dealer per batch (offline with --preprocess, else during msPerBatch). */
+    dealerBytesPerBatch: [t0.dealerBytes / nb, t1.dealerBytes / nb],
+    /** --preprocess: bytes each party sent its peer in the offline phase (party 0: the input's mask). */
+    offlinePeerBytesPerBatch: [t0.offlinePeerBytes / nb, t1.offlinePeerBytes / nb],
     bytesSentPerBatch: [t0.bytesSent / nb, t1.bytesSent / nb],
     roundsPerBatch: t0.rounds / nb,
     modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
