@@ -24,6 +24,8 @@ import { resolveModel } from './model-ref.js';
 /** Flags shared by every command that sets up a session. */
 export interface NetFlags {
   net?: string;
+  /** Profile of the dealer's links (both ends), when it differs from the parties' link. */
+  dealerNet?: string;
   bandwidth?: string;
   latency?: string;
   timeout?: string;
@@ -176,11 +178,23 @@ export function jobArgs(o: JobFlags): string[] {
 export function netArgs(o: NetFlags): string[] {
   const a: string[] = [];
   if (o.net) a.push('--net', o.net);
+  if (o.dealerNet) a.push('--dealer-net', o.dealerNet);
   if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
   if (o.latency) a.push('--latency', o.latency);
   if (o.timeout) a.push('--timeout', o.timeout);
   if (o.connectTimeout) a.push('--connect-timeout', o.connectTimeout);
   return a;
+}
+
+/** The dealer process's flags: its links use --dealer-net when given (the parties' profile otherwise). */
+export function dealerNetArgs(o: NetFlags): string[] {
+  if (!o.dealerNet) return netArgs(o);
+  return netArgs({ net: o.dealerNet, timeout: o.timeout, connectTimeout: o.connectTimeout });
+}
+
+/** The dealer links' profile for a party (`--dealer-net`, else the parties' own). */
+export function parseDealerNet(o: NetFlags) {
+  return o.dealerNet ? parseNet({ net: o.dealerNet }) : parseNet(o);
 }
 
 /** Sum of a party's batch stats. */
@@ -280,7 +294,7 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
     `private inference of ${source} on ${inp.count} inputs of ${inp.name}: batch ${o.batch}, ${o.weights} weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`,
   );
   const res = await launchSession({
-    dealer: netArgs(o),
+    dealer: dealerNetArgs(o),
     party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
     party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
     env: ALLOC_ENV,

@@ -4,12 +4,14 @@ import {
   ALLOC_ENV,
   accounting,
   checkPlan,
+  dealerNetArgs,
   type JobFlags,
   jobArgs,
   loadInputs,
   modelJob,
   type NetFlags,
   netArgs,
+  parseDealerNet,
   parseNet,
   parseProtocol,
   perBatch,
@@ -31,6 +33,7 @@ const addNetFlags = (c: Command): Command =>
     .option('--net <profile>', 'network emulation: none | lan (1 Gbit/s, 0.25 ms) | wan (100 Mbit/s, 20 ms)', 'none')
     .option('--bandwidth <rate>', 'custom emulated bandwidth, e.g. 1gbit, 100mbit')
     .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms')
+    .option('--dealer-net <profile>', "the dealer's links: none | lan | wan (default: as the parties' link)")
     .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)')
     .option('--connect-timeout <seconds>', 'how long the dealer and the parties wait for each other to connect, model loading included (default 30)');
 
@@ -243,6 +246,7 @@ export function registerMpc(program: Command): void {
         peer: parseEndpoint(o.peer, '--peer'),
         dealer: parseEndpoint(o.dealer, '--dealer'),
         net: parseNet(o),
+        dealerNet: parseDealerNet(o),
         fracBits: o.fracBits,
         tlsServer: id === 1 ? tlsServerOptions(o) : undefined,
         peerWebSocket: o.peerWs,
@@ -335,7 +339,7 @@ export function registerMpc(program: Command): void {
         ...(o.lanes ? ['--lanes', String(o.lanes)] : []),
         ...netArgs(o),
       ];
-      const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
+      const res = await launchSession({ dealer: dealerNetArgs(o), party0: common, party1: common, env: ALLOC_ENV });
       const b0 = res.party0.batches;
       const ms = b0.map((b) => b.ms).sort((x, y) => x - y);
       const out = {
@@ -388,7 +392,7 @@ export function registerMpc(program: Command): void {
         const f: JobFlags = { ...o, preprocess, warmup: true };
         return accounting(
           await launchSession({
-            dealer: netArgs(o),
+            dealer: dealerNetArgs(o),
             party1: [ref, '--count', String(count), ...jobArgs(f)],
             party0: [ref, '--input', tmp, ...jobArgs(f)],
             env: ALLOC_ENV,

@@ -119,6 +119,8 @@ export interface PartyOptions {
   peer: Endpoint;
   dealer: Endpoint;
   net: NetProfile;
+  /** The link to the dealer's profile (default: `net`). */
+  dealerNet?: NetProfile;
   fracBits: number;
   /** Party 1's listener (`ca` set: party 0 must present a certificate naming "party 0"). */
   tlsServer?: TlsServerOptions;
@@ -383,7 +385,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     }
     hooks.onPhase?.('setup');
     const peerLink = emulateLink(peerRaw, opts.net);
-    const dealerLink = emulateLink(dealerRaw, opts.net);
+    const dealerLink = emulateLink(dealerRaw, opts.dealerNet ?? opts.net);
     const dealerClient = await DealerClient.connect(opts.id, dealerLink);
     const ctx: PartyContext = { party: opts.id, peer: watchMessages(peerChannel(peerLink), hooks), dealer: dealerClient, fracBits: opts.fracBits };
     return {
