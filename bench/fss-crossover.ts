@@ -7,23 +7,32 @@
  * offline phase; the offline bytes per party are printed with every point (offline time on any
  * link ≈ bytes·8/bandwidth + RTT + the dealer's key generation).
  * Usage:
- *   node --import tsx bench/fss-crossover.ts [reps=1] [protocols=signonly,fss2] [configs=eco,aggressive] [rtts=0,10,40,100] [batches=1,8,64] [svg=docs/fss-crossover.svg]
- * One JSON line per point (protocols alternated within every grid cell), then a summary line; with
- * an svg path the plot is written there (online ms per image against RTT, one panel per batch).
+ *   node --import tsx bench/fss-crossover.ts [reps=1] [protocols=signonly,fss2] [configs=eco,aggressive] [rtts=0,10,40,100] [batches=1,8,64]
+ *   node --import tsx bench/fss-crossover.ts plot points.jsonl... > docs/fss-crossover.svg
+ * One JSON line per point (protocols alternated within every grid cell), then a summary line;
+ * `plot` draws the points of earlier runs (online ms per image against RTT, one panel per batch).
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+if (process.argv[2] === 'plot') {
+  const pts = process.argv
+    .slice(3)
+    .flatMap((f) => readFileSync(f, 'utf8').split('\n'))
+    .filter((l) => l.startsWith('{') && !l.includes('"summary"'))
+    .map((l) => JSON.parse(l) as Point);
+  process.stdout.write(plot(pts));
+  process.exit(0);
+}
 const arg = (i: number, d: string): string => process.argv[i] ?? d;
 const reps = Number(arg(2, '1'));
 const protos = arg(3, 'signonly,fss2').split(',');
 const configs = arg(4, 'eco,aggressive').split(',');
 const rtts = arg(5, '0,10,40,100').split(',').map(Number);
 const batches = arg(6, '1,8,64').split(',').map(Number);
-const svgPath = process.argv[7] ?? join(root, 'docs/fss-crossover.svg');
 const CONFIGS: Record<string, string> = { eco: 'eco.json', aggressive: 'aggressive-6.4.json' };
 for (const c of configs) if (!CONFIGS[c]) throw new Error(`bench/fss-crossover: unknown config ${c} (expected ${Object.keys(CONFIGS).join(', ')})`);
 
@@ -74,10 +83,9 @@ for (const batch of batches) {
           '300',
           '--json',
         ];
-        const c0 = process.resourceUsage();
-        let out;
+        let out, cpuS;
         try {
-          out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] }));
+          [out, cpuS] = runTimed(args);
         } catch (e) {
           console.error(
             `${protocol} ${config} rtt ${rtt} batch ${batch}: failed: ${
@@ -88,7 +96,6 @@ for (const batch of batches) {
           );
           continue;
         }
-        const c1 = process.resourceUsage();
         const p: Point = {
           protocol,
           config,
@@ -100,7 +107,7 @@ for (const batch of batches) {
           onlineBytesSentPerParty: out.bytesSentPerBatch.map(Math.round),
           onlineComputeMsPerParty: out.onlineComputeMsPerBatch.map(Math.round),
           offlineDealerBytesPerParty: out.offlineDealerBytesPerBatch.map(Math.round),
-          cpuS: Math.round((c1.userCPUTime - c0.userCPUTime + c1.systemCPUTime - c0.systemCPUTime) / 1e5) / 10,
+          cpuS,
         };
         points.push(p);
         console.log(JSON.stringify(p));
@@ -111,10 +118,14 @@ for (const batch of batches) {
 console.log(
   JSON.stringify({ summary: true, points: points.length, wallS: Math.round((performance.now() - t0) / 1000), load1Start: load0, load1End: loadavg()[0] }),
 );
-if (svgPath !== '-') writeFileSync(svgPath, plot(points));
 
 /** Online ms per image against RTT, one panel per batch, a line per protocol and config (log y). */
 function plot(ps: Point[]): string {
+  const uniq = <T>(v: T[]): T[] => [...new Set(v)];
+  const protos = uniq(ps.map((p) => p.protocol)),
+    configs = uniq(ps.map((p) => p.config)),
+    rtts = uniq(ps.map((p) => p.rttMs)).sort((a, b) => a - b),
+    batches = uniq(ps.map((p) => p.batch)).sort((a, b) => a - b);
   const W = 300,
     H = 240,
     M = { l: 52, r: 10, t: 28, b: 40 };
@@ -167,4 +178,36 @@ function plot(ps: Point[]): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+/** The fields of `privml mpc bench model --json` read here. */
+interface BenchOut {
+  onlineMsPerBatch: number;
+  offlineMsPerBatch: number;
+  msPerBatch: number | null;
+  roundsPerBatch: number;
+  bytesSentPerBatch: number[];
+  offlineDealerBytesPerBatch: number[];
+  onlineComputeMsPerBatch: number[];
+}
+
+/**
+ * Run `privml` with `args` under /usr/bin/time: its JSON output and the CPU seconds (user + system)
+ * of the launcher and the dealer and party processes it waited for (the whole run, warm-up and
+ * offline phase included).
+ */
+function runTimed(args: string[]): [BenchOut, number] {
+  const dir = mkdtempSync(join(tmpdir(), 'privml-bench-')),
+    f = join(dir, 'time');
+  try {
+    const stdout = execFileSync('/usr/bin/time', ['-o', f, '-f', '%U %S', process.execPath, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const [u, sy] = readFileSync(f, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    return [JSON.parse(stdout) as BenchOut, Math.round((u! + sy!) * 10) / 10];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -15,7 +15,8 @@
  * line with the speedups of the online time and the process CPU seconds and load.
  */
 import { execFileSync } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -65,10 +66,9 @@ for (let pass = 0; pass < passes; pass++) {
     if (mode === 'split') args.push('--preprocess');
     if (CONFIGS[cfg]) args.push('--relu-config', join(root, 'models/hummingbird/fmnist-cnn', CONFIGS[cfg]));
     const id = `${name}:${cfg}`;
-    let out;
-    const c0 = process.resourceUsage();
+    let out, cpuS: number;
     try {
-      out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] }));
+      [out, cpuS] = runTimed(args);
     } catch (e) {
       // a run that could not start (e.g. the connect timeout on an overloaded machine) is reported and skipped
       console.error(
@@ -80,9 +80,6 @@ for (let pass = 0; pass < passes; pass++) {
       );
       continue;
     }
-    const c1 = process.resourceUsage();
-    // children's CPU (dealer, parties, launcher) as the kernel accounts it for waited-for children
-    const cpuS = (c1.userCPUTime - c0.userCPUTime + c1.systemCPUTime - c0.systemCPUTime) / 1e6;
     const a = acc.get(id) ?? { online: [], offline: [], dealerOnline: [], cpuS: [], rounds: 0, bytes: [], offlineDealerBytes: [], compute: [] };
     acc.set(id, a);
     a.online.push(out.onlineMsPerBatch);
@@ -125,3 +122,35 @@ for (const [id, a] of acc) {
   );
 }
 console.log(JSON.stringify({ summary: true, mode, wallS: r1((performance.now() - t0) / 1000), load1Start: load0, load1End: loadavg()[0] }));
+
+/** The fields of `privml mpc bench model --json` read here. */
+interface BenchOut {
+  onlineMsPerBatch: number;
+  offlineMsPerBatch: number;
+  msPerBatch: number | null;
+  roundsPerBatch: number;
+  bytesSentPerBatch: number[];
+  offlineDealerBytesPerBatch: number[];
+  onlineComputeMsPerBatch: number[];
+}
+
+/**
+ * Run `privml` with `args` under /usr/bin/time: its JSON output and the CPU seconds (user + system)
+ * of the launcher and the dealer and party processes it waited for (the whole run, warm-up and
+ * offline phase included).
+ */
+function runTimed(args: string[]): [BenchOut, number] {
+  const dir = mkdtempSync(join(tmpdir(), 'privml-bench-')),
+    f = join(dir, 'time');
+  try {
+    const stdout = execFileSync('/usr/bin/time', ['-o', f, '-f', '%U %S', process.execPath, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const [u, sy] = readFileSync(f, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    return [JSON.parse(stdout) as BenchOut, Math.round((u! + sy!) * 10) / 10];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
