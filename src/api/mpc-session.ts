@@ -9,7 +9,7 @@ import { DataError, firstLine, ModelError, OptionError } from '../errors.js';
 import { type HbConfig, validateConfig } from '../hummingbird/config.js';
 import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
 import { type LaunchResult, launchSession } from '../mpc/launch.js';
-import { describeNet, type NetProfile, parseNetOptions } from '../mpc/net/emulate.js';
+import { describeNet, NET_PRESETS, type NetProfile, parseNetOptions } from '../mpc/net/emulate.js';
 import { checkPlanWeights, MIN_FRAC_BITS, type MpcPlan, maxFracBits, planModel } from '../mpc/plan.js';
 import { emptyProfile, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
@@ -189,12 +189,16 @@ export function netArgs(o: NetFlags): string[] {
 /** The dealer process's flags: its links use --dealer-net when given (the parties' profile otherwise). */
 export function dealerNetArgs(o: NetFlags): string[] {
   if (!o.dealerNet) return netArgs(o);
+  parseDealerNet(o); // a bad value is refused here, naming --dealer-net, before any process starts
   return netArgs({ net: o.dealerNet, timeout: o.timeout, connectTimeout: o.connectTimeout });
 }
 
 /** The dealer links' profile for a party (`--dealer-net`, else the parties' own). */
 export function parseDealerNet(o: NetFlags) {
-  return o.dealerNet ? parseNet({ net: o.dealerNet }) : parseNet(o);
+  if (!o.dealerNet) return parseNet(o);
+  if (!Object.hasOwn(NET_PRESETS, o.dealerNet))
+    throw new OptionError(`unknown --dealer-net value '${o.dealerNet}' (expected ${Object.keys(NET_PRESETS).join(', ')})`);
+  return parseNet({ net: o.dealerNet });
 }
 
 /** Sum of a party's batch stats. */
