@@ -162,14 +162,15 @@ function plot(ps: Point[]): string {
     g.push('</g>');
     return g.join('\n');
   });
-  const legend = protos.flatMap((proto, i) =>
-    configs.map((config, j) => {
-      const lx = 10 + (i * configs.length + j) * 150,
-        ly = H + 14;
-      const dash = config === 'eco' ? '' : ' stroke-dasharray="5,3"';
-      return `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${colors[proto] ?? '#000'}" stroke-width="2"${dash}/><text x="${lx + 30}" y="${ly + 4}">${proto} ${config}</text>`;
-    }),
+  const shown = protos.flatMap((proto) =>
+    configs.filter((config) => ps.some((p) => p.protocol === proto && p.config === config)).map((config) => [proto, config] as const),
   );
+  const legend = shown.map(([proto, config], k) => {
+    const lx = 10 + k * 150,
+      ly = H + 14;
+    const dash = config === 'eco' ? '' : ' stroke-dasharray="5,3"';
+    return `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${colors[proto] ?? '#000'}" stroke-width="2"${dash}/><text x="${lx + 30}" y="${ly + 4}">${proto} ${config}</text>`;
+  });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W * batches.length}" height="${H + 28}" font-family="sans-serif" font-size="11">`,
     '<rect width="100%" height="100%" fill="#fff"/>',
