@@ -3,8 +3,11 @@
  * per batch the measured online bytes and rounds of party 0, its CPU time (user + system, halved:
  * the two parties are symmetric) with all dealer material prefetched before timing, the dealer
  * bytes per batch and party, and the online time those give on the WAN profile (100 Mbit/s,
- * 20 ms one way): bytes·8/bandwidth + rounds·RTT + CPU. A model, not a wall-clock run over
- * processes (privml mpc bench model measures that). Usage: node --import tsx bench/fss-model.ts [batch]
+ * 20 ms one way): bytes·8/bandwidth + exchanges·20 ms (a simultaneous exchange costs one one-way
+ * latency, as the emulated links charge it; +1 for the output reveal; the input's mask is offline)
+ * + CPU. Per layer too (`layers`: rounds, bytes, CPU ≈ half the in-process wall time of the layer).
+ * A model, not a wall-clock run over processes (privml mpc bench model measures that).
+ * Usage: node --import tsx bench/fss-model.ts [batch]
  */
 
 import { readFileSync } from 'node:fs';
@@ -38,13 +41,23 @@ for (const [proto, cfg] of [
     const sh = await Promise.all([shareInput(s.ctx0, 0, encodeFixed(x, 16), x.length), shareInput(s.ctx1, 0, undefined, x.length)]);
     const b = { ...s.ctx0.peer.stats };
     const c0 = process.cpuUsage();
-    await Promise.all(
+    const [r0] = await Promise.all(
       [0, 1].map((p) => runPlan(p ? s.ctx1 : s.ctx0, plan, w[p]!, sh[p]!, { weights: 'public', reluProtocol: proto as ReluProtocol, reluConfig: cfg })),
     );
     const c = process.cpuUsage(c0);
     const st = s.ctx0.peer.stats;
-    return { bytes: st.bytesSent - b.bytesSent, rounds: st.rounds - b.rounds, cpuMsPerParty: (c.user + c.system) / 2000 };
+    const layers = r0!.layers
+      .filter((l) => l.rounds > 0)
+      .map((l) => ({
+        name: l.name,
+        rounds: l.rounds,
+        bytes: l.bytesSent,
+        cpuMs: Math.round((l.ms / 2) * 10) / 10,
+        modeledWanMs: Math.round(((l.bytesSent * 8) / 100e6) * 1000 + l.rounds * 20 + l.ms / 2),
+      }));
+    return { bytes: st.bytesSent - b.bytesSent, rounds: st.rounds - b.rounds, cpuMsPerParty: (c.user + c.system) / 2000, layers };
   };
+  await run(); // JIT warm-up
   const h0 = s.clients[1].history.length;
   await run();
   const plan1 = s.clients[1].history.slice(h0);
@@ -53,7 +66,8 @@ for (const [proto, cfg] of [
   await Promise.all([s.clients[0].prefetch(plan1), s.clients[1].prefetch(plan1)]); // dealer work before timing
   const dealerBytes = [s.clients[0].stats.bytesReceived - k0, s.clients[1].stats.bytesReceived - k1];
   const r = await run();
-  const wanMs = ((r.bytes * 8) / 100e6) * 1000 + r.rounds * 40;
+  // the input share's one-way message is excluded (offline), the reveal is one more one-way latency
+  const wanMs = ((r.bytes * 8) / 100e6) * 1000 + (r.rounds + 1) * 20;
   console.log(
     JSON.stringify({
       proto,

@@ -9,7 +9,7 @@ import { DataError, firstLine, ModelError, OptionError } from '../errors.js';
 import { type HbConfig, validateConfig } from '../hummingbird/config.js';
 import type { BitRange, LayerStat, WeightMode } from '../mpc/executor.js';
 import { type LaunchResult, launchSession } from '../mpc/launch.js';
-import { describeNet, type NetProfile, parseNetOptions } from '../mpc/net/emulate.js';
+import { describeNet, NET_PRESETS, type NetProfile, parseNetOptions } from '../mpc/net/emulate.js';
 import { checkPlanWeights, MIN_FRAC_BITS, type MpcPlan, maxFracBits, planModel } from '../mpc/plan.js';
 import { emptyProfile, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
@@ -25,6 +25,8 @@ import { resolveModel } from './model-ref.js';
 /** Flags shared by every command that sets up a session. */
 export interface NetFlags {
   net?: string;
+  /** Profile of the dealer's links (both ends), when it differs from the parties' link. */
+  dealerNet?: string;
   bandwidth?: string;
   latency?: string;
   timeout?: string;
@@ -187,6 +189,7 @@ export function jobArgs(o: JobFlags): string[] {
 export function netArgs(o: NetFlags): string[] {
   const a: string[] = [];
   if (o.net) a.push('--net', o.net);
+  if (o.dealerNet) a.push('--dealer-net', o.dealerNet);
   if (o.bandwidth) a.push('--bandwidth', o.bandwidth);
   if (o.latency) a.push('--latency', o.latency);
   if (o.timeout) a.push('--timeout', o.timeout);
@@ -194,12 +197,30 @@ export function netArgs(o: NetFlags): string[] {
   return a;
 }
 
+/** The dealer process's flags: its links use --dealer-net when given (the parties' profile otherwise). */
+export function dealerNetArgs(o: NetFlags): string[] {
+  if (!o.dealerNet) return netArgs(o);
+  parseDealerNet(o); // a bad value is refused here, naming --dealer-net, before any process starts
+  return netArgs({ net: o.dealerNet, timeout: o.timeout, connectTimeout: o.connectTimeout });
+}
+
+/** The dealer links' profile for a party (`--dealer-net`, else the parties' own). */
+export function parseDealerNet(o: NetFlags) {
+  if (!o.dealerNet) return parseNet(o);
+  if (!Object.hasOwn(NET_PRESETS, o.dealerNet))
+    throw new OptionError(`unknown --dealer-net value '${o.dealerNet}' (expected ${Object.keys(NET_PRESETS).join(', ')})`);
+  return parseNet({ net: o.dealerNet });
+}
+
 /** Sum of a party's batch stats. */
 export function totals(r: PartyReport) {
-  const t = { ms: 0, dealerWaitMs: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
+  const t = { ms: 0, dealerWaitMs: 0, offlineMs: 0, offlinePeerBytes: 0, dealerBytes: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, modeledMs: 0 };
   for (const b of r.batches) {
     t.ms += b.ms;
     t.dealerWaitMs += b.dealerWaitMs;
+    t.offlineMs += b.offlineMs;
+    t.offlinePeerBytes += b.offlinePeerBytes;
+    t.dealerBytes += b.dealerBytes;
     t.bytesSent += b.bytesSent;
     t.bytesReceived += b.bytesReceived;
     t.rounds += b.rounds;
@@ -226,6 +247,12 @@ export function accounting(res: LaunchResult, net: NetProfile) {
     batches: nb,
     msPerBatch: t0.ms / nb,
     dealerWaitMsPerBatch: Math.max(t0.dealerWaitMs, t1.dealerWaitMs) / nb,
+    /** --preprocess: the offline phase per batch (dealer material fetched before the input is shared; not in msPerBatch). */
+    offlineMsPerBatch: Math.max(t0.offlineMs, t1.offlineMs) / nb,
+    /** Bytes each party received from the dealer per batch (offline with --preprocess, else during msPerBatch). */
+    dealerBytesPerBatch: [t0.dealerBytes / nb, t1.dealerBytes / nb],
+    /** --preprocess: bytes each party sent its peer in the offline phase (party 0: the input's mask). */
+    offlinePeerBytesPerBatch: [t0.offlinePeerBytes / nb, t1.offlinePeerBytes / nb],
     bytesSentPerBatch: [t0.bytesSent / nb, t1.bytesSent / nb],
     roundsPerBatch: t0.rounds / nb,
     modeledMsPerBatch: Math.max(t0.modeledMs, t1.modeledMs) / nb,
@@ -283,7 +310,7 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
       `weights, ${o.reluProtocol} ReLU, network ${describeNet(net)}`,
   );
   const res = await launchSession({
-    dealer: netArgs(o),
+    dealer: dealerNetArgs(o),
     party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
     party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
     env: ALLOC_ENV,

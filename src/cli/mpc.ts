@@ -4,12 +4,14 @@ import {
   ALLOC_ENV,
   accounting,
   checkPlan,
+  dealerNetArgs,
   type JobFlags,
   jobArgs,
   loadInputs,
   modelJob,
   type NetFlags,
   netArgs,
+  parseDealerNet,
   parseNet,
   parseProtocol,
   perBatch,
@@ -31,6 +33,7 @@ const addNetFlags = (c: Command): Command =>
     .option('--net <profile>', 'network emulation: none | lan (1 Gbit/s, 0.25 ms) | wan (100 Mbit/s, 20 ms)', 'none')
     .option('--bandwidth <rate>', 'custom emulated bandwidth, e.g. 1gbit, 100mbit')
     .option('--latency <time>', 'custom emulated one-way latency, e.g. 0.25ms, 20ms')
+    .option('--dealer-net <profile>', "the dealer's links: none | lan | wan (default: as the parties' link)")
     .option('--timeout <seconds>', 'idle timeout of every link after its handshake: a peer silent this long (no data, no heartbeat) is dead (default 60)')
     .option('--connect-timeout <seconds>', 'how long the dealer and the parties wait for each other to connect, model loading included (default 30)');
 
@@ -49,7 +52,11 @@ const addJobFlags = (c: Command): Command =>
     .option('--relu-config <file>', 'JSON bit ranges per ReLU/MaxPool node: {"layers": {"<node>": {"msb": 24, "lsb": 6}}}')
     .option('--batch <n>', 'images per private inference', posInt('--batch'), 1)
     .option('--frac-bits <n>', 'fixed-point fractional bits', (v) => Number(v), 16)
-    .option('--preprocess', 'prepare the dealer material of each batch before timing it (online-only time)')
+    .option(
+      '--preprocess',
+      "offline phase: fetch each batch's dealer material before its input is shared; its time and bytes are reported " +
+        'apart from the online time (bench model: skip the dealer-online run)',
+    )
     .option(
       '--threads <n>',
       `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`,
@@ -111,11 +118,16 @@ function formatAccounting(a: ReturnType<typeof accounting>): string {
       `  ${l.name.padEnd(22)} ${l.op.padEnd(18)} ${String(l.rounds).padStart(6)} ${kb(l.bytesSent[0]!)} ` +
       `${kb(l.bytesSent[1]!)} ${l.ms.toFixed(2).padStart(9)} ${l.modeledMs.toFixed(2).padStart(11)}`,
   );
+  const mb = (b: number) => (b / 1e6).toFixed(3);
+  const dealer =
+    a.offlineMsPerBatch > 0
+      ? `offline phase (dealer material, before the input): ${a.offlineMsPerBatch.toFixed(1)} ms, ` +
+        `${mb(a.dealerBytesPerBatch[0]!)} / ${mb(a.dealerBytesPerBatch[1]!)} MB to party 0 / 1; online (input to output):`
+      : `dealer online: ${mb(a.dealerBytesPerBatch[0]!)} / ${mb(a.dealerBytesPerBatch[1]!)} MB to party 0 / 1 inside the time;`;
   return [
-    `per batch: ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ` +
-      `${a.roundsPerBatch} rounds, sent ${(a.bytesSentPerBatch[0]! / 1e6).toFixed(3)} MB by party 0 and ` +
-      `${(a.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB by party 1, modeled network time ` +
-      `${a.modeledMsPerBatch.toFixed(1)} ms`,
+    `per batch: ${dealer} ${a.msPerBatch.toFixed(1)} ms (dealer wait ${a.dealerWaitMsPerBatch.toFixed(1)} ms), ` +
+      `${a.roundsPerBatch} rounds, sent ${mb(a.bytesSentPerBatch[0]!)} MB by party 0 and ${mb(a.bytesSentPerBatch[1]!)} MB by party 1, ` +
+      `modeled network time ${a.modeledMsPerBatch.toFixed(1)} ms`,
     `  ${'layer'.padEnd(22)} ${'op'.padEnd(18)} ${'rounds'.padStart(6)} ${'p0 KB'.padStart(10)} ` +
       `${'p1 KB'.padStart(10)} ${'ms'.padStart(9)} ${'modeled ms'.padStart(11)}`,
     ...rows,
@@ -242,6 +254,7 @@ export function registerMpc(program: Command): void {
         peer: parseEndpoint(o.peer, '--peer'),
         dealer: parseEndpoint(o.dealer, '--dealer'),
         net: parseNet(o),
+        dealerNet: parseDealerNet(o),
         fracBits: o.fracBits,
         tlsServer: id === 1 ? tlsServerOptions(o) : undefined,
         peerWebSocket: o.peerWs,
@@ -336,7 +349,7 @@ export function registerMpc(program: Command): void {
         ...(o.lanes ? ['--lanes', String(o.lanes)] : []),
         ...netArgs(o),
       ];
-      const res = await launchSession({ dealer: netArgs(o), party0: common, party1: common, env: ALLOC_ENV });
+      const res = await launchSession({ dealer: dealerNetArgs(o), party0: common, party1: common, env: ALLOC_ENV });
       const b0 = res.party0.batches;
       const ms = b0.map((b) => b.ms).sort((x, y) => x - y);
       const out = {
@@ -392,7 +405,7 @@ export function registerMpc(program: Command): void {
         const f: JobFlags = { ...o, preprocess, warmup: true };
         return accounting(
           await launchSession({
-            dealer: netArgs(o),
+            dealer: dealerNetArgs(o),
             party1: [ref, '--count', String(count), ...jobArgs(f)],
             party0: [ref, '--input', tmp, ...jobArgs(f)],
             env: ALLOC_ENV,
@@ -400,33 +413,47 @@ export function registerMpc(program: Command): void {
           parseNet(o),
         );
       };
-      const online = await run(false);
+      // --preprocess: only the offline/online run (the dealer-online run is skipped)
+      const online = o.preprocess ? undefined : await run(false);
       const pre = await run(true);
+      const base = online ?? pre;
       const out = {
         model: ref,
         batch: o.batch,
         weights: o.weights,
         reluProtocol: o.reluProtocol,
         net: describeNet(parseNet(o)),
-        msPerBatch: online.msPerBatch,
-        dealerWaitMsPerBatch: online.dealerWaitMsPerBatch,
+        // dealer online: the dealer's material travels during the timed batch (no offline phase)
+        msPerBatch: online?.msPerBatch ?? null,
+        dealerWaitMsPerBatch: online?.dealerWaitMsPerBatch ?? null,
+        dealerBytesPerBatch: online?.dealerBytesPerBatch ?? null,
+        // offline/online split: the batch's material fetched before its input is shared
+        // (offlineMsPerBatch, over the emulated dealer links), then input to output (onlineMsPerBatch)
         onlineMsPerBatch: pre.msPerBatch,
-        roundsPerBatch: online.roundsPerBatch,
-        bytesSentPerBatch: online.bytesSentPerBatch,
-        modeledMsPerBatch: online.modeledMsPerBatch,
-        computeMsPerBatch: online.computeMsPerBatch,
-        waitMsPerBatch: online.waitMsPerBatch,
-        layers: online.layers,
+        offlineMsPerBatch: pre.offlineMsPerBatch,
+        offlineDealerBytesPerBatch: pre.dealerBytesPerBatch,
+        offlinePeerBytesPerBatch: pre.offlinePeerBytesPerBatch,
+        onlineComputeMsPerBatch: pre.computeMsPerBatch,
+        onlineWaitMsPerBatch: pre.waitMsPerBatch,
+        onlineLayers: pre.layers,
+        roundsPerBatch: base.roundsPerBatch,
+        bytesSentPerBatch: base.bytesSentPerBatch,
+        modeledMsPerBatch: base.modeledMsPerBatch,
+        computeMsPerBatch: base.computeMsPerBatch,
+        waitMsPerBatch: base.waitMsPerBatch,
+        layers: base.layers,
       };
       if (o.json) printJson(out);
       else {
+        const dealerOnline = online
+          ? `dealer online ${online.msPerBatch.toFixed(1)} ms per batch (dealer wait ${online.dealerWaitMsPerBatch.toFixed(1)} ms); `
+          : '';
         process.stdout.write(
-          `${ref} batch ${o.batch}: ${out.msPerBatch.toFixed(1)} ms per batch (dealer wait ` +
-            `${out.dealerWaitMsPerBatch.toFixed(1)} ms; online-only ${out.onlineMsPerBatch.toFixed(1)} ms), ` +
-            `${out.roundsPerBatch} rounds, ${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ` +
-            `${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; party compute ` +
-            `${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, waiting ` +
-            `${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
+          `${ref} batch ${o.batch}: ${dealerOnline}with an offline phase ${out.offlineMsPerBatch.toFixed(1)} ms offline + ` +
+            `${out.onlineMsPerBatch.toFixed(1)} ms online, ${out.roundsPerBatch} rounds, ` +
+            `${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; ` +
+            `party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, ` +
+            `waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
         );
         if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
       }

@@ -17,7 +17,7 @@ import { type Hello, handshake, sha256Hex } from './net/handshake.js';
 import { diffStats, modeledSeconds, peerChannel, snapshotStats } from './net/peer.js';
 import { connect, formatAddress, listen, namesRole, type TcpFrameChannel, type TlsClientOptions, type TlsServerOptions } from './net/tcp.js';
 import { applyPost, type MpcPlan, planModel } from './plan.js';
-import { reveal, shareInput } from './protocols/arith.js';
+import { maskedShare, reveal, shareInput, shareInputMask } from './protocols/arith.js';
 import { type ReluProtocol, relu } from './protocols/compare.js';
 import { decodeFixed, encodeFixed } from './ring.js';
 import { lossWatch, orLoss } from './setup-loss.js';
@@ -119,6 +119,8 @@ export interface PartyOptions {
   peer: Endpoint;
   dealer: Endpoint;
   net: NetProfile;
+  /** The link to the dealer's profile (default: `net`). */
+  dealerNet?: NetProfile;
   fracBits: number;
   /** Party 1's listener (`ca` set: party 0 must present a certificate naming "party 0"). */
   tlsServer?: TlsServerOptions;
@@ -138,6 +140,15 @@ export interface BatchStat {
   ms: number;
   /** Time this party waited for the dealer inside `ms`. */
   dealerWaitMs: number;
+  /**
+   * Offline phase (--preprocess): wall time of fetching this batch's dealer material before the
+   * input is shared (not inside `ms`); 0 when the dealer is online.
+   */
+  offlineMs: number;
+  /** Bytes this party sent its peer in the offline phase (the input's mask), not in bytesSent. */
+  offlinePeerBytes: number;
+  /** Bytes this party received from the dealer for this batch (offline or, dealer online, inside `ms`). */
+  dealerBytes: number;
   bytesSent: number;
   bytesReceived: number;
   rounds: number;
@@ -374,7 +385,7 @@ async function openSession(opts: PartyOptions, hello: Hello): Promise<{ ctx: Par
     }
     hooks.onPhase?.('setup');
     const peerLink = emulateLink(peerRaw, opts.net);
-    const dealerLink = emulateLink(dealerRaw, opts.net);
+    const dealerLink = emulateLink(dealerRaw, opts.dealerNet ?? opts.net);
     const dealerClient = await DealerClient.connect(opts.id, dealerLink);
     const ctx: PartyContext = { party: opts.id, peer: watchMessages(peerChannel(peerLink), hooks), dealer: dealerClient, fracBits: opts.fracBits };
     return {
@@ -426,9 +437,18 @@ async function timed<T>(
   size: number,
   dealerPlan: { requests: CorrelationRequest[]; ahead: boolean } | undefined,
   body: () => Promise<T>,
+  /** More of the offline phase (e.g. the input's mask, which does not depend on the input). */
+  offline?: () => Promise<void>,
 ): Promise<{ value: T; stat: BatchStat; requests: CorrelationRequest[] }> {
-  // Offline phase: all of this batch's dealer material is ready before the clock starts.
+  // Offline phase: all of this batch's dealer material is ready before the clock starts; its time
+  // and bytes are reported apart from the online time.
+  const k0 = client.stats.bytesReceived,
+    p0 = ctx.peer.stats.bytesSent,
+    o0 = performance.now();
   if (dealerPlan?.ahead) await client.prefetch(dealerPlan.requests);
+  await offline?.();
+  const offlineMs = dealerPlan?.ahead || offline ? performance.now() - o0 : 0;
+  const offlinePeerBytes = ctx.peer.stats.bytesSent - p0;
   // Barrier: neither party starts its clock before both are ready (e.g. done prefetching).
   await ctx.peer.exchange(new Uint8Array(1));
   const before = snapshotStats(ctx.peer.stats);
@@ -445,6 +465,9 @@ async function timed<T>(
     size,
     ms,
     dealerWaitMs: client.stats.waitMs - wait0,
+    offlineMs,
+    offlinePeerBytes,
+    dealerBytes: client.stats.bytesReceived - k0,
     bytesSent: d.bytesSent,
     bytesReceived: d.bytesReceived,
     rounds: d.rounds,
@@ -479,9 +502,11 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
   const weights = await prepareWeights(ctx, first, job.weights);
   const recorded = new Map<number, CorrelationRequest[]>();
   let revealed = false;
-  const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[]) => {
+  const runBatch = async (plan: MpcPlan, x: Float32Array | undefined, layers?: LayerStat[], mask?: BigInt64Array) => {
     const n = plan.batch * inSize;
-    const share = await shareInput(ctx, 0, ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined, n);
+    const plain = ctx.party === 0 ? encodeFixed(x!, ctx.fracBits) : undefined;
+    // with an offline phase the input's mask already travelled: sharing the input costs no message
+    const share = mask ? maskedShare(ctx, 0, mask, plain) : await shareInput(ctx, 0, plain, n);
     const { output, layers: ls } = await runPlan(ctx, plan, weights, share, {
       weights: job.weights,
       reluProtocol: job.reluProtocol,
@@ -495,10 +520,11 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const y = await reveal(ctx, output, 0);
     return y && applyPost(plan, decodeFixed(y, ctx.fracBits));
   };
-  // Untimed warm-up batches of zeros: JIT warm-up, and the dealer plan of each batch size.
+  // Untimed warm-up batches of zeros: JIT warm-up, and the dealer plan of each batch size. Two of
+  // the first size: after one, the next batch still ran ~2x the steady CPU time of the ReLU kernels.
   const sizes = [...new Set([Math.min(job.batch, job.count), job.count % job.batch || job.batch].filter((s) => s <= job.count))];
   if (job.warmup || job.preprocess) {
-    for (const s of sizes) {
+    for (const s of sizes.length ? [sizes[0]!, ...sizes] : []) {
       const h0 = client.history.length;
       await runBatch(planFor(s), opts.id === 0 ? new Float32Array(s * inSize) : undefined);
       recorded.set(s, client.history.slice(h0));
@@ -513,8 +539,20 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const x = opts.id === 0 ? job.inputs!.subarray(start * inSize, (start + size) * inSize) : undefined;
     const layerStats: LayerStat[] = [];
     const known = recorded.get(size);
-    const { value, stat, requests } = await timed(ctx, client, opts.net, size, known && { requests: known, ahead: job.preprocess }, () =>
-      runBatch(plan, x, layerStats),
+    let mask: BigInt64Array | undefined;
+    const offline = job.preprocess
+      ? async () => {
+          mask = await shareInputMask(ctx, 0, size * inSize);
+        }
+      : undefined;
+    const { value, stat, requests } = await timed(
+      ctx,
+      client,
+      opts.net,
+      size,
+      known && { requests: known, ahead: job.preprocess },
+      () => runBatch(plan, x, layerStats, mask),
+      offline,
     );
     if (!known) recorded.set(size, requests);
     if (outputs && value) outputs.set(value, start * outSize);

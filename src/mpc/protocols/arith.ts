@@ -89,6 +89,27 @@ export async function shareInput(ctx: PartyContext, owner: PartyId, plain: BigIn
   return ringSub(plain, r);
 }
 
+/**
+ * The input-independent half of shareInput, for an offline phase: the owner draws the mask r and
+ * sends it before its input exists (r does not depend on it). The owner gets r back (its share is
+ * later x − r, see {@link maskedShare}); the other party gets r, its share.
+ */
+export async function shareInputMask(ctx: PartyContext, owner: PartyId, n: number): Promise<BigInt64Array> {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`arith.shareInputMask: bad element count ${n}`);
+  if (ctx.party !== owner) return fromWire('shareInputMask', await ctx.peer.recv(), n);
+  const r = new Prg(randomSeed()).ring(n);
+  ctx.peer.send(ringToBytes(r));
+  return r;
+}
+
+/** Online half: this party's share of the owner's input from the mask of {@link shareInputMask} (no message). */
+export function maskedShare(ctx: PartyContext, owner: PartyId, mask: BigInt64Array, plain: BigInt64Array | undefined): BigInt64Array {
+  if (ctx.party !== owner) return mask;
+  if (!plain) throw new Error(`arith.maskedShare: party ${owner} owns the input but passed no plaintext`);
+  checkLen('maskedShare', 'plain', plain.length, mask.length);
+  return ringSub(plain, mask);
+}
+
 /** Reveal `x` to both parties (one exchange). */
 export function reveal(ctx: PartyContext, x: BigInt64Array, to: 'both'): Promise<BigInt64Array>;
 /** Reveal `x` to party `to` only (one one-way message); the other party gets undefined. */
