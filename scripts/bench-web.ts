@@ -3,111 +3,88 @@
  * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
  * party 0 as a Node process (`privml mpc party`), alternating pairs on the same samples; both
  * sessions are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and
- * dealer processes). Prints the medians and writes a screenshot of the page to docs/serve-page.png.
+ * dealer code). Prints the medians, per layer the medians of the engine's profile categories on
+ * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
+ * and writes a screenshot of the page to docs/serve-page.png.
  *
  *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { loadDatasetSync } from '../src/api/data.js';
+import { ALLOC_ENV } from '../src/api/mpc-session.js';
 import { launchSession } from '../src/mpc/launch.js';
+import { clickClassify, ECO, launchChromium, MODEL, ROOT, rendererPeakRssMb, startServe } from '../test/helpers/chromium.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
-const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
-const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 5) || 5;
-/**
- * Peak RSS (MB, /proc VmHWM) of the renderer processes of the Chromium using `profile`: the page and
- * its Web Worker (party 0) live there. Linux only; null elsewhere.
- */
-function rendererPeakRssMb(profile: string): number | null {
-  if (!existsSync('/proc')) return null;
-  const procs = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map((pid) => {
-      try {
-        // Chromium rewrites its command line into one space-separated string: match substrings.
-        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-        return { hwmKb: Number(/VmHWM:\s+(\d+)/.exec(st)?.[1] ?? 0), args };
-      } catch {
-        return undefined; // the process ended meanwhile
-      }
-    })
-    .filter((p) => p !== undefined);
-  const renderers = procs.filter((p) => p.args.includes(`--user-data-dir=${profile} `) && p.args.includes('--type=renderer '));
-  return renderers.length ? Math.max(...renderers.map((p) => p.hwmKb)) / 1024 : null;
-}
+const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const rounds = Number(arg('--rounds') ?? 5) || 5;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const r1 = (x: number) => Math.round(x * 10) / 10;
 
-const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
-const serveProc = spawn(process.execPath, [join(ROOT, 'bin', 'privml.js'), 'serve', MODEL, '--port', '0', '--relu-config', ECO], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  serveProc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    const m = /serving (http:\/\/\S+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  serveProc.on('exit', (c) => reject(new Error(`serve exited ${c}`)));
-});
-const profile = mkdtempSync(join(tmpdir(), 'privml-bench-chromium-'));
-const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1060, height: 640 } });
-const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
-const page = ctx.pages()[0] ?? (await ctx.newPage());
-const pageMs: number[] = [];
-const nodeMs: number[] = [];
-/** Per-layer times of every run (0-round layers are pure local compute: page vs Node engine speed). */
-const layerLog: { side: 'page' | 'node'; layers: { name: string; ms: number }[] }[] = [];
-/** Median ms per layer and side. */
-function layerMedians(): Record<string, { page: number; node: number }> {
-  const out: Record<string, { page: number; node: number }> = {};
-  const names = layerLog[0]?.layers.map((l) => l.name) ?? [];
-  for (const n of names) {
-    const pick = (side: string) => median(layerLog.filter((r) => r.side === side).map((r) => r.layers.find((l) => l.name === n)?.ms ?? NaN));
-    out[n] = { page: pick('page'), node: pick('node') };
+type Side = 'page' | 'node';
+/** One timed image on one side: batch time, party 0's PRG expansion, per-layer time and profile. */
+interface Run {
+  side: Side;
+  ms: number;
+  /** Batch time outside the layers (input sharing, reveal, drawing the batch's dealer material). */
+  outsideMs: number;
+  layers: { name: string; ms: number; profile: Record<string, number> }[];
+}
+const runs: Run[] = [];
+
+/** Median per layer and side of the time and of each profile category (ms). */
+function layerMedians(): Record<string, Record<Side, Record<string, number>>> {
+  const out: Record<string, Record<Side, Record<string, number>>> = {};
+  for (const l of runs[0]?.layers ?? []) {
+    const per = (side: Side) => {
+      const mine = runs.filter((r) => r.side === side).map((r) => r.layers.find((x) => x.name === l.name)!);
+      const o: Record<string, number> = { ms: r1(median(mine.map((x) => x.ms))) };
+      for (const k of Object.keys(l.profile)) {
+        const m = median(mine.map((x) => x.profile[k] ?? 0));
+        if (m >= 0.05) o[k] = r1(m);
+      }
+      return o;
+    };
+    out[l.name] = { page: per('page'), node: per('node') };
   }
   return out;
 }
+
+const record = (side: Side, ms: number, layers: Run['layers']): number => {
+  runs.push({ side, ms, outsideMs: ms - layers.reduce((a, l) => a + l.ms, 0), layers });
+  return ms;
+};
+
+const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
+const served = await startServe(['--relu-config', ECO], 'inherit');
+const browser = await launchChromium({ width: 1060, height: 640 });
+const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
+const page = browser.page;
 try {
-  await page.goto(url);
+  await page.goto(served.url);
   await page.waitForSelector('#samples canvas');
   const runPage = async (i: number) => {
     await page.click(`#samples canvas[data-index="${i}"]`);
-    await page.click('#classify');
-    await page.waitForFunction(
-      () => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '',
-      null,
-      { timeout: 120_000 },
-    );
+    await clickClassify(page, 120_000);
     const r = await page.evaluate(() => ({
-      ms: document.querySelector<HTMLElement>('#result')!.dataset.ms,
-      layers: document.querySelector<HTMLElement>('#result')!.dataset.layers,
+      run: document.querySelector<HTMLElement>('#result')!.dataset.run,
       err: document.querySelector('#error')!.textContent,
     }));
     if (r.err) throw new Error(`page: ${r.err}`);
-    layerLog.push({ side: 'page', layers: JSON.parse(r.layers!) as { name: string; ms: number }[] });
-    return Number(r.ms);
+    const m = JSON.parse(r.run!) as { ms: number; layers: Run['layers'] };
+    return record('page', m.ms, m.layers);
   };
   // Under heavy machine load a role can miss the 30 s connect deadline: retry that session (and
   // keep the launcher's follow-up rejections from ending the run).
   process.on('unhandledRejection', (e) => process.stderr.write(`(ignored after a failed Node session: ${(e as Error).message})\n`));
+  const runNodeOnce = async (i: number) => {
+    const input = join(tmp, `x${i}.json`);
+    writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
+    const job = ['--relu-config', ECO, '--warmup'];
+    const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job], env: ALLOC_ENV });
+    return record('node', res.party0.batches[0]!.ms, res.party0.layers);
+  };
   const runNode = async (i: number): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -118,14 +95,8 @@ try {
       }
     }
   };
-  const runNodeOnce = async (i: number) => {
-    const input = join(tmp, `x${i}.json`);
-    writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
-    const job = ['--relu-config', ECO, '--warmup'];
-    const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job] });
-    layerLog.push({ side: 'node', layers: res.party0.layers.map((l) => ({ name: l.name, ms: l.ms })) });
-    return res.party0.batches[0]!.ms;
-  };
+  const pageMs: number[] = [];
+  const nodeMs: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const i = r % 12;
     // Alternate which side goes first, so a drift in machine load hits both alike.
@@ -139,22 +110,24 @@ try {
     process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
   }
   if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  const outside = (side: Side) => r1(median(runs.filter((r) => r.side === side).map((r) => r.outsideMs)));
   const out = {
     model: 'fmnist-cnn',
     reluConfig: 'eco',
     rounds,
-    pageMs,
-    nodeMs,
-    pageMedianMs: median(pageMs),
-    nodeMedianMs: median(nodeMs),
-    ratio: median(pageMs) / median(nodeMs),
+    pageMs: pageMs.map(r1),
+    nodeMs: nodeMs.map(r1),
+    pageMedianMs: r1(median(pageMs)),
+    nodeMedianMs: r1(median(nodeMs)),
+    ratio: Math.round((median(pageMs) / median(nodeMs)) * 100) / 100,
+    pairRatioMedian: Math.round(median(pageMs.map((p, i) => p / nodeMs[i]!)) * 100) / 100,
+    outsideLayersMs: { page: outside('page'), node: outside('node') },
     layerMedians: layerMedians(),
-    rendererPeakRssMb: rendererPeakRssMb(profile),
+    rendererPeakRssMb: rendererPeakRssMb(browser.profile),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
-  await ctx.close();
-  serveProc.kill();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
+  served.child.kill();
   rmSync(tmp, { recursive: true, force: true });
 }
