@@ -7,7 +7,10 @@
  * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
  * and writes a screenshot of the page to docs/serve-page.png.
  *
- *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot]
+ * With --fhe instead: `privml serve --fhe --paf f1g2`, two images in one page session (the first
+ * with key generation and upload), and the page's reported times for each (no Node comparison).
+ *
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--fhe]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +58,34 @@ const record = (side: Side, ms: number, layers: Run['layers']): number => {
   runs.push({ side, ms, outsideMs: ms - layers.reduce((a, l) => a + l.ms, 0), layers });
   return ms;
 };
+
+/** FHE mode: the page's CKKS client on samples 3 then 0 (one session: keys once). */
+async function benchFhe(): Promise<void> {
+  const served = await startServe(['--fhe', '--paf', 'f1g2', '--json'], 'inherit');
+  const browser = await launchChromium();
+  try {
+    const page = browser.page;
+    await page.goto(served.url);
+    await page.waitForSelector('#samples canvas');
+    const images: unknown[] = [];
+    for (const i of [3, 0]) {
+      await page.click(`#samples canvas[data-index="${i}"]`);
+      await clickClassify(page, 1_200_000, 1000);
+      const err = await page.textContent('#error');
+      if (err) throw new Error(`page: ${err}`);
+      images.push({ sample: i, ...JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) });
+      process.stderr.write(`fhe image ${images.length} done\n`);
+    }
+    process.stdout.write(JSON.stringify({ model: 'fmnist-cnn', paf: 'f1g2', images, rendererPeakRssMb: rendererPeakRssMb(browser.profile) }, null, 2) + '\n');
+  } finally {
+    await browser.close();
+    served.child.kill();
+  }
+}
+if (process.argv.includes('--fhe')) {
+  await benchFhe();
+  process.exit(0);
+}
 
 const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
 const served = await startServe(['--relu-config', ECO], 'inherit');
