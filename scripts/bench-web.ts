@@ -1,9 +1,13 @@
 /**
  * Page vs Node party 0, side by side: per-image latency of MPC private inference (fmnist-cnn, the
  * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
- * party 0 as a Node process (`privml mpc party`), alternating pairs on the same samples; both
- * sessions are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and
- * dealer code). Prints the medians, per layer the medians of the engine's profile categories on
+ * party 0 as a Node process (`privml mpc party`), alternating on the same samples; both sessions
+ * are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and dealer code).
+ * The page runs in two browsers, each round in a rotating order with the Node party 0:
+ * `page` is Chromium as playwright starts it (in a session of its own, so Linux's autogroup
+ * schedules it as a separate CPU group from party 1 and the dealer), `pageSameSession` is the same
+ * Chromium started as a plain child process, in the session (CPU group) of party 1 and the
+ * dealer, where `mpc infer` puts a Node party 0. Prints the medians, per layer the medians of the engine's profile categories on
  * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
  * and writes a screenshot of the page to docs/serve-page.png.
  *
@@ -18,14 +22,15 @@ import { join } from 'node:path';
 import { loadDatasetSync } from '../src/api/data.js';
 import { ALLOC_ENV } from '../src/api/mpc-session.js';
 import { launchSession } from '../src/mpc/launch.js';
-import { clickClassify, ECO, launchChromium, MODEL, ROOT, rendererPeakRssMb, startServe } from '../test/helpers/chromium.js';
+import { type Browser, clickClassify, ECO, launchChromium, MODEL, ROOT, rendererPeakRssMb, startServe } from '../test/helpers/chromium.js';
 
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const rounds = Number(arg('--rounds') ?? 5) || 5;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-type Side = 'page' | 'node';
+const SIDES = ['page', 'pageSameSession', 'node'] as const;
+type Side = (typeof SIDES)[number];
 /** One timed image on one side: batch time, party 0's PRG expansion, per-layer time and profile. */
 interface Run {
   side: Side;
@@ -49,7 +54,7 @@ function layerMedians(): Record<string, Record<Side, Record<string, number>>> {
       }
       return o;
     };
-    out[l.name] = { page: per('page'), node: per('node') };
+    out[l.name] = { page: per('page'), pageSameSession: per('pageSameSession'), node: per('node') };
   }
   return out;
 }
@@ -89,13 +94,17 @@ if (process.argv.includes('--fhe')) {
 
 const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
 const served = await startServe(['--relu-config', ECO], 'inherit');
-const browser = await launchChromium({ width: 1060, height: 640 });
 const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
-const page = browser.page;
+const browsers: Partial<Record<Side, Browser>> = {};
 try {
-  await page.goto(served.url);
-  await page.waitForSelector('#samples canvas');
-  const runPage = async (i: number) => {
+  browsers.page = await launchChromium({ viewport: { width: 1060, height: 640 } });
+  browsers.pageSameSession = await launchChromium({ viewport: { width: 1060, height: 640 }, sameSession: true });
+  for (const b of Object.values(browsers)) {
+    await b.page.goto(served.url);
+    await b.page.waitForSelector('#samples canvas');
+  }
+  const runPage = async (side: Side, i: number) => {
+    const page = browsers[side]!.page;
     await page.click(`#samples canvas[data-index="${i}"]`);
     await clickClassify(page, 120_000);
     const r = await page.evaluate(() => ({
@@ -104,7 +113,7 @@ try {
     }));
     if (r.err) throw new Error(`page: ${r.err}`);
     const m = JSON.parse(r.run!) as { ms: number; layers: Run['layers'] };
-    return record('page', m.ms, m.layers);
+    return record(side, m.ms, m.layers);
   };
   // Under heavy machine load a role can miss the 30 s connect deadline: retry that session (and
   // keep the launcher's follow-up rejections from ending the run).
@@ -126,39 +135,36 @@ try {
       }
     }
   };
-  const pageMs: number[] = [];
-  const nodeMs: number[] = [];
+  const ms: Record<Side, number[]> = { page: [], pageSameSession: [], node: [] };
   for (let r = 0; r < rounds; r++) {
     const i = r % 12;
-    // Alternate which side goes first, so a drift in machine load hits both alike.
-    if (r % 2 === 0) {
-      pageMs.push(await runPage(i));
-      nodeMs.push(await runNode(i));
-    } else {
-      nodeMs.push(await runNode(i));
-      pageMs.push(await runPage(i));
+    // Rotate the order, so a drift in machine load hits every side alike.
+    for (let k = 0; k < SIDES.length; k++) {
+      const side = SIDES[(r + k) % SIDES.length]!;
+      ms[side].push(side === 'node' ? await runNode(i) : await runPage(side, i));
     }
-    process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
+    process.stderr.write(`round ${r + 1}/${rounds}: ${SIDES.map((sd) => `${sd} ${ms[sd].at(-1)!.toFixed(1)} ms`).join(', ')}\n`);
   }
-  if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  if (!process.argv.includes('--no-screenshot')) await browsers.page.page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  const med = (side: Side) => median(ms[side]);
+  const ratio = (side: Side) => Math.round((med(side) / med('node')) * 100) / 100;
+  const pairRatio = (side: Side) => Math.round(median(ms[side].map((p, i) => p / ms.node[i]!)) * 100) / 100;
   const outside = (side: Side) => r1(median(runs.filter((r) => r.side === side).map((r) => r.outsideMs)));
   const out = {
     model: 'fmnist-cnn',
     reluConfig: 'eco',
     rounds,
-    pageMs: pageMs.map(r1),
-    nodeMs: nodeMs.map(r1),
-    pageMedianMs: r1(median(pageMs)),
-    nodeMedianMs: r1(median(nodeMs)),
-    ratio: Math.round((median(pageMs) / median(nodeMs)) * 100) / 100,
-    pairRatioMedian: Math.round(median(pageMs.map((p, i) => p / nodeMs[i]!)) * 100) / 100,
-    outsideLayersMs: { page: outside('page'), node: outside('node') },
+    ms: Object.fromEntries(SIDES.map((sd) => [sd, ms[sd].map(r1)])),
+    medianMs: Object.fromEntries(SIDES.map((sd) => [sd, r1(med(sd))])),
+    ratio: { page: ratio('page'), pageSameSession: ratio('pageSameSession') },
+    pairRatioMedian: { page: pairRatio('page'), pageSameSession: pairRatio('pageSameSession') },
+    outsideLayersMs: Object.fromEntries(SIDES.map((sd) => [sd, outside(sd)])),
     layerMedians: layerMedians(),
-    rendererPeakRssMb: rendererPeakRssMb(browser.profile),
+    rendererPeakRssMb: { page: rendererPeakRssMb(browsers.page.profile), pageSameSession: rendererPeakRssMb(browsers.pageSameSession.profile) },
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
-  await browser.close();
+  for (const b of Object.values(browsers)) await b.close();
   served.child.kill();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -75,15 +75,22 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Launch headless Chromium with CHROMIUM_ARGS and a throw-away profile. */
-export async function launchChromium(viewport?: { width: number; height: number }): Promise<Browser> {
+/**
+ * Launch headless Chromium with CHROMIUM_ARGS and a throw-away profile. playwright starts the browser
+ * in a session of its own (setsid), so Linux's per-session CPU groups (autogroup) schedule it apart
+ * from the processes this one starts; `sameSession` starts it as a plain child instead (over the
+ * DevTools protocol), in the session and CPU group of `privml serve`'s roles, as a Node party 0
+ * started by `mpc infer` is.
+ */
+export async function launchChromium(opts: { viewport?: { width: number; height: number }; sameSession?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'privml-chromium-'));
   try {
+    if (opts.sameSession) return await launchChild(profile, opts.viewport);
     const ctx = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       args: CHROMIUM_ARGS,
-      ...(viewport ? { viewport } : {}),
+      ...(opts.viewport ? { viewport: opts.viewport } : {}),
     });
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     return {
@@ -97,6 +104,45 @@ export async function launchChromium(viewport?: { width: number; height: number 
     };
   } catch (e) {
     rmSync(profile, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Chromium as a child of this process (no new session), driven over its DevTools endpoint. */
+async function launchChild(profile: string, viewport?: { width: number; height: number }): Promise<Browser> {
+  const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`chromium did not print its DevTools endpoint: ${err.slice(-400)}`)), 30_000);
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
+        if (m) clearTimeout(timer), resolve(m[1]!);
+      });
+      child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`chromium exited (${code}): ${err.slice(-400)}`))));
+    });
+    const browser = await chromium.connectOverCDP(endpoint);
+    const ctx = browser.contexts()[0]!;
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    if (viewport) await page.setViewportSize(viewport);
+    return {
+      ctx,
+      page,
+      profile,
+      close: async () => {
+        await browser.close();
+        child.kill();
+        await exited;
+        rmSync(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    child.kill();
+    await exited;
     throw e;
   }
 }
