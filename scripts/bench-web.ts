@@ -3,18 +3,18 @@
  * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
  * party 0 as a Node process (`privml mpc party`), alternating on the same samples; both sessions
  * are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and dealer code).
- * The page runs in two browsers, each round in a rotating order with the Node party 0:
  * `page` is Chromium as playwright starts it (in a session of its own, so Linux's autogroup
- * schedules it as a separate CPU group from party 1 and the dealer), `pageSameSession` is the same
- * Chromium started as a plain child process, in the session (CPU group) of party 1 and the
- * dealer, where `mpc infer` puts a Node party 0. Prints the medians, per layer the medians of the engine's profile categories on
+ * schedules it as a separate CPU group from party 1 and the dealer); with --same-session a second
+ * side, `pageSameSession`, runs the page in a Chromium started as a plain child process, in the
+ * session (CPU group) of party 1 and the dealer, where `mpc infer` puts a Node party 0. The sides
+ * take turns in a rotating order each round. Prints the medians, per layer the medians of the engine's profile categories on
  * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
  * and writes a screenshot of the page to docs/serve-page.png.
  *
  * With --fhe instead: `privml serve --fhe --paf f1g2`, two images in one page session (the first
  * with key generation and upload), and the page's reported times for each (no Node comparison).
  *
- *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--fhe]
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--same-session] [--fhe]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,8 +29,9 @@ const rounds = Number(arg('--rounds') ?? 5) || 5;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-const SIDES = ['page', 'pageSameSession', 'node'] as const;
-type Side = (typeof SIDES)[number];
+const ALL_SIDES = ['page', 'pageSameSession', 'node'] as const;
+type Side = (typeof ALL_SIDES)[number];
+const SIDES = ALL_SIDES.filter((s) => s !== 'pageSameSession' || process.argv.includes('--same-session'));
 /** One timed image on one side: batch time, party 0's PRG expansion, per-layer time and profile. */
 interface Run {
   side: Side;
@@ -54,7 +55,7 @@ function layerMedians(): Record<string, Record<Side, Record<string, number>>> {
       }
       return o;
     };
-    out[l.name] = { page: per('page'), pageSameSession: per('pageSameSession'), node: per('node') };
+    out[l.name] = Object.fromEntries(SIDES.map((sd) => [sd, per(sd)])) as Record<Side, Record<string, number>>;
   }
   return out;
 }
@@ -98,7 +99,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
 const browsers: Partial<Record<Side, Browser>> = {};
 try {
   browsers.page = await launchChromium({ viewport: { width: 1060, height: 640 } });
-  browsers.pageSameSession = await launchChromium({ viewport: { width: 1060, height: 640 }, sameSession: true });
+  if (SIDES.includes('pageSameSession')) browsers.pageSameSession = await launchChromium({ viewport: { width: 1060, height: 640 }, sameSession: true });
   for (const b of Object.values(browsers)) {
     await b.page.goto(served.url);
     await b.page.waitForSelector('#samples canvas');
@@ -135,7 +136,7 @@ try {
       }
     }
   };
-  const ms: Record<Side, number[]> = { page: [], pageSameSession: [], node: [] };
+  const ms = Object.fromEntries(SIDES.map((sd) => [sd, [] as number[]])) as Record<Side, number[]>;
   for (let r = 0; r < rounds; r++) {
     const i = r % 12;
     // Rotate the order, so a drift in machine load hits every side alike.
@@ -156,11 +157,11 @@ try {
     rounds,
     ms: Object.fromEntries(SIDES.map((sd) => [sd, ms[sd].map(r1)])),
     medianMs: Object.fromEntries(SIDES.map((sd) => [sd, r1(med(sd))])),
-    ratio: { page: ratio('page'), pageSameSession: ratio('pageSameSession') },
-    pairRatioMedian: { page: pairRatio('page'), pageSameSession: pairRatio('pageSameSession') },
+    ratio: Object.fromEntries(SIDES.filter((sd) => sd !== 'node').map((sd) => [sd, ratio(sd)])),
+    pairRatioMedian: Object.fromEntries(SIDES.filter((sd) => sd !== 'node').map((sd) => [sd, pairRatio(sd)])),
     outsideLayersMs: Object.fromEntries(SIDES.map((sd) => [sd, outside(sd)])),
     layerMedians: layerMedians(),
-    rendererPeakRssMb: { page: rendererPeakRssMb(browsers.page.profile), pageSameSession: rendererPeakRssMb(browsers.pageSameSession.profile) },
+    rendererPeakRssMb: Object.fromEntries(Object.entries(browsers).map(([sd, b]) => [sd, rendererPeakRssMb(b.profile)])),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
