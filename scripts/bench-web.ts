@@ -1,113 +1,131 @@
 /**
  * Page vs Node party 0, side by side: per-image latency of MPC private inference (fmnist-cnn, the
  * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
- * party 0 as a Node process (`privml mpc party`), alternating pairs on the same samples; both
- * sessions are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and
- * dealer processes). Prints the medians and writes a screenshot of the page to docs/serve-page.png.
+ * party 0 as a Node process (`privml mpc party`), alternating on the same samples; both sessions
+ * are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and dealer code).
+ * `page` is Chromium as playwright starts it (in a session of its own, so Linux's autogroup
+ * schedules it as a separate CPU group from party 1 and the dealer); with --same-session a second
+ * side, `pageSameSession`, runs the page in a Chromium started as a plain child process, in the
+ * session (CPU group) of party 1 and the dealer, where `mpc infer` puts a Node party 0. The sides
+ * take turns in a rotating order each round. Prints the medians, per layer the medians of the engine's profile categories on
+ * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
+ * and writes a screenshot of the page to docs/serve-page.png.
  *
- *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot]
+ * With --fhe instead: `privml serve --fhe --paf f1g2`, two images in one page session (the first
+ * with key generation and upload), and the page's reported times for each (no Node comparison).
+ *
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--same-session] [--fhe]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { loadDatasetSync } from '../src/api/data.js';
+import { ALLOC_ENV } from '../src/api/mpc-session.js';
 import { launchSession } from '../src/mpc/launch.js';
+import { type Browser, clickClassify, ECO, launchChromium, MODEL, ROOT, rendererPeakRssMb, startServe } from '../test/helpers/chromium.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
-const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
-const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 5) || 5;
-/**
- * Peak RSS (MB, /proc VmHWM) of the renderer processes of the Chromium using `profile`: the page and
- * its Web Worker (party 0) live there. Linux only; null elsewhere.
- */
-function rendererPeakRssMb(profile: string): number | null {
-  if (!existsSync('/proc')) return null;
-  const procs = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map((pid) => {
-      try {
-        // Chromium rewrites its command line into one space-separated string: match substrings.
-        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-        return { hwmKb: Number(/VmHWM:\s+(\d+)/.exec(st)?.[1] ?? 0), args };
-      } catch {
-        return undefined; // the process ended meanwhile
-      }
-    })
-    .filter((p) => p !== undefined);
-  const renderers = procs.filter((p) => p.args.includes(`--user-data-dir=${profile} `) && p.args.includes('--type=renderer '));
-  return renderers.length ? Math.max(...renderers.map((p) => p.hwmKb)) / 1024 : null;
-}
+const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const rounds = Number(arg('--rounds') ?? 5) || 5;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const r1 = (x: number) => Math.round(x * 10) / 10;
 
-const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
-const serveProc = spawn(process.execPath, [join(ROOT, 'bin', 'privml.js'), 'serve', MODEL, '--port', '0', '--relu-config', ECO], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  serveProc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    const m = /serving (http:\/\/\S+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  serveProc.on('exit', (c) => reject(new Error(`serve exited ${c}`)));
-});
-const profile = mkdtempSync(join(tmpdir(), 'privml-bench-chromium-'));
-const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1060, height: 640 } });
-const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
-const page = ctx.pages()[0] ?? (await ctx.newPage());
-const pageMs: number[] = [];
-const nodeMs: number[] = [];
-/** Per-layer times of every run (0-round layers are pure local compute: page vs Node engine speed). */
-const layerLog: { side: 'page' | 'node'; layers: { name: string; ms: number }[] }[] = [];
-/** Median ms per layer and side. */
-function layerMedians(): Record<string, { page: number; node: number }> {
-  const out: Record<string, { page: number; node: number }> = {};
-  const names = layerLog[0]?.layers.map((l) => l.name) ?? [];
-  for (const n of names) {
-    const pick = (side: string) => median(layerLog.filter((r) => r.side === side).map((r) => r.layers.find((l) => l.name === n)?.ms ?? NaN));
-    out[n] = { page: pick('page'), node: pick('node') };
+const ALL_SIDES = ['page', 'pageSameSession', 'node'] as const;
+type Side = (typeof ALL_SIDES)[number];
+const SIDES = ALL_SIDES.filter((s) => s !== 'pageSameSession' || process.argv.includes('--same-session'));
+/** One timed image on one side: batch time, party 0's PRG expansion, per-layer time and profile. */
+interface Run {
+  side: Side;
+  ms: number;
+  /** Batch time outside the layers (input sharing, reveal, drawing the batch's dealer material). */
+  outsideMs: number;
+  layers: { name: string; ms: number; profile: Record<string, number> }[];
+}
+const runs: Run[] = [];
+
+/** Median per layer and side of the time and of each profile category (ms). */
+function layerMedians(): Record<string, Record<Side, Record<string, number>>> {
+  const out: Record<string, Record<Side, Record<string, number>>> = {};
+  for (const l of runs[0]?.layers ?? []) {
+    const per = (side: Side) => {
+      const mine = runs.filter((r) => r.side === side).map((r) => r.layers.find((x) => x.name === l.name)!);
+      const o: Record<string, number> = { ms: r1(median(mine.map((x) => x.ms))) };
+      for (const k of Object.keys(l.profile)) {
+        const m = median(mine.map((x) => x.profile[k] ?? 0));
+        if (m >= 0.05) o[k] = r1(m);
+      }
+      return o;
+    };
+    out[l.name] = Object.fromEntries(SIDES.map((sd) => [sd, per(sd)])) as Record<Side, Record<string, number>>;
   }
   return out;
 }
+
+const record = (side: Side, ms: number, layers: Run['layers']): number => {
+  runs.push({ side, ms, outsideMs: ms - layers.reduce((a, l) => a + l.ms, 0), layers });
+  return ms;
+};
+
+/** FHE mode: the page's CKKS client on samples 3 then 0 (one session: keys once). */
+async function benchFhe(): Promise<void> {
+  const served = await startServe(['--fhe', '--paf', 'f1g2', '--json'], 'inherit');
+  const browser = await launchChromium();
+  try {
+    const page = browser.page;
+    await page.goto(served.url);
+    await page.waitForSelector('#samples canvas');
+    const images: unknown[] = [];
+    for (const i of [3, 0]) {
+      await page.click(`#samples canvas[data-index="${i}"]`);
+      await clickClassify(page, 1_200_000, 1000);
+      const err = await page.textContent('#error');
+      if (err) throw new Error(`page: ${err}`);
+      images.push({ sample: i, ...JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) });
+      process.stderr.write(`fhe image ${images.length} done\n`);
+    }
+    process.stdout.write(JSON.stringify({ model: 'fmnist-cnn', paf: 'f1g2', images, rendererPeakRssMb: rendererPeakRssMb(browser.profile) }, null, 2) + '\n');
+  } finally {
+    await browser.close();
+    served.child.kill();
+  }
+}
+if (process.argv.includes('--fhe')) {
+  await benchFhe();
+  process.exit(0);
+}
+
+const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
+const served = await startServe(['--relu-config', ECO], 'inherit');
+const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
+const browsers: Partial<Record<Side, Browser>> = {};
 try {
-  await page.goto(url);
-  await page.waitForSelector('#samples canvas');
-  const runPage = async (i: number) => {
+  browsers.page = await launchChromium({ viewport: { width: 1060, height: 640 } });
+  if (SIDES.includes('pageSameSession')) browsers.pageSameSession = await launchChromium({ viewport: { width: 1060, height: 640 }, sameSession: true });
+  for (const b of Object.values(browsers)) {
+    await b.page.goto(served.url);
+    await b.page.waitForSelector('#samples canvas');
+  }
+  const runPage = async (side: Side, i: number) => {
+    const page = browsers[side]!.page;
     await page.click(`#samples canvas[data-index="${i}"]`);
-    await page.click('#classify');
-    await page.waitForFunction(
-      () => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '',
-      null,
-      { timeout: 120_000 },
-    );
+    await clickClassify(page, 120_000);
     const r = await page.evaluate(() => ({
-      ms: document.querySelector<HTMLElement>('#result')!.dataset.ms,
-      layers: document.querySelector<HTMLElement>('#result')!.dataset.layers,
+      run: document.querySelector<HTMLElement>('#result')!.dataset.run,
       err: document.querySelector('#error')!.textContent,
     }));
     if (r.err) throw new Error(`page: ${r.err}`);
-    layerLog.push({ side: 'page', layers: JSON.parse(r.layers!) as { name: string; ms: number }[] });
-    return Number(r.ms);
+    const m = JSON.parse(r.run!) as { ms: number; layers: Run['layers'] };
+    return record(side, m.ms, m.layers);
   };
   // Under heavy machine load a role can miss the 30 s connect deadline: retry that session (and
   // keep the launcher's follow-up rejections from ending the run).
   process.on('unhandledRejection', (e) => process.stderr.write(`(ignored after a failed Node session: ${(e as Error).message})\n`));
+  const runNodeOnce = async (i: number) => {
+    const input = join(tmp, `x${i}.json`);
+    writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
+    const job = ['--relu-config', ECO, '--warmup'];
+    const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job], env: ALLOC_ENV });
+    return record('node', res.party0.batches[0]!.ms, res.party0.layers);
+  };
   const runNode = async (i: number): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -118,43 +136,36 @@ try {
       }
     }
   };
-  const runNodeOnce = async (i: number) => {
-    const input = join(tmp, `x${i}.json`);
-    writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
-    const job = ['--relu-config', ECO, '--warmup'];
-    const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job] });
-    layerLog.push({ side: 'node', layers: res.party0.layers.map((l) => ({ name: l.name, ms: l.ms })) });
-    return res.party0.batches[0]!.ms;
-  };
+  const ms = Object.fromEntries(SIDES.map((sd) => [sd, [] as number[]])) as Record<Side, number[]>;
   for (let r = 0; r < rounds; r++) {
     const i = r % 12;
-    // Alternate which side goes first, so a drift in machine load hits both alike.
-    if (r % 2 === 0) {
-      pageMs.push(await runPage(i));
-      nodeMs.push(await runNode(i));
-    } else {
-      nodeMs.push(await runNode(i));
-      pageMs.push(await runPage(i));
+    // Rotate the order, so a drift in machine load hits every side alike.
+    for (let k = 0; k < SIDES.length; k++) {
+      const side = SIDES[(r + k) % SIDES.length]!;
+      ms[side].push(side === 'node' ? await runNode(i) : await runPage(side, i));
     }
-    process.stderr.write(`round ${r + 1}/${rounds}: page ${pageMs.at(-1)!.toFixed(1)} ms, node ${nodeMs.at(-1)!.toFixed(1)} ms\n`);
+    process.stderr.write(`round ${r + 1}/${rounds}: ${SIDES.map((sd) => `${sd} ${ms[sd].at(-1)!.toFixed(1)} ms`).join(', ')}\n`);
   }
-  if (!process.argv.includes('--no-screenshot')) await page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  if (!process.argv.includes('--no-screenshot')) await browsers.page.page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  const med = (side: Side) => median(ms[side]);
+  const ratio = (side: Side) => Math.round((med(side) / med('node')) * 100) / 100;
+  const pairRatio = (side: Side) => Math.round(median(ms[side].map((p, i) => p / ms.node[i]!)) * 100) / 100;
+  const outside = (side: Side) => r1(median(runs.filter((r) => r.side === side).map((r) => r.outsideMs)));
   const out = {
     model: 'fmnist-cnn',
     reluConfig: 'eco',
     rounds,
-    pageMs,
-    nodeMs,
-    pageMedianMs: median(pageMs),
-    nodeMedianMs: median(nodeMs),
-    ratio: median(pageMs) / median(nodeMs),
+    ms: Object.fromEntries(SIDES.map((sd) => [sd, ms[sd].map(r1)])),
+    medianMs: Object.fromEntries(SIDES.map((sd) => [sd, r1(med(sd))])),
+    ratio: Object.fromEntries(SIDES.filter((sd) => sd !== 'node').map((sd) => [sd, ratio(sd)])),
+    pairRatioMedian: Object.fromEntries(SIDES.filter((sd) => sd !== 'node').map((sd) => [sd, pairRatio(sd)])),
+    outsideLayersMs: Object.fromEntries(SIDES.map((sd) => [sd, outside(sd)])),
     layerMedians: layerMedians(),
-    rendererPeakRssMb: rendererPeakRssMb(profile),
+    rendererPeakRssMb: Object.fromEntries(Object.entries(browsers).map(([sd, b]) => [sd, rendererPeakRssMb(b.profile)])),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
-  await ctx.close();
-  serveProc.kill();
-  rmSync(profile, { recursive: true, force: true });
+  for (const b of Object.values(browsers)) await b.close();
+  served.child.kill();
   rmSync(tmp, { recursive: true, force: true });
 }

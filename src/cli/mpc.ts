@@ -149,21 +149,24 @@ export function registerMpc(program: Command): void {
         .command('dealer')
         .description('run the dealer (correlated randomness only; never sees inputs, shares or outputs)')
         .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7600')
+        .option('--ws-listen <host:port>', 'also accept party 0 over WebSocket here (a browser page, as privml serve does; port 0: any free port)')
         .option('--tls-cert <file>', 'TLS certificate (PEM; its CN or SAN should name "dealer")')
         .option('--tls-key <file>', 'TLS private key (PEM)')
         .option('--ipc', 'report to a launching process (internal)', false)
         .option('--json', 'machine-readable output'),
     ),
-  ).action(async (o: NetFlags & RoleNetFlags & { listen: string; ipc: boolean; json?: boolean }) => {
+  ).action(async (o: NetFlags & RoleNetFlags & { listen: string; wsListen?: string; ipc: boolean; json?: boolean }) => {
     exitWithLauncher(o.ipc);
+    if (o.wsListen && o.tlsCert) throw new CliError('--ws-listen does not take --tls-cert (terminate TLS in front of the WebSocket)', 2);
     const stats = await runDealer({
       listen: parseEndpoint(o.listen, '--listen'),
+      listenWs: o.wsListen === undefined ? undefined : parseEndpoint(o.wsListen, '--ws-listen'),
       net: parseNet(o),
       tls: tlsServerOptions(o),
       hooks: roleHooks(o),
-      onListening: (port) => {
-        send({ type: 'listening', port });
-        if (!o.ipc && !o.json) process.stderr.write(`dealer listening on port ${port}\n`);
+      onListening: (port, wsPort) => {
+        send({ type: 'listening', port, wsPort });
+        if (!o.ipc && !o.json) process.stderr.write(`dealer listening on port ${port}${wsPort === undefined ? '' : ` (WebSocket for party 0: ${wsPort})`}\n`);
       },
     });
     send({ type: 'dealer', stats });

@@ -1,23 +1,23 @@
 /**
  * `privml serve MODEL`: an HTTP server with the private-inference page. The page runs party 0 (the
  * data owner) in the browser; for every classification the server starts a fresh dealer and party
- * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does). Party 1 accepts the
- * page's WebSocket itself (`--peer-ws`: no extra hop per protocol round); the dealer is reached
- * through this server, which relays the page's WebSocket bytes to its TCP port unchanged (see the
- * README's threat model for what the relay can see). The plain image never reaches the server.
+ * 1 as separate processes (`privml mpc dealer|party`, as `mpc infer` does). Both accept the page's
+ * WebSocket themselves (party 1 `--peer-ws`, the dealer `--ws-listen`, on this server's address):
+ * this server relays nothing in the MPC mode, so it never sees the page's protocol messages or
+ * its dealer seed. The plain image never reaches the server.
  * With --fhe the page is a CKKS client instead: one `privml fhe session` process per page, frames
  * relayed over IPC (fheSessions below).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { resolveModel } from '../api/model-ref.js';
-import { readReluConfig } from '../api/mpc-session.js';
+import { ALLOC_ENV, readReluConfig } from '../api/mpc-session.js';
 import { randomId } from '../crypto/random.js';
 import type { ServedPlan } from '../fhe/wire.js';
 import { stripWeights } from '../mpc/arch.js';
@@ -55,15 +55,15 @@ interface ServeFlags {
 
 interface Session {
   id: string;
-  ports: { peer: number; dealer: number };
   children: ChildProcess[];
-  sockets: Set<WebSocket>;
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** Fork one role with IPC; resolves with the port it listens on. */
-function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<number> } {
-  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+/** Fork one role with IPC; resolves with the ports it listens on. */
+function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<{ port: number; wsPort?: number }> } {
+  // The allocator settings `mpc infer` gives its roles (the same party 1 and dealer as there).
+  const env = { ...process.env, ...ALLOC_ENV };
+  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env });
   let last = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => {
@@ -73,8 +73,8 @@ function startRole(name: string, args: string[], log: (l: string) => void): { ch
       .pop();
     if (l) last = l;
   });
-  const listening = new Promise<number>((resolve, reject) => {
-    child.on('message', (m: RoleMessage) => m.type === 'listening' && resolve(m.port));
+  const listening = new Promise<{ port: number; wsPort?: number }>((resolve, reject) => {
+    child.on('message', (m: RoleMessage) => m.type === 'listening' && resolve(m));
     child.on('exit', (code) => {
       if (code) log(`${name} exited with code ${code}${last ? `: ${last.replace(/^privml: error: /, '')}` : ''}`);
       reject(new Error(`${name} exited before listening`));
@@ -186,7 +186,6 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   const endSession = (s: Session) => {
     if (!sessions.delete(s.id)) return;
     clearTimeout(s.timer);
-    for (const ws of s.sockets) ws.close(1001, 'session ended');
     // Roles end by themselves after a normal job; a stuck or abandoned one is stopped.
     setTimeout(() => s.children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')), 5000).unref();
   };
@@ -194,12 +193,16 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   const newSession = async (): Promise<SessionInfo> => {
     const id = randomId(12);
     const common = ['--timeout', String(IDLE_TIMEOUT_MS / 1000)];
-    const dealer = startRole('dealer', ['mpc', 'dealer', '--listen', '127.0.0.1:0', '--ipc', ...common], log);
+    // The dealer takes party 1 over TCP on loopback and the page's party 0 over WebSocket on the server's address.
+    const dealer = startRole('dealer', ['mpc', 'dealer', '--listen', '127.0.0.1:0', '--ws-listen', `${o.host}:0`, '--ipc', ...common], log);
     const children = [dealer.child];
-    const s: Session = { id, ports: { peer: 0, dealer: 0 }, children, sockets: new Set(), timer: setTimeout(() => endSession(s), SESSION_LIMIT_MS) };
+    const s: Session = { id, children, timer: setTimeout(() => endSession(s), SESSION_LIMIT_MS) };
     sessions.set(id, s);
+    let peerPort: number;
+    let dealerPort: number;
     try {
-      s.ports.dealer = await dealer.listening;
+      const d = await dealer.listening;
+      dealerPort = d.wsPort!;
       const jobArgs = [
         '--weights',
         weights,
@@ -210,14 +213,14 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
         '--warmup',
         ...(o.reluConfig ? ['--relu-config', o.reluConfig] : []),
       ];
-      // Party 1 accepts the page's WebSocket itself (no relay hop per protocol round), on the server's address.
+      // Party 1 accepts the page's WebSocket itself, on the server's address.
       const p1 = startRole(
         'party 1',
-        ['mpc', 'party', ref, '--id', '1', '--peer-ws', '--peer', `${o.host}:0`, '--dealer', `127.0.0.1:${s.ports.dealer}`, '--ipc', ...jobArgs, ...common],
+        ['mpc', 'party', ref, '--id', '1', '--peer-ws', '--peer', `${o.host}:0`, '--dealer', `127.0.0.1:${d.port}`, '--ipc', ...jobArgs, ...common],
         log,
       );
       children.push(p1.child);
-      s.ports.peer = await p1.listening;
+      peerPort = (await p1.listening).port;
       // Both roles done (or failed): the session is over.
       let left = 2;
       for (const c of children) c.on('exit', () => --left === 0 && endSession(s));
@@ -227,8 +230,8 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     }
     return {
       id,
-      peerPort: s.ports.peer,
-      dealerPath: `/ws/${id}/dealer`,
+      peerPort,
+      dealerPort,
       job: {
         weights,
         reluProtocol: o.reluProtocol as SessionInfo['job']['reluProtocol'],
@@ -276,46 +279,11 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
   const http = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => sendJson(res, 500, { error: (e as Error).message }));
   });
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   http.on('upgrade', (req, socket, head) => {
     const f = /^\/ws\/([0-9a-f]+)\/fhe$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     if (f && fhe?.has(f[1]!)) return fhe.wss.handleUpgrade(req, socket, head, (ws) => fhe.attach(f[1]!, ws));
-    const m = /^\/ws\/([0-9a-f]+)\/(dealer)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
-    const s = m ? sessions.get(m[1]!) : undefined;
-    if (!m || !s) {
-      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, s, 'dealer'));
+    socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
   });
-
-  /** Pipe one WebSocket to the role's TCP port, bytes unchanged both ways (the roles parse the frames). */
-  const relay = (ws: WebSocket, s: Session, to: 'peer' | 'dealer') => {
-    s.sockets.add(ws);
-    const tcp = net.connect({ host: '127.0.0.1', port: s.ports[to] });
-    tcp.setNoDelay(true);
-    const pending: Buffer[] = [];
-    let up = false;
-    tcp.on('connect', () => {
-      up = true;
-      for (const b of pending.splice(0)) tcp.write(b);
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) return ws.close(1003, 'binary frames only');
-      if (up) tcp.write(data);
-      else pending.push(data);
-    });
-    tcp.on('data', (d) => ws.readyState === ws.OPEN && ws.send(d));
-    const down = () => {
-      ws.close();
-      tcp.destroy();
-      s.sockets.delete(ws);
-    };
-    tcp.on('error', down);
-    tcp.on('close', down);
-    ws.on('close', down);
-    ws.on('error', down);
-  };
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', (e) => reject(new CliError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`)));
@@ -327,7 +295,6 @@ export async function serve(ref: string, o: ServeFlags, log: (l: string) => void
     close: async () => {
       for (const s of [...sessions.values()]) endSession(s);
       fhe?.close();
-      wss.close();
       await new Promise<void>((r) => http.close(() => r()));
     },
   };

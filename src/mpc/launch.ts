@@ -10,7 +10,10 @@ import type { DealerServerStats } from './dealer.js';
 import type { PartyReport } from './roles.js';
 
 /** Messages a role process sends its launcher over IPC. */
-export type RoleMessage = { type: 'listening'; port: number } | { type: 'report'; report: PartyReport } | { type: 'dealer'; stats: DealerServerStats };
+export type RoleMessage =
+  | { type: 'listening'; port: number; wsPort?: number }
+  | { type: 'report'; report: PartyReport }
+  | { type: 'dealer'; stats: DealerServerStats };
 
 /** Arguments of the three processes (after `privml mpc dealer|party`). */
 export interface LaunchArgs {

@@ -210,7 +210,10 @@ export interface DealerOptions {
   net: NetProfile;
   /** `ca` set: a party must present a certificate naming its role ("party 0" / "party 1"). */
   tls?: TlsServerOptions;
-  onListening?: (port: number) => void;
+  /** Also accept party 0 (only) over WebSocket here: a browser page (`privml serve`). */
+  listenWs?: Endpoint;
+  /** Called once listening, with the bound ports (the WebSocket one when `listenWs` is set). */
+  onListening?: (port: number, wsPort?: number) => void;
   hooks?: RoleHooks;
 }
 
@@ -224,15 +227,16 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
   const requireCert = opts.tls?.ca !== undefined;
   const onDrop = (peer: string, why: string) => hooks.log?.(`dealer dropped a connection from ${peer}: ${why}`);
   const listener = await listen({ host: opts.listen.host, port: opts.listen.port, tls: opts.tls, onDrop });
-  opts.onListening?.(listener.port);
+  const wsListener = opts.listenWs && (await listen({ ...opts.listenWs, websocket: true, onDrop }).catch((e) => (listener.close(), Promise.reject(e))));
+  opts.onListening?.(listener.port, wsListener?.port);
   hooks.onPhase?.('connect');
   const links: (TcpFrameChannel | undefined)[] = [undefined, undefined];
   const hellos: (Hello | undefined)[] = [undefined, undefined];
   let first = true;
   const loss = lossWatch();
   try {
-    const admission = admitPeers(listener, {
-      where: formatAddress(opts.listen.host, listener.port),
+    const admission = admitPeers(wsListener ? [listener, wsListener] : listener, {
+      where: formatAddress(opts.listen.host, listener.port) + (wsListener ? ` (WebSocket ${formatAddress(opts.listenWs!.host, wsListener.port)})` : ''),
       timeoutMs: hooks.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       awaiting: () =>
         [0, 1]
@@ -240,10 +244,12 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
           .map((i) => `party ${i}`)
           .join(' and '),
       onDrop,
-      admit: async (ch) => {
+      admit: async (ch, from) => {
         if (first) hooks.onPhase?.('handshake');
         first = false;
-        const hello = await handshake(ch, { role: 'dealer', version: MPC_PROTOCOL_VERSION }, ['party 0', 'party 1'], HANDSHAKE_TIMEOUT_MS, true, {
+        // The WebSocket listener is for the page's party 0; party 1 comes over TCP (with its certificate, if required).
+        const roles = from === 1 ? ['party 0'] : ['party 0', 'party 1'];
+        const hello = await handshake(ch, { role: 'dealer', version: MPC_PROTOCOL_VERSION }, roles, HANDSHAKE_TIMEOUT_MS, true, {
           replyAfter: true,
           checkPeer: (h) => certificateRefusal(ch, h.role, requireCert) ?? (links[h.role === 'party 0' ? 0 : 1] ? `${h.role} is already connected` : null),
         });
@@ -264,6 +270,7 @@ export async function runDealer(opts: DealerOptions): Promise<DealerServerStats>
     throw new Error(`dealer: ${(e as Error).message}`);
   } finally {
     listener.close();
+    wsListener?.close();
   }
   if (hellos[0]!.configHash !== hellos[1]!.configHash) {
     links[0]!.close();

@@ -102,9 +102,17 @@ export class CtrStream {
 
   /** `data` XOR the next data.length keystream bytes (a new array), as Cipher.update. */
   update(data: Uint8Array): Uint8Array {
-    const out = new Uint8Array(data.length);
-    this.fill(out, 0, data.length);
-    for (let i = 0; i < data.length; i++) if (data[i]) out[i]! ^= data[i]!;
+    const n = data.length;
+    const out = new Uint8Array(n);
+    this.fill(out, 0, n);
+    // XOR four bytes at a time where `data` is aligned (the Prg passes zeros: then only the test runs).
+    const words = data.byteOffset % 4 === 0 ? n >> 2 : 0;
+    if (words) {
+      const d = new Uint32Array(data.buffer, data.byteOffset, words);
+      const o = new Uint32Array(out.buffer, 0, words);
+      for (let i = 0; i < words; i++) if (d[i]) o[i]! ^= d[i]!;
+    }
+    for (let i = 4 * words; i < n; i++) if (data[i]) out[i]! ^= data[i]!;
     return out;
   }
 }

@@ -3,7 +3,18 @@
  * asks the server for a fresh session (dealer + party 1) and hands the image to party 0 in a Web
  * Worker (worker.ts). Every failure ends in a visible error line, never a spinner left running.
  */
-import type { FheSessionInfo, FheWorkerMessage, FheWorkerRequest, Sample, ServerInfo, SessionInfo, WorkerMessage, WorkerRequest } from './session.js';
+import type {
+  FheResult,
+  FheSessionInfo,
+  FheWorkerRequest,
+  MpcResult,
+  Sample,
+  ServerInfo,
+  SessionInfo,
+  WorkerError,
+  WorkerProgress,
+  WorkerRequest,
+} from './session.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -144,9 +155,13 @@ async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
 }
 
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
-/** One private classification of `pixels`; resolves when the page shows a result or an error. */
-async function classify(): Promise<void> {
+/**
+ * Run one classification: `body` does the work while the button is disabled and the previous
+ * result cleared; any failure becomes the visible error line (then `onError` runs).
+ */
+async function guarded(status: string, body: () => Promise<void>, onError?: () => void): Promise<void> {
   if (busy || !info) return;
   busy = true;
   classifyBtn.disabled = true;
@@ -154,9 +169,51 @@ async function classify(): Promise<void> {
   resultEl.textContent = '';
   resultEl.removeAttribute('data-prediction');
   progress.value = 0.02;
-  statusEl.textContent = 'Starting party 1 and the dealer…';
-  const worker = new Worker('worker.js', { type: 'module' });
+  statusEl.textContent = status;
   try {
+    await body();
+  } catch (e) {
+    showError((e as Error).message);
+    onError?.();
+  } finally {
+    busy = false;
+    classifyBtn.disabled = false;
+  }
+}
+
+/** Post `req` to `worker` and resolve with its result message (progress messages move the bar; an error message or a crash rejects). */
+function askWorker<R extends { type: 'result' }>(worker: Worker, req: WorkerRequest | FheWorkerRequest, running: string, crashed: string): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    worker.onmessage = (ev: MessageEvent<WorkerProgress | WorkerError | R>) => {
+      const m = ev.data;
+      if (m.type === 'progress') {
+        progress.value = Math.max(progress.value, m.fraction);
+        statusEl.textContent = `${running}… (${m.phase})`;
+      } else if (m.type === 'error') reject(new Error(m.message));
+      else resolve(m);
+    };
+    worker.onerror = (ev) => reject(new Error(`${crashed} crashed: ${ev.message || 'worker error'}`));
+    worker.postMessage(req);
+  });
+}
+
+/** Show the predicted class and a table of `rows`; `data` goes to the result's data attributes (tests read them). */
+function showResult(prediction: number, ms: number, data: Record<string, string>, rows: [string, string][]): void {
+  progress.value = 1;
+  statusEl.textContent = 'Done.';
+  const name = info!.classes[prediction] ?? String(prediction);
+  resultEl.dataset.prediction = String(prediction);
+  resultEl.dataset.ms = ms.toFixed(1);
+  Object.assign(resultEl.dataset, data);
+  const table = [...rows, ['class index', String(prediction)]].map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join('\n      ');
+  resultEl.innerHTML = `<h2>${name}</h2><table>\n      ${table}</table>`;
+}
+
+/** One private classification of `pixels`; resolves when the page shows a result or an error. */
+function classify(): Promise<void> {
+  let worker: Worker | undefined;
+  return guarded('Starting party 1 and the dealer…', async () => {
+    worker = new Worker('worker.js', { type: 'module' });
     if (!modelBytes) {
       const res = await fetch('/api/model').catch(() => null);
       if (!res?.ok) throw new Error('could not download the model (server stopped?)');
@@ -166,38 +223,15 @@ async function classify(): Promise<void> {
     statusEl.textContent = 'Running the private inference…';
     const image = Float32Array.from(pixels, (v) => v / 255);
     const wsOrigin = location.origin.replace(/^http/, 'ws');
-    const msg = await new Promise<Extract<WorkerMessage, { type: 'result' }>>((resolve, reject) => {
-      worker.onmessage = (ev: MessageEvent<WorkerMessage>) => {
-        const m = ev.data;
-        if (m.type === 'progress') {
-          progress.value = Math.max(progress.value, m.fraction);
-          statusEl.textContent = `Running the private inference… (${m.phase})`;
-        } else if (m.type === 'error') reject(new Error(m.message));
-        else resolve(m);
-      };
-      worker.onerror = (ev) => reject(new Error(`the page's party 0 crashed: ${ev.message || 'worker error'}`));
-      const req: WorkerRequest = { type: 'classify', model: modelBytes!.slice(0), session, wsOrigin, image };
-      worker.postMessage(req);
-    });
-    progress.value = 1;
-    statusEl.textContent = 'Done.';
-    const name = info.classes[msg.prediction] ?? String(msg.prediction);
-    resultEl.dataset.prediction = String(msg.prediction);
-    resultEl.dataset.ms = msg.ms.toFixed(1);
-    resultEl.dataset.layers = JSON.stringify(msg.layers);
-    resultEl.innerHTML = `<h2>${name}</h2><table>
-      <tr><td>private inference</td><td>${msg.ms.toFixed(0)} ms (dealer wait ${msg.dealerWaitMs.toFixed(0)} ms)</td></tr>
-      <tr><td>total, with session set-up</td><td>${(msg.wallMs / 1000).toFixed(2)} s</td></tr>
-      <tr><td>rounds</td><td>${msg.rounds}</td></tr>
-      <tr><td>sent / received</td><td>${kb(msg.bytesSent)} / ${kb(msg.bytesReceived)}</td></tr>
-      <tr><td>class index</td><td>${msg.prediction}</td></tr></table>`;
-  } catch (e) {
-    showError((e as Error).message);
-  } finally {
-    worker.terminate();
-    busy = false;
-    classifyBtn.disabled = false;
-  }
+    const req: WorkerRequest = { type: 'classify', model: modelBytes.slice(0), session, wsOrigin, image };
+    const msg = await askWorker<MpcResult>(worker, req, 'Running the private inference', "the page's party 0");
+    showResult(msg.prediction, msg.ms, { run: JSON.stringify(msg) }, [
+      ['private inference', `${msg.ms.toFixed(0)} ms (dealer wait ${msg.dealerWaitMs.toFixed(0)} ms)`],
+      ['total, with session set-up', `${(msg.wallMs / 1000).toFixed(2)} s`],
+      ['rounds', String(msg.rounds)],
+      ['sent / received', `${kb(msg.bytesSent)} / ${kb(msg.bytesReceived)}`],
+    ]);
+  }).finally(() => worker?.terminate());
 }
 
 /**
@@ -206,66 +240,44 @@ async function classify(): Promise<void> {
  * classification starts afresh.
  */
 let fheWorker: { worker: Worker; session: FheSessionInfo } | undefined;
-const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
-async function classifyFhe(): Promise<void> {
-  if (busy || !info) return;
-  busy = true;
-  classifyBtn.disabled = true;
-  clearError();
-  resultEl.textContent = '';
-  resultEl.removeAttribute('data-prediction');
-  progress.value = 0.02;
-  statusEl.textContent = 'Encrypted inference…';
-  try {
-    if (!fheWorker) {
-      statusEl.textContent = 'Starting the encrypted-inference server session (planning the model)…';
-      const session = await getJson<FheSessionInfo>('/api/fhe/session', { method: 'POST' });
-      fheWorker = { worker: new Worker('fhe-worker.js', { type: 'module' }), session };
-    }
-    const { worker, session } = fheWorker;
-    const image = Float32Array.from(pixels, (v) => v / 255);
-    const msg = await new Promise<Extract<FheWorkerMessage, { type: 'result' }>>((resolve, reject) => {
-      worker.onmessage = (ev: MessageEvent<FheWorkerMessage>) => {
-        const m = ev.data;
-        if (m.type === 'progress') {
-          progress.value = Math.max(progress.value, m.fraction);
-          statusEl.textContent = `Encrypted inference… (${m.phase})`;
-        } else if (m.type === 'error') reject(new Error(m.message));
-        else resolve(m);
-      };
-      worker.onerror = (ev) => reject(new Error(`the page's CKKS client crashed: ${ev.message || 'worker error'}`));
-      const req: FheWorkerRequest = { type: 'fhe-classify', plan: session.plan, wsUrl: location.origin.replace(/^http/, 'ws') + session.wsPath, image };
-      worker.postMessage(req);
-    });
-    progress.value = 1;
-    statusEl.textContent = 'Done.';
-    const p = session.plan.params;
-    const name = info.classes[msg.prediction] ?? String(msg.prediction);
-    resultEl.dataset.prediction = String(msg.prediction);
-    resultEl.dataset.ms = msg.wallMs.toFixed(1);
-    resultEl.dataset.fhe = JSON.stringify(msg);
-    const keys =
-      msg.keyBytes > 0
-        ? `<tr><td>key generation (this page)</td><td>${(msg.keygenMs / 1000).toFixed(2)} s</td></tr>
-      <tr><td>keys uploaded (once)</td><td>${mb(msg.keyBytes)} in ${(msg.uploadMs / 1000).toFixed(2)} s</td></tr>`
-        : '';
-    resultEl.innerHTML = `<h2>${name}</h2><table>
-      <tr><td>end to end</td><td>${(msg.wallMs / 1000).toFixed(2)} s</td></tr>${keys}
-      <tr><td>encrypt / decrypt (this page)</td><td>${msg.encryptMs.toFixed(0)} / ${msg.decryptMs.toFixed(0)} ms</td></tr>
-      <tr><td>server evaluation</td><td>${msg.serverSeconds.toFixed(2)} s (${msg.serverCpuSeconds.toFixed(2)} s CPU)</td></tr>
-      <tr><td>refresh round trips</td><td>${msg.refreshes} (${msg.refreshMs.toFixed(0)} ms in this page)</td></tr>
-      <tr><td>sent / received</td><td>${mb(msg.bytesSent)} / ${mb(msg.bytesReceived)}</td></tr>
-      <tr><td>CKKS</td><td>N = ${p.polyModulusDegree}, ${p.primeBits.length} primes, scale 2^${p.scaleBits}</td></tr>
-      <tr><td>class index</td><td>${msg.prediction}</td></tr></table>`;
-  } catch (e) {
-    showError((e as Error).message);
+function classifyFhe(): Promise<void> {
+  const drop = () => {
     fheWorker?.worker.terminate();
     fheWorker = undefined;
-  } finally {
-    busy = false;
-    classifyBtn.disabled = false;
-  }
+  };
+  return guarded(
+    'Encrypted inference…',
+    async () => {
+      if (!fheWorker) {
+        statusEl.textContent = 'Starting the encrypted-inference server session (planning the model)…';
+        const session = await getJson<FheSessionInfo>('/api/fhe/session', { method: 'POST' });
+        fheWorker = { worker: new Worker('fhe-worker.js', { type: 'module' }), session };
+      }
+      const { worker, session } = fheWorker;
+      const image = Float32Array.from(pixels, (v) => v / 255);
+      const req: FheWorkerRequest = { type: 'fhe-classify', plan: session.plan, wsUrl: location.origin.replace(/^http/, 'ws') + session.wsPath, image };
+      const msg = await askWorker<FheResult>(worker, req, 'Encrypted inference', "the page's CKKS client");
+      const p = session.plan.params;
+      const keys: [string, string][] =
+        msg.keyBytes > 0
+          ? [
+              ['key generation (this page)', `${(msg.keygenMs / 1000).toFixed(2)} s`],
+              ['keys uploaded (once)', `${mb(msg.keyBytes)} in ${(msg.uploadMs / 1000).toFixed(2)} s`],
+            ]
+          : [];
+      showResult(msg.prediction, msg.wallMs, { fhe: JSON.stringify(msg) }, [
+        ['end to end', `${(msg.wallMs / 1000).toFixed(2)} s`],
+        ...keys,
+        ['encrypt / decrypt (this page)', `${msg.encryptMs.toFixed(0)} / ${msg.decryptMs.toFixed(0)} ms`],
+        ['server evaluation', `${msg.serverSeconds.toFixed(2)} s (${msg.serverCpuSeconds.toFixed(2)} s CPU)`],
+        ['refresh round trips', `${msg.refreshes} (${msg.refreshMs.toFixed(0)} ms in this page)`],
+        ['sent / received', `${mb(msg.bytesSent)} / ${mb(msg.bytesReceived)}`],
+        ['CKKS', `N = ${p.polyModulusDegree}, ${p.primeBits.length} primes, scale 2^${p.scaleBits}`],
+      ]);
+    },
+    drop,
+  );
 }
 
 classifyBtn.addEventListener('click', () => void (info?.mode === 'fhe' ? classifyFhe() : classify()));
@@ -282,7 +294,8 @@ classifyBtn.addEventListener('click', () => void (info?.mode === 'fhe' ? classif
         : `${info.model} — ${info.mode.toUpperCase()}, ${info.weights} weights${info.reluConfig ? `, ReLU config ${info.reluConfig}` : ''}`;
     if (info.mode === 'fhe')
       $('explain').textContent =
-        'Your image is encrypted inside this page (CKKS, node-seal in a Web Worker) under a secret key generated here that never leaves it; the server computes on ciphertexts only and returns an encrypted result that only this page can decrypt.';
+        'Your image is encrypted inside this page (CKKS, node-seal in a Web Worker) under a secret key generated here that never leaves it; ' +
+        'the server computes on ciphertexts only and returns an encrypted result that only this page can decrypt.';
     showSamples(await getJson<Sample[]>('/api/samples'));
     paint();
     classifyBtn.disabled = false;

@@ -1,18 +1,18 @@
 /**
  * What `privml serve` and the page agree on: the session description the server hands out (the
- * public job settings both parties must share, and the relay URLs), and the messages between the
+ * public job settings both parties must share, and the ports of party 1 and the dealer), and the messages between the
  * page and its worker. No secret ever appears in these: the image and shares stay in the worker.
  */
 import type { BitRange, WeightMode } from '../mpc/executor.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 
-/** The reply to `POST /api/session`: a fresh dealer and party 1 are waiting behind these relays. */
+/** The reply to `POST /api/session`: a fresh dealer and party 1 wait for the page on these ports. */
 export interface SessionInfo {
   id: string;
   /** Port where party 1 accepts the page's WebSocket directly (same host as the page). */
   peerPort: number;
-  /** Relay path to the dealer (the ws:// URL is formed by the page from its own origin). */
-  dealerPath: string;
+  /** Port where the dealer accepts the page's WebSocket directly (same host as the page). */
+  dealerPort: number;
   job: {
     weights: WeightMode;
     reluProtocol: ReluProtocol;
@@ -56,22 +56,38 @@ export interface WorkerRequest {
   image: Float32Array;
 }
 
-/** Worker → page. */
-export type WorkerMessage =
-  | { type: 'progress'; phase: string; fraction: number }
-  | {
-      type: 'result';
-      logits: number[];
-      prediction: number;
-      ms: number;
-      wallMs: number;
-      rounds: number;
-      bytesSent: number;
-      bytesReceived: number;
-      dealerWaitMs: number;
-      layers: { name: string; ms: number; rounds: number }[];
-    }
-  | { type: 'error'; message: string };
+/** Worker → page, both modes: how far the work is (for the progress bar). */
+export interface WorkerProgress {
+  type: 'progress';
+  phase: string;
+  fraction: number;
+}
+
+/** Worker → page, both modes: the classification failed (a one-line reason). */
+export interface WorkerError {
+  type: 'error';
+  message: string;
+}
+
+/** MPC worker → page: party 0's result, timing and traffic of the timed batch. */
+export interface MpcResult {
+  type: 'result';
+  logits: number[];
+  prediction: number;
+  ms: number;
+  wallMs: number;
+  rounds: number;
+  bytesSent: number;
+  bytesReceived: number;
+  dealerWaitMs: number;
+  /** Party 0's PRG expansion of dealer material (whole session, ms). */
+  dealerLocalMs: number;
+  /** Per layer: time, rounds and the engine's profile (ms per kernel kind and wait). */
+  layers: { name: string; ms: number; rounds: number; profile: Record<string, number> }[];
+}
+
+/** MPC worker → page. */
+export type WorkerMessage = WorkerProgress | MpcResult | WorkerError;
 
 /** The reply to `POST /api/fhe/session` (serve --fhe): a fresh server session and its plan. */
 export interface FheSessionInfo {
@@ -90,24 +106,24 @@ export interface FheWorkerRequest {
   image: Float32Array;
 }
 
-/** FHE worker → page. Times in ms except the server's; the key fields are 0 after the first image. */
-export type FheWorkerMessage =
-  | { type: 'progress'; phase: string; fraction: number }
-  | {
-      type: 'result';
-      logits: number[];
-      prediction: number;
-      wallMs: number;
-      keygenMs: number;
-      uploadMs: number;
-      keyBytes: number;
-      encryptMs: number;
-      refreshMs: number;
-      decryptMs: number;
-      serverSeconds: number;
-      serverCpuSeconds: number;
-      refreshes: number;
-      bytesSent: number;
-      bytesReceived: number;
-    }
-  | { type: 'error'; message: string };
+/** FHE worker → page: the result; times in ms except the server's; the key fields are 0 after the first image. */
+export interface FheResult {
+  type: 'result';
+  logits: number[];
+  prediction: number;
+  wallMs: number;
+  keygenMs: number;
+  uploadMs: number;
+  keyBytes: number;
+  encryptMs: number;
+  refreshMs: number;
+  decryptMs: number;
+  serverSeconds: number;
+  serverCpuSeconds: number;
+  refreshes: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** FHE worker → page. */
+export type FheWorkerMessage = WorkerProgress | FheResult | WorkerError;

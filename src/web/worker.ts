@@ -1,7 +1,7 @@
 /**
  * Party 0 in a Web Worker: the image is secret-shared here and never leaves this worker in the
  * clear. It runs the engine's own `runParty` (roles.ts), with the TCP transport replaced by
- * WebSockets to the server's relay (shims/tcp.ts) and Node's crypto by WebCrypto + AES-CTR in JS.
+ * WebSockets to party 1 and the dealer (shims/tcp.ts) and Node's crypto by WebCrypto + AES-CTR in JS.
  * A worker (not the page's main thread) may compile the ring kernels synchronously, and the
  * page stays responsive while the protocol runs.
  */
@@ -15,6 +15,9 @@ const post = (m: WorkerMessage): void => (self as unknown as { postMessage(m: Wo
 
 /** Rough share of the work done when each phase starts (for the progress bar). */
 const PHASE_FRACTION: Record<Phase, number> = { connect: 0.05, handshake: 0.1, setup: 0.2, 'mid-layer': 0.5, reveal: 0.9 };
+
+/** The ws:// URL of `port` on the host of `origin`. */
+const atPort = (origin: string, port: number): string => ((u) => ((u.port = String(port)), u.href))(new URL(origin));
 
 async function classify(req: WorkerRequest): Promise<void> {
   const t0 = performance.now();
@@ -34,9 +37,9 @@ async function classify(req: WorkerRequest): Promise<void> {
       preprocess: false,
       warmup: s.job.warmup,
     },
-    // Party 1 listens itself (its own port on the page's host); the dealer is behind the server's relay.
-    peer: { host: ((u) => ((u.port = String(s.peerPort)), u.href))(new URL(req.wsOrigin)), port: 0 },
-    dealer: { host: req.wsOrigin + s.dealerPath, port: 0 },
+    // Party 1 and the dealer listen themselves, each on its own port of the page's host.
+    peer: { host: atPort(req.wsOrigin, s.peerPort), port: 0 },
+    dealer: { host: atPort(req.wsOrigin, s.dealerPort), port: 0 },
     net: NET_PRESETS.none,
     fracBits: s.job.fracBits,
     hooks: {
@@ -58,7 +61,8 @@ async function classify(req: WorkerRequest): Promise<void> {
     bytesSent: b.bytesSent,
     bytesReceived: b.bytesReceived,
     dealerWaitMs: b.dealerWaitMs,
-    layers: report.layers.map((l) => ({ name: l.name, ms: l.ms, rounds: l.rounds })),
+    dealerLocalMs: report.dealer.localMs,
+    layers: report.layers.map((l) => ({ name: l.name, ms: l.ms, rounds: l.rounds, profile: l.profile })),
   });
 }
 

@@ -9,50 +9,16 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { type BrowserContext, chromium } from 'playwright-core';
 import { loadDatasetSync } from '../../src/api/data.js';
 import { decodeFheFile } from '../../src/fhe/context.js';
 import { decodeWire } from '../../src/fhe/wire.js';
+import { BIN, type Browser, chromiumSkip, clickClassify, launchChromium, MODEL, startServe } from '../helpers/chromium.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'privml.js');
-const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
-const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
 const SAMPLE = 3;
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (install Debian's chromium or set PRIVML_CHROMIUM)`;
-if (skip) console.log(`# skipping the browser FHE test: ${skip}`);
-
-function startServe(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'serve', MODEL, '--fhe', '--paf', 'f1g2', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ url: (JSON.parse(line) as { url: string }).url, child });
-    });
-    child.on('exit', (code) => reject(new Error(`privml serve exited (${code}): ${stderr.join('').trim()}`)));
-  });
-}
+const skip = chromiumSkip('the browser FHE test');
 
 test('privml serve --fhe: the page classifies like fhe run, and neither the secret key nor the image leaves it', { skip, timeout: 1_500_000 }, async () => {
   const exec = promisify(execFile);
@@ -60,12 +26,11 @@ test('privml serve --fhe: the page classifies like fhe run, and neither the secr
   const lap = (what: string) => console.log(`# ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // The Node client on the same sample, same model and PAF, in parallel.
   const node = exec(process.execPath, [BIN, 'fhe', 'run', MODEL, '--paf', 'f1g2', '--start', String(SAMPLE), '--limit', '1', '--json'], { maxBuffer: 1 << 26 });
-  const server = await startServe();
-  const profile = mkdtempSync(join(tmpdir(), 'privml-chromium-'));
-  let ctx: BrowserContext | undefined;
+  const server = await startServe(['--fhe', '--paf', 'f1g2', '--json']);
+  let browser: Browser | undefined;
   try {
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    browser = await launchChromium();
+    const page = browser.page;
     const sent: Buffer[] = [];
     const received: Buffer[] = [];
     const requests: Buffer[] = [];
@@ -78,12 +43,7 @@ test('privml serve --fhe: the page classifies like fhe run, and neither the secr
     await page.waitForSelector('#samples canvas');
     assert.match((await page.textContent('#subtitle')) ?? '', /FHE/);
     await page.click(`#samples canvas[data-index="${SAMPLE}"]`);
-    await page.click('#classify');
-    await page.waitForFunction(
-      () => document.querySelector<HTMLElement>('#result')!.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '',
-      null,
-      { timeout: 1_200_000, polling: 1000 },
-    );
+    await clickClassify(page, 1_200_000, 1000);
     lap('page classified');
     assert.equal(await page.textContent('#error'), '');
     const r = JSON.parse((await page.getAttribute('#result', 'data-fhe'))!) as {
@@ -149,8 +109,7 @@ test('privml serve --fhe: the page classifies like fhe run, and neither the secr
     assert.equal(r2.keyBytes, 0, 'keys are uploaded once per session');
     lap(`second image in ${(r2.wallMs / 1000).toFixed(1)} s`);
   } finally {
-    await ctx?.close();
+    await browser?.close();
     server.child.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
   }
 });

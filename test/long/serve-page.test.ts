@@ -7,64 +7,20 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { loadDatasetSync } from '../../src/api/data.js';
+import { BIN, type Browser, chromiumSkip, clickClassify, ECO, launchChromium, MODEL, startServe } from '../helpers/chromium.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'privml.js');
-const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
-const ECO = join(ROOT, 'models', 'hummingbird', 'fmnist-cnn', 'eco.json');
-const CHROMIUM = process.env.PRIVML_CHROMIUM ?? '/usr/bin/chromium';
 const SAMPLES = [0, 2];
-/** The browser flags the project uses everywhere (no network side traffic, no sandbox in CI containers). */
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (install Debian's chromium or set PRIVML_CHROMIUM)`;
-if (skip) console.log(`# skipping the browser test: ${skip}`);
-
-/** Start `privml serve` on a free port; resolves with its URL once it prints it. */
-function startServe(): Promise<{ url: string; child: ChildProcess; stderr: string[] }> {
-  const child = spawn(process.execPath, [BIN, 'serve', MODEL, '--port', '0', '--relu-config', ECO], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /serving (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ url: m[1]!, child, stderr });
-    });
-    child.on('exit', (code) => reject(new Error(`privml serve exited (${code}): ${stderr.join('').trim()}`)));
-  });
-}
+const skip = chromiumSkip('the browser test');
 
 /** Click Classify and wait until the page shows a prediction or an error; returns both. */
 async function classify(page: Page): Promise<{ prediction?: number; error: string; ms?: number }> {
-  await page.click('#classify');
-  await page.waitForFunction(
-    () => {
-      const r = document.querySelector<HTMLElement>('#result')!;
-      return r.dataset.prediction !== undefined || document.querySelector('#error')!.textContent !== '';
-    },
-    null,
-    { timeout: 90_000 },
-  );
+  await clickClassify(page, 90_000);
   return page.evaluate(() => {
     const r = document.querySelector<HTMLElement>('#result')!;
     return {
@@ -102,17 +58,18 @@ test('privml serve: the page classifies like the Node client, and the image neve
   );
   const t0 = performance.now();
   const lap = (what: string) => console.log(`# ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const server = await startServe();
+  const server = await startServe(['--relu-config', ECO]);
   lap('serve up');
-  const profile = mkdtempSync(join(tmpdir(), 'privml-chromium-'));
-  let ctx: BrowserContext | undefined;
+  let browser: Browser | undefined;
   try {
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    browser = await launchChromium();
+    const page = browser.page;
     const frames: Buffer[] = [];
     const requests: Buffer[] = [];
     const responses: Buffer[] = [];
+    const wsUrls: string[] = [];
     page.on('websocket', (ws) => {
+      wsUrls.push(ws.url());
       ws.on('framesent', (f) => frames.push(Buffer.from(f.payload)));
       ws.on('framereceived', (f) => frames.push(Buffer.from(f.payload)));
     });
@@ -159,6 +116,10 @@ test('privml serve: the page classifies like the Node client, and the image neve
     // Traffic: the detector finds the samples where they legitimately travel (server → page in
     // /api/samples, as base64), and finds nothing of any classified image in frames or requests.
     assert.ok(frames.length > 50, `saw ${frames.length} WebSocket frames`);
+    // Party 1 and the dealer take the page's WebSockets themselves (two ports per session); the server relays nothing.
+    const wsPorts = new Set(wsUrls.map((u) => new URL(u).port));
+    assert.equal(wsPorts.size, 2 * SAMPLES.length, `one party 1 and one dealer port per classification: ${wsUrls.join(', ')}`);
+    assert.ok(!wsPorts.has(new URL(server.url).port), 'no WebSocket goes through the HTTP server');
     const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: Math.max(...SAMPLES) + 1 });
     const per = 784;
     const samplesBody = Buffer.concat(responses);
@@ -192,8 +153,7 @@ test('privml serve: the page classifies like the Node client, and the image neve
     assert.match((await page.textContent('#error')) ?? '', /closed the connection|unreachable|cannot connect/);
     assert.equal(await page.isDisabled('#classify'), false);
   } finally {
-    await ctx?.close();
+    await browser?.close();
     server.child.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
   }
 });

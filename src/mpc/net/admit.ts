@@ -14,10 +14,11 @@ export const MAX_PENDING_CONNECTIONS = 16;
 /** Options of `admitPeers`. */
 export interface AdmitOptions {
   /**
-   * Check one connection; resolve true when the set of peers is complete, false to keep listening.
-   * Throw to refuse it (dropped and logged); throw a SessionMismatchError to end the admission.
+   * Check one connection (`from`: the index of the listener it came in on); resolve true when the set
+   * of peers is complete, false to keep listening. Throw to refuse it (dropped and logged); throw a
+   * SessionMismatchError to end the admission.
    */
-  admit(ch: TcpFrameChannel): Promise<boolean>;
+  admit(ch: TcpFrameChannel, from: number): Promise<boolean>;
   /** Give up when no further peer is admitted within this time (restarted by each admitted peer). */
   timeoutMs: number;
   /** Who is awaited, for the timeout message (e.g. "party 0 and party 1"). */
@@ -30,8 +31,11 @@ export interface AdmitOptions {
   maxPending?: number;
 }
 
-/** Accept and check connections until `admit` reports a complete set; stray connections are dropped. */
-export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void> {
+/**
+ * Accept and check connections, on one listener or several at once (e.g. TCP and WebSocket), until
+ * `admit` reports a complete set; stray connections are dropped.
+ */
+export function admitPeers(listeners: Listener | Listener[], opts: AdmitOptions): Promise<void> {
   const maxPending = opts.maxPending ?? MAX_PENDING_CONNECTIONS;
   let pending = 0;
   let finished = false;
@@ -55,7 +59,7 @@ export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void
       ch.close();
       opts.onDrop?.(ch.label, reason);
     };
-    const loop = async () => {
+    const loop = async (listener: Listener, from: number) => {
       while (!finished) {
         let ch: TcpFrameChannel;
         try {
@@ -72,7 +76,7 @@ export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void
           continue;
         }
         pending++;
-        opts.admit(ch).then(
+        opts.admit(ch, from).then(
           (done) => {
             pending--;
             if (done) return finish();
@@ -93,6 +97,6 @@ export function admitPeers(listener: Listener, opts: AdmitOptions): Promise<void
         );
       }
     };
-    void loop();
+    (Array.isArray(listeners) ? listeners : [listeners]).forEach((l, i) => void loop(l, i));
   });
 }

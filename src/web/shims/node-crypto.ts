@@ -18,7 +18,12 @@ export function randomBytes(n: number): Buffer {
 export function createCipheriv(alg: string, key: Uint8Array, iv: Uint8Array): { update(d: Uint8Array): Buffer } {
   if (alg !== 'aes-128-ctr') throw new Error(`crypto in the page: cipher ${alg} is not available (only aes-128-ctr)`);
   const c = new CtrStream(key, iv);
-  return { update: (d) => Buffer.from(c.update(d)) };
+  return {
+    update: (d) => {
+      const u = c.update(d);
+      return new Buffer(u.buffer as ArrayBuffer, u.byteOffset, u.length); // a view: the stream's output is fresh, no copy needed
+    },
+  };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -1,6 +1,6 @@
 /**
  * The page's stand-in for src/mpc/net/tcp.ts (esbuild redirects imports of that file here): party 0
- * "connects" to party 1 and the dealer over WebSockets to the `privml serve` relay. The endpoint's
+ * "connects" to party 1 and the dealer over WebSockets (each listens on its own port). The endpoint's
  * `host` carries the ws:// URL (its `port` is ignored); a page can never listen.
  */
 
