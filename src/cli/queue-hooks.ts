@@ -26,12 +26,20 @@ function progress(label: string, json: boolean | undefined) {
 }
 
 /** `privml proteus optimize BUNDLE -o OUT --queue URL`. */
-export async function proteusOptimizeQueued(dir: string, o: { output: string; level: string; json?: boolean; queue: string }): Promise<void> {
+export async function proteusOptimizeQueued(
+  dir: string,
+  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string },
+): Promise<void> {
   const target = parseQueueUrl(o.queue);
   const { optimizeOverQueue } = await import('../queue/proteus.js');
   const p = progress('optimizing', o.json);
   try {
-    const r = await optimizeOverQueue(target, dir, o.output, { level: o.level as 'extended', onProgress: p.onProgress, log: p.log });
+    const r = await optimizeOverQueue(target, dir, o.output, {
+      level: o.level as 'extended',
+      sharedDir: o.sharedDir,
+      onProgress: p.onProgress,
+      log: p.log,
+    });
     p.stop();
     const summary = {
       bundle: dir,
@@ -40,6 +48,7 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
       members: r.members,
       seconds: Math.round(r.seconds * 100) / 100,
       queue: target.display,
+      mode: r.mode,
       workers: r.workers.length,
       computeSeconds: Math.round(r.computeSeconds * 100) / 100,
       optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100,
@@ -47,7 +56,7 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
     };
     if (o.json) return printJson(summary);
     process.stdout.write(
-      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`,
+      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display}, members ${r.mode === 'shared' ? `by path under ${o.sharedDir}` : 'through Redis'})\n`,
     );
   } finally {
     p.stop();

@@ -35,14 +35,32 @@ export interface JobBase {
   index: number;
 }
 
-/** Optimize one Proteus bundle member with onnxruntime. */
+/**
+ * Optimize one Proteus bundle member with onnxruntime. The member travels one of two ways: as a blob
+ * through Redis (`blob`), or by path on storage the submitter and the workers both mount (`shared`: an
+ * NFS export, a cluster volume), where the worker reads the member, checks its hash, writes the
+ * optimized member next to the others and returns only its hash.
+ */
 export interface ProteusJob extends JobBase {
   kind: 'proteus';
   /** Member file name (member-N.onnx), kept so the result lands under the same name. */
   member: string;
-  /** Blob hash of the member's ONNX bytes. */
-  blob: string;
+  /** Redis mode: blob hash of the member's ONNX bytes. */
+  blob?: string;
+  /** Shared-storage mode (instead of `blob`). */
+  shared?: SharedMember;
   level: OptLevel;
+}
+
+/** Where a shared-storage Proteus job reads and writes, relative to the shared directory's root. */
+export interface SharedMember {
+  /** The submitter's path of the shared root (used by workers that mount it at the same path and have no --shared-dir). */
+  root: string;
+  /** Bundle and output directories relative to the root (no '..'). */
+  bundle: string;
+  out: string;
+  /** SHA-256 of the member's bytes as the submitter read them. */
+  sha256: string;
 }
 
 /** Run a PAF model on a batch of CKKS ciphertexts with the client's public (evaluation) keys. */

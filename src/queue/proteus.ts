@@ -1,52 +1,146 @@
 /**
  * Proteus over the queue: each bundle member is one job. The worker optimizes it with the library's
- * `proteus.optimize` (the code `privml proteus optimize` runs) on a one-member bundle, so a member is
- * optimized exactly as the local command would; the submitter writes the optimized members and the
- * manifest like the local command. The optimizer party sees members only, as it would locally.
+ * `proteus.optimizeMember` (the session options `privml proteus optimize` uses for every member), so a
+ * member is optimized exactly as the local command would; the submitter writes the manifest like the
+ * local command. The optimizer party sees members only, as it would locally.
+ *
+ * Members move one of two ways. Redis mode: member and result bytes are blobs in Redis (works for any
+ * worker, but a resnet50 K=20 bundle is 2 GB each way through one Redis). Shared-storage mode
+ * (`sharedDir`): bundle and output live on storage every worker mounts (NFS, a cluster volume); a job
+ * names the member by path and SHA-256, the worker checks what it read against the hash, writes the
+ * optimized member into the output directory (temporary name, then an atomic rename, so a job retried
+ * after a kill leaves one complete file) and returns only the hash, which the submitter checks.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ensureWritableDir } from '../api/files.js';
-import { type OptLevel, optimize } from '../api/proteus.js';
+import { type OptLevel, optimizeMember } from '../api/proteus.js';
 import { ModelError, OptionError } from '../errors.js';
-import { dropBlobs, getBlob, putBlob } from './blobs.js';
+import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
-import type { JobPayload, ProteusJob } from './jobs.js';
+import type { JobPayload, ProteusJob, SharedMember } from './jobs.js';
 import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
 /** Manifest format of a bundle (checked again by the library when the worker optimizes). */
 const MANIFEST_FORMAT = 'privml-proteus-bundle/1';
 
-/** Worker side: optimize one member; returns the blob hash of the optimized bytes. */
-export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): Promise<{ blob: string; seconds: number }> {
+/** What a Proteus job returns: the optimized member as a blob (Redis mode) or its hash on the shared storage. */
+export type ProteusResult = { blob: string; seconds: number } | { sha256: string; bytes: number; seconds: number };
+
+/** Temporary names of members being written into a shared output directory (`.member-N.onnx.<random>.tmp`). */
+const PARTIAL = /^\.member-\d+\.onnx\.[0-9a-f]+\.tmp$/;
+
+/** A relative path inside the shared root (no absolute path, no '..'), so a payload cannot point a worker elsewhere. */
+function inside(rel: unknown, what: string): string {
+  if (typeof rel !== 'string' || isAbsolute(rel) || rel.split(/[\\/]/).includes('..'))
+    throw new ModelError(`shared job: bad ${what} path ${JSON.stringify(rel)}`);
+  return rel;
+}
+
+/** Worker side: optimize one member; returns its optimized bytes as a blob, or (shared storage) their hash. */
+export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): Promise<ProteusResult> {
   const p = payload as ProteusJob;
   if (typeof p.member !== 'string' || !/^member-\d+\.onnx$/.test(p.member)) throw new ModelError(`bad member name ${JSON.stringify(p.member)}`);
-  const bytes = await getBlob(ctx.redis, p.blob);
+  if (p.shared) return sharedMember(p, p.shared, ctx);
+  const bytes = await getBlob(ctx.redis, p.blob as string);
   const dir = mkdtempSync(join(tmpdir(), 'privml-qp-'));
   try {
-    const inDir = join(dir, 'in');
-    const outDir = join(dir, 'out');
-    ensureWritableDir(inDir);
-    writeFileSync(join(inDir, p.member), bytes);
-    writeFileSync(join(inDir, 'manifest.json'), JSON.stringify({ format: MANIFEST_FORMAT, bundleId: `queue-${p.run}`, members: [p.member] }));
+    const out = join(dir, p.member);
     const t0 = performance.now();
-    await optimize(inDir, outDir, { level: p.level });
+    await optimizeMember(bytes, out, { level: p.level, threads: ctx.ortThreads, what: p.member });
     const seconds = (performance.now() - t0) / 1000;
-    return { blob: await putBlob(ctx.redis, readFileSync(join(outDir, p.member))), seconds };
+    return { blob: await putBlob(ctx.redis, readFileSync(out)), seconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Submitter side of `privml proteus optimize BUNDLE --queue URL`: same output directory as the local command. */
+/** Shared-storage job: read and check the member, optimize it into the shared output directory, return its hash. */
+async function sharedMember(p: ProteusJob, s: SharedMember, ctx: HandlerContext): Promise<ProteusResult> {
+  if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) throw new ModelError('shared job: no SHA-256 of the member');
+  const root = ctx.sharedDir ?? s.root;
+  if (typeof root !== 'string' || !isAbsolute(root)) throw new ModelError('shared job: no absolute shared root');
+  const src = join(root, inside(s.bundle, 'bundle'), p.member);
+  const outDir = join(root, inside(s.out, 'output'));
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(src);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ModelError(`${src}: this worker cannot read the member (${why}); mount the shared storage at ${s.root} or give the worker --shared-dir`);
+  }
+  const got = sha256Hex(bytes);
+  if (got !== s.sha256)
+    throw new ModelError(
+      `${src}: SHA-256 ${got.slice(0, 12)}… is not the submitter's ${s.sha256.slice(0, 12)}… (another share mounted here, or the file changed)`,
+    );
+  // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
+  const tmp = join(outDir, `.${p.member}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const t0 = performance.now();
+    await optimizeMember(bytes, tmp, { level: p.level, threads: ctx.ortThreads, what: src });
+    const seconds = (performance.now() - t0) / 1000;
+    const out = await readFile(tmp);
+    const sha256 = sha256Hex(out);
+    renameSync(tmp, join(outDir, p.member));
+    return { sha256, bytes: out.length, seconds };
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** `stat` of a path, undefined when it does not exist. */
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** File names in `dir`, none if it is gone. */
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Submitter's paths of a shared-storage run: bundle and output relative to the shared root. */
+function sharedPaths(sharedDir: string, bundleDir: string, outDir: string): { root: string; bundle: string; out: string } {
+  const root = resolve(sharedDir);
+  const rel = (dir: string, what: string) => {
+    const r = relative(root, resolve(dir));
+    if (r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r)) throw new OptionError(`--shared-dir ${sharedDir}: the ${what} ${dir} is not inside it`);
+    return r;
+  };
+  return { root, bundle: rel(bundleDir, 'bundle'), out: rel(outDir, 'output directory') };
+}
+
+/** Result of {@link optimizeOverQueue}. */
+export interface QueuedOptimize {
+  members: number;
+  seconds: number;
+  computeSeconds: number;
+  optimizeSeconds: number;
+  attempts: number[];
+  workers: string[];
+  /** How members moved: through Redis, or by path on shared storage. */
+  mode: 'redis' | 'shared';
+}
+
+/** Submitter side of `privml proteus optimize BUNDLE --queue URL [--shared-dir DIR]`: same output directory as the local command. */
 export async function optimizeOverQueue(
   target: QueueTarget,
   bundleDir: string,
   outDir: string,
-  opts: { level?: OptLevel } & SubmitOptions = {},
-): Promise<{ members: number; seconds: number; computeSeconds: number; optimizeSeconds: number; attempts: number[]; workers: string[] }> {
+  opts: { level?: OptLevel; sharedDir?: string } & SubmitOptions = {},
+): Promise<QueuedOptimize> {
   const level = opts.level ?? 'extended';
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
   let manifest: { format?: string; members?: unknown };
@@ -60,26 +154,32 @@ export async function optimizeOverQueue(
   const members = manifest.members as string[];
   for (const f of members)
     if (typeof f !== 'string' || !/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${join(bundleDir, 'manifest.json')}: bad member name '${String(f)}'`);
+  const shared = opts.sharedDir === undefined ? undefined : sharedPaths(opts.sharedDir, bundleDir, outDir);
   ensureWritableDir(outDir);
+  // Shared mode: workers write the members here; old ones go first so none can pass for a worker's output.
+  if (shared) for (const f of members) rmSync(join(outDir, f), { force: true });
+  const read = (f: string): Buffer => {
+    try {
+      return readFileSync(join(bundleDir, f));
+    } catch {
+      throw new ModelError(`${join(bundleDir, f)}: member listed in the manifest is missing`);
+    }
+  };
   const redis = await blobConnection(target);
   const run = newRunId();
   const live = new Set<string>();
-  // Input blob per job still in flight (two members with equal bytes share one blob).
+  // Input blob (Redis mode) or hash (shared mode) per job still in flight (two members with equal bytes share one blob).
   const inputs = new Map<number, string>();
   try {
-    const g = await submitJobs<ProteusJob, { blob: string; seconds: number }>(
+    const g = await submitJobs<ProteusJob, ProteusResult>(
       target,
       'proteus',
       run,
       members.length,
       async (i) => {
         const f = members[i]!;
-        let bytes: Buffer;
-        try {
-          bytes = readFileSync(join(bundleDir, f));
-        } catch {
-          throw new ModelError(`${join(bundleDir, f)}: member listed in the manifest is missing`);
-        }
+        const bytes = read(f);
+        if (shared) return { member: f, shared: { ...shared, sha256: sha256Hex(bytes) }, level };
         const blob = await putBlob(redis, bytes);
         live.add(blob);
         inputs.set(i, blob);
@@ -87,13 +187,25 @@ export async function optimizeOverQueue(
       },
       {
         ...opts,
-        // Each result is written as it arrives and its blobs dropped, so Redis holds only the jobs in flight.
+        // Each result is written (Redis) or checked (shared) as it arrives, so Redis holds only the jobs in flight.
         onResult: async (i, r) => {
-          live.add(r.result.blob);
-          writeFileSync(join(outDir, members[i]!), await getBlob(redis, r.result.blob));
+          const res = r.result;
+          const path = join(outDir, members[i]!);
+          if ('sha256' in res) {
+            // The old members were removed before submitting, so a file of the reported size here is the
+            // worker's (re-hashing 2 GB of output on the submitter would cost as much as the optimization).
+            const size = statOrUndefined(path)?.size;
+            if (size !== res.bytes)
+              throw new ModelError(
+                `${path}: the worker reported ${res.bytes} bytes written here, found ${size ?? 'no file'} (is its --shared-dir the same storage?)`,
+              );
+            return;
+          }
+          live.add(res.blob);
+          writeFileSync(path, await getBlob(redis, res.blob));
           const input = inputs.get(i)!;
           inputs.delete(i);
-          const unused = [r.result.blob, ...([...inputs.values()].includes(input) ? [] : [input])];
+          const unused = [res.blob, ...([...inputs.values()].includes(input) ? [] : [input])];
           await dropBlobs(redis, unused);
           for (const h of unused) live.delete(h);
         },
@@ -107,8 +219,11 @@ export async function optimizeOverQueue(
       optimizeSeconds: g.results.reduce((a, r) => a + r.result.seconds, 0),
       attempts: g.attempts,
       workers: [...new Set(g.results.map((r) => r.worker))],
+      mode: shared ? 'shared' : 'redis',
     };
   } finally {
+    // Partial files of attempts killed mid-write (their retries wrote the member under its own name).
+    if (shared) for (const f of listDir(outDir)) if (PARTIAL.test(f)) rmSync(join(outDir, f), { force: true });
     await dropBlobs(redis, live).catch(() => {});
     redis.disconnect();
   }
