@@ -39,7 +39,7 @@ export interface JobBase {
  * Optimize one Proteus bundle member with onnxruntime. The member travels one of two ways: as a blob
  * through Redis (`blob`), or by path on storage the submitter and the workers both mount (`shared`: an
  * NFS export, a cluster volume), where the worker reads the member, checks its hash, writes the
- * optimized member next to the others and returns only its hash.
+ * optimized member next to the others and returns only its size.
  */
 export interface ProteusJob extends JobBase {
   kind: 'proteus';
@@ -59,7 +59,7 @@ export interface SharedMember {
   /** Bundle and output directories relative to the root (no '..'). */
   bundle: string;
   out: string;
-  /** SHA-256 of the member's bytes as the submitter read them. */
+  /** SHA-256 of the member's bytes (from the bundle's manifest, or hashed by the submitter). */
   sha256: string;
 }
 

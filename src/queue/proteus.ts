@@ -7,9 +7,10 @@
  * Members move one of two ways. Redis mode: member and result bytes are blobs in Redis (works for any
  * worker, but a resnet50 K=20 bundle is 2 GB each way through one Redis). Shared-storage mode
  * (`sharedDir`): bundle and output live on storage every worker mounts (NFS, a cluster volume); a job
- * names the member by path and SHA-256, the worker checks what it read against the hash, writes the
- * optimized member into the output directory (temporary name, then an atomic rename, so a job retried
- * after a kill leaves one complete file) and returns only the hash, which the submitter checks.
+ * names the member by path and SHA-256 (the manifest's, else the submitter's), the worker checks what
+ * it read against the hash, writes the optimized member into the output directory (temporary name,
+ * then an atomic rename, so a job retried after a kill leaves one complete file) and returns only its
+ * size, which the submitter checks.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ import type { HandlerContext } from './worker.js';
 const MANIFEST_FORMAT = 'privml-proteus-bundle/1';
 
 /** What a Proteus job returns: the optimized member as a blob (Redis mode) or its hash on the shared storage. */
-export type ProteusResult = { blob: string; seconds: number } | { sha256: string; bytes: number; seconds: number };
+export type ProteusResult = { blob: string; seconds: number } | { bytes: number; seconds: number };
 
 /** Temporary names of members being written into a shared output directory (`.member-N.onnx.<random>.tmp`). */
 const PARTIAL = /^\.member-\d+\.onnx\.[0-9a-f]+\.tmp$/;
@@ -76,7 +77,7 @@ async function sharedMember(p: ProteusJob, s: SharedMember, ctx: HandlerContext)
   const got = sha256Hex(bytes);
   if (got !== s.sha256)
     throw new ModelError(
-      `${src}: SHA-256 ${got.slice(0, 12)}… is not the submitter's ${s.sha256.slice(0, 12)}… (another share mounted here, or the file changed)`,
+      `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${s.sha256.slice(0, 12)}… (another share mounted here, or the member changed since it was hashed)`,
     );
   // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
   const tmp = join(outDir, `.${p.member}.${randomBytes(6).toString('hex')}.tmp`);
@@ -84,10 +85,9 @@ async function sharedMember(p: ProteusJob, s: SharedMember, ctx: HandlerContext)
     const t0 = performance.now();
     await optimizeMember(bytes, tmp, { level: p.level, threads: ctx.ortThreads, what: src });
     const seconds = (performance.now() - t0) / 1000;
-    const out = await readFile(tmp);
-    const sha256 = sha256Hex(out);
+    const bytesOut = statSync(tmp).size;
     renameSync(tmp, join(outDir, p.member));
-    return { sha256, bytes: out.length, seconds };
+    return { bytes: bytesOut, seconds };
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -143,7 +143,7 @@ export async function optimizeOverQueue(
 ): Promise<QueuedOptimize> {
   const level = opts.level ?? 'extended';
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
-  let manifest: { format?: string; members?: unknown };
+  let manifest: { format?: string; members?: unknown; sha256?: Record<string, unknown> };
   try {
     manifest = JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')) as typeof manifest;
   } catch (e) {
@@ -178,9 +178,13 @@ export async function optimizeOverQueue(
       members.length,
       async (i) => {
         const f = members[i]!;
-        const bytes = read(f);
-        if (shared) return { member: f, shared: { ...shared, sha256: sha256Hex(bytes) }, level };
-        const blob = await putBlob(redis, bytes);
+        if (shared) {
+          // The bundle's own hash when its manifest lists one (written at obfuscation): no second read of 2 GB here.
+          const listed = manifest.sha256?.[f];
+          const sha256 = typeof listed === 'string' && /^[0-9a-f]{64}$/.test(listed) ? listed : sha256Hex(read(f));
+          return { member: f, shared: { ...shared, sha256 }, level };
+        }
+        const blob = await putBlob(redis, read(f));
         live.add(blob);
         inputs.set(i, blob);
         return { member: f, blob, level };
@@ -191,7 +195,7 @@ export async function optimizeOverQueue(
         onResult: async (i, r) => {
           const res = r.result;
           const path = join(outDir, members[i]!);
-          if ('sha256' in res) {
+          if (!('blob' in res)) {
             // The old members were removed before submitting, so a file of the reported size here is the
             // worker's (re-hashing 2 GB of output on the submitter would cost as much as the optimization).
             const size = statOrUndefined(path)?.size;

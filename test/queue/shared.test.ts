@@ -69,7 +69,7 @@ test('a member whose bytes differ from the hash, or that a worker cannot read, f
     const base = { v: 1, kind: 'proteus', run: 'bad', index: 0, member, level: 'extended' };
     const shared = { root: share, bundle: 'bundle', out: 'out-bad', sha256: '0'.repeat(64) };
     const cases = [
-      [{ ...base, shared }, /SHA-256 .* is not the submitter's/],
+      [{ ...base, shared }, /read SHA-256 .*, the job expects/],
       [{ ...base, member: 'member-999.onnx', shared }, /cannot read the member \(ENOENT\)/],
       [{ ...base, shared: { ...shared, bundle: '../../etc' } }, /bad bundle path/],
     ] as const;
