@@ -9,14 +9,15 @@
  *        bench/queue.ts --kind fhe --reps 1 -- fhe run model.onnx --paf f1g2 --limit 8
  *        bench/queue.ts --kind mpc --reps 2 -- mpc infer model.onnx --dataset fashion-mnist-sample --limit 40
  * Extra args only for the queued runs go after --queued (e.g. --queued --per-job 10 or --queued --shared-dir /tmp/q20).
- * `--worker-args "--ort-threads 1"` passes extra arguments to every worker.
+ * `--worker-args "--ort-threads 1"` passes extra arguments to every worker; `--variants local,q2,q1`
+ * picks the runs (default all three); `--save DIR` keeps each run's full --json output as DIR/LABEL-REP.json.
  *
  * CPU seconds per run: the submitter's (a child this process waits for, from /proc/self/stat's cutime +
  * cstime) plus each warm worker's (utime + stime + its children's, from /proc/PID/stat), as deltas. With
  * `-o DIR`, every run's output files are hashed and compared with the local run's (sameMembers).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Proc, privml, startRedis, startWorker, stopWorker } from '../test/queue/redis.js';
 
@@ -40,6 +41,9 @@ const outDir = outFlag >= 0 ? base[outFlag + 1] : undefined;
 const workerArgs = opt('worker-args', '')
   .split(' ')
   .filter((a) => a);
+const variants = new Set(opt('variants', 'local,q2,q1').split(','));
+const saveDir = opt('save', '');
+let rep = 0;
 const TICK = 100; // USER_HZ on Linux
 
 /** CPU seconds of a process (self and waited-for children) from /proc/PID/stat. */
@@ -84,6 +88,7 @@ async function run(label: string, args: string[]): Promise<{ label: string; wall
   const cpuSeconds = cpuOf('self', true) + live.reduce((a, w) => a + cpuOf(w.child.pid!, false), 0) - cpu0;
   if (code !== 0) throw new Error(`${label}: exit ${code}: ${p.stderr().slice(-500)}`);
   const json = JSON.parse(p.stdout()) as Record<string, unknown>;
+  if (saveDir) writeFileSync(join(saveDir, `${label}-${rep}.json`), p.stdout());
   let sameMembers: boolean | undefined;
   if (outDir) {
     const h = JSON.stringify(hashDir(outDir));
@@ -134,34 +139,40 @@ try {
   w1 = await startWorker(redis.url, ['--kinds', kind, ...workerArgs]);
   live.push(w1);
   for (let r = 0; r < reps; r++) {
-    const local = await run('local', base);
-    times['local']!.push(local.wallSeconds);
-    w2 = await startWorker(redis.url, ['--kinds', kind, ...workerArgs]);
-    live.push(w2);
-    const q2 = await run('queue-2-workers', [...base, '--queue', redis.url, ...queuedExtra]);
-    times['q2']!.push(q2.wallSeconds);
-    await stopWorker(w2);
-    live.pop();
-    w2 = undefined;
-    const q1 = await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra]);
-    times['q1']!.push(q1.wallSeconds);
+    rep = r;
+    const local = variants.has('local') ? await run('local', base) : undefined;
+    if (local) times['local']!.push(local.wallSeconds);
+    let q2: Awaited<ReturnType<typeof run>> | undefined;
+    if (variants.has('q2')) {
+      w2 = await startWorker(redis.url, ['--kinds', kind, ...workerArgs]);
+      live.push(w2);
+      q2 = await run('queue-2-workers', [...base, '--queue', redis.url, ...queuedExtra]);
+      times['q2']!.push(q2.wallSeconds);
+      await stopWorker(w2);
+      live.pop();
+      w2 = undefined;
+    }
+    const q1 = variants.has('q1') ? await run('queue-1-worker', [...base, '--queue', redis.url, ...queuedExtra]) : undefined;
+    if (q1) times['q1']!.push(q1.wallSeconds);
     // Predictions of the queued runs against the local run (fhe: per-image classes; mpc: predictions).
     const preds = (j: Record<string, unknown>) =>
       JSON.stringify(j['predictions'] ?? (j['results'] as { fheClass: number }[] | undefined)?.map((x) => x.fheClass) ?? null);
-    process.stdout.write(
-      JSON.stringify({
-        rep: r,
-        samePredictions: preds(q1.json) === preds(local.json) && preds(q2.json) === preds(local.json),
-        images: JSON.parse(preds(local.json))?.length,
-      }) + '\n',
-    );
+    if (local && (q1 || q2))
+      process.stdout.write(
+        JSON.stringify({
+          rep: r,
+          samePredictions: [q1, q2].every((q) => !q || preds(q.json) === preds(local.json)),
+          images: JSON.parse(preds(local.json))?.length,
+        }) + '\n',
+      );
   }
 } finally {
   if (w2) await stopWorker(w2);
   if (w1) await stopWorker(w1);
   await redis.stop();
 }
-const m = { local: median(times['local']!), q1: median(times['q1']!), q2: median(times['q2']!) };
+const med = (v: number[]) => (v.length ? median(v) : Number.NaN);
+const m = { local: med(times['local']!), q1: med(times['q1']!), q2: med(times['q2']!) };
 process.stdout.write(
   JSON.stringify({
     summary: true,
