@@ -28,7 +28,7 @@ function progress(label: string, json: boolean | undefined) {
 /** `privml proteus optimize BUNDLE -o OUT --queue URL`. */
 export async function proteusOptimizeQueued(
   dir: string,
-  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string },
+  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string; perJob?: number },
 ): Promise<void> {
   const target = parseQueueUrl(o.queue);
   const { optimizeOverQueue } = await import('../queue/proteus.js');
@@ -37,6 +37,7 @@ export async function proteusOptimizeQueued(
     const r = await optimizeOverQueue(target, dir, o.output, {
       level: o.level as 'extended',
       sharedDir: o.sharedDir,
+      perJob: o.perJob,
       onProgress: p.onProgress,
       log: p.log,
     });
@@ -50,6 +51,7 @@ export async function proteusOptimizeQueued(
       queue: target.display,
       mode: r.mode,
       workers: r.workers.length,
+      jobs: r.attempts.length,
       computeSeconds: Math.round(r.computeSeconds * 100) / 100,
       optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100,
       retried: r.attempts.filter((a) => a > 1).length,

@@ -1,5 +1,6 @@
 /**
- * Proteus over the queue: each bundle member is one job. The worker optimizes it with the library's
+ * Proteus over the queue: a job is `perJob` bundle members (1 by default; a few amortize the queue's
+ * per-job cost over members of ~0.1 s each). The worker optimizes each with the library's
  * `proteus.optimizeMember` (the session options `privml proteus optimize` uses for every member), so a
  * member is optimized exactly as the local command would; the submitter writes the manifest like the
  * local command. The optimizer party sees members only, as it would locally.
@@ -7,7 +8,7 @@
  * Members move one of two ways. Redis mode: member and result bytes are blobs in Redis (works for any
  * worker, but a resnet50 K=20 bundle is 2 GB each way through one Redis). Shared-storage mode
  * (`sharedDir`): bundle and output live on storage every worker mounts (NFS, a cluster volume); a job
- * names the member by path and SHA-256 (the manifest's, else the submitter's), the worker checks what
+ * names its members by path and SHA-256 (the manifest's, else the submitter's), the worker checks what
  * it read against the hash, writes the optimized member into the output directory (temporary name,
  * then an atomic rename, so a job retried after a kill leaves one complete file) and returns only its
  * size, which the submitter checks.
@@ -22,7 +23,7 @@ import { type OptLevel, optimizeMember } from '../api/proteus.js';
 import { ModelError, OptionError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
-import type { JobPayload, ProteusJob, SharedMember } from './jobs.js';
+import type { JobPayload, ProteusJob, SharedMembers } from './jobs.js';
 import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
@@ -30,7 +31,14 @@ import type { HandlerContext } from './worker.js';
 const MANIFEST_FORMAT = 'privml-proteus-bundle/1';
 
 /** What a Proteus job returns: the optimized member as a blob (Redis mode) or its hash on the shared storage. */
-export type ProteusResult = { blob: string; seconds: number } | { bytes: number; seconds: number };
+export interface ProteusResult {
+  /** ORT seconds for the job's members. */
+  seconds: number;
+  /** Redis mode: blob hash of each optimized member. */
+  blobs?: string[];
+  /** Shared-storage mode: size of each optimized member as written. */
+  bytes?: number[];
+}
 
 /** Temporary names of members being written into a shared output directory (`.member-N.onnx.<random>.tmp`). */
 const PARTIAL = /^\.member-\d+\.onnx\.[0-9a-f]+\.tmp$/;
@@ -42,30 +50,45 @@ function inside(rel: unknown, what: string): string {
   return rel;
 }
 
-/** Worker side: optimize one member; returns its optimized bytes as a blob, or (shared storage) their hash. */
+/** Worker side: optimize the job's members; returns their optimized bytes as blobs, or (shared storage) their sizes. */
 export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): Promise<ProteusResult> {
   const p = payload as ProteusJob;
-  if (typeof p.member !== 'string' || !/^member-\d+\.onnx$/.test(p.member)) throw new ModelError(`bad member name ${JSON.stringify(p.member)}`);
-  if (p.shared) return sharedMember(p, p.shared, ctx);
-  const bytes = await getBlob(ctx.redis, p.blob as string);
+  if (!Array.isArray(p.members) || !p.members.length || p.members.some((m) => typeof m !== 'string' || !/^member-\d+\.onnx$/.test(m)))
+    throw new ModelError(`bad member names ${JSON.stringify(p.members)?.slice(0, 120)}`);
+  const sources = p.shared ? p.shared.sha256 : p.blobs;
+  if (!Array.isArray(sources) || sources.length !== p.members.length) throw new ModelError(`job names ${p.members.length} members but not one source each`);
+  const r: ProteusResult = { seconds: 0 };
+  for (let k = 0; k < p.members.length; k++) {
+    if (p.shared) (r.bytes ??= []).push(await sharedMember(p, k, p.shared, ctx, r));
+    else (r.blobs ??= []).push(await blobMember(p, k, ctx, r));
+    if (p.members.length > 1) await ctx.progress(Math.round((100 * (k + 1)) / p.members.length));
+  }
+  return r;
+}
+
+/** Redis-mode member k: fetch its blob, optimize, store the result as a blob. */
+async function blobMember(p: ProteusJob, k: number, ctx: HandlerContext, r: ProteusResult): Promise<string> {
+  const bytes = await getBlob(ctx.redis, p.blobs![k]!);
   const dir = mkdtempSync(join(tmpdir(), 'privml-qp-'));
   try {
-    const out = join(dir, p.member);
+    const out = join(dir, p.members[k]!);
     const t0 = performance.now();
-    await optimizeMember(bytes, out, { level: p.level, threads: ctx.ortThreads, what: p.member });
-    const seconds = (performance.now() - t0) / 1000;
-    return { blob: await putBlob(ctx.redis, readFileSync(out)), seconds };
+    await optimizeMember(bytes, out, { level: p.level, threads: ctx.ortThreads, what: p.members[k] });
+    r.seconds += (performance.now() - t0) / 1000;
+    return await putBlob(ctx.redis, readFileSync(out));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Shared-storage job: read and check the member, optimize it into the shared output directory, return its hash. */
-async function sharedMember(p: ProteusJob, s: SharedMember, ctx: HandlerContext): Promise<ProteusResult> {
-  if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) throw new ModelError('shared job: no SHA-256 of the member');
+/** Shared-storage member k: read and check it, optimize it into the shared output directory, return its size. */
+async function sharedMember(p: ProteusJob, k: number, s: SharedMembers, ctx: HandlerContext, r: ProteusResult): Promise<number> {
+  const member = p.members[k]!;
+  const want = s.sha256[k];
+  if (typeof want !== 'string' || !/^[0-9a-f]{64}$/.test(want)) throw new ModelError(`shared job: no SHA-256 of ${member}`);
   const root = ctx.sharedDir ?? s.root;
   if (typeof root !== 'string' || !isAbsolute(root)) throw new ModelError('shared job: no absolute shared root');
-  const src = join(root, inside(s.bundle, 'bundle'), p.member);
+  const src = join(root, inside(s.bundle, 'bundle'), member);
   const outDir = join(root, inside(s.out, 'output'));
   let bytes: Buffer;
   try {
@@ -75,19 +98,19 @@ async function sharedMember(p: ProteusJob, s: SharedMember, ctx: HandlerContext)
     throw new ModelError(`${src}: this worker cannot read the member (${why}); mount the shared storage at ${s.root} or give the worker --shared-dir`);
   }
   const got = sha256Hex(bytes);
-  if (got !== s.sha256)
+  if (got !== want)
     throw new ModelError(
-      `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${s.sha256.slice(0, 12)}… (another share mounted here, or the member changed since it was hashed)`,
+      `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${want.slice(0, 12)}… (another share mounted here, or the member changed since it was hashed)`,
     );
   // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
-  const tmp = join(outDir, `.${p.member}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(outDir, `.${member}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const t0 = performance.now();
     await optimizeMember(bytes, tmp, { level: p.level, threads: ctx.ortThreads, what: src });
-    const seconds = (performance.now() - t0) / 1000;
-    const bytesOut = statSync(tmp).size;
-    renameSync(tmp, join(outDir, p.member));
-    return { bytes: bytesOut, seconds };
+    r.seconds += (performance.now() - t0) / 1000;
+    const size = statSync(tmp).size;
+    renameSync(tmp, join(outDir, member));
+    return size;
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -139,9 +162,11 @@ export async function optimizeOverQueue(
   target: QueueTarget,
   bundleDir: string,
   outDir: string,
-  opts: { level?: OptLevel; sharedDir?: string } & SubmitOptions = {},
+  opts: { level?: OptLevel; sharedDir?: string; perJob?: number } & SubmitOptions = {},
 ): Promise<QueuedOptimize> {
   const level = opts.level ?? 'extended';
+  const perJob = opts.perJob ?? 1;
+  if (!Number.isInteger(perJob) || perJob < 1) throw new OptionError(`--per-job must be a positive integer (got ${perJob})`);
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
   let manifest: { format?: string; members?: unknown; sha256?: Record<string, unknown> };
   try {
@@ -167,51 +192,67 @@ export async function optimizeOverQueue(
   };
   const redis = await blobConnection(target);
   const run = newRunId();
+  const jobs = Math.ceil(members.length / perJob);
+  const names = (i: number) => members.slice(i * perJob, (i + 1) * perJob);
   const live = new Set<string>();
-  // Input blob (Redis mode) or hash (shared mode) per job still in flight (two members with equal bytes share one blob).
-  const inputs = new Map<number, string>();
+  // Input blobs (Redis mode) per job still in flight (two members with equal bytes share one blob).
+  const inputs = new Map<number, string[]>();
+  let done = 0;
   try {
     const g = await submitJobs<ProteusJob, ProteusResult>(
       target,
       'proteus',
       run,
-      members.length,
+      jobs,
       async (i) => {
-        const f = members[i]!;
+        const fs = names(i);
         if (shared) {
-          // The bundle's own hash when its manifest lists one (written at obfuscation): no second read of 2 GB here.
-          const listed = manifest.sha256?.[f];
-          const sha256 = typeof listed === 'string' && /^[0-9a-f]{64}$/.test(listed) ? listed : sha256Hex(read(f));
-          return { member: f, shared: { ...shared, sha256 }, level };
+          // The bundle's own hashes when its manifest lists them (written at obfuscation): no second read of 2 GB here.
+          const sha256 = fs.map((f) => {
+            const listed = manifest.sha256?.[f];
+            return typeof listed === 'string' && /^[0-9a-f]{64}$/.test(listed) ? listed : sha256Hex(read(f));
+          });
+          return { members: fs, shared: { ...shared, sha256 }, level };
         }
-        const blob = await putBlob(redis, read(f));
-        live.add(blob);
-        inputs.set(i, blob);
-        return { member: f, blob, level };
+        const blobs: string[] = [];
+        for (const f of fs) blobs.push(await putBlob(redis, read(f)));
+        for (const b of blobs) live.add(b);
+        inputs.set(i, blobs);
+        return { members: fs, blobs, level };
       },
       {
         ...opts,
+        // Redis holds ~16 members in flight whatever the job size.
+        window: opts.window ?? Math.max(2, Math.ceil(16 / perJob)),
+        onProgress: undefined,
         // Each result is written (Redis) or checked (shared) as it arrives, so Redis holds only the jobs in flight.
         onResult: async (i, r) => {
           const res = r.result;
-          const path = join(outDir, members[i]!);
-          if (!('blob' in res)) {
+          const fs = names(i);
+          if (shared) {
             // The old members were removed before submitting, so a file of the reported size here is the
             // worker's (re-hashing 2 GB of output on the submitter would cost as much as the optimization).
-            const size = statOrUndefined(path)?.size;
-            if (size !== res.bytes)
-              throw new ModelError(
-                `${path}: the worker reported ${res.bytes} bytes written here, found ${size ?? 'no file'} (is its --shared-dir the same storage?)`,
-              );
-            return;
+            fs.forEach((f, k) => {
+              const path = join(outDir, f);
+              const size = statOrUndefined(path)?.size;
+              if (size === undefined || size !== res.bytes?.[k])
+                throw new ModelError(
+                  `${path}: the worker reported ${res.bytes?.[k]} bytes written here, found ${size ?? 'no file'} (is its --shared-dir the same storage?)`,
+                );
+            });
+          } else {
+            if (res.blobs?.length !== fs.length) throw new ModelError(`proteus job ${i}: ${res.blobs?.length ?? 0} results for ${fs.length} members`);
+            for (const b of res.blobs) live.add(b);
+            for (let k = 0; k < fs.length; k++) writeFileSync(join(outDir, fs[k]!), await getBlob(redis, res.blobs[k]!));
+            const input = inputs.get(i)!;
+            inputs.delete(i);
+            const still = new Set([...inputs.values()].flat());
+            const unused = [...res.blobs, ...input.filter((b) => !still.has(b))];
+            await dropBlobs(redis, unused);
+            for (const h of unused) live.delete(h);
           }
-          live.add(res.blob);
-          writeFileSync(path, await getBlob(redis, res.blob));
-          const input = inputs.get(i)!;
-          inputs.delete(i);
-          const unused = [res.blob, ...([...inputs.values()].includes(input) ? [] : [input])];
-          await dropBlobs(redis, unused);
-          for (const h of unused) live.delete(h);
+          done += fs.length;
+          opts.onProgress?.(done, members.length);
         },
       },
     );

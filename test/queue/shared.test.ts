@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
+import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
 import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qshared-'));
@@ -43,12 +44,13 @@ after(async () => {
   await redis.stop();
 });
 
-test('proteus optimize --queue --shared-dir: same optimized members as the local command, moved by path', { skip: SKIP }, async () => {
+test('proteus optimize --queue --shared-dir: same optimized members as the local command, moved by path, 3 per job', { skip: SKIP }, async () => {
   const out = join(share, 'queued');
-  const p = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--json']);
+  const p = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--per-job', '3', '--json']);
   assert.equal(await p.exited, 0, p.stderr());
-  const summary = JSON.parse(p.stdout()) as { members: number; mode: string; retried: number };
+  const summary = JSON.parse(p.stdout()) as { members: number; mode: string; jobs: number };
   assert.equal(summary.mode, 'shared');
+  assert.equal(summary.jobs, Math.ceil(summary.members / 3));
   const files = readdirSync(join(tmp, 'local')).sort();
   assert.deepEqual(readdirSync(out).sort(), files, 'no partial files left');
   for (const f of files) assert.ok(readFileSync(join(tmp, 'local', f)).equals(readFileSync(join(out, f))), `${f} differs`);
@@ -66,11 +68,11 @@ test('a member whose bytes differ from the hash, or that a worker cannot read, f
   try {
     mkdirSync(join(share, 'out-bad'));
     const member = readdirSync(bundle).find((f) => f.startsWith('member-'))!;
-    const base = { v: 1, kind: 'proteus', run: 'bad', index: 0, member, level: 'extended' };
-    const shared = { root: share, bundle: 'bundle', out: 'out-bad', sha256: '0'.repeat(64) };
+    const base = { v: PAYLOAD_VERSION, kind: 'proteus', run: 'bad', index: 0, members: [member], level: 'extended' };
+    const shared = { root: share, bundle: 'bundle', out: 'out-bad', sha256: ['0'.repeat(64)] };
     const cases = [
       [{ ...base, shared }, /read SHA-256 .*, the job expects/],
-      [{ ...base, member: 'member-999.onnx', shared }, /cannot read the member \(ENOENT\)/],
+      [{ ...base, members: ['member-999.onnx'], shared }, /cannot read the member \(ENOENT\)/],
       [{ ...base, shared: { ...shared, bundle: '../../etc' } }, /bad bundle path/],
     ] as const;
     for (const [data, re] of cases) {
