@@ -200,6 +200,9 @@ export async function fheRunQueued(
         jobSeconds: r.computeSeconds,
         inferSeconds,
         handlerOverhead: r.computeSeconds / inferSeconds - 1,
+        // The per-worker one-off (model and key set fetched and loaded) apart from what every job pays (ciphertext blobs).
+        setupSeconds: r.setupSeconds,
+        perJobOverhead: (r.computeSeconds - r.setupSeconds) / inferSeconds - 1,
       },
       results,
     };
