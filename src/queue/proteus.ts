@@ -13,7 +13,7 @@
  * then an atomic rename, so a job retried after a kill leaves one complete file) and returns only its
  * size, which the submitter checks.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -58,9 +58,15 @@ export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): 
   const sources = p.shared ? p.shared.sha256 : p.blobs;
   if (!Array.isArray(sources) || sources.length !== p.members.length) throw new ModelError(`job names ${p.members.length} members but not one source each`);
   const r: ProteusResult = { seconds: 0 };
+  // Shared mode reads and hashes the next member (off the main thread) while ORT works on this one.
+  let next = p.shared ? readShared(p, 0, p.shared, ctx) : undefined;
   for (let k = 0; k < p.members.length; k++) {
-    if (p.shared) (r.bytes ??= []).push(await sharedMember(p, k, p.shared, ctx, r));
-    else (r.blobs ??= []).push(await blobMember(p, k, ctx, r));
+    if (p.shared) {
+      const got = next!;
+      next = k + 1 < p.members.length ? readShared(p, k + 1, p.shared, ctx) : undefined;
+      next?.catch(() => {}); // its error surfaces when its turn comes
+      (r.bytes ??= []).push(await sharedMember(p, k, p.shared, await got, ctx, r));
+    } else (r.blobs ??= []).push(await blobMember(p, k, ctx, r));
     if (p.members.length > 1) await ctx.progress(Math.round((100 * (k + 1)) / p.members.length));
   }
   return r;
@@ -81,15 +87,11 @@ async function blobMember(p: ProteusJob, k: number, ctx: HandlerContext, r: Prot
   }
 }
 
-/** Shared-storage member k: read and check it, optimize it into the shared output directory, return its size. */
-async function sharedMember(p: ProteusJob, k: number, s: SharedMembers, ctx: HandlerContext, r: ProteusResult): Promise<number> {
-  const member = p.members[k]!;
-  const want = s.sha256[k];
-  if (typeof want !== 'string' || !/^[0-9a-f]{64}$/.test(want)) throw new ModelError(`shared job: no SHA-256 of ${member}`);
+/** Shared-storage member k as read: its path, bytes and SHA-256 (hashed by WebCrypto on the thread pool). */
+async function readShared(p: ProteusJob, k: number, s: SharedMembers, ctx: HandlerContext): Promise<{ src: string; bytes: Buffer; sha256: string }> {
   const root = ctx.sharedDir ?? s.root;
   if (typeof root !== 'string' || !isAbsolute(root)) throw new ModelError('shared job: no absolute shared root');
-  const src = join(root, inside(s.bundle, 'bundle'), member);
-  const outDir = join(root, inside(s.out, 'output'));
+  const src = join(root, inside(s.bundle, 'bundle'), p.members[k]!);
   let bytes: Buffer;
   try {
     bytes = await readFile(src);
@@ -97,7 +99,23 @@ async function sharedMember(p: ProteusJob, k: number, s: SharedMembers, ctx: Han
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new ModelError(`${src}: this worker cannot read the member (${why}); mount the shared storage at ${s.root} or give the worker --shared-dir`);
   }
-  const got = sha256Hex(bytes);
+  return { src, bytes, sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex') };
+}
+
+/** Shared-storage member k: check what was read, optimize it into the shared output directory, return its size. */
+async function sharedMember(
+  p: ProteusJob,
+  k: number,
+  s: SharedMembers,
+  read: { src: string; bytes: Buffer; sha256: string },
+  ctx: HandlerContext,
+  r: ProteusResult,
+): Promise<number> {
+  const member = p.members[k]!;
+  const want = s.sha256[k];
+  if (typeof want !== 'string' || !/^[0-9a-f]{64}$/.test(want)) throw new ModelError(`shared job: no SHA-256 of ${member}`);
+  const { src, bytes, sha256: got } = read;
+  const outDir = join(ctx.sharedDir ?? s.root, inside(s.out, 'output'));
   if (got !== want)
     throw new ModelError(
       `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${want.slice(0, 12)}… (another share mounted here, or the member changed since it was hashed)`,
