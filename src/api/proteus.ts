@@ -177,6 +177,26 @@ export async function optimize(
   }
 }
 
+/**
+ * Optimizer party, one member at a time (a queue worker's job): ORT-optimize `member` (its path or
+ * bytes) into `outPath` exactly as {@link optimize} does each member of a bundle. `threads` caps ORT's
+ * intra-op threads (e.g. 1 when several workers share a machine's cores).
+ */
+export async function optimizeMember(
+  member: string | Uint8Array,
+  outPath: string,
+  opts: { level?: OptLevel; threads?: number; what?: string } = {},
+): Promise<void> {
+  if (opts.level !== undefined && !['basic', 'extended', 'all'].includes(opts.level))
+    throw new OptionError(`level must be basic, extended or all (got '${opts.level}')`);
+  const { optimizeMember } = await import('../proteus/index.js');
+  try {
+    await optimizeMember(member, outPath, opts);
+  } catch (e) {
+    wrap(e);
+  }
+}
+
 /** Owner: pick the real optimized subgraphs with the key (object or key file), stitch them back and verify. */
 export async function recover(
   optimizedDir: string,

@@ -136,8 +136,11 @@ export function registerProteus(program: Command): void {
     .option('--level <level>', 'basic | extended | all', 'extended')
     .option('--json', 'machine-readable output')
     .option('--queue <url>', 'split the members into jobs for `privml worker`s on this Redis (redis://[:PASSWORD@]HOST:PORT)')
-    .action(async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string }) => {
+    .option('--shared-dir <dir>', 'with --queue: bundle and output are inside DIR, storage every worker mounts; members move by path, not through Redis')
+    .option('--per-job <n>', 'with --queue: members per job (default: 1)', posInt('--per-job'))
+    .action(async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string; sharedDir?: string; perJob?: number }) => {
       if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+      if ((o.sharedDir || o.perJob) && !o.queue) throw new CliError('--shared-dir and --per-job go with --queue', 2);
       if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
       const bar = new Progress(!o.json);
       let started = false;

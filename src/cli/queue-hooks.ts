@@ -26,12 +26,21 @@ function progress(label: string, json: boolean | undefined) {
 }
 
 /** `privml proteus optimize BUNDLE -o OUT --queue URL`. */
-export async function proteusOptimizeQueued(dir: string, o: { output: string; level: string; json?: boolean; queue: string }): Promise<void> {
+export async function proteusOptimizeQueued(
+  dir: string,
+  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string; perJob?: number },
+): Promise<void> {
   const target = parseQueueUrl(o.queue);
   const { optimizeOverQueue } = await import('../queue/proteus.js');
   const p = progress('optimizing', o.json);
   try {
-    const r = await optimizeOverQueue(target, dir, o.output, { level: o.level as 'extended', onProgress: p.onProgress, log: p.log });
+    const r = await optimizeOverQueue(target, dir, o.output, {
+      level: o.level as 'extended',
+      sharedDir: o.sharedDir,
+      perJob: o.perJob,
+      onProgress: p.onProgress,
+      log: p.log,
+    });
     p.stop();
     const summary = {
       bundle: dir,
@@ -40,14 +49,16 @@ export async function proteusOptimizeQueued(dir: string, o: { output: string; le
       members: r.members,
       seconds: Math.round(r.seconds * 100) / 100,
       queue: target.display,
+      mode: r.mode,
       workers: r.workers.length,
+      jobs: r.attempts.length,
       computeSeconds: Math.round(r.computeSeconds * 100) / 100,
       optimizeSeconds: Math.round(r.optimizeSeconds * 100) / 100,
       retried: r.attempts.filter((a) => a > 1).length,
     };
     if (o.json) return printJson(summary);
     process.stdout.write(
-      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display})\n`,
+      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display}, members ${r.mode === 'shared' ? `by path under ${o.sharedDir}` : 'through Redis'})\n`,
     );
   } finally {
     p.stop();
@@ -192,6 +203,9 @@ export async function fheRunQueued(
         jobSeconds: r.computeSeconds,
         inferSeconds,
         handlerOverhead: r.computeSeconds / inferSeconds - 1,
+        // The per-worker one-off (model and key set fetched and loaded) apart from what every job pays (ciphertext blobs).
+        setupSeconds: r.setupSeconds,
+        perJobOverhead: (r.computeSeconds - r.setupSeconds) / inferSeconds - 1,
       },
       results,
     };

@@ -38,6 +38,13 @@ export interface Manifest {
   bundleId: string;
   /** Member file names, sorted. */
   members: string[];
+  /**
+   * SHA-256 of each (unoptimized) member by name, in name order (an order by group would tell which members belong
+   * together). Optional (older bundles lack it); lets an optimizer's queue workers check the members they
+   * read from shared storage without the submitter re-reading the whole bundle. Derivable from the
+   * members, so it tells the optimizer nothing new. An optimized copy keeps the bundle's manifest as is.
+   */
+  sha256?: Record<string, string>;
 }
 
 /** I/O signature of a member: dtypes and shapes by position. */
@@ -250,7 +257,13 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
       opts.onProgress?.(i + 1, n);
     }
-    const manifest: Manifest = { format: MANIFEST_FORMAT, bundleId: randomBytes(16).toString('hex'), members: [...files].sort() };
+    const sorted = [...files].sort();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      bundleId: randomBytes(16).toString('hex'),
+      members: sorted,
+      sha256: Object.fromEntries(sorted.map((f) => [f, hashes[f]!])),
+    };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
     let reference: ProteusKey['reference'];
     if (opts.reference !== false) {
@@ -290,6 +303,8 @@ export function readManifest(dir: string): Manifest {
   if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.members))
     throw new ModelError(`${path}: not a ${MANIFEST_FORMAT} manifest`);
   for (const f of m.members) if (!/^member-\d+\.onnx$/.test(f)) throw new ModelError(`${path}: bad member name '${f}'`);
+  if (m.sha256 !== undefined && (m.sha256 === null || typeof m.sha256 !== 'object' || m.members.some((f) => !/^[0-9a-f]{64}$/.test(String(m.sha256![f])))))
+    throw new ModelError(`${path}: sha256 must give every member's SHA-256 in hex`);
   return m;
 }
 

@@ -34,16 +34,38 @@ export async function optimizeBundle(inDir: string, outDir: string, opts: Bundle
     const f = manifest.members[i]!;
     const src = join(inDir, f);
     if (!existsSync(src)) throw new ModelError(`${src}: member listed in the manifest is missing`);
-    try {
-      const s = await ort.InferenceSession.create(src, { graphOptimizationLevel: level, optimizedModelFilePath: join(outDir, f), logSeverityLevel: 3 });
-      await s.release();
-    } catch (e) {
-      throw new ModelError(`${src}: onnxruntime could not optimize it: ${(e as Error).message.split('\n')[0]}`);
-    }
+    await optimizeMember(src, join(outDir, f), { level, what: src });
     opts.onProgress?.(i + 1, manifest.members.length);
   }
   copyFileSync(join(inDir, 'manifest.json'), join(outDir, 'manifest.json'));
   return { members: manifest.members.length, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * ORT-optimize one member (a file path, or its bytes) into `outPath`: the session options of
+ * `optimizeBundle`, so a member optimized alone (a queue worker's job) is byte-identical to the bundle
+ * run's. `threads` caps ORT's intra-op pool (its default is one thread per core); the graph rewrite
+ * itself does not depend on it.
+ */
+export async function optimizeMember(
+  src: string | Uint8Array,
+  outPath: string,
+  opts: { level?: OptLevel; threads?: number; what?: string } = {},
+): Promise<void> {
+  const options: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: opts.level ?? 'extended',
+    optimizedModelFilePath: outPath,
+    logSeverityLevel: 3,
+  };
+  if (opts.threads) Object.assign(options, { intraOpNumThreads: opts.threads, interOpNumThreads: 1 });
+  try {
+    const s = typeof src === 'string' ? await ort.InferenceSession.create(src, options) : await ort.InferenceSession.create(src, options);
+    await s.release();
+  } catch (e) {
+    throw new ModelError(
+      `${opts.what ?? (typeof src === 'string' ? src : 'member')}: onnxruntime could not optimize it: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
 }
 
 /** Options of `recover`. */

@@ -29,6 +29,8 @@ export interface FheJobResult {
   outputs: string[];
   seconds: number[];
   computeSeconds: number[];
+  /** Seconds waiting for this worker's server of the batch (fetching and loading model and key set: the first job only). */
+  setupSeconds?: number;
 }
 
 /** Servers this worker holds, by model + key-set hash, with the jobs using each. */
@@ -88,9 +90,10 @@ async function acquire(ctx: HandlerContext, p: FheJob): Promise<{ server: FheSer
 export async function fheHandler(payload: JobPayload, ctx: HandlerContext): Promise<FheJobResult> {
   const p = payload as FheJob;
   if (!Array.isArray(p.inputs) || p.inputs.length === 0) throw new DataError('fhe job has no input ciphertexts');
+  const t0 = performance.now();
   const { server, release } = await acquire(ctx, p);
   try {
-    const out: FheJobResult = { outputs: [], seconds: [], computeSeconds: [] };
+    const out: FheJobResult = { outputs: [], seconds: [], computeSeconds: [], setupSeconds: (performance.now() - t0) / 1000 };
     for (let i = 0; i < p.inputs.length; i++) {
       const r = await server.infer(await getBlob(ctx.redis, p.inputs[i]!), `job ${p.index} input ${i}`);
       out.outputs.push(await putBlob(ctx.redis, r.bytes));
@@ -130,6 +133,8 @@ export async function runOverQueue(
   seconds: number;
   computeSeconds: number;
   uploadSeconds: number;
+  /** Handler seconds spent loading model and key set (once per worker), within computeSeconds. */
+  setupSeconds: number;
   attempts: number[];
   workers: string[];
 }> {
@@ -193,6 +198,7 @@ export async function runOverQueue(
       seconds: g.seconds,
       computeSeconds: g.results.reduce((a, r) => a + r.computeSeconds, 0),
       uploadSeconds,
+      setupSeconds: g.results.reduce((a, r) => a + (r.result.setupSeconds ?? 0), 0),
       attempts: g.attempts,
       workers: [...new Set(g.results.map((r) => r.worker))],
     };

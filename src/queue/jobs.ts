@@ -14,7 +14,7 @@ export const JOB_KINDS = ['fhe', 'mpc', 'proteus'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Payload format version; a worker refuses (fails the job, no retry) any other. */
-export const PAYLOAD_VERSION = 1;
+export const PAYLOAD_VERSION = 2;
 
 /** Prefix of privml's BullMQ queues. */
 export const QUEUE_PREFIX = 'privml';
@@ -35,14 +35,32 @@ export interface JobBase {
   index: number;
 }
 
-/** Optimize one Proteus bundle member with onnxruntime. */
+/**
+ * Optimize Proteus bundle members with onnxruntime (`--per-job` of them, one after another). The members
+ * travel one of two ways: as blobs through Redis (`blobs`), or by path on storage the submitter and the
+ * workers both mount (`shared`: an NFS export, a cluster volume), where the worker reads each member,
+ * checks its hash, writes the optimized member next to the others and returns only its size.
+ */
 export interface ProteusJob extends JobBase {
   kind: 'proteus';
-  /** Member file name (member-N.onnx), kept so the result lands under the same name. */
-  member: string;
-  /** Blob hash of the member's ONNX bytes. */
-  blob: string;
+  /** Member file names (member-N.onnx), kept so the results land under the same names. */
+  members: string[];
+  /** Redis mode: blob hash of each member's ONNX bytes. */
+  blobs?: string[];
+  /** Shared-storage mode (instead of `blobs`). */
+  shared?: SharedMembers;
   level: OptLevel;
+}
+
+/** Where a shared-storage Proteus job reads and writes, relative to the shared directory's root. */
+export interface SharedMembers {
+  /** The submitter's path of the shared root (used by workers that mount it at the same path and have no --shared-dir). */
+  root: string;
+  /** Bundle and output directories relative to the root (no '..'). */
+  bundle: string;
+  out: string;
+  /** SHA-256 of each member's bytes (from the bundle's manifest, or hashed by the submitter). */
+  sha256: string[];
 }
 
 /** Run a PAF model on a batch of CKKS ciphertexts with the client's public (evaluation) keys. */

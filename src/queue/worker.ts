@@ -20,6 +20,10 @@ export interface HandlerContext {
   cache: BlobCache;
   /** Report progress (0..100) through the queue's events. */
   progress(pct: number): Promise<void>;
+  /** This worker's mount point of the shared storage (`--shared-dir`), if it has one. */
+  sharedDir?: string;
+  /** ORT intra-op threads for Proteus jobs (`--ort-threads`; default: ORT's, one per core). */
+  ortThreads?: number;
 }
 
 /** Runs one job of a kind and returns its (JSON) result. */
@@ -32,6 +36,10 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Seconds without a lock renewal after which a job counts as stalled and is retried elsewhere (default 30). */
   stallSeconds?: number;
+  /** Mount point of the storage shared with submitters (Proteus jobs by path; default: the submitter's path). */
+  sharedDir?: string;
+  /** ORT intra-op threads for Proteus jobs (default: ORT's own, one per core). */
+  ortThreads?: number;
   /** One line per event (job start/end, reconnects); never payload contents. */
   log?: (line: string) => void;
 }
@@ -82,7 +90,13 @@ export async function startWorker(target: QueueTarget, opts: WorkerOptions): Pro
       if (problem) throw new UnrecoverableError(problem);
       const t0 = performance.now();
       try {
-        const result = await handler(job.data as JobPayload, { redis, cache, progress: (p) => job.updateProgress(p) });
+        const result = await handler(job.data as JobPayload, {
+          redis,
+          cache,
+          progress: (p) => job.updateProgress(p),
+          sharedDir: opts.sharedDir,
+          ortThreads: opts.ortThreads,
+        });
         return { computeSeconds: (performance.now() - t0) / 1000, worker: WORKER_NAME, result };
       } catch (e) {
         // A privml error is about this job's input: retrying cannot help, so it fails once with its reason.

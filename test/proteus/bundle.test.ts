@@ -35,7 +35,11 @@ test('bundle leaks nothing but graphs: names, headers, metadata, file order, ops
     const { key, manifest } = await obfuscate(model, { k: 9, size: 12, stats, outDir: join(dir, String(rep)), reference: false });
     const d = join(dir, String(rep));
     assert.deepEqual(readdirSync(d).sort(), ['manifest.json', ...manifest.members].sort());
-    assert.deepEqual(Object.keys(JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'))).sort(), ['bundleId', 'format', 'members']);
+    const written = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { sha256: Record<string, string> };
+    assert.deepEqual(Object.keys(written).sort(), ['bundleId', 'format', 'members', 'sha256']);
+    // Member hashes in name order (not group order), each the file's own.
+    assert.deepEqual(Object.keys(written.sha256), manifest.members);
+    for (const f of manifest.members) assert.equal(written.sha256[f], key.hashes[f]);
     for (let g = 0; g < key.groups.length; g++) {
       const ms = members(d, key, g);
       const realIdx = ms.findIndex(([f]) => f === key.groups[g]!.real);

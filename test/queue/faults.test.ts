@@ -3,10 +3,19 @@
  * → the job is taken over by another worker once its lock lapses, every result arrives exactly once;
  * Redis restarted mid-run → worker and submitter reconnect and finish. MPC jobs (one image each, three
  * processes per job) are long enough that "mid-job" is certain rather than a race.
+ *
+ * The same two faults for Proteus in shared-storage mode (members by path). Optimizing a small member
+ * takes milliseconds, so the storage is made slow instead: one member is a FIFO until the test puts
+ * the real bytes in, and the worker reading it waits mid-job, as on a stalled NFS mount.
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import * as proteus from '../../src/api/proteus.js';
 import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
@@ -14,8 +23,18 @@ const live: Proc[] = [];
 
 if (SKIP) console.log(`# skipped: ${SKIP}`);
 
+const share = mkdtempSync(join(tmpdir(), 'privml-qfaults-'));
+const bundle = join(share, 'bundle');
+let members: string[] = [];
+
 before(async () => {
-  if (!SKIP) redis = await startRedis();
+  if (SKIP) return;
+  redis = await startRedis();
+  await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(share, 'key.json') });
+  await proteus.optimize(bundle, join(share, 'local'));
+  members = readdirSync(bundle)
+    .filter((f) => f.startsWith('member-'))
+    .sort();
 });
 
 after(async () => {
@@ -72,4 +91,78 @@ test('Redis restarted mid-run: worker and submitter reconnect and finish', { ski
   assert.match(w.stderr(), /lost Redis/);
   assert.match(w.stderr(), /reconnected/);
   for (const i of [0, 1, 2]) assert.equal((w.stderr().match(new RegExp(`mpc job \\S+-${i} done`, 'g')) ?? []).length, 1, `job ${i} completed once`);
+});
+
+/** Turn member `i` into a FIFO (a read of it blocks until `fill` or `restore`); returns its real bytes' holder. */
+function slowMember(i: number): { path: string; bytes: Buffer; restore(): void; fill(): void } {
+  const path = join(bundle, members[i]!);
+  const bytes = readFileSync(path);
+  const keep = join(share, `keep-${members[i]}`);
+  writeFileSync(keep, bytes);
+  rmSync(path);
+  assert.equal(spawnSync('mkfifo', [path]).status, 0, 'mkfifo');
+  return {
+    path,
+    bytes,
+    // The real file back in place (for readers that open it from now on).
+    restore: () => renameSync(keep, path),
+    // Feed a reader blocked on the FIFO now, then put the file back.
+    fill: () => {
+      writeFileSync(path, bytes);
+      renameSync(keep, path);
+    },
+  };
+}
+
+/** `privml proteus optimize --queue --shared-dir` of the test bundle into `out`. */
+function optimizeShared(out: string): Proc {
+  return privml(['proteus', 'optimize', bundle, '-o', join(share, out), '--queue', redis.url, '--shared-dir', share, '--json']);
+}
+
+/** The output directory holds exactly the local command's files, byte for byte (no partial files). */
+function sameAsLocal(out: string): void {
+  const files = readdirSync(join(share, 'local')).sort();
+  assert.deepEqual(readdirSync(join(share, out)).sort(), files);
+  for (const f of files) assert.ok(readFileSync(join(share, 'local', f)).equals(readFileSync(join(share, out, f))), `${f} differs`);
+}
+
+test('shared storage: a worker killed mid-job; the member is retried elsewhere and written once', { skip: SKIP }, async () => {
+  const slow = slowMember(1);
+  const a = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '3'], true);
+  const s = optimizeShared('killed');
+  await a.waitFor(/proteus job \S+-1 started/, 60_000);
+  const jobId = /proteus job (\S+-1) started/.exec(a.stderr())![1]!;
+  process.kill(-a.child.pid!, 'SIGKILL');
+  await a.exited;
+  assert.doesNotMatch(a.stderr(), new RegExp(`job ${jobId} done`), 'the kill landed mid-job');
+  slow.restore();
+  const b = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '3']);
+  live.push(b);
+  assert.equal(await s.exited, 0, s.stderr());
+  const r = JSON.parse(s.stdout()) as { members: number; mode: string };
+  assert.deepEqual([r.members, r.mode], [members.length, 'shared']);
+  // (A stalled job's retry is not a failed attempt for BullMQ, so attemptsMade stays 1: the logs tell.)
+  assert.match(b.stderr(), new RegExp(`proteus job ${jobId} started`), 'the surviving worker ran the killed job');
+  assert.equal((b.stderr().match(new RegExp(`proteus job ${jobId} done`, 'g')) ?? []).length, 1, 'completed once, by the survivor');
+  sameAsLocal('killed');
+  await stopWorker(b);
+  live.pop();
+});
+
+test('shared storage: Redis restarted while a member job runs; worker and submitter reconnect and finish', { skip: SKIP }, async () => {
+  const slow = slowMember(2);
+  const w = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '20']);
+  live.push(w);
+  const s = optimizeShared('restarted');
+  await w.waitFor(/proteus job \S+-2 started/, 60_000);
+  await redis.stop();
+  await new Promise((r) => setTimeout(r, 1000));
+  await redis.start();
+  slow.fill();
+  assert.equal(await s.exited, 0, s.stderr());
+  assert.equal((JSON.parse(s.stdout()) as { members: number }).members, members.length);
+  assert.match(w.stderr(), /lost Redis/);
+  for (let i = 0; i < members.length; i++)
+    assert.equal((w.stderr().match(new RegExp(`proteus job \\S+-${i} done`, 'g')) ?? []).length, 1, `job ${i} completed once`);
+  sameAsLocal('restarted');
 });

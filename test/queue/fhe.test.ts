@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { type Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { putBlob, sha256Hex } from '../../src/queue/blobs.js';
+import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
 import { type Proc, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
@@ -43,7 +44,7 @@ test('bad fhe jobs fail once with their reason; no secret key file is accepted i
   const q = new Queue('privml-fhe', { connection: conn });
   const r = new Redis(conn);
   try {
-    const body = { v: 1, kind: 'fhe', run: 't', model: sha256Hex(Buffer.from('m')), keyId: 'k1' };
+    const body = { v: PAYLOAD_VERSION, kind: 'fhe', run: 't', model: sha256Hex(Buffer.from('m')), keyId: 'k1' };
     const missing = await q.add('fhe', { ...body, index: 0, keys: sha256Hex(Buffer.from('nothing')), inputs: [sha256Hex(Buffer.from('x'))] }, { attempts: 3 });
     const file = await putBlob(r, Buffer.from('not a key'));
     const secret = await putBlob(r, Buffer.from(JSON.stringify({ format: 'privml-fhe-keyset/1', keyId: 'k1', files: { 'secret.key': file } })));

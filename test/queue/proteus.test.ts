@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
+import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
 import { freePort, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qtest-'));
@@ -78,15 +79,19 @@ test('a corrupt member fails once with its reason; the workers keep serving', { 
     )
     .reduce((a, b) => a + b, 0);
   assert.equal(started, 1, 'the bad job ran exactly once');
-  const again = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'again'), '--queue', redis.url]);
+  // Several members per job: the same files.
+  const again = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'again'), '--queue', redis.url, '--per-job', '4']);
   assert.equal(await again.exited, 0, again.stderr());
+  const files = readdirSync(join(tmp, 'local')).sort();
+  assert.deepEqual(readdirSync(join(tmp, 'again')).sort(), files);
+  for (const f of files) assert.ok(readFileSync(join(tmp, 'local', f)).equals(readFileSync(join(tmp, 'again', f))), `${f} differs`);
 });
 
 test('unknown payload version or kind: the job fails once with the reason, no retry', { skip: SKIP }, async () => {
   const q = new Queue('privml-proteus', { connection: { host: '127.0.0.1', port: redis.port, password: redis.password } });
   try {
     const v9 = await q.add('proteus', { v: 99, kind: 'proteus', run: 'x', index: 0 }, { attempts: 3 });
-    const alien = await q.add('proteus', { v: 1, kind: 'quantum', run: 'x', index: 0 }, { attempts: 3 });
+    const alien = await q.add('proteus', { v: PAYLOAD_VERSION, kind: 'quantum', run: 'x', index: 0 }, { attempts: 3 });
     for (const [job, re] of [
       [v9, /payload version 99 is not supported/],
       [alien, /unknown job kind "quantum"/],
