@@ -58,7 +58,8 @@ export async function proteusOptimizeQueued(
     };
     if (o.json) return printJson(summary);
     process.stdout.write(
-      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s (${summary.workers} workers via ${target.display}, members ${r.mode === 'shared' ? `by path under ${o.sharedDir}` : 'through Redis'})\n`,
+      `optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s ` +
+        `(${summary.workers} workers via ${target.display}, members ${r.mode === 'shared' ? `by path under ${o.sharedDir}` : 'through Redis'})\n`,
     );
   } finally {
     p.stop();

@@ -118,7 +118,8 @@ async function sharedMember(
   const outDir = join(ctx.sharedDir ?? s.root, inside(s.out, 'output'));
   if (got !== want)
     throw new ModelError(
-      `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${want.slice(0, 12)}… (another share mounted here, or the member changed since it was hashed)`,
+      `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${want.slice(0, 12)}… ` +
+        '(another share mounted here, or the member changed since it was hashed)',
     );
   // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
   const tmp = join(outDir, `.${member}.${randomBytes(6).toString('hex')}.tmp`);
