@@ -246,11 +246,15 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         case 'linear': {
           const ins = cur;
           next = [];
+          // Baby rotations of the inputs, shared by the output ciphertexts' plans (same n1 per step).
+          const shared = new Map<string, Ciphertext>();
           try {
-            for (const p of s.plans) next.push(he.linear(ins, p, s.name));
+            for (const p of s.plans) next.push(he.linear(ins, p, s.name, shared));
           } catch (e) {
             free(next);
             throw e;
+          } finally {
+            free([...shared.values()]);
           }
           break;
         }
