@@ -125,6 +125,8 @@ export interface Lowered {
   depth: number;
   /** Depth per step (same order as `steps`). */
   depths: number[];
+  /** Images per ciphertext (slot batching, src/fhe/batch.ts): image b in the slots ≡ b (mod batch); default 1. */
+  batch?: number;
 }
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
