@@ -30,6 +30,7 @@ import {
 } from '../fhe/context.js';
 import { predictCost } from '../fhe/cost.js';
 import {
+  decryptBatch,
   decryptOutput,
   encryptInput,
   encryptInputSeeded,
@@ -79,6 +80,29 @@ export function planOpts(f: PlanFlags): PlanOptions {
   const [rttMs, mbitPerSecond] = (f.network ?? '20,100').split(',').map(Number);
   if (!(rttMs! >= 0) || !(mbitPerSecond! > 0)) throw new CliError(`--network must be 'rttMs,Mbit/s' like 20,100, got '${f.network}'`, 2);
   return { refresh: f.refresh, minScaleBits: lo, maxScaleBits: hi, network: { rttMs: rttMs!, mbitPerSecond: mbitPerSecond! }, maskBits: f.maskBits };
+}
+
+interface EncryptFlags {
+  keys: string;
+  dataset?: string;
+  index: number;
+  count: number;
+  dims: string;
+  out: string;
+  json?: boolean;
+}
+
+/** `fhe encrypt --count n` (keys from `fhe keygen --batch`): images --index … of --dataset in one slot-batched ciphertext. */
+async function encryptCount(image: string | undefined, f: EncryptFlags): Promise<void> {
+  if (image || !f.dataset) throw new CliError('keys for several images per ciphertext: take the images from --dataset with --index/--count', 2);
+  const ds = loadDataset({ dataset: f.dataset, limit: f.index + f.count }, 'test');
+  if (f.index + f.count > ds.n) throw new CliError(`--index ${f.index} --count ${f.count} out of range (${ds.n} images)`);
+  const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  const xs = Array.from({ length: f.count }, (_, i) => ds.images.slice((f.index + i) * sz, (f.index + i + 1) * sz));
+  const labels = Array.from(ds.labels.subarray(f.index, f.index + f.count));
+  const r = await (await import('../api/fhe.js')).encryptImages(f.keys, xs, ds.shape, f.out, { labels });
+  if (f.json) return printJson({ out: f.out, bytes: r.bytes, dims: ds.shape, images: r.images, batch: r.batch, labels });
+  process.stdout.write(`${f.out}: ${(r.bytes / 1e6).toFixed(2)} MB, ${r.images} images (labels ${labels.join(', ')})\n`);
 }
 
 /** A non-negative integer flag (an index). */
@@ -164,9 +188,10 @@ export function registerFhe(program: Command): void {
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
     .requiredOption('--model <model>', 'PAF model the keys are for (decides parameters and rotation steps)')
     .requiredOption('-o, --out <dir>', 'key directory')
-    .action(async (f: PlanFlags & { model: string; out: string }) => {
+    .option('--batch <n>', 'images per ciphertext (slot batching, a power of two; fhe encrypt --count)', posInt('--batch'), 1)
+    .action(async (f: PlanFlags & { model: string; out: string; batch: number }) => {
       const { model, source } = await pafModel(f.model, f);
-      const plan = planFhe(compileModel(model, source), planOpts(f));
+      const plan = planFhe(compileModel(model, source), { ...planOpts(f), batch: f.batch });
       const problem = splitFlowProblem(plan, source);
       // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
       // Asked for with --refresh: keep going (key sizes of the refresh plan), but say it.
@@ -176,7 +201,7 @@ export function registerFhe(program: Command): void {
       const t = performance.now();
       const keys = generateKeys(ctx, plan.lowered.rotationSteps, 1);
       try {
-        const r = saveKeys(ctx, keys, f.out);
+        const r = saveKeys(ctx, keys, f.out, { batch: f.batch });
         const out = {
           dir: f.out,
           keyId: keys.keyId,
@@ -204,10 +229,12 @@ export function registerFhe(program: Command): void {
     .requiredOption('--keys <dir>', 'key directory (public key used)')
     .option('--dataset <name>', 'data set to take the image from')
     .option('--index <i>', 'image index', indexFlag('--index'), 0)
+    .option('--count <n>', 'with --dataset: images --index … --index+n−1 in one ciphertext (keys from fhe keygen --batch)', posInt('--count'), 1)
     .option('--dims <c,h,w>', 'image shape for a JSON image', '1,28,28')
     .requiredOption('-o, --out <file>', 'ciphertext file')
     .option('--json', 'machine-readable output')
-    .action(async (image: string | undefined, f: { keys: string; dataset?: string; index: number; dims: string; out: string; json?: boolean }) => {
+    .action(async (image: string | undefined, f: EncryptFlags) => {
+      if (f.count > 1 || readKeyParams(f.keys).batch > 1) return encryptCount(image, f);
       let x: Float32Array;
       let dims: number[];
       let label: number | undefined;
@@ -269,10 +296,11 @@ export function registerFhe(program: Command): void {
           throw new CliError(`${ctPath}: not a model output ciphertext`);
         }
         try {
-          const y = decryptOutput(ctx, keys.secretKey, ct, meta as OutputMeta);
-          const out = { output: Array.from(y), argmax: argmax(y) };
-          if (f.json) printJson(out);
-          else process.stdout.write(`class ${out.argmax}  [${out.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
+          const ys = decryptBatch(ctx, keys.secretKey, ct, meta as OutputMeta);
+          const outs = ys.map((y) => ({ output: Array.from(y), argmax: argmax(y) }));
+          // A slot-batched output (fhe encrypt --count): one entry per image.
+          if (f.json) printJson(meta['batch'] ? { images: outs } : outs[0]);
+          else for (const o of outs) process.stdout.write(`class ${o.argmax}  [${o.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
         } finally {
           ct.delete();
         }
@@ -316,11 +344,13 @@ export function registerFhe(program: Command): void {
     .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
+    .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
     .action(
       async (
         ref: string,
-        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number },
+        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number; batch: number },
       ) => {
+        if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
         if (f.queue) {
           const { model, source } = await pafModel(ref, f, f.dataset);
           // Planned as the local run plans (plaintexts cached: workers keep a loaded server across jobs),
@@ -346,6 +376,26 @@ export function registerFhe(program: Command): void {
         const ortOut = await runOrt(model, { [prog.inputName]: floatTensor([ds.n, ...ds.shape], ds.images.subarray(0, ds.n * sz)) });
         const ortLogits = ortOut[prog.outputName]!.data as Float32Array;
         const outSize = ortLogits.length / ds.n;
+        if (f.batch > 1) {
+          const { runBatched } = await import('../api/fhe-batch.js');
+          const bar = new Progress(!f.json);
+          bar.start('fhe run', Math.ceil(ds.n / f.batch));
+          const r = await runBatched(model, source, ds, ortLogits, {
+            ...planOpts({ ...f, refresh: f.refresh ?? true }),
+            batch: f.batch,
+            cacheMb: f.cacheMb,
+            allSteps: f.steps,
+            start: f.start,
+            onBatch: (done, _t, line) => (
+              bar.update(done, `${Number(line['seconds']).toFixed(1)} s/batch`), f.json && process.stderr.write(`${JSON.stringify(line)}\n`)
+            ),
+          }).finally(() => bar.stop());
+          if (f.json) return printJson(r);
+          const a = r['amortizedSecondsPerImage'] as number | undefined;
+          return void process.stdout.write(
+            `${source}: ${f.batch} images per ciphertext, N=${(r['params'] as { polyModulusDegree: number }).polyModulusDegree}; ${r['images']} images, agreement with the plaintext PAF model ${(100 * (r['agreementWithPlaintextPaf'] as number)).toFixed(1)}%, ${a === undefined ? 'one batch' : `${a.toFixed(2)} s/image amortized after the first batch`}\n`,
+          );
+        }
         const ctx = await FheContext.create(plan.params);
         // Model plaintexts are encoded once and reused for every image, in the WASM memory that all
         // Galois keys (+ SEAL's pools) leave free, at most --cache-mb; Galois keys keep priority.

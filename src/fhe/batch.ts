@@ -19,7 +19,8 @@ export function expandSlots(v: Float64Array, bt: number): Float64Array {
   return out;
 }
 
-function layoutOf(L: Layout, bt: number): Layout {
+/** A layout of the program lowered for n/bt slots, as image 0 sees it in the interleaved program. */
+export function interleaveLayout(L: Layout, bt: number): Layout {
   // Global virtual slot g → image 0's physical slot; the spatial lattice (`grid`) only served lowering.
   return { dims: L.dims, slotOf: Int32Array.from(L.slotOf, (g) => g * bt), period: L.period * bt, copies: L.copies, cts: L.cts };
 }
@@ -48,7 +49,7 @@ function planOf(p: LinearPlan, bt: number): LinearPlan {
 }
 
 function stepOf(s: HeStep, bt: number): HeStep {
-  const out = layoutOf(s.out, bt);
+  const out = interleaveLayout(s.out, bt);
   switch (s.kind) {
     case 'linear':
       return { ...s, out, plans: s.plans.map((p) => planOf(p, bt)) };
@@ -72,8 +73,8 @@ export function interleave(l: Lowered, bt: number): Lowered {
     ...l,
     slots: l.slots * bt,
     batch: bt * (l.batch ?? 1),
-    input: layoutOf(l.input, bt),
-    output: layoutOf(l.output, bt),
+    input: interleaveLayout(l.input, bt),
+    output: interleaveLayout(l.output, bt),
     steps: l.steps.map((s) => stepOf(s, bt)),
     rotationSteps: l.rotationSteps.map((r) => r * bt),
   };

@@ -143,6 +143,34 @@ export function encryptInputSeeded(
   }
 }
 
+/**
+ * Encrypt up to `batch` images (slot batching; `layout` is the interleaved input layout) with the
+ * secret key, serialized seeded as `encryptInputSeeded` does.
+ */
+export function encryptBatchSeeded(
+  ctx: FheContext,
+  pk: PublicKey,
+  sk: SecretKey,
+  layout: Layout,
+  batch: number,
+  xs: readonly ArrayLike<number>[],
+): { payload: Uint8Array; meta: InputMeta } {
+  const enc = ctx.seal.Encryptor(ctx.context, pk, sk);
+  const pt = ctx.encode(packBatch(layout, xs, ctx.slots, batch), ctx.scale);
+  try {
+    const ser = enc.encryptSymmetricSerializable(pt);
+    try {
+      const meta: InputMeta = { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots, batch, images: xs.length };
+      return { payload: ser.saveArray(ctx.seal.ComprModeType.zstd), meta };
+    } finally {
+      ser.delete();
+    }
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
 /** Decrypt all slots; refuses a ciphertext whose remaining modulus cannot hold its scale (levels ran out). */
 export function decryptSlots(ctx: FheContext, sk: SecretKey, ct: Ciphertext): Float64Array {
   const bits = ctx.modulusBits(ct);

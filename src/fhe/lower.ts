@@ -203,19 +203,25 @@ export function bsgsJoint(
   plans: readonly (readonly number[])[],
   n: number,
 ): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } {
-  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } | undefined;
+  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number; score: number } | undefined;
   const cands = new Set<number>();
   for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
   for (let c = 1; c <= n; c *= 2) cands.add(c);
   for (const n1 of cands) {
     const babies = inputs.map((ks) => [...new Set(ks.map((k) => k % n1))].sort((a, b) => a - b));
     let cost = babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
-    if (best && cost >= best.cost) continue;
+    if (best && cost >= best.score) continue;
     const giants = plans.map((ks) => giantsFor(ks, n1));
     cost += giants.reduce((a, g) => a + g.cost, 0);
-    if (!best || cost < best.cost) best = { n1, babies, giants: giants.map(({ giants, horner }) => ({ giants, horner })), cost };
+    // Each distinct giant step is a Galois key (≈ 29 MB at N=16384 with 11 primes, more at 32768):
+    // a key weighs like one rotation, so a split that saves two rotations with twenty keys loses.
+    const keys = new Set<number>();
+    for (const g of giants) for (const k of g.horner !== undefined ? [g.horner] : g.giants.filter((x) => x !== 0)) keys.add(k);
+    const score = cost + keys.size;
+    if (!best || score < best.score) best = { n1, babies, giants: giants.map(({ giants, horner }) => ({ giants, horner })), cost, score };
   }
-  return best!;
+  const { score: _s, ...b } = best!;
+  return b;
 }
 
 /** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n) of one input and one output ciphertext. */

@@ -6,6 +6,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { interleave, packBatch, unpackBatch } from '../../src/fhe/batch.js';
 import { compileModel, simulateProgram } from '../../src/fhe/compile.js';
@@ -114,5 +117,29 @@ test('a batch of 4 images under CKKS (N=8192) classifies each image as its float
   } finally {
     keys.dispose();
     ctx.dispose();
+  }
+});
+
+test('split flow with a batch: keygen --batch 4, one ciphertext of 3 images, infer, decrypt every image; a batch of 5 refused', async () => {
+  const { keygen, encryptImages, infer, decryptAll } = await import('../../src/api/fhe.js');
+  const model = tinyPafModels(makePaf('f1', [[1.5, -0.5]])).expanded;
+  const prog = compileModel(model);
+  const dir = mkdtempSync(join(tmpdir(), 'privml-fhe-batch-'));
+  try {
+    const k = await keygen(model, join(dir, 'keys'), { batch: 4 });
+    const xs = Array.from({ length: 3 }, (_, b) => Array.from(rand(64, 60 + b)));
+    await assert.rejects(encryptImages(join(dir, 'keys'), [...xs, xs[0]!, xs[1]!], [1, 8, 8], join(dir, 'x5.ct')), /take 4 images per ciphertext, got 5/);
+    const e = await encryptImages(join(dir, 'keys'), xs, [1, 8, 8], join(dir, 'x.ct'), { labels: [1, 2, 3] });
+    assert.deepEqual([e.images, e.batch], [3, 4]);
+    await infer(model, join(dir, 'x.ct'), k.publicDir, join(dir, 'y.ct'));
+    const ys = await decryptAll(join(dir, 'y.ct'), join(dir, 'keys'));
+    assert.equal(ys.length, 3);
+    xs.forEach((x, b) => {
+      const want = simulateProgram(prog, x).at(-1)!;
+      const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - ys[b]![i]!)));
+      assert.ok(err < 2e-2, `image ${b}: max error ${err}`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
