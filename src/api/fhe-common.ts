@@ -16,6 +16,8 @@ export interface PlanOptions {
   network?: { rttMs: number; mbitPerSecond: number };
   /** Statistical hiding of a refresh mask in bits (default 40; its room is kept in the modulus). */
   maskBits?: number;
+  /** Images per ciphertext (slot batching, a power of two; default 1). */
+  batch?: number;
 }
 
 /** Check `o` and fill in the scale range the CLI's defaults give; OptionError naming the flag otherwise. */
@@ -34,7 +36,9 @@ export function plannerOptions(o: PlanOptions = {}): PlannerOptions {
     throw new OptionError(`network must have rttMs ≥ 0 and mbitPerSecond > 0, got ${net.rttMs} ms, ${net.mbitPerSecond} Mbit/s`);
   if (o.maskBits !== undefined && !(Number.isInteger(o.maskBits) && o.maskBits >= 1))
     throw new OptionError(`--mask-bits must be a positive integer, got ${o.maskBits}`);
-  return { refresh: o.refresh, minScaleBits: lo, maxScaleBits: hi, network: net, maskBits: o.maskBits };
+  if (o.batch !== undefined && !(Number.isInteger(o.batch) && o.batch >= 1 && (o.batch & (o.batch - 1)) === 0))
+    throw new OptionError(`--batch must be a power of two ≥ 1, got ${o.batch}`);
+  return { refresh: o.refresh, minScaleBits: lo, maxScaleBits: hi, network: net, maskBits: o.maskBits, batch: o.batch };
 }
 
 /** Rethrow anything that is not already typed as `make(message)`. */

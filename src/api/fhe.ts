@@ -15,6 +15,7 @@ import { type PlanOptions, plannerOptions, program, wrap } from './fhe-common.js
 import { ensureWritable, ensureWritableDir } from './files.js';
 
 export type { StepReport } from '../fhe/executor.js';
+export { type BatchRunOptions, runBatch } from './fhe-batch.js';
 export { type PlanOptions, plannerOptions } from './fhe-common.js';
 export { type ImageResult, type RunOptions, type RunSummary, run } from './fhe-run.js';
 
@@ -95,7 +96,7 @@ export async function keygen(
   const t = performance.now();
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {
-    const r = saveKeys(ctx, keys, dir);
+    const r = saveKeys(ctx, keys, dir, { batch: opts.batch });
     return {
       keyId: keys.keyId,
       publicDir: join(dir, KEY_FILES.publicDir),
@@ -132,12 +133,14 @@ export async function encrypt(
   const { FheContext, readKeyParams, loadClientKeys, encodeCiphertextPayload } = await import('../fhe/context.js');
   const { encryptInputSeeded } = await import('../fhe/executor.js');
   const { inputLayout } = await import('../fhe/lower.js');
-  let params;
+  let params, batch: number;
   try {
-    params = readKeyParams(keysDir).params;
+    ({ params, batch } = readKeyParams(keysDir));
   } catch (e) {
     return wrap(e, (m) => new KeyError(m));
   }
+  // Keys made for slot batching want the interleaved layout, even for one image.
+  if (batch > 1) return encryptImages(keysDir, [image], dims, out, { labels: meta.label === undefined ? undefined : [meta.label] });
   const ctx = await FheContext.create(params);
   try {
     const keys = loadClientKeys(ctx, keysDir);
@@ -147,6 +150,61 @@ export async function encrypt(
       const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...m, label: meta.label });
       writeFileSync(out, bytes);
       return { bytes: bytes.length };
+    } finally {
+      keys.dispose();
+    }
+  } catch (e) {
+    return wrap(e, (m) => new KeyError(m));
+  } finally {
+    ctx.dispose();
+  }
+}
+
+/**
+ * Encrypt up to the key set's batch of images (`fhe keygen --batch B`: B images per ciphertext, slot
+ * batching) into one ciphertext file `out`; `labels` go into its header.
+ */
+export async function encryptImages(
+  keysDir: string,
+  images: readonly ArrayLike<number>[],
+  dims: number[],
+  out: string,
+  meta: { labels?: number[] } = {},
+): Promise<{ bytes: number; images: number; batch: number }> {
+  const n = dims.reduce((a, b) => a * b, 1);
+  images.forEach((x, i) => {
+    if (x.length !== n) throw new DataError(`image ${i} of shape [${dims}] needs ${n} values, got ${x.length}`);
+  });
+  ensureWritable(out);
+  const { FheContext, readKeyParams, loadClientKeys, encodeCiphertextPayload } = await import('../fhe/context.js');
+  const { encryptBatchSeeded } = await import('../fhe/executor.js');
+  const { inputLayout } = await import('../fhe/lower.js');
+  const { interleaveLayout } = await import('../fhe/batch.js');
+  let params, batch: number;
+  try {
+    ({ params, batch } = readKeyParams(keysDir));
+  } catch (e) {
+    return wrap(e, (m) => new KeyError(m));
+  }
+  if (images.length < 1 || images.length > batch)
+    throw new OptionError(
+      `${keysDir}: these keys take ${batch} image${batch > 1 ? 's' : ''} per ciphertext, got ${images.length}` +
+        (batch === 1 ? ' (make keys with fhe keygen --batch)' : ''),
+    );
+  const ctx = await FheContext.create(params);
+  try {
+    const keys = loadClientKeys(ctx, keysDir);
+    try {
+      let layout;
+      try {
+        layout = interleaveLayout(inputLayout(dims, ctx.slots / batch, out), batch);
+      } catch (e) {
+        return wrap(e, (m) => new ModelError(m));
+      }
+      const { payload, meta: m } = encryptBatchSeeded(ctx, keys.publicKey, keys.secretKey, layout, batch, images);
+      const bytes = encodeCiphertextPayload(ctx, keys.keyId, payload, { ...m, labels: meta.labels });
+      writeFileSync(out, bytes);
+      return { bytes: bytes.length, images: images.length, batch };
     } finally {
       keys.dispose();
     }
@@ -181,19 +239,24 @@ export async function infer(model: Model | string, input: string, publicDir: str
   ensureWritable(out);
   const { prog, source } = await program(model, opts.source);
   const { lowerProgram } = await import('../fhe/lower.js');
+  const { interleave } = await import('../fhe/batch.js');
   const { inferEncrypted, outputMeta } = await import('../fhe/executor.js');
-  let params, keyId: string;
+  let params, keyId: string, batch: number, steps: number[];
   try {
-    ({ params, keyId } = readKeyParams(publicDir));
+    ({ params, keyId, batch, steps } = readKeyParams(publicDir));
   } catch (e) {
     return wrap(e, (m) => new KeyError(m));
   }
   let lowered;
   try {
-    lowered = lowerProgram(prog, params.polyModulusDegree / 2);
+    // Slot batching: the keys say how many images a ciphertext holds (their rotation steps are for that packing).
+    lowered = interleave(lowerProgram(prog, params.polyModulusDegree / 2 / batch), batch);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
+  const missing = lowered.rotationSteps.map((r) => r % (params.polyModulusDegree / 2)).filter((r) => r !== 0 && !steps.includes(r));
+  if (missing.length)
+    throw new KeyError(`${publicDir}: no Galois keys for rotation steps ${missing.slice(0, 5).join(', ')} that ${source} needs (keys made for another model?)`);
   const levels = params.primeBits.length - 2;
   if (lowered.depth > levels)
     throw new ModelError(
@@ -208,6 +271,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new DataError(m));
   }
   if (head.keyId !== keyId) throw new KeyError(`${input}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
+  if (((head.meta['batch'] as number | undefined) ?? 1) !== batch)
+    throw new DataError(`${input}: holds a batch of ${head.meta['batch'] ?? 1} image(s) per ciphertext, the keys are for ${batch}`);
   const ctx = await FheContext.create(params);
   let keys;
   try {
@@ -230,7 +295,7 @@ export async function infer(model: Model | string, input: string, publicDir: str
       ct.delete();
     }
     try {
-      writeFileSync(out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source)));
+      writeFileSync(out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source, meta['images'] as number | undefined)));
     } finally {
       res.ct.delete();
     }
@@ -243,10 +308,15 @@ export async function infer(model: Model | string, input: string, publicDir: str
   }
 }
 
-/** Client side: decrypt an output ciphertext file with the secret key in `keysDir`; returns the logits. */
+/** Client side: decrypt an output ciphertext file with the secret key in `keysDir`; returns the logits (of the first image of a batch). */
 export async function decrypt(input: string, keysDir: string): Promise<Float64Array> {
+  return (await decryptAll(input, keysDir))[0]!;
+}
+
+/** Client side: the logits of every image of an output ciphertext file (one unless slot-batched). */
+export async function decryptAll(input: string, keysDir: string): Promise<Float64Array[]> {
   const { FheContext, readKeyParams, loadClientKeys, decodeCiphertext, KEY_FILES } = await import('../fhe/context.js');
-  const { decryptOutput } = await import('../fhe/executor.js');
+  const { decryptBatch } = await import('../fhe/executor.js');
   if (!existsSync(join(keysDir, KEY_FILES.secret))) throw new KeyError(`${keysDir}: no secret key (${KEY_FILES.secret}) here`);
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
   const ctx = await FheContext.create(readKeyParams(keysDir).params);
@@ -256,7 +326,7 @@ export async function decrypt(input: string, keysDir: string): Promise<Float64Ar
       const { ct, meta } = decodeCiphertext(ctx, keys.keyId, readFileSync(input), input);
       try {
         if (meta['role'] !== 'output') throw new DataError(`${input}: not a model output ciphertext`);
-        return decryptOutput(ctx, keys.secretKey, ct, meta as OutputMeta);
+        return decryptBatch(ctx, keys.secretKey, ct, meta as OutputMeta);
       } finally {
         ct.delete();
       }
@@ -434,6 +504,10 @@ export async function openServer(model: Model, source: string, publicDir: string
       if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
         dec.ct.delete();
         throw new DataError(`${name}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
+      }
+      if (((dec.meta['batch'] as number | undefined) ?? 1) !== 1) {
+        dec.ct.delete();
+        throw new DataError(`${name}: a slot-batched ciphertext (${dec.meta['batch']} images); queued jobs take one image per ciphertext`);
       }
       let res;
       try {

@@ -46,6 +46,29 @@ export function planOpts(f: PlanFlags): api.PlanOptions {
   };
 }
 
+interface EncryptFlags {
+  keys: string;
+  dataset?: string;
+  index: number;
+  count: number;
+  dims: string;
+  out: string;
+  json?: boolean;
+}
+
+/** `fhe encrypt --count n` (keys from `fhe keygen --batch`): images --index … of --dataset in one slot-batched ciphertext. */
+async function encryptCount(image: string | undefined, f: EncryptFlags): Promise<void> {
+  if (image || !f.dataset) throw new CliError('keys for several images per ciphertext: take the images from --dataset with --index/--count', 2);
+  const ds = loadDataset({ dataset: f.dataset, limit: f.index + f.count }, 'test');
+  if (f.index + f.count > ds.n) throw new CliError(`--index ${f.index} --count ${f.count} out of range (${ds.n} images)`);
+  const sz = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  const xs = Array.from({ length: f.count }, (_, i) => ds.images.slice((f.index + i) * sz, (f.index + i + 1) * sz));
+  const labels = Array.from(ds.labels.subarray(f.index, f.index + f.count));
+  const r = await api.encryptImages(f.keys, xs, ds.shape, f.out, { labels });
+  if (f.json) return printJson({ out: f.out, bytes: r.bytes, dims: ds.shape, images: r.images, batch: r.batch, labels });
+  process.stdout.write(`${f.out}: ${(r.bytes / 1e6).toFixed(2)} MB, ${r.images} images (labels ${labels.join(', ')})\n`);
+}
+
 /** A non-negative integer flag (an index). */
 const indexFlag = (name: string) => (v: string) => {
   const n = Number(v);
@@ -131,6 +154,38 @@ function printRun(s: api.RunSummary): void {
 }
 
 /** Register `privml fhe …`. */
+/** `fhe run --batch B`: B images per ciphertext (slot batching), progress per batch. */
+async function runBatched(ref: string, f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; batch: number }) {
+  const { model, source } = await pafModel(ref, f, f.dataset);
+  const data = loadDataset({ dataset: f.dataset, limit: f.start + f.limit }, 'test');
+  const bar = new Progress(!f.json);
+  bar.start('fhe run', Math.ceil(Math.max(0, data.n - f.start) / f.batch));
+  let r: Record<string, unknown>;
+  try {
+    r = await api.runBatch(model, source, data, {
+      ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })),
+      batch: f.batch,
+      cacheMb: f.cacheMb,
+      allSteps: f.steps,
+      start: f.start,
+      onBatch: (done, _total, line) => {
+        bar.update(done, `${Number(line['seconds']).toFixed(1)} s/batch`);
+        if (f.json) process.stderr.write(`${JSON.stringify(line)}\n`);
+      },
+    });
+  } finally {
+    bar.stop();
+  }
+  if (f.json) return printJson(r);
+  const a = r['amortizedSecondsPerImage'] as number | undefined;
+  const n = (r['params'] as { polyModulusDegree: number }).polyModulusDegree;
+  process.stdout.write(
+    `${source}: ${f.batch} images per ciphertext, N=${n}; ${r['images']} images, agreement with the plaintext PAF model ` +
+      `${(100 * (r['agreementWithPlaintextPaf'] as number)).toFixed(1)}%, ` +
+      `${a === undefined ? 'one batch' : `${a.toFixed(2)} s/image amortized after the first batch`}\n`,
+  );
+}
+
 export function registerFhe(program: Command): void {
   const fhe = program.command('fhe').description('CKKS encrypted inference of SmartPAF models (node-seal)');
   const common = (c: Command) =>
@@ -156,11 +211,12 @@ export function registerFhe(program: Command): void {
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
     .requiredOption('--model <model>', 'PAF model the keys are for (decides parameters and rotation steps)')
     .requiredOption('-o, --out <dir>', 'key directory')
-    .action(async (f: PlanFlags & { model: string; out: string }) => {
+    .option('--batch <n>', 'images per ciphertext (slot batching, a power of two; fhe encrypt --count)', posInt('--batch'), 1)
+    .action(async (f: PlanFlags & { model: string; out: string; batch: number }) => {
       const { model, source } = await pafModel(f.model, f);
       // Asked for with --refresh: keys of a refresh plan are made, with a note that only `fhe run` can use them.
       const onNote = (m: string) => process.stderr.write(`note: ${m}\n`);
-      const r = await api.keygen(model, f.out, { ...planOpts(f), source, onNote });
+      const r = await api.keygen(model, f.out, { ...planOpts(f), batch: f.batch, source, onNote });
       const out = {
         dir: f.out,
         keyId: r.keyId,
@@ -184,10 +240,12 @@ export function registerFhe(program: Command): void {
     .requiredOption('--keys <dir>', 'key directory (public key used)')
     .option('--dataset <name>', 'data set to take the image from')
     .option('--index <i>', 'image index', indexFlag('--index'), 0)
+    .option('--count <n>', 'with --dataset: images --index … --index+n−1 in one ciphertext (keys from fhe keygen --batch)', posInt('--count'), 1)
     .option('--dims <c,h,w>', 'image shape for a JSON image', '1,28,28')
     .requiredOption('-o, --out <file>', 'ciphertext file')
     .option('--json', 'machine-readable output')
-    .action(async (image: string | undefined, f: { keys: string; dataset?: string; index: number; dims: string; out: string; json?: boolean }) => {
+    .action(async (image: string | undefined, f: EncryptFlags) => {
+      if (f.count > 1) return encryptCount(image, f);
       let x: Float32Array;
       let dims: number[];
       let label: number | undefined;
@@ -225,10 +283,11 @@ export function registerFhe(program: Command): void {
     .requiredOption('--keys <dir>', 'key directory with the secret key')
     .option('--json', 'machine-readable output')
     .action(async (ctPath: string, f: { keys: string; json?: boolean }) => {
-      const y = await api.decrypt(ctPath, f.keys);
-      const out = { output: Array.from(y), argmax: argmax(y) };
-      if (f.json) printJson(out);
-      else process.stdout.write(`class ${out.argmax}  [${out.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
+      const ys = await api.decryptAll(ctPath, f.keys);
+      const outs = ys.map((y) => ({ output: Array.from(y), argmax: argmax(y) }));
+      // A slot-batched output (fhe encrypt --count): one entry per image.
+      if (f.json) printJson(outs.length > 1 ? { images: outs } : outs[0]);
+      else for (const o of outs) process.stdout.write(`class ${o.argmax}  [${o.output.map((v) => v.toFixed(4)).join(', ')}]\n`);
     });
 
   common(
@@ -265,11 +324,14 @@ export function registerFhe(program: Command): void {
     .option('--cache-mb <n>', 'WASM memory for model plaintexts reused across images (0: encode per use)', (v) => Number(v), 1000)
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
+    .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
     .action(
       async (
         ref: string,
-        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number },
+        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number; batch: number },
       ) => {
+        if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
+        if (f.batch > 1) return runBatched(ref, f);
         if (f.queue) {
           const { model, source } = await pafModel(ref, f, f.dataset);
           // Planned as the local run plans (plaintexts cached: workers keep a loaded server across jobs),

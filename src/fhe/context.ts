@@ -386,8 +386,10 @@ export function generateKeys(ctx: FheContext, steps: number[], maxCachedGalois =
 /** Layout of a key directory: `params.fhe`, `secret.key`, `public/{params.fhe,public.key,relin.key,galois-<step>.key}`. */
 export const KEY_FILES = { params: 'params.fhe', secret: 'secret.key', publicDir: 'public', public: 'public.key', relin: 'relin.key' } as const;
 
-function paramsFile(ctx: FheContext, keyId: string, steps: number[], files: Record<string, string>): Uint8Array {
-  return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta: { params: ctx.params, steps, files } }, new Uint8Array(0));
+function paramsFile(ctx: FheContext, keyId: string, steps: number[], files: Record<string, string>, batch = 1): Uint8Array {
+  // `batch` (images per ciphertext, src/fhe/batch.ts) decides the input packing and rotation steps; absent = 1.
+  const meta = { params: ctx.params, steps, files, ...(batch > 1 ? { batch } : {}) };
+  return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta }, new Uint8Array(0));
 }
 
 /** SHA-256 (hex) of a whole key file, as listed in the key set's manifest. */
@@ -400,7 +402,12 @@ export function fileDigest(bytes: Uint8Array): string {
  * key file is created exclusively with mode 0600 (an existing key is never overwritten); server keys
  * are the seeded serializable form when the keys come from `generateKeys`.
  */
-export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { files: string[]; bytes: number; serverBytes: number } {
+export function saveKeys(
+  ctx: FheContext,
+  keys: ClientKeys,
+  dir: string,
+  opts: { batch?: number } = {},
+): { files: string[]; bytes: number; serverBytes: number } {
   const pub = join(dir, KEY_FILES.publicDir);
   const secretPath = join(dir, KEY_FILES.secret);
   if (existsSync(secretPath)) throw new Error(`${secretPath}: a secret key already exists; refusing to overwrite it (use a new directory)`);
@@ -437,19 +444,21 @@ export function saveKeys(ctx: FheContext, keys: ClientKeys, dir: string): { file
   for (const s of keys.galois.steps) key(`galois-${s}.key`, encodeFheFile(head('galois', { step: s }), sd ? sd.galois(s) : keys.galois.get(s).saveArray(cmp)));
   // The server's copy does not name the secret key's digest (it never sees that file).
   const { [KEY_FILES.secret]: _secretDigest, ...serverManifest } = manifest;
-  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, manifest));
-  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, serverManifest));
+  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, manifest, opts.batch));
+  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, serverManifest, opts.batch));
   return { files, bytes, serverBytes };
 }
 
 /** Read the parameters (and key id, Galois steps) of a key directory or its `public` part. */
-export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[]; files: Record<string, string> } {
+export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[]; files: Record<string, string>; batch: number } {
   const path = join(dir, KEY_FILES.params);
   const { header } = readFheFile(path, 'params');
-  const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string> };
+  const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string>; batch?: number };
   if (!meta || typeof meta !== 'object' || !meta.params || !Array.isArray(meta.steps))
     throw new Error(`${path}: corrupt parameter file (no parameters or rotation steps)`);
-  return { params: meta.params, keyId: header.keyId, steps: meta.steps, files: meta.files && typeof meta.files === 'object' ? meta.files : {} };
+  const batch = meta.batch ?? 1;
+  if (!Number.isInteger(batch) || batch < 1 || (batch & (batch - 1)) !== 0) throw new Error(`${path}: corrupt parameter file (batch ${batch})`);
+  return { params: meta.params, keyId: header.keyId, steps: meta.steps, files: meta.files && typeof meta.files === 'object' ? meta.files : {}, batch };
 }
 
 /** True when `dir` holds a secret key (server processes must refuse it). */

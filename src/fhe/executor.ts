@@ -5,11 +5,12 @@
  * float64 reference of the same program.
  */
 import { CryptoRng } from '../crypto/index.js';
+import { packBatch, unpackBatch } from './batch.js';
 import type { FheProgram } from './compile.js';
 import { simulateProgram } from './compile.js';
 import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from './context.js';
 import type { Layout, Lowered } from './lower.js';
-import { packValues, unpackValues } from './lower.js';
+import { packValues } from './lower.js';
 import { HeEval, type HeStats, type PlainCache } from './ops.js';
 
 /** Per-step report. */
@@ -72,6 +73,35 @@ export interface OutputMeta extends Record<string, unknown> {
   slotOf: number[];
   gain: number;
   model: string;
+  /** Slot batching: image b's output is at slotOf + b, for b < images (absent: one image). */
+  batch?: number;
+  images?: number;
+}
+
+/**
+ * Encrypt up to `lowered.batch` images into one ciphertext (slot batching, src/fhe/batch.ts: image b
+ * in the lanes ≡ b mod batch; lanes of missing images hold zeros).
+ */
+export function encryptBatch(ctx: FheContext, pk: PublicKey, lowered: Lowered, xs: readonly ArrayLike<number>[]): { ct: Ciphertext; meta: InputMeta } {
+  const batch = lowered.batch ?? 1;
+  const enc = ctx.seal.Encryptor(ctx.context, pk);
+  const pt = ctx.encode(packBatch(lowered.input, xs, ctx.slots, batch), ctx.scale);
+  try {
+    const ct = enc.encrypt(pt) as Ciphertext;
+    return { ct, meta: { role: 'input', packing: 'grid-v1', dims: lowered.input.dims, slots: ctx.slots, batch, images: xs.length } };
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
+/** Decrypt a batch output ciphertext into one model output per image. */
+export function decryptBatch(ctx: FheContext, sk: SecretKey, ct: Ciphertext, meta: Pick<OutputMeta, 'slotOf' | 'gain' | 'batch' | 'images'>): Float64Array[] {
+  const v = decryptSlots(ctx, sk, ct);
+  const images = meta.images ?? 1;
+  if (!Number.isInteger(images) || images < 1 || images > (meta.batch ?? 1))
+    throw new Error(`output header: ${images} images in a batch of ${meta.batch ?? 1}`);
+  return Array.from({ length: images }, (_, b) => Float64Array.from(meta.slotOf, (s) => v[s + b]! / meta.gain));
 }
 
 /** Encrypt one image (per-image tensor, flat) with the program's input packing. */
@@ -104,6 +134,34 @@ export function encryptInputSeeded(
     const ser = enc.encryptSymmetricSerializable(pt);
     try {
       return { payload: ser.saveArray(ctx.seal.ComprModeType.zstd), meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
+    } finally {
+      ser.delete();
+    }
+  } finally {
+    pt.delete();
+    enc.delete();
+  }
+}
+
+/**
+ * Encrypt up to `batch` images (slot batching; `layout` is the interleaved input layout) with the
+ * secret key, serialized seeded as `encryptInputSeeded` does.
+ */
+export function encryptBatchSeeded(
+  ctx: FheContext,
+  pk: PublicKey,
+  sk: SecretKey,
+  layout: Layout,
+  batch: number,
+  xs: readonly ArrayLike<number>[],
+): { payload: Uint8Array; meta: InputMeta } {
+  const enc = ctx.seal.Encryptor(ctx.context, pk, sk);
+  const pt = ctx.encode(packBatch(layout, xs, ctx.slots, batch), ctx.scale);
+  try {
+    const ser = enc.encryptSymmetricSerializable(pt);
+    try {
+      const meta: InputMeta = { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots, batch, images: xs.length };
+      return { payload: ser.saveArray(ctx.seal.ComprModeType.zstd), meta };
     } finally {
       ser.delete();
     }
@@ -249,11 +307,15 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
         case 'linear': {
           const ins = cur;
           next = [];
+          // Baby rotations of the inputs, shared by the output ciphertexts' plans (same n1 per step).
+          const shared = new Map<string, Ciphertext>();
           try {
-            for (const p of s.plans) next.push(he.linear(ins, p, s.name));
+            for (const p of s.plans) next.push(he.linear(ins, p, s.name, shared));
           } catch (e) {
             free(next);
             throw e;
+          } finally {
+            free([...shared.values()]);
           }
           break;
         }
@@ -323,38 +385,45 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
   };
 }
 
-/** Output metadata for a lowered program. */
-export function outputMeta(lowered: Lowered, model: string): OutputMeta {
-  return { role: 'output', dims: lowered.output.dims, slotOf: Array.from(lowered.output.slotOf), gain: lowered.outputGain, model };
+/** Output metadata for a lowered program (`images`: how many lanes of a batch hold images). */
+export function outputMeta(lowered: Lowered, model: string, images?: number): OutputMeta {
+  const m: OutputMeta = { role: 'output', dims: lowered.output.dims, slotOf: Array.from(lowered.output.slotOf), gain: lowered.outputGain, model };
+  if ((lowered.batch ?? 1) > 1) Object.assign(m, { batch: lowered.batch, images: images ?? lowered.batch });
+  return m;
 }
 
 /**
  * A precision probe for `fhe run`: after each step, decrypt and compare with the float64 reference
  * of the same program on the same image (only possible where the secret key is, i.e. the client).
+ * `x` may be a batch's images (slot batching): the error is then the largest over its images.
  */
 export function precisionProbe(
   ctx: FheContext,
   sk: SecretKey,
   program: FheProgram,
   lowered: Lowered,
-  x: ArrayLike<number>,
+  x: ArrayLike<number> | readonly ArrayLike<number>[],
 ): (i: number, r: StepReport, cts: readonly Ciphertext[]) => void {
-  const ref = simulateProgram(program, x);
+  const xs = Array.isArray(x) && typeof x[0] !== 'number' ? (x as readonly ArrayLike<number>[]) : [x as ArrayLike<number>];
+  const refs = xs.map((xi) => simulateProgram(program, xi));
   return (i, r, cts) => {
     const s = lowered.steps[i]!;
     if (s.kind === 'refresh' || s.kind === 'scale' || (s.kind === 'maxlevel' && !s.final)) return;
     const k = program.steps.indexOf(s.src);
-    const want = ref[k]!;
     // The ciphertexts' slots one after another: a multi-ciphertext layout's slotOf is global.
     const slots = new Float64Array(cts.length * ctx.slots);
     cts.forEach((ct, c) => slots.set(decryptSlots(ctx, sk, ct), c * ctx.slots));
-    const got = unpackValues(s.out, slots, s.gain);
+    const gots = unpackBatch(s.out, slots, s.gain, refs.length);
     let err = 0;
     let mx = 0;
-    for (let j = 0; j < want.length; j++) {
-      err = Math.max(err, Math.abs(got[j]! - want[j]!));
-      mx = Math.max(mx, Math.abs(want[j]!));
-    }
+    refs.forEach((ref, b) => {
+      const want = ref[k]!;
+      const got = gots[b]!;
+      for (let j = 0; j < want.length; j++) {
+        err = Math.max(err, Math.abs(got[j]! - want[j]!));
+        mx = Math.max(mx, Math.abs(want[j]!));
+      }
+    });
     r.maxAbsError = err;
     r.maxAbsRef = mx;
   };

@@ -125,6 +125,8 @@ export interface Lowered {
   depth: number;
   /** Depth per step (same order as `steps`). */
   depths: number[];
+  /** Images per ciphertext (slot batching, src/fhe/batch.ts): image b in the slots ≡ b (mod batch); default 1. */
+  batch?: number;
 }
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
@@ -174,36 +176,58 @@ function gridOutLayout(inL: Layout, outDims: number[], slots: number, where: str
   return { dims: outDims, slotOf, period: slots, copies: 1, grid: { B, W0, t, nb }, cts };
 }
 
-/** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n). */
-export function bsgs(ks: number[], n: number): { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } {
-  let best: { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } | undefined;
+/** Giant steps of one plan for split n1, and their rotation cost (Horner with one key when that is cheaper). */
+function giantsFor(ks: Iterable<number>, n1: number): { giants: number[]; horner?: number; cost: number } {
+  const gs = new Set<number>();
+  for (const k of ks) gs.add(k - (k % n1));
+  const giants = [...gs].sort((a, b) => a - b);
+  const nzG = giants.filter((g) => g !== 0).length;
+  const G = giants.find((g) => g !== 0);
+  if (G !== undefined && nzG > 2 && giants.every((g) => g % G === 0)) {
+    const m = giants[giants.length - 1]! / G;
+    // Horner uses one key for all giants at the price of m rotations.
+    if (m <= 1.25 * nzG) return { giants, horner: G, cost: m };
+  }
+  return { giants, cost: nzG };
+}
+
+/**
+ * One n1 for a whole linear step: baby steps are rotations of the input ciphertexts, computed once
+ * per (input, step) and shared by every output ciphertext's plan; giants are per plan. `inputs` maps
+ * each input ciphertext to the diagonals any plan reads from it, `plans` lists each plan's diagonals.
+ * Minimises the rotations: Σ over inputs of their distinct non-zero residues k mod n1, plus each
+ * plan's giant rotations.
+ */
+export function bsgsJoint(
+  inputs: readonly (readonly number[])[],
+  plans: readonly (readonly number[])[],
+  n: number,
+): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } {
+  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number; score: number } | undefined;
   const cands = new Set<number>();
   for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
   for (let c = 1; c <= n; c *= 2) cands.add(c);
   for (const n1 of cands) {
-    const bs = new Set<number>();
-    const gs = new Set<number>();
-    for (const k of ks) {
-      const b = k % n1;
-      bs.add(b);
-      gs.add(k - b);
-    }
-    const giants = [...gs].sort((a, b) => a - b);
-    const nzG = giants.filter((g) => g !== 0).length;
-    let cost = bs.size - (bs.has(0) ? 1 : 0) + nzG;
-    let horner: number | undefined;
-    const G = giants.find((g) => g !== 0);
-    if (G !== undefined && nzG > 2 && giants.every((g) => g % G === 0)) {
-      const m = giants[giants.length - 1]! / G;
-      // Horner uses one key for all giants at the price of m rotations.
-      if (m <= 1.25 * nzG) {
-        horner = G;
-        cost = bs.size - (bs.has(0) ? 1 : 0) + m;
-      }
-    }
-    if (!best || cost < best.cost || (cost === best.cost && n1 < best.n1)) best = { n1, babies: [...bs].sort((a, b) => a - b), giants, horner, cost };
+    const babies = inputs.map((ks) => [...new Set(ks.map((k) => k % n1))].sort((a, b) => a - b));
+    let cost = babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
+    if (best && cost >= best.score) continue;
+    const giants = plans.map((ks) => giantsFor(ks, n1));
+    cost += giants.reduce((a, g) => a + g.cost, 0);
+    // Each distinct giant step is a Galois key (≈ 29 MB at N=16384 with 11 primes, more at 32768):
+    // a key weighs like one rotation, so a split that saves two rotations with twenty keys loses.
+    const keys = new Set<number>();
+    for (const g of giants) for (const k of g.horner !== undefined ? [g.horner] : g.giants.filter((x) => x !== 0)) keys.add(k);
+    const score = cost + keys.size;
+    if (!best || score < best.score) best = { n1, babies, giants: giants.map(({ giants, horner }) => ({ giants, horner })), cost, score };
   }
-  return best!;
+  const { score: _s, ...b } = best!;
+  return b;
+}
+
+/** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n) of one input and one output ciphertext. */
+export function bsgs(ks: number[], n: number): { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } {
+  const b = bsgsJoint([ks], [ks], n);
+  return { n1: b.n1, babies: b.babies[0]!, giants: b.giants[0]!.giants, horner: b.giants[0]!.horner, cost: b.cost };
 }
 
 /** Baby steps computed from few keys: each baby is rot(previous baby, key). */
@@ -280,47 +304,38 @@ function planLinear(
   const wScale = outGain / inGain;
   const m = step.map;
   const pick = nearestReplica(inL, n);
-  // One plan per output ciphertext: a joint BSGS split over every input ciphertext's diagonals
-  // (shared n1 and giants, so the giant rotations are paid once), baby steps per input.
-  const one = (byIn: Map<number, Map<number, Float64Array>>, bias: Float64Array, reduce: number[]): { plan: LinearPlan; rotations: number } => {
-    const ins = [...byIn.keys()].sort((a, b) => a - b);
-    const ks = [...new Set(ins.flatMap((i) => [...byIn.get(i)!.keys()]))].sort((a, b) => a - b);
-    const b = bsgs(ks, n);
-    const srcs = ins.map((i) => {
-      const diags = byIn.get(i)!;
-      return { input: i, diags, babies: babyChain([...new Set([...diags.keys()].map((k) => k % b.n1))], n) };
-    });
-    const rotations =
-      srcs.reduce((a, s) => a + s.babies.length, 0) +
-      (b.horner !== undefined ? b.giants[b.giants.length - 1]! / b.horner : b.giants.filter((g) => g !== 0).length) +
-      reduce.length;
-    const [main, ...more] = srcs;
-    return {
-      plan: {
+  // One plan per output ciphertext, one BSGS split (n1) for the whole step: each input ciphertext's
+  // baby rotations are computed once and shared by every output plan (HeEval.linear's baby cache),
+  // the giant rotations (of that plan's partial sums) are per plan, shared over its inputs.
+  const finish = (perOut: Map<number, Map<number, Float64Array>>[], bias: Float64Array[], reduce: number[], out: Layout) => {
+    for (let c = 0; c < ctsOf(out); c++) if (!perOut[c] || perOut[c]!.size === 0) throw new ModelError(`${where}: output ciphertext ${c} has no weights`);
+    const byOut = perOut.slice(0, ctsOf(out));
+    const inKs = new Map<number, Set<number>>();
+    for (const byIn of byOut) for (const [i, d] of byIn) for (const k of d.keys()) (inKs.get(i) ?? inKs.set(i, new Set()).get(i)!).add(k);
+    const ins = [...inKs.keys()].sort((a, b) => a - b);
+    const b = bsgsJoint(
+      ins.map((i) => [...inKs.get(i)!]),
+      byOut.map((byIn) => [...new Set([...byIn.values()].flatMap((d) => [...d.keys()]))]),
+      n,
+    );
+    const chains = new Map(ins.map((i, j) => [i, babyChain(b.babies[j]!, n)]));
+    const plans = byOut.map((byIn, c): LinearPlan => {
+      const srcs = [...byIn.keys()].sort((x, y) => x - y).map((i) => ({ input: i, diags: byIn.get(i)!, babies: chains.get(i)! }));
+      const [main, ...more] = srcs;
+      const g = b.giants[c]!;
+      return {
         diags: main!.diags,
         babies: main!.babies,
         input: main!.input,
         more: more.length ? more : undefined,
-        bias,
+        bias: bias[c]!,
         n1: b.n1,
-        giants: b.giants,
-        horner: b.horner,
+        giants: g.giants,
+        horner: g.horner,
         reduce,
-      },
-      rotations,
-    };
-  };
-  const finish = (perOut: Map<number, Map<number, Float64Array>>[], bias: Float64Array[], reduce: number[], out: Layout) => {
-    const plans: LinearPlan[] = [];
-    let rotations = 0;
-    for (let c = 0; c < ctsOf(out); c++) {
-      const byIn = perOut[c];
-      if (!byIn || byIn.size === 0) throw new ModelError(`${where}: output ciphertext ${c} has no weights`);
-      const r = one(byIn, bias[c]!, reduce);
-      plans.push(r.plan);
-      rotations += r.rotations;
-    }
-    return { plans, out, rotations };
+      };
+    });
+    return { plans, out, rotations: b.cost + reduce.length * plans.length };
   };
   const grid = gridOutLayout(inL, step.outDims, n, where);
   const vecOut = (): Layout => {

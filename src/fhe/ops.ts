@@ -217,8 +217,9 @@ export class HeEval {
    * A diagonal-method linear map (BSGS), one level. `xs` are the input tensor's ciphertexts (one
    * unless the tensor is spread over several): each plan source's baby-step products are summed
    * into the shared giant groups, so the giant rotations are paid once per output ciphertext.
+   * `shared` caches the baby rotations across the output ciphertexts of one step (caller deletes them).
    */
-  linear(xs: Ciphertext | readonly Ciphertext[], plan: LinearPlan, name: string): Ciphertext {
+  linear(xs: Ciphertext | readonly Ciphertext[], plan: LinearPlan, name: string, shared?: Map<string, Ciphertext>): Ciphertext {
     const n = this.ctx.slots;
     const arena = new Arena();
     const all = Array.isArray(xs) ? (xs as readonly Ciphertext[]) : [xs as Ciphertext];
@@ -234,7 +235,19 @@ export class HeEval {
       if (l === 0) throw new LevelsExhaustedError(`linear layer '${name}'`);
       if (srcs.some((s) => this.level(s.ct) !== l)) throw new Error(`linear layer '${name}': input ciphertexts at different levels`);
       const q = this.ctx.primeAt(l);
-      for (const s of srcs) for (const b of s.src.babies) s.baby.set(b.step, arena.add(this.rotate(s.baby.get(b.from)!, b.via)));
+      // Baby steps are rotations of an input: with `shared` (owned by the caller, one per linear step)
+      // every output ciphertext's plan reuses them instead of rotating again.
+      for (const s of srcs)
+        for (const b of s.src.babies) {
+          const key = `${s.src.input}:${b.step}`;
+          let r = shared?.get(key);
+          if (!r) {
+            r = this.rotate(s.baby.get(b.from)!, b.via);
+            if (shared) shared.set(key, r);
+            else arena.add(r);
+          }
+          s.baby.set(b.step, r);
+        }
       const inner = new Map<number, Ciphertext>();
       const buf = new Float64Array(n);
       for (const g of plan.giants) {

@@ -5,6 +5,7 @@
  */
 import { ModelError } from '../onnx/ir.js';
 import { stagesCost } from '../smartpaf/poly.js';
+import { interleave } from './batch.js';
 import type { FheProgram } from './compile.js';
 import { type FheParams, galoisKeyBytes, TC128_MAX_BITS } from './context.js';
 import { DEFAULT_NETWORK, type NetworkProfile, predictCost } from './cost.js';
@@ -25,6 +26,11 @@ export interface PlanOptions {
   maskBits?: number;
   /** Rank by the time per image once the model plaintexts are cached (a server over many images) rather than the first image's. */
   cachedPlaintexts?: boolean;
+  /**
+   * Images per ciphertext (slot batching, a power of two): the program is lowered for N/2/batch slots
+   * and interleaved (src/fhe/batch.ts), so one evaluation classifies `batch` images. Default 1.
+   */
+  batch?: number;
 }
 
 /** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
@@ -264,6 +270,8 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
   const minS = opts.minScaleBits ?? 30;
   if (minS > maxS) throw new ModelError(`smallest scale ${minS} bits is larger than the largest ${maxS} bits`);
   const net = opts.network ?? DEFAULT_NETWORK;
+  const batch = opts.batch ?? 1;
+  if (!Number.isInteger(batch) || batch < 1 || (batch & (batch - 1)) !== 0) throw new ModelError(`batch ${batch} is not a power of two`);
   const rejected: string[] = [];
   const all: { c: PlanCandidate; flat: Lowered }[] = [];
   let last: { N: number; lowered: Lowered } | undefined;
@@ -272,7 +280,8 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     if (TC128_MAX_BITS[N] === undefined) throw new ModelError(`unsupported ring degree ${N}`);
     let lowered: Lowered;
     try {
-      lowered = lowerProgram(p, N / 2);
+      if (N / 2 / batch < 1) throw new ModelError(`${batch} images per ciphertext leave no slots`);
+      lowered = lowerProgram(p, N / 2 / batch);
     } catch (e) {
       rejected.push(`N=${N}: ${(e as Error).message}`);
       continue;
@@ -284,7 +293,11 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     if (!r.cands.some((c) => c.refreshes === 0))
       rejected.push(`N=${N}: depth ${lowered.depth} > ${maxLevels(N, minS)} levels at ${minS}-bit scale without refresh`);
   }
-  if (!last) throw new ModelError(`${p.source}: the model does not fit one ciphertext at any ring degree (${rejected.join('; ')})`);
+  if (!last)
+    throw new ModelError(
+      `${p.source}: the model does not fit one ciphertext at any ring degree` +
+        `${batch > 1 ? ` with ${batch} images per ciphertext` : ''} (${rejected.join('; ')})`,
+    );
   const cost = (c: PlanCandidate) => (opts.cachedPlaintexts ? c.predicted.cachedTotalSeconds : c.predicted.totalSeconds);
   const cheapest = (xs: typeof all) => xs.reduce((a, b) => (cost(b.c) < cost(a.c) ? b : a));
   const noRefresh = all.filter((x) => x.c.refreshes === 0);
@@ -311,7 +324,10 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
       `image (the client must stay online: 'privml fhe run')`;
   }
   const { c, flat } = pick;
-  const lowered = c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40, maskReserve(c.scaleBits, opts.maskBits ?? 40)) : flat;
+  const lowered = interleave(
+    c.refreshes ? insertRefreshes(flat, c.refreshBefore, opts.maskBits ?? 40, maskReserve(c.scaleBits, opts.maskBits ?? 40)) : flat,
+    batch,
+  );
   const primeBits = chainFor(c.levelsPerChain, c.scaleBits);
   const N = c.polyModulusDegree;
   return {
@@ -390,6 +406,7 @@ export function planSummary(plan: FhePlan, p: FheProgram) {
     form: p.form,
     polyModulusDegree: plan.params.polyModulusDegree,
     slots: plan.params.polyModulusDegree / 2,
+    imagesPerCiphertext: plan.lowered.batch ?? 1,
     scaleBits: plan.params.scaleBits,
     primeBits: plan.params.primeBits,
     totalModulusBits: plan.totalBits,

@@ -36,8 +36,8 @@ function tinyCnnWith(pool: 'AveragePool' | 'MaxPool'): Model {
 export const tinyCnn = (): Model => tinyCnnWith('AveragePool');
 
 /** The tiny CNN with its ReLU replaced by a static-scale f1g2 PAF, as PafRelu nodes and expanded. */
-export function tinyPafModels(paf = 'f1g2', scale = 2): { nodes: Model; expanded: Model } {
-  const nodes = replaceActivations(tinyCnn(), getPaf(paf), { scaleMode: 'static', scales: { relu: scale } });
+export function tinyPafModels(paf: string | Paf = 'f1g2', scale = 2): { nodes: Model; expanded: Model } {
+  const nodes = replaceActivations(tinyCnn(), typeof paf === 'string' ? getPaf(paf) : paf, { scaleMode: 'static', scales: { relu: scale } });
   return { nodes, expanded: expandPafs(nodes) };
 }
 
