@@ -9,6 +9,7 @@ import { DataError, firstLine, ModelError, OptionError } from '../errors.js';
 import type { StepReport } from '../fhe/executor.js';
 import type { PlanOptions } from '../fhe/planner.js';
 import { floatTensor, type Model } from '../onnx/ir.js';
+import type { ImageResult } from './fhe-run.js';
 
 /** Options of {@link runBatched}. */
 export interface BatchRunOptions extends PlanOptions {
@@ -24,16 +25,8 @@ export interface BatchRunOptions extends PlanOptions {
   onBatch?: (done: number, total: number, line: Record<string, unknown>) => void;
 }
 
-/** One image's outcome. */
-export interface BatchImageResult {
-  index: number;
-  label: number;
-  plainClass: number;
-  ortClass: number;
-  fheClass: number;
-  maxRelErr: number;
-  maxRelErrVsOrt: number;
-}
+/** One image's outcome: the classes and errors of a single-image run's result (timings are per batch). */
+export type BatchImageResult = Pick<ImageResult, 'index' | 'label' | 'plainClass' | 'ortClass' | 'fheClass' | 'maxRelErr' | 'maxRelErrVsOrt'>;
 
 /** One batch's timing. */
 export interface BatchReport {
