@@ -2,7 +2,7 @@
  * Time `obfuscate` on a zoo model (issue 13's cost target: resnet50 at K = 20 ≤ 60 s): wall and
  * process CPU seconds, sentinel seconds, bytes written. Prints JSON.
  *
- *   node --import tsx scripts/proteus-obfuscate-time.ts [resnet50] [K=20] [input=3x224x224]
+ *   node --import tsx scripts/proteus-obfuscate-time.ts [resnet50] [K=20] [input=3x224x224|''] [threads]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,20 +11,21 @@ import { buildZoo } from '../src/onnx/zoo/index.js';
 import { corpusStats, obfuscate } from '../src/proteus/index.js';
 
 async function main(): Promise<void> {
-  const [name = 'resnet50', kArg = '20', input] = process.argv.slice(2);
+  const [name = 'resnet50', kArg = '20', input, thArg] = process.argv.slice(2);
+  const threads = thArg ? Number(thArg) : undefined;
   const k = Number(kArg);
   const model = buildZoo(name, input ? { input } : {});
   const tmp = mkdtempSync(join(tmpdir(), 'privml-proteus-time-'));
   try {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const r = await obfuscate(model, { k, stats: corpusStats(), outDir: join(tmp, 'bundle'), reference: false });
+    const r = await obfuscate(model, { k, stats: corpusStats(), outDir: join(tmp, 'bundle'), reference: false, threads });
     const c = process.cpuUsage(c0);
     const round = (x: number): number => Math.round(x * 10) / 10;
     process.stdout.write(
       JSON.stringify({
         model: name,
-        input: input ?? 'default',
+        input: input || 'default',
         k,
         subgraphs: r.key.groups.length,
         wallSeconds: round((performance.now() - t0) / 1000),
@@ -32,6 +33,9 @@ async function main(): Promise<void> {
         sentinelSeconds: round(r.sentinelSeconds),
         bytes: r.bytes,
         regenerated: r.regenerated,
+        threads: threads ?? 'default',
+        // Whole process, worker threads included.
+        peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       }) + '\n',
     );
   } finally {

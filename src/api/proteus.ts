@@ -63,6 +63,8 @@ export interface ObfuscateOptions {
   force?: boolean;
   /** Static shapes for inputs with symbolic dims, `NAME=1x3x224x224`. */
   inputShapes?: string[];
+  /** Decoy generators running at once, as worker threads (default: the cores, at most 4). */
+  threads?: number;
   /** Names the model in messages (default: the path, or the graph's name). */
   source?: string;
   /** The bundle's estimated size and the disk's free bytes, before anything is written. */
@@ -103,6 +105,8 @@ export async function obfuscate(model: Model | string, bundleDir: string, opts: 
     throw new OptionError(
       `-k ${k}: at most ${p.MAX_K} sentinels per subgraph (time, memory and disk grow linearly with K; ` + `the search space only by log10(K) per piece)`,
     );
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1))
+    throw new OptionError(`threads must be a positive integer, got ${opts.threads}`);
   if (opts.keyFile && existsSync(opts.keyFile) && !opts.force)
     throw new OptionError(`${opts.keyFile}: key file exists (its bundle could no longer be recovered); pass --force to replace it`);
   ensureWritableDir(bundleDir);
@@ -126,6 +130,7 @@ export async function obfuscate(model: Model | string, bundleDir: string, opts: 
     res = await p.obfuscate(g, {
       k,
       size: opts.size,
+      threads: opts.threads,
       stats: p.corpusStats(corpus),
       outDir: bundleDir,
       force: opts.force,

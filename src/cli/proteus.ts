@@ -68,11 +68,22 @@ export function registerProteus(program: Command): void {
     .option('--corpus <files>', 'comma-separated extra .onnx models to learn sentinel statistics from')
     .option('--force', 'replace an existing key file and the bundle files in a non-empty output folder')
     .option('--input-shape <spec...>', 'static shape for a graph input with symbolic dims, NAME=1x3x224x224 (repeatable)')
+    .option('--threads <n>', 'decoy generators running at once, as worker threads (default: the cores, at most 4)', posInt('--threads'))
     .option('--json', 'machine-readable output')
     .action(
       async (
         ref: string,
-        o: { k: number; size: number; output: string; key: string; corpus?: string; force?: boolean; inputShape?: string[]; json?: boolean },
+        o: {
+          k: number;
+          size: number;
+          output: string;
+          key: string;
+          corpus?: string;
+          force?: boolean;
+          inputShape?: string[];
+          threads?: number;
+          json?: boolean;
+        },
       ) => {
         const t0 = performance.now();
         const bar = new Progress(!o.json);
@@ -86,6 +97,7 @@ export function registerProteus(program: Command): void {
             keyFile: o.key,
             force: o.force,
             inputShapes: o.inputShape,
+            threads: o.threads,
             onEstimate: (bytes, free) => {
               if (!o.json) process.stderr.write(`bundle estimate ${mib(bytes)} (free ${mib(free)})\n`);
             },

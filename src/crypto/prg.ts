@@ -38,7 +38,12 @@ export class Prg {
   /** The next `n` keystream bytes. */
   bytes(n: number): Uint8Array {
     if (!Number.isInteger(n) || n < 0) throw new Error(`prg: bad byte count ${n}`);
-    const out = new Uint8Array(n);
+    return this.fill(new Uint8Array(n));
+  }
+
+  /** Overwrite `out` with the next `out.length` keystream bytes (no intermediate copy of the whole); returns `out`. */
+  fill(out: Uint8Array): Uint8Array {
+    const n = out.length;
     // Small draws come from a buffered block of keystream (a cipher call costs ~2 µs); the
     // buffer is just keystream read ahead, so the byte sequence is the same either way.
     let off = Math.min(n, this.buf.length - this.pos);

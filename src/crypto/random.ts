@@ -53,7 +53,7 @@ export class CryptoRng {
 
   /** Fill `out` with fresh 32-bit words straight from the keystream (one AES call for the whole array). */
   fillU32(out: Uint32Array): Uint32Array {
-    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(this.prg.bytes(out.byteLength));
+    this.prg.fill(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
     return out;
   }
 

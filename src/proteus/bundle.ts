@@ -7,7 +7,9 @@
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { WorkerPool } from '../nn/kernels/parallel.js';
 import type { Dim, DType, Model, Tensor, ValueInfo } from '../onnx/ir.js';
 import { ModelError } from '../onnx/ir.js';
 import { ortSession, runOrt } from '../onnx/ort.js';
@@ -15,14 +17,15 @@ import { encodeModel } from '../onnx/proto.js';
 import { anonymize } from './anonymize.js';
 import type { Wiring } from './extract.js';
 import { extractParts } from './extract.js';
+import type { MemberInit, MemberJob, MemberResult } from './members.js';
+import { MemberWriter } from './members.js';
 import type { Partition } from './partition.js';
 import { partitionModel } from './partition.js';
 import { secretRng } from './rng.js';
-import { generateSentinels, opsetOf } from './sentinel.js';
+import { opsetOf } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { ortLoadError } from './validity.js';
 import { randomFeeds } from './verify.js';
-import { WeightPool } from './weights.js';
 
 /** Largest accepted K: each group costs K sentinels of the piece's size in time, memory and disk. */
 export const MAX_K = 1000;
@@ -94,6 +97,8 @@ export interface ObfuscateOptions {
   outDir: string;
   /** Store a reference input/output pair in the key (default true). */
   reference?: boolean;
+  /** Decoy generators running at once (worker threads when > 1; default: the cores, at most 4). */
+  threads?: number;
   /** Called after each group is written. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -184,6 +189,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       `sentinel count k = ${k} exceeds ${MAX_K}: every group would hold ${k} decoys of its piece (time, memory ` +
         `and disk grow linearly); past ~100 the search space grows only by log10(K) per piece`,
     );
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new ModelError(`threads must be a positive integer (got ${threads})`);
   checkOutDir(opts.outDir, opts.force === true);
   const partition = partitionModel(model, { size });
   const { models: parts, wiring } = extractParts(model, partition);
@@ -213,50 +220,48 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     // A bundle always draws from a fresh secret stream: there is deliberately no seed option (whoever
     // guessed a seed would regenerate the sentinels and find the real members).
     const rng = secretRng();
-    const modelOps = new Set(model.graph.nodes.map((nd) => nd.opType));
-    const pool = new WeightPool(parts);
     const groups: ProteusKey['groups'] = [];
     const hashes: Record<string, string> = {};
-    let sentinelMs = 0;
-    let regenerated = 0;
-    let bytes = 0;
-    let sizeExtremes = 0;
+    const sizes: Record<string, number> = {};
+    const jobs: MemberJob[] = [];
+    const left: number[] = [];
+    const realNames: string[] = [];
+    // Real members first (checked, placed at a secret position and written here); their decoys become jobs.
     for (let i = 0; i < n; i++) {
       const real = encodeModel(anonymize(parts[i]!, header));
       const err = await ortLoadError(real);
       if (err) throw new ModelError(`subgraph ${i} of the model does not load in onnxruntime at opset ${opset}: ${err}`);
-      // Every decoy must load at the bundle's opset too (an invalid one would point at the real member): regenerate until it does.
-      const fakes: Uint8Array[] = [];
-      let bad = 0;
-      while (fakes.length < k) {
-        const t0 = performance.now();
-        const batch = generateSentinels(parts[i]!, k - fakes.length, { stats: opts.stats, rng, modelOps, pool });
-        sentinelMs += performance.now() - t0;
-        for (const f of batch) {
-          const b = encodeModel(anonymize(f, header));
-          if ((await ortLoadError(b)) === undefined) fakes.push(b);
-          else bad++;
-        }
-        if (bad > 4 * k + 8)
-          throw new ModelError(
-            `subgraph ${i}: ${bad} decoys failed to load in onnxruntime at opset ${opset}; refusing to write a bundle whose decoys give the real member away`,
-          );
-      }
-      regenerated += bad;
       const realAt = rng.int(k + 1);
-      const members = [...fakes];
-      members.splice(realAt, 0, real);
       const names = files.slice(i * (k + 1), (i + 1) * (k + 1));
-      members.forEach((b, j) => {
-        writeFileSync(join(tmp, names[j]!), b);
-        hashes[names[j]!] = sha256(b);
-        bytes += b.length;
-      });
-      const sizes = members.map((b) => b.length);
-      if (sizes.filter((x) => x >= real.length).length === 1 || sizes.filter((x) => x <= real.length).length === 1) sizeExtremes++;
+      writeFileSync(join(tmp, names[realAt]!), real);
+      hashes[names[realAt]!] = sha256(real);
+      sizes[names[realAt]!] = real.length;
+      realNames.push(names[realAt]!);
       groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
-      opts.onProgress?.(i + 1, n);
+      const fakes = names.filter((_, j) => j !== realAt);
+      const chunk = Math.max(1, Math.ceil(k / 4));
+      for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk) });
+      left.push(Math.ceil(fakes.length / chunk));
     }
+    const init: MemberInit = { parts, header, stats: opts.stats, modelOps: [...new Set(model.graph.nodes.map((nd) => nd.opType))], opset, dir: tmp };
+    let sentinelMs = 0;
+    let regenerated = 0;
+    let doneGroups = 0;
+    await writeMembers(init, jobs, threads, (job, r) => {
+      Object.assign(hashes, r.hashes);
+      Object.assign(sizes, r.sizes);
+      sentinelMs += r.sentinelMs;
+      regenerated += r.rejected;
+      if (--left[job.part]! === 0) opts.onProgress?.(++doneGroups, n);
+    });
+    let bytes = 0;
+    for (const f of files) bytes += sizes[f]!;
+    let sizeExtremes = 0;
+    groups.forEach((g, i) => {
+      const own = sizes[realNames[i]!]!;
+      const all = g.members.map((f) => sizes[f]!);
+      if (all.filter((x) => x >= own).length === 1 || all.filter((x) => x <= own).length === 1) sizeExtremes++;
+    });
     const sorted = [...files].sort();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -291,6 +296,45 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
 }
 
 /** Read and check a manifest (`dir/manifest.json`). */
+/** Default generator threads: the cores available, at most 4 (each holds its own index of the model's weights). */
+function defaultThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/**
+ * Run the decoy jobs on `threads` generators (worker threads when more than one, each pulling the
+ * next job when free), reporting each job's result as it lands; the first refusal stops the rest.
+ */
+async function writeMembers(init: MemberInit, jobs: MemberJob[], threads: number, done: (job: MemberJob, r: MemberResult) => void): Promise<void> {
+  if (threads === 1 || jobs.length <= 1) {
+    const w = new MemberWriter(init, secretRng());
+    for (const j of jobs) done(j, await w.write(j));
+    return;
+  }
+  // Under tsx the sources are .ts; from dist/ they are .js.
+  const url = new URL(`./members${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  const pool = await WorkerPool.create<MemberJob, MemberResult>(url, { size: Math.min(threads, jobs.length), init });
+  let next = 0;
+  let failed = false;
+  try {
+    await Promise.all(
+      Array.from({ length: pool.size }, async (_, w) => {
+        while (!failed && next < jobs.length) {
+          const job = jobs[next++]!;
+          const r = await pool.run(w, job).catch((e: Error) => ({ error: e.message.split('\n')[0] }) as MemberResult);
+          if (r.error) {
+            failed = true;
+            throw new ModelError(r.error);
+          }
+          done(job, r);
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
 export function readManifest(dir: string): Manifest {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) throw new ModelError(`${path}: no manifest (not a Proteus bundle directory)`);

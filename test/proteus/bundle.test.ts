@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { promisify } from 'node:util';
 import { decodeModel, saveModel } from '../../src/onnx/proto.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
 import type { ProteusKey } from '../../src/proteus/index.js';
-import { corpusStats, obfuscate, readKey, readManifest, recover, writeKey } from '../../src/proteus/index.js';
+import { corpusStats, obfuscate, ortLoads, readKey, readManifest, recover, writeKey } from '../../src/proteus/index.js';
 import { SMALL } from './configs.js';
 
 const run = promisify(execFile);
@@ -152,5 +153,28 @@ test('manifest and key files that are valid JSON but not objects give one-line e
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('decoys written by worker threads and by the calling thread both give complete, recoverable bundles; bad thread counts are refused', async () => {
+  const model = buildZoo('resnet20', {});
+  for (const threads of [1, 3]) {
+    const dir = join(tmp, `threads-${threads}`);
+    const { key, manifest } = await obfuscate(model, { k: 4, size: 12, stats, outDir: dir, threads });
+    assert.equal(manifest.members.length, 5 * key.groups.length);
+    assert.deepEqual(readdirSync(dir).sort(), ['manifest.json', ...manifest.members].sort());
+    for (const f of manifest.members) {
+      const bytes = readFileSync(join(dir, f));
+      assert.equal(key.hashes[f], createHash('sha256').update(bytes).digest('hex'), `${f}: hash`);
+      assert.ok(await ortLoads(bytes), `${f} does not load in onnxruntime`);
+    }
+    // Unoptimized members recover the original (the key's reference pair checks the outputs).
+    const r = await recover(dir, key, { bundleDir: dir });
+    assert.ok(r.relError <= 1e-5, `threads ${threads}: relError ${r.relError}`);
+  }
+  for (const threads of [0, 1.5]) {
+    const dir = join(tmp, `threads-bad-${threads}`);
+    await assert.rejects(obfuscate(model, { k: 2, stats, outDir: dir, threads }), /threads must be a positive integer/);
+    assert.ok(!readdirSync(tmp).some((f) => f.startsWith('.proteus-partial-')), 'partial folder left behind');
   }
 });
