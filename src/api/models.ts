@@ -6,7 +6,6 @@
 import { DataError, FileError, firstLine, ModelError, OptionError, PrivmlError } from '../errors.js';
 import type { Dataset } from '../nn/data/index.js';
 import type { EpochResult, EvalResult, StepProgress } from '../nn/train.js';
-import type { Problem } from '../onnx/canonical.js';
 import type { ModelInfo } from '../onnx/info.js';
 import type { Model } from '../onnx/ir.js';
 import type { OptionSpec } from '../onnx/zoo/index.js';
