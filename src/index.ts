@@ -25,6 +25,8 @@ export type {
 export { evaluate, exportZoo, formatConfusion, formatModelReport, inspectModel, listZoo, problemsError, train } from './api/models.js';
 export * as mpc from './api/mpc.js';
 export * as proteus from './api/proteus.js';
+export type { ServeOptions, ServerHandle } from './api/server.js';
+export { serve } from './api/server.js';
 export * as smartpaf from './api/smartpaf.js';
 export { DataError, FileError, KeyError, ModelError, OptionError, PrivmlError, ProtocolError } from './errors.js';
 export { VERSION as version } from './version.js';
