@@ -1,7 +1,19 @@
 /** Data-set loading shared by the API and the CLI: names, splits, the search path. */
 import { homedir } from 'node:os';
 import { DataError, firstLine, OptionError, PrivmlError } from '../errors.js';
-import { type Dataset, defaultDataSearchDirs, loadCifar10, loadFashionMnist, loadFashionMnistSample, subset } from '../nn/data/index.js';
+import {
+  type Dataset,
+  type DownloadProgress,
+  type DownloadResult,
+  defaultCacheDir,
+  defaultDataSearchDirs,
+  downloadFashionMnist,
+  findFashionMnist,
+  loadCifar10,
+  loadFashionMnist,
+  loadFashionMnistSample,
+  subset,
+} from '../nn/data/index.js';
 
 /** Data sets privml reads. */
 export const DATASETS = ['fashion-mnist', 'fashion-mnist-sample', 'cifar10'] as const;
@@ -47,4 +59,21 @@ export function subsetDataset(ds: Dataset, start: number, n: number): Dataset {
   if (!(Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 1 && start + n <= ds.n))
     throw new OptionError(`subset [${start}, ${start + n}) is outside the ${ds.n} examples of ${ds.name}`);
   return subset(ds, start, n);
+}
+
+/** Where privml looks for Fashion-MNIST, in order, and the directory it would use (`privml data where`). */
+export function whereDataset(): { dataset: 'fashion-mnist'; searchDirs: string[]; found: string | null } {
+  const searchDirs = defaultDataSearchDirs(process.env, homedir(), 'fashion-mnist');
+  return { dataset: 'fashion-mnist', searchDirs, found: findFashionMnist({ searchDirs }) ?? null };
+}
+
+/** Download a data set into `dir` (default ~/.cache/privml/NAME; needs internet): `privml data download`. Only fashion-mnist. */
+export async function downloadDataset(name: string, opts: { dir?: string; onProgress?: (p: DownloadProgress) => void } = {}): Promise<DownloadResult> {
+  if (name !== 'fashion-mnist') throw new OptionError(`cannot download '${name}' (only fashion-mnist; CIFAR-10 must be placed by hand)`);
+  try {
+    return await downloadFashionMnist(opts.dir ?? defaultCacheDir(homedir(), 'fashion-mnist'), { onProgress: opts.onProgress });
+  } catch (e) {
+    if (e instanceof PrivmlError) throw e;
+    throw new DataError(firstLine(e));
+  }
 }

@@ -224,3 +224,11 @@ export async function searchConfig(model: string, output: string, opts: SearchCo
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+export type { HbReport, ReportOptions, ReportResult } from './hummingbird-report.js';
+
+/** `privml hummingbird report`: check configs, measure private inference with each against the 64-bit baselines, write HTML + JSON. */
+export async function report(opts: import('./hummingbird-report.js').ReportOptions): Promise<import('./hummingbird-report.js').ReportResult> {
+  const { report: run } = await import('./hummingbird-report.js');
+  return run(opts);
+}

@@ -394,3 +394,8 @@ export function predictions(r: PartyReport): number[] | undefined {
     return best;
   });
 }
+
+export type { RoleMessage } from '../mpc/launch.js';
+/** For the CLI's tables and flags: profile sums, the role IPC messages, the thread count parties use. */
+export { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
+export { availableThreads, threadsProblem } from '../mpc/threads/pool.js';

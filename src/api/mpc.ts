@@ -73,3 +73,29 @@ export async function infer(model: string, opts: InferOptions = {}): Promise<Inf
     throw new ProtocolError(`private inference of ${model}: ${firstLine(e)}`);
   }
 }
+
+export type { BenchModelOptions, BenchModelResult, BenchReluOptions, BenchReluResult } from './mpc-bench.js';
+export type { DealerProcessOptions, PartyProcessOptions, RoleHandle, RoleProcessOptions } from './mpc-process.js';
+export type { ArchitectureExport, DealerRoleOptions, DealerServerStats, PartyReport, PartyRoleOptions, PartyRun, RoleNetOptions } from './mpc-roles.js';
+
+// The entries below load the engine on first use, so `import 'privml'` stays light.
+type Roles = typeof import('./mpc-roles.js');
+type Processes = typeof import('./mpc-process.js');
+type Bench = typeof import('./mpc-bench.js');
+
+/** Run the dealer in this process until its session ends (`privml mpc dealer`); returns its traffic statistics. */
+export const runDealer: Roles['runDealer'] = async (o) => (await import('./mpc-roles.js')).runDealer(o);
+/** Run one party in this process until its session ends (`privml mpc party`); returns its report and party 0's predictions. */
+export const runParty: Roles['runParty'] = async (ref, o) => (await import('./mpc-roles.js')).runParty(ref, o);
+/** Start the dealer as a child process; resolves once it listens, with a handle (port, result, close()). */
+export const startDealer: Processes['startDealer'] = async (o) => (await import('./mpc-process.js')).startDealer(o);
+/** Start one party as a child process (party 1: once it listens), with a handle (port, result, close()). */
+export const startParty: Processes['startParty'] = async (model, o) => (await import('./mpc-process.js')).startParty(model, o);
+/** Cost of one ReLU call over real processes (`privml mpc bench relu`). */
+export const benchRelu: Bench['benchRelu'] = async (o) => (await import('./mpc-bench.js')).benchRelu(o);
+/** End-to-end private inference cost of a model, dealer online and with an offline phase (`privml mpc bench model`). */
+export const benchModel: Bench['benchModel'] = async (ref, o) => (await import('./mpc-bench.js')).benchModel(ref, o);
+/** Write the zero-weight architecture file party 0 loads for `weights: 'secret'` (`privml mpc export-architecture`). */
+export const exportArchitecture: Roles['exportArchitecture'] = async (ref, out) => (await import('./mpc-roles.js')).exportArchitecture(ref, out);
+/** Make a test CA and role certificates with openssl (`privml mpc certs`). */
+export const makeCertificates: Roles['makeCertificates'] = async (dir, days) => (await import('./mpc-roles.js')).makeCertificates(dir, days);

@@ -241,3 +241,6 @@ export async function compareLatency(original: Model, recovered: Model, opts: { 
     return wrap(e);
   }
 }
+
+export type { AttackOptions, AttackReport, ReportOptions, SearchSpaceRow } from './proteus-attack.js';
+export { attack, report } from './proteus-attack.js';

@@ -233,3 +233,6 @@ export async function run(model: Model | string, data: PipelineData, o: RunOptio
     throw e;
   }
 }
+
+export type { DataOptions, PafDescription, TableColumn, TableOptions, TableResult } from './smartpaf-tasks.js';
+export { describePaf, formatRange, listPafs, loadExactModel, loadPipelineData, mergeReports, runFile, table, tableRows } from './smartpaf-tasks.js';

@@ -1,19 +1,13 @@
 /** Helpers shared by the `privml` subcommands: model and data resolution, progress, output. */
-import { join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
+import type { Dataset } from '../api/core.js';
 import { loadDatasetSync } from '../api/data.js';
 import { PrivmlError } from '../errors.js';
-import { type Dataset, packageRoot } from '../nn/data/index.js';
 
 /** A user-facing error of the CLI layer: printed as one line, exit code 1 (2 for usage errors). */
 export class CliError extends PrivmlError {}
 
 export { DATASETS } from '../api/data.js';
-
-/** Path of the committed pretrained default model. */
-export function defaultModelPath(): string {
-  return join(packageRoot(), 'models', 'fmnist-cnn.onnx');
-}
 
 /** Parse repeated `key=value` zoo options. */
 export function parseKeyValues(list: string[] | undefined): Record<string, string> {

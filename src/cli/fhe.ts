@@ -12,8 +12,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { Model } from '../api/core.js';
 import * as api from '../api/fhe.js';
-import type { Model } from '../onnx/ir.js';
 import { CliError, loadDataset, Progress, posInt, printJson, resolveModel } from './common.js';
 
 interface PlanFlags {

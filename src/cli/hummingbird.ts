@@ -1,16 +1,8 @@
 /** `privml hummingbird …`: reduced-ring ReLU search (eco / aggressive), config check, HTML/JSON report. */
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ensureWritable } from '../api/files.js';
 import * as api from '../api/hummingbird.js';
-import { bitsKept, type HbConfig, type HbMode, modelHash, readConfig, validateConfig } from '../hummingbird/index.js';
-import { computeSpeedups, type HbReport, type ReportConfig, type ReportRun, renderReport } from '../hummingbird/report.js';
-import { DEFAULT_WIDTHS } from '../hummingbird/search.js';
-import type { BitRange } from '../hummingbird/simulate.js';
-import { reluCost } from '../mpc/protocols/compare.js';
-import type { Model } from '../onnx/ir.js';
-import { CliError, Progress, pct, posInt, posNum, printJson, resolveModel } from './common.js';
-import { defaultJobFlags, type InferResult, privateInference } from './mpc.js';
+import { DEFAULT_WIDTHS, report as hbReport } from '../api/hummingbird-report.js';
+import { CliError, Progress, pct, posInt, posNum, printJson } from './common.js';
 
 interface SearchFlags {
   dataset: string;
@@ -37,7 +29,7 @@ interface SearchFlags {
   json?: boolean;
 }
 
-function parseMode(v: string): HbMode {
+function parseMode(v: string): api.HbMode {
   if (v !== 'eco' && v !== 'aggressive') throw new CliError(`--mode must be eco or aggressive, got '${v}'`, 2);
   return v;
 }
@@ -114,179 +106,43 @@ interface ReportFlags {
   json?: boolean;
 }
 
-/** Load, check and summarise one config for the report. */
-function reportConfig(path: string, fallbackModel?: string): { rc: ReportConfig; modelPath: string; model: Model } {
-  let cfg: HbConfig;
-  try {
-    cfg = readConfig(path);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const modelPath = cfg.hummingbird?.model ?? fallbackModel;
-  if (!modelPath) throw new CliError(`${path}: no model recorded in the config; give --model`, 2);
-  const { model } = resolveModel(modelPath);
-  try {
-    validateConfig(cfg, model, path);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const m = cfg.hummingbird;
-  // Element counts per node from the config's levels (when present) for the per-layer plot.
-  const elems = new Map<string, number>();
-  for (const l of m?.levels ?? []) for (const n of l.nodes) elems.set(n, l.elements / l.nodes.length);
-  const layers = Object.entries(cfg.layers).map(([node, r]) => ({ node, msb: r.msb, lsb: r.lsb, bits: r.msb - r.lsb, elements: elems.get(node) }));
-  const kept = m?.bitsKept ?? (m?.levels ? bitsKept(m.levels) : layers.reduce((a, l) => a + l.bits, 0) / Math.max(1, layers.length));
-  return {
-    rc: {
-      name: path.replace(/^.*\//, '').replace(/\.json$/i, ''),
-      path,
-      model: modelPath,
-      mode: m?.mode,
-      budget: m?.budget,
-      bitsKept: kept,
-      bitsDiscarded: 1 - kept / 64,
-      calibration: m?.calibration,
-      test: m?.test,
-      mpcCheck: m?.mpcCheck,
-      finetuned: !!m?.finetune,
-      layers,
-    },
-    modelPath,
-    model,
-  };
-}
-
-function runOf(label: string, kind: ReportRun['kind'], r: InferResult, netName: string, config?: string): ReportRun {
-  const relu = r.layers.filter((l) => l.op === 'Relu' || l.op === 'MaxPool');
-  return {
-    label,
-    kind,
-    config,
-    net: netName,
-    batch: r.batch,
-    msPerBatch: r.msPerBatch,
-    bytesPerBatch: r.bytesSentPerBatch[0]! + r.bytesSentPerBatch[1]!,
-    reluBytesPerBatch: relu.reduce((a, l) => a + l.bytesSent[0]! + l.bytesSent[1]!, 0),
-    rounds: r.roundsPerBatch,
-    modeledMs: r.modeledMsPerBatch,
-    agreement: r.agreement,
-  };
-}
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 async function runReport(o: ReportFlags): Promise<void> {
-  // Create the output folder first, so minutes of measurement are never lost to a missing directory.
-  ensureWritable(o.output);
-  ensureWritable(o.output.replace(/\.html?$/i, '') + '.json');
-  if (o.from) {
-    // Re-render a previous report's JSON (no private inference).
-    let data: HbReport;
-    try {
-      data = JSON.parse(readFileSync(o.from, 'utf8')) as HbReport;
-    } catch (e) {
-      throw new CliError(`${o.from}: cannot read report JSON (${(e as Error).message.split('\n')[0]})`);
-    }
-    if (!Array.isArray(data.configs) || !Array.isArray(data.runs)) throw new CliError(`${o.from}: not a hummingbird report JSON`);
-    writeFileSync(o.output, renderReport(data));
-    if (o.json) printJson(data);
-    return;
-  }
-  if (!o.configs) throw new CliError('give --configs (or --from a report JSON)', 2);
-  const paths = o.configs
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (paths.length === 0) throw new CliError('--configs needs at least one config file', 2);
-  const nets = o.nets
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const n of nets) if (n !== 'lan' && n !== 'wan' && n !== 'none') throw new CliError(`--nets entries must be lan, wan or none, got '${n}'`, 2);
   const batches = o.batches.split(',').map((s) => Number(s.trim()));
   if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new CliError(`--batches must be positive integers, got '${o.batches}'`, 2);
-  const baselines = o.baselines
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const b of baselines) if (b !== 'signonly' && b !== 'crypten') throw new CliError(`--baselines entries must be signonly or crypten, got '${b}'`, 2);
-  // Every config is checked (layers, ranges, model hash) before any party starts.
-  const loaded = paths.map((p) => reportConfig(p, o.model));
-  const baseModel = o.model ?? loaded.find((l) => !l.rc.finetuned)?.modelPath ?? loaded[0]!.modelPath;
-  const { model: bm } = resolveModel(baseModel);
-  const log = (s: string) => !o.json && process.stderr.write(s + '\n');
-  const runs: ReportRun[] = [];
-  if (o.mpc) {
-    const jobs: { label: string; kind: ReportRun['kind']; model: string; protocol: 'signonly' | 'crypten'; config?: string; net: string; batch: number }[] = [];
-    for (const net of nets) {
-      for (const batch of batches) {
-        for (const b of baselines)
-          jobs.push({
-            label: b === 'crypten' ? 'CrypTen 64-bit' : 'sign-only 64-bit',
-            kind: b === 'crypten' ? 'crypten' : 'signonly',
-            model: baseModel,
-            protocol: b as 'signonly' | 'crypten',
-            net,
-            batch,
-          });
-        for (const l of loaded) jobs.push({ label: l.rc.name, kind: 'config', model: l.modelPath, protocol: 'signonly', config: l.rc.path, net, batch });
-      }
-    }
-    const progress = new Progress(!o.json);
-    progress.start('private inference', jobs.length);
-    for (const [i, j] of jobs.entries()) {
-      progress.update(i, `${j.label} ${j.net} batch ${j.batch}`);
-      // An untimed warm-up batch (JIT, allocator) matters for small batches; at batch 64 it would only double the run.
-      const flags = defaultJobFlags({
-        dataset: 'fashion-mnist-sample',
-        limit: j.batch * o.reps,
-        batch: j.batch,
-        warmup: j.batch <= 8,
-        net: j.net,
-        reluProtocol: j.protocol,
-        reluConfig: j.config,
-      });
-      const r = await privateInference(j.model, flags);
-      runs.push(runOf(j.label, j.kind, r, j.net, j.config));
-    }
-    progress.stop();
-  }
-  // Exact per-element ReLU costs (bits, rounds) as computed by the engine's cost model, for reference.
-  const costs = loaded.map((l) => ({
-    config: l.rc.name,
-    bitsPerElement: weightedCost(l.rc.layers, (r) => reluCost(r.msb - r.lsb === 0 ? { msb: 0, lsb: 0 } : r).bits),
-  }));
-  const report: HbReport = {
-    model: baseModel,
-    modelHash: modelHash(bm),
-    generated: new Date().toISOString(),
-    configs: loaded.map((l) => l.rc),
-    runs,
-    reluCost: { signonly64: reluCost().bits, crypten: reluCost({ protocol: 'crypten' }).bits, configs: costs },
-    speedups: computeSpeedups(runs),
-  };
-  writeFileSync(o.output, renderReport(report));
-  const jsonPath = o.output.replace(/\.html?$/i, '') + '.json';
-  writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  const progress = new Progress(!o.json);
+  let started = false;
+  const { report, json } = await hbReport({
+    output: o.output,
+    configs: o.configs === undefined ? undefined : list(o.configs),
+    from: o.from,
+    model: o.model,
+    nets: list(o.nets),
+    batches,
+    baselines: list(o.baselines),
+    reps: o.reps,
+    mpc: o.mpc,
+    onProgress: (done, total, note) => {
+      if (!started) progress.start('private inference', total);
+      started = true;
+      progress.update(done, note);
+    },
+  }).finally(() => progress.stop());
   if (o.json) return printJson(report);
-  log(`wrote ${o.output} and ${jsonPath}`);
-  for (const r of runs) {
+  if (!json) return;
+  process.stderr.write(`wrote ${o.output} and ${json}\n`);
+  for (const r of report.runs) {
     process.stdout.write(
       `${r.label.padEnd(28)} ${r.net.padEnd(4)} batch ${String(r.batch).padStart(3)}: ` +
         `${r.msPerBatch.toFixed(1).padStart(9)} ms, ${(r.bytesPerBatch / 1e6).toFixed(2).padStart(9)} MB, ` +
         `${r.rounds} rounds\n`,
     );
   }
-}
-
-/** Element-weighted mean of `f` over a config's layers (plain mean when element counts are unknown). */
-function weightedCost(layers: ReportConfig['layers'], f: (r: BitRange) => number): number {
-  let w = 0,
-    s = 0;
-  for (const l of layers) {
-    const e = l.elements ?? 1;
-    w += e;
-    s += e * f(l);
-  }
-  return w ? s / w : 0;
 }
 
 /** Register `hummingbird`. */
@@ -324,14 +180,8 @@ export function registerHummingbird(program: Command): void {
     .description('check a config against a model (layer names, ranges, model hash) without running anything')
     .argument('<config>', 'config file')
     .requiredOption('--model <file>', '.onnx model')
-    .action((path: string, o: { model: string }) => {
-      const { model } = resolveModel(o.model);
-      let ranges: Record<string, BitRange>;
-      try {
-        ranges = validateConfig(readConfig(path), model, path);
-      } catch (e) {
-        throw new CliError((e as Error).message);
-      }
+    .action(async (path: string, o: { model: string }) => {
+      const ranges = await api.check(path, o.model);
       process.stdout.write(`${path}: ok for ${o.model} (${Object.keys(ranges).length} layers)\n`);
     });
 

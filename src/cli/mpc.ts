@@ -1,32 +1,25 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
 import type { Command } from 'commander';
+import { benchModel, benchRelu } from '../api/mpc-bench.js';
+import { runDealer, runParty } from '../api/mpc-roles.js';
 import {
-  ALLOC_ENV,
-  accounting,
-  checkPlan,
-  dealerNetArgs,
+  type accounting,
+  addProfile,
+  availableThreads,
+  computeMs,
+  emptyProfile,
   type JobFlags,
-  jobArgs,
-  loadInputs,
-  modelJob,
   type NetFlags,
-  netArgs,
-  parseDealerNet,
-  parseNet,
-  parseProtocol,
-  perBatch,
-  predictions,
+  PROFILE_KEYS,
+  type Profile,
   privateInference,
+  type RoleMessage,
+  threadsProblem,
   totals,
 } from '../api/mpc-session.js';
-import { launchSession, type RoleMessage } from '../mpc/launch.js';
-import { describeNet } from '../mpc/net/emulate.js';
-import { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
-import { type ModelJob, parseEndpoint, type ReluJob, runDealer, runParty } from '../mpc/roles.js';
-import { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
-import { CliError, pct, posInt, printJson, resolveModel } from './common.js';
+import { CliError, pct, posInt, printJson } from './common.js';
 import { registerMpcArchitecture } from './mpc-arch.js';
-import { addRoleNetFlags, type RoleNetFlags, registerCerts, roleHooks, tlsClientOptions, tlsServerOptions } from './mpc-net.js';
+import { addRoleNetFlags, type RoleNetFlags, registerCerts } from './mpc-net.js';
 
 const addNetFlags = (c: Command): Command =>
   c
@@ -157,13 +150,8 @@ export function registerMpc(program: Command): void {
     ),
   ).action(async (o: NetFlags & RoleNetFlags & { listen: string; wsListen?: string; ipc: boolean; json?: boolean }) => {
     exitWithLauncher(o.ipc);
-    if (o.wsListen && o.tlsCert) throw new CliError('--ws-listen does not take --tls-cert (terminate TLS in front of the WebSocket)', 2);
     const stats = await runDealer({
-      listen: parseEndpoint(o.listen, '--listen'),
-      listenWs: o.wsListen === undefined ? undefined : parseEndpoint(o.wsListen, '--ws-listen'),
-      net: parseNet(o),
-      tls: tlsServerOptions(o),
-      hooks: roleHooks(o),
+      ...o,
       onListening: (port, wsPort) => {
         send({ type: 'listening', port, wsPort });
         if (!o.ipc && !o.json) process.stderr.write(`dealer listening on port ${port}${wsPort === undefined ? '' : ` (WebSocket for party 0: ${wsPort})`}\n`);
@@ -222,47 +210,13 @@ export function registerMpc(program: Command): void {
         },
     ) => {
       exitWithLauncher(o.ipc);
-      if (o.id !== '0' && o.id !== '1') throw new CliError(`--id must be 0 or 1, got '${o.id}'`, 2);
-      if (o.peerWs && o.id !== '1') throw new CliError('--peer-ws is for party 1 (the listener)', 2);
-      if (o.peerWs && o.tlsCert) throw new CliError('--peer-ws does not take --tls-cert (terminate TLS in front of the WebSocket)', 2);
-      const id = Number(o.id) as 0 | 1;
-      let job: ModelJob | ReluJob;
-      let labels: Uint8Array | undefined;
-      if (o.job === 'relu') {
-        job = {
-          kind: 'relu',
-          n: o.n,
-          msb: o.msb,
-          lsb: o.lsb,
-          reluProtocol: parseProtocol(o.reluProtocol),
-          reps: o.reps,
-          preprocess: !!o.preprocess,
-          ...(o.lanes ? { lanes: o.lanes } : {}),
-        };
-      } else if (o.job === 'model') {
-        const { model } = resolveModel(ref);
-        if (id === 0) {
-          const inp = loadInputs(o, model);
-          labels = inp.labels;
-          job = modelJob(o, model, inp.images, inp.count);
-        } else {
-          if (!o.count) throw new CliError('party 1 needs --count (the number of inputs party 0 sends)', 2);
-          checkPlan(model, { ...o, batch: 1 }, ref);
-          job = modelJob(o, model, undefined, o.count);
-        }
-      } else throw new CliError(`--job must be model or relu, got '${o.job}'`, 2);
-      const report = await runParty({
+      const {
         id,
-        job,
-        peer: parseEndpoint(o.peer, '--peer'),
-        dealer: parseEndpoint(o.dealer, '--dealer'),
-        net: parseNet(o),
-        dealerNet: parseDealerNet(o),
-        fracBits: o.fracBits,
-        tlsServer: id === 1 ? tlsServerOptions(o) : undefined,
-        peerWebSocket: o.peerWs,
-        tlsClient: tlsClientOptions(o),
-        hooks: roleHooks(o),
+        report,
+        predictions: preds,
+        labels,
+      } = await runParty(ref, {
+        ...o,
         onListening: (port) => {
           send({ type: 'listening', port });
           if (!o.ipc && !o.json) process.stderr.write(`party 1 listening on port ${port}\n`);
@@ -270,7 +224,6 @@ export function registerMpc(program: Command): void {
       });
       send({ type: 'report', report });
       if (o.ipc) return;
-      const preds = predictions(report);
       if (o.json) return printJson({ party: id, predictions: preds, batches: report.batches, layers: report.layers, dealer: report.dealer });
       const t = totals(report);
       process.stdout.write(`party ${id}: ${report.batches.length} batches, ${t.ms.toFixed(1)} ms, sent ${t.bytesSent} B in ${t.rounds} rounds\n`);
@@ -333,45 +286,7 @@ export function registerMpc(program: Command): void {
         json?: boolean;
       },
     ) => {
-      parseProtocol(o.reluProtocol);
-      const common = [
-        'x',
-        '--job',
-        'relu',
-        '--n',
-        String(o.n),
-        '--msb',
-        String(o.msb),
-        '--lsb',
-        String(o.lsb),
-        '--relu-protocol',
-        o.reluProtocol,
-        '--reps',
-        String(o.reps),
-        ...(o.preprocess ? ['--preprocess'] : []),
-        ...(o.lanes ? ['--lanes', String(o.lanes)] : []),
-        ...netArgs(o),
-      ];
-      const res = await launchSession({ dealer: dealerNetArgs(o), party0: common, party1: common, env: ALLOC_ENV });
-      const b0 = res.party0.batches;
-      const ms = b0.map((b) => b.ms).sort((x, y) => x - y);
-      const out = {
-        protocol: o.reluProtocol,
-        n: o.n,
-        msb: o.msb,
-        lsb: o.lsb,
-        net: describeNet(parseNet(o)),
-        bytesPerElemPerParty: b0[0]!.bytesSent / o.n,
-        bitsPerElemPerParty: (b0[0]!.bytesSent * 8) / o.n,
-        rounds: b0[0]!.rounds,
-        ms: ms[Math.floor(ms.length / 2)]!,
-        dealerWaitMs: b0[0]!.dealerWaitMs,
-        preprocess: !!o.preprocess,
-        // mean over the repetitions, per party
-        computeMs: [res.party0, res.party1].map((r) => (r.layers[0]?.computeMs ?? 0) / o.reps),
-        waitMs: [res.party0, res.party1].map((r) => (r.layers[0]?.waitMs ?? 0) / o.reps),
-        profile: [res.party0, res.party1].map((r) => perBatch(r.layers[0]?.profile, o.reps)),
-      };
+      const out = await benchRelu(o);
       if (o.json) printJson(out);
       else {
         process.stdout.write(
@@ -394,74 +309,19 @@ export function registerMpc(program: Command): void {
       .option('--profile', 'print where each party spends its time per layer (compute per kernel kind, waiting)')
       .option('--json', 'machine-readable output'),
   ).action(async (ref: string, o: JobFlags & { reps: number; profile?: boolean; json?: boolean }) => {
-    const { model } = resolveModel(ref);
-    const per = checkPlan(model, o, ref)
-      .inputShape.slice(1)
-      .reduce((a, d) => a * d, 1);
-    // Random inputs in [0, 1): cost does not depend on the values.
-    const count = o.batch * o.reps;
-    const tmp = `${process.env.TMPDIR ?? '/tmp'}/privml-bench-${process.pid}.json`;
-    const { writeFileSync, rmSync } = await import('node:fs');
-    writeFileSync(tmp, JSON.stringify(Array.from({ length: count * per }, (_, i) => ((i * 2654435761) % 1000) / 1000)));
-    try {
-      const run = async (preprocess: boolean) => {
-        const f: JobFlags = { ...o, preprocess, warmup: true };
-        return accounting(
-          await launchSession({
-            dealer: dealerNetArgs(o),
-            party1: [ref, '--count', String(count), ...jobArgs(f)],
-            party0: [ref, '--input', tmp, ...jobArgs(f)],
-            env: ALLOC_ENV,
-          }),
-          parseNet(o),
-        );
-      };
-      // --preprocess: only the offline/online run (the dealer-online run is skipped)
-      const online = o.preprocess ? undefined : await run(false);
-      const pre = await run(true);
-      const base = online ?? pre;
-      const out = {
-        model: ref,
-        batch: o.batch,
-        weights: o.weights,
-        reluProtocol: o.reluProtocol,
-        net: describeNet(parseNet(o)),
-        // dealer online: the dealer's material travels during the timed batch (no offline phase)
-        msPerBatch: online?.msPerBatch ?? null,
-        dealerWaitMsPerBatch: online?.dealerWaitMsPerBatch ?? null,
-        dealerBytesPerBatch: online?.dealerBytesPerBatch ?? null,
-        // offline/online split: the batch's material fetched before its input is shared
-        // (offlineMsPerBatch, over the emulated dealer links), then input to output (onlineMsPerBatch)
-        onlineMsPerBatch: pre.msPerBatch,
-        offlineMsPerBatch: pre.offlineMsPerBatch,
-        offlineDealerBytesPerBatch: pre.dealerBytesPerBatch,
-        offlinePeerBytesPerBatch: pre.offlinePeerBytesPerBatch,
-        onlineComputeMsPerBatch: pre.computeMsPerBatch,
-        onlineWaitMsPerBatch: pre.waitMsPerBatch,
-        onlineLayers: pre.layers,
-        roundsPerBatch: base.roundsPerBatch,
-        bytesSentPerBatch: base.bytesSentPerBatch,
-        modeledMsPerBatch: base.modeledMsPerBatch,
-        computeMsPerBatch: base.computeMsPerBatch,
-        waitMsPerBatch: base.waitMsPerBatch,
-        layers: base.layers,
-      };
-      if (o.json) printJson(out);
-      else {
-        const dealerOnline = online
-          ? `dealer online ${online.msPerBatch.toFixed(1)} ms per batch (dealer wait ${online.dealerWaitMsPerBatch.toFixed(1)} ms); `
-          : '';
-        process.stdout.write(
-          `${ref} batch ${o.batch}: ${dealerOnline}with an offline phase ${out.offlineMsPerBatch.toFixed(1)} ms offline + ` +
-            `${out.onlineMsPerBatch.toFixed(1)} ms online, ${out.roundsPerBatch} rounds, ` +
-            `${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; ` +
-            `party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, ` +
-            `waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
-        );
-        if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
-      }
-    } finally {
-      rmSync(tmp, { force: true });
+    const out = await benchModel(ref, o);
+    const online = out.msPerBatch !== null;
+    if (o.json) printJson(out);
+    else {
+      const dealerOnline = online ? `dealer online ${out.msPerBatch!.toFixed(1)} ms per batch (dealer wait ${out.dealerWaitMsPerBatch!.toFixed(1)} ms); ` : '';
+      process.stdout.write(
+        `${ref} batch ${o.batch}: ${dealerOnline}with an offline phase ${out.offlineMsPerBatch.toFixed(1)} ms offline + ` +
+          `${out.onlineMsPerBatch.toFixed(1)} ms online, ${out.roundsPerBatch} rounds, ` +
+          `${(out.bytesSentPerBatch[0]! / 1e6).toFixed(3)} / ${(out.bytesSentPerBatch[1]! / 1e6).toFixed(3)} MB sent by party 0 / 1; ` +
+          `party compute ${out.computeMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms, ` +
+          `waiting ${out.waitMsPerBatch.map((v) => v.toFixed(1)).join(' / ')} ms (party 0 / 1)\n`,
+      );
+      if (o.profile) process.stdout.write(formatProfile(out.layers) + '\n');
     }
   });
 }

@@ -1,12 +1,8 @@
 /** `privml proteus obfuscate|optimize|recover|attack|report`: graph optimization without revealing the architecture. */
-import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { saveModel } from '../api/core.js';
 import * as api from '../api/proteus.js';
-import type { Model } from '../onnx/ir.js';
-import type { AttackReport, OptLevel } from '../proteus/index.js';
-import { attack, buildExamples, CORPUS_CONFIGS, corpusStats, familyOf, log10SearchSpace, partitionModel, proteusReportHtml } from '../proteus/index.js';
+import { attack, report } from '../api/proteus-attack.js';
 import { CliError, Progress, posInt, printJson, resolveModel } from './common.js';
 
 /** Load --corpus model files (extra statistics for the sentinel generator). */
@@ -27,31 +23,6 @@ function modelOpts(specs: readonly string[] | undefined): Record<string, Record<
     }
   }
   return out;
-}
-
-/** A model reference for attack/report: zoo names use their fast corpus configuration (overridden by `opts`), or their full default size with `full`. */
-function namedModel(ref: string, opts: Record<string, string> = {}, full = false): { name: string; family: string; model: Model } {
-  const cfg = CORPUS_CONFIGS[ref];
-  const base = cfg && !full ? Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)])) : {};
-  const { model } = cfg ? resolveModel(ref, { ...base, ...opts }) : resolveModel(ref);
-  const name = cfg ? ref : basename(ref);
-  return { name, family: familyOf(name), model };
-}
-
-/** Search space of one (full-size) model against the measured adversary. */
-export interface SearchSpaceRow {
-  model: string;
-  options: Record<string, string>;
-  nodes: number;
-  size: number;
-  subgraphs: number;
-  /** Specificity used: the attack's for this model (same name), else the pooled one. */
-  specificity: number;
-  specificityFrom: 'model' | 'pooled';
-  pooledSpecificity: number;
-  log10SearchSpace: number;
-  log10SearchSpacePooled: number;
-  log10SearchSpaceNoAdversary: number;
 }
 
 /** Register `proteus`. */
@@ -157,7 +128,7 @@ export function registerProteus(program: Command): void {
       const bar = new Progress(!o.json);
       let started = false;
       const r = await api.optimize(dir, o.output, {
-        level: o.level as OptLevel,
+        level: o.level as api.OptLevel,
         onProgress: (d, t) => {
           if (!started) bar.start('optimizing', t);
           started = true;
@@ -242,38 +213,21 @@ export function registerProteus(program: Command): void {
         searchSpace?: string;
         json?: boolean;
       }) => {
-        const opts = modelOpts(o.opt);
-        const models = o.models
-          .split(',')
-          .filter((s) => s)
-          .map((r) => namedModel(r, opts[r], o.full));
-        const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
-        const { examples, parts } = await buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed, load: o.load });
-        const rep = attack(examples, parts, o.k, o.size, { groupAware: o.groupAware });
-        const spaces: SearchSpaceRow[] = (o.searchSpace ?? '')
-          .split(',')
-          .filter((s) => s)
-          .map((ref) => {
-            const { name, model } = namedModel(ref, opts[ref], true);
-            const n = partitionModel(model, { size: o.size, seed: o.seed }).parts.length;
-            const own = rep.models.find((m) => m.model === name && Number.isFinite(m.specificity));
-            const s = own ? own.specificity : rep.specificity;
-            const r1 = (x: number): number => Math.round(x * 10) / 10;
-            return {
-              model: name,
-              options: opts[ref] ?? {},
-              nodes: model.graph.nodes.length,
-              size: o.size,
-              subgraphs: n,
-              specificity: s,
-              specificityFrom: own ? 'model' : 'pooled',
-              pooledSpecificity: rep.specificity,
-              log10SearchSpace: r1(log10SearchSpace(s, o.k, n)),
-              log10SearchSpacePooled: r1(log10SearchSpace(rep.specificity, o.k, n)),
-              log10SearchSpaceNoAdversary: r1(log10SearchSpace(0, o.k, n)),
-            };
-          });
-        if (o.json) return printJson(spaces.length ? { ...rep, searchSpace: spaces } : rep);
+        const split = (v: string): string[] => v.split(',').filter((s) => s);
+        const full = await attack({
+          models: split(o.models),
+          k: o.k,
+          size: o.size,
+          seed: o.seed,
+          modelOptions: modelOpts(o.opt),
+          groupAware: o.groupAware,
+          load: o.load,
+          full: o.full,
+          searchSpace: split(o.searchSpace ?? ''),
+        });
+        const { searchSpace, ...rep } = full;
+        const spaces = searchSpace ?? [];
+        if (o.json) return printJson(full);
         process.stdout.write(
           `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ` +
             `${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ` +
@@ -321,40 +275,13 @@ export function registerProteus(program: Command): void {
     )
     .requiredOption('-o, --output <file>', 'HTML file to write')
     .action(async (o: { models: string; k: number; size: number; attack?: boolean; seed: number; output: string }) => {
-      const models = o.models
-        .split(',')
-        .filter((s) => s)
-        .map((r) => namedModel(r));
-      let rep: AttackReport | undefined;
-      if (o.attack) {
-        const stats = corpusStats();
-        const { examples, parts } = await buildExamples(models, { k: o.k, size: o.size, stats, seed: o.seed });
-        rep = attack(examples, parts, o.k, o.size);
-      }
-      const entries = models.map((m) => {
-        const partition = partitionModel(m.model, { size: o.size, seed: o.seed });
-        const sizes = partition.parts.map((q) => q.length);
-        const a = rep?.models.find((x) => x.model === m.name);
-        const rows: [string, string | number][] = [
-          ['nodes', m.model.graph.nodes.length],
-          ['subgraphs', partition.parts.length],
-          ['subgraph sizes', sizes.join(', ')],
-          ['fusion atoms', partition.atoms.length],
-          ['sentinels per subgraph (K)', o.k],
-          ['search space without adversary', `10^${log10SearchSpace(0, o.k, partition.parts.length).toFixed(1)}`],
-        ];
-        if (a)
-          rows.push(
-            ['adversary AUC', a.auc.toFixed(3)],
-            ['specificity at 99% sensitivity', a.specificity.toFixed(3)],
-            ['search space vs adversary', `10^${a.log10SearchSpace.toFixed(1)}`],
-          );
-        return { name: m.name, model: m.model, partition, rows };
+      await report(o.output, {
+        models: o.models.split(',').filter((s) => s),
+        k: o.k,
+        size: o.size,
+        seed: o.seed,
+        attack: o.attack,
       });
-      const extra = rep
-        ? `<p>Adversary (${rep.classifier}, leave one family out): AUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.specificity.toFixed(3)}.</p>`
-        : '';
-      writeFileSync(o.output, proteusReportHtml('Proteus partition report', entries, extra));
       process.stdout.write(`wrote ${o.output}\n`);
     });
 }

@@ -4,9 +4,9 @@
  * the pillar CLI files so their hooks stay one line each.
  */
 
+import type { Model } from '../api/core.js';
 import type { ClientPlanOptions } from '../api/fhe.js';
 import { OptionError } from '../errors.js';
-import type { Model } from '../onnx/ir.js';
 import { parseQueueUrl } from '../queue/connection.js';
 import { CliError, loadDataset, Progress, printJson } from './common.js';
 

@@ -1,11 +1,7 @@
 /** `privml train`: train (or fine-tune) a model on a data set and write it back as ONNX. */
 import type { Command } from 'commander';
-import { ensureWritable } from '../api/files.js';
-import { split } from '../nn/data/index.js';
-import { FloatModel } from '../nn/runtime.js';
-import { evaluate, type OptimizerName, train } from '../nn/train.js';
-import { saveModel } from '../onnx/proto.js';
-import { CliError, loadDataset, Progress, parseKeyValues, pct, posInt, posNum, printJson, resolveModel } from './common.js';
+import { train } from '../api/models.js';
+import { Progress, parseKeyValues, pct, posInt, posNum, printJson } from './common.js';
 
 interface TrainCliOptions {
   model: string;
@@ -44,60 +40,30 @@ export function registerTrain(program: Command): void {
     .requiredOption('-o, --output <file>', 'where to write the trained .onnx model')
     .option('--json', 'machine-readable output')
     .action(async (o: TrainCliOptions) => {
-      if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new CliError(`--optimizer must be adam or sgd, got '${o.optimizer}'`, 2);
-      if (!(o.valFraction >= 0 && o.valFraction < 1)) throw new CliError(`--val-fraction must be in [0,1), got '${o.valFraction}'`, 2);
-      ensureWritable(o.output);
-      const { model, source } = resolveModel(o.model, parseKeyValues(o.opt));
-      const full = loadDataset({ dataset: o.dataset, dataDir: o.dataDir, limit: o.limit }, 'train');
-      const test = loadDataset({ dataset: o.dataset, dataDir: o.dataDir }, 'test');
-      const { a: val, b: trainSet } = o.valFraction > 0 ? split(full, o.valFraction, o.seed) : { a: undefined, b: full };
-      const fm = await FloatModel.create(model, { source });
       const progress = new Progress(!o.json);
-      const log = (s: string) => {
-        if (!o.json) process.stderr.write(s + '\n');
-      };
-      log(
-        `training ${source} on ${trainSet.n} examples of ${o.dataset} ` +
-          `(${val ? `${val.n} held out for validation, ` : ''}${o.epochs} epochs, ${o.optimizer}, batch ` +
-          `${o.batchSize})`,
-      );
-      const t0 = performance.now();
-      const history = await train(fm, trainSet, {
+      const summary = await train(o.model, o.output, {
+        dataset: o.dataset,
+        dataDir: o.dataDir,
         epochs: o.epochs,
         batchSize: o.batchSize,
-        optimizer: o.optimizer as OptimizerName,
+        optimizer: o.optimizer,
         lr: o.lr,
         weightDecay: o.weightDecay,
+        limit: o.limit,
+        valFraction: o.valFraction,
         seed: o.seed,
-        validation: val,
+        zoo: parseKeyValues(o.opt),
+        log: (s) => !o.json && process.stderr.write(s + '\n'),
         onStep: (p) => {
           if (p.step === 1) progress.start(`epoch ${p.epoch}/${o.epochs}`, p.steps);
           progress.update(p.step, `loss ${p.loss.toFixed(4)}`);
           if (p.step === p.steps) progress.stop();
         },
-        onEpoch: (e) =>
-          log(
-            `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, train acc ${pct(e.trainAccuracy)}` +
-              (e.valAccuracy !== undefined ? `, val acc ${pct(e.valAccuracy)}` : '') +
-              `, ${e.samplesPerSecond.toFixed(0)} samples/s`,
-          ),
       });
-      const seconds = (performance.now() - t0) / 1000;
-      const testResult = evaluate(fm, test);
-      const out = fm.toModel();
-      out.metadata['privml.trained'] = JSON.stringify({
-        dataset: o.dataset,
-        examples: trainSet.n,
-        epochs: o.epochs,
-        optimizer: o.optimizer,
-        batchSize: o.batchSize,
-        seed: o.seed,
-        testAccuracy: Number(testResult.accuracy.toFixed(4)),
-      });
-      saveModel(out, o.output);
-      fm.dispose();
-      const summary = { model: source, output: o.output, trainExamples: trainSet.n, seconds, history, testAccuracy: testResult.accuracy, testExamples: test.n };
       if (o.json) printJson(summary);
-      else process.stdout.write(`test accuracy ${pct(testResult.accuracy)} on ${test.n} images; wrote ${o.output} (${seconds.toFixed(1)} s)\n`);
+      else
+        process.stdout.write(
+          `test accuracy ${pct(summary.testAccuracy)} on ${summary.testExamples} images; wrote ${o.output} (${summary.seconds.toFixed(1)} s)\n`,
+        );
     });
 }

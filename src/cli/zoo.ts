@@ -1,9 +1,6 @@
 /** `privml zoo list|export`: the built-in model zoo. */
 import type { Command } from 'commander';
-import { ensureWritable } from '../api/files.js';
-import { modelInfo } from '../onnx/info.js';
-import { saveModel } from '../onnx/proto.js';
-import { buildZoo, listZoo, paramCount } from '../onnx/zoo/index.js';
+import { exportZoo, listZoo } from '../api/models.js';
 import { parseKeyValues, printJson } from './common.js';
 
 /** Register `zoo`. */
@@ -13,8 +10,8 @@ export function registerZoo(program: Command): void {
     .command('list')
     .description('list zoo models with their build options')
     .option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) => {
-      const entries = listZoo().map((e) => ({ name: e.name, description: e.description, options: e.options }));
+    .action(async (o: { json?: boolean }) => {
+      const entries = await listZoo();
       if (o.json) return printJson(entries);
       for (const e of entries) {
         const opts = e.options.map((s) => `${s.name}=${s.default}`).join(' ');
@@ -28,13 +25,10 @@ export function registerZoo(program: Command): void {
     .requiredOption('-o, --output <file>', 'output .onnx path')
     .option('--opt <key=value...>', 'build options, e.g. --opt pool=max input=3x32x32')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: { output: string; opt?: string[]; json?: boolean }) => {
-      ensureWritable(o.output);
-      const model = buildZoo(name, parseKeyValues(o.opt));
-      saveModel(model, o.output);
+    .action(async (name: string, o: { output: string; opt?: string[]; json?: boolean }) => {
       // `parameters` is what `privml info` counts (every initializer element, BN running statistics and
       // constants included); `learnedParameters` leaves those out (PyTorch's sum of p.numel()).
-      const summary = { name, output: o.output, parameters: modelInfo(model).parameters, learnedParameters: paramCount(model) };
+      const summary = await exportZoo(name, o.output, parseKeyValues(o.opt));
       if (o.json) printJson(summary);
       else {
         const learned = summary.learnedParameters === summary.parameters ? '' : `, ${summary.learnedParameters.toLocaleString('en-US')} learned`;

@@ -12,7 +12,9 @@ async function run(...args: string[]): Promise<string> {
   registerSmartpaf(program);
   let out = '';
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => {
+  // Capture text only: the test runner itself reports to the parent through stdout as binary frames.
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    if (typeof chunk !== 'string') return write(chunk, ...rest);
     out += chunk;
     return true;
   }) as typeof process.stdout.write;
