@@ -19,7 +19,6 @@ import {
   ModelError,
   mpc,
   OptionError,
-  PrivmlError,
   problemsError,
   proteus,
   serve,
@@ -27,23 +26,13 @@ import {
   train,
 } from '../../src/index.js';
 import { tinyCnn, writeFakeFashionMnist } from '../smartpaf/fixtures.js';
+import { rejects } from './typed.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-api-tasks-'));
 const CNN = join(root, 'models', 'fmnist-cnn.onnx');
 const A_FILE = join(tmp, 'a-file');
 writeFileSync(A_FILE, 'x');
-
-/** Assert `p` rejects with a one-line PrivmlError of class `cls` whose message matches `re`. */
-async function rejects(p: Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e.name}: ${e.message}`);
-    assert.ok(e instanceof PrivmlError);
-    assert.match(e.message, re);
-    assert.doesNotMatch(e.message, /\n/);
-    return true;
-  });
-}
 
 test('inspectModel, listZoo, exportZoo: what info and zoo print, typed errors on bad input', async () => {
   const r = await inspectModel('fmnist-cnn', { zoo: { pool: 'max' } });
