@@ -7,7 +7,9 @@
 export type { Dataset, DType, Feeds, LoadModelOptions, Model, ModelInfo, Session, Tensor, TensorArray } from './api/core.js';
 export { FloatSession, InferenceSession, loadModel, modelInfo, saveModel, tensor } from './api/core.js';
 export type { DatasetName, LoadDatasetOptions } from './api/data.js';
-export { DATASETS, loadDatasetSync as loadDataset, subsetDataset } from './api/data.js';
+export { DATASETS, downloadDataset, loadDatasetSync as loadDataset, subsetDataset, whereDataset } from './api/data.js';
+export type { DemoOptions, DemoResult } from './api/demo.js';
+export { checkDemo, demo } from './api/demo.js';
 export * as fhe from './api/fhe.js';
 export * as hummingbird from './api/hummingbird.js';
 export type {
@@ -25,6 +27,8 @@ export type {
 export { evaluate, exportZoo, formatConfusion, formatModelReport, inspectModel, listZoo, problemsError, train } from './api/models.js';
 export * as mpc from './api/mpc.js';
 export * as proteus from './api/proteus.js';
+export type { OutputSummary, RunFilesOptions, RunFilesReport } from './api/run-files.js';
+export { runFiles } from './api/run-files.js';
 export type { ServeOptions, ServerHandle } from './api/server.js';
 export { serve } from './api/server.js';
 export * as smartpaf from './api/smartpaf.js';

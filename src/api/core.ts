@@ -64,6 +64,12 @@ export async function saveModel(model: Model, path: string): Promise<void> {
   }
 }
 
+/** The ONNX protobuf bytes of `model` (what {@link saveModel} writes). */
+export async function encodeModel(model: Model): Promise<Uint8Array> {
+  const { encodeModel: encode } = await import('../onnx/proto.js');
+  return encode(model);
+}
+
 /** Operators, parameter count, shapes and MACs of a model (what `privml info` prints). */
 export async function modelInfo(model: Model): Promise<ModelInfo> {
   const { modelInfo: info } = await import('../onnx/info.js');

@@ -131,9 +131,7 @@ export async function fheRunQueued(
   const target = parseQueueUrl(o.queue);
   const { openClient } = await import('../api/fhe.js');
   const { runOverQueue } = await import('../queue/fhe.js');
-  const { runOrt } = await import('../onnx/ort.js');
-  const { encodeModel } = await import('../onnx/proto.js');
-  const { floatTensor } = await import('../onnx/ir.js');
+  const { encodeModel, InferenceSession, tensor } = await import('../api/core.js');
   const all = loadDataset({ dataset: o.dataset, limit: o.start + o.limit }, 'test');
   if (o.start >= all.n) throw new CliError(`--start ${o.start} out of range (${all.n} images)`, 2);
   const sz = all.shape[0] * all.shape[1] * all.shape[2];
@@ -147,10 +145,11 @@ export async function fheRunQueued(
       throw new CliError(`${source}: expects images [${client.inputDims}], ${o.dataset} has [${all.shape}]`);
     // The same references as the local run: onnxruntime on the PAF ONNX, and the float64 program.
     const inputName = model.graph.inputs[0]!.name;
-    const ortOut = await runOrt(model, { [inputName]: floatTensor([n, ...all.shape], images) });
+    const ort = await InferenceSession.create(model);
+    const ortOut = await ort.run({ [inputName]: tensor([n, ...all.shape], images) }).finally(() => ort.release());
     const ortLogits = Object.values(ortOut)[0]!.data as Float32Array;
     const outSize = ortLogits.length / n;
-    const r = await runOverQueue(target, client, encodeModel(model), images, n, { perJob: o.perJob, labels, onProgress: p.onProgress, log: p.log });
+    const r = await runOverQueue(target, client, await encodeModel(model), images, n, { perJob: o.perJob, labels, onProgress: p.onProgress, log: p.log });
     p.stop();
     const results = r.logits.map((y, i) => {
       const x = images.subarray(i * sz, (i + 1) * sz);

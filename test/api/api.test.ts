@@ -4,36 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as privml from '../../src/index.js';
-import {
-  DataError,
-  FileError,
-  fhe,
-  hummingbird,
-  KeyError,
-  loadDataset,
-  loadModel,
-  ModelError,
-  mpc,
-  OptionError,
-  PrivmlError,
-  proteus,
-  smartpaf,
-} from '../../src/index.js';
+import { DataError, FileError, fhe, hummingbird, KeyError, loadDataset, loadModel, ModelError, mpc, OptionError, proteus, smartpaf } from '../../src/index.js';
+import { rejects } from './typed.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-api-'));
 const CNN = join(root, 'models', 'fmnist-cnn.onnx');
-
-/** Assert `p` rejects with an error of class `cls` whose message matches `re`. */
-async function rejects(p: Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e.name}: ${e.message}`);
-    assert.ok(e instanceof PrivmlError);
-    assert.match(e.message, re);
-    assert.doesNotMatch(e.message, /\n/);
-    return true;
-  });
-}
 
 test('the public surface: pillar namespaces and typed errors', () => {
   for (const [name, ns] of Object.entries({

@@ -13,10 +13,23 @@ const doc = readFileSync(join(root, 'docs', 'api.md'), 'utf8');
 const blocks = [...doc.matchAll(/^### (.+)\n[\s\S]*?```js\n([\s\S]*?)```/gm)].map((m) => ({ title: m[1]!, code: m[2]! }));
 const index = pathToFileURL(join(root, 'src', 'index.ts')).href;
 
-test('docs/api.md has one example per pillar', () => {
+test('docs/api.md has one example per pillar and per group of task entries', () => {
   assert.deepEqual(
     blocks.map((b) => b.title.split(':')[0]),
-    ['Plaintext sessions', 'MPC', 'HummingBird', 'SmartPAF', 'FHE', 'Proteus'],
+    [
+      'Plaintext sessions',
+      'MPC',
+      'HummingBird',
+      'SmartPAF',
+      'FHE',
+      'Proteus',
+      'Model tasks',
+      'MPC roles and benches',
+      'HummingBird report',
+      'SmartPAF plots, Table 3 and merge',
+      'Proteus attack and report',
+      'serve',
+    ],
   );
 });
 
