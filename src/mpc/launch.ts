@@ -50,7 +50,7 @@ const GRACE_MS = 10_000;
  * batch (dealer material, bit planes, messages); with V8's default initial old-space limit each
  * ~64 MB of them started a full mark-compact of the ~40 MB heap (fmnist-cnn batch 64: ~15 per
  * batch and process, most of the ~20 % of CPU time spent in GC). A 256 MB initial limit cuts them ~4x; peak RSS grows by
- * ~10 % (the buffers are freed a little later). Node refuses this flag in NODE_OPTIONS, hence here.
+ * ~7 % (the buffers are freed a little later). Node refuses this flag in NODE_OPTIONS, hence here.
  */
 export const ROLE_EXEC_ARGV: readonly string[] = ['--initial-old-space-size=256'];
 
