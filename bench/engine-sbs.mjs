@@ -4,10 +4,15 @@
 // medians over rounds are printed as JSON. Each privml run is `privml mpc bench … --json` from a
 // source tree (this one, and --old DIR: the baseline tree with its own build/ring.wasm); CrypTen runs
 // bench/crypten/bench.py with --python (an interpreter that can import crypten; omitted: skipped).
+// --base DIR adds a third privml tree (e.g. main before the latest round of changes) for the target
+// rows. Every run's CPU seconds (user + sys of the command and all its processes, via /usr/bin/time
+// when present) are reported next to its wall time.
 //
-//   node bench/engine-sbs.mjs --old /tmp/old --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64] > out.json
+//   node bench/engine-sbs.mjs --old /tmp/old [--base /tmp/base] --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64] > out.json
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -16,6 +21,8 @@ const opt = (name, dflt) => {
 };
 const here = resolve(new URL('..', import.meta.url).pathname);
 const old = opt('old');
+const base = opt('base');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const python = opt('python');
 const rounds = Number(opt('rounds', '3'));
 const groups = new Set(opt('groups', 'relu,b1,b64').split(','));
@@ -28,6 +35,7 @@ const add = (label, group, kind, where, argv) => {
 };
 const relu = ['mpc', 'bench', 'relu', '--n', '262144', '--reps', '5'];
 add('relu 2^18 signonly: old', 'relu', 'privml', old, relu);
+add('relu 2^18 signonly: base', 'relu', 'privml', base, relu);
 add('relu 2^18 signonly: new', 'relu', 'privml', here, relu);
 add('relu 2^18 signonly: new --lanes 1', 'relu', 'privml', here, [...relu, '--lanes', '1']);
 add('relu 2^18: CrypTen', 'relu', 'crypten', python, ['relu', '--n', '262144', '--reps', '5']);
@@ -39,6 +47,7 @@ for (const [group, batch, reps] of [
   for (const proto of ['signonly', 'crypten']) {
     const p = [...m, '--relu-protocol', proto];
     add(`batch ${batch} ${proto}: old`, group, 'privml', old, p);
+    if (batch > 1) add(`batch ${batch} ${proto}: base (--threads 2)`, group, 'privml', base, [...p, '--threads', '2']);
     add(`batch ${batch} ${proto}: new (--threads 2)`, group, 'privml', here, [...p, '--threads', '2']);
     // threads and lanes apart where they can matter (a whole batch; sign-only keeps it short)
     if (batch > 1 && proto === 'signonly') {
@@ -50,15 +59,25 @@ for (const [group, batch, reps] of [
 }
 
 function runOne(c) {
-  const r =
+  const [cmd, argv, cwd] =
     c.kind === 'privml'
-      ? spawnSync(process.execPath, [resolve(c.where, 'bin/privml.js'), ...c.argv, '--json'], { cwd: c.where, encoding: 'utf8', maxBuffer: 1 << 28 })
-      : spawnSync(c.where, [resolve(here, 'bench/crypten/bench.py'), ...c.argv], { cwd: here, encoding: 'utf8', maxBuffer: 1 << 28 });
+      ? [process.execPath, [resolve(c.where, 'bin/privml.js'), ...c.argv, '--json'], c.where]
+      : [c.where, [resolve(here, 'bench/crypten/bench.py'), ...c.argv], here];
+  const tf = join(tmpdir(), `engine-sbs-${process.pid}.time`);
+  const r = TIME
+    ? spawnSync(TIME, ['-o', tf, '-f', '%U %S', cmd, ...argv], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 })
+    : spawnSync(cmd, argv, { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`${c.label}: exit ${r.status}: ${(r.stderr || '').trim().split('\n').pop()}`);
+  let cpuS;
+  if (TIME) {
+    const [u, s] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    cpuS = u + s;
+    rmSync(tf, { force: true });
+  }
   const j = JSON.parse(c.kind === 'privml' ? r.stdout : r.stdout.trim().split('\n').pop());
-  if (c.kind === 'crypten') return { ms: j.ms };
-  if (j.msPerBatch === undefined) return { ms: j.ms, computeMs: j.computeMs, waitMs: j.waitMs, profile: j.profile };
-  return { ms: j.msPerBatch, onlineMs: j.onlineMsPerBatch, computeMs: j.computeMsPerBatch, waitMs: j.waitMsPerBatch, layers: j.layers };
+  if (c.kind === 'crypten') return { ms: j.ms, cpuS };
+  if (j.msPerBatch === undefined) return { ms: j.ms, cpuS, computeMs: j.computeMs, waitMs: j.waitMs, profile: j.profile };
+  return { ms: j.msPerBatch, cpuS, onlineMs: j.onlineMsPerBatch, computeMs: j.computeMsPerBatch, waitMs: j.waitMsPerBatch, layers: j.layers };
 }
 
 const median = (xs) => {
@@ -71,7 +90,7 @@ for (let r = 0; r < rounds; r++) {
   configs.forEach((c, i) => {
     const v = runOne(c);
     results[i].push(v);
-    process.stderr.write(`round ${r + 1}/${rounds} ${c.label}: ${v.ms.toFixed(1)} ms\n`);
+    process.stderr.write(`round ${r + 1}/${rounds} ${c.label}: ${v.ms.toFixed(1)} ms${v.cpuS !== undefined ? `, ${v.cpuS.toFixed(1)} CPU s` : ''}\n`);
   });
 }
 const out = configs.map((c, i) => {
@@ -84,6 +103,8 @@ const out = configs.map((c, i) => {
     tree: c.kind === 'privml' ? c.where : undefined,
     msMedian: median(rs.map((v) => v.ms)),
     ms: rs.map((v) => v.ms),
+    // CPU seconds of the whole command (all its processes, start-up and warm-up included)
+    ...(last.cpuS !== undefined ? { cpuS: rs.map((v) => v.cpuS) } : {}),
     ...(last.onlineMs !== undefined ? { onlineMsMedian: median(rs.map((v) => v.onlineMs)) } : {}),
     ...(last.computeMs !== undefined ? { computeMs: last.computeMs, waitMs: last.waitMs } : {}),
     ...(last.layers ? { layers: last.layers } : {}),

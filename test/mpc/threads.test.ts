@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Prg } from '../../src/crypto/prg.js';
 import { ringConv2d, ringMatmul } from '../../src/mpc/ring.js';
@@ -33,4 +37,62 @@ test('the pool splits conv and matmul over threads bit for bit; a crashed worker
   } finally {
     await pool.close();
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real processes: bad --threads values and a worker thread that dies inside a party
+// ---------------------------------------------------------------------------------------------
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'privml.js');
+const MODEL = join(ROOT, 'models', 'fmnist-cnn.onnx');
+
+/** Pids of live processes whose environment carries `mark` (every role inherits the CLI's environment). */
+function marked(mark: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/environ`, 'latin1').includes(mark)) out.push(Number(d));
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+  return out;
+}
+
+/** Run `privml args` with a marker in its environment; its exit, stderr's error lines, and the marked processes left after it. */
+function runMarked(args: string[], env: Record<string, string> = {}): { status: number | null; errors: string[]; stderr: string; left: number[] } {
+  const mark = `PRIVML_TEST_MARK=${randomUUID()}`;
+  const [k, v] = mark.split('=') as [string, string];
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env, [k]: v }, timeout: 120_000 });
+  return {
+    status: r.status,
+    stderr: r.stderr,
+    errors: r.stderr.split('\n').filter((l) => l.startsWith('privml: error:')),
+    left: process.platform === 'linux' ? marked(mark) : [],
+  };
+}
+
+test('mpc bench model: --threads 0 and more threads than cores end with one error line and no role left', { timeout: 120_000 }, () => {
+  for (const t of ['0', String(availableThreads() + 1)]) {
+    const r = runMarked(['mpc', 'bench', 'model', MODEL, '--batch', '2', '--reps', '1', '--threads', t]);
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.equal(r.errors.length, 1, r.stderr);
+    assert.match(r.errors[0]!, /--threads/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(r.left, []);
+  }
+});
+
+test('a worker thread dying inside a real party: one error line naming it, every role exits, none left', {
+  timeout: 120_000,
+  skip: availableThreads() < 2,
+}, () => {
+  const r = runMarked(['mpc', 'bench', 'model', MODEL, '--batch', '2', '--reps', '1', '--threads', '2'], { PRIVML_FAULT_WORKER_CRASH: '1' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.errors.length, 1, r.stderr);
+  assert.match(r.errors[0]!, /party [01] failed \(exit 1\): thread pool: worker \d+ crashed/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.deepEqual(r.left, [], 'no role or worker process outlives the run');
 });

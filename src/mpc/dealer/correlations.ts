@@ -25,16 +25,28 @@ export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** (a0⊕a1)&(b0⊕b1)⊕c0, bytewise in 32-bit words. */
+/**
+ * (a0⊕a1)&(b0⊕b1)⊕c0, written over c0 (the dealer's mirror draw, not used afterwards) and returned.
+ * One fused pass on 32-bit words: the dealer's largest loop (the AND triples of a whole batch, tens
+ * of MB). Plain JS on typed-array views beats a wasm kernel here: wasm would first copy all five
+ * operands into its memory and the result out again, ~6x the bytes this pass touches.
+ */
 export function andCorrection(a0: Uint8Array, a1: Uint8Array, b0: Uint8Array, b1: Uint8Array, c0: Uint8Array): Uint8Array {
-  const a = xorBytes(a0, a1),
-    b = xorBytes(b0, b1);
-  const words = a.length >> 2;
-  const aw = new Uint32Array(a.buffer, 0, words),
-    bw = new Uint32Array(b.buffer, 0, words);
-  for (let i = 0; i < words; i++) aw[i] = aw[i]! & bw[i]!;
-  for (let i = words * 4; i < a.length; i++) a[i] = a[i]! & b[i]!;
-  return xorBytes(a, c0);
+  const len = c0.length;
+  if (a0.length < len || a1.length < len || b0.length < len || b1.length < len) throw new Error(`dealer: AND triple parts shorter than ${len} bytes`);
+  let i = 0;
+  if ((a0.byteOffset | a1.byteOffset | b0.byteOffset | b1.byteOffset | c0.byteOffset) % 4 === 0) {
+    const w = len >>> 2;
+    const A0 = new Int32Array(a0.buffer, a0.byteOffset, w),
+      A1 = new Int32Array(a1.buffer, a1.byteOffset, w),
+      B0 = new Int32Array(b0.buffer, b0.byteOffset, w),
+      B1 = new Int32Array(b1.buffer, b1.byteOffset, w),
+      C = new Int32Array(c0.buffer, c0.byteOffset, w);
+    for (let k = 0; k < w; k++) C[k] = ((A0[k]! ^ A1[k]!) & (B0[k]! ^ B1[k]!)) ^ C[k]!;
+    i = w << 2;
+  }
+  for (; i < len; i++) c0[i] = ((a0[i]! ^ a1[i]!) & (b0[i]! ^ b1[i]!)) ^ c0[i]!;
+  return c0;
 }
 
 /** The random parts party `p` draws from its PRG for request `r`, in the fixed draw order. */

@@ -106,6 +106,9 @@ export class RingPool {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('thread pool: closed'));
     const id = this.nextId++;
+    // Fault injection for the process-level crash test (test/mpc/threads.test.ts): the first task
+    // reaches its worker as an abort, so a real party's worker thread dies in the middle of a layer.
+    if (id === 0 && process.env.PRIVML_FAULT_WORKER_CRASH === '1') task = { op: 'abort' };
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.workers[worker]!.postMessage({ ...task, id });
