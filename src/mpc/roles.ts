@@ -63,19 +63,9 @@ export interface RoleHooks {
   connectTimeoutMs?: number;
 }
 
-/** host:port of a listening role. */
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+import type { Endpoint } from './net/endpoint.js';
 
-/** Parse "host:port" (or ":port", or "port"). */
-export function parseEndpoint(text: string, what: string): Endpoint {
-  const m = /^(?:(.*):)?(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new Error(`${what} must look like host:port, got '${text}'`);
-  return { host: m[1] || '127.0.0.1', port };
-}
+export { type Endpoint, parseEndpoint } from './net/endpoint.js';
 
 /** A private-inference job: run a model on party 0's inputs, batch by batch. */
 export interface ModelJob {
