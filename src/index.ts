@@ -33,4 +33,5 @@ export type { ServeOptions, ServerHandle } from './api/server.js';
 export { serve } from './api/server.js';
 export * as smartpaf from './api/smartpaf.js';
 export { DataError, FileError, KeyError, ModelError, OptionError, PrivmlError, ProtocolError } from './errors.js';
+export * as queue from './queue/public.js';
 export { VERSION as version } from './version.js';
