@@ -25,17 +25,24 @@ export async function readAndHash(path: string): Promise<ReadMember> {
   const fh = await open(path, 'r');
   let buf: Buffer | undefined;
   try {
-    const size = (await fh.stat()).size;
-    const i = pool.findIndex((b) => b.length >= size);
-    // Not zero-filled (every byte used is read), a quarter larger than needed so slightly larger members reuse it.
-    buf = i >= 0 ? pool.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(size * 1.25) + 4096);
+    const st = await fh.stat();
+    // Sized from stat, but read to the end whatever it said: a pipe or a file still growing reports less.
+    const want = st.isFile() ? st.size : 1 << 20;
+    const i = pool.findIndex((b) => b.length > want);
+    // Not zero-filled (only read bytes are used), a quarter larger than needed so slightly larger members reuse it.
+    buf = i >= 0 ? pool.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(want * 1.25) + 4096);
     let at = 0;
-    while (at < size) {
-      const { bytesRead } = await fh.read(buf, at, size - at, at);
-      if (!bytesRead) throw Object.assign(new Error(`shrank to ${at} bytes while being read`), { code: 'ESHRANK' });
+    for (;;) {
+      if (at === buf.length) {
+        const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+        buf.copy(bigger, 0, 0, at);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, at, buf.length - at, null);
+      if (!bytesRead) break;
       at += bytesRead;
     }
-    const bytes = buf.subarray(0, size);
+    const bytes = buf.subarray(0, at);
     buf = undefined;
     return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
   } finally {
