@@ -13,7 +13,6 @@
  * then an atomic rename, so a job retried after a kill leaves one complete file) and returns only its
  * size, which the submitter checks.
  */
-
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
