@@ -36,8 +36,10 @@ test('a FIFO is read to its end (stat says 0 bytes), beyond the first buffer', a
   const src = join(dir, 'src');
   writeFileSync(src, bytes);
   const cat = spawn('sh', ['-c', `cat '${src}' > '${path}'`], { stdio: 'ignore' });
+  // Listened for before reading: the writer may be gone before the read returns.
+  const exited = new Promise((res) => cat.once('exit', res));
   const r = await readAndHash(path);
-  await new Promise((res) => cat.once('exit', res));
+  await exited;
   assert.equal(r.bytes.length, bytes.length);
   assert.equal(r.sha256, sha(bytes));
 });
