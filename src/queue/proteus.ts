@@ -13,9 +13,8 @@
  * then an atomic rename, so a job retried after a kill leaves one complete file) and returns only its
  * size, which the submitter checks.
  */
-import { randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ensureWritableDir } from '../api/files.js';
@@ -24,6 +23,7 @@ import { ModelError, OptionError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
 import type { JobPayload, ProteusJob, SharedMembers } from './jobs.js';
+import { type ReadMember, readAndHash, recycle } from './reader.js';
 import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
@@ -58,14 +58,20 @@ export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): 
   const sources = p.shared ? p.shared.sha256 : p.blobs;
   if (!Array.isArray(sources) || sources.length !== p.members.length) throw new ModelError(`job names ${p.members.length} members but not one source each`);
   const r: ProteusResult = { seconds: 0 };
-  // Shared mode reads and hashes the next member (off the main thread) while ORT works on this one.
+  // Shared mode reads the next member (thread pool) while ORT works on this one.
   let next = p.shared ? readShared(p, 0, p.shared, ctx) : undefined;
   for (let k = 0; k < p.members.length; k++) {
     if (p.shared) {
       const got = next!;
       next = k + 1 < p.members.length ? readShared(p, k + 1, p.shared, ctx) : undefined;
       next?.catch(() => {}); // its error surfaces when its turn comes
-      (r.bytes ??= []).push(await sharedMember(p, k, p.shared, await got, ctx, r));
+      const read = await got;
+      try {
+        (r.bytes ??= []).push(await sharedMember(p, k, p.shared, read, ctx, r));
+      } finally {
+        // ORT has parsed the bytes into its own session (released by now): the buffer can take the next member.
+        recycle(read);
+      }
     } else (r.blobs ??= []).push(await blobMember(p, k, ctx, r));
     if (p.members.length > 1) await ctx.progress(Math.round((100 * (k + 1)) / p.members.length));
   }
@@ -87,19 +93,18 @@ async function blobMember(p: ProteusJob, k: number, ctx: HandlerContext, r: Prot
   }
 }
 
-/** Shared-storage member k as read: its path, bytes and SHA-256 (hashed by WebCrypto on the thread pool). */
-async function readShared(p: ProteusJob, k: number, s: SharedMembers, ctx: HandlerContext): Promise<{ src: string; bytes: Buffer; sha256: string }> {
+/** Shared-storage member k as read: its path, bytes and SHA-256 (one read into a recycled buffer, hashed from memory). */
+async function readShared(p: ProteusJob, k: number, s: SharedMembers, ctx: HandlerContext): Promise<ReadMember & { src: string }> {
   const root = ctx.sharedDir ?? s.root;
   if (typeof root !== 'string' || !isAbsolute(root)) throw new ModelError('shared job: no absolute shared root');
   const src = join(root, inside(s.bundle, 'bundle'), p.members[k]!);
-  let bytes: Buffer;
   try {
-    bytes = await readFile(src);
+    const r = await readAndHash(src);
+    return { src, ...r };
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new ModelError(`${src}: this worker cannot read the member (${why}); mount the shared storage at ${s.root} or give the worker --shared-dir`);
   }
-  return { src, bytes, sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex') };
 }
 
 /** Shared-storage member k: check what was read, optimize it into the shared output directory, return its size. */
@@ -107,7 +112,7 @@ async function sharedMember(
   p: ProteusJob,
   k: number,
   s: SharedMembers,
-  read: { src: string; bytes: Buffer; sha256: string },
+  read: ReadMember & { src: string },
   ctx: HandlerContext,
   r: ProteusResult,
 ): Promise<number> {
@@ -241,8 +246,9 @@ export async function optimizeOverQueue(
       },
       {
         ...opts,
-        // Redis holds ~16 members in flight whatever the job size.
-        window: opts.window ?? Math.max(2, Math.ceil(16 / perJob)),
+        // Redis mode: Redis holds ~16 members in flight whatever the job size. Shared mode: jobs are a few
+        // hundred bytes, so all go in at once and a worker never waits for the submitter to top the queue up.
+        window: opts.window ?? (shared ? jobs : Math.max(2, Math.ceil(16 / perJob))),
         onProgress: undefined,
         // Each result is written (Redis) or checked (shared) as it arrives, so Redis holds only the jobs in flight.
         onResult: async (i, r) => {

@@ -4,6 +4,7 @@
  * are also polled; a result counts once however many times its events arrive. A job that fails for good
  * (bad input, or retries exhausted) ends the batch with a one-line error naming the job and its reason.
  */
+
 import { type ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomId } from '../crypto/index.js';
@@ -131,9 +132,13 @@ export async function submitJobs<P extends JobPayload, R>(
         });
       }
       if (done >= n || failure) break;
+      // The poll timer is cleared on wake-up: a pending one would keep the process alive up to pollMs after the last result.
       await new Promise<void>((res) => {
-        wake = res;
-        setTimeout(res, opts.pollMs ?? 1000);
+        const timer = setTimeout(res, opts.pollMs ?? 1000);
+        wake = () => {
+          clearTimeout(timer);
+          res();
+        };
       });
       if (performance.now() - lastPoll >= (opts.pollMs ?? 1000)) {
         lastPoll = performance.now();

@@ -1,0 +1,62 @@
+/**
+ * Read a shared-storage Proteus member and SHA-256 it in one pass, into recycled buffers. A worker checks
+ * each member's hash before optimizing it; reading 2 GB of members into fresh buffers (fs.readFile, or a
+ * helper thread handing ArrayBuffers back) costs page faults and zero-fills and makes V8 run a major GC
+ * every few members (measured: 10–25 % of a worker's CPU), and WebCrypto's digest copies every member
+ * once more. So: one read call on the thread pool into a buffer reused from member to member, then
+ * createHash on those bytes, on the main thread — onnxruntime-node's session creation holds the main
+ * thread anyway, so a hash elsewhere would only overlap with it on a machine with idle cores, and on a
+ * loaded one every worker is CPU-bound whatever thread hashes.
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+
+/** A member as read: its bytes (a view of a pooled buffer: give it back with {@link recycle}) and their SHA-256. */
+export interface ReadMember {
+  bytes: Buffer;
+  sha256: string;
+}
+
+/** Buffers given back; two are in use at a time (the member being optimized and the next one). */
+const pool: Buffer[] = [];
+
+/** The bytes of `path` and their SHA-256 (hex); rejects with the file system's error (code ENOENT, EACCES…). */
+export async function readAndHash(path: string): Promise<ReadMember> {
+  const fh = await open(path, 'r');
+  let buf: Buffer | undefined;
+  try {
+    const st = await fh.stat();
+    // Sized from stat, but read to the end whatever it said: a pipe or a file still growing reports less.
+    const want = st.isFile() ? st.size : 1 << 20;
+    const i = pool.findIndex((b) => b.length > want);
+    // Not zero-filled (only read bytes are used), a quarter larger than needed so slightly larger members reuse it.
+    buf = i >= 0 ? pool.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(want * 1.25) + 4096);
+    let at = 0;
+    for (;;) {
+      if (at === buf.length) {
+        const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+        buf.copy(bigger, 0, 0, at);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, at, buf.length - at, null);
+      if (!bytesRead) break;
+      at += bytesRead;
+    }
+    const bytes = buf.subarray(0, at);
+    buf = undefined;
+    return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  } finally {
+    if (buf) recycleBuffer(buf);
+    await fh.close();
+  }
+}
+
+function recycleBuffer(b: Buffer): void {
+  if (pool.length < 2) pool.push(b);
+}
+
+/** Give a read's buffer back for a later read; `r.bytes` must not be used afterwards. */
+export function recycle(r: ReadMember): void {
+  // allocUnsafeSlow buffers own their whole ArrayBuffer (offset 0).
+  recycleBuffer(Buffer.from(r.bytes.buffer));
+}
