@@ -251,6 +251,9 @@ export class FloatModel {
       for (const v of st.values()) {
         const t = (v as { t?: unknown } | undefined)?.t;
         if (t instanceof tf.Tensor) t.dispose();
+        // Filters packed into the sgemm kernel's memory (ops/conv.ts) are freed, not disposed.
+        const free = (v as { free?: unknown } | undefined)?.free;
+        if (typeof free === 'function') free.call(v);
       }
       st.clear();
     }
