@@ -19,11 +19,20 @@ function lcg(seed: number): () => number {
 const rand = (n: number, r: () => number): Float32Array => Float32Array.from({ length: n }, r);
 
 /** Naive NHWC convolution, ONNX weight [CO, CI, KH, KW], in float64. */
-function naive(x: Float32Array, [n, h, w, ci]: number[], wt: Float32Array, co: number, kh: number, kw: number, bias: Float32Array | undefined, a: ConvAttrs) {
+function naive(
+  x: Float32Array,
+  [n, h, w, ci]: [number, number, number, number],
+  wt: Float32Array,
+  co: number,
+  kh: number,
+  kw: number,
+  bias: Float32Array | undefined,
+  a: ConvAttrs,
+) {
   const oh = Math.floor((h + a.pt + a.pb - a.dh * (kh - 1) - 1) / a.sh) + 1;
   const ow = Math.floor((w + a.pl + a.pr - a.dw * (kw - 1) - 1) / a.sw) + 1;
-  const out = new Float32Array(n! * oh * ow * co);
-  for (let b = 0; b < n!; b++)
+  const out = new Float32Array(n * oh * ow * co);
+  for (let b = 0; b < n; b++)
     for (let oy = 0; oy < oh; oy++)
       for (let ox = 0; ox < ow; ox++)
         for (let o = 0; o < co; o++) {
@@ -32,8 +41,8 @@ function naive(x: Float32Array, [n, h, w, ci]: number[], wt: Float32Array, co: n
             for (let xk = 0; xk < kw; xk++) {
               const iy = oy * a.sh - a.pt + y * a.dh;
               const ix = ox * a.sw - a.pl + xk * a.dw;
-              if (iy < 0 || iy >= h! || ix < 0 || ix >= w!) continue;
-              for (let c = 0; c < ci!; c++) s += x[((b * h! + iy) * w! + ix) * ci! + c]! * wt[((o * ci! + c) * kh + y) * kw + xk]!;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (let c = 0; c < ci; c++) s += x[((b * h + iy) * w + ix) * ci + c]! * wt[((o * ci + c) * kh + y) * kw + xk]!;
             }
           out[((b * oh + oy) * ow + ox) * co + o] = Math.min(Math.max(s, a.lo), a.hi);
         }
@@ -83,7 +92,7 @@ for (const c of cases) {
     );
     const wt = rand(c.co * ci * kh * kw, r);
     const bias = c.bias ? rand(c.co, r) : undefined;
-    const ref = naive(x, c.x, wt, c.co, kh, kw, bias, c.a);
+    const ref = naive(x, c.x as [number, number, number, number], wt, c.co, kh, kw, bias, c.a);
     const f = packFilter(wt, c.co, ci, kh, kw, bias);
     try {
       const out = new Float32Array(ref.out.length).fill(Number.NaN);
