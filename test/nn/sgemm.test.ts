@@ -122,7 +122,7 @@ test('sgemm conv keeps NaN through the fused ReLU (as ONNX Relu does)', () => {
   }
 });
 
-test('Conv nodes on the sgemm path (pads, strides, dilations, 1-D, bias, Relu after) equal onnxruntime', async () => {
+test('Conv nodes on the sgemm path (pads, strides, dilations, 1-D, bias, fused Relu/Clip, shared output) equal onnxruntime', async () => {
   const b = new GraphBuilder('sgemm-convs', 13);
   const r = lcg(7);
   const x = b.input('x', 'float32', [2, 6, 13, 11]);
@@ -139,7 +139,10 @@ test('Conv nodes on the sgemm path (pads, strides, dilations, 1-D, bias, Relu af
   let h = b.op('Conv', [x, b.init('w1', w([10, 6, 3, 3])), b.init('b1', w([10]))], { pads: [1, 0, 2, 1], strides: [2, 1] });
   h = b.op('Relu', [h]);
   h = b.op('Conv', [h, b.init('w2', w([9, 10, 3, 2]))], { dilations: [2, 1], strides: [1, 2], pads: [2, 1, 2, 1] });
+  h = b.op('Clip', [h, b.init('lo', floatTensor([], [0])), b.init('hi', floatTensor([], [0.5]))]);
   h = b.op('Conv', [h, b.init('w3', w([17, 9, 1, 1])), b.init('b3', w([17]))], {});
+  // Two consumers: the Relu must not be fused into this Conv (Add needs the unclamped value).
+  h = b.op('Add', [b.op('Relu', [h]), h]);
   b.output(h, 'float32');
   const y = b.input('y', 'float32', [1, 5, 20]);
   const g = b.op('Conv', [y, b.init('w4', w([7, 5, 4])), b.init('b4', w([7]))], { pads: [1, 2], strides: [3] });

@@ -45,6 +45,11 @@ function wasmBytes(name: string): Uint8Array<ArrayBuffer> | undefined {
  */
 export function sgemm(): SgemmExports | null {
   if (mod !== undefined) return mod;
+  // PRIVML_SGEMM=0 keeps tfjs's own kernels (for comparisons and as an escape hatch).
+  if (globalThis.process?.env?.['PRIVML_SGEMM'] === '0') {
+    mod = null;
+    return mod;
+  }
   const relaxed = wasmBytes('sgemm-relaxed.wasm');
   const bytes = relaxed && WebAssembly.validate(relaxed) ? relaxed : wasmBytes('sgemm.wasm');
   variant = bytes === undefined ? 'none' : bytes === relaxed ? 'relaxed' : 'simd';

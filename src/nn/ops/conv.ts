@@ -149,8 +149,11 @@ function conv(ctx: OpContext): RtValue[] {
     // Inference on the wasm backend: our GEMM kernel (kernels/sgemm.ts), ~7x tfjs-wasm's conv2d.
     const id = packedFilter(ctx, w, w4, b ? logical(b) : undefined);
     const [sh, sw] = lifted.strides;
-    const t = sgemmConv(x, id, { sh, sw, dh: dil[0], dw: dil[1], pt: pp[0], pb: pp[1], pl: pp[2], pr: pp[3], lo: -Infinity, hi: Infinity });
-    return [shape.length === 3 ? from1d(t) : nhwc(t)];
+    // A following Relu/Clip (this Conv's only consumer, runtime.ts) is applied in the GEMM's epilogue.
+    const act = ctx.state.get('activation') as [number, number] | undefined;
+    const [lo, hi] = act ?? [-Infinity, Infinity];
+    const t = sgemmConv(x, id, { sh, sw, dh: dil[0], dw: dil[1], pt: pp[0], pb: pp[1], pl: pp[2], pr: pp[3], lo, hi });
+    return [{ ...(shape.length === 3 ? from1d(t) : nhwc(t)), ...(act ? { clamped: act } : {}) }];
   }
   if (group === 1) {
     const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0])) as tf.Tensor4D;
