@@ -5,12 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ConvAttrs, convInto, packFilter, sgemm } from '../../src/nn/kernels/sgemm.js';
+import { type ConvAttrs, convInto, packFilter, sgemm, sgemmEnabled } from '../../src/nn/kernels/sgemm.js';
 import { FloatModel } from '../../src/nn/runtime.js';
 import { tf } from '../../src/nn/tf.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
+
+// The runtime uses these kernels only when opted in (read once, on first use).
+process.env['PRIVML_SGEMM'] = '1';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -153,6 +156,7 @@ test('Conv nodes on the sgemm path (pads, strides, dilations, 1-D, bias, fused R
   const fm = await FloatModel.create(m, { source: 'sgemm-convs' });
   try {
     assert.equal(tf.getBackend(), 'wasm');
+    assert.ok(sgemmEnabled(), 'PRIVML_SGEMM=1 must route Conv through the sgemm kernels');
     for (let rep = 0; rep < 2; rep++) {
       const out = fm.run(feeds);
       for (const o of m.graph.outputs) {

@@ -45,16 +45,24 @@ function wasmBytes(name: string): Uint8Array<ArrayBuffer> | undefined {
  */
 export function sgemm(): SgemmExports | null {
   if (mod !== undefined) return mod;
-  // PRIVML_SGEMM=0 keeps tfjs's own kernels (for comparisons and as an escape hatch).
-  if (globalThis.process?.env?.['PRIVML_SGEMM'] === '0') {
-    mod = null;
-    return mod;
-  }
   const relaxed = wasmBytes('sgemm-relaxed.wasm');
   const bytes = relaxed && WebAssembly.validate(relaxed) ? relaxed : wasmBytes('sgemm.wasm');
   variant = bytes === undefined ? 'none' : bytes === relaxed ? 'relaxed' : 'simd';
   mod = bytes ? (new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as SgemmExports) : null;
   return mod;
+}
+
+let enabled: boolean | undefined;
+
+/**
+ * Whether inference convolutions use these kernels instead of tfjs-wasm's: only with
+ * PRIVML_SGEMM=1. Measured side by side in ResNet-18 on Node 20 (docs/benchmarks.md, issue 12) the
+ * plain-SIMD build is on par with tfjs-wasm's XNNPACK convolutions, not faster, so tfjs stays the
+ * default; PRIVML_SGEMM=1 opts in (and picks the relaxed-SIMD build where it validates).
+ */
+export function sgemmEnabled(): boolean {
+  if (enabled === undefined) enabled = globalThis.process?.env?.['PRIVML_SGEMM'] === '1' && sgemm() !== null;
+  return enabled;
 }
 
 /** Which build of the kernels runs: relaxed SIMD (FMA), plain SIMD, or none (tfjs only). */

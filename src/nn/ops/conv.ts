@@ -1,7 +1,7 @@
 /** Convolution, pooling and batch normalisation kernels (NHWC inside, ONNX semantics outside). */
 import { attrFloat, attrInt } from '../../onnx/ir.js';
 import { avgPoolDivisors, type WindowGeometry, windowGeometry } from '../../onnx/lower.js';
-import { forgetFilter, packFilter, rememberFilter, sgemm, sgemmConv } from '../kernels/sgemm.js';
+import { forgetFilter, packFilter, rememberFilter, sgemmConv, sgemmEnabled } from '../kernels/sgemm.js';
 import { activeBackend, tf } from '../tf.js';
 import { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
 import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
@@ -145,8 +145,8 @@ function conv(ctx: OpContext): RtValue[] {
   };
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
-  if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemm()) {
-    // Inference on the wasm backend: our GEMM kernel (kernels/sgemm.ts), ~7x tfjs-wasm's conv2d.
+  if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemmEnabled()) {
+    // Inference on the wasm backend with PRIVML_SGEMM=1: our GEMM kernel (kernels/sgemm.ts).
     const id = packedFilter(ctx, w, w4, b ? logical(b) : undefined);
     const [sh, sw] = lifted.strides;
     // A following Relu/Clip (this Conv's only consumer, runtime.ts) is applied in the GEMM's epilogue.
