@@ -12,7 +12,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 
-// The runtime uses these kernels only when opted in (read once, on first use).
+// Force the kernels on (by default only where relaxed SIMD validates); read once, on first use.
 process.env['PRIVML_SGEMM'] = '1';
 
 function lcg(seed: number): () => number {

@@ -55,13 +55,17 @@ export function sgemm(): SgemmExports | null {
 let enabled: boolean | undefined;
 
 /**
- * Whether inference convolutions use these kernels instead of tfjs-wasm's: only with
- * PRIVML_SGEMM=1. Measured side by side in ResNet-18 on Node 20 (docs/benchmarks.md, issue 12) the
- * plain-SIMD build is on par with tfjs-wasm's XNNPACK convolutions, not faster, so tfjs stays the
- * default; PRIVML_SGEMM=1 opts in (and picks the relaxed-SIMD build where it validates).
+ * Whether inference convolutions use these kernels instead of tfjs-wasm's. Measured side by side in
+ * the torchvision models (docs/benchmarks.md, issue 12): the relaxed-SIMD build (FMA) is ~1.3-1.4x
+ * faster than tfjs-wasm's XNNPACK convolutions, the plain-SIMD build only on par. So: on by default
+ * where relaxed SIMD validates (Node >= 22, or 20 with --experimental-wasm-relaxed-simd);
+ * PRIVML_SGEMM=1 forces it on (plain build on Node 20), PRIVML_SGEMM=0 keeps tfjs's kernels.
  */
 export function sgemmEnabled(): boolean {
-  if (enabled === undefined) enabled = globalThis.process?.env?.['PRIVML_SGEMM'] === '1' && sgemm() !== null;
+  if (enabled === undefined) {
+    const env = globalThis.process?.env?.['PRIVML_SGEMM'];
+    enabled = env !== '0' && sgemm() !== null && (env === '1' || variant === 'relaxed');
+  }
   return enabled;
 }
 

@@ -146,7 +146,7 @@ function conv(ctx: OpContext): RtValue[] {
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
   if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemmEnabled()) {
-    // Inference on the wasm backend with PRIVML_SGEMM=1: our GEMM kernel (kernels/sgemm.ts).
+    // Inference on the wasm backend: our GEMM kernel where it is faster (kernels/sgemm.ts, sgemmEnabled).
     const id = packedFilter(ctx, w, w4, b ? logical(b) : undefined);
     const [sh, sw] = lifted.strides;
     // A following Relu/Clip (this Conv's only consumer, runtime.ts) is applied in the GEMM's epilogue.
