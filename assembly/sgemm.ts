@@ -1,8 +1,8 @@
 // Float32 GEMM and im2col kernels for the float runtime's inference convolutions (AssemblyScript ->
 // WebAssembly, 128-bit SIMD). Built by scripts/build-wasm.mjs into build/sgemm.wasm and driven by
-// src/nn/kernels/sgemm.ts. tfjs-wasm's XNNPACK build reaches ~4 GFLOP/s on ResNet-18's convolutions
-// in Node; this register-blocked 4x8 micro-kernel reaches ~30 (no FMA: relaxed SIMD needs a flag in
-// Node 20). Pointers are byte offsets into this module's memory, from alloc(); all 16-byte aligned.
+// src/nn/kernels/sgemm.ts. The register-blocked 4x8 micro-kernel reaches 25-31 GFLOP/s on ResNet-18's
+// conv shapes with plain SIMD (about tfjs-wasm's XNNPACK), 37-40 with relaxed SIMD's FMA (the
+// sgemm-relaxed.wasm build, faster than tfjs in-model; see docs/benchmarks.md, issue 12). Pointers are byte offsets into this module's memory, from alloc(); all 16-byte aligned.
 
 const MR = 4;
 const NR = 8;

@@ -1,7 +1,8 @@
 /**
- * Inference convolutions on our own float32 GEMM (assembly/sgemm.ts → build/sgemm.wasm) instead of
- * tfjs-wasm's XNNPACK build, which reaches only ~4 GFLOP/s on ResNet-18's convolutions in Node
- * (the 4x8 SIMD micro-kernel here: ~30). Weights are packed once per constant filter into the
+ * Inference convolutions on our own float32 GEMM (assembly/sgemm.ts → build/sgemm.wasm and
+ * build/sgemm-relaxed.wasm) instead of tfjs-wasm's XNNPACK build: with relaxed SIMD's fused
+ * multiply-add ~1.3-1.4x faster in-model, plain SIMD only on par (see sgemmEnabled). Weights are
+ * packed once per constant filter into the
  * module's memory; each call copies the NHWC input in, runs im2col (skipped for 1x1 stride-1
  * unpadded convolutions) and the GEMM with bias and a clamp (ReLU/Clip) fused, and copies the result
  * into a tfjs tensor. Inference only: the tfjs kernel registered here has no gradient, so callers
