@@ -93,6 +93,7 @@ export class FloatModel {
       this.nodeState.set(n, new Map());
     }
     model.graph.nodes.forEach((n, i) => n.inputs.forEach((v) => v && this.lastUse.set(v, i)));
+    for (const [conv, range] of fusedActivations(model, this.irConsts)) this.nodeState.get(conv)!.set('activation', range);
   }
 
   /** Load `model` (validating every op is supported) on the chosen backend. */
@@ -251,6 +252,9 @@ export class FloatModel {
       for (const v of st.values()) {
         const t = (v as { t?: unknown } | undefined)?.t;
         if (t instanceof tf.Tensor) t.dispose();
+        // Filters packed into the sgemm kernel's memory (ops/conv.ts) are freed, not disposed.
+        const free = (v as { free?: unknown } | undefined)?.free;
+        if (typeof free === 'function') free.call(v);
       }
       st.clear();
     }
@@ -315,4 +319,41 @@ function tfToIr(t: tf.Tensor, dtype: DType): IrTensor {
   if (data instanceof BigInt64Array) for (let i = 0; i < src.length; i++) data[i] = BigInt(Math.trunc(src[i]!));
   else (data as Float32Array).set(src);
   return { dtype, dims: [...t.shape], data };
+}
+
+/** The constant scalar bound of a Clip (input `i`, or the opset-6 attribute), undefined if not constant. */
+function clipBound(node: Node, i: number, attr: string, consts: Map<string, IrTensor>, dflt: number): number | undefined {
+  const name = node.inputs[i];
+  if (name) {
+    const t = consts.get(name);
+    return t && t.data.length === 1 && t.dtype === 'float32' ? Number(t.data[0]) : undefined;
+  }
+  const a = node.attrs[attr];
+  return a?.kind === 'float' ? a.value : dflt;
+}
+
+/**
+ * Conv nodes whose only consumer is a Relu or a Clip with constant bounds (and whose output is not a
+ * graph output), with the clamp range: the inference GEMM applies it in its epilogue and the
+ * activation node passes the value on (RtValue.clamped), saving one pass over the activation.
+ */
+function fusedActivations(model: Model, consts: Map<string, IrTensor>): Map<Node, [number, number]> {
+  const consumers = new Map<string, Node[]>();
+  for (const n of model.graph.nodes) for (const v of new Set(n.inputs)) if (v) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  const outputs = new Set(model.graph.outputs.map((o) => o.name));
+  const fused = new Map<Node, [number, number]>();
+  for (const n of model.graph.nodes) {
+    const y = n.outputs[0];
+    if (n.opType !== 'Conv' || n.domain || !y || outputs.has(y)) continue;
+    const users = consumers.get(y) ?? [];
+    const act = users[0];
+    if (users.length !== 1 || !act || act.domain || act.inputs[0] !== y) continue;
+    if (act.opType === 'Relu') fused.set(n, [0, Infinity]);
+    else if (act.opType === 'Clip') {
+      const lo = clipBound(act, 1, 'min', consts, -Infinity);
+      const hi = clipBound(act, 2, 'max', consts, Infinity);
+      if (lo !== undefined && hi !== undefined && lo <= hi) fused.set(n, [lo, hi]);
+    }
+  }
+  return fused;
 }

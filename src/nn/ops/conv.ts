@@ -1,7 +1,8 @@
 /** Convolution, pooling and batch normalisation kernels (NHWC inside, ONNX semantics outside). */
 import { attrFloat, attrInt } from '../../onnx/ir.js';
 import { avgPoolDivisors, type WindowGeometry, windowGeometry } from '../../onnx/lower.js';
-import { tf } from '../tf.js';
+import { forgetFilter, packFilter, rememberFilter, sgemmConv, sgemmEnabled } from '../kernels/sgemm.js';
+import { activeBackend, tf } from '../tf.js';
 import { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
 import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
 import { need } from './util.js';
@@ -82,6 +83,27 @@ export function cachedFilter(ctx: OpContext, w: tf.Tensor, make: () => tf.Tensor
   return t;
 }
 
+/** A filter packed for the sgemm kernel, freed when the model is disposed or the weight changes. */
+interface PackedEntry {
+  w: object;
+  b: object | undefined;
+  id: number;
+  free(): void;
+}
+
+/** The id of the weight (and bias) packed for kernels/sgemm.ts, packed once per constant filter. */
+function packedFilter(ctx: OpContext, w: tf.Tensor, w4: tf.Tensor4D, b: tf.Tensor | undefined): number {
+  const dataId = (t: tf.Tensor): object => (t as unknown as { dataId: object }).dataId;
+  const c = ctx.state.get('sgemm') as PackedEntry | undefined;
+  if (c && c.w === dataId(w) && c.b === (b && dataId(b))) return c.id;
+  c?.free();
+  const [co, ci, kh, kw] = w4.shape;
+  const f = packFilter(w4.dataSync() as Float32Array, co, ci, kh, kw, b ? (b.dataSync() as Float32Array) : undefined);
+  const id = rememberFilter(f);
+  ctx.state.set('sgemm', { w: dataId(w), b: b && dataId(b), id, free: () => forgetFilter(id) } satisfies PackedEntry);
+  return id;
+}
+
 function conv(ctx: OpContext): RtValue[] {
   const xv = need(ctx, 0);
   const shape = logicalShape(xv);
@@ -123,6 +145,16 @@ function conv(ctx: OpContext): RtValue[] {
   };
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
+  if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemmEnabled()) {
+    // Inference on the wasm backend: our GEMM kernel where it is faster (kernels/sgemm.ts, sgemmEnabled).
+    const id = packedFilter(ctx, w, w4, b ? logical(b) : undefined);
+    const [sh, sw] = lifted.strides;
+    // A following Relu/Clip (this Conv's only consumer, runtime.ts) is applied in the GEMM's epilogue.
+    const act = ctx.state.get('activation') as [number, number] | undefined;
+    const [lo, hi] = act ?? [-Infinity, Infinity];
+    const t = sgemmConv(x, id, { sh, sw, dh: dil[0], dw: dil[1], pt: pp[0], pb: pp[1], pl: pp[2], pr: pp[3], lo, hi });
+    return [{ ...(shape.length === 3 ? from1d(t) : nhwc(t)), ...(act ? { clamped: act } : {}) }];
+  }
   if (group === 1) {
     const f = cachedFilter(ctx, w, () => tf.transpose(w4, [2, 3, 1, 0])) as tf.Tensor4D;
     // Inference: the fused kernel adds the bias in the same pass (tfjs-wasm's broadcast add is slow).

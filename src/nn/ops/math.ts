@@ -107,11 +107,21 @@ function layerNorm(ctx: OpContext): RtValue[] {
   return [plain(y), plain(mean), plain(inv)];
 }
 
+/** True when the producing Conv already clamped `x` to exactly [lo, hi] (fused activation). */
+const preClamped = (x: RtValue, lo: number, hi: number): boolean => x.clamped !== undefined && x.clamped[0] === lo && x.clamped[1] === hi;
+
+function relu(ctx: OpContext): RtValue[] {
+  const x = need(ctx, 0);
+  if (preClamped(x, 0, Infinity)) return [{ t: x.t, layout: x.layout }];
+  return [{ t: tf.relu(x.t), layout: x.layout }];
+}
+
 function clip(ctx: OpContext): RtValue[] {
   const x = need(ctx, 0);
   // Opset ≥ 11 passes min/max as inputs; older opsets as attributes.
   const lo = scalarOf(ctx, 1) ?? (ctx.node.attrs['min'] ? attrFloat(ctx.node, 'min') : -Infinity);
   const hi = scalarOf(ctx, 2) ?? (ctx.node.attrs['max'] ? attrFloat(ctx.node, 'max') : Infinity);
+  if (preClamped(x, lo, hi)) return [{ t: x.t, layout: x.layout }];
   // tf.clipByValue's gradient is fine; minimum/maximum keep infinities cheap.
   if (lo > hi) return [{ t: tf.fill(x.t.shape, hi, x.t.dtype as 'float32'), layout: x.layout }]; // ONNX: all max
   // One clipByValue kernel: tfjs-wasm's broadcasting maximum/minimum with a scalar is very slow.
@@ -159,7 +169,7 @@ export function registerMathOps(): void {
   );
   registerOp('Max', binary(tf.maximum));
   registerOp('Min', binary(tf.minimum));
-  registerOp('Relu', unaryOp(tf.relu));
+  registerOp('Relu', relu);
   registerOp('Sigmoid', unaryOp(tf.sigmoid));
   registerOp('Tanh', unaryOp(tf.tanh));
   registerOp('Erf', unaryOp(tf.erf));

@@ -16,6 +16,11 @@ export type Layout = 'nchw' | 'nhwc';
 export interface RtValue {
   t: tf.Tensor;
   layout: Layout;
+  /**
+   * Set by a Conv that already applied the following Relu/Clip (its only consumer, see
+   * fusedActivations in runtime.ts): that activation then passes the value on unchanged.
+   */
+  clamped?: [number, number];
 }
 
 /** Everything a kernel may use while executing one node. */
