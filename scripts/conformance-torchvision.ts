@@ -1,5 +1,6 @@
 /**
- * `node --import tsx scripts/conformance-torchvision.ts DIR [--reps N] [--threads N]`: for every
+ * `node --import tsx scripts/conformance-torchvision.ts DIR [--reps N] [--threads N] [--only A,B]
+ * [--conv-kernel auto|sgemm|tfjs]` (the float runtime's convolution kernels; default auto): for every
  * DIR/NAME.onnx with DIR/NAME.input.npy (torchvision exports, see the report), the float runtime's
  * max relative difference to onnxruntime and the batch-1 latency ratio float/onnxruntime (median of
  * alternating pairs after a warm-up). Models are not committed (tens to hundreds of MB).
@@ -17,6 +18,7 @@ const dir = args[0] ?? '/tmp/tv';
 const opt = (k: string, d: number): number => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
 const reps = opt('--reps', 5);
 const threads = opt('--threads', 1);
+const convKernel = args.includes('--conv-kernel') ? args[args.indexOf('--conv-kernel') + 1] : 'auto';
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
@@ -30,7 +32,7 @@ for (const f of readdirSync(dir)
   const inName = model.graph.inputs[0]!.name;
   const outName = model.graph.outputs[0]!.name;
   const sess = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const fm = await FloatModel.create(model, { source: name });
+  const fm = await FloatModel.create(model, { source: name, options: { convKernel } });
   const runOrt = async (): Promise<Float32Array> => (await sess.run({ [inName]: toOrtTensor(x) }))[outName]!.data as Float32Array;
   const runF = (): Float32Array => fm.run({ [inName]: x })[outName]!.data as Float32Array;
   const ref = await runOrt();

@@ -21,7 +21,7 @@ export interface FloatModelOptions {
   backend?: TfBackendName;
   /** Decide which float initializers are trainable (default: see `defaultTrainable`). */
   trainable?: (name: string, model: Model) => boolean;
-  /** Free-form options handed to kernels (e.g. `{ batchNorm: 'frozen' }`, custom-op settings). */
+  /** Free-form options handed to kernels (e.g. `{ batchNorm: 'frozen' }`, `{ convKernel: 'sgemm' | 'tfjs' | 'auto' }`, custom-op settings). */
   options?: Record<string, unknown>;
 }
 

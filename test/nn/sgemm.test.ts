@@ -13,7 +13,6 @@ import { floatTensor } from '../../src/onnx/ir.js';
 import { runOrt } from '../../src/onnx/ort.js';
 
 // Force the kernels on (by default only where relaxed SIMD validates); read once, on first use.
-process.env['PRIVML_SGEMM'] = '1';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -153,10 +152,11 @@ test('Conv nodes on the sgemm path (pads, strides, dilations, 1-D, bias, fused R
   const m = b.build();
   const feeds = { x: floatTensor([2, 6, 13, 11], Array.from(rand(2 * 6 * 13 * 11, r))), y: floatTensor([1, 5, 20], Array.from(rand(100, r))) };
   const ref = await runOrt(m, feeds);
-  const fm = await FloatModel.create(m, { source: 'sgemm-convs' });
+  const fm = await FloatModel.create(m, { source: 'sgemm-convs', options: { convKernel: 'sgemm' } });
   try {
     assert.equal(tf.getBackend(), 'wasm');
-    assert.ok(sgemmEnabled(), 'PRIVML_SGEMM=1 must route Conv through the sgemm kernels');
+    assert.ok(sgemmEnabled('sgemm'), "convKernel 'sgemm' must route Conv through the sgemm kernels");
+    assert.ok(!sgemmEnabled('tfjs'));
     for (let rep = 0; rep < 2; rep++) {
       const out = fm.run(feeds);
       for (const o of m.graph.outputs) {

@@ -53,21 +53,22 @@ export function sgemm(): SgemmExports | null {
   return mod;
 }
 
-let enabled: boolean | undefined;
+/** Which kernels run inference convolutions: ours where relaxed SIMD validates ('auto'), ours always ('sgemm'), or tfjs-wasm's. */
+export type ConvKernel = 'auto' | 'sgemm' | 'tfjs';
+
+/** Names accepted for the float runtime's `convKernel` option. */
+export const CONV_KERNELS: readonly ConvKernel[] = ['auto', 'sgemm', 'tfjs'];
 
 /**
- * Whether inference convolutions use these kernels instead of tfjs-wasm's. Measured side by side in
- * the torchvision models (docs/benchmarks.md, issue 12): the relaxed-SIMD build (FMA) is ~1.3-1.4x
- * faster than tfjs-wasm's XNNPACK convolutions, the plain-SIMD build only on par. So: on by default
- * where relaxed SIMD validates (Node >= 22, or 20 with --experimental-wasm-relaxed-simd);
- * PRIVML_SGEMM=1 forces it on (plain build on Node 20), PRIVML_SGEMM=0 keeps tfjs's kernels.
+ * Whether inference convolutions use these kernels instead of tfjs-wasm's under `choice`. Measured
+ * side by side in the torchvision models (docs/benchmarks.md, issue 12): the relaxed-SIMD build (FMA)
+ * is ~1.3-1.4x faster than tfjs-wasm's XNNPACK convolutions, the plain-SIMD build only on par. So
+ * 'auto' uses them where relaxed SIMD validates (Node >= 22, or 20 with --experimental-wasm-relaxed-simd);
+ * 'sgemm' forces them (plain build on Node 20), 'tfjs' keeps tfjs's kernels.
  */
-export function sgemmEnabled(): boolean {
-  if (enabled === undefined) {
-    const env = globalThis.process?.env?.['PRIVML_SGEMM'];
-    enabled = env !== '0' && sgemm() !== null && (env === '1' || variant === 'relaxed');
-  }
-  return enabled;
+export function sgemmEnabled(choice: ConvKernel = 'auto'): boolean {
+  if (choice === 'tfjs' || sgemm() === null) return false;
+  return choice === 'sgemm' || variant === 'relaxed';
 }
 
 /** Which build of the kernels runs: relaxed SIMD (FMA), plain SIMD, or none (tfjs only). */

@@ -1,7 +1,7 @@
 /** Convolution, pooling and batch normalisation kernels (NHWC inside, ONNX semantics outside). */
 import { attrFloat, attrInt } from '../../onnx/ir.js';
 import { avgPoolDivisors, type WindowGeometry, windowGeometry } from '../../onnx/lower.js';
-import { forgetFilter, packFilter, rememberFilter, sgemmConv, sgemmEnabled } from '../kernels/sgemm.js';
+import { CONV_KERNELS, type ConvKernel, forgetFilter, packFilter, rememberFilter, sgemmConv, sgemmEnabled } from '../kernels/sgemm.js';
 import { activeBackend, tf } from '../tf.js';
 import { asNhwc, logical, logicalShape, nhwc, plain } from './layout.js';
 import { type OpContext, opError, type RtValue, registerOp } from './registry.js';
@@ -60,6 +60,13 @@ function spatialNhwc(xv: RtValue): tf.Tensor4D {
 
 /** Result of a 1-D op back to logical [N, C, L]. */
 const from1d = (y: tf.Tensor4D): RtValue => plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
+
+/** The caller's `convKernel` runtime option ('auto' when unset); a bad value is refused, naming it. */
+function convKernel(ctx: OpContext): ConvKernel {
+  const k = ctx.options.convKernel ?? 'auto';
+  if (!CONV_KERNELS.includes(k as ConvKernel)) throw new Error(`convKernel must be one of ${CONV_KERNELS.join(', ')} (got '${String(k)}')`);
+  return k as ConvKernel;
+}
 
 /** Inference with no gradient being recorded (tf.grad may run a non-training forward too). */
 export function plainInference(ctx: OpContext): boolean {
@@ -145,7 +152,7 @@ function conv(ctx: OpContext): RtValue[] {
   };
   const pp = pads.map((p) => Math.max(p, 0)) as Pad4;
   let y: tf.Tensor4D;
-  if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemmEnabled()) {
+  if (group === 1 && x.dtype === 'float32' && plainInference(ctx) && activeBackend() === 'wasm' && sgemmEnabled(convKernel(ctx))) {
     // Inference on the wasm backend: our GEMM kernel where it is faster (kernels/sgemm.ts, sgemmEnabled).
     const id = packedFilter(ctx, w, w4, b ? logical(b) : undefined);
     const [sh, sw] = lifted.strides;
