@@ -225,7 +225,6 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     const sizes: Record<string, number> = {};
     const jobs: MemberJob[] = [];
     const left: number[] = [];
-    const realNames: string[] = [];
     // Real members first (checked, placed at a secret position and written here); their decoys become jobs.
     for (let i = 0; i < n; i++) {
       const real = encodeModel(anonymize(parts[i]!, header));
@@ -236,7 +235,6 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       writeFileSync(join(tmp, names[realAt]!), real);
       hashes[names[realAt]!] = sha256(real);
       sizes[names[realAt]!] = real.length;
-      realNames.push(names[realAt]!);
       groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
       const fakes = names.filter((_, j) => j !== realAt);
       const chunk = Math.max(1, Math.ceil(k / 4));
@@ -257,8 +255,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     let bytes = 0;
     for (const f of files) bytes += sizes[f]!;
     let sizeExtremes = 0;
-    groups.forEach((g, i) => {
-      const own = sizes[realNames[i]!]!;
+    groups.forEach((g) => {
+      const own = sizes[g.real]!;
       const all = g.members.map((f) => sizes[f]!);
       if (all.filter((x) => x >= own).length === 1 || all.filter((x) => x <= own).length === 1) sizeExtremes++;
     });
