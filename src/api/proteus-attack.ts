@@ -141,6 +141,7 @@ export async function report(output: string, o: ReportOptions = {}): Promise<{ o
     if (a)
       rows.push(
         ['adversary AUC', a.auc.toFixed(3)],
+        ['P(AUC this high | indistinguishable)', a.aucChanceP.toFixed(2)],
         ['specificity at 99% sensitivity', a.specificity.toFixed(3)],
         ['search space vs adversary', `10^${a.log10SearchSpace.toFixed(1)}`],
       );

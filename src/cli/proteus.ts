@@ -235,7 +235,7 @@ export function registerProteus(program: Command): void {
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)}  s ` +
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
               `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }

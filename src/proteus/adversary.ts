@@ -211,6 +211,57 @@ export function auc(scores: number[], labels: boolean[]): number {
   return s / (pos.length * neg.length);
 }
 
+/**
+ * P(AUC ≥ `a` | the real members' ranks are uniformly random among `pos` reals and `neg` sentinels):
+ * how often a sampler whose sentinels are exchangeable with the real member would still score this
+ * high (the exact Mann–Whitney null distribution; a normal approximation past `exactLimit` steps). With 2
+ * real subgraphs among 42 members, an AUC above 0.60 happens by chance about one time in three.
+ */
+export function aucChanceP(a: number, pos: number, neg: number, exactLimit = 1e8): number {
+  if (!(pos > 0 && neg > 0) || Number.isNaN(a)) return NaN;
+  const uMax = pos * neg;
+  const u0 = Math.ceil(a * uMax - 1e-9);
+  if (pos * neg * uMax > exactLimit) {
+    const mu = uMax / 2;
+    const sd = Math.sqrt((pos * neg * (pos + neg + 1)) / 12);
+    return 0.5 * erfc((u0 - 0.5 - mu) / (sd * Math.SQRT2));
+  }
+  // f[m][u] = P(U = u) for m reals and the negatives seen so far; U counts sentinels ranked below a real.
+  const f = Array.from({ length: pos + 1 }, () => new Float64Array(uMax + 1));
+  for (let m = 0; m <= pos; m++) f[m]![0] = 1;
+  for (let n = 1; n <= neg; n++) {
+    for (let m = 1; m <= pos; m++) {
+      const cur = f[m]!;
+      const prev = f[m - 1]!;
+      const wNeg = n / (m + n);
+      const wPos = m / (m + n);
+      // The largest member is a real one (weight m/(m+n)): it beats all n sentinels; a sentinel: U unchanged.
+      for (let u = m * n; u >= 0; u--) cur[u] = wNeg * cur[u]! + (u >= n ? wPos * prev[u - n]! : 0);
+    }
+  }
+  let p = 0;
+  for (let u = Math.max(0, u0); u <= uMax; u++) p += f[pos]![u]!;
+  return Math.min(1, p);
+}
+
+/** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851973 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
 /** Specificity at ≥ `sens` sensitivity: the threshold keeps that share of reals; s = sentinels below it. */
 export function specificityAt(scores: number[], labels: boolean[], sens = 0.99): number {
   const pos = scores.filter((_, i) => labels[i]).sort((a, b) => a - b);
@@ -274,6 +325,8 @@ export interface ModelAttack {
   family: string;
   subgraphs: number;
   auc: number;
+  /** P(AUC ≥ this) if real members were indistinguishable from sentinels (few subgraphs: large). */
+  aucChanceP: number;
   specificity: number;
   log10SearchSpace: number;
   /** Single-statistic rankers on this model's groups. */
@@ -351,6 +404,7 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
       family: ex[0]?.family ?? name,
       subgraphs: parts[name]!,
       auc: auc(sc, lb),
+      aucChanceP: aucChanceP(auc(sc, lb), lb.filter(Boolean).length, lb.filter((r) => !r).length),
       specificity: s,
       log10SearchSpace: log10SearchSpace(s, k, parts[name]!),
       battery: batteryReport(rows, name),

@@ -5,14 +5,20 @@
  * and float bit patterns.
  *
  * Attacked with the battery (`battery.ts`), a sentinel must look like a *fresh sample* of the real
- * distribution, not like a bootstrap: bootstrapping channel rows carries each row's sampling noise
- * into the sentinel twice (channel-norm spread, kurtosis and tail mass all come out too high), and
- * independent draws rarely reach a tensor's extremes. So each sentinel tensor takes one real tensor
- * of its kind (every real tensor in turn, the stem conv included), draws its standardised values by
- * stratified quantiles of that tensor (its own tails and shape), jittered within the gaps to their
- * neighbours (no value is copied, no duplicates), then scales them by that tensor's scale
- * (He-corrected for the fan-in) and by per-channel scales whose spread is the real channels' spread
- * minus its sampling noise. Tensors with few distinct values (LayerNorm's constant 1 and 0,
+ * distribution: a sentinel statistic must vary around the real one as much as two real tensors'
+ * statistics vary. A random subset of a real tensor's values, drawn *without* replacement, is
+ * exactly that when the tensor's values are i.i.d. (a subset of an i.i.d. sample is an i.i.d.
+ * sample, with its extremes, moments and duplicates). Bootstrapping (with replacement) adds the
+ * resampling noise on top of the source's own (the real member then sits in the middle of its
+ * group), and stratified quantiles remove it (the real member was the most extreme one: its
+ * kurtosis the largest of 21 for a quarter of vgg16's tensors, `scripts/proteus-sampler-check.ts`).
+ * So each sentinel tensor takes one real tensor of its kind (every real tensor in turn, the stem
+ * conv included) and draws its standardised values as a random subset of that tensor's (jittered
+ * within the gaps to their neighbours: no value is copied, no duplicates). Shuffled into channels,
+ * they bring the per-channel norm noise of the sentinel's own fan-in; the channels are scaled by the
+ * source's channel scales (a subset again), shrunk to their spread net of sampling noise, or pulled
+ * towards their mean when that net spread is negative (its estimate is unbiased, so weights with
+ * no real spread do not gain any). Tensors with few distinct values (LayerNorm's constant 1 and 0,
  * quantised weights) are resampled exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
@@ -34,6 +40,11 @@ interface Source {
   scale: number;
   /** Matrices: per-channel scale relative to `scale`, shrunk to the spread that is not sampling noise. */
   channels: Float32Array;
+  /** Matrices: variance of the observed per-channel RMS ratios, and the part sampling noise alone gives at this fan-in. */
+  rhoVar: number;
+  rhoNoise: number;
+  /** Matrices: E v⁴ / (E v²)² of the values (sets the sampling noise at another fan-in). */
+  kurtZ: number;
   /** Values divided by their scale (and channel scale), the shape a sentinel drawn from this tensor takes. */
   z: Float32Array;
   /** Sorted values sampled from (z for matrices, raw data otherwise), built on first use. */
@@ -95,6 +106,8 @@ export class WeightPool {
     const kind = this.byPart[part]?.get(key) ?? this.all.get(key);
     if (!kind?.sources.length) return undefined;
     const n = dims.reduce((p, q) => p * q, 1);
+    const axis = channelAxis(op, slot, dims);
+    const fan = fanIn(op, slot, dims);
     const src = this.next(kind, n, rng);
     const out = new Float32Array(n);
     if (src.discrete) {
@@ -105,31 +118,51 @@ export class WeightPool {
       for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + u[i]! / 2 ** 32) / n) * sorted.length))]!;
       return shuffle(out, rng);
     }
-    const axis = channelAxis(op, slot, dims);
-    const fan = fanIn(op, slot, dims);
     if (axis < 0 || src.fan === 0 || fan === 0) {
       // Vectors (biases, BatchNorm and LayerNorm parameters, tables): one real vector's own values,
       // so location, range and tails are a real vector's (a pool mixing vectors of different
       // locations has lighter standardised tails than any of them).
       const raw = (src.sorted ??= Float32Array.from(src.data).sort());
-      stratified(raw, out, rng);
+      draw(raw, out, rng);
       for (let i = 0; i < n; i++) out[i] = quantise(out[i]!, src.zeroBits);
       return shuffle(out, rng);
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
     const z = (src.sorted ??= Float32Array.from(src.z).sort());
-    stratified(z, out, rng);
+    draw(z, out, rng);
     shuffle(out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
     const c = dims[axis]!;
     const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
     const outer = n / (c * inner);
+    // Channel scales: the source's (shrunk to their spread net of sampling noise, a subset without
+    // replacement); the shuffled values bring the per-channel noise of this fan-in. When the
+    // source's spread is below its sampling noise (the unbiased net spread is negative, as often as
+    // positive for weights with no real spread), each channel's norm is pulled part of the way (β)
+    // to the mean instead, so the expected spread is not biased upwards.
+    const per = n / c;
+    const net = src.rhoVar - src.rhoNoise;
+    const noise = channelNoise(src.kurtZ, per);
+    const beta = net >= 0 || noise <= 0 ? 0 : 1 - Math.sqrt(Math.max(0, 1 + net / noise));
+    const g = shuffle(draw(src.channels, new Float32Array(c), rng, false), rng);
+    let g2 = 0;
+    for (let ch = 0; ch < c; ch++) g2 += g[ch]! * g[ch]!;
+    const norm = Math.sqrt(g2 / c);
     for (let ch = 0; ch < c; ch++) {
-      const s = scale * src.channels[rng.int(src.channels.length)]!;
+      let pull = 1;
+      if (beta > 0) {
+        let sq = 0;
+        for (let o = 0; o < outer; o++) {
+          const base = o * c * inner + ch * inner;
+          for (let i = 0; i < inner; i++) sq += out[base + i]! * out[base + i]!;
+        }
+        pull = sq > 0 ? (sq / per) ** (-beta / 2) : 1;
+      }
+      const f = (scale * g[ch]! * pull) / norm;
       for (let o = 0; o < outer; o++) {
         const base = o * c * inner + ch * inner;
-        for (let i = 0; i < inner; i++) out[base + i] = quantise(s * out[base + i]!, src.zeroBits);
+        for (let i = 0; i < inner; i++) out[base + i] = quantise(f * out[base + i]!, src.zeroBits);
       }
     }
     return out;
@@ -193,11 +226,12 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   // Exact resampling for tensors with many repeats (constants, a few levels, quantised grids).
   const discrete = distinct < 0.5 * n || (matrix ? rms : sd) === 0;
   const base = { data: d, fan: matrix ? fan : 0, discrete, zeroBits };
-  if (discrete) return { ...base, mean, scale: 0, channels: new Float32Array(0), z: new Float32Array(0) };
+  const none = { channels: new Float32Array(0), rhoVar: 0, rhoNoise: 0, kurtZ: 0 };
+  if (discrete) return { ...base, ...none, mean, scale: 0, z: new Float32Array(0) };
   if (!matrix) {
     const z = new Float32Array(n);
     for (let i = 0; i < n; i++) z[i] = (d[i]! - mean) / sd;
-    return { ...base, mean, scale: sd, channels: new Float32Array(0), z };
+    return { ...base, ...none, mean, scale: sd, z };
   }
   const c = dims[axis]!;
   const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
@@ -210,30 +244,78 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
     s4 += v2 * v2;
   }
   const rho = Array.from(sq, (q) => Math.sqrt(q / per) / rms);
-  const mu = rho.reduce((p, q) => p + q, 0) / c;
-  const varObs = rho.reduce((p, q) => p + (q - mu) ** 2, 0) / c;
-  // Sampling noise of a channel's RMS over `per` values (delta method): (E v⁴ / (E v²)² − 1) / (4·per).
-  const noise = (s4 / n / (s2 / n) ** 2 - 1) / (4 * per);
-  const keep = varObs > 0 ? Math.sqrt(Math.max(0, varObs - noise) / varObs) : 0;
-  const shrunk = rho.map((r) => mu + keep * (r - mu));
+  const rhoMean = rho.reduce((p, q) => p + q, 0) / c;
+  const rhoVar = rho.reduce((p, q) => p + (q - rhoMean) ** 2, 0) / c;
+  const kurtZ = s4 / n / (s2 / n) ** 2;
+  const rhoNoise = channelNoise(kurtZ, per);
+  // Channel scales shrunk to the spread that is not sampling noise: dividing by the observed norms
+  // would standardise every channel exactly (a normal tensor's excess kurtosis then drops by
+  // 6/(fan-in + 2), −0.55 for a depthwise 3×3), and the shuffled sentinel would keep that deficit.
+  const keep = rhoVar > rhoNoise ? Math.sqrt((rhoVar - rhoNoise) / rhoVar) : 0;
+  const shrunk = rho.map((r) => rhoMean + keep * (r - rhoMean));
   const norm = Math.sqrt(shrunk.reduce((p, q) => p + q * q, 0) / c);
   const channels = Float32Array.from(shrunk, (r) => r / norm);
   const z = new Float32Array(n);
   for (let i = 0; i < n; i++) z[i] = d[i]! / (rms * channels[Math.floor(i / inner) % c]!);
-  return { ...base, mean: 0, scale: rms, channels, z };
+  return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
+}
+
+/** Variance of a channel's RMS ratio from sampling alone, over `per` values of fourth moment `kurtZ` (delta method). */
+function channelNoise(kurtZ: number, per: number): number {
+  return Math.max(0, kurtZ - 1) / (4 * per);
 }
 
 /**
- * Fill `out` with stratified draws from sorted values `s`: the i-th of n draws comes from the
- * (i + u)/n quantile, smoothed by `jitter`. Unlike independent draws (which hit a source's extreme
- * with probability ~63 % and so shrink the tails), every quantile band is visited once, so the
- * sentinel's extremes are its source's.
+ * Fill `out` with n draws from sorted values `s` (m of them), smoothed by `jitter` unless `smooth`
+ * is false: a uniformly random subset without replacement when n < m (in sorted order; callers
+ * shuffle), every value once when n = m, and stratified quantiles (each value about n/m times)
+ * when n > m, the only case a sentinel needs more values than its source has.
  */
-function stratified(s: Float32Array, out: Float32Array, rng: Rng): void {
+function draw(s: Float32Array, out: Float32Array, rng: Rng, smooth = true): Float32Array {
   const n = out.length;
-  // Two words per draw (its place in the band, its jitter), read from the stream in one call.
-  const r = words(rng, 2 * n);
-  for (let i = 0; i < n; i++) out[i] = jitter(s, r[2 * i + 1]!, Math.min(s.length - 1, Math.floor(((i + r[2 * i]! / 2 ** 32) / n) * s.length)));
+  const m = s.length;
+  // Past n = m each value is drawn ~n/m times: a kernel as many times wider keeps repeats as rare.
+  const h = H * Math.max(1, Math.ceil(n / m));
+  const pick = (k: number, r: number, i: number): void => {
+    out[k] = smooth ? jitter(s, r, i, h) : s[i]!;
+  };
+  if (n >= m) {
+    // Two words per draw (its place in the band, its jitter), read from the stream in one call.
+    const r = words(rng, 2 * n);
+    for (let i = 0; i < n; i++) pick(i, r[2 * i + 1]!, Math.min(m - 1, Math.floor(((i + r[2 * i]! / 2 ** 32) / n) * m)));
+    return out;
+  }
+  const idx = subsetIndices(n, m, rng);
+  const r = words(rng, n);
+  for (let k = 0; k < n; k++) pick(k, r[k]!, idx[k]!);
+  return out;
+}
+
+/**
+ * n distinct indices of [0, m), uniformly among all n-subsets, sorted. Sparse subsets (n ≤ m/8):
+ * uniform indices one after another, each redrawn while it repeats an earlier one (so each is
+ * uniform over the indices not yet taken); dense ones: selection sampling (Knuth's algorithm S),
+ * one word per index scanned.
+ */
+export function subsetIndices(n: number, m: number, rng: Rng): Uint32Array {
+  if (n > m) throw new Error(`cannot draw ${n} distinct indices of ${m}`);
+  const at = (w: number): number => Math.floor((w / 2 ** 32) * m);
+  if (n * 8 <= m) {
+    const idx = Uint32Array.from(words(rng, n), at);
+    const seen = new Set<number>();
+    for (let k = 0; k < n; k++) {
+      let v = idx[k]!;
+      while (seen.has(v)) v = at(rng.nextU32());
+      seen.add(v);
+      idx[k] = v;
+    }
+    return idx.sort();
+  }
+  const idx = new Uint32Array(n);
+  const r = words(rng, m);
+  let k = 0;
+  for (let i = 0; i < m && k < n; i++) if ((m - i) * (r[i]! / 2 ** 32) < n - k) idx[k++] = i;
+  return idx;
 }
 
 /** Arrays up to this length are shuffled by one Fisher–Yates pass (they fit the CPU's L2 cache). */
@@ -314,12 +396,12 @@ const H = 16;
  * a kernel spanning several gaps keeps the density smooth at the float32 level, so exact repeats
  * are as rare as in real weights; exact zeros amid zeros stay zeros.
  */
-function jitter(s: Float32Array, r: number, i: number): number {
+function jitter(s: Float32Array, r: number, i: number, hMax = H): number {
   const n = s.length;
   const a = s[i]!;
   if (n < 2) return a;
   const u = (r >>> 1) / 2 ** 31;
-  const h = Math.max(1, Math.min(H, i, n - 1 - i));
+  const h = Math.max(1, Math.min(hMax, i, n - 1 - i));
   const w = i === 0 ? s[1]! - a : i === n - 1 ? a - s[n - 2]! : Math.min(a - s[i - h]!, s[i + h]! - a);
   return r & 1 ? a + 0.5 * u * w : a - 0.5 * u * w;
 }

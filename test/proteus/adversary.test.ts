@@ -8,6 +8,7 @@ import type { Example } from '../../src/proteus/index.js';
 import {
   attack,
   auc,
+  aucChanceP,
   buildExamples,
   corpusStats,
   features,
@@ -29,6 +30,27 @@ test('metrics: AUC, specificity at 99% sensitivity, search space', () => {
   assert.equal(specificityAt([0.9, 0.8, 0.1, 0.85], [true, true, false, false]), 0.5);
   assert.ok(Math.abs(log10SearchSpace(0, 20, 25) - 25 * Math.log10(21)) < 1e-12);
   assert.equal(log10SearchSpace(1, 20, 25), 0);
+});
+
+test('aucChanceP: the exact chance distribution of the AUC (Mann–Whitney), and its normal approximation', () => {
+  // 1 real among 21: ranked first with probability 1/21.
+  assert.ok(Math.abs(aucChanceP(1, 1, 20) - 1 / 21) < 1e-12);
+  // 2 reals, 2 sentinels: U ∈ {0, 1, 2, 2, 3, 4} over the 6 arrangements, P(U ≥ 3) = 1/3.
+  assert.ok(Math.abs(aucChanceP(0.75, 2, 2) - 1 / 3) < 1e-12);
+  assert.ok(Math.abs(aucChanceP(0, 3, 7) - 1) < 1e-12);
+  // What the per-model target means for a 2-piece model (vgg16 at the corpus size): AUC > 0.60 one time in three.
+  assert.ok(Math.abs(aucChanceP(0.6, 2, 40) - 0.3357) < 1e-3);
+  // The normal approximation (used past 10^8 steps) agrees with the exact distribution.
+  for (const [a, pos, neg] of [
+    [0.55, 20, 200],
+    [0.6, 5, 100],
+    [0.7, 13, 260],
+  ] as const) {
+    const exact = aucChanceP(a, pos, neg);
+    const approx = aucChanceP(a, pos, neg, 0);
+    assert.ok(Math.abs(exact - approx) < 0.01, `${a} ${pos}/${neg}: exact ${exact}, normal ${approx}`);
+  }
+  assert.ok(aucChanceP(0.6, 48, 960) < 0.02 && aucChanceP(0.6, 48, 960) > 0.005);
 });
 
 test('logistic regression separates a separable problem and not a random one', () => {

@@ -4,7 +4,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { channelNorms } from '../../src/proteus/battery.js';
 import { Prng, secretRng } from '../../src/proteus/index.js';
-import { shuffle, WeightPool } from '../../src/proteus/weights.js';
+import { shuffle, subsetIndices, WeightPool } from '../../src/proteus/weights.js';
 
 /** A Conv whose weight looks trained: heavy-tailed (Laplace) values, per-channel scales spread ±30 %. */
 function trainedConv(cout: number, cin: number, seed: number): { model: Model; w: Float32Array } {
@@ -73,8 +73,76 @@ test('sentinel weights are a fresh sample of the real distribution: tails, chann
       for (let i = 1; i < o.length; i++) if (o[i] === o[i - 1]) k++;
       return k / d.length;
     };
-    assert.ok(dups(s) <= 1.5 * dups(w) + 2e-4, `repeated values ${dups(s)} vs real ${dups(w)}`);
+    // Repeats in a continuous sample grow with its size (pairs ~ n², whatever the scale): per value ∝ n.
+    const want2 = dups(w) * (s.length / w.length);
+    assert.ok(dups(s) <= 1.5 * want2 + 2e-4, `repeated values ${dups(s)} vs a real tensor of this size ${want2}`);
   }
+});
+
+test("a sentinel's statistics vary like a fresh sample's: kurtosis variance and channel-norm spread of Gaussian weights", () => {
+  // One large He-normal source; sentinels of a much smaller shape (sparse subsets) and of half its
+  // size (selection sampling). Stratified quantiles gave every draw the source's kurtosis (variance
+  // ~0 instead of 24/n), and the real member had the most extreme kurtosis of its group.
+  const src = new Prng(21);
+  const b = new GraphBuilder('g', 17);
+  const x = b.input('x', 'float32', [1, 64, 8, 8]);
+  const data = Float32Array.from({ length: 256 * 64 * 9 }, () => src.normal() * Math.sqrt(2 / 576));
+  const wn = b.init('w', { dtype: 'float32', dims: [256, 64, 3, 3], data });
+  b.output(b.op('Conv', [x, wn], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), 'float32', [1, 256, 8, 8]);
+  const pool = new WeightPool([b.build()]);
+  const rng = secretRng(23);
+  for (const dims of [
+    [16, 16, 3, 3],
+    [128, 64, 3, 3],
+  ]) {
+    const n = dims.reduce((p, q) => p * q, 1);
+    const draws = 60;
+    const k: number[] = [];
+    let cvSent = 0;
+    let cvFresh = 0;
+    for (let r = 0; r < draws; r++) {
+      const s = pool.sample('Conv:1', 'Conv', 1, dims, 0, rng)!;
+      k.push(moments(s).kurt);
+      cvSent += cv(s, dims) / draws;
+      cvFresh +=
+        cv(
+          Float32Array.from({ length: n }, () => src.normal()),
+          dims,
+        ) / draws;
+    }
+    const mk = k.reduce((p, q) => p + q, 0) / draws;
+    const vk = k.reduce((p, q) => p + (q - mk) ** 2, 0) / (draws - 1);
+    // Sampling variance of a normal sample's excess kurtosis ≈ 24/n (60 draws: ±20 % at 1 sd).
+    assert.ok(vk / (24 / n) > 0.5 && vk / (24 / n) < 1.7, `${dims}: kurtosis variance ${vk} vs fresh ${24 / n}`);
+    assert.ok(Math.abs(cvSent / cvFresh - 1) < 0.15, `${dims}: channel-norm cv ${cvSent} vs fresh ${cvFresh}`);
+  }
+});
+
+test('subsetIndices draws every subset equally often, sparse and dense (chi-square)', () => {
+  const rng = secretRng(4);
+  for (const [n, m] of [
+    [2, 16],
+    [2, 5],
+    [3, 6],
+  ] as const) {
+    const counts = new Map<string, number>();
+    const trials = 30_000;
+    for (let t = 0; t < trials; t++) {
+      const idx = subsetIndices(n, m, rng);
+      assert.equal(new Set(idx).size, n);
+      const key = idx.join(',');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    let subsets = 1;
+    for (let i = 0; i < n; i++) subsets = (subsets * (m - i)) / (i + 1);
+    assert.equal(counts.size, subsets, `${n} of ${m}: ${counts.size} subsets seen`);
+    const e = trials / subsets;
+    let chi = 0;
+    for (const c of counts.values()) chi += (c - e) ** 2 / e;
+    // Degrees of freedom ≤ 119; mean df, 4.5 standard deviations above: P ≪ 1e-4 under uniformity.
+    assert.ok(chi < subsets - 1 + 4.5 * Math.sqrt(2 * (subsets - 1)), `${n} of ${m}: chi² ${chi.toFixed(1)}`);
+  }
+  assert.throws(() => subsetIndices(5, 4, rng), /cannot draw 5 distinct indices of 4/);
 });
 
 /** Mean over draws of the most extreme standardised value (what the issue-13 attacker ranks by). */
