@@ -145,6 +145,7 @@ export class WeightPool {
     const net = src.rhoVar - src.rhoNoise;
     const noise = channelNoise(src.kurtZ, per);
     const beta = net >= 0 || noise <= 0 ? 0 : 1 - Math.sqrt(Math.max(0, 1 + net / noise));
+    // (Channel scales are not sorted; `draw` needs no order here: it takes all of them, or a uniform subset.)
     const g = shuffle(draw(src.channels, new Float32Array(c), rng, false), rng);
     let g2 = 0;
     for (let ch = 0; ch < c; ch++) g2 += g[ch]! * g[ch]!;
