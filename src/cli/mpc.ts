@@ -14,6 +14,7 @@ import {
   type Profile,
   privateInference,
   type RoleMessage,
+  sharedHostThreads,
   threadsProblem,
   totals,
 } from '../api/mpc-session.js';
@@ -52,7 +53,8 @@ const addJobFlags = (c: Command): Command =>
     )
     .option(
       '--threads <n>',
-      `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`,
+      `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available; ` +
+        `${sharedHostThreads(2)} when run/bench model start both parties here)`,
       parseThreads,
     )
     .option('--lanes <n>', LANES_HELP, posInt('--lanes'))

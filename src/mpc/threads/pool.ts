@@ -26,6 +26,13 @@ type Pending = { resolve(): void; reject(e: Error): void };
 /** The cores this process may use (the default of `--threads`). */
 export const availableThreads = (): number => availableParallelism();
 
+/**
+ * Threads per party when one command starts `parties` parties on this host (mpc run, mpc bench
+ * model: both parties and the dealer here): an even share of the cores, at least 1. Measured on 2
+ * cores (docs/benchmarks.md, issue 19): a second thread per party only added contention there.
+ */
+export const sharedHostThreads = (parties: number): number => Math.max(1, Math.floor(availableThreads() / parties));
+
 /** Check a `--threads` value: an integer from 1 to the available cores; returns a one-line problem or undefined. */
 export function threadsProblem(threads: number): string | undefined {
   const cores = availableThreads();
