@@ -51,6 +51,8 @@ export interface JobFlags extends NetFlags {
   threads?: number;
   /** Interleaved lanes per large ReLU/MaxPool (default 2; 1: no overlap). */
   lanes?: number;
+  /** Tests only (hidden `--fault-worker-crash`): each party's thread pool kills a worker at its first task. */
+  faultWorkerCrash?: boolean;
   /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
   architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
@@ -172,6 +174,7 @@ export function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undef
     warmup: !!o.warmup,
     threads: o.threads ?? availableThreads(),
     ...(o.lanes ? { lanes: o.lanes } : {}),
+    ...(o.faultWorkerCrash ? { faultWorkerCrash: true } : {}),
   };
 }
 
@@ -191,6 +194,7 @@ export function jobArgs(o: JobFlags): string[] {
   if (o.warmup) a.push('--warmup');
   if (o.threads !== undefined) a.push('--threads', String(o.threads));
   if (o.lanes !== undefined) a.push('--lanes', String(o.lanes));
+  if (o.faultWorkerCrash) a.push('--fault-worker-crash');
   return [...a, ...netArgs(o)];
 }
 

@@ -72,6 +72,15 @@ function ranges(total: number, parts: number): [number, number][] {
   return out;
 }
 
+/** Pool settings beyond the thread count. */
+export interface PoolOptions {
+  /**
+   * Fault injection for tests only (hidden `--fault-worker-crash` of the mpc commands): the pool's
+   * first task reaches its worker as an abort, so the worker thread dies in the middle of a layer.
+   */
+  crashFirstTask?: boolean;
+}
+
 /** A fixed set of worker threads; `close()` ends them (no thread outlives the party). */
 export class RingPool {
   private readonly workers: Worker[];
@@ -81,7 +90,10 @@ export class RingPool {
   private closed = false;
 
   /** Start `threads` workers (validated like `--threads`). */
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly opts: PoolOptions = {},
+  ) {
     const problem = threadsProblem(threads);
     if (problem) throw new Error(problem);
     this.workers = Array.from({ length: threads }, (_, i) => {
@@ -115,7 +127,7 @@ export class RingPool {
     const id = this.nextId++;
     // Fault injection for the process-level crash test (test/mpc/threads.test.ts): the first task
     // reaches its worker as an abort, so a real party's worker thread dies in the middle of a layer.
-    if (id === 0 && process.env.PRIVML_FAULT_WORKER_CRASH === '1') task = { op: 'abort' };
+    if (id === 0 && this.opts.crashFirstTask) task = { op: 'abort' };
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.workers[worker]!.postMessage({ ...task, id });
@@ -162,14 +174,17 @@ export class LazyPool {
   private pool: RingPool | undefined;
 
   /** `threads` is validated now, the workers start at the first `get()`. */
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly opts: PoolOptions = {},
+  ) {
     const problem = threadsProblem(threads);
     if (problem) throw new Error(problem);
   }
 
   /** The running pool. */
   get(): RingPool {
-    return (this.pool ??= new RingPool(this.threads));
+    return (this.pool ??= new RingPool(this.threads, this.opts));
   }
 
   /** End the workers if any were started. */
