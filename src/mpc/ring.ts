@@ -436,8 +436,10 @@ export function andGateOpen(xs: readonly Uint8Array[], ys: readonly Uint8Array[]
   stageTight(ys, nbits, de + tb);
   kk.xorBytes(de, pa, de, tb);
   kk.xorBytes(de + tb, pb, de + tb, tb);
-  const mb = (2 * total + 7) >>> 3,
-    msg = alloc(mb);
+  const mb = (2 * total + 7) >>> 3;
+  // whole bytes per half: [d, e] already is the tight message (packTight would be a plain copy)
+  if ((total & 7) === 0) return takeBytes(de, mb);
+  const msg = alloc(mb);
   kk.packTight(de, 2, total, msg);
   return takeBytes(msg, mb);
 }
@@ -465,11 +467,15 @@ export function andGateClose(
     throw new Error(`ring.andGateClose: messages ${mine.length}/${peer.length} bytes (need ${mb}), masks ${a.length}/${b.length}/${c.length} (need ${tb})`);
   const kk = reset();
   const pm = putBytes(mine),
-    pp = putBytes(peer),
-    de = alloc(2 * tb),
-    pde = alloc(2 * tb);
-  kk.unpackTight(pm, 2, total, de);
-  kk.unpackTight(pp, 2, total, pde);
+    pp = putBytes(peer);
+  // whole bytes per half: the messages already are [d, e] (unpackTight would be a plain copy)
+  const aligned = (total & 7) === 0;
+  const de = aligned ? pm : alloc(2 * tb),
+    pde = aligned ? pp : alloc(2 * tb);
+  if (!aligned) {
+    kk.unpackTight(pm, 2, total, de);
+    kk.unpackTight(pp, 2, total, pde);
+  }
   const pa = putBytes(a, tb),
     pb = putBytes(b, tb),
     pc = putBytes(c, tb),
