@@ -302,8 +302,8 @@ function watchMessages(peer: PeerChannel, hooks: RoleHooks): PeerChannel {
   };
   return {
     stats: peer.stats,
-    exchange: (m) => (tick(), peer.exchange(m)),
-    send: (m) => (tick(), peer.send(m)),
+    exchange: (m, handOff) => (tick(), peer.exchange(m, handOff)),
+    send: (m, handOff) => (tick(), peer.send(m, handOff)),
     recv: () => peer.recv(),
   };
 }

@@ -100,7 +100,7 @@ export class DealerServer {
           else corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
           for (let o = 0; o < corr.length; o += CHUNK_BYTES) {
             const chunk = corr.subarray(o, Math.min(corr.length, o + CHUNK_BYTES));
-            this.link1.send(chunk);
+            this.link1.send(chunk, true); // corr is fresh and never written again: no copy into the frame
             this.stats.bytesSent[1] += chunk.length;
           }
           this.stats.requests++;

@@ -163,7 +163,8 @@ export async function andGates(ctx: PartyContext, pairs: readonly (readonly [Uin
       t.b,
     ),
   );
-  const peer = await ctx.peer.exchange(msg);
+  // handed off: msg is only read again (andGateClose copies it)
+  const peer = await ctx.peer.exchange(msg, true);
   if (peer.length !== msg.length) throw new Error(`bits.ts: AND gate opening has ${peer.length} bytes, expected ${msg.length}`);
   return timed(ctx, 'and', () => {
     const z = andGateClose(msg, peer, count, nbits, t.a, t.b, t.c, ctx.party === 0);
