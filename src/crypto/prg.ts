@@ -22,6 +22,15 @@ function zeroBytes(n: number): Uint8Array {
 /** Keystream read ahead for small draws. */
 const BUF_BYTES = 4096;
 
+/**
+ * A new array for `n` bytes that fill() overwrites entirely: large ones skip the zeroing (a draw's
+ * parts are tens of MB per batch). A plain Uint8Array over its own buffer, offset 0, never a pooled
+ * Buffer (whose `slice` would be a view).
+ */
+function fresh(n: number): Uint8Array {
+  return n >= BUF_BYTES ? new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n) : new Uint8Array(n);
+}
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A stateful AES-128-CTR keystream; `iv` defaults to the all-zero counter block. */
@@ -89,7 +98,7 @@ export class Prg {
   /** The next `n` keystream bytes. */
   bytes(n: number): Uint8Array {
     if (!Number.isInteger(n) || n < 0) throw new Error(`prg: bad byte count ${n}`);
-    return this.fill(new Uint8Array(n));
+    return this.fill(fresh(n));
   }
 
   /** Overwrite `out` with the next `out.length` keystream bytes (no intermediate copy of the whole); returns `out`. */
@@ -118,9 +127,9 @@ export class Prg {
   /** The next `n` uniformly random ring elements (8 keystream bytes each, little-endian). */
   ring(n: number): BigInt64Array {
     if (!LITTLE_ENDIAN) throw new Error('prg: big-endian hosts are not supported');
-    const out = new BigInt64Array(n);
-    if (n > 0) this.fill(new Uint8Array(out.buffer));
-    return out;
+    const bytes = fresh(8 * n);
+    this.fill(bytes);
+    return new BigInt64Array(bytes.buffer, 0, n);
   }
 
   /** The next `n` random bits, packed little-endian (ceil(n/8) bytes, unused high bits zero). */
