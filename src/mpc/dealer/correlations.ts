@@ -55,7 +55,7 @@ export function andCorrection(a0: Uint8Array, a1: Uint8Array, b0: Uint8Array, b1
  * 1's, ceil(nbits/8) bytes each, in that order), and the mirrors end at the same positions. The
  * parts are expanded piece by piece through forked readers (AES-CTR is seekable) into the wasm
  * arena and combined there (`bytesAndCorrection`), so the dealer never allocates, page-faults or
- * re-reads five whole parts (tens of MB per batch): measured ~27 → ~14 ms per 8 MB of triples.
+ * re-reads five whole parts (tens of MB per batch): measured ~35 → ~15 ms CPU per 8 MB of triples.
  */
 export function andCorrectionStreamed(mirror0: Prg, mirror1: Prg, nbits: number): Uint8Array {
   const len = (nbits + 7) >>> 3;
