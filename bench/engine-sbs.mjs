@@ -8,7 +8,7 @@
 // rows. Every run's CPU seconds (user + sys of the command and all its processes, via /usr/bin/time
 // when present) are reported next to its wall time.
 //
-//   node bench/engine-sbs.mjs --old /tmp/old [--base /tmp/base] --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64] > out.json
+//   node bench/engine-sbs.mjs --old /tmp/old [--base /tmp/base] --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64|b64s,b64c] > out.json
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +30,10 @@ const model = resolve(here, 'models/fmnist-cnn.onnx');
 
 /** [label, group, kind, tree or python, argv]; kind 'privml' parses msPerBatch/ms, 'crypten' ms. */
 const configs = [];
+// a row's group is relu, b1, b64s (batch 64 sign-only) or b64c (batch 64 crypten + CrypTen); b64 = both
 const add = (label, group, kind, where, argv) => {
-  if (groups.has(group) && where) configs.push({ label, group, kind, where, argv });
+  const on = groups.has(group) || (group.startsWith('b64') && groups.has('b64'));
+  if (on && where) configs.push({ label, group, kind, where, argv });
 };
 const relu = ['mpc', 'bench', 'relu', '--n', '262144', '--reps', '5'];
 add('relu 2^18 signonly: old', 'relu', 'privml', old, relu);
@@ -45,17 +47,27 @@ for (const [group, batch, reps] of [
 ]) {
   const m = ['mpc', 'bench', 'model', model, '--batch', String(batch), '--reps', String(reps)];
   for (const proto of ['signonly', 'crypten']) {
+    const g = batch > 1 ? `${group}${proto === 'signonly' ? 's' : 'c'}` : group;
     const p = [...m, '--relu-protocol', proto];
-    add(`batch ${batch} ${proto}: old`, group, 'privml', old, p);
-    if (batch > 1) add(`batch ${batch} ${proto}: base (--threads 2)`, group, 'privml', base, [...p, '--threads', '2']);
-    add(`batch ${batch} ${proto}: new (--threads 2)`, group, 'privml', here, [...p, '--threads', '2']);
+    add(`batch ${batch} ${proto}: old`, g, 'privml', old, p);
+    // base's default was all cores (2 here): spelled out so the row says what ran
+    if (batch > 1) add(`batch ${batch} ${proto}: base (--threads 2)`, g, 'privml', base, [...p, '--threads', '2']);
+    // new's default: half the cores per party when both run here (1 on 2 cores)
+    add(`batch ${batch} ${proto}: new (default)`, g, 'privml', here, p);
     // threads and lanes apart where they can matter (a whole batch; sign-only keeps it short)
     if (batch > 1 && proto === 'signonly') {
-      add(`batch ${batch} ${proto}: new --threads 1`, group, 'privml', here, [...p, '--threads', '1']);
-      add(`batch ${batch} ${proto}: new --threads 2 --lanes 1`, group, 'privml', here, [...p, '--threads', '2', '--lanes', '1']);
+      add(`batch ${batch} ${proto}: new --threads 2`, g, 'privml', here, [...p, '--threads', '2']);
+      add(`batch ${batch} ${proto}: new --lanes 1`, g, 'privml', here, [...p, '--lanes', '1']);
     }
   }
-  add(`batch ${batch}: CrypTen (secret weights)`, group, 'crypten', python, ['model', model, '--batch', String(batch), '--reps', String(reps)]);
+  add(`batch ${batch}: CrypTen (secret weights)`, batch > 1 ? `${group}c` : group, 'crypten', python, [
+    'model',
+    model,
+    '--batch',
+    String(batch),
+    '--reps',
+    String(reps),
+  ]);
 }
 
 function runOne(c) {

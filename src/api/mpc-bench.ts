@@ -13,6 +13,7 @@ import {
   ALLOC_ENV,
   accounting,
   checkPlan,
+  colocatedFlags,
   dealerNetArgs,
   defaultJobFlags,
   type JobFlags,
@@ -134,7 +135,7 @@ export async function benchModel(ref: string, opts: BenchModelOptions = {}) {
   writeFileSync(tmp, JSON.stringify(Array.from({ length: count * per }, (_, i) => ((i * 2654435761) % 1000) / 1000)));
   try {
     const run = async (preprocess: boolean) => {
-      const f: JobFlags = { ...o, preprocess, warmup: true };
+      const f: JobFlags = colocatedFlags({ ...o, preprocess, warmup: true });
       const res = await launched(() =>
         launchSession({
           dealer: dealerNetArgs(o),

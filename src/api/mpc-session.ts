@@ -14,7 +14,7 @@ import { checkPlanWeights, MIN_FRAC_BITS, type MpcPlan, maxFracBits, planModel }
 import { emptyProfile, type Profile } from '../mpc/profile.js';
 import type { ReluProtocol } from '../mpc/protocols/compare.js';
 import type { ModelJob, PartyReport } from '../mpc/roles.js';
-import { availableThreads } from '../mpc/threads/pool.js';
+import { availableThreads, sharedHostThreads } from '../mpc/threads/pool.js';
 import { readIdx } from '../nn/data/idx.js';
 import type { Model, Tensor } from '../onnx/ir.js';
 import { loadNpy } from '../onnx/npy.js';
@@ -47,10 +47,12 @@ export interface JobFlags extends NetFlags {
   limit?: number;
   input?: string;
   count?: number;
-  /** Worker threads per party (default: the cores available). */
+  /** Worker threads per party (default: the cores available; half of them each when one command starts both parties). */
   threads?: number;
   /** Interleaved lanes per large ReLU/MaxPool (default 2; 1: no overlap). */
   lanes?: number;
+  /** Tests only (hidden `--fault-worker-crash`): each party's thread pool kills a worker at its first task. */
+  faultWorkerCrash?: boolean;
   /** `mpc infer --weights secret`: the architecture file party 0 loads instead of the model. */
   architecture?: string;
   /** `mpc party --id`: which party this process is ('0' or '1'); unset for launchers. */
@@ -172,7 +174,16 @@ export function modelJob(o: JobFlags, model: Model, inputs: Float32Array | undef
     warmup: !!o.warmup,
     threads: o.threads ?? availableThreads(),
     ...(o.lanes ? { lanes: o.lanes } : {}),
+    ...(o.faultWorkerCrash ? { faultWorkerCrash: true } : {}),
   };
+}
+
+/**
+ * The job flags of a command that starts both parties on this host: without --threads, each party
+ * gets half the cores (`sharedHostThreads`), not all of them as a party started on its own would.
+ */
+export function colocatedFlags(o: JobFlags): JobFlags {
+  return o.threads === undefined ? { ...o, threads: sharedHostThreads(2) } : o;
 }
 
 /** Forward the job flags a launcher passes on to both parties. */
@@ -183,6 +194,7 @@ export function jobArgs(o: JobFlags): string[] {
   if (o.warmup) a.push('--warmup');
   if (o.threads !== undefined) a.push('--threads', String(o.threads));
   if (o.lanes !== undefined) a.push('--lanes', String(o.lanes));
+  if (o.faultWorkerCrash) a.push('--fault-worker-crash');
   return [...a, ...netArgs(o)];
 }
 
@@ -311,8 +323,8 @@ export async function privateInference(ref: string, o: JobFlags, log: (line: str
   );
   const res = await launchSession({
     dealer: dealerNetArgs(o),
-    party1: [ref, '--count', String(inp.count), ...jobArgs(o)],
-    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(o)],
+    party1: [ref, '--count', String(inp.count), ...jobArgs(colocatedFlags(o))],
+    party0: [o.architecture ?? ref, ...dataArgs, ...jobArgs(colocatedFlags(o))],
     env: ALLOC_ENV,
   });
   const preds = predictions(res.party0)!;
@@ -398,4 +410,4 @@ export function predictions(r: PartyReport): number[] | undefined {
 export type { RoleMessage } from '../mpc/launch.js';
 /** For the CLI's tables and flags: profile sums, the role IPC messages, the thread count parties use. */
 export { addProfile, computeMs, emptyProfile, PROFILE_KEYS, type Profile } from '../mpc/profile.js';
-export { availableThreads, threadsProblem } from '../mpc/threads/pool.js';
+export { availableThreads, sharedHostThreads, threadsProblem } from '../mpc/threads/pool.js';

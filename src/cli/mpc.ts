@@ -1,5 +1,5 @@
 /** `privml mpc …`: two-party secret-shared inference (dealer, parties, all-in-one infer, benches). */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { benchModel, benchRelu } from '../api/mpc-bench.js';
 import { runDealer, runParty } from '../api/mpc-roles.js';
 import {
@@ -14,6 +14,7 @@ import {
   type Profile,
   privateInference,
   type RoleMessage,
+  sharedHostThreads,
   threadsProblem,
   totals,
 } from '../api/mpc-session.js';
@@ -52,10 +53,13 @@ const addJobFlags = (c: Command): Command =>
     )
     .option(
       '--threads <n>',
-      `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available)`,
+      `worker threads per party for batch-split convolutions and products (default: the ${availableThreads()} cores available; ` +
+        `${sharedHostThreads(2)} when run/bench model start both parties here)`,
       parseThreads,
     )
     .option('--lanes <n>', LANES_HELP, posInt('--lanes'))
+    // tests only: a party's thread pool kills a worker at its first task (test/mpc/threads.test.ts)
+    .addOption(new Option('--fault-worker-crash').hideHelp())
     .option('--dataset <name>', 'inputs from a data set: fashion-mnist | fashion-mnist-sample | cifar10')
     .option('--data-dir <dir>', 'read the data set from this directory')
     .option('--limit <n>', 'number of data-set images', posInt('--limit'))

@@ -26,10 +26,14 @@ export interface CommStats {
 
 /** One party's channel to its peer. */
 export interface PeerChannel {
-  /** Send `msg` to the peer and receive the peer's message of the same round (counts one round). */
-  exchange(msg: Uint8Array): Promise<Uint8Array>;
-  /** One-way send (e.g. reveal to one party); the receiver calls `recv`. Counts one round. */
-  send(msg: Uint8Array): void;
+  /**
+   * Send `msg` to the peer and receive the peer's message of the same round (counts one round).
+   * `handOff`: the caller never modifies `msg` again, so a transport may send it without copying
+   * (tcp.ts does for large frames); without it, `msg` may be reused as soon as this returns.
+   */
+  exchange(msg: Uint8Array, handOff?: boolean): Promise<Uint8Array>;
+  /** One-way send (e.g. reveal to one party); the receiver calls `recv`. Counts one round. `handOff` as for exchange. */
+  send(msg: Uint8Array, handOff?: boolean): void;
   /** Receive a one-way message sent with `send`. */
   recv(): Promise<Uint8Array>;
   /** Counters since creation. */
@@ -110,8 +114,11 @@ export interface PartyContext {
 
 /** A reliable, ordered, message-framed duplex link (TCP/TLS, emulated, or in-memory). */
 export interface FrameChannel {
-  /** Queue one frame for the other end. */
-  send(frame: Uint8Array): void;
+  /**
+   * Queue one frame for the other end. `handOff`: the caller never modifies `frame` again, so it
+   * may be written without a copy; without it, the frame is copied or written before this returns.
+   */
+  send(frame: Uint8Array, handOff?: boolean): void;
   /** The next frame from the other end; rejects with a clear Error if the link closes or fails. */
   recv(): Promise<Uint8Array>;
   /** Close the link (pending and later `recv` calls reject). */

@@ -74,9 +74,9 @@ async function inTurn<T>(ctx: PartyContext, turns: Turns, k: number, issue: () =
 function lanePeer(ctx: PartyContext, turns: Turns, k: number): PeerChannel {
   const peer = ctx.peer;
   return {
-    exchange: (msg) =>
+    exchange: (msg, handOff) =>
       inTurn(ctx, turns, k, () => {
-        const r = peer.exchange(msg);
+        const r = peer.exchange(msg, handOff);
         if (k > 0) peer.stats.rounds--; // concurrent with lane 0's round
         return r;
       }),

@@ -89,15 +89,15 @@ export async function waited<T>(p: Profiler, k: ProfileKey, v: Promise<T>): Prom
 
 function profiledPeer(peer: PeerChannel, p: Profiler): PeerChannel {
   return {
-    exchange(msg) {
+    exchange(msg, handOff) {
       const t0 = performance.now();
-      const r = peer.exchange(msg); // the synchronous part frames and queues the message
+      const r = peer.exchange(msg, handOff); // the synchronous part frames and queues the message
       p.add('framing', performance.now() - t0);
       return waited(p, 'waitPeer', r);
     },
-    send(msg) {
+    send(msg, handOff) {
       const t0 = performance.now();
-      peer.send(msg);
+      peer.send(msg, handOff);
       p.add('framing', performance.now() - t0);
     },
     recv: () => waited(p, 'waitPeer', peer.recv()),

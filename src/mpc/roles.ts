@@ -87,6 +87,8 @@ export interface ModelJob {
   threads?: number;
   /** Interleaved lanes per large ReLU/MaxPool (compare.ts; default 2 from LANE_MIN elements). */
   lanes?: number;
+  /** Tests only: the thread pool's first task kills its worker (PoolOptions.crashFirstTask). */
+  faultWorkerCrash?: boolean;
 }
 
 /** A ReLU micro-benchmark job: party 0 shares n random values, both run `relu` `reps` times. */
@@ -300,8 +302,8 @@ function watchMessages(peer: PeerChannel, hooks: RoleHooks): PeerChannel {
   };
   return {
     stats: peer.stats,
-    exchange: (m) => (tick(), peer.exchange(m)),
-    send: (m) => (tick(), peer.send(m)),
+    exchange: (m, handOff) => (tick(), peer.exchange(m, handOff)),
+    send: (m, handOff) => (tick(), peer.send(m, handOff)),
     recv: () => peer.recv(),
   };
 }
@@ -417,7 +419,7 @@ export async function runParty(opts: PartyOptions): Promise<PartyReport> {
   try {
     const report =
       job.kind === 'model'
-        ? await withPool(job.threads, (pool) => runModelJob(opts, session.ctx, session.client, job, pool))
+        ? await withPool(job.threads, !!job.faultWorkerCrash, (pool) => runModelJob(opts, session.ctx, session.client, job, pool))
         : await runReluJob(opts, session.ctx, session.client, job);
     ok = true;
     return report;
@@ -474,8 +476,8 @@ async function timed<T>(
 }
 
 /** Run `f` with a lazily started thread pool of `threads` workers (none for 1), ended afterwards. */
-async function withPool<T>(threads: number | undefined, f: (pool: LazyPool | undefined) => Promise<T>): Promise<T> {
-  const pool = threads && threads > 1 ? new LazyPool(threads) : undefined;
+async function withPool<T>(threads: number | undefined, crashFirstTask: boolean, f: (pool: LazyPool | undefined) => Promise<T>): Promise<T> {
+  const pool = threads && threads > 1 ? new LazyPool(threads, { crashFirstTask }) : undefined;
   try {
     return await f(pool);
   } finally {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Prg, randomSeed } from '../../src/crypto/prg.js';
 import type { FrameChannel } from '../../src/mpc/context.js';
+import { andCorrectionStreamed, correction, draw } from '../../src/mpc/dealer/correlations.js';
+import { sizesOf } from '../../src/mpc/dealer/wire.js';
 import { type CorrelationRequest, DealerClient, DealerServer } from '../../src/mpc/dealer.js';
 import { localSession } from '../../src/mpc/local.js';
 import { memoryFramePair } from '../../src/mpc/net/memory.js';
@@ -37,6 +39,47 @@ test('Prg matches the NIST SP 800-38A F.5.1 AES-128-CTR keystream and continues 
   const dv = new DataView(whole.buffer);
   assert.equal(r[0], dv.getBigInt64(0, true));
   assert.equal(r[1], dv.getBigInt64(8, true));
+});
+
+test('Prg.fork and skip read the same stream as sequential draws (any offset, counter carries across bytes)', () => {
+  // iv ending in ff..: forks far into the stream must carry the counter into higher bytes
+  for (const iv of [new Uint8Array(16), hex('000000000000000000000000fffffffe'), hex('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff')]) {
+    const seed = randomSeed();
+    const whole = new Prg(seed, iv).bytes(300_000);
+    const p = new Prg(seed, iv);
+    p.bytes(5);
+    for (const off of [0, 1, 15, 16, 17, 4091, 70_001, 200_000]) {
+      const f = p.fork(off);
+      assert.equal(f.position, 5 + off);
+      assert.deepEqual(Buffer.from(f.bytes(1000)), Buffer.from(whole.subarray(5 + off, 5 + off + 1000)), `fork at ${5 + off}`);
+    }
+    // the parent did not move; skips inside and beyond the read-ahead buffer keep the stream
+    assert.deepEqual(Buffer.from(p.bytes(3)), Buffer.from(whole.subarray(5, 8)));
+    p.skip(10);
+    assert.deepEqual(Buffer.from(p.bytes(4)), Buffer.from(whole.subarray(18, 22)));
+    p.skip(150_003);
+    assert.equal(p.position, 150_025);
+    assert.deepEqual(Buffer.from(p.bytes(20_000)), Buffer.from(whole.subarray(150_025, 170_025)));
+    p.skip(0);
+    assert.deepEqual(Buffer.from(p.bytes(7)), Buffer.from(whole.subarray(170_025, 170_032)));
+  }
+  assert.throws(() => new Prg(randomSeed()).skip(-1), /bad skip/);
+  assert.throws(() => new Prg(randomSeed()).fork(0.5), /bad fork offset/);
+});
+
+test('the streamed AND correction equals the correction of the drawn parts, and leaves the mirrors where draw does', () => {
+  const [s0, s1] = [randomSeed(), randomSeed()];
+  const [m0, m1, r0, r1] = [new Prg(s0), new Prg(s1), new Prg(s0), new Prg(s1)];
+  for (const n of [1, 7, 8, 33, 8 * 65536, 8 * 65536 + 13, 8 * 200_000 + 5, 3]) {
+    const req: CorrelationRequest = { kind: 'and', n };
+    const sz = sizesOf(req);
+    const want = correction(req, draw(r0, 0, req, sz), draw(r1, 1, req, sz));
+    const got = andCorrectionStreamed(m0, m1, n);
+    assert.ok(Buffer.from(got).equals(Buffer.from(want)), `correction for ${n} gates`);
+    // a small draw in between checks the stream positions
+    assert.deepEqual(m0.bytes(5), r0.bytes(5));
+    assert.deepEqual(m1.bytes(3), r1.bytes(3));
+  }
 });
 
 test('Prg.bits zeroes unused high bits; the default counter starts at zero; seeds are checked', () => {

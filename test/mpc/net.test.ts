@@ -180,6 +180,25 @@ test('tcp: round trip on loopback with an ephemeral port, small and large frames
   await assert.rejects(l.accept(), /is closed/);
 });
 
+test('tcp: handed-off frames (written without a copy) arrive intact and in order among copied ones; the limit still holds', async () => {
+  const l = await listen({ host: HOST, port: 0 });
+  const [srv, cli] = await Promise.all([l.accept(), connect({ host: HOST, port: l.port })]);
+  // before the handshake the 64 KiB cap applies to handed-off frames too
+  assert.throws(() => cli.send(new Uint8Array(PRE_AUTH_MAX_FRAME_BYTES + 1), true), /exceeds the limit of 65536 bytes/);
+  srv.verified();
+  cli.verified();
+  const r = rng(11);
+  // several frames larger than the socket buffers, queued at once (the writes complete later), with
+  // small and copied ones between them: the receiver must see exactly this sequence
+  const frames = [randomBytes(r, 3 << 20), randomBytes(r, 5), randomBytes(r, 64 * 1024), randomBytes(r, 6 << 20), randomBytes(r, 100_000)];
+  const want = frames.map((f) => Buffer.from(f));
+  frames.forEach((f, i) => cli.send(f, i !== 1));
+  for (const w of want) assert.ok(Buffer.from(await srv.recv()).equals(w), `frame of ${w.length} bytes intact`);
+  cli.close();
+  srv.close();
+  l.close();
+});
+
 test('tcp: connect retries until the listener comes up (parties start in any order)', async () => {
   const port = await freePort();
   const t0 = performance.now();

@@ -89,7 +89,7 @@ test('a worker thread dying inside a real party: one error line naming it, every
   timeout: 120_000,
   skip: availableThreads() < 2,
 }, () => {
-  const r = runMarked(['mpc', 'bench', 'model', MODEL, '--batch', '2', '--reps', '1', '--threads', '2'], { PRIVML_FAULT_WORKER_CRASH: '1' });
+  const r = runMarked(['mpc', 'bench', 'model', MODEL, '--batch', '2', '--reps', '1', '--threads', '2', '--fault-worker-crash']);
   assert.equal(r.status, 1, r.stderr);
   assert.equal(r.errors.length, 1, r.stderr);
   assert.match(r.errors[0]!, /party [01] failed \(exit 1\): thread pool: worker \d+ crashed/);

@@ -111,15 +111,15 @@ class EmulatedChannel implements FrameChannel {
     private readonly net: NetProfile,
   ) {}
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, handOff?: boolean): void {
     if (this.sendError) throw this.sendError;
     if (this.closing) throw new Error('cannot send on a closed channel');
     const now = performance.now();
     const start = Math.max(now, this.linkFreeAt);
     const txDone = start + (frame.length * 8 * 1000) / this.net.bandwidthBitsPerSec;
     this.linkFreeAt = txDone;
-    // Copy now: the caller may reuse its buffer before the frame leaves.
-    this.held.push({ frame: frame.slice(), at: txDone + this.net.latencyMs });
+    // Copy now unless handed off: the caller may reuse its buffer before the frame leaves.
+    this.held.push({ frame: handOff ? frame : frame.slice(), at: txDone + this.net.latencyMs });
     this.arm();
   }
 
@@ -139,7 +139,7 @@ class EmulatedChannel implements FrameChannel {
       while (this.head < this.held.length && this.held[this.head]!.at <= now) {
         const h = this.held[this.head]!;
         this.held[this.head++] = undefined as unknown as (typeof this.held)[number];
-        this.inner.send(h.frame);
+        this.inner.send(h.frame, true); // our own copy (or a handed-off frame): nobody else writes it
       }
     } catch (err) {
       // The link under us failed (peer gone): drop what is held and report it on the next send.

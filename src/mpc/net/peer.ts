@@ -20,8 +20,8 @@ class FramePeer implements PeerChannel {
     private readonly trace: PeerChannelOptions['trace'],
   ) {}
 
-  private put(msg: Uint8Array): void {
-    this.ch.send(msg);
+  private put(msg: Uint8Array, handOff: boolean | undefined): void {
+    this.ch.send(msg, handOff);
     this.stats.bytesSent += msg.length;
     this.trace?.('sent', msg.length);
   }
@@ -33,9 +33,9 @@ class FramePeer implements PeerChannel {
     return m;
   }
 
-  exchange(msg: Uint8Array): Promise<Uint8Array> {
+  exchange(msg: Uint8Array, handOff?: boolean): Promise<Uint8Array> {
     try {
-      this.put(msg);
+      this.put(msg, handOff);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -43,8 +43,8 @@ class FramePeer implements PeerChannel {
     return this.take();
   }
 
-  send(msg: Uint8Array): void {
-    this.put(msg);
+  send(msg: Uint8Array, handOff?: boolean): void {
+    this.put(msg, handOff);
     this.stats.rounds++;
   }
 

@@ -5,7 +5,7 @@
  */
 import type { PartyContext } from '../context.js';
 import { timed } from '../profile.js';
-import { andGateClose, andGateOpen } from '../ring.js';
+import { andGateClose, andGateOpen, bytesAnd, bytesXor } from '../ring.js';
 
 /** Bytes holding `nbits` packed bits. */
 export const bitBytes = (nbits: number): number => (nbits + 7) >>> 3;
@@ -20,10 +20,18 @@ function check(a: Uint8Array, b: Uint8Array, len: number): void {
   if (a.length < len || b.length < len) throw new Error(`bits.ts: operand lengths ${a.length}/${b.length} < ${len}`);
 }
 
+/**
+ * From this many bytes on, xorBits/andBits run the wasm SIMD kernels: copying both operands into
+ * the arena and the result out still beats the JS word loop 2.5-5x (measured 16 KiB-1 MiB, ~5 ns
+ * per 32-bit word in JS).
+ */
+const WASM_MIN = 4096;
+
 /** out = a ⊕ b over out.length bytes (32-bit words when the buffers are 4-byte aligned). */
 export function xorBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
   const len = out.length;
   check(a, b, len);
+  if (len >= WASM_MIN) return bytesXor(a, b, out);
   const wa = words(a, len),
     wb = words(b, len),
     wo = words(out, len);
@@ -41,6 +49,7 @@ export function xorBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint
 export function andBits(a: Uint8Array, b: Uint8Array, out: Uint8Array = new Uint8Array(a.length)): Uint8Array {
   const len = out.length;
   check(a, b, len);
+  if (len >= WASM_MIN) return bytesAnd(a, b, out);
   const wa = words(a, len),
     wb = words(b, len),
     wo = words(out, len);
@@ -154,7 +163,8 @@ export async function andGates(ctx: PartyContext, pairs: readonly (readonly [Uin
       t.b,
     ),
   );
-  const peer = await ctx.peer.exchange(msg);
+  // handed off: msg is only read again (andGateClose copies it)
+  const peer = await ctx.peer.exchange(msg, true);
   if (peer.length !== msg.length) throw new Error(`bits.ts: AND gate opening has ${peer.length} bytes, expected ${msg.length}`);
   return timed(ctx, 'and', () => {
     const z = andGateClose(msg, peer, count, nbits, t.a, t.b, t.c, ctx.party === 0);

@@ -375,7 +375,7 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
     msg.set(ringToBytes(d), cb);
     return { c, d, msg };
   });
-  const peer = await ctx.peer.exchange(msg);
+  const peer = await ctx.peer.exchange(msg, true); // handed off: msg is not used again
   if (peer.length !== msg.length) throw new Error(`compare: ReLU opening has ${peer.length} bytes, expected ${msg.length}`);
   // [x·r] = D·[r] + [A·r] with D = x − A opened; ReLU = c ? x·r : x − x·r = (x − x·r) + c·(2·x·r − x);
   // mask = 1 − s likewise from [r]: one fused wasm pass (ringReluTail)

@@ -26,6 +26,13 @@ type Pending = { resolve(): void; reject(e: Error): void };
 /** The cores this process may use (the default of `--threads`). */
 export const availableThreads = (): number => availableParallelism();
 
+/**
+ * Threads per party when one command starts `parties` parties on this host (mpc run, mpc bench
+ * model: both parties and the dealer here): an even share of the cores, at least 1. Measured on 2
+ * cores (docs/benchmarks.md, issue 19): a second thread per party only added contention there.
+ */
+export const sharedHostThreads = (parties: number): number => Math.max(1, Math.floor(availableThreads() / parties));
+
 /** Check a `--threads` value: an integer from 1 to the available cores; returns a one-line problem or undefined. */
 export function threadsProblem(threads: number): string | undefined {
   const cores = availableThreads();
@@ -65,6 +72,15 @@ function ranges(total: number, parts: number): [number, number][] {
   return out;
 }
 
+/** Pool settings beyond the thread count. */
+export interface PoolOptions {
+  /**
+   * Fault injection for tests only (hidden `--fault-worker-crash` of the mpc commands): the pool's
+   * first task reaches its worker as an abort, so the worker thread dies in the middle of a layer.
+   */
+  crashFirstTask?: boolean;
+}
+
 /** A fixed set of worker threads; `close()` ends them (no thread outlives the party). */
 export class RingPool {
   private readonly workers: Worker[];
@@ -74,7 +90,10 @@ export class RingPool {
   private closed = false;
 
   /** Start `threads` workers (validated like `--threads`). */
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly opts: PoolOptions = {},
+  ) {
     const problem = threadsProblem(threads);
     if (problem) throw new Error(problem);
     this.workers = Array.from({ length: threads }, (_, i) => {
@@ -108,7 +127,7 @@ export class RingPool {
     const id = this.nextId++;
     // Fault injection for the process-level crash test (test/mpc/threads.test.ts): the first task
     // reaches its worker as an abort, so a real party's worker thread dies in the middle of a layer.
-    if (id === 0 && process.env.PRIVML_FAULT_WORKER_CRASH === '1') task = { op: 'abort' };
+    if (id === 0 && this.opts.crashFirstTask) task = { op: 'abort' };
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.workers[worker]!.postMessage({ ...task, id });
@@ -155,14 +174,17 @@ export class LazyPool {
   private pool: RingPool | undefined;
 
   /** `threads` is validated now, the workers start at the first `get()`. */
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly opts: PoolOptions = {},
+  ) {
     const problem = threadsProblem(threads);
     if (problem) throw new Error(problem);
   }
 
   /** The running pool. */
   get(): RingPool {
-    return (this.pool ??= new RingPool(this.threads));
+    return (this.pool ??= new RingPool(this.threads, this.opts));
   }
 
   /** End the workers if any were started. */
