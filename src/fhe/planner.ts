@@ -348,13 +348,16 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
 }
 
 /**
- * Why a plan cannot serve the split keygen/encrypt/infer flow, or undefined: that flow has no client
- * channel during inference, so a plan with client-aided refreshes would give keys that `fhe infer`
- * must refuse later. Saying it at keygen spares the user a key generation and a failed inference.
+ * What a plan with client-aided refreshes means for the split keygen/encrypt/infer flow, or undefined:
+ * `fhe infer` stops at each refresh point with a request for the client (`fhe refresh`), then
+ * continues with `fhe infer --resume`. Said at keygen, so the user knows before generating keys.
  */
-export function splitFlowProblem(plan: FhePlan, source: string): string | undefined {
+export function splitFlowNote(plan: FhePlan, source: string): string | undefined {
   if (!plan.refreshes) return undefined;
-  return `${source}: ${plan.choice}; the split keygen/encrypt/infer flow cannot run client-aided refresh yet: use 'privml fhe run' (client online)`;
+  return (
+    `${source}: ${plan.choice}; in the split flow 'fhe infer' stops ${plan.refreshes} time(s) per image for ` +
+    `'fhe refresh' by the client and continues with 'fhe infer --resume'`
+  );
 }
 
 /** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
