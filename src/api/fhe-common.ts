@@ -18,6 +18,8 @@ export interface PlanOptions {
   maskBits?: number;
   /** Images per ciphertext (slot batching, a power of two; default 1). */
   batch?: number;
+  /** `plan` only: plan for the split keygen/encrypt/infer flow (each refresh costs two more processes), as `keygen` does. */
+  split?: boolean;
 }
 
 /** Check `o` and fill in the scale range the CLI's defaults give; OptionError naming the flag otherwise. */

@@ -45,9 +45,9 @@ export type PlanReport = ReturnType<typeof import('../fhe/planner.js').planSumma
 export async function plan(model: Model | string, opts: PlanOptions & SourceOption = {}): Promise<PlanReport> {
   const o = plannerOptions(opts);
   const { prog } = await program(model, opts.source);
-  const { planFhe, planSummary } = await import('../fhe/planner.js');
+  const { planFhe, planSummary, SPLIT_REFRESH_SECONDS } = await import('../fhe/planner.js');
   try {
-    return planSummary(planFhe(prog, o), prog);
+    return planSummary(planFhe(prog, { ...o, refreshOverheadSeconds: opts.split ? SPLIT_REFRESH_SECONDS : 0 }), prog);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
@@ -80,11 +80,12 @@ export async function keygen(
   const o = plannerOptions(opts);
   ensureWritableDir(dir);
   const { prog } = await program(model, opts.source);
-  const { planFhe, splitFlowNote } = await import('../fhe/planner.js');
+  const { planFhe, splitFlowNote, SPLIT_REFRESH_SECONDS } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
   let p;
   try {
-    p = planFhe(prog, o);
+    // Each refresh of the split flow costs two more processes (context, keys): fewer round trips win ties.
+    p = planFhe(prog, { ...o, refreshOverheadSeconds: SPLIT_REFRESH_SECONDS });
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }

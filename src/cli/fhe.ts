@@ -201,14 +201,14 @@ export function registerFhe(program: Command): void {
       .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')
       .option('--json', 'machine-readable output');
 
-  common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model')).action(
-    async (ref: string, f: PlanFlags) => {
+  common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model'))
+    .option('--split', "plan as fhe keygen does for the split flow (each refresh also costs a 'fhe refresh' and a 'fhe infer --resume' process)")
+    .action(async (ref: string, f: PlanFlags & { split?: boolean }) => {
       const { model, source } = await pafModel(ref, f);
-      const s = await api.plan(model, { ...planOpts(f), source });
+      const s = await api.plan(model, { ...planOpts(f), source, split: f.split });
       if (f.json) return printJson(s);
       printPlan(s);
-    },
-  );
+    });
 
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
     .requiredOption('--model <model>', 'PAF model the keys are for (decides parameters and rotation steps)')

@@ -24,6 +24,12 @@ export interface PlanOptions {
   network?: NetworkProfile;
   /** Statistical hiding of a refresh mask in bits above |x| ≤ 4 (default 40); its room is kept in the modulus. */
   maskBits?: number;
+  /**
+   * Seconds each refresh costs beyond its network round trip and crypto: in the split flow a refresh
+   * ends one `fhe infer` process and starts a `fhe refresh` and another `fhe infer`, each building a
+   * SEAL context and loading keys (`SPLIT_REFRESH_SECONDS`). Default 0 (client online: `fhe run`).
+   */
+  refreshOverheadSeconds?: number;
   /** Rank by the time per image once the model plaintexts are cached (a server over many images) rather than the first image's. */
   cachedPlaintexts?: boolean;
   /**
@@ -32,6 +38,13 @@ export interface PlanOptions {
    */
   batch?: number;
 }
+
+/**
+ * Per-refresh overhead of the split flow at N = 16384 (measured, docs/benchmarks.md issue 17): two more
+ * processes (`fhe refresh`, `fhe infer --resume`), each starting node, building a SEAL context and
+ * loading keys, and the model compiled again.
+ */
+export const SPLIT_REFRESH_SECONDS = 6;
 
 /** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
 export const MASK_VALUE_LOG2 = 2;
@@ -189,6 +202,7 @@ function candidatesFor(
   minS: number,
   net: NetworkProfile,
   maskBits: number,
+  overhead = 0,
 ): { cands: PlanCandidate[]; tooDeep?: string } {
   const seen = new Map<string, PlanCandidate>();
   let tooDeep: string | undefined;
@@ -234,8 +248,9 @@ function candidatesFor(
       if (seen.has(key)) continue;
       const primeBits = chainFor(deepest, s);
       const lowered = before.length ? insertRefreshes(flat, before, maskBits, reserve) : flat;
-      const c = predictCost(lowered, N, deepest, net);
-      const cw = predictCost(lowered, N, deepest, net, { cachedPlaintexts: true });
+      const extra = overhead * before.length;
+      const c = ((p) => ({ ...p, refreshSeconds: p.refreshSeconds + extra, totalSeconds: p.totalSeconds + extra }))(predictCost(lowered, N, deepest, net));
+      const cw = ((p) => ({ ...p, totalSeconds: p.totalSeconds + extra }))(predictCost(lowered, N, deepest, net, { cachedPlaintexts: true }));
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
       seen.set(key, {
         polyModulusDegree: N,
@@ -287,7 +302,7 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
       continue;
     }
     last = { N, lowered };
-    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40);
+    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40, opts.refreshOverheadSeconds ?? 0);
     tooDeep ??= r.tooDeep;
     for (const c of r.cands) all.push({ c, flat: lowered });
     if (!r.cands.some((c) => c.refreshes === 0))
