@@ -47,7 +47,7 @@ export async function plan(model: Model | string, opts: PlanOptions & SourceOpti
   const { prog } = await program(model, opts.source);
   const { planFhe, planSummary, SPLIT_REFRESH_SECONDS } = await import('../fhe/planner.js');
   try {
-    return planSummary(planFhe(prog, { ...o, refreshOverheadSeconds: opts.split ? SPLIT_REFRESH_SECONDS : 0 }), prog);
+    return planSummary(planFhe(prog, { ...o, refreshOverheadSeconds: opts.refreshOverheadSeconds ?? (opts.split ? SPLIT_REFRESH_SECONDS : 0) }), prog);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
@@ -85,7 +85,7 @@ export async function keygen(
   let p;
   try {
     // Each refresh of the split flow costs two more processes (context, keys): fewer round trips win ties.
-    p = planFhe(prog, { ...o, refreshOverheadSeconds: SPLIT_REFRESH_SECONDS });
+    p = planFhe(prog, { ...o, refreshOverheadSeconds: opts.refreshOverheadSeconds ?? SPLIT_REFRESH_SECONDS });
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }

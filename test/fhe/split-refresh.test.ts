@@ -19,12 +19,13 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).re
 test('split flow with refresh: infer stops at each refresh point, refresh + infer --resume reach the plaintext logits', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'privml-fhe-split-'));
   try {
-    // f1 PAF (depth 3 each): with refresh allowed and a 10-bit mask the planner splits the model at N=8192.
+    // f1 PAF (depth 3 each): with refresh allowed, a 10-bit mask and no per-refresh process overhead
+    // charged, the planner splits the model at N=8192 (with the split flow's overhead it would not).
     const pafModel = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2 } }));
     const model = join(dir, 'tiny.paf.onnx');
     saveModel(pafModel, model);
     const notes: string[] = [];
-    const k = await keygen(model, join(dir, 'keys'), { refresh: true, maskBits: 10, onNote: (m) => notes.push(m) });
+    const k = await keygen(model, join(dir, 'keys'), { refresh: true, maskBits: 10, refreshOverheadSeconds: 0, onNote: (m) => notes.push(m) });
     const kp = readKeyParams(k.publicDir);
     assert.ok(kp.refresh && kp.refresh.before.length >= 1, JSON.stringify(kp.refresh));
     assert.match(notes.join('\n'), /'fhe infer' stops \d time\(s\) per image for 'fhe refresh'/);
