@@ -21,6 +21,11 @@ export interface RunOptions extends PlanOptions {
   cacheMb?: number;
   /** Per-step reports for every image (default: the first image only). */
   steps?: boolean;
+  /**
+   * The client encrypts the first linear layer's input rotations next to the image (default true): the
+   * server then makes no rotation at the top level; the client makes that many more encryptions.
+   */
+  clientRotations?: boolean;
   /** Called with (0, total) before the first image, then after each image with its result. */
   onProgress?: (done: number, total: number, result?: ImageResult) => void;
 }
@@ -72,13 +77,14 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
   // The client is in this process, so client-aided refresh is allowed wherever it is predicted faster
   // (refresh: false forbids it). With the plaintext cache on, every image after the first skips the
   // model encodes: plans are ranked by that time.
-  const po = { ...plannerOptions({ ...opts, refresh: opts.refresh ?? true }), cachedPlaintexts: cacheMb > 0 };
+  // The client also encrypts the first layer's input rotations (unless clientRotations is false).
+  const po = { ...plannerOptions({ ...opts, refresh: opts.refresh ?? true }), cachedPlaintexts: cacheMb > 0, clientRotations: opts.clientRotations ?? true };
   const { prog, source, model: m } = await program(model, opts.source);
   const { planFhe } = await import('../fhe/planner.js');
   const { simulateProgram } = await import('../fhe/compile.js');
   const ctxMod = await import('../fhe/context.js');
   const { predictCost } = await import('../fhe/cost.js');
-  const { decryptOutput, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } = await import('../fhe/executor.js');
+  const { decryptOutput, encryptInput, encryptInputRotations, inferEncrypted, localRefresh, outputMeta, precisionProbe } = await import('../fhe/executor.js');
   const { PlainCache } = await import('../fhe/ops.js');
   const { floatTensor } = await import('../onnx/ir.js');
   const { runOrt } = await import('../onnx/ort.js');
@@ -117,15 +123,18 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
     for (let i = 0; i < n; i++) {
       const x = images.subarray(i * sz, (i + 1) * sz);
       const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+      const rots = encryptInputRotations(ctx, keys.publicKey, plan.lowered, x);
       let res;
       try {
         res = await inferEncrypted(ctx, server, plan.lowered, ct, {
           onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x),
           refresh: localRefresh(ctx, secretKey, keys.publicKey),
           cache,
+          inputRotations: rots,
         });
       } finally {
         ct.delete();
+        for (const r of rots) r.delete();
       }
       let y: Float64Array;
       try {

@@ -346,10 +346,21 @@ export function registerFhe(program: Command): void {
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
     .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
+    .option('--no-client-rotations', 'the server rotates the input for the first layer (default: the client encrypts those rotations too)')
     .action(
       async (
         ref: string,
-        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number; batch: number },
+        f: PlanFlags & {
+          dataset: string;
+          limit: number;
+          start: number;
+          steps?: boolean;
+          cacheMb: number;
+          queue?: string;
+          perJob: number;
+          batch: number;
+          clientRotations: boolean;
+        },
       ) => {
         if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
         if (f.batch > 1) return runBatched(ref, f);
@@ -373,7 +384,15 @@ export function registerFhe(program: Command): void {
         };
         let summary: api.RunSummary;
         try {
-          summary = await api.run(model, data, { ...planOpts(f), source, start: f.start, cacheMb: f.cacheMb, steps: f.steps, onProgress });
+          summary = await api.run(model, data, {
+            ...planOpts(f),
+            source,
+            start: f.start,
+            cacheMb: f.cacheMb,
+            steps: f.steps,
+            clientRotations: f.clientRotations,
+            onProgress,
+          });
         } finally {
           bar.stop();
         }

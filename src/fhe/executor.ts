@@ -40,6 +40,8 @@ export interface InferOptions {
   refresh?: RefreshClient;
   /** Model plaintexts kept across inferences (owned by the caller). */
   cache?: PlainCache;
+  /** The client's encryptions of the input's rotations `lowered.inputRotations` (same order; not consumed). */
+  inputRotations?: readonly Ciphertext[];
   /** Called after every step (progress, precision probes) with the step's output ciphertexts. */
   onStep?: (index: number, report: StepReport, cts: readonly Ciphertext[]) => void;
 }
@@ -113,6 +115,42 @@ export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: 
     return { ct, meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
   } finally {
     pt.delete();
+    enc.delete();
+  }
+}
+
+/** rot(v, k)[i] = v[(i + k) mod n]: what a rotation by k does to the slots. */
+function rotated(v: Float64Array, k: number): Float64Array {
+  const n = v.length;
+  return Float64Array.from({ length: n }, (_, i) => v[(i + k) % n]!);
+}
+
+/**
+ * The client's encryptions of its input's rotations that the plan asks for (`lowered.inputRotations`:
+ * the first linear layer's baby steps): it knows the slots, so each costs one encryption, not a
+ * top-level key switch on the server.
+ */
+export function encryptInputRotations(ctx: FheContext, pk: PublicKey, lowered: Lowered, x: ArrayLike<number>): Ciphertext[] {
+  const ks = lowered.inputRotations ?? [];
+  if (!ks.length) return [];
+  const v = new Float64Array(ctx.slots);
+  v.set(packValues(lowered.input, x, ctx.slots).subarray(0, ctx.slots));
+  const enc = ctx.seal.Encryptor(ctx.context, pk);
+  const out: Ciphertext[] = [];
+  try {
+    for (const k of ks) {
+      const pt = ctx.encode(rotated(v, k), ctx.scale);
+      try {
+        out.push(enc.encrypt(pt) as Ciphertext);
+      } finally {
+        pt.delete();
+      }
+    }
+    return out;
+  } catch (e) {
+    for (const c of out) c.delete();
+    throw e;
+  } finally {
     enc.delete();
   }
 }
@@ -315,6 +353,14 @@ async function runSteps(
           next = [];
           // Baby rotations of the inputs, shared by the output ciphertexts' plans (same n1 per step).
           const shared = new Map<string, Ciphertext>();
+          if (s.clientBabies) {
+            // The client encrypted these rotations of its input: no key switch at the top level.
+            const ks = lowered.inputRotations ?? [];
+            const given = opts.inputRotations ?? [];
+            if (given.length !== ks.length)
+              throw new Error(`'${s.name}' takes ${ks.length} client rotations of the input, got ${given.length} (input encrypted for another plan?)`);
+            ks.forEach((k, j) => shared.set(`0:${k}`, given[j]!.clone()));
+          }
           try {
             for (const p of s.plans) next.push(he.linear(ins, p, s.name, shared));
           } catch (e) {

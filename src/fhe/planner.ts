@@ -30,6 +30,8 @@ export interface PlanOptions {
    * SEAL context and loading keys (`SPLIT_REFRESH_SECONDS`). Default 0 (client online: `fhe run`).
    */
   refreshOverheadSeconds?: number;
+  /** The client encrypts the first linear layer's input rotations next to the input (`LowerOptions.clientRotations`). */
+  clientRotations?: boolean;
   /** Rank by the time per image once the model plaintexts are cached (a server over many images) rather than the first image's. */
   cachedPlaintexts?: boolean;
   /**
@@ -296,7 +298,7 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     let lowered: Lowered;
     try {
       if (N / 2 / batch < 1) throw new ModelError(`${batch} images per ciphertext leave no slots`);
-      lowered = lowerProgram(p, N / 2 / batch);
+      lowered = lowerProgram(p, N / 2 / batch, { clientRotations: opts.clientRotations });
     } catch (e) {
       rejected.push(`N=${N}: ${(e as Error).message}`);
       continue;

@@ -99,3 +99,34 @@ test('split flow with refresh: infer stops at each refresh point, refresh + infe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('client rotations: the first layer takes the client-encrypted input rotations, makes no rotation, needs fewer keys, same logits', async () => {
+  const { FheContext, generateKeys } = await import('../../src/fhe/context.js');
+  const { encryptInput, encryptInputRotations, inferEncrypted, decryptOutput, outputMeta } = await import('../../src/fhe/executor.js');
+  const { planFhe } = await import('../../src/fhe/planner.js');
+  const prog = compileModel(expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2 } })), 'tiny');
+  const base = planFhe(prog, { degrees: [16384] });
+  const plan = planFhe(prog, { degrees: [16384], clientRotations: true });
+  const first = plan.lowered.steps[0]!;
+  assert.ok(first.kind === 'linear' && first.clientBabies && first.rotations === 0);
+  assert.ok(plan.lowered.inputRotations!.length >= 2, JSON.stringify(plan.lowered.inputRotations));
+  assert.ok(plan.lowered.rotations < base.lowered.rotations && plan.lowered.rotationSteps.length <= base.lowered.rotationSteps.length);
+  const ctx = await FheContext.create(plan.params);
+  const keys = generateKeys(ctx, plan.lowered.rotationSteps);
+  const { secretKey, ...server } = keys;
+  try {
+    const x = rand(64, 5);
+    const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+    const rots = encryptInputRotations(ctx, keys.publicKey, plan.lowered, x);
+    // Without the client's rotations the plan cannot run (and says why).
+    await assert.rejects(inferEncrypted(ctx, server, plan.lowered, ct), /takes \d+ client rotations of the input, got 0/);
+    const res = await inferEncrypted(ctx, server, plan.lowered, ct, { inputRotations: rots });
+    assert.equal(res.steps[0]!.rotations, 0);
+    const y = decryptOutput(ctx, secretKey, res.ct, outputMeta(plan.lowered, 'tiny'));
+    assert.ok(maxDiff(y, simulateProgram(prog, x).at(-1)!) < 1e-3);
+    for (const c of [ct, res.ct, ...rots]) c.delete();
+  } finally {
+    keys.dispose();
+    ctx.dispose();
+  }
+});
