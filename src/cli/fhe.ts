@@ -346,6 +346,7 @@ export function registerFhe(program: Command): void {
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
     .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
+    .option('--plain-cache <file>', "the server's encoded model plaintexts: loaded when made for this model and plan, else written after the run")
     .option('--no-client-rotations', 'the server rotates the input for the first layer (default: the client encrypts those rotations too)')
     .action(
       async (
@@ -360,6 +361,7 @@ export function registerFhe(program: Command): void {
           perJob: number;
           batch: number;
           clientRotations: boolean;
+          plainCache?: string;
         },
       ) => {
         if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
@@ -391,6 +393,7 @@ export function registerFhe(program: Command): void {
             cacheMb: f.cacheMb,
             steps: f.steps,
             clientRotations: f.clientRotations,
+            plainCacheFile: f.plainCache,
             onProgress,
           });
         } finally {

@@ -188,7 +188,7 @@ const MAGIC = 'PRIVMLHE';
 /** File format version. */
 export const FILE_VERSION = 1;
 /** Kinds of FHE files. */
-export type FheFileKind = 'params' | 'secret' | 'public' | 'relin' | 'galois' | 'ciphertext' | 'refresh-state';
+export type FheFileKind = 'params' | 'secret' | 'public' | 'relin' | 'galois' | 'ciphertext' | 'refresh-state' | 'plaintexts';
 
 /** Header of every privml FHE file. */
 export interface FheFileHeader {

@@ -130,3 +130,32 @@ test('client rotations: the first layer takes the client-encrypted input rotatio
     ctx.dispose();
   }
 });
+
+test('plaintext file: a second fhe run loads the encoded model (no encode), agrees; another model’s file is not used', async () => {
+  const { run } = await import('../../src/api/fhe.js');
+  const dir = mkdtempSync(join(tmpdir(), 'privml-fhe-pf-'));
+  try {
+    const model = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 2 } }));
+    const data = {
+      name: 'rand',
+      images: rand(128, 9),
+      labels: Uint8Array.from([0, 1]),
+      n: 2,
+      shape: [1, 8, 8] as [number, number, number],
+      classes: ['a', 'b', 'c', 'd'],
+    };
+    const file = join(dir, 'tiny.plain');
+    const a = await run(model, data, { source: 'tiny', limit: 1, plainCacheFile: file });
+    assert.ok(existsSync(file) && a.plaintextCache.fromFile!.loaded === 0 && a.plaintextCache.fromFile!.savedBytes > 0);
+    const b = await run(model, data, { source: 'tiny', limit: 1, plainCacheFile: file });
+    assert.ok(b.plaintextCache.fromFile!.loaded > 0 && b.plaintextCache.misses === 0, JSON.stringify(b.plaintextCache));
+    assert.equal(b.results[0]!.fheClass, a.results[0]!.fheClass);
+    assert.ok(b.results[0]!.maxRelErrVsOrt < 1e-2 && b.agreementWithPlaintextPaf === 1);
+    // Other weights: the digest differs, the file is not loaded (and is rewritten).
+    const other = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 3 } }));
+    const c = await run(other, data, { source: 'tiny', limit: 1, plainCacheFile: file });
+    assert.ok(c.plaintextCache.fromFile!.loaded === 0 && c.plaintextCache.misses > 0 && c.agreementWithPlaintextPaf === 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
