@@ -18,6 +18,10 @@ export interface PlanOptions {
   maskBits?: number;
   /** Images per ciphertext (slot batching, a power of two; default 1). */
   batch?: number;
+  /** `plan` only: plan for the split keygen/encrypt/infer flow (each refresh costs two more processes), as `keygen` does. */
+  split?: boolean;
+  /** Seconds each refresh costs on top of its round trip (default: `keygen` and `split` the measured split-flow overhead, else 0). */
+  refreshOverheadSeconds?: number;
 }
 
 /** Check `o` and fill in the scale range the CLI's defaults give; OptionError naming the flag otherwise. */

@@ -21,6 +21,16 @@ export interface RunOptions extends PlanOptions {
   cacheMb?: number;
   /** Per-step reports for every image (default: the first image only). */
   steps?: boolean;
+  /**
+   * The client encrypts the first linear layer's input rotations next to the image (default true): the
+   * server then makes no rotation at the top level; the client makes that many more encryptions.
+   */
+  clientRotations?: boolean;
+  /**
+   * A file of the server's encoded model plaintexts (src/fhe/plainfile.ts): loaded before the first
+   * image when it was made for this model, parameters and plan, (re)written after the run otherwise.
+   */
+  plainCacheFile?: string;
   /** Called with (0, total) before the first image, then after each image with its result. */
   onProgress?: (done: number, total: number, result?: ImageResult) => void;
 }
@@ -72,13 +82,14 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
   // The client is in this process, so client-aided refresh is allowed wherever it is predicted faster
   // (refresh: false forbids it). With the plaintext cache on, every image after the first skips the
   // model encodes: plans are ranked by that time.
-  const po = { ...plannerOptions({ ...opts, refresh: opts.refresh ?? true }), cachedPlaintexts: cacheMb > 0 };
+  // The client also encrypts the first layer's input rotations (unless clientRotations is false).
+  const po = { ...plannerOptions({ ...opts, refresh: opts.refresh ?? true }), cachedPlaintexts: cacheMb > 0, clientRotations: opts.clientRotations ?? true };
   const { prog, source, model: m } = await program(model, opts.source);
   const { planFhe } = await import('../fhe/planner.js');
   const { simulateProgram } = await import('../fhe/compile.js');
   const ctxMod = await import('../fhe/context.js');
   const { predictCost } = await import('../fhe/cost.js');
-  const { decryptOutput, encryptInput, inferEncrypted, localRefresh, outputMeta, precisionProbe } = await import('../fhe/executor.js');
+  const { decryptOutput, encryptInput, encryptInputRotations, inferEncrypted, localRefresh, outputMeta, precisionProbe } = await import('../fhe/executor.js');
   const { PlainCache } = await import('../fhe/ops.js');
   const { floatTensor } = await import('../onnx/ir.js');
   const { runOrt } = await import('../onnx/ort.js');
@@ -105,7 +116,24 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
   const cache = new PlainCache(cacheBytes);
   const cacheStats = { mb: 0, hits: 0, misses: 0 };
   const cached = ctxMod.galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
+  // Model plaintexts from an earlier server run (key-independent), before any client key exists.
+  const pf = opts.plainCacheFile ? await import('../fhe/plainfile.js') : undefined;
+  const digest = pf ? pf.programDigest(ctx, plan.lowered) : '';
+  const tl = performance.now();
+  const loadedFile = pf && cacheBytes > 0 ? pf.loadPlainCache(ctx, cache, digest, opts.plainCacheFile!) : undefined;
+  const plainFile = opts.plainCacheFile
+    ? {
+        file: opts.plainCacheFile,
+        loaded: loadedFile && 'loaded' in loadedFile ? loadedFile.loaded : 0,
+        loadSeconds: (performance.now() - tl) / 1000,
+        savedBytes: 0,
+      }
+    : undefined;
+  // A new client from here: key generation (Galois keys lazily, inside the first image), then the first image.
+  const tk = performance.now();
   const keys = ctxMod.generateKeys(ctx, plan.lowered.rotationSteps, cached);
+  const keygenSeconds = (performance.now() - tk) / 1000;
+  let firstImageWall = 0;
   const { secretKey, ...server } = keys;
   const mem0 = mem();
   const predicted = predictCost(plan.lowered, plan.params.polyModulusDegree, plan.levels, plan.network);
@@ -116,16 +144,20 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
     opts.onProgress?.(0, n);
     for (let i = 0; i < n; i++) {
       const x = images.subarray(i * sz, (i + 1) * sz);
+      const t0 = performance.now();
       const { ct } = encryptInput(ctx, keys.publicKey, plan.lowered.input, x);
+      const rots = encryptInputRotations(ctx, keys.publicKey, plan.lowered, x);
       let res;
       try {
         res = await inferEncrypted(ctx, server, plan.lowered, ct, {
           onStep: precisionProbe(ctx, secretKey, prog, plan.lowered, x),
           refresh: localRefresh(ctx, secretKey, keys.publicKey),
           cache,
+          inputRotations: rots,
         });
       } finally {
         ct.delete();
+        for (const r of rots) r.delete();
       }
       let y: Float64Array;
       try {
@@ -133,6 +165,7 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
       } finally {
         res.ct.delete();
       }
+      if (i === 0) firstImageWall = (performance.now() - t0) / 1000;
       const ref = simulateProgram(prog, x).at(-1)!;
       const ortY = ortLogits.subarray(i * outSize, (i + 1) * outSize);
       const relErr = (want: ArrayLike<number>) => {
@@ -159,6 +192,8 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
       });
       opts.onProgress?.(i + 1, n, results.at(-1));
     }
+    // Save the encoded model for the next server run unless it came from that file already.
+    if (pf && plainFile && cache.misses > 0) plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, opts.plainCacheFile!);
   } finally {
     cacheStats.mb = Math.round(cache.bytes / 1e6);
     cacheStats.hits = cache.hits;
@@ -193,7 +228,9 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
     meanComputeSecondsPerImage: mean((r) => r.computeSeconds),
     cpuSecondsFirstImage: results[0]!.cpuSeconds,
     meanCpuSecondsAfterFirst: n > 1 ? mean((r) => r.cpuSeconds, results.slice(1)) : undefined,
-    plaintextCache: cacheStats,
+    plaintextCache: { ...cacheStats, ...(plainFile ? { fromFile: plainFile } : {}) },
+    // Key generation to the first decrypted answer (wall): client keys, then encrypt, infer (lazy Galois keys), decrypt.
+    newClient: { keygenSeconds, firstImageSeconds: firstImageWall, totalSeconds: keygenSeconds + firstImageWall },
     predictedSecondsPerImage: predicted.totalSeconds,
     predictedSecondsPerImageCached: predictedCached.totalSeconds,
     choice: plan.choice,

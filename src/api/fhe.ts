@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, KeyError, ModelError, OptionError, ProtocolError } from '../errors.js';
 import type { FheParams } from '../fhe/context.js';
-import type { OutputMeta, StepReport } from '../fhe/executor.js';
+import type { OutputMeta } from '../fhe/executor.js';
 import type { Dataset } from '../nn/data/index.js';
 import type { Model } from '../onnx/ir.js';
 import { loadModel } from './core.js';
@@ -45,9 +45,9 @@ export type PlanReport = ReturnType<typeof import('../fhe/planner.js').planSumma
 export async function plan(model: Model | string, opts: PlanOptions & SourceOption = {}): Promise<PlanReport> {
   const o = plannerOptions(opts);
   const { prog } = await program(model, opts.source);
-  const { planFhe, planSummary } = await import('../fhe/planner.js');
+  const { planFhe, planSummary, SPLIT_REFRESH_SECONDS } = await import('../fhe/planner.js');
   try {
-    return planSummary(planFhe(prog, o), prog);
+    return planSummary(planFhe(prog, { ...o, refreshOverheadSeconds: opts.refreshOverheadSeconds ?? (opts.split ? SPLIT_REFRESH_SECONDS : 0) }), prog);
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
@@ -69,8 +69,8 @@ export interface KeygenReport {
 
 /**
  * Generate keys for `model` into `dir` (secret key there, mode 0600; server keys in `dir/public`).
- * A plan that needs client-aided refresh is refused (the split flow has no client to refresh) unless
- * `opts.refresh` is true; then `opts.onNote` hears why those keys only serve `fhe run`-style clients.
+ * The plan's client-aided refresh points go into the key set's params.fhe: `infer` stops at each for
+ * a `refresh` by the client; `opts.onNote` hears how many round trips an image takes.
  */
 export async function keygen(
   model: Model | string,
@@ -80,23 +80,23 @@ export async function keygen(
   const o = plannerOptions(opts);
   ensureWritableDir(dir);
   const { prog } = await program(model, opts.source);
-  const { planFhe, splitFlowProblem } = await import('../fhe/planner.js');
+  const { planFhe, splitFlowNote, SPLIT_REFRESH_SECONDS } = await import('../fhe/planner.js');
   const { FheContext, generateKeys, saveKeys, KEY_FILES } = await import('../fhe/context.js');
   let p;
   try {
-    p = planFhe(prog, o);
+    // Each refresh of the split flow costs two more processes (context, keys): fewer round trips win ties.
+    p = planFhe(prog, { ...o, refreshOverheadSeconds: opts.refreshOverheadSeconds ?? SPLIT_REFRESH_SECONDS });
   } catch (e) {
     return wrap(e, (m) => new ModelError(m));
   }
-  // Refresh chosen because nothing else fits: refuse before generating keys nobody can use.
-  const problem = splitFlowProblem(p, prog.source);
-  if (problem && opts.refresh !== true) throw new ModelError(problem);
-  if (problem) opts.onNote?.(problem);
+  const note = splitFlowNote(p, prog.source);
+  if (note) opts.onNote?.(note);
   const ctx = await FheContext.create(p.params);
   const t = performance.now();
   const keys = generateKeys(ctx, p.lowered.rotationSteps, 1);
   try {
-    const r = saveKeys(ctx, keys, dir, { batch: opts.batch });
+    const refresh = p.refreshes ? { before: p.chosen.refreshBefore, maskBits: o.maskBits ?? 40 } : undefined;
+    const r = saveKeys(ctx, keys, dir, { batch: opts.batch, refresh });
     return {
       keyId: keys.keyId,
       publicDir: join(dir, KEY_FILES.publicDir),
@@ -215,98 +215,7 @@ export async function encryptImages(
   }
 }
 
-/** What `infer` reports (what `privml fhe infer --json` prints). */
-export interface InferReport {
-  out: string;
-  seconds: number;
-  /** Seconds spent loading Galois keys (inside `seconds`). */
-  keySeconds: number;
-  computeSeconds: number;
-  stats: { rotations: number; mults: number; plainMults: number; rescales: number };
-  steps: StepReport[];
-}
-
-/**
- * Server side: run `model` on the ciphertext file `input` with the keys in `publicDir`; writes the
- * output ciphertext to `out`. `opts.source` names an in-memory model in messages and the output header.
- */
-export async function infer(model: Model | string, input: string, publicDir: string, out: string, opts: SourceOption = {}): Promise<InferReport> {
-  const { FheContext, readKeyParams, hasSecretKey, loadServerKeys, peekHeader, decodeCiphertext, encodeCiphertext, KEY_FILES } = await import(
-    '../fhe/context.js'
-  );
-  if (hasSecretKey(publicDir))
-    throw new KeyError(`${publicDir}: holds a secret key; the server must only get the public keys (pass ${join(publicDir, KEY_FILES.publicDir)})`);
-  ensureWritable(out);
-  const { prog, source } = await program(model, opts.source);
-  const { lowerProgram } = await import('../fhe/lower.js');
-  const { interleave } = await import('../fhe/batch.js');
-  const { inferEncrypted, outputMeta } = await import('../fhe/executor.js');
-  let params, keyId: string, batch: number, steps: number[];
-  try {
-    ({ params, keyId, batch, steps } = readKeyParams(publicDir));
-  } catch (e) {
-    return wrap(e, (m) => new KeyError(m));
-  }
-  let lowered;
-  try {
-    // Slot batching: the keys say how many images a ciphertext holds (their rotation steps are for that packing).
-    lowered = interleave(lowerProgram(prog, params.polyModulusDegree / 2 / batch), batch);
-  } catch (e) {
-    return wrap(e, (m) => new ModelError(m));
-  }
-  const missing = lowered.rotationSteps.map((r) => r % (params.polyModulusDegree / 2)).filter((r) => r !== 0 && !steps.includes(r));
-  if (missing.length)
-    throw new KeyError(`${publicDir}: no Galois keys for rotation steps ${missing.slice(0, 5).join(', ')} that ${source} needs (keys made for another model?)`);
-  const levels = params.primeBits.length - 2;
-  if (lowered.depth > levels)
-    throw new ModelError(
-      `${source}: needs ${lowered.depth} levels, the keys' parameters hold ${levels} ` +
-        `(${lowered.depth - levels} missing; client-aided refresh needs 'privml fhe run')`,
-    );
-  if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
-  let head;
-  try {
-    head = peekHeader(input);
-  } catch (e) {
-    return wrap(e, (m) => new DataError(m));
-  }
-  if (head.keyId !== keyId) throw new KeyError(`${input}: encrypted under another key pair (key id ${head.keyId}, server keys ${keyId})`);
-  if (((head.meta['batch'] as number | undefined) ?? 1) !== batch)
-    throw new DataError(`${input}: holds a batch of ${head.meta['batch'] ?? 1} image(s) per ciphertext, the keys are for ${batch}`);
-  const ctx = await FheContext.create(params);
-  let keys;
-  try {
-    keys = loadServerKeys(ctx, publicDir, 4);
-  } catch (e) {
-    ctx.dispose();
-    return wrap(e, (m) => new KeyError(m));
-  }
-  try {
-    const { ct, meta } = decodeCiphertext(ctx, keyId, readFileSync(input), input);
-    const dims = meta['dims'] as number[] | undefined;
-    if (!dims || dims.join(',') !== prog.inputDims.join(',')) {
-      ct.delete();
-      throw new DataError(`${input}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
-    }
-    let res;
-    try {
-      res = await inferEncrypted(ctx, keys, lowered, ct);
-    } finally {
-      ct.delete();
-    }
-    try {
-      writeFileSync(out, encodeCiphertext(ctx, keyId, res.ct, outputMeta(lowered, source, meta['images'] as number | undefined)));
-    } finally {
-      res.ct.delete();
-    }
-    return { out, seconds: res.seconds, keySeconds: res.keySeconds, computeSeconds: res.computeSeconds, stats: res.stats, steps: res.steps };
-  } catch (e) {
-    return wrap(e, (m) => new ProtocolError(m));
-  } finally {
-    keys.dispose();
-    ctx.dispose();
-  }
-}
+export { type InferOptions, type InferReport, infer, refresh } from './fhe-infer.js';
 
 /** Client side: decrypt an output ciphertext file with the secret key in `keysDir`; returns the logits (of the first image of a batch). */
 export async function decrypt(input: string, keysDir: string): Promise<Float64Array> {
@@ -315,10 +224,21 @@ export async function decrypt(input: string, keysDir: string): Promise<Float64Ar
 
 /** Client side: the logits of every image of an output ciphertext file (one unless slot-batched). */
 export async function decryptAll(input: string, keysDir: string): Promise<Float64Array[]> {
-  const { FheContext, readKeyParams, loadClientKeys, decodeCiphertext, KEY_FILES } = await import('../fhe/context.js');
+  const { FheContext, readKeyParams, loadClientKeys, decodeCiphertext, peekHeader, KEY_FILES } = await import('../fhe/context.js');
   const { decryptBatch } = await import('../fhe/executor.js');
   if (!existsSync(join(keysDir, KEY_FILES.secret))) throw new KeyError(`${keysDir}: no secret key (${KEY_FILES.secret}) here`);
   if (!existsSync(input)) throw new DataError(`${input}: no such ciphertext file`);
+  // A refresh request or an input is no output: say so before SEAL reads a payload of another shape.
+  let role: unknown;
+  try {
+    role = peekHeader(input).meta['role'];
+  } catch (e) {
+    return wrap(e, (m) => new DataError(m));
+  }
+  if (role !== 'output')
+    throw new DataError(
+      `${input}: not a model output ciphertext (${role === 'refresh-request' ? "a refresh request: answer it with 'fhe refresh'" : `role ${role}`})`,
+    );
   const ctx = await FheContext.create(readKeyParams(keysDir).params);
   try {
     const keys = loadClientKeys(ctx, keysDir);

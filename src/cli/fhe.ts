@@ -4,6 +4,8 @@
  *   keygen --model M -o keys/         client: secret key in keys/, server keys in keys/public/
  *   encrypt --keys keys/ (--dataset D --index I | --image x.json) -o x.ct
  *   infer MODEL x.ct --public-keys keys/public -o y.ct     server: refuses any secret key
+ *   refresh r.ct --keys keys/ -o f.ct      client: answers a refresh request (plans with refresh points)
+ *   infer MODEL f.ct --resume r.ct.state …  server: continues after the client's refresh
  *   decrypt y.ct --keys keys/
  *   run MODEL --dataset D --limit N   all of it in one process, per-layer timing/level/precision
  * MODEL is a PAF model: PafRelu nodes or the expanded form with `privml.paf.layers` metadata;
@@ -199,14 +201,14 @@ export function registerFhe(program: Command): void {
       .option('--paf <name>', 'make a development PAF model from a plain ReLU model (static scales profiled on 16 sample images)')
       .option('--json', 'machine-readable output');
 
-  common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model')).action(
-    async (ref: string, f: PlanFlags) => {
+  common(fhe.command('plan <model>').description('depth, ring degree, modulus chain and rotations of a PAF model'))
+    .option('--split', "plan as fhe keygen does for the split flow (each refresh also costs a 'fhe refresh' and a 'fhe infer --resume' process)")
+    .action(async (ref: string, f: PlanFlags & { split?: boolean }) => {
       const { model, source } = await pafModel(ref, f);
-      const s = await api.plan(model, { ...planOpts(f), source });
+      const s = await api.plan(model, { ...planOpts(f), source, split: f.split });
       if (f.json) return printJson(s);
       printPlan(s);
-    },
-  );
+    });
 
   common(fhe.command('keygen').description('generate keys for a model (secret key stays in DIR, server keys in DIR/public)'))
     .requiredOption('--model <model>', 'PAF model the keys are for (decides parameters and rotation steps)')
@@ -214,7 +216,7 @@ export function registerFhe(program: Command): void {
     .option('--batch <n>', 'images per ciphertext (slot batching, a power of two; fhe encrypt --count)', posInt('--batch'), 1)
     .action(async (f: PlanFlags & { model: string; out: string; batch: number }) => {
       const { model, source } = await pafModel(f.model, f);
-      // Asked for with --refresh: keys of a refresh plan are made, with a note that only `fhe run` can use them.
+      // A plan with refresh points: say that `fhe infer` will stop for the client at each.
       const onNote = (m: string) => process.stderr.write(`note: ${m}\n`);
       const r = await api.keygen(model, f.out, { ...planOpts(f), batch: f.batch, source, onNote });
       const out = {
@@ -266,15 +268,34 @@ export function registerFhe(program: Command): void {
 
   common(fhe.command('infer <model> <ct>').description('server: run a PAF model on an encrypted image (no secret key here)'))
     .requiredOption('--public-keys <dir>', 'server keys (the public subdirectory of keygen output)')
-    .requiredOption('-o, --out <file>', 'output ciphertext file')
-    .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string }) => {
+    .requiredOption('-o, --out <file>', 'output ciphertext file (or the refresh request, when the plan stops for the client)')
+    .option('--state <file>', 'where the server keeps its refresh masks when the plan stops for the client (default: OUT.state; never send it)')
+    .option('--resume <state>', "continue after a client-aided refresh: <ct> is the client's 'fhe refresh' reply, <state> the server's state file")
+    .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string; state?: string; resume?: string }) => {
       const { model, source } = await pafModel(ref, f);
-      const out = await api.infer(model, ctPath, f.publicKeys, f.out, { source });
-      if (f.json) printJson(out);
-      else {
-        process.stdout.write(`${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`);
-        printSteps(out.steps);
-      }
+      const out = await api.infer(model, ctPath, f.publicKeys, f.out, { source, state: f.state, resume: f.resume });
+      if (f.json) return printJson(out);
+      const r = out.refresh;
+      process.stdout.write(
+        r
+          ? `${f.out}: refresh request for the client at '${r.step}' (${r.remaining} round trip(s) to go), ${out.seconds.toFixed(1)} s; ` +
+              `masks kept in ${r.state}.\n  client: privml fhe refresh ${f.out} --keys KEYS -o REPLY\n  ` +
+              `server: privml fhe infer MODEL REPLY --resume ${r.state} --public-keys ${f.publicKeys} -o OUT\n`
+          : `${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`,
+      );
+      printSteps(out.steps);
+    });
+
+  fhe
+    .command('refresh <request>')
+    .description("client: answer the server's client-aided refresh request (decrypt the masked values, encrypt afresh)")
+    .requiredOption('--keys <dir>', 'key directory with the secret key')
+    .requiredOption('-o, --out <file>', 'reply file for fhe infer --resume')
+    .option('--json', 'machine-readable output')
+    .action(async (req: string, f: { keys: string; out: string; json?: boolean }) => {
+      const r = await api.refresh(req, f.keys, f.out);
+      if (f.json) printJson({ out: f.out, ...r });
+      else process.stdout.write(`${f.out}: ${(r.bytes / 1e6).toFixed(2)} MB, ${r.ciphertexts} ciphertext(s)\n`);
     });
 
   fhe
@@ -325,10 +346,23 @@ export function registerFhe(program: Command): void {
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
     .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
+    .option('--plain-cache <file>', "the server's encoded model plaintexts: loaded when made for this model and plan, else written after the run")
+    .option('--no-client-rotations', 'the server rotates the input for the first layer (default: the client encrypts those rotations too)')
     .action(
       async (
         ref: string,
-        f: PlanFlags & { dataset: string; limit: number; start: number; steps?: boolean; cacheMb: number; queue?: string; perJob: number; batch: number },
+        f: PlanFlags & {
+          dataset: string;
+          limit: number;
+          start: number;
+          steps?: boolean;
+          cacheMb: number;
+          queue?: string;
+          perJob: number;
+          batch: number;
+          clientRotations: boolean;
+          plainCache?: string;
+        },
       ) => {
         if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
         if (f.batch > 1) return runBatched(ref, f);
@@ -352,7 +386,16 @@ export function registerFhe(program: Command): void {
         };
         let summary: api.RunSummary;
         try {
-          summary = await api.run(model, data, { ...planOpts(f), source, start: f.start, cacheMb: f.cacheMb, steps: f.steps, onProgress });
+          summary = await api.run(model, data, {
+            ...planOpts(f),
+            source,
+            start: f.start,
+            cacheMb: f.cacheMb,
+            steps: f.steps,
+            clientRotations: f.clientRotations,
+            plainCacheFile: f.plainCache,
+            onProgress,
+          });
         } finally {
           bar.stop();
         }

@@ -77,6 +77,7 @@ export function interleave(l: Lowered, bt: number): Lowered {
     output: interleaveLayout(l.output, bt),
     steps: l.steps.map((s) => stepOf(s, bt)),
     rotationSteps: l.rotationSteps.map((r) => r * bt),
+    ...(l.inputRotations ? { inputRotations: l.inputRotations.map((r) => r * bt) } : {}),
   };
 }
 

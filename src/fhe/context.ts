@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import { randomId } from '../crypto/index.js';
+import { isRefreshPlan, type RefreshPlan } from './refresh.js';
 
 /** The node-seal library object. */
 export type Seal = SEALLibrary;
@@ -187,7 +188,7 @@ const MAGIC = 'PRIVMLHE';
 /** File format version. */
 export const FILE_VERSION = 1;
 /** Kinds of FHE files. */
-export type FheFileKind = 'params' | 'secret' | 'public' | 'relin' | 'galois' | 'ciphertext';
+export type FheFileKind = 'params' | 'secret' | 'public' | 'relin' | 'galois' | 'ciphertext' | 'refresh-state' | 'plaintexts';
 
 /** Header of every privml FHE file. */
 export interface FheFileHeader {
@@ -386,9 +387,10 @@ export function generateKeys(ctx: FheContext, steps: number[], maxCachedGalois =
 /** Layout of a key directory: `params.fhe`, `secret.key`, `public/{params.fhe,public.key,relin.key,galois-<step>.key}`. */
 export const KEY_FILES = { params: 'params.fhe', secret: 'secret.key', publicDir: 'public', public: 'public.key', relin: 'relin.key' } as const;
 
-function paramsFile(ctx: FheContext, keyId: string, steps: number[], files: Record<string, string>, batch = 1): Uint8Array {
+function paramsFile(ctx: FheContext, keyId: string, steps: number[], files: Record<string, string>, batch = 1, refresh?: RefreshPlan): Uint8Array {
   // `batch` (images per ciphertext, src/fhe/batch.ts) decides the input packing and rotation steps; absent = 1.
-  const meta = { params: ctx.params, steps, files, ...(batch > 1 ? { batch } : {}) };
+  // `refresh` (absent: none) decides where the server's program stops for the client.
+  const meta = { params: ctx.params, steps, files, ...(batch > 1 ? { batch } : {}), ...(refresh?.before.length ? { refresh } : {}) };
   return encodeFheFile({ version: FILE_VERSION, kind: 'params', paramsHash: ctx.hash, keyId, meta }, new Uint8Array(0));
 }
 
@@ -406,7 +408,7 @@ export function saveKeys(
   ctx: FheContext,
   keys: ClientKeys,
   dir: string,
-  opts: { batch?: number } = {},
+  opts: { batch?: number; refresh?: RefreshPlan } = {},
 ): { files: string[]; bytes: number; serverBytes: number } {
   const pub = join(dir, KEY_FILES.publicDir);
   const secretPath = join(dir, KEY_FILES.secret);
@@ -444,21 +446,31 @@ export function saveKeys(
   for (const s of keys.galois.steps) key(`galois-${s}.key`, encodeFheFile(head('galois', { step: s }), sd ? sd.galois(s) : keys.galois.get(s).saveArray(cmp)));
   // The server's copy does not name the secret key's digest (it never sees that file).
   const { [KEY_FILES.secret]: _secretDigest, ...serverManifest } = manifest;
-  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, manifest, opts.batch));
-  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, serverManifest, opts.batch));
+  put(join(dir, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, manifest, opts.batch, opts.refresh));
+  put(join(pub, KEY_FILES.params), paramsFile(ctx, keys.keyId, keys.galois.steps, serverManifest, opts.batch, opts.refresh));
   return { files, bytes, serverBytes };
 }
 
 /** Read the parameters (and key id, Galois steps) of a key directory or its `public` part. */
-export function readKeyParams(dir: string): { params: FheParams; keyId: string; steps: number[]; files: Record<string, string>; batch: number } {
+export function readKeyParams(dir: string): {
+  params: FheParams;
+  keyId: string;
+  steps: number[];
+  files: Record<string, string>;
+  batch: number;
+  refresh?: RefreshPlan;
+} {
   const path = join(dir, KEY_FILES.params);
   const { header } = readFheFile(path, 'params');
-  const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string>; batch?: number };
+  const meta = header.meta as { params: FheParams; steps: number[]; files?: Record<string, string>; batch?: number; refresh?: RefreshPlan };
   if (!meta || typeof meta !== 'object' || !meta.params || !Array.isArray(meta.steps))
     throw new Error(`${path}: corrupt parameter file (no parameters or rotation steps)`);
   const batch = meta.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1 || (batch & (batch - 1)) !== 0) throw new Error(`${path}: corrupt parameter file (batch ${batch})`);
-  return { params: meta.params, keyId: header.keyId, steps: meta.steps, files: meta.files && typeof meta.files === 'object' ? meta.files : {}, batch };
+  const r = meta.refresh;
+  if (r !== undefined && !isRefreshPlan(r)) throw new Error(`${path}: corrupt parameter file (refresh plan)`);
+  const files = meta.files && typeof meta.files === 'object' ? meta.files : {};
+  return { params: meta.params, keyId: header.keyId, steps: meta.steps, files, batch, ...(r ? { refresh: { before: r.before, maskBits: r.maskBits } } : {}) };
 }
 
 /** True when `dir` holds a secret key (server processes must refuse it). */

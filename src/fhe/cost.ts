@@ -97,7 +97,8 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
           for (const src of sourcesOf(p)) for (const b of src.babies) babies.add(`${src.input}:${b.step}`);
           t += p.giants.length * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
         }
-        t += babies.size * ks(k);
+        // Babies the client encrypted (clientBabies) cost the server nothing.
+        if (!s.clientBabies) t += babies.size * ks(k);
         break;
       }
       case 'sumpool':

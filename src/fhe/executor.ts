@@ -4,7 +4,6 @@
  * Per-step timing, level and — when the caller can decrypt (`fhe run`) — precision against the
  * float64 reference of the same program.
  */
-import { CryptoRng } from '../crypto/index.js';
 import { packBatch, unpackBatch } from './batch.js';
 import type { FheProgram } from './compile.js';
 import { simulateProgram } from './compile.js';
@@ -12,6 +11,7 @@ import type { Ciphertext, FheContext, PublicKey, SecretKey, ServerKeys } from '.
 import type { Layout, Lowered } from './lower.js';
 import { packValues } from './lower.js';
 import { HeEval, type HeStats, type PlainCache } from './ops.js';
+import { maskForRefresh, REFRESH_MASK_LOG2, unmaskRefreshed } from './refresh.js';
 
 /** Per-step report. */
 export interface StepReport {
@@ -40,6 +40,8 @@ export interface InferOptions {
   refresh?: RefreshClient;
   /** Model plaintexts kept across inferences (owned by the caller). */
   cache?: PlainCache;
+  /** The client's encryptions of the input's rotations `lowered.inputRotations` (same order; not consumed). */
+  inputRotations?: readonly Ciphertext[];
   /** Called after every step (progress, precision probes) with the step's output ciphertexts. */
   onStep?: (index: number, report: StepReport, cts: readonly Ciphertext[]) => void;
 }
@@ -113,6 +115,42 @@ export function encryptInput(ctx: FheContext, pk: PublicKey, layout: Layout, x: 
     return { ct, meta: { role: 'input', packing: 'grid-v1', dims: layout.dims, slots: ctx.slots } };
   } finally {
     pt.delete();
+    enc.delete();
+  }
+}
+
+/** rot(v, k)[i] = v[(i + k) mod n]: what a rotation by k does to the slots. */
+function rotated(v: Float64Array, k: number): Float64Array {
+  const n = v.length;
+  return Float64Array.from({ length: n }, (_, i) => v[(i + k) % n]!);
+}
+
+/**
+ * The client's encryptions of its input's rotations that the plan asks for (`lowered.inputRotations`:
+ * the first linear layer's baby steps): it knows the slots, so each costs one encryption, not a
+ * top-level key switch on the server.
+ */
+export function encryptInputRotations(ctx: FheContext, pk: PublicKey, lowered: Lowered, x: ArrayLike<number>): Ciphertext[] {
+  const ks = lowered.inputRotations ?? [];
+  if (!ks.length) return [];
+  const v = new Float64Array(ctx.slots);
+  v.set(packValues(lowered.input, x, ctx.slots).subarray(0, ctx.slots));
+  const enc = ctx.seal.Encryptor(ctx.context, pk);
+  const out: Ciphertext[] = [];
+  try {
+    for (const k of ks) {
+      const pt = ctx.encode(rotated(v, k), ctx.scale);
+      try {
+        out.push(enc.encrypt(pt) as Ciphertext);
+      } finally {
+        pt.delete();
+      }
+    }
+    return out;
+  } catch (e) {
+    for (const c of out) c.delete();
+    throw e;
+  } finally {
     enc.delete();
   }
 }
@@ -228,58 +266,64 @@ export function localRefresh(ctx: FheContext, sk: SecretKey, pk: PublicKey): Ref
   };
 }
 
-/** Default mask width (log2 of the amplitude) for refresh steps that do not carry one: 40 bits above |x| ≤ 4. */
-export const REFRESH_MASK_LOG2 = 42;
+export { REFRESH_MASK_LOG2 } from './refresh.js';
 
 /**
- * A refresh mask: uniform in [−2^log2, 2^log2] per slot, 53-bit uniforms from the secret CSPRNG.
- * x + m for |x| ≤ B is within statistical distance |x|/2^(log2+1) of m alone (per slot).
+ * One ciphertext through a client-aided refresh: mask and re-randomise (src/fhe/refresh.ts), let the
+ * client decrypt and re-encrypt, remove the mask and drop to the level the rest of the chain needs.
  */
-function randomMask(n: number, log2: number): Float64Array {
-  const rng = new CryptoRng();
-  const a = 2 ** log2;
-  return Float64Array.from({ length: n }, () => (2 * rng.next() - 1) * a);
-}
-
-/**
- * One ciphertext through a client-aided refresh: mask (uniform ±2^maskLog2 per slot), re-randomise
- * with a fresh encryption of zero, let the client decrypt and re-encrypt, remove the mask.
- */
-async function refreshOne(ctx: FheContext, keys: ServerKeys, cur: Ciphertext, maskLog2: number, client: RefreshClient): Promise<Ciphertext> {
-  const mask = randomMask(ctx.slots, maskLog2);
-  const mp = ctx.encode(mask, cur.scale, cur);
-  const masked = ctx.evaluator.addPlain(cur, mp) as Ciphertext;
-  mp.delete();
-  // Re-randomise: adding a fresh public-key encryption of zero makes the ciphertext's
-  // random part independent of the server's computation (its noise is not flooded).
-  const enc = ctx.seal.Encryptor(ctx.context, keys.publicKey);
-  const zero = enc.encryptZero() as Ciphertext;
-  enc.delete();
-  ctx.evaluator.cipherModSwitchTo(zero, masked.parmsId, zero);
-  zero.setScale(masked.scale);
-  ctx.evaluator.add(masked, zero, masked);
-  zero.delete();
+async function refreshOne(
+  ctx: FheContext,
+  keys: ServerKeys,
+  cur: Ciphertext,
+  maskLog2: number,
+  client: RefreshClient,
+  resumeLevel?: number,
+): Promise<Ciphertext> {
+  const { masked, mask } = maskForRefresh(ctx, keys.publicKey, cur, maskLog2);
   let fresh: Ciphertext;
   try {
     fresh = await client(masked);
   } finally {
     masked.delete();
   }
-  const mt = ctx.encode(mask, fresh.scale, fresh);
-  ctx.evaluator.subPlain(fresh, mt, fresh);
-  mt.delete();
-  return fresh;
+  return unmaskRefreshed(ctx, fresh, mask, resumeLevel);
 }
 
-/** Server side: run the lowered program on an input ciphertext (not consumed). */
-export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
+/** Where a split-flow inference stopped: the masked ciphertexts for the client, the masks the server keeps. */
+export interface Suspended {
+  /** Index of the refresh step in `lowered.steps` (the resume continues there). */
+  step: number;
+  name: string;
+  masked: Ciphertext[];
+  masks: Float64Array[];
+  /** Level the client's fresh encryption may be made at (the server drops the rest at once). */
+  resumeLevel?: number;
+}
+
+/** Options of `inferSplit`: stop at the next refresh instead of calling a client; resume from one. */
+export interface SplitOptions extends Omit<InferOptions, 'refresh'> {
+  /** Resume: the refresh step the inputs answer, and the masks the server put on them. */
+  resume?: { step: number; masks: Float64Array[] };
+}
+
+/** The loop over lowered steps shared by `inferEncrypted` and `inferSplit`; `cur` is owned (freed or returned). */
+async function runSteps(
+  ctx: FheContext,
+  keys: ServerKeys,
+  lowered: Lowered,
+  start: Ciphertext[],
+  opts: InferOptions & { resume?: { step: number; masks: Float64Array[] }; suspend?: boolean },
+): Promise<{ cur: Ciphertext[]; suspended?: Suspended; reports: StepReport[]; refreshes: number; stats: HeStats }> {
   if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
   const he = new HeEval(ctx, keys.relinKeys, keys.galois, opts.cache);
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const k0 = keys.galois.seconds;
-  // A tensor may be spread over several ciphertexts (Layout.cts); the input and output are one each.
-  let cur: Ciphertext[] = [input.clone()];
+  const first = opts.resume?.step ?? 0;
+  if (opts.resume) {
+    const s = lowered.steps[first];
+    if (s?.kind !== 'refresh') throw new Error(`resume at step ${first}: not a refresh step of this model's plan`);
+    if (opts.resume.masks.length !== start.length) throw new Error(`resume at '${s.name}': ${start.length} ciphertexts for ${opts.resume.masks.length} masks`);
+  }
+  let cur: Ciphertext[] = start;
   const reports: StepReport[] = [];
   let refreshes = 0;
   const free = (cts: Ciphertext[]) => cts.forEach((c) => c.delete());
@@ -295,7 +339,7 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
     return out;
   };
   try {
-    for (let i = 0; i < lowered.steps.length; i++) {
+    for (let i = first; i < lowered.steps.length; i++) {
       // Let timers run between steps (SEAL is synchronous): a queue worker renews its job lock here.
       await new Promise<void>((r) => setImmediate(r));
       const s = lowered.steps[i]!;
@@ -309,6 +353,14 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
           next = [];
           // Baby rotations of the inputs, shared by the output ciphertexts' plans (same n1 per step).
           const shared = new Map<string, Ciphertext>();
+          if (s.clientBabies) {
+            // The client encrypted these rotations of its input: no key switch at the top level.
+            const ks = lowered.inputRotations ?? [];
+            const given = opts.inputRotations ?? [];
+            if (given.length !== ks.length)
+              throw new Error(`'${s.name}' takes ${ks.length} client rotations of the input, got ${given.length} (input encrypted for another plan?)`);
+            ks.forEach((k, j) => shared.set(`0:${k}`, given[j]!.clone()));
+          }
           try {
             for (const p of s.plans) next.push(he.linear(ins, p, s.name, shared));
           } catch (e) {
@@ -337,15 +389,36 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
           break;
         }
         case 'refresh': {
-          const client = opts.refresh;
-          if (!client) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
-          // One round trip carries every ciphertext of the tensor, each with its own mask.
-          next = await each(async (c) => {
-            const f = await refreshOne(ctx, keys, c, s.maskLog2 ?? REFRESH_MASK_LOG2, client);
-            // Drop the primes the rest of the chain does not need (dropping is cheap; later operations are not).
-            while (s.resumeLevel !== undefined && he.level(f) > s.resumeLevel) ctx.evaluator.cipherModSwitchToNext(f, f);
-            return f;
-          });
+          const maskLog2 = s.maskLog2 ?? REFRESH_MASK_LOG2;
+          if (opts.resume && i === first) {
+            // The client's fresh encryptions of x + m (split flow): take the masks off.
+            const masks = opts.resume.masks;
+            cur.forEach((f, c) => unmaskRefreshed(ctx, f, masks[c]!, s.resumeLevel));
+            next = cur;
+            cur = [];
+          } else if (opts.suspend) {
+            // Split flow: stop here; the masked ciphertexts go to the client, the masks stay with the server.
+            const masked: Ciphertext[] = [];
+            const masks: Float64Array[] = [];
+            try {
+              for (const c of cur) {
+                const m = maskForRefresh(ctx, keys.publicKey, c, maskLog2);
+                masked.push(m.masked);
+                masks.push(m.mask);
+              }
+            } catch (e) {
+              free(masked);
+              throw e;
+            }
+            free(cur);
+            cur = [];
+            return { cur: [], suspended: { step: i, name: s.name, masked, masks, resumeLevel: s.resumeLevel }, reports, refreshes, stats: { ...he.stats } };
+          } else {
+            const client = opts.refresh;
+            if (!client) throw new Error(`plan needs a client-aided refresh at '${s.name}' but no client is connected (use 'privml fhe run')`);
+            // One round trip carries every ciphertext of the tensor, each with its own mask.
+            next = await each((c) => refreshOne(ctx, keys, c, maskLog2, client, s.resumeLevel));
+          }
           refreshes++;
           break;
         }
@@ -365,24 +438,68 @@ export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered:
       reports.push(r);
       opts.onStep?.(i, r, cur);
     }
-    if (cur.length !== 1) throw new Error(`the model output is spread over ${cur.length} ciphertexts; only one is supported`);
   } catch (e) {
     free(cur);
     throw e;
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const keySeconds = keys.galois.seconds - k0;
+  return { cur, reports, refreshes, stats: { ...he.stats } };
+}
+
+/** Timing of a run (wall, Galois key, CPU seconds) measured around `f`. */
+async function timed<T>(keys: ServerKeys, f: () => Promise<T>): Promise<{ r: T; seconds: number; keySeconds: number; cpuSeconds: number }> {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const k0 = keys.galois.seconds;
+  const r = await f();
   const cu = process.cpuUsage(c0);
+  return { r, seconds: (performance.now() - t0) / 1000, keySeconds: keys.galois.seconds - k0, cpuSeconds: (cu.user + cu.system) / 1e6 };
+}
+
+function oneOutput(cur: Ciphertext[]): Ciphertext {
+  if (cur.length === 1) return cur[0]!;
+  for (const c of cur) c.delete();
+  throw new Error(`the model output is spread over ${cur.length} ciphertexts; only one is supported`);
+}
+
+/** Server side: run the lowered program on an input ciphertext (not consumed). */
+export async function inferEncrypted(ctx: FheContext, keys: ServerKeys, lowered: Lowered, input: Ciphertext, opts: InferOptions = {}): Promise<InferResult> {
+  const { r, seconds, keySeconds, cpuSeconds } = await timed(keys, () => runSteps(ctx, keys, lowered, [input.clone()], opts));
   return {
-    ct: cur[0]!,
-    steps: reports,
+    ct: oneOutput(r.cur),
+    steps: r.reports,
     seconds,
     keySeconds,
     computeSeconds: seconds - keySeconds,
-    cpuSeconds: (cu.user + cu.system) / 1e6,
-    refreshes,
-    stats: { ...he.stats },
+    cpuSeconds,
+    refreshes: r.refreshes,
+    stats: r.stats,
   };
+}
+
+/**
+ * Server side of the split flow (no client online): run from the input (or from the client's answer
+ * to a refresh, `opts.resume`) until the output — or until the next refresh step, where it stops with
+ * the masked ciphertexts for the client (`suspended`). The inputs are not consumed.
+ */
+export async function inferSplit(
+  ctx: FheContext,
+  keys: ServerKeys,
+  lowered: Lowered,
+  inputs: readonly Ciphertext[],
+  opts: SplitOptions = {},
+): Promise<Omit<InferResult, 'ct'> & { ct?: Ciphertext; suspended?: Suspended }> {
+  const { r, seconds, keySeconds, cpuSeconds } = await timed(keys, () => {
+    return runSteps(
+      ctx,
+      keys,
+      lowered,
+      inputs.map((c) => c.clone()),
+      { ...opts, suspend: true },
+    );
+  });
+  const base = { steps: r.reports, seconds, keySeconds, computeSeconds: seconds - keySeconds, cpuSeconds, refreshes: r.refreshes, stats: r.stats };
+  if (r.suspended) return { ...base, suspended: r.suspended };
+  return { ...base, ct: oneOutput(r.cur) };
 }
 
 /** Output metadata for a lowered program (`images`: how many lanes of a batch hold images). */

@@ -71,7 +71,18 @@ export function sourcesOf(p: LinearPlan): LinearSource[] {
 /** A slot-level step. */
 export type HeStep =
   /** `plans[c]` computes output ciphertext c. */
-  | { kind: 'linear'; name: string; src: FheStep; plans: LinearPlan[]; out: Layout; gain: number; rotations: number; plainMults: number }
+  | {
+      kind: 'linear';
+      name: string;
+      src: FheStep;
+      plans: LinearPlan[];
+      out: Layout;
+      gain: number;
+      rotations: number;
+      plainMults: number;
+      /** The baby rotations of the input come from the client (`Lowered.inputRotations`), not from key switches. */
+      clientBabies?: boolean;
+    }
   | { kind: 'sumpool'; name: string; src: FheStep; shifts: number[]; out: Layout; gain: number; rotations: number }
   | { kind: 'paf'; name: string; src: FheStep & { kind: 'paf' }; out: Layout; gain: number }
   | { kind: 'scale'; name: string; factor: number; out: Layout; gain: number }
@@ -127,6 +138,11 @@ export interface Lowered {
   depths: number[];
   /** Images per ciphertext (slot batching, src/fhe/batch.ts): image b in the slots ≡ b (mod batch); default 1. */
   batch?: number;
+  /**
+   * Rotations of the input the client encrypts next to it (`LowerOptions.clientRotations`): the first
+   * linear layer's baby steps, so the server makes none of its most expensive (top-level) rotations.
+   */
+  inputRotations?: number[];
 }
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
@@ -202,14 +218,19 @@ export function bsgsJoint(
   inputs: readonly (readonly number[])[],
   plans: readonly (readonly number[])[],
   n: number,
+  freeBabies = false,
 ): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } {
   let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number; score: number } | undefined;
   const cands = new Set<number>();
-  for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
-  for (let c = 1; c <= n; c *= 2) cands.add(c);
+  // Babies the client supplies cost the server nothing: every diagonal a baby, no giant (n1 = n).
+  if (freeBabies) cands.add(n);
+  else {
+    for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
+    for (let c = 1; c <= n; c *= 2) cands.add(c);
+  }
   for (const n1 of cands) {
     const babies = inputs.map((ks) => [...new Set(ks.map((k) => k % n1))].sort((a, b) => a - b));
-    let cost = babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
+    let cost = freeBabies ? 0 : babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
     if (best && cost >= best.score) continue;
     const giants = plans.map((ks) => giantsFor(ks, n1));
     cost += giants.reduce((a, g) => a + g.cost, 0);
@@ -300,6 +321,7 @@ function planLinear(
   outGain: number,
   n: number,
   where: string,
+  freeBabies = false,
 ): { plans: LinearPlan[]; out: Layout; rotations: number } {
   const wScale = outGain / inGain;
   const m = step.map;
@@ -317,6 +339,7 @@ function planLinear(
       ins.map((i) => [...inKs.get(i)!]),
       byOut.map((byIn) => [...new Set([...byIn.values()].flatMap((d) => [...d.keys()]))]),
       n,
+      freeBabies,
     );
     const chains = new Map(ins.map((i, j) => [i, babyChain(b.babies[j]!, n)]));
     const plans = byOut.map((byIn, c): LinearPlan => {
@@ -371,6 +394,7 @@ function planLinear(
   const rbias = new Float64Array(n);
   for (let r = 0; r < n / T; r++) m.bias.forEach((v, j) => (rbias[r * T + j] = v * outGain));
   const rout: Layout = { dims: step.outDims, slotOf: Int32Array.from({ length: m.outSize }, (_, i) => i), period: T, copies: n / T };
+  if (freeBabies) return directPlan;
   const reducePlan = finish([rByIn], [rbias], reduce, rout);
   return reducePlan.rotations < directPlan.rotations ? reducePlan : directPlan;
 }
@@ -379,6 +403,11 @@ function planLinear(
 export interface LowerOptions {
   /** Indices (into program.steps) before which a client-aided refresh is inserted. */
   refreshBefore?: number[];
+  /**
+   * The client encrypts the first linear layer's input rotations next to the input (it knows the
+   * plaintext, so a rotation costs it one more encryption instead of the server a top-level key switch).
+   */
+  clientRotations?: boolean;
 }
 
 /** Lower a program to `slots` slots. */
@@ -390,6 +419,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
   const steps: HeStep[] = [];
   const depths: number[] = [];
   const refresh = new Set(opts.refreshBefore ?? []);
+  let inputRotations: number[] | undefined;
   p.steps.forEach((s, i) => {
     const where = `${p.source}: step '${s.name}'`;
     if (refresh.has(i)) {
@@ -399,9 +429,16 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     const next = p.steps[i + 1];
     if (s.kind === 'linear') {
       const outGain = next?.kind === 'paf' || next?.kind === 'maxpool' ? 1 / next.scale : 1;
-      const r = planLinear(s, L, gain, outGain, n, where);
+      // Client rotations: only for a first layer that reads the (one-ciphertext) input itself.
+      const free = !!opts.clientRotations && i === 0 && ctsOf(L) === 1;
+      const r = planLinear(s, L, gain, outGain, n, where, free);
       const pm = r.plans.reduce((a, p) => a + sourcesOf(p).reduce((b, src) => b + src.diags.size, 0), 0);
-      steps.push({ kind: 'linear', name: s.name, src: s, plans: r.plans, out: r.out, gain: outGain, rotations: r.rotations, plainMults: pm });
+      const st: HeStep = { kind: 'linear', name: s.name, src: s, plans: r.plans, out: r.out, gain: outGain, rotations: r.rotations, plainMults: pm };
+      if (free) {
+        st.clientBabies = true;
+        inputRotations = [...new Set(r.plans.flatMap((p) => sourcesOf(p).flatMap((src) => src.babies.map((b) => b.step))))].sort((a, b) => a - b);
+      }
+      steps.push(st);
       depths.push(1);
       L = r.out;
       gain = outGain;
@@ -448,7 +485,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
   for (const s of steps) {
     if (s.kind === 'linear') {
       for (const p of s.plans) {
-        for (const src of sourcesOf(p)) src.babies.forEach((b) => rot.add(b.via));
+        if (!s.clientBabies) for (const src of sourcesOf(p)) src.babies.forEach((b) => rot.add(b.via));
         if (p.horner !== undefined) rot.add(p.horner);
         else p.giants.forEach((g) => g && rot.add(g));
         p.reduce.forEach((r) => rot.add(r));
@@ -472,6 +509,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
     rotations,
     depth: depths.reduce((a, b) => a + b, 0),
     depths,
+    ...(inputRotations ? { inputRotations } : {}),
   };
 }
 

@@ -62,6 +62,17 @@ export class PlainCache {
   get bytes(): number {
     return this.bytesUsed;
   }
+  /** The cached plaintexts (to save them: src/fhe/plainfile.ts). */
+  entries(): IterableIterator<[string, Plaintext]> {
+    return this.map.entries();
+  }
+  /** Add a plaintext loaded from a file (owned by the cache); false when the budget is full (the caller deletes it). */
+  put(key: string, pt: Plaintext, bytes: number): boolean {
+    if (this.map.has(key) || this.bytesUsed + bytes > this.budgetBytes) return false;
+    this.map.set(key, pt);
+    this.bytesUsed += bytes;
+    return true;
+  }
   /** Delete every cached plaintext. */
   dispose(): void {
     for (const p of this.map.values()) p.delete();

@@ -24,6 +24,14 @@ export interface PlanOptions {
   network?: NetworkProfile;
   /** Statistical hiding of a refresh mask in bits above |x| ≤ 4 (default 40); its room is kept in the modulus. */
   maskBits?: number;
+  /**
+   * Seconds each refresh costs beyond its network round trip and crypto: in the split flow a refresh
+   * ends one `fhe infer` process and starts a `fhe refresh` and another `fhe infer`, each building a
+   * SEAL context and loading keys (`SPLIT_REFRESH_SECONDS`). Default 0 (client online: `fhe run`).
+   */
+  refreshOverheadSeconds?: number;
+  /** The client encrypts the first linear layer's input rotations next to the input (`LowerOptions.clientRotations`). */
+  clientRotations?: boolean;
   /** Rank by the time per image once the model plaintexts are cached (a server over many images) rather than the first image's. */
   cachedPlaintexts?: boolean;
   /**
@@ -32,6 +40,13 @@ export interface PlanOptions {
    */
   batch?: number;
 }
+
+/**
+ * Per-refresh overhead of the split flow at N = 16384 (measured, docs/benchmarks.md issue 17): two more
+ * processes (`fhe refresh`, `fhe infer --resume`), each starting node, building a SEAL context and
+ * loading keys, and the model compiled again.
+ */
+export const SPLIT_REFRESH_SECONDS = 6;
 
 /** Largest |x| a refreshed slot is assumed to hold (log2): the mask is 2^(maskBits + MASK_VALUE_LOG2) wide. */
 export const MASK_VALUE_LOG2 = 2;
@@ -189,6 +204,7 @@ function candidatesFor(
   minS: number,
   net: NetworkProfile,
   maskBits: number,
+  overhead = 0,
 ): { cands: PlanCandidate[]; tooDeep?: string } {
   const seen = new Map<string, PlanCandidate>();
   let tooDeep: string | undefined;
@@ -234,8 +250,9 @@ function candidatesFor(
       if (seen.has(key)) continue;
       const primeBits = chainFor(deepest, s);
       const lowered = before.length ? insertRefreshes(flat, before, maskBits, reserve) : flat;
-      const c = predictCost(lowered, N, deepest, net);
-      const cw = predictCost(lowered, N, deepest, net, { cachedPlaintexts: true });
+      const extra = overhead * before.length;
+      const c = ((p) => ({ ...p, refreshSeconds: p.refreshSeconds + extra, totalSeconds: p.totalSeconds + extra }))(predictCost(lowered, N, deepest, net));
+      const cw = ((p) => ({ ...p, totalSeconds: p.totalSeconds + extra }))(predictCost(lowered, N, deepest, net, { cachedPlaintexts: true }));
       const keyBytes = (galoisKeyBytes({ polyModulusDegree: N, primeBits, scaleBits: s }) * (flat.rotationSteps.length + 1)) / 2;
       seen.set(key, {
         polyModulusDegree: N,
@@ -281,13 +298,13 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
     let lowered: Lowered;
     try {
       if (N / 2 / batch < 1) throw new ModelError(`${batch} images per ciphertext leave no slots`);
-      lowered = lowerProgram(p, N / 2 / batch);
+      lowered = lowerProgram(p, N / 2 / batch, { clientRotations: opts.clientRotations });
     } catch (e) {
       rejected.push(`N=${N}: ${(e as Error).message}`);
       continue;
     }
     last = { N, lowered };
-    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40);
+    const r = candidatesFor(lowered, N, maxS, minS, net, opts.maskBits ?? 40, opts.refreshOverheadSeconds ?? 0);
     tooDeep ??= r.tooDeep;
     for (const c of r.cands) all.push({ c, flat: lowered });
     if (!r.cands.some((c) => c.refreshes === 0))
@@ -348,13 +365,16 @@ export function planFhe(p: FheProgram, opts: PlanOptions = {}): FhePlan {
 }
 
 /**
- * Why a plan cannot serve the split keygen/encrypt/infer flow, or undefined: that flow has no client
- * channel during inference, so a plan with client-aided refreshes would give keys that `fhe infer`
- * must refuse later. Saying it at keygen spares the user a key generation and a failed inference.
+ * What a plan with client-aided refreshes means for the split keygen/encrypt/infer flow, or undefined:
+ * `fhe infer` stops at each refresh point with a request for the client (`fhe refresh`), then
+ * continues with `fhe infer --resume`. Said at keygen, so the user knows before generating keys.
  */
-export function splitFlowProblem(plan: FhePlan, source: string): string | undefined {
+export function splitFlowNote(plan: FhePlan, source: string): string | undefined {
   if (!plan.refreshes) return undefined;
-  return `${source}: ${plan.choice}; the split keygen/encrypt/infer flow cannot run client-aided refresh yet: use 'privml fhe run' (client online)`;
+  return (
+    `${source}: ${plan.choice}; in the split flow 'fhe infer' stops ${plan.refreshes} time(s) per image for ` +
+    `'fhe refresh' by the client and continues with 'fhe infer --resume'`
+  );
 }
 
 /** Levels a ring holds at scale `s` (chain [s+20, s × levels, s+20]). */
