@@ -3,18 +3,26 @@
  * eco HummingBird config, loopback) with party 0 in Chromium (`privml serve`'s page) and with
  * party 0 as a Node process (`privml mpc party`), alternating on the same samples; both sessions
  * are identical otherwise (count 1, one untimed warm-up batch, the same party 1 and dealer code).
- * `page` is Chromium as playwright starts it (in a session of its own, so Linux's autogroup
- * schedules it as a separate CPU group from party 1 and the dealer); with --same-session a second
- * side, `pageSameSession`, runs the page in a Chromium started as a plain child process, in the
- * session (CPU group) of party 1 and the dealer, where `mpc infer` puts a Node party 0. The sides
- * take turns in a rotating order each round. Prints the medians, per layer the medians of the engine's profile categories on
- * both sides (ring kernels, bit planes, AND gates, packing, framing, waiting for the peer / dealer),
- * and writes a screenshot of the page to docs/serve-page.png.
+ *
+ * Sides:
+ * - `page`: Chromium as a user runs it, driven over a bare DevTools connection to the page target
+ *   (test/helpers/cdp.ts: only Runtime.evaluate, no DevTools domain on in the page or its worker).
+ * - `pagePlaywright`: the same page in a Chromium driven by playwright, which enables the Network
+ *   domain in every worker, so Chromium hands each WebSocket frame, base64-encoded, to the driver
+ *   (what the browser tests use; shown for comparison, skipped with --no-playwright).
+ * - `pageSameSession` (--same-session): playwright's Chromium started as a plain child process, in
+ *   the session (CPU group) of party 1 and the dealer, where `mpc infer` puts a Node party 0
+ *   (the other browsers run in a session of their own, as playwright starts them).
+ * - `node`: `privml mpc party` launched like `mpc infer`.
+ * The sides take turns in a rotating order each round. Prints the medians, per layer the medians
+ * of the engine's profile categories on every side (ring kernels, bit planes, AND gates, packing,
+ * framing, waiting for the peer / dealer), and writes a screenshot of the page (playwright's) to
+ * docs/serve-page.png unless --no-screenshot.
  *
  * With --fhe instead: `privml serve --fhe --paf f1g2`, two images in one page session (the first
  * with key generation and upload), and the page's reported times for each (no Node comparison).
  *
- *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--same-session] [--fhe]
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--no-playwright] [--same-session] [--fhe]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +30,7 @@ import { join } from 'node:path';
 import { loadDatasetSync } from '../src/api/data.js';
 import { ALLOC_ENV } from '../src/api/mpc-session.js';
 import { launchSession } from '../src/mpc/launch.js';
+import { launchPlainChromium, type PlainBrowser } from '../test/helpers/cdp.js';
 import { type Browser, clickClassify, ECO, launchChromium, MODEL, ROOT, rendererPeakRssMb, startServe } from '../test/helpers/chromium.js';
 
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
@@ -29,9 +38,11 @@ const rounds = Number(arg('--rounds') ?? 5) || 5;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-const ALL_SIDES = ['page', 'pageSameSession', 'node'] as const;
+const ALL_SIDES = ['page', 'pagePlaywright', 'pageSameSession', 'node'] as const;
 type Side = (typeof ALL_SIDES)[number];
-const SIDES = ALL_SIDES.filter((s) => s !== 'pageSameSession' || process.argv.includes('--same-session'));
+const SIDES = ALL_SIDES.filter(
+  (s) => (s !== 'pageSameSession' || process.argv.includes('--same-session')) && (s !== 'pagePlaywright' || !process.argv.includes('--no-playwright')),
+);
 /** One timed image on one side: batch time, party 0's PRG expansion, per-layer time and profile. */
 interface Run {
   side: Side;
@@ -97,21 +108,50 @@ const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 })
 const served = await startServe(['--relu-config', ECO], 'inherit');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
 const browsers: Partial<Record<Side, Browser>> = {};
+let plain: PlainBrowser | undefined;
 try {
-  browsers.page = await launchChromium({ viewport: { width: 1060, height: 640 } });
+  plain = await launchPlainChromium(served.url);
+  // The page's own start-up (info, samples) done, as playwright's waitForSelector below.
+  // (retried: the first evaluation can meet the document still being replaced by the navigation)
+  for (let tries = 0; ; tries++) {
+    try {
+      await plain.evaluate(
+        `new Promise((ok) => { const t = setInterval(() => document.querySelector('#samples canvas') && (clearInterval(t), ok(true)), 50); })`,
+      );
+      break;
+    } catch (e) {
+      if (tries >= 20 || !/context/i.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const shot = !process.argv.includes('--no-screenshot');
+  if (SIDES.includes('pagePlaywright') || shot) browsers.pagePlaywright = await launchChromium({ viewport: { width: 1060, height: 640 } });
   if (SIDES.includes('pageSameSession')) browsers.pageSameSession = await launchChromium({ viewport: { width: 1060, height: 640 }, sameSession: true });
   for (const b of Object.values(browsers)) {
     await b.page.goto(served.url);
     await b.page.waitForSelector('#samples canvas');
   }
   const runPage = async (side: Side, i: number) => {
-    const page = browsers[side]!.page;
-    await page.click(`#samples canvas[data-index="${i}"]`);
-    await clickClassify(page, 120_000);
-    const r = await page.evaluate(() => ({
-      run: document.querySelector<HTMLElement>('#result')!.dataset.run,
-      err: document.querySelector('#error')!.textContent,
-    }));
+    let r: { run?: string; err: string | null };
+    if (side === 'page') {
+      // Select the sample, click Classify, wait for the result or the error line (as clickClassify).
+      r = await plain!.evaluate(`(async () => {
+        document.querySelector('#samples canvas[data-index="${i}"]').click();
+        document.querySelector('#classify').click();
+        const res = document.querySelector('#result'), err = document.querySelector('#error');
+        const t0 = Date.now();
+        await new Promise((ok) => { const t = setInterval(() => (res.dataset.prediction !== undefined || err.textContent !== '' || Date.now() - t0 > 120000) && (clearInterval(t), ok()), 20); });
+        return { run: res.dataset.run, err: err.textContent || (res.dataset.run ? '' : 'no result within 120 s') };
+      })()`);
+    } else {
+      const page = browsers[side]!.page;
+      await page.click(`#samples canvas[data-index="${i}"]`);
+      await clickClassify(page, 120_000);
+      r = await page.evaluate(() => ({
+        run: document.querySelector<HTMLElement>('#result')!.dataset.run,
+        err: document.querySelector('#error')!.textContent,
+      }));
+    }
     if (r.err) throw new Error(`page: ${r.err}`);
     const m = JSON.parse(r.run!) as { ms: number; layers: Run['layers'] };
     return record(side, m.ms, m.layers);
@@ -146,7 +186,7 @@ try {
     }
     process.stderr.write(`round ${r + 1}/${rounds}: ${SIDES.map((sd) => `${sd} ${ms[sd].at(-1)!.toFixed(1)} ms`).join(', ')}\n`);
   }
-  if (!process.argv.includes('--no-screenshot')) await browsers.page.page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
+  if (shot) await browsers.pagePlaywright!.page.screenshot({ path: join(ROOT, 'docs', 'serve-page.png') });
   const med = (side: Side) => median(ms[side]);
   const ratio = (side: Side) => Math.round((med(side) / med('node')) * 100) / 100;
   const pairRatio = (side: Side) => Math.round(median(ms[side].map((p, i) => p / ms.node[i]!)) * 100) / 100;
@@ -161,11 +201,15 @@ try {
     pairRatioMedian: Object.fromEntries(SIDES.filter((sd) => sd !== 'node').map((sd) => [sd, pairRatio(sd)])),
     outsideLayersMs: Object.fromEntries(SIDES.map((sd) => [sd, outside(sd)])),
     layerMedians: layerMedians(),
-    rendererPeakRssMb: Object.fromEntries(Object.entries(browsers).map(([sd, b]) => [sd, rendererPeakRssMb(b.profile)])),
+    rendererPeakRssMb: Object.fromEntries([
+      ['page', rendererPeakRssMb(plain.profile)],
+      ...Object.entries(browsers).map(([sd, b]) => [sd, rendererPeakRssMb(b.profile)]),
+    ]),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
   for (const b of Object.values(browsers)) await b.close();
+  await plain?.close();
   served.child.kill();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -20,7 +20,7 @@ import { FileError, firstLine, ModelError, OptionError } from '../errors.js';
 import type { ServedPlan } from '../fhe/wire.js';
 import { stripWeights } from '../mpc/arch.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
-import type { RoleMessage } from '../mpc/launch.js';
+import { ROLE_EXEC_ARGV, type RoleMessage } from '../mpc/launch.js';
 import { planModel } from '../mpc/plan.js';
 import { packageRoot } from '../nn/data/paths.js';
 import { encodeModel } from '../onnx/proto.js';
@@ -79,9 +79,14 @@ interface Session {
 
 /** Fork one role with IPC; resolves with the ports it listens on. */
 function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<{ port: number; wsPort?: number }> } {
-  // The allocator settings `mpc infer` gives its roles (the same party 1 and dealer as there).
+  // Started as `mpc infer` starts its roles (src/mpc/launch.ts): its V8 flags and allocator settings.
   const env = { ...process.env, ...ALLOC_ENV };
-  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env });
+  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, {
+    execArgv: [...process.execArgv, ...ROLE_EXEC_ARGV],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'advanced',
+    env,
+  });
   let last = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => {

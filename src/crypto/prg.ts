@@ -33,13 +33,24 @@ function fresh(n: number): Uint8Array {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * What the page's cipher adds to node:crypto's (src/web/shims/node-crypto.ts): drawing keystream
+ * straight into an array, and announcing the next draws so it can fetch them from WebCrypto ahead.
+ */
+interface PageCipher {
+  keystream?(out: Uint8Array, off: number, n: number): void;
+  reserve?(n: number): Promise<void>;
+}
+
 /** A stateful AES-128-CTR keystream; `iv` defaults to the all-zero counter block. */
 export class Prg {
-  private cipher: Cipher;
+  private cipher: Cipher & PageCipher;
   private buf: Uint8Array = new Uint8Array(0);
   private pos = 0;
   /** Keystream bytes handed out so far (the logical stream position). */
   private used = 0;
+  /** Keystream bytes taken from the cipher so far (draws plus the small-draw buffer). */
+  streamed = 0;
   private readonly key: Uint8Array;
   private readonly iv0: Uint8Array;
 
@@ -101,23 +112,41 @@ export class Prg {
     return this.fill(fresh(n));
   }
 
+  /**
+   * The next draws will take about `n` keystream bytes (see `streamed`): the page fetches them
+   * from WebCrypto now and resolves once they are there; node:crypto computes on demand (no-op).
+   */
+  reserve(n: number): Promise<void> {
+    return this.cipher.reserve?.(n) ?? Promise.resolve();
+  }
+
+  /** `n` keystream bytes from the cipher into `out` at `off`. */
+  private stream(out: Uint8Array, off: number, n: number): void {
+    this.streamed += n;
+    if (this.cipher.keystream) {
+      this.cipher.keystream(out, off, n);
+      return;
+    }
+    for (let o = 0; o < n; o += ZERO_CHUNK) {
+      const len = Math.min(ZERO_CHUNK, n - o);
+      out.set(this.cipher.update(zeroBytes(len)), off + o);
+    }
+  }
+
   /** Overwrite `out` with the next `out.length` keystream bytes (no intermediate copy of the whole); returns `out`. */
   fill(out: Uint8Array): Uint8Array {
     const n = out.length;
     this.used += n;
     // Small draws come from a buffered block of keystream (a cipher call costs ~2 µs); the
     // buffer is just keystream read ahead, so the byte sequence is the same either way.
-    let off = Math.min(n, this.buf.length - this.pos);
+    const off = Math.min(n, this.buf.length - this.pos);
     out.set(this.buf.subarray(this.pos, this.pos + off));
     this.pos += off;
     const rest = n - off;
-    if (rest >= BUF_BYTES) {
-      for (; off < n; off += ZERO_CHUNK) {
-        const len = Math.min(ZERO_CHUNK, n - off);
-        out.set(this.cipher.update(zeroBytes(len)), off);
-      }
-    } else if (rest > 0) {
-      this.buf = this.cipher.update(zeroBytes(BUF_BYTES));
+    if (rest >= BUF_BYTES) this.stream(out, off, rest);
+    else if (rest > 0) {
+      if (this.buf.length !== BUF_BYTES) this.buf = new Uint8Array(BUF_BYTES);
+      this.stream(this.buf, 0, BUF_BYTES);
       out.set(this.buf.subarray(0, rest), off);
       this.pos = rest;
     }

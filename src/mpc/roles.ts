@@ -434,17 +434,17 @@ async function timed<T>(
   client: DealerClient,
   net: NetProfile,
   size: number,
-  dealerPlan: { requests: CorrelationRequest[]; ahead: boolean } | undefined,
+  dealerPlan: { requests: CorrelationRequest[]; ahead: boolean; keystream?: number } | undefined,
   body: () => Promise<T>,
   /** More of the offline phase (e.g. the input's mask, which does not depend on the input). */
   offline?: () => Promise<void>,
 ): Promise<{ value: T; stat: BatchStat; requests: CorrelationRequest[] }> {
-  // Offline phase: all of this batch's dealer material is ready before the clock starts; its time
-  // and bytes are reported apart from the online time.
+  // Offline phase: all of this batch's dealer material is ready before the clock starts; its time and bytes are reported
+  // apart from the online time. `keystream`: PRG bytes the plan expands, fetched first by the page from WebCrypto (Node: no-op).
   const k0 = client.stats.bytesReceived,
     p0 = ctx.peer.stats.bytesSent,
     o0 = performance.now();
-  if (dealerPlan?.ahead) await client.prefetch(dealerPlan.requests);
+  if (dealerPlan?.ahead) await client.reserve(dealerPlan.keystream), await client.prefetch(dealerPlan.requests);
   await offline?.();
   const offlineMs = dealerPlan?.ahead || offline ? performance.now() - o0 : 0;
   const offlinePeerBytes = ctx.peer.stats.bytesSent - p0;
@@ -456,7 +456,7 @@ async function timed<T>(
   const t0 = performance.now();
   // Dealer online, pipelined: ask for the whole batch's material in one round trip at the start;
   // the protocol consumes each item as it arrives (failures surface at the consumer).
-  if (dealerPlan && !dealerPlan.ahead) client.prefetch(dealerPlan.requests).catch(() => {});
+  if (dealerPlan && !dealerPlan.ahead) await client.reserve(dealerPlan.keystream), client.prefetch(dealerPlan.requests).catch(() => {});
   const value = await body();
   const ms = performance.now() - t0;
   const d = diffStats(ctx.peer.stats, before);
@@ -519,14 +519,19 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
     const y = await reveal(ctx, output, 0);
     return y && applyPost(plan, decodeFixed(y, ctx.fracBits));
   };
-  // Untimed warm-up batches of zeros: JIT warm-up, and the dealer plan of each batch size. Two of
-  // the first size: after one, the next batch still ran ~2x the steady CPU time of the ReLU kernels.
+  // Untimed warm-up batches of zeros: JIT warm-up, the dealer plan of each batch size and the PRG bytes it expands (the page
+  // fetches just that much keystream ahead of a later batch). Two of the first size: after one, the next batch still ran ~2x
+  // the steady CPU time of the ReLU kernels.
   const sizes = [...new Set([Math.min(job.batch, job.count), job.count % job.batch || job.batch].filter((s) => s <= job.count))];
+  const keystream = new Map<number, number>();
   if (job.warmup || job.preprocess) {
     for (const s of sizes.length ? [sizes[0]!, ...sizes] : []) {
+      await client.reserve(keystream.get(s));
       const h0 = client.history.length;
+      const k0 = client.prgBytes;
       await runBatch(planFor(s), opts.id === 0 ? new Float32Array(s * inSize) : undefined);
       recorded.set(s, client.history.slice(h0));
+      keystream.set(s, client.prgBytes - k0);
     }
   }
   const batches: BatchStat[] = [];
@@ -549,7 +554,7 @@ async function runModelJob(opts: PartyOptions, ctx: PartyContext, client: Dealer
       client,
       opts.net,
       size,
-      known && { requests: known, ahead: job.preprocess },
+      known && { requests: known, ahead: job.preprocess, keystream: keystream.get(size) },
       () => runBatch(plan, x, layerStats, mask),
       offline,
     );

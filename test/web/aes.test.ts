@@ -76,3 +76,36 @@ test('CtrStream (WebCrypto ahead of the reader, JS in between) gives OpenSSL’s
     }
   }
 });
+
+test('CtrStream with reserve (fetch only what is announced) and keystream() draws give OpenSSL’s stream', async () => {
+  const { CtrStream } = await import('../../src/web/ctr-stream.js');
+  const key = new Uint8Array(randomBytes(16));
+  const iv = new Uint8Array(randomBytes(16));
+  const ref = createCipheriv('aes-128-ctr', key, iv);
+  const mine = new CtrStream(key, iv);
+  // A first draw before any reserve (blind fetch-ahead and JS), then batches announced ahead —
+  // exactly, short (the rest comes from JS), or not at all — drawn as the Prg does (keystream()).
+  for (const [reserve, draws] of [
+    [undefined, [5000, 300_000]],
+    [300_000 + 4096, [100, 299_900]],
+    [300_000, [4096, 400_000]],
+    [undefined, [70_001, 3]],
+  ] as const) {
+    if (reserve !== undefined) await mine.reserve(reserve);
+    for (const n of draws) {
+      const out = new Uint8Array(n + 3);
+      mine.keystream(out, 3, n);
+      assert.deepEqual(out.subarray(3), new Uint8Array(ref.update(new Uint8Array(n))), `reserve ${reserve}, draw ${n}`);
+    }
+  }
+});
+
+test('the page Prg path: the shim cipher’s keystream() and update() continue one stream', () => {
+  const key = new Uint8Array(randomBytes(16));
+  const c = shim.createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+  const ref = createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+  const out = new Uint8Array(10_000);
+  c.keystream(out, 0, 10_000);
+  assert.deepEqual(out, new Uint8Array(ref.update(new Uint8Array(10_000))));
+  assert.deepEqual(new Uint8Array(c.update(new Uint8Array(77))), new Uint8Array(ref.update(new Uint8Array(77))));
+});

@@ -131,6 +131,22 @@ export class DealerClient implements Correlations {
     await Promise.all(entries.map((e) => e.value));
   }
 
+  /** Keystream bytes this party's PRG has expanded so far (what a batch takes, for `reserve`). */
+  get prgBytes(): number {
+    return this.prg.streamed;
+  }
+
+  /**
+   * The next batch will expand about `bytes` of this party's PRG (as measured with `prgBytes` on a
+   * batch of the same plan; undefined: not known, nothing to do): the page fetches that keystream
+   * from WebCrypto now, and from then on nothing beyond what is reserved; in Node this resolves at
+   * once (the keystream is computed on demand).
+   */
+  reserve(bytes: number | undefined): Promise<void> {
+    // plus one small-draw buffer of the Prg, which may stand differently at the batch start
+    return bytes === undefined ? Promise.resolve() : this.prg.reserve(bytes + 4096);
+  }
+
   /** Number of prefetched correlations not consumed yet. */
   get pending(): number {
     return this.queue.length;

@@ -14,8 +14,16 @@ export function randomBytes(n: number): Buffer {
   return out;
 }
 
-/** Only 'aes-128-ctr' is available in the page. */
-export function createCipheriv(alg: string, key: Uint8Array, iv: Uint8Array): { update(d: Uint8Array): Buffer } {
+/**
+ * Only 'aes-128-ctr' is available in the page. Besides Cipher's `update`, two calls the `Prg` uses
+ * when present (node:crypto's Cipher has neither): `keystream` (draw straight into the caller's
+ * array) and `reserve` (announce the next draws, see ctr-stream.ts).
+ */
+export function createCipheriv(
+  alg: string,
+  key: Uint8Array,
+  iv: Uint8Array,
+): { update(d: Uint8Array): Buffer; keystream(out: Uint8Array, off: number, n: number): void; reserve(n: number): Promise<void> } {
   if (alg !== 'aes-128-ctr') throw new Error(`crypto in the page: cipher ${alg} is not available (only aes-128-ctr)`);
   const c = new CtrStream(key, iv);
   return {
@@ -23,6 +31,8 @@ export function createCipheriv(alg: string, key: Uint8Array, iv: Uint8Array): { 
       const u = c.update(d);
       return new Buffer(u.buffer as ArrayBuffer, u.byteOffset, u.length); // a view: the stream's output is fresh, no copy needed
     },
+    keystream: (out, off, n) => c.keystream(out, off, n),
+    reserve: (n) => c.reserve(n),
   };
 }
 
