@@ -59,9 +59,14 @@ export interface SharedMembers {
   /** Bundle and output directories relative to the root (no '..'). */
   bundle: string;
   out: string;
-  /** GMAC of each member's bytes as the submitter read them, under a key drawn for this run only. */
-  mac: MemberMacs;
+  /** GMAC of each member's bytes as the submitter read them, under a key drawn for this run only (the default check)… */
+  mac?: MemberMacs;
+  /** …or each member's SHA-256 from the bundle's manifest (`--member-check sha256`: the submitter reads no member). */
+  sha256?: string[];
 }
+
+/** How a shared-storage worker checks the member it read: a per-run GMAC of the submitter's read, or the manifest's SHA-256. */
+export type MemberCheck = 'mac' | 'sha256';
 
 /**
  * The run's GMAC key and one tag per member of the job (base64). Member k of job i is tagged with the

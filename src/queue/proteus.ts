@@ -24,9 +24,9 @@ import { ensureWritableDir } from '../api/files.js';
 import { type OptLevel, optimizeMember } from '../api/proteus.js';
 import { gmac, gmacKey, gmacVerify } from '../crypto/index.js';
 import { ModelError, OptionError } from '../errors.js';
-import { dropBlobs, getBlob, putBlob } from './blobs.js';
+import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
-import { type JobPayload, memberNonce, type ProteusJob, type SharedMembers } from './jobs.js';
+import { type JobPayload, type MemberCheck, memberNonce, type ProteusJob, type SharedMembers } from './jobs.js';
 import { type ReadMember, readMember, recycle } from './reader.js';
 import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
@@ -59,7 +59,7 @@ export async function proteusHandler(payload: JobPayload, ctx: HandlerContext): 
   const p = payload as ProteusJob;
   if (!Array.isArray(p.members) || !p.members.length || p.members.some((m) => typeof m !== 'string' || !/^member-\d+\.onnx$/.test(m)))
     throw new ModelError(`bad member names ${JSON.stringify(p.members)?.slice(0, 120)}`);
-  const sources = p.shared ? p.shared.mac?.tags : p.blobs;
+  const sources = p.shared ? (p.shared.sha256 ?? p.shared.mac?.tags) : p.blobs;
   if (!Array.isArray(sources) || sources.length !== p.members.length) throw new ModelError(`job names ${p.members.length} members but not one source each`);
   const r: ProteusResult = { seconds: 0 };
   // Shared mode reads the next member (thread pool) while ORT works on this one.
@@ -121,16 +121,27 @@ async function sharedMember(
   r: ProteusResult,
 ): Promise<number> {
   const member = p.members[k]!;
-  const key = Buffer.from(typeof s.mac?.key === 'string' ? s.mac.key : '', 'base64');
-  const tag = Buffer.from(typeof s.mac.tags[k] === 'string' ? s.mac.tags[k] : '', 'base64');
-  if (key.length !== 32 || tag.length !== 16) throw new ModelError(`shared job: no MAC key or tag for ${member}`);
   const { src, bytes } = read;
   const outDir = join(ctx.sharedDir ?? s.root, inside(s.out, 'output'));
-  // The tag computed here is never reported: with the submitter's tag of other bytes under the same nonce it would give the key's GHASH part away.
-  if (!gmacVerify(key, memberNonce(p.index, k), bytes, tag))
-    throw new ModelError(
-      `${src}: the bytes read differ from what the submitter read and tagged (member changed since submission, or another share mounted here)`,
-    );
+  if (s.sha256) {
+    const want = s.sha256[k];
+    if (typeof want !== 'string' || !/^[0-9a-f]{64}$/.test(want)) throw new ModelError(`shared job: no SHA-256 of ${member}`);
+    const got = sha256Hex(bytes);
+    if (got !== want)
+      throw new ModelError(
+        `${src}: read SHA-256 ${got.slice(0, 12)}…, the job expects ${want.slice(0, 12)}… ` +
+          '(another share mounted here, or the member changed since it was hashed)',
+      );
+  } else {
+    const key = Buffer.from(typeof s.mac?.key === 'string' ? s.mac.key : '', 'base64');
+    const tag = Buffer.from(typeof s.mac?.tags[k] === 'string' ? s.mac.tags[k] : '', 'base64');
+    if (key.length !== 32 || tag.length !== 16) throw new ModelError(`shared job: no MAC key or tag for ${member}`);
+    // The tag computed here is never reported: with the submitter's tag of other bytes under the same nonce it would give the key's GHASH part away.
+    if (!gmacVerify(key, memberNonce(p.index, k), bytes, tag))
+      throw new ModelError(
+        `${src}: the bytes read differ from what the submitter read and tagged (member changed since submission, or another share mounted here)`,
+      );
+  }
   // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
   const tmp = join(outDir, `.${member}.${randomBytes(6).toString('hex')}.tmp`);
   try {
@@ -191,13 +202,15 @@ export async function optimizeOverQueue(
   target: QueueTarget,
   bundleDir: string,
   outDir: string,
-  opts: { level?: OptLevel; sharedDir?: string; perJob?: number } & SubmitOptions = {},
+  opts: { level?: OptLevel; sharedDir?: string; perJob?: number; memberCheck?: MemberCheck } & SubmitOptions = {},
 ): Promise<QueuedOptimize> {
   const level = opts.level ?? 'extended';
   const perJob = opts.perJob ?? 1;
   if (!Number.isInteger(perJob) || perJob < 1) throw new OptionError(`--per-job must be a positive integer (got ${perJob})`);
   if (!['basic', 'extended', 'all'].includes(level)) throw new OptionError(`level must be basic, extended or all (got '${level}')`);
-  let manifest: { format?: string; members?: unknown };
+  const check = opts.memberCheck ?? 'mac';
+  if (check !== 'mac' && check !== 'sha256') throw new OptionError(`member check must be mac or sha256 (got '${check}')`);
+  let manifest: { format?: string; members?: unknown; sha256?: Record<string, unknown> };
   try {
     manifest = JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')) as typeof manifest;
   } catch (e) {
@@ -222,7 +235,7 @@ export async function optimizeOverQueue(
   const redis = await blobConnection(target);
   const run = newRunId();
   // Shared mode: this run's MAC key (a fresh one per run, so no nonce is ever reused under it across runs).
-  const macKey = shared ? gmacKey() : undefined;
+  const macKey = shared && check === 'mac' ? gmacKey() : undefined;
   const jobs = Math.ceil(members.length / perJob);
   const names = (i: number) => members.slice(i * perJob, (i + 1) * perJob);
   const live = new Set<string>();
@@ -237,10 +250,18 @@ export async function optimizeOverQueue(
       jobs,
       async (i) => {
         const fs = names(i);
+        if (shared && check === 'sha256') {
+          // The bundle's own hashes when its manifest lists them (written at obfuscation): the submitter reads no member.
+          const sha256 = fs.map((f) => {
+            const listed = manifest.sha256?.[f];
+            return typeof listed === 'string' && /^[0-9a-f]{64}$/.test(listed) ? listed : sha256Hex(read(f));
+          });
+          return { members: fs, shared: { ...shared, sha256 }, level };
+        }
         if (shared) {
           // Tags of the bytes read here, now: the workers then optimize exactly what this command would have
-          // read locally. (The manifest's SHA-256 list would spare this read, but checking it costs each
-          // worker ~5× more CPU than a GMAC, and it is on the same storage as the members.)
+          // read locally. (The manifest's SHA-256 list, --member-check sha256, spares this read of the whole
+          // bundle, but checking a SHA-256 costs a worker ~5× a GMAC's CPU.)
           const tags: string[] = [];
           for (const [k, f] of fs.entries()) {
             const m = await readMember(join(bundleDir, f)).catch((e: NodeJS.ErrnoException) => {

@@ -57,6 +57,16 @@ test('proteus optimize --queue --shared-dir: same optimized members as the local
   for (const w of workers) assert.match(w.stderr(), /proteus job \S+ done/);
 });
 
+test('--member-check sha256: workers check the manifest hashes; same members; a bad choice is a one-line usage error', { skip: SKIP }, async () => {
+  const out = join(share, 'queued-sha');
+  const p = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--per-job', '2', '--member-check', 'sha256']);
+  assert.equal(await p.exited, 0, p.stderr());
+  for (const f of readdirSync(join(tmp, 'local'))) assert.ok(readFileSync(join(tmp, 'local', f)).equals(readFileSync(join(out, f))), `${f} differs`);
+  const bad = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--member-check', 'md5']);
+  assert.equal(await bad.exited, 2);
+  assert.match(bad.stderr().trim(), /^privml: error: --member-check must be mac or sha256 \(got 'md5'\)$/);
+});
+
 test('a bundle outside --shared-dir is a one-line error at the submitter', { skip: SKIP }, async () => {
   const p = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'elsewhere'), '--queue', redis.url, '--shared-dir', share]);
   assert.notEqual(await p.exited, 0);
@@ -78,6 +88,7 @@ test('a member whose bytes differ from its tag, or that a worker cannot read, fa
     const cases = [
       [{ ...base, shared }, /member-\d+\.onnx: the bytes read differ from what the submitter read and tagged/],
       [{ ...base, shared: { ...shared, mac: { key: 'x', tags: ['y'] } } }, /no MAC key or tag for member-/],
+      [{ ...base, shared: { ...shared, mac: undefined, sha256: ['0'.repeat(64)] } }, /read SHA-256 .*, the job expects 000000000000…/],
       [{ ...base, members: ['member-999.onnx'], shared }, /cannot read the member \(ENOENT\)/],
       [{ ...base, shared: { ...shared, bundle: '../../etc' } }, /bad bundle path/],
     ] as const;
