@@ -1,6 +1,7 @@
 // What one process spends per phase optimizing every member of a Proteus bundle with onnxruntime: ORT from
 // the file path (the local command) with ORT's default intra-op pool or one thread, and ORT from a buffer
-// after reading the member (a shared-storage worker), with no check, a GMAC or a SHA-256 of the bytes.
+// after reading the member (a shared-storage worker), with no check, a GMAC or a SHA-256 of the bytes;
+// `read-gmac` only reads and tags every member (what the submitter adds with --member-check mac).
 // Each variant runs in its own process, alternating, so they see the same load; one JSON line each.
 // Usage: node bench/proteus-phases.mjs BUNDLE [rounds=2] [variants=path,path-t1,buf-t1,buf-t1-gmac,buf-t1-sha]
 import { spawnSync } from 'node:child_process';
@@ -38,7 +39,7 @@ if (child === undefined) {
   const w0 = performance.now();
   for (const [i, m] of members.entries()) {
     let src = join(bundle, m);
-    if (variant.startsWith('buf')) {
+    if (variant.startsWith('buf') || variant === 'read-gmac') {
       let t = performance.now();
       const fd = openSync(src, 'r');
       const n = fstatSync(fd).size;
@@ -59,6 +60,7 @@ if (child === undefined) {
       }
       check += performance.now() - t;
     }
+    if (variant === 'read-gmac') continue;
     const options = { graphOptimizationLevel: 'extended', optimizedModelFilePath: join(out, m), logSeverityLevel: 3 };
     if (variant.includes('-t1')) Object.assign(options, { intraOpNumThreads: 1, interOpNumThreads: 1 });
     const t = performance.now();
