@@ -25,7 +25,9 @@ export async function readMember(path: string): Promise<ReadMember> {
     const st = await fh.stat();
     // Sized from stat, but read to the end whatever it said: a pipe or a file still growing reports less.
     const want = st.isFile() ? st.size : 1 << 20;
-    const i = pool.findIndex((b) => b.length > want);
+    // The smallest pooled buffer that fits (the pool is kept largest first).
+    let i = pool.length - 1;
+    while (i >= 0 && pool[i]!.length <= want) i--;
     // Not zero-filled (only read bytes are used), a quarter larger than needed so slightly larger members reuse it.
     buf = i >= 0 ? pool.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(want * 1.25) + 4096);
     let at = 0;
@@ -48,8 +50,16 @@ export async function readMember(path: string): Promise<ReadMember> {
   }
 }
 
+/**
+ * Keep the two largest buffers seen: members come in shuffled sizes (0.3–40 MB in a resnet50 bundle), and
+ * keeping whichever came back first made most large members allocate (and page-fault) a fresh buffer —
+ * measured on a 2.1 GB bundle, reading took 0.75–0.86 s of CPU that way against 0.40–0.43 s into one
+ * reused buffer.
+ */
 function recycleBuffer(b: Buffer): void {
-  if (pool.length < 2) pool.push(b);
+  pool.push(b);
+  pool.sort((x, y) => y.length - x.length);
+  pool.length = Math.min(pool.length, 2);
 }
 
 /** Give a read's buffer back for a later read; `r.bytes` must not be used afterwards. */
