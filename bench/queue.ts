@@ -13,7 +13,8 @@
  * picks the runs (default all three); `--save DIR` keeps each run's full --json output as DIR/LABEL-REP.json.
  *
  * CPU seconds per run: the submitter's (a child this process waits for, from /proc/self/stat's cutime +
- * cstime) plus each warm worker's (utime + stime + its children's, from /proc/PID/stat), as deltas. With
+ * cstime) plus each warm worker's (utime + stime + its children's, from /proc/PID/stat), as deltas;
+ * `cpuParts` splits it (command, each worker) and adds redis-server's, which cpuSeconds leaves out. With
  * `-o DIR`, every run's output files are hashed and compared with the local run's (sameMembers).
  */
 import { createHash } from 'node:crypto';
@@ -80,12 +81,16 @@ const live: Proc[] = [];
 async function run(label: string, args: string[]): Promise<{ label: string; wallSeconds: number; json: Record<string, unknown> }> {
   if (outDir) rmSync(outDir, { recursive: true, force: true });
   const cpu0 = cpuOf('self', true) + live.reduce((a, w) => a + cpuOf(w.child.pid!, false), 0);
+  // The parts apart: submitter (or local command), each worker, and redis-server (not in cpuSeconds).
+  const parts0 = [cpuOf('self', true), ...live.map((w) => cpuOf(w.child.pid!, false)), redisCpu()];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const t0 = performance.now();
   const p: Proc = privml([...args, '--json']);
   const code = await p.exited;
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpuSeconds = cpuOf('self', true) + live.reduce((a, w) => a + cpuOf(w.child.pid!, false), 0) - cpu0;
+  const parts = [cpuOf('self', true), ...live.map((w) => cpuOf(w.child.pid!, false)), redisCpu()].map((c, i) => +(c - parts0[i]!).toFixed(2));
+  const cpuParts = { command: parts[0], workers: parts.slice(1, -1), redis: parts.at(-1) };
   if (code !== 0) throw new Error(`${label}: exit ${code}: ${p.stderr().slice(-500)}`);
   const json = JSON.parse(p.stdout()) as Record<string, unknown>;
   if (saveDir) writeFileSync(join(saveDir, `${label}-${rep}.json`), p.stdout());
@@ -99,6 +104,7 @@ async function run(label: string, args: string[]): Promise<{ label: string; wall
     label,
     wallSeconds: +wallSeconds.toFixed(2),
     cpuSeconds: +cpuSeconds.toFixed(2),
+    cpuParts,
     load1: Number(load),
     ...(sameMembers === undefined ? {} : { sameMembers }),
     ...(json['queue'] && typeof json['queue'] === 'object' ? { queue: json['queue'] } : {}),
@@ -132,6 +138,10 @@ const median = (v: number[]) => {
 };
 
 const redis = await startRedis();
+const redisCpu = () => {
+  const pid = redis.pid();
+  return pid ? cpuOf(pid, false) : 0;
+};
 let w1: Proc | undefined;
 let w2: Proc | undefined;
 const times: Record<string, number[]> = { local: [], q2: [], q1: [] };

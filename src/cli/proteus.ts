@@ -121,25 +121,34 @@ export function registerProteus(program: Command): void {
     .option('--queue <url>', 'split the members into jobs for `privml worker`s on this Redis (redis://[:PASSWORD@]HOST:PORT)')
     .option('--shared-dir <dir>', 'with --queue: bundle and output are inside DIR, storage every worker mounts; members move by path, not through Redis')
     .option('--per-job <n>', 'with --queue: members per job (default: 1)', posInt('--per-job'))
-    .action(async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string; sharedDir?: string; perJob?: number }) => {
-      if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
-      if ((o.sharedDir || o.perJob) && !o.queue) throw new CliError('--shared-dir and --per-job go with --queue', 2);
-      if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
-      const bar = new Progress(!o.json);
-      let started = false;
-      const r = await api.optimize(dir, o.output, {
-        level: o.level as api.OptLevel,
-        onProgress: (d, t) => {
-          if (!started) bar.start('optimizing', t);
-          started = true;
-          bar.update(d);
-        },
-      });
-      bar.stop();
-      const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100 };
-      if (o.json) return printJson(summary);
-      process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s\n`);
-    });
+    .option(
+      '--member-check <how>',
+      "with --shared-dir: mac (default: this command reads every member once and tags it with a per-run GMAC) or sha256 (workers check the manifest's hashes; this command reads no member)",
+    )
+    .action(
+      async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string; sharedDir?: string; perJob?: number; memberCheck?: string }) => {
+        if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+        if ((o.sharedDir || o.perJob) && !o.queue) throw new CliError('--shared-dir and --per-job go with --queue', 2);
+        if (o.memberCheck !== undefined && !o.sharedDir) throw new CliError('--member-check goes with --shared-dir', 2);
+        if (o.memberCheck !== undefined && !['mac', 'sha256'].includes(o.memberCheck))
+          throw new CliError(`--member-check must be mac or sha256 (got '${o.memberCheck}')`, 2);
+        if (o.queue) return (await import('./queue-hooks.js')).proteusOptimizeQueued(dir, { ...o, queue: o.queue });
+        const bar = new Progress(!o.json);
+        let started = false;
+        const r = await api.optimize(dir, o.output, {
+          level: o.level as api.OptLevel,
+          onProgress: (d, t) => {
+            if (!started) bar.start('optimizing', t);
+            started = true;
+            bar.update(d);
+          },
+        });
+        bar.stop();
+        const summary = { bundle: dir, output: o.output, level: o.level, members: r.members, seconds: Math.round(r.seconds * 100) / 100 };
+        if (o.json) return printJson(summary);
+        process.stdout.write(`optimized ${r.members} members (level ${o.level}) into ${o.output} in ${summary.seconds} s\n`);
+      },
+    );
 
   p.command('recover')
     .description('(owner) pick the real optimized subgraphs, stitch them back, verify, report latency')

@@ -28,7 +28,7 @@ function progress(label: string, json: boolean | undefined) {
 /** `privml proteus optimize BUNDLE -o OUT --queue URL`. */
 export async function proteusOptimizeQueued(
   dir: string,
-  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string; perJob?: number },
+  o: { output: string; level: string; json?: boolean; queue: string; sharedDir?: string; perJob?: number; memberCheck?: string },
 ): Promise<void> {
   const target = parseQueueUrl(o.queue);
   const { optimizeOverQueue } = await import('../queue/proteus.js');
@@ -38,6 +38,7 @@ export async function proteusOptimizeQueued(
       level: o.level as 'extended',
       sharedDir: o.sharedDir,
       perJob: o.perJob,
+      memberCheck: o.memberCheck as 'mac' | undefined,
       onProgress: p.onProgress,
       log: p.log,
     });

@@ -22,7 +22,7 @@ export function registerWorker(program: Command): void {
     .option('--kinds <list>', `job kinds to serve (comma-separated subset of ${JOB_KINDS.join(',')})`, JOB_KINDS.join(','))
     .option('--stall-seconds <s>', "seconds after which a silent worker's job is retried elsewhere", posNum('--stall-seconds'), 30)
     .option('--shared-dir <dir>', "this machine's mount of the storage submitters pass with --shared-dir (default: the submitter's path)")
-    .option('--ort-threads <n>', 'onnxruntime intra-op threads per Proteus job (default: one per core)', posInt('--ort-threads'))
+    .option('--ort-threads <n>', 'onnxruntime intra-op threads per Proteus job (default 1, as the local command)', posInt('--ort-threads'))
     .option('--quiet', 'no per-job log lines')
     .action(
       async (o: { queue: string; concurrency: number; kinds: string; stallSeconds: number; sharedDir?: string; ortThreads?: number; quiet?: boolean }) => {

@@ -14,7 +14,7 @@ export const JOB_KINDS = ['fhe', 'mpc', 'proteus'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Payload format version; a worker refuses (fails the job, no retry) any other. */
-export const PAYLOAD_VERSION = 2;
+export const PAYLOAD_VERSION = 3;
 
 /** Prefix of privml's BullMQ queues. */
 export const QUEUE_PREFIX = 'privml';
@@ -39,7 +39,7 @@ export interface JobBase {
  * Optimize Proteus bundle members with onnxruntime (`--per-job` of them, one after another). The members
  * travel one of two ways: as blobs through Redis (`blobs`), or by path on storage the submitter and the
  * workers both mount (`shared`: an NFS export, a cluster volume), where the worker reads each member,
- * checks its hash, writes the optimized member next to the others and returns only its size.
+ * checks its MAC, writes the optimized member next to the others and returns only its size.
  */
 export interface ProteusJob extends JobBase {
   kind: 'proteus';
@@ -59,8 +59,31 @@ export interface SharedMembers {
   /** Bundle and output directories relative to the root (no '..'). */
   bundle: string;
   out: string;
-  /** SHA-256 of each member's bytes (from the bundle's manifest, or hashed by the submitter). */
-  sha256: string[];
+  /** GMAC of each member's bytes as the submitter read them, under a key drawn for this run only (the default check)… */
+  mac?: MemberMacs;
+  /** …or each member's SHA-256 from the bundle's manifest (`--member-check sha256`: the submitter reads no member). */
+  sha256?: string[];
+}
+
+/** How a shared-storage worker checks the member it read: a per-run GMAC of the submitter's read, or the manifest's SHA-256. */
+export type MemberCheck = 'mac' | 'sha256';
+
+/**
+ * The run's GMAC key and one tag per member of the job (base64). Member k of job i is tagged with the
+ * nonce {@link memberNonce}(i, k), unique within the run; the key is never used for another run.
+ */
+export interface MemberMacs {
+  key: string;
+  tags: string[];
+}
+
+/** The 12-byte GMAC nonce of member k of job `index` (job index and position: distinct for every member of a run). */
+export function memberNonce(index: number, k: number): Uint8Array {
+  const n = new Uint8Array(12);
+  const v = new DataView(n.buffer);
+  v.setUint32(0, index);
+  v.setUint32(4, k);
+  return n;
 }
 
 /** Run a PAF model on a batch of CKKS ciphertexts with the client's public (evaluation) keys. */

@@ -22,7 +22,7 @@ export interface HandlerContext {
   progress(pct: number): Promise<void>;
   /** This worker's mount point of the shared storage (`--shared-dir`), if it has one. */
   sharedDir?: string;
-  /** ORT intra-op threads for Proteus jobs (`--ort-threads`; default: ORT's, one per core). */
+  /** ORT intra-op threads for Proteus jobs (`--ort-threads`; default 1, as the local command). */
   ortThreads?: number;
 }
 

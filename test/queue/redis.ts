@@ -35,6 +35,8 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Start again on the same port and data directory. */
   start(): Promise<void>;
+  /** The running redis-server's pid (for CPU accounting in bench/queue.ts). */
+  pid(): number | undefined;
 }
 
 /** Start redis-server on a free port with a random password and AOF persistence in a temp dir. */
@@ -65,7 +67,7 @@ export async function startRedis(): Promise<TestRedis> {
     });
   };
   await start();
-  return { url: `redis://:${password}@127.0.0.1:${port}`, port, password, stop, start };
+  return { url: `redis://:${password}@127.0.0.1:${port}`, port, password, stop, start, pid: () => proc?.pid };
 }
 
 /** A spawned `privml` process with its output collected. */
