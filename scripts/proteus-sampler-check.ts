@@ -17,7 +17,7 @@
 import type { Model } from '../src/onnx/ir.js';
 import { loadModel } from '../src/onnx/proto.js';
 import { buildZoo } from '../src/onnx/zoo/index.js';
-import { channelAxis, channelNorms } from '../src/proteus/battery.js';
+import { centralMoments, channelAxis, channelNorms } from '../src/proteus/battery.js';
 import { CORPUS_CONFIGS } from '../src/proteus/corpus.js';
 import { extractParts } from '../src/proteus/extract.js';
 import { partitionModel } from '../src/proteus/partition.js';
@@ -30,21 +30,7 @@ const STATS = ['excess kurtosis', 'skew', 'max |z|', 'tail mass |z|>3', 'channel
 /** Value statistics of one tensor (STATS order; NaN where undefined). */
 function tensorStats(d: Float32Array, dims: readonly number[], axis: number): number[] {
   const n = d.length;
-  let m1 = 0;
-  for (const v of d) m1 += v;
-  m1 /= n;
-  let m2 = 0;
-  let m3 = 0;
-  let m4 = 0;
-  for (const v of d) {
-    const e = v - m1;
-    m2 += e * e;
-    m3 += e * e * e;
-    m4 += e * e * e * e;
-  }
-  m2 /= n;
-  m3 /= n;
-  m4 /= n;
+  const { mean: m1, m2, m3, m4 } = centralMoments(d);
   const sd = Math.sqrt(m2);
   let maxZ = 0;
   let tail = 0;

@@ -107,21 +107,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     const s = Float32Array.from(d).sort();
     let dup = 0;
     for (let i = 1; i < n; i++) if (s[i] === s[i - 1]) dup++;
-    let m1 = 0;
-    for (const v of d) m1 += v;
-    m1 /= n;
-    let m2 = 0;
-    let m3 = 0;
-    let m4 = 0;
-    for (const v of d) {
-      const e = v - m1;
-      m2 += e * e;
-      m3 += e * e * e;
-      m4 += e * e * e * e;
-    }
-    m2 /= n;
-    m3 /= n;
-    m4 /= n;
+    const { mean: m1, m2, m3, m4 } = centralMoments(d);
     const sd = Math.sqrt(m2);
     let tail = 0;
     let maxZ = 0;
@@ -190,6 +176,24 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     Math.log2(Math.max(1, bytes)),
     loads ? 1 : 0,
   ];
+}
+
+/** Mean and second to fourth central moments of `d` (population, not bias-corrected). */
+export function centralMoments(d: Float32Array): { mean: number; m2: number; m3: number; m4: number } {
+  const n = d.length;
+  let mean = 0;
+  for (const v of d) mean += v;
+  mean /= n;
+  let m2 = 0;
+  let m3 = 0;
+  let m4 = 0;
+  for (const v of d) {
+    const e = v - mean;
+    m2 += e * e;
+    m3 += e * e * e;
+    m4 += e * e * e * e;
+  }
+  return { mean, m2: m2 / n, m3: m3 / n, m4: m4 / n };
 }
 
 /** L2 norms of a weight's slices along `axis` (its output channels). */
