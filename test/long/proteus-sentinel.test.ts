@@ -169,7 +169,10 @@ test('transformer sentinels are whole attention/MLP layers: no adapters, op pair
     let total = 0;
     let matched = 0;
     let copies = 0;
-    for (const [i, real] of models.entries()) {
+    // Three test streams: the matched share is ~58 % with a spread of ~5 points per stream of 54–60
+    // sentinels, so one stream fell under the 50 % bound by chance when the weight sampler's draws
+    // (not the structure generator) changed.
+    for (const [i, real] of [0, 100, 200].flatMap((o) => models.map((r, j) => [o + j, r] as const))) {
       const t = topologyOf(real);
       const shape = structureOf(real);
       for (const f of generateSentinels(real, 6, { stats, seed: 3 + i, modelOps })) {
