@@ -680,3 +680,24 @@ test('admission: HTTP text, an oversized header, a port scan and a silent client
   admitted!.close();
   l.close();
 });
+
+test('a frame over the pre-authentication cap right after the hello waits for the raised limit; an unverified flood still fails', () => {
+  const got: number[] = [];
+  const d = new FrameDecoder((f) => got.push(f.length), 1024, undefined, 1 << 20);
+  // hello (10 bytes) and the start of a 5,000-byte frame in one read, before this end verified the peer
+  const big = encodeFrame(new Uint8Array(5000), 1 << 20);
+  d.push(Uint8Array.from([...encodeFrame(new Uint8Array(10), 1024), ...big.subarray(0, 1500)]));
+  assert.deepEqual(got, [10]);
+  assert.equal(d.idle, false);
+  d.setMaxFrameBytes(1 << 20);
+  d.push(big.subarray(1500));
+  assert.deepEqual(got, [10, 5000]);
+  assert.equal(d.idle, true);
+  // never verified: bytes past two frames at the pre-authentication cap fail the link
+  const e = new FrameDecoder(() => {}, 1024, undefined, 1 << 20);
+  e.push(encodeFrame(new Uint8Array(5000), 1 << 20).subarray(0, 1500));
+  assert.throws(() => e.push(new Uint8Array(1000)), /exceeds the limit of 1024 bytes/);
+  // over the deferral bound: fails at once, as before
+  const f = new FrameDecoder(() => {}, 1024, undefined, 4096);
+  assert.throws(() => f.push(encodeFrame(new Uint8Array(5000), 1 << 20)), /exceeds the limit of 1024 bytes/);
+});

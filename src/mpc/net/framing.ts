@@ -61,12 +61,20 @@ export class FrameDecoder {
   private body: Uint8Array | null = null;
   private bodyFill = 0;
   private broken: Error | null = null;
+  /** Bytes from a frame over the current limit but within `deferUpTo` on, held until the limit is raised. */
+  private held: Uint8Array | null = null;
 
   constructor(
     private readonly onFrame: (frame: Uint8Array) => void,
     private limit = DEFAULT_MAX_FRAME_BYTES,
     /** Called for each heartbeat header (no payload); heartbeats are never passed to `onFrame`. */
     private readonly onHeartbeat: () => void = () => {},
+    /**
+     * Frames longer than `limit` but at most this long wait for `setMaxFrameBytes` instead of failing
+     * (0: none). A peer that verified our hello may send a large frame at once; it can arrive in the
+     * same read as its own hello, before this end has verified it and raised the limit.
+     */
+    private deferUpTo = 0,
   ) {
     checkFrameLimit(limit);
   }
@@ -76,19 +84,37 @@ export class FrameDecoder {
     return this.limit;
   }
 
-  /** Change the limit for the frames that follow (raised once a handshake is verified). */
+  /** Change the limit for the frames that follow (raised once a handshake is verified); held bytes are decoded now. */
   setMaxFrameBytes(limit: number): void {
     this.limit = checkFrameLimit(limit);
+    this.deferUpTo = 0;
+    const held = this.held;
+    this.held = null;
+    if (held) this.push(held);
   }
 
   /** True when no partial frame is buffered (a clean stream end is possible here). */
   get idle(): boolean {
-    return this.headerFill === 0 && this.body === null;
+    return this.headerFill === 0 && this.body === null && this.held === null;
   }
 
   /** Consume one chunk; throws (and stays broken) on an oversized length header. */
   push(chunk: Uint8Array): void {
     if (this.broken) throw this.broken;
+    if (this.held) {
+      // Waiting for the limit to be raised (verification follows the peer's hello within the same
+      // turn of the event loop): keep the bytes, but never more than two frames at the current
+      // limit, so an unverified peer cannot make this end buffer a large frame.
+      const more = new Uint8Array(this.held.length + chunk.length);
+      more.set(this.held);
+      more.set(chunk, this.held.length);
+      this.held = more;
+      if (more.length > 2 * (this.limit + FRAME_HEADER_BYTES)) {
+        this.broken = oversizedFrameError(more.length, this.limit);
+        throw this.broken;
+      }
+      return;
+    }
     let off = 0;
     const n = chunk.length;
     while (off < n) {
@@ -110,6 +136,14 @@ export class FrameDecoder {
           continue;
         }
         if (len > this.limit) {
+          if (len <= this.deferUpTo && n - off <= 2 * this.limit + FRAME_HEADER_BYTES) {
+            const rest = chunk.subarray(off);
+            const held = new Uint8Array(FRAME_HEADER_BYTES + rest.length);
+            new DataView(held.buffer).setUint32(0, len);
+            held.set(rest, FRAME_HEADER_BYTES);
+            this.held = held;
+            return;
+          }
           this.broken = oversizedFrameError(len, this.limit);
           throw this.broken;
         }

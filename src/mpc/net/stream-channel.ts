@@ -31,7 +31,9 @@ export abstract class StreamChannel {
     this.maxFrameBytes = checkFrameLimit(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.sendLimit = (opts.preAuthLimit ?? true) ? Math.min(this.maxFrameBytes, PRE_AUTH_MAX_FRAME_BYTES) : this.maxFrameBytes;
     this.queue = new FrameQueue(opts.idleTimeoutMs, (err) => this.abort(err), label);
-    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.sendLimit);
+    // A frame over the pre-authentication cap waits for verified() instead of failing the link
+    // (see FrameDecoder's deferUpTo): the peer may send one right after verifying our hello.
+    this.decoder = new FrameDecoder((f) => this.queue.push(f), this.sendLimit, undefined, this.sendLimit < this.maxFrameBytes ? this.maxFrameBytes : 0);
   }
 
   /** Fail the link with `err` and drop the connection. */
@@ -57,7 +59,11 @@ export abstract class StreamChannel {
 
   verified(opts: { idleTimeoutMs?: number } = {}): void {
     this.sendLimit = this.maxFrameBytes;
-    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+    try {
+      this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+    } catch (err) {
+      this.abort(new Error(`peer ${this.label} sent a bad frame: ${(err as Error).message}`));
+    }
     const ms = opts.idleTimeoutMs;
     if (ms === undefined || this.liveness || this.queue.failure) return;
     this.lastRx = performance.now();
