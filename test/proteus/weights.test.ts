@@ -224,3 +224,19 @@ test('shuffle gives every permutation equally often (chi-square) and keeps large
       low++;
   assert.ok(Math.abs(low - 1000) < 150, String(low));
 });
+
+test('a sentinel tensor larger than every real tensor of its kind in its piece takes a larger real tensor elsewhere in the model: its extremes are not capped', () => {
+  // Piece 0 holds a 16×8 conv (1,152 values), piece 1 a 128×64 one (73,728): a 64×64 sentinel conv
+  // in piece 0 (36,864 values) drawn only from piece 0's tensor could not pass that tensor's
+  // extremes; a fresh sample of 36,864 values reaches further (heavy-tailed weights: 5.5σ → ~7σ).
+  const small = trainedConv(16, 8, 21).model;
+  const big = trainedConv(128, 64, 22).model;
+  const pool = new WeightPool([small, big]);
+  const rng = secretRng(5);
+  const capped = maxAbsZ(trainedConv(16, 8, 21).w);
+  let got = 0;
+  for (let r = 0; r < 4; r++) got += maxAbsZ(pool.sample('Conv:1', 'Conv', 1, [64, 64, 3, 3], 0, rng)!) / 4;
+  const fresh = maxAbsZ(trainedConv(64, 64, 23).w);
+  assert.ok(got > capped * 1.15, `max |z| ${got.toFixed(2)}: capped at the small source's ${capped.toFixed(2)}`);
+  assert.ok(Math.abs(got / fresh - 1) < 0.2, `max |z| ${got.toFixed(2)} vs a fresh tensor's ${fresh.toFixed(2)}`);
+});
