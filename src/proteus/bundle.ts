@@ -238,7 +238,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
       const fakes = names.filter((_, j) => j !== realAt);
       const chunk = Math.max(1, Math.ceil(k / 4));
-      for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk) });
+      const position = rng.normal();
+      for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position });
       left.push(Math.ceil(fakes.length / chunk));
     }
     const init: MemberInit = { parts, header, stats: opts.stats, modelOps: [...new Set(model.graph.nodes.map((nd) => nd.opType))], opset, dir: tmp };

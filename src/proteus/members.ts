@@ -40,6 +40,8 @@ export interface MemberInit {
 export interface MemberJob {
   part: number;
   names: string[];
+  /** The group's secret place of the real weight count among its decoys' (`SentinelOptions.position`). */
+  position: number;
 }
 
 /** What a job wrote: SHA-256 and size per file, decoys rejected by onnxruntime, generation time. */
@@ -73,7 +75,13 @@ export class MemberWriter {
     for (const name of job.names) {
       for (;;) {
         const t0 = performance.now();
-        const [m] = generateSentinels(real, 1, { stats: this.init.stats, rng: this.rng, modelOps: this.modelOps, pool: this.pool });
+        const [m] = generateSentinels(real, 1, {
+          stats: this.init.stats,
+          rng: this.rng,
+          modelOps: this.modelOps,
+          pool: this.pool,
+          position: job.position,
+        });
         res.sentinelMs += performance.now() - t0;
         const b = encodeModel(anonymize(m!, this.init.header));
         const err = await ortLoadError(b);
