@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import * as proteus from '../../src/api/proteus.js';
-import { killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { isolate, killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
 const live: Proc[] = [];
@@ -44,11 +44,16 @@ before(
   { timeout: 300_000 },
 );
 
-// A member left as a FIFO by a failed case would block the next case's worker: put the real file back.
+// A member left as a FIFO by a failed case would block the next case's worker: put the real file back;
+// and kill that case's submitters and drop its jobs, which would otherwise run in the next case.
 const fifos: (() => void)[] = [];
-afterEach(() => {
-  for (const restore of fifos.splice(0)) restore();
-});
+afterEach(
+  async () => {
+    for (const restore of fifos.splice(0)) restore();
+    if (!SKIP) await isolate(redis, live);
+  },
+  { timeout: 60_000 },
+);
 
 after(
   async () => {

@@ -57,9 +57,9 @@ async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
   await exitOf(child, 10_000);
 }
 
-/** Kill every process the tests started that is still running (process groups, SIGKILL); for `after` hooks. */
-export async function killAll(): Promise<void> {
-  const left = [...running];
+/** Kill every process the tests started that is still running (process groups, SIGKILL), but those of `keep`; for `after` hooks. */
+export async function killAll(keep: (number | undefined)[] = []): Promise<void> {
+  const left = [...running].filter((c) => !keep.includes(c.pid));
   for (const c of left) killGroup(c);
   await Promise.all(left.map((c) => exitOf(c, 10_000)));
 }
@@ -73,6 +73,25 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
     for (const c of running) killGroup(c);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   });
+
+/**
+ * Between the cases of a file: kill what a failed case left running (its submitters, workers not in
+ * `keep`) and drop every job of privml's queues, so its leftovers do not run on (and confuse) the next
+ * case's workers.
+ */
+export async function isolate(redis: TestRedis | undefined, keep: Proc[]): Promise<void> {
+  await killAll([redis?.pid(), ...keep.map((p) => p.child.pid)]);
+  if (!redis) return;
+  const { Queue } = await import('bullmq');
+  for (const kind of ['fhe', 'mpc', 'proteus']) {
+    const q = new Queue(`privml-${kind}`, { connection: { host: '127.0.0.1', port: redis.port, password: redis.password, maxRetriesPerRequest: 1 } });
+    try {
+      await q.obliterate({ force: true });
+    } finally {
+      await q.close();
+    }
+  }
+}
 
 /** Why the queue tests cannot run here (no redis-server), or undefined. */
 export const SKIP = spawnSync('redis-server', ['--version']).status === 0 ? undefined : 'redis-server is not installed (apt-get install -y redis-server)';
