@@ -24,12 +24,12 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ensureWritableDir } from '../api/files.js';
 import { type OptLevel, optimizeMember } from '../api/proteus.js';
-import { gmac, gmacKey, gmacVerify } from '../crypto/index.js';
+import { gmacKey, gmacStream, gmacVerify } from '../crypto/index.js';
 import { ModelError, OptionError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
 import { type JobPayload, type MemberCheck, memberNonce, type ProteusJob, type SharedMembers } from './jobs.js';
-import { type ReadMember, readMember, recycle } from './reader.js';
+import { type ReadMember, readMember, recycle, streamFile } from './reader.js';
 import { blobConnection, newRunId, type SubmitOptions, submitJobs } from './submit.js';
 import type { HandlerContext } from './worker.js';
 
@@ -266,16 +266,14 @@ export async function optimizeOverQueue(
           // bundle, but checking a SHA-256 costs a worker ~5× a GMAC's CPU.)
           const tags: string[] = [];
           for (const [k, f] of fs.entries()) {
-            const m = await readMember(join(bundleDir, f)).catch((e: NodeJS.ErrnoException) => {
+            // Streamed through a small buffer: the tag needs each byte once, not the member in memory.
+            const mac = gmacStream(macKey!, memberNonce(i, k));
+            await streamFile(join(bundleDir, f), mac.update).catch((e: NodeJS.ErrnoException) => {
               throw new ModelError(
                 `${join(bundleDir, f)}: member listed in the manifest ${e.code === 'ENOENT' ? 'is missing' : `cannot be read (${e.code ?? e.message})`}`,
               );
             });
-            try {
-              tags.push(gmac(macKey!, memberNonce(i, k), m.bytes).toString('base64'));
-            } finally {
-              recycle(m);
-            }
+            tags.push(mac.tag().toString('base64'));
           }
           return { members: fs, shared: { ...shared, mac: { key: Buffer.from(macKey!).toString('base64'), tags } }, level };
         }
