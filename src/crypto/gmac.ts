@@ -29,6 +29,22 @@ export function gmac(key: Uint8Array, nonce: Uint8Array, data: Uint8Array): Buff
   return c.getAuthTag();
 }
 
+/**
+ * GMAC of data given in consecutive pieces (same tag as {@link gmac} of their concatenation; OpenSSL's
+ * GCM carries a partial block over between pieces): a file can be tagged through a small buffer.
+ */
+export function gmacStream(key: Uint8Array, nonce: Uint8Array): { update(piece: Uint8Array): void; tag(): Buffer } {
+  if (key.length !== GMAC_KEY_BYTES || nonce.length !== GMAC_NONCE_BYTES) throw new RangeError('gmac: key must be 32 bytes and nonce 12');
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  return {
+    update: (piece) => void c.setAAD(piece),
+    tag: () => {
+      c.final();
+      return c.getAuthTag();
+    },
+  };
+}
+
 /** True when `tag` is the GMAC of `data` (constant-time comparison; the computed tag is not returned). */
 export function gmacVerify(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean {
   const t = gmac(key, nonce, data);

@@ -62,6 +62,31 @@ function recycleBuffer(b: Buffer): void {
   pool.length = Math.min(pool.length, 2);
 }
 
+/** Size of the buffer {@link streamFile} reads through: small enough to stay in a core's L2 cache. */
+const STREAM_CHUNK = 256 << 10;
+const streamBuffers: Buffer[] = [];
+
+/**
+ * Pass the bytes of `path` to `onPiece` in order, read through one small reused buffer (a piece is only
+ * valid during the call). For a reader that needs each byte once (the submitter's tags): unlike
+ * {@link readMember} it never writes the member out to memory, so it takes less of the memory bandwidth
+ * the workers' ORT passes share on the same machine.
+ */
+export async function streamFile(path: string, onPiece: (piece: Buffer) => void): Promise<void> {
+  const fh = await open(path, 'r');
+  const buf = streamBuffers.pop() ?? Buffer.allocUnsafeSlow(STREAM_CHUNK);
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (!bytesRead) break;
+      onPiece(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    streamBuffers.push(buf);
+    await fh.close();
+  }
+}
+
 /** Give a read's buffer back for a later read; `r.bytes` must not be used afterwards. */
 export function recycle(r: ReadMember): void {
   // allocUnsafeSlow buffers own their whole ArrayBuffer (offset 0).

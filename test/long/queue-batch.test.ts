@@ -13,7 +13,7 @@ import { loadDatasetSync } from '../../src/api/data.js';
 import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { saveModel } from '../../src/onnx/proto.js';
-import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from '../queue/redis.js';
+import { killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from '../queue/redis.js';
 
 if (SKIP) process.stdout.write(`# queue-batch tests skipped: ${SKIP}\n`);
 
@@ -68,19 +68,27 @@ let redis: TestRedis;
 const workers: Proc[] = [];
 let model: string;
 
-before(async () => {
-  if (SKIP) return;
-  model = join(mkdtempSync(join(tmpdir(), 'privml-qb-')), 'centroid.onnx');
-  centroidModel(model);
-  redis = await startRedis();
-  for (let i = 0; i < 2; i++) workers.push(await startWorker(redis.url, ['--kinds', 'fhe,mpc']));
-});
+before(
+  async () => {
+    if (SKIP) return;
+    model = join(mkdtempSync(join(tmpdir(), 'privml-qb-')), 'centroid.onnx');
+    centroidModel(model);
+    redis = await startRedis();
+    for (let i = 0; i < 2; i++) workers.push(await startWorker(redis.url, ['--kinds', 'fhe,mpc']));
+  },
+  { timeout: 300_000 },
+);
 
-after(async () => {
-  if (SKIP) return;
-  await Promise.all(workers.map(stopWorker));
-  await redis.stop();
-});
+after(
+  async () => {
+    if (SKIP) return;
+    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
+    await redis?.stop();
+    // Whatever a failed or timed-out case left running (submitters, stuck workers, their children).
+    await killAll();
+  },
+  { timeout: 60_000 },
+);
 
 async function json(args: string[]): Promise<Record<string, unknown>> {
   const p = privml(args);
@@ -109,7 +117,7 @@ test('fhe run --queue: the same predictions as the local fhe run, image by image
   assert.equal(q.retried, 0);
 });
 
-test('fhe run --queue refuses a plan with client-aided refresh in one line, before key generation', { skip: SKIP }, async () => {
+test('fhe run --queue refuses a plan with client-aided refresh in one line, before key generation', { skip: SKIP, timeout: 300_000 }, async () => {
   const p = privml([
     'fhe',
     'run',

@@ -11,12 +11,12 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import * as proteus from '../../src/api/proteus.js';
-import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { isolate, killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
 const live: Proc[] = [];
@@ -27,21 +27,44 @@ const share = mkdtempSync(join(tmpdir(), 'privml-qfaults-'));
 const bundle = join(share, 'bundle');
 let members: string[] = [];
 
-before(async () => {
-  if (SKIP) return;
-  redis = await startRedis();
-  await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(share, 'key.json') });
-  await proteus.optimize(bundle, join(share, 'local'));
-  members = readdirSync(bundle)
-    .filter((f) => f.startsWith('member-'))
-    .sort();
-});
+// Per-test limits: a fault case that goes wrong fails in bounded time instead of waiting forever.
+const MPC_TEST_MS = 300_000;
+const PROTEUS_TEST_MS = 180_000;
 
-after(async () => {
-  if (SKIP) return;
-  await Promise.all(live.map(stopWorker));
-  await redis.stop();
-});
+before(
+  async () => {
+    if (SKIP) return;
+    redis = await startRedis();
+    await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(share, 'key.json') });
+    await proteus.optimize(bundle, join(share, 'local'));
+    members = readdirSync(bundle)
+      .filter((f) => f.startsWith('member-'))
+      .sort();
+  },
+  { timeout: 300_000 },
+);
+
+// A member left as a FIFO by a failed case would block the next case's worker: put the real file back;
+// and kill that case's submitters and drop its jobs, which would otherwise run in the next case.
+const fifos: (() => void)[] = [];
+afterEach(
+  async () => {
+    for (const restore of fifos.splice(0)) restore();
+    if (!SKIP) await isolate(redis, live);
+  },
+  { timeout: 60_000 },
+);
+
+after(
+  async () => {
+    if (SKIP) return;
+    // Workers of a failed case may be stuck mid-job: stopWorker escalates to SIGKILL, killAll takes the rest (submitters, MPC parties).
+    await Promise.all(live.splice(0).map((w) => stopWorker(w, 5000)));
+    await redis?.stop();
+    await killAll();
+  },
+  { timeout: 60_000 },
+);
 
 /** Run `privml mpc infer --queue` on the first `n` sample images, one image per job. */
 function submit(n: number): Proc {
@@ -55,8 +78,8 @@ interface Summary {
   workers: string[];
 }
 
-test('a worker killed mid-job: another worker takes the job over; each result exactly once', { skip: SKIP }, async () => {
-  const a = await startWorker(redis.url, ['--kinds', 'mpc', '--stall-seconds', '3'], true);
+test('a worker killed mid-job: another worker takes the job over; each result exactly once', { skip: SKIP, timeout: MPC_TEST_MS }, async () => {
+  const a = await startWorker(redis.url, ['--kinds', 'mpc', '--stall-seconds', '3']);
   const s = submit(2);
   await a.waitFor(/mpc job (\S+) started/, 120_000);
   const jobId = /mpc job (\S+) started/.exec(a.stderr())![1]!;
@@ -76,7 +99,7 @@ test('a worker killed mid-job: another worker takes the job over; each result ex
   live.pop();
 });
 
-test('Redis restarted mid-run: worker and submitter reconnect and finish', { skip: SKIP }, async () => {
+test('Redis restarted mid-run: worker and submitter reconnect and finish', { skip: SKIP, timeout: MPC_TEST_MS }, async () => {
   const w = await startWorker(redis.url, ['--kinds', 'mpc', '--stall-seconds', '20']);
   live.push(w);
   const s = submit(3);
@@ -94,24 +117,59 @@ test('Redis restarted mid-run: worker and submitter reconnect and finish', { ski
 });
 
 /** Turn member `i` into a FIFO (a read of it blocks until `fill` or `restore`); returns its real bytes' holder. */
-function slowMember(i: number): { path: string; bytes: Buffer; restore(): void; fill(): void } {
+function slowMember(i: number): { path: string; bytes: Buffer; restore(): void; fill(): Promise<void> } {
   const path = join(bundle, members[i]!);
   const bytes = readFileSync(path);
   const keep = join(share, `keep-${members[i]}`);
   writeFileSync(keep, bytes);
   rmSync(path);
   assert.equal(spawnSync('mkfifo', [path]).status, 0, 'mkfifo');
+  fifos.push(() => {
+    if (existsSync(keep)) renameSync(keep, path);
+  });
   return {
     path,
     bytes,
     // The real file back in place (for readers that open it from now on).
     restore: () => renameSync(keep, path),
     // Feed a reader blocked on the FIFO now, then put the file back.
-    fill: () => {
-      writeFileSync(path, bytes);
+    fill: async () => {
+      await feedFifo(path, bytes);
       renameSync(keep, path);
     },
   };
+}
+
+/**
+ * Write `bytes` into the FIFO at `path` for a reader that has it open, without ever blocking this
+ * process: a plain write would wait forever (event loop and timeouts included) if that reader died.
+ */
+async function feedFifo(path: string, bytes: Buffer, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  const pause = () => new Promise((r) => setTimeout(r, 5));
+  let fd: number | undefined;
+  while (fd === undefined) {
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      // ENXIO: no reader has the FIFO open (yet).
+      if ((e as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > until) throw e;
+      await pause();
+    }
+  }
+  try {
+    for (let at = 0; at < bytes.length; ) {
+      try {
+        at += writeSync(fd, bytes, at);
+      } catch (e) {
+        // EAGAIN: the pipe is full until the reader takes some.
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > until) throw e;
+        await pause();
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -130,9 +188,9 @@ function sameAsLocal(out: string): void {
   for (const f of files) assert.ok(readFileSync(join(share, 'local', f)).equals(readFileSync(join(share, out, f))), `${f} differs`);
 }
 
-test('shared storage: a worker killed mid-job; the member is retried elsewhere and written once', { skip: SKIP }, async () => {
+test('shared storage: a worker killed mid-job; the member is retried elsewhere and written once', { skip: SKIP, timeout: PROTEUS_TEST_MS }, async () => {
   const slow = slowMember(1);
-  const a = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '3'], true);
+  const a = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '3']);
   const s = optimizeShared('killed');
   await a.waitFor(/proteus job \S+-1 started/, 60_000);
   const jobId = /proteus job (\S+-1) started/.exec(a.stderr())![1]!;
@@ -153,7 +211,10 @@ test('shared storage: a worker killed mid-job; the member is retried elsewhere a
   live.pop();
 });
 
-test('shared storage: Redis restarted while a member job runs; worker and submitter reconnect and finish', { skip: SKIP }, async () => {
+test('shared storage: Redis restarted while a member job runs; worker and submitter reconnect and finish', {
+  skip: SKIP,
+  timeout: PROTEUS_TEST_MS,
+}, async () => {
   const slow = slowMember(2);
   const w = await startWorker(redis.url, ['--kinds', 'proteus', '--stall-seconds', '20']);
   live.push(w);
@@ -162,7 +223,7 @@ test('shared storage: Redis restarted while a member job runs; worker and submit
   await redis.stop();
   await new Promise((r) => setTimeout(r, 1000));
   await redis.start();
-  slow.fill();
+  await slow.fill();
   assert.equal(await s.exited, 0, s.stderr());
   assert.equal((JSON.parse(s.stdout()) as { members: number }).members, members.length);
   assert.match(w.stderr(), /lost Redis/);

@@ -11,24 +11,32 @@ import { type Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { putBlob, sha256Hex } from '../../src/queue/blobs.js';
 import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
-import { type Proc, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { killAll, type Proc, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 let redis: TestRedis;
 let worker: Proc;
 
 if (SKIP) console.log(`# skipped: ${SKIP}`);
 
-before(async () => {
-  if (SKIP) return;
-  redis = await startRedis();
-  worker = await startWorker(redis.url, ['--kinds', 'fhe']);
-});
+before(
+  async () => {
+    if (SKIP) return;
+    redis = await startRedis();
+    worker = await startWorker(redis.url, ['--kinds', 'fhe']);
+  },
+  { timeout: 300_000 },
+);
 
-after(async () => {
-  if (SKIP) return;
-  await stopWorker(worker);
-  await redis.stop();
-});
+after(
+  async () => {
+    if (SKIP) return;
+    if (worker) await stopWorker(worker, 5000);
+    await redis?.stop();
+    // Whatever a failed or timed-out case left running (submitters, stuck workers, their children).
+    await killAll();
+  },
+  { timeout: 60_000 },
+);
 
 async function settled(q: Queue, job: Job): Promise<Job> {
   for (let i = 0; i < 300; i++) {
@@ -39,7 +47,7 @@ async function settled(q: Queue, job: Job): Promise<Job> {
   return (await q.getJob(job.id!))!;
 }
 
-test('bad fhe jobs fail once with their reason; no secret key file is accepted in a key set', { skip: SKIP }, async () => {
+test('bad fhe jobs fail once with their reason; no secret key file is accepted in a key set', { skip: SKIP, timeout: 120_000 }, async () => {
   const conn = { host: '127.0.0.1', port: redis.port, password: redis.password };
   const q = new Queue('privml-fhe', { connection: conn });
   const r = new Redis(conn);

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
 import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
-import { freePort, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { freePort, killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qtest-'));
 const bundle = join(tmp, 'bundle');
@@ -22,19 +22,29 @@ let workers: Proc[] = [];
 
 if (SKIP) console.log(`# skipped: ${SKIP}`);
 
-before(async () => {
-  if (SKIP) return;
-  redis = await startRedis();
-  await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(tmp, 'key.json') });
-  await proteus.optimize(bundle, join(tmp, 'local'));
-  workers = await Promise.all([startWorker(redis.url, ['--kinds', 'proteus']), startWorker(redis.url, ['--kinds', 'proteus'])]);
-});
+/** Per-test limit: a case that goes wrong fails in bounded time, and `after` kills what it left running. */
+const TEST_MS = 120_000;
 
-after(async () => {
-  if (SKIP) return;
-  await Promise.all(workers.map(stopWorker));
-  await redis.stop();
-});
+before(
+  async () => {
+    if (SKIP) return;
+    redis = await startRedis();
+    await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(tmp, 'key.json') });
+    await proteus.optimize(bundle, join(tmp, 'local'));
+    workers = await Promise.all([startWorker(redis.url, ['--kinds', 'proteus']), startWorker(redis.url, ['--kinds', 'proteus'])]);
+  },
+  { timeout: 300_000 },
+);
+
+after(
+  async () => {
+    if (SKIP) return;
+    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
+    await redis?.stop();
+    await killAll();
+  },
+  { timeout: 60_000 },
+);
 
 /** Assert a failed run printed exactly one error line and no stack trace. */
 function oneLineError(p: Proc, code: number, re: RegExp): void {
@@ -44,7 +54,7 @@ function oneLineError(p: Proc, code: number, re: RegExp): void {
   assert.match(lines[0]!, re);
 }
 
-test('proteus optimize --queue: same optimized members as the local command, spread over both workers', { skip: SKIP }, async () => {
+test('proteus optimize --queue: same optimized members as the local command, spread over both workers', { skip: SKIP, timeout: TEST_MS }, async () => {
   const p = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'queued'), '--queue', redis.url, '--json']);
   assert.equal(await p.exited, 0, p.stderr());
   const summary = JSON.parse(p.stdout()) as { members: number; retried: number };
@@ -57,7 +67,7 @@ test('proteus optimize --queue: same optimized members as the local command, spr
   for (const w of workers) assert.match(w.stderr(), /proteus job \S+ done/);
 });
 
-test('a corrupt member fails once with its reason; the workers keep serving', { skip: SKIP }, async () => {
+test('a corrupt member fails once with its reason; the workers keep serving', { skip: SKIP, timeout: TEST_MS }, async () => {
   const bad = join(tmp, 'bad');
   cpSync(bundle, bad, { recursive: true });
   const victim = readdirSync(bad)
@@ -87,7 +97,7 @@ test('a corrupt member fails once with its reason; the workers keep serving', { 
   for (const f of files) assert.ok(readFileSync(join(tmp, 'local', f)).equals(readFileSync(join(tmp, 'again', f))), `${f} differs`);
 });
 
-test('unknown payload version or kind: the job fails once with the reason, no retry', { skip: SKIP }, async () => {
+test('unknown payload version or kind: the job fails once with the reason, no retry', { skip: SKIP, timeout: TEST_MS }, async () => {
   const q = new Queue('privml-proteus', { connection: { host: '127.0.0.1', port: redis.port, password: redis.password } });
   try {
     const v9 = await q.add('proteus', { v: 99, kind: 'proteus', run: 'x', index: 0 }, { attempts: 3 });
@@ -111,7 +121,7 @@ test('unknown payload version or kind: the job fails once with the reason, no re
   }
 });
 
-test('unreachable Redis and a wrong password: one-line errors at the submitter and the worker', { skip: SKIP }, async () => {
+test('unreachable Redis and a wrong password: one-line errors at the submitter and the worker', { skip: SKIP, timeout: TEST_MS }, async () => {
   const dead = `redis://127.0.0.1:${await freePort()}`;
   const wrong = `redis://:nope@127.0.0.1:${redis.port}`;
   const s = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'never'), '--queue', dead]);

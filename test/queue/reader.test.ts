@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { readMember, recycle } from '../../src/queue/reader.js';
+import { readMember, recycle, streamFile } from '../../src/queue/reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'privml-reader-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,4 +43,33 @@ test('a FIFO is read to its end (stat says 0 bytes), beyond the first buffer', a
 
 test('a missing file rejects with its errno code', async () => {
   await assert.rejects(readMember(join(dir, 'nope')), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+});
+
+test('streamFile passes every byte once, in order, through its small buffer (empty, one piece, many pieces, a FIFO)', async (t) => {
+  const collect = async (path: string) => {
+    const pieces: Buffer[] = [];
+    // A piece is only valid during the call: copy it.
+    await streamFile(path, (p) => pieces.push(Buffer.from(p)));
+    return Buffer.concat(pieces);
+  };
+  for (const n of [0, 1, 262_144, 262_145, 3_000_001]) {
+    const bytes = randomBytes(n);
+    const path = join(dir, `s${n}`);
+    writeFileSync(path, bytes);
+    assert.ok((await collect(path)).equals(bytes), `${n} bytes`);
+  }
+  await assert.rejects(
+    streamFile(join(dir, 'nope'), () => {}),
+    (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+  );
+  const fifo = join(dir, 'sfifo');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('mkfifo is not available');
+  const bytes = randomBytes(1 << 20);
+  const src = join(dir, 'ssrc');
+  writeFileSync(src, bytes);
+  const cat = spawn('sh', ['-c', `cat '${src}' > '${fifo}'`], { stdio: 'ignore' });
+  const exited = new Promise((res) => cat.once('exit', res));
+  const got = await collect(fifo);
+  await exited;
+  assert.ok(got.equals(bytes), 'FIFO bytes');
 });

@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
 import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
-import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qshared-'));
 const share = join(tmp, 'share');
@@ -25,26 +25,37 @@ let workers: Proc[] = [];
 
 if (SKIP) console.log(`# skipped: ${SKIP}`);
 
-before(async () => {
-  if (SKIP) return;
-  redis = await startRedis();
-  mkdirSync(share);
-  symlinkSync(share, join(tmp, 'mount'));
-  await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(tmp, 'key.json') });
-  await proteus.optimize(bundle, join(tmp, 'local'));
-  workers = await Promise.all([
-    startWorker(redis.url, ['--kinds', 'proteus']),
-    startWorker(redis.url, ['--kinds', 'proteus', '--shared-dir', join(tmp, 'mount'), '--ort-threads', '1']),
-  ]);
-});
+before(
+  async () => {
+    if (SKIP) return;
+    redis = await startRedis();
+    mkdirSync(share);
+    symlinkSync(share, join(tmp, 'mount'));
+    await proteus.obfuscate('fmnist-cnn', bundle, { k: 3, size: 6, keyFile: join(tmp, 'key.json') });
+    await proteus.optimize(bundle, join(tmp, 'local'));
+    workers = await Promise.all([
+      startWorker(redis.url, ['--kinds', 'proteus']),
+      startWorker(redis.url, ['--kinds', 'proteus', '--shared-dir', join(tmp, 'mount'), '--ort-threads', '1']),
+    ]);
+  },
+  { timeout: 300_000 },
+);
 
-after(async () => {
-  if (SKIP) return;
-  await Promise.all(workers.map(stopWorker));
-  await redis.stop();
-});
+after(
+  async () => {
+    if (SKIP) return;
+    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
+    await redis?.stop();
+    // Whatever a failed or timed-out case left running (submitters, stuck workers, their children).
+    await killAll();
+  },
+  { timeout: 60_000 },
+);
 
-test('proteus optimize --queue --shared-dir: same optimized members as the local command, moved by path, 3 per job', { skip: SKIP }, async () => {
+test('proteus optimize --queue --shared-dir: same optimized members as the local command, moved by path, 3 per job', {
+  skip: SKIP,
+  timeout: 120_000,
+}, async () => {
   const out = join(share, 'queued');
   const p = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--per-job', '3', '--json']);
   assert.equal(await p.exited, 0, p.stderr());
@@ -57,7 +68,10 @@ test('proteus optimize --queue --shared-dir: same optimized members as the local
   for (const w of workers) assert.match(w.stderr(), /proteus job \S+ done/);
 });
 
-test('--member-check sha256: workers check the manifest hashes; same members; a bad choice is a one-line usage error', { skip: SKIP }, async () => {
+test('--member-check sha256: workers check the manifest hashes; same members; a bad choice is a one-line usage error', {
+  skip: SKIP,
+  timeout: 120_000,
+}, async () => {
   const out = join(share, 'queued-sha');
   const p = privml(['proteus', 'optimize', bundle, '-o', out, '--queue', redis.url, '--shared-dir', share, '--per-job', '2', '--member-check', 'sha256']);
   assert.equal(await p.exited, 0, p.stderr());
@@ -67,13 +81,13 @@ test('--member-check sha256: workers check the manifest hashes; same members; a 
   assert.match(bad.stderr().trim(), /^privml: error: --member-check must be mac or sha256 \(got 'md5'\)$/);
 });
 
-test('a bundle outside --shared-dir is a one-line error at the submitter', { skip: SKIP }, async () => {
+test('a bundle outside --shared-dir is a one-line error at the submitter', { skip: SKIP, timeout: 120_000 }, async () => {
   const p = privml(['proteus', 'optimize', bundle, '-o', join(tmp, 'elsewhere'), '--queue', redis.url, '--shared-dir', share]);
   assert.notEqual(await p.exited, 0);
   assert.match(p.stderr().trim(), /^privml: error: --shared-dir .*: the output directory .* is not inside it$/);
 });
 
-test('a member whose bytes differ from its tag, or that a worker cannot read, fails once with the reason', { skip: SKIP }, async () => {
+test('a member whose bytes differ from its tag, or that a worker cannot read, fails once with the reason', { skip: SKIP, timeout: 120_000 }, async () => {
   const q = new Queue('privml-proteus', { connection: { host: '127.0.0.1', port: redis.port, password: redis.password } });
   try {
     mkdirSync(join(share, 'out-bad'));
@@ -111,7 +125,7 @@ test('a member whose bytes differ from its tag, or that a worker cannot read, fa
 });
 
 // Last: it stops the workers above, so the run's jobs wait in Redis while a member is changed under them.
-test('a byte flipped in the shared copy after submission: the run fails with one line naming the member', { skip: SKIP }, async () => {
+test('a byte flipped in the shared copy after submission: the run fails with one line naming the member', { skip: SKIP, timeout: 120_000 }, async () => {
   await Promise.all(workers.map(stopWorker));
   workers = [];
   const copy = join(share, 'tampered');
