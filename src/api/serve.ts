@@ -55,6 +55,12 @@ export interface ServeOptions {
   reluProtocol?: string;
   /** 'public' (default: the page receives the model) or 'secret' (only the architecture). */
   weights?: string;
+  /**
+   * MPC mode: each image's offline phase (the dealer material, the PRG expansion of party 0's
+   * share of it, the input's mask) runs before the image is shared, as `mpc infer --preprocess`;
+   * the page's reported time is then the online phase only.
+   */
+  preprocess?: boolean;
   /** CKKS mode: the page generates keys, encrypts and decrypts; this machine evaluates. */
   fhe?: boolean;
   /** With fhe: make a development PAF model from a ReLU model (e.g. 'f1g2'). */
@@ -146,6 +152,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
   const log = opts.log ?? (() => {});
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionError(`--port must be 0..65535, got ${o.port}`);
   if (o.paf && !o.fhe) throw new OptionError('--paf is for --fhe only');
+  if (o.preprocess && o.fhe) throw new OptionError('--preprocess is for the MPC mode (not --fhe)');
   if (o.weights !== 'public' && o.weights !== 'secret') throw new OptionError(`--weights must be public or secret, got '${o.weights}'`);
   if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten' && o.reluProtocol !== 'fss' && o.reluProtocol !== 'fss2') {
     throw new OptionError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${o.reluProtocol}'`);
@@ -237,6 +244,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
         '--count',
         '1',
         '--warmup',
+        ...(o.preprocess ? ['--preprocess'] : []),
         ...(o.reluConfig ? ['--relu-config', o.reluConfig] : []),
       ];
       // Party 1 accepts the page's WebSocket itself, on the server's address.
@@ -264,6 +272,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
         reluConfig,
         fracBits: 16,
         warmup: true,
+        preprocess: !!o.preprocess,
         idleTimeoutMs: IDLE_TIMEOUT_MS,
       },
     };

@@ -34,7 +34,7 @@ async function classify(req: WorkerRequest): Promise<void> {
       batch: 1,
       count: 1,
       inputs: req.image,
-      preprocess: false,
+      preprocess: s.job.preprocess,
       warmup: s.job.warmup,
     },
     // Party 1 and the dealer listen themselves, each on its own port of the page's host.
