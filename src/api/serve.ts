@@ -8,7 +8,7 @@
  * With --fhe the page is a CKKS client instead: one `privml fhe session` process per page, frames
  * relayed over IPC (fheSessions below).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
@@ -20,7 +20,7 @@ import { FileError, firstLine, ModelError, OptionError } from '../errors.js';
 import type { ServedPlan } from '../fhe/wire.js';
 import { stripWeights } from '../mpc/arch.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
-import { ROLE_EXEC_ARGV, type RoleMessage } from '../mpc/launch.js';
+import { forkRole, type RoleMessage } from '../mpc/launch.js';
 import { planModel } from '../mpc/plan.js';
 import { packageRoot } from '../nn/data/paths.js';
 import { encodeModel } from '../onnx/proto.js';
@@ -85,23 +85,9 @@ interface Session {
 
 /** Fork one role with IPC; resolves with the ports it listens on. */
 function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<{ port: number; wsPort?: number }> } {
-  // Started as `mpc infer` starts its roles (src/mpc/launch.ts): its V8 flags and allocator settings.
-  const env = { ...process.env, ...ALLOC_ENV };
-  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, {
-    execArgv: [...process.execArgv, ...ROLE_EXEC_ARGV],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-    env,
-  });
+  // Started as `mpc infer` starts its roles: its V8 flags and allocator settings.
   let last = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => {
-    const l = d
-      .split('\n')
-      .filter((x) => x.trim())
-      .pop();
-    if (l) last = l;
-  });
+  const child = forkRole(args, ALLOC_ENV, (l) => (last = l));
   const listening = new Promise<{ port: number; wsPort?: number }>((resolve, reject) => {
     child.on('message', (m: RoleMessage) => m.type === 'listening' && resolve(m));
     child.on('exit', (code) => {
@@ -365,21 +351,9 @@ function fheSessions(ref: string, paf: string | undefined, log: (l: string) => v
       if (live.size >= MAX_FHE_SESSIONS)
         throw Object.assign(new Error(`the server is busy (${MAX_FHE_SESSIONS} encrypted sessions open); try again later`), { status: 503 });
       const id = randomId(12);
-      const child = fork(join(packageRoot(), 'bin', 'privml.js'), ['fhe', 'session', ref, '--ipc', ...(paf ? ['--paf', paf] : [])], {
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        serialization: 'advanced',
-      });
-      live.set(id, { child, timer: setTimeout(() => end(id), FHE_IDLE_MS) });
       let last = '';
-      child.stderr!.setEncoding('utf8').on(
-        'data',
-        (d: string) =>
-          (last =
-            d
-              .split('\n')
-              .filter((x) => x.trim())
-              .pop() ?? last),
-      );
+      const child = forkRole(['fhe', 'session', ref, '--ipc', ...(paf ? ['--paf', paf] : [])], {}, (l) => (last = l));
+      live.set(id, { child, timer: setTimeout(() => end(id), FHE_IDLE_MS) });
       const plan = await new Promise<ServedPlan>((resolve, reject) => {
         child.on('message', (m: { type: string; plan?: ServedPlan; data?: Uint8Array }) => {
           if (m.type === 'plan') resolve(m.plan!);
