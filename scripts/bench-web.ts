@@ -22,7 +22,10 @@
  * With --fhe instead: `privml serve --fhe --paf f1g2`, two images in one page session (the first
  * with key generation and upload), and the page's reported times for each (no Node comparison).
  *
- *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--no-playwright] [--same-session] [--fhe]
+ * With --preprocess: `serve --preprocess` and `mpc party --preprocess`, both sides run each image's
+ * offline phase (dealer material, party 0's PRG expansion, the input's mask) before the clock.
+ *
+ *   node --import tsx scripts/bench-web.ts [--rounds 5] [--no-screenshot] [--no-playwright] [--same-session] [--preprocess] [--fhe]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,7 +108,9 @@ if (process.argv.includes('--fhe')) {
 }
 
 const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: 12 });
-const served = await startServe(['--relu-config', ECO], 'inherit');
+// --preprocess: both sides run each image's offline phase (dealer material, PRG expansion, input mask) before the clock.
+const PRE = process.argv.includes('--preprocess') ? ['--preprocess'] : [];
+const served = await startServe(['--relu-config', ECO, ...PRE], 'inherit');
 const tmp = mkdtempSync(join(tmpdir(), 'privml-bench-web-'));
 const browsers: Partial<Record<Side, Browser>> = {};
 let plain: PlainBrowser | undefined;
@@ -162,7 +167,7 @@ try {
   const runNodeOnce = async (i: number) => {
     const input = join(tmp, `x${i}.json`);
     writeFileSync(input, JSON.stringify(Array.from(ds.images.subarray(i * 784, (i + 1) * 784))));
-    const job = ['--relu-config', ECO, '--warmup'];
+    const job = ['--relu-config', ECO, '--warmup', ...PRE];
     const res = await launchSession({ dealer: [], party1: [MODEL, '--count', '1', ...job], party0: [MODEL, '--input', input, ...job], env: ALLOC_ENV });
     return record('node', res.party0.batches[0]!.ms, res.party0.layers);
   };
@@ -194,6 +199,7 @@ try {
   const out = {
     model: 'fmnist-cnn',
     reluConfig: 'eco',
+    preprocess: PRE.length > 0,
     rounds,
     ms: Object.fromEntries(SIDES.map((sd) => [sd, ms[sd].map(r1)])),
     medianMs: Object.fromEntries(SIDES.map((sd) => [sd, r1(med(sd))])),

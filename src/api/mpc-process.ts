@@ -3,13 +3,10 @@
  * port they listen on, their final report, and close(). A role stops by itself when this process
  * dies (it watches its IPC channel), so a crashed caller leaves no orphan holding a port.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { join } from 'node:path';
 import { OptionError, ProtocolError } from '../errors.js';
 import type { DealerServerStats } from '../mpc/dealer.js';
-import type { RoleMessage } from '../mpc/launch.js';
+import { forkRole, type RoleMessage } from '../mpc/launch.js';
 import type { PartyReport } from '../mpc/roles.js';
-import { packageRoot } from '../nn/data/paths.js';
 import { ALLOC_ENV, type JobFlags, jobArgs, type NetFlags, netArgs } from './mpc-session.js';
 
 /** A role process started by {@link startDealer} or {@link startParty}. */
@@ -54,19 +51,10 @@ export async function spawnRole<T>(
   report: 'report' | 'dealer',
   waitListening: boolean,
 ): Promise<RoleHandle<T>> {
-  const env = { ...process.env, ...ALLOC_ENV, ...o.env };
-  const child: ChildProcess = fork(join(packageRoot(), 'bin', 'privml.js'), [...args, '--ipc'], {
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-    env,
-  });
   let last = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => {
-    for (const l of d.split('\n').filter((x) => x.trim())) {
-      last = l;
-      o.onStderr?.(l);
-    }
+  const child = forkRole([...args, '--ipc'], { ...ALLOC_ENV, ...o.env }, (l) => {
+    last = l;
+    o.onStderr?.(l);
   });
   const exited = new Promise<number>((res) => child.on('exit', (code, sig) => res(code ?? (sig ? 128 : 1))));
   const failure = (code: number) => new ProtocolError(`${name} failed (exit ${code})${last ? `: ${last.replace(/^privml: error: /, '')}` : ''}`);

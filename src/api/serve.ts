@@ -8,7 +8,7 @@
  * With --fhe the page is a CKKS client instead: one `privml fhe session` process per page, frames
  * relayed over IPC (fheSessions below).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
@@ -20,7 +20,7 @@ import { FileError, firstLine, ModelError, OptionError } from '../errors.js';
 import type { ServedPlan } from '../fhe/wire.js';
 import { stripWeights } from '../mpc/arch.js';
 import type { BitRange, WeightMode } from '../mpc/executor.js';
-import { ROLE_EXEC_ARGV, type RoleMessage } from '../mpc/launch.js';
+import { forkRole, type RoleMessage } from '../mpc/launch.js';
 import { planModel } from '../mpc/plan.js';
 import { packageRoot } from '../nn/data/paths.js';
 import { encodeModel } from '../onnx/proto.js';
@@ -55,6 +55,12 @@ export interface ServeOptions {
   reluProtocol?: string;
   /** 'public' (default: the page receives the model) or 'secret' (only the architecture). */
   weights?: string;
+  /**
+   * MPC mode: each image's offline phase (the dealer material, the PRG expansion of party 0's
+   * share of it, the input's mask) runs before the image is shared, as `mpc infer --preprocess`;
+   * the page's reported time is then the online phase only.
+   */
+  preprocess?: boolean;
   /** CKKS mode: the page generates keys, encrypts and decrypts; this machine evaluates. */
   fhe?: boolean;
   /** With fhe: make a development PAF model from a ReLU model (e.g. 'f1g2'). */
@@ -79,23 +85,9 @@ interface Session {
 
 /** Fork one role with IPC; resolves with the ports it listens on. */
 function startRole(name: string, args: string[], log: (l: string) => void): { child: ChildProcess; listening: Promise<{ port: number; wsPort?: number }> } {
-  // Started as `mpc infer` starts its roles (src/mpc/launch.ts): its V8 flags and allocator settings.
-  const env = { ...process.env, ...ALLOC_ENV };
-  const child = fork(join(packageRoot(), 'bin', 'privml.js'), args, {
-    execArgv: [...process.execArgv, ...ROLE_EXEC_ARGV],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-    env,
-  });
+  // Started as `mpc infer` starts its roles: its V8 flags and allocator settings.
   let last = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => {
-    const l = d
-      .split('\n')
-      .filter((x) => x.trim())
-      .pop();
-    if (l) last = l;
-  });
+  const child = forkRole(args, ALLOC_ENV, (l) => (last = l));
   const listening = new Promise<{ port: number; wsPort?: number }>((resolve, reject) => {
     child.on('message', (m: RoleMessage) => m.type === 'listening' && resolve(m));
     child.on('exit', (code) => {
@@ -146,6 +138,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
   const log = opts.log ?? (() => {});
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionError(`--port must be 0..65535, got ${o.port}`);
   if (o.paf && !o.fhe) throw new OptionError('--paf is for --fhe only');
+  if (o.preprocess && o.fhe) throw new OptionError('--preprocess is for the MPC mode (not --fhe)');
   if (o.weights !== 'public' && o.weights !== 'secret') throw new OptionError(`--weights must be public or secret, got '${o.weights}'`);
   if (o.reluProtocol !== 'signonly' && o.reluProtocol !== 'crypten' && o.reluProtocol !== 'fss' && o.reluProtocol !== 'fss2') {
     throw new OptionError(`--relu-protocol must be signonly, crypten, fss or fss2, got '${o.reluProtocol}'`);
@@ -237,6 +230,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
         '--count',
         '1',
         '--warmup',
+        ...(o.preprocess ? ['--preprocess'] : []),
         ...(o.reluConfig ? ['--relu-config', o.reluConfig] : []),
       ];
       // Party 1 accepts the page's WebSocket itself, on the server's address.
@@ -264,6 +258,7 @@ export async function serve(ref: string, opts: ServeOptions = {}): Promise<Serve
         reluConfig,
         fracBits: 16,
         warmup: true,
+        preprocess: !!o.preprocess,
         idleTimeoutMs: IDLE_TIMEOUT_MS,
       },
     };
@@ -356,21 +351,9 @@ function fheSessions(ref: string, paf: string | undefined, log: (l: string) => v
       if (live.size >= MAX_FHE_SESSIONS)
         throw Object.assign(new Error(`the server is busy (${MAX_FHE_SESSIONS} encrypted sessions open); try again later`), { status: 503 });
       const id = randomId(12);
-      const child = fork(join(packageRoot(), 'bin', 'privml.js'), ['fhe', 'session', ref, '--ipc', ...(paf ? ['--paf', paf] : [])], {
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        serialization: 'advanced',
-      });
-      live.set(id, { child, timer: setTimeout(() => end(id), FHE_IDLE_MS) });
       let last = '';
-      child.stderr!.setEncoding('utf8').on(
-        'data',
-        (d: string) =>
-          (last =
-            d
-              .split('\n')
-              .filter((x) => x.trim())
-              .pop() ?? last),
-      );
+      const child = forkRole(['fhe', 'session', ref, '--ipc', ...(paf ? ['--paf', paf] : [])], {}, (l) => (last = l));
+      live.set(id, { child, timer: setTimeout(() => end(id), FHE_IDLE_MS) });
       const plan = await new Promise<ServedPlan>((resolve, reject) => {
         child.on('message', (m: { type: string; plan?: ServedPlan; data?: Uint8Array }) => {
           if (m.type === 'plan') resolve(m.plan!);

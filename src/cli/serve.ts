@@ -8,6 +8,7 @@ interface ServeFlags {
   reluConfig?: string;
   reluProtocol: string;
   weights: string;
+  preprocess?: boolean;
   fhe?: boolean;
   paf?: string;
   json?: boolean;
@@ -24,6 +25,10 @@ export function registerServe(program: Command): void {
     .option('--relu-config <file>', 'HummingBird bit ranges per ReLU node (as for mpc infer)')
     .option('--relu-protocol <name>', 'signonly | crypten | fss | fss2', 'signonly')
     .option('--weights <mode>', 'public (the page receives the model) | secret (the page receives only the architecture)', 'public')
+    .option(
+      '--preprocess',
+      "MPC mode: each image's offline phase (dealer material, party 0's PRG expansion, the input's mask) before the image is shared; the page times the online phase",
+    )
     .option('--fhe', 'CKKS mode: the page generates keys, encrypts and decrypts; this machine evaluates (a PAF model, or --paf)')
     .option('--paf <name>', 'with --fhe: make a development PAF model from a ReLU model, as fhe run --paf does (e.g. f1g2)')
     .option('--json', 'print {"url","port"} as one JSON line once listening, instead of the text line')

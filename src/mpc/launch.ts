@@ -54,17 +54,37 @@ const GRACE_MS = 10_000;
  */
 export const ROLE_EXEC_ARGV: readonly string[] = ['--initial-old-space-size=256'];
 
-function start(name: string, args: string[], env: Record<string, string>): Role {
+/**
+ * Fork `privml ARGS` as a role process (dealer, party, `fhe session`), as every launcher does
+ * (launchSession, the API's startDealer/startParty, `privml serve`): ROLE_EXEC_ARGV, `env` over this
+ * process's environment (the MPC launchers pass the allocator settings, ALLOC_ENV), stdout ignored,
+ * stderr passed to `onLine` one non-empty line at a time (progress, warnings, the role's one-line
+ * error; roles never print shares or inputs), IPC with advanced serialization (reports carry typed arrays).
+ */
+export function forkRole(args: string[], env: Record<string, string> = {}, onLine: (line: string) => void = () => {}): ChildProcess {
   const child = fork(BIN(), args, {
     execArgv: [...process.execArgv, ...ROLE_EXEC_ARGV],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     serialization: 'advanced',
     env: { ...process.env, ...env },
   });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    for (const l of d.split('\n')) if (l.trim()) onLine(l);
+  });
+  return child;
+}
+
+function start(name: string, args: string[], env: Record<string, string>): Role {
+  const stderr: string[] = [];
+  const child = forkRole(args, env, (l) => {
+    stderr.push(l);
+    if (stderr.length > 50) stderr.shift();
+  });
   const role: Role = {
     name,
     child,
-    stderr: [],
+    stderr,
     messages: [],
     waiters: [],
     exited: new Promise((r) =>
@@ -74,11 +94,6 @@ function start(name: string, args: string[], env: Record<string, string>): Role 
       }),
     ),
   };
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => {
-    role.stderr.push(...d.split('\n').filter((l) => l.trim()));
-    if (role.stderr.length > 50) role.stderr.splice(0, role.stderr.length - 50);
-  });
   child.on('message', (m: RoleMessage) => {
     role.messages.push(m);
     for (const w of role.waiters.splice(0)) w(m);

@@ -19,6 +19,8 @@ export interface SessionInfo {
     reluConfig?: Record<string, BitRange>;
     fracBits: number;
     warmup: boolean;
+    /** The offline phase before the image is shared (`serve --preprocess`; party 1 runs it too). */
+    preprocess: boolean;
     idleTimeoutMs: number;
   };
 }

@@ -7,6 +7,7 @@
  */
 
 import { NET_PRESETS } from '../mpc/net/emulate.js';
+import { andGateClose, andGateOpen, toBitPlanes } from '../mpc/ring.js';
 import { type Phase, runParty } from '../mpc/roles.js';
 import { decodeModel } from '../onnx/proto.js';
 import type { WorkerMessage, WorkerRequest } from './session.js';
@@ -19,8 +20,30 @@ const PHASE_FRACTION: Record<Phase, number> = { connect: 0.05, handshake: 0.1, s
 /** The ws:// URL of `port` on the host of `origin`. */
 const atPort = (origin: string, port: number): string => ((u) => ((u.port = String(port)), u.href))(new URL(origin));
 
+/**
+ * JIT warm-up of the ring kernels of a ReLU layer, on zeros (no data of the user's), before the
+ * session: V8 runs a WebAssembly function in its baseline tier until it has spent a budget of work,
+ * then swaps in optimised code compiled in the background. After the session's two warm-up batches
+ * the bit-plane kernel still ran unoptimised in Chromium (0.2–0.7 ms per image, against < 0.05 ms
+ * in the Node party 0 after the same two batches); with four warm-up batches it was gone, so the
+ * page spends those calls here instead (a few ms, while the roles start; not part of the timed
+ * batch, nor of Node's).
+ */
+function warmKernels(): void {
+  const n = 16384;
+  const x = new BigInt64Array(n);
+  const planes = Array.from({ length: 8 }, () => new Uint8Array(n / 8));
+  const masks = new Uint8Array(n);
+  for (let i = 0; i < 8; i++) {
+    toBitPlanes(x, 6, 18);
+    const msg = andGateOpen(planes, planes, n, masks, masks);
+    andGateClose(msg, msg, planes.length, n, masks, masks, masks, true);
+  }
+}
+
 async function classify(req: WorkerRequest): Promise<void> {
   const t0 = performance.now();
+  warmKernels();
   const model = decodeModel(new Uint8Array(req.model), 'served model');
   const s = req.session;
   const report = await runParty({
@@ -34,7 +57,7 @@ async function classify(req: WorkerRequest): Promise<void> {
       batch: 1,
       count: 1,
       inputs: req.image,
-      preprocess: false,
+      preprocess: s.job.preprocess,
       warmup: s.job.warmup,
     },
     // Party 1 and the dealer listen themselves, each on its own port of the page's host.

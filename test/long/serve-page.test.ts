@@ -113,12 +113,30 @@ test('privml serve: the page classifies like the Node client, and the image neve
       'page predictions equal the Node client (mpc infer)',
     );
 
+    // serve --preprocess (the offline phase, input mask included, before the image is shared): the
+    // same prediction; its frames join the traffic checks below.
+    const pre = await startServe(['--relu-config', ECO, '--preprocess']);
+    try {
+      await page.goto(pre.url);
+      await page.waitForSelector('#samples canvas');
+      await page.click(`#samples canvas[data-index="${SAMPLES[0]}"]`);
+      const r = await classify(page);
+      assert.equal(r.error, '', `--preprocess: ${r.error}`);
+      assert.equal(r.prediction, nodeOut.predictions[SAMPLES[0]!], '--preprocess: the page predicts as the Node client');
+      console.log(`# page --preprocess: sample ${SAMPLES[0]} → class ${r.prediction} in ${r.ms} ms (online)`);
+    } finally {
+      pre.child.kill('SIGKILL');
+    }
+    await page.goto(server.url);
+    await page.waitForSelector('#samples canvas');
+    lap('page classified with --preprocess');
+
     // Traffic: the detector finds the samples where they legitimately travel (server → page in
     // /api/samples, as base64), and finds nothing of any classified image in frames or requests.
     assert.ok(frames.length > 50, `saw ${frames.length} WebSocket frames`);
     // Party 1 and the dealer take the page's WebSockets themselves (two ports per session); the server relays nothing.
     const wsPorts = new Set(wsUrls.map((u) => new URL(u).port));
-    assert.equal(wsPorts.size, 2 * SAMPLES.length, `one party 1 and one dealer port per classification: ${wsUrls.join(', ')}`);
+    assert.equal(wsPorts.size, 2 * (SAMPLES.length + 1), `one party 1 and one dealer port per classification: ${wsUrls.join(', ')}`);
     assert.ok(!wsPorts.has(new URL(server.url).port), 'no WebSocket goes through the HTTP server');
     const ds = loadDatasetSync('fashion-mnist-sample', { split: 'test', limit: Math.max(...SAMPLES) + 1 });
     const per = 784;

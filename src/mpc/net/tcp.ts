@@ -6,6 +6,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+// Before ws: replaces ws's byte-by-byte unmasking of the page's frames (see ws-unmask.ts).
+import './ws-unmask.js';
 import { WebSocketServer } from 'ws';
 import type { FrameChannel } from '../context.js';
 import { checkFrameLimit, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_HEADER_BYTES, HEARTBEAT_BYTES, oversizedFrameError } from './framing.js';
