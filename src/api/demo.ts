@@ -39,7 +39,7 @@ export interface DemoResult {
 /** The other pillars, pointed to so a user knows where to go next (too slow or too large for the demo). */
 export const NEXT = [
   'smartpaf: npx privml smartpaf models/fmnist-cnn-max.onnx --dataset fashion-mnist --paf f1sq-g1sq --techniques ct,pa,at,ss -o m.paf.onnx',
-  'fhe: npx privml fhe run models/fmnist-cnn.onnx --paf f1g2 --dataset fashion-mnist-sample --limit 1 (CKKS, ~40 s per image)',
+  'fhe: npx privml fhe run models/fmnist-cnn.onnx --paf f1g2 --dataset fashion-mnist-sample --limit 1 (CKKS, ~15 s for the first image, keys included)',
   'proteus: npx privml proteus obfuscate models/fmnist-cnn.onnx -k 20 -o bundle/ --key owner.key',
 ];
 
