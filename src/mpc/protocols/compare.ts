@@ -56,6 +56,7 @@ import {
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
 import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
+import { signOnlyResident } from './sign-tree.js';
 
 /**
  * Which ReLU protocol: the packed sign-only tree (default), the CrypTen-equivalent baseline, or
@@ -145,8 +146,13 @@ interface Segment {
 
 type Gate = readonly [Uint8Array, Uint8Array];
 
-/** XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
-async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean): Promise<Uint8Array> {
+/**
+ * XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. Without `fold` the vectors stay
+ * resident in wasm memory (sign-tree.ts); `arrays` forces this JS-array version, which computes the
+ * same messages and share (kept for `fold` and as the reference the tests compare against).
+ */
+export async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean, arrays = false): Promise<Uint8Array> {
+  if (!fold && !arrays) return signOnlyResident(ctx, x, lsb, b);
   const n = x.length,
     st = bitBytes(n);
   const all = timed(ctx, 'bitplanes', () => toBitPlanes(x, lsb, b));

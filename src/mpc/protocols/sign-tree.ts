@@ -1,0 +1,144 @@
+/**
+ * The sign-only carry circuit of compare.ts (generate level, then the parallel-prefix tree; see the
+ * protocol description there) with every bit vector resident in wasm memory (`resident.ts`): the
+ * same gates in the same order, the same messages byte for byte and the same output share as the
+ * JS-array version (compare.ts keeps that one for the `fold` variant), but an AND level copies in
+ * only the dealer's masks and the peer's message and copies out only its own message.
+ */
+import type { PartyContext } from '../context.js';
+import { timed } from '../profile.js';
+import { type Buf, Region } from '../resident.js';
+import type { Ring } from '../ring.js';
+
+/** A gate's two operands: resident offsets of `nbits`-bit vectors (ceil(nbits/8) bytes each). */
+type Gate = readonly [number, number];
+
+/** A generate/propagate segment: resident offsets of its XOR shares (no P for the lowest). */
+interface Segment {
+  g: number;
+  p?: number;
+}
+
+/**
+ * One exchange of `gates.length` XOR-shared AND gates on `nbits`-bit vectors (bits.ts andGates):
+ * returns the resident buffer holding this party's output shares, gate i at offset i·ceil(nbits/8).
+ */
+async function andGatesResident(ctx: PartyContext, R: Region, gates: readonly Gate[], nbits: number): Promise<Buf> {
+  const count = gates.length,
+    total = count * nbits,
+    tb = (total + 7) >>> 3,
+    mb = (2 * total + 7) >>> 3,
+    vb = (nbits + 7) >>> 3;
+  const t = await ctx.dealer.andTriples(total);
+  const kk = R.kk;
+  // [d, e] = [concat(xs) ⊕ a, concat(ys) ⊕ b], each half tb bytes (whole bytes per half, as andGateOpen)
+  const { de, pa, pb, msg } = timed(ctx, 'and', () => {
+    const de = R.alloc(2 * tb);
+    for (let half = 0; half < 2; half++) {
+      const dst = de.p + half * tb;
+      if ((nbits & 7) === 0) for (let i = 0; i < count; i++) R.move(dst + i * vb, gates[i]![half]!, vb);
+      else {
+        const stage = R.alloc(count * vb);
+        for (let i = 0; i < count; i++) R.move(stage.p + i * vb, gates[i]![half]!, vb);
+        kk.packTight(stage.p, count, nbits, dst);
+        R.free(stage);
+      }
+    }
+    const pa = R.copyIn(t.a, tb),
+      pb = R.copyIn(t.b, tb);
+    kk.xorBytes(de.p, pa.p, de.p, tb);
+    kk.xorBytes(de.p + tb, pb.p, de.p + tb, tb);
+    let msg: Uint8Array;
+    if ((total & 7) === 0) msg = R.copyOut(de.p, mb);
+    else {
+      const packed = R.alloc(mb);
+      kk.packTight(de.p, 2, total, packed.p);
+      msg = R.copyOut(packed.p, mb);
+      R.free(packed);
+    }
+    return { de, pa, pb, msg };
+  });
+  // handed off: msg is not used again (the close reads this party's [d, e] from resident memory)
+  const peer = await ctx.peer.exchange(msg, true);
+  if (peer.length !== mb) throw new Error(`sign-tree: AND gate opening has ${peer.length} bytes, expected ${mb}`);
+  return timed(ctx, 'and', () => {
+    const pp = R.copyIn(peer);
+    let pde = pp;
+    if ((total & 7) !== 0) {
+      pde = R.alloc(2 * tb);
+      kk.unpackTight(pp.p, 2, total, pde.p);
+      R.free(pp);
+    }
+    const pc = R.copyIn(t.c, tb);
+    let z = R.alloc(tb);
+    kk.andClose(de.p, de.p + tb, pde.p, pde.p + tb, pa.p, pb.p, pc.p, z.p, tb, ctx.party === 0 ? 1 : 0);
+    for (const b of [de, pa, pb, pc, pde]) R.free(b);
+    if ((nbits & 7) !== 0) {
+      const out = R.alloc(count * vb);
+      kk.unpackTight(z.p, count, nbits, out.p);
+      R.free(z);
+      z = out;
+    }
+    return z;
+  });
+}
+
+/** XOR share (packed bits, a JS array) of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
+export async function signOnlyResident(ctx: PartyContext, x: Ring, lsb: number, b: number): Promise<Uint8Array> {
+  const n = x.length,
+    st = (n + 7) >>> 3;
+  const R = new Region();
+  try {
+    const all = timed(ctx, 'bitplanes', () => R.planes(x, lsb, b));
+    const plane = (j: number): number => all.p + j * st;
+    const top = plane(b - 1);
+    const m = b - 1;
+    if (m === 0) return R.copyOut(top, st);
+    const zero = R.zeros(st).p;
+    // a one-sided AND of party 0's value and party 1's value: each party supplies its own operand
+    const oneSided = (mine: number): Gate => (ctx.party === 0 ? [mine, zero] : [zero, mine]);
+    const g0 = await andGatesResident(
+      ctx,
+      R,
+      Array.from({ length: m }, (_, j) => oneSided(plane(j))),
+      n,
+    );
+    let segs: Segment[] = Array.from({ length: m }, (_, j) => (j === 0 ? { g: g0.p } : { g: g0.p + j * st, p: plane(j) }));
+    // pair adjacent segments bottom-up, one exchange per level; the outputs stay live to the end
+    // (a segment without a partner passes through to the next level unchanged)
+    while (segs.length > 1) {
+      const gates: Gate[] = [];
+      for (let k = 0; k + 1 < segs.length; k += 2) {
+        const lo = segs[k]!,
+          hi = segs[k + 1]!;
+        gates.push([hi.p!, lo.g]);
+        if (k > 0) gates.push([hi.p!, lo.p!]);
+      }
+      const z = await andGatesResident(ctx, R, gates, n);
+      const next: Segment[] = [];
+      let at = 0;
+      const t0 = performance.now();
+      for (let k = 0; k < segs.length; k += 2) {
+        const lo = segs[k]!,
+          hi = segs[k + 1];
+        if (!hi) {
+          next.push(lo);
+          continue;
+        }
+        // G = G_hi ⊕ P_hi & G_lo, written over the gate's output slot
+        const g = z.p + at++ * st;
+        R.kk.xorBytes(hi.g, g, g, st);
+        next.push(k === 0 ? { g } : { g, p: z.p + at++ * st });
+      }
+      ctx.profile?.add('and', performance.now() - t0);
+      segs = next;
+    }
+    return timed(ctx, 'and', () => {
+      const g = segs[0]!.g;
+      R.kk.xorBytes(top, g, g, st);
+      return R.copyOut(g, st);
+    });
+  } finally {
+    R.close();
+  }
+}

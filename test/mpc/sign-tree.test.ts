@@ -1,0 +1,125 @@
+// The resident sign-only tree (protocols/sign-tree.ts) against the JS-array version it replaced:
+// each party's run is recorded (dealer AND triples, messages sent and received) and replayed through
+// the array version, which must send the same bytes in every round and return the same share.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AndTriples, PartyContext } from '../../src/mpc/context.js';
+import { runTwoParty } from '../../src/mpc/local.js';
+import { getBit } from '../../src/mpc/protocols/bits.js';
+import { signOnly } from '../../src/mpc/protocols/compare.js';
+import { ringSub } from '../../src/mpc/ring.js';
+
+// Seeded test inputs (splitmix64); never used for anything cryptographic.
+function rng(seed: number): () => bigint {
+  let s = BigInt(seed) & 0xffffffffffffffffn;
+  return () => {
+    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+    let z = s;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
+    return BigInt.asIntN(64, z ^ (z >> 31n));
+  };
+}
+
+interface Recorded {
+  out: Uint8Array;
+  triples: { n: number; t: AndTriples }[];
+  sent: Uint8Array[];
+  received: Uint8Array[];
+}
+
+/** Run the resident version on both parties, recording what each consumed and exchanged. */
+async function record(shares: [BigInt64Array, BigInt64Array], lsb: number, b: number): Promise<[Recorded, Recorded]> {
+  return runTwoParty(async (ctx) => {
+    const rec: Recorded = { out: new Uint8Array(0), triples: [], sent: [], received: [] };
+    const dealer = ctx.dealer;
+    const peer = ctx.peer;
+    const wrapped: PartyContext = {
+      ...ctx,
+      dealer: Object.assign(Object.create(dealer) as typeof dealer, {
+        andTriples: async (n: number) => {
+          const t = await dealer.andTriples(n);
+          // copies: the protocol may not keep them, but the replay must see what was dealt
+          rec.triples.push({ n, t: { a: t.a.slice(), b: t.b.slice(), c: t.c.slice() } });
+          return t;
+        },
+      }),
+      peer: {
+        stats: peer.stats,
+        send: peer.send.bind(peer),
+        recv: peer.recv.bind(peer),
+        exchange: async (msg: Uint8Array, handOff?: boolean) => {
+          rec.sent.push(msg.slice());
+          const r = await peer.exchange(msg, handOff);
+          rec.received.push(r.slice());
+          return r;
+        },
+      },
+    };
+    rec.out = await signOnly(wrapped, shares[ctx.party], lsb, b, false);
+    return rec;
+  });
+}
+
+/** Replay party `party`'s recording through the JS-array version; returns its share. */
+async function replay(party: 0 | 1, x: BigInt64Array, lsb: number, b: number, rec: Recorded): Promise<Uint8Array> {
+  let ti = 0,
+    ei = 0;
+  const ctx = {
+    party,
+    fracBits: 16,
+    dealer: {
+      andTriples: async (n: number) => {
+        const r = rec.triples[ti++];
+        assert.ok(r, 'the array version asked for more AND triples');
+        assert.equal(n, r.n, `triple request ${ti - 1}`);
+        return r.t;
+      },
+    },
+    peer: {
+      stats: { bytesSent: 0, bytesReceived: 0, rounds: 0 },
+      exchange: async (msg: Uint8Array) => {
+        const k = ei++;
+        assert.ok(k < rec.sent.length, 'the array version exchanged more often');
+        assert.deepEqual(msg, rec.sent[k], `party ${party}: message of round ${k} differs`);
+        return rec.received[k]!;
+      },
+    },
+  } as unknown as PartyContext;
+  const out = await signOnly(ctx, x, lsb, b, false, true);
+  assert.equal(ti, rec.triples.length, 'triple requests');
+  assert.equal(ei, rec.sent.length, 'exchanges');
+  return out;
+}
+
+for (const [n, lsb, b] of [
+  [1, 0, 64],
+  [7, 0, 1],
+  [13, 0, 2],
+  [64, 0, 3],
+  [100, 5, 17],
+  [1000, 0, 64],
+  [4099, 10, 22],
+  [8192, 0, 33],
+] as const) {
+  test(`sign-tree: n=${n}, bits [${lsb}, ${lsb + b}): same messages and shares as the array version, correct sign`, async () => {
+    const r = rng(n * 131 + b);
+    const bound = 1n << BigInt(lsb + b - 1);
+    // values inside the exact range: [−2^(msb−1) + 2^lsb, 2^(msb−1)), away from [0, 2^lsb)
+    const low = lsb === 0 ? 0n : 1n << BigInt(lsb),
+      lo = -bound + low;
+    const x = BigInt64Array.from({ length: n }, () => {
+      let v = lo + (BigInt.asUintN(64, r()) % (bound - lo));
+      if (v >= 0n && v < low) v += low;
+      return v;
+    });
+    const x0 = BigInt64Array.from({ length: n }, () => r());
+    const shares: [BigInt64Array, BigInt64Array] = [x0, ringSub(x, x0)];
+    const [r0, r1] = await record(shares, lsb, b);
+    assert.deepEqual(await replay(0, shares[0], lsb, b, r0), r0.out);
+    assert.deepEqual(await replay(1, shares[1], lsb, b, r1), r1.out);
+    for (let i = 0; i < n; i++) assert.equal(getBit(r0.out, i) ^ getBit(r1.out, i), x[i]! < 0n ? 1 : 0, `element ${i} (${x[i]})`);
+    // unused high bits stay zero (packed-vector convention)
+    if (n & 7) assert.equal(r0.out[r0.out.length - 1]! >>> (n & 7), 0);
+  });
+}
