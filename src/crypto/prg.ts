@@ -64,6 +64,14 @@ export class Prg {
     this.cipher = createCipheriv('aes-128-ctr', this.key, this.iv0);
   }
 
+  /**
+   * True when `fork` is cheap (node:crypto restarts its cipher anywhere). The page's cipher fetches
+   * keystream from WebCrypto ahead of its one reader, so there draws stay in stream order.
+   */
+  get seekable(): boolean {
+    return !this.cipher.keystream;
+  }
+
   /** Bytes of keystream handed out so far. */
   get position(): number {
     return this.used;

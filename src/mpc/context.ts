@@ -66,6 +66,11 @@ export interface AndTriples {
   a: Uint8Array;
   b: Uint8Array;
   c: Uint8Array;
+  /**
+   * Optional: write part 0/1/2 (a/b/c) into `into` (its length is the part's), e.g. straight from the
+   * PRG into wasm memory; the part is consumed (reading it again, by `fill` or the property, throws).
+   */
+  fill?(part: 0 | 1 | 2, into: Uint8Array): void;
 }
 
 /** `n` random bits r shared twice: XOR-shared (packed) and additively shared over Z_2^64. */

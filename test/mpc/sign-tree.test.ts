@@ -3,7 +3,10 @@
 // the array version, which must send the same bytes in every round and return the same share.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Prg } from '../../src/crypto/prg.js';
 import type { AndTriples, PartyContext } from '../../src/mpc/context.js';
+import { draw, LazyAndTriples } from '../../src/mpc/dealer/correlations.js';
+import { sizesOf } from '../../src/mpc/dealer/wire.js';
 import { runTwoParty } from '../../src/mpc/local.js';
 import { getBit } from '../../src/mpc/protocols/bits.js';
 import { signOnly } from '../../src/mpc/protocols/compare.js';
@@ -123,3 +126,44 @@ for (const [n, lsb, b] of [
     if (n & 7) assert.equal(r0.out[r0.out.length - 1]! >>> (n & 7), 0);
   });
 }
+
+test('LazyAndTriples: the same parts as draw, and the stream continues at the same position', () => {
+  for (const party of [0, 1] as const) {
+    for (const nbits of [8, 13, 1 << 19, (1 << 19) + 5]) {
+      const seed = new Uint8Array(16).fill(7 + party);
+      const eager = new Prg(seed),
+        lazy = new Prg(seed);
+      // start mid-stream and off the 16-byte block grid, as a real batch does
+      eager.bytes(21), lazy.bytes(21);
+      const req = { kind: 'and', n: nbits } as const;
+      const d = draw(eager, party, req, sizesOf(req));
+      const t = new LazyAndTriples(lazy, party, nbits);
+      assert.deepEqual(lazy.bytes(100), eager.bytes(100), 'stream position after the draw');
+      const len = (nbits + 7) >>> 3;
+      const parts = party === 0 ? ([0, 1, 2] as const) : ([0, 1] as const);
+      for (const i of parts) {
+        const want = i === 0 ? d.a : i === 1 ? d.b : d.c!;
+        const got = new Uint8Array(len);
+        // part 1 through the property (expanded once), the others through fill
+        if (i === 1) assert.deepEqual(t.b, want, `party ${party}, part b`);
+        else {
+          t.fill(i, got);
+          assert.deepEqual(got, want, `party ${party}, part ${'abc'[i]}, ${nbits} bits`);
+          assert.throws(() => t.fill(i, got), /already consumed/);
+        }
+      }
+    }
+  }
+});
+
+test('sign-tree: a large call (AND triples drawn lazily into wasm memory) gives the correct sign', async () => {
+  const n = 20000,
+    b = 40;
+  const r = rng(99);
+  const bound = 1n << BigInt(b - 1);
+  const x = BigInt64Array.from({ length: n }, () => -bound + (BigInt.asUintN(64, r()) % (2n * bound)));
+  const x0 = BigInt64Array.from({ length: n }, () => r());
+  const shares = [x0, ringSub(x, x0)];
+  const [s0, s1] = await runTwoParty((ctx) => signOnly(ctx, shares[ctx.party]!, 0, b, false));
+  for (let i = 0; i < n; i++) assert.equal(getBit(s0, i) ^ getBit(s1, i), x[i]! < 0n ? 1 : 0, `element ${i}`);
+});

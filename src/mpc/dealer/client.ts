@@ -4,7 +4,7 @@ import { Prg } from '../../crypto/prg.js';
 import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, type FssReluKey } from '../protocols/fss/keys.js';
 import type { ConvGeom } from '../ring.js';
-import { assemble, draw } from './correlations.js';
+import { assemble, draw, LAZY_AND_BYTES, LazyAndTriples } from './correlations.js';
 import {
   CONV_FIELDS,
   type CorrelationRequest,
@@ -201,6 +201,7 @@ export class DealerClient implements Correlations {
     if (this.failure) throw this.failure;
     const s = sizesOf(req);
     const t0 = performance.now();
+    if (req.kind === 'and' && this.prg.seekable && (req.n + 7) >>> 3 >= LAZY_AND_BYTES) return this.startLazyAnd(req.n, req, s.correction);
     const drawn = draw(this.prg, this.party, req, s);
     this.stats.localMs += performance.now() - t0;
     this.stats.requests++;
@@ -221,6 +222,21 @@ export class DealerClient implements Correlations {
       this.stats.localMs += performance.now() - t1;
       return out;
     });
+    value.catch(() => {}); // a failure is reported to whoever consumes the entry
+    return { req, value };
+  }
+
+  /** `start` for large AND triples: the parts are drawn when consumed (LazyAndTriples). */
+  private startLazyAnd(nbits: number, req: CorrelationRequest, correction: number): Entry {
+    const lazy = new LazyAndTriples(this.prg, this.party, nbits);
+    this.stats.requests++;
+    this.history.push(req);
+    if (this.party === 0) return { req, value: Promise.resolve(lazy) };
+    this.batch.push(req);
+    const value = new Promise<Uint8Array>((resolve, reject) => {
+      if (this.waiters.length === 0) this.busySince = performance.now();
+      this.waiters.push({ bytes: correction, resolve, reject });
+    }).then((corr) => lazy.setC(corr));
     value.catch(() => {}); // a failure is reported to whoever consumes the entry
     return { req, value };
   }

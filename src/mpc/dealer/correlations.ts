@@ -4,7 +4,7 @@
  */
 
 import type { Prg } from '../../crypto/prg.js';
-import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
+import type { AndTriples, BitMulTriples, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
 import { bitsToRing, bytesAndCorrection, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
 import type { CorrelationRequest, Sizes } from './wire.js';
@@ -69,6 +69,72 @@ export function andCorrectionStreamed(mirror0: Prg, mirror1: Prg, nbits: number)
   // draw's parts have their unused high bits cleared (Prg.bits); so has the correction
   if (nbits & 7) out[len - 1]! &= (1 << (nbits & 7)) - 1;
   return out;
+}
+
+/** Parts from this size on are drawn lazily by `LazyAndTriples` (below, a fork costs more than the copy saved). */
+export const LAZY_AND_BYTES = 1 << 16;
+
+/**
+ * A party's AND triples whose PRG parts (a, b, and party 0's c) are expanded only when consumed,
+ * through forks of the stream at their fixed positions (the stream itself skips past them at once,
+ * so the draw order and bytes are those of `draw`): `fill` writes a part straight into the
+ * consumer's array (e.g. wasm memory) and the whole part never exists as a JS array — no
+ * allocation, no page faults, no copy, no garbage per AND level. The properties still work (they
+ * expand the part into a new array once) for consumers without `fill`.
+ */
+export class LazyAndTriples implements AndTriples {
+  private readonly parts: (Prg | Uint8Array | null)[];
+  private readonly len: number;
+
+  constructor(
+    prg: Prg,
+    party: PartyId,
+    private readonly nbits: number,
+  ) {
+    const len = (nbits + 7) >>> 3;
+    this.len = len;
+    const k = party === 0 ? 3 : 2;
+    this.parts = Array.from({ length: k }, (_, i) => prg.fork(i * len));
+    prg.skip(k * len);
+  }
+
+  /** Party 1: its c, the dealer's correction. */
+  setC(c: Uint8Array): this {
+    this.parts[2] = c;
+    return this;
+  }
+
+  get a(): Uint8Array {
+    return this.get(0);
+  }
+  get b(): Uint8Array {
+    return this.get(1);
+  }
+  get c(): Uint8Array {
+    return this.get(2);
+  }
+
+  private get(i: 0 | 1 | 2): Uint8Array {
+    const p = this.parts[i];
+    if (p instanceof Uint8Array) return p;
+    const out = new Uint8Array(this.len);
+    this.fill(i, out);
+    this.parts[i] = out;
+    return out;
+  }
+
+  fill(i: 0 | 1 | 2, into: Uint8Array): void {
+    const p = this.parts[i];
+    if (into.length !== this.len) throw new Error(`dealer client: AND triple part of ${this.len} bytes, filled into ${into.length}`);
+    if (p === null || p === undefined) throw new Error(`dealer client: AND triple part ${'abc'[i]} was already consumed`);
+    if (p instanceof Uint8Array) into.set(p);
+    else {
+      p.fill(into);
+      // as Prg.bits: the unused high bits of the last byte are zero
+      if (this.nbits & 7) into[this.len - 1]! &= (1 << (this.nbits & 7)) - 1;
+    }
+    this.parts[i] = null;
+  }
 }
 
 /** The random parts party `p` draws from its PRG for request `r`, in the fixed draw order. */

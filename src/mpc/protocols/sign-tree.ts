@@ -5,7 +5,7 @@
  * JS-array version (compare.ts keeps that one for the `fold` variant), but an AND level copies in
  * only the dealer's masks and the peer's message and copies out only its own message.
  */
-import type { PartyContext } from '../context.js';
+import type { AndTriples, PartyContext } from '../context.js';
 import { timed } from '../profile.js';
 import { type Buf, Region } from '../resident.js';
 import type { Ring } from '../ring.js';
@@ -17,6 +17,14 @@ type Gate = readonly [number, number];
 interface Segment {
   g: number;
   p?: number;
+}
+
+/** Part i of `t` in resident memory: drawn there when the triples can (`fill`), else copied in. */
+function part(R: Region, t: AndTriples, i: 0 | 1 | 2, tb: number): Buf {
+  if (!t.fill) return R.copyIn(i === 0 ? t.a : i === 1 ? t.b : t.c, tb);
+  const b = R.alloc(tb);
+  t.fill(i, new Uint8Array(R.kk.memory.buffer, b.p, tb));
+  return b;
 }
 
 /**
@@ -44,8 +52,8 @@ async function andGatesResident(ctx: PartyContext, R: Region, gates: readonly Ga
         R.free(stage);
       }
     }
-    const pa = R.copyIn(t.a, tb),
-      pb = R.copyIn(t.b, tb);
+    const pa = part(R, t, 0, tb),
+      pb = part(R, t, 1, tb);
     kk.xorBytes(de.p, pa.p, de.p, tb);
     kk.xorBytes(de.p + tb, pb.p, de.p + tb, tb);
     let msg: Uint8Array;
@@ -69,7 +77,7 @@ async function andGatesResident(ctx: PartyContext, R: Region, gates: readonly Ga
       kk.unpackTight(pp.p, 2, total, pde.p);
       R.free(pp);
     }
-    const pc = R.copyIn(t.c, tb);
+    const pc = part(R, t, 2, tb);
     let z = R.alloc(tb);
     kk.andClose(de.p, de.p + tb, pde.p, pde.p + tb, pa.p, pb.p, pc.p, z.p, tb, ctx.party === 0 ? 1 : 0);
     for (const b of [de, pa, pb, pc, pde]) R.free(b);
