@@ -42,20 +42,21 @@ async function andGatesResident(ctx: PartyContext, R: Region, gates: readonly Ga
   // [d, e] = [concat(xs) ⊕ a, concat(ys) ⊕ b], each half tb bytes (whole bytes per half, as andGateOpen)
   const { de, pa, pb, msg } = timed(ctx, 'and', () => {
     const de = R.alloc(2 * tb);
+    const pa = part(R, t, 0, tb),
+      pb = part(R, t, 1, tb);
     for (let half = 0; half < 2; half++) {
-      const dst = de.p + half * tb;
-      if ((nbits & 7) === 0) for (let i = 0; i < count; i++) R.move(dst + i * vb, gates[i]![half]!, vb);
+      const dst = de.p + half * tb,
+        mask = half === 0 ? pa.p : pb.p;
+      // whole bytes per vector: each operand is XORed with its slice of the mask straight into place
+      if ((nbits & 7) === 0) for (let i = 0; i < count; i++) kk.xorBytes(gates[i]![half]!, mask + i * vb, dst + i * vb, vb);
       else {
         const stage = R.alloc(count * vb);
         for (let i = 0; i < count; i++) R.move(stage.p + i * vb, gates[i]![half]!, vb);
         kk.packTight(stage.p, count, nbits, dst);
         R.free(stage);
+        kk.xorBytes(dst, mask, dst, tb);
       }
     }
-    const pa = part(R, t, 0, tb),
-      pb = part(R, t, 1, tb);
-    kk.xorBytes(de.p, pa.p, de.p, tb);
-    kk.xorBytes(de.p + tb, pb.p, de.p + tb, tb);
     let msg: Uint8Array;
     if ((total & 7) === 0) msg = R.copyOut(de.p, mb);
     else {
