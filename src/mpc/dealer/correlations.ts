@@ -6,6 +6,7 @@
 import type { Prg } from '../../crypto/prg.js';
 import type { AndTriples, BitMulTriples, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
+import { Region } from '../resident.js';
 import { bitsToRing, bytesAndCorrection, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
 import type { CorrelationRequest, Sizes } from './wire.js';
 
@@ -135,6 +136,63 @@ export class LazyAndTriples implements AndTriples {
     }
     this.parts[i] = null;
   }
+}
+
+/** Elements per piece of `bitMulCorrectionStreamed` (64 KiB per ring part: the AES pieces stay in L2). */
+const BITMUL_PIECE = 8192;
+
+/**
+ * The dealer's correction for `n` bit-multiplication triples straight from the mirrors' streams:
+ * the same bytes as `correction` on `draw`'s parts ([r − c0_r, (A0 + A1)·r − c0_C] with r = r0 ⊕ r1)
+ * and the mirrors end where `draw` leaves them. Piece by piece through forked readers into resident
+ * wasm memory, combined there by the ring kernels: the six parts (~40 bytes per element) and the
+ * intermediate ring arrays are never allocated whole (as andCorrectionStreamed for AND triples).
+ */
+export function bitMulCorrectionStreamed(mirror0: Prg, mirror1: Prg, n: number): Uint8Array {
+  const L = (n + 7) >>> 3;
+  const out = new Uint8Array(16 * n);
+  if (n === 0) return out;
+  // draw order: party 0 r0 (L bytes), A0 (8n), c0 = [c0_r, c0_C] (16n); party 1 r1 (L), A1 (8n)
+  const rd = [mirror0.fork(0), mirror1.fork(0), mirror0.fork(L), mirror1.fork(L), mirror0.fork(L + 8 * n), mirror0.fork(L + 16 * n)];
+  mirror0.skip(L + 24 * n);
+  mirror1.skip(L + 8 * n);
+  const R = new Region();
+  try {
+    const k = R.kk,
+      P = BITMUL_PIECE;
+    const [r0, r1, a0, a1, cr, cc, rr] = [P / 8, P / 8, 8 * P, 8 * P, 8 * P, 8 * P, 8 * P].map((b) => R.alloc(b).p) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    for (let e = 0; e < n; e += P) {
+      const m = Math.min(P, n - e),
+        mb = (m + 7) >>> 3;
+      // fresh views each piece (nothing below allocates, but a view must never outlive a grow)
+      const u8 = new Uint8Array(k.memory.buffer);
+      rd[0]!.fill(u8.subarray(r0, r0 + mb));
+      rd[1]!.fill(u8.subarray(r1, r1 + mb));
+      rd[2]!.fill(u8.subarray(a0, a0 + 8 * m));
+      rd[3]!.fill(u8.subarray(a1, a1 + 8 * m));
+      rd[4]!.fill(u8.subarray(cr, cr + 8 * m));
+      rd[5]!.fill(u8.subarray(cc, cc + 8 * m));
+      k.xorBytes(r0, r1, r0, mb);
+      k.bitsToRing(r0, m, rr); // r as ring elements 0/1 (bits beyond m are not read)
+      k.sub(rr, cr, cr, m); // r − c0_r
+      k.add(a0, a1, a0, m);
+      k.mul(a0, rr, a0, m);
+      k.sub(a0, cc, cc, m); // A·r − c0_C
+      out.set(u8.subarray(cr, cr + 8 * m), 8 * e);
+      out.set(u8.subarray(cc, cc + 8 * m), 8 * (n + e));
+    }
+  } finally {
+    R.close();
+  }
+  return out;
 }
 
 /** The random parts party `p` draws from its PRG for request `r`, in the fixed draw order. */
