@@ -136,21 +136,38 @@ export class Region {
     return out;
   }
 
+  /** One JS array of `la` bytes at `a` followed by `lb` bytes at `b` (a message of two parts). */
+  copyOut2(a: number, la: number, b: number, lb: number): Uint8Array {
+    const out = new Uint8Array(uninit(la + lb), 0, la + lb);
+    const u8 = this.h.u8();
+    out.set(u8.subarray(a, a + la), 0);
+    out.set(u8.subarray(b, b + lb), la);
+    return out;
+  }
+
+  /** A resident copy of ring elements `x`. */
+  ring(x: Ring): Buf {
+    const b = this.alloc(8 * x.length);
+    new BigInt64Array(this.kk.memory.buffer, b.p, x.length).set(x);
+    return b;
+  }
+
+  /** A JS copy of `n` ring elements at resident offset `p`. */
+  takeRing(p: number, n: number): Ring {
+    return new BigInt64Array(this.copyOut(p, 8 * n).buffer, 0, n);
+  }
+
   /** Copy `len` bytes within resident memory (regions may not overlap). */
   move(dst: number, src: number, len: number): void {
     this.h.u8().copyWithin(dst, src, src + len);
   }
 
-  /** Bit planes lsb … lsb + nbits − 1 of `x` (ring.ts toBitPlanes), each ceil(n/8) bytes, resident. */
-  planes(x: Ring, lsb: number, nbits: number): Buf {
-    const n = x.length,
-      stride = (n + 7) >>> 3;
-    const px = this.alloc(8 * n),
-      scratch = this.alloc(this.kk.bitPlanesScratch()),
+  /** Bit planes lsb … lsb + nbits − 1 of the n ring elements at `px` (ring.ts toBitPlanes), each ceil(n/8) bytes. */
+  planes(px: number, n: number, lsb: number, nbits: number): Buf {
+    const stride = (n + 7) >>> 3;
+    const scratch = this.alloc(this.kk.bitPlanesScratch()),
       out = this.alloc(stride * nbits);
-    new BigInt64Array(this.kk.memory.buffer, px.p, n).set(x);
-    this.kk.toBitPlanes(px.p, n, lsb, nbits, out.p, stride, scratch.p);
-    this.free(px);
+    this.kk.toBitPlanes(px, n, lsb, nbits, out.p, stride, scratch.p);
     this.free(scratch);
     return out;
   }

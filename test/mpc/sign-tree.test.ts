@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Prg } from '../../src/crypto/prg.js';
-import type { AndTriples, PartyContext } from '../../src/mpc/context.js';
+import type { AndTriples, BitMulTriples, PartyContext } from '../../src/mpc/context.js';
 import { draw, LazyAndTriples } from '../../src/mpc/dealer/correlations.js';
 import { sizesOf } from '../../src/mpc/dealer/wire.js';
 import { runTwoParty } from '../../src/mpc/local.js';
 import { getBit } from '../../src/mpc/protocols/bits.js';
-import { signOnly } from '../../src/mpc/protocols/compare.js';
-import { ringSub } from '../../src/mpc/ring.js';
+import { reluFromSign, reluWithMask, signOnly } from '../../src/mpc/protocols/compare.js';
+import { ringAdd, ringSub } from '../../src/mpc/ring.js';
 
 // Seeded test inputs (splitmix64); never used for anything cryptographic.
 function rng(seed: number): () => bigint {
@@ -24,17 +24,17 @@ function rng(seed: number): () => bigint {
   };
 }
 
-interface Recorded {
-  out: Uint8Array;
-  triples: { n: number; t: AndTriples }[];
+interface Recorded<T = Uint8Array> {
+  out: T;
+  triples: { kind: 'and' | 'bitmul'; n: number; t: AndTriples | BitMulTriples }[];
   sent: Uint8Array[];
   received: Uint8Array[];
 }
 
-/** Run the resident version on both parties, recording what each consumed and exchanged. */
-async function record(shares: [BigInt64Array, BigInt64Array], lsb: number, b: number): Promise<[Recorded, Recorded]> {
+/** Run `f` (the resident version) on both parties, recording what each consumed and exchanged. */
+async function recordRun<T>(f: (ctx: PartyContext) => Promise<T>): Promise<[Recorded<T>, Recorded<T>]> {
   return runTwoParty(async (ctx) => {
-    const rec: Recorded = { out: new Uint8Array(0), triples: [], sent: [], received: [] };
+    const rec: Recorded<T> = { out: undefined as T, triples: [], sent: [], received: [] };
     const dealer = ctx.dealer;
     const peer = ctx.peer;
     const wrapped: PartyContext = {
@@ -43,7 +43,12 @@ async function record(shares: [BigInt64Array, BigInt64Array], lsb: number, b: nu
         andTriples: async (n: number) => {
           const t = await dealer.andTriples(n);
           // copies: the protocol may not keep them, but the replay must see what was dealt
-          rec.triples.push({ n, t: { a: t.a.slice(), b: t.b.slice(), c: t.c.slice() } });
+          rec.triples.push({ kind: 'and', n, t: { a: t.a.slice(), b: t.b.slice(), c: t.c.slice() } });
+          return t;
+        },
+        bitMulTriples: async (n: number) => {
+          const t = await dealer.bitMulTriples(n);
+          rec.triples.push({ kind: 'bitmul', n, t: { xor: t.xor.slice(), arith: t.arith.slice(), a: t.a.slice(), c: t.c.slice() } });
           return t;
         },
       }),
@@ -59,25 +64,29 @@ async function record(shares: [BigInt64Array, BigInt64Array], lsb: number, b: nu
         },
       },
     };
-    rec.out = await signOnly(wrapped, shares[ctx.party], lsb, b, false);
+    rec.out = await f(wrapped);
     return rec;
   });
 }
 
-/** Replay party `party`'s recording through the JS-array version; returns its share. */
-async function replay(party: 0 | 1, x: BigInt64Array, lsb: number, b: number, rec: Recorded): Promise<Uint8Array> {
+const record = (shares: [BigInt64Array, BigInt64Array], lsb: number, b: number) => recordRun((ctx) => signOnly(ctx, shares[ctx.party], lsb, b, false));
+
+/** Replay party `party`'s recording through the JS-array version `f`; returns its result. */
+async function replayRun<T>(party: 0 | 1, rec: Recorded<T>, f: (ctx: PartyContext) => Promise<T>): Promise<T> {
   let ti = 0,
     ei = 0;
+  const next = (kind: 'and' | 'bitmul', n: number) => {
+    const r = rec.triples[ti++];
+    assert.ok(r, `the array version asked for more ${kind} triples`);
+    assert.equal(`${kind} ${n}`, `${r.kind} ${r.n}`, `triple request ${ti - 1}`);
+    return r.t;
+  };
   const ctx = {
     party,
     fracBits: 16,
     dealer: {
-      andTriples: async (n: number) => {
-        const r = rec.triples[ti++];
-        assert.ok(r, 'the array version asked for more AND triples');
-        assert.equal(n, r.n, `triple request ${ti - 1}`);
-        return r.t;
-      },
+      andTriples: async (n: number) => next('and', n),
+      bitMulTriples: async (n: number) => next('bitmul', n),
     },
     peer: {
       stats: { bytesSent: 0, bytesReceived: 0, rounds: 0 },
@@ -89,11 +98,13 @@ async function replay(party: 0 | 1, x: BigInt64Array, lsb: number, b: number, re
       },
     },
   } as unknown as PartyContext;
-  const out = await signOnly(ctx, x, lsb, b, false, true);
+  const out = await f(ctx);
   assert.equal(ti, rec.triples.length, 'triple requests');
   assert.equal(ei, rec.sent.length, 'exchanges');
   return out;
 }
+
+const replay = (party: 0 | 1, x: BigInt64Array, lsb: number, b: number, rec: Recorded) => replayRun(party, rec, (ctx) => signOnly(ctx, x, lsb, b, false, true));
 
 for (const [n, lsb, b] of [
   [1, 0, 64],
@@ -167,3 +178,36 @@ test('sign-tree: a large call (AND triples drawn lazily into wasm memory) gives 
   const [s0, s1] = await runTwoParty((ctx) => signOnly(ctx, shares[ctx.party]!, 0, b, false));
   for (let i = 0; i < n; i++) assert.equal(getBit(s0, i) ^ getBit(s1, i), x[i]! < 0n ? 1 : 0, `element ${i}`);
 });
+
+for (const [n, lsb, b] of [
+  [1, 0, 64],
+  [9, 0, 1],
+  [300, 3, 20],
+  [5000, 0, 64],
+] as const) {
+  test(`sign-tree ReLU: n=${n}, bits [${lsb}, ${lsb + b}): same messages and shares as the array version, exact ReLU`, async () => {
+    const r = rng(7 * n + b);
+    const bound = 1n << BigInt(lsb + b - 1);
+    const low = lsb === 0 ? 0n : 1n << BigInt(lsb);
+    const x = BigInt64Array.from({ length: n }, () => {
+      let v = -bound + low + (BigInt.asUintN(64, r()) % (bound * 2n - low));
+      if (v >= 0n && v < low) v += low;
+      return v;
+    });
+    const x0 = BigInt64Array.from({ length: n }, () => r());
+    const shares: [BigInt64Array, BigInt64Array] = [x0, ringSub(x, x0)];
+    // lanes 1: one call, so the recorded order is the protocol's own
+    const recs = await recordRun((ctx) => reluWithMask(ctx, shares[ctx.party], { lsb, msb: lsb + b, lanes: 1 }));
+    for (const p of [0, 1] as const) {
+      const got = await replayRun(p, recs[p], async (ctx) => reluFromSign(ctx, shares[p], await signOnly(ctx, shares[p], lsb, b, false, true)));
+      assert.deepEqual(got.y, recs[p].out.y, `party ${p}: y share`);
+      assert.deepEqual(got.mask, recs[p].out.mask, `party ${p}: mask share`);
+    }
+    const y = ringAdd(recs[0].out.y, recs[1].out.y),
+      mask = ringAdd(recs[0].out.mask, recs[1].out.mask);
+    for (let i = 0; i < n; i++) {
+      assert.equal(y[i], x[i]! < 0n ? 0n : x[i], `ReLU of element ${i}`);
+      assert.equal(mask[i], x[i]! < 0n ? 0n : 1n, `mask of element ${i}`);
+    }
+  });
+}

@@ -56,7 +56,7 @@ import {
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
 import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
-import { signOnlyResident } from './sign-tree.js';
+import { reluSignOnlyResident, signOnlyResident } from './sign-tree.js';
 
 /**
  * Which ReLU protocol: the packed sign-only tree (default), the CrypTen-equivalent baseline, or
@@ -363,6 +363,7 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
     parts.forEach((p, k) => (y.set(p.y, k * per), mask.set(p.mask, k * per)));
     return { y, mask };
   }
+  if (r.protocol === 'signonly' && !r.fold) return reluSignOnlyResident(ctx, x, r.lsb, r.b);
   const s = await signBit(ctx, x, opts);
   if (r.protocol === 'crypten') {
     const rb = await ctx.dealer.sharedBits(n);
@@ -370,6 +371,15 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
     const mask = ringSub(one(), b2aLocal(ctx, c, rb.arith));
     return { y: await beaverMul(ctx, x, mask), mask };
   }
+  return reluFromSign(ctx, x, s);
+}
+
+/**
+ * The sign-only ReLU's last round from this party's XOR share `s` of [x < 0] (JS arrays; the
+ * default path runs sign-tree.ts's resident version, with the same messages and shares).
+ */
+export async function reluFromSign(ctx: PartyContext, x: Ring, s: Uint8Array): Promise<{ y: BigInt64Array; mask: BigInt64Array }> {
+  const n = x.length;
   // One exchange: c = s ⊕ r (packed bits) and D = x − A, the only Beaver opening x·r needs.
   const t = await ctx.dealer.bitMulTriples(n);
   const cb = bitBytes(n);

@@ -92,60 +92,107 @@ async function andGatesResident(ctx: PartyContext, R: Region, gates: readonly Ga
   });
 }
 
+/**
+ * The carry tree on resident memory: bit planes lsb … lsb + b − 1 of the n ring elements at `px`,
+ * then the generate level and the tree; returns the resident offset of this party's XOR share of the
+ * sign estimate (ceil(n/8) bytes, live until R closes). b ≥ 1.
+ */
+async function signTree(ctx: PartyContext, R: Region, px: number, n: number, lsb: number, b: number): Promise<number> {
+  const st = (n + 7) >>> 3;
+  const all = timed(ctx, 'bitplanes', () => R.planes(px, n, lsb, b));
+  const plane = (j: number): number => all.p + j * st;
+  const top = plane(b - 1);
+  const m = b - 1;
+  if (m === 0) return top;
+  const zero = R.zeros(st).p;
+  // a one-sided AND of party 0's value and party 1's value: each party supplies its own operand
+  const oneSided = (mine: number): Gate => (ctx.party === 0 ? [mine, zero] : [zero, mine]);
+  const g0 = await andGatesResident(
+    ctx,
+    R,
+    Array.from({ length: m }, (_, j) => oneSided(plane(j))),
+    n,
+  );
+  let segs: Segment[] = Array.from({ length: m }, (_, j) => (j === 0 ? { g: g0.p } : { g: g0.p + j * st, p: plane(j) }));
+  // pair adjacent segments bottom-up, one exchange per level; the outputs stay live to the end
+  // (a segment without a partner passes through to the next level unchanged)
+  while (segs.length > 1) {
+    const gates: Gate[] = [];
+    for (let k = 0; k + 1 < segs.length; k += 2) {
+      const lo = segs[k]!,
+        hi = segs[k + 1]!;
+      gates.push([hi.p!, lo.g]);
+      if (k > 0) gates.push([hi.p!, lo.p!]);
+    }
+    const z = await andGatesResident(ctx, R, gates, n);
+    const next: Segment[] = [];
+    let at = 0;
+    const t0 = performance.now();
+    for (let k = 0; k < segs.length; k += 2) {
+      const lo = segs[k]!,
+        hi = segs[k + 1];
+      if (!hi) {
+        next.push(lo);
+        continue;
+      }
+      // G = G_hi ⊕ P_hi & G_lo, written over the gate's output slot
+      const g = z.p + at++ * st;
+      R.kk.xorBytes(hi.g, g, g, st);
+      next.push(k === 0 ? { g } : { g, p: z.p + at++ * st });
+    }
+    ctx.profile?.add('and', performance.now() - t0);
+    segs = next;
+  }
+  return timed(ctx, 'and', () => {
+    const g = segs[0]!.g;
+    R.kk.xorBytes(top, g, g, st);
+    return g;
+  });
+}
+
 /** XOR share (packed bits, a JS array) of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
 export async function signOnlyResident(ctx: PartyContext, x: Ring, lsb: number, b: number): Promise<Uint8Array> {
-  const n = x.length,
-    st = (n + 7) >>> 3;
   const R = new Region();
   try {
-    const all = timed(ctx, 'bitplanes', () => R.planes(x, lsb, b));
-    const plane = (j: number): number => all.p + j * st;
-    const top = plane(b - 1);
-    const m = b - 1;
-    if (m === 0) return R.copyOut(top, st);
-    const zero = R.zeros(st).p;
-    // a one-sided AND of party 0's value and party 1's value: each party supplies its own operand
-    const oneSided = (mine: number): Gate => (ctx.party === 0 ? [mine, zero] : [zero, mine]);
-    const g0 = await andGatesResident(
-      ctx,
-      R,
-      Array.from({ length: m }, (_, j) => oneSided(plane(j))),
-      n,
-    );
-    let segs: Segment[] = Array.from({ length: m }, (_, j) => (j === 0 ? { g: g0.p } : { g: g0.p + j * st, p: plane(j) }));
-    // pair adjacent segments bottom-up, one exchange per level; the outputs stay live to the end
-    // (a segment without a partner passes through to the next level unchanged)
-    while (segs.length > 1) {
-      const gates: Gate[] = [];
-      for (let k = 0; k + 1 < segs.length; k += 2) {
-        const lo = segs[k]!,
-          hi = segs[k + 1]!;
-        gates.push([hi.p!, lo.g]);
-        if (k > 0) gates.push([hi.p!, lo.p!]);
-      }
-      const z = await andGatesResident(ctx, R, gates, n);
-      const next: Segment[] = [];
-      let at = 0;
-      const t0 = performance.now();
-      for (let k = 0; k < segs.length; k += 2) {
-        const lo = segs[k]!,
-          hi = segs[k + 1];
-        if (!hi) {
-          next.push(lo);
-          continue;
-        }
-        // G = G_hi ⊕ P_hi & G_lo, written over the gate's output slot
-        const g = z.p + at++ * st;
-        R.kk.xorBytes(hi.g, g, g, st);
-        next.push(k === 0 ? { g } : { g, p: z.p + at++ * st });
-      }
-      ctx.profile?.add('and', performance.now() - t0);
-      segs = next;
-    }
-    return timed(ctx, 'and', () => {
-      const g = segs[0]!.g;
-      R.kk.xorBytes(top, g, g, st);
-      return R.copyOut(g, st);
+    const s = await signTree(ctx, R, R.ring(x).p, x.length, lsb, b);
+    return R.copyOut(s, (x.length + 7) >>> 3);
+  } finally {
+    R.close();
+  }
+}
+
+/**
+ * The sign-only ReLU (compare.ts reluWithMask, b ≥ 1) on resident memory: x is copied in once for
+ * the bit planes, the opening [c = s ⊕ r, D = x − A] and the closing step (ringReluTail's kernel);
+ * the same dealer requests, messages and shares as the JS-array version.
+ */
+export async function reluSignOnlyResident(ctx: PartyContext, x: Ring, lsb: number, b: number): Promise<{ y: Ring; mask: Ring }> {
+  const n = x.length,
+    cb = (n + 7) >>> 3;
+  const R = new Region();
+  try {
+    const px = R.ring(x).p;
+    const s = await signTree(ctx, R, px, n, lsb, b);
+    const t = await ctx.dealer.bitMulTriples(n);
+    const kk = R.kk;
+    const { d, msg } = timed(ctx, 'pack', () => {
+      const r = R.copyIn(t.xor, cb);
+      kk.xorBytes(s, r.p, s, cb); // c = s ⊕ r (this party's share)
+      const d = R.ring(t.a.subarray(0, n));
+      kk.sub(px, d.p, d.p, n); // D = x − A
+      return { d, msg: R.copyOut2(s, cb, d.p, 8 * n) };
+    });
+    const peer = await ctx.peer.exchange(msg, true); // handed off: msg is not used again
+    if (peer.length !== msg.length) throw new Error(`compare: ReLU opening has ${peer.length} bytes, expected ${msg.length}`);
+    return timed(ctx, 'ring', () => {
+      const pp = R.copyIn(peer).p;
+      kk.xorBytes(s, pp, s, cb); // the opened c
+      const tc = R.ring(t.c.subarray(0, n)).p,
+        ar = R.ring(t.arith.subarray(0, n)).p;
+      const y = R.alloc(8 * n).p,
+        mask = R.alloc(8 * n).p;
+      kk.reluTail(px, d.p, pp + cb, tc, ar, s, n, ctx.party === 0 ? 1 : 0, y, mask);
+      return { y: R.takeRing(y, n), mask: R.takeRing(mask, n) };
     });
   } finally {
     R.close();
