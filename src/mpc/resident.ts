@@ -152,9 +152,12 @@ export class Region {
     return b;
   }
 
-  /** A JS copy of `n` ring elements at resident offset `p`. */
-  takeRing(p: number, n: number): Ring {
-    return new BigInt64Array(this.copyOut(p, 8 * n).buffer, 0, n);
+  /** A JS copy of `n` ring elements at resident offset `p`, into `out` (n elements) when given. */
+  takeRing(p: number, n: number, out?: Ring): Ring {
+    if (!out) return new BigInt64Array(this.copyOut(p, 8 * n).buffer, 0, n);
+    if (out.length !== n) throw new Error(`resident: out has ${out.length} elements, expected ${n}`);
+    out.set(new BigInt64Array(this.kk.memory.buffer, p, n));
+    return out;
   }
 
   /** Copy `len` bytes within resident memory (regions may not overlap). */

@@ -53,6 +53,7 @@ import {
   ringToBytes,
   toBitPlanes,
 } from '../ring.js';
+import { uninit } from '../ring-wasm.js';
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
 import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
@@ -355,9 +356,16 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   if (lanes > 1 && n >= 2 * lanes) {
     // slices of whole 64-element words, so every lane's packed bit vectors are word aligned
     const per = Math.ceil(n / lanes / 64) * 64;
-    const parts = await inLanes(ctx, Math.ceil(n / per), (lane, k) =>
-      reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }),
-    );
+    const lanesN = Math.ceil(n / per);
+    if (r.protocol === 'signonly' && !r.fold) {
+      // the resident lanes write their results straight into the slices of one pair of arrays
+      const y = new BigInt64Array(uninit(8 * n), 0, n),
+        mask = new BigInt64Array(uninit(8 * n), 0, n);
+      const slice = (a: Ring, k: number): Ring => a.subarray(k * per, Math.min(n, (k + 1) * per));
+      await inLanes(ctx, lanesN, (lane, k) => reluSignOnlyResident(lane, slice(x, k), r.lsb, r.b, { y: slice(y, k), mask: slice(mask, k) }));
+      return { y, mask };
+    }
+    const parts = await inLanes(ctx, lanesN, (lane, k) => reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }));
     const y = new BigInt64Array(n),
       mask = new BigInt64Array(n);
     parts.forEach((p, k) => (y.set(p.y, k * per), mask.set(p.mask, k * per)));

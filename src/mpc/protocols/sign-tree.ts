@@ -166,7 +166,14 @@ export async function signOnlyResident(ctx: PartyContext, x: Ring, lsb: number, 
  * the bit planes, the opening [c = s ⊕ r, D = x − A] and the closing step (ringReluTail's kernel);
  * the same dealer requests, messages and shares as the JS-array version.
  */
-export async function reluSignOnlyResident(ctx: PartyContext, x: Ring, lsb: number, b: number): Promise<{ y: Ring; mask: Ring }> {
+export async function reluSignOnlyResident(
+  ctx: PartyContext,
+  x: Ring,
+  lsb: number,
+  b: number,
+  /** Arrays of x.length elements the shares are written to (default: new ones). */
+  into?: { y: Ring; mask: Ring },
+): Promise<{ y: Ring; mask: Ring }> {
   const n = x.length,
     cb = (n + 7) >>> 3;
   const R = new Region();
@@ -192,7 +199,7 @@ export async function reluSignOnlyResident(ctx: PartyContext, x: Ring, lsb: numb
       const y = R.alloc(8 * n).p,
         mask = R.alloc(8 * n).p;
       kk.reluTail(px, d.p, pp + cb, tc, ar, s, n, ctx.party === 0 ? 1 : 0, y, mask);
-      return { y: R.takeRing(y, n), mask: R.takeRing(mask, n) };
+      return { y: R.takeRing(y, n, into?.y), mask: R.takeRing(mask, n, into?.mask) };
     });
   } finally {
     R.close();
