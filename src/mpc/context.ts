@@ -88,6 +88,8 @@ export interface BitMulTriples {
   arith: BigInt64Array;
   a: BigInt64Array;
   c: BigInt64Array;
+  /** Optional: write a part's bytes into `into` (its byte length), consuming it (as AndTriples.fill). */
+  fill?(part: 'xor' | 'arith' | 'a' | 'c', into: Uint8Array): void;
 }
 
 /** A party's source of correlated randomness (the dealer, as CrypTen's trusted third party). */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Prg } from '../../src/crypto/prg.js';
 import type { AndTriples, BitMulTriples, PartyContext } from '../../src/mpc/context.js';
-import { draw, LazyAndTriples } from '../../src/mpc/dealer/correlations.js';
+import { assemble, draw, LazyAndTriples, LazyBitMul } from '../../src/mpc/dealer/correlations.js';
 import { sizesOf } from '../../src/mpc/dealer/wire.js';
 import { runTwoParty } from '../../src/mpc/local.js';
 import { getBit } from '../../src/mpc/protocols/bits.js';
@@ -211,3 +211,49 @@ for (const [n, lsb, b] of [
     }
   });
 }
+
+test('LazyBitMul: the same parts as draw + assemble, and the stream continues at the same position', () => {
+  for (const party of [0, 1] as const) {
+    for (const n of [5, 8, 9000, 9001]) {
+      const seed = new Uint8Array(16).fill(3 + party);
+      const eager = new Prg(seed),
+        lazy = new Prg(seed);
+      eager.bytes(13), lazy.bytes(13);
+      const req = { kind: 'bitmul', n } as const;
+      const d = draw(eager, party, req, sizesOf(req));
+      const corr = party === 1 ? new Uint8Array(16 * n).map((_, i) => (i * 37) & 0xff) : undefined;
+      const want = assemble(req, d, corr) as BitMulTriples;
+      const t = new LazyBitMul(lazy, party, n);
+      if (corr) t.setCorrection(corr);
+      assert.deepEqual(lazy.bytes(64), eager.bytes(64), 'stream position after the draw');
+      const bytes = (a: BigInt64Array | Uint8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+      for (const k of ['xor', 'a', 'arith', 'c'] as const) {
+        const w = bytes(want[k]);
+        if (k === 'a') assert.deepEqual(bytes(t.a), w, `party ${party}, ${k} (property)`);
+        else {
+          const got = new Uint8Array(w.length);
+          t.fill(k, got);
+          assert.deepEqual(got, w, `party ${party}, part ${k}, n=${n}`);
+          assert.throws(() => t.fill(k, got), /already consumed/);
+        }
+      }
+    }
+  }
+});
+
+test('sign-tree ReLU: a large call (parts drawn lazily into wasm memory, two lanes) is the exact ReLU', async () => {
+  const n = 40000,
+    b = 30;
+  const r = rng(5);
+  const bound = 1n << BigInt(b - 1);
+  const x = BigInt64Array.from({ length: n }, () => -bound + (BigInt.asUintN(64, r()) % (2n * bound)));
+  const x0 = BigInt64Array.from({ length: n }, () => r());
+  const shares = [x0, ringSub(x, x0)];
+  const [o0, o1] = await runTwoParty((ctx) => reluWithMask(ctx, shares[ctx.party]!, { msb: b }));
+  const y = ringAdd(o0.y, o1.y),
+    mask = ringAdd(o0.mask, o1.mask);
+  for (let i = 0; i < n; i++) {
+    assert.equal(y[i], x[i]! < 0n ? 0n : x[i], `ReLU of element ${i}`);
+    assert.equal(mask[i], x[i]! < 0n ? 0n : 1n, `mask of element ${i}`);
+  }
+});

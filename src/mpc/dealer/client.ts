@@ -4,7 +4,7 @@ import { Prg } from '../../crypto/prg.js';
 import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, type FssReluKey } from '../protocols/fss/keys.js';
 import type { ConvGeom } from '../ring.js';
-import { assemble, draw, LAZY_AND_BYTES, LazyAndTriples } from './correlations.js';
+import { assemble, draw, LAZY_AND_BYTES, LazyAndTriples, LazyBitMul } from './correlations.js';
 import {
   CONV_FIELDS,
   type CorrelationRequest,
@@ -201,7 +201,10 @@ export class DealerClient implements Correlations {
     if (this.failure) throw this.failure;
     const s = sizesOf(req);
     const t0 = performance.now();
-    if (req.kind === 'and' && this.prg.seekable && (req.n + 7) >>> 3 >= LAZY_AND_BYTES) return this.startLazyAnd(req.n, req, s.correction);
+    if (req.kind === 'and' && this.prg.seekable && (req.n + 7) >>> 3 >= LAZY_AND_BYTES)
+      return this.startLazy(req, new LazyAndTriples(this.prg, this.party, req.n), s.correction);
+    if (req.kind === 'bitmul' && this.prg.seekable && 8 * req.n >= LAZY_AND_BYTES)
+      return this.startLazy(req, new LazyBitMul(this.prg, this.party, req.n), s.correction);
     const drawn = draw(this.prg, this.party, req, s);
     this.stats.localMs += performance.now() - t0;
     this.stats.requests++;
@@ -226,9 +229,8 @@ export class DealerClient implements Correlations {
     return { req, value };
   }
 
-  /** `start` for large AND triples: the parts are drawn when consumed (LazyAndTriples). */
-  private startLazyAnd(nbits: number, req: CorrelationRequest, correction: number): Entry {
-    const lazy = new LazyAndTriples(this.prg, this.party, nbits);
+  /** `start` for large AND / bit-multiplication triples: the parts are drawn when consumed (`lazy`, already forked). */
+  private startLazy(req: CorrelationRequest, lazy: LazyAndTriples | LazyBitMul, correction: number): Entry {
     this.stats.requests++;
     this.history.push(req);
     if (this.party === 0) return { req, value: Promise.resolve(lazy) };
@@ -236,7 +238,7 @@ export class DealerClient implements Correlations {
     const value = new Promise<Uint8Array>((resolve, reject) => {
       if (this.waiters.length === 0) this.busySince = performance.now();
       this.waiters.push({ bytes: correction, resolve, reject });
-    }).then((corr) => lazy.setC(corr));
+    }).then((corr) => (lazy instanceof LazyAndTriples ? lazy.setC(corr) : lazy.setCorrection(corr)));
     value.catch(() => {}); // a failure is reported to whoever consumes the entry
     return { req, value };
   }

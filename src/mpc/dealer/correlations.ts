@@ -138,6 +138,79 @@ export class LazyAndTriples implements AndTriples {
   }
 }
 
+type BitMulPart = 'xor' | 'arith' | 'a' | 'c';
+
+/**
+ * A party's bit-multiplication triples drawn when consumed (as LazyAndTriples): r's XOR share
+ * (bits), A, and party 0's [r] and C through forks at their `draw` positions; party 1's [r] and C
+ * are the dealer's correction. `fill` writes a part straight into the consumer's memory.
+ */
+export class LazyBitMul implements BitMulTriples {
+  private readonly parts = new Map<BitMulPart, Prg | Uint8Array | null>();
+
+  constructor(
+    prg: Prg,
+    party: PartyId,
+    private readonly n: number,
+  ) {
+    const L = (n + 7) >>> 3;
+    this.parts.set('xor', prg.fork(0));
+    this.parts.set('a', prg.fork(L));
+    if (party === 0) {
+      this.parts.set('arith', prg.fork(L + 8 * n));
+      this.parts.set('c', prg.fork(L + 16 * n));
+    }
+    prg.skip(L + (party === 0 ? 24 : 8) * n);
+  }
+
+  /** Party 1: [r] and C from the dealer's correction (16n bytes). */
+  setCorrection(corr: Uint8Array): this {
+    this.parts.set('arith', corr.subarray(0, 8 * this.n));
+    this.parts.set('c', corr.subarray(8 * this.n, 16 * this.n));
+    return this;
+  }
+
+  get xor(): Uint8Array {
+    return this.get('xor');
+  }
+  get arith(): BigInt64Array {
+    return ringView(this.get('arith'), this.n);
+  }
+  get a(): BigInt64Array {
+    return ringView(this.get('a'), this.n);
+  }
+  get c(): BigInt64Array {
+    return ringView(this.get('c'), this.n);
+  }
+
+  private bytes(part: BitMulPart): number {
+    return part === 'xor' ? (this.n + 7) >>> 3 : 8 * this.n;
+  }
+
+  private get(part: BitMulPart): Uint8Array {
+    const p = this.parts.get(part);
+    if (p instanceof Uint8Array) return p;
+    const out = new Uint8Array(this.bytes(part));
+    this.fill(part, out);
+    this.parts.set(part, out);
+    return out;
+  }
+
+  fill(part: BitMulPart, into: Uint8Array): void {
+    const p = this.parts.get(part),
+      len = this.bytes(part);
+    if (into.length !== len) throw new Error(`dealer client: bit-multiplication part ${part} of ${len} bytes, filled into ${into.length}`);
+    if (p === null || p === undefined) throw new Error(`dealer client: bit-multiplication part ${part} was already consumed`);
+    if (p instanceof Uint8Array) into.set(p);
+    else {
+      p.fill(into);
+      // as Prg.bits: the unused high bits of r's last byte are zero
+      if (part === 'xor' && this.n & 7) into[len - 1]! &= (1 << (this.n & 7)) - 1;
+    }
+    this.parts.set(part, null);
+  }
+}
+
 /** Elements per piece of `bitMulCorrectionStreamed` (64 KiB per ring part: the AES pieces stay in L2). */
 const BITMUL_PIECE = 8192;
 

@@ -5,7 +5,7 @@
  * JS-array version (compare.ts keeps that one for the `fold` variant), but an AND level copies in
  * only the dealer's masks and the peer's message and copies out only its own message.
  */
-import type { AndTriples, PartyContext } from '../context.js';
+import type { AndTriples, BitMulTriples, PartyContext } from '../context.js';
 import { timed } from '../profile.js';
 import { type Buf, Region } from '../resident.js';
 import type { Ring } from '../ring.js';
@@ -25,6 +25,17 @@ function part(R: Region, t: AndTriples, i: 0 | 1 | 2, tb: number): Buf {
   const b = R.alloc(tb);
   t.fill(i, new Uint8Array(R.kk.memory.buffer, b.p, tb));
   return b;
+}
+
+/** Part `k` of `n` bit-multiplication triples in resident memory: drawn there when `t` can, else copied in. */
+function bitMulPart(R: Region, t: BitMulTriples, k: 'xor' | 'arith' | 'a' | 'c', n: number): Buf {
+  const len = k === 'xor' ? (n + 7) >>> 3 : 8 * n;
+  if (t.fill) {
+    const b = R.alloc(len);
+    t.fill(k, new Uint8Array(R.kk.memory.buffer, b.p, len));
+    return b;
+  }
+  return k === 'xor' ? R.copyIn(t.xor, len) : R.ring(t[k].subarray(0, n));
 }
 
 /**
@@ -183,9 +194,9 @@ export async function reluSignOnlyResident(
     const t = await ctx.dealer.bitMulTriples(n);
     const kk = R.kk;
     const { d, msg } = timed(ctx, 'pack', () => {
-      const r = R.copyIn(t.xor, cb);
+      const r = bitMulPart(R, t, 'xor', n);
       kk.xorBytes(s, r.p, s, cb); // c = s ⊕ r (this party's share)
-      const d = R.ring(t.a.subarray(0, n));
+      const d = bitMulPart(R, t, 'a', n);
       kk.sub(px, d.p, d.p, n); // D = x − A
       return { d, msg: R.copyOut2(s, cb, d.p, 8 * n) };
     });
@@ -194,8 +205,8 @@ export async function reluSignOnlyResident(
     return timed(ctx, 'ring', () => {
       const pp = R.copyIn(peer).p;
       kk.xorBytes(s, pp, s, cb); // the opened c
-      const tc = R.ring(t.c.subarray(0, n)).p,
-        ar = R.ring(t.arith.subarray(0, n)).p;
+      const tc = bitMulPart(R, t, 'c', n).p,
+        ar = bitMulPart(R, t, 'arith', n).p;
       const y = R.alloc(8 * n).p,
         mask = R.alloc(8 * n).p;
       kk.reluTail(px, d.p, pp + cb, tc, ar, s, n, ctx.party === 0 ? 1 : 0, y, mask);
