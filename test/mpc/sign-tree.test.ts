@@ -225,10 +225,17 @@ test('LazyBitMul: the same parts as draw + assemble, and the stream continues at
       const want = assemble(req, d, corr) as BitMulTriples;
       const t = new LazyBitMul(lazy, party, n);
       if (corr) t.setCorrection(corr);
+      // expanded ahead (an offline phase) from a second copy of the stream: the same parts
+      const ahead = new Prg(seed);
+      ahead.bytes(13);
+      const te = new LazyBitMul(ahead, party, n);
+      if (corr) te.setCorrection(corr);
+      te.expand();
       assert.deepEqual(lazy.bytes(64), eager.bytes(64), 'stream position after the draw');
       const bytes = (a: BigInt64Array | Uint8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
       for (const k of ['xor', 'a', 'arith', 'c'] as const) {
         const w = bytes(want[k]);
+        assert.deepEqual(bytes(te[k]), w, `party ${party}, ${k} (expanded ahead)`);
         if (k === 'a') assert.deepEqual(bytes(t.a), w, `party ${party}, ${k} (property)`);
         else {
           const got = new Uint8Array(w.length);

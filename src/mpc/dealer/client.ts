@@ -120,15 +120,18 @@ export class DealerClient implements Correlations {
 
   /**
    * Prepare `requests` ahead, in order (party 1: one batched round trip); later calls consume them
-   * and must match them exactly. Resolves when all material is ready.
+   * and must match them exactly. Resolves when all material is ready. `expand` (an offline phase):
+   * large triples are expanded from the PRG now, not when consumed, so the online phase that follows
+   * does none of this party's PRG work.
    */
-  async prefetch(requests: CorrelationRequest[]): Promise<void> {
+  async prefetch(requests: CorrelationRequest[], expand = false): Promise<void> {
     if (this.failure) throw this.failure;
     requests.forEach(sizesOf); // validate all first so a bad entry cannot leave the streams half-advanced
     const entries = requests.map((r) => this.start(r));
     this.queue.push(...entries);
     this.flush();
-    await Promise.all(entries.map((e) => e.value));
+    const values = await Promise.all(entries.map((e) => e.value));
+    if (expand) for (const v of values) if (v instanceof LazyAndTriples || v instanceof LazyBitMul) v.expand();
   }
 
   /** Keystream bytes this party's PRG has expanded so far (what a batch takes, for `reserve`). */

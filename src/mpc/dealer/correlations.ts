@@ -105,6 +105,11 @@ export class LazyAndTriples implements AndTriples {
     return this;
   }
 
+  /** Expand every part still to be drawn into an array now (an offline phase). */
+  expand(): void {
+    for (let i = 0; i < this.parts.length; i++) this.get(i as 0 | 1 | 2);
+  }
+
   get a(): Uint8Array {
     return this.get(0);
   }
@@ -168,6 +173,11 @@ export class LazyBitMul implements BitMulTriples {
     this.parts.set('arith', corr.subarray(0, 8 * this.n));
     this.parts.set('c', corr.subarray(8 * this.n, 16 * this.n));
     return this;
+  }
+
+  /** Expand every part still to be drawn into an array now (an offline phase). */
+  expand(): void {
+    for (const k of this.parts.keys()) this.get(k);
   }
 
   get xor(): Uint8Array {
