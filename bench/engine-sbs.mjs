@@ -8,7 +8,7 @@
 // rows. Every run's CPU seconds (user + sys of the command and all its processes, via /usr/bin/time
 // when present) are reported next to its wall time.
 //
-//   node bench/engine-sbs.mjs --old /tmp/old [--base /tmp/base] --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64|b64s,b64c] > out.json
+//   node bench/engine-sbs.mjs --old /tmp/old [--base /tmp/base] --python /tmp/venv/bin/python3 --rounds 3 [--groups relu,b1,b64|b64s,b64c] [--variants 0] > out.json
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,8 @@ const base = opt('base');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const python = opt('python');
 const rounds = Number(opt('rounds', '3'));
+// --variants 0: only the default configuration of each tree (no --threads 2 / --lanes 1 rows)
+const variants = opt('variants', '1') !== '0';
 const groups = new Set(opt('groups', 'relu,b1,b64').split(','));
 const model = resolve(here, 'models/fmnist-cnn.onnx');
 
@@ -50,12 +52,12 @@ for (const [group, batch, reps] of [
     const g = batch > 1 ? `${group}${proto === 'signonly' ? 's' : 'c'}` : group;
     const p = [...m, '--relu-protocol', proto];
     add(`batch ${batch} ${proto}: old`, g, 'privml', old, p);
-    // base's default was all cores (2 here): spelled out so the row says what ran
-    if (batch > 1) add(`batch ${batch} ${proto}: base (--threads 2)`, g, 'privml', base, [...p, '--threads', '2']);
+    // base: its own default (since 6c44f1a the same as new's: one thread per party on 2 cores)
+    if (batch > 1) add(`batch ${batch} ${proto}: base (default)`, g, 'privml', base, p);
     // new's default: half the cores per party when both run here (1 on 2 cores)
     add(`batch ${batch} ${proto}: new (default)`, g, 'privml', here, p);
     // threads and lanes apart where they can matter (a whole batch; sign-only keeps it short)
-    if (batch > 1 && proto === 'signonly') {
+    if (batch > 1 && proto === 'signonly' && variants) {
       add(`batch ${batch} ${proto}: new --threads 2`, g, 'privml', here, [...p, '--threads', '2']);
       add(`batch ${batch} ${proto}: new --lanes 1`, g, 'privml', here, [...p, '--lanes', '1']);
     }
@@ -97,6 +99,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+const loadStart = (await import('node:os')).loadavg();
 const results = configs.map(() => []);
 for (let r = 0; r < rounds; r++) {
   configs.forEach((c, i) => {
@@ -123,4 +126,4 @@ const out = configs.map((c, i) => {
     ...(last.profile ? { profile: last.profile } : {}),
   };
 });
-process.stdout.write(JSON.stringify({ rounds, loadavg: (await import('node:os')).loadavg(), results: out }, null, 1) + '\n');
+process.stdout.write(JSON.stringify({ rounds, loadStart, loadavg: (await import('node:os')).loadavg(), results: out }, null, 1) + '\n');

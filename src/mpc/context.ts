@@ -66,6 +66,11 @@ export interface AndTriples {
   a: Uint8Array;
   b: Uint8Array;
   c: Uint8Array;
+  /**
+   * Optional: write part 0/1/2 (a/b/c) into `into` (its length is the part's), e.g. straight from the
+   * PRG into wasm memory; the part is consumed (reading it again, by `fill` or the property, throws).
+   */
+  fill?(part: 0 | 1 | 2, into: Uint8Array): void;
 }
 
 /** `n` random bits r shared twice: XOR-shared (packed) and additively shared over Z_2^64. */
@@ -83,6 +88,8 @@ export interface BitMulTriples {
   arith: BigInt64Array;
   a: BigInt64Array;
   c: BigInt64Array;
+  /** Optional: write a part's bytes into `into` (its byte length), consuming it (as AndTriples.fill). */
+  fill?(part: 'xor' | 'arith' | 'a' | 'c', into: Uint8Array): void;
 }
 
 /** A party's source of correlated randomness (the dealer, as CrypTen's trusted third party). */

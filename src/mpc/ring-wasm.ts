@@ -85,15 +85,22 @@ const ARENA_BASE = 65536;
 const PAGE = 65536;
 
 let kernels: Kernels | null = null;
+let module: WebAssembly.Module | null = null;
 let top = ARENA_BASE;
 
-/** The instantiated kernels (compiled synchronously on first use). */
+/** A new instance of the ring kernels with its own memory (the module is compiled once, synchronously). */
+export function instantiate(): Kernels {
+  if (!module) {
+    const path = fileURLToPath(WASM_URL);
+    if (!existsSync(path)) throw new Error(`ring: ${path} is missing (run npm run build:wasm)`);
+    module = new WebAssembly.Module(readFileSync(path));
+  }
+  return new WebAssembly.Instance(module, {}).exports as unknown as Kernels;
+}
+
+/** The instantiated kernels of the per-call arena (compiled synchronously on first use). */
 export function k(): Kernels {
-  if (kernels) return kernels;
-  const path = fileURLToPath(WASM_URL);
-  if (!existsSync(path)) throw new Error(`ring: ${path} is missing (run npm run build:wasm)`);
-  const mod = new WebAssembly.Module(readFileSync(path));
-  kernels = new WebAssembly.Instance(mod, {}).exports as unknown as Kernels;
+  kernels ??= instantiate();
   return kernels;
 }
 

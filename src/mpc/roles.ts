@@ -444,7 +444,7 @@ async function timed<T>(
   const k0 = client.stats.bytesReceived,
     p0 = ctx.peer.stats.bytesSent,
     o0 = performance.now();
-  if (dealerPlan?.ahead) await client.reserve(dealerPlan.keystream), await client.prefetch(dealerPlan.requests);
+  if (dealerPlan?.ahead) await client.reserve(dealerPlan.keystream), await client.prefetch(dealerPlan.requests, true);
   await offline?.();
   const offlineMs = dealerPlan?.ahead || offline ? performance.now() - o0 : 0;
   const offlinePeerBytes = ctx.peer.stats.bytesSent - p0;

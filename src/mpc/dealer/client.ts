@@ -4,7 +4,7 @@ import { Prg } from '../../crypto/prg.js';
 import type { AndTriples, BeaverTriple, BitMulTriples, ConvTriple, Correlations, FrameChannel, MatmulTriple, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, type FssReluKey } from '../protocols/fss/keys.js';
 import type { ConvGeom } from '../ring.js';
-import { assemble, draw } from './correlations.js';
+import { assemble, draw, LAZY_AND_BYTES, LazyAndTriples, LazyBitMul } from './correlations.js';
 import {
   CONV_FIELDS,
   type CorrelationRequest,
@@ -120,15 +120,18 @@ export class DealerClient implements Correlations {
 
   /**
    * Prepare `requests` ahead, in order (party 1: one batched round trip); later calls consume them
-   * and must match them exactly. Resolves when all material is ready.
+   * and must match them exactly. Resolves when all material is ready. `expand` (an offline phase):
+   * large triples are expanded from the PRG now, not when consumed, so the online phase that follows
+   * does none of this party's PRG work.
    */
-  async prefetch(requests: CorrelationRequest[]): Promise<void> {
+  async prefetch(requests: CorrelationRequest[], expand = false): Promise<void> {
     if (this.failure) throw this.failure;
     requests.forEach(sizesOf); // validate all first so a bad entry cannot leave the streams half-advanced
     const entries = requests.map((r) => this.start(r));
     this.queue.push(...entries);
     this.flush();
-    await Promise.all(entries.map((e) => e.value));
+    const values = await Promise.all(entries.map((e) => e.value));
+    if (expand) for (const v of values) if (v instanceof LazyAndTriples || v instanceof LazyBitMul) v.expand();
   }
 
   /** Keystream bytes this party's PRG has expanded so far (what a batch takes, for `reserve`). */
@@ -201,6 +204,10 @@ export class DealerClient implements Correlations {
     if (this.failure) throw this.failure;
     const s = sizesOf(req);
     const t0 = performance.now();
+    if (req.kind === 'and' && this.prg.seekable && (req.n + 7) >>> 3 >= LAZY_AND_BYTES)
+      return this.startLazy(req, new LazyAndTriples(this.prg, this.party, req.n), s.correction);
+    if (req.kind === 'bitmul' && this.prg.seekable && 8 * req.n >= LAZY_AND_BYTES)
+      return this.startLazy(req, new LazyBitMul(this.prg, this.party, req.n), s.correction);
     const drawn = draw(this.prg, this.party, req, s);
     this.stats.localMs += performance.now() - t0;
     this.stats.requests++;
@@ -221,6 +228,20 @@ export class DealerClient implements Correlations {
       this.stats.localMs += performance.now() - t1;
       return out;
     });
+    value.catch(() => {}); // a failure is reported to whoever consumes the entry
+    return { req, value };
+  }
+
+  /** `start` for large AND / bit-multiplication triples: the parts are drawn when consumed (`lazy`, already forked). */
+  private startLazy(req: CorrelationRequest, lazy: LazyAndTriples | LazyBitMul, correction: number): Entry {
+    this.stats.requests++;
+    this.history.push(req);
+    if (this.party === 0) return { req, value: Promise.resolve(lazy) };
+    this.batch.push(req);
+    const value = new Promise<Uint8Array>((resolve, reject) => {
+      if (this.waiters.length === 0) this.busySince = performance.now();
+      this.waiters.push({ bytes: correction, resolve, reject });
+    }).then((corr) => (lazy instanceof LazyAndTriples ? lazy.setC(corr) : lazy.setCorrection(corr)));
     value.catch(() => {}); // a failure is reported to whoever consumes the entry
     return { req, value };
   }

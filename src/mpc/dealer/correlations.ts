@@ -4,8 +4,9 @@
  */
 
 import type { Prg } from '../../crypto/prg.js';
-import type { BitMulTriples, PartyId, SharedBits } from '../context.js';
+import type { AndTriples, BitMulTriples, PartyId, SharedBits } from '../context.js';
 import { assembleFssRelu, drawFssRelu, type FssDrawn } from '../protocols/fss/keys.js';
+import { Region } from '../resident.js';
 import { bitsToRing, bytesAndCorrection, ringAdd, ringConv2d, ringMatmul, ringMul, ringSub, ringToBytes } from '../ring.js';
 import type { CorrelationRequest, Sizes } from './wire.js';
 
@@ -68,6 +69,212 @@ export function andCorrectionStreamed(mirror0: Prg, mirror1: Prg, nbits: number)
   bytesAndCorrection(out, (i, into) => void rd[i]!.fill(into));
   // draw's parts have their unused high bits cleared (Prg.bits); so has the correction
   if (nbits & 7) out[len - 1]! &= (1 << (nbits & 7)) - 1;
+  return out;
+}
+
+/** Parts from this size on are drawn lazily by `LazyAndTriples` (below, a fork costs more than the copy saved). */
+export const LAZY_AND_BYTES = 1 << 16;
+
+/**
+ * A party's AND triples whose PRG parts (a, b, and party 0's c) are expanded only when consumed,
+ * through forks of the stream at their fixed positions (the stream itself skips past them at once,
+ * so the draw order and bytes are those of `draw`): `fill` writes a part straight into the
+ * consumer's array (e.g. wasm memory) and the whole part never exists as a JS array — no
+ * allocation, no page faults, no copy, no garbage per AND level. The properties still work (they
+ * expand the part into a new array once) for consumers without `fill`.
+ */
+export class LazyAndTriples implements AndTriples {
+  private readonly parts: (Prg | Uint8Array | null)[];
+  private readonly len: number;
+
+  constructor(
+    prg: Prg,
+    party: PartyId,
+    private readonly nbits: number,
+  ) {
+    const len = (nbits + 7) >>> 3;
+    this.len = len;
+    const k = party === 0 ? 3 : 2;
+    this.parts = Array.from({ length: k }, (_, i) => prg.fork(i * len));
+    prg.skip(k * len);
+  }
+
+  /** Party 1: its c, the dealer's correction. */
+  setC(c: Uint8Array): this {
+    this.parts[2] = c;
+    return this;
+  }
+
+  /** Expand every part still to be drawn into an array now (an offline phase). */
+  expand(): void {
+    for (let i = 0; i < this.parts.length; i++) this.get(i as 0 | 1 | 2);
+  }
+
+  get a(): Uint8Array {
+    return this.get(0);
+  }
+  get b(): Uint8Array {
+    return this.get(1);
+  }
+  get c(): Uint8Array {
+    return this.get(2);
+  }
+
+  private get(i: 0 | 1 | 2): Uint8Array {
+    const p = this.parts[i];
+    if (p instanceof Uint8Array) return p;
+    const out = new Uint8Array(this.len);
+    this.fill(i, out);
+    this.parts[i] = out;
+    return out;
+  }
+
+  fill(i: 0 | 1 | 2, into: Uint8Array): void {
+    const p = this.parts[i];
+    if (into.length !== this.len) throw new Error(`dealer client: AND triple part of ${this.len} bytes, filled into ${into.length}`);
+    if (p === null || p === undefined) throw new Error(`dealer client: AND triple part ${'abc'[i]} was already consumed`);
+    if (p instanceof Uint8Array) into.set(p);
+    else {
+      p.fill(into);
+      // as Prg.bits: the unused high bits of the last byte are zero
+      if (this.nbits & 7) into[this.len - 1]! &= (1 << (this.nbits & 7)) - 1;
+    }
+    this.parts[i] = null;
+  }
+}
+
+type BitMulPart = 'xor' | 'arith' | 'a' | 'c';
+
+/**
+ * A party's bit-multiplication triples drawn when consumed (as LazyAndTriples): r's XOR share
+ * (bits), A, and party 0's [r] and C through forks at their `draw` positions; party 1's [r] and C
+ * are the dealer's correction. `fill` writes a part straight into the consumer's memory.
+ */
+export class LazyBitMul implements BitMulTriples {
+  private readonly parts = new Map<BitMulPart, Prg | Uint8Array | null>();
+
+  constructor(
+    prg: Prg,
+    party: PartyId,
+    private readonly n: number,
+  ) {
+    const L = (n + 7) >>> 3;
+    this.parts.set('xor', prg.fork(0));
+    this.parts.set('a', prg.fork(L));
+    if (party === 0) {
+      this.parts.set('arith', prg.fork(L + 8 * n));
+      this.parts.set('c', prg.fork(L + 16 * n));
+    }
+    prg.skip(L + (party === 0 ? 24 : 8) * n);
+  }
+
+  /** Party 1: [r] and C from the dealer's correction (16n bytes). */
+  setCorrection(corr: Uint8Array): this {
+    this.parts.set('arith', corr.subarray(0, 8 * this.n));
+    this.parts.set('c', corr.subarray(8 * this.n, 16 * this.n));
+    return this;
+  }
+
+  /** Expand every part still to be drawn into an array now (an offline phase). */
+  expand(): void {
+    for (const k of this.parts.keys()) this.get(k);
+  }
+
+  get xor(): Uint8Array {
+    return this.get('xor');
+  }
+  get arith(): BigInt64Array {
+    return ringView(this.get('arith'), this.n);
+  }
+  get a(): BigInt64Array {
+    return ringView(this.get('a'), this.n);
+  }
+  get c(): BigInt64Array {
+    return ringView(this.get('c'), this.n);
+  }
+
+  private bytes(part: BitMulPart): number {
+    return part === 'xor' ? (this.n + 7) >>> 3 : 8 * this.n;
+  }
+
+  private get(part: BitMulPart): Uint8Array {
+    const p = this.parts.get(part);
+    if (p instanceof Uint8Array) return p;
+    const out = new Uint8Array(this.bytes(part));
+    this.fill(part, out);
+    this.parts.set(part, out);
+    return out;
+  }
+
+  fill(part: BitMulPart, into: Uint8Array): void {
+    const p = this.parts.get(part),
+      len = this.bytes(part);
+    if (into.length !== len) throw new Error(`dealer client: bit-multiplication part ${part} of ${len} bytes, filled into ${into.length}`);
+    if (p === null || p === undefined) throw new Error(`dealer client: bit-multiplication part ${part} was already consumed`);
+    if (p instanceof Uint8Array) into.set(p);
+    else {
+      p.fill(into);
+      // as Prg.bits: the unused high bits of r's last byte are zero
+      if (part === 'xor' && this.n & 7) into[len - 1]! &= (1 << (this.n & 7)) - 1;
+    }
+    this.parts.set(part, null);
+  }
+}
+
+/** Elements per piece of `bitMulCorrectionStreamed` (64 KiB per ring part: the AES pieces stay in L2). */
+const BITMUL_PIECE = 8192;
+
+/**
+ * The dealer's correction for `n` bit-multiplication triples straight from the mirrors' streams:
+ * the same bytes as `correction` on `draw`'s parts ([r − c0_r, (A0 + A1)·r − c0_C] with r = r0 ⊕ r1)
+ * and the mirrors end where `draw` leaves them. Piece by piece through forked readers into resident
+ * wasm memory, combined there by the ring kernels: the six parts (~40 bytes per element) and the
+ * intermediate ring arrays are never allocated whole (as andCorrectionStreamed for AND triples).
+ */
+export function bitMulCorrectionStreamed(mirror0: Prg, mirror1: Prg, n: number): Uint8Array {
+  const L = (n + 7) >>> 3;
+  const out = new Uint8Array(16 * n);
+  if (n === 0) return out;
+  // draw order: party 0 r0 (L bytes), A0 (8n), c0 = [c0_r, c0_C] (16n); party 1 r1 (L), A1 (8n)
+  const rd = [mirror0.fork(0), mirror1.fork(0), mirror0.fork(L), mirror1.fork(L), mirror0.fork(L + 8 * n), mirror0.fork(L + 16 * n)];
+  mirror0.skip(L + 24 * n);
+  mirror1.skip(L + 8 * n);
+  const R = new Region();
+  try {
+    const k = R.kk,
+      P = BITMUL_PIECE;
+    const [r0, r1, a0, a1, cr, cc, rr] = [P / 8, P / 8, 8 * P, 8 * P, 8 * P, 8 * P, 8 * P].map((b) => R.alloc(b).p) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    for (let e = 0; e < n; e += P) {
+      const m = Math.min(P, n - e),
+        mb = (m + 7) >>> 3;
+      // fresh views each piece (nothing below allocates, but a view must never outlive a grow)
+      const u8 = new Uint8Array(k.memory.buffer);
+      rd[0]!.fill(u8.subarray(r0, r0 + mb));
+      rd[1]!.fill(u8.subarray(r1, r1 + mb));
+      rd[2]!.fill(u8.subarray(a0, a0 + 8 * m));
+      rd[3]!.fill(u8.subarray(a1, a1 + 8 * m));
+      rd[4]!.fill(u8.subarray(cr, cr + 8 * m));
+      rd[5]!.fill(u8.subarray(cc, cc + 8 * m));
+      k.xorBytes(r0, r1, r0, mb);
+      k.bitsToRing(r0, m, rr); // r as ring elements 0/1 (bits beyond m are not read)
+      k.sub(rr, cr, cr, m); // r − c0_r
+      k.add(a0, a1, a0, m);
+      k.mul(a0, rr, a0, m);
+      k.sub(a0, cc, cc, m); // A·r − c0_C
+      out.set(u8.subarray(cr, cr + 8 * m), 8 * e);
+      out.set(u8.subarray(cc, cc + 8 * m), 8 * (n + e));
+    }
+  } finally {
+    R.close();
+  }
   return out;
 }
 

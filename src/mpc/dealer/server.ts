@@ -3,7 +3,7 @@
 import { Prg, randomSeed } from '../../crypto/prg.js';
 import type { FrameChannel, PartyId } from '../context.js';
 import { dealFssReluSteps } from '../protocols/fss/keys.js';
-import { andCorrectionStreamed, correction, draw } from './correlations.js';
+import { andCorrectionStreamed, bitMulCorrectionStreamed, correction, draw } from './correlations.js';
 import { CHUNK_BYTES, type DealerServerStats, decodeRequests, errMsg, MAGIC, SETUP_BYTES, sizesOf, T_END, T_REQ, VERSION } from './wire.js';
 
 /** Observation points of the dealer loop (fault-injection tests, tracing). */
@@ -97,6 +97,7 @@ export class DealerServer {
             }
             corr = k.to1;
           } else if (r.kind === 'and') corr = andCorrectionStreamed(mirror0, mirror1, r.n);
+          else if (r.kind === 'bitmul' && mirror0.seekable) corr = bitMulCorrectionStreamed(mirror0, mirror1, r.n);
           else corr = correction(r, draw(mirror0, 0, r, s), draw(mirror1, 1, r, s));
           for (let o = 0; o < corr.length; o += CHUNK_BYTES) {
             const chunk = corr.subarray(o, Math.min(corr.length, o + CHUNK_BYTES));

@@ -53,9 +53,11 @@ import {
   ringToBytes,
   toBitPlanes,
 } from '../ring.js';
+import { uninit } from '../ring-wasm.js';
 import { beaverMul } from './arith.js';
 import { andBits, andGates, bitBytes, xorBits, xorInto, zeroBits } from './bits.js';
 import { fssReluCost, fssReluWithMask, fssSignBit } from './fss/relu.js';
+import { reluSignOnlyResident, signOnlyResident } from './sign-tree.js';
 
 /**
  * Which ReLU protocol: the packed sign-only tree (default), the CrypTen-equivalent baseline, or
@@ -145,8 +147,13 @@ interface Segment {
 
 type Gate = readonly [Uint8Array, Uint8Array];
 
-/** XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. */
-async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean): Promise<Uint8Array> {
+/**
+ * XOR share of the sign estimate over bits [lsb, lsb + b), b ≥ 1. Without `fold` the vectors stay
+ * resident in wasm memory (sign-tree.ts); `arrays` forces this JS-array version, which computes the
+ * same messages and share (kept for `fold` and as the reference the tests compare against).
+ */
+export async function signOnly(ctx: PartyContext, x: Ring, lsb: number, b: number, fold: boolean, arrays = false): Promise<Uint8Array> {
+  if (!fold && !arrays) return signOnlyResident(ctx, x, lsb, b);
   const n = x.length,
     st = bitBytes(n);
   const all = timed(ctx, 'bitplanes', () => toBitPlanes(x, lsb, b));
@@ -349,14 +356,22 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
   if (lanes > 1 && n >= 2 * lanes) {
     // slices of whole 64-element words, so every lane's packed bit vectors are word aligned
     const per = Math.ceil(n / lanes / 64) * 64;
-    const parts = await inLanes(ctx, Math.ceil(n / per), (lane, k) =>
-      reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }),
-    );
+    const lanesN = Math.ceil(n / per);
+    if (r.protocol === 'signonly' && !r.fold) {
+      // the resident lanes write their results straight into the slices of one pair of arrays
+      const y = new BigInt64Array(uninit(8 * n), 0, n),
+        mask = new BigInt64Array(uninit(8 * n), 0, n);
+      const slice = (a: Ring, k: number): Ring => a.subarray(k * per, Math.min(n, (k + 1) * per));
+      await inLanes(ctx, lanesN, (lane, k) => reluSignOnlyResident(lane, slice(x, k), r.lsb, r.b, { y: slice(y, k), mask: slice(mask, k) }));
+      return { y, mask };
+    }
+    const parts = await inLanes(ctx, lanesN, (lane, k) => reluWithMask(lane, x.subarray(k * per, Math.min(n, (k + 1) * per)), { ...opts, lanes: 1 }));
     const y = new BigInt64Array(n),
       mask = new BigInt64Array(n);
     parts.forEach((p, k) => (y.set(p.y, k * per), mask.set(p.mask, k * per)));
     return { y, mask };
   }
+  if (r.protocol === 'signonly' && !r.fold) return reluSignOnlyResident(ctx, x, r.lsb, r.b);
   const s = await signBit(ctx, x, opts);
   if (r.protocol === 'crypten') {
     const rb = await ctx.dealer.sharedBits(n);
@@ -364,6 +379,15 @@ export async function reluWithMask(ctx: PartyContext, x: BigInt64Array, opts?: C
     const mask = ringSub(one(), b2aLocal(ctx, c, rb.arith));
     return { y: await beaverMul(ctx, x, mask), mask };
   }
+  return reluFromSign(ctx, x, s);
+}
+
+/**
+ * The sign-only ReLU's last round from this party's XOR share `s` of [x < 0] (JS arrays; the
+ * default path runs sign-tree.ts's resident version, with the same messages and shares).
+ */
+export async function reluFromSign(ctx: PartyContext, x: Ring, s: Uint8Array): Promise<{ y: BigInt64Array; mask: BigInt64Array }> {
+  const n = x.length;
   // One exchange: c = s ⊕ r (packed bits) and D = x − A, the only Beaver opening x·r needs.
   const t = await ctx.dealer.bitMulTriples(n);
   const cb = bitBytes(n);
