@@ -55,6 +55,13 @@ export interface LinearPlan {
   giants: number[];
   /** When set, giants are evaluated by Horner with this single step. */
   horner?: number;
+  /**
+   * When set, the giants are the residues k mod n1 and the babies the multiples of n1 (roles swapped,
+   * so the many small offsets are rotated once per output after the rescale, one level lower, instead
+   * of once per input ciphertext): giant g's partial sum is rotated by `via` into giant `from`'s,
+   * children before parents, so every giant costs one rotation and the keys are the chain's few steps.
+   */
+  giantChain?: { step: number; from: number; via: number }[];
   /** Rotate-and-sum steps after the diagonals (reduce mode), else empty. */
   reduce: number[];
   /** Input ciphertext that `diags`/`babies` read (default 0). */
@@ -212,15 +219,17 @@ function giantsFor(ks: Iterable<number>, n1: number): { giants: number[]; horner
  * per (input, step) and shared by every output ciphertext's plan; giants are per plan. `inputs` maps
  * each input ciphertext to the diagonals any plan reads from it, `plans` lists each plan's diagonals.
  * Minimises the rotations: Σ over inputs of their distinct non-zero residues k mod n1, plus each
- * plan's giant rotations.
+ * plan's giant rotations — or, with the roles swapped (`swap`), Σ over inputs of the distinct
+ * non-zero multiples of n1 plus each plan's residues (chained giants), whichever scores lower.
  */
 export function bsgsJoint(
   inputs: readonly (readonly number[])[],
   plans: readonly (readonly number[])[],
   n: number,
   freeBabies = false,
-): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } {
-  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number; score: number } | undefined;
+  swap = true,
+): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number; chain?: boolean }[]; cost: number } {
+  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number; chain?: boolean }[]; cost: number; score: number } | undefined;
   const cands = new Set<number>();
   // Babies the client supplies cost the server nothing: every diagonal a baby, no giant (n1 = n).
   if (freeBabies) cands.add(n);
@@ -241,19 +250,43 @@ export function bsgsJoint(
     const score = cost + keys.size;
     if (!best || score < best.score) best = { n1, babies, giants: giants.map(({ giants, horner }) => ({ giants, horner })), cost, score };
   }
+  // Roles swapped: babies are the multiples of n1 (few rotations per input ciphertext), giants the
+  // residues, rotated once per output plan after the rescale (one level lower, so cheaper) and chained
+  // through few keys (LinearPlan.giantChain). Pays when several input ciphertexts share the small offsets.
+  if (!freeBabies && swap)
+    for (const n1 of cands) {
+      if (n1 >= n) continue;
+      const babies = inputs.map((ks) => [...new Set(ks.map((k) => k - (k % n1)))].sort((a, b) => a - b));
+      let cost = babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
+      if (best && cost >= best.score) continue;
+      const giants = plans.map((ks) => [...new Set(ks.map((k) => k % n1))].sort((a, b) => a - b));
+      cost += giants.reduce((a, g) => a + g.filter((x) => x !== 0).length, 0);
+      if (best && cost >= best.score) continue;
+      const keys = new Set<number>();
+      for (const g of giants) for (const e of babyChain(g, n)) keys.add(e.via);
+      for (const bs of babies) for (const e of babyChain(bs, n)) keys.add(e.via);
+      const score = cost + keys.size;
+      if (score < best!.score) best = { n1, babies, giants: giants.map((g) => ({ giants: g, chain: true })), cost, score };
+    }
   const { score: _s, ...b } = best!;
   return b;
 }
 
 /** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n) of one input and one output ciphertext. */
 export function bsgs(ks: number[], n: number): { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } {
-  const b = bsgsJoint([ks], [ks], n);
+  // One input and one output: swapping roles saves nothing, and callers read plain giants.
+  const b = bsgsJoint([ks], [ks], n, false, false);
   return { n1: b.n1, babies: b.babies[0]!, giants: b.giants[0]!.giants, horner: b.giants[0]!.horner, cost: b.cost };
 }
 
 /** Baby steps computed from few keys: each baby is rot(previous baby, key). */
 function babyChain(babies: number[], n: number): { step: number; from: number; via: number }[] {
   const centered = (k: number) => (k > n / 2 ? k - n : k);
+  // Multiples G, 2G, …, mG (swapped BSGS babies): one key, each from the previous (same rotations,
+  // where the centred order below would also make a key for −G).
+  const nz = [...new Set(babies)].filter((b) => b !== 0).sort((a, b) => a - b);
+  const G = nz[0];
+  if (G !== undefined && nz.length > 1 && nz.length <= 16 && nz.every((b, i) => b === (i + 1) * G)) return nz.map((b) => ({ step: b, from: b - G, via: G }));
   const done = new Set<number>([0]);
   const keys: number[] = [];
   const out: { step: number; from: number; via: number }[] = [];
@@ -355,6 +388,7 @@ function planLinear(
         n1: b.n1,
         giants: g.giants,
         horner: g.horner,
+        giantChain: g.chain ? babyChain(g.giants, n) : undefined,
         reduce,
       };
     });
@@ -487,6 +521,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
       for (const p of s.plans) {
         if (!s.clientBabies) for (const src of sourcesOf(p)) src.babies.forEach((b) => rot.add(b.via));
         if (p.horner !== undefined) rot.add(p.horner);
+        else if (p.giantChain) p.giantChain.forEach((e) => rot.add(e.via));
         else p.giants.forEach((g) => g && rot.add(g));
         p.reduce.forEach((r) => rot.add(r));
       }

@@ -290,7 +290,21 @@ export class HeEval {
       }
       if (inner.size === 0) throw new Error(`linear layer '${name}' has no non-zero weights`);
       let y: Ciphertext;
-      if (plan.horner !== undefined) {
+      if (plan.giantChain) {
+        // Children before parents: each giant's sum, rotated by its chain step, joins its parent's.
+        for (let j = plan.giantChain.length - 1; j >= 0; j--) {
+          const e = plan.giantChain[j]!;
+          const c = inner.get(e.step);
+          if (!c) continue;
+          const r = this.rotate(c, e.via);
+          const p = inner.get(e.from);
+          if (p) {
+            this.ev.add(p, r, p);
+            r.delete();
+          } else inner.set(e.from, arena.add(r));
+        }
+        y = inner.get(0)!.clone();
+      } else if (plan.horner !== undefined) {
         const G = plan.horner;
         const top = Math.max(...inner.keys()) / G;
         y = inner.get(top * G)!.clone();

@@ -12,6 +12,14 @@ import { type Lowered, sourcesOf } from './lower.js';
 import type { PlainCache } from './ops.js';
 import { packPayloads, unpackPayloads } from './refresh.js';
 
+/**
+ * The default plaintext file of a model file and plan: beside the model, named by the plan's digest, so
+ * each (model, PAF, parameters, lowering) has its own file and a changed model never meets an old one.
+ */
+export function plainFileBeside(modelFile: string, digest: string): string {
+  return `${modelFile}.${digest.slice(0, 16)}.fheplain`;
+}
+
 /** SHA-256 (hex) of everything a lowered program encodes as model plaintexts, with the parameters. */
 export function programDigest(ctx: FheContext, l: Lowered): string {
   const h = createHash('sha256');
@@ -22,7 +30,7 @@ export function programDigest(ctx: FheContext, l: Lowered): string {
     if (s.kind === 'linear') {
       h.update(`:${s.clientBabies ? 1 : 0}`);
       for (const p of s.plans) {
-        h.update(JSON.stringify({ n1: p.n1, g: p.giants, h: p.horner, r: p.reduce }));
+        h.update(JSON.stringify({ n1: p.n1, g: p.giants, h: p.horner, c: p.giantChain, r: p.reduce }));
         f64(p.bias);
         for (const src of sourcesOf(p)) {
           h.update(JSON.stringify({ i: src.input, b: src.babies }));
