@@ -22,6 +22,14 @@ export interface InferOptions extends SourceOption {
   state?: string;
   /** Continue from this state file; `input` is then the client's `refresh` reply. */
   resume?: string;
+  /**
+   * The server's encoded model plaintexts (src/fhe/plainfile.ts), loaded when made for this model and
+   * plan, (re)written after the run when this run encoded more; false: none. Default: beside
+   * `modelFile` when given (`<model>.<digest>.fheplain`), else none.
+   */
+  plainCacheFile?: string | false;
+  /** The model's file (for the default plaintext file). */
+  modelFile?: string;
 }
 
 /** What `infer` reports (what `privml fhe infer --json` prints). */
@@ -34,6 +42,8 @@ export interface InferReport {
   /** CPU seconds of this process during the steps. */
   cpuSeconds: number;
   stats: { rotations: number; mults: number; plainMults: number; rescales: number };
+  /** The encoded-model file: plaintexts loaded from it, bytes written to it (0: not rewritten), why not written. */
+  plainFile?: { file: string; loaded: number; savedBytes: number; saveError?: string };
   steps: StepReport[];
   /** Set when the run stopped for a client-aided refresh: `out` is then the request for the client. */
   refresh?: { step: string; state: string; remaining: number };
@@ -143,6 +153,35 @@ export async function infer(model: Model | string, input: string, publicDir: str
     ctx.dispose();
     return wrap(e, (m) => new KeyError(m));
   }
+  // The encoded model (public plaintexts of the model's weights, no client key in them) from an earlier
+  // server run, in the WASM memory the Galois keys (4 cached) and SEAL's pools leave free.
+  const { PlainCache } = await import('../fhe/ops.js');
+  const cache = new PlainCache(Math.max(0, Math.min(1e9, ctxMod.WASM_MEMORY_BYTES - 14 * ctxMod.galoisKeyBytes(params))));
+  const pf = opts.plainCacheFile || (opts.modelFile && opts.plainCacheFile === undefined) ? await import('../fhe/plainfile.js') : undefined;
+  const digest = pf ? pf.programDigest(ctx, lowered) : '';
+  const pfile = pf ? opts.plainCacheFile || pf.plainFileBeside(opts.modelFile!, digest) : undefined;
+  let plainFile: InferReport['plainFile'];
+  if (pf && pfile) {
+    try {
+      const r = pf.loadPlainCache(ctx, cache, digest, pfile);
+      plainFile = { file: pfile, loaded: 'loaded' in r ? r.loaded : 0, savedBytes: 0 };
+    } catch (e) {
+      cache.dispose();
+      keys.dispose();
+      ctx.dispose();
+      return wrap(e, (m) => new DataError(m));
+    }
+  }
+  // Save what this run encoded beyond the file (the other segment of a refresh plan adds its own).
+  const savePlain = () => {
+    if (!pf || !plainFile || cache.misses === 0) return;
+    try {
+      plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, plainFile.file);
+    } catch (e) {
+      if (typeof opts.plainCacheFile === 'string') throw e;
+      plainFile.saveError = String((e as Error).message ?? e).slice(0, 200);
+    }
+  };
   const cts: Ciphertext[] = [];
   try {
     const { header, payload } = decodeFheFile(readFileSync(input), input, 'ciphertext');
@@ -163,7 +202,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
         throw new DataError(`${input}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
     }
     const images = state ? state.images : (header.meta['images'] as number | undefined);
-    const res = await inferSplit(ctx, keys, lowered, cts, state ? { resume: { step: state.step, masks: state.masks } } : {});
+    const res = await inferSplit(ctx, keys, lowered, cts, state ? { resume: { step: state.step, masks: state.masks }, cache } : { cache });
+    savePlain();
     const report = {
       out,
       seconds: res.seconds,
@@ -172,6 +212,7 @@ export async function infer(model: Model | string, input: string, publicDir: str
       cpuSeconds: res.cpuSeconds,
       stats: res.stats,
       steps: res.steps,
+      ...(plainFile ? { plainFile } : {}),
     };
     if (res.suspended) {
       const sp = res.suspended;
@@ -209,6 +250,7 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new ProtocolError(m));
   } finally {
     for (const c of cts) c.delete();
+    cache.dispose();
     keys.dispose();
     ctx.dispose();
   }
