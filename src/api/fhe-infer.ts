@@ -25,7 +25,8 @@ export interface InferOptions extends SourceOption {
   /**
    * The server's encoded model plaintexts (src/fhe/plainfile.ts), loaded when made for this model and
    * plan, (re)written after the run when this run encoded more; false: none. Default: beside
-   * `modelFile` when given (`<model>.<digest>.fheplain`), else none.
+   * `modelFile` when given (`<model>.<digest>.fheplain`, one per segment), else none. A resumed
+   * segment uses `<file>.from<step>`.
    */
   plainCacheFile?: string | false;
   /** The model's file (for the default plaintext file). */
@@ -158,8 +159,10 @@ export async function infer(model: Model | string, input: string, publicDir: str
   const { PlainCache } = await import('../fhe/ops.js');
   const cache = new PlainCache(Math.max(0, Math.min(1e9, ctxMod.WASM_MEMORY_BYTES - 14 * ctxMod.galoisKeyBytes(params))));
   const pf = opts.plainCacheFile || (opts.modelFile && opts.plainCacheFile === undefined) ? await import('../fhe/plainfile.js') : undefined;
-  const digest = pf ? pf.programDigest(ctx, lowered) : '';
-  const pfile = pf ? opts.plainCacheFile || pf.plainFileBeside(opts.modelFile!, digest) : undefined;
+  // One file per segment (the process from the input, each resume): a process loads only what it uses.
+  const digest = pf ? pf.programDigest(ctx, lowered, state?.step ?? 0) : '';
+  const segFile = state?.step ? `.from${state.step}` : '';
+  const pfile = pf ? (opts.plainCacheFile ? opts.plainCacheFile + segFile : pf.plainFileBeside(opts.modelFile!, digest)) : undefined;
   let plainFile: InferReport['plainFile'];
   if (pf && pfile) {
     try {

@@ -129,7 +129,14 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
   const named = opts.plainCacheFile ?? (pf && opts.modelFile ? (d: string) => pf.plainFileBeside(opts.modelFile!, d) : undefined);
   const pfile = typeof named === 'function' ? named(digest) : named || undefined;
   const tl = performance.now();
-  const loadedFile = pf && pfile && cacheBytes > 0 ? pf.loadPlainCache(ctx, cache, digest, pfile) : undefined;
+  let loadedFile;
+  try {
+    loadedFile = pf && pfile && cacheBytes > 0 ? pf.loadPlainCache(ctx, cache, digest, pfile) : undefined;
+  } catch (e) {
+    cache.dispose();
+    ctx.dispose();
+    throw new DataError(`${(e as Error).message ?? e} (delete it to have it made again)`);
+  }
   const plainFile: { file: string; loaded: number; loadSeconds: number; savedBytes: number; saveError?: string } | undefined = pfile
     ? {
         file: pfile,

@@ -337,8 +337,11 @@ export function registerFhe(program: Command): void {
       const { FheServerSession } = await import('../api/fhe-session.js');
       const send = (m: unknown) => process.send!(m);
       // The same planning options as `fhe run` (refresh allowed: the page is online for round trips).
-      const session = await FheServerSession.create(model, { ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })), source }, (frame) =>
-        send({ type: 'frame', data: frame }),
+      const session = await FheServerSession.create(
+        model,
+        // The encoded model is kept beside a model file, as fhe run does (a new page skips the model encodes).
+        { ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })), source, modelFile: existsSync(ref) ? ref : undefined },
+        (frame) => send({ type: 'frame', data: frame }),
       );
       process.on('message', (m: { type?: string; data?: Uint8Array }) => {
         if (m?.type === 'frame' && m.data instanceof Uint8Array) session.handle(m.data);

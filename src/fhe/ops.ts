@@ -32,6 +32,7 @@ export class LevelsExhaustedError extends Error {
  */
 export class PlainCache {
   private readonly map = new Map<string, Plaintext>();
+  private readonly sizes = new Map<string, number>();
   private readonly ids = new WeakMap<object, number>();
   private bytesUsed = 0;
   private nextId = 0;
@@ -55,6 +56,7 @@ export class PlainCache {
     const pt = make();
     if (this.bytesUsed + bytes > this.budgetBytes) return { pt, owned: true };
     this.map.set(key, pt);
+    this.sizes.set(key, bytes);
     this.bytesUsed += bytes;
     return { pt, owned: false };
   }
@@ -70,13 +72,26 @@ export class PlainCache {
   put(key: string, pt: Plaintext, bytes: number): boolean {
     if (this.map.has(key) || this.bytesUsed + bytes > this.budgetBytes) return false;
     this.map.set(key, pt);
+    this.sizes.set(key, bytes);
     this.bytesUsed += bytes;
     return true;
+  }
+  /** Delete these cached plaintexts (a file's that failed its checks after loading). */
+  drop(keys: readonly string[]): void {
+    for (const k of keys) {
+      const pt = this.map.get(k);
+      if (!pt) continue;
+      pt.delete();
+      this.map.delete(k);
+      this.bytesUsed -= this.sizes.get(k) ?? 0;
+      this.sizes.delete(k);
+    }
   }
   /** Delete every cached plaintext. */
   dispose(): void {
     for (const p of this.map.values()) p.delete();
     this.map.clear();
+    this.sizes.clear();
     this.bytesUsed = 0;
   }
 }

@@ -155,6 +155,25 @@ test('plaintext file: a second fhe run loads the encoded model (no encode), agre
     const other = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 3 } }));
     const c = await run(other, data, { source: 'tiny', limit: 1, plainCacheFile: file });
     assert.ok(c.plaintextCache.fromFile!.loaded === 0 && c.plaintextCache.misses > 0 && c.agreementWithPlaintextPaf === 1);
+    // Default (no plainCacheFile, a model file given): MODEL.<digest>.fheplain beside it, made once, then loaded;
+    // another model's plan gets its own file; false: no file.
+    const mf = join(dir, 'tiny.onnx');
+    const d1 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf });
+    const f1 = d1.plaintextCache.fromFile!.file;
+    assert.match(f1, /tiny\.onnx\.[0-9a-f]{16}\.fheplain$/);
+    assert.ok(existsSync(f1) && d1.plaintextCache.fromFile!.loaded === 0);
+    const d2 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf });
+    assert.ok(d2.plaintextCache.fromFile!.file === f1 && d2.plaintextCache.fromFile!.loaded > 0 && d2.plaintextCache.misses === 0);
+    assert.equal(d2.results[0]!.fheClass, d1.results[0]!.fheClass);
+    // A damaged file (one payload byte flipped) is refused by name, not used.
+    const bytes = readFileSync(f1);
+    bytes[bytes.length - 100]! ^= 1;
+    writeFileSync(f1, bytes);
+    await assert.rejects(run(model, data, { source: 'tiny', limit: 1, modelFile: mf }), /checksum mismatch/);
+    const d3 = await run(other, data, { source: 'tiny', limit: 1, modelFile: mf });
+    assert.ok(d3.plaintextCache.fromFile!.file !== f1 && d3.plaintextCache.fromFile!.loaded === 0);
+    const d4 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf, plainCacheFile: false });
+    assert.equal(d4.plaintextCache.fromFile, undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
