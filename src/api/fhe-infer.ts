@@ -155,34 +155,60 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new KeyError(m));
   }
   // The encoded model (public plaintexts of the model's weights, no client key in them) from an earlier
-  // server run, in the WASM memory the Galois keys (4 cached) and SEAL's pools leave free.
+  // server run, in the WASM memory the Galois keys (4 cached) and SEAL's pools leave free. Without a
+  // file for this plan, the plaintexts are written to one as they are encoded and not kept (holding
+  // them all while encoding more would take this process past 1.5 GB).
   const { PlainCache } = await import('../fhe/ops.js');
-  const cache = new PlainCache(Math.max(0, Math.min(1e9, ctxMod.WASM_MEMORY_BYTES - 14 * ctxMod.galoisKeyBytes(params))));
   const pf = opts.plainCacheFile || (opts.modelFile && opts.plainCacheFile === undefined) ? await import('../fhe/plainfile.js') : undefined;
   // One file per segment (the process from the input, each resume): a process loads only what it uses.
   const digest = pf ? pf.programDigest(ctx, lowered, state?.step ?? 0) : '';
   const segFile = state?.step ? `.from${state.step}` : '';
   const pfile = pf ? (opts.plainCacheFile ? opts.plainCacheFile + segFile : pf.plainFileBeside(opts.modelFile!, digest)) : undefined;
   let plainFile: InferReport['plainFile'];
+  let cache: InstanceType<typeof PlainCache> | undefined;
+  let recorder: InstanceType<NonNullable<typeof pf>['PlainRecorder']> | undefined;
+  const failedSave = (e: unknown) => {
+    if (typeof opts.plainCacheFile === 'string') throw e;
+    plainFile!.saveError = String((e as Error).message ?? e).slice(0, 200);
+  };
   if (pf && pfile) {
+    const loaded = new PlainCache(Math.max(0, Math.min(1e9, ctxMod.WASM_MEMORY_BYTES - 14 * ctxMod.galoisKeyBytes(params))));
     try {
-      const r = pf.loadPlainCache(ctx, cache, digest, pfile);
+      const r = pf.loadPlainCache(ctx, loaded, digest, pfile);
       plainFile = { file: pfile, loaded: 'loaded' in r ? r.loaded : 0, savedBytes: 0 };
     } catch (e) {
-      cache.dispose();
+      loaded.dispose();
       keys.dispose();
       ctx.dispose();
       return wrap(e, (m) => new DataError(m));
     }
+    if (plainFile.loaded > 0) cache = loaded;
+    else {
+      loaded.dispose();
+      try {
+        recorder = new pf.PlainRecorder(ctx, pfile);
+        cache = new PlainCache(0, recorder.add);
+      } catch (e) {
+        try {
+          failedSave(e);
+        } catch (e2) {
+          keys.dispose();
+          ctx.dispose();
+          throw e2;
+        }
+      }
+    }
   }
-  // Save what this run encoded beyond the file (the other segment of a refresh plan adds its own).
+  // Save what this run encoded (the other segment of a refresh plan has its own file).
   const savePlain = () => {
-    if (!pf || !plainFile || cache.misses === 0) return;
+    if (!pf || !plainFile) return;
     try {
-      plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, plainFile.file);
+      if (recorder) plainFile.savedBytes = recorder.finish(digest);
+      else if (cache && cache.misses > 0) plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, plainFile.file);
     } catch (e) {
-      if (typeof opts.plainCacheFile === 'string') throw e;
-      plainFile.saveError = String((e as Error).message ?? e).slice(0, 200);
+      failedSave(e);
+    } finally {
+      recorder = undefined;
     }
   };
   const cts: Ciphertext[] = [];
@@ -253,7 +279,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new ProtocolError(m));
   } finally {
     for (const c of cts) c.delete();
-    cache.dispose();
+    recorder?.abort();
+    cache?.dispose();
     keys.dispose();
     ctx.dispose();
   }

@@ -38,7 +38,14 @@ export class PlainCache {
   private nextId = 0;
   hits = 0;
   misses = 0;
-  constructor(readonly budgetBytes = 1.0e9) {}
+  /**
+   * `record` sees every plaintext encoded on a miss, before it is used (to write it to a file as it is
+   * made: src/fhe/plainfile.ts `PlainRecorder`); with a zero budget nothing is kept in memory.
+   */
+  constructor(
+    readonly budgetBytes = 1.0e9,
+    private readonly record?: (key: string, pt: Plaintext) => void,
+  ) {}
   /** A stable number for an object (a plan) within this cache. */
   id(o: object): number {
     let i = this.ids.get(o);
@@ -54,6 +61,7 @@ export class PlainCache {
     }
     this.misses++;
     const pt = make();
+    this.record?.(key, pt);
     if (this.bytesUsed + bytes > this.budgetBytes) return { pt, owned: true };
     this.map.set(key, pt);
     this.sizes.set(key, bytes);

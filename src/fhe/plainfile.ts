@@ -61,7 +61,15 @@ export function savePlainCache(ctx: FheContext, cache: PlainCache, digest: strin
   const entries = [...cache.entries()];
   // NTT-form coefficients are uniform-looking: compression would cost time and save nothing.
   const ser = (pt: Plaintext) => pt.saveArray(ctx.seal.ComprModeType.none);
-  const lengths = entries.map(([, pt]) => ser(pt).length);
+  // The serialized size depends only on the level (the key's @level): one serialization per level to
+  // learn it (each is checked when written), not a first pass over every plaintext.
+  const byLevel = new Map<string, number>();
+  const lengths = entries.map(([k, pt]) => {
+    const lv = /@(\d+)$/.exec(k)?.[1] ?? k;
+    let n = byLevel.get(lv);
+    if (n === undefined) byLevel.set(lv, (n = ser(pt).length));
+    return n;
+  });
   const head = Buffer.alloc(4 * (lengths.length + 1));
   head.writeUInt32LE(lengths.length, 0);
   lengths.forEach((n, i) => head.writeUInt32LE(n, 4 * (i + 1)));
@@ -94,6 +102,76 @@ export function savePlainCache(ctx: FheContext, cache: PlainCache, digest: strin
   closeSync(fd);
   renameSync(tmp, path);
   return MAGIC.length + 4 + json.length + 32 + payloadBytes;
+}
+
+/**
+ * Writes the plaintexts a run encodes to a file as they are made (for a process that keeps none of them
+ * in memory: `fhe infer`, whose RSS must stay bounded): parts go to a temporary file, `finish` writes
+ * the `savePlainCache` format (header, SHA-256, lengths, parts, copied in chunks) and renames it.
+ */
+export class PlainRecorder {
+  private readonly keys: string[] = [];
+  private readonly lengths: number[] = [];
+  private readonly partsPath: string;
+  private fd: number;
+  constructor(
+    private readonly ctx: FheContext,
+    private readonly path: string,
+  ) {
+    this.partsPath = `${path}.parts-${process.pid}`;
+    this.fd = openSync(this.partsPath, 'w');
+  }
+  /** Record one plaintext (a PlainCache `record` hook). */
+  add = (key: string, pt: Plaintext): void => {
+    if (this.keys.includes(key)) return;
+    const b = pt.saveArray(this.ctx.seal.ComprModeType.none);
+    writeSync(this.fd, b);
+    this.keys.push(key);
+    this.lengths.push(b.length);
+  };
+  /** Write the file (nothing when nothing was recorded); returns bytes written. */
+  finish(digest: string): number {
+    closeSync(this.fd);
+    this.fd = -1;
+    try {
+      if (!this.keys.length) return 0;
+      const head = Buffer.alloc(4 * (this.lengths.length + 1));
+      head.writeUInt32LE(this.lengths.length, 0);
+      this.lengths.forEach((n, i) => head.writeUInt32LE(n, 4 * (i + 1)));
+      const payloadBytes = head.length + this.lengths.reduce((a, b) => a + b, 0);
+      const h = { version: FILE_VERSION, kind: 'plaintexts', paramsHash: this.ctx.hash, keyId: '', meta: { digest, keys: this.keys } };
+      const json = Buffer.from(JSON.stringify({ ...h, payloadBytes }), 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(json.length);
+      const chunk = Buffer.allocUnsafe(1 << 22);
+      const parts = openSync(this.partsPath, 'r');
+      const tmp = `${this.path}.tmp-${process.pid}`;
+      const out = openSync(tmp, 'w');
+      try {
+        const sha = createHash('sha256').update(json).update(head);
+        for (let n; (n = readSync(parts, chunk, 0, chunk.length, null)) > 0; ) sha.update(chunk.subarray(0, n));
+        writeSync(out, Buffer.concat([Buffer.from(MAGIC, 'ascii'), len, json, sha.digest(), head]));
+        for (let at = 0, n; (n = readSync(parts, chunk, 0, chunk.length, at)) > 0; at += n) writeSync(out, chunk, 0, n);
+      } catch (e) {
+        closeSync(out);
+        rmSync(tmp, { force: true });
+        throw e;
+      } finally {
+        closeSync(parts);
+      }
+      closeSync(out);
+      renameSync(tmp, this.path);
+      return MAGIC.length + 4 + json.length + 32 + payloadBytes;
+    } finally {
+      rmSync(this.partsPath, { force: true });
+    }
+  }
+  /** Drop the temporary parts (a run that failed). */
+  abort(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    rmSync(this.partsPath, { force: true });
+  }
 }
 
 /**

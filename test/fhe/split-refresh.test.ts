@@ -59,6 +59,34 @@ test('split flow with refresh: infer stops at each refresh point, refresh + infe
     assert.ok(maxDiff(y, want) < 1e-2, `${Array.from(y)} vs ${Array.from(want)}`);
     // A reply replayed against a state already used: the state is gone.
     await assert.rejects(infer(model, input, k.publicDir, join(dir, 'again.ct'), { resume }), /no such state file/);
+    // The encoded-model file per segment: the first flow writes one per infer process as it encodes, the
+    // second loads them (nothing encoded, nothing rewritten) and reaches the same logits.
+    const flow = async (tag: string, plainCacheFile: string) => {
+      let inp = join(dir, 'x.ct');
+      let res: string | undefined;
+      let i = 0;
+      const files = [];
+      for (;;) {
+        const o = join(dir, `${tag}${i}.ct`);
+        const r = await infer(model, inp, k.publicDir, o, { resume: res, plainCacheFile });
+        files.push(r.plainFile);
+        if (!r.refresh) break;
+        i++;
+        inp = join(dir, `${tag}r${i}.ct`);
+        await refresh(o, join(dir, 'keys'), inp);
+        res = r.refresh.state;
+      }
+      return { y: await decrypt(join(dir, `${tag}${i}.ct`), join(dir, 'keys')), files };
+    };
+    const pfile = join(dir, 'tiny.plain');
+    const p1 = await flow('p', pfile);
+    assert.ok(p1.files.length === trips + 1 && p1.files.every((f) => f && f.loaded === 0 && f.savedBytes > 0), JSON.stringify(p1.files));
+    const p2 = await flow('q', pfile);
+    assert.ok(
+      p2.files.every((f) => f && f.loaded > 0 && f.savedBytes === 0),
+      JSON.stringify(p2.files),
+    );
+    assert.ok(maxDiff(p1.y, want) < 1e-2 && maxDiff(p2.y, want) < 1e-2, `${Array.from(p2.y)} vs ${Array.from(want)}`);
     // The CLI: infer stops and prints both next commands; refresh answers; --resume finishes.
     const out: string[] = [];
     const orig = process.stdout.write.bind(process.stdout);
