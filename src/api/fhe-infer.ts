@@ -22,6 +22,15 @@ export interface InferOptions extends SourceOption {
   state?: string;
   /** Continue from this state file; `input` is then the client's `refresh` reply. */
   resume?: string;
+  /**
+   * The server's encoded model plaintexts (src/fhe/plainfile.ts), loaded when made for this model and
+   * plan, (re)written after the run when this run encoded more; false: none. Default: beside
+   * `modelFile` when given (`<model>.<digest>.fheplain`, one per segment), else none. A resumed
+   * segment uses `<file>.from<step>`.
+   */
+  plainCacheFile?: string | false;
+  /** The model's file (for the default plaintext file). */
+  modelFile?: string;
 }
 
 /** What `infer` reports (what `privml fhe infer --json` prints). */
@@ -34,6 +43,8 @@ export interface InferReport {
   /** CPU seconds of this process during the steps. */
   cpuSeconds: number;
   stats: { rotations: number; mults: number; plainMults: number; rescales: number };
+  /** The encoded-model file: plaintexts loaded from it, bytes written to it (0: not rewritten), why not written. */
+  plainFile?: { file: string; loaded: number; savedBytes: number; saveError?: string };
   steps: StepReport[];
   /** Set when the run stopped for a client-aided refresh: `out` is then the request for the client. */
   refresh?: { step: string; state: string; remaining: number };
@@ -143,6 +154,63 @@ export async function infer(model: Model | string, input: string, publicDir: str
     ctx.dispose();
     return wrap(e, (m) => new KeyError(m));
   }
+  // The encoded model (public plaintexts of the model's weights, no client key in them) from an earlier
+  // server run, in the WASM memory the Galois keys (4 cached) and SEAL's pools leave free. Without a
+  // file for this plan, the plaintexts are written to one as they are encoded and not kept (holding
+  // them all while encoding more would take this process past 1.5 GB).
+  const { PlainCache } = await import('../fhe/ops.js');
+  const pf = opts.plainCacheFile || (opts.modelFile && opts.plainCacheFile === undefined) ? await import('../fhe/plainfile.js') : undefined;
+  // One file per segment (the process from the input, each resume): a process loads only what it uses.
+  const digest = pf ? pf.programDigest(ctx, lowered, state?.step ?? 0) : '';
+  const segFile = state?.step ? `.from${state.step}` : '';
+  const pfile = pf ? (opts.plainCacheFile ? opts.plainCacheFile + segFile : pf.plainFileBeside(opts.modelFile!, digest)) : undefined;
+  let plainFile: InferReport['plainFile'];
+  let cache: InstanceType<typeof PlainCache> | undefined;
+  let recorder: InstanceType<NonNullable<typeof pf>['PlainRecorder']> | undefined;
+  const failedSave = (e: unknown) => {
+    if (typeof opts.plainCacheFile === 'string') throw e;
+    plainFile!.saveError = String((e as Error).message ?? e).slice(0, 200);
+  };
+  if (pf && pfile) {
+    const loaded = new PlainCache(Math.max(0, Math.min(1e9, ctxMod.WASM_MEMORY_BYTES - 14 * ctxMod.galoisKeyBytes(params))));
+    try {
+      const r = pf.loadPlainCache(ctx, loaded, digest, pfile);
+      plainFile = { file: pfile, loaded: 'loaded' in r ? r.loaded : 0, savedBytes: 0 };
+    } catch (e) {
+      loaded.dispose();
+      keys.dispose();
+      ctx.dispose();
+      return wrap(e, (m) => new DataError(m));
+    }
+    if (plainFile.loaded > 0) cache = loaded;
+    else {
+      loaded.dispose();
+      try {
+        recorder = new pf.PlainRecorder(ctx, pfile);
+        cache = new PlainCache(0, recorder.add);
+      } catch (e) {
+        try {
+          failedSave(e);
+        } catch (e2) {
+          keys.dispose();
+          ctx.dispose();
+          throw e2;
+        }
+      }
+    }
+  }
+  // Save what this run encoded (the other segment of a refresh plan has its own file).
+  const savePlain = () => {
+    if (!pf || !plainFile) return;
+    try {
+      if (recorder) plainFile.savedBytes = recorder.finish(digest);
+      else if (cache && cache.misses > 0) plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, plainFile.file);
+    } catch (e) {
+      failedSave(e);
+    } finally {
+      recorder = undefined;
+    }
+  };
   const cts: Ciphertext[] = [];
   try {
     const { header, payload } = decodeFheFile(readFileSync(input), input, 'ciphertext');
@@ -163,7 +231,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
         throw new DataError(`${input}: encrypted image has shape [${dims}], the model expects [${prog.inputDims}]`);
     }
     const images = state ? state.images : (header.meta['images'] as number | undefined);
-    const res = await inferSplit(ctx, keys, lowered, cts, state ? { resume: { step: state.step, masks: state.masks } } : {});
+    const res = await inferSplit(ctx, keys, lowered, cts, state ? { resume: { step: state.step, masks: state.masks }, cache } : { cache });
+    savePlain();
     const report = {
       out,
       seconds: res.seconds,
@@ -172,6 +241,7 @@ export async function infer(model: Model | string, input: string, publicDir: str
       cpuSeconds: res.cpuSeconds,
       stats: res.stats,
       steps: res.steps,
+      ...(plainFile ? { plainFile } : {}),
     };
     if (res.suspended) {
       const sp = res.suspended;
@@ -209,6 +279,8 @@ export async function infer(model: Model | string, input: string, publicDir: str
     return wrap(e, (m) => new ProtocolError(m));
   } finally {
     for (const c of cts) c.delete();
+    recorder?.abort();
+    cache?.dispose();
     keys.dispose();
     ctx.dispose();
   }

@@ -29,8 +29,15 @@ export interface RunOptions extends PlanOptions {
   /**
    * A file of the server's encoded model plaintexts (src/fhe/plainfile.ts): loaded before the first
    * image when it was made for this model, parameters and plan, (re)written after the run otherwise.
+   * A function names the file from the plan's digest (the CLI's default: beside the model file, see
+   * `plainFileBeside`); a file it names that cannot be written is reported, not an error.
    */
-  plainCacheFile?: string;
+  plainCacheFile?: string | ((digest: string) => string) | false;
+  /**
+   * The model's file: unless `plainCacheFile` is given (false: none), the encoded model is kept beside
+   * it (`<model>.<digest>.fheplain`), made by the first run of a plan and loaded by every later one.
+   */
+  modelFile?: string;
   /** Called with (0, total) before the first image, then after each image with its result. */
   onProgress?: (done: number, total: number, result?: ImageResult) => void;
 }
@@ -117,13 +124,22 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
   const cacheStats = { mb: 0, hits: 0, misses: 0 };
   const cached = ctxMod.galoisCacheSize(plan.params, WASM_MEMORY_BYTES - cacheBytes);
   // Model plaintexts from an earlier server run (key-independent), before any client key exists.
-  const pf = opts.plainCacheFile ? await import('../fhe/plainfile.js') : undefined;
+  const pf = opts.plainCacheFile || (opts.modelFile && opts.plainCacheFile === undefined) ? await import('../fhe/plainfile.js') : undefined;
   const digest = pf ? pf.programDigest(ctx, plan.lowered) : '';
+  const named = opts.plainCacheFile ?? (pf && opts.modelFile ? (d: string) => pf.plainFileBeside(opts.modelFile!, d) : undefined);
+  const pfile = typeof named === 'function' ? named(digest) : named || undefined;
   const tl = performance.now();
-  const loadedFile = pf && cacheBytes > 0 ? pf.loadPlainCache(ctx, cache, digest, opts.plainCacheFile!) : undefined;
-  const plainFile = opts.plainCacheFile
+  let loadedFile;
+  try {
+    loadedFile = pf && pfile && cacheBytes > 0 ? pf.loadPlainCache(ctx, cache, digest, pfile) : undefined;
+  } catch (e) {
+    cache.dispose();
+    ctx.dispose();
+    throw new DataError(`${(e as Error).message ?? e} (delete it to have it made again)`);
+  }
+  const plainFile: { file: string; loaded: number; loadSeconds: number; savedBytes: number; saveError?: string } | undefined = pfile
     ? {
-        file: opts.plainCacheFile,
+        file: pfile,
         loaded: loadedFile && 'loaded' in loadedFile ? loadedFile.loaded : 0,
         loadSeconds: (performance.now() - tl) / 1000,
         savedBytes: 0,
@@ -193,7 +209,15 @@ export async function run(model: Model | string, data: Dataset, opts: RunOptions
       opts.onProgress?.(i + 1, n, results.at(-1));
     }
     // Save the encoded model for the next server run unless it came from that file already.
-    if (pf && plainFile && cache.misses > 0) plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, opts.plainCacheFile!);
+    if (pf && plainFile && cache.misses > 0) {
+      try {
+        plainFile.savedBytes = pf.savePlainCache(ctx, cache, digest, plainFile.file);
+      } catch (e) {
+        // A named file must be written; the default one beside the model is a cache (read-only directory: skip it).
+        if (typeof opts.plainCacheFile === 'string') throw e;
+        plainFile.saveError = String((e as Error).message ?? e).slice(0, 200);
+      }
+    }
   } finally {
     cacheStats.mb = Math.round(cache.bytes / 1e6);
     cacheStats.hits = cache.hits;

@@ -31,6 +31,9 @@ export class FheServerSession {
   private refreshId = 0;
   private pending?: { id: number; resolve: (payload: Uint8Array) => void; reject: (e: Error) => void };
   private sentReady = false;
+  /** The encoded-model file beside the model (src/fhe/plainfile.ts): saved after an inference that encoded more. */
+  private plainFile?: { path: string; save: () => void };
+  private plainSaved = false;
 
   private constructor(
     readonly plan: ServedPlan,
@@ -48,7 +51,11 @@ export class FheServerSession {
    * Plan `model` (a PAF model; refresh allowed, plaintext cache on, as `fhe run` does with its
    * defaults), build the SEAL context and wait for a client's keys. `send` carries frames to the client.
    */
-  static async create(model: Model | string, opts: PlanOptions & { source?: string }, send: (frame: Uint8Array) => void): Promise<FheServerSession> {
+  static async create(
+    model: Model | string,
+    opts: PlanOptions & { source?: string; modelFile?: string },
+    send: (frame: Uint8Array) => void,
+  ): Promise<FheServerSession> {
     const m = typeof model === 'string' ? await loadModel(model) : model;
     const source = opts.source ?? (typeof model === 'string' ? model : m.graph.name);
     const { compileModel } = await import('../fhe/compile.js');
@@ -77,17 +84,40 @@ export class FheServerSession {
       predictedServerKeyBytes: plan.chosen.predictedServerKeyBytes,
     };
     if ((L.cts ?? 1) !== 1) throw new ModelError(`${source}: the input spans ${L.cts} ciphertexts; the page client sends one`);
-    return new FheServerSession(
+    const cache = new PlainCache(cacheBytes);
+    const session = new FheServerSession(
       served,
       ctx,
       plan.lowered,
       prog.inputDims,
-      new PlainCache(cacheBytes),
+      cache,
       ctxMod.galoisCacheSize(plan.params, ctxMod.WASM_MEMORY_BYTES - cacheBytes),
       send,
       ctxMod,
       exec,
     );
+    if (opts.modelFile && cacheBytes > 0) {
+      // The server's encoded model from an earlier session or run (public plaintexts of the weights), before any client key.
+      const pf = await import('../fhe/plainfile.js');
+      const digest = pf.programDigest(ctx, plan.lowered);
+      const path = pf.plainFileBeside(opts.modelFile, digest);
+      try {
+        pf.loadPlainCache(ctx, cache, digest, path);
+      } catch {
+        // A damaged file only costs the encodes; it is rewritten after the first inference.
+      }
+      session.plainFile = {
+        path,
+        save: () => {
+          try {
+            pf.savePlainCache(ctx, cache, digest, path);
+          } catch {
+            // A read-only model directory: the plaintexts stay in this session's memory only.
+          }
+        },
+      };
+    }
+    return session;
   }
 
   private error(message: string): void {
@@ -196,6 +226,11 @@ export class FheServerSession {
             out,
           ),
         );
+        // After the reply: keep what this inference encoded for the next session's first image.
+        if (this.plainFile && this.cache.misses > 0 && !this.plainSaved) {
+          this.plainSaved = true;
+          this.plainFile.save();
+        }
       } finally {
         res.ct.delete();
       }

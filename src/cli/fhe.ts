@@ -271,20 +271,34 @@ export function registerFhe(program: Command): void {
     .requiredOption('-o, --out <file>', 'output ciphertext file (or the refresh request, when the plan stops for the client)')
     .option('--state <file>', 'where the server keeps its refresh masks when the plan stops for the client (default: OUT.state; never send it)')
     .option('--resume <state>', "continue after a client-aided refresh: <ct> is the client's 'fhe refresh' reply, <state> the server's state file")
-    .action(async (ref: string, ctPath: string, f: PlanFlags & { publicKeys: string; out: string; state?: string; resume?: string }) => {
-      const { model, source } = await pafModel(ref, f);
-      const out = await api.infer(model, ctPath, f.publicKeys, f.out, { source, state: f.state, resume: f.resume });
-      if (f.json) return printJson(out);
-      const r = out.refresh;
-      process.stdout.write(
-        r
-          ? `${f.out}: refresh request for the client at '${r.step}' (${r.remaining} round trip(s) to go), ${out.seconds.toFixed(1)} s; ` +
-              `masks kept in ${r.state}.\n  client: privml fhe refresh ${f.out} --keys KEYS -o REPLY\n  ` +
-              `server: privml fhe infer MODEL REPLY --resume ${r.state} --public-keys ${f.publicKeys} -o OUT\n`
-          : `${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`,
-      );
-      printSteps(out.steps);
-    });
+    .option('--plain-cache <file>', "the server's encoded model plaintexts (default: MODEL.<plan digest>.fheplain beside a model file)")
+    .option('--no-plain-cache', 'encode the model plaintexts in this process only (no file)')
+    .action(
+      async (
+        ref: string,
+        ctPath: string,
+        f: PlanFlags & { publicKeys: string; out: string; state?: string; resume?: string; plainCache?: string | boolean },
+      ) => {
+        const { model, source } = await pafModel(ref, f);
+        const out = await api.infer(model, ctPath, f.publicKeys, f.out, {
+          source,
+          state: f.state,
+          resume: f.resume,
+          plainCacheFile: typeof f.plainCache === 'string' ? f.plainCache : f.plainCache === false ? false : undefined,
+          modelFile: existsSync(ref) ? ref : undefined,
+        });
+        if (f.json) return printJson(out);
+        const r = out.refresh;
+        process.stdout.write(
+          r
+            ? `${f.out}: refresh request for the client at '${r.step}' (${r.remaining} round trip(s) to go), ${out.seconds.toFixed(1)} s; ` +
+                `masks kept in ${r.state}.\n  client: privml fhe refresh ${f.out} --keys KEYS -o REPLY\n  ` +
+                `server: privml fhe infer MODEL REPLY --resume ${r.state} --public-keys ${f.publicKeys} -o OUT\n`
+            : `${f.out}: ${out.seconds.toFixed(1)} s (${out.keySeconds.toFixed(1)} s loading Galois keys)\n`,
+        );
+        printSteps(out.steps);
+      },
+    );
 
   fhe
     .command('refresh <request>')
@@ -323,8 +337,11 @@ export function registerFhe(program: Command): void {
       const { FheServerSession } = await import('../api/fhe-session.js');
       const send = (m: unknown) => process.send!(m);
       // The same planning options as `fhe run` (refresh allowed: the page is online for round trips).
-      const session = await FheServerSession.create(model, { ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })), source }, (frame) =>
-        send({ type: 'frame', data: frame }),
+      const session = await FheServerSession.create(
+        model,
+        // The encoded model is kept beside a model file, as fhe run does (a new page skips the model encodes).
+        { ...api.plannerOptions(planOpts({ ...f, refresh: f.refresh ?? true })), source, modelFile: existsSync(ref) ? ref : undefined },
+        (frame) => send({ type: 'frame', data: frame }),
       );
       process.on('message', (m: { type?: string; data?: Uint8Array }) => {
         if (m?.type === 'frame' && m.data instanceof Uint8Array) session.handle(m.data);
@@ -346,7 +363,11 @@ export function registerFhe(program: Command): void {
     .option('--queue <url>', 'run the inferences as jobs of `privml worker`s on this Redis (this process keeps the keys, encrypts and decrypts)')
     .option('--per-job <n>', 'with --queue: images per job', posInt('--per-job'), 1)
     .option('--batch <n>', 'images per ciphertext (slot batching, a power of two): one evaluation classifies n images', posInt('--batch'), 1)
-    .option('--plain-cache <file>', "the server's encoded model plaintexts: loaded when made for this model and plan, else written after the run")
+    .option(
+      '--plain-cache <file>',
+      "the server's encoded model plaintexts: loaded when made for this model and plan, else written after the run (default: MODEL.<plan digest>.fheplain beside a model file)",
+    )
+    .option('--no-plain-cache', 'encode the model plaintexts in this run only (no file)')
     .option('--no-client-rotations', 'the server rotates the input for the first layer (default: the client encrypts those rotations too)')
     .action(
       async (
@@ -361,7 +382,7 @@ export function registerFhe(program: Command): void {
           perJob: number;
           batch: number;
           clientRotations: boolean;
-          plainCache?: string;
+          plainCache?: string | boolean;
         },
       ) => {
         if (f.batch > 1 && f.queue) throw new CliError('--batch is not supported with --queue yet (jobs carry one image per ciphertext)', 2);
@@ -393,7 +414,9 @@ export function registerFhe(program: Command): void {
             cacheMb: f.cacheMb,
             steps: f.steps,
             clientRotations: f.clientRotations,
-            plainCacheFile: f.plainCache,
+            // Default: the encoded model beside the model file (a public encoding of the owner's weights).
+            plainCacheFile: typeof f.plainCache === 'string' ? f.plainCache : f.plainCache === false ? false : undefined,
+            modelFile: existsSync(ref) ? ref : undefined,
             onProgress,
           });
         } finally {

@@ -44,6 +44,7 @@ function planOf(p: LinearPlan, bt: number): LinearPlan {
     n1: p.n1 * bt,
     giants: p.giants.map((g) => g * bt),
     horner: p.horner === undefined ? undefined : p.horner * bt,
+    giantChain: p.giantChain?.map((e) => ({ step: e.step * bt, from: e.from * bt, via: e.via * bt })),
     reduce: p.reduce.map((r) => r * bt),
   };
 }

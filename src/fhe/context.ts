@@ -184,7 +184,7 @@ export class FheContext {
 // Files
 // ---------------------------------------------------------------------------------------------
 
-const MAGIC = 'PRIVMLHE';
+export const MAGIC = 'PRIVMLHE';
 /** File format version. */
 export const FILE_VERSION = 1;
 /** Kinds of FHE files. */

@@ -93,7 +93,7 @@ export function predictCost(l: Lowered, N: number, topLevel: number, net: Networ
         // Baby rotations are computed once per (input ciphertext, step) and shared by the plans.
         const babies = new Set<string>();
         for (const p of s.plans) {
-          const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : p.giants.filter((g) => g !== 0).length;
+          const giants = p.horner !== undefined ? p.giants[p.giants.length - 1]! / p.horner : (p.giantChain?.length ?? p.giants.filter((g) => g !== 0).length);
           for (const src of sourcesOf(p)) for (const b of src.babies) babies.add(`${src.input}:${b.step}`);
           t += p.giants.length * resc(k) + (giants + p.reduce.length) * ks(k - 1) + enc();
         }

@@ -317,6 +317,9 @@ async function runSteps(
 ): Promise<{ cur: Ciphertext[]; suspended?: Suspended; reports: StepReport[]; refreshes: number; stats: HeStats }> {
   if ('secretKey' in keys && (keys as { secretKey?: unknown }).secretKey) throw new Error('inferEncrypted: the server must not hold the secret key');
   const he = new HeEval(ctx, keys.relinKeys, keys.galois, opts.cache);
+  // Cache keys name plans by number: number them in program order, not in order of use, so a process
+  // that resumes after a refresh (split flow) names the gemm as the one that ran conv_1 did.
+  if (opts.cache) for (const s of lowered.steps) if (s.kind === 'linear') for (const p of s.plans) opts.cache.id(p);
   const first = opts.resume?.step ?? 0;
   if (opts.resume) {
     const s = lowered.steps[first];

@@ -15,8 +15,11 @@
  */
 import { ModelError } from '../onnx/ir.js';
 import { stagesCost } from '../smartpaf/poly.js';
+import { babyChain, bsgsJoint } from './bsgs.js';
 import type { AffineMap, FheProgram, FheStep } from './compile.js';
 import { stepDepth } from './compile.js';
+
+export { bsgs, bsgsJoint } from './bsgs.js';
 
 /** Where each element (flat index) of a per-image tensor lives; element e is also at slotOf[e] + r·period for r < copies. */
 export interface Layout {
@@ -55,6 +58,13 @@ export interface LinearPlan {
   giants: number[];
   /** When set, giants are evaluated by Horner with this single step. */
   horner?: number;
+  /**
+   * When set, the giants are the residues k mod n1 and the babies the multiples of n1 (roles swapped,
+   * so the many small offsets are rotated once per output after the rescale, one level lower, instead
+   * of once per input ciphertext): giant g's partial sum is rotated by `via` into giant `from`'s,
+   * children before parents, so every giant costs one rotation and the keys are the chain's few steps.
+   */
+  giantChain?: { step: number; from: number; via: number }[];
   /** Rotate-and-sum steps after the diagonals (reduce mode), else empty. */
   reduce: number[];
   /** Input ciphertext that `diags`/`babies` read (default 0). */
@@ -192,87 +202,6 @@ function gridOutLayout(inL: Layout, outDims: number[], slots: number, where: str
   return { dims: outDims, slotOf, period: slots, copies: 1, grid: { B, W0, t, nb }, cts };
 }
 
-/** Giant steps of one plan for split n1, and their rotation cost (Horner with one key when that is cheaper). */
-function giantsFor(ks: Iterable<number>, n1: number): { giants: number[]; horner?: number; cost: number } {
-  const gs = new Set<number>();
-  for (const k of ks) gs.add(k - (k % n1));
-  const giants = [...gs].sort((a, b) => a - b);
-  const nzG = giants.filter((g) => g !== 0).length;
-  const G = giants.find((g) => g !== 0);
-  if (G !== undefined && nzG > 2 && giants.every((g) => g % G === 0)) {
-    const m = giants[giants.length - 1]! / G;
-    // Horner uses one key for all giants at the price of m rotations.
-    if (m <= 1.25 * nzG) return { giants, horner: G, cost: m };
-  }
-  return { giants, cost: nzG };
-}
-
-/**
- * One n1 for a whole linear step: baby steps are rotations of the input ciphertexts, computed once
- * per (input, step) and shared by every output ciphertext's plan; giants are per plan. `inputs` maps
- * each input ciphertext to the diagonals any plan reads from it, `plans` lists each plan's diagonals.
- * Minimises the rotations: Σ over inputs of their distinct non-zero residues k mod n1, plus each
- * plan's giant rotations.
- */
-export function bsgsJoint(
-  inputs: readonly (readonly number[])[],
-  plans: readonly (readonly number[])[],
-  n: number,
-  freeBabies = false,
-): { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number } {
-  let best: { n1: number; babies: number[][]; giants: { giants: number[]; horner?: number }[]; cost: number; score: number } | undefined;
-  const cands = new Set<number>();
-  // Babies the client supplies cost the server nothing: every diagonal a baby, no giant (n1 = n).
-  if (freeBabies) cands.add(n);
-  else {
-    for (let c = 1; c <= Math.min(n, 2048); c++) cands.add(c);
-    for (let c = 1; c <= n; c *= 2) cands.add(c);
-  }
-  for (const n1 of cands) {
-    const babies = inputs.map((ks) => [...new Set(ks.map((k) => k % n1))].sort((a, b) => a - b));
-    let cost = freeBabies ? 0 : babies.reduce((a, bs) => a + bs.filter((b) => b !== 0).length, 0);
-    if (best && cost >= best.score) continue;
-    const giants = plans.map((ks) => giantsFor(ks, n1));
-    cost += giants.reduce((a, g) => a + g.cost, 0);
-    // Each distinct giant step is a Galois key (≈ 29 MB at N=16384 with 11 primes, more at 32768):
-    // a key weighs like one rotation, so a split that saves two rotations with twenty keys loses.
-    const keys = new Set<number>();
-    for (const g of giants) for (const k of g.horner !== undefined ? [g.horner] : g.giants.filter((x) => x !== 0)) keys.add(k);
-    const score = cost + keys.size;
-    if (!best || score < best.score) best = { n1, babies, giants: giants.map(({ giants, horner }) => ({ giants, horner })), cost, score };
-  }
-  const { score: _s, ...b } = best!;
-  return b;
-}
-
-/** Choose n1 and the baby/giant sets for diagonal set `ks` (mod n) of one input and one output ciphertext. */
-export function bsgs(ks: number[], n: number): { n1: number; babies: number[]; giants: number[]; horner?: number; cost: number } {
-  const b = bsgsJoint([ks], [ks], n);
-  return { n1: b.n1, babies: b.babies[0]!, giants: b.giants[0]!.giants, horner: b.giants[0]!.horner, cost: b.cost };
-}
-
-/** Baby steps computed from few keys: each baby is rot(previous baby, key). */
-function babyChain(babies: number[], n: number): { step: number; from: number; via: number }[] {
-  const centered = (k: number) => (k > n / 2 ? k - n : k);
-  const done = new Set<number>([0]);
-  const keys: number[] = [];
-  const out: { step: number; from: number; via: number }[] = [];
-  for (const b of [...babies].filter((b) => b !== 0).sort((a, b) => Math.abs(centered(a)) - Math.abs(centered(b)))) {
-    let found: { from: number; via: number } | undefined;
-    for (const c of done) for (const k of keys) if (!found && mod(c + k, n) === b) found = { from: c, via: k };
-    if (!found) {
-      let bestC = 0;
-      for (const c of done) if (Math.abs(centered(mod(b - c, n))) < Math.abs(centered(mod(b - bestC, n)))) bestC = c;
-      const via = mod(b - bestC, n);
-      keys.push(via);
-      found = { from: bestC, via };
-    }
-    done.add(b);
-    out.push({ step: b, ...found });
-  }
-  return out;
-}
-
 /**
  * Diagonals of map `m` (diag mode), weights scaled by `wScale`: `[outCt][inCt]` → diagonal k → slot
  * weights (global slots split into ciphertext and local slot).
@@ -355,6 +284,7 @@ function planLinear(
         n1: b.n1,
         giants: g.giants,
         horner: g.horner,
+        giantChain: g.chain ? babyChain(g.giants, n) : undefined,
         reduce,
       };
     });
@@ -487,6 +417,7 @@ export function lowerProgram(p: FheProgram, slots: number, opts: LowerOptions = 
       for (const p of s.plans) {
         if (!s.clientBabies) for (const src of sourcesOf(p)) src.babies.forEach((b) => rot.add(b.via));
         if (p.horner !== undefined) rot.add(p.horner);
+        else if (p.giantChain) p.giantChain.forEach((e) => rot.add(e.via));
         else p.giants.forEach((g) => g && rot.add(g));
         p.reduce.forEach((r) => rot.add(r));
       }

@@ -32,12 +32,20 @@ export class LevelsExhaustedError extends Error {
  */
 export class PlainCache {
   private readonly map = new Map<string, Plaintext>();
+  private readonly sizes = new Map<string, number>();
   private readonly ids = new WeakMap<object, number>();
   private bytesUsed = 0;
   private nextId = 0;
   hits = 0;
   misses = 0;
-  constructor(readonly budgetBytes = 1.0e9) {}
+  /**
+   * `record` sees every plaintext encoded on a miss, before it is used (to write it to a file as it is
+   * made: src/fhe/plainfile.ts `PlainRecorder`); with a zero budget nothing is kept in memory.
+   */
+  constructor(
+    readonly budgetBytes = 1.0e9,
+    private readonly record?: (key: string, pt: Plaintext) => void,
+  ) {}
   /** A stable number for an object (a plan) within this cache. */
   id(o: object): number {
     let i = this.ids.get(o);
@@ -53,8 +61,10 @@ export class PlainCache {
     }
     this.misses++;
     const pt = make();
+    this.record?.(key, pt);
     if (this.bytesUsed + bytes > this.budgetBytes) return { pt, owned: true };
     this.map.set(key, pt);
+    this.sizes.set(key, bytes);
     this.bytesUsed += bytes;
     return { pt, owned: false };
   }
@@ -70,13 +80,26 @@ export class PlainCache {
   put(key: string, pt: Plaintext, bytes: number): boolean {
     if (this.map.has(key) || this.bytesUsed + bytes > this.budgetBytes) return false;
     this.map.set(key, pt);
+    this.sizes.set(key, bytes);
     this.bytesUsed += bytes;
     return true;
+  }
+  /** Delete these cached plaintexts (a file's that failed its checks after loading). */
+  drop(keys: readonly string[]): void {
+    for (const k of keys) {
+      const pt = this.map.get(k);
+      if (!pt) continue;
+      pt.delete();
+      this.map.delete(k);
+      this.bytesUsed -= this.sizes.get(k) ?? 0;
+      this.sizes.delete(k);
+    }
   }
   /** Delete every cached plaintext. */
   dispose(): void {
     for (const p of this.map.values()) p.delete();
     this.map.clear();
+    this.sizes.clear();
     this.bytesUsed = 0;
   }
 }
@@ -290,7 +313,21 @@ export class HeEval {
       }
       if (inner.size === 0) throw new Error(`linear layer '${name}' has no non-zero weights`);
       let y: Ciphertext;
-      if (plan.horner !== undefined) {
+      if (plan.giantChain) {
+        // Children before parents: each giant's sum, rotated by its chain step, joins its parent's.
+        for (let j = plan.giantChain.length - 1; j >= 0; j--) {
+          const e = plan.giantChain[j]!;
+          const c = inner.get(e.step);
+          if (!c) continue;
+          const r = this.rotate(c, e.via);
+          const p = inner.get(e.from);
+          if (p) {
+            this.ev.add(p, r, p);
+            r.delete();
+          } else inner.set(e.from, arena.add(r));
+        }
+        y = inner.get(0)!.clone();
+      } else if (plan.horner !== undefined) {
         const G = plan.horner;
         const top = Math.max(...inner.keys()) / G;
         y = inner.get(top * G)!.clone();

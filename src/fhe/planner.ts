@@ -112,7 +112,12 @@ function explain(l: Lowered): StepPlan[] {
           const src = sourcesOf(m);
           const babies = src.reduce((a, x) => a + x.babies.length, 0);
           const diags = src.reduce((a, x) => a + x.diags.size, 0);
-          const giants = m.horner !== undefined ? `Horner(step ${m.horner})` : `${m.giants.filter((g) => g).length} giant`;
+          const giants =
+            m.horner !== undefined
+              ? `Horner(step ${m.horner})`
+              : m.giantChain
+                ? `${m.giantChain.length} chained giant`
+                : `${m.giants.filter((g) => g).length} giant`;
           const from = src.length > 1 ? ` from ${src.length} input ciphertexts` : '';
           return `${diags} diagonals${from}, n1=${m.n1}, ${babies} baby + ${giants} rotations${m.reduce.length ? ` + ${m.reduce.length} rotate-and-sum` : ''}`;
         })

@@ -28,7 +28,17 @@ function linearF(xs: Float64Array[], p: LinearPlan, n: number): Float64Array {
     if (acc) inner.set(g, acc);
   }
   let y: Float64Array;
-  if (p.horner !== undefined) {
+  if (p.giantChain) {
+    for (let j = p.giantChain.length - 1; j >= 0; j--) {
+      const e = p.giantChain[j]!;
+      const c = inner.get(e.step);
+      if (!c) continue;
+      const r = rot(c, e.via);
+      const q = inner.get(e.from);
+      inner.set(e.from, q ? addV(q, r) : r);
+    }
+    y = inner.get(0)!;
+  } else if (p.horner !== undefined) {
     const G = p.horner;
     const top = Math.max(...inner.keys()) / G;
     y = inner.get(top * G)!;

@@ -60,6 +60,7 @@ function emulate(l: Lowered, x: ArrayLike<number>): Float64Array {
 
 test('multi-ciphertext lowering: spilled channels, joint BSGS over input ciphertexts, reduce-mode gemm (slot emulator)', () => {
   const x = Array.from(rand(64, 11));
+  let chained = 0;
   for (const [C, C2, slots] of [
     [6, 5, 256],
     [6, 5, 4096],
@@ -76,7 +77,10 @@ test('multi-ciphertext lowering: spilled channels, joint BSGS over input ciphert
     const got = emulate(l, x);
     const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - got[i]!)));
     assert.ok(err < 1e-9, `C=${C}, C2=${C2}, ${slots} slots: max error ${err}`);
+    chained += l.steps.filter((s) => s.kind === 'linear' && s.plans.some((p) => p.giantChain)).length;
   }
+  // At least one step takes the swapped split (babies the multiples of n1, chained giants the residues).
+  assert.ok(chained > 0, 'no linear step used chained giants');
 });
 
 test('MaxPool on a tensor spread over several ciphertexts: per-ciphertext window masks (slot emulator)', () => {

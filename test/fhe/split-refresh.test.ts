@@ -59,6 +59,34 @@ test('split flow with refresh: infer stops at each refresh point, refresh + infe
     assert.ok(maxDiff(y, want) < 1e-2, `${Array.from(y)} vs ${Array.from(want)}`);
     // A reply replayed against a state already used: the state is gone.
     await assert.rejects(infer(model, input, k.publicDir, join(dir, 'again.ct'), { resume }), /no such state file/);
+    // The encoded-model file per segment: the first flow writes one per infer process as it encodes, the
+    // second loads them (nothing encoded, nothing rewritten) and reaches the same logits.
+    const flow = async (tag: string, plainCacheFile: string) => {
+      let inp = join(dir, 'x.ct');
+      let res: string | undefined;
+      let i = 0;
+      const files = [];
+      for (;;) {
+        const o = join(dir, `${tag}${i}.ct`);
+        const r = await infer(model, inp, k.publicDir, o, { resume: res, plainCacheFile });
+        files.push(r.plainFile);
+        if (!r.refresh) break;
+        i++;
+        inp = join(dir, `${tag}r${i}.ct`);
+        await refresh(o, join(dir, 'keys'), inp);
+        res = r.refresh.state;
+      }
+      return { y: await decrypt(join(dir, `${tag}${i}.ct`), join(dir, 'keys')), files };
+    };
+    const pfile = join(dir, 'tiny.plain');
+    const p1 = await flow('p', pfile);
+    assert.ok(p1.files.length === trips + 1 && p1.files.every((f) => f && f.loaded === 0 && f.savedBytes > 0), JSON.stringify(p1.files));
+    const p2 = await flow('q', pfile);
+    assert.ok(
+      p2.files.every((f) => f && f.loaded > 0 && f.savedBytes === 0),
+      JSON.stringify(p2.files),
+    );
+    assert.ok(maxDiff(p1.y, want) < 1e-2 && maxDiff(p2.y, want) < 1e-2, `${Array.from(p2.y)} vs ${Array.from(want)}`);
     // The CLI: infer stops and prints both next commands; refresh answers; --resume finishes.
     const out: string[] = [];
     const orig = process.stdout.write.bind(process.stdout);
@@ -155,6 +183,25 @@ test('plaintext file: a second fhe run loads the encoded model (no encode), agre
     const other = expandPafs(replaceActivations(tinyCnn(), makePaf('f1', [[1.5, -0.5]]), { scaleMode: 'static', scales: { relu: 3 } }));
     const c = await run(other, data, { source: 'tiny', limit: 1, plainCacheFile: file });
     assert.ok(c.plaintextCache.fromFile!.loaded === 0 && c.plaintextCache.misses > 0 && c.agreementWithPlaintextPaf === 1);
+    // Default (no plainCacheFile, a model file given): MODEL.<digest>.fheplain beside it, made once, then loaded;
+    // another model's plan gets its own file; false: no file.
+    const mf = join(dir, 'tiny.onnx');
+    const d1 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf });
+    const f1 = d1.plaintextCache.fromFile!.file;
+    assert.match(f1, /tiny\.onnx\.[0-9a-f]{16}\.fheplain$/);
+    assert.ok(existsSync(f1) && d1.plaintextCache.fromFile!.loaded === 0);
+    const d2 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf });
+    assert.ok(d2.plaintextCache.fromFile!.file === f1 && d2.plaintextCache.fromFile!.loaded > 0 && d2.plaintextCache.misses === 0);
+    assert.equal(d2.results[0]!.fheClass, d1.results[0]!.fheClass);
+    // A damaged file (one payload byte flipped) is refused by name, not used.
+    const bytes = readFileSync(f1);
+    bytes[bytes.length - 100]! ^= 1;
+    writeFileSync(f1, bytes);
+    await assert.rejects(run(model, data, { source: 'tiny', limit: 1, modelFile: mf }), /checksum mismatch/);
+    const d3 = await run(other, data, { source: 'tiny', limit: 1, modelFile: mf });
+    assert.ok(d3.plaintextCache.fromFile!.file !== f1 && d3.plaintextCache.fromFile!.loaded === 0);
+    const d4 = await run(model, data, { source: 'tiny', limit: 1, modelFile: mf, plainCacheFile: false });
+    assert.equal(d4.plaintextCache.fromFile, undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
