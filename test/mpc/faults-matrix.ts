@@ -183,9 +183,16 @@ interface Proc {
 function startRole(role: RoleName, args: string[]): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const p: Proc = { role, child, stderr: '', exited: undefined as unknown as Promise<void> };
+  // The exit time is taken at 'exit', but the process counts as ended only at 'close': 'exit' can
+  // come before the last stderr bytes (its one-line error) have been read from the pipe, and a
+  // check made then saw no error line under load (the CI run of dddd713).
+  let exitAt = 0;
+  child.on('exit', () => {
+    exitAt = performance.now();
+  });
   p.exited = new Promise((resolve) =>
-    child.on('exit', (code, signal) => {
-      p.exit = { code, signal, at: performance.now() };
+    child.on('close', (code, signal) => {
+      p.exit = { code, signal, at: exitAt || performance.now() };
       resolve();
     }),
   );
@@ -199,7 +206,7 @@ function countGroupProcesses(pids: number[]): Promise<number> {
     const ps = spawn('ps', ['-o', 'pid=,stat=', '-g', pids.join(',')], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     ps.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    ps.on('exit', () => resolve(out.split('\n').filter((l) => l.trim() && !/\sZ/.test(l)).length));
+    ps.on('close', () => resolve(out.split('\n').filter((l) => l.trim() && !/\sZ/.test(l)).length));
     ps.on('error', () => resolve(-1));
   });
 }

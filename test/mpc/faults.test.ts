@@ -62,7 +62,7 @@ function party0Args(pport: number, dport: number, extra: string[] = []): string[
 
 function start(args: string[]): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const p: Proc = { child, stderr: '', exited: new Promise((r) => child.on('exit', (c) => r(c))) };
+  const p: Proc = { child, stderr: '', exited: new Promise((r) => child.on('close', (c) => r(c))) }; // 'close': stderr fully read
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderr += d));
   return p;
 }

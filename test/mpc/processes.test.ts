@@ -69,9 +69,14 @@ function start(name: string, args: string[]): Proc {
     stdout: '',
     stderr: '',
     exited: new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': the role's last stderr line may still be in the pipe at 'exit'.
+      let at = 0;
+      child.on('exit', () => {
+        at = performance.now();
+      });
+      child.on('close', (code, signal) => {
         live.delete(child);
-        resolve({ code, signal, at: performance.now() });
+        resolve({ code, signal, at: at || performance.now() });
       });
     }),
   };
