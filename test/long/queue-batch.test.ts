@@ -13,7 +13,7 @@ import { loadDatasetSync } from '../../src/api/data.js';
 import { float, GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/ir.js';
 import { saveModel } from '../../src/onnx/proto.js';
-import { killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from '../queue/redis.js';
+import { type Proc, privml, SKIP, startRedis, startWorker, type TestRedis, teardown } from '../queue/redis.js';
 
 if (SKIP) process.stdout.write(`# queue-batch tests skipped: ${SKIP}\n`);
 
@@ -82,10 +82,7 @@ before(
 after(
   async () => {
     if (SKIP) return;
-    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
-    await redis?.stop();
-    // Whatever a failed or timed-out case left running (submitters, stuck workers, their children).
-    await killAll();
+    await teardown(workers, redis);
   },
   { timeout: 60_000 },
 );

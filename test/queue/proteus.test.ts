@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
 import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
-import { freePort, killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { freePort, type Proc, privml, SKIP, startRedis, startWorker, type TestRedis, teardown } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qtest-'));
 const bundle = join(tmp, 'bundle');
@@ -39,9 +39,7 @@ before(
 after(
   async () => {
     if (SKIP) return;
-    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
-    await redis?.stop();
-    await killAll();
+    await teardown(workers, redis);
   },
   { timeout: 60_000 },
 );

@@ -235,3 +235,10 @@ export async function stopWorker(w: Proc, graceMs = 20_000): Promise<void> {
   await terminate(w.child, graceMs);
   await w.exited;
 }
+
+/** A test file's `after`: stop its workers and Redis, then kill whatever a failed or timed-out case left running. */
+export async function teardown(workers: Proc[], redis: TestRedis | undefined): Promise<void> {
+  await Promise.all(workers.map((w) => stopWorker(w, 5000)));
+  await redis?.stop();
+  await killAll();
+}

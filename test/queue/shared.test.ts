@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import * as proteus from '../../src/api/proteus.js';
 import { PAYLOAD_VERSION } from '../../src/queue/jobs.js';
-import { killAll, type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis } from './redis.js';
+import { type Proc, privml, SKIP, startRedis, startWorker, stopWorker, type TestRedis, teardown } from './redis.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privml-qshared-'));
 const share = join(tmp, 'share');
@@ -44,10 +44,7 @@ before(
 after(
   async () => {
     if (SKIP) return;
-    await Promise.all(workers.map((w) => stopWorker(w, 5000)));
-    await redis?.stop();
-    // Whatever a failed or timed-out case left running (submitters, stuck workers, their children).
-    await killAll();
+    await teardown(workers, redis);
   },
   { timeout: 60_000 },
 );
