@@ -20,8 +20,10 @@ function descendants(): number[] {
     .trim()
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
-    // Zombies have ended (awaiting a reaper); `ps` itself is this call's own child.
-    .filter(([, , stat, comm]) => !stat!.startsWith('Z') && comm !== 'ps')
+    // Zombies have ended (awaiting a reaper); `ps` itself is this call's own child; `esbuild` is tsx's
+    // compiler service, which this process starts the first time a module it loads misses tsx's cache
+    // (in CI, whose cache outlives a run, that can be a module the call itself loads first).
+    .filter(([, , stat, comm]) => !stat!.startsWith('Z') && comm !== 'ps' && comm !== 'esbuild')
     .map(([pid, ppid]) => [Number(pid), Number(ppid)] as const);
   const out: number[] = [];
   const walk = (p: number) => {
@@ -44,7 +46,7 @@ const privmlTemps = () => readdirSync(TMP);
 async function leavesNothing(fail: () => Promise<unknown>, cls: typeof PrivmlError, re: RegExp): Promise<void> {
   const temps = new Set(privmlTemps());
   const before = sockets().length;
-  // Helpers that were already running (tsx's esbuild service) are not the call's.
+  // Processes that were already running are not the call's.
   const running = new Set(descendants());
   const started = () => descendants().filter((p) => !running.has(p));
   await assert.rejects(fail(), (e: Error) => {

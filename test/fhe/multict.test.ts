@@ -126,10 +126,12 @@ test('multi-ciphertext tensor under CKKS (N=8192, 72 channels over 2 ciphertexts
     res.ct.delete();
     const want = simulateProgram(prog, x).at(-1)!;
     const err = Math.max(...Array.from(want, (v, i) => Math.abs(v - y[i]!)));
-    assert.ok(err < 1e-2 * Math.max(...Array.from(want, Math.abs)), `max error ${err} vs ${Array.from(want)}`);
-    // Per step the bound is looser than the output's: at a 28-bit scale the fresh encryption noise of
-    // an intermediate step reached 0.021 (of a reference ≤ 1) in one run out of six; the output's 1 %
-    // bound above is what the test is about.
+    // At a 28-bit scale CKKS noise alone moves the output: 0.12–1.01 % of the largest logit in 12 runs
+    // (one above 1 %, as in one CI run). A layout bug (wrong rotation, block or ciphertext) moves it by
+    // the size of the logits themselves, so 5 % still catches every such bug without failing on noise.
+    assert.ok(err < 5e-2 * Math.max(...Array.from(want, Math.abs)), `max error ${err} vs ${Array.from(want)}`);
+    // Per step likewise: the fresh encryption noise of an intermediate step reached 0.021 (of a
+    // reference ≤ 1) in one run out of six.
     for (const r of res.steps) if (r.maxAbsError !== undefined) assert.ok(r.maxAbsError < 5e-2 * Math.max(1, r.maxAbsRef!), `${r.name}: ${r.maxAbsError}`);
   } finally {
     keys.dispose();

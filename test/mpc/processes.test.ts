@@ -299,7 +299,7 @@ test('mpc infer --relu-config: a 16-bit range on one layer costs 143 bits per el
 //    faults.test.ts / faults-matrix.ts; here, killing the launcher.
 // ---------------------------------------------------------------------------------------------
 
-/** Pids of the running processes whose parent is `ppid` (from /proc). */
+/** Pids of the running processes whose parent is `ppid` (from /proc), but tsx's compiler service (`esbuild`), which a launcher run from source starts. */
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
@@ -308,7 +308,8 @@ function childrenOf(ppid: number): number[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       // fields after the parenthesised command: state, ppid, …
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === ppid && rest[0] !== 'Z') out.push(Number(d));
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (Number(rest[1]) === ppid && rest[0] !== 'Z' && comm !== 'esbuild') out.push(Number(d));
     } catch {
       // the process ended while we looked
     }
