@@ -15,9 +15,10 @@ import { saveModel } from './core.js';
 import { loadDatasetSync } from './data.js';
 import { ensureWritable, ensureWritableDir } from './files.js';
 import { resolveModel } from './model-ref.js';
-import { accuracy, checkExact, getPaf, type PipelineData, type RunOptions, type RunResult, run, splitData } from './smartpaf.js';
+import { accuracy, checkExact, DEFAULTS, getPaf, type PipelineData, type RunOptions, type RunResult, run, splitData } from './smartpaf.js';
 
 export type { TableColumn, TableResult } from '../smartpaf/report.js';
+export { DEFAULTS } from './smartpaf.js';
 
 /** |x| from which sign errors are reported (the approximations are poor closer to 0 by design). */
 const SIGN_ERROR_FROM = 0.1;
@@ -116,7 +117,7 @@ export async function runFile(ref: string, output: string, o: Omit<RunOptions, '
   await getPaf(o.paf);
   const { parseTechniques } = await import('../smartpaf/pipeline.js');
   try {
-    parseTechniques(o.techniques ?? 'ct,pa,at,ss');
+    parseTechniques(o.techniques ?? DEFAULTS.techniques);
   } catch (e) {
     throw new OptionError(`--techniques: ${firstLine(e)}`);
   }
@@ -146,7 +147,7 @@ export interface TableOptions extends DataOptions {
 
 /** `privml smartpaf report`: the paper's Table 3 for one model (technique rows × PAF columns), written as HTML to `output` and JSON next to it. */
 export async function table(ref: string, output: string, o: TableOptions = {}): Promise<{ table: TableResult; json: string; source: string }> {
-  const pafs = o.pafs ?? ['f1sq-g1sq', 'a7'];
+  const pafs = o.pafs ?? [...DEFAULTS.pafs];
   if (pafs.length === 0) throw new OptionError('--pafs: no PAF named');
   for (const p of pafs) await getPaf(p);
   const jsonFile = output.replace(/\.html?$/i, '') + '.json';
@@ -164,13 +165,13 @@ export async function table(ref: string, output: string, o: TableOptions = {}): 
   const t = await runTable(model, relu, {
     pafs,
     ...data,
-    epochsPerGroup: o.epochsPerGroup ?? 1,
-    maxGroups: o.maxGroups ?? 3,
-    ctEpochs: o.ctEpochs ?? 40,
-    ctSamples: o.ctSamples ?? 256,
+    epochsPerGroup: o.epochsPerGroup ?? DEFAULTS.epochsPerGroup,
+    maxGroups: o.maxGroups ?? DEFAULTS.maxGroups,
+    ctEpochs: o.ctEpochs ?? DEFAULTS.ctEpochs,
+    ctSamples: o.ctSamples ?? DEFAULTS.ctSamples,
     rates: o.rates ?? {},
-    batchSize: o.batchSize ?? 64,
-    seed: o.seed ?? 0,
+    batchSize: o.batchSize ?? DEFAULTS.batchSize,
+    seed: o.seed ?? DEFAULTS.seed,
     source,
     log,
     onStep: o.onStep,

@@ -12,6 +12,20 @@ import type { Paf } from '../smartpaf/paf.js';
 import type { PafEvaluation, PipelineResult, Technique } from '../smartpaf/pipeline.js';
 import { loadModel, typed } from './core.js';
 
+/** The pipeline's defaults, used by {@link run}, `smartpaf.table` and the CLI's flags alike. */
+export const DEFAULTS = {
+  techniques: 'ct,pa,at,ss',
+  epochsPerGroup: 1,
+  maxGroups: 3,
+  fineTuneEpochs: 0,
+  ctEpochs: 40,
+  ctSamples: 256,
+  batchSize: 64,
+  seed: 0,
+  valFraction: 0.1,
+  pafs: ['f1sq-g1sq', 'a7'],
+} as const;
+
 export type { Paf } from '../smartpaf/paf.js';
 export type { Technique } from '../smartpaf/pipeline.js';
 
@@ -57,10 +71,10 @@ export interface SplitOptions {
 
 /** Split a training set into train/validation/calibration the way `privml smartpaf` does. */
 export async function splitData(full: Dataset, test: Dataset, o: SplitOptions = {}): Promise<PipelineData> {
-  const valFraction = o.valFraction ?? 0.1;
+  const valFraction = o.valFraction ?? DEFAULTS.valFraction;
   if (!(valFraction > 0 && valFraction < 1)) throw new OptionError(`--val-fraction must be in (0,1), got '${valFraction}'`);
   const { split, subset } = await import('../nn/data/index.js');
-  let { a: validation, b: train } = split(full, valFraction, o.seed ?? 0);
+  let { a: validation, b: train } = split(full, valFraction, o.seed ?? DEFAULTS.seed);
   if (o.limit !== undefined) {
     train = subset(train, 0, Math.min(o.limit, train.n));
     const nVal = Math.max(1000, Math.round((o.limit * valFraction) / (1 - valFraction)));
@@ -71,7 +85,7 @@ export async function splitData(full: Dataset, test: Dataset, o: SplitOptions = 
   return { train, validation, calib, test };
 }
 
-/** Options of {@link run}; defaults are the CLI's. */
+/** Options of {@link run}; defaults are {@link DEFAULTS}. */
 export interface RunOptions {
   /** PAF name, e.g. 'f1sq-g1sq'. */
   paf: string;
@@ -172,7 +186,7 @@ export async function run(model: Model | string, data: PipelineData, o: RunOptio
   const { withStaticScales } = await import('../smartpaf/graph.js');
   let techniques: Set<Technique>;
   try {
-    techniques = pipeline.parseTechniques(o.techniques ?? 'ct,pa,at,ss');
+    techniques = pipeline.parseTechniques(o.techniques ?? DEFAULTS.techniques);
   } catch (e) {
     throw new OptionError(`--techniques: ${firstLine(e)}`);
   }
@@ -189,13 +203,13 @@ export async function run(model: Model | string, data: PipelineData, o: RunOptio
       paf,
       techniques,
       ...data,
-      epochsPerGroup: o.epochsPerGroup ?? 1,
-      maxGroups: o.maxGroups ?? 3,
-      fineTuneEpochs: o.fineTuneEpochs ?? 0,
+      epochsPerGroup: o.epochsPerGroup ?? DEFAULTS.epochsPerGroup,
+      maxGroups: o.maxGroups ?? DEFAULTS.maxGroups,
+      fineTuneEpochs: o.fineTuneEpochs ?? DEFAULTS.fineTuneEpochs,
       rates: o.rates ?? {},
-      batchSize: o.batchSize ?? 64,
-      seed: o.seed ?? 0,
-      ct: { epochs: o.ct?.epochs ?? 40, samples: o.ct?.samples ?? 256 },
+      batchSize: o.batchSize ?? DEFAULTS.batchSize,
+      seed: o.seed ?? DEFAULTS.seed,
+      ct: { epochs: o.ct?.epochs ?? DEFAULTS.ctEpochs, samples: o.ct?.samples ?? DEFAULTS.ctSamples },
       source,
       log: o.log,
       onStep: o.onStep,

@@ -71,16 +71,16 @@ function dataOptions(c: Command): Command {
     .option('--limit <n>', 'fine-tune on only N training examples (after holding out the validation split)', posInt('--limit'))
     .option('--calib <n>', 'training examples used for profiling and static-scale recording (default: all training examples used)', posInt('--calib'))
     .option('--test-limit <n>', 'evaluate on the first N test examples only', posInt('--test-limit'))
-    .option('--val-fraction <x>', 'fraction of the training examples held out for validation', Number, 0.1)
-    .option('--seed <n>', 'shuffle seed', Number, 0)
-    .option('--epochs-per-group <n>', 'epochs per training group (AT alternation unit)', posInt('--epochs-per-group'), 1)
-    .option('--max-groups <n>', 'training groups per replaced layer (budget)', posInt('--max-groups'), 3)
-    .option('--ct-epochs <n>', 'Coefficient Tuning epochs over the profiled activations', posInt('--ct-epochs'), 40)
-    .option('--ct-samples <n>', 'training examples whose activations CT profiles', posInt('--ct-samples'), 256)
+    .option('--val-fraction <x>', 'fraction of the training examples held out for validation', Number, api.DEFAULTS.valFraction)
+    .option('--seed <n>', 'shuffle seed', Number, api.DEFAULTS.seed)
+    .option('--epochs-per-group <n>', 'epochs per training group (AT alternation unit)', posInt('--epochs-per-group'), api.DEFAULTS.epochsPerGroup)
+    .option('--max-groups <n>', 'training groups per replaced layer (budget)', posInt('--max-groups'), api.DEFAULTS.maxGroups)
+    .option('--ct-epochs <n>', 'Coefficient Tuning epochs over the profiled activations', posInt('--ct-epochs'), api.DEFAULTS.ctEpochs)
+    .option('--ct-samples <n>', 'training examples whose activations CT profiles', posInt('--ct-samples'), api.DEFAULTS.ctSamples)
     .option('--paf-lr <x>', 'AT learning rate of PAF coefficients (default 1e-3)', posNum('--paf-lr'))
     .option('--linear-lr <x>', 'AT learning rate of linear layers (default 1e-4)', posNum('--linear-lr'))
     .option('--all-lr <x>', 'fine-tune-all learning rate (default 1e-3)', posNum('--all-lr'))
-    .option('--batch-size <n>', 'mini-batch size', posInt('--batch-size'), 64)
+    .option('--batch-size <n>', 'mini-batch size', posInt('--batch-size'), api.DEFAULTS.batchSize)
     .option('--json', 'machine-readable output');
 }
 
@@ -116,8 +116,8 @@ function registerRun(sp: Command): void {
     .command('run <model>', { isDefault: true })
     .description('replace ReLU/MaxPool by a PAF and recover accuracy (CT, PA, AT, SS); writes a plain-ONNX model (PAFs expanded, static scales baked in)')
     .requiredOption('--paf <name>', 'f1g2 | f2g2 | f2g3 | a7 | f1sq-g1sq | minimax27')
-    .option('--techniques <list>', 'comma-separated subset of ct,pa,at,ss (or none)', 'ct,pa,at,ss')
-    .option('--fine-tune-epochs <n>', 'without pa/at: fine-tune all weights this many epochs', Number, 0);
+    .option('--techniques <list>', 'comma-separated subset of ct,pa,at,ss (or none)', api.DEFAULTS.techniques)
+    .option('--fine-tune-epochs <n>', 'without pa/at: fine-tune all weights this many epochs', Number, api.DEFAULTS.fineTuneEpochs);
   dataOptions(run)
     .requiredOption('-o, --output <file>', 'where to write the deployable .onnx model')
     .action(async (ref: string, o: DataCliOptions & { paf: string; techniques: string; fineTuneEpochs: number; output: string }) => {
@@ -175,7 +175,7 @@ function registerReport(sp: Command): void {
   const rep = sp
     .command('report <model>')
     .description("the paper's Table 3 for one model: technique rows × PAF columns, plus the ReLU accuracy (HTML with SVG, and JSON)")
-    .option('--pafs <list>', 'comma-separated PAF names', 'f1sq-g1sq,a7')
+    .option('--pafs <list>', 'comma-separated PAF names', api.DEFAULTS.pafs.join(','))
     .option('--save-models <dir>', 'also write each SmartPAF model (deployable ONNX) as DIR/<paf>.paf.onnx');
   dataOptions(rep)
     .requiredOption('-o, --output <file>', 'HTML report file (the JSON goes next to it, .json)')
