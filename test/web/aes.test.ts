@@ -109,3 +109,68 @@ test('the page Prg path: the shim cipher’s keystream() and update() continue o
   assert.deepEqual(out, new Uint8Array(ref.update(new Uint8Array(10_000))));
   assert.deepEqual(new Uint8Array(c.update(new Uint8Array(77))), new Uint8Array(ref.update(new Uint8Array(77))));
 });
+
+test('CtrStream with an off-thread keystream source: draws after ready() give OpenSSL’s stream, whatever order and failures the pieces have', async () => {
+  const { CtrStream, setKeystreamSource } = await import('../../src/web/ctr-stream.js');
+  const subtle = globalThis.crypto.subtle;
+  // A stand-in for the helper worker: the same WebCrypto call, answered after a random delay (so
+  // pieces land out of order); with `fail`, every third piece is refused (the JS path serves it).
+  for (const fail of [false, true]) {
+    let calls = 0;
+    setKeystreamSource(async (key, counter, len) => {
+      const n = calls++;
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 4)));
+      if (fail && n % 3 === 2) return null;
+      const k = await subtle.importKey('raw', new Uint8Array(key), { name: 'AES-CTR' }, false, ['encrypt']);
+      return subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(counter), length: 128 }, k, new Uint8Array(len));
+    });
+    try {
+      const key = new Uint8Array(randomBytes(16));
+      const iv = new Uint8Array(randomBytes(16));
+      const ref = createCipheriv('aes-128-ctr', key, iv);
+      const mine = new CtrStream(key, iv);
+      assert.equal(mine.offThread, true);
+      for (const [reserve, draws] of [
+        [undefined, [5000, 300_000]],
+        [700_000 + 4096, [100, 299_900, 131_072, 268_928]],
+        [300_000, [4096, 400_000]],
+      ] as const) {
+        // reserve resolves at once with a source: the draws wait for their own bytes
+        if (reserve !== undefined) await mine.reserve(reserve);
+        for (const n of draws) {
+          await mine.ready(n);
+          const out = new Uint8Array(n + 3);
+          mine.keystream(out, 3, n);
+          assert.deepEqual(out.subarray(3), new Uint8Array(ref.update(new Uint8Array(n))), `fail ${fail}, reserve ${reserve}, draw ${n}`);
+        }
+      }
+      assert.ok(calls > 5, `the source was asked for pieces (${calls})`);
+    } finally {
+      setKeystreamSource(undefined);
+    }
+  }
+});
+
+test('the page Prg with an off-thread source is gated, and its draws give OpenSSL’s stream', async () => {
+  const { setKeystreamSource } = await import('../../src/web/ctr-stream.js');
+  const subtle = globalThis.crypto.subtle;
+  setKeystreamSource(async (key, counter, len) => {
+    const k = await subtle.importKey('raw', new Uint8Array(key), { name: 'AES-CTR' }, false, ['encrypt']);
+    return subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(counter), length: 128 }, k, new Uint8Array(len));
+  });
+  try {
+    const key = new Uint8Array(randomBytes(16));
+    const c = shim.createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+    assert.equal(typeof c.ready, 'function');
+    const ref = createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+    await c.reserve(500_000);
+    await c.ready!(500_000);
+    const out = new Uint8Array(500_000);
+    c.keystream(out, 0, 500_000);
+    assert.deepEqual(out, new Uint8Array(ref.update(new Uint8Array(500_000))));
+  } finally {
+    setKeystreamSource(undefined);
+  }
+  // Without a source (Node tests, or no helper worker) there is no `ready`: draws are not gated.
+  assert.equal(shim.createCipheriv('aes-128-ctr', new Uint8Array(16), new Uint8Array(16)).ready, undefined);
+});
