@@ -41,8 +41,6 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 interface PageCipher {
   keystream?(out: Uint8Array, off: number, n: number): void;
   reserve?(n: number): Promise<void>;
-  /** Only where keystream is fetched off the reader's thread: resolves once the next n bytes are there. */
-  ready?(n: number): Promise<void>;
 }
 
 /** A stateful AES-128-CTR keystream; `iv` defaults to the all-zero counter block. */
@@ -129,23 +127,6 @@ export class Prg {
    */
   reserve(n: number): Promise<void> {
     return this.cipher.reserve?.(n) ?? Promise.resolve();
-  }
-
-  /**
-   * True when draws should wait for `ready` first (the page's keystream comes from another thread);
-   * false for node:crypto, which computes on demand.
-   */
-  get gated(): boolean {
-    return !!this.cipher.ready;
-  }
-
-  /**
-   * Resolves once the next draws of about `n` bytes can be served from fetched keystream (at once
-   * in Node). Never needed for correctness: a draw of bytes not fetched yet computes them itself.
-   */
-  ready(n: number): Promise<void> {
-    // the small-draw buffer may take a block more from the cipher than the draws themselves
-    return this.cipher.ready?.(n + BUF_BYTES) ?? Promise.resolve();
   }
 
   /** `n` keystream bytes from the cipher into `out` at `off`. */

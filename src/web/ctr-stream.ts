@@ -12,11 +12,6 @@
  * - `reserve(n)`: the reader announces its next draws; from then on only what it reserves is
  *   fetched (no blind fetch after a draw, which would cost the thread time for keystream nobody
  *   may read — at the end of the page's timed batch it took 3–4 ms).
- *
- * With a keystream source set (`setKeystreamSource`: the page's party worker hands the WebCrypto
- * calls to a second worker, keystream.ts), fetching costs the reader's thread nothing: the chunks
- * land as messages while it works or waits, and the reader asks `ready(n)` before drawing n bytes
- * (the Prg's `ready`, which the dealer client awaits before each of party 0's draws in the page).
  */
 import { AesCtr, addBlocks } from './aes.js';
 
@@ -44,20 +39,6 @@ interface Chunk {
   bytes: Uint8Array;
 }
 
-/**
- * Computes `len` bytes of AES-128-CTR keystream for `key` from counter block `counter` somewhere else
- * (another thread); resolves with them, or null when it cannot (the JS path serves them then).
- */
-export type KeystreamSource = (key: Uint8Array, counter: Uint8Array, len: number) => Promise<ArrayBuffer | null>;
-
-/** Where streams created from now on fetch (undefined: WebCrypto on the reader's own thread). */
-let currentSource: KeystreamSource | undefined;
-
-/** Fetch the keystream of streams created from now on through `src` (undefined: on the reader's thread). */
-export function setKeystreamSource(src: KeystreamSource | undefined): void {
-  currentSource = src;
-}
-
 /** A keystream reader with background WebCrypto prefetch and a JS fallback. */
 export class CtrStream {
   private pos = 0;
@@ -70,11 +51,6 @@ export class CtrStream {
   private js: AesCtr | null = null;
   private readonly keyBytes: Uint8Array<ArrayBuffer>;
   private readonly iv: Uint8Array;
-  private readonly source = currentSource;
-  /** Pieces asked for and not landed yet. */
-  private pending = 0;
-  /** `ready` callers: each waits until [pos, end) has landed (or nothing is pending). */
-  private waiters: { end: number; resolve(): void }[] = [];
 
   /** Key and initial counter block (16 bytes each). */
   constructor(
@@ -89,14 +65,9 @@ export class CtrStream {
     this.refill();
   }
 
-  /** Whether fetching runs on another thread (a keystream source was set when this stream was made). */
-  get offThread(): boolean {
-    return this.source !== undefined;
-  }
-
   /** Blind fetch-ahead: start fetching the next chunk if none is in flight (no-op without WebCrypto). */
   private refill(): void {
-    if (this.inflight || !(this.subtle || this.source) || this.reserving) return;
+    if (this.inflight || !this.subtle || this.reserving) return;
     this.inflight = true;
     // Never fetch what has already been read.
     const start = Math.max(this.nextFetch, Math.ceil(this.pos / 16) * 16);
@@ -116,43 +87,12 @@ export class CtrStream {
     this.reserving = true;
     const start = Math.max(this.nextFetch, Math.ceil(this.pos / 16) * 16);
     const end = this.pos + n;
-    if ((this.subtle || this.source) && end > start) {
+    if (this.subtle && end > start) {
       const size = Math.ceil((end - start) / 16) * 16;
       this.nextFetch = start + size;
       this.fetch(start, size);
     }
-    // With a source the reader waits per draw (`ready`), so the fetch runs beside its work.
-    return this.source ? Promise.resolve() : this.lastFetch;
-  }
-
-  /**
-   * Resolves once the next `n` bytes are here, as far as they are being fetched (beyond that, or
-   * when a fetch fails, the JS path computes them at the draw: the bytes never depend on this).
-   */
-  ready(n: number): Promise<void> {
-    const end = Math.min(this.pos + n, this.nextFetch);
-    if (this.pending === 0 || this.covered(end)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ end, resolve }));
-  }
-
-  /** Whether landed chunks cover [pos, end) without a gap. */
-  private covered(end: number): boolean {
-    let p = this.pos;
-    while (p < end) {
-      const c = this.chunks.find((ch) => ch.start <= p && p < ch.start + ch.bytes.length);
-      if (!c) return false;
-      p = c.start + c.bytes.length;
-    }
-    return true;
-  }
-
-  /** A piece landed (or failed): wake the `ready` callers it satisfies. */
-  private landed(): void {
-    this.pending--;
-    if (this.waiters.length === 0) return;
-    const still: { end: number; resolve(): void }[] = [];
-    for (const w of this.waiters) this.pending === 0 || this.covered(w.end) ? w.resolve() : still.push(w);
-    this.waiters = still;
+    return this.lastFetch;
   }
 
   /** Every fetch started so far has landed (or failed). */
@@ -163,9 +103,8 @@ export class CtrStream {
    * FETCH_PIECE bytes; a refusal leaves it to the JS path.
    */
   private fetch(start: number, size: number): Promise<void> {
-    const subtle = this.subtle;
-    const src = this.source;
-    if (!src) this.key ??= subtle!.importKey('raw', this.keyBytes, { name: 'AES-CTR' }, false, ['encrypt']).catch(() => null);
+    const subtle = this.subtle!;
+    this.key ??= subtle.importKey('raw', this.keyBytes, { name: 'AES-CTR' }, false, ['encrypt']).catch(() => null);
     const pieces: Promise<void>[] = [];
     for (let at = start; at < start + size; at += FETCH_PIECE) {
       const len = Math.min(FETCH_PIECE, start + size - at);
@@ -176,18 +115,13 @@ export class CtrStream {
       const block = new Uint8Array(16);
       const bv = new DataView(block.buffer);
       for (let i = 0; i < 4; i++) bv.setUint32(4 * i, counter[i]!, false);
-      this.pending++;
-      const bytes = src
-        ? src(this.keyBytes, block, len)
-        : this.key!.then((k) => (k ? subtle!.encrypt({ name: 'AES-CTR', counter: block, length: 128 }, k, zeroBytes(len)) : null));
       pieces.push(
-        bytes
+        this.key
+          .then((k) => (k ? subtle.encrypt({ name: 'AES-CTR', counter: block, length: 128 }, k, zeroBytes(len)) : null))
           .then((buf) => {
-            // else WebCrypto refused (or sent the wrong length): the JS path serves it
-            if (buf && buf.byteLength === len) this.chunks.push({ start: at, bytes: new Uint8Array(buf) });
+            if (buf) this.chunks.push({ start: at, bytes: new Uint8Array(buf) }); // else WebCrypto refused: the JS path serves it
           })
-          .catch(() => {})
-          .finally(() => this.landed()),
+          .catch(() => {}),
       );
     }
     const done = Promise.all(pieces).then(() => {});

@@ -10,13 +10,7 @@ import { NET_PRESETS } from '../mpc/net/emulate.js';
 import { andGateClose, andGateOpen, toBitPlanes } from '../mpc/ring.js';
 import { type Phase, runParty } from '../mpc/roles.js';
 import { decodeModel } from '../onnx/proto.js';
-import { setKeystreamSource } from './ctr-stream.js';
-import { startKeystreamWorker } from './keystream.js';
 import type { WorkerMessage, WorkerRequest } from './session.js';
-
-// Party 0's PRG keystream (WebCrypto AES-CTR) is computed in a helper worker, beside the protocol
-// (keystream.ts); without one (no nested workers) it is computed here, as before.
-setKeystreamSource(startKeystreamWorker());
 
 const post = (m: WorkerMessage): void => (self as unknown as { postMessage(m: WorkerMessage): void }).postMessage(m);
 

@@ -127,7 +127,7 @@ export class DealerClient implements Correlations {
   async prefetch(requests: CorrelationRequest[], expand = false): Promise<void> {
     if (this.failure) throw this.failure;
     requests.forEach(sizesOf); // validate all first so a bad entry cannot leave the streams half-advanced
-    const entries = requests.map((r) => this.startNext(r));
+    const entries = requests.map((r) => this.start(r));
     this.queue.push(...entries);
     this.flush();
     const values = await Promise.all(entries.map((e) => e.value));
@@ -191,34 +191,13 @@ export class DealerClient implements Correlations {
     }
     let entry: Entry;
     try {
-      entry = this.startNext(req);
+      entry = this.start(req);
     } catch (e) {
       return Promise.reject(e as Error);
     }
     this.scheduleFlush();
     return entry.value;
   }
-
-  /**
-   * `start`, except in the page (party 0's keystream fetched in another worker, `prg.gated`): there
-   * each draw waits until its bytes have landed, one after the other in request order (the stream
-   * order), so the party shares its input and computes while the rest of the batch's keystream is
-   * still coming. In Node this is `start`.
-   */
-  private startNext(req: CorrelationRequest): Entry {
-    if (!this.prg.gated) return this.start(req);
-    const bytes = party0PrgBytes(req); // validates too, as start would
-    const value = this.draws.then(() => this.prg.ready(bytes)).then(() => this.start(req).value);
-    this.draws = value.then(
-      () => {},
-      () => {},
-    );
-    value.catch(() => {}); // reported to the consumer
-    return { req, value };
-  }
-
-  /** Page: the last gated draw (the next one starts after it). */
-  private draws: Promise<void> = Promise.resolve();
 
   /** Draw this party's PRG parts now (fixing the stream order) and, for party 1, queue the request. */
   private start(req: CorrelationRequest): Entry {
@@ -370,23 +349,5 @@ export class DealerClient implements Correlations {
     if (!this.failure) this.failure = err;
     const ws = this.waiters.splice(0);
     for (const w of ws) w.reject(err);
-  }
-}
-
-/** Keystream bytes party 0's `draw` takes for `r` (Infinity when not fixed: FSS keys); throws on a bad request. */
-function party0PrgBytes(r: CorrelationRequest): number {
-  const s = sizesOf(r);
-  const bits = (n: number) => (n + 7) >>> 3;
-  switch (r.kind) {
-    case 'and':
-      return bits(s.la) + bits(s.lb) + bits(s.lc);
-    case 'bits':
-      return bits(s.la) + 8 * s.lc;
-    case 'bitmul':
-      return bits(s.la) + 8 * (s.lb + s.lc);
-    case 'fssrelu':
-      return Number.POSITIVE_INFINITY;
-    default:
-      return 8 * (s.la + s.lb + s.lc);
   }
 }

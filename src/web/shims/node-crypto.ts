@@ -15,21 +15,15 @@ export function randomBytes(n: number): Buffer {
 }
 
 /**
- * Only 'aes-128-ctr' is available in the page. Besides Cipher's `update`, calls the `Prg` uses
+ * Only 'aes-128-ctr' is available in the page. Besides Cipher's `update`, two calls the `Prg` uses
  * when present (node:crypto's Cipher has neither): `keystream` (draw straight into the caller's
- * array), `reserve` (announce the next draws, see ctr-stream.ts) and, with the keystream fetched
- * in another worker, `ready` (wait until the next draws' bytes are there).
+ * array) and `reserve` (announce the next draws, see ctr-stream.ts).
  */
 export function createCipheriv(
   alg: string,
   key: Uint8Array,
   iv: Uint8Array,
-): {
-  update(d: Uint8Array): Buffer;
-  keystream(out: Uint8Array, off: number, n: number): void;
-  reserve(n: number): Promise<void>;
-  ready?(n: number): Promise<void>;
-} {
+): { update(d: Uint8Array): Buffer; keystream(out: Uint8Array, off: number, n: number): void; reserve(n: number): Promise<void> } {
   if (alg !== 'aes-128-ctr') throw new Error(`crypto in the page: cipher ${alg} is not available (only aes-128-ctr)`);
   const c = new CtrStream(key, iv);
   return {
@@ -39,8 +33,6 @@ export function createCipheriv(
     },
     keystream: (out, off, n) => c.keystream(out, off, n),
     reserve: (n) => c.reserve(n),
-    // only when the keystream comes from another thread (see ctr-stream.ts): then the Prg's draws wait for it
-    ...(c.offThread ? { ready: (n: number) => c.ready(n) } : {}),
   };
 }
 
