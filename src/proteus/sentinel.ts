@@ -10,7 +10,7 @@
 import type { Model } from '../onnx/ir.js';
 import { ModelError, sizeOf } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
-import { compositionStats, steerDuplicates } from './rank.js';
+import { compositionStats, memberEntropy, onSide, steerDuplicates } from './rank.js';
 import type { Rng } from './rng.js';
 import { secretRng } from './rng.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
@@ -49,6 +49,14 @@ export interface SentinelOptions {
    */
   mix?: readonly [number, number];
 }
+
+/**
+ * Value redraws of a sentinel for it to land on its side of the real exponent entropy: at most
+ * REFILLS, and no more than REFILL_VALUES values redrawn in all (drawing values is most of
+ * `obfuscate`'s time; a resnet50 piece of ~2 M values gets none, a resnet20 piece of 150 k seven).
+ */
+const REFILLS = 12;
+const REFILL_VALUES = 1 << 20;
 
 /** Observed duplicate fraction and exponent entropy of each real subgraph (computed once: a subgraph is read by many calls). */
 const REAL_MIX = new WeakMap<Model, [number, number]>();
@@ -150,11 +158,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   // left its rank to how attempts overshoot: the real member was its group's largest file in 3 of 5
   // bert pieces and the smallest in 2 of 12 mobilenetv2 pieces (chance 1 in 21).
   const position = opts.position ?? rng.normal();
-  // (the exponent-entropy place is drawn and passed on, but not yet applied: see rank.ts)
-  const [dupAt] = opts.mix ?? [rng.normal(), rng.normal()];
+  const [dupAt, entAt] = opts.mix ?? [rng.normal(), rng.normal()];
   let realMix = REAL_MIX.get(real);
   if (!realMix) REAL_MIX.set(real, (realMix = compositionStats(real)));
-  const [realDup] = realMix;
+  const [realDup, realEnt] = realMix;
   const out: Model[] = [];
   const build = (): Model => {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
@@ -225,10 +232,14 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     return best;
   };
   for (let i = 0; i < k; i++) {
-    // The real member's secret rank in duplicate fraction (rank.ts): this sentinel lands above or
-    // below the real value as its draw against the group's place says.
+    // The real member's secret rank in exponent entropy and duplicate fraction (rank.ts): this
+    // sentinel lands above or below the real values as its draws against the group's places say —
+    // entropy by drawing the values again (same structure, bounded), duplicates by moving repeats.
     const dupUp = rng.normal() > dupAt;
+    const entUp = rng.normal() > entAt;
     const m = build();
+    const tries = Math.min(REFILLS, Math.floor(REFILL_VALUES / Math.max(1, paramsOf(m))));
+    for (let t = 0; t < tries && !onSide(memberEntropy(m), realEnt, entUp); t++) FILLS.get(m)?.(pool, rng.int(Math.max(1, pool.parts)), true);
     steerDuplicates(m, realDup, dupUp, rng);
     out.push(m);
   }
