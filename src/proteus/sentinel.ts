@@ -10,7 +10,7 @@
 import type { Model } from '../onnx/ir.js';
 import { ModelError, sizeOf } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
-import { compositionStats, memberEntropy, onSide, steerDuplicates } from './rank.js';
+import { compositionStats, memberEntropy, onSide, shapeStats, steerDuplicates } from './rank.js';
 import type { Rng } from './rng.js';
 import { secretRng } from './rng.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
@@ -58,8 +58,8 @@ export interface SentinelOptions {
 const REFILLS = 12;
 const REFILL_VALUES = 1 << 20;
 
-/** Observed duplicate fraction and exponent entropy of each real subgraph (computed once: a subgraph is read by many calls). */
-const REAL_MIX = new WeakMap<Model, [number, number]>();
+/** Observed duplicate fraction, exponent entropy and value-shape statistics of each real subgraph (computed once: a subgraph is read by many calls). */
+const REAL_MIX = new WeakMap<Model, { dup: number; ent: number; shape: number[] }>();
 
 /** The I/O shapes a sentinel must reproduce: static except dimension 0. */
 function checkInterface(real: Model): void {
@@ -160,8 +160,11 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const position = opts.position ?? rng.normal();
   const [dupAt, entAt] = opts.mix ?? [rng.normal(), rng.normal()];
   let realMix = REAL_MIX.get(real);
-  if (!realMix) REAL_MIX.set(real, (realMix = compositionStats(real)));
-  const [realDup, realEnt] = realMix;
+  if (!realMix) {
+    const [dup, ent] = compositionStats(real);
+    REAL_MIX.set(real, (realMix = { dup, ent, shape: shapeStats(real) }));
+  }
+  const { dup: realDup, ent: realEnt, shape: realShape } = realMix;
   const out: Model[] = [];
   const build = (): Model => {
     const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
@@ -239,7 +242,18 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     const entUp = rng.normal() > entAt;
     const m = build();
     const tries = Math.min(REFILLS, Math.floor(REFILL_VALUES / Math.max(1, paramsOf(m))));
-    for (let t = 0; t < tries && !onSide(memberEntropy(m), realEnt, entUp); t++) FILLS.get(m)?.(pool, rng.int(Math.max(1, pool.parts)), true);
+    if (tries > 0 && !onSide(memberEntropy(m), realEnt, entUp)) {
+      // A redraw must also keep every value-shape statistic on the side of the real one that the
+      // first draw was on (rank.ts, shapeStats); none does: the first draw stays.
+      const sides = shapeStats(m).map((x, j) => x > realShape[j]!);
+      const first = [...m.graph.initializers.values()].map((t) => [t, t.data] as const);
+      let ok = false;
+      for (let t = 0; t < tries && !ok; t++) {
+        FILLS.get(m)?.(pool, rng.int(Math.max(1, pool.parts)), true);
+        ok = onSide(memberEntropy(m), realEnt, entUp) && shapeStats(m).every((x, j) => onSide(x, realShape[j]!, sides[j]!));
+      }
+      if (!ok) for (const [t, d] of first) t.data = d;
+    }
     steerDuplicates(m, realDup, dupUp, rng);
     out.push(m);
   }
