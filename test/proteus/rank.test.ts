@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
-import { generateSentinels, learnStats, Prng, valueStats } from '../../src/proteus/index.js';
-import { compositionStats, duplicateIndices, memberEntropy } from '../../src/proteus/rank.js';
+import { generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
+import { compositionStats, duplicateIndices, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
 
 /** Sorted-compare duplicate count, as the battery counts them. */
 function sortedDups(d: Float32Array): number {
@@ -61,4 +61,23 @@ test('the real piece sits at its secret duplicate-fraction rank: sentinels land 
   const mid = generateSentinels(real, 16, { stats, seed: 5, mix: [0, 0] }).map((f) => valueStats(f, 0, true)[0]!);
   const up = mid.filter((x) => x > realDup).length;
   assert.ok(up > 0 && up < 16, `${up} of 16 sentinels above the real duplicate fraction`);
+});
+
+test('restricted Poisson draws stay in range, also far from λ and for large counts', () => {
+  const rng = secretRng(2);
+  for (const [lam, lo, hi] of [
+    [3, 50, Infinity],
+    [200000, 0, 10],
+    [200000, 0, 150000],
+    [1, 0, 0],
+    [5, 2, 8],
+  ] as const) {
+    const k = poissonWithin(lam, lo, hi, rng);
+    assert.ok(k >= lo && k <= hi, `Poisson(${lam}) within [${lo}, ${hi}]: ${k}`);
+  }
+  assert.equal(poissonWithin(4, 5, 4, rng), -1);
+  // Unrestricted in effect: the mean stays λ.
+  let s = 0;
+  for (let i = 0; i < 2000; i++) s += poissonWithin(6, 0, Infinity, rng);
+  assert.ok(Math.abs(s / 2000 - 6) < 0.3, `mean ${s / 2000}`);
 });
