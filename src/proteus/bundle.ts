@@ -239,7 +239,8 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       const fakes = names.filter((_, j) => j !== realAt);
       const chunk = Math.max(1, Math.ceil(k / 4));
       const position = rng.normal();
-      for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position });
+      const mix: [number, number] = [rng.normal(), rng.normal()];
+      for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position, mix });
       left.push(Math.ceil(fakes.length / chunk));
     }
     const init: MemberInit = { parts, header, stats: opts.stats, modelOps: [...new Set(model.graph.nodes.map((nd) => nd.opType))], opset, dir: tmp };

@@ -11,6 +11,7 @@ export * from './graph.js';
 export * from './optimize.js';
 export * from './partition.js';
 export * from './pipeline.js';
+export * from './rank.js';
 export * from './reassemble.js';
 export * from './recover.js';
 export * from './report.js';

@@ -42,6 +42,8 @@ export interface MemberJob {
   names: string[];
   /** The group's secret place of the real weight count among its decoys' (`SentinelOptions.position`). */
   position: number;
+  /** The group's secret places of the real duplicate fraction and exponent entropy among its decoys' (`SentinelOptions.mix`). */
+  mix: [number, number];
 }
 
 /** What a job wrote: SHA-256 and size per file, decoys rejected by onnxruntime, generation time. */
@@ -81,6 +83,7 @@ export class MemberWriter {
           modelOps: this.modelOps,
           pool: this.pool,
           position: job.position,
+          mix: job.mix,
         });
         res.sentinelMs += performance.now() - t0;
         const b = encodeModel(anonymize(m!, this.init.header));

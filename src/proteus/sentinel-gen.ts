@@ -44,7 +44,7 @@ export const same = (a: readonly Dim[], b: readonly Dim[]): boolean => a.length 
 /** Placeholder data of a weight whose values are not drawn yet. */
 const EMPTY = new Float32Array(0);
 /** How to draw the weights of a finished attempt (only the kept attempt pays for it). */
-export const FILLS = new WeakMap<Model, (pool: WeightPool, part: number) => void>();
+export const FILLS = new WeakMap<Model, (pool: WeightPool, part: number, again?: boolean) => void>();
 
 /** Raised inside one attempt when the random walk cannot be completed; the attempt is retried. */
 export class Dead extends Error {}
@@ -123,9 +123,16 @@ export class Gen {
     this.lazy.push({ t, op, slot, key, mean: st.mean, std });
     return name;
   }
-  /** Draw the values of every weight still in the graph: resampled from real subgraph `part`'s weights of the same kind. */
-  fillWeights(pool: WeightPool, part: number): void {
+  /**
+   * Draw the values of every weight still in the graph: resampled from real subgraph `part`'s
+   * weights of the same kind; `again` draws every weight afresh (the same structure, new values).
+   */
+  fillWeights(pool: WeightPool, part: number, again = false): void {
+    // Only weights still in the graph (a rolled-back block's stay in `lazy`, undrawn).
+    const live = new Set(this.inits.values());
     for (const { t, op, slot, key, mean, std } of this.lazy) {
+      if (!live.has(t)) continue;
+      if (again) t.data = EMPTY;
       if (t.data !== EMPTY) continue;
       const drawn = pool.sample(key, op, slot, t.dims, part, this.rng);
       if (drawn) {
@@ -463,7 +470,7 @@ export function finish(real: Model, g: Gen, ins: ValueInfo[], outs: ValueInfo[],
     metadata: {},
     graph: { name: 'sentinel', nodes, inputs: ins, outputs: outs, initializers: g.inits, valueInfo: [] },
   };
-  FILLS.set(model, (pool, part) => g.fillWeights(pool, part));
+  FILLS.set(model, (pool, part, again) => g.fillWeights(pool, part, again));
   return model;
 }
 

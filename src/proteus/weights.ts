@@ -125,7 +125,10 @@ export class WeightPool {
       // Vectors (biases, BatchNorm and LayerNorm parameters, tables): one real vector's own values,
       // so location, range and tails are a real vector's (a pool mixing vectors of different
       // locations has lighter standardised tails than any of them).
-      const zs = src.z.length < n ? this.values(key, n, rng) : undefined;
+      // (Vectors as large as their source still take its values: standardised draws from another or
+      // from all of them spread BatchNorm variances past the real range; their share of a member's
+      // exponent entropy is small.)
+      const zs = src.z.length < n ? this.values(key, n, rng, src.z.length) : undefined;
       if (zs) {
         // Longer than the vector: standardised values of a larger real vector (or of all of them),
         // at this vector's location and scale.
@@ -140,7 +143,7 @@ export class WeightPool {
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
-    const z = src.z.length < n ? this.values(key, n, rng) : (src.sorted ??= Float32Array.from(src.z).sort());
+    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= Float32Array.from(src.z).sort());
     draw(z, out, rng);
     shuffle(out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
@@ -198,29 +201,39 @@ export class WeightPool {
   }
 
   /**
-   * Sorted standardised values for a sentinel tensor of n values that is larger than its scale
-   * source: a real tensor of the kind anywhere in the model with at least n values (a secret pick
-   * among the three smallest such),
-   * else the union of every real tensor of the kind (standardised values of one kind share their
-   * shape, so the union is a larger sample of it). Drawing n values from a smaller source capped the
-   * sentinel's extremes at those of the source's size: in resnet20 bundles 30 % of sentinel tensors
-   * (54 % of values) were larger than every tensor of their kind in their piece, and the real member
-   * had the largest mean max |z| of its group 2–5 times as often as chance.
+   * Sorted standardised values for a sentinel tensor of n values whose scale source has only `own`
+   * (< FRESH·n): a real tensor of the kind anywhere in the model with at least FRESH·n values (a
+   * secret pick among the three smallest such), else (when `own` < n) one with at least n, else the
+   * union of every real tensor of the kind (standardised values of one kind share their shape, so
+   * the union is a larger sample of it) when it is larger than `own` — for a sentinel as large as
+   * its source only up to UNION_CAP values; undefined: draw from the source itself.
+   *
+   * Drawing n values from a smaller source capped the sentinel's extremes at those of the source's
+   * size: in resnet20 bundles 30 % of sentinel tensors (54 % of values) were larger than every
+   * tensor of their kind in their piece, and the real member had the largest mean max |z| of its
+   * group 2–5 times as often as chance. And n values out of a source of about n are that source's
+   * values again: the sentinel's histogram statistics (exponent entropy) were the source's with
+   * little of a fresh sample's variation, so a real member whose tensors happened to sit high had the
+   * largest exponent entropy of its group in up to 30 % of groups (zoo resnet20).
    */
-  private values(key: string, n: number, rng: Rng): Float32Array {
+  private values(key: string, n: number, rng: Rng, own: number): Float32Array | undefined {
     const smooth = this.all.get(key)!.sources.filter((s) => !s.discrete && s.z.length > 0);
     // One of the (up to) three smallest that are large enough: a subset of a much larger tensor reads
     // a stream word per source value (subsetIndices' dense path) and keeps another sorted copy of it
     // per worker (resnet50 K = 20: 15-35 % more obfuscation CPU and peak RSS over the bound).
-    const big = smooth.filter((s) => s.z.length >= n).sort((a, b) => a.z.length - b.z.length);
+    const bySize = (m: number): Source[] => smooth.filter((s) => s.z.length >= m).sort((a, b) => a.z.length - b.z.length);
+    let big = bySize(FRESH * n);
+    if (!big.length && own < n) big = bySize(n);
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
       // (a matrix's `sorted` already holds its standardised values; a vector's holds its raw ones)
       return s.fan > 0 ? (s.sorted ??= Float32Array.from(s.z).sort()) : (s.zSorted ??= Float32Array.from(s.z).sort());
     }
+    const total = smooth.reduce((p, s) => p + s.z.length, 0);
+    if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
     let u = this.unions.get(key);
     if (!u) {
-      u = new Float32Array(smooth.reduce((p, s) => p + s.z.length, 0));
+      u = new Float32Array(total);
       let at = 0;
       for (const s of smooth) {
         u.set(s.z, at);
@@ -429,6 +442,11 @@ function words(rng: Rng, n: number): Uint32Array {
   else for (let i = 0; i < n; i++) out[i] = rng.nextU32();
   return out;
 }
+
+/** A sentinel tensor draws from at least this many times its values where the model has them (a subset, not the source again). */
+const FRESH = 2;
+/** Largest union of a kind's standardised values built for a sentinel as large as its source (values; 32 MB as float32). */
+const UNION_CAP = 1 << 23;
 
 /** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
 const H = 16;

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import type { Model } from '../../src/onnx/ir.js';
+import { generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
+import { compositionStats, duplicateIndices, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
+
+/** Sorted-compare duplicate count, as the battery counts them. */
+function sortedDups(d: Float32Array): number {
+  const s = Float32Array.from(d).sort();
+  let k = 0;
+  for (let i = 1; i < s.length; i++) if (s[i] === s[i - 1]) k++;
+  return k;
+}
+
+/** Laplace-like weights with `share` of the values copies of others (a piece that repeats values more than chance). */
+function weights(n: number, scale: number, share: number, rng: Prng): Float32Array {
+  const w = new Float32Array(n);
+  for (let i = 0; i < n; i++) w[i] = scale * Math.log(rng.next() + 1e-12) * (rng.next() < 0.5 ? -1 : 1);
+  for (let k = 0; k < share * n; k++) w[Math.floor(rng.next() * n)] = w[Math.floor(rng.next() * n)]!;
+  return w;
+}
+
+/** Two convolutions, the first one's weights repeating 3 % of their values. */
+function piece(): Model {
+  const rng = new Prng(4);
+  const b = new GraphBuilder('piece', 17);
+  const x = b.input('x', 'float32', [1, 8, 8, 8]);
+  const w1 = b.init('w1', { dtype: 'float32', dims: [16, 8, 3, 3], data: weights(1152, 0.1, 0.03, rng) });
+  const w2 = b.init('w2', { dtype: 'float32', dims: [8, 16, 3, 3], data: weights(1152, 0.08, 0, rng) });
+  const h = b.op('Relu', [b.op('Conv', [x, w1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
+  b.output(b.op('Conv', [h, w2], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), 'float32', [1, 8, 8, 8]);
+  return b.build();
+}
+
+test('composition statistics are the battery duplicate fraction and exponent entropy, hashed instead of sorted', () => {
+  const rng = new Prng(1);
+  const d = weights(5000, 0.05, 0.01, rng);
+  d[10] = 0;
+  d[11] = -0; // equal as numbers: one duplicate, as the sorted compare counts it
+  assert.equal(duplicateIndices(d).length, sortedDups(d));
+  const m = piece();
+  const v = valueStats(m, 0, true);
+  const [dup, ent] = compositionStats(m);
+  assert.ok(Math.abs(dup - v[0]!) < 1e-12, `duplicate fraction ${dup} vs battery ${v[0]}`);
+  assert.ok(Math.abs(ent - v[9]!) < 1e-9 && Math.abs(memberEntropy(m) - v[9]!) < 1e-9, `exponent entropy ${ent} vs battery ${v[9]}`);
+});
+
+test('the real piece sits at its secret duplicate-fraction rank: sentinels land on the side their draws say', () => {
+  const real = piece();
+  const stats = learnStats([real]);
+  const realDup = valueStats(real, 0, true)[0]!;
+  assert.ok(realDup > 0.01, `the real piece repeats values (${realDup})`);
+  // A place far below every draw: all sentinels above the real value (fresh draws alone repeat ~0.01 %, far below it).
+  const above = generateSentinels(real, 8, { stats, seed: 3, mix: [-9, 0] });
+  for (const f of above) assert.ok(valueStats(f, 0, true)[0]! >= realDup, `sentinel duplicate fraction ${valueStats(f, 0, true)[0]} below the real ${realDup}`);
+  // Far above every draw: all at or below it.
+  const below = generateSentinels(real, 8, { stats, seed: 4, mix: [9, 0] });
+  for (const f of below) assert.ok(valueStats(f, 0, true)[0]! <= realDup);
+  // A place at the median: both sides occur.
+  const mid = generateSentinels(real, 16, { stats, seed: 5, mix: [0, 0] }).map((f) => valueStats(f, 0, true)[0]!);
+  const up = mid.filter((x) => x > realDup).length;
+  assert.ok(up > 0 && up < 16, `${up} of 16 sentinels above the real duplicate fraction`);
+});
+
+test('restricted Poisson draws stay in range, also far from λ and for large counts', () => {
+  const rng = secretRng(2);
+  for (const [lam, lo, hi] of [
+    [3, 50, Infinity],
+    [200000, 0, 10],
+    [200000, 0, 150000],
+    [1, 0, 0],
+    [5, 2, 8],
+  ] as const) {
+    const k = poissonWithin(lam, lo, hi, rng);
+    assert.ok(k >= lo && k <= hi, `Poisson(${lam}) within [${lo}, ${hi}]: ${k}`);
+  }
+  assert.equal(poissonWithin(4, 5, 4, rng), -1);
+  // Unrestricted in effect: the mean stays λ.
+  let s = 0;
+  for (let i = 0; i < 2000; i++) s += poissonWithin(6, 0, Infinity, rng);
+  assert.ok(Math.abs(s / 2000 - 6) < 0.3, `mean ${s / 2000}`);
+});
