@@ -144,14 +144,12 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     a.expEnt += n * ent;
     const ax = channelAxis(u.op, u.slot, t.dims);
     if (ax >= 0) {
-      const norms = channelNorms(d, t.dims, ax);
-      const mu = norms.reduce((p, c) => p + c, 0) / norms.length;
-      const v = norms.reduce((p, c) => p + (c - mu) ** 2, 0) / norms.length;
-      if (mu > 0) {
-        a.cv += Math.sqrt(v) / mu;
+      const { cv, channels } = channelNormSpread(d, t.dims, ax);
+      if (cv !== undefined) {
+        a.cv += cv;
         a.cvN++;
       }
-      a.he += sd * Math.sqrt(n / norms.length);
+      a.he += sd * Math.sqrt(n / channels);
       a.heN++;
     }
   }
@@ -206,6 +204,14 @@ export function channelNorms(d: Float32Array, dims: readonly number[], axis: num
     out[ch]! += d[i]! * d[i]!;
   }
   return out.map(Math.sqrt);
+}
+
+/** Spread of a weight's channel norms along `axis`: their coefficient of variation (undefined when all are 0) and how many channels. */
+export function channelNormSpread(d: Float32Array, dims: readonly number[], axis: number): { cv: number | undefined; channels: number } {
+  const norms = channelNorms(d, dims, axis);
+  const mu = norms.reduce((p, c) => p + c, 0) / norms.length;
+  const v = norms.reduce((p, c) => p + (c - mu) ** 2, 0) / norms.length;
+  return { cv: mu > 0 ? Math.sqrt(v) / mu : undefined, channels: norms.length };
 }
 
 /** One member as the battery sees it: its group, whether it is real, its statistics. */

@@ -22,7 +22,7 @@
  * fresh subsets, not their source's values again (`weights.ts`, FRESH).
  */
 import type { Model, Tensor } from '../onnx/ir.js';
-import { centralMoments, channelAxis, channelNorms } from './battery.js';
+import { centralMoments, channelAxis, channelNormSpread } from './battery.js';
 import type { Rng } from './rng.js';
 
 /** Tensors the battery reads: float32, ≥ 2 values, not an additive mask. */
@@ -202,14 +202,12 @@ export function shapeStats(m: Model): number[] {
     const u = use.get(name) ?? { op: '', slot: -1 };
     const ax = channelAxis(u.op, u.slot, t.dims);
     if (ax >= 0) {
-      const norms = channelNorms(d, t.dims, ax);
-      const mu = norms.reduce((p, q) => p + q, 0) / norms.length;
-      const v = norms.reduce((p, q) => p + (q - mu) ** 2, 0) / norms.length;
-      if (mu > 0) {
-        cv += Math.sqrt(v) / mu;
+      const spread = channelNormSpread(d, t.dims, ax);
+      if (spread.cv !== undefined) {
+        cv += spread.cv;
         cvN++;
       }
-      he += sd * Math.sqrt(d.length / norms.length);
+      he += sd * Math.sqrt(d.length / spread.channels);
       heN++;
     }
   }
