@@ -5,10 +5,11 @@
  * records which member is real in each group, the wiring with original names, the original I/O,
  * a SHA-256 of every member file and a reference input/output pair for verification.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { CryptoRng, randomId } from '../crypto/index.js';
 import { WorkerPool } from '../nn/kernels/parallel.js';
 import type { Dim, DType, Model, Tensor, ValueInfo } from '../onnx/ir.js';
 import { ModelError } from '../onnx/ir.js';
@@ -157,8 +158,9 @@ export function signatureOf(m: Model): Signature {
 /** Uniformly random permutation of [0, n) from node:crypto (Fisher–Yates). */
 export function cryptoPermutation(n: number): number[] {
   const p = Array.from({ length: n }, (_, i) => i);
+  const rng = new CryptoRng();
   for (let i = n - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
+    const j = rng.int(i + 1);
     [p[i], p[j]] = [p[j]!, p[i]!];
   }
   return p;
@@ -214,7 +216,7 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
   if (estimate > free)
     throw new ModelError(`${opts.outDir}: the bundle needs about ${(estimate / 2 ** 20).toFixed(1)} MiB, the disk has ${(free / 2 ** 20).toFixed(1)} MiB free`);
   // Everything goes to a sibling folder first and is moved in when complete: nothing half-written.
-  const tmp = join(dirname(resolve(opts.outDir)), `.proteus-partial-${randomBytes(6).toString('hex')}`);
+  const tmp = join(dirname(resolve(opts.outDir)), `.proteus-partial-${randomId(6)}`);
   mkdirSync(tmp, { recursive: true });
   try {
     // A bundle always draws from a fresh secret stream: there is deliberately no seed option (whoever
@@ -265,7 +267,7 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     const sorted = [...files].sort();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
-      bundleId: randomBytes(16).toString('hex'),
+      bundleId: randomId(16),
       members: sorted,
       sha256: Object.fromEntries(sorted.map((f) => [f, hashes[f]!])),
     };
@@ -355,7 +357,7 @@ export function readManifest(dir: string): Manifest {
 /** Write a key file (JSON, mode 0600: owner only), refusing to replace one unless `force`; written whole or not at all. */
 export function writeKey(key: ProteusKey, path: string, force = false): void {
   if (existsSync(path) && !force) throw new ModelError(`${path}: key file exists (its bundle could no longer be recovered); pass --force to replace it`);
-  const tmp = `${path}.partial-${randomBytes(6).toString('hex')}`;
+  const tmp = `${path}.partial-${randomId(6)}`;
   writeFileSync(tmp, JSON.stringify(key) + '\n', { mode: 0o600 });
   renameSync(tmp, path);
 }

@@ -5,8 +5,8 @@
  * stream is guessable and must never protect a real bundle. `Prng` (xoshiro128**, invertible from
  * its output) is kept only for test inputs and other non-secret draws.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { CryptoRng } from '../crypto/index.js';
+import { createHash } from 'node:crypto';
+import { CryptoRng, secretBytes } from '../crypto/index.js';
 
 /** What Proteus draws from: 32-bit words, uniforms, unbiased integers, normals. */
 export interface Rng {
@@ -33,7 +33,7 @@ export class Prng {
   constructor(seed?: number) {
     this.s = new Uint32Array(4);
     if (seed === undefined) {
-      this.s.set(new Uint32Array(randomBytes(16).buffer.slice(0)));
+      this.s.set(new Uint32Array(secretBytes(16).buffer));
     } else {
       if (!Number.isSafeInteger(seed)) throw new Error(`PRNG seed ${seed} is not a safe integer`);
       // splitmix32 expands the seed so nearby seeds give unrelated streams.

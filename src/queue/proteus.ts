@@ -19,13 +19,12 @@
  * `memberCheck: 'sha256'` sends the manifest's hashes instead, so the submitter reads no member
  * (better when its link to the share is the slow one).
  */
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ensureWritableDir } from '../api/files.js';
 import { type OptLevel, optimizeMember } from '../api/proteus.js';
-import { gmacKey, gmacStream, gmacVerify } from '../crypto/index.js';
+import { gmacKey, gmacStream, gmacVerify, randomId } from '../crypto/index.js';
 import { ModelError, OptionError } from '../errors.js';
 import { dropBlobs, getBlob, putBlob, sha256Hex } from './blobs.js';
 import type { QueueTarget } from './connection.js';
@@ -146,7 +145,7 @@ async function sharedMember(
       );
   }
   // A fresh temporary name per attempt: a killed attempt's partial file is never renamed into place.
-  const tmp = join(outDir, `.${member}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(outDir, `.${member}.${randomId(6)}.tmp`);
   try {
     const t0 = performance.now();
     await optimizeMember(bytes, tmp, { level: p.level, threads: ctx.ortThreads, what: src });
