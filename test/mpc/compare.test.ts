@@ -5,18 +5,7 @@ import { runTwoParty } from '../../src/mpc/local.js';
 import { andGates, concatBits, getBit, packBits, splitBits, xorBits } from '../../src/mpc/protocols/bits.js';
 import { type CompareOptions, ltz, maxPool2d, relu, reluCost, reluWithMask, signBit, signOnlyAndGates } from '../../src/mpc/protocols/compare.js';
 import { type PoolGeom, ringAdd, ringSub } from '../../src/mpc/ring.js';
-
-// Seeded test inputs (splitmix64); never used for anything cryptographic.
-function rng(seed: number): () => bigint {
-  let s = BigInt(seed) & 0xffffffffffffffffn;
-  return () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return BigInt.asIntN(64, z ^ (z >> 31n));
-  };
-}
+import { rng } from '../helpers/splitmix.js';
 
 /** Random value in [lo, hi). */
 const inRange = (r: () => bigint, lo: bigint, hi: bigint): bigint => lo + (BigInt.asUintN(64, r()) % (hi - lo));

@@ -10,18 +10,7 @@ import { dcfBitEval, dcfBitGen } from '../../src/mpc/protocols/fss/dcfbit.js';
 import { assembleFssRelu, drawFssRelu, fssReluKeyBytes } from '../../src/mpc/protocols/fss/keys.js';
 import { fssReluCost } from '../../src/mpc/protocols/fss/relu.js';
 import { type PoolGeom, ringAdd, ringSub } from '../../src/mpc/ring.js';
-
-// Seeded test inputs (splitmix64); never used for anything cryptographic.
-function rng(seed: number): () => bigint {
-  let s = BigInt(seed) & 0xffffffffffffffffn;
-  return () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return BigInt.asIntN(64, z ^ (z >> 31n));
-  };
-}
+import { rng } from '../helpers/splitmix.js';
 
 /** Deterministic test bytes (a Prg with a fixed seed: reproducible, not secret). */
 const testPrg = (tag: number): Prg => new Prg(new Uint8Array(16).fill(tag));

@@ -15,6 +15,7 @@ import { runTwoParty } from '../../src/mpc/local.js';
 import { type CompareOptions, relu } from '../../src/mpc/protocols/compare.js';
 import { loadModel } from '../../src/onnx/proto.js';
 import { inferShapes } from '../../src/onnx/shape.js';
+import { rng } from '../helpers/splitmix.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'privml.js');
@@ -481,18 +482,6 @@ const zeroDealer: Correlations = {
     c: new BigInt64Array(n),
   }),
 };
-
-// Seeded test inputs (splitmix64); never used for anything cryptographic.
-function rng(seed: number): () => bigint {
-  let s = BigInt(seed);
-  return () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return BigInt.asIntN(64, z ^ (z >> 31n));
-  };
-}
 
 /**
  * Byte histograms (256 bins) of each message party 1 receives during `relu`, summed over `trials`

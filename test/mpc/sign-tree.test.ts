@@ -11,18 +11,7 @@ import { runTwoParty } from '../../src/mpc/local.js';
 import { getBit } from '../../src/mpc/protocols/bits.js';
 import { reluFromSign, reluWithMask, signOnly } from '../../src/mpc/protocols/compare.js';
 import { ringAdd, ringSub } from '../../src/mpc/ring.js';
-
-// Seeded test inputs (splitmix64); never used for anything cryptographic.
-function rng(seed: number): () => bigint {
-  let s = BigInt(seed) & 0xffffffffffffffffn;
-  return () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return BigInt.asIntN(64, z ^ (z >> 31n));
-  };
-}
+import { rng } from '../helpers/splitmix.js';
 
 interface Recorded<T = Uint8Array> {
   out: T;
