@@ -140,6 +140,14 @@ describe('IDX', () => {
     }
   });
 
+  test('a failed write leaves neither a temp file nor a changed target', () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'x.idx')); // the target is a directory: the rename fails
+    assert.throws(() => writeIdx(join(dir, 'x.idx'), [2], new Uint8Array(2)));
+    assert.deepEqual(readdirSync(dir), ['x.idx']);
+    assert.deepEqual(readdirSync(join(dir, 'x.idx')), []);
+  });
+
   test('writeIdx rejects dims that do not match the data', () => {
     assert.throws(() => writeIdx(join(tmp(), 'bad'), [2, 3], new Uint8Array(5)), /need 6 bytes, data has 5/);
   });

@@ -109,15 +109,22 @@ export function writeIdx(path: string, dims: readonly number[], data: Uint8Array
   writeFileAtomic(path, bytes);
 }
 
-/** Write `bytes` to `path` via a temp file in the same directory and a rename. */
+let tmpCounter = 0;
+
+/**
+ * Write `bytes` to `path` via a temp file in the same directory and a rename. The temp file is created
+ * exclusively ('wx'), so a file or symlink already at that name is never written through; its name
+ * (pid, time, counter) only needs to be unique, not secret.
+ */
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const tmp = `${path}.tmp.${process.pid}.${Date.now().toString(36)}.${(tmpCounter++).toString(36)}`;
   try {
-    writeFileSync(tmp, bytes);
+    writeFileSync(tmp, bytes, { flag: 'wx' });
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    // EEXIST: the name was not ours, so it is not ours to remove either
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') rmSync(tmp, { force: true });
     throw e;
   }
 }
