@@ -8,15 +8,17 @@
  * the linear layers and the client-aided refreshes the chain needs. Everything is timed with the
  * project's own evaluator (src/fhe), side by side over N, alternating order per round, medians.
  *
- *   flock /tmp/privml-bench.lock node --import tsx bench/fhe-floor.ts [--n 8192:36,8192:30,8192:30:45,16384,32768] [--rounds 5]
+ *   flock /tmp/privml-bench.lock node --import tsx bench/fhe-floor.ts [--n 8192:36,8192:30,8192:32:45,16384,32768] [--rounds 5]
  *       (N[:scale bits[:first prime bits]])
  *       [--workers-n 16384] [--worker-evals 3]   (1 vs 2 worker_threads, each with its own SEAL context)
  *
- * Chains (36-bit scale, as `fhe run` plans fmnist-cnn): a segment between refreshes is one linear
- * layer (1 level) + the PAF (depth 6) and must end one level above 0 (`maskReserve`: x + m with the
- * 42-bit mask must decode), so [56, 36 × 8, 56] (10 primes) — N = 16384 and 32768 hold it. N = 8192
- * (218 bits) holds [56, 36, 36, 56] only: one usable level between refreshes, so there the PAF is
- * costed from a measured ciphertext multiplication and refresh per level (a lower bound).
+ * Chains: a segment between refreshes is one linear layer (1 level) + the PAF (depth 6) and must
+ * end one level above 0 (`maskReserve`: x + m with the 42-bit mask must decode), so [56, 36 × 8, 56]
+ * (10 primes, 36-bit scale as `fhe run` plans fmnist-cnn) at N = 16384 and 32768. N = 8192 (218 bits)
+ * holds 1–3 levels between refreshes ([56, 36, 36, 56], [50, 30 × 3, 50], [45, 32 × 4, 45]), so there
+ * the PAF is cut by real client-aided refreshes and its measured time includes them (server and
+ * client shares reported apart). The linear-layer and refresh terms per image are estimates from
+ * measured per-operation costs; the PAF term is measured whole.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
