@@ -322,7 +322,13 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     if (prof.pairs.includes('MaxPool>Flatten') && yop !== 'MaxPool' && H(y) >= 2) y = g.pool2(y, 'MaxPool', 2, 2, 0);
     if (g.has('GlobalAveragePool')) y = g.gapFlatten(y);
     else y = g.node('Flatten', [y.name], { axis: { kind: 'int', value: 1 } }, [y.shape[0]!, sizeOf(y.shape.slice(1).map(num))]);
-    const gemms = Math.max(1, prof.ops.Gemm ?? 1);
+    // A head of several dense layers gets one fewer or one more hidden layer half the time (never
+    // fewer than two layers): with the real depth only, a piece that already holds the most conv
+    // blocks its input allows (LeNet-5) had no sentinel deeper than itself.
+    const realGemms = prof.ops.Gemm ?? 1;
+    // The extra layer only where the node target is above the real count, the missing one only below.
+    const lean = Math.sign(target - prof.nodes);
+    const gemms = realGemms >= 2 ? Math.max(2, realGemms + (lean === 0 ? rng.int(3) - 1 : lean * rng.int(2))) : Math.max(1, realGemms);
     // Hidden widths of a classifier head shrink towards the output (4096, 4096, 1000; 120, 84, 10).
     let wmax = Infinity;
     for (let i = 1; i < gemms; i++) {
@@ -331,7 +337,14 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
       // Heads narrower than their output (a 512-wide head over 1,000 classes) keep their own hidden widths.
       const hidden = prof.widths.filter((w) => w !== out && w <= wmax);
       const ws = wider.length ? wider : hidden;
-      const w = g.pick(ws.length ? ws : prof.widths, out);
+      // No real width fits under an own width above: that width again (never one that widens or is the output's).
+      const picked = ws.length ? g.pick(ws, out) : Number.isFinite(wmax) ? wmax : g.pick(prof.widths, out);
+      // Sometimes a width of its own below the picked one (100 between 120 and 84), never
+      // narrower than 1.5× the output: with the real widths only, no sentinel had more distinct
+      // weight dimensions than the real head.
+      const own = Math.round((picked * (0.6 + 0.4 * rng.next())) / 4) * 4;
+      // More often above the real size (where a tie in distinct dims would still leave the real head the richest).
+      const w = picked > out && own >= 1.5 * out && rng.next() < (lean > 0 ? 2 / 3 : lean < 0 ? 1 / 6 : 1 / 3) ? own : picked;
       wmax = w;
       y = g.act(dense(y, w), g.actOp);
     }

@@ -167,10 +167,29 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const { dup: realDup, ent: realEnt, shape: realShape } = realMix;
   const out: Model[] = [];
   const build = (): Model => {
-    const target = Math.max(1, Math.round(prof.nodes + rng.normal() * Math.max(1, prof.nodes * 0.15)));
-    const tol = Math.max(2, target * 0.15);
+    // One draw places a sentinel above or below the real piece in weight count *and* node count.
+    // The node target used to be drawn around the real count alone, which left the rank to what the
+    // blocks can build: LeNet-5's real piece (two conv blocks, the deepest its 28×28 input allows) had
+    // more nodes than every sentinel but its structural copies, and the learned adversary ranked it
+    // first on 5 of 5 seeds (AUC 0.70–0.85); ResNet-18's sentinels overshot their node targets. Two
+    // independent places do not work: a sentinel with more weights but fewer nodes is easy to build,
+    // the reverse is not, so the weight side won and the real piece was still the deepest.
     const draw = rng.normal();
     const above = draw > position;
+    // A log-normal node target whose quantile at the real count is the group's place (spread ≈ 15 %,
+    // as before); rounding never puts it on the other side of the real count.
+    const raw = prof.nodes * 2 ** (0.2 * (draw - position));
+    const target = Math.max(1, above ? Math.max(prof.nodes, Math.round(raw)) : Math.min(prof.nodes, Math.round(raw)));
+    const tol = Math.max(2, target * 0.15);
+    // A node count on the wrong side of the real one (ties allowed: a structural copy ties) costs
+    // more than any shape criterion, less than the weight count's side.
+    const nodeSide = (m: Model): number => {
+      const d = m.graph.nodes.length - real.graph.nodes.length;
+      return d === 0 || d > 0 === above ? 0 : 4;
+    };
+    // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
+    // than its sentinels in 5 of 6 groups: the learned adversary's strongest feature there).
+    const dimsSide = (dims: number): number => (dims === topo.dims || dims > topo.dims === above ? 0 : 2);
     const paramTarget = prof.params * 2 ** (0.3 * (draw - position));
     // Landing on the wrong side of the real size (weight count, then node count: with equal weights
     // the graph's own bytes order the files) outweighs every other criterion.
@@ -185,7 +204,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     const dist = (m: Model): number => {
       const t = topologyOf(m);
       let dn = Math.max(0, Math.abs(m.graph.nodes.length - target) - tol) / tol;
-      if (!structured) return Math.abs(m.graph.nodes.length - target) / tol + side(m);
+      if (!structured) return Math.abs(m.graph.nodes.length - target) / tol + side(m) + nodeSide(m);
       // Transformer layers come in few sizes: keep the node count centred on the target, not banded;
       // and as many attention cores as the real piece (their mask constants dominate weight statistics).
       if (tf) dn = Math.abs(m.graph.nodes.length - target) / tol + 3 * Math.abs(softmaxes(m) - cores);
@@ -195,8 +214,17 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // depthwise pieces are left out: their 1×1/3×3 mix is fixed by the inverted-residual blocks).
       const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
       // And a weight count near its target (wider blocks drawn from corpus ratios can overshoot it).
-      const weights = 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) + side(m);
-      return dn + Math.abs(t.joins - topo.joins) + Math.abs(t.branches - topo.branches) + 0.5 * Math.abs(t.dims - topo.dims) + copy + kernels + weights;
+      const weights = 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) + side(m) + nodeSide(m);
+      return (
+        dn +
+        Math.abs(t.joins - topo.joins) +
+        Math.abs(t.branches - topo.branches) +
+        0.5 * Math.abs(t.dims - topo.dims) +
+        dimsSide(t.dims) +
+        copy +
+        kernels +
+        weights
+      );
     };
     let best: Model | undefined;
     let bestD = Infinity;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
-import { generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
+import { corpusStats, generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
 import { compositionStats, duplicateIndices, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
 
 /** Sorted-compare duplicate count, as the battery counts them. */
@@ -80,4 +81,22 @@ test('restricted Poisson draws stay in range, also far from λ and for large cou
   let s = 0;
   for (let i = 0; i < 2000; i++) s += poissonWithin(6, 0, Infinity, rng);
   assert.ok(Math.abs(s / 2000 - 6) < 0.3, `mean ${s / 2000}`);
+});
+
+test('one draw places a sentinel on one side of the real piece in weight count and node count (LeNet-5: deeper sentinels exist)', () => {
+  // The whole LeNet-5 is one piece at the deepest conv stack its input allows: before, no sentinel
+  // had more nodes than it (only structural copies tied), and the learned adversary ranked it first.
+  const real = buildZoo('lenet5', {});
+  const stats = corpusStats();
+  const n = real.graph.nodes.length;
+  const params = (m: Model): number => [...m.graph.initializers.values()].reduce((s, t) => s + t.dims.reduce((a, b) => a * b, 1), 0);
+  const p = params(real);
+  // A place far below every draw: (almost) every sentinel at or above the real piece in both, most strictly deeper.
+  const up = generateSentinels(real, 10, { stats, seed: 3, position: -9 });
+  const shown = (fs: Model[]): string => fs.map((f) => `${f.graph.nodes.length}/${params(f)}`).join(' ');
+  assert.ok(up.filter((f) => f.graph.nodes.length < n || params(f) < p).length <= 1, `below the real ${n}/${p}: ${shown(up)}`);
+  assert.ok(up.filter((f) => f.graph.nodes.length > n).length >= 5, `deeper than the real ${n}: ${shown(up)}`);
+  // Far above: at or below it in both.
+  const down = generateSentinels(real, 10, { stats, seed: 4, position: 9 });
+  assert.ok(down.filter((f) => f.graph.nodes.length > n || params(f) > p).length <= 1, `above the real ${n}/${p}: ${shown(down)}`);
 });
