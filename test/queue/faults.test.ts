@@ -50,6 +50,8 @@ const fifos: (() => void)[] = [];
 afterEach(
   async () => {
     for (const restore of fifos.splice(0)) restore();
+    // Every worker belongs to one case: a worker left by a failed case would take the next case's jobs.
+    if (!SKIP) await Promise.all(live.splice(0).map((w) => stopWorker(w, 5000)));
     if (!SKIP) await isolate(redis, live);
   },
   { timeout: 60_000 },
@@ -94,6 +96,8 @@ test('a worker killed mid-job: another worker takes the job over; each result ex
   assert.equal(r.predictions.length, 2);
   assert.equal(r.agreement, 1);
   assert.match(b.stderr(), new RegExp(`mpc job ${jobId} started`), 'the surviving worker ran the killed job');
+  // The submitter can see the result (and exit) before the worker's own "done" line reaches us.
+  await b.waitFor(new RegExp(`mpc job ${jobId} done`), 30_000);
   assert.equal((b.stderr().match(new RegExp(`mpc job ${jobId} done`, 'g')) ?? []).length, 1, 'completed once');
   await stopWorker(b);
   live.pop();
@@ -113,7 +117,10 @@ test('Redis restarted mid-run: worker and submitter reconnect and finish', { ski
   assert.deepEqual([r.count, r.predictions.length, r.agreement], [3, 3, 1]);
   assert.match(w.stderr(), /lost Redis/);
   assert.match(w.stderr(), /reconnected/);
-  for (const i of [0, 1, 2]) assert.equal((w.stderr().match(new RegExp(`mpc job \\S+-${i} done`, 'g')) ?? []).length, 1, `job ${i} completed once`);
+  for (const i of [0, 1, 2]) {
+    await w.waitFor(new RegExp(`mpc job \\S+-${i} done`), 30_000); // a line may trail the submitter's exit
+    assert.equal((w.stderr().match(new RegExp(`mpc job \\S+-${i} done`, 'g')) ?? []).length, 1, `job ${i} completed once`);
+  }
 });
 
 /** Turn member `i` into a FIFO (a read of it blocks until `fill` or `restore`); returns its real bytes' holder. */
@@ -205,6 +212,7 @@ test('shared storage: a worker killed mid-job; the member is retried elsewhere a
   assert.deepEqual([r.members, r.mode], [members.length, 'shared']);
   // (A stalled job's retry is not a failed attempt for BullMQ, so attemptsMade stays 1: the logs tell.)
   assert.match(b.stderr(), new RegExp(`proteus job ${jobId} started`), 'the surviving worker ran the killed job');
+  await b.waitFor(new RegExp(`proteus job ${jobId} done`), 30_000); // the line may trail the submitter's exit
   assert.equal((b.stderr().match(new RegExp(`proteus job ${jobId} done`, 'g')) ?? []).length, 1, 'completed once, by the survivor');
   sameAsLocal('killed');
   await stopWorker(b);
@@ -227,7 +235,9 @@ test('shared storage: Redis restarted while a member job runs; worker and submit
   assert.equal(await s.exited, 0, s.stderr());
   assert.equal((JSON.parse(s.stdout()) as { members: number }).members, members.length);
   assert.match(w.stderr(), /lost Redis/);
-  for (let i = 0; i < members.length; i++)
+  for (let i = 0; i < members.length; i++) {
+    await w.waitFor(new RegExp(`proteus job \\S+-${i} done`), 30_000); // a line may trail the submitter's exit
     assert.equal((w.stderr().match(new RegExp(`proteus job \\S+-${i} done`, 'g')) ?? []).length, 1, `job ${i} completed once`);
+  }
   sameAsLocal('restarted');
 });
