@@ -215,12 +215,16 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
       // And a weight count near its target (wider blocks drawn from corpus ratios can overshoot it).
       const weights = 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) + side(m) + nodeSide(m);
+      // A residual piece's sentinel without any residual join stands out more than a node count on the
+      // wrong side: the node side (4) must not buy it (it did for 11 of 135 resnet/mobilenet sentinels).
+      const joinless = topo.joins > 0 && t.joins === 0 ? 5 : 0;
       return (
         dn +
         Math.abs(t.joins - topo.joins) +
         Math.abs(t.branches - topo.branches) +
         0.5 * Math.abs(t.dims - topo.dims) +
         dimsSide(t.dims) +
+        joinless +
         copy +
         kernels +
         weights
