@@ -67,8 +67,7 @@ interface Acc {
 /** Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether ORT accepted it. */
 export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
   const g = m.graph;
-  const use = new Map<string, { op: string; slot: number }>();
-  for (const n of g.nodes) n.inputs.forEach((t, slot) => t && g.initializers.has(t) && !use.has(t) && use.set(t, { op: n.opType, slot }));
+  const use = initializerUses(m);
   const a: Acc = {
     n: 0,
     dup: 0,
@@ -92,7 +91,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
   let varMax = NaN;
   let meanMax = NaN;
   for (const [name, t] of g.initializers) {
-    if (t.dtype !== 'float32' || t.data.length < 2 || isMask(t)) continue;
+    if (!countedTensor(t)) continue;
     const d = t.data as Float32Array;
     const n = d.length;
     const u = use.get(name) ?? { op: '', slot: -1 };
@@ -107,15 +106,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     const s = Float32Array.from(d).sort();
     let dup = 0;
     for (let i = 1; i < n; i++) if (s[i] === s[i - 1]) dup++;
-    const { mean: m1, m2, m3, m4 } = centralMoments(d);
-    const sd = Math.sqrt(m2);
-    let tail = 0;
-    let maxZ = 0;
-    const exps = new Map<number, number>();
     for (const v of d) {
-      const z = sd > 0 ? Math.abs(v - m1) / sd : 0;
-      if (z > 3) tail++;
-      if (z > maxZ) maxZ = z;
       if (v === 0) {
         a.zeros++;
         continue;
@@ -125,31 +116,25 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
       const bits = U32[0]!;
       if ((bits & 0xff) === 0) a.lowByte++;
       if (bits & 1) a.lsb++;
-      const ex = (bits >>> 23) & 0xff;
-      exps.set(ex, (exps.get(ex) ?? 0) + 1);
     }
-    let ent = 0;
-    const nz = [...exps.values()].reduce((p, c) => p + c, 0);
-    for (const c of exps.values()) ent -= (c / nz) * Math.log2(c / nz);
+    const sh = tensorShape(d, t.dims, u.op, u.slot);
     a.n += n;
     a.dup += dup;
     a.distinct += (n - dup) / n;
     a.tensors++;
-    if (sd > 0) {
-      a.kurt += n * (m4 / (m2 * m2) - 3);
-      a.skew += n * (m3 / (sd * sd * sd));
+    if (sh.sd > 0) {
+      a.kurt += n * sh.kurt;
+      a.skew += n * sh.skew;
     }
-    a.tail += tail;
-    a.maxZ += maxZ;
-    a.expEnt += n * ent;
-    const ax = channelAxis(u.op, u.slot, t.dims);
-    if (ax >= 0) {
-      const { cv, channels } = channelNormSpread(d, t.dims, ax);
-      if (cv !== undefined) {
-        a.cv += cv;
+    a.tail += sh.tail;
+    a.maxZ += sh.maxZ;
+    a.expEnt += n * exponentEntropy(d);
+    if (sh.channels > 0) {
+      if (sh.cv !== undefined) {
+        a.cv += sh.cv;
         a.cvN++;
       }
-      a.he += sd * Math.sqrt(n / channels);
+      a.he += sh.sd * Math.sqrt(n / sh.channels);
       a.heN++;
     }
   }
@@ -174,6 +159,77 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     Math.log2(Math.max(1, bytes)),
     loads ? 1 : 0,
   ];
+}
+
+/** The first node input that reads each initializer: its op and input slot (channel axes and BatchNorm slots depend on them). */
+export function initializerUses(m: Model): Map<string, { op: string; slot: number }> {
+  const g = m.graph;
+  const use = new Map<string, { op: string; slot: number }>();
+  for (const n of g.nodes) n.inputs.forEach((t, slot) => t && g.initializers.has(t) && !use.has(t) && use.set(t, { op: n.opType, slot }));
+  return use;
+}
+
+/** Tensors the value statistics read: float32, at least 2 values, not an additive attention mask. */
+export function countedTensor(t: Tensor): t is Tensor & { data: Float32Array } {
+  return t.dtype === 'float32' && t.data.length >= 2 && !isMask(t);
+}
+
+/** Plug-in entropy (bits) of the float32 exponents of the non-zero values of `d`. */
+export function exponentEntropy(d: Float32Array): number {
+  const c = new Float64Array(256);
+  let nz = 0;
+  for (const v of d) {
+    if (v === 0) continue;
+    nz++;
+    F32[0] = v;
+    c[(U32[0]! >>> 23) & 0xff]!++;
+  }
+  let h = 0;
+  for (let e = 0; e < 256; e++) if (c[e]! > 0) h -= (c[e]! / nz) * Math.log2(c[e]! / nz);
+  return h;
+}
+
+/** Value-shape statistics of one weight tensor read by input `slot` of an `op`. */
+export interface TensorShape {
+  /** Standard deviation (population); kurtosis and skew are 0 when it is 0. */
+  sd: number;
+  /** Excess kurtosis and skew. */
+  kurt: number;
+  skew: number;
+  /** Values with |z| > 3, the largest |z| and the smallest (signed) z. */
+  tail: number;
+  maxZ: number;
+  minZ: number;
+  /** Coefficient of variation of the channel norms (undefined when all are 0) and the channel count (0: no channel axis). */
+  cv: number | undefined;
+  channels: number;
+}
+
+/** {@link TensorShape} of `d` (dims `dims`), one pass for the z statistics. */
+export function tensorShape(d: Float32Array, dims: readonly number[], op: string, slot: number): TensorShape {
+  const { mean, m2, m3, m4 } = centralMoments(d);
+  const sd = Math.sqrt(m2);
+  let tail = 0;
+  let maxZ = 0;
+  let minZ = Infinity;
+  for (const v of d) {
+    const z = sd > 0 ? (v - mean) / sd : 0;
+    if (Math.abs(z) > 3) tail++;
+    if (Math.abs(z) > maxZ) maxZ = Math.abs(z);
+    if (z < minZ) minZ = z;
+  }
+  const ax = channelAxis(op, slot, dims);
+  const spread = ax >= 0 ? channelNormSpread(d, dims, ax) : { cv: undefined, channels: 0 };
+  return {
+    sd,
+    kurt: sd > 0 ? m4 / (m2 * m2) - 3 : 0,
+    skew: sd > 0 ? m3 / (sd * sd * sd) : 0,
+    tail,
+    maxZ,
+    minZ,
+    cv: spread.cv,
+    channels: spread.channels,
+  };
 }
 
 /** Mean and second to fourth central moments of `d` (population, not bias-corrected). */

@@ -21,17 +21,9 @@
  * again, a bounded number of times (`sentinel.ts`); that moves it only because sentinel tensors are
  * fresh subsets, not their source's values again (`weights.ts`, FRESH).
  */
-import type { Model, Tensor } from '../onnx/ir.js';
-import { centralMoments, channelAxis, channelNormSpread } from './battery.js';
+import type { Model } from '../onnx/ir.js';
+import { countedTensor as counted, exponentEntropy, initializerUses, tensorShape } from './battery.js';
 import type { Rng } from './rng.js';
-
-/** Tensors the battery reads: float32, ≥ 2 values, not an additive mask. */
-function counted(t: Tensor): t is Tensor & { data: Float32Array } {
-  if (t.dtype !== 'float32' || t.data.length < 2) return false;
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) if (d[i]! <= -1e3) return false;
-  return true;
-}
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
@@ -72,22 +64,6 @@ export function duplicateIndices(d: Float32Array): number[] {
     }
   }
   return out;
-}
-
-/** Plug-in entropy (bits) of the exponents of the non-zero values of `d`. */
-function exponentEntropy(d: Float32Array): number {
-  const c = new Float64Array(256);
-  let nz = 0;
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i]!;
-    if (v === 0) continue;
-    nz++;
-    F32[0] = v;
-    c[(U32[0]! >>> 23) & 0xff]!++;
-  }
-  let h = 0;
-  for (let e = 0; e < 256; e++) if (c[e]! > 0) h -= (c[e]! / nz) * Math.log2(c[e]! / nz);
-  return h;
 }
 
 /** A member's value-weighted exponent entropy, exactly as the battery computes it (linear: no duplicate count). */
@@ -158,9 +134,7 @@ function logFactorial(k: number): number {
  * channel-norm cv in 24 % of groups, the largest kurtosis in 15 %).
  */
 export function shapeStats(m: Model): number[] {
-  const g = m.graph;
-  const use = new Map<string, { op: string; slot: number }>();
-  for (const n of g.nodes) n.inputs.forEach((t, slot) => t && g.initializers.has(t) && !use.has(t) && use.set(t, { op: n.opType, slot }));
+  const use = initializerUses(m);
   let n = 0;
   let tensors = 0;
   let kurt = 0;
@@ -173,41 +147,29 @@ export function shapeStats(m: Model): number[] {
   let heN = 0;
   let minZ = 0;
   let minN = 0;
-  for (const [name, t] of g.initializers) {
+  for (const [name, t] of m.graph.initializers) {
     if (!counted(t)) continue;
     const d = t.data;
-    const { mean, m2, m3, m4 } = centralMoments(d);
-    const sd = Math.sqrt(m2);
-    let lo = Infinity;
-    let hi = 0;
-    let tl = 0;
-    for (let i = 0; i < d.length; i++) {
-      const z = sd > 0 ? (d[i]! - mean) / sd : 0;
-      if (Math.abs(z) > 3) tl++;
-      if (Math.abs(z) > hi) hi = Math.abs(z);
-      if (z < lo) lo = z;
-    }
+    const u = use.get(name) ?? { op: '', slot: -1 };
+    const sh = tensorShape(d, t.dims, u.op, u.slot);
     n += d.length;
     tensors++;
-    if (sd > 0) {
-      kurt += d.length * (m4 / (m2 * m2) - 3);
-      skew += d.length * (m3 / (sd * sd * sd));
+    if (sh.sd > 0) {
+      kurt += d.length * sh.kurt;
+      skew += d.length * sh.skew;
       if (d.length >= 16) {
-        minZ += lo;
+        minZ += sh.minZ;
         minN++;
       }
     }
-    tail += tl;
-    maxZ += hi;
-    const u = use.get(name) ?? { op: '', slot: -1 };
-    const ax = channelAxis(u.op, u.slot, t.dims);
-    if (ax >= 0) {
-      const spread = channelNormSpread(d, t.dims, ax);
-      if (spread.cv !== undefined) {
-        cv += spread.cv;
+    tail += sh.tail;
+    maxZ += sh.maxZ;
+    if (sh.channels > 0) {
+      if (sh.cv !== undefined) {
+        cv += sh.cv;
         cvN++;
       }
-      he += sd * Math.sqrt(d.length / spread.channels);
+      he += sh.sd * Math.sqrt(d.length / sh.channels);
       heN++;
     }
   }
