@@ -63,6 +63,10 @@ export interface AttackOptions {
   load?: boolean;
   /** Attack zoo models at their full default size instead of the fast corpus configuration (slow). */
   full?: boolean;
+  /** Obfuscate each model again until it has this many groups (default 20; 1 = one bundle per model). */
+  minGroups?: number;
+  /** Called after each bundle is generated and measured. */
+  onBundle?: (model: string, bundle: number, bundles: number) => void;
   /** Also partition these models (full size) and report (1 + (1 − s)·K)^N with the measured specificity s. */
   searchSpace?: string[];
 }
@@ -76,7 +80,10 @@ export async function attack(o: AttackOptions = {}): Promise<AttackReport & { se
   const models = [];
   for (const r of refs) models.push(await namedModel(r, opts[r], o.full));
   const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
-  const { examples, parts } = await buildExamples(models, { k, size, stats, seed, load: o.load ?? true });
+  const minGroups = o.minGroups ?? 20;
+  if (!(Number.isInteger(minGroups) && minGroups >= 1 && minGroups <= 1000))
+    throw new OptionError(`--min-groups must be an integer from 1 to 1000, got '${minGroups}'`);
+  const { examples, parts } = await buildExamples(models, { k, size, stats, seed, load: o.load ?? true, minGroups, onBundle: o.onBundle });
   const rep = run(examples, parts, k, size, { groupAware: o.groupAware });
   const spaces: SearchSpaceRow[] = [];
   for (const ref of o.searchSpace ?? []) {

@@ -204,6 +204,13 @@ export function registerProteus(program: Command): void {
     .option('--no-load', 'skip the onnxruntime load check of every member (faster; the battery then cannot see invalid decoys)')
     .option('--full', 'attack the zoo models at their full default size instead of the fast corpus configuration (slow)')
     .option(
+      '--min-groups <n>',
+      'obfuscate each model again (fresh partition and sentinels) until it has this many groups; a one-piece model ' +
+        "gives one group per bundle, whose AUC is just the real member's rank (1 = one bundle per model)",
+      posInt('--min-groups'),
+      20,
+    )
+    .option(
       '--search-space <list>',
       'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size ' +
         'and report (1 + (1 − s)·K)^N with the measured specificity s',
@@ -219,10 +226,15 @@ export function registerProteus(program: Command): void {
         groupAware?: boolean;
         full?: boolean;
         load: boolean;
+        minGroups: number;
         searchSpace?: string;
         json?: boolean;
       }) => {
         const split = (v: string): string[] => v.split(',').filter((s) => s);
+        const bar = new Progress(!o.json);
+        const models = split(o.models);
+        let done = 0;
+        bar.start('models', models.length);
         const full = await attack({
           models: split(o.models),
           k: o.k,
@@ -232,8 +244,13 @@ export function registerProteus(program: Command): void {
           groupAware: o.groupAware,
           load: o.load,
           full: o.full,
+          minGroups: o.minGroups,
+          onBundle: (model, b, n) => {
+            if (b === n) done++;
+            bar.update(done, `${model} bundle ${b}/${n}`);
+          },
           searchSpace: split(o.searchSpace ?? ''),
-        });
+        }).finally(() => bar.stop());
         const { searchSpace, ...rep } = full;
         const spaces = searchSpace ?? [];
         if (o.json) return printJson(full);
@@ -244,7 +261,7 @@ export function registerProteus(program: Command): void {
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs ${String(m.groups).padStart(4)} groups  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
               `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }

@@ -284,6 +284,15 @@ export interface ExampleOptions {
   seed?: number;
   /** Check that every member loads in onnxruntime (a statistic of the battery; default true). */
   load?: boolean;
+  /**
+   * Obfuscate each model again (a fresh partition and fresh sentinels) until it has at least this many
+   * groups (default 1: one bundle). A one-piece model gives one group per bundle, and its AUC is then the
+   * real member's rank among 20 sentinels: uniform on [0, 1] for a perfect sampler, so no per-model
+   * bound can be checked on it. With 20 groups the AUC's null spread is ±0.066 (one sd at K = 20).
+   */
+  minGroups?: number;
+  /** Called after each bundle: model name, its bundle index and how many bundles it gets. */
+  onBundle?: (model: string, bundle: number, bundles: number) => void;
 }
 
 /** Structural features followed by the value statistics of an anonymised member. */
@@ -301,19 +310,29 @@ export async function buildExamples(
   const rng = secretRng(opts.seed);
   const examples: Example[] = [];
   const parts: Record<string, number> = {};
+  const load = opts.load !== false;
   let group = 0;
   for (const { name, family, model } of models) {
-    const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed: opts.seed }));
-    parts[name] = subs.length;
     const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
-    const pool = new WeightPool(subs);
     const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
-    for (const sub of subs) {
-      const load = opts.load !== false;
-      examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
-      for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool }))
-        examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
-      group++;
+    let bundles = 1;
+    for (let b = 0; b < bundles; b++) {
+      // Bundle 0 keeps the partition the seed always gave; later bundles draw their own (a seeded
+      // measurement stays reproducible; without a seed every partition is a fresh secret one).
+      const seed = opts.seed === undefined ? undefined : b === 0 ? opts.seed : opts.seed + 7919 * b;
+      const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed }));
+      if (b === 0) {
+        parts[name] = subs.length;
+        bundles = Math.max(1, Math.ceil((opts.minGroups ?? 1) / Math.max(1, subs.length)));
+      }
+      const pool = new WeightPool(subs);
+      for (const sub of subs) {
+        examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
+        for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool }))
+          examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
+        group++;
+      }
+      opts.onBundle?.(name, b + 1, bundles);
     }
   }
   return { examples, parts };
@@ -323,7 +342,10 @@ export async function buildExamples(
 export interface ModelAttack {
   model: string;
   family: string;
+  /** Pieces of one bundle (the first partition). */
   subgraphs: number;
+  /** Groups the AUC and battery are measured on (all bundles of this model, see `minGroups`). */
+  groups: number;
   auc: number;
   /** P(AUC ≥ this) if real members were indistinguishable from sentinels (few subgraphs: large). */
   aucChanceP: number;
@@ -403,6 +425,7 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
       model: name,
       family: ex[0]?.family ?? name,
       subgraphs: parts[name]!,
+      groups: lb.filter(Boolean).length,
       auc: auc(sc, lb),
       aucChanceP: aucChanceP(auc(sc, lb), lb.filter(Boolean).length, lb.filter((r) => !r).length),
       specificity: s,

@@ -103,9 +103,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
       }
     }
     if (u.op === 'BatchNormalization' && u.slot === 3) for (const v of d) meanMax = Number.isNaN(meanMax) ? Math.abs(v) : Math.max(meanMax, Math.abs(v));
-    const s = Float32Array.from(d).sort();
-    let dup = 0;
-    for (let i = 1; i < n; i++) if (s[i] === s[i - 1]) dup++;
+    const dup = duplicateCount(d);
     for (const v of d) {
       if (v === 0) {
         a.zeros++;
@@ -159,6 +157,38 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     Math.log2(Math.max(1, bytes)),
     loads ? 1 : 0,
   ];
+}
+
+/**
+ * How many values of `d` equal an earlier one (n − distinct), with −0 equal to +0 and NaN equal to
+ * nothing, as a numeric sort would compare them. An LSD radix sort of the bit patterns (3 passes of
+ * 11 bits): 5–6× faster than `Float32Array.sort` on the 17M-value members of VGG-16 pieces.
+ */
+export function duplicateCount(d: Float32Array): number {
+  const n = d.length;
+  const bits = new Uint32Array(d.buffer, d.byteOffset, n);
+  let a = new Uint32Array(n);
+  let b = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = bits[i] === 0x80000000 ? 0 : bits[i]!;
+  const count = new Uint32Array(2048);
+  for (const shift of [0, 11, 22]) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(a[i]! >>> shift) & 2047]!++;
+    let sum = 0;
+    for (let j = 0; j < 2048; j++) {
+      const c = count[j]!;
+      count[j] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const v = a[i]!;
+      b[count[(v >>> shift) & 2047]!++] = v;
+    }
+    [a, b] = [b, a];
+  }
+  let dup = 0;
+  for (let i = 1; i < n; i++) if (a[i] === a[i - 1] && (a[i]! & 0x7fffffff) <= 0x7f800000) dup++;
+  return dup;
 }
 
 /** The first node input that reads each initializer: its op and input slot (channel axes and BatchNorm slots depend on them). */

@@ -120,11 +120,13 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
     'resnet20,lenet5',
     '--opt',
     'lenet5:pool=avg',
+    '--min-groups',
+    '3',
     '--json',
   ]);
   const rep = JSON.parse(stdout) as {
     specificity: number;
-    models: { model: string; subgraphs: number; specificity: number }[];
+    models: { model: string; subgraphs: number; groups: number; specificity: number }[];
     searchSpace: {
       model: string;
       subgraphs: number;
@@ -145,6 +147,10 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
     assert.ok(r.log10SearchSpace <= r.log10SearchSpaceNoAdversary);
   }
   assert.deepEqual(rep.searchSpace.find((r) => r.model === 'lenet5')!.options, { pool: 'avg' });
+  // --min-groups obfuscates a model again until it has that many groups (lenet5: 2 pieces at size 8, twice).
+  const lenet = rep.models.find((m) => m.model === 'lenet5')!;
+  assert.deepEqual([lenet.subgraphs, lenet.groups], [2, 4]);
+  assert.ok(rep.models.every((m) => m.groups >= 3));
 });
 
 test('group-aware adversary finds a real member that only stands out within its group', () => {

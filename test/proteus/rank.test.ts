@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { corpusStats, generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
+import { corpusStats, duplicateCount, generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
 import { compositionStats, duplicateIndices, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
 
 /** Sorted-compare duplicate count, as the battery counts them. */
@@ -13,6 +13,21 @@ function sortedDups(d: Float32Array): number {
   for (let i = 1; i < s.length; i++) if (s[i] === s[i - 1]) k++;
   return k;
 }
+
+test('the battery radix duplicate count equals the sorted compare (−0 = +0, NaN equals nothing, empty and one-value tensors)', () => {
+  const rng = new Prng(9);
+  const cases = [
+    new Float32Array(0),
+    new Float32Array([1.5]),
+    new Float32Array([0, -0, 0, Number.NaN, Number.NaN, 2, 2, -2, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]),
+    weights(50_000, 0.05, 0.2, rng),
+    Float32Array.from({ length: 70_000 }, () => Math.round((rng.next() - 0.5) * 4000) / 1000),
+  ];
+  for (const d of cases) assert.equal(duplicateCount(d), sortedDups(d), `n=${d.length}`);
+  // A view into a larger buffer counts only its own values.
+  const big = new Float32Array([7, 7, 7, 1, 2, 3]);
+  assert.equal(duplicateCount(big.subarray(3)), 0);
+});
 
 /** Laplace-like weights with `share` of the values copies of others (a piece that repeats values more than chance). */
 function weights(n: number, scale: number, share: number, rng: Prng): Float32Array {
