@@ -315,16 +315,16 @@ export async function buildExamples(
   for (const { name, family, model } of models) {
     const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
     const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
-    let bundles = 1;
-    for (let b = 0; b < bundles; b++) {
+    // Bundles until the model has `minGroups` groups (partitions of later bundles may have fewer pieces).
+    const first = group;
+    let bundles: number;
+    for (let b = 0; b === 0 || group - first < (opts.minGroups ?? 1); b++) {
       // Bundle 0 keeps the partition the seed always gave; later bundles draw their own (a seeded
       // measurement stays reproducible; without a seed every partition is a fresh secret one).
       const seed = opts.seed === undefined ? undefined : b === 0 ? opts.seed : opts.seed + 7919 * b;
       const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed }));
-      if (b === 0) {
-        parts[name] = subs.length;
-        bundles = Math.max(1, Math.ceil((opts.minGroups ?? 1) / Math.max(1, subs.length)));
-      }
+      if (b === 0) parts[name] = subs.length;
+      if (!subs.length) break;
       const pool = new WeightPool(subs);
       for (const sub of subs) {
         examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
@@ -332,6 +332,7 @@ export async function buildExamples(
           examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
         group++;
       }
+      bundles = b + 1 + Math.max(0, Math.ceil(((opts.minGroups ?? 1) - (group - first)) / subs.length));
       opts.onBundle?.(name, b + 1, bundles);
     }
   }
