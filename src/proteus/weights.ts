@@ -22,7 +22,7 @@
  * quantised weights) are resampled exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
-import { channelAxis } from './battery.js';
+import { channelAxis, duplicateCount } from './battery.js';
 import type { Rng } from './rng.js';
 import { fanIn, weightKey } from './stats.js';
 
@@ -262,9 +262,7 @@ export class WeightPool {
 /** Scales, channel scales, standardised values, discreteness and bit grid of a real tensor. */
 function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: number): Source {
   const n = d.length;
-  const sorted = Float32Array.from(d).sort();
-  let distinct = 1;
-  for (let i = 1; i < n; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
+  const distinct = n - duplicateCount(d);
   const bits = new Uint32Array(d.buffer, d.byteOffset, n);
   let zeroBits = 23;
   for (let i = 0; i < n && zeroBits > 0; i++) {
