@@ -74,15 +74,15 @@ export interface AttackOptions {
 /** Train the adversary on sentinel bundles of `models` and report its AUC, specificity and the single-statistic battery. */
 export async function attack(o: AttackOptions = {}): Promise<AttackReport & { searchSpace?: SearchSpaceRow[] }> {
   const { k, size, seed } = checkCommon(o);
+  const minGroups = o.minGroups ?? 20;
+  if (!(Number.isInteger(minGroups) && minGroups >= 1 && minGroups <= 1000))
+    throw new OptionError(`--min-groups must be an integer from 1 to 1000, got '${minGroups}'`);
   const { attack: run, buildExamples, CORPUS_CONFIGS, corpusStats, log10SearchSpace, partitionModel } = await import('../proteus/index.js');
   const opts = o.modelOptions ?? {};
   const refs = o.models ?? ['fmnist-cnn', 'lenet5', 'resnet20', 'resnet18', 'resnet50', 'vgg16', 'mobilenetv2', 'bert-base', 'gpt2-small'];
   const models = [];
   for (const r of refs) models.push(await namedModel(r, opts[r], o.full));
   const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
-  const minGroups = o.minGroups ?? 20;
-  if (!(Number.isInteger(minGroups) && minGroups >= 1 && minGroups <= 1000))
-    throw new OptionError(`--min-groups must be an integer from 1 to 1000, got '${minGroups}'`);
   const { examples, parts } = await buildExamples(models, { k, size, stats, seed, load: o.load ?? true, minGroups, onBundle: o.onBundle });
   const rep = run(examples, parts, k, size, { groupAware: o.groupAware });
   const spaces: SearchSpaceRow[] = [];

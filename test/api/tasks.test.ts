@@ -136,14 +136,16 @@ test('smartpaf.listPafs with plots, mergeReports and the runFile/table checks be
 });
 
 test('proteus.attack and proteus.report on small zoo models; typed errors', async () => {
-  const rep = await proteus.attack({ models: ['fmnist-cnn', 'lenet5', 'resnet20'], k: 3, load: false, searchSpace: ['lenet5'] });
+  const rep = await proteus.attack({ models: ['fmnist-cnn', 'lenet5', 'resnet20'], k: 3, load: false, searchSpace: ['lenet5'], minGroups: 4 });
   assert.equal(rep.k, 3);
+  assert.ok(rep.models.every((m) => m.groups >= 4));
   assert.ok(rep.auc >= 0 && rep.auc <= 1);
   assert.equal(rep.searchSpace![0]!.model, 'lenet5');
   const html = join(tmp, 'proteus', 'r.html');
   await proteus.report(html, { models: ['fmnist-cnn'], k: 3 });
   assert.match(readFileSync(html, 'utf8'), /Proteus partition report/);
   await rejects(proteus.attack({ k: 0 }), OptionError, /--k must be a positive integer/);
+  await rejects(proteus.attack({ minGroups: 0 }), OptionError, /--min-groups must be an integer from 1 to 1000/);
   await rejects(proteus.report(html, { models: [join(tmp, 'nope.onnx')] }), ModelError, /no such model file/);
 });
 
