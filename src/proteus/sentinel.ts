@@ -181,11 +181,13 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     const raw = prof.nodes * 2 ** (0.2 * (draw - position));
     const target = Math.max(1, above ? Math.max(prof.nodes, Math.round(raw)) : Math.min(prof.nodes, Math.round(raw)));
     const tol = Math.max(2, target * 0.15);
-    // A node count on the wrong side of the real one (ties allowed: a structural copy ties) costs
-    // more than any shape criterion, less than the weight count's side.
+    // A node count on the wrong side of the real one costs more than any shape criterion, less than
+    // the weight count's side. A tie costs as much as a residual join too few or too many: free ties
+    // made ResNet-18's below-drawn sentinels tie (16 of 20 at the real count) while the above-drawn
+    // went above, leaving the real piece the smallest of its group.
     const nodeSide = (m: Model): number => {
       const d = m.graph.nodes.length - real.graph.nodes.length;
-      return d === 0 || d > 0 === above ? 0 : 4;
+      return d === 0 ? (target === prof.nodes ? 0 : 2) : d > 0 === above ? 0 : 4;
     };
     // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
     // than its sentinels in 5 of 6 groups: the learned adversary's strongest feature there).
