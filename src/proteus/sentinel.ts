@@ -184,10 +184,12 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // A node count on the wrong side of the real one costs more than any shape criterion, less than
     // the weight count's side. A tie costs as much as a residual join too few or too many: free ties
     // made ResNet-18's below-drawn sentinels tie (16 of 20 at the real count) while the above-drawn
-    // went above, leaving the real piece the smallest of its group.
+    // went above, leaving the real piece the smallest of its group. CNN pieces only: transformer
+    // layers come in few sizes, where ties are what the real pieces' neighbours look like.
+    const tie = blocks.length && target !== prof.nodes ? 2 : 0;
     const nodeSide = (m: Model): number => {
       const d = m.graph.nodes.length - real.graph.nodes.length;
-      return d === 0 ? (target === prof.nodes ? 0 : 2) : d > 0 === above ? 0 : 4;
+      return d === 0 ? tie : d > 0 === above ? 0 : 4;
     };
     // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
     // than its sentinels in 5 of 6 groups: the learned adversary's strongest feature there).
