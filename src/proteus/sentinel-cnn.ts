@@ -135,6 +135,12 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     return near ?? (w >= 8 ? Math.round(w / 8) * 8 : Math.max(1, Math.round(w)));
   };
   const branches = branchesFor(prof, stats);
+  // Whether this sentinel is drawn above (1) or below (-1) the real node count. Below, most attempts
+  // are tight: every part takes its shortest form and no block overshoots the budget (whole blocks
+  // with slack never came out smaller than ResNet-18's real pieces, which are cut inside blocks);
+  // the others keep the slack, so a piece whose joins need whole blocks still gets joined attempts.
+  const lean = Math.sign(target - prof.nodes);
+  const tight = lean < 0 && rng.next() < 0.75;
 
   // ---- entry: join every input into one value, as the tail of a residual block does.
   // The join lands on the deepest input, preferring one the real subgraph adds as an identity shortcut.
@@ -151,14 +157,14 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
       if (branches.length && rng.next() < 0.75) {
         const m = g.mark();
         try {
-          const y = g.branchTail(a, stride, co, branches, snap);
+          const y = g.branchTail(a, stride, co, branches, snap, tight);
           if (y && g.params <= g.budget) return y;
         } catch (e) {
           if (!(e instanceof Dead)) throw e;
         }
         g.rollback(m);
       }
-      if (rng.next() < 0.5) return g.unit(a, co, stride, 'BatchNormalization');
+      if (tight || rng.next() < 0.5) return g.unit(a, co, stride, 'BatchNormalization');
       const dw = prof.depthwise && rng.next() < 0.7;
       const first = dw ? g.unit(a, C(a), stride, g.actOp, 3, C(a)) : g.unit(a, g.pick(menu, co), stride, g.actOp);
       return g.unit(first, co, 1, 'BatchNormalization', dw ? 1 : undefined);
@@ -220,7 +226,7 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     // A width the real subgraph's convs never produce (an image) is widened first, as real stems do.
     const raw = (prof.ops.Conv ?? 0) > 0 && !prof.channels.includes(C(x));
     const ok = pool.filter((t) => {
-      if (t.nodes.length > left + 4 || !g.fits(g.blockCost(x, t, widthOf(t, nw)))) return false;
+      if (t.nodes.length > left + (tight ? 0 : 4) || !g.fits(g.blockCost(x, t, widthOf(t, nw)))) return false;
       if (raw && (t.out !== 'new' || t.nodes[0]!.op !== 'Conv')) return false;
       if (t.stride === 1) return true;
       const f = factor(hx, t.stride * ht);
@@ -327,7 +333,6 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     // blocks its input allows (LeNet-5) had no sentinel deeper than itself.
     const realGemms = prof.ops.Gemm ?? 1;
     // The extra layer only where the node target is above the real count, the missing one only below.
-    const lean = Math.sign(target - prof.nodes);
     const gemms = realGemms >= 2 ? Math.max(2, realGemms + (lean === 0 ? rng.int(3) - 1 : lean * rng.int(2))) : Math.max(1, realGemms);
     // Hidden widths of a classifier head shrink towards the output (4096, 4096, 1000; 120, 84, 10).
     let wmax = Infinity;

@@ -349,8 +349,9 @@ export class Gen {
   /**
    * The end of a learned residual block's main branch on `a`, from one of its convs on, with total
    * stride `stride` and `co` output channels (the Add operand); undefined when no branch fits.
+   * `short`: only the shortest tails (a piece drawn smaller than the real one starts at the last conv).
    */
-  branchTail(a: Val, stride: number, co: number, branches: readonly Branch[], snap: (w: number) => number): Val | undefined {
+  branchTail(a: Val, stride: number, co: number, branches: readonly Branch[], snap: (w: number) => number, short = false): Val | undefined {
     const opts: { t: BlockTemplate; sub: number[] }[] = [];
     for (const { t, chain } of branches) {
       for (let s = 0; s < chain.length; s++) {
@@ -362,8 +363,10 @@ export class Gen {
         opts.push({ t, sub });
       }
     }
-    if (!opts.length) return undefined;
-    const { t, sub } = opts[this.rng.int(opts.length)]!;
+    const min = Math.min(...opts.map((q) => q.sub.length));
+    const pool = short ? opts.filter((q) => q.sub.length === min) : opts;
+    if (!pool.length) return undefined;
+    const { t, sub } = pool[this.rng.int(pool.length)]!;
     // Channels of the block's input: the output's for an identity block, else this input's.
     return this.chainOn(a, t, sub, co, t.out === 'in' || sub[0] !== 0 ? co : num(a.shape[1]!), snap);
   }

@@ -166,6 +166,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   }
   const { dup: realDup, ent: realEnt, shape: realShape } = realMix;
   const out: Model[] = [];
+  // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
+  const place = { want: 0, got: 0 };
   const build = (): Model => {
     // One draw places a sentinel above or below the real piece in weight count *and* node count.
     // The node target used to be drawn around the real count alone, which left the rank to what the
@@ -181,11 +183,18 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     const raw = prof.nodes * 2 ** (0.2 * (draw - position));
     const target = Math.max(1, above ? Math.max(prof.nodes, Math.round(raw)) : Math.min(prof.nodes, Math.round(raw)));
     const tol = Math.max(2, target * 0.15);
-    // A node count on the wrong side of the real one (ties allowed: a structural copy ties) costs
-    // more than any shape criterion, less than the weight count's side.
+    // A node count on the wrong side of the real one costs more than any shape criterion, less than
+    // the weight count's side. CNN pieces also keep the group's realised node-count place on its
+    // drawn one: sentinels drawn below tie when no smaller structure keeps the real joins, those
+    // drawn above went above, and ResNet-18's real pieces (cut inside blocks, as small as their
+    // joins allow) were the smallest of their groups. So while the group is ahead of its place,
+    // a tie costs 2 to a sentinel drawn below and going above costs 2 to one drawn above (as much
+    // as a residual join too few). Transformer layers come in few sizes: their ties stay free.
+    const ahead = blocks.length ? place.got - place.want : 0;
     const nodeSide = (m: Model): number => {
       const d = m.graph.nodes.length - real.graph.nodes.length;
-      return d === 0 || d > 0 === above ? 0 : 4;
+      if (d === 0) return blocks.length && !above && ahead > -0.5 ? 2 : 0;
+      return d > 0 !== above ? 4 : above && ahead > 0.5 ? 2 : 0;
     };
     // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
     // than its sentinels in 5 of 6 groups: the learned adversary's strongest feature there).
@@ -261,6 +270,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         }
       }
     }
+    const d = best ? best.graph.nodes.length - real.graph.nodes.length : 0;
+    place.want += above ? 1 : 0;
+    place.got += d > 0 ? 1 : d === 0 ? 0.5 : 0;
     if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
     // Each sentinel reads the weights of one real subgraph (drawn secretly), as a real piece would.
     FILLS.get(best)?.(pool, rng.int(Math.max(1, pool.parts)));
