@@ -236,7 +236,7 @@ export function registerProteus(program: Command): void {
         let done = 0;
         bar.start('models', models.length);
         const full = await attack({
-          models: split(o.models),
+          models,
           k: o.k,
           size: o.size,
           seed: o.seed,

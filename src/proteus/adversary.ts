@@ -287,7 +287,7 @@ export interface ExampleOptions {
   /**
    * Obfuscate each model again (a fresh partition and fresh sentinels) until it has at least this many
    * groups (default 1: one bundle). A one-piece model gives one group per bundle, and its AUC is then the
-   * real member's rank among 20 sentinels: uniform on [0, 1] for a perfect sampler, so no per-model
+   * real member's rank among its K sentinels: uniform on [0, 1] for a perfect sampler, so no per-model
    * bound can be checked on it. With 20 groups the AUC's null spread is ±0.066 (one sd at K = 20).
    */
   minGroups?: number;
