@@ -22,7 +22,7 @@
  * fresh subsets, not their source's values again (`weights.ts`, FRESH).
  */
 import type { Model } from '../onnx/ir.js';
-import { countedTensor as counted, exponentEntropy, initializerUses, tensorShape } from './battery.js';
+import { countedTensor as counted, duplicateCount, exponentEntropy, initializerUses, tensorShape } from './battery.js';
 import type { Rng } from './rng.js';
 
 const F32 = new Float32Array(1);
@@ -86,7 +86,7 @@ export function compositionStats(m: Model): [number, number] {
   for (const t of m.graph.initializers.values()) {
     if (!counted(t)) continue;
     n += t.data.length;
-    dups += duplicateIndices(t.data).length;
+    dups += duplicateCount(t.data);
     ent += t.data.length * exponentEntropy(t.data);
   }
   return n ? [dups / n, ent / n] : [NaN, NaN];

@@ -270,10 +270,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         }
       }
     }
-    const d = best ? best.graph.nodes.length - real.graph.nodes.length : 0;
+    if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
+    const d = best.graph.nodes.length - real.graph.nodes.length;
     place.want += above ? 1 : 0;
     place.got += d > 0 ? 1 : d === 0 ? 0.5 : 0;
-    if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
     // Each sentinel reads the weights of one real subgraph (drawn secretly), as a real piece would.
     FILLS.get(best)?.(pool, rng.int(Math.max(1, pool.parts)));
     return best;
