@@ -30,13 +30,20 @@ export interface SearchSpaceRow {
 }
 
 /** A model reference for attack/report: zoo names use their fast corpus configuration (overridden by `opts`), or their full default size with `full`. */
-async function namedModel(ref: string, opts: Record<string, string> = {}, full = false): Promise<{ name: string; family: string; model: Model }> {
+async function namedModel(
+  ref: string,
+  opts: Record<string, string> = {},
+  full = false,
+): Promise<{ name: string; family: string; model: Model; rebuild?: (bundle: number) => Model }> {
   const { CORPUS_CONFIGS, familyOf } = await import('../proteus/index.js');
   const cfg = CORPUS_CONFIGS[ref];
   const base = cfg && !full ? Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)])) : {};
   const { model } = cfg ? resolveModel(ref, { ...base, ...opts }) : resolveModel(ref);
   const name = cfg ? ref : basename(ref);
-  return { name, family: familyOf(name), model };
+  // A zoo architecture can be built again with other weights (its `seed` option plus the bundle index).
+  const seed = Number(opts.seed ?? 0);
+  const rebuild = cfg ? (b: number): Model => resolveModel(ref, { ...base, ...opts, seed: String(seed + b) }).model : undefined;
+  return { name, family: familyOf(name), model, rebuild };
 }
 
 function checkCommon(o: { k?: number; size?: number; seed?: number }): { k: number; size: number; seed: number } {
@@ -65,6 +72,12 @@ export interface AttackOptions {
   full?: boolean;
   /** Obfuscate each model again until it has this many groups (default 20; 1 = one bundle per model). */
   minGroups?: number;
+  /**
+   * Zoo models: each bundle after the first is the architecture with fresh weights (zoo seed + bundle
+   * index), so a one-piece model's groups hold different real members (default true; false keeps one
+   * weight draw, whose per-model AUC is one member's quantile whatever the group count). Files are never rebuilt.
+   */
+  freshWeights?: boolean;
   /** Called after each bundle is generated and measured. */
   onBundle?: (model: string, bundle: number, bundles: number) => void;
   /** Also partition these models (full size) and report (1 + (1 − s)·K)^N with the measured specificity s. */
@@ -81,7 +94,10 @@ export async function attack(o: AttackOptions = {}): Promise<AttackReport & { se
   const opts = o.modelOptions ?? {};
   const refs = o.models ?? ['fmnist-cnn', 'lenet5', 'resnet20', 'resnet18', 'resnet50', 'vgg16', 'mobilenetv2', 'bert-base', 'gpt2-small'];
   const models = [];
-  for (const r of refs) models.push(await namedModel(r, opts[r], o.full));
+  for (const r of refs) {
+    const m = await namedModel(r, opts[r], o.full);
+    models.push(o.freshWeights === false ? { ...m, rebuild: undefined } : m);
+  }
   const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
   const { examples, parts } = await buildExamples(models, { k, size, stats, seed, load: o.load ?? true, minGroups, onBundle: o.onBundle });
   const rep = run(examples, parts, k, size, { groupAware: o.groupAware });

@@ -211,6 +211,11 @@ export function registerProteus(program: Command): void {
       20,
     )
     .option(
+      '--no-fresh-weights',
+      'keep one weight draw per zoo model in every bundle (its one-piece models then have one real member, whose ' +
+        'rank no group count averages out); by default each bundle after the first rebuilds the zoo model with seed + bundle',
+    )
+    .option(
       '--search-space <list>',
       'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size ' +
         'and report (1 + (1 − s)·K)^N with the measured specificity s',
@@ -227,6 +232,7 @@ export function registerProteus(program: Command): void {
         full?: boolean;
         load: boolean;
         minGroups: number;
+        freshWeights: boolean;
         searchSpace?: string;
         json?: boolean;
       }) => {
@@ -245,6 +251,7 @@ export function registerProteus(program: Command): void {
           load: o.load,
           full: o.full,
           minGroups: o.minGroups,
+          freshWeights: o.freshWeights,
           onBundle: (model, b, n) => {
             if (b === n) done++;
             bar.update(done, `${model} bundle ${b}/${n}`);
@@ -261,7 +268,7 @@ export function registerProteus(program: Command): void {
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs ${String(m.groups).padStart(4)} groups  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs ${String(m.groups).padStart(4)} groups ${String(m.reals).padStart(4)} reals  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
               `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }

@@ -288,7 +288,8 @@ export interface ExampleOptions {
    * Obfuscate each model again (a fresh partition and fresh sentinels) until it has at least this many
    * groups (default 1: one bundle). A one-piece model gives one group per bundle, and its AUC is then the
    * real member's rank among its K sentinels: uniform on [0, 1] for a perfect sampler, so no per-model
-   * bound can be checked on it. With 20 groups the AUC's null spread is ±0.066 (one sd at K = 20).
+   * bound can be checked on it. With 20 groups of 20 different real members the AUC's null spread is
+   * ±0.066 (one sd at K = 20); with one fixed real member it stays uniform (see `ModelAttack.reals`).
    */
   minGroups?: number;
   /** Called after each bundle: model name, its bundle index and how many bundles it gets. */
@@ -304,7 +305,7 @@ async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v
 
 /** Real subgraphs (anonymised like bundle members) and their sentinels, as labelled examples. */
 export async function buildExamples(
-  models: readonly { name: string; family: string; model: Model }[],
+  models: readonly { name: string; family: string; model: Model; rebuild?: (bundle: number) => Model }[],
   opts: ExampleOptions,
 ): Promise<{ examples: Example[]; parts: Record<string, number> }> {
   const rng = secretRng(opts.seed);
@@ -312,9 +313,9 @@ export async function buildExamples(
   const parts: Record<string, number> = {};
   const load = opts.load !== false;
   let group = 0;
-  for (const { name, family, model } of models) {
-    const modelOps = new Set(model.graph.nodes.map((n) => n.opType));
-    const header = { irVersion: model.irVersion, opsetImports: model.opsetImports };
+  for (const { name, family, model: model0, rebuild } of models) {
+    const modelOps = new Set(model0.graph.nodes.map((n) => n.opType));
+    const header = { irVersion: model0.irVersion, opsetImports: model0.opsetImports };
     // Bundles until the model has `minGroups` groups (partitions of later bundles may have fewer pieces).
     const first = group;
     let bundles: number;
@@ -322,6 +323,9 @@ export async function buildExamples(
       // Bundle 0 keeps the partition the seed always gave; later bundles draw their own (a seeded
       // measurement stays reproducible; without a seed every partition is a fresh secret one).
       const seed = opts.seed === undefined ? undefined : b === 0 ? opts.seed : opts.seed + 7919 * b;
+      // A model that can be rebuilt (a zoo architecture) gets fresh weights per bundle: with one
+      // fixed weight draw, a one-piece model's real member is the same file in every group.
+      const model = b > 0 && rebuild ? rebuild(b) : model0;
       const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed }));
       if (b === 0) parts[name] = subs.length;
       if (!subs.length) break;
@@ -347,6 +351,12 @@ export interface ModelAttack {
   subgraphs: number;
   /** Groups the AUC and battery are measured on (all bundles of this model, see `minGroups`). */
   groups: number;
+  /**
+   * Distinct real members among them (equal feature vectors count once). A one-piece model with one
+   * fixed weight draw has one: its AUC is then that member's quantile among the sentinels, uniform
+   * on [0, 1] for a perfect sampler however many groups there are; `aucChanceP` counts these.
+   */
+  reals: number;
   auc: number;
   /** P(AUC ≥ this) if real members were indistinguishable from sentinels (few subgraphs: large). */
   aucChanceP: number;
@@ -422,13 +432,15 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
     const sc = ex.map((e) => score.get(e)!);
     const lb = ex.map((e) => e.real);
     const s = specificityAt(sc, lb);
+    const reals = new Set(ex.filter((e) => e.real).map((e) => e.x.join(','))).size;
     return {
       model: name,
       family: ex[0]?.family ?? name,
       subgraphs: parts[name]!,
       groups: lb.filter(Boolean).length,
+      reals,
       auc: auc(sc, lb),
-      aucChanceP: aucChanceP(auc(sc, lb), lb.filter(Boolean).length, lb.filter((r) => !r).length),
+      aucChanceP: aucChanceP(auc(sc, lb), reals, lb.filter((r) => !r).length),
       specificity: s,
       log10SearchSpace: log10SearchSpace(s, k, parts[name]!),
       battery: batteryReport(rows, name),

@@ -140,7 +140,9 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
   // with slack never came out smaller than ResNet-18's real pieces, which are cut inside blocks);
   // the others keep the slack, so a piece whose joins need whole blocks still gets joined attempts.
   const lean = Math.sign(target - prof.nodes);
-  const tight = lean < 0 && rng.next() < 0.75;
+  // (Only pieces with residual joins: tight plain stacks made LeNet-5's below-drawn sentinels lose
+  // whole conv blocks, and its initializers-per-node share rose from 0.57 to 0.72.)
+  const tight = lean < 0 && (prof.ops.Add ?? 0) > 0 && rng.next() < 0.75;
 
   // ---- entry: join every input into one value, as the tail of a residual block does.
   // The join lands on the deepest input, preferring one the real subgraph adds as an identity shortcut.
@@ -205,11 +207,13 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
   const ratioPick = new Map<BlockTemplate, number>();
   // Only ratios that stay within the piece's width range: a stem's 3 → 64 ratio applied to 64
   // channels gave 1,368-channel convolutions no real window has.
-  const [lo, hi] = [Math.min(...menu), Math.max(...menu)];
+  // Nor below half the real subgraph's narrowest conv: a ratio applied to a 1-channel image gave
+  // fmnist-cnn 2-channel convolutions, the smallest sentinels of every group.
+  const [lo, hi] = [prof.channels.length ? Math.min(...prof.channels) / 2 : Math.min(...menu) / 4, Math.max(...menu)];
   const widthOf = (t: BlockTemplate, dflt: number): number => {
     if (!ratioPick.has(t)) {
       const w = t.ratios.length && rng.next() < 0.5 ? snap(C(x) * g.pick(t.ratios, 1)) : 0;
-      ratioPick.set(t, w >= lo / 4 && w <= 2 * hi ? w : 0);
+      ratioPick.set(t, w >= lo && w <= 2 * hi ? w : 0);
     }
     return ratioPick.get(t) || dflt;
   };
@@ -221,10 +225,13 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     const left = budget - g.nodes.length;
     const hx = H(x);
     const need = mainOut === undefined ? 0 : Math.log2(Math.max(1, hx / ht));
-    const nw = nextWidth(C(x));
-    ratioPick.clear();
-    // A width the real subgraph's convs never produce (an image) is widened first, as real stems do.
+    // A width the real subgraph's convs never produce (an image) is widened first, as real stems do;
+    // a sentinel drawn below the real piece gets a stem half as wide half the time (with the real
+    // stem width only, fmnist-cnn's below-drawn sentinels were its own structure again; a wider stem
+    // above spends the weight budget on the head and ends with fewer blocks, on the wrong side).
     const raw = (prof.ops.Conv ?? 0) > 0 && !prof.channels.includes(C(x));
+    const nw = raw && lean < 0 && rng.next() < 0.5 ? snap(nextWidth(C(x)) / 2) : nextWidth(C(x));
+    ratioPick.clear();
     const ok = pool.filter((t) => {
       if (t.nodes.length > left + (tight ? 0 : 4) || !g.fits(g.blockCost(x, t, widthOf(t, nw)))) return false;
       if (raw && (t.out !== 'new' || t.nodes[0]!.op !== 'Conv')) return false;
@@ -325,7 +332,10 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
     if (o.shape!.length !== 2) return;
     let y = mainVal;
     const yop = g.nodes.find((n) => n.outputs[0] === y.name)?.opType;
-    if (prof.pairs.includes('MaxPool>Flatten') && yop !== 'MaxPool' && H(y) >= 2) y = g.pool2(y, 'MaxPool', 2, 2, 0);
+    // The conv stack ends as the real one does before its head: on the pooling op that feeds the real
+    // Flatten (every fmnist-cnn sentinel ended in Relu > Flatten, the real one in AveragePool > Flatten).
+    const headPoolOp = (['MaxPool', 'AveragePool'] as const).find((p) => prof.pairs.includes(`${p}>Flatten`));
+    if (headPoolOp && yop !== headPoolOp && H(y) >= 2) y = g.pool2(y, headPoolOp, 2, 2, 0);
     if (g.has('GlobalAveragePool')) y = g.gapFlatten(y);
     else y = g.node('Flatten', [y.name], { axis: { kind: 'int', value: 1 } }, [y.shape[0]!, sizeOf(y.shape.slice(1).map(num))]);
     // A head of several dense layers gets one fewer or one more hidden layer half the time (never

@@ -45,6 +45,8 @@ export const same = (a: readonly Dim[], b: readonly Dim[]): boolean => a.length 
 const EMPTY = new Float32Array(0);
 /** How to draw the weights of a finished attempt (only the kept attempt pays for it). */
 export const FILLS = new WeakMap<Model, (pool: WeightPool, part: number, again?: boolean) => void>();
+/** The weight kind (`weightKey`) of each sentinel weight tensor, known before its values are drawn. */
+export const KINDS = new WeakMap<Tensor, string>();
 
 /** Raised inside one attempt when the random walk cannot be completed; the attempt is retried. */
 export class Dead extends Error {}
@@ -120,6 +122,7 @@ export class Gen {
     // Values are drawn only for the attempt that is kept (see `fillWeights`): attempts are cheap.
     const t: Tensor = { dtype: 'float32', dims, data: EMPTY };
     this.inits.set(name, t);
+    KINDS.set(t, key);
     this.lazy.push({ t, op, slot, key, mean: st.mean, std });
     return name;
   }

@@ -14,7 +14,7 @@ import { compositionStats, memberEntropy, onSide, shapeStats, steerDuplicates } 
 import type { Rng } from './rng.js';
 import { secretRng } from './rng.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
-import { Dead, FILLS, same } from './sentinel-gen.js';
+import { Dead, FILLS, KINDS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
 import { attempt } from './sentinel-walk.js';
 import type { OpStats } from './stats.js';
@@ -168,7 +168,19 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const out: Model[] = [];
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
-  const build = (): Model => {
+  // Share of a sentinel's values that repeat a constant tensor's one value (zero biases): duplicates
+  // that steering cannot remove. Sentinels drawn below the real duplicate fraction avoid structures
+  // whose constants alone put them above it: LeNet-5's deeper heads (a zero bias per layer) did, and
+  // its real member had fewer duplicates than 79 % of its sentinels.
+  const constantShare = (m: Model): number => {
+    let rep = 0;
+    for (const t of m.graph.initializers.values()) {
+      const kind = KINDS.get(t);
+      if (kind !== undefined && pool.constant(kind)) rep += sizeOf(t.dims) - 1;
+    }
+    return rep / Math.max(1, paramsOf(m));
+  };
+  const build = (dupUp: boolean): Model => {
     // One draw places a sentinel above or below the real piece in weight count *and* node count.
     // The node target used to be drawn around the real count alone, which left the rank to what the
     // blocks can build: LeNet-5's real piece (two conv blocks, the deepest its 28×28 input allows) had
@@ -227,7 +239,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // A residual piece's sentinel without any residual join stands out more than a node count on the
       // wrong side: the node side (4) must not buy it (it did for 11 of 135 resnet/mobilenet sentinels).
       const joinless = topo.joins > 0 && t.joins === 0 ? 5 : 0;
+      const constants = !dupUp && constantShare(m) >= realDup ? 2 : 0;
       return (
+        constants +
         dn +
         Math.abs(t.joins - topo.joins) +
         Math.abs(t.branches - topo.branches) +
@@ -278,13 +292,15 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     FILLS.get(best)?.(pool, rng.int(Math.max(1, pool.parts)));
     return best;
   };
+  // Sentinels drawn above the real duplicate fraction, and those that are, so far in this group.
+  const dupPlace = { want: 0, got: 0 };
   for (let i = 0; i < k; i++) {
     // The real member's secret rank in exponent entropy and duplicate fraction (rank.ts): this
     // sentinel lands above or below the real values as its draws against the group's places say —
     // entropy by drawing the values again (same structure, bounded), duplicates by moving repeats.
     const dupUp = rng.normal() > dupAt;
     const entUp = rng.normal() > entAt;
-    const m = build();
+    const m = build(dupUp);
     const tries = Math.min(REFILLS, Math.floor(REFILL_VALUES / Math.max(1, paramsOf(m))));
     if (tries > 0 && !onSide(memberEntropy(m), realEnt, entUp)) {
       // A redraw must also keep every value-shape statistic on the side of the real one that the
@@ -298,7 +314,15 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       }
       if (!ok) for (const [t, d] of first) t.data = d;
     }
-    steerDuplicates(m, realDup, dupUp, rng);
+    // The group keeps its duplicate place as it keeps its node-count place: a sentinel whose zero
+    // biases alone put it above the real member is above whatever it drew, so while the group is
+    // ahead of its draws a sentinel that can go below does (and while behind, one drawn below goes up).
+    const forced = constantShare(m) >= realDup;
+    const ahead = dupPlace.got - dupPlace.want;
+    const up = forced || (dupUp ? ahead < 0.5 : ahead < -0.5);
+    dupPlace.want += dupUp ? 1 : 0;
+    dupPlace.got += up ? 1 : 0;
+    steerDuplicates(m, realDup, up, rng);
     out.push(m);
   }
   return out;

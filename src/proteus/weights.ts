@@ -33,6 +33,8 @@ interface Source {
   fan: number;
   /** Few distinct values: resample exactly instead of smoothing. */
   discrete: boolean;
+  /** A single value repeated. */
+  constant: boolean;
   /** Trailing mantissa bits that are zero in every value (quantised sources keep their grid). */
   zeroBits: number;
   /** Vectors: location and spread; matrices: root mean square (not centred, so zeros stay zeros). */
@@ -51,6 +53,8 @@ interface Source {
   sorted?: Float32Array;
   /** Sorted standardised values, when a larger sentinel vector or matrix of the kind draws from them. */
   zSorted?: Float32Array;
+  /** Low mantissa bytes of the nonzero values, built on first use (see `inheritLowBits`). */
+  lowBytes?: Uint8Array;
 }
 
 /** The real tensors of one kind in one subgraph, sampled one after another. */
@@ -95,6 +99,12 @@ export class WeightPool {
     return this.byPart.length;
   }
 
+  /** Whether every real weight of this kind is one repeated value (zero biases, LayerNorm's 1): a sentinel's copy repeats it too. */
+  constant(key: string): boolean {
+    const kind = this.all.get(key);
+    return !!kind && kind.sources.every((s) => s.constant);
+  }
+
   /** Whether any real weight of this kind exists. */
   has(key: string): boolean {
     return this.all.has(key);
@@ -134,12 +144,12 @@ export class WeightPool {
         // at this vector's location and scale.
         draw(zs, out, rng);
         for (let i = 0; i < n; i++) out[i] = quantise(src.mean + src.scale * out[i]!, src.zeroBits);
-        return shuffle(out, rng);
+        return shuffle(inheritLowBits(out, src, rng), rng);
       }
       const raw = (src.sorted ??= Float32Array.from(src.data).sort());
       draw(raw, out, rng);
       for (let i = 0; i < n; i++) out[i] = quantise(out[i]!, src.zeroBits);
-      return shuffle(out, rng);
+      return shuffle(inheritLowBits(out, src, rng), rng);
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
@@ -180,7 +190,7 @@ export class WeightPool {
         for (let i = 0; i < inner; i++) out[base + i] = quantise(f * out[base + i]!, src.zeroBits);
       }
     }
-    return out;
+    return inheritLowBits(out, src, rng);
   }
 
   /**
@@ -282,7 +292,7 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const matrix = axis >= 0 && fan > 0;
   // Exact resampling for tensors with many repeats (constants, a few levels, quantised grids).
   const discrete = distinct < 0.5 * n || (matrix ? rms : sd) === 0;
-  const base = { data: d, fan: matrix ? fan : 0, discrete, zeroBits };
+  const base = { data: d, fan: matrix ? fan : 0, discrete, constant: distinct === 1, zeroBits };
   const none = { channels: new Float32Array(0), rhoVar: 0, rhoNoise: 0, kurtZ: 0 };
   if (discrete) return { ...base, ...none, mean, scale: 0, z: new Float32Array(0) };
   if (!matrix) {
@@ -315,6 +325,29 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const z = new Float32Array(n);
   for (let i = 0; i < n; i++) z[i] = d[i]! / (rms * channels[Math.floor(i / inner) % c]!);
   return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
+}
+
+/**
+ * Give each nonzero value of `out` the low mantissa byte of a random nonzero value of its source, in
+ * place: bit-pattern statistics (low byte zero, lsb set) are then a resample of the real tensor's
+ * own, not the uniform bits of a jittered float. One real network is one draw of those: LeNet-5's
+ * share of odd mantissas sat above 92 % of its sentinels' in every group. Moves a value by < 2^-15
+ * of itself; zeros stay zeros, a quantised source's grid stays (its low bits are zero).
+ */
+function inheritLowBits(out: Float32Array, src: Source, rng: Rng): Float32Array {
+  let low = src.lowBytes;
+  if (!low) {
+    const bits = new Uint32Array(src.data.buffer, src.data.byteOffset, src.data.length);
+    low = src.lowBytes = Uint8Array.from(
+      bits.filter((b) => b << 1 !== 0),
+      (b) => b & 0xff,
+    );
+  }
+  if (!low.length) return out;
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  const r = words(rng, out.length);
+  for (let i = 0; i < out.length; i++) if (bits[i]! << 1 !== 0) bits[i] = ((bits[i]! & ~0xff) | low[Math.floor((r[i]! / 2 ** 32) * low.length)]!) >>> 0;
+  return out;
 }
 
 /** Variance of a channel's RMS ratio from sampling alone, over `per` values of fourth moment `kurtZ` (delta method). */

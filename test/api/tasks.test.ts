@@ -25,6 +25,7 @@ import {
   smartpaf,
   train,
 } from '../../src/index.js';
+import { aucChanceP } from '../../src/proteus/index.js';
 import { tinyCnn, writeFakeFashionMnist } from '../smartpaf/fixtures.js';
 import { rejects } from './typed.js';
 
@@ -139,6 +140,13 @@ test('proteus.attack and proteus.report on small zoo models; typed errors', asyn
   const rep = await proteus.attack({ models: ['fmnist-cnn', 'lenet5', 'resnet20'], k: 3, load: false, searchSpace: ['lenet5'], minGroups: 4 });
   assert.equal(rep.k, 3);
   assert.ok(rep.models.every((m) => m.groups >= 4));
+  // Zoo models get fresh weights per bundle: fmnist-cnn's one piece is another real member in every group.
+  assert.equal(rep.models.find((m) => m.model === 'fmnist-cnn')!.reals, 4);
+  const fixed = await proteus.attack({ models: ['fmnist-cnn', 'resnet20'], k: 3, load: false, minGroups: 4, freshWeights: false });
+  const one = fixed.models.find((m) => m.model === 'fmnist-cnn')!;
+  // One weight draw: one real member, and its chance p is that of one rank among 12 sentinels.
+  assert.deepEqual([one.groups, one.reals], [4, 1]);
+  assert.ok(Math.abs(one.aucChanceP - aucChanceP(one.auc, 1, 12)) < 1e-12);
   assert.ok(rep.auc >= 0 && rep.auc <= 1);
   assert.equal(rep.searchSpace![0]!.model, 'lenet5');
   const html = join(tmp, 'proteus', 'r.html');

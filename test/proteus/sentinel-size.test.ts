@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { corpusStats, extractParts, generateSentinels, partitionModel, topologyOf } from '../../src/proteus/index.js';
+import { corpusStats, extractParts, generateSentinels, partitionModel, topologyOf, valueStats } from '../../src/proteus/index.js';
 
 test('ResNet-18 pieces cut inside residual blocks get sentinels smaller than themselves when the draws say below', () => {
   const stats = corpusStats();
@@ -30,4 +30,46 @@ test('ResNet-18 pieces cut inside residual blocks get sentinels smaller than the
   // Old generator (whole blocks only): 7 of 30; now 12 (the rest tie: the group's realised place
   // follows the drawn one, and ties count half).
   assert.ok(below >= n / 3, `only ${below} of ${n} sentinels (84 % drawn below) have fewer nodes than their real piece`);
+});
+
+test('small CNN sentinels end their conv stack as the real one does before the head, with no conv narrower than half the real ones', () => {
+  const stats = corpusStats();
+  for (const [name, pool] of [
+    ['fmnist-cnn', 'AveragePool'],
+    ['lenet5', 'MaxPool'],
+  ] as const) {
+    const real = buildZoo(name, {});
+    const narrowest = Math.min(...real.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => real.graph.initializers.get(n.inputs[1]!)!.dims[0]!));
+    const shapes = new Set<string>();
+    for (const seed of [1, 2, 3])
+      for (const f of generateSentinels(real, 8, { stats, seed })) {
+        const ops = f.graph.nodes.map((n) => n.opType);
+        const at = ops.indexOf('Flatten');
+        // fmnist-cnn's sentinels all ended in Relu > Flatten (the real one: AveragePool > Flatten).
+        assert.equal(ops[at - 1], pool, `${name} seed ${seed}: ${ops.join(' ')}`);
+        for (const n of f.graph.nodes.filter((x) => x.opType === 'Conv')) {
+          const c = f.graph.initializers.get(n.inputs[1]!)!.dims[0]!;
+          assert.ok(c >= narrowest / 2, `${name} seed ${seed}: a ${c}-channel conv (real narrowest ${narrowest})`);
+        }
+        shapes.add(ops.join(' '));
+      }
+    assert.ok(shapes.size >= 2, `${name}: one structure only`);
+  }
+});
+
+test('sentinels drawn below the real duplicate fraction avoid structures whose zero biases alone put them above it', () => {
+  // LeNet-5's biases are zero (zoo init): each is a run of duplicates no steering can remove.
+  const real = buildZoo('lenet5', {});
+  const stats = corpusStats();
+  const realDup = valueStats(real, 0, true)[0]!;
+  let below = 0;
+  let n = 0;
+  for (const seed of [1, 2, 3, 4])
+    for (const f of generateSentinels(real, 10, { stats, seed, mix: [9, 0] })) {
+      if (valueStats(f, 0, true)[0]! < realDup) below++;
+      n++;
+    }
+  // Before: 14 of 40 (deeper heads, a zero bias per layer, were as likely as any); now 22. The rest
+  // are sentinels drawn above the real node count: every layer they add brings a zero bias.
+  assert.ok(below >= 0.5 * n, `only ${below} of ${n} sentinels (all drawn below) have fewer duplicates than the real ${realDup}`);
 });

@@ -240,3 +240,32 @@ test('a sentinel tensor larger than every real tensor of its kind in its piece t
   assert.ok(got > capped * 1.15, `max |z| ${got.toFixed(2)}: capped at the small source's ${capped.toFixed(2)}`);
   assert.ok(Math.abs(got / fresh - 1) < 0.2, `max |z| ${got.toFixed(2)} vs a fresh tensor's ${fresh.toFixed(2)}`);
 });
+
+test("sentinel values carry the real tensor's low mantissa bits: bit-pattern statistics are a resample of the real ones", () => {
+  // A real tensor whose low mantissa byte is zero in 30 % of its values (as after a coarse export),
+  // and otherwise odd: the jittered floats alone give 1/256 and 1/2.
+  const { model, w } = trainedConv(64, 32, 5);
+  const bits = new Uint32Array(w.buffer);
+  const rng0 = new Prng(6);
+  for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i]! & ~0xff) | (rng0.next() < 0.3 ? 0 : (rng0.int(128) << 1) | 1)) >>> 0;
+  const pool = new WeightPool([model]);
+  const rate = (d: Float32Array): { zero: number; odd: number } => {
+    const b = new Uint32Array(d.buffer, d.byteOffset, d.length);
+    let zero = 0;
+    let odd = 0;
+    for (const x of b) {
+      if ((x & 0xff) === 0) zero++;
+      if (x & 1) odd++;
+    }
+    return { zero: zero / d.length, odd: odd / d.length };
+  };
+  const want = rate(w);
+  const s = pool.sample('Conv:1', 'Conv', 1, [32, 64, 3, 3], 0, secretRng(11))!;
+  const got = rate(s);
+  assert.ok(
+    Math.abs(got.zero - want.zero) < 0.03 && Math.abs(got.odd - want.odd) < 0.03,
+    `low byte zero ${got.zero} odd ${got.odd}, real ${want.zero} ${want.odd}`,
+  );
+  // Values still follow the real scale (the low byte moves a value by < 2^-15 of itself).
+  assert.ok(Math.abs(moments(s).sd * Math.sqrt(64 * 9) - moments(w).sd * Math.sqrt(32 * 9)) < 0.08 * moments(w).sd * Math.sqrt(32 * 9));
+});
