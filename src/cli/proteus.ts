@@ -264,12 +264,15 @@ export function registerProteus(program: Command): void {
         process.stdout.write(
           `adversary: ${rep.classifier}\nAUC ${rep.auc.toFixed(3)}, specificity at 99% sensitivity ` +
             `${rep.specificity.toFixed(3)}; best single-feature heuristic '${rep.bestHeuristic.feature}' AUC ` +
-            `${rep.bestHeuristic.auc.toFixed(3)}\n`,
+            `${rep.bestHeuristic.auc.toFixed(3)}\nsecond adversary: ${rep.boosted.classifier}\nAUC ` +
+            `${rep.boosted.auc.toFixed(3)}, specificity at 99% sensitivity ${rep.boosted.specificity.toFixed(3)}\n` +
+            `per model: AUC (chance p) logistic / boosted trees; search space from the stronger's specificity\n`,
         );
         for (const m of rep.models) {
           process.stdout.write(
-            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs ${String(m.groups).padStart(4)} groups ${String(m.reals).padStart(4)} reals  AUC ${m.auc.toFixed(3)} (chance p ${m.aucChanceP.toFixed(2)})  s ` +
-              `${m.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
+            `  ${m.model.padEnd(14)} ${String(m.subgraphs).padStart(3)} subgraphs ${String(m.groups).padStart(4)} groups ${String(m.reals).padStart(4)} reals  ` +
+              `AUC ${m.auc.toFixed(3)} (${m.aucChanceP.toFixed(2)}) / ${m.boosted.auc.toFixed(3)} (${m.boosted.aucChanceP.toFixed(2)})  ` +
+              `s ${m.specificity.toFixed(3)} / ${m.boosted.specificity.toFixed(3)}  search space 10^${m.log10SearchSpace.toFixed(1)}\n`,
           );
         }
         const pct = (x: number): string => `${(100 * x).toFixed(1)}%`.padStart(6);

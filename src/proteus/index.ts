@@ -4,6 +4,7 @@ export * from './adversary.js';
 export * from './anonymize.js';
 export * from './atoms.js';
 export * from './battery.js';
+export * from './boost.js';
 export * from './bundle.js';
 export * from './corpus.js';
 export * from './extract.js';

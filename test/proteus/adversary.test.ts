@@ -86,7 +86,9 @@ test('adversary runs leave-one-family-out on a tiny setting and reports per-mode
   assert.equal(rep.models.length, 3);
   for (const m of rep.models) {
     assert.ok(m.specificity >= 0 && m.specificity <= 1);
-    assert.ok(Math.abs(m.log10SearchSpace - log10SearchSpace(m.specificity, 3, m.subgraphs)) < 1e-9);
+    assert.ok(m.boosted.specificity >= 0 && m.boosted.specificity <= 1 && m.boosted.auc >= 0 && m.boosted.auc <= 1);
+    // The search space is the stronger adversary's.
+    assert.ok(Math.abs(m.log10SearchSpace - log10SearchSpace(Math.max(m.specificity, m.boosted.specificity), 3, m.subgraphs)) < 1e-9);
     assert.equal(m.battery.length, VALUE_FEATURES.length);
     for (const b of m.battery) assert.ok(b.oracleFirstRate >= 0 && b.oracleFirstRate <= 1, `${m.model} ${b.statistic}`);
   }
@@ -126,7 +128,8 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
   ]);
   const rep = JSON.parse(stdout) as {
     specificity: number;
-    models: { model: string; subgraphs: number; groups: number; specificity: number }[];
+    boosted: { specificity: number };
+    models: { model: string; subgraphs: number; groups: number; specificity: number; boosted: { specificity: number } }[];
     searchSpace: {
       model: string;
       subgraphs: number;
@@ -142,7 +145,9 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
     const m = rep.models.find((x) => x.model === r.model)!;
     const zooModel = buildZoo(r.model, r.options);
     assert.equal(r.subgraphs, partitionModel(zooModel, { size: 8, seed: 1 }).parts.length);
-    assert.equal(r.specificity, Number.isFinite(m.specificity) ? m.specificity : rep.specificity);
+    // The stronger learned adversary's specificity: the model's own, else the pooled one.
+    const own = Math.max(m.specificity, m.boosted.specificity);
+    assert.equal(r.specificity, Number.isFinite(m.specificity) ? own : Math.max(rep.specificity, rep.boosted.specificity));
     assert.ok(Math.abs(r.log10SearchSpace - log10SearchSpace(r.specificity, 2, r.subgraphs)) < 0.051);
     assert.ok(r.log10SearchSpace <= r.log10SearchSpaceNoAdversary);
   }
