@@ -82,6 +82,11 @@ export interface AttackOptions {
   onBundle?: (model: string, bundle: number, bundles: number) => void;
   /** Also partition these models (full size) and report (1 + (1 − s)·K)^N with the measured specificity s. */
   searchSpace?: string[];
+  /**
+   * Also write the labelled examples here, for other classifiers: JSON lines, first
+   * `{"features": [...names]}`, then one `{model, family, group, real, x}` per member.
+   */
+  examplesOut?: string;
 }
 
 /** Train the adversary on sentinel bundles of `models` and report its AUC, specificity and the single-statistic battery. */
@@ -90,7 +95,8 @@ export async function attack(o: AttackOptions = {}): Promise<AttackReport & { se
   const minGroups = o.minGroups ?? 20;
   if (!(Number.isInteger(minGroups) && minGroups >= 1 && minGroups <= 1000))
     throw new OptionError(`--min-groups must be an integer from 1 to 1000, got '${minGroups}'`);
-  const { attack: run, buildExamples, CORPUS_CONFIGS, corpusStats, log10SearchSpace, partitionModel } = await import('../proteus/index.js');
+  if (o.examplesOut) ensureWritable(o.examplesOut);
+  const { attack: run, buildExamples, CORPUS_CONFIGS, corpusStats, featureNames, log10SearchSpace, partitionModel } = await import('../proteus/index.js');
   const opts = o.modelOptions ?? {};
   const refs = o.models ?? ['fmnist-cnn', 'lenet5', 'resnet20', 'resnet18', 'resnet50', 'vgg16', 'mobilenetv2', 'bert-base', 'gpt2-small'];
   const models = [];
@@ -100,6 +106,15 @@ export async function attack(o: AttackOptions = {}): Promise<AttackReport & { se
   }
   const stats = corpusStats(models.filter((m) => !CORPUS_CONFIGS[m.name]).map((m) => m.model));
   const { examples, parts } = await buildExamples(models, { k, size, stats, seed, load: o.load ?? true, minGroups, onBundle: o.onBundle });
+  if (o.examplesOut) {
+    const lines = [JSON.stringify({ features: featureNames() })];
+    for (const e of examples) lines.push(JSON.stringify({ model: e.model, family: e.family, group: e.group, real: e.real, x: e.x }));
+    try {
+      writeFileSync(o.examplesOut, `${lines.join('\n')}\n`);
+    } catch (e) {
+      throw new FileError(`${o.examplesOut}: ${firstLine(e)}`);
+    }
+  }
   const rep = run(examples, parts, k, size, { groupAware: o.groupAware });
   const spaces: SearchSpaceRow[] = [];
   for (const ref of o.searchSpace ?? []) {

@@ -220,6 +220,7 @@ export function registerProteus(program: Command): void {
       'also partition these models (zoo names at their full default size plus --opt, or .onnx files) at --size ' +
         'and report (1 + (1 − s)·K)^N with the measured specificity s',
     )
+    .option('--examples <file>', 'also write the labelled feature vectors (JSON lines: feature names, then one member per line) for other classifiers')
     .option('--json', 'machine-readable output')
     .action(
       async (o: {
@@ -228,6 +229,7 @@ export function registerProteus(program: Command): void {
         size: number;
         seed: number;
         opt?: string[];
+        examples?: string;
         groupAware?: boolean;
         full?: boolean;
         load: boolean;
@@ -252,6 +254,7 @@ export function registerProteus(program: Command): void {
           full: o.full,
           minGroups: o.minGroups,
           freshWeights: o.freshWeights,
+          examplesOut: o.examples,
           onBundle: (model, b, n) => {
             if (b === n) done++;
             bar.update(done, `${model} bundle ${b}/${n}`);

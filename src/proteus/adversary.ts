@@ -48,6 +48,13 @@ export const SCALAR_FEATURES = [
   'outputs',
 ] as const;
 
+/** Names of every column of an example's `x` (hashed op n-grams by bucket), in order. */
+export function featureNames(): string[] {
+  const uni = Array.from({ length: UNI }, (_, i) => `op unigram bucket ${i}`);
+  const bi = Array.from({ length: BI }, (_, i) => `op bigram bucket ${i}`);
+  return [...SCALAR_FEATURES, ...uni, ...bi, ...VALUE_FEATURES];
+}
+
 /** Feature vector of one subgraph model. */
 export function features(m: Model): number[] {
   const g = m.graph;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -106,6 +108,8 @@ test('report: HTML with an SVG partition drawing coloured by subgraph and a tabl
 });
 
 test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size models with the measured specificity', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'privml-attack-'));
+  const examplesFile = join(tmp, 'examples.jsonl');
   const { stdout } = await promisify(execFile)('node', [
     join(import.meta.dirname, '..', '..', 'bin', 'privml.js'),
     'proteus',
@@ -124,6 +128,8 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
     'lenet5:pool=avg',
     '--min-groups',
     '3',
+    '--examples',
+    examplesFile,
     '--json',
   ]);
   const rep = JSON.parse(stdout) as {
@@ -156,6 +162,17 @@ test('attack CLI: --opt sets zoo sizes and --search-space partitions full-size m
   const lenet = rep.models.find((m) => m.model === 'lenet5')!;
   assert.deepEqual([lenet.subgraphs, lenet.groups], [2, 4]);
   assert.ok(rep.models.every((m) => m.groups >= 3));
+  // --examples: feature names, then one labelled member per line (K + 1 per group).
+  const [head, ...rows] = readFileSync(examplesFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  rmSync(tmp, { recursive: true, force: true });
+  const groups = rep.models.reduce((a, m) => a + m.groups, 0);
+  assert.equal(rows.length, 3 * groups);
+  assert.equal(rows.filter((r) => r.real).length, groups);
+  assert.ok(rows.every((r) => r.x.length === head.features.length && ['lenet5', 'resnet20'].includes(r.model)));
+  assert.equal(head.features[0], 'nodes');
 });
 
 test('group-aware adversary finds a real member that only stands out within its group', () => {
