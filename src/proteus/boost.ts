@@ -27,6 +27,8 @@ export interface BoostOptions {
 interface TreeNode {
   feature: number;
   threshold: number;
+  /** Loss reduction of this split (0 at a leaf). */
+  gain: number;
   left: number;
   right: number;
   value: number;
@@ -80,6 +82,14 @@ export class Boosted {
     return this;
   }
 
+  /** Each feature's share of the total split gain of all trees (what the model relies on; sums to 1, or all 0). */
+  importance(): number[] {
+    const imp = new Array<number>(this.cuts.length).fill(0);
+    for (const tree of this.trees) for (const node of tree) if (node.feature >= 0) imp[node.feature]! += node.gain;
+    const total = imp.reduce((a, b) => a + b, 0);
+    return total > 0 ? imp.map((v) => v / total) : imp;
+  }
+
   /** Probability that row `x` is positive. */
   score(x: readonly number[]): number {
     let m = this.base;
@@ -115,7 +125,7 @@ function grow(tree: TreeNode[], idx: Uint32Array, level: number, c: GrowContext)
     H += hs[k]!;
   }
   const at = tree.length;
-  tree.push({ feature: -1, threshold: 0, left: -1, right: -1, value: (-c.rate * G) / (H + c.lambda) });
+  tree.push({ feature: -1, threshold: 0, gain: 0, left: -1, right: -1, value: (-c.rate * G) / (H + c.lambda) });
   if (level >= c.depth || idx.length < 2 * c.minLeaf) return at;
   const parent = (G * G) / (H + c.lambda);
   let best = { gain: 1e-9, feature: -1, threshold: 0 };
@@ -154,6 +164,7 @@ function grow(tree: TreeNode[], idx: Uint32Array, level: number, c: GrowContext)
   const node = tree[at]!;
   node.feature = best.feature;
   node.threshold = best.threshold;
+  node.gain = best.gain;
   node.left = grow(tree, left, level + 1, c);
   node.right = grow(tree, right, level + 1, c);
   return at;

@@ -46,6 +46,9 @@ test('boosted trees find an interaction and a middle band that logistic regressi
   };
   assert.ok(r.xorBoosted > 0.95 && r.bandBoosted > 0.95, JSON.stringify(r));
   assert.ok(r.xorLogistic < 0.6 && r.bandLogistic < 0.65, JSON.stringify(r));
+  // What the trees rely on: the two XOR features, not the third.
+  const imp = new Boosted().fit(xor, yx).importance();
+  assert.ok(imp[0]! + imp[1]! > 0.9 && Math.abs(imp.reduce((a, b) => a + b, 0) - 1) < 1e-9, `${imp}`);
   // Labels independent of the features: held-out AUC near 0.5.
   const yn = band.map(() => rng.next() < 0.05);
   const noise = heldOut(boosted, band, yn);
