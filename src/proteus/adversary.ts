@@ -3,7 +3,8 @@
  * op-frequency unigrams and dataflow bigrams (hashed), parameter counts, shape regularity, degree
  * and depth statistics, weight statistics; the learned models are L2 logistic regression (our own
  * gradient descent, no ML library) and gradient-boosted trees (`boost.ts`), evaluated
- * leave-one-model-family-out, next to single-feature heuristics. Reports AUC, specificity at 99 % sensitivity and the search space (1 + (1 − s)·K)^N.
+ * leave-one-model-family-out, next to single-feature heuristics. Reports AUC, specificity at 99 %
+ * sensitivity and the search space (1 + (1 − s)·K)^N.
  */
 import type { Model } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
