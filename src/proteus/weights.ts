@@ -146,8 +146,11 @@ export class WeightPool {
       // The jitter at a source's extremes is symmetric (a sentinel may pass its own source's
       // extreme, as a fresh sample may), but never the model's: a bounded population (the zoo's
       // uniform running variances) has no values past it, and 19 % of jittered vectors would.
+      // (Reflected 2^-14 of the bound inside it: the inherited low byte moves a value by < 2^-15 of itself.)
       const [lo, hi] = this.range(key);
-      for (let i = 0; i < n; i++) out[i] = quantise(reflect(out[i]!, lo, hi), from.zeroBits);
+      const a = lo + 2 ** -14 * Math.abs(lo);
+      const b = hi - 2 ** -14 * Math.abs(hi);
+      for (let i = 0; i < n; i++) out[i] = quantise(a < b ? reflect(out[i]!, a, b) : out[i]!, from.zeroBits);
       return shuffle(inheritLowBits(out, from, rng), rng);
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail

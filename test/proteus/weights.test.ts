@@ -274,6 +274,8 @@ test('sentinel vectors stay inside the real range of their kind (bounded BatchNo
   // Two pieces of 6 BatchNorms each, running variances uniform on [0.9, 1.1] (the zoo's): 16 channels, then 64.
   const vr = new Prng(13);
   const mins: number[] = [];
+  let lo = Infinity;
+  let hi = -Infinity;
   const piece = (c: number): Model => {
     const b = new GraphBuilder(`bn${c}`, 17);
     let y = b.input('x', 'float32', [1, c, 4, 4]);
@@ -281,6 +283,8 @@ test('sentinel vectors stay inside the real range of their kind (bounded BatchNo
       const vec = (f: () => number): string => b.init(`v${l}_${vr.next()}`, { dtype: 'float32', dims: [c], data: Float32Array.from({ length: c }, f) });
       const v = Float32Array.from({ length: c }, () => 0.9 + 0.2 * vr.next());
       if (c === 64) mins.push(Math.min(...v));
+      lo = Math.min(lo, ...v);
+      hi = Math.max(hi, ...v);
       y = b.op(
         'BatchNormalization',
         [y, vec(() => 1), vec(() => 0), vec(() => 0.1 * vr.normal()), b.init(`var${l}`, { dtype: 'float32', dims: [c], data: v })],
@@ -298,11 +302,11 @@ test('sentinel vectors stay inside the real range of their kind (bounded BatchNo
     for (let r = 0; r < 60; r++) {
       // Piece 0 has only 16-value vectors: standardised draws at such a source's location and spread
       // overshot [0.9, 1.1] in about half of the 64-value vectors; in piece 1, the symmetric jitter
-      // at a source's extremes passed them in about a fifth.
+      // at a source's extremes passed them in about a fifth, and an inherited low byte by a few ulps.
       const s = pool.sample('BatchNormalization:4', 'BatchNormalization', 4, [64], part, rng)!;
       assert.ok(
-        s.every((v) => v >= 0.9 && v <= 1.1),
-        `piece ${part}: sentinel running variance ${Math.min(...s)}..${Math.max(...s)} outside [0.9, 1.1]`,
+        s.every((v) => v >= lo && v <= hi),
+        `piece ${part}: sentinel running variance ${Math.min(...s)}..${Math.max(...s)} outside the real ${lo}..${hi}`,
       );
       got.push(Math.min(...s));
     }
