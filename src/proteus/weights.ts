@@ -71,6 +71,7 @@ export class WeightPool {
   private readonly slopes = new Map<string, number>();
   private readonly unions = new Map<string, Float32Array>();
   private readonly ranges = new Map<string, readonly [number, number]>();
+  private readonly lows = new Map<string, Uint8Array>();
 
   /** Index the float weights of `parts` (the real subgraphs of one model). */
   constructor(parts: readonly Model[]) {
@@ -151,7 +152,7 @@ export class WeightPool {
       const a = lo + 2 ** -14 * Math.abs(lo);
       const b = hi - 2 ** -14 * Math.abs(hi);
       for (let i = 0; i < n; i++) out[i] = quantise(a < b ? reflect(out[i]!, a, b) : out[i]!, from.zeroBits);
-      return shuffle(inheritLowBits(out, from, rng), rng);
+      return shuffle(inheritLowBits(out, this.lowBytes(key, from), rng), rng);
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
@@ -192,7 +193,7 @@ export class WeightPool {
         for (let i = 0; i < inner; i++) out[base + i] = quantise(f * out[base + i]!, src.zeroBits);
       }
     }
-    return inheritLowBits(out, src, rng);
+    return inheritLowBits(out, this.lowBytes(key, src), rng);
   }
 
   /**
@@ -285,6 +286,31 @@ export class WeightPool {
     return { sorted: u };
   }
 
+  /**
+   * Real low mantissa bytes for a sentinel tensor drawn from `src`: those of every real tensor of
+   * the kind in the model on the same bit grid (a quantised source keeps its own zero bytes). One
+   * source's bytes made a large sentinel tensor carry a small source's rate: resnet20 sentinels'
+   * share of zero low bytes spread 0.003-0.005 where real members' sat at 1/256 ± 0.0003.
+   */
+  private lowBytes(key: string, src: Source): Uint8Array {
+    if (src.zeroBits > 0) return (src.lowBytes ??= lowBytesOf(src.data));
+    let u = this.lows.get(key);
+    if (!u) {
+      const parts = this.all
+        .get(key)!
+        .sources.filter((s) => s.zeroBits === 0)
+        .map((s) => (s.lowBytes ??= lowBytesOf(s.data)));
+      u = new Uint8Array(parts.reduce((p, q) => p + q.length, 0));
+      let at = 0;
+      for (const q of parts) {
+        u.set(q, at);
+        at += q.length;
+      }
+      this.lows.set(key, u);
+    }
+    return u;
+  }
+
   /** Smallest and largest real value of a kind anywhere in the model. */
   private range(key: string): readonly [number, number] {
     let r = this.ranges.get(key);
@@ -375,22 +401,23 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
 }
 
+/** Low mantissa bytes of a tensor's nonzero values (±0 says nothing about them). */
+function lowBytesOf(d: Float32Array): Uint8Array {
+  const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+  return Uint8Array.from(
+    bits.filter((b) => b << 1 !== 0),
+    (b) => b & 0xff,
+  );
+}
+
 /**
- * Give each nonzero value of `out` the low mantissa byte of a random nonzero value of its source, in
- * place: bit-pattern statistics (low byte zero, lsb set) are then a resample of the real tensor's
- * own, not the uniform bits of a jittered float. One real network is one draw of those: LeNet-5's
- * share of odd mantissas sat above 92 % of its sentinels' in every group. Moves a value by < 2^-15
- * of itself; zeros stay zeros, a quantised source's grid stays (its low bits are zero).
+ * Give each nonzero value of `out` a low mantissa byte drawn from `low` (real values' low bytes), in
+ * place: bit-pattern statistics (low byte zero, lsb set) are then a resample of the real ones, not
+ * the uniform bits of a jittered float. One real network is one draw of those: LeNet-5's share of
+ * odd mantissas sat above 92 % of its sentinels' in every group. Moves a value by < 2^-15 of
+ * itself; zeros stay zeros, a quantised source's grid stays (its low bits are zero).
  */
-function inheritLowBits(out: Float32Array, src: Source, rng: Rng): Float32Array {
-  let low = src.lowBytes;
-  if (!low) {
-    const bits = new Uint32Array(src.data.buffer, src.data.byteOffset, src.data.length);
-    low = src.lowBytes = Uint8Array.from(
-      bits.filter((b) => b << 1 !== 0),
-      (b) => b & 0xff,
-    );
-  }
+function inheritLowBits(out: Float32Array, low: Uint8Array, rng: Rng): Float32Array {
   if (!low.length) return out;
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   const r = words(rng, out.length);

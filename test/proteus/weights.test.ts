@@ -268,6 +268,17 @@ test("sentinel values carry the real tensor's low mantissa bits: bit-pattern sta
   );
   // Values still follow the real scale (the low byte moves a value by < 2^-15 of itself).
   assert.ok(Math.abs(moments(s).sd * Math.sqrt(64 * 9) - moments(w).sd * Math.sqrt(32 * 9)) < 0.08 * moments(w).sd * Math.sqrt(32 * 9));
+
+  // A piece whose only conv is small (8×4×3×3, ~1 zero low byte in its 288 values) beside the large
+  // one: a large sentinel tensor drawn there follows the bytes of all the model's conv weights, not
+  // the small tensor's own rate (which it used to carry into every value).
+  const small = trainedConv(8, 4, 7);
+  const sb = new Uint32Array(small.w.buffer);
+  for (let i = 0; i < sb.length; i++) sb[i] = ((sb[i]! & ~0xff) | ((rng0.int(128) << 1) | 1)) >>> 0;
+  const two = new WeightPool([small.model, model]);
+  const all = rate(Float32Array.from([...small.w, ...w]));
+  const big = rate(two.sample('Conv:1', 'Conv', 1, [32, 64, 3, 3], 0, secretRng(12))!);
+  assert.ok(Math.abs(big.zero - all.zero) < 0.03, `low byte zero ${big.zero} in piece 0, the kind's ${all.zero}`);
 });
 
 test('sentinel vectors stay inside the real range of their kind (bounded BatchNorm variances), longer ones included, and vary like a real vector', () => {
