@@ -135,7 +135,7 @@ export class WeightPool {
     }
     if (axis < 0 || src.fan === 0 || fan === 0) {
       // Vectors (biases, BatchNorm and LayerNorm parameters, tables): real values of the kind, not
-      // standardised ones at another vector's location and scale. A vector as large as its source
+      // standardised ones at another vector's location and scale. A vector no longer than its source
       // takes a subset of its values; a longer one, a subset of a real vector of the kind long
       // enough (else of the union of all of them). Standardised draws at a short source's mean and
       // standard deviation overshot the real range whenever that source's sample spread ran high:
@@ -412,10 +412,10 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
 /** Low mantissa bytes of a tensor's nonzero values (±0 says nothing about them). */
 function lowBytesOf(d: Float32Array): Uint8Array {
   const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
-  return Uint8Array.from(
-    bits.filter((b) => b << 1 !== 0),
-    (b) => b & 0xff,
-  );
+  const out = new Uint8Array(d.length);
+  let k = 0;
+  for (let i = 0; i < bits.length; i++) if (bits[i]! << 1 !== 0) out[k++] = bits[i]! & 0xff;
+  return out.subarray(0, k);
 }
 
 /**
