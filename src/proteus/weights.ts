@@ -474,10 +474,11 @@ export function subsetIndices(n: number, m: number, rng: Rng): Uint32Array {
   if (n > m) throw new Error(`cannot draw ${n} distinct indices of ${m}`);
   const at = (w: number): number => Math.floor((w / 2 ** 32) * m);
   if (n * 8 <= m) {
-    const idx = Uint32Array.from(words(rng, n), at);
+    // (Mapped in place: a typed array's `from` with a map function costs ~0.5 µs a value.)
+    const idx = words(rng, n);
     const seen = new Set<number>();
     for (let k = 0; k < n; k++) {
-      let v = idx[k]!;
+      let v = at(idx[k]!);
       while (seen.has(v)) v = at(rng.nextU32());
       seen.add(v);
       idx[k] = v;
