@@ -246,15 +246,14 @@ export class WeightPool {
     const total = smooth.reduce((p, s) => p + s.z.length, 0);
     if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
     let u = this.unions.get(key);
-    if (!u) {
-      u = new Float32Array(total);
-      let at = 0;
-      for (const s of smooth) {
-        u.set(s.z, at);
-        at += s.z.length;
-      }
-      this.unions.set(key, u.sort());
-    }
+    if (!u)
+      this.unions.set(
+        key,
+        (u = concat(
+          smooth.map((s) => s.z),
+          (n) => new Float32Array(n),
+        ).sort()),
+      );
     return u;
   }
 
@@ -275,15 +274,14 @@ export class WeightPool {
     if (total <= own) return undefined;
     const at = `${key}:raw`;
     let u = this.unions.get(at);
-    if (!u) {
-      u = new Float32Array(total);
-      let k = 0;
-      for (const s of smooth) {
-        u.set(s.data, k);
-        k += s.data.length;
-      }
-      this.unions.set(at, u.sort());
-    }
+    if (!u)
+      this.unions.set(
+        at,
+        (u = concat(
+          smooth.map((s) => s.data),
+          (n) => new Float32Array(n),
+        ).sort()),
+      );
     return { sorted: u };
   }
 
@@ -297,16 +295,11 @@ export class WeightPool {
     if (src.zeroBits > 0) return (src.lowBytes ??= lowBytesOf(src.data));
     let u = this.lows.get(key);
     if (!u) {
-      const parts = this.all
-        .get(key)!
-        .sources.filter((s) => s.zeroBits === 0)
-        .map((s) => (s.lowBytes ??= lowBytesOf(s.data)));
-      u = new Uint8Array(parts.reduce((p, q) => p + q.length, 0));
-      let at = 0;
-      for (const q of parts) {
-        u.set(q, at);
-        at += q.length;
-      }
+      const grid = this.all.get(key)!.sources.filter((s) => s.zeroBits === 0);
+      u = concat(
+        grid.map((s) => lowBytesOf(s.data)),
+        (n) => new Uint8Array(n),
+      );
       this.lows.set(key, u);
     }
     return u;
@@ -320,14 +313,10 @@ export class WeightPool {
   private range(key: string): readonly [number, number] {
     let r = this.ranges.get(key);
     if (!r) {
-      const sources = this.all.get(key)!.sources;
-      const u = new Float32Array(sources.reduce((p, s) => p + s.data.length, 0));
-      let at = 0;
-      for (const s of sources) {
-        u.set(s.data, at);
-        at += s.data.length;
-      }
-      u.sort();
+      const u = concat(
+        this.all.get(key)!.sources.map((s) => s.data),
+        (n) => new Float32Array(n),
+      ).sort();
       const last = u.length - 1;
       const k = Math.max(1, Math.min(5, last));
       r = [u[0]! - (u[k]! - u[0]!) / k, u[last]! + (u[last]! - u[last - k]!) / k] as const;
@@ -407,6 +396,17 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const z = new Float32Array(n);
   for (let i = 0; i < n; i++) z[i] = d[i]! / (rms * channels[Math.floor(i / inner) % c]!);
   return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
+}
+
+/** The arrays one after another in one new array made by `make`. */
+function concat<A extends Float32Array | Uint8Array>(parts: readonly A[], make: (n: number) => A): A {
+  const out = make(parts.reduce((p, q) => p + q.length, 0));
+  let at = 0;
+  for (const q of parts) {
+    out.set(q, at);
+    at += q.length;
+  }
+  return out;
 }
 
 /** Low mantissa bytes of a tensor's nonzero values (±0 says nothing about them). */
