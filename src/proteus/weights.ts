@@ -245,15 +245,16 @@ export class WeightPool {
     }
     const total = smooth.reduce((p, s) => p + s.z.length, 0);
     if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
-    let u = this.unions.get(key);
-    if (!u)
-      this.unions.set(
-        key,
-        (u = concat(
-          smooth.map((s) => s.z),
-          (n) => new Float32Array(n),
-        ).sort()),
-      );
+    return this.union(
+      key,
+      smooth.map((s) => s.z),
+    );
+  }
+
+  /** The sorted union of `parts`, built once per name. */
+  private union(name: string, parts: readonly Float32Array[]): Float32Array {
+    let u = this.unions.get(name);
+    if (!u) this.unions.set(name, (u = concat(parts, (n) => new Float32Array(n)).sort()));
     return u;
   }
 
@@ -272,17 +273,12 @@ export class WeightPool {
     }
     const total = smooth.reduce((p, s) => p + s.data.length, 0);
     if (total <= own) return undefined;
-    const at = `${key}:raw`;
-    let u = this.unions.get(at);
-    if (!u)
-      this.unions.set(
-        at,
-        (u = concat(
-          smooth.map((s) => s.data),
-          (n) => new Float32Array(n),
-        ).sort()),
-      );
-    return { sorted: u };
+    return {
+      sorted: this.union(
+        `${key}:raw`,
+        smooth.map((s) => s.data),
+      ),
+    };
   }
 
   /**
