@@ -261,8 +261,8 @@ export class WeightPool {
   /**
    * Sorted raw values for a sentinel vector of n values longer than its source (`own` values): a
    * real vector of the kind anywhere in the model with at least n values (a secret pick among the
-   * three smallest such), else the union of all of them when larger than `own` (its bit grid and
-   * low bytes then stay the part's source's); undefined: stratified draws from the source itself.
+   * three smallest such), else the union of all of them when larger than `own` (the bit grid then
+   * stays the part's source's); undefined: stratified draws from the source itself.
    */
   private rawValues(key: string, n: number, rng: Rng, own: number): { sorted: Float32Array; source?: Source } | undefined {
     const smooth = this.all.get(key)!.sources.filter((s) => !s.discrete && s.fan === 0);
