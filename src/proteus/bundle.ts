@@ -23,7 +23,7 @@ import { MemberWriter } from './members.js';
 import type { Partition } from './partition.js';
 import { partitionModel } from './partition.js';
 import { secretRng } from './rng.js';
-import { opsetOf } from './sentinel.js';
+import { MIX_PLACES, opsetOf } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { ortLoadError } from './validity.js';
 import { randomFeeds } from './verify.js';
@@ -241,7 +241,7 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       const fakes = names.filter((_, j) => j !== realAt);
       const chunk = Math.max(1, Math.ceil(k / 4));
       const position = rng.normal();
-      const mix: [number, number] = [rng.normal(), rng.normal()];
+      const mix = Array.from({ length: MIX_PLACES }, () => rng.normal());
       for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position, mix });
       left.push(Math.ceil(fakes.length / chunk));
     }

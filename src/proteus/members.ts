@@ -42,8 +42,8 @@ export interface MemberJob {
   names: string[];
   /** The group's secret place of the real weight count among its decoys' (`SentinelOptions.position`). */
   position: number;
-  /** The group's secret places of the real duplicate fraction and exponent entropy among its decoys' (`SentinelOptions.mix`). */
-  mix: [number, number];
+  /** The group's secret places of the real duplicate fraction, exponent entropy and structural shares among its decoys' (`SentinelOptions.mix`). */
+  mix: number[];
 }
 
 /** What a job wrote: SHA-256 and size per file, decoys rejected by onnxruntime, generation time. */

@@ -44,10 +44,11 @@ export interface SentinelOptions {
    */
   position?: number;
   /**
-   * Where the real subgraph's duplicate fraction and exponent entropy sit among its sentinels', as
-   * standard-normal quantiles (secret, once per group, shared like `position`; see `rank.ts`).
+   * Where the real subgraph's duplicate fraction, exponent entropy and structural shares (`SHARES`)
+   * sit among its sentinels', as standard-normal quantiles (secret, once per group, shared like
+   * `position`; see `rank.ts`); entries left out are drawn here. `MIX_PLACES` long when complete.
    */
-  mix?: readonly [number, number];
+  mix?: readonly number[];
 }
 
 /**
@@ -57,6 +58,37 @@ export interface SentinelOptions {
  */
 const REFILLS = 12;
 const REFILL_VALUES = 1 << 20;
+
+/**
+ * Structural shares whose real value a sentinel lands above or below as a secret per-group place
+ * says (the node count and weight count have theirs): residual joins per node, depth per node,
+ * initializers per node, the 1×1 share of convolutions. Matching join *counts* alone left the real
+ * piece the densest of its group: ResNet-20's sentinels drawn smaller lost a join (AUC 0.63 on
+ * joins per node), MobileNetV2's smaller ones were all-1×1 (1×1 share AUC 0.31).
+ */
+function shares(m: Model): number[] {
+  const g = m.graph;
+  const n = Math.max(1, g.nodes.length);
+  const made = new Map<string, number>();
+  let joins = 0;
+  let deepest = 0;
+  for (const nd of g.nodes) {
+    let acts = 0;
+    let depth = 1;
+    for (const t of nd.inputs) {
+      if (!t || g.initializers.has(t)) continue;
+      acts++;
+      depth = Math.max(depth, 1 + (made.get(t) ?? 0));
+    }
+    if (acts >= 2) joins++;
+    for (const o of nd.outputs) made.set(o, depth);
+    deepest = Math.max(deepest, depth);
+  }
+  return [joins / n, deepest / n, g.initializers.size / n, pointwise(m)];
+}
+
+/** Entries of `SentinelOptions.mix`: duplicate fraction, exponent entropy, then the `shares`. */
+export const MIX_PLACES = 6;
 
 /** Observed duplicate fraction, exponent entropy and value-shape statistics of each real subgraph (computed once: a subgraph is read by many calls). */
 const REAL_MIX = new WeakMap<Model, { dup: number; ent: number; shape: number[] }>();
@@ -158,7 +190,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   // left its rank to how attempts overshoot: the real member was its group's largest file in 3 of 5
   // bert pieces and the smallest in 2 of 12 mobilenetv2 pieces (chance 1 in 21).
   const position = opts.position ?? rng.normal();
-  const [dupAt, entAt] = opts.mix ?? [rng.normal(), rng.normal()];
+  const mix = Array.from({ length: MIX_PLACES }, (_, i) => opts.mix?.[i] ?? rng.normal());
+  const [dupAt, entAt] = mix as [number, number];
+  const shareAt = mix.slice(2);
+  const realShares = shares(real);
   let realMix = REAL_MIX.get(real);
   if (!realMix) {
     const [dup, ent] = compositionStats(real);
@@ -211,6 +246,11 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
     // than its sentinels in 5 of 6 groups: the learned adversary's strongest feature there).
     const dimsSide = (dims: number): number => (dims === topo.dims || dims > topo.dims === above ? 0 : 2);
+    // Each structural share on the side of the real one that this sentinel's draw against the group's place says.
+    // Half a unit each: together (2) no more than the distinct-dims side, less than the node side
+    // (at 2 each, ResNet-18's sentinels drawn below kept the real node count: 7 of 30 went below).
+    const shareUp = shareAt.map((at) => rng.normal() > at);
+    const shareSide = (m: Model): number => shares(m).reduce((c, x, j) => c + (x === realShares[j] || x > realShares[j]! === shareUp[j] ? 0 : 0.5), 0);
     const paramTarget = prof.params * 2 ** (0.3 * (draw - position));
     // Landing on the wrong side of the real size (weight count, then node count: with equal weights
     // the graph's own bytes order the files) outweighs every other criterion.
@@ -232,8 +272,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // A copy of the real structure hides nothing: kept only when no other attempt comes close.
       const copy = structureOf(m) === shape ? 1 : 0;
       // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
-      // depthwise pieces are left out: their 1×1/3×3 mix is fixed by the inverted-residual blocks).
-      const kernels = blocks.length && !prof.depthwise ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
+      // depthwise pieces too: 1×1 units at their ends made MobileNetV2's the more pointwise in 2 of 3 groups).
+      const kernels = blocks.length ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
       // And a weight count near its target (wider blocks drawn from corpus ratios can overshoot it).
       const weights = 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) + side(m) + nodeSide(m);
       // A residual piece's sentinel without any residual join stands out more than a node count on the
@@ -247,6 +287,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         Math.abs(t.branches - topo.branches) +
         0.5 * Math.abs(t.dims - topo.dims) +
         dimsSide(t.dims) +
+        shareSide(m) +
         joinless +
         copy +
         kernels +
