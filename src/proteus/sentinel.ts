@@ -44,7 +44,7 @@ export interface SentinelOptions {
    */
   position?: number;
   /**
-   * Where the real subgraph's duplicate fraction, exponent entropy and structural shares (`SHARES`)
+   * Where the real subgraph's duplicate fraction, exponent entropy and structural shares (`shares`)
    * sit among its sentinels', as standard-normal quantiles (secret, once per group, shared like
    * `position`; see `rank.ts`); entries left out are drawn here. `MIX_PLACES` long when complete.
    */
