@@ -7,6 +7,7 @@ export * from './battery.js';
 export * from './boost.js';
 export * from './bundle.js';
 export * from './corpus.js';
+export * from './duplicates.js';
 export * from './extract.js';
 export * from './graph.js';
 export * from './optimize.js';

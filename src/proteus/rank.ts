@@ -22,49 +22,12 @@
  * fresh subsets, not their source's values again (`weights.ts`, FRESH).
  */
 import type { Model } from '../onnx/ir.js';
-import { countedTensor as counted, duplicateCount, exponentEntropy, initializerUses, tensorShape } from './battery.js';
+import { countedTensor as counted, exponentEntropy, initializerUses, tensorShape } from './battery.js';
+import { duplicateCount, duplicateIndices } from './duplicates.js';
 import type { Rng } from './rng.js';
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
-
-/** Bit pattern of a value with −0 folded onto +0 (equal as numbers, as the battery's sorted compare sees them). */
-function key(v: number): number {
-  if (v === 0) return 0;
-  F32[0] = v;
-  return U32[0]!;
-}
-
-/**
- * Indices of the values of `d` equal to an earlier one (their count is the battery's duplicate
- * count: n − distinct), by an open-addressing hash of the bit patterns (linear, no sort).
- */
-export function duplicateIndices(d: Float32Array): number[] {
-  const n = d.length;
-  let size = 1;
-  while (size < 2 * n) size <<= 1;
-  const keys = new Uint32Array(size);
-  const used = new Uint8Array(size);
-  const shift = 32 - Math.log2(size);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = key(d[i]!);
-    let h = size === 1 ? 0 : Math.imul(k, 0x9e3779b1) >>> shift;
-    for (;;) {
-      if (!used[h]) {
-        used[h] = 1;
-        keys[h] = k;
-        break;
-      }
-      if (keys[h] === k) {
-        out.push(i);
-        break;
-      }
-      h = (h + 1) & (size - 1);
-    }
-  }
-  return out;
-}
 
 /** A member's value-weighted exponent entropy, exactly as the battery computes it (linear: no duplicate count). */
 export function memberEntropy(m: Model): number {
@@ -191,18 +154,19 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
   const ts = [...m.graph.initializers.values()].filter(counted);
   const n = ts.reduce((s, t) => s + t.data.length, 0);
   if (!n) return true;
-  const per = ts.map((t) => duplicateIndices(t.data));
-  let dups = per.reduce((s, d) => s + d.length, 0);
+  // Counts first (no index arrays): most sentinels are on their side already.
+  const per = ts.map((t) => duplicateCount(t.data));
+  let dups = per.reduce((s, d) => s + d, 0);
   if (onSide(dups / n, real, above)) return true;
   // Continuous tensors only: at least half their values distinct.
-  const smooth = ts.map((_t, i) => i).filter((i) => per[i]!.length < ts[i]!.data.length / 2 && ts[i]!.data.length >= 16);
+  const smooth = ts.map((_t, i) => i).filter((i) => per[i]! < ts[i]!.data.length / 2 && ts[i]!.data.length >= 16);
   if (!smooth.length) return false;
   // The count to move to: a Poisson draw around the sentinel's own count, restricted to the side
   // (collisions are rare independent events). The nearest count on the side instead put every
   // moved sentinel right next to the real member, which then sat at its group's median (9 % of
   // zoo resnet20 groups, chance 4.8 %).
   // Only the continuous tensors' collisions move; the rest (zero biases, constants) are structure.
-  const free = smooth.reduce((s, i) => s + per[i]!.length, 0);
+  const free = smooth.reduce((s, i) => s + per[i]!, 0);
   const fixed = dups - free;
   const lam = Math.max(1, free);
   const got = above ? poissonWithin(lam, Math.floor(real * n) + 1 - fixed, Infinity, rng) : poissonWithin(lam, 0, Math.ceil(real * n) - 1 - fixed, rng);
@@ -229,8 +193,8 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
         touched.add(i);
       }
       for (const i of touched) {
-        const again = duplicateIndices(ts[i]!.data);
-        dups += again.length - per[i]!.length;
+        const again = duplicateCount(ts[i]!.data);
+        dups += again - per[i]!;
         per[i] = again;
       }
     }
@@ -242,15 +206,15 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
       const remove = dups - target;
       if (remove <= 0) break;
       const d = ts[i]!.data;
-      for (const j of per[i]!.slice(0, remove)) {
+      for (const j of duplicateIndices(d).slice(0, remove)) {
         if (d[j] === 0) continue; // a zero among zeros is sparsity, not a collision
         F32[0] = d[j]!;
         U32[0] = U32[0]! + 1;
         d[j] = F32[0];
       }
       // Recount: a moved value can land on another.
-      const again = duplicateIndices(d);
-      dups += again.length - per[i]!.length;
+      const again = duplicateCount(d);
+      dups += again - per[i]!;
       per[i] = again;
     }
   }

@@ -91,3 +91,11 @@ export class Prng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** `n` 32-bit words of the stream, in one keystream call when the stream can (per word otherwise). */
+export function words(rng: Rng, n: number): Uint32Array {
+  const out = new Uint32Array(n);
+  if (rng.fillU32) rng.fillU32(out);
+  else for (let i = 0; i < n; i++) out[i] = rng.nextU32();
+  return out;
+}

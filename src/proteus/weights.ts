@@ -22,8 +22,11 @@
  * quantised weights) are resampled exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
-import { channelAxis, duplicateCount } from './battery.js';
-import type { Rng } from './rng.js';
+import { channelAxis } from './battery.js';
+import { duplicateCount } from './duplicates.js';
+import { type ByteDraw, byteDraw, inheritLowBits, lowByteCounts } from './low-bytes.js';
+import { type Rng, words } from './rng.js';
+import { sortFloat32 } from './sort.js';
 import { fanIn, weightKey } from './stats.js';
 
 /** One real weight tensor, prepared for sampling. */
@@ -53,8 +56,8 @@ interface Source {
   sorted?: Float32Array;
   /** Sorted standardised values, when a larger sentinel vector or matrix of the kind draws from them. */
   zSorted?: Float32Array;
-  /** Low mantissa bytes of the nonzero values, built on first use (see `inheritLowBits`). */
-  lowBytes?: Uint8Array;
+  /** Sampler of the nonzero values' low mantissa bytes, built on first use (see `inheritLowBits`). */
+  lowBytes?: ByteDraw;
 }
 
 /** The real tensors of one kind in one subgraph, sampled one after another. */
@@ -71,7 +74,7 @@ export class WeightPool {
   private readonly slopes = new Map<string, number>();
   private readonly unions = new Map<string, Float32Array>();
   private readonly ranges = new Map<string, readonly [number, number]>();
-  private readonly lows = new Map<string, Uint8Array>();
+  private readonly lows = new Map<string, ByteDraw>();
 
   /** Index the float weights of `parts` (the real subgraphs of one model). */
   constructor(parts: readonly Model[]) {
@@ -128,7 +131,7 @@ export class WeightPool {
     if (src.discrete) {
       // Constant and few-level tensors (LayerNorm gamma = 1, beta = 0, quantised grids): the source's
       // own values, each level in its own proportion (stratified, so a constant stays exactly constant).
-      const sorted = (src.sorted ??= Float32Array.from(src.data).sort());
+      const sorted = (src.sorted ??= sortFloat32(Float32Array.from(src.data)));
       const u = words(rng, n);
       for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + u[i]! / 2 ** 32) / n) * sorted.length))]!;
       return shuffle(out, rng);
@@ -143,7 +146,7 @@ export class WeightPool {
       // zoo's [0.9, 1.1], which no real member does, and boosted trees found them (AUC 0.83-0.87).
       const long = src.data.length < n ? this.rawValues(key, n, rng, src.data.length) : undefined;
       const from = long?.source ?? src;
-      draw(long?.sorted ?? (src.sorted ??= Float32Array.from(src.data).sort()), out, rng);
+      draw(long?.sorted ?? (src.sorted ??= sortFloat32(Float32Array.from(src.data))), out, rng);
       // The jitter at a source's extremes is symmetric (a sentinel may pass its own source's
       // extreme, as a fresh sample may), and may pass the model's by the kind's mean top spacing,
       // no further: a bounded population (the zoo's uniform running variances) has no values past
@@ -157,7 +160,7 @@ export class WeightPool {
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
-    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= Float32Array.from(src.z).sort());
+    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= sortFloat32(Float32Array.from(src.z)));
     draw(z, out, rng);
     shuffle(out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
@@ -241,7 +244,7 @@ export class WeightPool {
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
       // (a matrix's `sorted` already holds its standardised values; a vector's holds its raw ones)
-      return s.fan > 0 ? (s.sorted ??= Float32Array.from(s.z).sort()) : (s.zSorted ??= Float32Array.from(s.z).sort());
+      return s.fan > 0 ? (s.sorted ??= sortFloat32(Float32Array.from(s.z))) : (s.zSorted ??= sortFloat32(Float32Array.from(s.z)));
     }
     const total = smooth.reduce((p, s) => p + s.z.length, 0);
     if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
@@ -254,7 +257,7 @@ export class WeightPool {
   /** The sorted union of `parts`, built once per name. */
   private union(name: string, parts: readonly Float32Array[]): Float32Array {
     let u = this.unions.get(name);
-    if (!u) this.unions.set(name, (u = concat(parts, (n) => new Float32Array(n)).sort()));
+    if (!u) this.unions.set(name, (u = sortFloat32(concat(parts))));
     return u;
   }
 
@@ -269,7 +272,7 @@ export class WeightPool {
     const big = smooth.filter((s) => s.data.length >= n).sort((a, b) => a.data.length - b.data.length);
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
-      return { sorted: (s.sorted ??= Float32Array.from(s.data).sort()), source: s };
+      return { sorted: (s.sorted ??= sortFloat32(Float32Array.from(s.data))), source: s };
     }
     const total = smooth.reduce((p, s) => p + s.data.length, 0);
     if (total <= own) return undefined;
@@ -287,15 +290,13 @@ export class WeightPool {
    * source's bytes made a large sentinel tensor carry a small source's rate: resnet20 sentinels'
    * share of zero low bytes spread 0.003-0.005 where real members' sat at 1/256 ± 0.0003.
    */
-  private lowBytes(key: string, src: Source): Uint8Array {
-    if (src.zeroBits > 0) return (src.lowBytes ??= lowBytesOf(src.data));
+  private lowBytes(key: string, src: Source): ByteDraw {
+    if (src.zeroBits > 0) return (src.lowBytes ??= byteDraw(lowByteCounts(src.data)));
     let u = this.lows.get(key);
     if (!u) {
-      const grid = this.all.get(key)!.sources.filter((s) => s.zeroBits === 0);
-      u = concat(
-        grid.map((s) => lowBytesOf(s.data)),
-        (n) => new Uint8Array(n),
-      );
+      const counts = new Float64Array(256);
+      for (const s of this.all.get(key)!.sources) if (s.zeroBits === 0) lowByteCounts(s.data, counts);
+      u = byteDraw(counts);
       this.lows.set(key, u);
     }
     return u;
@@ -309,10 +310,7 @@ export class WeightPool {
   private range(key: string): readonly [number, number] {
     let r = this.ranges.get(key);
     if (!r) {
-      const u = concat(
-        this.all.get(key)!.sources.map((s) => s.data),
-        (n) => new Float32Array(n),
-      ).sort();
+      const u = sortFloat32(concat(this.all.get(key)!.sources.map((s) => s.data)));
       const last = u.length - 1;
       const k = Math.max(1, Math.min(5, last));
       r = [u[0]! - (u[k]! - u[0]!) / k, u[last]! + (u[last]! - u[last - k]!) / k] as const;
@@ -394,38 +392,14 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
 }
 
-/** The arrays one after another in one new array made by `make`. */
-function concat<A extends Float32Array | Uint8Array>(parts: readonly A[], make: (n: number) => A): A {
-  const out = make(parts.reduce((p, q) => p + q.length, 0));
+/** The arrays one after another in one new array. */
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((p, q) => p + q.length, 0));
   let at = 0;
   for (const q of parts) {
     out.set(q, at);
     at += q.length;
   }
-  return out;
-}
-
-/** Low mantissa bytes of a tensor's nonzero values (±0 says nothing about them). */
-function lowBytesOf(d: Float32Array): Uint8Array {
-  const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
-  const out = new Uint8Array(d.length);
-  let k = 0;
-  for (let i = 0; i < bits.length; i++) if (bits[i]! << 1 !== 0) out[k++] = bits[i]! & 0xff;
-  return out.subarray(0, k);
-}
-
-/**
- * Give each nonzero value of `out` a low mantissa byte drawn from `low` (real values' low bytes), in
- * place: bit-pattern statistics (low byte zero, lsb set) are then a resample of the real ones, not
- * the uniform bits of a jittered float. One real network is one draw of those: LeNet-5's share of
- * odd mantissas sat above 92 % of its sentinels' in every group. Moves a value by < 2^-15 of
- * itself; zeros stay zeros, a quantised source's grid stays (its low bits are zero).
- */
-function inheritLowBits(out: Float32Array, low: Uint8Array, rng: Rng): Float32Array {
-  if (!low.length) return out;
-  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  const r = words(rng, out.length);
-  for (let i = 0; i < out.length; i++) if (bits[i]! << 1 !== 0) bits[i] = ((bits[i]! & ~0xff) | low[Math.floor((r[i]! / 2 ** 32) * low.length)]!) >>> 0;
   return out;
 }
 
@@ -544,14 +518,6 @@ function fisherYates(a: Float32Array, rng: Rng): Float32Array {
     a[j] = t;
   }
   return a;
-}
-
-/** `n` 32-bit words of the stream, in one keystream call when the stream can (per word otherwise). */
-function words(rng: Rng, n: number): Uint32Array {
-  const out = new Uint32Array(n);
-  if (rng.fillU32) rng.fillU32(out);
-  else for (let i = 0; i < n; i++) out[i] = rng.nextU32();
-  return out;
 }
 
 /** A sentinel tensor draws from at least this many times its values where the model has them (a subset, not the source again). */

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
+import { duplicateIndices } from '../../src/proteus/duplicates.js';
 import { corpusStats, duplicateCount, generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
-import { compositionStats, duplicateIndices, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
+import { compositionStats, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
 
 /** Sorted-compare duplicate count, as the battery counts them. */
 function sortedDups(d: Float32Array): number {
@@ -116,4 +117,15 @@ test('one draw places a sentinel on one side of the real piece in weight count a
   assert.ok(up.filter((f) => f.graph.nodes.length > n).length >= 20, `deeper than the real ${n}: ${shown(up)}`);
   const down = [5, 6].flatMap((seed) => generateSentinels(real, 10, { stats, seed, position: 9 }));
   assert.ok(down.filter((f) => f.graph.nodes.length > n || params(f) > p).length <= 1, `above the real ${n}/${p}: ${shown(down)}`);
+});
+
+test('duplicate indices past one hash table: the later copies, ascending, as a naive first-seen scan finds them', () => {
+  const rng = new Prng(12);
+  const d = weights(200_000, 0.05, 0.02, rng);
+  for (let i = 0; i < 300; i++) d[Math.floor(rng.next() * d.length)] = i % 2 ? 0 : -0;
+  const seen = new Set<number>();
+  const naive: number[] = [];
+  d.forEach((v, i) => (seen.has(v) ? naive.push(i) : seen.add(v)));
+  assert.deepEqual(duplicateIndices(d), naive);
+  assert.equal(naive.length, sortedDups(d));
 });

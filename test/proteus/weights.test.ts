@@ -4,6 +4,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { channelNorms } from '../../src/proteus/battery.js';
 import { Prng, secretRng } from '../../src/proteus/index.js';
+import { byteDraw } from '../../src/proteus/low-bytes.js';
 import { shuffle, subsetIndices, WeightPool } from '../../src/proteus/weights.js';
 
 /** A Conv whose weight looks trained: heavy-tailed (Laplace) values, per-channel scales spread ±30 %. */
@@ -326,4 +327,29 @@ test('sentinel vectors pass the real range of their kind by at most a spacing (b
     // A fresh 64-sample's minimum sits ≈ 0.2/65 above 0.9 (its spread as much); jittering only inwards would add about a quarter of that.
     assert.ok(Math.abs(mean(got) - mean(mins)) < 0.0012, `piece ${part}: sentinel minimum ${mean(got)} vs real ${mean(mins)}`);
   }
+});
+
+test('the low-byte alias table draws each byte with its histogram frequency (skewed, one-byte and empty histograms)', () => {
+  const counts = new Float64Array(256);
+  for (let b = 0; b < 256; b++) counts[b] = b < 16 ? 1000 : b === 255 ? 20_000 : b % 3 === 0 ? 0 : 7;
+  const t = byteDraw(counts);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const rng = secretRng();
+  const seen = new Float64Array(256);
+  const n = 400_000;
+  for (let i = 0; i < n; i++) {
+    const w = rng.nextU32();
+    const b = w & 0xff;
+    seen[w >>> 8 < t.cut[b]! ? b : t.alias[b]!]!++;
+  }
+  for (let b = 0; b < 256; b++) {
+    const p = counts[b]! / total;
+    if (p === 0) assert.equal(seen[b], 0, `byte ${b} never in the histogram was drawn`);
+    else assert.ok(Math.abs(seen[b]! - n * p) < 5 * Math.sqrt(n * p) + 1, `byte ${b}: ${seen[b]} draws, expected ${n * p}`);
+  }
+  const one = new Float64Array(256);
+  one[42] = 5;
+  const t1 = byteDraw(one);
+  for (let b = 0; b < 256; b++) assert.ok(t1.cut[b]! < 2 ** 24 ? t1.alias[b] === 42 && (b === 42 || t1.cut[b] === 0) : b === 42);
+  assert.ok(byteDraw(new Float64Array(256)).empty);
 });
