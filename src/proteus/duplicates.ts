@@ -62,37 +62,34 @@ function duplicates(d: Float32Array, indices: boolean): number[] {
   return indices && out.length ? Array.from(Uint32Array.from(out).sort()) : out;
 }
 
-/** An open-addressing table of bit patterns for at least `n` values, reused pile after pile (a slot is live when its stamp is the current pile's). */
+/** An open-addressing table of bit patterns for at least `n` values, reused pile after pile (an empty slot holds NAN, a key never stored). */
 class Table {
   readonly keys: Uint32Array;
-  readonly stamp: Uint32Array;
   readonly shift: number;
-  pile = 0;
   constructor(n: number) {
     let size = 2;
     while (size < 2 * n) size <<= 1;
     this.keys = new Uint32Array(size);
-    this.stamp = new Uint32Array(size);
     this.shift = 32 - Math.log2(size);
   }
 }
 
 /** Append to `out` the positions (or `index` entries) in [from, to) whose key equals an earlier one there, in order. */
 function duplicatesIn(keys: Uint32Array, index: Uint32Array | null, from: number, to: number, t: Table, out: number[]): number[] {
-  const live = ++t.pile;
-  const mask = t.keys.length - 1;
+  const slots = t.keys.fill(NAN);
+  const mask = slots.length - 1;
   for (let j = from; j < to; j++) {
     const k = keys[j]!;
     if (k === NAN) continue;
     // Within a pile the hash's top byte is shared: the slot comes from the bits below it.
     let h = (Math.imul(k, MIX) << 8) >>> t.shift;
     for (;;) {
-      if (t.stamp[h] !== live) {
-        t.stamp[h] = live;
-        t.keys[h] = k;
+      const at = slots[h]!;
+      if (at === NAN) {
+        slots[h] = k;
         break;
       }
-      if (t.keys[h] === k) {
+      if (at === k) {
         out.push(index ? index[j]! : j);
         break;
       }
