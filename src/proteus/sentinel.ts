@@ -66,25 +66,9 @@ const REFILL_VALUES = 1 << 20;
  * piece the densest of its group: ResNet-20's sentinels drawn smaller lost a join (AUC 0.63 on
  * joins per node), MobileNetV2's smaller ones were all-1×1 (1×1 share AUC 0.31).
  */
-function shares(m: Model): number[] {
-  const g = m.graph;
-  const n = Math.max(1, g.nodes.length);
-  const made = new Map<string, number>();
-  let joins = 0;
-  let deepest = 0;
-  for (const nd of g.nodes) {
-    let acts = 0;
-    let depth = 1;
-    for (const t of nd.inputs) {
-      if (!t || g.initializers.has(t)) continue;
-      acts++;
-      depth = Math.max(depth, 1 + (made.get(t) ?? 0));
-    }
-    if (acts >= 2) joins++;
-    for (const o of nd.outputs) made.set(o, depth);
-    deepest = Math.max(deepest, depth);
-  }
-  return [joins / n, deepest / n, g.initializers.size / n, pointwise(m)];
+function shares(m: Model, t: Topology): number[] {
+  const n = Math.max(1, m.graph.nodes.length);
+  return [t.joins / n, t.depth / n, m.graph.initializers.size / n, t.pointwise];
 }
 
 /** Entries of `SentinelOptions.mix`: duplicate fraction, exponent entropy, then the `shares`. */
@@ -114,26 +98,46 @@ export function interfaceHolds(m: Model): boolean {
   });
 }
 
-/** Dataflow topology of a graph: joins (nodes reading ≥ 2 activations), branches (extra reads of shared values), distinct weight dims. */
-export function topologyOf(m: Model): { joins: number; branches: number; dims: number } {
+/** Dataflow topology of a graph (one pass over its nodes). */
+export interface Topology {
+  /** Nodes reading ≥ 2 activations. */
+  joins: number;
+  /** Extra reads of shared values. */
+  branches: number;
+  /** Distinct weight dimensions. */
+  dims: number;
+  /** Longest chain of nodes from an input. */
+  depth: number;
+  /** Share of the convolutions that are 1×1 (0 without convolutions). */
+  pointwise: number;
+}
+
+/** The dataflow topology of a graph: joins, branches, width diversity, depth, 1×1 share. */
+export function topologyOf(m: Model): Topology {
   const g = m.graph;
   const uses = new Map<string, number>();
+  const made = new Map<string, number>();
   let joins = 0;
+  let deepest = 0;
   for (const n of g.nodes) {
     let acts = 0;
+    let depth = 1;
     for (const t of n.inputs) {
       if (!t || g.initializers.has(t)) continue;
       acts++;
       uses.set(t, (uses.get(t) ?? 0) + 1);
+      depth = Math.max(depth, 1 + (made.get(t) ?? 0));
     }
     if (acts >= 2) joins++;
+    for (const o of n.outputs) made.set(o, depth);
+    deepest = Math.max(deepest, depth);
   }
   let branches = 0;
   for (const c of uses.values()) branches += c - 1;
   // Width diversity: distinct weight dimensions (kernel sizes, channel counts, feature widths).
   const dims = new Set<number>();
   for (const t of g.initializers.values()) for (const d of t.dims) dims.add(d);
-  return { joins, branches, dims: dims.size };
+  return { joins, branches, dims: dims.size, depth: deepest, pointwise: pointwise(m) };
 }
 
 /** Structure of a graph without widths or weights: op types, kernels, strides, depthwise-ness and wiring. */
@@ -183,7 +187,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const shape = structured ? structureOf(real) : '';
   const softmaxes = (m: Model): number => m.graph.nodes.filter((n) => n.opType === 'Softmax').length;
   const cores = softmaxes(real);
-  const realPointwise = pointwise(real);
+  const realPointwise = topo.pointwise;
   // The real weight count's place among the sentinels' (a secret normal quantile per group): each
   // sentinel's target is drawn from a log-normal whose quantile at the real count is that place, and
   // the sentinel must land on the side its target is on. Targets spread around the real count alone
@@ -193,7 +197,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const mix = Array.from({ length: MIX_PLACES }, (_, i) => opts.mix?.[i] ?? rng.normal());
   const [dupAt, entAt] = mix as [number, number];
   const shareAt = mix.slice(2);
-  const realShares = shares(real);
+  const realShares = shares(real, topo);
   let realMix = REAL_MIX.get(real);
   if (!realMix) {
     const [dup, ent] = compositionStats(real);
@@ -250,7 +254,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // Half a unit each: together (2) no more than the distinct-dims side, less than the node side
     // (at 2 each, ResNet-18's sentinels drawn below kept the real node count: 7 of 30 went below).
     const shareUp = shareAt.map((at) => rng.normal() > at);
-    const shareSide = (m: Model): number => shares(m).reduce((c, x, j) => c + (x === realShares[j] || x > realShares[j]! === shareUp[j] ? 0 : 0.5), 0);
+    const shareSide = (m: Model, t: Topology): number =>
+      shares(m, t).reduce((c, x, j) => c + (x === realShares[j] || x > realShares[j]! === shareUp[j] ? 0 : 0.5), 0);
     const paramTarget = prof.params * 2 ** (0.3 * (draw - position));
     // Landing on the wrong side of the real size (weight count, then node count: with equal weights
     // the graph's own bytes order the files) outweighs every other criterion.
@@ -273,7 +278,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       const copy = structureOf(m) === shape ? 1 : 0;
       // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
       // depthwise pieces too: 1×1 units at their ends made MobileNetV2's the more pointwise in 2 of 3 groups).
-      const kernels = blocks.length ? 6 * Math.abs(pointwise(m) - realPointwise) : 0;
+      const kernels = blocks.length ? 6 * Math.abs(t.pointwise - realPointwise) : 0;
       // And a weight count near its target (wider blocks drawn from corpus ratios can overshoot it).
       const weights = 2 * Math.abs(Math.log2((paramsOf(m) + 1) / (paramTarget + 1))) + side(m) + nodeSide(m);
       // A residual piece's sentinel without any residual join stands out more than a node count on the
@@ -287,7 +292,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         Math.abs(t.branches - topo.branches) +
         0.5 * Math.abs(t.dims - topo.dims) +
         dimsSide(t.dims) +
-        shareSide(m) +
+        shareSide(m, t) +
         joinless +
         copy +
         kernels +
