@@ -52,3 +52,8 @@ function orderKey(b: number): number {
   if ((b & 0x7fffffff) > 0x7f800000) return NAN_KEY;
   return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
 }
+
+/** A sorted copy of `a` (ascending, as `sortFloat32`), leaving `a` as it is. */
+export function sortedCopy(a: Float32Array): Float32Array {
+  return sortFloat32(a.slice());
+}

@@ -26,7 +26,7 @@ import { channelAxis } from './battery.js';
 import { duplicateCount } from './duplicates.js';
 import { type ByteDraw, byteDraw, inheritLowBits, lowByteCounts } from './low-bytes.js';
 import { type Rng, words } from './rng.js';
-import { sortFloat32 } from './sort.js';
+import { sortedCopy, sortFloat32 } from './sort.js';
 import { fanIn, weightKey } from './stats.js';
 
 /** One real weight tensor, prepared for sampling. */
@@ -131,7 +131,7 @@ export class WeightPool {
     if (src.discrete) {
       // Constant and few-level tensors (LayerNorm gamma = 1, beta = 0, quantised grids): the source's
       // own values, each level in its own proportion (stratified, so a constant stays exactly constant).
-      const sorted = (src.sorted ??= sortFloat32(Float32Array.from(src.data)));
+      const sorted = (src.sorted ??= sortedCopy(src.data));
       const u = words(rng, n);
       for (let i = 0; i < n; i++) out[i] = sorted[Math.min(sorted.length - 1, Math.floor(((i + u[i]! / 2 ** 32) / n) * sorted.length))]!;
       return shuffle(out, rng);
@@ -146,7 +146,7 @@ export class WeightPool {
       // zoo's [0.9, 1.1], which no real member does, and boosted trees found them (AUC 0.83-0.87).
       const long = src.data.length < n ? this.rawValues(key, n, rng, src.data.length) : undefined;
       const from = long?.source ?? src;
-      draw(long?.sorted ?? (src.sorted ??= sortFloat32(Float32Array.from(src.data))), out, rng);
+      draw(long?.sorted ?? (src.sorted ??= sortedCopy(src.data)), out, rng);
       // The jitter at a source's extremes is symmetric (a sentinel may pass its own source's
       // extreme, as a fresh sample may), and may pass the model's by the kind's mean top spacing,
       // no further: a bounded population (the zoo's uniform running variances) has no values past
@@ -160,7 +160,7 @@ export class WeightPool {
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
-    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= sortFloat32(Float32Array.from(src.z)));
+    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= sortedCopy(src.z));
     draw(z, out, rng);
     shuffle(out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
@@ -244,7 +244,7 @@ export class WeightPool {
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
       // (a matrix's `sorted` already holds its standardised values; a vector's holds its raw ones)
-      return s.fan > 0 ? (s.sorted ??= sortFloat32(Float32Array.from(s.z))) : (s.zSorted ??= sortFloat32(Float32Array.from(s.z)));
+      return s.fan > 0 ? (s.sorted ??= sortedCopy(s.z)) : (s.zSorted ??= sortedCopy(s.z));
     }
     const total = smooth.reduce((p, s) => p + s.z.length, 0);
     if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
@@ -272,7 +272,7 @@ export class WeightPool {
     const big = smooth.filter((s) => s.data.length >= n).sort((a, b) => a.data.length - b.data.length);
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
-      return { sorted: (s.sorted ??= sortFloat32(Float32Array.from(s.data))), source: s };
+      return { sorted: (s.sorted ??= sortedCopy(s.data)), source: s };
     }
     const total = smooth.reduce((p, s) => p + s.data.length, 0);
     if (total <= own) return undefined;
