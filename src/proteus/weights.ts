@@ -16,10 +16,10 @@
  * conv included) and draws its standardised values as a random subset of that tensor's (jittered
  * within the gaps to their neighbours: no value is copied, no duplicates). Shuffled into channels,
  * they bring the per-channel norm noise of the sentinel's own fan-in; the channels are scaled by the
- * source's channel scales (a subset again), shrunk to their spread net of sampling noise, or pulled
- * towards their mean when that net spread is negative (its estimate is unbiased, so weights with
- * no real spread do not gain any). Tensors with few distinct values (LayerNorm's constant 1 and 0,
- * quantised weights) are resampled exactly, level by level.
+ * source's channel scales (a subset again), shrunk to their spread net of sampling noise when that
+ * spread is significant, or pulled towards their mean when it is significantly below the noise.
+ * Tensors with few distinct values (LayerNorm's constant 1 and 0, quantised weights) are resampled
+ * exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
 import { channelAxis } from './battery.js';
@@ -169,13 +169,17 @@ export class WeightPool {
     const outer = n / (c * inner);
     // Channel scales: the source's (shrunk to their spread net of sampling noise, a subset without
     // replacement); the shuffled values bring the per-channel noise of this fan-in. When the
-    // source's spread is below its sampling noise (the unbiased net spread is negative, as often as
-    // positive for weights with no real spread), each channel's norm is pulled part of the way (β)
-    // to the mean instead, so the expected spread is not biased upwards.
+    // source's spread is significantly below its sampling noise (weight-normalised layers), each
+    // channel's norm is pulled part of the way (β) to the mean instead. Within two standard errors
+    // of the noise neither happens: a chance excess or deficit is the real tensor's own sampling
+    // noise, and acting on it moved every sentinel's kurtosis below the real one's (pulling norms
+    // together, or dividing values by scales that track their own channel's noise, standardises
+    // part of the way: lenet5's real member had the larger kurtosis of its largest tensor than
+    // 72 % of its sentinels, 58 % without).
     const per = n / c;
     const net = src.rhoVar - src.rhoNoise;
     const noise = channelNoise(src.kurtZ, per);
-    const beta = net >= 0 || noise <= 0 ? 0 : 1 - Math.sqrt(Math.max(0, 1 + net / noise));
+    const beta = noise <= 0 || src.rhoVar >= src.rhoNoise * (1 - significant(src.channels.length)) ? 0 : 1 - Math.sqrt(Math.max(0, 1 + net / noise));
     // (Channel scales are not sorted; `draw` needs no order here: it takes all of them, or a uniform subset.)
     const g = shuffle(draw(src.channels, new Float32Array(c), rng, false), rng);
     let g2 = 0;
@@ -380,10 +384,12 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const rhoVar = rho.reduce((p, q) => p + (q - rhoMean) ** 2, 0) / c;
   const kurtZ = s4 / n / (s2 / n) ** 2;
   const rhoNoise = channelNoise(kurtZ, per);
-  // Channel scales shrunk to the spread that is not sampling noise: dividing by the observed norms
-  // would standardise every channel exactly (a normal tensor's excess kurtosis then drops by
-  // 6/(fan-in + 2), −0.55 for a depthwise 3×3), and the shuffled sentinel would keep that deficit.
-  const keep = rhoVar > rhoNoise ? Math.sqrt((rhoVar - rhoNoise) / rhoVar) : 0;
+  // Channel scales shrunk to the spread that is not sampling noise, and only when that spread is
+  // significant: dividing by the observed norms would standardise every channel exactly (a normal
+  // tensor's excess kurtosis then drops by 6/(fan-in + 2), −0.55 for a depthwise 3×3), and the
+  // shuffled sentinel would keep that deficit; shrunk scales on a chance excess still took part of
+  // it (−0.013 on lenet5's fc2, fan-in 120).
+  const keep = rhoVar > rhoNoise * (1 + significant(c)) ? Math.sqrt((rhoVar - rhoNoise) / rhoVar) : 0;
   const shrunk = rho.map((r) => rhoMean + keep * (r - rhoMean));
   const norm = Math.sqrt(shrunk.reduce((p, q) => p + q * q, 0) / c);
   const channels = Float32Array.from(shrunk, (r) => r / norm);
@@ -401,6 +407,11 @@ function concat(parts: readonly Float32Array[]): Float32Array {
     at += q.length;
   }
   return out;
+}
+
+/** Relative margin by which c channels' RMS-ratio variance must pass its sampling noise to count as real spread (two standard errors of a variance). */
+function significant(c: number): number {
+  return 2 * Math.sqrt(2 / c);
 }
 
 /** Variance of a channel's RMS ratio from sampling alone, over `per` values of fourth moment `kurtZ` (delta method). */
