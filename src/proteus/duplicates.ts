@@ -98,3 +98,55 @@ function duplicatesIn(keys: Uint32Array, index: Uint32Array | null, from: number
   }
   return out;
 }
+
+/**
+ * `duplicateCount(d)` after single values of `d` were overwritten in place, from the count before
+ * (`before`) and the overwritten and written bit patterns (`removed`, `added`, any order): only the
+ * multiplicities of those few patterns change, so one pass looking them up in a small table replaces
+ * the full count (the duplicate steering recounted every tensor it touched: ~3x the cost on a
+ * 2.4 M-value tensor, measured in CPU time).
+ */
+export function duplicateCountAfter(d: Float32Array, before: number, removed: readonly number[], added: readonly number[]): number {
+  // Net change of each key's multiplicity.
+  const net = new Map<number, number>();
+  for (const b of removed) net.set(keyOf(b >>> 0), (net.get(keyOf(b >>> 0)) ?? 0) - 1);
+  for (const b of added) net.set(keyOf(b >>> 0), (net.get(keyOf(b >>> 0)) ?? 0) + 1);
+  net.delete(NAN); // NaN never counts
+  for (const [k, c] of net) if (c === 0) net.delete(k);
+  if (!net.size) return before;
+  // A change touching many keys is no cheaper than the full count.
+  if (net.size * 16 > d.length) return duplicateCount(d);
+  const t = new Table(2 * net.size);
+  const slots = t.keys.fill(NAN);
+  const mask = slots.length - 1;
+  const seen = new Uint32Array(slots.length);
+  for (const k of net.keys()) {
+    let h = (Math.imul(k, MIX) << 8) >>> t.shift;
+    while (slots[h] !== NAN) h = (h + 1) & mask;
+    slots[h] = k;
+  }
+  const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+  for (let i = 0; i < bits.length; i++) {
+    const k = keyOf(bits[i]!);
+    if (k === NAN) continue;
+    let h = (Math.imul(k, MIX) << 8) >>> t.shift;
+    for (;;) {
+      const at = slots[h]!;
+      if (at === k) {
+        seen[h]!++;
+        break;
+      }
+      if (at === NAN) break;
+      h = (h + 1) & mask;
+    }
+  }
+  // A key held c times adds c − 1 duplicates (none when absent).
+  let count = before;
+  for (let h = 0; h < slots.length; h++) {
+    if (slots[h] === NAN) continue;
+    const now = seen[h]!;
+    const was = now - net.get(slots[h]!)!;
+    count += Math.max(0, now - 1) - Math.max(0, was - 1);
+  }
+  return count;
+}

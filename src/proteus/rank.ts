@@ -23,11 +23,22 @@
  */
 import type { Model } from '../onnx/ir.js';
 import { countedTensor as counted, exponentEntropy, initializerUses, tensorShape } from './battery.js';
-import { duplicateCount, duplicateIndices } from './duplicates.js';
+import { duplicateCount, duplicateCountAfter, duplicateIndices } from './duplicates.js';
 import type { Rng } from './rng.js';
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
+
+/** Bit patterns overwritten in a tensor and those written over them (for `duplicateCountAfter`). */
+interface Edits {
+  removed: number[];
+  added: number[];
+}
+
+/** The float32 bit pattern at index i of `d`. */
+function bitsAt(d: Float32Array, i: number): number {
+  return new Uint32Array(d.buffer, d.byteOffset + 4 * i, 1)[0]!;
+}
 
 /** A member's value-weighted exponent entropy, exactly as the battery computes it (linear: no duplicate count). */
 export function memberEntropy(m: Model): number {
@@ -177,7 +188,8 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
     // values (collisions fall where the values are); counted again once per round.
     const total = smooth.reduce((s, i) => s + ts[i]!.data.length, 0);
     for (let round = 0; round < 4 && dups < target; round++) {
-      const touched = new Set<number>();
+      // Per touched tensor, the bit patterns overwritten and written (the recount needs only those).
+      const touched = new Map<number, Edits>();
       for (let k = dups; k < target; k++) {
         let u = rng.int(total);
         let i = smooth[0]!;
@@ -189,11 +201,13 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
         const a = rng.int(d.length);
         const b = rng.int(d.length);
         if (a === b || d[a] === d[b]) continue;
+        const e = touched.get(i) ?? touched.set(i, { removed: [], added: [] }).get(i)!;
+        e.removed.push(bitsAt(d, b));
         d[b] = d[a]!;
-        touched.add(i);
+        e.added.push(bitsAt(d, b));
       }
-      for (const i of touched) {
-        const again = duplicateCount(ts[i]!.data);
+      for (const [i, e] of touched) {
+        const again = duplicateCountAfter(ts[i]!.data, per[i]!, e.removed, e.added);
         dups += again - per[i]!;
         per[i] = again;
       }
@@ -206,14 +220,17 @@ export function steerDuplicates(m: Model, real: number, above: boolean, rng: Rng
       const remove = dups - target;
       if (remove <= 0) break;
       const d = ts[i]!.data;
+      const e: Edits = { removed: [], added: [] };
       for (const j of duplicateIndices(d).slice(0, remove)) {
         if (d[j] === 0) continue; // a zero among zeros is sparsity, not a collision
+        e.removed.push(bitsAt(d, j));
         F32[0] = d[j]!;
         U32[0] = U32[0]! + 1;
         d[j] = F32[0];
+        e.added.push(bitsAt(d, j));
       }
       // Recount: a moved value can land on another.
-      const again = duplicateCount(d);
+      const again = duplicateCountAfter(d, per[i]!, e.removed, e.added);
       dups += again - per[i]!;
       per[i] = again;
     }

@@ -455,16 +455,21 @@ export function subsetIndices(n: number, m: number, rng: Rng): Uint32Array {
   if (n > m) throw new Error(`cannot draw ${n} distinct indices of ${m}`);
   const at = (w: number): number => Math.floor((w / 2 ** 32) * m);
   if (n * 8 <= m) {
-    // (Mapped in place: a typed array's `from` with a map function costs ~0.5 µs a value.)
+    // (Mapped in place: a typed array's `from` with a map function costs ~0.5 µs a value. Taken
+    // indices in a bitmap of m bits: a Set of numbers took ~0.8 µs an index.)
     const idx = words(rng, n);
-    const seen = new Set<number>();
+    const seen = new Uint32Array((m + 31) >>> 5);
     for (let k = 0; k < n; k++) {
       let v = at(idx[k]!);
-      while (seen.has(v)) v = at(rng.nextU32());
-      seen.add(v);
-      idx[k] = v;
+      while (seen[v >>> 5]! & (1 << (v & 31))) v = at(rng.nextU32());
+      seen[v >>> 5]! |= 1 << (v & 31);
     }
-    return idx.sort();
+    // Read back in order: the sorted indices, without sorting.
+    let k = 0;
+    for (let w = 0; w < seen.length; w++) {
+      for (let b = seen[w]!; b !== 0; b &= b - 1) idx[k++] = (w << 5) | (31 - Math.clz32(b & -b));
+    }
+    return idx;
   }
   const idx = new Uint32Array(n);
   const r = words(rng, m);
