@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import type { Model } from '../../src/onnx/ir.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { duplicateIndices } from '../../src/proteus/duplicates.js';
+import { duplicateCountAfter, duplicateIndices } from '../../src/proteus/duplicates.js';
 import { corpusStats, duplicateCount, generateSentinels, learnStats, Prng, secretRng, valueStats } from '../../src/proteus/index.js';
 import { compositionStats, memberEntropy, poissonWithin } from '../../src/proteus/rank.js';
 
@@ -128,4 +128,31 @@ test('duplicate indices past one hash table: the later copies, ascending, as a n
   d.forEach((v, i) => (seen.has(v) ? naive.push(i) : seen.add(v)));
   assert.deepEqual(duplicateIndices(d), naive);
   assert.equal(naive.length, sortedDups(d));
+});
+
+test('the duplicate count after in-place overwrites, from the overwritten and written patterns, equals a full recount (±0, NaN, Inf, many edits)', () => {
+  const rng = new Prng(41);
+  const u32 = new Uint32Array(1);
+  const f32 = new Float32Array(u32.buffer);
+  const bits = (v: number): number => {
+    f32[0] = v;
+    return u32[0]!;
+  };
+  for (const n of [1, 7, 1000, 70000]) {
+    // A small value set, so writes land on, and leave, existing duplicates.
+    const levels = [0, -0, Number.NaN, Number.POSITIVE_INFINITY, ...Array.from({ length: 40 }, () => rng.normal())];
+    const d = Float32Array.from({ length: n }, () => (rng.next() < 0.5 ? levels[rng.int(levels.length)]! : rng.normal()));
+    for (const edits of [0, 1, 5, n]) {
+      const before = duplicateCount(d);
+      const removed: number[] = [];
+      const added: number[] = [];
+      for (let e = 0; e < edits; e++) {
+        const j = rng.int(n);
+        removed.push(bits(d[j]!));
+        d[j] = rng.next() < 0.7 ? d[rng.int(n)]! : levels[rng.int(levels.length)]!;
+        added.push(bits(d[j]!));
+      }
+      assert.equal(duplicateCountAfter(d, before, removed, added), duplicateCount(d), `n ${n}, ${edits} edits`);
+    }
+  }
 });
