@@ -22,14 +22,14 @@ export const CORPUS_CONFIGS: Record<string, Record<string, string | number>> = {
   'gpt2-small': TRANSFORMER,
 };
 
-/** Zoo models at their corpus configuration. */
-export function zooCorpus(): Model[] {
-  return zooNames.map((n) => buildZoo(n, CORPUS_CONFIGS[n] ?? {}));
+/** Zoo models at their corpus configuration (`weights: 'zero'`: the graphs alone). */
+export function zooCorpus(weights: 'random' | 'zero' = 'random'): Model[] {
+  return zooNames.map((n) => buildZoo(n, { ...CORPUS_CONFIGS[n], weights }));
 }
 
-/** Operator statistics of the zoo plus `extra` user-supplied models. */
+/** Operator statistics of the zoo plus `extra` user-supplied models (they read the graphs alone: the zoo's weights are not drawn). */
 export function corpusStats(extra: readonly Model[] = []): OpStats {
-  return learnStats([...zooCorpus(), ...extra]);
+  return learnStats([...zooCorpus('zero'), ...extra]);
 }
 
 /** Model family of a zoo name (leave-one-family-out groups); other names are their own family. */

@@ -192,3 +192,37 @@ test('zoo errors name the model and option', () => {
   assert.throws(() => buildZoo('lenet5', { depth: 3 }), /unknown option 'depth'/);
   for (const e of listZoo()) for (const o of e.options) assert.ok(o.description && o.default !== undefined);
 });
+
+test('option weights=zero builds the same graph as the drawn weights (nodes, initializer shapes, constants), float weights all zero', () => {
+  for (const name of zooNames) {
+    const small = /^(bert|gpt)/.test(name)
+      ? { layers: 1, hidden: 32, heads: 2, seq: 4, vocab: 50 }
+      : /^(resnet(18|50)|vgg|mobilenet)/.test(name)
+        ? { input: '3x32x32' }
+        : {};
+    const drawn = buildZoo(name, small);
+    const bare = buildZoo(name, { ...small, weights: 'zero' });
+    assert.deepEqual(
+      bare.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs]),
+      drawn.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs]),
+      name,
+    );
+    assert.deepEqual([...bare.graph.initializers.keys()], [...drawn.graph.initializers.keys()], name);
+    let drawnNonzero = 0;
+    for (const [k, t] of bare.graph.initializers) {
+      const d = drawn.graph.initializers.get(k)!;
+      assert.deepEqual(t.dims, d.dims, `${name} ${k}`);
+      // Learned parameters are zero; constants (shapes, Clip bounds, masks, scalars) are the drawn graph's own.
+      if (k.startsWith('const.'))
+        assert.deepEqual(Array.from(t.data as ArrayLike<number | bigint>), Array.from(d.data as ArrayLike<number | bigint>), `${name} ${k}`);
+      else if (t.dtype === 'float32') {
+        assert.ok(
+          (t.data as Float32Array).every((v) => v === 0),
+          `${name} ${k} not zero`,
+        );
+        drawnNonzero += (d.data as Float32Array).some((v) => v !== 0) ? 1 : 0;
+      }
+    }
+    assert.ok(drawnNonzero > 0, `${name}: the drawn model has weights`);
+  }
+});

@@ -10,6 +10,7 @@
 import { SeededRng } from '../../seeded-rng.js';
 import { float, GraphBuilder } from '../builder.js';
 import { floatTensor, int64Tensor, type Model, sizeOf } from '../ir.js';
+import { num, type OptionValues } from './options.js';
 
 /** A GraphBuilder plus the seeded PRNG that draws the weights, and a cache of shared constants. */
 export class ZooGraph {
@@ -18,30 +19,34 @@ export class ZooGraph {
   /** Weight generator; draws happen in graph-construction order, so a seed fixes every weight. */
   readonly rng: SeededRng;
   private readonly consts = new Map<string, string>();
+  /** Whether weights are drawn (option `weights`); left at zero otherwise. */
+  private readonly draw: boolean;
 
-  constructor(name: string, seed: number) {
+  /** A graph named `name` whose weights follow the model's `seed` and `weights` options. */
+  constructor(name: string, o: OptionValues) {
     this.b = new GraphBuilder(name);
-    this.rng = new SeededRng(seed);
+    this.rng = new SeededRng(num(o, 'seed'));
+    this.draw = o.weights !== 'zero';
   }
 
   /** A He/Kaiming-normal weight (std = √(2 / fanIn)). */
   heNormal(name: string, dims: number[], fanIn: number): string {
     const t = floatTensor(dims);
-    this.rng.fillNormal(t.data as Float32Array, Math.sqrt(2 / fanIn));
+    if (this.draw) this.rng.fillNormal(t.data as Float32Array, Math.sqrt(2 / fanIn));
     return this.b.init(name, t);
   }
 
   /** A weight drawn from N(mean, std²). */
   normal(name: string, dims: number[], std: number, mean = 0): string {
     const t = floatTensor(dims);
-    this.rng.fillNormal(t.data as Float32Array, std, mean);
+    if (this.draw) this.rng.fillNormal(t.data as Float32Array, std, mean);
     return this.b.init(name, t);
   }
 
   /** A weight drawn uniformly from [lo, hi). */
   uniform(name: string, dims: number[], lo: number, hi: number): string {
     const t = floatTensor(dims);
-    this.rng.fillUniform(t.data as Float32Array, lo, hi);
+    if (this.draw) this.rng.fillUniform(t.data as Float32Array, lo, hi);
     return this.b.init(name, t);
   }
 

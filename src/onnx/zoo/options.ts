@@ -109,6 +109,15 @@ export interface ZooEntry {
 /** The `seed` option every zoo model takes. */
 export const SEED_OPTION: OptionSpec = { name: 'seed', description: 'PRNG seed of the weights', kind: 'int', default: 0, min: 0 };
 
+/** Every model's `weights` option: 'zero' builds the graph alone (shapes and operators; for readers of the structure, such as Proteus's operator statistics, where drawing the zoo's ~80 M weights cost 1.5-2.5 s of every `obfuscate`). */
+export const WEIGHTS_OPTION: OptionSpec = {
+  name: 'weights',
+  description: "'random' (drawn from the seed) or 'zero' (graph only)",
+  kind: 'choice',
+  choices: ['random', 'zero'],
+  default: 'random',
+};
+
 /** A `classes` option with the given default. */
 export function classesOption(dflt: number): OptionSpec {
   return { name: 'classes', description: 'number of output classes', kind: 'int', default: dflt };
@@ -124,7 +133,7 @@ export function inputOption(dflt: string, description = 'image input shape CxHxW
  * zoo name and resolved options in its metadata so a saved file says how it was made.
  */
 export function defineModel(name: string, description: string, options: OptionSpec[], build: (v: OptionValues) => Model): ZooEntry {
-  const all = options.some((o) => o.name === 'seed') ? options : [...options, SEED_OPTION];
+  const all = [...options, ...[SEED_OPTION, WEIGHTS_OPTION].filter((c) => !options.some((o) => o.name === c.name))];
   return {
     name,
     description,

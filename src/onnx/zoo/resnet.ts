@@ -39,7 +39,7 @@ export const resnet20: ZooEntry = defineModel(
     const { c, h, w } = imageShape(o);
     const classes = num(o, 'classes');
     const width = num(o, 'width');
-    const z = new ZooGraph('resnet20', num(o, 'seed'));
+    const z = new ZooGraph('resnet20', o);
     let x = z.b.input('input', 'float32', ['batch', c, h, w]);
     x = convBnAct(z, x, 'stem', { cin: c, cout: width, k: 3, pad: 1 }, 'relu');
     let cin = width;
@@ -60,7 +60,7 @@ export const resnet20: ZooEntry = defineModel(
 function imagenetResnet(name: string, o: OptionValues, kind: 'basic' | 'bottleneck', depths: number[]): Model {
   const { c, h, w } = imageShape(o);
   const classes = num(o, 'classes');
-  const z = new ZooGraph(name, num(o, 'seed'));
+  const z = new ZooGraph(name, o);
   let x = z.b.input('input', 'float32', ['batch', c, h, w]);
   x = convBnAct(z, x, 'stem', { cin: c, cout: 64, k: 7, stride: 2, pad: 3 }, 'relu');
   x = pool(z, x, 'max', 3, 2, 1);
