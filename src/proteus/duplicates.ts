@@ -109,8 +109,12 @@ function duplicatesIn(keys: Uint32Array, index: Uint32Array | null, from: number
 export function duplicateCountAfter(d: Float32Array, before: number, removed: readonly number[], added: readonly number[]): number {
   // Net change of each key's multiplicity.
   const net = new Map<number, number>();
-  for (const b of removed) net.set(keyOf(b >>> 0), (net.get(keyOf(b >>> 0)) ?? 0) - 1);
-  for (const b of added) net.set(keyOf(b >>> 0), (net.get(keyOf(b >>> 0)) ?? 0) + 1);
+  const step = (b: number, by: number): void => {
+    const k = keyOf(b >>> 0);
+    net.set(k, (net.get(k) ?? 0) + by);
+  };
+  for (const b of removed) step(b, -1);
+  for (const b of added) step(b, 1);
   net.delete(NAN); // NaN never counts
   for (const [k, c] of net) if (c === 0) net.delete(k);
   if (!net.size) return before;

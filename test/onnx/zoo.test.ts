@@ -195,7 +195,7 @@ test('zoo errors name the model and option', () => {
 
 test('option weights=zero builds the same graph as the drawn weights (nodes, initializer shapes, constants), float weights all zero', () => {
   for (const name of zooNames) {
-    const small = /^(bert|gpt)/.test(name)
+    const small: Record<string, string | number> = /^(bert|gpt)/.test(name)
       ? { layers: 1, hidden: 32, heads: 2, seq: 4, vocab: 50 }
       : /^(resnet(18|50)|vgg|mobilenet)/.test(name)
         ? { input: '3x32x32' }
