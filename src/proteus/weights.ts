@@ -428,8 +428,9 @@ function channelNoise(kurtZ: number, per: number): number {
 function draw(s: Float32Array, out: Float32Array, rng: Rng, smooth = true): Float32Array {
   const n = out.length;
   const m = s.length;
-  // Past n = m each value is drawn ~n/m times: a kernel as many times wider keeps repeats as rare.
-  const h = H * Math.max(1, Math.ceil(n / m));
+  // A short source smooths over fewer neighbours (see SHORT); past n = m each value is drawn ~n/m
+  // times: a kernel as many times wider keeps repeats as rare.
+  const h = Math.max(1, Math.min(H, Math.floor(m / SHORT))) * Math.max(1, Math.ceil(n / m));
   const pick = (k: number, r: number, i: number): void => {
     out[k] = smooth ? jitter(s, r, i, h) : s[i]!;
   };
@@ -543,6 +544,14 @@ const UNION_CAP = 1 << 23;
 
 /** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
 const H = 16;
+/**
+ * A source of m values smooths over at most m/SHORT neighbours. H neighbours of a short vector span
+ * most of it: its middle values spread while the extremes (one gap) stay, which a fresh sample does
+ * not do (32 normal values drawn whole: max |z| −0.04, excess kurtosis −0.14, exponent entropy −0.11;
+ * resnet20's real member had the larger mean max |z| than 65 % of its sentinels, from the BatchNorm
+ * vectors).
+ */
+const SHORT = 32;
 
 /**
  * One draw from sorted values `s` at index `i`, smoothed by the random word `r`: the value moved
