@@ -19,6 +19,7 @@ export * from './recover.js';
 export * from './report.js';
 export * from './rng.js';
 export * from './sentinel.js';
+export * from './shuffle.js';
 export * from './stats.js';
 export * from './validity.js';
 export * from './verify.js';

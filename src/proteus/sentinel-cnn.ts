@@ -168,7 +168,9 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
       }
       if (tight || rng.next() < 0.5) return g.unit(a, co, stride, 'BatchNormalization');
       const dw = prof.depthwise && rng.next() < 0.7;
-      const first = dw ? g.unit(a, C(a), stride, g.actOp, 3, C(a)) : g.unit(a, g.pick(menu, co), stride, g.actOp);
+      // A depthwise conv on a width narrower than the real ones widens first, as real blocks do.
+      const wide = dw && !g.depthwiseAt(C(a)) ? g.unit(a, g.pick(prof.dwWidths, C(a)), 1, g.actOp, 1) : a;
+      const first = dw ? g.unit(wide, C(wide), stride, g.actOp, 3, C(wide)) : g.unit(a, g.pick(menu, co), stride, g.actOp);
       return g.unit(first, co, 1, 'BatchNormalization', dw ? 1 : undefined);
     };
     let main: Val;
@@ -310,7 +312,9 @@ export function cnnAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng,
       // A depthwise piece's units are as often its 3×3 depthwise convs as 1×1s (real cuts end after
       // either): with 1×1 units only, MobileNetV2's sentinels had more 1×1 convs than the real piece
       // in 2 of 3 groups (1×1-share AUC 0.31).
-      const dw = prof.depthwise && co === C(y) && rng.next() < 0.5;
+      // A depthwise unit at another width widens to it first (1×1), as an inverted residual block does.
+      const dw = prof.depthwise && g.depthwiseAt(co) && rng.next() < 0.5;
+      if (dw && co !== C(y)) y = g.unit(y, co, 1, g.actOp, 1);
       y = dw ? g.unit(y, co, s, last ? endOp(j) : g.actOp, 3, co) : g.unit(y, co, s, last ? endOp(j) : g.actOp);
     } while (rest > 1);
     return y;

@@ -193,6 +193,19 @@ export class Gen {
       [b, cout, oh, ow],
     );
   }
+  /**
+   * Whether a depthwise unit the generator adds itself (an entry tail, an exit unit) may run on c
+   * channels without widening first: not narrower than the real subgraph's narrowest depthwise
+   * conv. Real inverted-residual blocks widen before their depthwise conv (×6); such units on
+   * block-output widths left MobileNetV2's sentinels a smaller depthwise weight share (0.049 against
+   * the real 0.079), BatchNorm share and so the higher exponent entropy (the real member's mean rank
+   * 0.28). (Refusing narrow depthwise convs in learned blocks too cost sentinels depthwise convs:
+   * the real member then had the largest mean weight std, from its fan-in-9 kernels, in 23 % of groups.)
+   */
+  depthwiseAt(c: number): boolean {
+    const w = this.prof.dwWidths;
+    return !w.length || c >= Math.min(...w);
+  }
   /** Conv, followed by BatchNormalization when the real subgraph uses it. */
   convBlock(x: Val, cout: number, k: number, stride: number, pad: number): Val {
     const y = this.conv(x, cout, k, stride, pad);

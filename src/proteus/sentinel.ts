@@ -7,9 +7,10 @@
  * diversity equal the real subgraph's and whose size is near a target drawn around it.
  */
 
-import type { Model } from '../onnx/ir.js';
+import type { Model, Tensor } from '../onnx/ir.js';
 import { ModelError, sizeOf } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shape.js';
+import { initializerUses } from './battery.js';
 import { compositionStats, memberEntropy, onSide, shapeStats, steerDuplicates } from './rank.js';
 import type { Rng } from './rng.js';
 import { secretRng } from './rng.js';
@@ -18,7 +19,7 @@ import { Dead, FILLS, KINDS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
 import { attempt } from './sentinel-walk.js';
 import type { OpStats } from './stats.js';
-import { profileOf } from './stats.js';
+import { profileOf, weightKey } from './stats.js';
 import { WeightPool } from './weights.js';
 
 export { opsetOf } from './sentinel-gen.js';
@@ -68,11 +69,32 @@ const REFILL_VALUES = 1 << 20;
  */
 function shares(m: Model, t: Topology): number[] {
   const n = Math.max(1, m.graph.nodes.length);
-  return [t.joins / n, t.depth / n, m.graph.initializers.size / n, t.pointwise];
+  return [t.joins / n, t.depth / n, m.graph.initializers.size / n, t.pointwise, normShare(m)];
+}
+
+/**
+ * Share of a graph's weight elements read by BatchNormalization. Its scale and running variance
+ * sit near 1 (exponent entropy ≈ 0.9 bits against ≈ 2.5 for conv weights), so this share sets a
+ * member's value-weighted exponent entropy more than any value draw can, and with it how many
+ * running variances the member's range spans: MobileNetV2's sentinels had the smaller BatchNorm
+ * share (0.062 against the real 0.077) and the higher entropy in 72 % of groups, which no
+ * entropy-steering refill moved.
+ */
+function normShare(m: Model): number {
+  const g = m.graph;
+  let bn = 0;
+  for (const node of g.nodes) {
+    if (node.opType !== 'BatchNormalization') continue;
+    for (const t of node.inputs.slice(1)) {
+      const w = g.initializers.get(t);
+      if (w) bn += sizeOf(w.dims);
+    }
+  }
+  return bn / Math.max(1, paramsOf(m));
 }
 
 /** Entries of `SentinelOptions.mix`: duplicate fraction, exponent entropy, then the `shares`. */
-export const MIX_PLACES = 6;
+export const MIX_PLACES = 7;
 
 /** Observed duplicate fraction, exponent entropy and value-shape statistics of each real subgraph (computed once: a subgraph is read by many calls). */
 const REAL_MIX = new WeakMap<Model, { dup: number; ent: number; shape: number[] }>();
@@ -165,6 +187,32 @@ function paramsOf(m: Model): number {
   return n;
 }
 
+/**
+ * A member's exponent entropy as its composition predicts it, before values are drawn: each float
+ * weight counts with the mean entropy of the model's real weights of its kind (`kind` names it).
+ * Constant kinds (zero biases) are left out: their count is the duplicate steering's to weigh, and
+ * counted here they pulled sentinels drawn below in both towards more zero biases.
+ */
+function composedEntropy(m: Model, pool: WeightPool, kind: (name: string, t: Tensor) => string | undefined): number {
+  let n = 0;
+  let h = 0;
+  for (const [name, t] of m.graph.initializers) {
+    const size = sizeOf(t.dims);
+    const key = t.dtype === 'float32' && size >= 2 ? kind(name, t) : undefined;
+    const e = key === undefined || pool.constant(key) ? NaN : pool.kindEntropy(key);
+    if (Number.isNaN(e)) continue;
+    n += size;
+    h += size * e;
+  }
+  return n ? h / n : NaN;
+}
+
+/** Output channels of a graph's convolutions. */
+function convWidths(m: Model): number[] {
+  const g = m.graph;
+  return g.nodes.filter((n) => n.opType === 'Conv').map((n) => g.initializers.get(n.inputs[1]!)?.dims[0] ?? Infinity);
+}
+
 /** Share of a graph's convolutions that are 1×1 (0 without convolutions). */
 function pointwise(m: Model): number {
   const convs = m.graph.nodes.filter((n) => n.opType === 'Conv');
@@ -204,6 +252,12 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     REAL_MIX.set(real, (realMix = { dup, ent, shape: shapeStats(real) }));
   }
   const { dup: realDup, ent: realEnt, shape: realShape } = realMix;
+  const realNarrowest = Math.min(...convWidths(real));
+  const uses = initializerUses(real);
+  const realComposed = composedEntropy(real, pool, (name, t) => {
+    const u = uses.get(name);
+    return u ? weightKey(u.op, u.slot, t.dims.length) : undefined;
+  });
   const out: Model[] = [];
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
@@ -219,7 +273,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     }
     return rep / Math.max(1, paramsOf(m));
   };
-  const build = (dupUp: boolean): Model => {
+  const build = (dupUp: boolean, entUp: boolean): Model => {
     // One draw places a sentinel above or below the real piece in weight count *and* node count.
     // The node target used to be drawn around the real count alone, which left the rank to what the
     // blocks can build: LeNet-5's real piece (two conv blocks, the deepest its 28×28 input allows) had
@@ -285,8 +339,18 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // wrong side: the node side (4) must not buy it (it did for 11 of 135 resnet/mobilenet sentinels).
       const joinless = topo.joins > 0 && t.joins === 0 ? 5 : 0;
       const constants = !dupUp && constantShare(m) >= realDup ? 2 : 0;
+      // The entropy side this sentinel drew, as far as its composition sets it: value redraws cannot
+      // move a BatchNorm share (see `composedEntropy`). MobileNetV2 sentinels drawn below the real
+      // entropy landed there 79 times in 138 (61 without), drawn above 107 (96).
+      const composed = composedEntropy(m, pool, (_name, w) => KINDS.get(w));
+      const entropy = Number.isNaN(composed) || Number.isNaN(realComposed) || onSide(composed, realComposed, entUp) ? 0 : 3;
+      // No conv narrower than half the real narrowest (the blocks never build one; the op-level
+      // fallback can, and a 1-channel conv is what the entropy side then bought for fmnist-cnn).
+      const narrow = blocks.length && convWidths(m).some((c) => c < realNarrowest / 2) ? 4 : 0;
       return (
         constants +
+        entropy +
+        narrow +
         dn +
         Math.abs(t.joins - topo.joins) +
         Math.abs(t.branches - topo.branches) +
@@ -346,7 +410,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // entropy by drawing the values again (same structure, bounded), duplicates by moving repeats.
     const dupUp = rng.normal() > dupAt;
     const entUp = rng.normal() > entAt;
-    const m = build(dupUp);
+    const m = build(dupUp, entUp);
     const tries = Math.min(REFILLS, Math.floor(REFILL_VALUES / Math.max(1, paramsOf(m))));
     if (tries > 0 && !onSide(memberEntropy(m), realEnt, entUp)) {
       // A redraw must also keep every value-shape statistic on the side of the real one that the

@@ -239,6 +239,8 @@ export interface Profile {
   strides: number[];
   channels: number[];
   depthwise: boolean;
+  /** Channel counts of the depthwise convs (the widths a sentinel's depthwise convs may take). */
+  dwWidths: number[];
   /** Pool windows/strides seen. */
   poolKernels: number[];
   /** Feature widths seen (MatMul/Gemm output dims, LayerNorm widths). */
@@ -307,6 +309,7 @@ export function profileOf(m: Model): Profile {
     strides: [],
     channels: [],
     depthwise: false,
+    dwWidths: [],
     poolKernels: [],
     widths: [],
     heads: [],
@@ -333,8 +336,10 @@ export function profileOf(m: Model): Profile {
       p.strides.push(...attrInts(n, 'strides', [1]));
       if (w) p.channels.push(w.dims[0]!);
       const grp = n.attrs.group;
-      if (grp?.kind === 'int' && grp.value > 1) p.depthwise = true;
-      else p.convKS.push([attrInts(n, 'kernel_shape', [1])[0]!, attrInts(n, 'strides', [1])[0]!]);
+      if (grp?.kind === 'int' && grp.value > 1) {
+        p.depthwise = true;
+        if (w) p.dwWidths.push(w.dims[0]!);
+      } else p.convKS.push([attrInts(n, 'kernel_shape', [1])[0]!, attrInts(n, 'strides', [1])[0]!]);
     } else if (n.opType === 'MaxPool' || n.opType === 'AveragePool') {
       p.poolKernels.push(...attrInts(n, 'kernel_shape', []));
     } else if (n.opType === 'MatMul' && w && w.dims.length === 2) {
@@ -387,6 +392,7 @@ export function profileOf(m: Model): Profile {
   p.kernels = uniq(p.kernels);
   p.strides = uniq(p.strides);
   p.channels = uniq(p.channels);
+  p.dwWidths = uniq(p.dwWidths);
   p.poolKernels = uniq(p.poolKernels);
   p.widths = uniq(p.widths);
   p.heads = uniq(p.heads);

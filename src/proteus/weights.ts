@@ -22,10 +22,11 @@
  * exactly, level by level.
  */
 import type { Model } from '../onnx/ir.js';
-import { channelAxis } from './battery.js';
+import { channelAxis, exponentEntropy } from './battery.js';
 import { duplicateCount } from './duplicates.js';
 import { type ByteDraw, byteDraw, inheritLowBits, lowByteCounts } from './low-bytes.js';
 import { type Rng, words } from './rng.js';
+import { shuffle } from './shuffle.js';
 import { sortedCopy, sortFloat32 } from './sort.js';
 import { fanIn, weightKey } from './stats.js';
 
@@ -75,6 +76,7 @@ export class WeightPool {
   private readonly unions = new Map<string, Float32Array>();
   private readonly ranges = new Map<string, readonly [number, number]>();
   private readonly lows = new Map<string, ByteDraw>();
+  private readonly entropies = new Map<string, number>();
 
   /** Index the float weights of `parts` (the real subgraphs of one model). */
   constructor(parts: readonly Model[]) {
@@ -113,6 +115,18 @@ export class WeightPool {
   /** Whether any real weight of this kind exists. */
   has(key: string): boolean {
     return this.all.has(key);
+  }
+
+  /** Value-weighted mean exponent entropy of the model's real weights of this kind (NaN: none): what a tensor of the kind adds to a member's entropy before its values are drawn. */
+  kindEntropy(key: string): number {
+    let h = this.entropies.get(key);
+    if (h === undefined) {
+      const srcs = this.all.get(key)?.sources ?? [];
+      const n = srcs.reduce((p, s) => p + s.data.length, 0);
+      h = n ? srcs.reduce((p, s) => p + s.data.length * exponentEntropy(s.data), 0) / n : NaN;
+      this.entropies.set(key, h);
+    }
+    return h;
   }
 
   /**
@@ -477,64 +491,6 @@ export function subsetIndices(n: number, m: number, rng: Rng): Uint32Array {
   let k = 0;
   for (let i = 0; i < m && k < n; i++) if ((m - i) * (r[i]! / 2 ** 32) < n - k) idx[k++] = i;
   return idx;
-}
-
-/** Arrays up to this length are shuffled by one Fisher–Yates pass (they fit the CPU's L2 cache). */
-const SHUFFLE_BLOCK = 1 << 17;
-
-/**
- * Uniform shuffle in place from the secret stream. Past SHUFFLE_BLOCK values, Rao–Sandelius: each
- * value goes to one of 256 piles by an independent uniform label (sequential writes), then each
- * pile is shuffled by itself; i.i.d. uniform labels and uniform pile permutations make every
- * permutation of the whole equally likely, without the cache-missing random swaps of one big pass.
- */
-export function shuffle(a: Float32Array, rng: Rng, block = SHUFFLE_BLOCK): Float32Array {
-  const n = a.length;
-  if (n <= block) return fisherYates(a, rng);
-  const label = new Uint8Array(words(rng, Math.ceil(n / 4)).buffer, 0, n);
-  const start = new Uint32Array(257);
-  for (let i = 0; i < n; i++) start[label[i]! + 1]!++;
-  for (let b = 0; b < 256; b++) start[b + 1]! += start[b]!;
-  const at = start.slice(0, 256);
-  const piles = new Float32Array(n);
-  for (let i = 0; i < n; i++) piles[at[label[i]!]!++] = a[i]!;
-  a.set(piles);
-  for (let b = 0; b < 256; b++) shuffle(a.subarray(start[b]!, start[b + 1]!), rng, block);
-  return a;
-}
-
-/**
- * Fisher–Yates in place, unbiased. Indices by Lemire's multiply-shift with rejection (exact in
- * doubles while x·m < 2^53, i.e. m ≤ 2^21): a modulo only in the rare rejection zone, where two
- * float modulos per element used to make the shuffle most of `obfuscate`'s time.
- */
-function fisherYates(a: Float32Array, rng: Rng): Float32Array {
-  const r = words(rng, a.length);
-  let k = 0;
-  for (let i = a.length - 1; i > 0; i--) {
-    const m = i + 1;
-    let j: number;
-    if (m <= 2097152) {
-      let l = (k < r.length ? r[k++]! : rng.nextU32()) * m;
-      j = Math.floor(l / 4294967296);
-      if (l - j * 4294967296 < m) {
-        const t = (4294967296 - m) % m;
-        while (l - j * 4294967296 < t) {
-          l = (k < r.length ? r[k++]! : rng.nextU32()) * m;
-          j = Math.floor(l / 4294967296);
-        }
-      }
-    } else {
-      const limit = 4294967296 - (4294967296 % m);
-      let x = k < r.length ? r[k++]! : rng.nextU32();
-      while (x >= limit) x = k < r.length ? r[k++]! : rng.nextU32();
-      j = x % m;
-    }
-    const t = a[i]!;
-    a[i] = a[j]!;
-    a[j] = t;
-  }
-  return a;
 }
 
 /** A sentinel tensor draws from at least this many times its values where the model has them (a subset, not the source again). */

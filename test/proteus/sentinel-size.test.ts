@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Model } from '../../src/onnx/ir.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { corpusStats, extractParts, generateSentinels, partitionModel, topologyOf, valueStats } from '../../src/proteus/index.js';
+import { corpusStats, extractParts, generateSentinels, partitionModel, topologyOf, valueStats, WeightPool } from '../../src/proteus/index.js';
+import { memberEntropy } from '../../src/proteus/rank.js';
 
 test('ResNet-18 pieces cut inside residual blocks get sentinels smaller than themselves when the draws say below', () => {
   const stats = corpusStats();
@@ -72,4 +74,34 @@ test('sentinels drawn below the real duplicate fraction avoid structures whose z
   // Before: 14 of 40 (deeper heads, a zero bias per layer, were as likely as any); now 22. The rest
   // are sentinels drawn above the real node count: every layer they add brings a zero bias.
   assert.ok(below >= 0.5 * n, `only ${below} of ${n} sentinels (all drawn below) have fewer duplicates than the real ${realDup}`);
+});
+
+test('MobileNetV2 sentinels hold the exponent-entropy side they drew by their composition (BatchNorm and depthwise shares)', () => {
+  const stats = corpusStats();
+  const m = buildZoo('mobilenetv2', { input: '3x32x32' });
+  const dwWidths = (g: Model['graph']): number[] =>
+    g.nodes
+      .filter((n) => n.opType === 'Conv' && n.attrs.group?.kind === 'int' && n.attrs.group.value > 1)
+      .map((n) => g.initializers.get(n.inputs[1]!)!.dims[0]!);
+  let below = 0;
+  let n = 0;
+  let dws = 0;
+  for (const seed of [1, 2]) {
+    const { models } = extractParts(m, partitionModel(m, { size: 16, seed }));
+    const pool = new WeightPool(models);
+    models.forEach((real, i) => {
+      const own = dwWidths(real.graph);
+      if (!own.length) return;
+      const e = memberEntropy(real);
+      // Every draw asks for an entropy below the real one: the real member's BatchNorm-heavy
+      // composition (entropy ≈ 0.9 bits a value against ≈ 2.5) put 56 % of such sentinels above it.
+      for (const f of generateSentinels(real, 6, { stats, seed: 10 * seed + i, pool, mix: [0, 9] })) {
+        if (memberEntropy(f) <= e) below++;
+        n++;
+        dws += dwWidths(f.graph).length;
+      }
+    });
+  }
+  assert.ok(dws > 0, 'no sentinel has a depthwise conv');
+  assert.ok(below >= 0.5 * n, `only ${below} of ${n} sentinels below the real exponent entropy they were drawn below`);
 });

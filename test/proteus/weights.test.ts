@@ -5,7 +5,8 @@ import type { Model } from '../../src/onnx/ir.js';
 import { channelNorms, tensorShape } from '../../src/proteus/battery.js';
 import { Prng, secretRng } from '../../src/proteus/index.js';
 import { byteDraw } from '../../src/proteus/low-bytes.js';
-import { shuffle, subsetIndices, WeightPool } from '../../src/proteus/weights.js';
+import { shuffle } from '../../src/proteus/shuffle.js';
+import { subsetIndices, WeightPool } from '../../src/proteus/weights.js';
 
 /** A Conv whose weight looks trained: heavy-tailed (Laplace) values, per-channel scales spread ±30 %. */
 function trainedConv(cout: number, cin: number, seed: number): { model: Model; w: Float32Array } {
