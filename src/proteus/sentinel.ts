@@ -344,8 +344,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // entropy landed there 79 times in 138 (61 without), drawn above 107 (96).
       const composed = composedEntropy(m, pool, (_name, w) => KINDS.get(w));
       const entropy = Number.isNaN(composed) || Number.isNaN(realComposed) || onSide(composed, realComposed, entUp) ? 0 : 3;
-      // No conv narrower than half the real narrowest (the blocks never build one; the op-level
-      // fallback can, and a 1-channel conv is what the entropy side then bought for fmnist-cnn).
+      // No conv narrower than half the real narrowest, and none where the real piece has none (the
+      // blocks never build one; the op-level fallback can: a 1-channel conv is what the entropy
+      // side bought for fmnist-cnn).
       const narrow = blocks.length && convWidths(m).some((c) => c < realNarrowest / 2) ? 4 : 0;
       return (
         constants +

@@ -239,7 +239,7 @@ export interface Profile {
   strides: number[];
   channels: number[];
   depthwise: boolean;
-  /** Channel counts of the depthwise convs (the widths a sentinel's depthwise convs may take). */
+  /** Channel counts of the depthwise convs (a sentinel's own depthwise units widen to one of them). */
   dwWidths: number[];
   /** Pool windows/strides seen. */
   poolKernels: number[];
