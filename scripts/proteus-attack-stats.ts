@@ -25,7 +25,7 @@ import type { Model } from '../src/onnx/ir.js';
 import { decodeModel, loadModel, saveModel } from '../src/onnx/proto.js';
 import { buildZoo, zooNames } from '../src/onnx/zoo/index.js';
 import type { BatteryRow } from '../src/proteus/index.js';
-import { firstRate, ortLoads, readKey, VALUE_FEATURES, valueStats } from '../src/proteus/index.js';
+import { firstRate, nearTwinScores, ortLoads, readKey, type TwinSketch, twinSketches, VALUE_FEATURES, valueStats } from '../src/proteus/index.js';
 
 const EXTRA = ['min z (σ)', 'max z (σ)', 'onnx checker valid'] as const;
 const NAMES = [...VALUE_FEATURES, ...EXTRA];
@@ -111,6 +111,7 @@ async function attackBundle(
   const files = key.groups.flatMap((g) => g.members.map((m) => join(dir, m)));
   const checked = onnxChecker(files);
   const rows: BatteryRow[] = [];
+  const sketches: TwinSketch[][] = [];
   let invalid = 0;
   let checkerInvalid = 0;
   for (const [gi, g] of key.groups.entries()) {
@@ -122,6 +123,7 @@ async function attackBundle(
       if (!loads) invalid++;
       const ok = checked.get(path);
       if (ok === false) checkerInvalid++;
+      sketches.push(twinSketches(m));
       rows.push({
         model,
         family: model,
@@ -131,6 +133,12 @@ async function attackBundle(
       });
     }
   }
+  // The near-twin statistic compares each member with every other member of the bundle.
+  const twin = VALUE_FEATURES.indexOf('nearest twin distance');
+  nearTwinScores(sketches).forEach((score, i) => {
+    rows[i]!.v[twin] = score.distance;
+    rows[i]!.v[twin + 1] = score.rank;
+  });
   void run;
   return { rows, invalid, checkerInvalid };
 }

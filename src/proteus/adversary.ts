@@ -14,8 +14,9 @@ import { batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
 import { Boosted } from './boost.js';
 import { extractParts } from './extract.js';
 import { nodeGraph } from './graph.js';
+import { nearTwinScores, type TwinSketch, twinSketches } from './near-twin.js';
 import { partitionModel } from './partition.js';
-import { secretRng } from './rng.js';
+import { poolKey, secretRng } from './rng.js';
 import { generateSentinels } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { ortLoads } from './validity.js';
@@ -305,11 +306,23 @@ export interface ExampleOptions {
   onBundle?: (model: string, bundle: number, bundles: number) => void;
 }
 
-/** Structural features followed by the value statistics of an anonymised member. */
-async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[] }> {
+/** Structural features followed by the value statistics of an anonymised member (its near-twin statistics left NaN: see `setTwinScores`), and its twin sketches. */
+async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[]; sketches: TwinSketch[] }> {
   const bytes = encodeModel(m);
   const v = valueStats(m, bytes.length, load ? await ortLoads(bytes) : true);
-  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v };
+  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v, sketches: twinSketches(m) };
+}
+
+/** Fill in the near-twin statistics (the last two value statistics) of one bundle's examples, given their sketches. */
+function setTwinScores(bundle: readonly Example[], sketches: readonly TwinSketch[][]): void {
+  const scores = nearTwinScores(sketches);
+  bundle.forEach((e, i) => {
+    const { distance, rank } = scores[i]!;
+    [distance, rank].forEach((t, j) => {
+      if (e.v) e.v[e.v.length - 2 + j] = t;
+      e.x[e.x.length - 2 + j] = Number.isFinite(t) ? t : 0;
+    });
+  });
 }
 
 /** Real subgraphs (anonymised like bundle members) and their sentinels, as labelled examples. */
@@ -338,13 +351,21 @@ export async function buildExamples(
       const { models: subs } = extractParts(model, partitionModel(model, { size: opts.size, seed }));
       if (b === 0) parts[name] = subs.length;
       if (!subs.length) break;
-      const pool = new WeightPool(subs);
+      const pool = new WeightPool(subs, poolKey(seed));
+      const start = examples.length;
+      const sketches: TwinSketch[][] = [];
+      const add = async (m: Model, real: boolean): Promise<void> => {
+        const { sketches: sk, ...f } = await memberFeatures(anonymize(m, header), load);
+        examples.push({ model: name, family, real, group, ...f });
+        sketches.push(sk);
+      };
       for (const sub of subs) {
-        examples.push({ model: name, family, real: true, group, ...(await memberFeatures(anonymize(sub, header), load)) });
-        for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool }))
-          examples.push({ model: name, family, real: false, group, ...(await memberFeatures(anonymize(f, header), load)) });
+        await add(sub, true);
+        for (const f of generateSentinels(sub, opts.k, { stats: opts.stats, rng, modelOps, pool })) await add(f, false);
         group++;
       }
+      // The bundle's members side by side: the attacker holds every file of the bundle.
+      setTwinScores(examples.slice(start), sketches);
       bundles = b + 1 + Math.max(0, Math.ceil(((opts.minGroups ?? 1) - (group - first)) / subs.length));
       opts.onBundle?.(name, b + 1, bundles);
     }

@@ -1,12 +1,14 @@
 /**
  * The single-statistic attack battery: value-level statistics an optimizer party can compute on one
  * bundle member (duplicates, distinct ratio, moments, tails, float bit patterns, BatchNorm running
- * statistics, per-channel norm spread, file size, whether onnxruntime loads it), each used alone to
+ * statistics, per-channel norm spread, file size, whether onnxruntime loads it) and two of a member
+ * among its bundle (how near its tensors' nearest twins are, `near-twin.ts`), each used alone to
  * pick "the real member" of a group. A statistic leaks when the real member ranks first in more
  * than chance 1/(K+1) of the groups. The same statistics feed the learned adversary.
  */
 import type { Model, Tensor } from '../onnx/ir.js';
 import { duplicateCount } from './duplicates.js';
+import type { TwinScore } from './near-twin.js';
 
 /** Names of the value statistics, in the order `valueStats` returns them. */
 export const VALUE_FEATURES = [
@@ -28,6 +30,8 @@ export const VALUE_FEATURES = [
   'std·√fan-in',
   'file size (log2)',
   'loads in onnxruntime',
+  'nearest twin distance',
+  'nearest twin rank',
 ] as const;
 
 /** Whether an initializer is an additive mask (−1e4 / −inf entries), a constant and not a weight. */
@@ -70,8 +74,11 @@ interface Acc {
   heN: number;
 }
 
-/** Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether ORT accepted it. */
-export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
+/**
+ * Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether
+ * ORT accepted it, `twin` its near-twin score among its bundle (`nearTwinScores`; NaN until known).
+ */
+export function valueStats(m: Model, bytes: number, loads: boolean, twin: TwinScore = { distance: Number.NaN, rank: Number.NaN }): number[] {
   const g = m.graph;
   const use = initializerUses(m);
   const a: Acc = {
@@ -162,6 +169,8 @@ export function valueStats(m: Model, bytes: number, loads: boolean): number[] {
     a.heN ? a.he / a.heN : NaN,
     Math.log2(Math.max(1, bytes)),
     loads ? 1 : 0,
+    twin.distance,
+    twin.rank,
   ];
 }
 

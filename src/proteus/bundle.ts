@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { CryptoRng, randomId } from '../crypto/index.js';
+import { CryptoRng, randomId, secretBytes } from '../crypto/index.js';
 import { WorkerPool } from '../nn/kernels/parallel.js';
 import type { Dim, DType, Model, Tensor, ValueInfo } from '../onnx/ir.js';
 import { ModelError } from '../onnx/ir.js';
@@ -245,7 +245,15 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position, mix });
       left.push(Math.ceil(fakes.length / chunk));
     }
-    const init: MemberInit = { parts, header, stats: opts.stats, modelOps: [...new Set(model.graph.nodes.map((nd) => nd.opType))], opset, dir: tmp };
+    const init: MemberInit = {
+      parts,
+      header,
+      stats: opts.stats,
+      modelOps: [...new Set(model.graph.nodes.map((nd) => nd.opType))],
+      opset,
+      dir: tmp,
+      poolKey: secretBytes(16),
+    };
     let sentinelMs = 0;
     let regenerated = 0;
     let doneGroups = 0;

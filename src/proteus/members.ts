@@ -34,6 +34,8 @@ export interface MemberInit {
   opset: number;
   /** Folder the member files are written into. */
   dir: string;
+  /** Secret key of the bundle's hidden pools (`hiddenPool`): every generator must draw from the same ones. */
+  poolKey: Uint8Array;
 }
 
 /** One unit of work: decoys of subgraph `part`, one per file name. */
@@ -65,7 +67,7 @@ export class MemberWriter {
     private readonly init: MemberInit,
     private readonly rng: Rng,
   ) {
-    this.pool = new WeightPool(init.parts);
+    this.pool = new WeightPool(init.parts, init.poolKey);
     this.modelOps = new Set(init.modelOps);
   }
 

@@ -99,3 +99,10 @@ export function words(rng: Rng, n: number): Uint32Array {
   else for (let i = 0; i < n; i++) out[i] = rng.nextU32();
   return out;
 }
+
+/** A secret 16-byte key (a `WeightPool`'s hidden pools), or a reproducible one from `testSeed` (tests only: guessable). */
+export function poolKey(testSeed?: number): Uint8Array {
+  if (testSeed === undefined) return secretBytes(16);
+  if (!Number.isSafeInteger(testSeed)) throw new Error(`test seed ${testSeed} is not a safe integer`);
+  return new Uint8Array(createHash('sha256').update(`privml-proteus-pool-key:${testSeed}`).digest().subarray(0, 16));
+}

@@ -13,7 +13,7 @@ import { inferShapes } from '../onnx/shape.js';
 import { initializerUses } from './battery.js';
 import { compositionStats, memberEntropy, onSide, shapeStats, steerDuplicates } from './rank.js';
 import type { Rng } from './rng.js';
-import { secretRng } from './rng.js';
+import { poolKey, secretRng } from './rng.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
 import { Dead, FILLS, KINDS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
@@ -224,7 +224,7 @@ function pointwise(m: Model): number {
 export function generateSentinels(real: Model, k: number, opts: SentinelOptions): Model[] {
   checkInterface(real);
   const rng = opts.rng ?? secretRng(opts.seed);
-  const pool = opts.pool ?? new WeightPool([real]);
+  const pool = opts.pool ?? new WeightPool([real], poolKey(opts.seed));
   const prof = profileOf(real);
   const blocks = isCnn(real, prof) ? eligibleBlocks(prof, opts.stats) : [];
   const tf = !blocks.length && isTransformer(real, prof);

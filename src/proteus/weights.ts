@@ -6,25 +6,28 @@
  *
  * Attacked with the battery (`battery.ts`), a sentinel must look like a *fresh sample* of the real
  * distribution: a sentinel statistic must vary around the real one as much as two real tensors'
- * statistics vary. A random subset of a real tensor's values, drawn *without* replacement, is
- * exactly that when the tensor's values are i.i.d. (a subset of an i.i.d. sample is an i.i.d.
- * sample, with its extremes, moments and duplicates). Bootstrapping (with replacement) adds the
- * resampling noise on top of the source's own (the real member then sits in the middle of its
- * group), and stratified quantiles remove it (the real member was the most extreme one: its
- * kurtosis the largest of 21 for a quarter of vgg16's tensors, `scripts/proteus-sampler-check.ts`).
- * So each sentinel tensor takes one real tensor of its kind (every real tensor in turn, the stem
- * conv included) and draws its standardised values as a random subset of that tensor's (jittered
- * within the gaps to their neighbours: no value is copied, no duplicates). Shuffled into channels,
+ * statistics vary. Stratified quantiles of a real tensor remove that variation (the real member was
+ * the most extreme one: its kurtosis the largest of 21 for a quarter of vgg16's tensors,
+ * `scripts/proteus-sampler-check.ts`), and a subset of its values or a bootstrap of them stays near
+ * a copy of it: the real tensor is then the centre of its sentinels, which the battery's near-twin
+ * statistic saw (`near-twin.ts`). So each sentinel tensor takes one real tensor of its kind (every
+ * real tensor in turn, the stem conv included) and draws its standardised values as an i.i.d.
+ * sample of that tensor's *parent* (`resample.ts`): the kind's values pooled, as a hidden fresh
+ * sample of them shared by the bundle's generators and never written, moved towards the tensor's
+ * own values as far as they differ by more than sampling noise. Real and sentinel tensors are then
+ * each one sampling step from what the parent estimates. Shuffled into channels,
  * they bring the per-channel norm noise of the sentinel's own fan-in; the channels are scaled by the
  * source's channel scales (a subset again), shrunk to their spread net of sampling noise when that
  * spread is significant, or pulled towards their mean when it is significantly below the noise.
  * Tensors with few distinct values (LayerNorm's constant 1 and 0, quantised weights) are resampled
  * exactly, level by level.
  */
+import { secretBytes } from '../crypto/index.js';
 import type { Model } from '../onnx/ir.js';
 import { channelAxis, exponentEntropy } from './battery.js';
 import { duplicateCount } from './duplicates.js';
 import { type ByteDraw, byteDraw, inheritLowBits, lowByteCounts } from './low-bytes.js';
+import { freshSample, hiddenPool, shrinkToPool } from './resample.js';
 import { type Rng, words } from './rng.js';
 import { shuffle } from './shuffle.js';
 import { sortedCopy, sortFloat32 } from './sort.js';
@@ -33,6 +36,8 @@ import { fanIn, weightKey } from './stats.js';
 /** One real weight tensor, prepared for sampling. */
 interface Source {
   data: Float32Array;
+  /** Its kind (`weightKey`): its parent is shrunk towards the kind's pooled values. */
+  key: string;
   /** Elements per output channel (= fan-in) for matrices, 0 for vectors and tables. */
   fan: number;
   /** Few distinct values: resample exactly instead of smoothing. */
@@ -53,9 +58,9 @@ interface Source {
   kurtZ: number;
   /** Values divided by their scale (and channel scale), the shape a sentinel drawn from this tensor takes. */
   z: Float32Array;
-  /** Sorted values sampled from (z for matrices, raw data otherwise), built on first use. */
+  /** Sorted values sampled from, built on first use: the parent (`shrinkToPool`) of z for matrices and of the raw data for vectors (the data themselves when discrete). */
   sorted?: Float32Array;
-  /** Sorted standardised values, when a larger sentinel vector or matrix of the kind draws from them. */
+  /** A vector's parent of its standardised values, when a larger sentinel vector or matrix of the kind draws from them. */
   zSorted?: Float32Array;
   /** Sampler of the nonzero values' low mantissa bytes, built on first use (see `inheritLowBits`). */
   lowBytes?: ByteDraw;
@@ -77,9 +82,16 @@ export class WeightPool {
   private readonly ranges = new Map<string, readonly [number, number]>();
   private readonly lows = new Map<string, ByteDraw>();
   private readonly entropies = new Map<string, number>();
+  private readonly homogeneity = new Map<string, boolean>();
 
-  /** Index the float weights of `parts` (the real subgraphs of one model). */
-  constructor(parts: readonly Model[]) {
+  /**
+   * Index the float weights of `parts` (the real subgraphs of one model). Pools given the same
+   * secret `key` (one bundle's generators) draw from the same hidden pools (`hiddenPool`).
+   */
+  constructor(
+    parts: readonly Model[],
+    private readonly key: Uint8Array = secretBytes(16),
+  ) {
     for (const m of parts) {
       const own = new Map<string, Kind>();
       const g = m.graph;
@@ -92,7 +104,7 @@ export class WeightPool {
           if (n.opType === 'Add' && d.some((v) => v <= -1e3)) return; // masks are constants, not weights
           seen.add(t);
           const key = weightKey(n.opType, slot, w.dims.length);
-          const src = prepare(d, w.dims, channelAxis(n.opType, slot, w.dims), fanIn(n.opType, slot, w.dims));
+          const src = prepare(d, w.dims, channelAxis(n.opType, slot, w.dims), fanIn(n.opType, slot, w.dims), key);
           (own.get(key) ?? own.set(key, { sources: [] }).get(key)!).sources.push(src);
           (this.all.get(key) ?? this.all.set(key, { sources: [] }).get(key)!).sources.push(src);
         });
@@ -152,31 +164,29 @@ export class WeightPool {
     }
     if (axis < 0 || src.fan === 0 || fan === 0) {
       // Vectors (biases, BatchNorm and LayerNorm parameters, tables): real values of the kind, not
-      // standardised ones at another vector's location and scale. A vector no longer than its source
-      // takes a subset of its values; a longer one, a subset of a real vector of the kind long
-      // enough (else of the union of all of them). Standardised draws at a short source's mean and
+      // standardised ones at another vector's location and scale: a fresh sample of its source's
+      // parent, or for a vector longer than its source, of a real vector of the kind long enough
+      // (else of the union of all of them). Standardised draws at a short source's mean and
       // standard deviation overshot the real range whenever that source's sample spread ran high:
       // 54-60 % of resnet and mobilenetv2 sentinels held a BatchNorm running variance outside the
       // zoo's [0.9, 1.1], which no real member does, and boosted trees found them (AUC 0.83-0.87).
       const long = src.data.length < n ? this.rawValues(key, n, rng, src.data.length) : undefined;
       const from = long?.source ?? src;
-      draw(long?.sorted ?? (src.sorted ??= sortedCopy(src.data)), out, rng);
-      // The jitter at a source's extremes is symmetric (a sentinel may pass its own source's
-      // extreme, as a fresh sample may), and may pass the model's by the kind's mean top spacing,
-      // no further: a bounded population (the zoo's uniform running variances) has no values past
-      // its bound, and 19 % of jittered vectors went past the model's range by up to half a source
-      // gap. (Without the spacing, the real piece holding the model's extreme was its group's
-      // most extreme member whenever no sentinel drew that value: 25-55 % of resnet groups.)
+      freshSample(long?.sorted ?? this.parent(src, false), out, rng);
+      // A fresh sample may pass its source's extreme (a fitted tail), and the model's by the kind's
+      // mean top spacing, no further: a bounded population (the zoo's uniform running variances)
+      // has no values past its bound, and 19 % of jittered vectors went past the model's range by
+      // up to half a source gap. (Without the spacing, the real piece holding the model's extreme
+      // was its group's most extreme member whenever no sentinel drew that value: 25-55 % of
+      // resnet groups.)
       inheritLowBits(out, this.lowBytes(key, from), rng);
       const [lo, hi] = this.range(key);
       for (let i = 0; i < n; i++) out[i] = quantise(reflect(out[i]!, lo, hi), from.zeroBits);
-      return shuffle(out, rng);
+      return out;
     }
     // Matrices: one real tensor's standardised values (its own extremes: the stem conv's heavy tail
     // included), scaled by its scale (He-corrected for the fan-in) and per-channel scales.
-    const z = (src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? (src.sorted ??= sortedCopy(src.z));
-    draw(z, out, rng);
-    shuffle(out, rng);
+    freshSample((src.z.length < FRESH * n ? this.values(key, n, rng, src.z.length) : undefined) ?? this.parent(src, true), out, rng);
     const scale = src.scale * (fan / src.fan) ** this.slope(key);
     const c = dims[axis]!;
     const inner = dims.slice(axis + 1).reduce((p, q) => p * q, 1);
@@ -195,7 +205,7 @@ export class WeightPool {
     const noise = channelNoise(src.kurtZ, per);
     const beta = noise <= 0 || src.rhoVar >= src.rhoNoise * (1 - significant(src.channels.length)) ? 0 : 1 - Math.sqrt(Math.max(0, 1 + net / noise));
     // (Channel scales are not sorted; `draw` needs no order here: it takes all of them, or a uniform subset.)
-    const g = shuffle(draw(src.channels, new Float32Array(c), rng, false), rng);
+    const g = shuffle(draw(src.channels, new Float32Array(c), rng), rng);
     let g2 = 0;
     for (let ch = 0; ch < c; ch++) g2 += g[ch]! * g[ch]!;
     const norm = Math.sqrt(g2 / c);
@@ -237,11 +247,11 @@ export class WeightPool {
 
   /**
    * Sorted standardised values for a sentinel tensor of n values whose scale source has only `own`
-   * (< FRESH·n): a real tensor of the kind anywhere in the model with at least FRESH·n values (a
+   * (< FRESH·n): the parent of a real tensor of the kind anywhere in the model with at least FRESH·n values (a
    * secret pick among the three smallest such), else (when `own` < n) one with at least n, else the
    * union of every real tensor of the kind (standardised values of one kind share their shape, so
-   * the union is a larger sample of it) when it is larger than `own` — for a sentinel as large as
-   * its source only up to UNION_CAP values; undefined: draw from the source itself.
+   * the union is a larger sample of it; its hidden pool) when it is larger than `own` — for a
+   * sentinel as large as its source only up to UNION_CAP values; undefined: the source's parent.
    *
    * Drawing n values from a smaller source capped the sentinel's extremes at those of the source's
    * size: in resnet20 bundles 30 % of sentinel tensors (54 % of values) were larger than every
@@ -261,8 +271,7 @@ export class WeightPool {
     if (!big.length && own < n) big = bySize(n);
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
-      // (a matrix's `sorted` already holds its standardised values; a vector's holds its raw ones)
-      return s.fan > 0 ? (s.sorted ??= sortedCopy(s.z)) : (s.zSorted ??= sortedCopy(s.z));
+      return this.parent(s, true);
     }
     const total = smooth.reduce((p, s) => p + s.z.length, 0);
     if (total <= own || (own >= n && total > UNION_CAP)) return undefined;
@@ -272,11 +281,78 @@ export class WeightPool {
     );
   }
 
-  /** The sorted union of `parts`, built once per name. */
+  /** The hidden pool (`hiddenPool`) of the union of `parts` (every k-th value past UNION_CAP), built once per name. */
   private union(name: string, parts: readonly Float32Array[]): Float32Array {
     let u = this.unions.get(name);
-    if (!u) this.unions.set(name, (u = sortFloat32(concat(parts))));
+    if (!u) this.unions.set(name, (u = hiddenPool(sortFloat32(strided(concat(parts), UNION_CAP)), this.key, name)));
     return u;
+  }
+
+  /** The kind's pooled standardised values: what a source's parent is shrunk towards. */
+  private pooled(key: string): Float32Array {
+    const smooth = this.all.get(key)!.sources.filter((s) => !s.discrete && s.z.length > 0);
+    return this.union(
+      key,
+      smooth.map((s) => s.z),
+    );
+  }
+
+  /**
+   * A continuous source's parent (`shrinkToPool`): of its standardised values (`standardised`; a
+   * matrix has no others) or of its raw ones, built once. A vector's raw parent is shrunk towards
+   * the kind's raw values where its vectors share one location and scale (`homogeneous`), else its
+   * own location and scale carry the shrunk shape: a location and scale estimated from one short
+   * vector place a bounded population's ends less precisely than that vector's own extremes do (the
+   * zoo's uniform running variances: sentinel minima 0.005 above the real ones, 0.2/65 apart).
+   */
+  private parent(s: Source, standardised: boolean): Float32Array {
+    if (!s.sorted && (s.fan > 0 || !standardised)) {
+      if (s.fan === 0 && this.homogeneous(s.key)) {
+        s.sorted = shrinkToPool(sortedCopy(s.data), this.rawPool(s.key));
+      } else {
+        const z = shrinkToPool(sortedCopy(s.z), this.pooled(s.key));
+        s.sorted = s.fan === 0 ? z.map((v) => s.mean + s.scale * v) : z;
+      }
+    }
+    if (s.fan > 0 || !standardised) return s.sorted!;
+    return (s.zSorted ??= shrinkToPool(sortedCopy(s.z), this.pooled(s.key)));
+  }
+
+  /** The sorted raw values of the kind's continuous vectors. */
+  private rawPool(key: string): Float32Array {
+    return this.union(
+      `${key}:raw`,
+      this.all
+        .get(key)!
+        .sources.filter((s) => !s.discrete && s.fan === 0)
+        .map((s) => s.data),
+    );
+  }
+
+  /**
+   * Whether the kind's vectors look like draws of one distribution: their means and log standard
+   * deviations spread no more than sampling noise allows (within `significant` of it). Built once.
+   */
+  private homogeneous(key: string): boolean {
+    let h = this.homogeneity.get(key);
+    if (h === undefined) {
+      const v = this.all.get(key)!.sources.filter((s) => !s.discrete && s.fan === 0 && s.scale > 0);
+      h = v.length >= 2;
+      if (h) {
+        // Sampling variance of a mean (σ²/n) and of a log standard deviation ((κ − 1)/(4n), κ the kurtosis).
+        const spread = (xs: number[]): number => {
+          const mu = xs.reduce((p, q) => p + q, 0) / xs.length;
+          return xs.reduce((p, q) => p + (q - mu) ** 2, 0) / (xs.length - 1);
+        };
+        const kurt = v.map((s) => s.z.reduce((p, z) => p + z ** 4, 0) / s.z.length);
+        const meanNoise = v.reduce((p, s) => p + (s.scale * s.scale) / s.data.length, 0) / v.length;
+        const sdNoise = v.reduce((p, s, i) => p + Math.max(0, kurt[i]! - 1) / (4 * s.data.length), 0) / v.length;
+        const tol = 1 + significant(v.length);
+        h = spread(v.map((s) => s.mean)) <= meanNoise * tol && spread(v.map((s) => Math.log(s.scale))) <= sdNoise * tol;
+      }
+      this.homogeneity.set(key, h);
+    }
+    return h;
   }
 
   /**
@@ -290,16 +366,11 @@ export class WeightPool {
     const big = smooth.filter((s) => s.data.length >= n).sort((a, b) => a.data.length - b.data.length);
     if (big.length) {
       const s = big[rng.int(Math.min(3, big.length))]!;
-      return { sorted: (s.sorted ??= sortedCopy(s.data)), source: s };
+      return { sorted: this.parent(s, false), source: s };
     }
     const total = smooth.reduce((p, s) => p + s.data.length, 0);
     if (total <= own) return undefined;
-    return {
-      sorted: this.union(
-        `${key}:raw`,
-        smooth.map((s) => s.data),
-      ),
-    };
+    return { sorted: this.rawPool(key) };
   }
 
   /**
@@ -353,7 +424,7 @@ export class WeightPool {
 }
 
 /** Scales, channel scales, standardised values, discreteness and bit grid of a real tensor. */
-function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: number): Source {
+function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: number, key: string): Source {
   const n = d.length;
   const distinct = n - duplicateCount(d);
   const bits = new Uint32Array(d.buffer, d.byteOffset, n);
@@ -375,7 +446,7 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const matrix = axis >= 0 && fan > 0;
   // Exact resampling for tensors with many repeats (constants, a few levels, quantised grids).
   const discrete = distinct < 0.5 * n || (matrix ? rms : sd) === 0;
-  const base = { data: d, fan: matrix ? fan : 0, discrete, constant: distinct === 1, zeroBits };
+  const base = { data: d, key, fan: matrix ? fan : 0, discrete, constant: distinct === 1, zeroBits };
   const none = { channels: new Float32Array(0), rhoVar: 0, rhoNoise: 0, kurtZ: 0 };
   if (discrete) return { ...base, ...none, mean, scale: 0, z: new Float32Array(0) };
   if (!matrix) {
@@ -412,6 +483,15 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   return { ...base, mean: 0, scale: rms, channels, rhoVar, rhoNoise, kurtZ, z };
 }
 
+/** Every ⌈n/cap⌉-th value of `a` when it holds more than `cap` (a systematic sample across its parts), else `a`. */
+function strided(a: Float32Array, cap: number): Float32Array {
+  if (a.length <= cap) return a;
+  const k = Math.ceil(a.length / cap);
+  const out = new Float32Array(Math.ceil(a.length / k));
+  for (let i = 0; i < out.length; i++) out[i] = a[i * k]!;
+  return out;
+}
+
 /** The arrays one after another in one new array. */
 function concat(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((p, q) => p + q.length, 0));
@@ -434,31 +514,20 @@ function channelNoise(kurtZ: number, per: number): number {
 }
 
 /**
- * Fill `out` with n draws from sorted values `s` (m of them), smoothed by `jitter` unless `smooth`
- * is false: a uniformly random subset without replacement when n < m (in sorted order; callers
- * shuffle), every value once when n = m, and stratified quantiles (each value about n/m times)
- * when n > m, the only case a sentinel needs more values than its source has.
+ * Fill `out` with n of the values `s` (m of them): a uniformly random subset without replacement
+ * when n < m (in index order; callers shuffle), every value once when n = m, and stratified (each
+ * value about n/m times) when n > m. (Channel scales: their set, not a fresh sample of them.)
  */
-function draw(s: Float32Array, out: Float32Array, rng: Rng, smooth = true): Float32Array {
+function draw(s: Float32Array, out: Float32Array, rng: Rng): Float32Array {
   const n = out.length;
   const m = s.length;
-  // Past n = m each value is drawn ~n/m times: a kernel as many times wider keeps repeats as rare.
-  // (A narrower kernel for short sources — at most m/32 neighbours — kept short vectors drawn whole
-  // in their source's shape, but made them near-copies of it: the real member then had the
-  // smallest distance to another member's vector in 9 of 9 resnet20 groups, 4 of 9 with H.)
-  const h = H * Math.max(1, Math.ceil(n / m));
-  const pick = (k: number, r: number, i: number): void => {
-    out[k] = smooth ? jitter(s, r, i, h) : s[i]!;
-  };
   if (n >= m) {
-    // Two words per draw (its place in the band, its jitter), read from the stream in one call.
-    const r = words(rng, 2 * n);
-    for (let i = 0; i < n; i++) pick(i, r[2 * i + 1]!, Math.min(m - 1, Math.floor(((i + r[2 * i]! / 2 ** 32) / n) * m)));
+    const r = words(rng, n);
+    for (let i = 0; i < n; i++) out[i] = s[Math.min(m - 1, Math.floor(((i + r[i]! / 2 ** 32) / n) * m))]!;
     return out;
   }
   const idx = subsetIndices(n, m, rng);
-  const r = words(rng, n);
-  for (let k = 0; k < n; k++) pick(k, r[k]!, idx[k]!);
+  for (let k = 0; k < n; k++) out[k] = s[idx[k]!]!;
   return out;
 }
 
@@ -495,32 +564,10 @@ export function subsetIndices(n: number, m: number, rng: Rng): Uint32Array {
   return idx;
 }
 
-/** A sentinel tensor draws from at least this many times its values where the model has them (a subset, not the source again). */
+/** A sentinel tensor draws from a real tensor of at least this many times its values where the model has one (a larger sample: finer tails). */
 const FRESH = 2;
-/** Largest union of a kind's standardised values built for a sentinel as large as its source (values; 32 MB as float32). */
+/** Largest union of a kind's values pooled (every k-th value past it; 32 MB as float32). */
 const UNION_CAP = 1 << 23;
-
-/** Neighbours on each side whose distance sets the jitter width (1 = half the gap to the next value). */
-const H = 16;
-
-/**
- * One draw from sorted values `s` at index `i`, smoothed by the random word `r`: the value moved
- * uniformly by up to half its distance to the h-th neighbour, h = H in the bulk and fewer near the
- * ends (down to the one gap at an extreme), by the same width on both sides. The kernel is
- * symmetric, so extremes are not pulled inwards (a wider inner side shrank a sentinel's most
- * extreme values, and the real member had the largest |z| in most groups); no value is copied, and
- * a kernel spanning several gaps keeps the density smooth at the float32 level, so exact repeats
- * are as rare as in real weights; exact zeros amid zeros stay zeros.
- */
-function jitter(s: Float32Array, r: number, i: number, hMax = H): number {
-  const n = s.length;
-  const a = s[i]!;
-  if (n < 2) return a;
-  const u = (r >>> 1) / 2 ** 31;
-  const h = Math.max(1, Math.min(hMax, i, n - 1 - i));
-  const w = i === 0 ? s[1]! - a : i === n - 1 ? a - s[n - 2]! : Math.min(a - s[i - h]!, s[i + h]! - a);
-  return r & 1 ? a + 0.5 * u * w : a - 0.5 * u * w;
-}
 
 /** `v` mirrored back into [lo, hi] at the end it passed (clamped when the mirror image passes the other). */
 function reflect(v: number, lo: number, hi: number): number {
