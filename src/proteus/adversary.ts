@@ -10,7 +10,7 @@ import type { Model } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
 import { anonymize } from './anonymize.js';
 import type { StatisticAttack } from './battery.js';
-import { batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
+import { BUNDLE_FEATURES, batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
 import { Boosted } from './boost.js';
 import { extractParts } from './extract.js';
 import { nodeGraph } from './graph.js';
@@ -319,8 +319,8 @@ function setTwinScores(bundle: readonly Example[], sketches: readonly TwinSketch
   bundle.forEach((e, i) => {
     const { distance, rank } = scores[i]!;
     [distance, rank].forEach((t, j) => {
-      if (e.v) e.v[e.v.length - 2 + j] = t;
-      e.x[e.x.length - 2 + j] = Number.isFinite(t) ? t : 0;
+      if (e.v) e.v[e.v.length - BUNDLE_FEATURES + j] = t;
+      e.x[e.x.length - BUNDLE_FEATURES + j] = Number.isFinite(t) ? t : 0;
     });
   });
 }
@@ -486,7 +486,8 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
     const ex = all.filter((e) => e.model === name);
     const sc = ex.map((e) => score.get(e)!);
     const lb = ex.map((e) => e.real);
-    const reals = new Set(ex.filter((e) => e.real).map((e) => e.x.join(','))).size;
+    // (A member's own features: its near-twin statistics change with the bundle's other members.)
+    const reals = new Set(ex.filter((e) => e.real).map((e) => e.x.slice(0, -BUNDLE_FEATURES).join(','))).size;
     const logistic = outcome(sc, lb, reals);
     const boosted = outcome(
       ex.map((e) => boostScore.get(e)!),

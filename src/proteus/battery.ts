@@ -34,6 +34,9 @@ export const VALUE_FEATURES = [
   'nearest twin rank',
 ] as const;
 
+/** The last this many VALUE_FEATURES compare a member with the rest of its bundle (near twins); the others are the member's own. */
+export const BUNDLE_FEATURES = 2;
+
 /** Whether an initializer is an additive mask (−1e4 / −inf entries), a constant and not a weight. */
 function isMask(t: Tensor): boolean {
   // (A plain loop: `some` with a callback cost a call a value on every sentinel tensor checked.)
