@@ -10,6 +10,7 @@
  */
 import type { Model } from '../onnx/ir.js';
 import { countedTensor } from './battery.js';
+import { meanSd } from './stats.js';
 
 /** Order statistics a tensor's sorted values are compared at (all of them up to this many). */
 const SKETCH = 256;
@@ -29,14 +30,7 @@ export function twinSketches(m: Model): TwinSketch[] {
     if (!countedTensor(t) || t.data.length < MIN_VALUES) continue;
     const n = t.data.length;
     const s = Float32Array.from(t.data).sort();
-    let s1 = 0;
-    let s2 = 0;
-    for (const v of s) {
-      s1 += v;
-      s2 += v * v;
-    }
-    const mean = s1 / n;
-    const sd = Math.sqrt(Math.max(0, s2 / n - mean * mean));
+    const { mean, sd } = meanSd(s);
     if (!(sd > 0)) continue;
     const k = Math.min(n, SKETCH);
     const q = new Float32Array(k);

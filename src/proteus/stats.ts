@@ -283,17 +283,22 @@ export function fanIn(op: string, slot: number, dims: readonly number[]): number
 }
 
 function stat(t: Tensor, fan: number): WeightStat {
+  const { mean, sd } = meanSd(t.data);
+  return { mean, std: fan > 0 ? sd * Math.sqrt(fan) : sd };
+}
+
+/** Mean, (population) standard deviation and mean square of `d`. */
+export function meanSd(d: ArrayLike<number | bigint>): { mean: number; sd: number; meanSquare: number } {
   let s = 0;
   let s2 = 0;
-  const n = t.data.length;
+  const n = d.length;
   for (let i = 0; i < n; i++) {
-    const v = Number(t.data[i]!);
+    const v = Number(d[i]!);
     s += v;
     s2 += v * v;
   }
   const mean = s / n;
-  const std = Math.sqrt(Math.max(0, s2 / n - mean * mean));
-  return { mean, std: fan > 0 ? std * Math.sqrt(fan) : std };
+  return { mean, sd: Math.sqrt(Math.max(0, s2 / n - mean * mean)), meanSquare: s2 / n };
 }
 
 const uniq = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);

@@ -31,7 +31,7 @@ import { freshSample, hiddenPool, shrinkToPool } from './resample.js';
 import { type Rng, words } from './rng.js';
 import { shuffle } from './shuffle.js';
 import { sortedCopy, sortFloat32 } from './sort.js';
-import { fanIn, weightKey } from './stats.js';
+import { fanIn, meanSd, weightKey } from './stats.js';
 
 /** One real weight tensor, prepared for sampling. */
 interface Source {
@@ -434,15 +434,8 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
     if (bits[i]! << 1 === 0) continue; // ±0 says nothing about the grid
     zeroBits = Math.min(zeroBits, m === 0 ? 23 : 31 - Math.clz32(m & -m));
   }
-  let s1 = 0;
-  let s2 = 0;
-  for (const v of d) {
-    s1 += v;
-    s2 += v * v;
-  }
-  const mean = s1 / n;
-  const sd = Math.sqrt(Math.max(0, s2 / n - mean * mean));
-  const rms = Math.sqrt(s2 / n);
+  const { mean, sd, meanSquare } = meanSd(d);
+  const rms = Math.sqrt(meanSquare);
   const matrix = axis >= 0 && fan > 0;
   // Exact resampling for tensors with many repeats (constants, a few levels, quantised grids).
   const discrete = distinct < 0.5 * n || (matrix ? rms : sd) === 0;
@@ -467,7 +460,7 @@ function prepare(d: Float32Array, dims: readonly number[], axis: number, fan: nu
   const rho = Array.from(sq, (q) => Math.sqrt(q / per) / rms);
   const rhoMean = rho.reduce((p, q) => p + q, 0) / c;
   const rhoVar = rho.reduce((p, q) => p + (q - rhoMean) ** 2, 0) / c;
-  const kurtZ = s4 / n / (s2 / n) ** 2;
+  const kurtZ = s4 / n / meanSquare ** 2;
   const rhoNoise = channelNoise(kurtZ, per);
   // Channel scales shrunk to the spread that is not sampling noise, and only when that spread is
   // significant: dividing by the observed norms would standardise every channel exactly (a normal
