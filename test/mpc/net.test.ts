@@ -225,7 +225,13 @@ test('tcp: port in use gives a one-line error', async () => {
 test('tcp: connection refused is reported within the timeout', async () => {
   const port = await freePort();
   const { ms, err } = await timeRejection(() => connect({ host: HOST, port, timeoutMs: 300, retryMs: 50 }));
-  assert.equal(err.message, `cannot connect to ${HOST}:${port} within 0.3 s: ECONNREFUSED`);
+  // The refusal window equals the timeout here: a retry timer that fires a little before the
+  // deadline (a loaded host) makes one more refused attempt past the window, and the refusal
+  // message reports it instead (seen once in CI: "refused for 0.301 s"). Both name the refusal.
+  const refused = new RegExp(
+    `^cannot connect to ${HOST.replace(/\./g, '\\.')}:${port}(?: within 0\\.3 s: ECONNREFUSED|: connection refused for 0\\.3\\d* s \\(not running, or it died\\))$`,
+  );
+  assert.match(err.message, refused);
   assert.ok(ms >= 250 && ms < 1500, `gave up after ${ms} ms`);
 });
 
