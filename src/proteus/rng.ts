@@ -20,9 +20,7 @@ export interface Rng {
 
 /** The secret stream (fresh seed from node:crypto), or a reproducible one from `testSeed` (tests only: guessable). */
 export function secretRng(testSeed?: number): Rng {
-  if (testSeed === undefined) return new CryptoRng();
-  if (!Number.isSafeInteger(testSeed)) throw new Error(`test seed ${testSeed} is not a safe integer`);
-  return new CryptoRng(new Uint8Array(createHash('sha256').update(`privml-proteus-test-seed:${testSeed}`).digest().subarray(0, 16)));
+  return testSeed === undefined ? new CryptoRng() : new CryptoRng(testBytes('privml-proteus-test-seed', testSeed));
 }
 
 /** xoshiro128** generator over a 128-bit state (not secret: its output reveals its state). */
@@ -102,7 +100,11 @@ export function words(rng: Rng, n: number): Uint32Array {
 
 /** A secret 16-byte key (a `WeightPool`'s hidden pools), or a reproducible one from `testSeed` (tests only: guessable). */
 export function poolKey(testSeed?: number): Uint8Array {
-  if (testSeed === undefined) return secretBytes(16);
+  return testSeed === undefined ? secretBytes(16) : testBytes('privml-proteus-pool-key', testSeed);
+}
+
+/** 16 bytes derived from a test seed under `tag` (reproducible and guessable: tests only). */
+function testBytes(tag: string, testSeed: number): Uint8Array {
   if (!Number.isSafeInteger(testSeed)) throw new Error(`test seed ${testSeed} is not a safe integer`);
-  return new Uint8Array(createHash('sha256').update(`privml-proteus-pool-key:${testSeed}`).digest().subarray(0, 16));
+  return new Uint8Array(createHash('sha256').update(`${tag}:${testSeed}`).digest().subarray(0, 16));
 }
