@@ -233,10 +233,10 @@ export async function readKey(path: string): Promise<ProteusKey> {
  * Median onnxruntime latency (1 thread, `runs` timed runs) of the original model unoptimized and
  * whole-graph optimized, and of the recovered model: what Proteus's optimization is worth.
  */
-export async function compareLatency(original: Model, recovered: Model, opts: { runs?: number } = {}) {
+export async function compareLatency(original: Model, recovered: Model, opts: { runs?: number; level?: OptLevel } = {}) {
   const { compareLatency: compare } = await import('../proteus/index.js');
   try {
-    return await compare(original, recovered, { runs: opts.runs ?? 10 });
+    return await compare(original, recovered, { runs: opts.runs ?? 10, level: opts.level });
   } catch (e) {
     return wrap(e);
   }

@@ -26,6 +26,12 @@ function modelOpts(specs: readonly string[] | undefined): Record<string, Record<
 }
 
 /** Register `proteus`. */
+/** An ORT optimization level given on the command line, or a usage error. */
+function optLevel(level: string): api.OptLevel {
+  if (!['basic', 'extended', 'all'].includes(level)) throw new CliError(`--level must be basic, extended or all (got '${level}')`, 2);
+  return level as api.OptLevel;
+}
+
 export function registerProteus(program: Command): void {
   const p = program.command('proteus').description('have a third party optimize a model graph without revealing its architecture (Proteus)');
 
@@ -127,7 +133,7 @@ export function registerProteus(program: Command): void {
     )
     .action(
       async (dir: string, o: { output: string; level: string; json?: boolean; queue?: string; sharedDir?: string; perJob?: number; memberCheck?: string }) => {
-        if (!['basic', 'extended', 'all'].includes(o.level)) throw new CliError(`--level must be basic, extended or all (got '${o.level}')`, 2);
+        const level = optLevel(o.level);
         if ((o.sharedDir || o.perJob) && !o.queue) throw new CliError('--shared-dir and --per-job go with --queue', 2);
         if (o.memberCheck !== undefined && !o.sharedDir) throw new CliError('--member-check goes with --shared-dir', 2);
         if (o.memberCheck !== undefined && !['mac', 'sha256'].includes(o.memberCheck))
@@ -136,7 +142,7 @@ export function registerProteus(program: Command): void {
         const bar = new Progress(!o.json);
         let started = false;
         const r = await api.optimize(dir, o.output, {
-          level: o.level as api.OptLevel,
+          level,
           onProgress: (d, t) => {
             if (!started) bar.start('optimizing', t);
             started = true;
@@ -158,20 +164,22 @@ export function registerProteus(program: Command): void {
     .option('--original <model>', 'original model: verify against it and measure its latency')
     .option('--bundle <dir>', 'the unoptimized bundle: check every member hash against the key')
     .option('--runs <n>', 'timed runs per model', posInt('--runs'), 10)
+    .option('--level <level>', "ORT level to optimize the original at for the comparison (default: the members' level, read from their ops)")
     .option('--json', 'machine-readable output')
-    .action(async (dir: string, o: { key: string; output: string; original?: string; bundle?: string; runs: number; json?: boolean }) => {
+    .action(async (dir: string, o: { key: string; output: string; original?: string; bundle?: string; runs: number; level?: string; json?: boolean }) => {
       const key = await api.readKey(o.key);
       const original = o.original ? resolveModel(o.original).model : undefined;
       const r = await api.recover(dir, key, { original, bundleDir: o.bundle });
       await saveModel(r.model, o.output);
-      const latency = original ? await api.compareLatency(original, r.model, { runs: o.runs }) : undefined;
+      const level = o.level === undefined ? undefined : optLevel(o.level);
+      const latency = original ? await api.compareLatency(original, r.model, { runs: o.runs, level }) : undefined;
       const round = (x: number): number => Math.round(x * 1000) / 1000;
       const summary = {
         output: o.output,
         subgraphs: key.groups.length,
         relError: r.relError,
         hashesChecked: r.hashesChecked,
-        latency: latency && Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, round(v)])),
+        latency: latency && Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v])),
       };
       if (o.json) return printJson(summary);
       process.stdout.write(`recovered ${key.groups.length} subgraphs into ${o.output}; max relative output error ${r.relError.toExponential(2)}\n`);
@@ -179,7 +187,9 @@ export function registerProteus(program: Command): void {
         process.stdout.write(
           `latency (median, 1 thread): original ${round(latency.msUnoptimized)} ms, ORT whole-graph optimized ` +
             `${round(latency.msWholeOptimized)} ms, recovered ${round(latency.msRecovered)} ms (ratio ` +
-            `${round(latency.ratioRecoveredToWhole)})\n`,
+            `${round(latency.ratioRecoveredToWhole)}; level ${latency.level})\n` +
+            `whole-graph optimization gain ${round(latency.gain)}x; the recovered model keeps ${Math.round(latency.gainKept * 100)} % of the time it saves` +
+            `${latency.gain < 1.1 ? ' (a gain under 1.10x: the share is mostly timing noise)' : ''}\n`,
         );
       } else process.stdout.write('pass --original MODEL to compare latencies\n');
     });

@@ -9,6 +9,7 @@ import type { Graph, Model, Node, OpsetImport, Tensor, ValueInfo } from '../onnx
 import { ModelError } from '../onnx/ir.js';
 import type { Wiring } from './extract.js';
 import { nodeGraph } from './graph.js';
+import { repairSeams } from './seams.js';
 
 /** Merge opset imports: one entry per domain at the highest version; the default domain must agree. */
 export function mergeOpsets(lists: readonly (readonly OpsetImport[])[]): OpsetImport[] {
@@ -142,9 +143,11 @@ export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
     initializers,
     valueInfo,
   };
+  // Cuts through a blocked-layout (level 'all') CNN left reorder pairs and unfused residual Adds.
+  repairSeams(graph, (value) => boundaryType.get(value)?.shape ?? valueInfo.find((v) => v.name === value)?.shape);
   // Subgraphs arrive in wiring order, but a topological sort makes the result valid regardless.
-  const ng = nodeGraph(graph);
-  graph.nodes = ng.order.map((k) => nodes[k]!);
+  const stitched = graph.nodes;
+  graph.nodes = nodeGraph(graph).order.map((k) => stitched[k]!);
   return {
     irVersion: Math.max(wiring.irVersion, ...parts.map((m) => m.irVersion)),
     opsetImports: mergeOpsets([wiring.opsetImports, ...parts.map((m) => m.opsetImports)]),

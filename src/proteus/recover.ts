@@ -158,28 +158,46 @@ async function runPlain(m: Model, feeds: Record<string, Tensor>): Promise<Record
 
 /** Latency comparison of recovery. */
 export interface LatencyReport {
+  /** ORT level the whole graph was optimized at (the members' level). */
+  level: OptLevel;
   msUnoptimized: number;
   msWholeOptimized: number;
   msRecovered: number;
   ratioRecoveredToWhole: number;
+  /** Whole-graph optimization gain: unoptimized / whole-graph-optimized latency. */
+  gain: number;
+  /** Share of the time whole-graph optimization saves that the recovered model saves too (1 = all). */
+  gainKept: number;
+}
+
+/** Gain and kept share from the three latencies (`gainKept` is noise when the gain is near 1). */
+export function gainOf(msUnoptimized: number, msWholeOptimized: number, msRecovered: number): { gain: number; gainKept: number } {
+  return { gain: msUnoptimized / msWholeOptimized, gainKept: (msUnoptimized - msRecovered) / (msUnoptimized - msWholeOptimized) };
+}
+
+/** The level a recovered model's members were optimized at, read from its ops: 'all' writes blocked-layout ones. */
+export function levelOf(recovered: Model): OptLevel {
+  return recovered.graph.nodes.some((n) => n.domain === 'com.microsoft.nchwc') ? 'all' : 'extended';
 }
 
 /**
  * Median latency of: the original with optimization disabled, the original optimized whole by ORT
- * (level extended in the session), and the recovered model (optimization disabled: it is already
- * optimized). Sessions run round-robin so load drift hits all alike (as bench/proteus.ts does).
+ * (at `level`, default `levelOf(recovered)`, in the session), and the recovered model (optimization
+ * disabled: it is already optimized). Sessions run round-robin so load drift hits all alike (as
+ * bench/proteus.ts does).
  */
 export async function compareLatency(
   original: Model,
   recovered: Model,
-  opts: { runs?: number; warmup?: number; batch?: number; threads?: number } = {},
+  opts: { runs?: number; warmup?: number; batch?: number; threads?: number; level?: OptLevel } = {},
 ): Promise<LatencyReport> {
   const runs = opts.runs ?? 10;
   const warmup = opts.warmup ?? 2;
+  const level = opts.level ?? levelOf(recovered);
   const th = { intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1 };
   const sessions = [
     await ortSession(original, { ...th, graphOptimizationLevel: 'disabled' }),
-    await ortSession(original, { ...th, graphOptimizationLevel: 'extended' }),
+    await ortSession(original, { ...th, graphOptimizationLevel: level }),
     await ortSession(recovered, { ...th, graphOptimizationLevel: 'disabled' }),
   ];
   try {
@@ -195,7 +213,7 @@ export async function compareLatency(
       }
     }
     const [a, b, c] = times.map(median) as [number, number, number];
-    return { msUnoptimized: a, msWholeOptimized: b, msRecovered: c, ratioRecoveredToWhole: c / b };
+    return { level, msUnoptimized: a, msWholeOptimized: b, msRecovered: c, ratioRecoveredToWhole: c / b, ...gainOf(a, b, c) };
   } finally {
     for (const s of sessions) await s.release();
   }

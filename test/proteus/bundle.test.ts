@@ -103,11 +103,14 @@ test('CLI round trip: obfuscate → optimize in a separate process → recover e
   const r = JSON.parse(rc.stdout) as {
     relError: number;
     hashesChecked: number;
-    latency: { msRecovered: number; msWholeOptimized: number; msUnoptimized: number };
+    latency: { msRecovered: number; msWholeOptimized: number; msUnoptimized: number; level: string; gain: number; gainKept: number };
   };
   assert.ok(r.relError <= 1e-4, `relError ${r.relError}`);
   assert.equal(r.hashesChecked, summary.members);
   assert.ok(r.latency.msRecovered > 0 && r.latency.msWholeOptimized > 0 && r.latency.msUnoptimized > 0);
+  assert.equal(r.latency.level, 'extended', 'the members were optimized at the default level');
+  const { gain, gainKept } = r.latency;
+  assert.ok(Math.abs(gain - r.latency.msUnoptimized / r.latency.msWholeOptimized) < 2e-3 && Number.isFinite(gainKept), `gain ${gain}, kept ${gainKept}`);
 
   const key = readKey(keyPath);
   // A key whose real member was swapped (digest recomputed by the tamperer or not) is caught.

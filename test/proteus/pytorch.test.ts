@@ -2,7 +2,8 @@
  * Proteus on models privml did not write: the real PyTorch exports of test/fixtures/pytorch, the
  * onnx.helper model of test/fixtures/onnx-helper and the CNTK export of test/fixtures/cntk go through obfuscate → optimize (onnxruntime) →
  * recover, as `privml proteus` runs them (canonical form on static input shapes first), and the
- * recovered model still computes PyTorch's output on the committed input.
+ * recovered model still computes PyTorch's output on the committed input and has every fused op
+ * that onnxruntime writes when it optimizes the whole graph (the cuts cost no fusion).
  */
 
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import type { Model, Tensor } from '../../src/onnx/ir.js';
 import { loadNpy } from '../../src/onnx/npy.js';
 import { runOrt } from '../../src/onnx/ort.js';
 import { loadModel } from '../../src/onnx/proto.js';
-import { corpusStats, obfuscate, optimizeBundle, recover } from '../../src/proteus/index.js';
+import { corpusStats, obfuscate, optimizeBundle, optimizeModel, recover } from '../../src/proteus/index.js';
 
 const fx = join(import.meta.dirname, '..', 'fixtures');
 const stats = corpusStats();
@@ -24,6 +25,13 @@ const stats = corpusStats();
 function withShape(m: Model, x: Tensor): Model {
   const inputs = m.graph.inputs.map((v, i) => (i === 0 ? { ...v, shape: [...x.dims] } : v));
   return { ...m, graph: { ...m.graph, inputs } };
+}
+
+/** Count of each op outside the default domain: what onnxruntime's fusions wrote. */
+function fusedOps(m: Model): Record<string, number> {
+  const h: Record<string, number> = {};
+  for (const n of m.graph.nodes) if (n.domain && n.domain !== 'ai.onnx') h[`${n.domain}.${n.opType}`] = (h[`${n.domain}.${n.opType}`] ?? 0) + 1;
+  return h;
 }
 
 function maxRel(got: Tensor, want: Tensor): number {
@@ -42,6 +50,8 @@ function maxRel(got: Tensor, want: Tensor): number {
 for (const [dir, name] of [
   ['pytorch', 'tinyresnet_op13'],
   ['pytorch', 'tinysqueeze_op9'],
+  ['pytorch', 'bertlike_op13'],
+  ['pytorch', 'gpt2like_op13'],
   ['onnx-helper', 'oldopset7'],
   ['cntk', 'mnist8'],
 ] as const) {
@@ -63,6 +73,7 @@ for (const [dir, name] of [
       assert.equal(r.hashesChecked, res.manifest.members.length);
       const got = (await runOrt(r.model, { [inName]: x }))[outName]!;
       assert.ok(maxRel(got, want) < 1e-5, `recovered vs reference: ${maxRel(got, want)}`);
+      assert.deepEqual(fusedOps(r.model), fusedOps(await optimizeModel(model)), 'a cut cost a fusion');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -1,0 +1,52 @@
+/**
+ * Seam repair (src/proteus/seams.ts): at level 'all' onnxruntime runs CNNs in its blocked NCHWc
+ * layout, so each separately optimized subgraph converts back and forth at every cut. After
+ * stitching, the recovered model must have no more layout conversions than the whole-graph
+ * optimized one, the residual Adds back in their Convs, and the original's outputs.
+ */
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Model } from '../../src/onnx/ir.js';
+import { runOrt } from '../../src/onnx/ort.js';
+import { loadModel } from '../../src/onnx/proto.js';
+import { buildZoo } from '../../src/onnx/zoo/index.js';
+import { maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../../src/proteus/index.js';
+
+const NCHWC = 'com.microsoft.nchwc';
+const count = (m: Model, op: string, pred: (inputs: string[]) => boolean = () => true): number =>
+  m.graph.nodes.filter((n) => n.domain === NCHWC && n.opType === op && pred(n.inputs)).length;
+
+for (const [name, opts] of [
+  ['resnet20', {}],
+  ['mobilenetv2', { input: '3x64x64', width: 0.5 }],
+] as const) {
+  test(`level 'all' by parts on ${name}: the stitched model has the whole graph's layout conversions and Sum fusions`, async () => {
+    const model = buildZoo(name, opts);
+    const whole = await optimizeModel(model, { level: 'all' });
+    const res = await optimizeByParts(model, { size: 8, seed: 3, level: 'all' });
+    const wholeBlocked = whole.graph.nodes.some((n) => n.domain === NCHWC);
+    const seams = res.optimized.reduce((s, m) => s + count(m, 'ReorderInput'), 0);
+    if (wholeBlocked) assert.ok(seams > res.optimized.length / 2, `the parts convert layouts at their cuts (${seams} ReorderInput)`);
+    for (const op of ['ReorderInput', 'ReorderOutput']) assert.equal(count(res.model, op), count(whole, op), op);
+    const withSum = (inputs: string[]): boolean => inputs.length > 3 && inputs[3] !== '';
+    assert.equal(count(res.model, 'Conv', withSum), count(whole, 'Conv', withSum), 'Convs with a fused residual Add');
+    const feeds = randomFeeds(model, { batch: 2, seed: 5 });
+    const err = maxRelativeError(await runOrt(res.model, feeds), await runOrt(model, feeds));
+    assert.ok(err < 1e-4, `recovered vs original: ${err}`);
+  });
+}
+
+test("level 'all' by parts on a PyTorch export whose residual Add broadcasts a pooled branch: left unfused, outputs kept", async () => {
+  // Same channel count on both sides of the Add, but [1, 16, 1, 1] against [1, 16, 8, 8]: onnxruntime's
+  // blocked Conv refuses such a Sum ("output and sum shape must match"), so the seam must stay an Add.
+  const model = loadModel(join(import.meta.dirname, '..', 'fixtures', 'pytorch', 'pooledadd_op13.onnx'));
+  const feeds = randomFeeds(model, { seed: 2 });
+  const want = await runOrt(model, feeds);
+  for (const size of [1, 3]) {
+    const res = await optimizeByParts(model, { size, seed: 1, level: 'all' });
+    assert.ok(res.partition.parts.length > 1);
+    assert.ok(maxRelativeError(await runOrt(res.model, feeds), want) < 1e-5);
+  }
+});
