@@ -7,7 +7,7 @@
  * the whole-graph gain a/b and the share of the time it saves that (c) saves too, (a−c)/(a−b).
  * Sessions are timed round-robin so machine load drifts hit all variants alike; medians are reported.
  *
- * Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1]
+ * Usage: node --import tsx bench/proteus.ts [--runs 15] [--min-ms 500] [--warmup 3] [--size 16] [--seed 1] [--threads 1]
  *        [--level extended|all] [--models resnet50,bert-base,export.onnx] [--full]
  *        (--full: every zoo model at its default, full size; .onnx files run at batch 1)
  */
@@ -21,7 +21,7 @@ import type { OptLevel } from '../src/proteus/index.js';
 import { gainOf, maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../src/proteus/index.js';
 
 const USAGE =
-  'Usage: node --import tsx bench/proteus.ts [--runs 15] [--warmup 3] [--size 16] [--seed 1] [--threads 1] [--level extended|all] [--models a,b,file.onnx] [--full]\n';
+  'Usage: node --import tsx bench/proteus.ts [--runs 15] [--min-ms 500] [--warmup 3] [--size 16] [--seed 1] [--threads 1] [--level extended|all] [--models a,b,file.onnx] [--full]\n';
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(USAGE);
   process.exit(0);
@@ -37,6 +37,7 @@ const size = Number(arg('size', '16'));
 const seed = Number(arg('seed', '1'));
 const full = process.argv.includes('--full');
 const threads = Number(arg('threads', '1'));
+const minMs = Number(arg('min-ms', '500'));
 const threadOpts = threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {};
 const level = arg('level', 'extended') as OptLevel;
 
@@ -91,9 +92,14 @@ function median(xs: number[]): number {
 /** Median latency (ms) of each session on the same feeds, timed round-robin. */
 async function timeSessions(sessions: InferenceSession[], feeds: Record<string, Tensor>): Promise<number[]> {
   const f = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
+  const w0 = performance.now();
   for (let r = 0; r < warmup; r++) for (const s of sessions) await s.run(f);
+  // Sub-millisecond models get more rounds (each session at least --min-ms in all): 15 runs of
+  // 0.2 ms measure the timer and the scheduler more than the model.
+  const perRound = (performance.now() - w0) / Math.max(1, warmup);
+  const rounds = Math.max(runs, Math.ceil((minMs * sessions.length) / Math.max(perRound, 1e-3)));
   const times: number[][] = sessions.map(() => []);
-  for (let r = 0; r < runs; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sessions.length; i++) {
       const t0 = performance.now();
       await sessions[i]!.run(f);

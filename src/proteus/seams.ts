@@ -16,6 +16,8 @@ export interface SeamReport {
   reorders: number;
   /** Residual Adds (and a following Relu) folded into the Sum input of the Conv that feeds them. */
   sums: number;
+  /** Channel Concats of blocked values joined in the blocked layout. */
+  concats: number;
 }
 
 const isOp = (n: Node | undefined, domain: string, op: string): n is Node => !!n && n.domain === domain && n.opType === op;
@@ -128,6 +130,41 @@ function foldOneSum(graph: Graph, fresh: (base: string) => string, known: (value
   return false;
 }
 
+/**
+ * Channel counts a blocked Concat may join: multiples of the largest block MLAS uses (16 with
+ * AVX-512, 8 with AVX2), so no padding lands inside the result whatever machine optimized the parts.
+ */
+const CONCAT_ALIGN = 16;
+
+/** Join `Concat(ReorderOutput(a), ReorderOutput(b), …)` on channels in the blocked layout; the count. */
+function foldConcats(graph: Graph, fresh: (base: string) => string): number {
+  const u = new Uses(graph);
+  let folded = 0;
+  const replace = new Map<Node, Node[]>();
+  for (const cat of graph.nodes) {
+    if (cat.domain !== '' || cat.opType !== 'Concat' || cat.inputs.length < 2) continue;
+    const axis = intAttr(cat, 'axis');
+    if (axis !== 1 && axis !== -3) continue;
+    const ros = cat.inputs.map((i) => u.producer.get(i));
+    if (!ros.every((r): r is Node => toNchw(r) && (intAttr(r, 'channels') ?? 0) % CONCAT_ALIGN === 0)) continue;
+    const blocked = fresh(`${cat.outputs[0]}_nchwc`);
+    const channels = ros.reduce((c, r) => c + intAttr(r, 'channels')!, 0);
+    replace.set(cat, [
+      { ...cat, inputs: ros.map((r) => r.inputs[0]!), outputs: [blocked], attrs: { axis: { kind: 'int', value: 1 } } },
+      {
+        ...ros[0]!,
+        name: fresh(`${cat.name}_seam`),
+        inputs: [blocked],
+        outputs: [cat.outputs[0]!],
+        attrs: { ...ros[0]!.attrs, channels: { kind: 'int', value: channels } },
+      },
+    ]);
+    folded++;
+  }
+  if (folded) graph.nodes = graph.nodes.flatMap((n) => replace.get(n) ?? [n]);
+  return folded;
+}
+
 /** Replace every ReorderInput of a ReorderOutput's result by the blocked tensor itself; the count. */
 function cancelPairs(graph: Graph): number {
   const u = new Uses(graph);
@@ -155,7 +192,7 @@ function cancelPairs(graph: Graph): number {
  * order: a folded Conv reads its Sum operand from another node.
  */
 export function repairSeams(graph: Graph, known: (value: string) => readonly Dim[] | undefined = () => undefined): SeamReport {
-  if (!graph.nodes.some((n) => n.domain === NCHWC)) return { reorders: 0, sums: 0 };
+  if (!graph.nodes.some((n) => n.domain === NCHWC)) return { reorders: 0, sums: 0, concats: 0 };
   const names = new Set(graph.nodes.flatMap((n) => [n.name, ...n.outputs]));
   const fresh = (base: string): string => {
     let n = base;
@@ -165,5 +202,7 @@ export function repairSeams(graph: Graph, known: (value: string) => readonly Dim
   };
   let sums = 0;
   while (foldOneSum(graph, fresh, known)) sums++;
-  return { reorders: cancelPairs(graph), sums };
+  let concats = 0;
+  for (let k = foldConcats(graph, fresh); k; k = foldConcats(graph, fresh)) concats += k; // a joined Concat may feed another
+  return { reorders: cancelPairs(graph), sums, concats };
 }

@@ -38,15 +38,42 @@ for (const [name, opts] of [
   });
 }
 
+const fixture = (name: string): Model => loadModel(join(import.meta.dirname, '..', 'fixtures', 'pytorch', `${name}.onnx`));
+
 test("level 'all' by parts on a PyTorch export whose residual Add broadcasts a pooled branch: left unfused, outputs kept", async () => {
   // Same channel count on both sides of the Add, but [1, 16, 1, 1] against [1, 16, 8, 8]: onnxruntime's
   // blocked Conv refuses such a Sum ("output and sum shape must match"), so the seam must stay an Add.
-  const model = loadModel(join(import.meta.dirname, '..', 'fixtures', 'pytorch', 'pooledadd_op13.onnx'));
+  const model = fixture('pooledadd_op13');
   const feeds = randomFeeds(model, { seed: 2 });
   const want = await runOrt(model, feeds);
   for (const size of [1, 3]) {
     const res = await optimizeByParts(model, { size, seed: 1, level: 'all' });
     assert.ok(res.partition.parts.length > 1);
     assert.ok(maxRelativeError(await runOrt(res.model, feeds), want) < 1e-5);
+  }
+});
+
+test("level 'all' by parts on channel Concats (PyTorch SqueezeNet/DenseNet patterns): aligned ones joined blocked, unaligned kept, outputs kept", async () => {
+  for (const name of ['catbn_op13', 'tinysqueeze_op11']) {
+    const model = fixture(name);
+    const feeds = randomFeeds(model, { seed: 4 });
+    const want = await runOrt(model, feeds);
+    for (const [size, seed] of [
+      [2, 1],
+      [4, 2],
+      [6, 3],
+    ] as const) {
+      const res = await optimizeByParts(model, { size, seed, level: 'all' });
+      const g = res.model.graph;
+      const producer = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+      const fromReorder = (v: string): boolean => producer.get(v)?.opType === 'ReorderOutput';
+      assert.ok(!g.nodes.some((n) => n.opType === 'ReorderInput' && fromReorder(n.inputs[0]!)), `${name}: a reorder pair left`);
+      const aligned = (v: string): boolean => {
+        const c = producer.get(v)?.attrs.channels;
+        return fromReorder(v) && c?.kind === 'int' && c.value % 16 === 0;
+      };
+      assert.ok(!g.nodes.some((n) => n.opType === 'Concat' && n.inputs.every(aligned)), `${name}: an aligned Concat left in NCHW`);
+      assert.ok(maxRelativeError(await runOrt(res.model, feeds), want) < 1e-5, `${name} size ${size}`);
+    }
   }
 });
