@@ -18,7 +18,7 @@ import { ortSession, runOrt, toOrtTensor } from '../src/onnx/ort.js';
 import { loadModel } from '../src/onnx/proto.js';
 import { buildZoo } from '../src/onnx/zoo/index.js';
 import type { OptLevel } from '../src/proteus/index.js';
-import { gainOf, maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../src/proteus/index.js';
+import { gainOf, maxRelativeError, optimizeByParts, optimizeModel, randomFeeds, reassemble } from '../src/proteus/index.js';
 
 const USAGE =
   'Usage: node --import tsx bench/proteus.ts [--runs 15] [--min-ms 500] [--warmup 3] [--size 16] [--seed 1] [--threads 1] [--level extended|all] [--models a,b,file.onnx] [--full]\n';
@@ -124,11 +124,14 @@ for (const cfg of selected) {
   const bSaved = await ortSession(whole, { ...threadOpts, graphOptimizationLevel: 'disabled' });
   const c = await ortSession(res.model, { ...threadOpts, graphOptimizationLevel: 'disabled' });
   const d = await ortSession(naive.model, { ...threadOpts, graphOptimizationLevel: 'disabled' });
+  // The same parts stitched without seam repair (differs only at level 'all': blocked-layout seams).
+  const raw = reassemble(res.optimized, res.wiring, { seams: false });
+  const e = level === 'all' ? await ortSession(raw, { ...threadOpts, graphOptimizationLevel: 'disabled' }) : undefined;
   try {
     for (const batch of cfg.cnn ? [1, 8] : [1]) {
       const feeds = randomFeeds(model, { batch, seed: 7 });
       const err = maxRelativeError(await runOrt(res.model, feeds, c), await runOrt(model, feeds, a));
-      const [ta, tb, tbs, tc, td] = await timeSessions([a, b, bSaved, c, d], feeds);
+      const [ta, tb, tbs, tc, td, te] = await timeSessions(e ? [a, b, bSaved, c, d, e] : [a, b, bSaved, c, d], feeds);
       const ratio = tc! / tb!;
       const { gain, gainKept } = gainOf(ta!, tb!, tc!);
       summary[`${cfg.name}@${batch}`] = round(ratio);
@@ -154,11 +157,13 @@ for (const cfg of selected) {
           gainKept: round(gainKept),
           cutFusions: fusionDiff(whole, res.model),
           naive: { msRecovered: round(td!), ratioToWhole: round(td! / tb!), cutFusions: fusionDiff(whole, naive.model) },
+          noSeamRepair:
+            te === undefined ? undefined : { msRecovered: round(te), gainKept: round(gainOf(ta!, tb!, te).gainKept), cutFusions: fusionDiff(whole, raw) },
         }),
       );
     }
   } finally {
-    for (const s of [a, b, bSaved, c, d]) await s.release();
+    for (const s of [a, b, bSaved, c, d, ...(e ? [e] : [])]) await s.release();
   }
 }
 const worst = Math.max(...Object.values(summary));

@@ -10,6 +10,7 @@ export * from './corpus.js';
 export * from './duplicates.js';
 export * from './extract.js';
 export * from './graph.js';
+export * from './islands.js';
 export * from './near-twin.js';
 export * from './optimize.js';
 export * from './partition.js';

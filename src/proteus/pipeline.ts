@@ -5,6 +5,7 @@
 import type { Model } from '../onnx/ir.js';
 import type { Wiring } from './extract.js';
 import { extractParts } from './extract.js';
+import { compileIslands } from './islands.js';
 import type { OptLevel } from './optimize.js';
 import { optimizeModels } from './optimize.js';
 import type { Partition, PartitionOptions } from './partition.js';
@@ -33,5 +34,7 @@ export async function optimizeByParts(model: Model, opts: ByPartsOptions = {}): 
   const partition = partitionModel(model, opts);
   const { models: parts, wiring } = extractParts(model, partition);
   const optimized = await optimizeModels(parts, { level: opts.level ?? 'extended' });
-  return { partition, wiring, parts, optimized, model: reassemble(optimized, wiring) };
+  const stitched = reassemble(optimized, wiring);
+  await compileIslands(stitched);
+  return { partition, wiring, parts, optimized, model: stitched };
 }

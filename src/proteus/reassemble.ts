@@ -41,8 +41,9 @@ function choosePrefix(boundary: Set<string>): string {
 /**
  * Stitch subgraph models (in wiring order) back into one model whose inputs and outputs are the
  * original graph's, names and order included. Mismatched counts or types are ModelErrors.
+ * `seams: false` leaves level-'all' layout seams in place (only to measure what `repairSeams` gains).
  */
-export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
+export function reassemble(parts: readonly Model[], wiring: Wiring, opts: { seams?: boolean } = {}): Model {
   if (parts.length !== wiring.parts.length) throw new ModelError(`reassembly needs ${wiring.parts.length} subgraphs, got ${parts.length}`);
   const boundary = new Set<string>([...wiring.inputs.map((v) => v.name), ...wiring.outputs.map((v) => v.name)]);
   for (const w of wiring.parts) for (const t of [...w.inputs, ...w.outputs]) boundary.add(t);
@@ -144,7 +145,7 @@ export function reassemble(parts: readonly Model[], wiring: Wiring): Model {
     valueInfo,
   };
   // Cuts through a blocked-layout (level 'all') CNN left reorder pairs and unfused residual Adds.
-  repairSeams(graph, (value) => boundaryType.get(value)?.shape ?? valueInfo.find((v) => v.name === value)?.shape);
+  if (opts.seams !== false) repairSeams(graph, (value) => boundaryType.get(value)?.shape ?? valueInfo.find((v) => v.name === value)?.shape);
   // Subgraphs arrive in wiring order, but a topological sort makes the result valid regardless.
   const stitched = graph.nodes;
   graph.nodes = nodeGraph(graph).order.map((k) => stitched[k]!);

@@ -13,6 +13,7 @@ import { ortSession, runOrt, toOrtTensor } from '../onnx/ort.js';
 import { loadModel } from '../onnx/proto.js';
 import type { ProteusKey, Signature } from './bundle.js';
 import { fileHash, readManifest, signatureOf, tensorFromJson } from './bundle.js';
+import { compileIslands } from './islands.js';
 import type { OptLevel } from './optimize.js';
 import { reassemble } from './reassemble.js';
 import { maxRelativeError, randomFeeds } from './verify.js';
@@ -128,6 +129,7 @@ export async function recover(optDir: string, key: ProteusKey, opts: RecoverOpti
     return m;
   });
   const model = reassemble(parts, key.wiring);
+  await compileIslands(model);
   let feeds: Record<string, Tensor>;
   let expected: Record<string, Tensor>;
   if (opts.original) {
