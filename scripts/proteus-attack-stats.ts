@@ -25,7 +25,18 @@ import type { Model } from '../src/onnx/ir.js';
 import { decodeModel, loadModel, saveModel } from '../src/onnx/proto.js';
 import { buildZoo, zooNames } from '../src/onnx/zoo/index.js';
 import type { BatteryRow } from '../src/proteus/index.js';
-import { firstRate, nearTwinScores, ortLoads, readKey, type TwinSketch, twinSketches, VALUE_FEATURES, valueStats } from '../src/proteus/index.js';
+import {
+  architectureOf,
+  firstRate,
+  multiplicities,
+  nearTwinScores,
+  ortLoads,
+  readKey,
+  type TwinSketch,
+  twinSketches,
+  VALUE_FEATURES,
+  valueStats,
+} from '../src/proteus/index.js';
 
 const EXTRA = ['min z (σ)', 'max z (σ)', 'onnx checker valid'] as const;
 const NAMES = [...VALUE_FEATURES, ...EXTRA];
@@ -112,6 +123,7 @@ async function attackBundle(
   const checked = onnxChecker(files);
   const rows: BatteryRow[] = [];
   const sketches: TwinSketch[][] = [];
+  const architectures: string[] = [];
   let invalid = 0;
   let checkerInvalid = 0;
   for (const [gi, g] of key.groups.entries()) {
@@ -124,6 +136,7 @@ async function attackBundle(
       const ok = checked.get(path);
       if (ok === false) checkerInvalid++;
       sketches.push(twinSketches(m));
+      architectures.push(architectureOf(m));
       rows.push({
         model,
         family: model,
@@ -138,6 +151,11 @@ async function attackBundle(
   nearTwinScores(sketches).forEach((score, i) => {
     rows[i]!.v[twin] = score.distance;
     rows[i]!.v[twin + 1] = score.rank;
+  });
+  // And how many members of the bundle share each one's architecture.
+  const repeat = VALUE_FEATURES.indexOf('architecture multiplicity');
+  multiplicities(architectures).forEach((c, i) => {
+    rows[i]!.v[repeat] = c;
   });
   void run;
   return { rows, invalid, checkerInvalid };

@@ -10,14 +10,14 @@ import type { Model } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
 import { anonymize } from './anonymize.js';
 import type { StatisticAttack } from './battery.js';
-import { BUNDLE_FEATURES, batteryReport, VALUE_FEATURES, valueStats } from './battery.js';
+import { BUNDLE_FEATURES, batteryReport, multiplicities, VALUE_FEATURES, valueStats } from './battery.js';
 import { Boosted } from './boost.js';
 import { extractParts } from './extract.js';
 import { nodeGraph } from './graph.js';
 import { nearTwinScores, type TwinSketch, twinSketches } from './near-twin.js';
 import { partitionModel } from './partition.js';
 import { poolKey, secretRng } from './rng.js';
-import { generateSentinels } from './sentinel.js';
+import { architectureOf, generateSentinels } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { ortLoads } from './validity.js';
 import { WeightPool } from './weights.js';
@@ -306,19 +306,20 @@ export interface ExampleOptions {
   onBundle?: (model: string, bundle: number, bundles: number) => void;
 }
 
-/** Structural features followed by the value statistics of an anonymised member (its near-twin statistics left NaN: see `setTwinScores`), and its twin sketches. */
-async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[]; sketches: TwinSketch[] }> {
+/** Structural features followed by the value statistics of an anonymised member (its bundle statistics left NaN: see `setBundleScores`), its twin sketches and architecture. */
+async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[]; sketches: TwinSketch[]; architecture: string }> {
   const bytes = encodeModel(m);
   const v = valueStats(m, bytes.length, load ? await ortLoads(bytes) : true);
-  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v, sketches: twinSketches(m) };
+  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v, sketches: twinSketches(m), architecture: architectureOf(m) };
 }
 
-/** Fill in the near-twin statistics (the last two value statistics) of one bundle's examples, given their sketches. */
-function setTwinScores(bundle: readonly Example[], sketches: readonly TwinSketch[][]): void {
+/** Fill in the bundle statistics (the last BUNDLE_FEATURES value statistics) of one bundle's examples, given their sketches and architectures. */
+function setBundleScores(bundle: readonly Example[], sketches: readonly TwinSketch[][], architectures: readonly string[]): void {
   const scores = nearTwinScores(sketches);
+  const counts = multiplicities(architectures);
   bundle.forEach((e, i) => {
     const { distance, rank } = scores[i]!;
-    [distance, rank].forEach((t, j) => {
+    [distance, rank, counts[i]!].forEach((t, j) => {
       if (e.v) e.v[e.v.length - BUNDLE_FEATURES + j] = t;
       e.x[e.x.length - BUNDLE_FEATURES + j] = Number.isFinite(t) ? t : 0;
     });
@@ -354,10 +355,12 @@ export async function buildExamples(
       const pool = new WeightPool(subs, poolKey(seed));
       const start = examples.length;
       const sketches: TwinSketch[][] = [];
+      const architectures: string[] = [];
       const add = async (m: Model, real: boolean): Promise<void> => {
-        const { sketches: sk, ...f } = await memberFeatures(anonymize(m, header), load);
+        const { sketches: sk, architecture, ...f } = await memberFeatures(anonymize(m, header), load);
         examples.push({ model: name, family, real, group, ...f });
         sketches.push(sk);
+        architectures.push(architecture);
       };
       for (const sub of subs) {
         await add(sub, true);
@@ -365,7 +368,7 @@ export async function buildExamples(
         group++;
       }
       // The bundle's members side by side: the attacker holds every file of the bundle.
-      setTwinScores(examples.slice(start), sketches);
+      setBundleScores(examples.slice(start), sketches, architectures);
       bundles = b + 1 + Math.max(0, Math.ceil(((opts.minGroups ?? 1) - (group - first)) / subs.length));
       opts.onBundle?.(name, b + 1, bundles);
     }
@@ -412,7 +415,7 @@ export interface AttackReport {
   k: number;
   size: number;
   classifier:
-    | 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)'
+    | 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 21 value statistics)'
     | 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)';
   /** Pooled over the held-out folds. */
   auc: number;
@@ -511,7 +514,7 @@ export function attack(input: readonly Example[], parts: Record<string, number>,
     size,
     classifier: opts.groupAware
       ? 'group-aware logistic regression (features, their deviation from the group mean and its magnitude)'
-      : 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 18 value statistics)',
+      : 'logistic regression (hashed op unigrams+bigrams, 15 structural features, 21 value statistics)',
     auc: auc(scores, labels),
     specificity: specificityAt(scores, labels),
     boosted: {

@@ -28,14 +28,27 @@ export const VALUE_FEATURES = [
   'bn running mean max |.|',
   'channel norm cv',
   'std·√fan-in',
+  'tensor size (mean log2)',
   'file size (log2)',
   'loads in onnxruntime',
   'nearest twin distance',
   'nearest twin rank',
+  'architecture multiplicity',
 ] as const;
 
-/** The last this many VALUE_FEATURES compare a member with the rest of its bundle (near twins); the others are the member's own. */
-export const BUNDLE_FEATURES = 2;
+/** The last this many VALUE_FEATURES compare a member with the rest of its bundle (near twins, architecture repeats); the others are the member's own. */
+export const BUNDLE_FEATURES = 3;
+
+/**
+ * How many members of the bundle share each member's architecture (`architectureOf` keys in, counts
+ * out). The real piece is never copied, so it is a singleton: where sentinels repeat a few designs,
+ * the singletons are few and the real member is one of them.
+ */
+export function multiplicities(architectures: readonly string[]): number[] {
+  const count = new Map<string, number>();
+  for (const a of architectures) count.set(a, (count.get(a) ?? 0) + 1);
+  return architectures.map((a) => count.get(a)!);
+}
 
 /** Whether an initializer is an additive mask (−1e4 / −inf entries), a constant and not a weight. */
 function isMask(t: Tensor): boolean {
@@ -75,13 +88,22 @@ interface Acc {
   cvN: number;
   he: number;
   heN: number;
+  /** Σ log2 of the counted tensors' sizes (composition: more, thinner layers read lower). */
+  logSize: number;
 }
 
 /**
  * Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether
- * ORT accepted it, `twin` its near-twin score among its bundle (`nearTwinScores`; NaN until known).
+ * ORT accepted it, `twin` its near-twin score among its bundle (`nearTwinScores`; NaN until known),
+ * `multiplicity` how many bundle members share its architecture (`multiplicities`; NaN until known).
  */
-export function valueStats(m: Model, bytes: number, loads: boolean, twin: TwinScore = { distance: Number.NaN, rank: Number.NaN }): number[] {
+export function valueStats(
+  m: Model,
+  bytes: number,
+  loads: boolean,
+  twin: TwinScore = { distance: Number.NaN, rank: Number.NaN },
+  multiplicity = Number.NaN,
+): number[] {
   const g = m.graph;
   const use = initializerUses(m);
   const a: Acc = {
@@ -102,6 +124,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean, twin: TwinSc
     cvN: 0,
     he: 0,
     heN: 0,
+    logSize: 0,
   };
   let varMin = NaN;
   let varMax = NaN;
@@ -136,6 +159,7 @@ export function valueStats(m: Model, bytes: number, loads: boolean, twin: TwinSc
     a.dup += dup;
     a.distinct += (n - dup) / n;
     a.tensors++;
+    a.logSize += Math.log2(n);
     if (sh.sd > 0) {
       a.kurt += n * sh.kurt;
       a.skew += n * sh.skew;
@@ -170,10 +194,12 @@ export function valueStats(m: Model, bytes: number, loads: boolean, twin: TwinSc
     meanMax,
     a.cvN ? a.cv / a.cvN : NaN,
     a.heN ? a.he / a.heN : NaN,
+    a.tensors ? a.logSize / a.tensors : NaN,
     Math.log2(Math.max(1, bytes)),
     loads ? 1 : 0,
     twin.distance,
     twin.rank,
+    multiplicity,
   ];
 }
 
