@@ -6,13 +6,16 @@
  */
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Model } from '../../src/onnx/ir.js';
+import { loadNpy } from '../../src/onnx/npy.js';
 import { runOrt } from '../../src/onnx/ort.js';
 import { loadModel } from '../../src/onnx/proto.js';
 import { buildZoo } from '../../src/onnx/zoo/index.js';
-import { maxRelativeError, optimizeByParts, optimizeModel, randomFeeds } from '../../src/proteus/index.js';
+import { corpusStats, maxRelativeError, obfuscate, optimizeBundle, optimizeByParts, optimizeModel, randomFeeds, recover } from '../../src/proteus/index.js';
 
 const NCHWC = 'com.microsoft.nchwc';
 const count = (m: Model, op: string, pred: (inputs: string[]) => boolean = () => true): number =>
@@ -79,5 +82,24 @@ test("level 'all' by parts on channel Concats (PyTorch SqueezeNet/DenseNet patte
       assert.equal(bn(res.model), bn(whole), `${name}: a BatchNormalization left in NCHW`);
       assert.ok(maxRelativeError(await runOrt(res.model, feeds), want) < 1e-5, `${name} size ${size}`);
     }
+  }
+});
+
+test("obfuscate → optimize --level all → recover on the PyTorch Concat/BatchNorm export: PyTorch's output, no NCHW BatchNorm left", async () => {
+  const model = fixture('catbn_op13');
+  const x = loadNpy(join(import.meta.dirname, '..', 'fixtures', 'pytorch', 'catbn_op13.input.npy'));
+  const want = loadNpy(join(import.meta.dirname, '..', 'fixtures', 'pytorch', 'catbn_op13.output.npy'));
+  const tmp = mkdtempSync(join(tmpdir(), 'privml-seams-'));
+  try {
+    const res = await obfuscate(model, { k: 3, size: 3, stats: corpusStats(), outDir: join(tmp, 'b') });
+    assert.ok(res.key.groups.length > 1);
+    await optimizeBundle(join(tmp, 'b'), join(tmp, 'o'), { level: 'all' });
+    const r = await recover(join(tmp, 'o'), res.key, { original: model });
+    const got = (await runOrt(r.model, { [model.graph.inputs[0]!.name]: x }))[model.graph.outputs[0]!.name]!;
+    assert.ok(maxRelativeError({ y: got }, { y: want }) < 1e-5);
+    const bn = (m: Model): number => m.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
+    assert.equal(bn(r.model), bn(await optimizeModel(model, { level: 'all' })));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 });
