@@ -10,8 +10,8 @@
  */
 import type { Model, Node, Tensor } from '../onnx/ir.js';
 import { optimizeModel } from './optimize.js';
+import { freshNamer, intAttr, NCHWC } from './seams.js';
 
-const NCHWC = 'com.microsoft.nchwc';
 /** Per-channel ops an island may hold (one data input, same shape out). */
 const ISLAND_OPS = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid']);
 
@@ -21,11 +21,6 @@ interface Island {
   ops: Node[];
   reorderIn: Node;
 }
-
-const intAttr = (n: Node, key: string): number | undefined => {
-  const a = n.attrs[key];
-  return a?.kind === 'int' ? a.value : undefined;
-};
 
 /** Every island of the graph (no graph output inside; each op's result read by the next op only). */
 function findIslands(model: Model): Island[] {
@@ -125,13 +120,7 @@ async function compile(model: Model, island: Island, channels: number): Promise<
 export async function compileIslands(model: Model): Promise<number> {
   const g = model.graph;
   if (!g.nodes.some((n) => n.domain === NCHWC)) return 0;
-  const names = new Set([...g.nodes.flatMap((n) => [n.name, ...n.outputs]), ...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
-  const fresh = (base: string): string => {
-    let n = base;
-    for (let k = 1; names.has(n); k++) n = `${base}#${k}`;
-    names.add(n);
-    return n;
-  };
+  const fresh = freshNamer(g);
   let done = 0;
   for (const island of findIslands(model)) {
     const channels = intAttr(island.reorderOut, 'channels');

@@ -8,7 +8,19 @@
  */
 import type { Attribute, Dim, Graph, Node } from '../onnx/ir.js';
 
-const NCHWC = 'com.microsoft.nchwc';
+/** Domain of onnxruntime's blocked-layout ops. */
+export const NCHWC = 'com.microsoft.nchwc';
+
+/** A source of names (`base`, `base#1`, …) not used by any node, value or initializer of the graph. */
+export function freshNamer(graph: Graph): (base: string) => string {
+  const names = new Set([...graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...graph.initializers.keys(), ...graph.inputs.map((v) => v.name)]);
+  return (base) => {
+    let n = base;
+    for (let k = 1; names.has(n); k++) n = `${base}#${k}`;
+    names.add(n);
+    return n;
+  };
+}
 
 /** What `repairSeams` changed. */
 export interface SeamReport {
@@ -21,7 +33,8 @@ export interface SeamReport {
 }
 
 const isOp = (n: Node | undefined, domain: string, op: string): n is Node => !!n && n.domain === domain && n.opType === op;
-const intAttr = (n: Node, key: string): number | undefined => {
+/** An int attribute of a node, if it has one. */
+export const intAttr = (n: Node, key: string): number | undefined => {
   const a = n.attrs[key];
   return a?.kind === 'int' ? a.value : undefined;
 };
@@ -193,13 +206,7 @@ function cancelPairs(graph: Graph): number {
  */
 export function repairSeams(graph: Graph, known: (value: string) => readonly Dim[] | undefined = () => undefined): SeamReport {
   if (!graph.nodes.some((n) => n.domain === NCHWC)) return { reorders: 0, sums: 0, concats: 0 };
-  const names = new Set(graph.nodes.flatMap((n) => [n.name, ...n.outputs]));
-  const fresh = (base: string): string => {
-    let n = base;
-    for (let k = 1; names.has(n); k++) n = `${base}#${k}`;
-    names.add(n);
-    return n;
-  };
+  const fresh = freshNamer(graph);
   let sums = 0;
   while (foldOneSum(graph, fresh, known)) sums++;
   let concats = 0;
