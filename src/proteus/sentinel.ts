@@ -444,8 +444,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         // (kept only when three rounds found nothing new): with repeats allowed, a group of a few
         // repeated decoys left the real piece the one member without a twin (bert-base: 3 distinct
         // architectures among 21 members; the real one the only singleton in 4 of 5 groups).
+        // Repeats go to a design that already has a twin before they pair off a singleton: with D
+        // designs for K decoys that leaves D − 1 singletons beside the real one, not D − (K − D).
         const repeats = seen.get(arch) ?? 0;
-        const d = dist(m) + 100 * repeats;
+        const d = dist(m) + (repeats === 0 ? 0 : repeats === 1 ? 100 : 50);
         if (d < bestD) {
           best = m;
           bestD = d;
