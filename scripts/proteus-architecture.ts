@@ -1,0 +1,75 @@
+/**
+ * What a bundle shows of the real pieces' architectures, on bundles exactly as `obfuscate` writes
+ * them, read back from disk: per model, the share of sentinels that have their real piece's
+ * architecture (`architectureOf`: wiring and every weight's dims — such a sentinel shows the piece),
+ * the share with its wiring only, distinct architectures per group, and the multiplicity attack (the
+ * real piece is never copied, so it is a singleton: the share of sentinels that are singletons too,
+ * and the rate at which a random singleton of the group is the real member; chance 1/(K+1)).
+ *
+ *   node --import tsx scripts/proteus-architecture.ts [models=mobilenetv2,resnet20 (zoo names or .onnx files)] [bundles=1] [K=20]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveModel } from '../src/api/model-ref.js';
+import { loadModel } from '../src/onnx/proto.js';
+import { architectureOf, CORPUS_CONFIGS, corpusStats, multiplicities, obfuscate, structureOf } from '../src/proteus/index.js';
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write('Usage: node --import tsx scripts/proteus-architecture.ts [models] [bundles=1] [K=20]\n');
+    return;
+  }
+  const [list = 'mobilenetv2,resnet20', bArg = '1', kArg = '20'] = process.argv.slice(2);
+  const stats = corpusStats();
+  const report = [];
+  for (const name of list.split(',')) {
+    const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0 };
+    for (let b = 0; b < Number(bArg); b++) {
+      const cfg = Object.fromEntries(Object.entries(CORPUS_CONFIGS[name] ?? {}).map(([k, v]) => [k, String(v)]));
+      const model = name.endsWith('.onnx') ? loadModel(name) : resolveModel(name, { ...cfg, seed: String(b + 41) }).model;
+      const dir = mkdtempSync(join(tmpdir(), 'privml-architecture-'));
+      try {
+        const r = await obfuscate(model, { k: Number(kArg), stats, outDir: join(dir, 'bundle'), reference: false });
+        for (const g of r.key.groups) {
+          const members = g.members.map((f) => loadModel(join(dir, 'bundle', f)));
+          const archs = members.map(architectureOf);
+          const counts = multiplicities(archs);
+          const real = g.members.indexOf(g.real);
+          const wiring = structureOf(members[real]!);
+          t.groups++;
+          t.designs += new Set(archs).size;
+          members.forEach((m, i) => {
+            if (i === real) return;
+            t.sentinels++;
+            if (archs[i] === archs[real]) t.copies++;
+            if (structureOf(m) === wiring) t.wiring++;
+            if (counts[i] === 1) t.singletons++;
+          });
+          const singles = counts.filter((c) => c === 1).length;
+          if (counts[real] === 1) t.realFirst += 1 / singles;
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    const share = (x: number, n: number): number => Math.round((1000 * x) / Math.max(1, n)) / 1000;
+    report.push({
+      model: name,
+      groups: t.groups,
+      architectureCopies: share(t.copies, t.sentinels),
+      sameWiring: share(t.wiring, t.sentinels),
+      designsPerGroup: share(t.designs, t.groups),
+      sentinelSingletons: share(t.singletons, t.sentinels),
+      realFirstBySingleton: share(t.realFirst, t.groups),
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ attack: 'architecture copies and multiplicity', bundles: Number(bArg), k: Number(kArg), chance: 1 / (Number(kArg) + 1), models: report }, null, 2)}\n`,
+  );
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(1);
+});
