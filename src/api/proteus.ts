@@ -86,6 +86,8 @@ export interface ObfuscateResult {
   regenerated: number;
   /** Groups whose real member is the unique largest or smallest file. */
   sizeExtremes: number;
+  /** Sentinels with their real piece's architecture (`architectureOf`): those pieces are shown to the optimizer. */
+  architectureCopies: number;
   sentinelSeconds: number;
   /** log10 of the number of candidate models a uniform guess must pick from (no adversary). */
   log10SearchSpace: number;
@@ -159,6 +161,7 @@ export async function obfuscate(model: Model | string, bundleDir: string, opts: 
     bytes: res.bytes,
     regenerated: res.regenerated,
     sizeExtremes: res.sizeExtremes,
+    architectureCopies: res.architectureCopies,
     sentinelSeconds: res.sentinelSeconds,
     log10SearchSpace,
     weak: log10SearchSpace < 6 || res.sizeExtremes > n / 4,

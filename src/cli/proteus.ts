@@ -97,6 +97,7 @@ export function registerProteus(program: Command): void {
           bytes: res.bytes,
           regeneratedInvalidDecoys: res.regenerated,
           sizeExtremeGroups: res.sizeExtremes,
+          architectureCopies: res.architectureCopies,
           sentinelSeconds: Math.round(res.sentinelSeconds * 100) / 100,
           totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
           log10SearchSpaceNoAdversary: Math.round(res.log10SearchSpace * 10) / 10,
@@ -108,6 +109,10 @@ export function registerProteus(program: Command): void {
               `and the real member is the unique largest or smallest file in ${res.sizeExtremes} of ${n} group(s); use a smaller --size or a larger -k\n`,
           );
         }
+        if (res.architectureCopies > 0)
+          process.stderr.write(
+            `warning: ${res.architectureCopies} of ${summary.members - n} sentinels have their real piece's architecture: the optimizer sees those pieces (see the README's threat model)\n`,
+          );
         if (o.json) return printJson({ ...summary, warning: res.weak });
         process.stdout.write(
           `${source}: ${n} subgraphs × (1 + ${o.k} sentinels) = ${summary.members} members, ${mib(res.bytes)} ` +

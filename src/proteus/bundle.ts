@@ -116,6 +116,8 @@ export interface ObfuscateResult {
   bytes: number;
   /** What file sizes alone give away: groups whose real member is the unique largest or smallest file. */
   sizeExtremes: number;
+  /** Decoys with their real piece's architecture (`architectureOf`): those pieces are shown to the optimizer. */
+  architectureCopies: number;
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -256,12 +258,14 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     };
     let sentinelMs = 0;
     let regenerated = 0;
+    let architectureCopies = 0;
     let doneGroups = 0;
     await writeMembers(init, jobs, threads, (job, r) => {
       Object.assign(hashes, r.hashes);
       Object.assign(sizes, r.sizes);
       sentinelMs += r.sentinelMs;
       regenerated += r.rejected;
+      architectureCopies += r.copies;
       if (--left[job.part]! === 0) opts.onProgress?.(++doneGroups, n);
     });
     let bytes = 0;
@@ -299,7 +303,7 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
     mkdirSync(opts.outDir, { recursive: true });
     for (const f of bundleFiles(opts.outDir)) rmSync(join(opts.outDir, f));
     for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(opts.outDir, f));
-    return { key, manifest, sentinelSeconds: sentinelMs / 1000, regenerated, bytes, sizeExtremes };
+    return { key, manifest, sentinelSeconds: sentinelMs / 1000, regenerated, bytes, sizeExtremes, architectureCopies };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

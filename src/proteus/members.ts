@@ -54,6 +54,8 @@ export interface MemberResult {
   sizes: Record<string, number>;
   rejected: number;
   sentinelMs: number;
+  /** Decoys with the real piece's architecture (`architectureOf`). */
+  copies: number;
   /** A refusal (one line) instead of results. */
   error?: string;
 }
@@ -73,7 +75,7 @@ export class MemberWriter {
 
   /** Generate, check, write and hash one decoy per name of `job`; refuses when decoys keep failing to load. */
   async write(job: MemberJob): Promise<MemberResult> {
-    const res: MemberResult = { hashes: {}, sizes: {}, rejected: 0, sentinelMs: 0 };
+    const res: MemberResult = { hashes: {}, sizes: {}, rejected: 0, sentinelMs: 0, copies: 0 };
     const real = this.init.parts[job.part];
     if (!real) throw new ModelError(`no subgraph ${job.part}`);
     for (const name of job.names) {
@@ -86,6 +88,9 @@ export class MemberWriter {
           pool: this.pool,
           position: job.position,
           mix: job.mix,
+          onCopies: (n) => {
+            res.copies += n;
+          },
         });
         res.sentinelMs += performance.now() - t0;
         const b = encodeModel(anonymize(m!, this.init.header));
@@ -121,7 +126,7 @@ export async function handle(job: MemberJob): Promise<MemberResult> {
   try {
     return await writer.write(job);
   } catch (e) {
-    if (e instanceof ModelError) return { hashes: {}, sizes: {}, rejected: 0, sentinelMs: 0, error: e.message };
+    if (e instanceof ModelError) return { hashes: {}, sizes: {}, rejected: 0, sentinelMs: 0, copies: 0, error: e.message };
     throw e;
   }
 }

@@ -50,6 +50,8 @@ export interface SentinelOptions {
    * `position`; see `rank.ts`); entries left out are drawn here. `MIX_PLACES` long when complete.
    */
   mix?: readonly number[];
+  /** Told how many of this call's sentinels have the real piece's architecture (`architectureOf`). */
+  onCopies?: (n: number) => void;
 }
 
 /**
@@ -73,22 +75,6 @@ function shares(m: Model, t: Topology): number[] {
 }
 
 /**
- * Mean log2 width of the feature maps the weights act on: each BatchNorm vector's length, or each
- * conv's output channels without BatchNorm (0 without either). Sentinels matched in weight and node
- * count were still built narrower (more, thinner layers): MobileNetV2's real piece had the longest
- * mean BatchNorm vector of its group in 25 % of 24 groups (mean quantile 0.73), and a member of
- * long vectors has close twins in other members, which the near-twin distance read.
- */
-function featureWidth(m: Model): number {
-  const g = m.graph;
-  const bn = g.nodes.filter((n) => n.opType === 'BatchNormalization');
-  const widths = (bn.length ? bn.map((n) => g.initializers.get(n.inputs[1]!)?.dims[0]) : convWidths(m)).filter(
-    (c): c is number => c !== undefined && Number.isFinite(c) && c > 0,
-  );
-  return widths.length ? widths.reduce((s, c) => s + Math.log2(c), 0) / widths.length : 0;
-}
-
-/**
  * Share of a graph's weight elements read by BatchNormalization. Its scale and running variance
  * sit near 1 (exponent entropy ≈ 0.9 bits against ≈ 2.5 for conv weights), so this share sets a
  * member's value-weighted exponent entropy more than any value draw can, and with it how many
@@ -109,8 +95,8 @@ function normShare(m: Model): number {
   return bn / Math.max(1, paramsOf(m));
 }
 
-/** Entries of `SentinelOptions.mix`: duplicate fraction, exponent entropy, the five `shares`, feature width. */
-export const MIX_PLACES = 8;
+/** Entries of `SentinelOptions.mix`: duplicate fraction, exponent entropy, then the `shares`. */
+export const MIX_PLACES = 7;
 
 /** Observed duplicate fraction, exponent entropy and value-shape statistics of each real subgraph (computed once: a subgraph is read by many calls). */
 const REAL_MIX = new WeakMap<Model, { dup: number; ent: number; shape: number[] }>();
@@ -181,8 +167,8 @@ export function topologyOf(m: Model): Topology {
 /** Structure of a graph without widths or weights: op types, kernels, strides, depthwise-ness and wiring. */
 /**
  * A graph's architecture: its wiring (`structureOf`) and every weight's dims. A sentinel with the
- * real piece's architecture hides nothing of it: on six zoo models 23-53 % of sentinels were such
- * copies (all 20 of a group in 6 of 33 groups), so the optimizer learned those pieces exactly.
+ * real piece's architecture hides nothing of it: on zoo and trained models 2.5-45 % of sentinels
+ * were such copies (`scripts/proteus-architecture.ts`), and `obfuscate` reports how many.
  */
 export function architectureOf(m: Model): string {
   const g = m.graph;
@@ -276,9 +262,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const position = opts.position ?? rng.normal();
   const mix = Array.from({ length: MIX_PLACES }, (_, i) => opts.mix?.[i] ?? rng.normal());
   const [dupAt, entAt] = mix as [number, number];
-  const shareAt = mix.slice(2, 7);
-  const widthAt = mix[7]!;
-  const realWidth = featureWidth(real);
+  const shareAt = mix.slice(2);
   const realShares = shares(real, topo);
   let realMix = REAL_MIX.get(real);
   if (!realMix) {
@@ -293,9 +277,6 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     return u ? weightKey(u.op, u.slot, t.dims.length) : undefined;
   });
   const out: Model[] = [];
-  const realArch = architectureOf(real);
-  /** How many sentinels of this group have each architecture. */
-  const seen = new Map<string, number>();
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
   // Share of a sentinel's values that repeat a constant tensor's one value (zero biases): duplicates
@@ -345,13 +326,6 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // Half a unit each: together (2) no more than the distinct-dims side, less than the node side
     // (at 2 each, ResNet-18's sentinels drawn below kept the real node count: 7 of 30 went below).
     const shareUp = shareAt.map((at) => rng.normal() > at);
-    // The feature-map width on its drawn side too, as much as the distinct-dims side (at half a unit
-    // among the shares it moved nothing: MobileNetV2's mean quantile 0.72 → 0.74).
-    const widthUp = rng.normal() > widthAt;
-    const widthSide = (m: Model): number => {
-      const w = featureWidth(m);
-      return !blocks.length || w === realWidth || w > realWidth === widthUp ? 0 : 2;
-    };
     const shareSide = (m: Model, t: Topology): number =>
       shares(m, t).reduce((c, x, j) => c + (x === realShares[j] || x > realShares[j]! === shareUp[j] ? 0 : 0.5), 0);
     const paramTarget = prof.params * 2 ** (0.3 * (draw - position));
@@ -390,9 +364,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       const entropy = Number.isNaN(composed) || Number.isNaN(realComposed) || onSide(composed, realComposed, entUp) ? 0 : 3;
       // No conv narrower than half the real narrowest, and none where the real piece has none (the
       // blocks never build one; the op-level fallback can: a 1-channel conv is what the entropy
-      // side bought for fmnist-cnn). Worse than any repeated architecture: no real window has such a
-      // conv, and the op-level walks that build it are what the extra rounds for new designs run.
-      const narrow = blocks.length && convWidths(m).some((c) => c < realNarrowest / 2) ? 1000 : 0;
+      // side bought for fmnist-cnn).
+      const narrow = blocks.length && convWidths(m).some((c) => c < realNarrowest / 2) ? 4 : 0;
       return (
         constants +
         entropy +
@@ -403,7 +376,6 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         0.5 * Math.abs(t.dims - topo.dims) +
         dimsSide(t.dims) +
         shareSide(m, t) +
-        widthSide(m) +
         joinless +
         copy +
         kernels +
@@ -413,45 +385,25 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     let best: Model | undefined;
     let bestD = Infinity;
     let lastErr = '';
-    // Up to three rounds of attempts while every one copied the real architecture (never kept),
-    // repeated another sentinel's or failed; each round ends on two op-level walks.
-    let bestRepeats = 0;
-    for (let t = 0; t < tries || ((!best || bestRepeats > 0) && t < 3 * tries); t++) {
+    for (let t = 0; t < tries; t++) {
       try {
         // CNN pieces are assembled from learned blocks, transformer pieces from whole layers; the
         // op-level walk is the fallback.
-        const own = structured && (best !== undefined || t % tries < tries - 2);
-        // Past the first round (only a repeat or nothing so far) the node target moves by up to a
-        // quarter either way on its drawn side: the same target kept rebuilding the same few designs.
-        const spread = t < tries ? 0 : Math.max(1, Math.round(target / 4));
-        const aim = above ? target + rng.int(spread + 1) : Math.max(1, target - rng.int(spread + 1));
+        const own = structured && (best !== undefined || t < tries - 2);
         const m =
           own && blocks.length
-            ? cnnAttempt(real, prof, opts.stats, rng, aim, blocks)
+            ? cnnAttempt(real, prof, opts.stats, rng, target, blocks)
             : own
-              ? tfAttempt(real, prof, opts.stats, rng, aim, opts.modelOps)
-              : attempt(real, prof, opts.stats, rng, aim);
+              ? tfAttempt(real, prof, opts.stats, rng, target, opts.modelOps)
+              : attempt(real, prof, opts.stats, rng, target);
         if (!interfaceHolds(m)) {
           lastErr = 'output shapes did not check';
           continue;
         }
-        const arch = architectureOf(m);
-        if (arch === realArch) {
-          lastErr = "every attempt had the real piece's architecture";
-          continue;
-        }
-        // An architecture another sentinel of the group already has outweighs every other criterion
-        // (kept only when three rounds found nothing new): with repeats allowed, a group of a few
-        // repeated decoys left the real piece the one member without a twin (bert-base: 3 distinct
-        // architectures among 21 members; the real one the only singleton in 4 of 5 groups).
-        // Repeats go to a design that already has a twin before they pair off a singleton: with D
-        // designs for K decoys that leaves D − 1 singletons beside the real one, not D − (K − D).
-        const repeats = seen.get(arch) ?? 0;
-        const d = dist(m) + (repeats === 0 ? 0 : repeats === 1 ? 100 : 50);
+        const d = dist(m);
         if (d < bestD) {
           best = m;
           bestD = d;
-          bestRepeats = repeats;
         }
         if (structured ? d === 0 : d <= 1) break;
       } catch (e) {
@@ -462,8 +414,6 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       }
     }
     if (!best) throw new ModelError(`could not generate a sentinel for subgraph '${real.graph.name}' (${lastErr || 'no valid walk'})`);
-    const arch = architectureOf(best);
-    seen.set(arch, (seen.get(arch) ?? 0) + 1);
     const d = best.graph.nodes.length - real.graph.nodes.length;
     place.want += above ? 1 : 0;
     place.got += d > 0 ? 1 : d === 0 ? 0.5 : 0;
@@ -503,6 +453,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     dupPlace.got += up ? 1 : 0;
     steerDuplicates(m, realDup, up, rng);
     out.push(m);
+  }
+  if (opts.onCopies) {
+    const arch = architectureOf(real);
+    opts.onCopies(out.filter((m) => architectureOf(m) === arch).length);
   }
   return out;
 }
