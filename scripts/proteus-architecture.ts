@@ -8,12 +8,10 @@
  *
  *   node --import tsx scripts/proteus-architecture.ts [models=mobilenetv2,resnet20 (zoo names or .onnx files)] [bundles=1] [K=20]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveModel } from '../src/api/model-ref.js';
 import { loadModel } from '../src/onnx/proto.js';
-import { architectureOf, CORPUS_CONFIGS, corpusStats, multiplicities, obfuscate, structureOf } from '../src/proteus/index.js';
+import { architectureOf, corpusStats, multiplicities, structureOf } from '../src/proteus/index.js';
+import { forEachBundle } from './proteus-bundles.js';
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
@@ -25,34 +23,26 @@ async function main(): Promise<void> {
   const report = [];
   for (const name of list.split(',')) {
     const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0 };
-    for (let b = 0; b < Number(bArg); b++) {
-      const cfg = Object.fromEntries(Object.entries(CORPUS_CONFIGS[name] ?? {}).map(([k, v]) => [k, String(v)]));
-      const model = name.endsWith('.onnx') ? loadModel(name) : resolveModel(name, { ...cfg, seed: String(b + 41) }).model;
-      const dir = mkdtempSync(join(tmpdir(), 'privml-architecture-'));
-      try {
-        const r = await obfuscate(model, { k: Number(kArg), stats, outDir: join(dir, 'bundle'), reference: false });
-        for (const g of r.key.groups) {
-          const members = g.members.map((f) => loadModel(join(dir, 'bundle', f)));
-          const archs = members.map(architectureOf);
-          const counts = multiplicities(archs);
-          const real = g.members.indexOf(g.real);
-          const wiring = structureOf(members[real]!);
-          t.groups++;
-          t.designs += new Set(archs).size;
-          members.forEach((m, i) => {
-            if (i === real) return;
-            t.sentinels++;
-            if (archs[i] === archs[real]) t.copies++;
-            if (structureOf(m) === wiring) t.wiring++;
-            if (counts[i] === 1) t.singletons++;
-          });
-          const singles = counts.filter((c) => c === 1).length;
-          if (counts[real] === 1) t.realFirst += 1 / singles;
-        }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+    await forEachBundle(name, { bundles: Number(bArg), k: Number(kArg), stats, seedBase: 41 }, (dir, r) => {
+      for (const g of r.key.groups) {
+        const members = g.members.map((f) => loadModel(join(dir, f)));
+        const archs = members.map(architectureOf);
+        const counts = multiplicities(archs);
+        const real = g.members.indexOf(g.real);
+        const wiring = structureOf(members[real]!);
+        t.groups++;
+        t.designs += new Set(archs).size;
+        members.forEach((m, i) => {
+          if (i === real) return;
+          t.sentinels++;
+          if (archs[i] === archs[real]) t.copies++;
+          if (structureOf(m) === wiring) t.wiring++;
+          if (counts[i] === 1) t.singletons++;
+        });
+        const singles = counts.filter((c) => c === 1).length;
+        if (counts[real] === 1) t.realFirst += 1 / singles;
       }
-    }
+    });
     const share = (x: number, n: number): number => Math.round((1000 * x) / Math.max(1, n)) / 1000;
     report.push({
       model: name,

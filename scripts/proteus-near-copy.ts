@@ -10,12 +10,10 @@
  *
  *   node --import tsx scripts/proteus-near-copy.ts [models=resnet20,mobilenetv2 (zoo names or .onnx files)] [bundles=2] [K=20]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveModel } from '../src/api/model-ref.js';
 import { loadModel } from '../src/onnx/proto.js';
-import { CORPUS_CONFIGS, corpusStats, nearTwinScores, obfuscate, twinSketches } from '../src/proteus/index.js';
+import { corpusStats, nearTwinScores, twinSketches } from '../src/proteus/index.js';
+import { forEachBundle } from './proteus-bundles.js';
 
 async function main(): Promise<void> {
   const [list = 'resnet20,mobilenetv2', bArg = '2', kArg = '20'] = process.argv.slice(2);
@@ -24,35 +22,26 @@ async function main(): Promise<void> {
   for (const name of list.split(',')) {
     // Per statistic: groups scored, groups whose real member is the smallest, sum of its quantiles.
     const tally = { distance: { groups: 0, first: 0, quantile: 0 }, rank: { groups: 0, first: 0, quantile: 0 } };
-    for (let b = 0; b < Number(bArg); b++) {
-      const cfg = Object.fromEntries(Object.entries(CORPUS_CONFIGS[name] ?? {}).map(([k, v]) => [k, String(v)]));
-      // A zoo model gets fresh weights per bundle; an .onnx file is the same model each time.
-      const model = name.endsWith('.onnx') ? loadModel(name) : resolveModel(name, { ...cfg, seed: String(b + 11) }).model;
-      const dir = mkdtempSync(join(tmpdir(), 'privml-near-copy-'));
-      try {
-        const r = await obfuscate(model, { k: Number(kArg), stats, outDir: join(dir, 'bundle'), reference: false });
-        // The attacker's view: every member file of the bundle, read back from disk.
-        const files = r.key.groups.flatMap((g) => g.members);
-        const scores = nearTwinScores(files.map((f) => twinSketches(loadModel(join(dir, 'bundle', f)))));
-        const score = new Map(files.map((f, i) => [f, scores[i]!]));
-        for (const stat of ['distance', 'rank'] as const) {
-          const t = tally[stat];
-          for (const g of r.key.groups) {
-            const real = score.get(g.real)![stat];
-            const others = g.members
-              .filter((f) => f !== g.real)
-              .map((f) => score.get(f)![stat])
-              .filter((x) => !Number.isNaN(x));
-            if (Number.isNaN(real) || !others.length) continue;
-            t.groups++;
-            if (others.every((x) => x > real)) t.first++;
-            t.quantile += others.filter((x) => x > real).length / others.length;
-          }
+    await forEachBundle(name, { bundles: Number(bArg), k: Number(kArg), stats, seedBase: 11 }, (dir, r) => {
+      // The attacker's view: every member file of the bundle, read back from disk.
+      const files = r.key.groups.flatMap((g) => g.members);
+      const scores = nearTwinScores(files.map((f) => twinSketches(loadModel(join(dir, f)))));
+      const score = new Map(files.map((f, i) => [f, scores[i]!]));
+      for (const stat of ['distance', 'rank'] as const) {
+        const t = tally[stat];
+        for (const g of r.key.groups) {
+          const real = score.get(g.real)![stat];
+          const others = g.members
+            .filter((f) => f !== g.real)
+            .map((f) => score.get(f)![stat])
+            .filter((x) => !Number.isNaN(x));
+          if (Number.isNaN(real) || !others.length) continue;
+          t.groups++;
+          if (others.every((x) => x > real)) t.first++;
+          t.quantile += others.filter((x) => x > real).length / others.length;
         }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
       }
-    }
+    });
     const summary = (t: { groups: number; first: number; quantile: number }) => ({
       groups: t.groups,
       realFirst: t.groups ? t.first / t.groups : Number.NaN,
