@@ -10,7 +10,7 @@
  */
 import type { Model, Node, Tensor } from '../onnx/ir.js';
 import { optimizeModel } from './optimize.js';
-import { freshNamer, intAttr, NCHWC } from './seams.js';
+import { dropUnreadReorders, freshNamer, intAttr, NCHWC } from './seams.js';
 
 /** Per-channel ops an island may hold (one data input, same shape out). */
 const ISLAND_OPS = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid']);
@@ -148,10 +148,6 @@ export async function compileIslands(model: Model): Promise<number> {
     g.nodes = g.nodes.flatMap((n, k) => (k === at ? spliced : drop.has(n) ? [] : [n]));
     done++;
   }
-  if (done) {
-    // A ReorderOutput nobody reads any more goes too.
-    const read = new Set([...g.nodes.flatMap((n) => n.inputs), ...g.outputs.map((v) => v.name)]);
-    g.nodes = g.nodes.filter((n) => !(n.domain === NCHWC && n.opType === 'ReorderOutput') || read.has(n.outputs[0]!));
-  }
+  if (done) dropUnreadReorders(g);
   return done;
 }

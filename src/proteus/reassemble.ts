@@ -145,7 +145,10 @@ export function reassemble(parts: readonly Model[], wiring: Wiring, opts: { seam
     valueInfo,
   };
   // Cuts through a blocked-layout (level 'all') CNN left reorder pairs and unfused residual Adds.
-  if (opts.seams !== false) repairSeams(graph, (value) => boundaryType.get(value)?.shape ?? valueInfo.find((v) => v.name === value)?.shape);
+  if (opts.seams !== false) {
+    const declared = new Map(valueInfo.map((v) => [v.name, v.shape]));
+    repairSeams(graph, (value) => boundaryType.get(value)?.shape ?? declared.get(value));
+  }
   // Subgraphs arrive in wiring order, but a topological sort makes the result valid regardless.
   const stitched = graph.nodes;
   graph.nodes = nodeGraph(graph).order.map((k) => stitched[k]!);

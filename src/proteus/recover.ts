@@ -16,6 +16,7 @@ import { fileHash, readManifest, signatureOf, tensorFromJson } from './bundle.js
 import { compileIslands } from './islands.js';
 import type { OptLevel } from './optimize.js';
 import { reassemble } from './reassemble.js';
+import { NCHWC } from './seams.js';
 import { maxRelativeError, randomFeeds } from './verify.js';
 
 /** Options of `optimizeBundle`. */
@@ -179,7 +180,7 @@ export function gainOf(msUnoptimized: number, msWholeOptimized: number, msRecove
 
 /** The level a recovered model's members were optimized at, read from its ops: 'all' writes blocked-layout ones. */
 export function levelOf(recovered: Model): OptLevel {
-  return recovered.graph.nodes.some((n) => n.domain === 'com.microsoft.nchwc') ? 'all' : 'extended';
+  return recovered.graph.nodes.some((n) => n.domain === NCHWC) ? 'all' : 'extended';
 }
 
 /**

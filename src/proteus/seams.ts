@@ -192,10 +192,14 @@ function cancelPairs(graph: Graph): number {
   }
   if (!drop.size) return 0;
   graph.nodes = graph.nodes.filter((n) => !drop.has(n)).map((n) => ({ ...n, inputs: n.inputs.map((i) => rename.get(i) ?? i) }));
-  // A ReorderOutput whose result nobody reads any more goes too.
+  dropUnreadReorders(graph);
+  return drop.size;
+}
+
+/** Remove the ReorderOutputs whose result nobody reads any more (after a repair rewired their readers). */
+export function dropUnreadReorders(graph: Graph): void {
   const read = new Set([...graph.nodes.flatMap((n) => n.inputs), ...graph.outputs.map((v) => v.name)]);
   graph.nodes = graph.nodes.filter((n) => !toNchw(n) || read.has(n.outputs[0]!));
-  return drop.size;
 }
 
 /**
