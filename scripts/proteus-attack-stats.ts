@@ -32,6 +32,7 @@ import {
   nearTwinScores,
   ortLoads,
   readKey,
+  structureOf,
   type TwinSketch,
   twinSketches,
   VALUE_FEATURES,
@@ -124,6 +125,7 @@ async function attackBundle(
   const rows: BatteryRow[] = [];
   const sketches: TwinSketch[][] = [];
   const architectures: string[] = [];
+  const wirings: string[] = [];
   let invalid = 0;
   let checkerInvalid = 0;
   for (const [gi, g] of key.groups.entries()) {
@@ -137,6 +139,7 @@ async function attackBundle(
       if (ok === false) checkerInvalid++;
       sketches.push(twinSketches(m));
       architectures.push(architectureOf(m));
+      wirings.push(structureOf(m));
       rows.push({
         model,
         family: model,
@@ -156,6 +159,9 @@ async function attackBundle(
   const repeat = VALUE_FEATURES.indexOf('architecture multiplicity');
   multiplicities(architectures).forEach((c, i) => {
     rows[i]!.v[repeat] = c;
+  });
+  multiplicities(wirings).forEach((c, i) => {
+    rows[i]!.v[repeat + 1] = c;
   });
   void run;
   return { rows, invalid, checkerInvalid };

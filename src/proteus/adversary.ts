@@ -17,7 +17,7 @@ import { nodeGraph } from './graph.js';
 import { nearTwinScores, type TwinSketch, twinSketches } from './near-twin.js';
 import { partitionModel } from './partition.js';
 import { poolKey, secretRng } from './rng.js';
-import { architectureOf, generateSentinels } from './sentinel.js';
+import { architectureOf, generateSentinels, structureOf } from './sentinel.js';
 import type { OpStats } from './stats.js';
 import { ortLoads } from './validity.js';
 import { WeightPool } from './weights.js';
@@ -306,20 +306,27 @@ export interface ExampleOptions {
   onBundle?: (model: string, bundle: number, bundles: number) => void;
 }
 
-/** Structural features followed by the value statistics of an anonymised member (its bundle statistics left NaN: see `setBundleScores`), its twin sketches and architecture. */
-async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[]; sketches: TwinSketch[]; architecture: string }> {
+/** Structural features followed by the value statistics of an anonymised member (its bundle statistics left NaN: see `setBundleScores`), its twin sketches, architecture and wiring. */
+async function memberFeatures(m: Model, load: boolean): Promise<{ x: number[]; v: number[]; sketches: TwinSketch[]; architecture: string; wiring: string }> {
   const bytes = encodeModel(m);
   const v = valueStats(m, bytes.length, load ? await ortLoads(bytes) : true);
-  return { x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))], v, sketches: twinSketches(m), architecture: architectureOf(m) };
+  return {
+    x: [...features(m), ...v.map((t) => (Number.isFinite(t) ? t : 0))],
+    v,
+    sketches: twinSketches(m),
+    architecture: architectureOf(m),
+    wiring: structureOf(m),
+  };
 }
 
-/** Fill in the bundle statistics (the last BUNDLE_FEATURES value statistics) of one bundle's examples, given their sketches and architectures. */
-function setBundleScores(bundle: readonly Example[], sketches: readonly TwinSketch[][], architectures: readonly string[]): void {
+/** Fill in the bundle statistics (the last BUNDLE_FEATURES value statistics) of one bundle's examples, given their sketches, architectures and wirings. */
+function setBundleScores(bundle: readonly Example[], sketches: readonly TwinSketch[][], architectures: readonly string[], wirings: readonly string[]): void {
   const scores = nearTwinScores(sketches);
   const counts = multiplicities(architectures);
+  const wired = multiplicities(wirings);
   bundle.forEach((e, i) => {
     const { distance, rank } = scores[i]!;
-    [distance, rank, counts[i]!].forEach((t, j) => {
+    [distance, rank, counts[i]!, wired[i]!].forEach((t, j) => {
       if (e.v) e.v[e.v.length - BUNDLE_FEATURES + j] = t;
       e.x[e.x.length - BUNDLE_FEATURES + j] = Number.isFinite(t) ? t : 0;
     });
@@ -356,11 +363,13 @@ export async function buildExamples(
       const start = examples.length;
       const sketches: TwinSketch[][] = [];
       const architectures: string[] = [];
+      const wirings: string[] = [];
       const add = async (m: Model, real: boolean): Promise<void> => {
-        const { sketches: sk, architecture, ...f } = await memberFeatures(anonymize(m, header), load);
+        const { sketches: sk, architecture, wiring, ...f } = await memberFeatures(anonymize(m, header), load);
         examples.push({ model: name, family, real, group, ...f });
         sketches.push(sk);
         architectures.push(architecture);
+        wirings.push(wiring);
       };
       for (const sub of subs) {
         await add(sub, true);
@@ -368,7 +377,7 @@ export async function buildExamples(
         group++;
       }
       // The bundle's members side by side: the attacker holds every file of the bundle.
-      setBundleScores(examples.slice(start), sketches, architectures);
+      setBundleScores(examples.slice(start), sketches, architectures, wirings);
       bundles = b + 1 + Math.max(0, Math.ceil(((opts.minGroups ?? 1) - (group - first)) / subs.length));
       opts.onBundle?.(name, b + 1, bundles);
     }

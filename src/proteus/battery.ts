@@ -34,10 +34,11 @@ export const VALUE_FEATURES = [
   'nearest twin distance',
   'nearest twin rank',
   'architecture multiplicity',
+  'wiring multiplicity',
 ] as const;
 
-/** The last this many VALUE_FEATURES compare a member with the rest of its bundle (near twins, architecture repeats); the others are the member's own. */
-export const BUNDLE_FEATURES = 3;
+/** The last this many VALUE_FEATURES compare a member with the rest of its bundle (near twins, architecture and wiring repeats); the others are the member's own. */
+export const BUNDLE_FEATURES = 4;
 
 /**
  * How many members of the bundle share each member's architecture (`architectureOf` keys in, counts
@@ -95,7 +96,8 @@ interface Acc {
 /**
  * Value statistics of one member (VALUE_FEATURES order); `bytes` is its file size, `loads` whether
  * ORT accepted it, `twin` its near-twin score among its bundle (`nearTwinScores`; NaN until known),
- * `multiplicity` how many bundle members share its architecture (`multiplicities`; NaN until known).
+ * `multiplicity` how many bundle members share its architecture and `wiring` its wiring alone
+ * (`structureOf`: a sentinel given a width of its own keeps its wiring), both `multiplicities`, NaN until known.
  */
 export function valueStats(
   m: Model,
@@ -103,6 +105,7 @@ export function valueStats(
   loads: boolean,
   twin: TwinScore = { distance: Number.NaN, rank: Number.NaN },
   multiplicity = Number.NaN,
+  wiring = Number.NaN,
 ): number[] {
   const g = m.graph;
   const use = initializerUses(m);
@@ -200,6 +203,7 @@ export function valueStats(
     twin.distance,
     twin.rank,
     multiplicity,
+    wiring,
   ];
 }
 

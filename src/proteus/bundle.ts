@@ -241,7 +241,9 @@ export async function obfuscate(model: Model, opts: ObfuscateOptions): Promise<O
       sizes[names[realAt]!] = real.length;
       groups.push({ real: names[realAt]!, members: [...names].sort(), signature: signatureOf(parts[i]!) });
       const fakes = names.filter((_, j) => j !== realAt);
-      const chunk = Math.max(1, Math.ceil(k / 4));
+      // One job per group, so that its decoys avoid each other's designs (`SentinelOptions.designs`);
+      // split only when there are fewer groups than generators.
+      const chunk = n >= threads ? k : Math.max(1, Math.ceil((k * n) / threads));
       const position = rng.normal();
       const mix = Array.from({ length: MIX_PLACES }, () => rng.normal());
       for (let j = 0; j < fakes.length; j += chunk) jobs.push({ part: i, names: fakes.slice(j, j + chunk), position, mix });

@@ -78,6 +78,8 @@ export class MemberWriter {
     const res: MemberResult = { hashes: {}, sizes: {}, rejected: 0, sentinelMs: 0, copies: 0 };
     const real = this.init.parts[job.part];
     if (!real) throw new ModelError(`no subgraph ${job.part}`);
+    // The job's decoys avoid each other's designs (a group is one job wherever the cores allow).
+    const designs = new Map<string, number>();
     for (const name of job.names) {
       for (;;) {
         const t0 = performance.now();
@@ -88,6 +90,7 @@ export class MemberWriter {
           pool: this.pool,
           position: job.position,
           mix: job.mix,
+          designs,
           onCopies: (n) => {
             res.copies += n;
           },

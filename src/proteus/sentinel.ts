@@ -18,6 +18,7 @@ import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
 import { Dead, FILLS, KINDS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
 import { attempt } from './sentinel-walk.js';
+import { producedWidths, setWidth, widthChanges } from './sentinel-width.js';
 import type { OpStats } from './stats.js';
 import { profileOf, weightKey } from './stats.js';
 import { WeightPool } from './weights.js';
@@ -52,7 +53,31 @@ export interface SentinelOptions {
   mix?: readonly number[];
   /** Told how many of this call's sentinels have the real piece's architecture (`architectureOf`). */
   onCopies?: (n: number) => void;
+  /**
+   * How many members of the group have each architecture (`architectureOf`) so far: the real
+   * piece counts once, each sentinel made adds its own. Share one map across the calls that make
+   * one group (see `REPEAT`).
+   */
+  designs?: Map<string, number>;
 }
+
+/**
+ * Cost of a sentinel that would make its design more frequent in the group than the real design is
+ * (tried after a width of its own): more than a structural copy (1), less than a weight count on the
+ * wrong side (8). Sentinels repeated a few designs while the real design stood alone: "the member
+ * no other shares its architecture with" found the real one in up to a third of the groups. Where the
+ * real design has copies, others may repeat as often, so that it is not the most repeated either.
+ */
+const REPEAT = 3;
+/**
+ * Cost of a sentinel with the real piece's architecture (a copy shows the piece) where widths can
+ * change (CNN pieces): a structural copy then pays 6, more than a joinless sentinel (5). Transformer
+ * pieces cut inside attention have their widths pinned by the interface; forcing them off the real
+ * design broke their residual structure (84 of 180 bert sentinels kept it), so copies pay `REPEAT`.
+ */
+const REPEAT_REAL = 5;
+/** Width changes tried on an attempt whose design repeats (each site at each choice, at most). */
+const WIDTH_TRIES = 12;
 
 /**
  * Value redraws of a sentinel for it to land on its side of the real exponent entropy: at most
@@ -277,6 +302,15 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     return u ? weightKey(u.op, u.slot, t.dims.length) : undefined;
   });
   const out: Model[] = [];
+  const realArch = architectureOf(real);
+  const designs = opts.designs ?? new Map<string, number>();
+  if (!designs.has(realArch)) designs.set(realArch, 1);
+  const realWidths = producedWidths(real);
+  const repeats = (m: Model): number => {
+    const a = architectureOf(m);
+    if (a === realArch) return blocks.length ? REPEAT_REAL : REPEAT;
+    return (designs.get(a) ?? 0) >= designs.get(realArch)! ? REPEAT : 0;
+  };
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
   // Share of a sentinel's values that repeat a constant tensor's one value (zero biases): duplicates
@@ -342,7 +376,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     const dist = (m: Model): number => {
       const t = topologyOf(m);
       let dn = Math.max(0, Math.abs(m.graph.nodes.length - target) - tol) / tol;
-      if (!structured) return Math.abs(m.graph.nodes.length - target) / tol + side(m) + nodeSide(m);
+      if (!structured) return Math.abs(m.graph.nodes.length - target) / tol + side(m) + nodeSide(m) + repeats(m);
       // Transformer layers come in few sizes: keep the node count centred on the target, not banded;
       // and as many attention cores as the real piece (their mask constants dominate weight statistics).
       if (tf) dn = Math.abs(m.graph.nodes.length - target) / tol + 3 * Math.abs(softmaxes(m) - cores);
@@ -379,7 +413,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
         joinless +
         copy +
         kernels +
-        weights
+        weights +
+        repeats(m)
       );
     };
     let best: Model | undefined;
@@ -400,7 +435,24 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
           lastErr = 'output shapes did not check';
           continue;
         }
-        const d = dist(m);
+        let d = dist(m);
+        // A design the group has (as often as the real one): the width change of its own that costs
+        // least, if it costs less (and a second on top while it still repeats: pieces have few sites).
+        for (let round = 0; round < 2 && repeats(m) > 0; round++) {
+          let pick: (typeof changes)[number] | undefined;
+          const changes = widthChanges(m, realWidths, rng).slice(0, WIDTH_TRIES);
+          for (const c of changes) {
+            const undo = setWidth(c.site, c.to);
+            const dw = interfaceHolds(m) ? dist(m) : Infinity;
+            undo();
+            if (dw < d) {
+              d = dw;
+              pick = c;
+            }
+          }
+          if (!pick) break;
+          setWidth(pick.site, pick.to);
+        }
         if (d < bestD) {
           best = m;
           bestD = d;
@@ -453,10 +505,9 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     dupPlace.got += up ? 1 : 0;
     steerDuplicates(m, realDup, up, rng);
     out.push(m);
+    const a = architectureOf(m);
+    designs.set(a, (designs.get(a) ?? 0) + 1);
   }
-  if (opts.onCopies) {
-    const arch = architectureOf(real);
-    opts.onCopies(out.filter((m) => architectureOf(m) === arch).length);
-  }
+  opts.onCopies?.(out.filter((m) => architectureOf(m) === realArch).length);
   return out;
 }
