@@ -2,9 +2,9 @@
  * What a bundle shows of the real pieces' architectures, on bundles exactly as `obfuscate` writes
  * them, read back from disk: per model, the share of sentinels that have their real piece's
  * architecture (`architectureOf`: wiring and every weight's dims — such a sentinel shows the piece),
- * the share with its wiring only, distinct architectures per group, and the multiplicity attack (the
- * real piece is never copied, so it is a singleton: the share of sentinels that are singletons too,
- * and the rate at which a random singleton of the group is the real member; chance 1/(K+1)).
+ * the share with its wiring only, distinct architectures per group, and the multiplicity attack in
+ * both directions: the rate at which a random singleton of the group is the real member, and a
+ * random member of the group's most repeated design (chance 1/(K+1)).
  *
  *   node --import tsx scripts/proteus-architecture.ts [models=mobilenetv2,resnet20 (zoo names or .onnx files)] [bundles=1] [K=20]
  */
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const stats = corpusStats();
   const report = [];
   for (const name of list.split(',')) {
-    const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0 };
+    const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0, realMost: 0 };
     await forEachBundle(name, { bundles: Number(bArg), k: Number(kArg), stats, seedBase: 41 }, (dir, r) => {
       for (const g of r.key.groups) {
         const members = g.members.map((f) => loadModel(join(dir, f)));
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
         });
         const singles = counts.filter((c) => c === 1).length;
         if (counts[real] === 1) t.realFirst += 1 / singles;
+        const most = Math.max(...counts);
+        if (counts[real] === most) t.realMost += 1 / counts.filter((c) => c === most).length;
       }
     });
     const share = (x: number, n: number): number => Math.round((1000 * x) / Math.max(1, n)) / 1000;
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
       designsPerGroup: share(t.designs, t.groups),
       sentinelSingletons: share(t.singletons, t.sentinels),
       realFirstBySingleton: share(t.realFirst, t.groups),
+      realFirstByMostRepeated: share(t.realMost, t.groups),
     });
   }
   process.stdout.write(

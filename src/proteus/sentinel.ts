@@ -62,18 +62,20 @@ export interface SentinelOptions {
 }
 
 /**
- * Cost of a sentinel that would make its design more frequent in the group than the real design is
- * (tried after a width of its own): more than a structural copy (1), less than a weight count on the
- * wrong side (8). Sentinels repeated a few designs while the real design stood alone: "the member
- * no other shares its architecture with" found the real one in up to a third of the groups. Where the
- * real design has copies, others may repeat as often, so that it is not the most repeated either.
+ * Cost of a sentinel that would make its design more frequent in the group than the real design is,
+ * or a copy that would make the real design more frequent than every other (tried after a width of
+ * its own): more than a structural copy (1), less than a weight count on the wrong side (8).
+ * Sentinels repeated a few designs while the real design stood alone: "the member no other shares
+ * its architecture with" found the real one in up to a third of the groups; sentinel designs made
+ * unique left the copied real design the most repeated. A piece the generator knows few designs for
+ * (attention cut inside, widths pinned by the interface) gets them in step, the real one among them.
  */
 const REPEAT = 3;
 /**
- * Cost of a sentinel with the real piece's architecture (a copy shows the piece) where widths can
- * change (CNN pieces): a structural copy then pays 6, more than a joinless sentinel (5). Transformer
- * pieces cut inside attention have their widths pinned by the interface; forcing them off the real
- * design broke their residual structure (84 of 180 bert sentinels kept it), so copies pay `REPEAT`.
+ * What that copy costs where widths can change (CNN pieces: a copy shows the piece and need not be
+ * made): a structural copy then pays 6, more than a joinless sentinel (5). Transformer pieces pay
+ * `REPEAT`: forcing them off the real design broke their residual structure (84 of 180 bert
+ * sentinels kept it against the bar of 120).
  */
 const REPEAT_REAL = 5;
 /** Width changes tried on an attempt whose design repeats (each site at each choice, at most). */
@@ -306,10 +308,15 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   const designs = opts.designs ?? new Map<string, number>();
   if (!designs.has(realArch)) designs.set(realArch, 1);
   const realWidths = producedWidths(real);
+  // The group's designs grow in step with the real one: a sentinel design pays for going past the
+  // real design's count, a copy for going past the most repeated sentinel design's.
   const repeats = (m: Model): number => {
     const a = architectureOf(m);
-    if (a === realArch) return blocks.length ? REPEAT_REAL : REPEAT;
-    return (designs.get(a) ?? 0) >= designs.get(realArch)! ? REPEAT : 0;
+    const real = designs.get(realArch)!;
+    if (a !== realArch) return (designs.get(a) ?? 0) >= real ? REPEAT : 0;
+    let most = 0;
+    for (const [d, c] of designs) if (d !== realArch) most = Math.max(most, c);
+    return real >= most ? (blocks.length ? REPEAT_REAL : REPEAT) : 0;
   };
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
