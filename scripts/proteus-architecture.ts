@@ -4,7 +4,8 @@
  * architecture (`architectureOf`: wiring and every weight's dims — such a sentinel shows the piece),
  * the share with its wiring only, distinct architectures per group, and the multiplicity attack in
  * both directions: the rate at which a random singleton of the group is the real member, and a
- * random member of the group's most repeated design (chance 1/(K+1)).
+ * random member of the group's most repeated design (chance 1/(K+1)); the same for wirings
+ * (`structureOf` alone).
  *
  *   node --import tsx scripts/proteus-architecture.ts [models=mobilenetv2,resnet20 (zoo names or .onnx files)] [bundles=1] [K=20]
  */
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   const stats = corpusStats();
   const report = [];
   for (const name of list.split(',')) {
-    const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0, realMost: 0 };
+    const t = { groups: 0, sentinels: 0, copies: 0, wiring: 0, singletons: 0, designs: 0, realFirst: 0, realMost: 0, wiringFirst: 0, wiringMost: 0 };
     await forEachBundle(name, { bundles: Number(bArg), k: Number(kArg), stats, seedBase: 41 }, (dir, r) => {
       for (const g of r.key.groups) {
         const members = g.members.map((f) => loadModel(join(dir, f)));
@@ -41,6 +42,11 @@ async function main(): Promise<void> {
         });
         const singles = counts.filter((c) => c === 1).length;
         if (counts[real] === 1) t.realFirst += 1 / singles;
+        const wired = multiplicities(members.map(structureOf));
+        const wSingles = wired.filter((c) => c === 1).length;
+        if (wired[real] === 1) t.wiringFirst += 1 / wSingles;
+        const wMost = Math.max(...wired);
+        if (wired[real] === wMost) t.wiringMost += 1 / wired.filter((c) => c === wMost).length;
         const most = Math.max(...counts);
         if (counts[real] === most) t.realMost += 1 / counts.filter((c) => c === most).length;
       }
@@ -55,6 +61,8 @@ async function main(): Promise<void> {
       sentinelSingletons: share(t.singletons, t.sentinels),
       realFirstBySingleton: share(t.realFirst, t.groups),
       realFirstByMostRepeated: share(t.realMost, t.groups),
+      wiringFirstBySingleton: share(t.wiringFirst, t.groups),
+      wiringFirstByMostRepeated: share(t.wiringMost, t.groups),
     });
   }
   process.stdout.write(

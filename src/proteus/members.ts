@@ -80,6 +80,7 @@ export class MemberWriter {
     if (!real) throw new ModelError(`no subgraph ${job.part}`);
     // The job's decoys avoid each other's designs (a group is one job wherever the cores allow).
     const designs = new Map<string, number>();
+    const wirings = new Map<string, number>();
     for (const name of job.names) {
       for (;;) {
         const t0 = performance.now();
@@ -91,6 +92,7 @@ export class MemberWriter {
           position: job.position,
           mix: job.mix,
           designs,
+          wirings,
           onCopies: (n) => {
             res.copies += n;
           },
