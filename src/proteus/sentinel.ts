@@ -80,6 +80,13 @@ const REPEAT = 3;
  * sentinels kept it against the bar of 120).
  */
 const REPEAT_REAL = 5;
+/** The largest count in `counts` of any key but `except` (0 when there is none). */
+function mostBesides(counts: ReadonlyMap<string, number>, except: string): number {
+  let most = 0;
+  for (const [k, c] of counts) if (k !== except) most = Math.max(most, c);
+  return most;
+}
+
 /** Width changes tried on an attempt whose design repeats (each site at each choice, at most). */
 const WIDTH_TRIES = 12;
 
@@ -307,26 +314,20 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   });
   const out: Model[] = [];
   const realArch = architectureOf(real);
+  let copies = 0;
   const designs = opts.designs ?? new Map<string, number>();
   if (!designs.has(realArch)) designs.set(realArch, 1);
   const realWidths = producedWidths(real);
   // And each wiring (`structureOf`) of the group so far, the real one included.
   const wirings = opts.wirings ?? new Map<string, number>();
   if (structured && !wirings.has(shape)) wirings.set(shape, 1);
-  const mostWiring = (): number => {
-    let most = 0;
-    for (const [d, c] of wirings) if (d !== shape) most = Math.max(most, c);
-    return most;
-  };
   // The group's designs grow in step with the real one: a sentinel design pays for going past the
   // real design's count, a copy for going past the most repeated sentinel design's.
   const repeats = (m: Model): number => {
     const a = architectureOf(m);
     const real = designs.get(realArch)!;
     if (a !== realArch) return (designs.get(a) ?? 0) >= real ? REPEAT : 0;
-    let most = 0;
-    for (const [d, c] of designs) if (d !== realArch) most = Math.max(most, c);
-    return real >= most ? (blocks.length ? REPEAT_REAL : REPEAT) : 0;
+    return real >= mostBesides(designs, realArch) ? (blocks.length ? REPEAT_REAL : REPEAT) : 0;
   };
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
@@ -407,7 +408,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // sentinels' wirings repeated while the real one stood alone (wiring multiplicity found
       // resnet18's real member in 18.7 % of groups). Otherwise it keeps pace with the others.
       // (CNN pieces: a transformer piece's real-wiring sentinels are copies, paying `repeats`.)
-      const copy = structureOf(m) === shape && (!blocks.length || wirings.get(shape)! >= mostWiring()) ? 1 : 0;
+      const copy = structureOf(m) === shape && (!blocks.length || wirings.get(shape)! >= mostBesides(wirings, shape)) ? 1 : 0;
       // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
       // depthwise pieces too: 1×1 units at their ends made MobileNetV2's the more pointwise in 2 of 3 groups).
       const kernels = blocks.length ? 6 * Math.abs(t.pointwise - realPointwise) : 0;
@@ -534,9 +535,10 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     out.push(m);
     const a = architectureOf(m);
     designs.set(a, (designs.get(a) ?? 0) + 1);
+    if (a === realArch) copies++;
     const w = structureOf(m);
     wirings.set(w, (wirings.get(w) ?? 0) + 1);
   }
-  opts.onCopies?.(out.filter((m) => architectureOf(m) === realArch).length);
+  opts.onCopies?.(copies);
   return out;
 }
