@@ -14,6 +14,7 @@ import { initializerUses } from './battery.js';
 import { compositionStats, memberEntropy, onSide, shapeStats, steerDuplicates } from './rank.js';
 import type { Rng } from './rng.js';
 import { poolKey, secretRng } from './rng.js';
+import { cloneAttempt } from './sentinel-clone.js';
 import { cnnAttempt, eligibleBlocks, isCnn } from './sentinel-cnn.js';
 import { Dead, FILLS, KINDS, same } from './sentinel-gen.js';
 import { isTransformer, tfAttempt } from './sentinel-tf.js';
@@ -364,11 +365,13 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // drawn above went above, and ResNet-18's real pieces (cut inside blocks, as small as their
     // joins allow) were the smallest of their groups. So while the group is ahead of its place,
     // a tie costs 2 to a sentinel drawn below and going above costs 2 to one drawn above (as much
-    // as a residual join too few). Transformer layers come in few sizes: their ties stay free.
+    // as a residual join too few); while it is behind, a tie costs 2 to one drawn above (clones of
+    // the real wiring tie: LeNet-5's sentinels drawn far above went deeper 52 times in 120, 61
+    // before clones). Transformer layers come in few sizes: their ties stay free.
     const ahead = blocks.length ? place.got - place.want : 0;
     const nodeSide = (m: Model): number => {
       const d = m.graph.nodes.length - real.graph.nodes.length;
-      if (d === 0) return blocks.length && !above && ahead > -0.5 ? 2 : 0;
+      if (d === 0) return blocks.length && (above ? ahead < -0.5 : ahead > -0.5) ? 2 : 0;
       return d > 0 !== above ? 4 : above && ahead > 0.5 ? 2 : 0;
     };
     // And the number of distinct weight dimensions, on the same side (LeNet-5's real piece had more
@@ -448,17 +451,22 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     let best: Model | undefined;
     let bestD = Infinity;
     let lastErr = '';
+    // While the real wiring is rarer than another of the group's, a CNN sentinel's first attempt is
+    // a clone of the real piece given widths of its own (`sentinel-clone.ts`).
+    const clone = blocks.length > 0 && wirings.get(shape)! < mostBesides(wirings, shape);
     for (let t = 0; t < tries; t++) {
       try {
         // CNN pieces are assembled from learned blocks, transformer pieces from whole layers; the
         // op-level walk is the fallback.
         const own = structured && (best !== undefined || t < tries - 2);
         const m =
-          own && blocks.length
-            ? cnnAttempt(real, prof, opts.stats, rng, target, blocks)
-            : own
-              ? tfAttempt(real, prof, opts.stats, rng, target, opts.modelOps)
-              : attempt(real, prof, opts.stats, rng, target);
+          clone && t === 0
+            ? cloneAttempt(real, prof, opts.stats, rng)
+            : own && blocks.length
+              ? cnnAttempt(real, prof, opts.stats, rng, target, blocks)
+              : own
+                ? tfAttempt(real, prof, opts.stats, rng, target, opts.modelOps)
+                : attempt(real, prof, opts.stats, rng, target);
         if (!interfaceHolds(m)) {
           lastErr = 'output shapes did not check';
           continue;
