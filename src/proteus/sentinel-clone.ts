@@ -2,22 +2,22 @@
  * Sentinels with the real piece's wiring. The learned blocks cannot build every real wiring (a cut
  * inside a block starts or ends mid-unit), so a group's sentinels could all be wired otherwise and
  * "the member no other shares its wiring with" found the real one: resnet18's real member in 17.9 %
- * of groups, resnet20's in 12.8 % (`proteus attack`, seed 1). A clone takes the real piece's nodes
- * and draws all its weights afresh; alone it copies the architecture, so the generator gives it
- * widths of its own (`sentinel-width.ts`) before it is kept.
+ * of groups, resnet20's in 12.8 % (`proteus attack`, seed 1); gpt2-small's in 16 % of groups
+ * (`scripts/proteus-architecture.ts`). A clone takes the real piece's nodes and draws all its
+ * weights afresh; alone it copies the architecture, so the generator gives it widths of its own
+ * where the piece has any (`sentinel-width.ts`; a transformer piece's are mostly pinned).
  */
 
 import type { Model, ValueInfo } from '../onnx/ir.js';
-import { sizeOf } from '../onnx/ir.js';
-import { initializerUses } from './battery.js';
+import { countedTensor, initializerUses } from './battery.js';
 import type { Rng } from './rng.js';
 import { finish, Gen, opsetOf } from './sentinel-gen.js';
 import type { OpStats, Profile } from './stats.js';
 
 /**
  * An attempt with `real`'s nodes, attributes and wiring: every float weight of two or more values is
- * a fresh lazily drawn weight of its kind (`Gen.weight`), scalars and integer constants (Clip bounds,
- * shape operands) are kept as they are.
+ * a fresh lazily drawn weight of its kind (`Gen.weight`); scalars, integer constants (Clip bounds,
+ * shape operands) and additive attention masks are kept as they are.
  */
 export function cloneAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rng): Model {
   const rg = real.graph;
@@ -29,7 +29,7 @@ export function cloneAttempt(real: Model, prof: Profile, stats: OpStats, rng: Rn
   for (const [t, w] of rg.initializers) {
     const use = uses.get(t);
     if (!use) continue;
-    if (w.dtype === 'float32' && sizeOf(w.dims) >= 2) name.set(t, g.weight(use.op, use.slot, w.dims.slice()));
+    if (countedTensor(w)) name.set(t, g.weight(use.op, use.slot, w.dims.slice()));
     else {
       const c = g.fresh('c');
       g.inits.set(c, { dtype: w.dtype, dims: w.dims.slice(), data: w.data.slice() } as typeof w);

@@ -88,6 +88,14 @@ function mostBesides(counts: ReadonlyMap<string, number>, except: string): numbe
   return most;
 }
 
+/** The count of a typical other member's key: the lower median over the members of `counts` but `except` (0 when none). */
+function typicalBesides(counts: ReadonlyMap<string, number>, except: string): number {
+  const each: number[] = [];
+  for (const [k, c] of counts) if (k !== except) for (let i = 0; i < c; i++) each.push(c);
+  each.sort((a, b) => a - b);
+  return each.length ? each[(each.length - 1) >> 1]! : 0;
+}
+
 /** Width changes tried on an attempt whose design repeats (each site at each choice, at most). */
 const WIDTH_TRIES = 12;
 
@@ -473,9 +481,11 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     let best: Model | undefined;
     let bestD = Infinity;
     let lastErr = '';
-    // While the real wiring is rarer than another of the group's, a CNN sentinel's first attempt is
-    // a clone of the real piece given widths of its own (`sentinel-clone.ts`).
-    const clone = blocks.length > 0 && wirings.get(shape)! < mostBesides(wirings, shape);
+    // While the real wiring is rarer than a typical sentinel's, a sentinel's first attempt is a clone
+    // of the real piece, given widths of its own where it has any (`sentinel-clone.ts`). (Keeping up
+    // with the most frequent wiring instead made the real wiring the group's most frequent in 70 %
+    // of MobileNetV2 groups, 23 % before clones.)
+    const clone = structured && wirings.get(shape)! < typicalBesides(wirings, shape);
     for (let t = 0; t < tries; t++) {
       try {
         // CNN pieces are assembled from learned blocks, transformer pieces from whole layers; the
