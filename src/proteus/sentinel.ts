@@ -356,11 +356,14 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
   if (structured && !wirings.has(shape)) wirings.set(shape, 1);
   // The group's designs grow in step with the real one: a sentinel design pays for going past the
   // real design's count, a copy for going past a typical sentinel design's.
+  // A typical other design's and wiring's count: the maps change only between sentinels, so each
+  // sentinel reads them once (`build`), not once per attempt and width change.
+  const typical = { design: 0, wiring: 0 };
   const repeats = (m: Model): number => {
     const a = architectureOf(m);
     const real = designs.get(realArch)!;
     if (a !== realArch) return (designs.get(a) ?? 0) >= real ? REPEAT : 0;
-    return real >= typicalBesides(designs, realArch) ? (blocks.length ? REPEAT_REAL : REPEAT) : 0;
+    return real >= typical.design ? (blocks.length ? REPEAT_REAL : REPEAT) : 0;
   };
   // Sentinels drawn above the real node count, and those that are (ties half), so far in this group.
   const place = { want: 0, got: 0 };
@@ -377,6 +380,8 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     return rep / Math.max(1, paramsOf(m));
   };
   const build = (dupUp: boolean, entUp: boolean): Model => {
+    typical.design = typicalBesides(designs, realArch);
+    typical.wiring = typicalBesides(wirings, shape);
     // One draw places a sentinel above or below the real piece in weight count *and* node count.
     // The node target used to be drawn around the real count alone, which left the rank to what the
     // blocks can build: LeNet-5's real piece (two conv blocks, the deepest its 28×28 input allows) had
@@ -443,7 +448,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
       // the sentinels' wirings repeated while the real one stood alone (wiring multiplicity found
       // resnet18's real member in 18.7 % of groups). Otherwise it keeps pace with the others.
       // (CNN pieces: a transformer piece's real-wiring sentinels are copies, paying `repeats`.)
-      const copy = structureOf(m) === shape && (!blocks.length || wirings.get(shape)! >= typicalBesides(wirings, shape)) ? 1 : 0;
+      const copy = structureOf(m) === shape && (!blocks.length || wirings.get(shape)! >= typical.wiring) ? 1 : 0;
       // CNN pieces also keep the real kernel mix (budget-driven 1×1 fallbacks made sentinels 1×1-heavy;
       // depthwise pieces too: 1×1 units at their ends made MobileNetV2's the more pointwise in 2 of 3 groups).
       const kernels = blocks.length ? 6 * Math.abs(t.pointwise - realPointwise) : 0;
@@ -487,7 +492,7 @@ export function generateSentinels(real: Model, k: number, opts: SentinelOptions)
     // of the real piece, given widths of its own where it has any (`sentinel-clone.ts`). (Keeping up
     // with the most frequent wiring instead made the real wiring the group's most frequent in 70 %
     // of MobileNetV2 groups, 23 % before clones.)
-    const clone = structured && wirings.get(shape)! < typicalBesides(wirings, shape);
+    const clone = structured && wirings.get(shape)! < typical.wiring;
     for (let t = 0; t < tries; t++) {
       try {
         // CNN pieces are assembled from learned blocks, transformer pieces from whole layers; the
